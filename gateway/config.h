@@ -1,0 +1,128 @@
+/* selgw: the configuration an operator writes (YAML), parsed and validated.
+ *
+ * Loading parses into a fresh selgw_config, validates every value with its FILE:LINE:COLUMN,
+ * cross-checks references, and only then hands the result over: a caller keeps its old
+ * config until a new one is fully valid. The format is documented in docs/CONFIG.md and
+ * config/example-tea-base.yaml. Defaults and bounds live in one table in config.c. */
+#ifndef SELGW_CONFIG_H
+#define SELGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "decode.h"
+#include "diag.h"
+#include "error.h"
+#include "profile.h"
+
+/* A household's contract on a plot, valid from from_day to to_day inclusive, in days since
+ * 1970-01-01 in the gateway's local time (gateway.utc_offset). Households are referred to
+ * by codes only, never by personal data. */
+typedef struct selgw_contract {
+    char *household; /* household code, e.g. "HH-017" */
+    char *contract;  /* contract id, e.g. "ZY-2025-031" */
+    int32_t from_day;
+    int32_t to_day; /* INT32_MAX when open-ended */
+} selgw_contract;
+
+typedef struct selgw_base {
+    char *id;
+    char *name; /* may be Chinese text */
+    char *county;
+    char *township;
+    bool has_coordinates;
+    double latitude, longitude; /* WGS84 degrees */
+} selgw_base;
+
+typedef struct selgw_plot {
+    char *id;
+    size_t base; /* index into selgw_config.bases */
+    char *crop;  /* e.g. "tea", "konjac" */
+    double area_mu; /* 亩 (1 mu = 666.7 m2); 0 when not given */
+    size_t contract_count;
+    selgw_contract *contracts;
+} selgw_plot;
+
+typedef enum selgw_bus_kind { SELGW_BUS_TCP, SELGW_BUS_RTU } selgw_bus_kind;
+
+typedef struct selgw_bus {
+    char *id;
+    selgw_bus_kind kind;
+    /* TCP */
+    char *host;
+    int port;
+    /* RTU */
+    char *device; /* e.g. /dev/ttyUSB0 or /dev/serial/by-id/... */
+    int baud;
+    char parity; /* 'N', 'E', 'O' */
+    int data_bits;
+    int stop_bits;
+    /* both */
+    int response_timeout_ms;
+    int frame_delay_ms; /* extra silence between frames; RTU always keeps at least 3.5 chars */
+    int retries;        /* further attempts of a failed read within one poll */
+} selgw_bus;
+
+typedef struct selgw_field_calibration {
+    int field; /* index into the device profile's fields */
+    selgw_calibration cal;
+} selgw_field_calibration;
+
+typedef struct selgw_device {
+    char *id;
+    size_t bus;  /* index into selgw_config.buses */
+    size_t plot; /* index into selgw_config.plots */
+    int unit_id; /* 1..247 */
+    const selgw_profile *profile; /* owned by selgw_config.profiles */
+    int interval_ms;
+    char *serial; /* serial number printed on the sensor; "" if not given */
+    int max_read_registers; /* 0 = the profile's */
+    int max_gap;            /* -1 = the profile's */
+    size_t calibration_count;
+    selgw_field_calibration *calibrations;
+} selgw_device;
+
+typedef struct selgw_config {
+    char *path; /* file it was loaded from, or the display name */
+    char *gateway_id;
+    char *gateway_location;
+    int utc_offset_minutes; /* local time of contract dates; default +08:00 (China) */
+    selgw_profile_set *profiles; /* built-in profiles plus profiles_dir, owned */
+    size_t base_count;
+    selgw_base *bases;
+    size_t plot_count;
+    selgw_plot *plots;
+    size_t bus_count;
+    selgw_bus *buses;
+    size_t device_count;
+    selgw_device *devices;
+} selgw_config;
+
+/* Loads and validates. On success *out owns everything; on failure *out is NULL, every
+ * problem found is in diag and the result is SELGW_ERR_CONFIG (or SELGW_ERR_IO, or
+ * SELGW_ERR_NOMEM). */
+selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out);
+selgw_err selgw_config_load_string(const char *display_name, const char *yaml, size_t len,
+                                   selgw_diag *diag, selgw_config **out);
+/* The demo configuration (config/demo.yaml) compiled into the binary. */
+selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out);
+void selgw_config_free(selgw_config *cfg); /* NULL is fine */
+
+/* The calibration of one field of a device; {1, 0} when none is configured. */
+selgw_calibration selgw_device_calibration(const selgw_device *dev, int field);
+
+/* Day number (days since 1970-01-01) in the gateway's local time of a UTC instant. */
+int32_t selgw_config_local_day(const selgw_config *cfg, int64_t utc_ns);
+
+/* The contracts of a plot valid on a given day: writes up to max pointers into out and
+ * returns how many there are in all. */
+size_t selgw_plot_contracts_on(const selgw_plot *plot, int32_t day, const selgw_contract **out,
+                               size_t max);
+
+/* Prints the summary `selgw check` shows: counts of bases, plots, buses, devices, and the
+ * Modbus requests one poll cycle of every device needs (from the request plans). */
+void selgw_config_summary(const selgw_config *cfg, FILE *out);
+
+#endif

@@ -1,0 +1,32 @@
+#include "error.h"
+
+static const struct {
+    const char *token;
+    const char *text;
+} error_table[SELGW_ERR_COUNT_] = {
+    [SELGW_OK] = {"ok", "success"},
+    [SELGW_ERR_NOMEM] = {"no_memory", "out of memory"},
+    [SELGW_ERR_INVALID] = {"invalid", "invalid argument or value"},
+    [SELGW_ERR_CONFIG] = {"config", "configuration rejected"},
+    [SELGW_ERR_IO] = {"io", "input/output error"},
+    [SELGW_ERR_CONNECT] = {"connect_failed", "cannot connect to the device or open the line"},
+    [SELGW_ERR_DISCONNECTED] = {"disconnected", "connection or line lost"},
+    [SELGW_ERR_TIMEOUT] = {"timeout", "no answer within the response timeout"},
+    [SELGW_ERR_EXCEPTION] = {"exception", "device answered with a Modbus exception"},
+    [SELGW_ERR_BAD_FRAME] = {"bad_frame", "corrupt answer (CRC, length or header)"},
+    [SELGW_ERR_RANGE] = {"range", "value out of range"},
+};
+
+const char *selgw_strerror(selgw_err err)
+{
+    if ((unsigned)err >= SELGW_ERR_COUNT_)
+        return "unknown error";
+    return error_table[err].text;
+}
+
+const char *selgw_err_token(selgw_err err)
+{
+    if ((unsigned)err >= SELGW_ERR_COUNT_)
+        return "unknown";
+    return error_table[err].token;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package that selgw's build, tests, benchmarks and demo need.
+# Safe to run again: apt-get skips what is already there. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config
+  # libraries the gateway links
+  libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev
+  # unit tests
+  libcmocka-dev
+  # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
+  python3 python3-pymodbus socat mosquitto mosquitto-clients influxdb curl
+  # memory checks
+  valgrind
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Debian starts mosquitto and influxd as services on install; the tests run their own
+# instances on free ports, so the policy-rc.d guard keeps the system ones from starting.
+if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
