@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "diag.h"
 
 #include <stdarg.h>

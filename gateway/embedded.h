@@ -11,7 +11,7 @@ struct selgw_embedded_file {
     size_t size;      /* without the terminating NUL */
 };
 
-/* sensors/profiles/*.yaml, sorted by name */
+/* the *.yaml files of sensors/profiles, sorted by name */
 extern const struct selgw_embedded_file selgw_embedded_profiles[];
 extern const size_t selgw_embedded_profiles_count;
 
