@@ -1,2 +1,50 @@
-/* placeholder: being written */
-typedef int selgw_placeholder_clock;
+#include "clock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+static int64_t read_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * SELGW_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t selgw_mono_ns(void)
+{
+    return read_clock(CLOCK_MONOTONIC);
+}
+
+int64_t selgw_utc_ns(void)
+{
+    return read_clock(CLOCK_REALTIME);
+}
+
+void selgw_sleep_until(int64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = deadline_ns / SELGW_NS_PER_S,
+                          .tv_nsec = deadline_ns % SELGW_NS_PER_S};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
+{
+    /* Floor division, so that instants before 1970 still format correctly. */
+    int64_t secs = utc_ns / SELGW_NS_PER_S;
+    int64_t rem = utc_ns % SELGW_NS_PER_S;
+    if (rem < 0) {
+        rem += SELGW_NS_PER_S;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, SELGW_UTC_TEXT_SIZE, "invalid-time");
+        return buf;
+    }
+    snprintf(buf, SELGW_UTC_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / 1000));
+    return buf;
+}

@@ -1,1 +1,286 @@
-int main(void) { return 0; }
+/* selgw: the gateway's command line.
+ *
+ *   selgw check -c FILE         validate a config and print a summary
+ *   selgw run [-c FILE] [--once] poll the devices and print readings as JSON lines
+ *
+ * Without -c, run uses the demo config compiled into the binary (config/demo.yaml). */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "poller.h"
+#include "reading.h"
+#include "transport.h"
+
+#define EXIT_CONFIG 2
+
+static const char usage_text[] =
+    "usage: selgw COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  check -c FILE          validate FILE; print a summary, or every error as\n"
+    "                         FILE:LINE:COLUMN: message (exit 2)\n"
+    "  run [-c FILE] [--once] poll every device and print readings as JSON lines on stdout;\n"
+    "                         without -c the built-in demo config (config/demo.yaml);\n"
+    "                         runs until SIGINT/SIGTERM, or with --once polls every device\n"
+    "                         once and exits 0 if all answered, 1 if not\n"
+    "  version                print the version\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE      configuration file\n"
+    "  -v, --verbose          log debugging detail on stderr\n"
+    "  -q, --quiet            log only errors on stderr\n"
+    "  -h, --help             this text\n";
+
+typedef struct options {
+    const char *config_path;
+    bool once;
+} options;
+
+static int parse_options(int argc, char **argv, options *opt)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opt->config_path = optarg;
+            break;
+        case 'o':
+            opt->once = true;
+            break;
+        case 'v':
+            selgw_log_set_level(SELGW_LOG_DEBUG);
+            break;
+        case 'q':
+            selgw_log_set_level(SELGW_LOG_ERROR);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            exit(0);
+        default:
+            fputs(usage_text, stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "selgw: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static selgw_config *load_config(const char *path)
+{
+    selgw_diag *diag = selgw_diag_new();
+    if (!diag) {
+        fprintf(stderr, "selgw: out of memory\n");
+        return NULL;
+    }
+    selgw_config *cfg = NULL;
+    selgw_err err = path ? selgw_config_load_file(path, diag, &cfg)
+                         : selgw_config_load_builtin_demo(diag, &cfg);
+    if (err != SELGW_OK) {
+        selgw_diag_print(diag, stderr);
+        size_t n = selgw_diag_count(diag);
+        fprintf(stderr, "selgw: %s: %s", path ? path : "built-in demo config",
+                selgw_strerror(err));
+        if (n)
+            fprintf(stderr, " (%zu error%s)", n, n == 1 ? "" : "s");
+        fputc('\n', stderr);
+    }
+    selgw_diag_free(diag);
+    return cfg;
+}
+
+static int cmd_check(const options *opt)
+{
+    if (!opt->config_path) {
+        fprintf(stderr, "selgw check: -c FILE is required\n");
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    printf("%s: OK\n", opt->config_path);
+    selgw_config_summary(cfg, stdout);
+    selgw_config_free(cfg);
+    return 0;
+}
+
+/* Readings go to stdout as JSON lines until the journal takes them. Pollers call this from
+ * their threads; one lock keeps lines whole. */
+typedef struct stdout_sink {
+    pthread_mutex_t lock;
+    char *buf;
+    size_t cap;
+    bool failed;
+} stdout_sink;
+
+static void emit_to_stdout(void *ctx, const selgw_reading *reading)
+{
+    stdout_sink *sink = ctx;
+    pthread_mutex_lock(&sink->lock);
+    size_t need = selgw_reading_json(reading, sink->buf, sink->cap);
+    if (need + 2 > sink->cap) {
+        char *grown = realloc(sink->buf, need + 2);
+        if (grown) {
+            sink->buf = grown;
+            sink->cap = need + 2;
+            selgw_reading_json(reading, sink->buf, sink->cap);
+        }
+    }
+    if (need + 2 <= sink->cap) {
+        sink->buf[need] = '\n';
+        if (fwrite(sink->buf, 1, need + 1, stdout) != need + 1 || fflush(stdout) != 0) {
+            if (!sink->failed)
+                selgw_log(SELGW_LOG_ERROR, "cannot write readings to stdout: %s",
+                          strerror(errno));
+            sink->failed = true;
+        }
+    } else if (!sink->failed) {
+        selgw_log(SELGW_LOG_ERROR, "out of memory encoding a reading of %s",
+                  reading->device->id);
+        sink->failed = true;
+    }
+    pthread_mutex_unlock(&sink->lock);
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static int cmd_run(const options *opt)
+{
+    selgw_config *cfg = load_config(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    /* A reader that goes away (selgw run | head) must not kill the gateway silently. */
+    signal(SIGPIPE, SIG_IGN);
+
+    stdout_sink sink = {.cap = 4096};
+    pthread_mutex_init(&sink.lock, NULL);
+    sink.buf = malloc(sink.cap);
+    selgw_poller **pollers = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof *pollers);
+    int status = 0;
+    if (!sink.buf || !pollers) {
+        fprintf(stderr, "selgw: out of memory\n");
+        status = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->bus_count; i++) {
+        selgw_transport *t = NULL;
+        selgw_err err = selgw_transport_new(&cfg->buses[i], &t);
+        if (err == SELGW_OK)
+            err = selgw_poller_new(cfg, i, t, emit_to_stdout, &sink, &pollers[i]);
+        if (err != SELGW_OK) {
+            fprintf(stderr, "selgw: bus %s: %s\n", cfg->buses[i].id, selgw_strerror(err));
+            status = 1;
+            goto out;
+        }
+    }
+
+    if (opt->once) {
+        size_t failed = 0;
+        for (size_t i = 0; i < cfg->bus_count; i++)
+            failed += selgw_poller_poll_once(pollers[i]);
+        if (failed)
+            selgw_log(SELGW_LOG_WARN, "%zu of %zu devices did not answer completely", failed,
+                      cfg->device_count);
+        status = failed || sink.failed ? 1 : 0;
+        goto out;
+    }
+
+    /* Signals are blocked in every thread but this one, which waits for them in
+     * sigsuspend; the handler only records which signal came. */
+    sigset_t stop_set, old_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)",
+              cfg->gateway_id, cfg->device_count, cfg->bus_count, cfg->path);
+    for (size_t i = 0; i < cfg->bus_count; i++)
+        if (selgw_poller_start(pollers[i]) != SELGW_OK) {
+            fprintf(stderr, "selgw: cannot start the poller of bus %s\n", cfg->buses[i].id);
+            status = 1;
+            stop_signal = SIGTERM;
+        }
+    sigset_t wait_set = old_set;
+    sigdelset(&wait_set, SIGINT);
+    sigdelset(&wait_set, SIGTERM);
+    while (!stop_signal)
+        sigsuspend(&wait_set);
+    selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
+    for (size_t i = 0; i < cfg->bus_count; i++)
+        selgw_poller_stop(pollers[i]);
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+
+out:
+    if (pollers) {
+        uint64_t polls = 0, failed = 0;
+        for (size_t i = 0; i < cfg->bus_count; i++) {
+            if (!pollers[i])
+                continue;
+            selgw_poller_stats st;
+            selgw_poller_get_stats(pollers[i], &st);
+            polls += st.polls;
+            failed += st.failed_polls;
+            selgw_poller_free(pollers[i]);
+        }
+        if (!opt->once)
+            selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed",
+                      (unsigned long long)polls, (unsigned long long)failed);
+    }
+    free(pollers);
+    free(sink.buf);
+    pthread_mutex_destroy(&sink.lock);
+    selgw_config_free(cfg);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_CONFIG;
+    }
+    const char *command = argv[1];
+    if (!strcmp(command, "version") || !strcmp(command, "--version")) {
+        printf("selgw %s\n", SELGW_VERSION);
+        return 0;
+    }
+    if (!strcmp(command, "help") || !strcmp(command, "--help") || !strcmp(command, "-h")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    options opt = {0};
+    if (parse_options(argc - 1, argv + 1, &opt) != 0)
+        return EXIT_CONFIG;
+    if (!strcmp(command, "check"))
+        return cmd_check(&opt);
+    if (!strcmp(command, "run"))
+        return cmd_run(&opt);
+    fprintf(stderr, "selgw: unknown command '%s'\n%s", command, usage_text);
+    return EXIT_CONFIG;
+}
