@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "plan.h"
 #include "log.h"
 #include "poller.h"
 #include "reading.h"
@@ -25,8 +26,9 @@ static const char usage_text[] =
     "usage: selgw COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
-    "  check -c FILE          validate FILE; print a summary, or every error as\n"
-    "                         FILE:LINE:COLUMN: message (exit 2)\n"
+    "  check -c FILE [--plan] validate FILE; print a summary, or every error as\n"
+    "                         FILE:LINE:COLUMN: message (exit 2); --plan also lists the\n"
+    "                         Modbus reads of every device (function, address+count)\n"
     "  run [-c FILE] [--once] poll every device and print readings as JSON lines on stdout;\n"
     "                         without -c the built-in demo config (config/demo.yaml);\n"
     "                         runs until SIGINT/SIGTERM, or with --once polls every device\n"
@@ -42,12 +44,14 @@ static const char usage_text[] =
 typedef struct options {
     const char *config_path;
     bool once;
+    bool plan;
 } options;
 
 static int parse_options(int argc, char **argv, options *opt)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+        {"plan", no_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -60,6 +64,9 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'o':
             opt->once = true;
+            break;
+        case 'p':
+            opt->plan = true;
             break;
         case 'v':
             selgw_log_set_level(SELGW_LOG_DEBUG);
@@ -105,6 +112,32 @@ static selgw_config *load_config(const char *path)
     return cfg;
 }
 
+/* The reads each device costs per poll: what an operator checks against a device's
+ * manual, and what the serial-line benchmark measures against. */
+static int print_plans(const selgw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->device_count; i++) {
+        const selgw_device *dev = &cfg->devices[i];
+        const selgw_profile *profile = dev->profile;
+        unsigned max_regs = (unsigned)(dev->max_read_registers > 0 ? dev->max_read_registers
+                                                                   : profile->max_read_registers);
+        unsigned max_gap = (unsigned)(dev->max_gap >= 0 ? dev->max_gap : profile->max_gap);
+        selgw_plan *plan = NULL;
+        selgw_err err = selgw_plan_build(profile, max_regs, max_gap, &plan);
+        if (err != SELGW_OK) {
+            fprintf(stderr, "selgw: device %s: %s\n", dev->id, selgw_strerror(err));
+            return 1;
+        }
+        printf("plan %s unit %d bus %s:", dev->id, dev->unit_id, cfg->buses[dev->bus].id);
+        for (size_t r = 0; r < plan->request_count; r++)
+            printf(" fc%u@%u+%u", plan->requests[r].function, plan->requests[r].address,
+                   plan->requests[r].count);
+        printf("\n");
+        selgw_plan_free(plan);
+    }
+    return 0;
+}
+
 static int cmd_check(const options *opt)
 {
     if (!opt->config_path) {
@@ -116,8 +149,9 @@ static int cmd_check(const options *opt)
         return EXIT_CONFIG;
     printf("%s: OK\n", opt->config_path);
     selgw_config_summary(cfg, stdout);
+    int status = opt->plan ? print_plans(cfg) : 0;
     selgw_config_free(cfg);
-    return 0;
+    return status;
 }
 
 /* Readings go to stdout as JSON lines until the journal takes them. Pollers call this from

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds selgw and runs the benchmarks in tests/bench; they print figures and assert no
+# timings. Extra arguments go to both (e.g. --seconds 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+/usr/bin/python3 tests/bench/bench_poll.py "$@"
+/usr/bin/python3 tests/bench/bench_rtu.py "$@"
