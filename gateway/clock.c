@@ -44,7 +44,7 @@ char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
         snprintf(buf, SELGW_UTC_TEXT_SIZE, "invalid-time");
         return buf;
     }
-    snprintf(buf, SELGW_UTC_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / 1000));
+    size_t n = strftime(buf, SELGW_UTC_TEXT_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, SELGW_UTC_TEXT_SIZE - n, ".%06uZ", (unsigned)(rem / 1000) % 1000000u);
     return buf;
 }

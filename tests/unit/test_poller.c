@@ -14,6 +14,9 @@
 #include "clock.h"
 #include "poller.h"
 
+/* cmocka 1.1 has no floating-point assertion. */
+#define assert_double_equal(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
+
 /* ---- the transport double ------------------------------------------------------------ */
 
 enum fake_mode { FAKE_OK, FAKE_TIMEOUT, FAKE_EXCEPTION, FAKE_BAD_FRAME };
