@@ -266,7 +266,9 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         char detail[64] = "";
         if (status == SELGW_ERR_EXCEPTION)
             snprintf(detail, sizeof detail, "exception code %d", exception_code);
-        selgw_repeat_fail(&d->failures, d->what, status, detail[0] ? detail : NULL);
+        /* A link that is down is logged once for the bus, not once for every device. */
+        if (status != SELGW_ERR_CONNECT)
+            selgw_repeat_fail(&d->failures, d->what, status, detail[0] ? detail : NULL);
         d->consecutive_failures++;
     }
     pthread_mutex_lock(&p->lock);
