@@ -26,20 +26,21 @@ static const char usage_text[] =
     "usage: selgw COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
-    "  check -c FILE [--plan] validate FILE; print a summary, or every error as\n"
-    "                         FILE:LINE:COLUMN: message (exit 2); --plan also lists the\n"
-    "                         Modbus reads of every device (function, address+count)\n"
-    "  run [-c FILE] [--once] poll every device and print readings as JSON lines on stdout;\n"
-    "                         without -c the built-in demo config (config/demo.yaml);\n"
-    "                         runs until SIGINT/SIGTERM, or with --once polls every device\n"
-    "                         once and exits 0 if all answered, 1 if not\n"
-    "  version                print the version\n"
+    "  check [-c] FILE [--plan]\n"
+    "        validate FILE and print a summary, or every error as FILE:LINE:COLUMN: message\n"
+    "        (exit 2); --plan also lists the Modbus reads of every device\n"
+    "  run [[-c] FILE] [--once]\n"
+    "        poll every device and print readings as JSON lines on stdout, until SIGINT or\n"
+    "        SIGTERM; without FILE the built-in demo config (config/demo.yaml); --once polls\n"
+    "        every device once and exits 0 if all answered, 1 if not\n"
+    "  version\n"
+    "        print the version\n"
     "\n"
     "options:\n"
-    "  -c, --config FILE      configuration file\n"
-    "  -v, --verbose          log debugging detail on stderr\n"
-    "  -q, --quiet            log only errors on stderr\n"
-    "  -h, --help             this text\n";
+    "  -c, --config FILE   configuration file\n"
+    "  -v, --verbose       log debugging detail on stderr\n"
+    "  -q, --quiet         log only errors on stderr\n"
+    "  -h, --help          this text\n";
 
 typedef struct options {
     const char *config_path;
@@ -82,6 +83,9 @@ static int parse_options(int argc, char **argv, options *opt)
             return -1;
         }
     }
+    /* `selgw check FILE` reads as naturally as `selgw check -c FILE`. */
+    if (optind == argc - 1 && !opt->config_path)
+        opt->config_path = argv[optind++];
     if (optind != argc) {
         fprintf(stderr, "selgw: unexpected argument '%s'\n", argv[optind]);
         return -1;
