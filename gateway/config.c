@@ -1,2 +1,1312 @@
-/* placeholder: being written */
-typedef int selgw_placeholder_config;
+#include "config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "embedded.h"
+#include "plan.h"
+#include "yaml.h"
+
+/* ---- the option table ----
+ *
+ * Every key a config may hold, with its kind, bounds and default, in one place (as redis's
+ * config.c does); the parsing code below looks values up here and docs/CONFIG.md is
+ * written from it. Sections "rtu" and "tcp" are the kind-specific keys of a bus. */
+
+typedef enum option_kind {
+    OPT_ID,         /* string of [A-Za-z0-9._-]+ */
+    OPT_STRING,     /* any non-empty string (UTF-8 fine) */
+    OPT_INT,        /* integer within [min, max] */
+    OPT_BAUD,       /* one of the standard rates */
+    OPT_PARITY,     /* N, E, O (none, even, odd) */
+    OPT_DOUBLE,     /* finite number within [min, max] */
+    OPT_DURATION,   /* milliseconds within [min, max] */
+    OPT_DATE,       /* YYYY-MM-DD as a day number */
+    OPT_UTC_OFFSET, /* +HH:MM as minutes within [min, max] */
+    OPT_BUS_TYPE,   /* rtu or tcp */
+    OPT_MAPPING,    /* a nested section */
+    OPT_SEQUENCE,   /* a list of sections */
+} option_kind;
+
+typedef struct option {
+    const char *section;
+    const char *key;
+    option_kind kind;
+    bool required;
+    double min, max;
+    double default_value;     /* numbers, durations (ms), utc offset (minutes) */
+    const char *default_text; /* strings; NULL = no default (absent stays NULL) */
+} option;
+
+#define DAY_MS (86400.0 * 1000)
+
+static const option options[] = {
+    /* section      key                   kind            req    min     max      default */
+    {"root", "gateway", OPT_MAPPING, true, 0, 0, 0, NULL},
+    {"root", "profiles_dir", OPT_STRING, false, 0, 0, 0, NULL},
+    {"root", "bases", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+    {"root", "plots", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+    {"root", "buses", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+    {"root", "devices", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+
+    {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL},
+    {"gateway", "location", OPT_STRING, false, 0, 0, 0, ""},
+    {"gateway", "utc_offset", OPT_UTC_OFFSET, false, -12 * 60, 14 * 60, 8 * 60, NULL},
+
+    {"base", "id", OPT_ID, true, 0, 0, 0, NULL},
+    {"base", "name", OPT_STRING, true, 0, 0, 0, NULL},
+    {"base", "county", OPT_STRING, false, 0, 0, 0, ""},
+    {"base", "township", OPT_STRING, false, 0, 0, 0, ""},
+    {"base", "coordinates", OPT_MAPPING, false, 0, 0, 0, NULL},
+    {"coordinates", "latitude", OPT_DOUBLE, true, -90, 90, 0, NULL},
+    {"coordinates", "longitude", OPT_DOUBLE, true, -180, 180, 0, NULL},
+
+    {"plot", "id", OPT_ID, true, 0, 0, 0, NULL},
+    {"plot", "base", OPT_ID, true, 0, 0, 0, NULL},
+    {"plot", "crop", OPT_STRING, true, 0, 0, 0, NULL},
+    {"plot", "area_mu", OPT_DOUBLE, false, 0, 1e6, 0, NULL},
+    {"plot", "households", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+    {"household", "household", OPT_ID, true, 0, 0, 0, NULL},
+    {"household", "contract", OPT_ID, true, 0, 0, 0, NULL},
+    {"household", "from", OPT_DATE, true, 0, 0, 0, NULL},
+    {"household", "to", OPT_DATE, false, 0, 0, INT32_MAX, NULL},
+
+    {"bus", "id", OPT_ID, true, 0, 0, 0, NULL},
+    {"bus", "type", OPT_BUS_TYPE, true, 0, 0, 0, NULL},
+    {"rtu", "device", OPT_STRING, true, 0, 0, 0, NULL},
+    {"rtu", "baud", OPT_BAUD, false, 1200, 115200, 9600, NULL},
+    {"rtu", "parity", OPT_PARITY, false, 0, 0, 'N', NULL},
+    {"rtu", "data_bits", OPT_INT, false, 7, 8, 8, NULL},
+    {"rtu", "stop_bits", OPT_INT, false, 1, 2, 1, NULL},
+    {"rtu", "response_timeout", OPT_DURATION, false, 10, 30000, 500, NULL},
+    {"rtu", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL},
+    {"rtu", "retries", OPT_INT, false, 0, 5, 1, NULL},
+    {"tcp", "host", OPT_STRING, true, 0, 0, 0, NULL},
+    {"tcp", "port", OPT_INT, false, 1, 65535, 502, NULL},
+    {"tcp", "response_timeout", OPT_DURATION, false, 10, 30000, 1000, NULL},
+    {"tcp", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL},
+    {"tcp", "retries", OPT_INT, false, 0, 5, 1, NULL},
+
+    {"device", "id", OPT_ID, true, 0, 0, 0, NULL},
+    {"device", "bus", OPT_ID, true, 0, 0, 0, NULL},
+    {"device", "unit_id", OPT_INT, true, 1, 247, 0, NULL},
+    {"device", "profile", OPT_ID, true, 0, 0, 0, NULL},
+    {"device", "plot", OPT_ID, true, 0, 0, 0, NULL},
+    {"device", "interval", OPT_DURATION, false, 100, DAY_MS, 60000, NULL},
+    {"device", "serial", OPT_STRING, false, 0, 0, 0, ""},
+    {"device", "calibration", OPT_MAPPING, false, 0, 0, 0, NULL},
+    {"device", "max_read_registers", OPT_INT, false, 0, 125, 0, NULL},
+    {"device", "max_gap", OPT_INT, false, 0, 125, -1, NULL},
+    {"calibration", "scale", OPT_DOUBLE, false, -1e9, 1e9, 1, NULL},
+    {"calibration", "offset", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL},
+};
+
+#define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
+#define MAX_SECTION_KEYS 24
+
+static const int standard_bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+
+static const option *option_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (!strcmp(options[i].section, section) && !strcmp(options[i].key, key))
+            return &options[i];
+    return NULL;
+}
+
+/* The keys of up to three sections, without repeats, NULL-terminated. */
+static void section_keys(const char *const *sections, const char **out)
+{
+    size_t n = 0;
+    for (size_t s = 0; sections[s]; s++)
+        for (size_t i = 0; i < OPTION_COUNT; i++) {
+            if (strcmp(options[i].section, sections[s]))
+                continue;
+            bool seen = false;
+            for (size_t j = 0; j < n; j++)
+                seen |= !strcmp(out[j], options[i].key);
+            if (!seen && n + 1 < MAX_SECTION_KEYS)
+                out[n++] = options[i].key;
+        }
+    out[n] = NULL;
+}
+
+static bool check_section_keys(selgw_yaml *yaml, struct fy_node *map, const char *section,
+                               const char *what)
+{
+    const char *sections[] = {section, NULL};
+    const char *keys[MAX_SECTION_KEYS];
+    section_keys(sections, keys);
+    return selgw_yaml_check_keys(yaml, map, what, keys);
+}
+
+/* ---- small helpers ---- */
+
+static bool is_id(const char *text)
+{
+    if (!*text)
+        return false;
+    for (const char *p = text; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* "500ms", "30s", "5m", "1h", "1d": the largest unit that divides exactly. */
+static void format_duration(char *buf, size_t size, double ms)
+{
+    long long v = (long long)ms;
+    if (v && v % 86400000 == 0)
+        snprintf(buf, size, "%lldd", v / 86400000);
+    else if (v && v % 3600000 == 0)
+        snprintf(buf, size, "%lldh", v / 3600000);
+    else if (v && v % 60000 == 0)
+        snprintf(buf, size, "%lldm", v / 60000);
+    else if (v && v % 1000 == 0)
+        snprintf(buf, size, "%llds", v / 1000);
+    else
+        snprintf(buf, size, "%lldms", v);
+}
+
+static void format_day(char *buf, size_t size, int32_t day)
+{
+    if (day == INT32_MAX) {
+        snprintf(buf, size, "open-ended");
+        return;
+    }
+    int year;
+    unsigned month, mday;
+    selgw_civil_from_days(day, &year, &month, &mday);
+    snprintf(buf, size, "%04d-%02u-%02u", year, month, mday);
+}
+
+/* "+08:00", "-05:30", "+8", "Z" */
+static bool parse_utc_offset(const char *text, int *minutes)
+{
+    if (!strcmp(text, "Z") || !strcmp(text, "UTC")) {
+        *minutes = 0;
+        return true;
+    }
+    if (text[0] != '+' && text[0] != '-')
+        return false;
+    int sign = text[0] == '-' ? -1 : 1;
+    const char *p = text + 1;
+    int hours = 0, mins = 0, digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 2) {
+        hours = hours * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (!digits)
+        return false;
+    if (*p == ':') {
+        p++;
+        if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9'))
+            return false;
+        mins = (p[0] - '0') * 10 + (p[1] - '0');
+        p += 2;
+    }
+    if (*p || mins > 59)
+        return false;
+    *minutes = sign * (hours * 60 + mins);
+    return true;
+}
+
+/* ---- loading state ---- */
+
+struct contract_nodes {
+    struct fy_node *item, *household, *to;
+    bool dated; /* from and to are valid and in order */
+};
+
+struct base_nodes {
+    struct fy_node *item, *id;
+};
+
+struct plot_nodes {
+    struct fy_node *item, *id, *base;
+    struct contract_nodes *contracts;
+};
+
+struct bus_nodes {
+    struct fy_node *item, *id, *endpoint; /* endpoint: device (RTU) or host (TCP) */
+    bool kind_known;
+};
+
+struct device_nodes {
+    struct fy_node *item, *id, *bus, *plot, *profile, *unit_id, *calibration, *max_read_registers;
+};
+
+typedef struct loader {
+    selgw_yaml *yaml;
+    selgw_diag *diag;
+    selgw_config *cfg;
+    bool failed;          /* out of memory */
+    bool profiles_failed; /* a profile file was rejected (reported in that file) */
+    struct base_nodes *base_nodes;
+    struct plot_nodes *plot_nodes;
+    struct bus_nodes *bus_nodes;
+    struct device_nodes *device_nodes;
+} loader;
+
+static void error_at(loader *ld, struct fy_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void error_at(loader *ld, struct fy_node *node, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        ld->failed = true;
+        return;
+    }
+    selgw_yaml_error(ld->yaml, node, "%s", text);
+    free(text);
+}
+
+static bool has_errors(const loader *ld)
+{
+    return ld->failed || ld->profiles_failed || selgw_yaml_error_count(ld->yaml) > 0;
+}
+
+static char *dup_or_fail(loader *ld, const char *text)
+{
+    char *copy = strdup(text ? text : "");
+    if (!copy)
+        ld->failed = true;
+    return copy;
+}
+
+typedef enum read_result { READ_ABSENT, READ_OK, READ_BAD } read_result;
+
+/* Reads key of section from map into out (whose type follows the option's kind: char **
+ * for ids and strings, int * for ints, bauds, durations and offsets, char * for parity,
+ * double * for doubles, int32_t * for dates). An absent or null optional key gets the
+ * default; an absent required key is reported at the mapping. `what` names the mapping in
+ * messages, e.g. "device 'soil-1'". */
+static read_result read_option(loader *ld, struct fy_node *map, const char *section,
+                               const char *key, const char *what, void *out,
+                               struct fy_node **value_out)
+{
+    const option *opt = option_find(section, key);
+    if (!opt) {
+        error_at(ld, map, "internal error: no option %s.%s", section, key);
+        return READ_BAD;
+    }
+    struct fy_node *key_node;
+    struct fy_node *node = selgw_yaml_get(map, key, &key_node);
+    if (value_out)
+        *value_out = node;
+    if (node && selgw_yaml_is_null(node)) {
+        if (opt->required) {
+            error_at(ld, key_node, "%s: a value is required", key);
+            return READ_BAD;
+        }
+        node = NULL;
+    }
+    if (!node) {
+        if (opt->required) {
+            error_at(ld, map, "missing required key '%s' in %s", key, what);
+            return READ_BAD;
+        }
+        switch (opt->kind) {
+        case OPT_ID:
+        case OPT_STRING:
+            *(char **)out = opt->default_text ? dup_or_fail(ld, opt->default_text) : NULL;
+            break;
+        case OPT_INT:
+        case OPT_BAUD:
+        case OPT_DURATION:
+        case OPT_UTC_OFFSET:
+            *(int *)out = (int)opt->default_value;
+            break;
+        case OPT_PARITY:
+            *(char *)out = (char)opt->default_value;
+            break;
+        case OPT_DOUBLE:
+            *(double *)out = opt->default_value;
+            break;
+        case OPT_DATE:
+            *(int32_t *)out = (int32_t)opt->default_value;
+            break;
+        case OPT_BUS_TYPE:
+        case OPT_MAPPING:
+        case OPT_SEQUENCE:
+            break;
+        }
+        return READ_ABSENT;
+    }
+
+    selgw_yaml *yaml = ld->yaml;
+    switch (opt->kind) {
+    case OPT_ID:
+    case OPT_STRING: {
+        char *text;
+        if (!selgw_yaml_string(yaml, node, key, &text))
+            return READ_BAD;
+        if (!*text) {
+            error_at(ld, node, "%s must not be empty", key);
+            free(text);
+            return READ_BAD;
+        }
+        if (opt->kind == OPT_ID && !is_id(text)) {
+            error_at(ld, node, "%s '%s': use only letters, digits, '.', '_' and '-'", key, text);
+            free(text);
+            return READ_BAD;
+        }
+        *(char **)out = text;
+        return READ_OK;
+    }
+    case OPT_INT:
+    case OPT_BAUD: {
+        int64_t value;
+        if (!selgw_yaml_int(yaml, node, key, &value))
+            return READ_BAD;
+        if (opt->kind == OPT_BAUD) {
+            bool standard = false;
+            for (size_t i = 0; i < sizeof(standard_bauds) / sizeof(standard_bauds[0]); i++)
+                standard |= standard_bauds[i] == value;
+            if (!standard) {
+                error_at(ld, node,
+                         "%s: %lld is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
+                         "115200",
+                         key, (long long)value);
+                return READ_BAD;
+            }
+        } else if (value < opt->min || value > opt->max) {
+            error_at(ld, node, "%s: %lld is out of range %.0f..%.0f", key, (long long)value,
+                     opt->min, opt->max);
+            return READ_BAD;
+        }
+        *(int *)out = (int)value;
+        return READ_OK;
+    }
+    case OPT_PARITY: {
+        const char *text = selgw_yaml_text(node);
+        char parity = 0;
+        if (selgw_yaml_is_scalar(node)) {
+            if (!strcasecmp(text, "N") || !strcasecmp(text, "none"))
+                parity = 'N';
+            else if (!strcasecmp(text, "E") || !strcasecmp(text, "even"))
+                parity = 'E';
+            else if (!strcasecmp(text, "O") || !strcasecmp(text, "odd"))
+                parity = 'O';
+        }
+        if (!parity) {
+            error_at(ld, node, "%s: expected N, E or O (none, even, odd)", key);
+            return READ_BAD;
+        }
+        *(char *)out = parity;
+        return READ_OK;
+    }
+    case OPT_DOUBLE: {
+        double value;
+        if (!selgw_yaml_double(yaml, node, key, &value))
+            return READ_BAD;
+        if (value < opt->min || value > opt->max) {
+            error_at(ld, node, "%s: %g is out of range %g..%g", key, value, opt->min, opt->max);
+            return READ_BAD;
+        }
+        *(double *)out = value;
+        return READ_OK;
+    }
+    case OPT_DURATION: {
+        int64_t ms;
+        if (!selgw_yaml_duration_ms(yaml, node, key, &ms))
+            return READ_BAD;
+        if (ms < opt->min || ms > opt->max) {
+            char value[32], lo[32], hi[32];
+            format_duration(value, sizeof(value), (double)ms);
+            format_duration(lo, sizeof(lo), opt->min);
+            format_duration(hi, sizeof(hi), opt->max);
+            error_at(ld, node, "%s: %s is out of range %s..%s", key, value, lo, hi);
+            return READ_BAD;
+        }
+        *(int *)out = (int)ms;
+        return READ_OK;
+    }
+    case OPT_DATE:
+        return selgw_yaml_date(yaml, node, key, (int32_t *)out) ? READ_OK : READ_BAD;
+    case OPT_UTC_OFFSET: {
+        const char *text = selgw_yaml_text(node);
+        int minutes;
+        if (!selgw_yaml_is_scalar(node) || !parse_utc_offset(text, &minutes)) {
+            error_at(ld, node, "%s: expected an offset such as +08:00", key);
+            return READ_BAD;
+        }
+        if (minutes < opt->min || minutes > opt->max) {
+            error_at(ld, node, "%s: %s is out of range -12:00..+14:00", key, text);
+            return READ_BAD;
+        }
+        *(int *)out = minutes;
+        return READ_OK;
+    }
+    case OPT_BUS_TYPE: {
+        const char *text = selgw_yaml_text(node);
+        if (selgw_yaml_is_scalar(node) && !strcasecmp(text, "rtu")) {
+            *(selgw_bus_kind *)out = SELGW_BUS_RTU;
+            return READ_OK;
+        }
+        if (selgw_yaml_is_scalar(node) && !strcasecmp(text, "tcp")) {
+            *(selgw_bus_kind *)out = SELGW_BUS_TCP;
+            return READ_OK;
+        }
+        error_at(ld, node, "%s: expected rtu or tcp", key);
+        return READ_BAD;
+    }
+    case OPT_MAPPING:
+        if (!selgw_yaml_is_mapping(node)) {
+            selgw_yaml_type_error(yaml, node, key, "a mapping");
+            return READ_BAD;
+        }
+        return READ_OK;
+    case OPT_SEQUENCE:
+        if (!selgw_yaml_check_sequence(yaml, node, key))
+            return READ_BAD;
+        return READ_OK;
+    }
+    return READ_BAD;
+}
+
+/* Items of a list section of the root (NULL when absent or not a sequence), and the count. */
+static struct fy_node *root_list(loader *ld, struct fy_node *root, const char *key, size_t *count)
+{
+    struct fy_node *list;
+    *count = 0;
+    if (read_option(ld, root, "root", key, "config", NULL, &list) != READ_OK)
+        return NULL;
+    *count = selgw_yaml_count(list);
+    return list;
+}
+
+static void describe_item(char *buf, size_t size, const char *noun, const char *id)
+{
+    if (id)
+        snprintf(buf, size, "%s '%s'", noun, id);
+    else
+        snprintf(buf, size, "%s", noun);
+}
+
+/* ---- sections ---- */
+
+static void parse_gateway(loader *ld, struct fy_node *gateway)
+{
+    selgw_config *cfg = ld->cfg;
+    if (!check_section_keys(ld->yaml, gateway, "gateway", "gateway"))
+        return;
+    read_option(ld, gateway, "gateway", "id", "gateway", &cfg->gateway_id, NULL);
+    read_option(ld, gateway, "gateway", "location", "gateway", &cfg->gateway_location, NULL);
+    read_option(ld, gateway, "gateway", "utc_offset", "gateway", &cfg->utc_offset_minutes, NULL);
+}
+
+static void parse_base(loader *ld, struct fy_node *item, selgw_base *base, struct base_nodes *nodes)
+{
+    nodes->item = item;
+    if (!check_section_keys(ld->yaml, item, "base", "base"))
+        return;
+    read_option(ld, item, "base", "id", "base", &base->id, &nodes->id);
+    char what[160];
+    describe_item(what, sizeof(what), "base", base->id);
+    read_option(ld, item, "base", "name", what, &base->name, NULL);
+    read_option(ld, item, "base", "county", what, &base->county, NULL);
+    read_option(ld, item, "base", "township", what, &base->township, NULL);
+    struct fy_node *coordinates;
+    if (read_option(ld, item, "base", "coordinates", what, NULL, &coordinates) == READ_OK &&
+        check_section_keys(ld->yaml, coordinates, "coordinates", "coordinates")) {
+        bool ok = read_option(ld, coordinates, "coordinates", "latitude", "coordinates",
+                              &base->latitude, NULL) == READ_OK;
+        ok &= read_option(ld, coordinates, "coordinates", "longitude", "coordinates",
+                          &base->longitude, NULL) == READ_OK;
+        base->has_coordinates = ok;
+    }
+}
+
+static void parse_contract(loader *ld, struct fy_node *item, selgw_contract *contract,
+                           struct contract_nodes *nodes)
+{
+    nodes->item = item;
+    if (!check_section_keys(ld->yaml, item, "household", "household entry"))
+        return;
+    read_option(ld, item, "household", "household", "household entry", &contract->household,
+                &nodes->household);
+    read_option(ld, item, "household", "contract", "household entry", &contract->contract, NULL);
+    bool from_ok = read_option(ld, item, "household", "from", "household entry",
+                               &contract->from_day, NULL) == READ_OK;
+    bool to_ok = read_option(ld, item, "household", "to", "household entry", &contract->to_day,
+                             &nodes->to) != READ_BAD;
+    nodes->dated = from_ok && to_ok && contract->to_day >= contract->from_day;
+    if (from_ok && to_ok && contract->to_day < contract->from_day) {
+        char from[16], to[16];
+        format_day(from, sizeof(from), contract->from_day);
+        format_day(to, sizeof(to), contract->to_day);
+        error_at(ld, nodes->to, "contract '%s' ends (%s) before it starts (%s)",
+                 contract->contract ? contract->contract : "?", to, from);
+    }
+}
+
+static void parse_plot(loader *ld, struct fy_node *item, selgw_plot *plot, struct plot_nodes *nodes)
+{
+    nodes->item = item;
+    if (!check_section_keys(ld->yaml, item, "plot", "plot"))
+        return;
+    read_option(ld, item, "plot", "id", "plot", &plot->id, &nodes->id);
+    char what[160];
+    describe_item(what, sizeof(what), "plot", plot->id);
+    /* the reference itself is resolved in cross_check, once every base is known */
+    char *base_id = NULL;
+    if (read_option(ld, item, "plot", "base", what, &base_id, &nodes->base) != READ_OK)
+        nodes->base = NULL;
+    free(base_id);
+    read_option(ld, item, "plot", "crop", what, &plot->crop, NULL);
+    read_option(ld, item, "plot", "area_mu", what, &plot->area_mu, NULL);
+    struct fy_node *households;
+    if (read_option(ld, item, "plot", "households", what, NULL, &households) != READ_OK)
+        return;
+    size_t n = selgw_yaml_count(households);
+    if (n == 0)
+        return;
+    plot->contracts = calloc(n, sizeof(*plot->contracts));
+    nodes->contracts = calloc(n, sizeof(*nodes->contracts));
+    if (!plot->contracts || !nodes->contracts) {
+        ld->failed = true;
+        return;
+    }
+    void *iter = NULL;
+    struct fy_node *entry;
+    while ((entry = selgw_yaml_seq_next(households, &iter)) && plot->contract_count < n) {
+        size_t i = plot->contract_count++;
+        parse_contract(ld, entry, &plot->contracts[i], &nodes->contracts[i]);
+    }
+}
+
+/* Reports each key of a bus that belongs to the other kind of bus. */
+static void check_bus_kind_keys(loader *ld, struct fy_node *item, const selgw_bus *bus)
+{
+    const char *own = bus->kind == SELGW_BUS_RTU ? "rtu" : "tcp";
+    const char *other = bus->kind == SELGW_BUS_RTU ? "tcp" : "rtu";
+    void *iter = NULL;
+    struct fy_node *key, *value;
+    while (selgw_yaml_map_next(item, &iter, &key, &value)) {
+        const char *text = selgw_yaml_text(key);
+        if (!text || option_find("bus", text) || option_find(own, text) ||
+            !option_find(other, text))
+            continue;
+        error_at(ld, key, "'%s' is an option of %s buses; bus '%s' has type %s", text, other,
+                 bus->id ? bus->id : "?", own);
+    }
+}
+
+static void parse_bus(loader *ld, struct fy_node *item, selgw_bus *bus, struct bus_nodes *nodes)
+{
+    nodes->item = item;
+    const char *sections[] = {"bus", "rtu", "tcp", NULL};
+    const char *keys[MAX_SECTION_KEYS];
+    section_keys(sections, keys);
+    if (!selgw_yaml_check_keys(ld->yaml, item, "bus", keys))
+        return;
+    read_option(ld, item, "bus", "id", "bus", &bus->id, &nodes->id);
+    char what[160];
+    describe_item(what, sizeof(what), "bus", bus->id);
+    if (read_option(ld, item, "bus", "type", what, &bus->kind, NULL) != READ_OK)
+        return;
+    nodes->kind_known = true;
+    check_bus_kind_keys(ld, item, bus);
+    const char *kind = bus->kind == SELGW_BUS_RTU ? "rtu" : "tcp";
+    if (bus->kind == SELGW_BUS_RTU) {
+        read_option(ld, item, kind, "device", what, &bus->device, &nodes->endpoint);
+        read_option(ld, item, kind, "baud", what, &bus->baud, NULL);
+        read_option(ld, item, kind, "parity", what, &bus->parity, NULL);
+        read_option(ld, item, kind, "data_bits", what, &bus->data_bits, NULL);
+        read_option(ld, item, kind, "stop_bits", what, &bus->stop_bits, NULL);
+    } else {
+        read_option(ld, item, kind, "host", what, &bus->host, &nodes->endpoint);
+        read_option(ld, item, kind, "port", what, &bus->port, NULL);
+    }
+    read_option(ld, item, kind, "response_timeout", what, &bus->response_timeout_ms, NULL);
+    read_option(ld, item, kind, "frame_delay", what, &bus->frame_delay_ms, NULL);
+    read_option(ld, item, kind, "retries", what, &bus->retries, NULL);
+}
+
+static void parse_calibration(loader *ld, struct fy_node *map, selgw_device *dev)
+{
+    size_t n = selgw_yaml_count(map);
+    if (n == 0)
+        return;
+    dev->calibrations = calloc(n, sizeof(*dev->calibrations));
+    if (!dev->calibrations) {
+        ld->failed = true;
+        return;
+    }
+    void *iter = NULL;
+    struct fy_node *key, *value;
+    while (selgw_yaml_map_next(map, &iter, &key, &value)) {
+        const char *field = selgw_yaml_text(key);
+        if (!field || selgw_yaml_is_null(key)) {
+            error_at(ld, key, "calibration: keys must be field names");
+            continue;
+        }
+        char what[160];
+        snprintf(what, sizeof(what), "calibration of '%s'", field);
+        if (!check_section_keys(ld->yaml, value, "calibration", what))
+            continue;
+        selgw_field_calibration *entry = &dev->calibrations[dev->calibration_count];
+        entry->field = -1;
+        bool ok = read_option(ld, value, "calibration", "scale", what, &entry->cal.scale, NULL) !=
+                  READ_BAD;
+        ok &= read_option(ld, value, "calibration", "offset", what, &entry->cal.offset, NULL) !=
+              READ_BAD;
+        if (ok && entry->cal.scale == 0) {
+            error_at(ld, selgw_yaml_get(value, "scale", NULL), "scale must not be 0");
+            ok = false;
+        }
+        if (dev->profile) {
+            entry->field = selgw_profile_field_index(dev->profile, field);
+            if (entry->field < 0) {
+                const char *names[64];
+                size_t count = 0;
+                for (size_t i = 0; i < dev->profile->field_count && count + 1 < 64; i++)
+                    names[count++] = dev->profile->fields[i].name;
+                names[count] = NULL;
+                const char *guess = selgw_closest(field, names);
+                if (guess) {
+                    error_at(ld, key,
+                             "calibration for '%s': profile '%s' has no such field (did you "
+                             "mean '%s'?)",
+                             field, dev->profile->name, guess);
+                } else {
+                    /* no likely typo: list what there is */
+                    char list[512] = "";
+                    size_t used = 0;
+                    for (size_t i = 0; i < count && used < sizeof(list); i++)
+                        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                                 i ? ", " : "", names[i]);
+                    error_at(ld, key,
+                             "calibration for '%s': profile '%s' has no such field (it has %s)",
+                             field, dev->profile->name, list);
+                }
+                ok = false;
+            }
+        }
+        if (ok)
+            dev->calibration_count++;
+    }
+}
+
+static void suggest_error(loader *ld, struct fy_node *node, const char *noun, const char *id,
+                          const char *const *candidates)
+{
+    const char *guess = selgw_closest(id, candidates);
+    if (guess)
+        error_at(ld, node, "unknown %s '%s' (did you mean '%s'?)", noun, id, guess);
+    else
+        error_at(ld, node, "unknown %s '%s'", noun, id);
+}
+
+static void parse_device(loader *ld, struct fy_node *item, selgw_device *dev,
+                         struct device_nodes *nodes)
+{
+    nodes->item = item;
+    dev->max_gap = -1;
+    if (!check_section_keys(ld->yaml, item, "device", "device"))
+        return;
+    read_option(ld, item, "device", "id", "device", &dev->id, &nodes->id);
+    char what[160];
+    describe_item(what, sizeof(what), "device", dev->id);
+    char *ref = NULL;
+    if (read_option(ld, item, "device", "bus", what, &ref, &nodes->bus) != READ_OK)
+        nodes->bus = NULL;
+    free(ref);
+    ref = NULL;
+    if (read_option(ld, item, "device", "plot", what, &ref, &nodes->plot) != READ_OK)
+        nodes->plot = NULL;
+    free(ref);
+    ref = NULL;
+    read_option(ld, item, "device", "unit_id", what, &dev->unit_id, &nodes->unit_id);
+    if (read_option(ld, item, "device", "profile", what, &ref, &nodes->profile) == READ_OK) {
+        dev->profile = selgw_profile_set_find(ld->cfg->profiles, ref);
+        if (!dev->profile && !ld->failed) {
+            size_t count = selgw_profile_set_count(ld->cfg->profiles);
+            const char **names = calloc(count + 1, sizeof(*names));
+            if (names) {
+                for (size_t i = 0; i < count; i++)
+                    names[i] = selgw_profile_set_at(ld->cfg->profiles, i)->name;
+                suggest_error(ld, nodes->profile, "profile", ref, names);
+                free(names);
+            } else {
+                ld->failed = true;
+            }
+        }
+    }
+    free(ref);
+    read_option(ld, item, "device", "interval", what, &dev->interval_ms, NULL);
+    read_option(ld, item, "device", "serial", what, &dev->serial, NULL);
+    read_option(ld, item, "device", "max_read_registers", what, &dev->max_read_registers,
+                &nodes->max_read_registers);
+    read_option(ld, item, "device", "max_gap", what, &dev->max_gap, NULL);
+    struct fy_node *calibration;
+    if (read_option(ld, item, "device", "calibration", what, NULL, &calibration) == READ_OK)
+        parse_calibration(ld, calibration, dev);
+
+    /* a device limit below a field's width would make the field unreadable */
+    if (dev->profile && dev->max_read_registers > 0) {
+        for (size_t i = 0; i < dev->profile->field_count; i++) {
+            const selgw_field *f = &dev->profile->fields[i];
+            unsigned width = selgw_type_registers(f->type);
+            if ((int)width > dev->max_read_registers) {
+                error_at(ld, nodes->max_read_registers,
+                         "max_read_registers: %d is too small for field '%s' (%s, %u registers) "
+                         "of profile '%s'",
+                         dev->max_read_registers, f->name, selgw_value_type_name(f->type), width,
+                         dev->profile->name);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- cross-checks ---- */
+
+/* Reports the second and later occurrences of an id among n items. */
+static void check_duplicate_ids(loader *ld, const char *noun, size_t n, char *const *ids,
+                                struct fy_node *const *id_nodes)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (!ids[j])
+            continue;
+        for (size_t i = 0; i < j; i++) {
+            if (!ids[i] || strcmp(ids[i], ids[j]))
+                continue;
+            selgw_yaml_pos first = selgw_yaml_node_pos(id_nodes[i]);
+            error_at(ld, id_nodes[j], "duplicate %s id '%s' (first defined at %d:%d)", noun, ids[j],
+                     first.line, first.column);
+            break;
+        }
+    }
+}
+
+/* Resolves a reference by id; reports an unknown one. Returns the index or SIZE_MAX. */
+static size_t resolve(loader *ld, struct fy_node *ref_node, const char *noun, size_t n,
+                      char *const *ids)
+{
+    const char *ref = selgw_yaml_text(ref_node);
+    if (!ref || !selgw_yaml_is_scalar(ref_node) || !is_id(ref))
+        return SIZE_MAX; /* already reported while parsing */
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] && !strcmp(ids[i], ref))
+            return i;
+    const char **names = calloc(n + 1, sizeof(*names));
+    if (!names) {
+        ld->failed = true;
+        return SIZE_MAX;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i])
+            names[count++] = ids[i];
+    suggest_error(ld, ref_node, noun, ref, names);
+    free(names);
+    return SIZE_MAX;
+}
+
+/* Gathers the ids of an array of structs whose first member is `char *id`. */
+#define GATHER_IDS(array, count, out)                                                              \
+    do {                                                                                           \
+        for (size_t k_ = 0; k_ < (count); k_++)                                                    \
+            (out)[k_] = (array)[k_].id;                                                            \
+    } while (0)
+
+static void check_contract_overlaps(loader *ld, const selgw_plot *plot,
+                                    const struct plot_nodes *nodes)
+{
+    for (size_t j = 0; j < plot->contract_count; j++) {
+        const selgw_contract *b = &plot->contracts[j];
+        if (!b->household || !nodes->contracts[j].dated)
+            continue;
+        for (size_t i = 0; i < j; i++) {
+            const selgw_contract *a = &plot->contracts[i];
+            if (!a->household || !nodes->contracts[i].dated || strcmp(a->household, b->household))
+                continue;
+            if (b->from_day > a->to_day || a->from_day > b->to_day)
+                continue;
+            char af[16], at[16], bf[16], bt[16];
+            format_day(af, sizeof(af), a->from_day);
+            format_day(at, sizeof(at), a->to_day);
+            format_day(bf, sizeof(bf), b->from_day);
+            format_day(bt, sizeof(bt), b->to_day);
+            selgw_yaml_pos first = selgw_yaml_node_pos(nodes->contracts[i].item);
+            error_at(ld, nodes->contracts[j].item,
+                     "household '%s' is contracted twice on plot '%s' for overlapping periods: "
+                     "'%s' (%s..%s) and '%s' (%s..%s, at %d:%d)",
+                     b->household, plot->id ? plot->id : "?", b->contract ? b->contract : "?", bf,
+                     bt, a->contract ? a->contract : "?", af, at, first.line, first.column);
+            break;
+        }
+    }
+}
+
+static void cross_check(loader *ld)
+{
+    selgw_config *cfg = ld->cfg;
+    size_t most = cfg->base_count;
+    if (cfg->plot_count > most)
+        most = cfg->plot_count;
+    if (cfg->bus_count > most)
+        most = cfg->bus_count;
+    if (cfg->device_count > most)
+        most = cfg->device_count;
+    char **ids = calloc(most + 1, sizeof(*ids));
+    struct fy_node **id_nodes = calloc(most + 1, sizeof(*id_nodes));
+    char **plot_ids = calloc(cfg->plot_count + 1, sizeof(*plot_ids));
+    char **bus_ids = calloc(cfg->bus_count + 1, sizeof(*bus_ids));
+    if (!ids || !id_nodes || !plot_ids || !bus_ids) {
+        ld->failed = true;
+        goto done;
+    }
+
+    /* duplicate ids */
+    GATHER_IDS(cfg->bases, cfg->base_count, ids);
+    for (size_t i = 0; i < cfg->base_count; i++)
+        id_nodes[i] = ld->base_nodes[i].id;
+    check_duplicate_ids(ld, "base", cfg->base_count, ids, id_nodes);
+    GATHER_IDS(cfg->plots, cfg->plot_count, plot_ids);
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        id_nodes[i] = ld->plot_nodes[i].id;
+    check_duplicate_ids(ld, "plot", cfg->plot_count, plot_ids, id_nodes);
+    GATHER_IDS(cfg->buses, cfg->bus_count, bus_ids);
+    for (size_t i = 0; i < cfg->bus_count; i++)
+        id_nodes[i] = ld->bus_nodes[i].id;
+    check_duplicate_ids(ld, "bus", cfg->bus_count, bus_ids, id_nodes);
+    {
+        char **device_ids = ids + 0;
+        for (size_t i = 0; i < cfg->device_count; i++) {
+            device_ids[i] = cfg->devices[i].id;
+            id_nodes[i] = ld->device_nodes[i].id;
+        }
+        check_duplicate_ids(ld, "device", cfg->device_count, device_ids, id_nodes);
+    }
+
+    /* plots: base references and contracts */
+    GATHER_IDS(cfg->bases, cfg->base_count, ids);
+    for (size_t i = 0; i < cfg->plot_count; i++) {
+        size_t base = resolve(ld, ld->plot_nodes[i].base, "base", cfg->base_count, ids);
+        cfg->plots[i].base = base;
+        check_contract_overlaps(ld, &cfg->plots[i], &ld->plot_nodes[i]);
+    }
+
+    /* buses: two buses on one line or one endpoint */
+    for (size_t j = 0; j < cfg->bus_count; j++) {
+        const selgw_bus *b = &cfg->buses[j];
+        if (!ld->bus_nodes[j].kind_known)
+            continue;
+        for (size_t i = 0; i < j; i++) {
+            const selgw_bus *a = &cfg->buses[i];
+            if (!ld->bus_nodes[i].kind_known || a->kind != b->kind)
+                continue;
+            bool same;
+            if (b->kind == SELGW_BUS_RTU)
+                same = a->device && b->device && !strcmp(a->device, b->device);
+            else
+                same = a->host && b->host && !strcasecmp(a->host, b->host) && a->port == b->port;
+            if (!same)
+                continue;
+            selgw_yaml_pos first = selgw_yaml_node_pos(ld->bus_nodes[i].endpoint);
+            if (b->kind == SELGW_BUS_RTU)
+                error_at(ld, ld->bus_nodes[j].endpoint,
+                         "bus '%s' uses serial device '%s', already used by bus '%s' (at %d:%d)",
+                         b->id ? b->id : "?", b->device, a->id ? a->id : "?", first.line,
+                         first.column);
+            else
+                error_at(ld, ld->bus_nodes[j].endpoint,
+                         "bus '%s' connects to %s:%d, already used by bus '%s' (at %d:%d)",
+                         b->id ? b->id : "?", b->host, b->port, a->id ? a->id : "?", first.line,
+                         first.column);
+            break;
+        }
+    }
+
+    /* devices: references, and one unit id per bus */
+    for (size_t i = 0; i < cfg->device_count; i++) {
+        selgw_device *dev = &cfg->devices[i];
+        dev->bus = resolve(ld, ld->device_nodes[i].bus, "bus", cfg->bus_count, bus_ids);
+        dev->plot = resolve(ld, ld->device_nodes[i].plot, "plot", cfg->plot_count, plot_ids);
+    }
+    for (size_t j = 0; j < cfg->device_count; j++) {
+        const selgw_device *b = &cfg->devices[j];
+        if (b->bus == SIZE_MAX || !b->unit_id)
+            continue;
+        for (size_t i = 0; i < j; i++) {
+            const selgw_device *a = &cfg->devices[i];
+            if (a->bus != b->bus || a->unit_id != b->unit_id)
+                continue;
+            selgw_yaml_pos first = selgw_yaml_node_pos(ld->device_nodes[i].unit_id);
+            error_at(ld, ld->device_nodes[j].unit_id,
+                     "unit id %d on bus '%s' is already used by device '%s' (at %d:%d)", b->unit_id,
+                     cfg->buses[b->bus].id, a->id ? a->id : "?", first.line, first.column);
+            break;
+        }
+    }
+
+done:
+    free(ids);
+    free(id_nodes);
+    free(plot_ids);
+    free(bus_ids);
+}
+
+/* ---- top level ---- */
+
+/* Directory of the config file: profiles_dir is relative to it. */
+static char *config_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static void load_profiles(loader *ld, struct fy_node *root)
+{
+    selgw_config *cfg = ld->cfg;
+    cfg->profiles = selgw_profile_set_new();
+    if (!cfg->profiles) {
+        ld->failed = true;
+        return;
+    }
+    /* a broken profile is reported in its own file; the config is still read through so
+     * that all of its problems are found in the same pass */
+    if (selgw_profile_set_load_builtin(cfg->profiles, ld->diag) != SELGW_OK)
+        ld->profiles_failed = true;
+    char *dir = NULL;
+    struct fy_node *node;
+    if (read_option(ld, root, "root", "profiles_dir", "config", &dir, &node) != READ_OK)
+        return;
+    char *path = NULL;
+    if (dir[0] == '/') {
+        path = dir;
+        dir = NULL;
+    } else {
+        char *base = config_dir(cfg->path);
+        if (!base || asprintf(&path, "%s/%s", base, dir) < 0) {
+            path = NULL;
+            ld->failed = true;
+        }
+        free(base);
+    }
+    free(dir);
+    if (!path)
+        return;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        error_at(ld, node, "profiles_dir: '%s' is not a directory", path);
+    } else if (selgw_profile_set_load_dir(cfg->profiles, path, ld->diag) != SELGW_OK) {
+        ld->profiles_failed = true;
+    }
+    free(path);
+}
+
+/* Allocates the items of a list section (and their node records). */
+#define ALLOC_ITEMS(ld, list_count, array, count, nodes)                                           \
+    do {                                                                                           \
+        if ((list_count) > 0) {                                                                    \
+            (array) = calloc((list_count), sizeof(*(array)));                                      \
+            (nodes) = calloc((list_count), sizeof(*(nodes)));                                      \
+            if (!(array) || !(nodes))                                                              \
+                (ld)->failed = true;                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void parse_config(loader *ld)
+{
+    static const char *const sections[] = {"root", NULL};
+    selgw_config *cfg = ld->cfg;
+    struct fy_node *root = selgw_yaml_root(ld->yaml);
+    const char *keys[MAX_SECTION_KEYS];
+    section_keys(sections, keys);
+    if (!selgw_yaml_check_keys(ld->yaml, root, "config", keys))
+        return;
+
+    cfg->utc_offset_minutes = (int)option_find("gateway", "utc_offset")->default_value;
+    load_profiles(ld, root);
+    if (ld->failed)
+        return;
+
+    struct fy_node *gateway;
+    if (read_option(ld, root, "root", "gateway", "config", NULL, &gateway) == READ_OK)
+        parse_gateway(ld, gateway);
+
+    size_t n;
+    struct fy_node *list, *item;
+    void *iter;
+
+    list = root_list(ld, root, "bases", &n);
+    ALLOC_ITEMS(ld, n, cfg->bases, cfg->base_count, ld->base_nodes);
+    iter = NULL;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->base_count < n) {
+        size_t i = cfg->base_count++;
+        parse_base(ld, item, &cfg->bases[i], &ld->base_nodes[i]);
+    }
+
+    list = root_list(ld, root, "plots", &n);
+    ALLOC_ITEMS(ld, n, cfg->plots, cfg->plot_count, ld->plot_nodes);
+    iter = NULL;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->plot_count < n) {
+        size_t i = cfg->plot_count++;
+        cfg->plots[i].base = SIZE_MAX;
+        parse_plot(ld, item, &cfg->plots[i], &ld->plot_nodes[i]);
+    }
+
+    list = root_list(ld, root, "buses", &n);
+    ALLOC_ITEMS(ld, n, cfg->buses, cfg->bus_count, ld->bus_nodes);
+    iter = NULL;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->bus_count < n) {
+        size_t i = cfg->bus_count++;
+        parse_bus(ld, item, &cfg->buses[i], &ld->bus_nodes[i]);
+    }
+
+    list = root_list(ld, root, "devices", &n);
+    ALLOC_ITEMS(ld, n, cfg->devices, cfg->device_count, ld->device_nodes);
+    iter = NULL;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->device_count < n) {
+        size_t i = cfg->device_count++;
+        cfg->devices[i].bus = SIZE_MAX;
+        cfg->devices[i].plot = SIZE_MAX;
+        parse_device(ld, item, &cfg->devices[i], &ld->device_nodes[i]);
+    }
+
+    if (!ld->failed)
+        cross_check(ld);
+}
+
+void selgw_config_free(selgw_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->base_count; i++) {
+        free(cfg->bases[i].id);
+        free(cfg->bases[i].name);
+        free(cfg->bases[i].county);
+        free(cfg->bases[i].township);
+    }
+    free(cfg->bases);
+    for (size_t i = 0; i < cfg->plot_count; i++) {
+        selgw_plot *plot = &cfg->plots[i];
+        free(plot->id);
+        free(plot->crop);
+        for (size_t j = 0; j < plot->contract_count; j++) {
+            free(plot->contracts[j].household);
+            free(plot->contracts[j].contract);
+        }
+        free(plot->contracts);
+    }
+    free(cfg->plots);
+    for (size_t i = 0; i < cfg->bus_count; i++) {
+        free(cfg->buses[i].id);
+        free(cfg->buses[i].host);
+        free(cfg->buses[i].device);
+    }
+    free(cfg->buses);
+    for (size_t i = 0; i < cfg->device_count; i++) {
+        free(cfg->devices[i].id);
+        free(cfg->devices[i].serial);
+        free(cfg->devices[i].calibrations);
+    }
+    free(cfg->devices);
+    selgw_profile_set_free(cfg->profiles);
+    free(cfg->gateway_id);
+    free(cfg->gateway_location);
+    free(cfg->path);
+    free(cfg);
+}
+
+static void loader_free_nodes(loader *ld)
+{
+    for (size_t i = 0; ld->plot_nodes && i < ld->cfg->plot_count; i++)
+        free(ld->plot_nodes[i].contracts);
+    free(ld->base_nodes);
+    free(ld->plot_nodes);
+    free(ld->bus_nodes);
+    free(ld->device_nodes);
+}
+
+static selgw_err load_from_yaml(selgw_yaml *yaml, selgw_diag *diag, selgw_config **out)
+{
+    selgw_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return SELGW_ERR_NOMEM;
+    loader ld = {.yaml = yaml, .diag = diag, .cfg = cfg};
+    cfg->path = strdup(selgw_yaml_file(yaml));
+    if (!cfg->path)
+        ld.failed = true;
+    else
+        parse_config(&ld);
+    loader_free_nodes(&ld);
+    if (has_errors(&ld)) {
+        bool reported = selgw_yaml_error_count(yaml) > 0 || selgw_diag_count(diag) > 0;
+        selgw_config_free(cfg);
+        return reported ? SELGW_ERR_CONFIG : SELGW_ERR_NOMEM;
+    }
+    *out = cfg;
+    return SELGW_OK;
+}
+
+selgw_err selgw_config_load_string(const char *display_name, const char *yaml_text, size_t len,
+                                   selgw_diag *diag, selgw_config **out)
+{
+    if (!out)
+        return SELGW_ERR_INVALID;
+    *out = NULL;
+    if (!yaml_text)
+        return SELGW_ERR_INVALID;
+    selgw_yaml *yaml;
+    selgw_err err = selgw_yaml_load_string(display_name, yaml_text, len, diag, &yaml);
+    if (err != SELGW_OK)
+        return err;
+    err = load_from_yaml(yaml, diag, out);
+    selgw_yaml_free(yaml);
+    return err;
+}
+
+selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out)
+{
+    if (!out)
+        return SELGW_ERR_INVALID;
+    *out = NULL;
+    if (!path)
+        return SELGW_ERR_INVALID;
+    selgw_yaml *yaml;
+    selgw_err err = selgw_yaml_load_file(path, NULL, diag, &yaml);
+    if (err != SELGW_OK)
+        return err;
+    err = load_from_yaml(yaml, diag, out);
+    selgw_yaml_free(yaml);
+    return err;
+}
+
+selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out)
+{
+    if (!out)
+        return SELGW_ERR_INVALID;
+    *out = NULL;
+    if (selgw_embedded_demo_count < 1) {
+        selgw_diag_add(diag, "<builtin>/demo.yaml", 0, 0, "no demo config compiled in");
+        return SELGW_ERR_CONFIG;
+    }
+    return selgw_config_load_string("<builtin>/demo.yaml", selgw_embedded_demo[0].data,
+                                    selgw_embedded_demo[0].size, diag, out);
+}
+
+/* ---- queries ---- */
+
+selgw_calibration selgw_device_calibration(const selgw_device *dev, int field)
+{
+    for (size_t i = 0; dev && i < dev->calibration_count; i++)
+        if (dev->calibrations[i].field == field)
+            return dev->calibrations[i].cal;
+    return (selgw_calibration){1, 0};
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+int32_t selgw_config_local_day(const selgw_config *cfg, int64_t utc_ns)
+{
+    int64_t seconds = floor_div(utc_ns, 1000000000);
+    int64_t offset = cfg ? (int64_t)cfg->utc_offset_minutes * 60 : 0;
+    return (int32_t)floor_div(seconds + offset, 86400);
+}
+
+size_t selgw_plot_contracts_on(const selgw_plot *plot, int32_t day, const selgw_contract **out,
+                               size_t max)
+{
+    size_t total = 0;
+    for (size_t i = 0; plot && i < plot->contract_count; i++) {
+        const selgw_contract *c = &plot->contracts[i];
+        if (day < c->from_day || day > c->to_day)
+            continue;
+        if (out && total < max)
+            out[total] = c;
+        total++;
+    }
+    return total;
+}
+
+/* Requests one poll of the device needs, or 0 if it cannot be planned. */
+static size_t device_requests(const selgw_device *dev)
+{
+    if (!dev->profile)
+        return 0;
+    unsigned max_registers = dev->max_read_registers > 0
+                                 ? (unsigned)dev->max_read_registers
+                                 : (unsigned)dev->profile->max_read_registers;
+    unsigned max_gap = dev->max_gap >= 0 ? (unsigned)dev->max_gap : (unsigned)dev->profile->max_gap;
+    selgw_plan *plan = NULL;
+    if (selgw_plan_build(dev->profile, max_registers, max_gap, &plan) != SELGW_OK)
+        return 0;
+    size_t count = plan->request_count;
+    selgw_plan_free(plan);
+    return count;
+}
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+void selgw_config_summary(const selgw_config *cfg, FILE *out)
+{
+    if (!cfg || !out)
+        return;
+    fprintf(out, "gateway %s", cfg->gateway_id ? cfg->gateway_id : "?");
+    if (cfg->gateway_location && *cfg->gateway_location)
+        fprintf(out, " (%s)", cfg->gateway_location);
+    int offset = cfg->utc_offset_minutes;
+    fprintf(out, ", local time UTC%c%02d:%02d\n", offset < 0 ? '-' : '+', abs(offset) / 60,
+            abs(offset) % 60);
+    fprintf(out, "config %s\n", cfg->path ? cfg->path : "?");
+    fprintf(out, "%zu %s, %zu %s, %zu %s, %zu %s; %zu %s available\n", cfg->base_count,
+            plural(cfg->base_count, "base", "bases"), cfg->plot_count,
+            plural(cfg->plot_count, "plot", "plots"), cfg->bus_count,
+            plural(cfg->bus_count, "bus", "buses"), cfg->device_count,
+            plural(cfg->device_count, "device", "devices"), selgw_profile_set_count(cfg->profiles),
+            plural(selgw_profile_set_count(cfg->profiles), "profile", "profiles"));
+    size_t total = 0;
+    for (size_t b = 0; b < cfg->bus_count; b++) {
+        const selgw_bus *bus = &cfg->buses[b];
+        size_t devices = 0, requests = 0;
+        for (size_t d = 0; d < cfg->device_count; d++) {
+            if (cfg->devices[d].bus != b)
+                continue;
+            devices++;
+            requests += device_requests(&cfg->devices[d]);
+        }
+        total += requests;
+        char link[512];
+        if (bus->kind == SELGW_BUS_RTU)
+            snprintf(link, sizeof(link), "rtu %s %d %d%c%d", bus->device, bus->baud, bus->data_bits,
+                     bus->parity, bus->stop_bits);
+        else
+            snprintf(link, sizeof(link), "tcp %s:%d", bus->host, bus->port);
+        fprintf(out, "  bus %s: %s, %zu %s, %zu Modbus %s per poll cycle\n", bus->id, link, devices,
+                plural(devices, "device", "devices"), requests,
+                plural(requests, "request", "requests"));
+    }
+    fprintf(out, "total: %zu Modbus %s per poll cycle\n", total,
+            plural(total, "request", "requests"));
+}
