@@ -1247,17 +1247,20 @@ size_t selgw_plot_contracts_on(const selgw_plot *plot, int32_t day, const selgw_
     return total;
 }
 
-/* Requests one poll of the device needs, or 0 if it cannot be planned. */
-static size_t device_requests(const selgw_device *dev)
+selgw_err selgw_device_plan(const selgw_device *dev, selgw_plan **out)
 {
-    if (!dev->profile)
-        return 0;
     unsigned max_registers = dev->max_read_registers > 0
                                  ? (unsigned)dev->max_read_registers
                                  : (unsigned)dev->profile->max_read_registers;
     unsigned max_gap = dev->max_gap >= 0 ? (unsigned)dev->max_gap : (unsigned)dev->profile->max_gap;
+    return selgw_plan_build(dev->profile, max_registers, max_gap, out);
+}
+
+/* Requests one poll of the device needs, or 0 if it cannot be planned. */
+static size_t device_requests(const selgw_device *dev)
+{
     selgw_plan *plan = NULL;
-    if (selgw_plan_build(dev->profile, max_registers, max_gap, &plan) != SELGW_OK)
+    if (!dev->profile || selgw_device_plan(dev, &plan) != SELGW_OK)
         return 0;
     size_t count = plan->request_count;
     selgw_plan_free(plan);

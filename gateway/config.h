@@ -15,6 +15,7 @@
 #include "decode.h"
 #include "diag.h"
 #include "error.h"
+#include "plan.h"
 #include "profile.h"
 
 /* A household's contract on a plot, valid from from_day to to_day inclusive, in days since
@@ -109,6 +110,10 @@ selgw_err selgw_config_load_string(const char *display_name, const char *yaml, s
 /* The demo configuration (config/demo.yaml) compiled into the binary. */
 selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out);
 void selgw_config_free(selgw_config *cfg); /* NULL is fine */
+
+/* The reads one poll of the device needs, planned with the device's read limits, or its
+ * profile's where the device sets none. Free with selgw_plan_free. */
+selgw_err selgw_device_plan(const selgw_device *dev, selgw_plan **out);
 
 /* The calibration of one field of a device; {1, 0} when none is configured. */
 selgw_calibration selgw_device_calibration(const selgw_device *dev, int field);

@@ -122,12 +122,8 @@ static int print_plans(const selgw_config *cfg)
 {
     for (size_t i = 0; i < cfg->device_count; i++) {
         const selgw_device *dev = &cfg->devices[i];
-        const selgw_profile *profile = dev->profile;
-        unsigned max_regs = (unsigned)(dev->max_read_registers > 0 ? dev->max_read_registers
-                                                                   : profile->max_read_registers);
-        unsigned max_gap = (unsigned)(dev->max_gap >= 0 ? dev->max_gap : profile->max_gap);
         selgw_plan *plan = NULL;
-        selgw_err err = selgw_plan_build(profile, max_regs, max_gap, &plan);
+        selgw_err err = selgw_device_plan(dev, &plan);
         if (err != SELGW_OK) {
             fprintf(stderr, "selgw: device %s: %s\n", dev->id, selgw_strerror(err));
             return 1;

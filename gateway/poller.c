@@ -77,11 +77,7 @@ static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
 {
     d->dev = dev;
     const selgw_profile *profile = dev->profile;
-    unsigned max_regs =
-        (unsigned)(dev->max_read_registers > 0 ? dev->max_read_registers
-                                               : profile->max_read_registers);
-    unsigned max_gap = (unsigned)(dev->max_gap >= 0 ? dev->max_gap : profile->max_gap);
-    selgw_err err = selgw_plan_build(profile, max_regs, max_gap, &d->plan);
+    selgw_err err = selgw_device_plan(dev, &d->plan);
     if (err != SELGW_OK)
         return err;
     d->requests = calloc(d->plan->request_count, sizeof *d->requests);
