@@ -39,8 +39,8 @@ typedef struct selgw_base {
 
 typedef struct selgw_plot {
     char *id;
-    size_t base; /* index into selgw_config.bases */
-    char *crop;  /* e.g. "tea", "konjac" */
+    size_t base;    /* index into selgw_config.bases */
+    char *crop;     /* e.g. "tea", "konjac" */
     double area_mu; /* 亩 (1 mu = 666.7 m2); 0 when not given */
     size_t contract_count;
     selgw_contract *contracts;
@@ -73,12 +73,12 @@ typedef struct selgw_field_calibration {
 
 typedef struct selgw_device {
     char *id;
-    size_t bus;  /* index into selgw_config.buses */
-    size_t plot; /* index into selgw_config.plots */
-    int unit_id; /* 1..247 */
+    size_t bus;                   /* index into selgw_config.buses */
+    size_t plot;                  /* index into selgw_config.plots */
+    int unit_id;                  /* 1..247 */
     const selgw_profile *profile; /* owned by selgw_config.profiles */
     int interval_ms;
-    char *serial; /* serial number printed on the sensor; "" if not given */
+    char *serial;           /* serial number printed on the sensor; "" if not given */
     int max_read_registers; /* 0 = the profile's */
     int max_gap;            /* -1 = the profile's */
     size_t calibration_count;
@@ -89,7 +89,7 @@ typedef struct selgw_config {
     char *path; /* file it was loaded from, or the display name */
     char *gateway_id;
     char *gateway_location;
-    int utc_offset_minutes; /* local time of contract dates; default +08:00 (China) */
+    int utc_offset_minutes;      /* local time of contract dates; default +08:00 (China) */
     selgw_profile_set *profiles; /* built-in profiles plus profiles_dir, owned */
     size_t base_count;
     selgw_base *bases;

@@ -14,8 +14,8 @@ selgw_diag *selgw_diag_new(void);
 void selgw_diag_free(selgw_diag *diag); /* NULL is fine */
 
 /* line and column are 1-based; 0 means "unknown" and is left out of the message. */
-void selgw_diag_add(selgw_diag *diag, const char *file, int line, int column, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
+void selgw_diag_add(selgw_diag *diag, const char *file, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 size_t selgw_diag_count(const selgw_diag *diag);
 

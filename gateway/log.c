@@ -36,9 +36,9 @@ void selgw_repeat_fail(selgw_repeat *r, const char *what, selgw_err err, const c
         return;
     }
     if (r->err != SELGW_OK)
-        selgw_log(SELGW_LOG_WARN, "%s: %s%s%s (after %lu failure%s: %s)", what,
-                  selgw_strerror(err), detail ? ": " : "", detail ? detail : "", r->count,
-                  r->count == 1 ? "" : "s", selgw_strerror(r->err));
+        selgw_log(SELGW_LOG_WARN, "%s: %s%s%s (after %lu failure%s: %s)", what, selgw_strerror(err),
+                  detail ? ": " : "", detail ? detail : "", r->count, r->count == 1 ? "" : "s",
+                  selgw_strerror(r->err));
     else
         selgw_log(SELGW_LOG_WARN, "%s: %s%s%s", what, selgw_strerror(err), detail ? ": " : "",
                   detail ? detail : "");

@@ -11,7 +11,12 @@
 
 #include "error.h"
 
-typedef enum selgw_log_level { SELGW_LOG_ERROR, SELGW_LOG_WARN, SELGW_LOG_INFO, SELGW_LOG_DEBUG } selgw_log_level;
+typedef enum selgw_log_level {
+    SELGW_LOG_ERROR,
+    SELGW_LOG_WARN,
+    SELGW_LOG_INFO,
+    SELGW_LOG_DEBUG
+} selgw_log_level;
 
 /* Messages above this level are dropped; default INFO. */
 void selgw_log_set_level(selgw_log_level level);

@@ -51,10 +51,13 @@ typedef struct options {
 static int parse_options(int argc, char **argv, options *opt)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+        {"config", required_argument, NULL, 'c'},
+        {"once", no_argument, NULL, 'o'},
         {"plan", no_argument, NULL, 'p'},
-        {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
@@ -106,8 +109,7 @@ static selgw_config *load_config(const char *path)
     if (err != SELGW_OK) {
         selgw_diag_print(diag, stderr);
         size_t n = selgw_diag_count(diag);
-        fprintf(stderr, "selgw: %s: %s", path ? path : "built-in demo config",
-                selgw_strerror(err));
+        fprintf(stderr, "selgw: %s: %s", path ? path : "built-in demo config", selgw_strerror(err));
         if (n)
             fprintf(stderr, " (%zu error%s)", n, n == 1 ? "" : "s");
         fputc('\n', stderr);
@@ -180,13 +182,11 @@ static void emit_to_stdout(void *ctx, const selgw_reading *reading)
         sink->buf[need] = '\n';
         if (fwrite(sink->buf, 1, need + 1, stdout) != need + 1 || fflush(stdout) != 0) {
             if (!sink->failed)
-                selgw_log(SELGW_LOG_ERROR, "cannot write readings to stdout: %s",
-                          strerror(errno));
+                selgw_log(SELGW_LOG_ERROR, "cannot write readings to stdout: %s", strerror(errno));
             sink->failed = true;
         }
     } else if (!sink->failed) {
-        selgw_log(SELGW_LOG_ERROR, "out of memory encoding a reading of %s",
-                  reading->device->id);
+        selgw_log(SELGW_LOG_ERROR, "out of memory encoding a reading of %s", reading->device->id);
         sink->failed = true;
     }
     pthread_mutex_unlock(&sink->lock);
@@ -252,8 +252,8 @@ static int cmd_run(const options *opt)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)",
-              cfg->gateway_id, cfg->device_count, cfg->bus_count, cfg->path);
+    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)", cfg->gateway_id,
+              cfg->device_count, cfg->bus_count, cfg->path);
     for (size_t i = 0; i < cfg->bus_count; i++)
         if (selgw_poller_start(pollers[i]) != SELGW_OK) {
             fprintf(stderr, "selgw: cannot start the poller of bus %s\n", cfg->buses[i].id);
@@ -272,7 +272,7 @@ static int cmd_run(const options *opt)
 
 out:
     if (pollers) {
-        uint64_t polls = 0, failed = 0;
+        uint64_t polls = 0, failed = 0, late = 0;
         for (size_t i = 0; i < cfg->bus_count; i++) {
             if (!pollers[i])
                 continue;
@@ -280,11 +280,13 @@ out:
             selgw_poller_get_stats(pollers[i], &st);
             polls += st.polls;
             failed += st.failed_polls;
+            late += st.late_polls;
             selgw_poller_free(pollers[i]);
         }
         if (!opt->once)
-            selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed",
-                      (unsigned long long)polls, (unsigned long long)failed);
+            selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed, %llu skipped (bus busy)",
+                      (unsigned long long)polls, (unsigned long long)failed,
+                      (unsigned long long)late);
     }
     free(pollers);
     free(sink.buf);

@@ -183,9 +183,8 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
             continue;
         if (first != SELGW_OK && link_failure(first))
             break;
-        selgw_err err = selgw_transport_read(p->transport, d->dev->unit_id,
-                                             &d->plan->requests[i], slot->regs, slot->bits,
-                                             &slot->exception_code);
+        selgw_err err = selgw_transport_read(p->transport, d->dev->unit_id, &d->plan->requests[i],
+                                             slot->regs, slot->bits, &slot->exception_code);
         if (err != SELGW_ERR_CONNECT)
             sent++;
         slot->status = err;
@@ -203,8 +202,7 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
 static bool poll_complete(const selgw_poller *p, const device_state *d, selgw_err err)
 {
     /* A link that is down will not come back within a retry; other errors might. */
-    return err == SELGW_OK || err == SELGW_ERR_CONNECT ||
-           d->attempts > (unsigned)p->bus->retries;
+    return err == SELGW_OK || err == SELGW_ERR_CONNECT || d->attempts > (unsigned)p->bus->retries;
 }
 
 /* Decodes what was read, emits the reading and resets the poll. Returns its status. */
@@ -291,8 +289,15 @@ static void schedule_next(selgw_poller *p, device_state *d, int64_t now)
         int64_t behind = (now - d->next_due_ns) / d->interval_ns + 1;
         d->next_due_ns += behind * d->interval_ns;
         pthread_mutex_lock(&p->lock);
+        bool first = p->stats.late_polls == 0;
         p->stats.late_polls += (uint64_t)behind;
         pthread_mutex_unlock(&p->lock);
+        /* Logged the first time only; the total is in the stats printed at stop. */
+        if (first)
+            selgw_log(SELGW_LOG_WARN,
+                      "bus %s cannot keep up: %s skipped %lld poll%s (lengthen intervals or "
+                      "shorten timeouts)",
+                      p->bus->id, d->what, (long long)behind, behind == 1 ? "" : "s");
     }
 }
 

@@ -93,8 +93,9 @@ size_t selgw_reading_json(const selgw_reading *r, char *buf, size_t cap)
 
     put(buf, cap, &len, "{\"time\":\"%s\",", selgw_format_utc(r->time_ns, when));
     const char *tags[][2] = {
-        {"gateway", cfg->gateway_id}, {"base", base->id},       {"plot", plot->id},
-        {"crop", plot->crop},         {"device", dev->id},      {"profile", profile->name},
+        {"gateway", cfg->gateway_id}, {"base", base->id},
+        {"plot", plot->id},           {"crop", plot->crop},
+        {"device", dev->id},          {"profile", profile->name},
         {"serial", dev->serial},      {"bus", cfg->buses[dev->bus].id},
     };
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {

@@ -15,7 +15,7 @@ struct selgw_transport {
     const selgw_bus *bus;
     void *state;
     bool open;
-    int64_t next_open_ns;   /* monotonic time of the next reconnect attempt */
+    int64_t next_open_ns; /* monotonic time of the next reconnect attempt */
     int64_t reopen_delay_ns;
     int64_t frame_gap_ns;
     int64_t last_frame_end_ns;

@@ -30,8 +30,8 @@ typedef struct selgw_transport_ops {
     void (*discard_input)(void *state);
     /* One read. Registers go to regs (count of them), bits to bits (one byte per bit).
      * On SELGW_ERR_EXCEPTION *exception_code is the device's exception code. */
-    selgw_err (*read)(void *state, int unit_id, const selgw_read_request *request,
-                      uint16_t *regs, uint8_t *bits, int *exception_code);
+    selgw_err (*read)(void *state, int unit_id, const selgw_read_request *request, uint16_t *regs,
+                      uint8_t *bits, int *exception_code);
     /* Least silence between the end of one transaction and the next request, in
      * microseconds (3.5 character times on a serial line, 0 on TCP). */
     int64_t (*frame_gap_us)(const selgw_bus *bus);

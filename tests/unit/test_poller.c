@@ -24,11 +24,11 @@ enum fake_mode { FAKE_OK, FAKE_TIMEOUT, FAKE_EXCEPTION, FAKE_BAD_FRAME };
 typedef struct fake_unit {
     enum fake_mode mode;
     int exception_code;
-    int fail_count;        /* reads that fail with `mode` before the unit answers; -1 all */
-    int fail_address;      /* only reads at this address fail; -1 any address */
+    int fail_count;   /* reads that fail with `mode` before the unit answers; -1 all */
+    int fail_address; /* only reads at this address fail; -1 any address */
     uint16_t regs[256];
-    unsigned reads;        /* read calls that reached this unit */
-    int timeout_sleep_ms;  /* how long a timeout takes (threaded tests) */
+    unsigned reads;       /* read calls that reached this unit */
+    int timeout_sleep_ms; /* how long a timeout takes (threaded tests) */
 } fake_unit;
 
 static struct fake_bus {
@@ -160,37 +160,76 @@ static selgw_config cfg;
 
 static void config_init(int retries)
 {
-    fields[0] = (selgw_field){.name = "soil_moisture", .function = 3, .address = 0,
-                              .type = SELGW_TYPE_U16, .scale = 0.1, .unit = "%",
-                              .has_min = true, .min = 0, .has_max = true, .max = 100};
-    fields[1] = (selgw_field){.name = "soil_temperature", .function = 3, .address = 1,
-                              .type = SELGW_TYPE_S16, .scale = 0.1, .unit = "degC"};
-    fields[2] = (selgw_field){.name = "soil_ec", .function = 3, .address = 2,
-                              .type = SELGW_TYPE_U16, .scale = 1, .unit = "uS/cm"};
-    fields[3] = (selgw_field){.name = "soil_ph", .function = 3, .address = 20,
-                              .type = SELGW_TYPE_U16, .scale = 0.01, .unit = "pH"};
-    profile = (selgw_profile){.name = "test-soil", .max_read_registers = 125, .max_gap = 4,
-                              .field_count = 4, .fields = fields};
+    fields[0] = (selgw_field){.name = "soil_moisture",
+                              .function = 3,
+                              .address = 0,
+                              .type = SELGW_TYPE_U16,
+                              .scale = 0.1,
+                              .unit = "%",
+                              .has_min = true,
+                              .min = 0,
+                              .has_max = true,
+                              .max = 100};
+    fields[1] = (selgw_field){.name = "soil_temperature",
+                              .function = 3,
+                              .address = 1,
+                              .type = SELGW_TYPE_S16,
+                              .scale = 0.1,
+                              .unit = "degC"};
+    fields[2] = (selgw_field){.name = "soil_ec",
+                              .function = 3,
+                              .address = 2,
+                              .type = SELGW_TYPE_U16,
+                              .scale = 1,
+                              .unit = "uS/cm"};
+    fields[3] = (selgw_field){.name = "soil_ph",
+                              .function = 3,
+                              .address = 20,
+                              .type = SELGW_TYPE_U16,
+                              .scale = 0.01,
+                              .unit = "pH"};
+    profile = (selgw_profile){.name = "test-soil",
+                              .max_read_registers = 125,
+                              .max_gap = 4,
+                              .field_count = 4,
+                              .fields = fields};
     /* One contract valid all the time, one that ended in 1999. */
-    contracts[0] = (selgw_contract){.household = "HH-001", .contract = "C-1", .from_day = 0,
-                                    .to_day = INT32_MAX};
-    contracts[1] = (selgw_contract){.household = "HH-002", .contract = "C-2", .from_day = 0,
-                                    .to_day = 10956};
+    contracts[0] = (selgw_contract){
+        .household = "HH-001", .contract = "C-1", .from_day = 0, .to_day = INT32_MAX};
+    contracts[1] =
+        (selgw_contract){.household = "HH-002", .contract = "C-2", .from_day = 0, .to_day = 10956};
     base = (selgw_base){.id = "b"};
     plot = (selgw_plot){.id = "p", .crop = "tea", .contract_count = 2, .contracts = contracts};
-    bus = (selgw_bus){.id = "line", .kind = SELGW_BUS_RTU, .retries = retries,
-                      .response_timeout_ms = 100, .baud = 9600, .parity = 'N', .data_bits = 8,
+    bus = (selgw_bus){.id = "line",
+                      .kind = SELGW_BUS_RTU,
+                      .retries = retries,
+                      .response_timeout_ms = 100,
+                      .baud = 9600,
+                      .parity = 'N',
+                      .data_bits = 8,
                       .stop_bits = 1};
     calibration = (selgw_field_calibration){.field = 0, .cal = {.scale = 1, .offset = -1.5}};
     for (int i = 0; i < 3; i++)
-        devices[i] = (selgw_device){.id = i == 0 ? "d1" : i == 1 ? "d2" : "d3",
-                                    .unit_id = i + 1, .profile = &profile, .interval_ms = 100,
-                                    .serial = "", .max_gap = -1};
+        devices[i] = (selgw_device){.id = i == 0   ? "d1"
+                                          : i == 1 ? "d2"
+                                                   : "d3",
+                                    .unit_id = i + 1,
+                                    .profile = &profile,
+                                    .interval_ms = 100,
+                                    .serial = "",
+                                    .max_gap = -1};
     devices[0].calibration_count = 1;
     devices[0].calibrations = &calibration;
-    cfg = (selgw_config){.gateway_id = "gw", .utc_offset_minutes = 480, .base_count = 1,
-                         .bases = &base, .plot_count = 1, .plots = &plot, .bus_count = 1,
-                         .buses = &bus, .device_count = 3, .devices = devices};
+    cfg = (selgw_config){.gateway_id = "gw",
+                         .utc_offset_minutes = 480,
+                         .base_count = 1,
+                         .bases = &base,
+                         .plot_count = 1,
+                         .plots = &plot,
+                         .bus_count = 1,
+                         .buses = &bus,
+                         .device_count = 3,
+                         .devices = devices};
 }
 
 /* ---- what the poller emitted --------------------------------------------------------- */
@@ -272,7 +311,7 @@ static void test_poll_once_decodes_as_planned(void **state)
     assert_string_equal(c->device, "d1");
     assert_int_equal(c->status, SELGW_OK);
     assert_int_equal(c->attempts, 1);
-    assert_int_equal(c->contract_count, 1); /* the 1999 contract has ended */
+    assert_int_equal(c->contract_count, 1);                    /* the 1999 contract has ended */
     assert_double_equal(c->values[0].value, 34.5 - 1.5, 1e-9); /* calibrated */
     assert_double_equal(c->values[1].value, -10.1, 1e-9);
     assert_double_equal(c->values[2].value, 1200, 1e-9);

@@ -31,7 +31,9 @@ static void test_json_string_escapes(void **state)
     assert_string_equal(buf, "\"C:\\\\dir\"");
     encode_string("a\nb\rc\td", buf, sizeof buf);
     assert_string_equal(buf, "\"a\\nb\\rc\\td\"");
-    encode_string("bell\x07" "del\x7f", buf, sizeof buf);
+    encode_string("bell\x07"
+                  "del\x7f",
+                  buf, sizeof buf);
     assert_string_equal(buf, "\"bell\\u0007del\\u007f\"");
     /* UTF-8 passes through untouched */
     encode_string("紫阳县汉王镇", buf, sizeof buf);
@@ -67,23 +69,37 @@ typedef struct fixture {
 static void fixture_init(fixture *f)
 {
     memset(f, 0, sizeof *f);
-    f->fields[0] = (selgw_field){.name = "soil_moisture", .function = 3, .type = SELGW_TYPE_U16,
-                                 .scale = 0.1, .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature", .function = 3, .address = 1,
-                                 .type = SELGW_TYPE_S16, .scale = 0.1, .unit = "degC"};
-    f->fields[2] = (selgw_field){.name = "soil_ec", .function = 3, .address = 2,
-                                 .type = SELGW_TYPE_U16, .scale = 1, .unit = "uS/cm"};
+    f->fields[0] = (selgw_field){
+        .name = "soil_moisture", .function = 3, .type = SELGW_TYPE_U16, .scale = 0.1, .unit = "%"};
+    f->fields[1] = (selgw_field){.name = "soil_temperature",
+                                 .function = 3,
+                                 .address = 1,
+                                 .type = SELGW_TYPE_S16,
+                                 .scale = 0.1,
+                                 .unit = "degC"};
+    f->fields[2] = (selgw_field){.name = "soil_ec",
+                                 .function = 3,
+                                 .address = 2,
+                                 .type = SELGW_TYPE_U16,
+                                 .scale = 1,
+                                 .unit = "uS/cm"};
     f->profile = (selgw_profile){.name = "test-soil", .field_count = 3, .fields = f->fields};
     f->contracts[0] = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
     f->contracts[1] = (selgw_contract){.household = "HH-\"7\"", .contract = "ZY,2025=2"};
     f->base = (selgw_base){.id = "ziyang-hanwang", .name = "汉王"};
     f->plot = (selgw_plot){.id = "hw-p01", .crop = "tea"};
     f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
-    f->device = (selgw_device){.id = "soil-1", .unit_id = 7, .profile = &f->profile,
-                               .serial = "SN 42"};
-    f->cfg = (selgw_config){.gateway_id = "gw-1", .base_count = 1, .bases = &f->base,
-                            .plot_count = 1, .plots = &f->plot, .bus_count = 1,
-                            .buses = &f->bus, .device_count = 1, .devices = &f->device};
+    f->device =
+        (selgw_device){.id = "soil-1", .unit_id = 7, .profile = &f->profile, .serial = "SN 42"};
+    f->cfg = (selgw_config){.gateway_id = "gw-1",
+                            .base_count = 1,
+                            .bases = &f->base,
+                            .plot_count = 1,
+                            .plots = &f->plot,
+                            .bus_count = 1,
+                            .buses = &f->bus,
+                            .device_count = 1,
+                            .devices = &f->device};
 }
 
 static void test_reading_ok(void **state)
@@ -95,9 +111,14 @@ static void test_reading_ok(void **state)
                                    {-10.1, SELGW_QUALITY_OK},
                                    {25000, SELGW_QUALITY_OUT_OF_RANGE}};
     const selgw_contract *contracts[2] = {&f.contracts[0], &f.contracts[1]};
-    selgw_reading r = {.time_ns = INT64_C(1795960521123456789), .config = &f.cfg,
-                       .device = &f.device, .status = SELGW_OK, .attempts = 1,
-                       .contract_count = 2, .contracts = contracts, .values = values};
+    selgw_reading r = {.time_ns = INT64_C(1795960521123456789),
+                       .config = &f.cfg,
+                       .device = &f.device,
+                       .status = SELGW_OK,
+                       .attempts = 1,
+                       .contract_count = 2,
+                       .contracts = contracts,
+                       .values = values};
     char buf[1024];
     size_t n = selgw_reading_json(&r, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
@@ -122,8 +143,12 @@ static void test_reading_failed_and_nonfinite(void **state)
     selgw_field_value values[3] = {{NAN, SELGW_QUALITY_OUT_OF_RANGE},
                                    {INFINITY, SELGW_QUALITY_OUT_OF_RANGE},
                                    {12, SELGW_QUALITY_READ_FAILED}};
-    selgw_reading r = {.time_ns = 0, .config = &f.cfg, .device = &f.device,
-                       .status = SELGW_ERR_EXCEPTION, .exception_code = 2, .attempts = 2,
+    selgw_reading r = {.time_ns = 0,
+                       .config = &f.cfg,
+                       .device = &f.device,
+                       .status = SELGW_ERR_EXCEPTION,
+                       .exception_code = 2,
+                       .attempts = 2,
                        .values = values};
     char buf[1024];
     selgw_reading_json(&r, buf, sizeof buf);
@@ -150,8 +175,8 @@ static void test_reading_size_query(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    selgw_field_value values[3] = {{1, SELGW_QUALITY_OK}, {2, SELGW_QUALITY_OK},
-                                   {3, SELGW_QUALITY_OK}};
+    selgw_field_value values[3] = {
+        {1, SELGW_QUALITY_OK}, {2, SELGW_QUALITY_OK}, {3, SELGW_QUALITY_OK}};
     selgw_reading r = {.config = &f.cfg, .device = &f.device, .values = values, .attempts = 1};
     char full[1024];
     size_t need = selgw_reading_json(&r, full, sizeof full);
