@@ -1,5 +1,7 @@
 #include "profile.h"
 
+#include "decode.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -80,21 +82,7 @@ bool selgw_byte_order_parse(const char *name, selgw_byte_order *out)
 /* Registers (or bits, for SELGW_TYPE_BIT) a field occupies on the wire. */
 static unsigned field_width(selgw_value_type type)
 {
-    switch (type) {
-    case SELGW_TYPE_BIT:
-    case SELGW_TYPE_U16:
-    case SELGW_TYPE_S16:
-        return 1;
-    case SELGW_TYPE_U32:
-    case SELGW_TYPE_S32:
-    case SELGW_TYPE_F32:
-        return 2;
-    case SELGW_TYPE_U64:
-    case SELGW_TYPE_S64:
-    case SELGW_TYPE_F64:
-        return 4;
-    }
-    return 1;
+    return type == SELGW_TYPE_BIT ? 1 : selgw_type_registers(type);
 }
 
 static void profile_free(selgw_profile *profile)
