@@ -32,7 +32,8 @@ static const char usage_text[] =
     "  run [[-c] FILE] [--once]\n"
     "        poll every device and print readings as JSON lines on stdout, until SIGINT or\n"
     "        SIGTERM; without FILE the built-in demo config (config/demo.yaml); --once polls\n"
-    "        every device once and exits 0 if all answered, 1 if not\n"
+    "        every device once and exits 0 if all answered, 1 if not; SIGHUP reloads FILE\n"
+    "        (an invalid file is reported and the running config kept)\n"
     "  version\n"
     "        print the version\n"
     "\n"
@@ -192,11 +193,114 @@ static void emit_to_stdout(void *ctx, const selgw_reading *reading)
     pthread_mutex_unlock(&sink->lock);
 }
 
-static volatile sig_atomic_t stop_signal;
+/* The pollers of one config, one per bus. */
+typedef struct fleet {
+    selgw_config *cfg;
+    selgw_poller **pollers;
+} fleet;
 
-static void on_stop_signal(int sig)
+typedef struct run_totals {
+    uint64_t polls, failed, late;
+} run_totals;
+
+static selgw_err fleet_create(selgw_config *cfg, stdout_sink *sink, fleet *f)
 {
-    stop_signal = sig;
+    f->cfg = cfg;
+    f->pollers = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof *f->pollers);
+    if (!f->pollers)
+        return SELGW_ERR_NOMEM;
+    for (size_t i = 0; i < cfg->bus_count; i++) {
+        selgw_transport *t = NULL;
+        selgw_err err = selgw_transport_new(&cfg->buses[i], &t);
+        if (err == SELGW_OK)
+            err = selgw_poller_new(cfg, i, t, emit_to_stdout, sink, &f->pollers[i]);
+        if (err != SELGW_OK) {
+            selgw_log(SELGW_LOG_ERROR, "bus %s: %s", cfg->buses[i].id, selgw_strerror(err));
+            return err;
+        }
+    }
+    return SELGW_OK;
+}
+
+/* Stops and frees the pollers (not the config), adding their counts to totals. */
+static void fleet_destroy(fleet *f, run_totals *totals)
+{
+    if (!f->pollers)
+        return;
+    for (size_t i = 0; i < f->cfg->bus_count; i++) {
+        if (!f->pollers[i])
+            continue;
+        selgw_poller_stop(f->pollers[i]);
+        selgw_poller_stats st;
+        selgw_poller_get_stats(f->pollers[i], &st);
+        totals->polls += st.polls;
+        totals->failed += st.failed_polls;
+        totals->late += st.late_polls;
+        selgw_poller_free(f->pollers[i]);
+    }
+    free(f->pollers);
+    f->pollers = NULL;
+}
+
+static selgw_err fleet_start(fleet *f)
+{
+    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)",
+              f->cfg->gateway_id, f->cfg->device_count, f->cfg->bus_count, f->cfg->path);
+    for (size_t i = 0; i < f->cfg->bus_count; i++)
+        if (selgw_poller_start(f->pollers[i]) != SELGW_OK) {
+            selgw_log(SELGW_LOG_ERROR, "cannot start the poller of bus %s", f->cfg->buses[i].id);
+            return SELGW_ERR_NOMEM;
+        }
+    return SELGW_OK;
+}
+
+/* SIGHUP: load the config file again. The running config stays until the new one is
+ * valid in full; only then are the pollers of the old one stopped and new ones started. */
+static void reload(const char *path, stdout_sink *sink, fleet *running, run_totals *totals)
+{
+    if (!path) {
+        selgw_log(SELGW_LOG_INFO, "reload: running the built-in demo config, nothing to reload");
+        return;
+    }
+    selgw_log(SELGW_LOG_INFO, "reload: reading %s", path);
+    selgw_config *cfg = load_config(path);
+    if (!cfg) {
+        selgw_log(SELGW_LOG_ERROR, "reload: %s rejected, keeping the running configuration", path);
+        return;
+    }
+    fleet next = {0};
+    if (fleet_create(cfg, sink, &next) != SELGW_OK) {
+        fleet_destroy(&next, totals);
+        selgw_config_free(cfg);
+        selgw_log(SELGW_LOG_ERROR, "reload: keeping the running configuration");
+        return;
+    }
+    fleet_destroy(running, totals);
+    selgw_config_free(running->cfg);
+    *running = next;
+    fleet_start(running);
+}
+
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_requested;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_signal = sig;
+}
+
+static int run_once(fleet *f, stdout_sink *sink)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < f->cfg->bus_count; i++)
+        failed += selgw_poller_poll_once(f->pollers[i]);
+    if (failed)
+        selgw_log(SELGW_LOG_WARN, "%zu of %zu devices did not answer completely", failed,
+                  f->cfg->device_count);
+    return failed || sink->failed ? 1 : 0;
 }
 
 static int cmd_run(const options *opt)
@@ -210,88 +314,61 @@ static int cmd_run(const options *opt)
     stdout_sink sink = {.cap = 4096};
     pthread_mutex_init(&sink.lock, NULL);
     sink.buf = malloc(sink.cap);
-    selgw_poller **pollers = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof *pollers);
-    int status = 0;
-    if (!sink.buf || !pollers) {
-        fprintf(stderr, "selgw: out of memory\n");
-        status = 1;
+    fleet running = {0};
+    run_totals totals = {0};
+    int status = 1;
+    if (!sink.buf || fleet_create(cfg, &sink, &running) != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR, "cannot set up the pollers");
+        running.cfg = cfg;
         goto out;
     }
-    for (size_t i = 0; i < cfg->bus_count; i++) {
-        selgw_transport *t = NULL;
-        selgw_err err = selgw_transport_new(&cfg->buses[i], &t);
-        if (err == SELGW_OK)
-            err = selgw_poller_new(cfg, i, t, emit_to_stdout, &sink, &pollers[i]);
-        if (err != SELGW_OK) {
-            fprintf(stderr, "selgw: bus %s: %s\n", cfg->buses[i].id, selgw_strerror(err));
-            status = 1;
-            goto out;
-        }
-    }
-
     if (opt->once) {
-        size_t failed = 0;
-        for (size_t i = 0; i < cfg->bus_count; i++)
-            failed += selgw_poller_poll_once(pollers[i]);
-        if (failed)
-            selgw_log(SELGW_LOG_WARN, "%zu of %zu devices did not answer completely", failed,
-                      cfg->device_count);
-        status = failed || sink.failed ? 1 : 0;
+        status = run_once(&running, &sink);
         goto out;
     }
 
     /* Signals are blocked in every thread but this one, which waits for them in
      * sigsuspend; the handler only records which signal came. */
-    sigset_t stop_set, old_set;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
-    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigset_t handled, old_set;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled, &old_set);
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
-    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)", cfg->gateway_id,
-              cfg->device_count, cfg->bus_count, cfg->path);
-    for (size_t i = 0; i < cfg->bus_count; i++)
-        if (selgw_poller_start(pollers[i]) != SELGW_OK) {
-            fprintf(stderr, "selgw: cannot start the poller of bus %s\n", cfg->buses[i].id);
-            status = 1;
-            stop_signal = SIGTERM;
-        }
+    status = 0;
+    if (fleet_start(&running) != SELGW_OK) {
+        status = 1;
+        stop_signal = SIGTERM;
+    }
     sigset_t wait_set = old_set;
     sigdelset(&wait_set, SIGINT);
     sigdelset(&wait_set, SIGTERM);
-    while (!stop_signal)
+    sigdelset(&wait_set, SIGHUP);
+    while (!stop_signal) {
         sigsuspend(&wait_set);
+        if (reload_requested && !stop_signal) {
+            reload_requested = 0;
+            reload(opt->config_path, &sink, &running, &totals);
+        }
+    }
     selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
-    for (size_t i = 0; i < cfg->bus_count; i++)
-        selgw_poller_stop(pollers[i]);
+    fleet_destroy(&running, &totals);
     pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed, %llu skipped (bus busy)",
+              (unsigned long long)totals.polls, (unsigned long long)totals.failed,
+              (unsigned long long)totals.late);
 
 out:
-    if (pollers) {
-        uint64_t polls = 0, failed = 0, late = 0;
-        for (size_t i = 0; i < cfg->bus_count; i++) {
-            if (!pollers[i])
-                continue;
-            selgw_poller_stats st;
-            selgw_poller_get_stats(pollers[i], &st);
-            polls += st.polls;
-            failed += st.failed_polls;
-            late += st.late_polls;
-            selgw_poller_free(pollers[i]);
-        }
-        if (!opt->once)
-            selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed, %llu skipped (bus busy)",
-                      (unsigned long long)polls, (unsigned long long)failed,
-                      (unsigned long long)late);
-    }
-    free(pollers);
+    fleet_destroy(&running, &totals);
     free(sink.buf);
     pthread_mutex_destroy(&sink.lock);
-    selgw_config_free(cfg);
+    selgw_config_free(running.cfg);
     return status;
 }
 
