@@ -30,6 +30,7 @@ typedef struct device_state {
     int64_t poll_utc_ns;  /* when the poll in progress began */
     unsigned attempts;    /* attempts of the poll in progress */
     unsigned consecutive_failures;
+    unsigned tightened; /* plan tightenings so far after refused reads (at most 2) */
     selgw_repeat failures;
     char what[96];
 } device_state;
@@ -59,17 +60,50 @@ unsigned selgw_backoff_multiplier(unsigned consecutive_failures)
     return shift >= 5 ? 32u : 1u << shift;
 }
 
+static void free_requests(request_slot *requests, const selgw_plan *plan)
+{
+    if (requests)
+        for (size_t i = 0; i < plan->request_count; i++) {
+            free(requests[i].regs);
+            free(requests[i].bits);
+        }
+    free(requests);
+}
+
 static void device_state_free(device_state *d)
 {
-    if (d->requests)
-        for (size_t i = 0; i < d->plan->request_count; i++) {
-            free(d->requests[i].regs);
-            free(d->requests[i].bits);
-        }
-    free(d->requests);
+    free_requests(d->requests, d->plan);
     selgw_plan_free(d->plan);
     free(d->values);
     free(d->contracts);
+}
+
+/* Makes `plan` the device's plan, with a buffer for every request. On failure the device
+ * keeps the plan it had and `plan` is freed. */
+static selgw_err install_plan(device_state *d, selgw_plan *plan)
+{
+    request_slot *requests =
+        calloc(plan->request_count ? plan->request_count : 1, sizeof *requests);
+    bool ok = requests != NULL;
+    for (size_t i = 0; ok && i < plan->request_count; i++) {
+        const selgw_read_request *rq = &plan->requests[i];
+        if (rq->function <= 2)
+            requests[i].bits = calloc(rq->count, 1);
+        else
+            requests[i].regs = calloc(rq->count, sizeof(uint16_t));
+        ok = requests[i].bits || requests[i].regs;
+    }
+    if (!ok) {
+        free_requests(requests, plan);
+        selgw_plan_free(plan);
+        return SELGW_ERR_NOMEM;
+    }
+    if (d->plan)
+        free_requests(d->requests, d->plan);
+    selgw_plan_free(d->plan);
+    d->plan = plan;
+    d->requests = requests;
+    return SELGW_OK;
 }
 
 static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
@@ -77,24 +111,17 @@ static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
 {
     d->dev = dev;
     const selgw_profile *profile = dev->profile;
-    selgw_err err = selgw_device_plan(dev, &d->plan);
+    selgw_plan *plan = NULL;
+    selgw_err err = selgw_device_plan(dev, &plan);
+    if (err == SELGW_OK)
+        err = install_plan(d, plan);
     if (err != SELGW_OK)
         return err;
-    d->requests = calloc(d->plan->request_count, sizeof *d->requests);
     d->values = calloc(profile->field_count ? profile->field_count : 1, sizeof *d->values);
     size_t contracts = cfg->plots[dev->plot].contract_count;
     d->contracts = calloc(contracts ? contracts : 1, sizeof *d->contracts);
-    if (!d->requests || !d->values || !d->contracts)
+    if (!d->values || !d->contracts)
         return SELGW_ERR_NOMEM;
-    for (size_t i = 0; i < d->plan->request_count; i++) {
-        const selgw_read_request *rq = &d->plan->requests[i];
-        if (rq->function <= 2)
-            d->requests[i].bits = calloc(rq->count, 1);
-        else
-            d->requests[i].regs = calloc(rq->count, sizeof(uint16_t));
-        if (!d->requests[i].bits && !d->requests[i].regs)
-            return SELGW_ERR_NOMEM;
-    }
     d->interval_ns = (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
     snprintf(d->what, sizeof d->what, "device %s (unit %d on bus %s)", dev->id, dev->unit_id,
              cfg->buses[dev->bus].id);
@@ -205,6 +232,60 @@ static bool poll_complete(const selgw_poller *p, const device_state *d, selgw_er
     return err == SELGW_OK || err == SELGW_ERR_CONNECT || d->attempts > (unsigned)p->bus->retries;
 }
 
+static bool request_serves_several_fields(const device_state *d, size_t request)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->plan->field_count; i++)
+        if (d->plan->slots[i].request == request && ++n > 1)
+            return true;
+    return false;
+}
+
+/* Some devices answer "illegal data address" (2) or "illegal data value" (3) to a read that
+ * spans registers they do not map, or that is longer than they like, although each field
+ * alone reads fine. Such a device gets a stricter plan, at most twice: first no holes read
+ * through, then no read wider than its widest field. The next poll uses it. */
+static void tighten_plan_if_refused(device_state *d)
+{
+    size_t refused = SIZE_MAX;
+    for (size_t i = 0; i < d->plan->request_count && refused == SIZE_MAX; i++) {
+        const request_slot *rs = &d->requests[i];
+        if (rs->status == SELGW_ERR_EXCEPTION &&
+            (rs->exception_code == 2 || rs->exception_code == 3) &&
+            request_serves_several_fields(d, i))
+            refused = i;
+    }
+    if (refused == SIZE_MAX)
+        return;
+    const selgw_profile *profile = d->dev->profile;
+    const selgw_read_request before = d->plan->requests[refused];
+    int code = d->requests[refused].exception_code;
+    unsigned widest = 1;
+    for (size_t i = 0; i < profile->field_count; i++)
+        if (selgw_type_registers(profile->fields[i].type) > widest)
+            widest = selgw_type_registers(profile->fields[i].type);
+    unsigned limit = (unsigned)(d->dev->max_read_registers > 0 ? d->dev->max_read_registers
+                                                               : profile->max_read_registers);
+    while (d->tightened < 2) {
+        d->tightened++;
+        selgw_plan *plan = NULL;
+        if (selgw_plan_build(profile, d->tightened == 1 ? limit : widest, 0, &plan) != SELGW_OK)
+            return;
+        if (plan->request_count <= d->plan->request_count) {
+            selgw_plan_free(plan); /* no stricter than what was refused; try the next level */
+            continue;
+        }
+        size_t count = plan->request_count;
+        if (install_plan(d, plan) != SELGW_OK)
+            return;
+        selgw_log(SELGW_LOG_WARN,
+                  "%s refused a read of %u registers at address %u (exception %d): reading it "
+                  "in %zu smaller requests from now on",
+                  d->what, before.count, before.address, code, count);
+        return;
+    }
+}
+
 /* Decodes what was read, emits the reading and resets the poll. Returns its status. */
 static selgw_err finish_poll(selgw_poller *p, device_state *d)
 {
@@ -270,6 +351,8 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
     if (status != SELGW_OK)
         p->stats.failed_polls++;
     pthread_mutex_unlock(&p->lock);
+    if (status == SELGW_ERR_EXCEPTION)
+        tighten_plan_if_refused(d);
     d->attempts = 0;
     d->retry_due_ns = 0;
     return status;

@@ -27,8 +27,9 @@ typedef struct fake_unit {
     int fail_count;   /* reads that fail with `mode` before the unit answers; -1 all */
     int fail_address; /* only reads at this address fail; -1 any address */
     uint16_t regs[256];
-    unsigned reads;       /* read calls that reached this unit */
-    int timeout_sleep_ms; /* how long a timeout takes (threaded tests) */
+    unsigned reads;         /* read calls that reached this unit */
+    int timeout_sleep_ms;   /* how long a timeout takes (threaded tests) */
+    int refuse_longer_than; /* reads of more registers get exception 2; 0: never */
 } fake_unit;
 
 static struct fake_bus {
@@ -109,6 +110,10 @@ static selgw_err fake_read(void *state, int unit_id, const selgw_read_request *r
             mode = FAKE_OK;
         else
             u->fail_count--;
+    }
+    if (u->refuse_longer_than > 0 && rq->count > u->refuse_longer_than) {
+        mode = FAKE_EXCEPTION;
+        u->exception_code = 2;
     }
     int sleep_ms = u->timeout_sleep_ms;
     selgw_err err = SELGW_OK;
@@ -400,6 +405,40 @@ static void test_retry_rereads_only_what_failed(void **state)
     selgw_poller_free(p);
 }
 
+/* A device that refuses merged reads is read field by field from the next poll on. */
+static void test_refused_merged_read_tightens_the_plan(void **state)
+{
+    (void)state;
+    selgw_poller *p = make_poller(0);
+    set_image(3, 250, 180, 700, 560);
+    fake.units[3].refuse_longer_than = 1;
+    assert_int_equal(selgw_poller_poll_once(p), 1);
+    captured *c = &out.items[2];
+    assert_int_equal(c->status, SELGW_ERR_EXCEPTION);
+    assert_int_equal(c->exception_code, 2);
+    assert_int_equal(c->values[0].quality, SELGW_QUALITY_READ_FAILED);
+    assert_int_equal(c->values[3].quality, SELGW_QUALITY_OK); /* the lone pH read worked */
+
+    fake.log_count = 0;
+    assert_int_equal(selgw_poller_poll_once(p), 0);
+    c = &out.items[5];
+    assert_int_equal(c->status, SELGW_OK);
+    assert_double_equal(c->values[0].value, 25.0, 1e-9);
+    assert_double_equal(c->values[1].value, 18.0, 1e-9);
+    assert_double_equal(c->values[2].value, 700, 1e-9);
+    /* units 1 and 2 still read 0..2 in one request; unit 3 now reads one register a time */
+    size_t unit3 = 0;
+    for (size_t i = 0; i < fake.log_count; i++)
+        if (fake.log_units[i] == 3) {
+            assert_int_equal(fake.log[i].count, 1);
+            unit3++;
+        } else if (fake.log[i].address == 0) {
+            assert_int_equal(fake.log[i].count, 3);
+        }
+    assert_int_equal(unit3, 4);
+    selgw_poller_free(p);
+}
+
 static void test_backoff_multiplier(void **state)
 {
     (void)state;
@@ -492,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_dead_device_costs_one_timeout_per_attempt),
         cmocka_unit_test(test_exception_is_partial_not_timeout),
         cmocka_unit_test(test_retry_rereads_only_what_failed),
+        cmocka_unit_test(test_refused_merged_read_tightens_the_plan),
         cmocka_unit_test(test_backoff_multiplier),
         cmocka_unit_test(test_reconnect_waits_for_its_turn),
         cmocka_unit_test(test_thread_dead_device_backs_off_and_recovers),
