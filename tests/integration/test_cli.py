@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""The selgw command line: check, run errors, run --once with nothing to talk to.
+
+- `selgw check` on the shipped configs exits 0 and prints the summary; the counts (bases,
+  plots, buses, devices, Modbus requests per poll cycle per bus and in total) are compared
+  with counts made here from the files (the requests from an independent planning of each
+  profile's reads: same function, gaps up to max_gap, at most max_read_registers).
+- A broken config: exit 2, every error as FILE:LINE:COLUMN: message, at the right places.
+- `selgw run` with a config it cannot read: exit 2 and a message naming the file and why.
+- `selgw run --once` with nothing listening (TCP) and no serial device (RTU): exit 1, one
+  connect_failed reading per device.
+"""
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+def read_sections(path):
+    """Top-level lists of mappings of a config, with their scalar keys (nested mappings and
+    lists such as households or calibration are skipped): {section: [{key: value}]}."""
+    sections, current, item = {}, None, None
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = h.strip_comment(raw.rstrip("\n"))
+            if not line.strip():
+                continue
+            indent = len(line) - len(line.lstrip())
+            text = line.strip()
+            if indent == 0:
+                key = text.split(":")[0]
+                current = sections.setdefault(key, [])
+                continue
+            if indent == 2 and text.startswith("- "):
+                item = {}
+                current.append(item)
+                text = text[2:]
+                indent = 4
+            if indent == 4 and item is not None and ":" in text:
+                k, _, v = text.partition(":")
+                item[k.strip()] = h.parse_scalar(v)
+    return sections
+
+
+def planned_reads(profile):
+    """Number of Modbus requests one poll of a device with this profile needs."""
+    max_gap = profile["max_gap"] if profile["max_gap"] is not None else 4
+    max_regs = 125
+    reads = 0
+    for function in (1, 2, 3, 4):
+        fields = sorted((f for f in profile["fields"] if f["function"] == function),
+                        key=lambda f: f["address"])
+        start = end = None  # current read covers [start, end)
+        for f in fields:
+            width = max(1, h.registers_of(f["type"]))
+            limit = 2000 if function <= 2 else max_regs
+            if start is not None and f["address"] - end <= max_gap and \
+                    f["address"] + width - start <= limit:
+                end = max(end, f["address"] + width)
+            else:
+                reads += 1
+                start, end = f["address"], f["address"] + width
+    return reads
+
+
+def plural(n, word):
+    return rf"{n} {word}{'' if n == 1 else 's'}"
+
+
+class Cli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.check_binaries()
+        cls.dir = h.tempdir("cli")
+        cls.profiles = h.profiles_by_name()
+
+    def check_summary(self, rel_path):
+        path = os.path.join(h.SOURCE_DIR, rel_path)
+        res = h.selgw("check", "-c", path)
+        h.say(f"selgw check -c {rel_path}: exit status {res.returncode}")
+        self.assertEqual(res.returncode, 0, res.describe())
+        out = res.stdout
+        self.assertIn(f"{path}: OK", out)
+        s = read_sections(path)
+        n = {k: len(s.get(k, [])) for k in ("bases", "plots", "buses", "devices")}
+        self.assertRegex(out, rf"{plural(n['bases'], 'base')}, {plural(n['plots'], 'plot')}, "
+                              rf"{plural(n['buses'], 'buse')}, "
+                              rf"{plural(n['devices'], 'device')}; "
+                              rf"{len(self.profiles)} profiles available", out)
+        total = 0
+        for bus in s["buses"]:
+            devs = [d for d in s["devices"] if d["bus"] == bus["id"]]
+            reqs = sum(planned_reads(self.profiles[d["profile"]]) for d in devs)
+            total += reqs
+            where = (f"{bus['host']}:{bus.get('port', 502)}" if bus["type"] == "tcp"
+                     else str(bus["device"]))
+            self.assertRegex(
+                out, rf"(?m)^\s+bus {re.escape(bus['id'])}: {bus['type']} {re.escape(where)}"
+                     rf".*, {plural(len(devs), 'device')}, {plural(reqs, 'Modbus request')} "
+                     rf"per poll cycle$", out)
+            h.say(f"  bus {bus['id']}: {len(devs)} devices, {reqs} requests per cycle")
+        self.assertRegex(out, rf"(?m)^total: {plural(total, 'Modbus request')} per poll cycle$")
+        h.say(f"summary: {n}, {total} Modbus requests per poll cycle in total")
+        self.assertEqual(res.stderr.strip(), "", "nothing on stderr for a good config")
+
+    def test_check_example(self):
+        self.check_summary("config/example-tea-base.yaml")
+
+    def test_check_demo(self):
+        self.check_summary("config/demo.yaml")
+
+    def test_check_broken_config(self):
+        """Several errors at once, each with FILE:LINE:COLUMN."""
+        text = (
+            "gateway:\n"                      # 1
+            "  id: broken-gw\n"               # 2
+            "  utc_offest: \"+08:00\"\n"      # 3  unknown key (3:3)
+            "bases:\n"                        # 4
+            "  - id: b1\n"                    # 5
+            "    name: Base\n"                # 6
+            "plots:\n"                        # 7
+            "  - id: p1\n"                    # 8
+            "    base: b1\n"                  # 9
+            "    crop: tea\n"                 # 10
+            "buses:\n"                        # 11
+            "  - id: bus1\n"                  # 12
+            "    type: tcp\n"                 # 13
+            "    host: 127.0.0.1\n"           # 14
+            "    bauds: 9600\n"               # 15 unknown key (15:5)
+            "devices:\n"                      # 16
+            "  - id: d1\n"                    # 17
+            "    bus: bus1\n"                 # 18
+            "    unit_id: 300\n"              # 19 out of range (19:14)
+            "    profile: cwt-soil-thc\n"     # 20 unknown profile (20:14)
+            "    plot: p1\n"                  # 21
+            "  - id: d1\n"                    # 22 duplicate id (22:9), no unit_id
+            "    bus: bus1\n"                 # 23
+            "    unit_id: 2\n"                # 24
+            "    profile: xy-md02\n"          # 25
+            "    plot: nowhere\n"             # 26 unknown plot (26:11)
+            "    interval: fast\n"            # 27 bad duration (27:15)
+        )
+        path = os.path.join(self.dir, "broken.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        res = h.selgw("check", "-c", path)
+        h.say(f"selgw check on a config with 7 errors: exit status {res.returncode}")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertEqual(res.stdout, "", "no summary for a broken config")
+        diags = re.findall(rf"(?m)^{re.escape(path)}:(\d+):(\d+): (.+)$", res.stderr)
+        positions = {(int(line), int(col)) for line, col, _ in diags}
+        expected = {
+            (3, 3): r"utc_offest",
+            (15, 5): r"bauds",
+            (19, 14): r"300",
+            (20, 14): r"cwt-soil-thc",
+            (22, 9): r"duplicate.*d1",
+            (26, 11): r"nowhere",
+            (27, 15): r"fast",
+        }
+        for pos, pattern in expected.items():
+            self.assertIn(pos, positions, f"an error at {pos[0]}:{pos[1]}\n" + res.describe())
+            msg = next(m for line, col, m in diags if (int(line), int(col)) == pos)
+            self.assertRegex(msg, pattern)
+            h.say(f"  {os.path.basename(path)}:{pos[0]}:{pos[1]}: {msg}")
+        self.assertEqual(len(diags), len(expected), res.describe())
+        self.assertRegex(res.stderr, rf"{len(expected)} errors")
+
+    def test_run_unreadable_config(self):
+        """run with a config that is missing or is a directory: exit 2, a clear message."""
+        missing = os.path.join(self.dir, "no-such-dir", "site.yaml")
+        cases = [(missing, r"No such file"), (self.dir, r"directory")]
+        if os.geteuid() != 0:  # root reads a file of mode 000 anyway
+            locked = os.path.join(self.dir, "locked.yaml")
+            with open(locked, "w") as f:
+                f.write("gateway: {id: x}\n")
+            os.chmod(locked, 0)
+            cases.append((locked, r"[Pp]ermission denied"))
+        for path, reason in cases:
+            res = h.selgw("run", "-c", path, timeout=h.scaled(20))
+            h.say(f"selgw run -c {path}: exit status {res.returncode}, "
+                  f"'{res.stderr.strip().splitlines()[0] if res.stderr.strip() else ''}'")
+            self.assertEqual(res.returncode, 2, res.describe())
+            self.assertEqual(res.readings, [])
+            self.assertIn(path, res.stderr)
+            self.assertRegex(res.stderr, reason)
+        res = h.selgw("check")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"-c FILE")
+        res = h.selgw("frobnicate")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"unknown command")
+        h.say("check without -c and an unknown command: exit status 2 with a message")
+
+    def test_once_nothing_listening(self):
+        """Nothing on the TCP port, no serial device: connect_failed for every device."""
+        port = h.free_port()  # bound and released: nobody listens there
+        cfg = h.make_config(
+            "itest-cli-gw",
+            buses=[{"id": "tcp-nobody", "type": "tcp", "host": "127.0.0.1", "port": port,
+                    "response_timeout": "300ms"},
+                   {"id": "rtu-nobody", "type": "rtu",
+                    "device": os.path.join(self.dir, "no-such-tty"),
+                    "response_timeout": "300ms"}],
+            devices=[{"id": "t1", "bus": "tcp-nobody", "unit_id": 1,
+                      "profile": "generic-climate", "plot": "plot-gh"},
+                     {"id": "t2", "bus": "tcp-nobody", "unit_id": 2,
+                      "profile": "senseair-k30", "plot": "plot-gh"},
+                     {"id": "r1", "bus": "rtu-nobody", "unit_id": 1,
+                      "profile": "cwt-soil-thc-s", "plot": "plot-tea"},
+                     {"id": "r2", "bus": "rtu-nobody", "unit_id": 2,
+                      "profile": "xy-md02", "plot": "plot-tea"}])
+        path = h.write_config(os.path.join(self.dir, "nobody.yaml"), cfg)
+        res = h.selgw("run", "--once", "-c", path)
+        h.say(f"selgw run --once with nobody listening: exit status {res.returncode}")
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertEqual(h.count_by_device(res.readings), {"t1": 1, "t2": 1, "r1": 1, "r2": 1},
+                         res.describe())
+        for r in res.readings:
+            self.assertEqual(r["status"], "connect_failed", r)
+            h.check_reading_tags(self, cfg, r)
+            for name, fv in r["fields"].items():
+                self.assertEqual(fv["quality"], "read_failed", name)
+                self.assertIsNone(fv["value"], name)
+        h.say("every device: status connect_failed, fields read_failed")
+        for bus in ("tcp-nobody", "rtu-nobody"):
+            self.assertRegex(res.stderr, rf"{bus}.*cannot connect", res.describe())
+        self.assertRegex(res.stderr, r"4 of 4 devices did not answer")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
