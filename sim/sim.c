@@ -813,7 +813,10 @@ static void handle_rtu_frame(selgw_sim *sim, struct conn *c, const uint8_t *fram
         if (start < after_previous)
             start = after_previous;
         due = start + delay + (int64_t)adu_len * bus->char_ns;
-        c->line_free_ns = due;
+        /* A slow device's late answer leaves the line free in the meantime: it must not
+         * hold back the answers of the other devices on the line. */
+        if (delay == 0)
+            c->line_free_ns = due;
     }
     if (!queue_response(c, due, out, adu_len))
         fprintf(sim->err, "selgw-sim: bus %s: out of memory, response dropped\n", bus->cfg->id);
