@@ -85,6 +85,70 @@ typedef struct selgw_device {
     selgw_field_calibration *calibrations;
 } selgw_device;
 
+/* How the journal makes records durable (docs/JOURNAL.md). */
+typedef enum selgw_fsync_policy {
+    SELGW_FSYNC_BATCH,    /* one fdatasync per group commit, before sinks see the records: a
+                           * committed record survives a power cut (default) */
+    SELGW_FSYNC_INTERVAL, /* fdatasync at most every fsync_interval_ms: may lose that much */
+    SELGW_FSYNC_NONE,     /* leave it to the kernel: for tests and throwaway setups only */
+} selgw_fsync_policy;
+
+/* What happens when undelivered data reaches max_backlog_bytes. */
+typedef enum selgw_when_full {
+    SELGW_WHEN_FULL_STOP,        /* refuse new records and raise an alarm (default) */
+    SELGW_WHEN_FULL_DROP_OLDEST, /* delete the oldest undelivered segment, record a gap */
+} selgw_when_full;
+
+typedef struct selgw_journal_config {
+    char *dir;                  /* relative paths are relative to the config file */
+    uint64_t segment_bytes;     /* a segment is closed and a new one begun past this size */
+    selgw_fsync_policy fsync;
+    int fsync_interval_ms;      /* SELGW_FSYNC_INTERVAL only */
+    int commit_interval_ms;     /* longest a record waits for its group commit */
+    int64_t retention_ms;       /* delivered segments are kept this long, then removed */
+    uint64_t max_backlog_bytes; /* undelivered data limit; 0 = the disk's own limit */
+    selgw_when_full when_full;
+} selgw_journal_config;
+
+typedef struct selgw_mqtt_config {
+    bool enabled;     /* the config has an `mqtt:` section */
+    char *host;
+    int port;         /* default 1883, 8883 with TLS */
+    int protocol;     /* 311 (MQTT 3.1.1) or 5 */
+    int qos;          /* 0, 1 (default) or 2 */
+    char *topic_prefix; /* default "selgw" */
+    char *client_id;  /* default "selgw-<gateway id>" */
+    char *username;   /* NULL when none */
+    char *password;   /* read from password_file or password_env at load; never logged */
+    char *ca_file;    /* TLS when ca_file is set */
+    char *cert_file;  /* client certificate, with key_file */
+    char *key_file;
+    bool tls_insecure; /* skip host name verification: tests only */
+    int keepalive_s;
+    int max_inflight; /* QoS>0 messages awaiting PUBACK at once */
+    int reconnect_min_ms, reconnect_max_ms;
+} selgw_mqtt_config;
+
+typedef struct selgw_influx_config {
+    bool enabled;     /* the config has an `influxdb:` section */
+    char *url;        /* e.g. http://127.0.0.1:8086 */
+    int api;          /* 1: /write?db=&rp=, 2: /api/v2/write?org=&bucket= */
+    char *database;   /* v1 */
+    char *retention_policy; /* v1, NULL for the database's default */
+    char *username;   /* v1, NULL when none */
+    char *password;   /* v1, from password_file or password_env; never logged */
+    char *org;        /* v2 */
+    char *bucket;     /* v2 */
+    char *token;      /* v2, from token_file or token_env; never logged */
+    char *measurement; /* default "reading" */
+    int batch_lines;  /* up to 5000 (default) */
+    bool gzip;        /* default true */
+    int timeout_ms;   /* one request, default 10 s */
+    int retry_min_ms, retry_max_ms;
+    char *dead_letter_path; /* lines the server rejected, with its reason; relative to the
+                             * journal dir when not absolute; default "dead-letter.lp" */
+} selgw_influx_config;
+
 typedef struct selgw_config {
     char *path; /* file it was loaded from, or the display name */
     char *gateway_id;
@@ -99,6 +163,9 @@ typedef struct selgw_config {
     selgw_bus *buses;
     size_t device_count;
     selgw_device *devices;
+    selgw_journal_config journal;
+    selgw_mqtt_config mqtt;
+    selgw_influx_config influxdb;
 } selgw_config;
 
 /* Loads and validates. On success *out owns everything; on failure *out is NULL, every

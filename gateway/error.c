@@ -15,6 +15,15 @@ static const struct {
     [SELGW_ERR_EXCEPTION] = {"exception", "device answered with a Modbus exception"},
     [SELGW_ERR_BAD_FRAME] = {"bad_frame", "corrupt answer (CRC, length or header)"},
     [SELGW_ERR_RANGE] = {"range", "value out of range"},
+    [SELGW_ERR_CORRUPT] = {"corrupt", "stored data is corrupt"},
+    [SELGW_ERR_NO_SPACE] = {"no_space", "no space left on the disk"},
+    [SELGW_ERR_FULL] = {"journal_full", "journal disk budget used up"},
+    [SELGW_ERR_AGAIN] = {"again", "nothing available yet"},
+    [SELGW_ERR_AUTH] = {"auth", "server refused the credentials"},
+    [SELGW_ERR_NOT_FOUND] = {"not_found", "server has no such database, bucket or organisation"},
+    [SELGW_ERR_REJECTED] = {"rejected", "server rejected the data"},
+    [SELGW_ERR_TOO_LARGE] = {"too_large", "server refused the request as too large"},
+    [SELGW_ERR_SERVER] = {"server", "server overloaded or failing"},
 };
 
 const char *selgw_strerror(selgw_err err)

@@ -14,6 +14,15 @@ typedef enum selgw_err {
     SELGW_ERR_EXCEPTION,    /* the device answered with a Modbus exception: it said "no" */
     SELGW_ERR_BAD_FRAME,    /* an answer arrived but was corrupt (CRC, length, unit, function) */
     SELGW_ERR_RANGE,        /* a value does not fit the representation asked for */
+    SELGW_ERR_CORRUPT,      /* stored data fails its checks (journal CRC, sequence, framing) */
+    SELGW_ERR_NO_SPACE,     /* the disk is full (ENOSPC, EDQUOT) */
+    SELGW_ERR_FULL,         /* the journal's disk budget for undelivered data is used up */
+    SELGW_ERR_AGAIN,        /* nothing yet: try again later (e.g. no new record to read) */
+    SELGW_ERR_AUTH,         /* the server refused our credentials (401/403, MQTT not authorised) */
+    SELGW_ERR_NOT_FOUND,    /* the server has no such database, bucket or org (404) */
+    SELGW_ERR_REJECTED,     /* the server refused the data itself (400, 422, MQTT v5 refusal) */
+    SELGW_ERR_TOO_LARGE,    /* the server refused the request as too large (413) */
+    SELGW_ERR_SERVER,       /* the server is overloaded or failing (429, 5xx): retry later */
     SELGW_ERR_COUNT_        /* number of codes, not an error */
 } selgw_err;
 

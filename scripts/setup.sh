@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   # libraries the gateway links
-  libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev
+  libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev
   # unit tests
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers

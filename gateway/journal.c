@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int selgw_placeholder_journal;
