@@ -6,8 +6,10 @@
  *   string field     double-quoted; escape double quote and backslash
  * No element may contain a newline (it would end the line): newlines and other control
  * characters are replaced by a space. Empty tag values are left out (InfluxDB rejects
- * them). A trailing backslash in a tag value would escape the separator after it, so a
- * backslash is escaped everywhere it could end an element. */
+ * them). InfluxDB cannot store a backslash that ends a tag value, field key or measurement,
+ * not even escaped (influxdb #5231): such a backslash, or one right before an escaped
+ * character, is written as '/'; elsewhere a backslash is an ordinary character. Inside a
+ * quoted string field every backslash is escaped. */
 #ifndef SELGW_LINEPROTO_H
 #define SELGW_LINEPROTO_H
 
@@ -23,9 +25,11 @@ void selgw_lp_field_key(char *buf, size_t cap, size_t *len, const char *s, size_
 void selgw_lp_string_field(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 
 /* One line (with its trailing newline) for a reading record, snprintf-style. Returns 0 for
- * records that have no line: events, and a reading left with no field at all. NaN and
- * infinite values are never written: such a field is left out and named in the
- * `invalid` string field. The timestamp is the reading's time in nanoseconds. */
+ * records that have no line (events). A reading always has its `attempts` field, so a
+ * failed poll is a line too and the gap is visible. NaN and infinite values are never
+ * written: such a field is left out and named in the `quality` string field
+ * ("soil_ph:invalid"), as are fields out of range. The timestamp is the reading's time in
+ * nanoseconds. Schema: docs/INFLUXDB.md. */
 size_t selgw_lp_record(const selgw_record *rec, const char *measurement, char *buf, size_t cap);
 
 #endif

@@ -5,7 +5,7 @@
  * record delivered years later does not depend on the config of the day. Sinks decode a
  * payload into a selgw_record view (no allocation; strings point into the payload) and
  * render it: JSON (MQTT payload, `selgw journal --dump`, stdout) or InfluxDB line protocol.
- * The encoding is specified in docs/JOURNAL.md. All functions here are pure. */
+ * The encoding is specified in docs/RECORD.md. All functions here are pure. */
 #ifndef SELGW_RECORD_H
 #define SELGW_RECORD_H
 

@@ -1,0 +1,874 @@
+/* Journal record payloads: the byte layout (docs/RECORD.md), round trips, limits, a
+ * decoder that rejects every malformed payload without reading outside it, and JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lineproto.h"
+#include "reading.h"
+#include "record.h"
+
+/* A hand-built config: one base, one plot with two contracts, one bus, one device with a
+ * three-field profile (as in test_reading.c). */
+typedef struct fixture {
+    selgw_field fields[3];
+    selgw_profile profile;
+    selgw_contract contracts[2];
+    const selgw_contract *contract_ptrs[2];
+    selgw_base base;
+    selgw_plot plot;
+    selgw_bus bus;
+    selgw_device device;
+    selgw_config cfg;
+    selgw_field_value values[3];
+    selgw_reading reading;
+} fixture;
+
+static void fixture_init(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->fields[0] = (selgw_field){.name = "soil_moisture", .unit = "%"};
+    f->fields[1] = (selgw_field){.name = "soil_temperature", .unit = "degC"};
+    f->fields[2] = (selgw_field){.name = "soil_ec", .unit = "uS/cm"};
+    f->profile = (selgw_profile){.name = "test-soil", .field_count = 3, .fields = f->fields};
+    f->contracts[0] = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
+    f->contracts[1] = (selgw_contract){.household = "HH-\"7\"", .contract = "ZY,2025=2"};
+    f->contract_ptrs[0] = &f->contracts[0];
+    f->contract_ptrs[1] = &f->contracts[1];
+    f->base = (selgw_base){.id = "紫阳县汉王镇", .name = "汉王"};
+    f->plot = (selgw_plot){.id = "hw-p01", .crop = "tea"};
+    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
+    f->device =
+        (selgw_device){.id = "soil-1", .unit_id = 247, .profile = &f->profile, .serial = "SN 42"};
+    f->cfg = (selgw_config){.gateway_id = "gw-1",
+                            .base_count = 1,
+                            .bases = &f->base,
+                            .plot_count = 1,
+                            .plots = &f->plot,
+                            .bus_count = 1,
+                            .buses = &f->bus,
+                            .device_count = 1,
+                            .devices = &f->device};
+    f->values[0] = (selgw_field_value){23.400000000000002, SELGW_QUALITY_OK};
+    f->values[1] = (selgw_field_value){-10.1, SELGW_QUALITY_OUT_OF_RANGE};
+    f->values[2] = (selgw_field_value){12345, SELGW_QUALITY_READ_FAILED};
+    f->reading = (selgw_reading){.time_ns = INT64_C(1795960521123456789),
+                                 .config = &f->cfg,
+                                 .device = &f->device,
+                                 .status = SELGW_ERR_EXCEPTION,
+                                 .exception_code = 2,
+                                 .attempts = 3,
+                                 .contract_count = 2,
+                                 .contracts = f->contract_ptrs,
+                                 .values = f->values};
+}
+
+static int str_is(selgw_str s, const char *expected)
+{
+    return s.len == strlen(expected) && !memcmp(s.ptr, expected, s.len);
+}
+
+/* Encodes the fixture's reading into a heap buffer of exactly its length, so that ASan
+ * catches any read past the end in a decoder given that buffer. */
+static uint8_t *encode_reading(const selgw_reading *r, size_t *len)
+{
+    *len = selgw_record_encode_reading(r, NULL, 0);
+    assert_true(*len > 0);
+    uint8_t *buf = malloc(*len);
+    assert_non_null(buf);
+    assert_int_equal(selgw_record_encode_reading(r, buf, *len), *len);
+    return buf;
+}
+
+static void test_reading_round_trip(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t len;
+    uint8_t *payload = encode_reading(&f.reading, &len);
+    assert_int_equal(payload[0], SELGW_RECORD_FORMAT);
+    assert_int_equal(payload[1], SELGW_RECORD_READING);
+
+    selgw_record rec;
+    rec.seq = 99;
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_READING);
+    assert_int_equal(rec.seq, 0);
+    assert_int_equal(rec.time_ns, INT64_C(1795960521123456789));
+    assert_true(str_is(rec.gateway, "gw-1"));
+    assert_true(str_is(rec.base, "紫阳县汉王镇"));
+    assert_true(str_is(rec.plot, "hw-p01"));
+    assert_true(str_is(rec.crop, "tea"));
+    assert_true(str_is(rec.device, "soil-1"));
+    assert_true(str_is(rec.profile, "test-soil"));
+    assert_true(str_is(rec.serial, "SN 42"));
+    assert_true(str_is(rec.bus, "rs485-1"));
+    assert_int_equal(rec.unit_id, 247);
+    assert_int_equal(rec.status, SELGW_ERR_EXCEPTION);
+    assert_int_equal(rec.exception_code, 2);
+    assert_int_equal(rec.attempts, 3);
+    assert_int_equal(rec.household_count, 2);
+    assert_true(str_is(rec.households[0].household, "HH-001"));
+    assert_true(str_is(rec.households[0].contract, "ZY-2025-001"));
+    assert_true(str_is(rec.households[1].household, "HH-\"7\""));
+    assert_true(str_is(rec.households[1].contract, "ZY,2025=2"));
+    assert_int_equal(rec.field_count, 3);
+    assert_true(str_is(rec.fields[0].name, "soil_moisture"));
+    assert_true(str_is(rec.fields[0].unit, "%"));
+    assert_int_equal(rec.fields[0].quality, SELGW_QUALITY_OK);
+    /* bit-exact, not approximately equal */
+    double expect0 = 23.400000000000002;
+    assert_memory_equal(&rec.fields[0].value, &expect0, sizeof expect0);
+    assert_true(str_is(rec.fields[1].name, "soil_temperature"));
+    assert_true(str_is(rec.fields[1].unit, "degC"));
+    assert_int_equal(rec.fields[1].quality, SELGW_QUALITY_OUT_OF_RANGE);
+    assert_true(rec.fields[1].value == -10.1);
+    assert_true(str_is(rec.fields[2].name, "soil_ec"));
+    assert_int_equal(rec.fields[2].quality, SELGW_QUALITY_READ_FAILED);
+    assert_true(isnan(rec.fields[2].value)); /* whatever the poller's buffer held */
+    assert_int_equal(rec.text.len, 0);
+    free(payload);
+}
+
+/* The same reading always makes the same bytes: the value of a failed field is not
+ * carried, and non-finite values keep their bits. */
+static void test_reading_encoding_is_deterministic(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t len_a, len_b;
+    uint8_t *a = encode_reading(&f.reading, &len_a);
+    f.values[2].value = -777;
+    uint8_t *b = encode_reading(&f.reading, &len_b);
+    assert_int_equal(len_a, len_b);
+    assert_memory_equal(a, b, len_a);
+    free(a);
+    free(b);
+
+    f.values[0] = (selgw_field_value){-INFINITY, SELGW_QUALITY_OUT_OF_RANGE};
+    f.values[1] = (selgw_field_value){NAN, SELGW_QUALITY_OUT_OF_RANGE};
+    a = encode_reading(&f.reading, &len_a);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(a, len_a, &rec), SELGW_OK);
+    assert_true(isinf(rec.fields[0].value) && rec.fields[0].value < 0);
+    assert_true(isnan(rec.fields[1].value));
+    free(a);
+}
+
+/* The layout of docs/RECORD.md, byte for byte, for a small reading. */
+static void test_reading_bytes_as_documented(void **state)
+{
+    (void)state;
+    selgw_field field = {.name = "t", .unit = "C"};
+    selgw_profile profile = {.name = "p", .field_count = 1, .fields = &field};
+    selgw_base base = {.id = "b"};
+    selgw_plot plot = {.id = "q", .crop = NULL}; /* NULL encodes as "" */
+    selgw_bus bus = {.id = "u"};
+    selgw_device dev = {.id = "d", .unit_id = 7, .profile = &profile, .serial = ""};
+    selgw_config cfg = {.gateway_id = "g", .bases = &base, .plots = &plot, .buses = &bus};
+    selgw_contract contract = {.household = "H", .contract = "K"};
+    const selgw_contract *contracts[1] = {&contract};
+    selgw_field_value value = {1.5, SELGW_QUALITY_OK};
+    selgw_reading r = {.time_ns = 0x0102030405060708,
+                       .config = &cfg,
+                       .device = &dev,
+                       .status = SELGW_ERR_TIMEOUT,
+                       .exception_code = 0,
+                       .attempts = 0x01020304,
+                       .contract_count = 1,
+                       .contracts = contracts,
+                       .values = &value};
+    static const uint8_t expected[] = {
+        1,
+        1, /* format, type */
+        0x08,
+        0x07,
+        0x06,
+        0x05,
+        0x04,
+        0x03,
+        0x02,
+        0x01, /* time_ns */
+        1,
+        0,
+        'g', /* gateway */
+        1,
+        0,
+        'b',
+        1,
+        0,
+        'q',
+        0,
+        0, /* base, plot, crop "" */
+        1,
+        0,
+        'd',
+        1,
+        0,
+        'p',
+        0,
+        0,
+        1,
+        0,
+        'u', /* device, profile, serial, bus */
+        7,
+        SELGW_ERR_TIMEOUT,
+        0, /* unit_id, status, exception */
+        0x04,
+        0x03,
+        0x02,
+        0x01, /* attempts */
+        1,
+        0,
+        1,
+        0,
+        'H',
+        1,
+        0,
+        'K', /* households */
+        1,
+        0,
+        1,
+        0,
+        't',
+        1,
+        0,
+        'C',
+        SELGW_QUALITY_OK, /* fields: name, unit, quality */
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0xf8,
+        0x3f, /* 1.5 as IEEE 754, little-endian */
+    };
+    uint8_t buf[128];
+    assert_int_equal(selgw_record_encode_reading(&r, buf, sizeof buf), sizeof expected);
+    assert_memory_equal(buf, expected, sizeof expected);
+
+    value.quality = SELGW_QUALITY_READ_FAILED;
+    assert_int_equal(selgw_record_encode_reading(&r, buf, sizeof buf), sizeof expected);
+    static const uint8_t no_value[] = {SELGW_QUALITY_READ_FAILED, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f};
+    assert_memory_equal(buf + sizeof expected - 9, no_value, 9);
+}
+
+static void test_event_bytes_and_round_trip(void **state)
+{
+    (void)state;
+    uint8_t buf[128];
+    size_t n = selgw_record_encode_event(SELGW_RECORD_GAP, -2, "gw", "dropped", 5,
+                                         UINT64_C(0x1122334455667788), buf, sizeof buf);
+    static const uint8_t expected[] = {
+        1,    SELGW_RECORD_GAP,
+        0xfe, 0xff,
+        0xff, 0xff,
+        0xff, 0xff,
+        0xff, 0xff,
+        2,    0,
+        'g',  'w',
+        7,    0,
+        'd',  'r',
+        'o',  'p',
+        'p',  'e',
+        'd',  5,
+        0,    0,
+        0,    0,
+        0,    0,
+        0,    0x88,
+        0x77, 0x66,
+        0x55, 0x44,
+        0x33, 0x22,
+        0x11,
+    };
+    assert_int_equal(n, sizeof expected);
+    assert_memory_equal(buf, expected, sizeof expected);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_GAP);
+    assert_int_equal(rec.time_ns, -2);
+    assert_true(str_is(rec.gateway, "gw"));
+    assert_true(str_is(rec.text, "dropped"));
+    assert_int_equal(rec.gap_first_seq, 5);
+    assert_int_equal(rec.gap_last_seq, UINT64_C(0x1122334455667788));
+
+    /* START and STOP carry no range: it is not encoded, and decodes as 0 */
+    n = selgw_record_encode_event(SELGW_RECORD_START, 1, "gw", "selgw 0.1.0 /etc/selgw.yaml", 3, 4,
+                                  buf, sizeof buf);
+    assert_int_equal(n, 1 + 1 + 8 + 2 + 2 + 2 + 27);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_START);
+    assert_true(str_is(rec.text, "selgw 0.1.0 /etc/selgw.yaml"));
+    assert_int_equal(rec.gap_first_seq, 0);
+    assert_int_equal(rec.gap_last_seq, 0);
+    assert_int_equal(rec.field_count, 0);
+
+    n = selgw_record_encode_event(SELGW_RECORD_STOP, 1, NULL, NULL, 0, 0, buf, sizeof buf);
+    assert_int_equal(n, 14);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_STOP);
+    assert_int_equal(rec.gateway.len, 0);
+    assert_int_equal(rec.text.len, 0);
+}
+
+/* snprintf-style: the length is the same whatever the room, and nothing is written past
+ * cap. */
+static void test_encode_size_query(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t need = selgw_record_encode_reading(&f.reading, NULL, 0);
+    uint8_t full[512];
+    assert_int_equal(selgw_record_encode_reading(&f.reading, full, sizeof full), need);
+    uint8_t small[64 + 8];
+    memset(small, 0xAA, sizeof small);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, small, 64), need);
+    assert_memory_equal(small, full, 64);
+    for (size_t i = 64; i < sizeof small; i++)
+        assert_int_equal(small[i], 0xAA);
+
+    need = selgw_record_encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, NULL, 0);
+    assert_int_equal(need, 1 + 1 + 8 + 4 + 8);
+    memset(small, 0xAA, sizeof small);
+    assert_int_equal(
+        selgw_record_encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, small, 5), need);
+    for (size_t i = 5; i < sizeof small; i++)
+        assert_int_equal(small[i], 0xAA);
+}
+
+static void test_encode_limits(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+
+    /* more households than a record holds */
+    const selgw_contract *many[SELGW_RECORD_MAX_HOUSEHOLDS + 1];
+    for (size_t i = 0; i < SELGW_RECORD_MAX_HOUSEHOLDS + 1; i++)
+        many[i] = &f.contracts[0];
+    f.reading.contracts = many;
+    f.reading.contract_count = SELGW_RECORD_MAX_HOUSEHOLDS;
+    size_t len;
+    uint8_t *payload = encode_reading(&f.reading, &len);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    assert_int_equal(rec.household_count, SELGW_RECORD_MAX_HOUSEHOLDS);
+    free(payload);
+    f.reading.contract_count = SELGW_RECORD_MAX_HOUSEHOLDS + 1;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    fixture_init(&f);
+
+    /* more fields than a record holds */
+    selgw_field fields[SELGW_RECORD_MAX_FIELDS + 1];
+    selgw_field_value values[SELGW_RECORD_MAX_FIELDS + 1];
+    for (size_t i = 0; i < SELGW_RECORD_MAX_FIELDS + 1; i++) {
+        fields[i] = (selgw_field){.name = "x", .unit = ""};
+        values[i] = (selgw_field_value){(double)i, SELGW_QUALITY_OK};
+    }
+    f.profile.fields = fields;
+    f.reading.values = values;
+    f.profile.field_count = SELGW_RECORD_MAX_FIELDS;
+    payload = encode_reading(&f.reading, &len);
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    assert_int_equal(rec.field_count, SELGW_RECORD_MAX_FIELDS);
+    assert_true(rec.fields[127].value == 127);
+    free(payload);
+    f.profile.field_count = SELGW_RECORD_MAX_FIELDS + 1;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    fixture_init(&f);
+
+    /* values that do not fit their byte, codes the decoder would refuse */
+    f.device.unit_id = 256;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    f.device.unit_id = -1;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    fixture_init(&f);
+    f.reading.exception_code = 256;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    fixture_init(&f);
+    f.reading.status = SELGW_ERR_COUNT_;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    fixture_init(&f);
+    f.values[1].quality = (selgw_quality)3;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+
+    /* strings: 65535 bytes is the most a length prefix says; the payload limit is
+     * SELGW_RECORD_MAX_PAYLOAD in all (header 10 + "g" 3 + prefix 2 = 15 bytes) */
+    char *text = malloc(70000);
+    assert_non_null(text);
+    memset(text, 'a', 70000);
+    text[65536 - 15] = '\0';
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0),
+                     65536);
+    text[65536 - 15] = 'a';
+    text[65536 - 14] = '\0'; /* one byte more than a payload holds */
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 0);
+    text[65536 - 14] = 'a';
+    text[65536] = '\0'; /* more than a length prefix says */
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "", text, 0, 0, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, text, "", 0, 0, NULL, 0), 0);
+    fixture_init(&f);
+    f.device.serial = text;
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    free(text);
+
+    /* events: only START, STOP, GAP, and a gap's range in order */
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_READING, 0, "g", "t", 0, 0, NULL, 0),
+                     0);
+    assert_int_equal(selgw_record_encode_event((selgw_record_type)9, 0, "g", "t", 0, 0, NULL, 0),
+                     0);
+    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_GAP, 0, "g", "t", 8, 7, NULL, 0), 0);
+    assert_true(selgw_record_encode_event(SELGW_RECORD_GAP, 0, "g", "t", 7, 7, NULL, 0) > 0);
+}
+
+/* Decodes a copy of bytes in a heap block of exactly n bytes (ASan sees any overread). */
+static selgw_err decode_copy(const uint8_t *bytes, size_t n, selgw_record *rec)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    assert_non_null(copy);
+    if (n)
+        memcpy(copy, bytes, n);
+    selgw_err err = selgw_record_decode(copy, n, rec);
+    free(copy);
+    return err;
+}
+
+static void test_decode_rejects_malformed(void **state)
+{
+    (void)state;
+    selgw_record rec;
+    uint8_t buf[256];
+    size_t n = selgw_record_encode_event(SELGW_RECORD_GAP, 1, "gw", "why", 1, 2, buf, sizeof buf);
+    assert_int_equal(decode_copy(buf, n, &rec), SELGW_OK);
+
+    assert_int_equal(selgw_record_decode(NULL, 0, &rec), SELGW_ERR_CORRUPT);
+    assert_int_equal(selgw_record_decode(buf, 0, &rec), SELGW_ERR_CORRUPT);
+    /* a failed decode leaves nothing that looks like a record */
+    assert_int_equal(rec.type, 0);
+    assert_int_equal(rec.gateway.len, 0);
+
+    uint8_t bad[256];
+    memcpy(bad, buf, n);
+    bad[0] = 2; /* a format this decoder does not know */
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    memcpy(bad, buf, n);
+    bad[1] = 0; /* unknown types */
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    bad[1] = 5;
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    /* trailing bytes */
+    memcpy(bad, buf, n);
+    bad[n] = 0;
+    assert_int_equal(decode_copy(bad, n + 1, &rec), SELGW_ERR_CORRUPT);
+    /* a string longer than what is left */
+    memcpy(bad, buf, n);
+    bad[10] = 0xff;
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    /* a NUL inside a string */
+    memcpy(bad, buf, n);
+    bad[13] = '\0';
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    /* a gap whose range is reversed: first = 3 > last = 2 */
+    memcpy(bad, buf, n);
+    bad[n - 16] = 3;
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+
+    /* longer than any payload */
+    uint8_t *huge = calloc(1, SELGW_RECORD_MAX_PAYLOAD + 1);
+    assert_non_null(huge);
+    memcpy(huge, buf, n);
+    assert_int_equal(selgw_record_decode(huge, SELGW_RECORD_MAX_PAYLOAD + 1, &rec),
+                     SELGW_ERR_CORRUPT);
+    free(huge);
+
+    /* a reading with a status, quality or count beyond what is allowed */
+    fixture f;
+    fixture_init(&f);
+    f.reading.contract_count = 0;
+    selgw_field one = {.name = "a", .unit = "b"};
+    f.profile.fields = &one;
+    f.profile.field_count = 1;
+    uint8_t reading[256];
+    size_t len = selgw_record_encode_reading(&f.reading, reading, sizeof reading);
+    assert_true(len > 0 && len < sizeof reading);
+    assert_int_equal(decode_copy(reading, len, &rec), SELGW_OK);
+    /* offsets from the end: households u16, then field count u16, name "a", unit "b",
+     * quality u8, value f64 */
+    size_t value_at = len - 8, quality_at = value_at - 1, fields_at = quality_at - 6 - 2,
+           households_at = fields_at - 2, status_at = households_at - 4 - 2;
+    assert_int_equal(reading[fields_at], 1);
+    assert_int_equal(reading[status_at], SELGW_ERR_EXCEPTION);
+
+    memcpy(bad, reading, len);
+    bad[status_at] = SELGW_ERR_COUNT_;
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_ERR_CORRUPT);
+    memcpy(bad, reading, len);
+    bad[quality_at] = 3;
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_ERR_CORRUPT);
+    memcpy(bad, reading, len);
+    bad[fields_at] = 0x81; /* 129 fields: over the limit, whatever follows */
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_ERR_CORRUPT);
+    memcpy(bad, reading, len);
+    bad[households_at] = 0x81;
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_ERR_CORRUPT);
+    memcpy(bad, reading, len);
+    bad[households_at + 1] = 0xff; /* 65280 households */
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_ERR_CORRUPT);
+    /* a read_failed field's value is not trusted: it decodes as NaN */
+    memcpy(bad, reading, len);
+    bad[quality_at] = SELGW_QUALITY_READ_FAILED;
+    assert_int_equal(decode_copy(bad, len, &rec), SELGW_OK);
+    assert_true(isnan(rec.fields[0].value));
+}
+
+/* Inserts `extra` copies of the `entry_len` bytes at `at` into payload (a count of entries
+ * at count_at goes up by as many). Returns a malloc'd payload. */
+static uint8_t *insert_entries(const uint8_t *payload, size_t len, size_t count_at, size_t at,
+                               size_t entry_len, size_t extra, size_t *out_len)
+{
+    *out_len = len + extra * entry_len;
+    uint8_t *out = malloc(*out_len);
+    assert_non_null(out);
+    memcpy(out, payload, at);
+    for (size_t i = 0; i < extra; i++)
+        memcpy(out + at + i * entry_len, payload + at, entry_len);
+    memcpy(out + at + extra * entry_len, payload + at, len - at);
+    unsigned count = (unsigned)(out[count_at] | out[count_at + 1] << 8) + (unsigned)extra;
+    out[count_at] = (uint8_t)count;
+    out[count_at + 1] = (uint8_t)(count >> 8);
+    return out;
+}
+
+/* A payload that really holds more households or fields than a record has room for is
+ * refused, not written past the arrays. */
+static void test_decode_rejects_counts_over_limits(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    f.reading.contract_count = 1;
+    selgw_field one = {.name = "a", .unit = "b"};
+    f.profile.fields = &one;
+    f.profile.field_count = 1;
+    size_t len;
+    uint8_t *payload = encode_reading(&f.reading, &len);
+    /* from the end: field count u16, name "a" 3, unit "b" 3, quality 1, value 8; before
+     * it one household "HH-001"/"ZY-2025-001" (8 + 13 bytes) and its count */
+    size_t fields_at = len - 8 - 1 - 3 - 3 - 2, household_len = 8 + 13;
+    size_t households_at = fields_at - household_len - 2;
+    assert_int_equal(payload[fields_at], 1);
+    assert_int_equal(payload[households_at], 1);
+
+    selgw_record rec;
+    size_t n;
+    uint8_t *more = insert_entries(payload, len, households_at, households_at + 2, household_len,
+                                   SELGW_RECORD_MAX_HOUSEHOLDS - 1, &n);
+    assert_int_equal(decode_copy(more, n, &rec), SELGW_OK);
+    assert_int_equal(rec.household_count, SELGW_RECORD_MAX_HOUSEHOLDS);
+    free(more);
+    more = insert_entries(payload, len, households_at, households_at + 2, household_len,
+                          SELGW_RECORD_MAX_HOUSEHOLDS, &n);
+    assert_int_equal(decode_copy(more, n, &rec), SELGW_ERR_CORRUPT);
+    free(more);
+
+    more = insert_entries(payload, len, fields_at, fields_at + 2, len - fields_at - 2,
+                          SELGW_RECORD_MAX_FIELDS - 1, &n);
+    assert_int_equal(decode_copy(more, n, &rec), SELGW_OK);
+    assert_int_equal(rec.field_count, SELGW_RECORD_MAX_FIELDS);
+    free(more);
+    more = insert_entries(payload, len, fields_at, fields_at + 2, len - fields_at - 2,
+                          SELGW_RECORD_MAX_FIELDS, &n);
+    assert_int_equal(decode_copy(more, n, &rec), SELGW_ERR_CORRUPT);
+    free(more);
+    free(payload);
+}
+
+/* Every proper prefix of a valid payload is rejected; none is read past its end. */
+static void test_decode_rejects_every_truncation(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t lens[4];
+    uint8_t *payloads[4];
+    payloads[0] = encode_reading(&f.reading, &lens[0]);
+    uint8_t event[3][64];
+    lens[1] = selgw_record_encode_event(SELGW_RECORD_START, 5, "gw", "start", 0, 0, event[0], 64);
+    lens[2] = selgw_record_encode_event(SELGW_RECORD_STOP, 5, "gw", "", 0, 0, event[1], 64);
+    lens[3] = selgw_record_encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, event[2], 64);
+    for (int k = 1; k < 4; k++)
+        payloads[k] = event[k - 1];
+    selgw_record rec;
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(decode_copy(payloads[k], lens[k], &rec), SELGW_OK);
+        for (size_t cut = 0; cut < lens[k]; cut++)
+            if (decode_copy(payloads[k], cut, &rec) != SELGW_ERR_CORRUPT)
+                fail_msg("payload %d cut to %zu of %zu bytes was accepted", k, cut, lens[k]);
+    }
+    free(payloads[0]);
+}
+
+static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void check_inside(selgw_str s, const uint8_t *buf, size_t len)
+{
+    if (s.len == 0)
+        return;
+    assert_true((const uint8_t *)s.ptr >= buf);
+    assert_true((const uint8_t *)s.ptr + s.len <= buf + len);
+    assert_null(memchr(s.ptr, '\0', s.len));
+}
+
+/* Whatever a corrupted payload decodes to is safe to use: strings inside the payload,
+ * counts within the limits, codes known, and it renders. */
+static void check_decoded(const selgw_record *rec, const uint8_t *buf, size_t len)
+{
+    check_inside(rec->gateway, buf, len);
+    check_inside(rec->text, buf, len);
+    const selgw_str *strs[] = {&rec->base,    &rec->plot,   &rec->crop, &rec->device,
+                               &rec->profile, &rec->serial, &rec->bus};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        check_inside(*strs[i], buf, len);
+    assert_true(rec->household_count <= SELGW_RECORD_MAX_HOUSEHOLDS);
+    assert_true(rec->field_count <= SELGW_RECORD_MAX_FIELDS);
+    for (size_t i = 0; i < rec->household_count; i++) {
+        check_inside(rec->households[i].household, buf, len);
+        check_inside(rec->households[i].contract, buf, len);
+    }
+    for (size_t i = 0; i < rec->field_count; i++) {
+        check_inside(rec->fields[i].name, buf, len);
+        check_inside(rec->fields[i].unit, buf, len);
+        assert_true(rec->fields[i].quality <= SELGW_QUALITY_READ_FAILED);
+    }
+    assert_true(rec->type >= SELGW_RECORD_READING && rec->type <= SELGW_RECORD_GAP);
+    assert_true((unsigned)rec->status < SELGW_ERR_COUNT_);
+    static char text[1 << 16];
+    size_t need = selgw_record_json(rec, text, sizeof text);
+    assert_true(need < sizeof text);
+    assert_int_equal(strlen(text), need);
+    need = selgw_lp_record(rec, NULL, text, sizeof text);
+    assert_true(need < sizeof text);
+    assert_int_equal(strlen(text), need);
+}
+
+static void test_decode_survives_random_damage(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t lens[2];
+    uint8_t *payloads[2];
+    payloads[0] = encode_reading(&f.reading, &lens[0]);
+    uint8_t gap[64];
+    lens[1] = selgw_record_encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, gap, sizeof gap);
+    payloads[1] = gap;
+    unsigned accepted = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        int k = iter & 1;
+        size_t len = lens[k];
+        uint8_t *bytes = malloc(len);
+        assert_non_null(bytes);
+        memcpy(bytes, payloads[k], len);
+        int flips = 1 + (int)(rng() % 4);
+        for (int i = 0; i < flips; i++) {
+            size_t at = (size_t)(rng() % len);
+            if (rng() & 1)
+                bytes[at] ^= (uint8_t)(1u << (rng() % 8));
+            else
+                bytes[at] = (uint8_t)rng();
+        }
+        /* sometimes also cut the damaged payload short */
+        if (iter % 5 == 0)
+            len = (size_t)(rng() % len);
+        selgw_record rec;
+        if (selgw_record_decode(bytes, len, &rec) == SELGW_OK) {
+            check_decoded(&rec, bytes, len);
+            accepted++;
+        }
+        free(bytes);
+    }
+    /* flips in values and text keep a payload well-formed: some must be accepted, or the
+     * loop above tested nothing but rejection */
+    assert_true(accepted > 0);
+
+    /* random bytes of random length */
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t len = (size_t)(rng() % 200);
+        uint8_t *bytes = malloc(len ? len : 1);
+        assert_non_null(bytes);
+        for (size_t i = 0; i < len; i++)
+            bytes[i] = (uint8_t)rng();
+        if (len > 1) {
+            bytes[0] = SELGW_RECORD_FORMAT; /* get past the first check most of the time */
+            bytes[1] = (uint8_t)(1 + rng() % 4);
+        }
+        selgw_record rec;
+        if (selgw_record_decode(bytes, len, &rec) == SELGW_OK)
+            check_decoded(&rec, bytes, len);
+        free(bytes);
+    }
+    free(payloads[0]);
+}
+
+/* The JSON of a reading record is selgw_reading_json's, with "type" (and "seq") first. */
+static void test_json_reading_matches_reading_json(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    const selgw_field_value cases[][3] = {
+        {{23.400000000000002, SELGW_QUALITY_OK},
+         {-10.1, SELGW_QUALITY_OUT_OF_RANGE},
+         {5, SELGW_QUALITY_READ_FAILED}},
+        {{NAN, SELGW_QUALITY_OUT_OF_RANGE},
+         {INFINITY, SELGW_QUALITY_OUT_OF_RANGE},
+         {0, SELGW_QUALITY_OK}},
+    };
+    const selgw_err statuses[] = {SELGW_OK, SELGW_ERR_EXCEPTION, SELGW_ERR_TIMEOUT};
+    for (size_t c = 0; c < 2; c++)
+        for (size_t s = 0; s < 3; s++)
+            for (size_t households = 0; households <= 2; households += 2) {
+                memcpy(f.values, cases[c], sizeof f.values);
+                f.reading.status = statuses[s];
+                f.reading.contract_count = households;
+                char direct[2048], via[2048], expected[2048];
+                size_t n = selgw_reading_json(&f.reading, direct, sizeof direct);
+                assert_true(n < sizeof direct);
+
+                size_t len;
+                uint8_t *payload = encode_reading(&f.reading, &len);
+                selgw_record rec;
+                assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+                snprintf(expected, sizeof expected, "{\"type\":\"reading\",%s", direct + 1);
+                assert_int_equal(selgw_record_json(&rec, via, sizeof via), strlen(expected));
+                assert_string_equal(via, expected);
+
+                rec.seq = UINT64_C(18446744073709551615);
+                snprintf(expected, sizeof expected,
+                         "{\"seq\":18446744073709551615,\"type\":\"reading\",%s", direct + 1);
+                assert_int_equal(selgw_record_json(&rec, via, sizeof via), strlen(expected));
+                assert_string_equal(via, expected);
+                free(payload);
+            }
+}
+
+static void test_json_reading_exact(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    size_t len;
+    uint8_t *payload = encode_reading(&f.reading, &len);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    rec.seq = 42;
+    char buf[2048];
+    selgw_record_json(&rec, buf, sizeof buf);
+    assert_string_equal(
+        buf,
+        "{\"seq\":42,\"type\":\"reading\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+        "\"gateway\":\"gw-1\",\"base\":\"紫阳县汉王镇\",\"plot\":\"hw-p01\",\"crop\":\"tea\","
+        "\"device\":\"soil-1\",\"profile\":\"test-soil\",\"serial\":\"SN 42\","
+        "\"bus\":\"rs485-1\",\"unit_id\":247,\"households\":["
+        "{\"household\":\"HH-001\",\"contract\":\"ZY-2025-001\"},"
+        "{\"household\":\"HH-\\\"7\\\"\",\"contract\":\"ZY,2025=2\"}],"
+        "\"status\":\"exception\",\"error\":\"device answered with a Modbus exception\","
+        "\"exception\":2,\"attempts\":3,\"fields\":{"
+        "\"soil_moisture\":{\"value\":23.4,\"unit\":\"%\",\"quality\":\"ok\"},"
+        "\"soil_temperature\":{\"value\":-10.1,\"unit\":\"degC\",\"quality\":\"out_of_range\"},"
+        "\"soil_ec\":{\"value\":null,\"unit\":\"uS/cm\",\"quality\":\"read_failed\"}}}");
+    free(payload);
+}
+
+static void test_json_events(void **state)
+{
+    (void)state;
+    uint8_t payload[256];
+    selgw_record rec;
+    char buf[512];
+
+    size_t n =
+        selgw_record_encode_event(SELGW_RECORD_START, INT64_C(1795960521123456789), "gw-1",
+                                  "selgw 0.1.0 \"/etc/selgw.yaml\"", 0, 0, payload, sizeof payload);
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, buf, sizeof buf);
+    assert_string_equal(buf,
+                        "{\"type\":\"start\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+                        "\"gateway\":\"gw-1\",\"text\":\"selgw 0.1.0 \\\"/etc/selgw.yaml\\\"\"}");
+
+    n = selgw_record_encode_event(SELGW_RECORD_STOP, 0, "汉王-gw", "SIGTERM\nbye\\", 0, 0, payload,
+                                  sizeof payload);
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    rec.seq = 7;
+    selgw_record_json(&rec, buf, sizeof buf);
+    assert_string_equal(buf,
+                        "{\"seq\":7,\"type\":\"stop\",\"time\":\"1970-01-01T00:00:00.000000Z\","
+                        "\"gateway\":\"汉王-gw\",\"text\":\"SIGTERM\\nbye\\\\\"}");
+
+    n = selgw_record_encode_event(SELGW_RECORD_GAP, 0, "gw-1",
+                                  "disk budget: dropped segment 00000001.seg", 1, 4096, payload,
+                                  sizeof payload);
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    rec.seq = 4097;
+    size_t need = selgw_record_json(&rec, buf, sizeof buf);
+    const char *expected =
+        "{\"seq\":4097,\"type\":\"gap\",\"time\":\"1970-01-01T00:00:00.000000Z\","
+        "\"gateway\":\"gw-1\","
+        "\"text\":\"disk budget: dropped segment 00000001.seg\","
+        "\"first\":1,\"last\":4096}";
+    assert_string_equal(buf, expected);
+    assert_int_equal(need, strlen(expected));
+
+    /* size query and truncation, snprintf-style */
+    assert_int_equal(selgw_record_json(&rec, NULL, 0), need);
+    char small[21];
+    memset(small, 'x', sizeof small);
+    assert_int_equal(selgw_record_json(&rec, small, 20), need);
+    assert_int_equal(strlen(small), 19);
+    assert_memory_equal(small, expected, 19);
+    assert_int_equal(small[20], 'x');
+
+    /* a payload's string can hold a control character: it is escaped, not passed */
+    n = selgw_record_encode_event(SELGW_RECORD_STOP, 0, "gw", "a\x01z", 0, 0, payload,
+                                  sizeof payload);
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, buf, sizeof buf);
+    assert_non_null(strstr(buf, "\"text\":\"a\\u0001z\""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reading_round_trip),
+        cmocka_unit_test(test_reading_encoding_is_deterministic),
+        cmocka_unit_test(test_reading_bytes_as_documented),
+        cmocka_unit_test(test_event_bytes_and_round_trip),
+        cmocka_unit_test(test_encode_size_query),
+        cmocka_unit_test(test_encode_limits),
+        cmocka_unit_test(test_decode_rejects_malformed),
+        cmocka_unit_test(test_decode_rejects_counts_over_limits),
+        cmocka_unit_test(test_decode_rejects_every_truncation),
+        cmocka_unit_test(test_decode_survives_random_damage),
+        cmocka_unit_test(test_json_reading_matches_reading_json),
+        cmocka_unit_test(test_json_reading_exact),
+        cmocka_unit_test(test_json_events),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
