@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -7,30 +9,46 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "embedded.h"
 #include "plan.h"
+#include "record.h"
 #include "yaml.h"
 
 /* ---- the option table ----
  *
  * Every key a config may hold, with its kind, bounds and default, in one place (as redis's
  * config.c does); the parsing code below looks values up here and docs/CONFIG.md is
- * written from it. Sections "rtu" and "tcp" are the kind-specific keys of a bus. */
+ * written from it. Sections "rtu" and "tcp" are the kind-specific keys of a bus, sections
+ * "influx_v1" and "influx_v2" those of an `influxdb:` section with api 1 or 2. */
 
 typedef enum option_kind {
-    OPT_ID,         /* string of [A-Za-z0-9._-]+ */
-    OPT_STRING,     /* any non-empty string (UTF-8 fine) */
-    OPT_INT,        /* integer within [min, max] */
-    OPT_BAUD,       /* one of the standard rates */
-    OPT_PARITY,     /* N, E, O (none, even, odd) */
-    OPT_DOUBLE,     /* finite number within [min, max] */
-    OPT_DURATION,   /* milliseconds within [min, max] */
-    OPT_DATE,       /* YYYY-MM-DD as a day number */
-    OPT_UTC_OFFSET, /* +HH:MM as minutes within [min, max] */
-    OPT_BUS_TYPE,   /* rtu or tcp */
-    OPT_MAPPING,    /* a nested section */
-    OPT_SEQUENCE,   /* a list of sections */
+    OPT_ID,            /* string of [A-Za-z0-9._-]+ */
+    OPT_STRING,        /* any non-empty string (UTF-8 fine) */
+    OPT_INT,           /* integer within [min, max] */
+    OPT_BAUD,          /* one of the standard rates */
+    OPT_PARITY,        /* N, E, O (none, even, odd) */
+    OPT_DOUBLE,        /* finite number within [min, max] */
+    OPT_DURATION,      /* milliseconds within [min, max] */
+    OPT_DATE,          /* YYYY-MM-DD as a day number */
+    OPT_UTC_OFFSET,    /* +HH:MM as minutes within [min, max] */
+    OPT_BUS_TYPE,      /* rtu or tcp */
+    OPT_MAPPING,       /* a nested section */
+    OPT_SEQUENCE,      /* a list of sections */
+    OPT_BOOL,          /* true or false */
+    OPT_SIZE,          /* bytes (uint64_t) within [min, max] */
+    OPT_LONG_DURATION, /* milliseconds (int64_t) within [min, max] */
+    OPT_CHOICE,        /* one of the words of `choices` ("a|b|c"), as its index (int) */
+    OPT_MQTT_PROTOCOL, /* 311 ("3.1.1") or 5 */
+    OPT_PATH,          /* string; relative paths are made relative to the config's directory */
+    OPT_FILE,          /* OPT_PATH of a regular file that can be read now */
+    OPT_PRIVATE_FILE,  /* OPT_FILE that others cannot read (see check_private_mode) */
+    OPT_SECRET_FILE,   /* OPT_PRIVATE_FILE whose first line is the value */
+    OPT_SECRET_ENV,    /* name of an environment variable whose value is the value */
+    OPT_URL,           /* http:// or https:// URL without credentials, query or fragment */
+    OPT_TOPIC,         /* MQTT topic levels: [A-Za-z0-9._-]+ separated by '/' */
+    OPT_NAME,          /* string without control characters, not starting with '_' */
 } option_kind;
 
 typedef struct option {
@@ -41,69 +59,137 @@ typedef struct option {
     double min, max;
     double default_value;     /* numbers, durations (ms), utc offset (minutes) */
     const char *default_text; /* strings; NULL = no default (absent stays NULL) */
+    const char *choices;      /* OPT_CHOICE: "a|b|c", in the order of the enum's values */
 } option;
 
 #define DAY_MS (86400.0 * 1000)
+#define KIB 1024.0
+#define MIB (1024.0 * KIB)
+#define GIB (1024.0 * MIB)
+#define TIB (1024.0 * GIB)
+
+/* OPT_CHOICE words map to enum values by position. */
+_Static_assert(SELGW_FSYNC_BATCH == 0 && SELGW_FSYNC_INTERVAL == 1 && SELGW_FSYNC_NONE == 2,
+               "fsync choices follow selgw_fsync_policy");
+_Static_assert(SELGW_WHEN_FULL_STOP == 0 && SELGW_WHEN_FULL_DROP_OLDEST == 1,
+               "when_full choices follow selgw_when_full");
 
 static const option options[] = {
     /* section      key                   kind            req    min     max      default */
-    {"root", "gateway", OPT_MAPPING, true, 0, 0, 0, NULL},
-    {"root", "profiles_dir", OPT_STRING, false, 0, 0, 0, NULL},
-    {"root", "bases", OPT_SEQUENCE, false, 0, 0, 0, NULL},
-    {"root", "plots", OPT_SEQUENCE, false, 0, 0, 0, NULL},
-    {"root", "buses", OPT_SEQUENCE, false, 0, 0, 0, NULL},
-    {"root", "devices", OPT_SEQUENCE, false, 0, 0, 0, NULL},
+    {"root", "gateway", OPT_MAPPING, true, 0, 0, 0, NULL, NULL},
+    {"root", "profiles_dir", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"root", "bases", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"root", "plots", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"root", "buses", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"root", "devices", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"root", "journal", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "mqtt", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "influxdb", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
 
-    {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL},
-    {"gateway", "location", OPT_STRING, false, 0, 0, 0, ""},
-    {"gateway", "utc_offset", OPT_UTC_OFFSET, false, -12 * 60, 14 * 60, 8 * 60, NULL},
+    {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"gateway", "location", OPT_STRING, false, 0, 0, 0, "", NULL},
+    {"gateway", "utc_offset", OPT_UTC_OFFSET, false, -12 * 60, 14 * 60, 8 * 60, NULL, NULL},
 
-    {"base", "id", OPT_ID, true, 0, 0, 0, NULL},
-    {"base", "name", OPT_STRING, true, 0, 0, 0, NULL},
-    {"base", "county", OPT_STRING, false, 0, 0, 0, ""},
-    {"base", "township", OPT_STRING, false, 0, 0, 0, ""},
-    {"base", "coordinates", OPT_MAPPING, false, 0, 0, 0, NULL},
-    {"coordinates", "latitude", OPT_DOUBLE, true, -90, 90, 0, NULL},
-    {"coordinates", "longitude", OPT_DOUBLE, true, -180, 180, 0, NULL},
+    {"base", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"base", "name", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"base", "county", OPT_STRING, false, 0, 0, 0, "", NULL},
+    {"base", "township", OPT_STRING, false, 0, 0, 0, "", NULL},
+    {"base", "coordinates", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"coordinates", "latitude", OPT_DOUBLE, true, -90, 90, 0, NULL, NULL},
+    {"coordinates", "longitude", OPT_DOUBLE, true, -180, 180, 0, NULL, NULL},
 
-    {"plot", "id", OPT_ID, true, 0, 0, 0, NULL},
-    {"plot", "base", OPT_ID, true, 0, 0, 0, NULL},
-    {"plot", "crop", OPT_STRING, true, 0, 0, 0, NULL},
-    {"plot", "area_mu", OPT_DOUBLE, false, 0, 1e6, 0, NULL},
-    {"plot", "households", OPT_SEQUENCE, false, 0, 0, 0, NULL},
-    {"household", "household", OPT_ID, true, 0, 0, 0, NULL},
-    {"household", "contract", OPT_ID, true, 0, 0, 0, NULL},
-    {"household", "from", OPT_DATE, true, 0, 0, 0, NULL},
-    {"household", "to", OPT_DATE, false, 0, 0, INT32_MAX, NULL},
+    {"plot", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"plot", "base", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"plot", "crop", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"plot", "area_mu", OPT_DOUBLE, false, 0, 1e6, 0, NULL, NULL},
+    {"plot", "households", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"household", "household", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"household", "contract", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"household", "from", OPT_DATE, true, 0, 0, 0, NULL, NULL},
+    {"household", "to", OPT_DATE, false, 0, 0, INT32_MAX, NULL, NULL},
 
-    {"bus", "id", OPT_ID, true, 0, 0, 0, NULL},
-    {"bus", "type", OPT_BUS_TYPE, true, 0, 0, 0, NULL},
-    {"rtu", "device", OPT_STRING, true, 0, 0, 0, NULL},
-    {"rtu", "baud", OPT_BAUD, false, 1200, 115200, 9600, NULL},
-    {"rtu", "parity", OPT_PARITY, false, 0, 0, 'N', NULL},
-    {"rtu", "data_bits", OPT_INT, false, 7, 8, 8, NULL},
-    {"rtu", "stop_bits", OPT_INT, false, 1, 2, 1, NULL},
-    {"rtu", "response_timeout", OPT_DURATION, false, 10, 30000, 500, NULL},
-    {"rtu", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL},
-    {"rtu", "retries", OPT_INT, false, 0, 5, 1, NULL},
-    {"tcp", "host", OPT_STRING, true, 0, 0, 0, NULL},
-    {"tcp", "port", OPT_INT, false, 1, 65535, 502, NULL},
-    {"tcp", "response_timeout", OPT_DURATION, false, 10, 30000, 1000, NULL},
-    {"tcp", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL},
-    {"tcp", "retries", OPT_INT, false, 0, 5, 1, NULL},
+    {"bus", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"bus", "type", OPT_BUS_TYPE, true, 0, 0, 0, NULL, NULL},
+    {"rtu", "device", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"rtu", "baud", OPT_BAUD, false, 1200, 115200, 9600, NULL, NULL},
+    {"rtu", "parity", OPT_PARITY, false, 0, 0, 'N', NULL, NULL},
+    {"rtu", "data_bits", OPT_INT, false, 7, 8, 8, NULL, NULL},
+    {"rtu", "stop_bits", OPT_INT, false, 1, 2, 1, NULL, NULL},
+    {"rtu", "response_timeout", OPT_DURATION, false, 10, 30000, 500, NULL, NULL},
+    {"rtu", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL, NULL},
+    {"rtu", "retries", OPT_INT, false, 0, 5, 1, NULL, NULL},
+    {"tcp", "host", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"tcp", "port", OPT_INT, false, 1, 65535, 502, NULL, NULL},
+    {"tcp", "response_timeout", OPT_DURATION, false, 10, 30000, 1000, NULL, NULL},
+    {"tcp", "frame_delay", OPT_DURATION, false, 0, 5000, 0, NULL, NULL},
+    {"tcp", "retries", OPT_INT, false, 0, 5, 1, NULL, NULL},
 
-    {"device", "id", OPT_ID, true, 0, 0, 0, NULL},
-    {"device", "bus", OPT_ID, true, 0, 0, 0, NULL},
-    {"device", "unit_id", OPT_INT, true, 1, 247, 0, NULL},
-    {"device", "profile", OPT_ID, true, 0, 0, 0, NULL},
-    {"device", "plot", OPT_ID, true, 0, 0, 0, NULL},
-    {"device", "interval", OPT_DURATION, false, 100, DAY_MS, 60000, NULL},
-    {"device", "serial", OPT_STRING, false, 0, 0, 0, ""},
-    {"device", "calibration", OPT_MAPPING, false, 0, 0, 0, NULL},
-    {"device", "max_read_registers", OPT_INT, false, 0, 125, 0, NULL},
-    {"device", "max_gap", OPT_INT, false, 0, 125, -1, NULL},
-    {"calibration", "scale", OPT_DOUBLE, false, -1e9, 1e9, 1, NULL},
-    {"calibration", "offset", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL},
+    {"device", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"device", "bus", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"device", "unit_id", OPT_INT, true, 1, 247, 0, NULL, NULL},
+    {"device", "profile", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"device", "plot", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"device", "interval", OPT_DURATION, false, 100, DAY_MS, 60000, NULL, NULL},
+    {"device", "serial", OPT_STRING, false, 0, 0, 0, "", NULL},
+    {"device", "calibration", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"device", "max_read_registers", OPT_INT, false, 0, 125, 0, NULL, NULL},
+    {"device", "max_gap", OPT_INT, false, 0, 125, -1, NULL, NULL},
+    {"calibration", "scale", OPT_DOUBLE, false, -1e9, 1e9, 1, NULL, NULL},
+    {"calibration", "offset", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL, NULL},
+
+    /* journal: present with these defaults when the section is absent */
+    {"journal", "dir", OPT_PATH, false, 0, 0, 0, "/var/lib/selgw/journal", NULL},
+    {"journal", "segment_size", OPT_SIZE, false, MIB, GIB, 64 * MIB, NULL, NULL},
+    {"journal", "fsync", OPT_CHOICE, false, 0, 0, SELGW_FSYNC_BATCH, NULL, "batch|interval|none"},
+    {"journal", "fsync_interval", OPT_DURATION, false, 10, 600000, 1000, NULL, NULL},
+    {"journal", "commit_interval", OPT_DURATION, false, 1, 10000, 50, NULL, NULL},
+    {"journal", "retention", OPT_LONG_DURATION, false, 0, 3650 * DAY_MS, 7 * DAY_MS, NULL, NULL},
+    /* 0 = no limit but the disk's; otherwise at least two segments (checked in code) */
+    {"journal", "max_backlog", OPT_SIZE, false, 0, TIB, GIB, NULL, NULL},
+    {"journal", "when_full", OPT_CHOICE, false, 0, 0, SELGW_WHEN_FULL_STOP, NULL,
+     "stop|drop_oldest"},
+
+    /* mqtt: the sink is enabled by the presence of the section */
+    {"mqtt", "host", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"mqtt", "port", OPT_INT, false, 1, 65535, 1883, NULL, NULL}, /* 8883 with tls.ca_file */
+    {"mqtt", "protocol", OPT_MQTT_PROTOCOL, false, 0, 0, 311, NULL, NULL},
+    {"mqtt", "qos", OPT_INT, false, 0, 2, 1, NULL, NULL},
+    {"mqtt", "topic_prefix", OPT_TOPIC, false, 0, 0, 0, "selgw", NULL},
+    {"mqtt", "client_id", OPT_ID, false, 0, 0, 0, NULL, NULL}, /* selgw-<gateway id> */
+    {"mqtt", "username", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"mqtt", "password_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"mqtt", "password_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"mqtt", "tls", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"mqtt", "keepalive", OPT_DURATION, false, 5000, 18 * 3600000.0, 60000, NULL, NULL},
+    {"mqtt", "max_inflight", OPT_INT, false, 1, 1000, 20, NULL, NULL},
+    {"mqtt", "reconnect", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"tls", "ca_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
+    {"tls", "cert_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
+    {"tls", "key_file", OPT_PRIVATE_FILE, false, 0, 0, 0, NULL, NULL},
+    {"tls", "insecure", OPT_BOOL, false, 0, 0, 0, NULL, NULL},
+    {"reconnect", "min", OPT_DURATION, false, 100, 600000, 1000, NULL, NULL},
+    {"reconnect", "max", OPT_DURATION, false, 1000, 3600000, 60000, NULL, NULL},
+
+    /* influxdb: the sink is enabled by the presence of the section */
+    {"influxdb", "url", OPT_URL, true, 0, 0, 0, NULL, NULL},
+    {"influxdb", "api", OPT_INT, false, 1, 2, 1, NULL, NULL},
+    {"influxdb", "measurement", OPT_NAME, false, 0, 0, 0, "reading", NULL},
+    {"influxdb", "batch_lines", OPT_INT, false, 1, 5000, 5000, NULL, NULL},
+    {"influxdb", "gzip", OPT_BOOL, false, 0, 0, 1, NULL, NULL},
+    {"influxdb", "timeout", OPT_DURATION, false, 1000, 300000, 10000, NULL, NULL},
+    {"influxdb", "retry", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"influxdb", "dead_letter", OPT_STRING, false, 0, 0, 0, "dead-letter.lp", NULL},
+    {"influx_v1", "database", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"influx_v1", "retention_policy", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"influx_v1", "username", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"influx_v1", "password_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"influx_v1", "password_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"influx_v2", "org", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"influx_v2", "bucket", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"influx_v2", "token_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"influx_v2", "token_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"retry", "min", OPT_DURATION, false, 100, 600000, 1000, NULL, NULL},
+    {"retry", "max", OPT_DURATION, false, 1000, 3600000, 300000, NULL, NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -248,6 +334,7 @@ typedef struct loader {
     selgw_yaml *yaml;
     selgw_diag *diag;
     selgw_config *cfg;
+    char *base_dir;       /* relative paths are relative to this; NULL: the current directory */
     bool failed;          /* out of memory */
     bool profiles_failed; /* a profile file was rejected (reported in that file) */
     struct base_nodes *base_nodes;
@@ -289,6 +376,347 @@ static char *dup_or_fail(loader *ld, const char *text)
 
 typedef enum read_result { READ_ABSENT, READ_OK, READ_BAD } read_result;
 
+/* "64MiB", "1GiB", "1MB", "1000 bytes": the largest unit that divides exactly. */
+static void format_size(char *buf, size_t size, uint64_t bytes)
+{
+    static const struct {
+        const char *unit;
+        uint64_t factor;
+    } units[] = {
+        {"TiB", UINT64_C(1) << 40},
+        {"GiB", UINT64_C(1) << 30},
+        {"MiB", UINT64_C(1) << 20},
+        {"KiB", UINT64_C(1) << 10},
+        {"TB", UINT64_C(1000000000000)},
+        {"GB", 1000000000},
+        {"MB", 1000000},
+        {"kB", 1000},
+    };
+    for (size_t i = 0; bytes && i < sizeof(units) / sizeof(units[0]); i++)
+        if (bytes % units[i].factor == 0) {
+            snprintf(buf, size, "%llu%s", (unsigned long long)(bytes / units[i].factor),
+                     units[i].unit);
+            return;
+        }
+    if (bytes)
+        snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "0");
+}
+
+/* Index of word in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *word)
+{
+    size_t len = strlen(word);
+    int index = 0;
+    for (const char *p = choices; *p; index++) {
+        const char *end = strchr(p, '|');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && !strncmp(p, word, n))
+            return index;
+        p += n + (end ? 1 : 0);
+    }
+    return -1;
+}
+
+/* "a|b|c" as "a, b or c". */
+static void describe_choices(char *buf, size_t size, const char *choices)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (const char *p = choices; *p && used < size;) {
+        const char *end = strchr(p, '|');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *sep = p == choices ? "" : end ? ", " : " or ";
+        used += (size_t)snprintf(buf + used, size - used, "%s%.*s", sep, (int)n, p);
+        p += n + (end ? 1 : 0);
+    }
+}
+
+/* A path of the config: relative paths are taken from the config file's directory (the
+ * current directory for the built-in demo), so that a config works wherever it is run. */
+static char *resolve_path(loader *ld, const char *path)
+{
+    char *out = NULL;
+    if (path[0] == '/' || !ld->base_dir)
+        out = strdup(path);
+    else if (asprintf(&out, "%s/%s", ld->base_dir, path) < 0)
+        out = NULL;
+    if (!out)
+        ld->failed = true;
+    return out;
+}
+
+/* Zeroes a secret before freeing it: a heap dump or a later allocation must not find it. */
+static void free_secret(char *secret)
+{
+    if (!secret)
+        return;
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+}
+
+/* Opens a file the config names, for reading; reports why not at node. Returns the
+ * descriptor (>= 0) with *st filled, or -1. */
+static int open_config_file(loader *ld, struct fy_node *node, const char *key, const char *path,
+                            struct stat *st)
+{
+    /* O_NONBLOCK: a FIFO must not hang the loader; it is refused below anyway */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        error_at(ld, node, "%s: cannot read '%s': %s", key, path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        error_at(ld, node, "%s: '%s' is not a regular file", key, path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A file holding a secret must not be open to others: mode 0600 or stricter, or 0640 when
+ * root owns it (root:selgw 0640 lets the service's group read it). This is PostgreSQL's
+ * rule for its key file; ssh refuses private keys the same way. */
+static bool check_private_mode(loader *ld, struct fy_node *node, const char *key, const char *path,
+                               const struct stat *st)
+{
+    unsigned mode = (unsigned)(st->st_mode & 07777);
+    unsigned group = (unsigned)(st->st_mode & S_IRWXG);
+    if (st->st_mode & S_IRWXO) {
+        error_at(ld, node, "%s: '%s' is accessible by others (mode %04o); chmod 600 it", key, path,
+                 mode);
+        return false;
+    }
+    if (group && !(st->st_uid == 0 && group == S_IRGRP)) {
+        error_at(ld, node,
+                 "%s: '%s' is accessible by its group (mode %04o); chmod 600 it (or 640 when "
+                 "root owns it)",
+                 key, path, mode);
+        return false;
+    }
+    return true;
+}
+
+#define SECRET_MAX 4096
+
+/* The first line of a secret file, without its line end. Never puts the secret into a
+ * message; every buffer that held it is zeroed. */
+static char *read_secret_file(loader *ld, struct fy_node *node, const char *key, const char *path)
+{
+    struct stat st;
+    int fd = open_config_file(ld, node, key, path, &st);
+    if (fd < 0)
+        return NULL;
+    char *secret = NULL;
+    char buf[SECRET_MAX + 1];
+    size_t len = 0;
+    bool read_error = false;
+    if (check_private_mode(ld, node, key, path, &st)) {
+        while (len < sizeof(buf)) {
+            ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                error_at(ld, node, "%s: cannot read '%s': %s", key, path, strerror(errno));
+                read_error = true;
+                break;
+            }
+            if (n == 0)
+                break;
+            len += (size_t)n;
+            if (memchr(buf, '\n', len))
+                break;
+        }
+        size_t line = 0;
+        while (line < len && buf[line] != '\n')
+            line++;
+        if (read_error) {
+            /* reported */
+        } else if (line > SECRET_MAX - 1) {
+            error_at(ld, node, "%s: the first line of '%s' is longer than %d bytes", key, path,
+                     SECRET_MAX - 1);
+        } else {
+            if (line > 0 && buf[line - 1] == '\r')
+                line--;
+            if (line == 0 || memchr(buf, 0, line)) {
+                error_at(ld, node, "%s: '%s' holds no secret on its first line", key, path);
+            } else {
+                secret = strndup(buf, line);
+                if (!secret)
+                    ld->failed = true;
+            }
+        }
+    }
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    return secret;
+}
+
+static bool is_env_name(const char *text)
+{
+    if (!((*text >= 'A' && *text <= 'Z') || (*text >= 'a' && *text <= 'z') || *text == '_'))
+        return false;
+    for (const char *p = text; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+/* MQTT topic levels of [A-Za-z0-9._-]: no wildcards, no '$' (reserved for the broker), no
+ * empty level. */
+static bool is_topic(const char *text)
+{
+    if (!*text || *text == '/')
+        return false;
+    for (const char *p = text; *p; p++) {
+        if (*p == '/') {
+            if (p[1] == '/' || p[1] == 0)
+                return false;
+            continue;
+        }
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool has_control_chars(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+/* Checks an InfluxDB URL; on success *out is the URL without trailing slashes (the sink
+ * appends /write or /api/v2/write). Credentials in the URL are refused without echoing it. */
+static bool check_url(loader *ld, struct fy_node *node, const char *key, char *url)
+{
+    size_t scheme = 0;
+    if (!strncasecmp(url, "http://", 7))
+        scheme = 7;
+    else if (!strncasecmp(url, "https://", 8))
+        scheme = 8;
+    const char *authority = url + scheme;
+    size_t authority_len = strcspn(authority, "/");
+    if (scheme && memchr(authority, '@', authority_len)) {
+        error_at(ld, node,
+                 "%s: put credentials in username and password_file (or token_file), not in the "
+                 "URL",
+                 key);
+        return false;
+    }
+    bool bad_chars = has_control_chars(url) || strpbrk(url, " ?#") != NULL;
+    if (!scheme || authority_len == 0 || bad_chars) {
+        error_at(ld, node,
+                 "%s '%s': expected http://HOST[:PORT][/PATH] or https://... (no query or "
+                 "fragment)",
+                 key, url);
+        return false;
+    }
+    size_t len = strlen(url);
+    while (len > scheme + authority_len && url[len - 1] == '/')
+        url[--len] = 0;
+    return true;
+}
+
+/* The value of a text option of one of the checked kinds (see option_kind). */
+static read_result read_text_option(loader *ld, const option *opt, struct fy_node *node, void *out)
+{
+    const char *key = opt->key;
+    char *text;
+    if (!selgw_yaml_string(ld->yaml, node, key, &text))
+        return READ_BAD;
+    if (!*text) {
+        error_at(ld, node, "%s must not be empty", key);
+        free(text);
+        return READ_BAD;
+    }
+    char *value = NULL;
+    switch (opt->kind) {
+    case OPT_PATH:
+        value = resolve_path(ld, text);
+        break;
+    case OPT_FILE:
+    case OPT_PRIVATE_FILE:
+    case OPT_SECRET_FILE: {
+        char *path = resolve_path(ld, text);
+        if (!path)
+            break;
+        if (opt->kind == OPT_SECRET_FILE) {
+            value = read_secret_file(ld, node, key, path);
+            free(path);
+            break;
+        }
+        struct stat st;
+        int fd = open_config_file(ld, node, key, path, &st);
+        if (fd >= 0) {
+            close(fd);
+            if (opt->kind == OPT_FILE || check_private_mode(ld, node, key, path, &st)) {
+                value = path;
+                path = NULL;
+            }
+        }
+        free(path);
+        break;
+    }
+    case OPT_SECRET_ENV: {
+        if (!is_env_name(text)) {
+            error_at(ld, node, "%s: '%s' is not an environment variable name", key, text);
+            break;
+        }
+        const char *secret = getenv(text);
+        if (!secret)
+            error_at(ld, node, "%s: environment variable %s is not set", key, text);
+        else if (!*secret)
+            error_at(ld, node, "%s: environment variable %s is empty", key, text);
+        else if (!(value = strdup(secret)))
+            ld->failed = true;
+        break;
+    }
+    case OPT_URL:
+        if (check_url(ld, node, key, text)) {
+            value = text;
+            text = NULL;
+        }
+        break;
+    case OPT_TOPIC:
+        if (is_topic(text)) {
+            value = text;
+            text = NULL;
+        } else {
+            error_at(ld, node,
+                     "%s '%s': use topic levels of letters, digits, '.', '_' and '-' separated by "
+                     "single '/' (no '+', '#', '$', leading or trailing '/')",
+                     key, text);
+        }
+        break;
+    case OPT_NAME:
+        if (text[0] == '_')
+            error_at(ld, node, "%s '%s' must not start with '_' (InfluxDB reserves such names)",
+                     key, text);
+        else if (has_control_chars(text))
+            error_at(ld, node, "%s must not contain control characters", key);
+        else {
+            value = text;
+            text = NULL;
+        }
+        break;
+    default:
+        error_at(ld, node, "internal error: %s is not a text option", key);
+        break;
+    }
+    free(text);
+    if (!value)
+        return READ_BAD;
+    *(char **)out = value;
+    return READ_OK;
+}
+
 /* Reads key of section from map into out (whose type follows the option's kind: char **
  * for ids and strings, int * for ints, bauds, durations and offsets, char * for parity,
  * double * for doubles, int32_t * for dates). An absent or null optional key gets the
@@ -322,13 +750,34 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
         switch (opt->kind) {
         case OPT_ID:
         case OPT_STRING:
+        case OPT_FILE:
+        case OPT_PRIVATE_FILE:
+        case OPT_SECRET_FILE:
+        case OPT_SECRET_ENV:
+        case OPT_URL:
+        case OPT_TOPIC:
+        case OPT_NAME:
             *(char **)out = opt->default_text ? dup_or_fail(ld, opt->default_text) : NULL;
+            break;
+        case OPT_PATH:
+            *(char **)out = opt->default_text ? resolve_path(ld, opt->default_text) : NULL;
             break;
         case OPT_INT:
         case OPT_BAUD:
         case OPT_DURATION:
         case OPT_UTC_OFFSET:
+        case OPT_CHOICE:
+        case OPT_MQTT_PROTOCOL:
             *(int *)out = (int)opt->default_value;
+            break;
+        case OPT_BOOL:
+            *(bool *)out = opt->default_value != 0;
+            break;
+        case OPT_SIZE:
+            *(uint64_t *)out = (uint64_t)opt->default_value;
+            break;
+        case OPT_LONG_DURATION:
+            *(int64_t *)out = (int64_t)opt->default_value;
             break;
         case OPT_PARITY:
             *(char *)out = (char)opt->default_value;
@@ -349,6 +798,15 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
 
     selgw_yaml *yaml = ld->yaml;
     switch (opt->kind) {
+    case OPT_PATH:
+    case OPT_FILE:
+    case OPT_PRIVATE_FILE:
+    case OPT_SECRET_FILE:
+    case OPT_SECRET_ENV:
+    case OPT_URL:
+    case OPT_TOPIC:
+    case OPT_NAME:
+        return read_text_option(ld, opt, node, out);
     case OPT_ID:
     case OPT_STRING: {
         char *text;
@@ -433,6 +891,77 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
             return READ_BAD;
         }
         *(int *)out = (int)ms;
+        return READ_OK;
+    }
+    case OPT_LONG_DURATION: {
+        int64_t ms;
+        if (!selgw_yaml_duration_ms(yaml, node, key, &ms))
+            return READ_BAD;
+        if (ms < opt->min || ms > opt->max) {
+            char value[32], lo[32], hi[32];
+            format_duration(value, sizeof(value), (double)ms);
+            format_duration(lo, sizeof(lo), opt->min);
+            format_duration(hi, sizeof(hi), opt->max);
+            error_at(ld, node, "%s: %s is out of range %s..%s", key, value, lo, hi);
+            return READ_BAD;
+        }
+        *(int64_t *)out = ms;
+        return READ_OK;
+    }
+    case OPT_SIZE: {
+        uint64_t bytes;
+        if (!selgw_yaml_size_bytes(yaml, node, key, &bytes))
+            return READ_BAD;
+        if ((double)bytes < opt->min || (double)bytes > opt->max) {
+            char lo[32], hi[32];
+            format_size(lo, sizeof(lo), (uint64_t)opt->min);
+            format_size(hi, sizeof(hi), (uint64_t)opt->max);
+            error_at(ld, node, "%s: %s is out of range %s..%s", key, selgw_yaml_text(node), lo, hi);
+            return READ_BAD;
+        }
+        *(uint64_t *)out = bytes;
+        return READ_OK;
+    }
+    case OPT_BOOL:
+        return selgw_yaml_bool(yaml, node, key, (bool *)out) ? READ_OK : READ_BAD;
+    case OPT_CHOICE: {
+        const char *text = selgw_yaml_is_scalar(node) ? selgw_yaml_text(node) : NULL;
+        int index = text ? choice_index(opt->choices, text) : -1;
+        if (index < 0) {
+            char expected[128];
+            describe_choices(expected, sizeof(expected), opt->choices);
+            /* the words, for a suggestion */
+            char words[128];
+            const char *candidates[9];
+            size_t n = 0;
+            snprintf(words, sizeof(words), "%s", opt->choices);
+            for (char *save = NULL, *w = strtok_r(words, "|", &save); w && n < 8;
+                 w = strtok_r(NULL, "|", &save))
+                candidates[n++] = w;
+            candidates[n] = NULL;
+            const char *guess = text ? selgw_closest(text, candidates) : NULL;
+            if (guess)
+                error_at(ld, node, "%s: expected %s, got '%s' (did you mean '%s'?)", key, expected,
+                         text, guess);
+            else
+                selgw_yaml_type_error(yaml, node, key, expected);
+            return READ_BAD;
+        }
+        *(int *)out = index;
+        return READ_OK;
+    }
+    case OPT_MQTT_PROTOCOL: {
+        const char *text = selgw_yaml_is_scalar(node) ? selgw_yaml_text(node) : "";
+        int protocol = 0;
+        if (!strcmp(text, "311") || !strcmp(text, "3.1.1"))
+            protocol = 311;
+        else if (!strcmp(text, "5") || !strcmp(text, "5.0"))
+            protocol = 5;
+        if (!protocol) {
+            selgw_yaml_type_error(yaml, node, key, "311 (or \"3.1.1\") or 5");
+            return READ_BAD;
+        }
+        *(int *)out = protocol;
         return READ_OK;
     }
     case OPT_DATE:
@@ -575,6 +1104,12 @@ static void parse_plot(loader *ld, struct fy_node *item, selgw_plot *plot, struc
     size_t n = selgw_yaml_count(households);
     if (n == 0)
         return;
+    /* a reading records the households of its day; bounding all contracts of the plot
+     * bounds those of any one day */
+    if (n > SELGW_RECORD_MAX_HOUSEHOLDS)
+        error_at(ld, households,
+                 "plot '%s' has %zu household contracts; at most %d fit in a journal record",
+                 plot->id ? plot->id : "?", n, SELGW_RECORD_MAX_HOUSEHOLDS);
     plot->contracts = calloc(n, sizeof(*plot->contracts));
     nodes->contracts = calloc(n, sizeof(*nodes->contracts));
     if (!plot->contracts || !nodes->contracts) {
@@ -771,6 +1306,246 @@ static void parse_device(loader *ld, struct fy_node *item, selgw_device *dev,
                 break;
             }
         }
+    }
+}
+
+/* ---- journal and sinks ---- */
+
+/* The mapping of an optional section of the root, or NULL when it is absent, null or not a
+ * mapping (then reported). *present says whether a mapping was there. */
+static struct fy_node *root_section(loader *ld, struct fy_node *root, const char *key,
+                                    bool *present)
+{
+    struct fy_node *map = NULL;
+    *present = false;
+    read_result result = read_option(ld, root, "root", key, "config", NULL, &map);
+    if (result == READ_ABSENT)
+        return NULL;
+    *present = true; /* given, even if wrongly: the section is meant to be on */
+    return result == READ_OK ? map : NULL;
+}
+
+/* Reports each key of map that belongs to the other variant of a section (bus type, API
+ * version): `own` and `other` are its option sections, `variant` says which one applies. */
+static void check_variant_keys(loader *ld, struct fy_node *map, const char *common, const char *own,
+                               const char *other, const char *other_name, const char *variant)
+{
+    void *iter = NULL;
+    struct fy_node *key, *value;
+    while (selgw_yaml_map_next(map, &iter, &key, &value)) {
+        const char *text = selgw_yaml_text(key);
+        if (!text || option_find(common, text) || option_find(own, text) ||
+            !option_find(other, text))
+            continue;
+        error_at(ld, key, "'%s' is an option of %s; %s", text, other_name, variant);
+    }
+}
+
+/* A secret given as FILE_KEY (a file) or ENV_KEY (an environment variable), not both; with
+ * needs_key (e.g. "username") the secret is only allowed when that key is given. */
+static void read_secret(loader *ld, struct fy_node *map, const char *section, const char *file_key,
+                        const char *env_key, const char *needs_key, const char *what, char **out)
+{
+    struct fy_node *file_node = selgw_yaml_get(map, file_key, NULL);
+    struct fy_node *env_node = selgw_yaml_get(map, env_key, NULL);
+    if (selgw_yaml_is_null(file_node))
+        file_node = NULL;
+    if (selgw_yaml_is_null(env_node))
+        env_node = NULL;
+    if (file_node && env_node) {
+        /* reported at whichever comes second */
+        selgw_yaml_pos file_pos = selgw_yaml_node_pos(file_node);
+        selgw_yaml_pos env_pos = selgw_yaml_node_pos(env_node);
+        bool env_later = env_pos.line > file_pos.line ||
+                         (env_pos.line == file_pos.line && env_pos.column > file_pos.column);
+        error_at(ld, env_later ? env_node : file_node, "%s: give %s or %s, not both",
+                 env_later ? env_key : file_key, file_key, env_key);
+        return;
+    }
+    if (!file_node && !env_node)
+        return;
+    if (needs_key) {
+        struct fy_node *needed = selgw_yaml_get(map, needs_key, NULL);
+        if (!needed || selgw_yaml_is_null(needed)) {
+            error_at(ld, file_node ? file_node : env_node, "%s needs %s",
+                     file_node ? file_key : env_key, needs_key);
+            return;
+        }
+    }
+    read_option(ld, map, section, file_node ? file_key : env_key, what, out, NULL);
+}
+
+static void parse_journal(loader *ld, struct fy_node *root)
+{
+    selgw_journal_config *j = &ld->cfg->journal;
+    bool present;
+    struct fy_node *map = root_section(ld, root, "journal", &present);
+    if (map && !check_section_keys(ld->yaml, map, "journal", "journal"))
+        map = NULL;
+    /* with no mapping every key takes its default */
+    const char *what = "journal";
+    struct fy_node *segment_node, *interval_node, *backlog_node;
+    read_option(ld, map, "journal", "dir", what, &j->dir, NULL);
+    bool segment_ok = read_option(ld, map, "journal", "segment_size", what, &j->segment_bytes,
+                                  &segment_node) != READ_BAD;
+    int fsync = 0;
+    bool fsync_ok = read_option(ld, map, "journal", "fsync", what, &fsync, NULL) != READ_BAD;
+    j->fsync = (selgw_fsync_policy)fsync;
+    if (read_option(ld, map, "journal", "fsync_interval", what, &j->fsync_interval_ms,
+                    &interval_node) == READ_OK &&
+        fsync_ok && j->fsync != SELGW_FSYNC_INTERVAL)
+        error_at(ld, interval_node, "fsync_interval needs fsync: interval (fsync is %s)",
+                 j->fsync == SELGW_FSYNC_BATCH ? "batch" : "none");
+    read_option(ld, map, "journal", "commit_interval", what, &j->commit_interval_ms, NULL);
+    read_option(ld, map, "journal", "retention", what, &j->retention_ms, NULL);
+    read_result backlog =
+        read_option(ld, map, "journal", "max_backlog", what, &j->max_backlog_bytes, &backlog_node);
+    int when_full = 0;
+    read_option(ld, map, "journal", "when_full", what, &when_full, NULL);
+    j->when_full = (selgw_when_full)when_full;
+
+    /* the budget must hold the segment being written and one more: dropping the oldest
+     * segment needs a closed one to drop */
+    if (segment_ok && backlog != READ_BAD && j->max_backlog_bytes &&
+        j->max_backlog_bytes < 2 * j->segment_bytes) {
+        char budget[32], segment[32];
+        format_size(budget, sizeof(budget), j->max_backlog_bytes);
+        format_size(segment, sizeof(segment), j->segment_bytes);
+        error_at(ld, backlog == READ_OK ? backlog_node : segment_node,
+                 "max_backlog%s %s is less than two segments of %s (segment_size); raise "
+                 "max_backlog or lower segment_size",
+                 backlog == READ_OK ? "" : " (default)", budget, segment);
+    }
+}
+
+static void parse_mqtt(loader *ld, struct fy_node *root)
+{
+    selgw_mqtt_config *m = &ld->cfg->mqtt;
+    struct fy_node *map = root_section(ld, root, "mqtt", &m->enabled);
+    if (!map || !check_section_keys(ld->yaml, map, "mqtt", "mqtt"))
+        return;
+    const char *what = "mqtt";
+    struct fy_node *node;
+    if (read_option(ld, map, "mqtt", "host", what, &m->host, &node) == READ_OK &&
+        (strstr(m->host, "://") || strpbrk(m->host, " /") || has_control_chars(m->host)))
+        error_at(ld, node, "host '%s': give the broker's name or address, not a URL or path",
+                 m->host);
+
+    struct fy_node *tls;
+    if (read_option(ld, map, "mqtt", "tls", what, NULL, &tls) == READ_OK &&
+        check_section_keys(ld->yaml, tls, "tls", "tls")) {
+        struct fy_node *cert_node, *key_node, *insecure_node;
+        read_option(ld, tls, "tls", "ca_file", "tls", &m->ca_file, NULL);
+        read_result cert =
+            read_option(ld, tls, "tls", "cert_file", "tls", &m->cert_file, &cert_node);
+        read_result key = read_option(ld, tls, "tls", "key_file", "tls", &m->key_file, &key_node);
+        read_option(ld, tls, "tls", "insecure", "tls", &m->tls_insecure, &insecure_node);
+        if (cert != READ_ABSENT && key == READ_ABSENT)
+            error_at(ld, cert_node, "cert_file needs key_file (the client certificate's key)");
+        if (key != READ_ABSENT && cert == READ_ABSENT)
+            error_at(ld, key_node, "key_file needs cert_file (the client certificate)");
+        /* TLS is on when ca_file is set: the other keys mean nothing without it */
+        if (!selgw_yaml_get(tls, "ca_file", NULL)) {
+            struct fy_node *orphan = cert != READ_ABSENT  ? cert_node
+                                     : key != READ_ABSENT ? key_node
+                                     : m->tls_insecure    ? insecure_node
+                                                          : NULL;
+            if (orphan)
+                error_at(ld, orphan,
+                         "tls needs ca_file (the CA that signed the broker's certificate; "
+                         "/etc/ssl/certs/ca-certificates.crt for a public CA)");
+        }
+    }
+    if (read_option(ld, map, "mqtt", "port", what, &m->port, NULL) == READ_ABSENT && m->ca_file)
+        m->port = 8883;
+    read_option(ld, map, "mqtt", "protocol", what, &m->protocol, NULL);
+    read_option(ld, map, "mqtt", "qos", what, &m->qos, NULL);
+    read_option(ld, map, "mqtt", "topic_prefix", what, &m->topic_prefix, NULL);
+    if (read_option(ld, map, "mqtt", "client_id", what, &m->client_id, NULL) == READ_ABSENT &&
+        ld->cfg->gateway_id && asprintf(&m->client_id, "selgw-%s", ld->cfg->gateway_id) < 0) {
+        m->client_id = NULL;
+        ld->failed = true;
+    }
+    read_option(ld, map, "mqtt", "username", what, &m->username, NULL);
+    read_secret(ld, map, "mqtt", "password_file", "password_env", "username", what, &m->password);
+    int keepalive_ms = 0;
+    if (read_option(ld, map, "mqtt", "keepalive", what, &keepalive_ms, &node) != READ_BAD) {
+        if (keepalive_ms % 1000)
+            error_at(ld, node, "keepalive: %dms is not a whole number of seconds", keepalive_ms);
+        m->keepalive_s = keepalive_ms / 1000;
+    }
+    read_option(ld, map, "mqtt", "max_inflight", what, &m->max_inflight, NULL);
+
+    struct fy_node *reconnect = NULL;
+    if (read_option(ld, map, "mqtt", "reconnect", what, NULL, &reconnect) != READ_OK ||
+        !check_section_keys(ld->yaml, reconnect, "reconnect", "reconnect"))
+        reconnect = NULL;
+    struct fy_node *max_node;
+    bool ok = read_option(ld, reconnect, "reconnect", "min", "reconnect", &m->reconnect_min_ms,
+                          NULL) != READ_BAD;
+    ok &= read_option(ld, reconnect, "reconnect", "max", "reconnect", &m->reconnect_max_ms,
+                      &max_node) != READ_BAD;
+    if (ok && m->reconnect_max_ms < m->reconnect_min_ms) {
+        char lo[32], hi[32];
+        format_duration(lo, sizeof(lo), m->reconnect_min_ms);
+        format_duration(hi, sizeof(hi), m->reconnect_max_ms);
+        error_at(ld, max_node ? max_node : reconnect, "reconnect: max %s is less than min %s", hi,
+                 lo);
+    }
+}
+
+static void parse_influx(loader *ld, struct fy_node *root)
+{
+    selgw_influx_config *x = &ld->cfg->influxdb;
+    struct fy_node *map = root_section(ld, root, "influxdb", &x->enabled);
+    if (!map)
+        return;
+    const char *sections[] = {"influxdb", "influx_v1", "influx_v2", NULL};
+    const char *keys[MAX_SECTION_KEYS];
+    section_keys(sections, keys);
+    if (!selgw_yaml_check_keys(ld->yaml, map, "influxdb", keys))
+        return;
+    const char *what = "influxdb";
+    read_option(ld, map, "influxdb", "url", what, &x->url, NULL);
+    bool api_ok = read_option(ld, map, "influxdb", "api", what, &x->api, NULL) != READ_BAD;
+    if (api_ok && x->api == 1) {
+        check_variant_keys(ld, map, "influxdb", "influx_v1", "influx_v2", "InfluxDB API v2",
+                           "influxdb has api: 1");
+        read_option(ld, map, "influx_v1", "database", what, &x->database, NULL);
+        read_option(ld, map, "influx_v1", "retention_policy", what, &x->retention_policy, NULL);
+        read_option(ld, map, "influx_v1", "username", what, &x->username, NULL);
+        read_secret(ld, map, "influx_v1", "password_file", "password_env", "username", what,
+                    &x->password);
+    } else if (api_ok) {
+        check_variant_keys(ld, map, "influxdb", "influx_v2", "influx_v1", "InfluxDB API v1",
+                           "influxdb has api: 2");
+        read_option(ld, map, "influx_v2", "org", what, &x->org, NULL);
+        read_option(ld, map, "influx_v2", "bucket", what, &x->bucket, NULL);
+        struct fy_node *file = selgw_yaml_get(map, "token_file", NULL);
+        struct fy_node *env = selgw_yaml_get(map, "token_env", NULL);
+        if ((!file || selgw_yaml_is_null(file)) && (!env || selgw_yaml_is_null(env)))
+            error_at(ld, map, "missing token_file or token_env in influxdb (API v2 needs a token)");
+        else
+            read_secret(ld, map, "influx_v2", "token_file", "token_env", NULL, what, &x->token);
+    }
+    read_option(ld, map, "influxdb", "measurement", what, &x->measurement, NULL);
+    read_option(ld, map, "influxdb", "batch_lines", what, &x->batch_lines, NULL);
+    read_option(ld, map, "influxdb", "gzip", what, &x->gzip, NULL);
+    read_option(ld, map, "influxdb", "timeout", what, &x->timeout_ms, NULL);
+    read_option(ld, map, "influxdb", "dead_letter", what, &x->dead_letter_path, NULL);
+
+    struct fy_node *retry = NULL;
+    if (read_option(ld, map, "influxdb", "retry", what, NULL, &retry) != READ_OK ||
+        !check_section_keys(ld->yaml, retry, "retry", "retry"))
+        retry = NULL;
+    struct fy_node *max_node;
+    bool ok = read_option(ld, retry, "retry", "min", "retry", &x->retry_min_ms, NULL) != READ_BAD;
+    ok &= read_option(ld, retry, "retry", "max", "retry", &x->retry_max_ms, &max_node) != READ_BAD;
+    if (ok && x->retry_max_ms < x->retry_min_ms) {
+        char lo[32], hi[32];
+        format_duration(lo, sizeof(lo), x->retry_min_ms);
+        format_duration(hi, sizeof(hi), x->retry_max_ms);
+        error_at(ld, max_node ? max_node : retry, "retry: max %s is less than min %s", hi, lo);
     }
 }
 
@@ -992,18 +1767,7 @@ static void load_profiles(loader *ld, struct fy_node *root)
     struct fy_node *node;
     if (read_option(ld, root, "root", "profiles_dir", "config", &dir, &node) != READ_OK)
         return;
-    char *path = NULL;
-    if (dir[0] == '/') {
-        path = dir;
-        dir = NULL;
-    } else {
-        char *base = config_dir(cfg->path);
-        if (!base || asprintf(&path, "%s/%s", base, dir) < 0) {
-            path = NULL;
-            ld->failed = true;
-        }
-        free(base);
-    }
+    char *path = resolve_path(ld, dir);
     free(dir);
     if (!path)
         return;
@@ -1085,6 +1849,10 @@ static void parse_config(loader *ld)
         parse_device(ld, item, &cfg->devices[i], &ld->device_nodes[i]);
     }
 
+    parse_journal(ld, root);
+    parse_mqtt(ld, root);
+    parse_influx(ld, root);
+
     if (!ld->failed)
         cross_check(ld);
 }
@@ -1124,6 +1892,27 @@ void selgw_config_free(selgw_config *cfg)
     }
     free(cfg->devices);
     selgw_profile_set_free(cfg->profiles);
+    free(cfg->journal.dir);
+    selgw_mqtt_config *m = &cfg->mqtt;
+    free(m->host);
+    free(m->topic_prefix);
+    free(m->client_id);
+    free(m->username);
+    free_secret(m->password);
+    free(m->ca_file);
+    free(m->cert_file);
+    free(m->key_file);
+    selgw_influx_config *x = &cfg->influxdb;
+    free(x->url);
+    free(x->database);
+    free(x->retention_policy);
+    free(x->username);
+    free_secret(x->password);
+    free(x->org);
+    free(x->bucket);
+    free_secret(x->token);
+    free(x->measurement);
+    free(x->dead_letter_path);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -1140,18 +1929,24 @@ static void loader_free_nodes(loader *ld)
     free(ld->device_nodes);
 }
 
-static selgw_err load_from_yaml(selgw_yaml *yaml, selgw_diag *diag, selgw_config **out)
+/* builtin: the config is compiled in, its relative paths are relative to the current
+ * directory instead of a file's. */
+static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, selgw_diag *diag,
+                                selgw_config **out)
 {
     selgw_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
         return SELGW_ERR_NOMEM;
     loader ld = {.yaml = yaml, .diag = diag, .cfg = cfg};
     cfg->path = strdup(selgw_yaml_file(yaml));
-    if (!cfg->path)
+    if (cfg->path && !builtin)
+        ld.base_dir = config_dir(cfg->path);
+    if (!cfg->path || (!builtin && !ld.base_dir))
         ld.failed = true;
     else
         parse_config(&ld);
     loader_free_nodes(&ld);
+    free(ld.base_dir);
     if (has_errors(&ld)) {
         bool reported = selgw_yaml_error_count(yaml) > 0 || selgw_diag_count(diag) > 0;
         selgw_config_free(cfg);
@@ -1161,8 +1956,8 @@ static selgw_err load_from_yaml(selgw_yaml *yaml, selgw_diag *diag, selgw_config
     return SELGW_OK;
 }
 
-selgw_err selgw_config_load_string(const char *display_name, const char *yaml_text, size_t len,
-                                   selgw_diag *diag, selgw_config **out)
+static selgw_err load_string(const char *display_name, const char *yaml_text, size_t len,
+                             bool builtin, selgw_diag *diag, selgw_config **out)
 {
     if (!out)
         return SELGW_ERR_INVALID;
@@ -1173,9 +1968,15 @@ selgw_err selgw_config_load_string(const char *display_name, const char *yaml_te
     selgw_err err = selgw_yaml_load_string(display_name, yaml_text, len, diag, &yaml);
     if (err != SELGW_OK)
         return err;
-    err = load_from_yaml(yaml, diag, out);
+    err = load_from_yaml(yaml, builtin, diag, out);
     selgw_yaml_free(yaml);
     return err;
+}
+
+selgw_err selgw_config_load_string(const char *display_name, const char *yaml_text, size_t len,
+                                   selgw_diag *diag, selgw_config **out)
+{
+    return load_string(display_name, yaml_text, len, false, diag, out);
 }
 
 selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out)
@@ -1189,7 +1990,7 @@ selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_confi
     selgw_err err = selgw_yaml_load_file(path, NULL, diag, &yaml);
     if (err != SELGW_OK)
         return err;
-    err = load_from_yaml(yaml, diag, out);
+    err = load_from_yaml(yaml, false, diag, out);
     selgw_yaml_free(yaml);
     return err;
 }
@@ -1203,8 +2004,8 @@ selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out)
         selgw_diag_add(diag, "<builtin>/demo.yaml", 0, 0, "no demo config compiled in");
         return SELGW_ERR_CONFIG;
     }
-    return selgw_config_load_string("<builtin>/demo.yaml", selgw_embedded_demo[0].data,
-                                    selgw_embedded_demo[0].size, diag, out);
+    return load_string("<builtin>/demo.yaml", selgw_embedded_demo[0].data,
+                       selgw_embedded_demo[0].size, true, diag, out);
 }
 
 /* ---- queries ---- */
@@ -1312,4 +2113,47 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     }
     fprintf(out, "total: %zu Modbus %s per poll cycle\n", total,
             plural(total, "request", "requests"));
+
+    const selgw_journal_config *j = &cfg->journal;
+    char segment[32], budget[48], retention[32], commit[32], interval[32];
+    format_size(segment, sizeof(segment), j->segment_bytes);
+    if (j->max_backlog_bytes)
+        format_size(budget, sizeof(budget), j->max_backlog_bytes);
+    else
+        snprintf(budget, sizeof(budget), "the disk's");
+    format_duration(retention, sizeof(retention), (double)j->retention_ms);
+    format_duration(commit, sizeof(commit), j->commit_interval_ms);
+    format_duration(interval, sizeof(interval), j->fsync_interval_ms);
+    fprintf(out,
+            "journal %s: fsync %s%s%s, commit within %s, segments of %s, undelivered data "
+            "limit %s (when full: %s), delivered data kept %s\n",
+            j->dir ? j->dir : "?",
+            j->fsync == SELGW_FSYNC_BATCH      ? "batch"
+            : j->fsync == SELGW_FSYNC_INTERVAL ? "every "
+                                               : "none",
+            j->fsync == SELGW_FSYNC_INTERVAL ? interval : "",
+            j->fsync == SELGW_FSYNC_NONE ? " (a power cut loses records)" : "", commit, segment,
+            budget, j->when_full == SELGW_WHEN_FULL_STOP ? "stop" : "drop oldest", retention);
+    const selgw_mqtt_config *m = &cfg->mqtt;
+    if (m->enabled)
+        fprintf(out, "sink mqtt: %s:%d, MQTT %s, QoS %d%s, topics %s/..., client id %s%s\n",
+                m->host ? m->host : "?", m->port, m->protocol == 5 ? "5" : "3.1.1", m->qos,
+                m->ca_file ? (m->cert_file ? ", TLS with client certificate" : ", TLS") : "",
+                m->topic_prefix ? m->topic_prefix : "?", m->client_id ? m->client_id : "?",
+                m->username ? ", with username" : "");
+    const selgw_influx_config *x = &cfg->influxdb;
+    if (x->enabled) {
+        if (x->api == 2)
+            fprintf(out, "sink influxdb: %s, API v2, org %s, bucket %s, measurement %s\n",
+                    x->url ? x->url : "?", x->org ? x->org : "?", x->bucket ? x->bucket : "?",
+                    x->measurement ? x->measurement : "?");
+        else
+            fprintf(out, "sink influxdb: %s, API v1, database %s%s%s, measurement %s\n",
+                    x->url ? x->url : "?", x->database ? x->database : "?",
+                    x->retention_policy ? ", retention policy " : "",
+                    x->retention_policy ? x->retention_policy : "",
+                    x->measurement ? x->measurement : "?");
+    }
+    if (!m->enabled && !x->enabled)
+        fprintf(out, "no sinks: records stay in the journal\n");
 }

@@ -363,6 +363,19 @@ bool selgw_yaml_duration_ms(selgw_yaml *yaml, struct fy_node *node, const char *
     return true;
 }
 
+bool selgw_yaml_size_bytes(selgw_yaml *yaml, struct fy_node *node, const char *what, uint64_t *out)
+{
+    static const char expected[] = "a size such as 1048576, 512KiB, 64MiB or 2GiB";
+    const char *text = scalar_or_error(yaml, node, what, expected);
+    if (!text)
+        return false;
+    if (!selgw_parse_size_bytes(text, out)) {
+        selgw_yaml_type_error(yaml, node, what, expected);
+        return false;
+    }
+    return true;
+}
+
 bool selgw_yaml_date(selgw_yaml *yaml, struct fy_node *node, const char *what, int32_t *out)
 {
     static const char expected[] = "a date YYYY-MM-DD";
@@ -537,6 +550,77 @@ bool selgw_parse_duration_ms(const char *text, int64_t *out)
     if (fabs(ms - rounded) > 1e-6 * (1 + fabs(ms)) || rounded > 1e15)
         return false;
     *out = (int64_t)rounded;
+    return true;
+}
+
+bool selgw_parse_size_bytes(const char *text, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t factor;
+    } units[] = {
+        {"", 1},
+        {"B", 1},
+        {"KiB", UINT64_C(1) << 10},
+        {"MiB", UINT64_C(1) << 20},
+        {"GiB", UINT64_C(1) << 30},
+        {"TiB", UINT64_C(1) << 40},
+        {"kB", 1000},
+        {"KB", 1000},
+        {"MB", 1000000},
+        {"GB", 1000000000},
+        {"TB", UINT64_C(1000000000000)},
+    };
+    const uint64_t limit = UINT64_C(1) << 53;
+    if (!text)
+        return false;
+    /* number part: digits with an optional fraction, no sign */
+    const char *p = text;
+    uint64_t whole = 0;
+    while (is_digit(*p)) {
+        whole = whole * 10 + (uint64_t)(*p - '0');
+        if (whole > limit)
+            return false;
+        p++;
+    }
+    const char *digits_end = p;
+    bool fraction = *p == '.';
+    if (fraction) {
+        p++;
+        while (is_digit(*p))
+            p++;
+    }
+    size_t number_len = (size_t)(p - text);
+    if (number_len == 0 || (number_len == 1 && fraction) || number_len > 30)
+        return false;
+    uint64_t factor = 0;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(p, units[i].unit))
+            factor = units[i].factor;
+    /* a bare number counts whole bytes: "1.5" is not a size */
+    if (factor <= 1 && fraction)
+        return false;
+    if (factor == 0)
+        return false;
+    if (!fraction) {
+        if (digits_end == text || whole > limit / factor)
+            return false;
+        *out = whole * factor;
+        return true;
+    }
+    char number[32];
+    memcpy(number, text, number_len);
+    number[number_len] = 0;
+    double value;
+    if (!selgw_parse_double(number, &value))
+        return false;
+    /* exact for the binary units; a decimal fraction of a decimal unit ("1.5MB") comes out
+     * whole after rounding away the binary representation error */
+    double bytes = value * (double)factor;
+    double rounded = nearbyint(bytes);
+    if (fabs(bytes - rounded) > 1e-6 * (1 + bytes) || rounded > (double)limit)
+        return false;
+    *out = (uint64_t)rounded;
     return true;
 }
 

@@ -91,6 +91,7 @@ bool selgw_yaml_int(selgw_yaml *yaml, struct fy_node *node, const char *what, in
 bool selgw_yaml_double(selgw_yaml *yaml, struct fy_node *node, const char *what, double *out);
 bool selgw_yaml_bool(selgw_yaml *yaml, struct fy_node *node, const char *what, bool *out);
 bool selgw_yaml_duration_ms(selgw_yaml *yaml, struct fy_node *node, const char *what, int64_t *out);
+bool selgw_yaml_size_bytes(selgw_yaml *yaml, struct fy_node *node, const char *what, uint64_t *out);
 bool selgw_yaml_date(selgw_yaml *yaml, struct fy_node *node, const char *what, int32_t *out);
 
 /* The parsers behind the typed reads, on plain text (whole string must match).
@@ -98,11 +99,15 @@ bool selgw_yaml_date(selgw_yaml *yaml, struct fy_node *node, const char *what, i
  * Doubles: decimal notation with optional exponent, finite.
  * Durations: a non-negative number with unit ms, s, m, h or d, or a bare number meaning
  * seconds; must come to a whole number of milliseconds.
+ * Byte sizes: a non-negative number with unit KiB, MiB, GiB, TiB (powers of 1024) or kB/KB,
+ * MB, GB, TB (powers of 1000), or B or a bare integer meaning bytes; must come to a whole
+ * number of bytes, at most 2^53.
  * Dates: YYYY-MM-DD, a real calendar date, as days since 1970-01-01. */
 bool selgw_parse_int(const char *text, int64_t *out);
 bool selgw_parse_double(const char *text, double *out);
 bool selgw_parse_bool(const char *text, bool *out);
 bool selgw_parse_duration_ms(const char *text, int64_t *out);
+bool selgw_parse_size_bytes(const char *text, uint64_t *out);
 bool selgw_parse_date(const char *text, int32_t *out);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (no validation); and the inverse. */

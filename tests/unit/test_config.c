@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -92,10 +93,14 @@ static int32_t day(const char *date)
     return d;
 }
 
+static int setup_scratch(void **state);
+static int teardown_scratch(void **state);
+
 static int setup_cwd(void **state)
 {
-    (void)state;
-    return chdir(SELGW_TEST_DATA "/config");
+    if (chdir(SELGW_TEST_DATA "/config") != 0)
+        return -1;
+    return setup_scratch(state);
 }
 
 /* ---- the valid fixture ---- */
@@ -849,6 +854,806 @@ static void test_parse_double_and_suggestions(void **state)
     assert_string_equal(selgw_closest("rs485-2", buses), "rs485-1");
 }
 
+/* ---- journal and sinks ---- */
+
+/* Scratch directory for files a config names (secrets, certificates, profiles). */
+static char scratch[64];
+
+static int setup_scratch(void **state)
+{
+    (void)state;
+    snprintf(scratch, sizeof(scratch), "/tmp/selgw-test-config-XXXXXX");
+    return mkdtemp(scratch) ? 0 : -1;
+}
+
+static int teardown_scratch(void **state)
+{
+    (void)state;
+    char command[128];
+    snprintf(command, sizeof(command), "rm -rf '%s'", scratch);
+    return system(command) == 0 ? 0 : -1;
+}
+
+/* Writes scratch/NAME with the given text and mode; returns the path (static buffer). */
+static const char *scratch_file(const char *name, const char *text, mode_t mode)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", scratch, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, mode), 0);
+    return path;
+}
+
+#define SECRET "s3cr3t-Hunter2"
+
+/* No diagnostic may ever show a secret. */
+static void assert_no_secret(const selgw_diag *diag)
+{
+    for (size_t i = 0; i < selgw_diag_count(diag); i++)
+        if (strstr(selgw_diag_message(diag, i), SECRET)) {
+            print_diag(diag);
+            fail_msg("a diagnostic shows the secret");
+        }
+}
+
+/* Like expect_one_error, and also checks that no message shows the secret. */
+static void expect_one_secret_error(const char *text, const char *prefix)
+{
+    selgw_diag *diag = load_bad(text);
+    assert_no_secret(diag);
+    if (selgw_diag_count(diag) != 1)
+        print_diag(diag);
+    assert_int_equal(selgw_diag_count(diag), 1);
+    assert_diag(diag, prefix);
+    selgw_diag_free(diag);
+}
+
+static void summary_of(const selgw_config *cfg, char **text)
+{
+    size_t size = 0;
+    FILE *out = open_memstream(text, &size);
+    assert_non_null(out);
+    selgw_config_summary(cfg, out);
+    fclose(out);
+}
+
+static void test_journal_defaults(void **state)
+{
+    (void)state;
+    /* no journal, mqtt or influxdb section; an empty one counts as absent */
+    static const char *const texts[] = {HEAD, HEAD "journal:\nmqtt:\ninfluxdb: ~\n"};
+    for (size_t i = 0; i < 2; i++) {
+        selgw_config *cfg = load_good(texts[i]);
+        const selgw_journal_config *j = &cfg->journal;
+        assert_string_equal(j->dir, "/var/lib/selgw/journal");
+        assert_int_equal(j->segment_bytes, 64 << 20);
+        assert_int_equal(j->fsync, SELGW_FSYNC_BATCH);
+        assert_int_equal(j->fsync_interval_ms, 1000);
+        assert_int_equal(j->commit_interval_ms, 50);
+        assert_int_equal(j->retention_ms, 7 * 86400000LL);
+        assert_int_equal(j->max_backlog_bytes, 1 << 30);
+        assert_int_equal(j->when_full, SELGW_WHEN_FULL_STOP);
+        assert_false(cfg->mqtt.enabled);
+        assert_null(cfg->mqtt.host);
+        assert_null(cfg->mqtt.password);
+        assert_false(cfg->influxdb.enabled);
+        assert_null(cfg->influxdb.url);
+        assert_null(cfg->influxdb.token);
+        char *text = NULL;
+        summary_of(cfg, &text);
+        assert_non_null(strstr(text, "journal /var/lib/selgw/journal: fsync batch, commit within "
+                                     "50ms, segments of 64MiB, undelivered data limit 1GiB (when "
+                                     "full: stop), delivered data kept 7d\n"));
+        assert_non_null(strstr(text, "no sinks: records stay in the journal\n"));
+        free(text);
+        selgw_config_free(cfg);
+    }
+}
+
+static void test_journal_values(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(HEAD "journal:\n"
+                                       "  dir: spool/journal\n"
+                                       "  segment_size: 1MiB\n"
+                                       "  fsync: interval\n"
+                                       "  fsync_interval: 250ms\n"
+                                       "  commit_interval: 10s\n"
+                                       "  retention: 3650d\n"
+                                       "  max_backlog: 0\n"
+                                       "  when_full: drop_oldest\n");
+    const selgw_journal_config *j = &cfg->journal;
+    /* relative to the directory of t.yaml, which is the current one */
+    assert_string_equal(j->dir, "./spool/journal");
+    assert_int_equal(j->segment_bytes, 1 << 20);
+    assert_int_equal(j->fsync, SELGW_FSYNC_INTERVAL);
+    assert_int_equal(j->fsync_interval_ms, 250);
+    assert_int_equal(j->commit_interval_ms, 10000);
+    assert_int_equal(j->retention_ms, 3650 * 86400000LL);
+    assert_int_equal(j->max_backlog_bytes, 0);
+    assert_int_equal(j->when_full, SELGW_WHEN_FULL_DROP_OLDEST);
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "journal ./spool/journal: fsync every 250ms, commit within 10s, "
+                                 "segments of 1MiB, undelivered data limit the disk's (when full: "
+                                 "drop oldest), delivered data kept 3650d\n"));
+    free(text);
+    selgw_config_free(cfg);
+
+    /* the edges: plain bytes at the top of the range, a budget of exactly two segments,
+     * no retention, no fsync */
+    cfg = load_good(HEAD "journal: {dir: /data/j, segment_size: 1073741824, max_backlog: 2GiB, "
+                         "retention: 0, fsync: none, commit_interval: 1ms}\n");
+    assert_string_equal(cfg->journal.dir, "/data/j");
+    assert_int_equal(cfg->journal.segment_bytes, 1 << 30);
+    assert_int_equal(cfg->journal.max_backlog_bytes, 2ULL << 30);
+    assert_int_equal(cfg->journal.retention_ms, 0);
+    assert_int_equal(cfg->journal.fsync, SELGW_FSYNC_NONE);
+    assert_int_equal(cfg->journal.commit_interval_ms, 1);
+    selgw_config_free(cfg);
+    /* decimal units are powers of 1000 */
+    cfg = load_good(HEAD "journal: {segment_size: 64MB, max_backlog: 1.5GB}\n");
+    assert_int_equal(cfg->journal.segment_bytes, 64000000);
+    assert_int_equal(cfg->journal.max_backlog_bytes, 1500000000);
+    selgw_config_free(cfg);
+}
+
+static void test_journal_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        const char *message;
+    } cases[] = {
+        {"  segment_size: 512KiB", "t.yaml:6:17: segment_size: 512KiB is out of range 1MiB..1GiB"},
+        {"  segment_size: 1025MiB",
+         "t.yaml:6:17: segment_size: 1025MiB is out of range 1MiB..1GiB"},
+        {"  segment_size: 1048575", "t.yaml:6:17: segment_size: 1048575 is out of range "
+                                    "1MiB..1GiB"},
+        {"  segment_size: 64 MiB", "t.yaml:6:17: segment_size: expected a size such as 1048576, "
+                                   "512KiB, 64MiB or 2GiB, got '64 MiB'"},
+        {"  segment_size: 64mib", "t.yaml:6:17: segment_size: expected a size such as 1048576, "
+                                  "512KiB, 64MiB or 2GiB, got '64mib'"},
+        {"  segment_size: 1.5", "t.yaml:6:17: segment_size: expected a size such as 1048576, "
+                                "512KiB, 64MiB or 2GiB, got '1.5'"},
+        {"  segment_size: -1MiB", "t.yaml:6:17: segment_size: expected a size"},
+        {"  fsync: sometimes", "t.yaml:6:10: fsync: expected batch, interval or none, got "
+                               "'sometimes'"},
+        {"  fsync: intervall", "t.yaml:6:10: fsync: expected batch, interval or none, got "
+                               "'intervall' (did you mean 'interval'?)"},
+        {"  when_full: drop-oldest", "t.yaml:6:14: when_full: expected stop or drop_oldest, got "
+                                     "'drop-oldest' (did you mean 'drop_oldest'?)"},
+        {"  fsync: [batch]", "t.yaml:6:10: fsync: expected batch, interval or none, got a "
+                             "sequence"},
+        {"  fsync_interval: 2s", "t.yaml:6:19: fsync_interval needs fsync: interval (fsync is "
+                                 "batch)"},
+        {"  commit_interval: 0ms", "t.yaml:6:20: commit_interval: 0ms is out of range 1ms..10s"},
+        {"  commit_interval: 10001ms",
+         "t.yaml:6:20: commit_interval: 10001ms is out of range 1ms..10s"},
+        {"  retention: 3651d", "t.yaml:6:14: retention: 3651d is out of range 0ms..3650d"},
+        {"  retention: -1d", "t.yaml:6:14: retention: expected a duration such as 500ms, 30s, 5m, "
+                             "1h or 1d, got '-1d'"},
+        {"  max_backlog: 100MiB",
+         "t.yaml:6:16: max_backlog 100MiB is less than two segments of 64MiB (segment_size); "
+         "raise max_backlog or lower segment_size"},
+        {"  max_backlog: 1025GiB", "t.yaml:6:16: max_backlog: 1025GiB is out of range 0..1TiB"},
+        {"  segment_size: 1GiB",
+         "t.yaml:6:17: max_backlog (default) 1GiB is less than two segments of 1GiB "
+         "(segment_size)"},
+        {"  when_full: drop", "t.yaml:6:14: when_full: expected stop or drop_oldest, got 'drop'"},
+        {"  dirs: /x", "t.yaml:6:3: unknown key 'dirs' in journal (did you mean 'dir'?)"},
+        {"  dir: \"\"", "t.yaml:6:8: dir must not be empty"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), HEAD "journal:\n%s\n", cases[i].line);
+        expect_one_error(text, cases[i].message);
+    }
+    expect_one_error(HEAD "journal: [a]\n",
+                     "t.yaml:5:10: journal: expected a mapping, got a sequence");
+    expect_one_error(HEAD "journal:\n  fsync: none\n  fsync_interval: 1s\n",
+                     "t.yaml:7:19: fsync_interval needs fsync: interval (fsync is none)");
+}
+
+static void test_parse_size(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {
+        {"0", 0},
+        {"1", 1},
+        {"1B", 1},
+        {"010", 10},
+        {"1KiB", 1024},
+        {"1kB", 1000},
+        {"1KB", 1000},
+        {"64MiB", 64ULL << 20},
+        {"0.5KiB", 512},
+        {"1.5GiB", 3ULL << 29},
+        {"2.5MB", 2500000},
+        {"1TiB", 1ULL << 40},
+        {"1TB", 1000000000000ULL},
+        {"9007199254740992", 1ULL << 53},
+        {"8192TiB", 1ULL << 53},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t bytes = 12345;
+        if (!selgw_parse_size_bytes(good[i].text, &bytes))
+            fail_msg("'%s' should parse", good[i].text);
+        assert_int_equal(bytes, good[i].bytes);
+    }
+    static const char *const bad[] = {
+        "",
+        "B",
+        "KiB",
+        "-1",
+        "+1",
+        "1.5",
+        "1.5B",
+        "0.1KiB",
+        "1 MiB",
+        "1mib",
+        "1Mb",
+        "1M",
+        "1K",
+        "1KiBs",
+        "0x10",
+        "1e3",
+        ".",
+        "1..2B",
+        "1PiB",
+        "1.MiB.",
+        "9007199254740993",
+        "8193TiB",
+        "99999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t bytes = 12345;
+        if (selgw_parse_size_bytes(bad[i], &bytes))
+            fail_msg("'%s' should not parse", bad[i]);
+        assert_int_equal(bytes, 12345);
+    }
+    uint64_t bytes;
+    assert_false(selgw_parse_size_bytes(NULL, &bytes));
+}
+
+static void test_mqtt_defaults(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(HEAD "mqtt:\n  host: broker.example\n");
+    const selgw_mqtt_config *m = &cfg->mqtt;
+    assert_true(m->enabled);
+    assert_string_equal(m->host, "broker.example");
+    assert_int_equal(m->port, 1883);
+    assert_int_equal(m->protocol, 311);
+    assert_int_equal(m->qos, 1);
+    assert_string_equal(m->topic_prefix, "selgw");
+    assert_string_equal(m->client_id, "selgw-gw");
+    assert_null(m->username);
+    assert_null(m->password);
+    assert_null(m->ca_file);
+    assert_null(m->cert_file);
+    assert_null(m->key_file);
+    assert_false(m->tls_insecure);
+    assert_int_equal(m->keepalive_s, 60);
+    assert_int_equal(m->max_inflight, 20);
+    assert_int_equal(m->reconnect_min_ms, 1000);
+    assert_int_equal(m->reconnect_max_ms, 60000);
+    assert_false(cfg->influxdb.enabled);
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink mqtt: broker.example:1883, MQTT 3.1.1, QoS 1, topics "
+                                 "selgw/..., client id selgw-gw\n"));
+    assert_null(strstr(text, "no sinks"));
+    free(text);
+    selgw_config_free(cfg);
+}
+
+static void test_mqtt_values(void **state)
+{
+    (void)state;
+    char key[256], text[2048];
+    snprintf(key, sizeof(key), "%s", scratch_file("client.key", "KEY\n", 0600));
+    /* ca_file and cert_file relative to the config's directory; any readable file will do */
+    snprintf(text, sizeof(text),
+             HEAD "mqtt:\n"
+                  "  host: 192.0.2.10\n"
+                  "  protocol: \"3.1.1\"\n"
+                  "  qos: 2\n"
+                  "  topic_prefix: coop/ziyang.hw\n"
+                  "  client_id: gw-01\n"
+                  "  tls:\n"
+                  "    ca_file: valid.yaml\n"
+                  "    cert_file: ../profiles/test-soil.yaml\n"
+                  "    key_file: %s\n"
+                  "    insecure: true\n"
+                  "  keepalive: 5s\n"
+                  "  max_inflight: 1000\n"
+                  "  reconnect: {min: 100ms, max: 1h}\n",
+             key);
+    selgw_config *cfg = load_good(text);
+    const selgw_mqtt_config *m = &cfg->mqtt;
+    assert_int_equal(m->port, 8883); /* the TLS port by default */
+    assert_int_equal(m->protocol, 311);
+    assert_int_equal(m->qos, 2);
+    assert_string_equal(m->topic_prefix, "coop/ziyang.hw");
+    assert_string_equal(m->client_id, "gw-01");
+    assert_string_equal(m->ca_file, "./valid.yaml");
+    assert_string_equal(m->cert_file, "./../profiles/test-soil.yaml");
+    assert_string_equal(m->key_file, key);
+    assert_true(m->tls_insecure);
+    assert_int_equal(m->keepalive_s, 5);
+    assert_int_equal(m->max_inflight, 1000);
+    assert_int_equal(m->reconnect_min_ms, 100);
+    assert_int_equal(m->reconnect_max_ms, 3600000);
+    char *summary = NULL;
+    summary_of(cfg, &summary);
+    assert_non_null(strstr(summary, "sink mqtt: 192.0.2.10:8883, MQTT 3.1.1, QoS 2, TLS with "
+                                    "client certificate, topics coop/ziyang.hw/..., client id "
+                                    "gw-01\n"));
+    free(summary);
+    selgw_config_free(cfg);
+
+    cfg = load_good(HEAD "mqtt: {host: b, protocol: 5, port: 1884, qos: 0, keepalive: 18h, "
+                         "tls: {ca_file: valid.yaml}}\n");
+    assert_int_equal(cfg->mqtt.protocol, 5);
+    assert_int_equal(cfg->mqtt.port, 1884); /* given: kept with TLS */
+    assert_int_equal(cfg->mqtt.qos, 0);
+    assert_int_equal(cfg->mqtt.keepalive_s, 18 * 3600);
+    selgw_config_free(cfg);
+    cfg = load_good(HEAD "mqtt: {host: b, protocol: 311}\n");
+    assert_int_equal(cfg->mqtt.protocol, 311);
+    selgw_config_free(cfg);
+}
+
+static void test_mqtt_errors(void **state)
+{
+    (void)state;
+    /* line 5 "mqtt:", line 6 the host, line 7 the key under test */
+    static const struct {
+        const char *lines;
+        const char *message;
+    } cases[] = {
+        {"  port: 1884", "t.yaml:6:3: missing required key 'host' in mqtt"},
+        {"  host: mqtt://broker.example",
+         "t.yaml:6:9: host 'mqtt://broker.example': give the broker's name or address, not a URL "
+         "or path"},
+        {"  host: b\n  protocol: 4", "t.yaml:7:13: protocol: expected 311 (or \"3.1.1\") or 5, "
+                                     "got '4'"},
+        {"  host: b\n  protocol: 3.1", "t.yaml:7:13: protocol: expected 311"},
+        {"  host: b\n  qos: 3", "t.yaml:7:8: qos: 3 is out of range 0..2"},
+        {"  host: b\n  port: 0", "t.yaml:7:9: port: 0 is out of range 1..65535"},
+        {"  host: b\n  topic_prefix: /selgw", "t.yaml:7:17: topic_prefix '/selgw': use topic "
+                                              "levels of letters, digits, '.', '_' and '-' "
+                                              "separated by single '/' (no '+', '#', '$', "
+                                              "leading or trailing '/')"},
+        {"  host: b\n  topic_prefix: selgw/", "t.yaml:7:17: topic_prefix 'selgw/': use topic"},
+        {"  host: b\n  topic_prefix: a//b", "t.yaml:7:17: topic_prefix 'a//b': use topic"},
+        {"  host: b\n  topic_prefix: a/+/b", "t.yaml:7:17: topic_prefix 'a/+/b': use topic"},
+        {"  host: b\n  topic_prefix: \"a/#\"", "t.yaml:7:17: topic_prefix 'a/#': use topic"},
+        {"  host: b\n  topic_prefix: $SYS/x", "t.yaml:7:17: topic_prefix '$SYS/x': use topic"},
+        {"  host: b\n  client_id: \"gw 1\"", "t.yaml:7:14: client_id 'gw 1': use only letters, "
+                                             "digits, '.', '_' and '-'"},
+        {"  host: b\n  password_env: SELGW_X", "t.yaml:7:17: password_env needs username"},
+        {"  host: b\n  password_file: /nonexistent", "t.yaml:7:18: password_file needs username"},
+        {"  host: b\n  username: u\n  password_file: /nonexistent\n  password_env: SELGW_X",
+         "t.yaml:9:17: password_env: give password_file or password_env, not both"},
+        {"  host: b\n  password: x", "t.yaml:7:3: unknown key 'password' in mqtt"},
+        {"  host: b\n  tls:\n    ca_file: valid.yaml\n    cert_file: valid.yaml",
+         "t.yaml:9:16: cert_file needs key_file (the client certificate's key)"},
+        {"  host: b\n  tls:\n    insecure: true",
+         "t.yaml:8:15: tls needs ca_file (the CA that signed the broker's certificate; "
+         "/etc/ssl/certs/ca-certificates.crt for a public CA)"},
+        {"  host: b\n  tls:\n    insecure: yes", "t.yaml:8:15: insecure: expected true or false, "
+                                                 "got 'yes'"},
+        {"  host: b\n  tls:\n    ca_file: no-such.pem",
+         "t.yaml:8:14: ca_file: cannot read './no-such.pem': No such file or directory"},
+        {"  host: b\n  tls:\n    ca_file: ../profiles",
+         "t.yaml:8:14: ca_file: './../profiles' is not a regular file"},
+        {"  host: b\n  tls:\n    cafile: x", "t.yaml:8:5: unknown key 'cafile' in tls (did you "
+                                             "mean 'ca_file'?)"},
+        {"  host: b\n  tls: yes", "t.yaml:7:8: tls: expected a mapping, got 'yes'"},
+        {"  host: b\n  keepalive: 5500ms", "t.yaml:7:14: keepalive: 5500ms is not a whole number "
+                                           "of seconds"},
+        {"  host: b\n  keepalive: 4s", "t.yaml:7:14: keepalive: 4s is out of range 5s..18h"},
+        {"  host: b\n  max_inflight: 0", "t.yaml:7:17: max_inflight: 0 is out of range 1..1000"},
+        {"  host: b\n  max_inflight: 1001", "t.yaml:7:17: max_inflight: 1001 is out of range "
+                                            "1..1000"},
+        {"  host: b\n  reconnect: {min: 10s, max: 5s}",
+         "t.yaml:7:30: reconnect: max 5s is less than min 10s"},
+        {"  host: b\n  reconnect: {min: 50ms}", "t.yaml:7:20: min: 50ms is out of range "
+                                                "100ms..10m"},
+        {"  host: b\n  reconnect: {max: 2h}", "t.yaml:7:20: max: 2h is out of range 1s..1h"},
+        {"  host: b\n  reconnect: {mn: 1s}", "t.yaml:7:15: unknown key 'mn' in reconnect (did you "
+                                             "mean 'min'?)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), HEAD "mqtt:\n%s\n", cases[i].lines);
+        expect_one_error(text, cases[i].message);
+    }
+    /* a key without its certificate (the key itself is fine: private) */
+    char text[1024];
+    snprintf(text, sizeof(text),
+             HEAD "mqtt:\n  host: b\n  tls: {ca_file: valid.yaml, key_file: %s}\n",
+             scratch_file("client.key", "KEY\n", 0600));
+    expect_one_error(text, "t.yaml:7:40: key_file needs cert_file (the client certificate)");
+    expect_one_error(HEAD "mqtt: broker.example\n",
+                     "t.yaml:5:7: mqtt: expected a mapping, got 'broker.example'");
+}
+
+static void test_influx_v1(void **state)
+{
+    (void)state;
+    selgw_config *cfg =
+        load_good(HEAD "influxdb:\n  url: http://127.0.0.1:8086\n  database: selgw\n");
+    const selgw_influx_config *x = &cfg->influxdb;
+    assert_true(x->enabled);
+    assert_string_equal(x->url, "http://127.0.0.1:8086");
+    assert_int_equal(x->api, 1);
+    assert_string_equal(x->database, "selgw");
+    assert_null(x->retention_policy);
+    assert_null(x->username);
+    assert_null(x->password);
+    assert_null(x->org);
+    assert_null(x->bucket);
+    assert_null(x->token);
+    assert_string_equal(x->measurement, "reading");
+    assert_int_equal(x->batch_lines, 5000);
+    assert_true(x->gzip);
+    assert_int_equal(x->timeout_ms, 10000);
+    assert_int_equal(x->retry_min_ms, 1000);
+    assert_int_equal(x->retry_max_ms, 300000);
+    assert_string_equal(x->dead_letter_path, "dead-letter.lp");
+    assert_false(cfg->mqtt.enabled);
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink influxdb: http://127.0.0.1:8086, API v1, database selgw, "
+                                 "measurement reading\n"));
+    free(text);
+    selgw_config_free(cfg);
+
+    cfg = load_good(HEAD "influxdb:\n  url: HTTPS://influx.example.cn/proxy/influx//\n"
+                         "  api: 1\n  database: db\n  retention_policy: autogen\n"
+                         "  measurement: soil reading\n  batch_lines: 1\n  gzip: false\n"
+                         "  timeout: 5m\n  retry: {min: 100ms, max: 1h}\n"
+                         "  dead_letter: /var/log/selgw/rejected.lp\n");
+    x = &cfg->influxdb;
+    assert_string_equal(x->url, "HTTPS://influx.example.cn/proxy/influx"); /* no trailing '/' */
+    assert_string_equal(x->retention_policy, "autogen");
+    assert_string_equal(x->measurement, "soil reading");
+    assert_int_equal(x->batch_lines, 1);
+    assert_false(x->gzip);
+    assert_int_equal(x->timeout_ms, 300000);
+    assert_int_equal(x->retry_min_ms, 100);
+    assert_int_equal(x->retry_max_ms, 3600000);
+    assert_string_equal(x->dead_letter_path, "/var/log/selgw/rejected.lp");
+    text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink influxdb: HTTPS://influx.example.cn/proxy/influx, API v1, "
+                                 "database db, retention policy autogen, measurement soil "
+                                 "reading\n"));
+    free(text);
+    selgw_config_free(cfg);
+}
+
+static void test_influx_v2(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("SELGW_TEST_INFLUX_TOKEN", SECRET, 1), 0);
+    selgw_config *cfg = load_good(HEAD "influxdb:\n  url: https://[2001:db8::1]:8086/\n  api: 2\n"
+                                       "  org: coop\n  bucket: tea\n"
+                                       "  token_env: SELGW_TEST_INFLUX_TOKEN\n");
+    const selgw_influx_config *x = &cfg->influxdb;
+    assert_string_equal(x->url, "https://[2001:db8::1]:8086");
+    assert_int_equal(x->api, 2);
+    assert_string_equal(x->org, "coop");
+    assert_string_equal(x->bucket, "tea");
+    assert_string_equal(x->token, SECRET);
+    assert_null(x->database);
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink influxdb: https://[2001:db8::1]:8086, API v2, org coop, "
+                                 "bucket tea, measurement reading\n"));
+    assert_null(strstr(text, SECRET));
+    free(text);
+    selgw_config_free(cfg);
+    unsetenv("SELGW_TEST_INFLUX_TOKEN");
+}
+
+static void test_influx_errors(void **state)
+{
+    (void)state;
+    /* line 5 "influxdb:", line 6 the url, line 7 the database */
+    static const struct {
+        const char *lines;
+        const char *message;
+    } cases[] = {
+        {"  database: db", "t.yaml:6:3: missing required key 'url' in influxdb"},
+        {"  url: ftp://h\n  database: db",
+         "t.yaml:6:8: url 'ftp://h': expected http://HOST[:PORT][/PATH] or https://... (no "
+         "query or fragment)"},
+        {"  url: http://\n  database: db", "t.yaml:6:8: url 'http://': expected http://HOST"},
+        {"  url: 127.0.0.1:8086\n  database: db", "t.yaml:6:8: url '127.0.0.1:8086': expected "
+                                                  "http://HOST"},
+        {"  url: http://h:8086/?db=x\n  database: db", "t.yaml:6:8: url 'http://h:8086/?db=x': "
+                                                       "expected http://HOST"},
+        {"  url: http://h\n  api: 3\n  database: db", "t.yaml:7:8: api: 3 is out of range 1..2"},
+        {"  url: http://h\n  database: db\n  org: coop",
+         "t.yaml:8:3: 'org' is an option of InfluxDB API v2; influxdb has api: 1"},
+        {"  url: http://h\n  database: db\n  token_file: /x",
+         "t.yaml:8:3: 'token_file' is an option of InfluxDB API v2; influxdb has api: 1"},
+        {"  url: http://h", "t.yaml:6:3: missing required key 'database' in influxdb"},
+        {"  url: http://h\n  database: db\n  password_env: SELGW_X",
+         "t.yaml:8:17: password_env needs username"},
+        {"  url: http://h\n  api: 2\n  org: o\n  bucket: b",
+         "t.yaml:6:3: missing token_file or token_env in influxdb (API v2 needs a token)"},
+        {"  url: http://h\n  api: 2\n  bucket: b\n  token_env: PATH",
+         "t.yaml:6:3: missing required key 'org' in influxdb"},
+        {"  url: http://h\n  api: 2\n  org: o\n  bucket: b\n  token_env: PATH\n  database: db",
+         "t.yaml:11:3: 'database' is an option of InfluxDB API v1; influxdb has api: 2"},
+        {"  url: http://h\n  api: 2\n  org: o\n  bucket: b\n  token_env: PATH\n  username: u",
+         "t.yaml:11:3: 'username' is an option of InfluxDB API v1; influxdb has api: 2"},
+        {"  url: http://h\n  api: 2\n  org: o\n  bucket: b\n  token_env: PATH\n  token_file: /x",
+         "t.yaml:11:15: token_file: give token_file or token_env, not both"},
+        {"  url: http://h\n  database: db\n  measurement: _reading",
+         "t.yaml:8:16: measurement '_reading' must not start with '_' (InfluxDB reserves such "
+         "names)"},
+        {"  url: http://h\n  database: db\n  measurement: \"a\\nb\"",
+         "t.yaml:8:16: measurement must not contain control characters"},
+        {"  url: http://h\n  database: db\n  batch_lines: 0",
+         "t.yaml:8:16: batch_lines: 0 is out of range 1..5000"},
+        {"  url: http://h\n  database: db\n  batch_lines: 5001",
+         "t.yaml:8:16: batch_lines: 5001 is out of range 1..5000"},
+        {"  url: http://h\n  database: db\n  gzip: maybe",
+         "t.yaml:8:9: gzip: expected true or false, got 'maybe'"},
+        {"  url: http://h\n  database: db\n  timeout: 500ms",
+         "t.yaml:8:12: timeout: 500ms is out of range 1s..5m"},
+        {"  url: http://h\n  database: db\n  retry: {min: 1m, max: 30s}",
+         "t.yaml:8:25: retry: max 30s is less than min 1m"},
+        {"  url: http://h\n  database: db\n  dead_letter: \"\"",
+         "t.yaml:8:16: dead_letter must not be empty"},
+        {"  url: http://h\n  database: db\n  bucket_size: 1",
+         "t.yaml:8:3: unknown key 'bucket_size' in influxdb"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), HEAD "influxdb:\n%s\n", cases[i].lines);
+        expect_one_error(text, cases[i].message);
+    }
+    /* credentials in the URL: refused without repeating them */
+    expect_one_secret_error(HEAD "influxdb:\n  url: http://admin:" SECRET "@h:8086\n"
+                                 "  database: db\n",
+                            "t.yaml:6:8: url: put credentials in username and password_file (or "
+                            "token_file), not in the URL");
+}
+
+static void test_secret_files(void **state)
+{
+    (void)state;
+    static const char *const contents[] = {SECRET "\nsecond line\n", SECRET "\r\n", SECRET};
+    for (size_t i = 0; i < sizeof(contents) / sizeof(contents[0]); i++) {
+        char path[256], text[1024];
+        snprintf(path, sizeof(path), "%s", scratch_file("pass", contents[i], 0600));
+        snprintf(text, sizeof(text),
+                 HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s\n"
+                      "influxdb:\n  url: http://h\n  database: db\n  username: gw\n"
+                      "  password_file: %s\n",
+                 path, path);
+        selgw_config *cfg = load_good(text);
+        assert_string_equal(cfg->mqtt.username, "gw");
+        assert_string_equal(cfg->mqtt.password, SECRET);
+        assert_string_equal(cfg->influxdb.password, SECRET);
+        char *summary = NULL;
+        summary_of(cfg, &summary);
+        assert_null(strstr(summary, SECRET));
+        assert_non_null(strstr(summary, ", with username\n"));
+        free(summary);
+        selgw_config_free(cfg);
+    }
+    /* a v2 token from a file, relative to the config's directory */
+    char relative[300], text[1024];
+    scratch_file("token", SECRET "\n", 0600);
+    snprintf(relative, sizeof(relative), "../../../../../../../../..%s/token", scratch);
+    snprintf(text, sizeof(text),
+             HEAD "influxdb: {url: http://h, api: 2, org: o, bucket: b, token_file: %s}\n",
+             relative);
+    selgw_config *cfg = load_good(text);
+    assert_string_equal(cfg->influxdb.token, SECRET);
+    selgw_config_free(cfg);
+
+    /* the file must be private; its first line must hold the secret */
+    static const struct {
+        const char *name;
+        const char *text;
+        mode_t mode;
+        const char *message; /* after "t.yaml:8:18: password_file: 'DIR/NAME' " */
+    } bad[] = {
+        {"pass-0644", SECRET "\n", 0644, "is accessible by others (mode 0644); chmod 600 it"},
+        {"pass-0604", SECRET "\n", 0604, "is accessible by others (mode 0604); chmod 600 it"},
+        {"pass-0660", SECRET "\n", 0660,
+         "is accessible by its group (mode 0660); chmod 600 it "
+         "(or 640 when root owns it)"},
+        {"pass-0620", SECRET "\n", 0620, "is accessible by its group (mode 0620)"},
+        {"pass-empty", "\n" SECRET "\n", 0600, "holds no secret on its first line"},
+        {"pass-nothing", "", 0400, "holds no secret on its first line"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[256], message[512];
+        snprintf(path, sizeof(path), "%s", scratch_file(bad[i].name, bad[i].text, bad[i].mode));
+        snprintf(text, sizeof(text), HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s\n",
+                 path);
+        snprintf(message, sizeof(message), "t.yaml:8:18: password_file: '%s' %s", path,
+                 bad[i].message);
+        expect_one_secret_error(text, message);
+    }
+    /* 0640 is allowed only when root owns the file (the service reads it through its group) */
+    {
+        char path[256], message[512];
+        snprintf(path, sizeof(path), "%s", scratch_file("pass-0640", SECRET "\n", 0640));
+        snprintf(text, sizeof(text), HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s\n",
+                 path);
+        if (geteuid() == 0) {
+            cfg = load_good(text);
+            assert_string_equal(cfg->mqtt.password, SECRET);
+            selgw_config_free(cfg);
+        } else {
+            snprintf(message, sizeof(message),
+                     "t.yaml:8:18: password_file: '%s' is accessible by its group (mode 0640)",
+                     path);
+            expect_one_secret_error(text, message);
+        }
+    }
+    /* a first line longer than any secret */
+    {
+        char *long_line = malloc(5000);
+        assert_non_null(long_line);
+        memset(long_line, 'x', 4999);
+        long_line[4999] = 0;
+        char path[256], message[512];
+        snprintf(path, sizeof(path), "%s", scratch_file("pass-long", long_line, 0600));
+        free(long_line);
+        snprintf(text, sizeof(text), HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s\n",
+                 path);
+        snprintf(message, sizeof(message),
+                 "t.yaml:8:18: password_file: the first line of '%s' is longer than 4095 bytes",
+                 path);
+        expect_one_secret_error(text, message);
+    }
+    /* missing, and a directory */
+    char message[512];
+    snprintf(text, sizeof(text),
+             HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s/none\n", scratch);
+    snprintf(message, sizeof(message),
+             "t.yaml:8:18: password_file: cannot read '%s/none': No such file or directory",
+             scratch);
+    expect_one_secret_error(text, message);
+    snprintf(text, sizeof(text), HEAD "mqtt:\n  host: b\n  username: gw\n  password_file: %s\n",
+             scratch);
+    snprintf(message, sizeof(message), "t.yaml:8:18: password_file: '%s' is not a regular file",
+             scratch);
+    expect_one_secret_error(text, message);
+
+    /* a TLS private key is held to the same rule */
+    char key[256];
+    snprintf(key, sizeof(key), "%s", scratch_file("key-0644", "KEY\n", 0644));
+    snprintf(text, sizeof(text),
+             HEAD "mqtt:\n  host: b\n  tls:\n    ca_file: valid.yaml\n    cert_file: valid.yaml\n"
+                  "    key_file: %s\n",
+             key);
+    snprintf(message, sizeof(message),
+             "t.yaml:10:15: key_file: '%s' is accessible by others (mode 0644); chmod 600 it", key);
+    expect_one_error(text, message);
+}
+
+static void test_secret_env(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("SELGW_TEST_MQTT_PASSWORD", SECRET, 1), 0);
+    selgw_config *cfg = load_good(HEAD "mqtt:\n  host: b\n  username: gw\n"
+                                       "  password_env: SELGW_TEST_MQTT_PASSWORD\n");
+    assert_string_equal(cfg->mqtt.password, SECRET);
+    selgw_config_free(cfg);
+    unsetenv("SELGW_TEST_MQTT_PASSWORD");
+
+    unsetenv("SELGW_TEST_UNSET");
+    expect_one_secret_error(HEAD "mqtt:\n  host: b\n  username: gw\n"
+                                 "  password_env: SELGW_TEST_UNSET\n",
+                            "t.yaml:8:17: password_env: environment variable SELGW_TEST_UNSET is "
+                            "not set");
+    assert_int_equal(setenv("SELGW_TEST_EMPTY", "", 1), 0);
+    expect_one_secret_error(HEAD "influxdb: {url: http://h, api: 2, org: o, bucket: b, "
+                                 "token_env: SELGW_TEST_EMPTY}\n",
+                            "t.yaml:5:65: token_env: environment variable SELGW_TEST_EMPTY is "
+                            "empty");
+    unsetenv("SELGW_TEST_EMPTY");
+    expect_one_secret_error(HEAD "mqtt:\n  host: b\n  username: gw\n  password_env: 1PASS\n",
+                            "t.yaml:8:17: password_env: '1PASS' is not an environment variable "
+                            "name");
+    /* every error of a file with secrets in it: the secrets never show */
+    assert_int_equal(setenv("SELGW_TEST_MQTT_PASSWORD", SECRET, 1), 0);
+    selgw_diag *diag = load_bad(HEAD "mqtt:\n  host: b\n  username: gw\n"
+                                     "  password_env: SELGW_TEST_MQTT_PASSWORD\n  qos: 7\n");
+    assert_no_secret(diag);
+    assert_int_equal(selgw_diag_count(diag), 1);
+    assert_diag(diag, "t.yaml:9:8: qos: 7 is out of range 0..2");
+    selgw_diag_free(diag);
+    unsetenv("SELGW_TEST_MQTT_PASSWORD");
+}
+
+/* ---- what one journal record can hold ---- */
+
+static void test_record_limits(void **state)
+{
+    (void)state;
+    /* households: at most 128 contracts on a plot */
+    for (int count = 128; count <= 129; count++) {
+        size_t size = 64 * 1024;
+        char *text = malloc(size);
+        assert_non_null(text);
+        size_t used = (size_t)snprintf(text, size,
+                                       HEAD_PLOTS "  - id: p2\n    base: b1\n"
+                                                  "    crop: tea\n    households:\n");
+        for (int i = 0; i < count; i++)
+            used += (size_t)snprintf(text + used, size - used,
+                                     "      - {household: H%d, contract: C%d, from: 2024-01-01}\n",
+                                     i, i);
+        if (count == 128) {
+            selgw_config *cfg = load_good(text);
+            assert_int_equal(cfg->plots[1].contract_count, 128);
+            selgw_config_free(cfg);
+        } else {
+            expect_one_error(text, "t.yaml:10:7: plot 'p2' has 129 household contracts; at most "
+                                   "128 fit in a journal record");
+        }
+        free(text);
+    }
+
+    /* fields: the profile loader refuses more than 128 */
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/profiles", scratch);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    for (int count = 128; count <= 129; count++) {
+        size_t size = 64 * 1024;
+        char *profile = malloc(size);
+        assert_non_null(profile);
+        size_t used = (size_t)snprintf(profile, size,
+                                       "name: wide\nmodel: Wide (fixture)\nsource: test\n"
+                                       "fields:\n");
+        for (int i = 0; i < count; i++)
+            used +=
+                (size_t)snprintf(profile + used, size - used,
+                                 "  - {name: f%d, function: 3, address: %d, type: u16}\n", i, i);
+        char name[64];
+        snprintf(name, sizeof(name), "profiles/wide.yaml");
+        scratch_file(name, profile, 0644);
+        free(profile);
+        char text[512];
+        snprintf(text, sizeof(text), "profiles_dir: %s\ngateway: {id: gw}\n", dir);
+        if (count == 128) {
+            selgw_config *cfg = load_good(text);
+            const selgw_profile *wide = selgw_profile_set_find(cfg->profiles, "wide");
+            assert_non_null(wide);
+            assert_int_equal(wide->field_count, 128);
+            selgw_config_free(cfg);
+        } else {
+            selgw_diag *diag = load_bad(text);
+            char message[256];
+            snprintf(message, sizeof(message),
+                     "%s/wide.yaml:5:3: fields: a profile has at most 128 fields (this one has "
+                     "129)",
+                     dir);
+            assert_diag(diag, message);
+            selgw_diag_free(diag);
+        }
+    }
+}
+
 /* ---- shipped configs ---- */
 
 static void test_builtin_demo(void **state)
@@ -889,6 +1694,15 @@ static void test_builtin_demo(void **state)
         assert_true(cfg->devices[d].interval_ms >= 2000);
         assert_true(cfg->devices[d].interval_ms <= 5000);
     }
+    /* the built-in demo journals into the current directory and needs no servers */
+    assert_string_equal(cfg->journal.dir, "selgw-journal");
+    assert_false(cfg->mqtt.enabled);
+    assert_false(cfg->influxdb.enabled);
+    selgw_config_free(cfg);
+    /* the same file loaded from disk: relative to its directory */
+    assert_int_equal(selgw_config_load_file(SELGW_SOURCE_DIR "/config/demo.yaml", diag, &cfg),
+                     SELGW_OK);
+    assert_string_equal(cfg->journal.dir, SELGW_SOURCE_DIR "/config/selgw-journal");
     selgw_config_free(cfg);
     selgw_diag_free(diag);
 }
@@ -918,7 +1732,61 @@ static void test_example_tea_base(void **state)
     for (size_t p = 0; p < cfg->plot_count; p++)
         households += cfg->plots[p].contract_count;
     assert_true(households >= 4);
+    assert_string_equal(cfg->journal.dir, "/var/lib/selgw/journal");
+    assert_int_equal(cfg->journal.max_backlog_bytes, 4ULL << 30);
+    assert_false(cfg->mqtt.enabled); /* commented out */
+    assert_false(cfg->influxdb.enabled);
     selgw_config_free(cfg);
+    selgw_diag_free(diag);
+}
+
+/* The commented mqtt and influxdb sections of the example are valid once uncommented: the
+ * only complaints are the password files, which exist only on a real gateway. */
+static void test_example_sinks_uncommented(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SELGW_SOURCE_DIR "/config/example-tea-base.yaml", "r");
+    assert_non_null(f);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    char line[1024];
+    bool in_sinks = false;
+    size_t uncommented = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "# mqtt:", 7) || !strncmp(line, "# influxdb:", 11))
+            in_sinks = true;
+        if (in_sinks && !strncmp(line, "# ", 2)) {
+            fputs(line + 2, out);
+            uncommented++;
+        } else {
+            fputs(line, out);
+        }
+    }
+    fclose(f);
+    fclose(out);
+    assert_true(uncommented >= 20);
+    selgw_diag *diag = selgw_diag_new();
+    selgw_config *cfg = NULL;
+    selgw_err err = selgw_config_load_string(SELGW_SOURCE_DIR "/config/example.yaml", text,
+                                             strlen(text), diag, &cfg);
+    free(text);
+    if (err == SELGW_OK) {
+        /* a gateway that has the files */
+        assert_true(cfg->mqtt.enabled && cfg->influxdb.enabled);
+        selgw_config_free(cfg);
+    } else {
+        assert_int_equal(err, SELGW_ERR_CONFIG);
+        for (size_t i = 0; i < selgw_diag_count(diag); i++) {
+            const char *message = selgw_diag_message(diag, i);
+            if (!strstr(message, "password_file: cannot read '/etc/selgw/") &&
+                !strstr(message, "ca_file: cannot read '/etc/ssl/certs/")) {
+                print_diag(diag);
+                fail_msg("unexpected: %s", message);
+            }
+        }
+        assert_true(selgw_diag_count(diag) >= 2);
+    }
     selgw_diag_free(diag);
 }
 
@@ -987,10 +1855,24 @@ int main(void)
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_date),
         cmocka_unit_test(test_parse_double_and_suggestions),
+        cmocka_unit_test(test_journal_defaults),
+        cmocka_unit_test(test_journal_values),
+        cmocka_unit_test(test_journal_errors),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_mqtt_defaults),
+        cmocka_unit_test(test_mqtt_values),
+        cmocka_unit_test(test_mqtt_errors),
+        cmocka_unit_test(test_influx_v1),
+        cmocka_unit_test(test_influx_v2),
+        cmocka_unit_test(test_influx_errors),
+        cmocka_unit_test(test_secret_files),
+        cmocka_unit_test(test_secret_env),
+        cmocka_unit_test(test_record_limits),
         cmocka_unit_test(test_builtin_demo),
         cmocka_unit_test(test_example_tea_base),
+        cmocka_unit_test(test_example_sinks_uncommented),
         cmocka_unit_test(test_every_file_in_config_dir),
         cmocka_unit_test(test_free_null),
     };
-    return cmocka_run_group_tests(tests, setup_cwd, NULL);
+    return cmocka_run_group_tests(tests, setup_cwd, teardown_scratch);
 }
