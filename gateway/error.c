@@ -9,7 +9,7 @@ static const struct {
     [SELGW_ERR_INVALID] = {"invalid", "invalid argument or value"},
     [SELGW_ERR_CONFIG] = {"config", "configuration rejected"},
     [SELGW_ERR_IO] = {"io", "input/output error"},
-    [SELGW_ERR_CONNECT] = {"connect_failed", "cannot connect to the device or open the line"},
+    [SELGW_ERR_CONNECT] = {"connect_failed", "cannot connect (peer, server or serial line)"},
     [SELGW_ERR_DISCONNECTED] = {"disconnected", "connection or line lost"},
     [SELGW_ERR_TIMEOUT] = {"timeout", "no answer within the response timeout"},
     [SELGW_ERR_EXCEPTION] = {"exception", "device answered with a Modbus exception"},
