@@ -40,7 +40,11 @@ typedef struct selgw_journal_recovery {
 selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const *sinks,
                              size_t sink_count, bool start_writer, selgw_journal **out,
                              selgw_journal_recovery *recovery);
-/* Commits what was appended, stops the writer and closes. NULL is fine. */
+/* The gateway named in the GAP records the journal writes itself (disk budget). */
+void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id);
+
+/* Commits what was appended, stops the writer and closes. Releases threads blocked in
+ * wait, flush or append; readers must be freed before. NULL is fine. */
 void selgw_journal_close(selgw_journal *j);
 
 /* Appends one record payload (copied) and returns its sequence number. Thread-safe, does
