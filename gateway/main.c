@@ -1,9 +1,11 @@
 /* selgw: the gateway's command line.
  *
- *   selgw check -c FILE         validate a config and print a summary
- *   selgw run [-c FILE] [--once] poll the devices and print readings as JSON lines
+ *   selgw check FILE      validate a config and print a summary
+ *   selgw run [FILE]      poll the devices into the journal; the sinks deliver from it
+ *   selgw journal [FILE]  what the journal holds; --dump prints its records
  *
- * Without -c, run uses the demo config compiled into the binary (config/demo.yaml). */
+ * Without FILE, run and journal use the demo config compiled into the binary
+ * (config/demo.yaml). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -12,13 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
-#include "plan.h"
+#include "gateway.h"
+#include "influx_sink.h"
+#include "journal.h"
+#include "lineproto.h"
 #include "log.h"
-#include "poller.h"
-#include "reading.h"
-#include "transport.h"
+#include "mqtt_sink.h"
+#include "plan.h"
+#include "record.h"
 
 #define EXIT_CONFIG 2
 
@@ -29,11 +37,19 @@ static const char usage_text[] =
     "  check [-c] FILE [--plan]\n"
     "        validate FILE and print a summary, or every error as FILE:LINE:COLUMN: message\n"
     "        (exit 2); --plan also lists the Modbus reads of every device\n"
-    "  run [[-c] FILE] [--once]\n"
-    "        poll every device and print readings as JSON lines on stdout, until SIGINT or\n"
-    "        SIGTERM; without FILE the built-in demo config (config/demo.yaml); --once polls\n"
-    "        every device once and exits 0 if all answered, 1 if not; SIGHUP reloads FILE\n"
-    "        (an invalid file is reported and the running config kept)\n"
+    "  run [[-c] FILE] [--once] [--print | --no-print]\n"
+    "        poll every device into the journal and deliver to the configured sinks, until\n"
+    "        SIGINT or SIGTERM; without FILE the built-in demo config (config/demo.yaml).\n"
+    "        --print writes every journaled record as a JSON line on stdout (the default\n"
+    "        when no sink is configured). --once polls every device once, journals the\n"
+    "        readings and exits 0 if all answered, 1 if not. SIGHUP reloads FILE (an\n"
+    "        invalid file is reported and the running config kept)\n"
+    "  journal [[-c] FILE] [--dump [--format json|lp] [--from TIME] [--to TIME]]\n"
+    "        list the journal's segments, sequence ranges, sink cursors and backlog;\n"
+    "        --dump prints its records as JSON lines (or the readings as InfluxDB line\n"
+    "        protocol with --format lp, as the InfluxDB sink sends them), optionally only\n"
+    "        those from TIME (inclusive) to TIME (exclusive), e.g. 2026-05-01 or\n"
+    "        2026-05-01T06:00:00Z (UTC)\n"
     "  version\n"
     "        print the version\n"
     "\n"
@@ -47,6 +63,10 @@ typedef struct options {
     const char *config_path;
     bool once;
     bool plan;
+    int print; /* -1 default, 0 --no-print, 1 --print */
+    bool dump;
+    const char *format; /* --dump: "json" (default) or "lp" */
+    const char *from, *to;
 } options;
 
 static int parse_options(int argc, char **argv, options *opt)
@@ -55,6 +75,12 @@ static int parse_options(int argc, char **argv, options *opt)
         {"config", required_argument, NULL, 'c'},
         {"once", no_argument, NULL, 'o'},
         {"plan", no_argument, NULL, 'p'},
+        {"print", no_argument, NULL, 'P'},
+        {"no-print", no_argument, NULL, 'N'},
+        {"dump", no_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -72,6 +98,24 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'p':
             opt->plan = true;
+            break;
+        case 'P':
+            opt->print = 1;
+            break;
+        case 'N':
+            opt->print = 0;
+            break;
+        case 'd':
+            opt->dump = true;
+            break;
+        case 'f':
+            opt->format = optarg;
+            break;
+        case 'F':
+            opt->from = optarg;
+            break;
+        case 'T':
+            opt->to = optarg;
             break;
         case 'v':
             selgw_log_set_level(SELGW_LOG_DEBUG);
@@ -157,130 +201,6 @@ static int cmd_check(const options *opt)
     return status;
 }
 
-/* Readings go to stdout as JSON lines until the journal takes them. Pollers call this from
- * their threads; one lock keeps lines whole. */
-typedef struct stdout_sink {
-    pthread_mutex_t lock;
-    char *buf;
-    size_t cap;
-    bool failed;
-} stdout_sink;
-
-static void emit_to_stdout(void *ctx, const selgw_reading *reading)
-{
-    stdout_sink *sink = ctx;
-    pthread_mutex_lock(&sink->lock);
-    size_t need = selgw_reading_json(reading, sink->buf, sink->cap);
-    if (need + 2 > sink->cap) {
-        char *grown = realloc(sink->buf, need + 2);
-        if (grown) {
-            sink->buf = grown;
-            sink->cap = need + 2;
-            selgw_reading_json(reading, sink->buf, sink->cap);
-        }
-    }
-    if (need + 2 <= sink->cap) {
-        sink->buf[need] = '\n';
-        if (fwrite(sink->buf, 1, need + 1, stdout) != need + 1 || fflush(stdout) != 0) {
-            if (!sink->failed)
-                selgw_log(SELGW_LOG_ERROR, "cannot write readings to stdout: %s", strerror(errno));
-            sink->failed = true;
-        }
-    } else if (!sink->failed) {
-        selgw_log(SELGW_LOG_ERROR, "out of memory encoding a reading of %s", reading->device->id);
-        sink->failed = true;
-    }
-    pthread_mutex_unlock(&sink->lock);
-}
-
-/* The pollers of one config, one per bus. */
-typedef struct fleet {
-    selgw_config *cfg;
-    selgw_poller **pollers;
-} fleet;
-
-typedef struct run_totals {
-    uint64_t polls, failed, late;
-} run_totals;
-
-static selgw_err fleet_create(selgw_config *cfg, stdout_sink *sink, fleet *f)
-{
-    f->cfg = cfg;
-    f->pollers = calloc(cfg->bus_count ? cfg->bus_count : 1, sizeof *f->pollers);
-    if (!f->pollers)
-        return SELGW_ERR_NOMEM;
-    for (size_t i = 0; i < cfg->bus_count; i++) {
-        selgw_transport *t = NULL;
-        selgw_err err = selgw_transport_new(&cfg->buses[i], &t);
-        if (err == SELGW_OK)
-            err = selgw_poller_new(cfg, i, t, emit_to_stdout, sink, &f->pollers[i]);
-        if (err != SELGW_OK) {
-            selgw_log(SELGW_LOG_ERROR, "bus %s: %s", cfg->buses[i].id, selgw_strerror(err));
-            return err;
-        }
-    }
-    return SELGW_OK;
-}
-
-/* Stops and frees the pollers (not the config), adding their counts to totals. */
-static void fleet_destroy(fleet *f, run_totals *totals)
-{
-    if (!f->pollers)
-        return;
-    for (size_t i = 0; i < f->cfg->bus_count; i++) {
-        if (!f->pollers[i])
-            continue;
-        selgw_poller_stop(f->pollers[i]);
-        selgw_poller_stats st;
-        selgw_poller_get_stats(f->pollers[i], &st);
-        totals->polls += st.polls;
-        totals->failed += st.failed_polls;
-        totals->late += st.late_polls;
-        selgw_poller_free(f->pollers[i]);
-    }
-    free(f->pollers);
-    f->pollers = NULL;
-}
-
-static selgw_err fleet_start(fleet *f)
-{
-    selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)",
-              f->cfg->gateway_id, f->cfg->device_count, f->cfg->bus_count, f->cfg->path);
-    for (size_t i = 0; i < f->cfg->bus_count; i++)
-        if (selgw_poller_start(f->pollers[i]) != SELGW_OK) {
-            selgw_log(SELGW_LOG_ERROR, "cannot start the poller of bus %s", f->cfg->buses[i].id);
-            return SELGW_ERR_NOMEM;
-        }
-    return SELGW_OK;
-}
-
-/* SIGHUP: load the config file again. The running config stays until the new one is
- * valid in full; only then are the pollers of the old one stopped and new ones started. */
-static void reload(const char *path, stdout_sink *sink, fleet *running, run_totals *totals)
-{
-    if (!path) {
-        selgw_log(SELGW_LOG_INFO, "reload: running the built-in demo config, nothing to reload");
-        return;
-    }
-    selgw_log(SELGW_LOG_INFO, "reload: reading %s", path);
-    selgw_config *cfg = load_config(path);
-    if (!cfg) {
-        selgw_log(SELGW_LOG_ERROR, "reload: %s rejected, keeping the running configuration", path);
-        return;
-    }
-    fleet next = {0};
-    if (fleet_create(cfg, sink, &next) != SELGW_OK) {
-        fleet_destroy(&next, totals);
-        selgw_config_free(cfg);
-        selgw_log(SELGW_LOG_ERROR, "reload: keeping the running configuration");
-        return;
-    }
-    fleet_destroy(running, totals);
-    selgw_config_free(running->cfg);
-    *running = next;
-    fleet_start(running);
-}
-
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_requested;
 
@@ -292,15 +212,12 @@ static void on_signal(int sig)
         stop_signal = sig;
 }
 
-static int run_once(fleet *f, stdout_sink *sink)
+/* The journal failed for good: stop as if asked to; the exit status says it. Called from a
+ * poller's thread, where the signal is blocked: it goes to the main thread. */
+static void on_gateway_failure(void *ctx)
 {
-    size_t failed = 0;
-    for (size_t i = 0; i < f->cfg->bus_count; i++)
-        failed += selgw_poller_poll_once(f->pollers[i]);
-    if (failed)
-        selgw_log(SELGW_LOG_WARN, "%zu of %zu devices did not answer completely", failed,
-                  f->cfg->device_count);
-    return failed || sink->failed ? 1 : 0;
+    (void)ctx;
+    kill(getpid(), SIGTERM);
 }
 
 static int cmd_run(const options *opt)
@@ -310,25 +227,15 @@ static int cmd_run(const options *opt)
         return EXIT_CONFIG;
     /* A reader that goes away (selgw run | head) must not kill the gateway silently. */
     signal(SIGPIPE, SIG_IGN);
+    bool has_sinks = cfg->mqtt.enabled || cfg->influxdb.enabled;
+    selgw_gateway_options gopt = {
+        .print_readings = opt->print == 1 || (opt->print == -1 && !has_sinks),
+        .start_sinks = !opt->once,
+        .on_failure = on_gateway_failure,
+    };
 
-    stdout_sink sink = {.cap = 4096};
-    pthread_mutex_init(&sink.lock, NULL);
-    sink.buf = malloc(sink.cap);
-    fleet running = {0};
-    run_totals totals = {0};
-    int status = 1;
-    if (!sink.buf || fleet_create(cfg, &sink, &running) != SELGW_OK) {
-        selgw_log(SELGW_LOG_ERROR, "cannot set up the pollers");
-        running.cfg = cfg;
-        goto out;
-    }
-    if (opt->once) {
-        status = run_once(&running, &sink);
-        goto out;
-    }
-
-    /* Signals are blocked in every thread but this one, which waits for them in
-     * sigsuspend; the handler only records which signal came. */
+    /* Signals are blocked in every thread but this one (threads inherit the mask), which
+     * waits for them in sigsuspend; the handler only records which signal came. */
     sigset_t handled, old_set;
     sigemptyset(&handled);
     sigaddset(&handled, SIGINT);
@@ -341,34 +248,185 @@ static int cmd_run(const options *opt)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    status = 0;
-    if (fleet_start(&running) != SELGW_OK) {
+    selgw_gateway *g = NULL;
+    selgw_err err = selgw_gateway_new(cfg, &gopt, &g);
+    int status;
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw: cannot start: %s\n", selgw_strerror(err));
         status = 1;
-        stop_signal = SIGTERM;
+    } else if (opt->once) {
+        size_t failed = selgw_gateway_poll_once(g);
+        if (failed)
+            selgw_log(SELGW_LOG_WARN, "%zu of %zu devices did not answer completely", failed,
+                      selgw_gateway_device_count(g));
+        status = failed || selgw_gateway_failed(g) ? 1 : 0;
+    } else {
+        status = 0;
+        if (selgw_gateway_start(g) != SELGW_OK) {
+            status = 1;
+            stop_signal = SIGTERM;
+        }
+        sigset_t wait_set = old_set;
+        sigdelset(&wait_set, SIGINT);
+        sigdelset(&wait_set, SIGTERM);
+        sigdelset(&wait_set, SIGHUP);
+        while (!stop_signal) {
+            sigsuspend(&wait_set);
+            if (reload_requested && !stop_signal) {
+                reload_requested = 0;
+                if (!opt->config_path) {
+                    selgw_log(SELGW_LOG_INFO, "reload: the built-in demo config has no file");
+                    continue;
+                }
+                selgw_log(SELGW_LOG_INFO, "reload: reading %s", opt->config_path);
+                selgw_config *next = load_config(opt->config_path);
+                if (!next)
+                    selgw_log(SELGW_LOG_ERROR,
+                              "reload: %s rejected, keeping the running "
+                              "configuration",
+                              opt->config_path);
+                else
+                    selgw_gateway_reload(g, next);
+            }
+        }
+        selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
+        char why[64];
+        snprintf(why, sizeof why, "stopped by %s", strsignal(stop_signal));
+        selgw_gateway_stop(g, why);
+        if (selgw_gateway_failed(g))
+            status = 1;
     }
-    sigset_t wait_set = old_set;
-    sigdelset(&wait_set, SIGINT);
-    sigdelset(&wait_set, SIGTERM);
-    sigdelset(&wait_set, SIGHUP);
-    while (!stop_signal) {
-        sigsuspend(&wait_set);
-        if (reload_requested && !stop_signal) {
-            reload_requested = 0;
-            reload(opt->config_path, &sink, &running, &totals);
+    if (g)
+        selgw_gateway_log_totals(g);
+    selgw_gateway_free(g);
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    return status;
+}
+
+/* "2026-05-01", "2026-05-01T06:00", "2026-05-01T06:00:00Z": UTC, to nanoseconds. */
+static bool parse_utc_time(const char *text, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int n = 0;
+    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3)
+        return false;
+    const char *rest = text + n;
+    if (*rest == 'T' || *rest == ' ') {
+        int m = 0;
+        if (sscanf(rest + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &m) != 2)
+            return false;
+        rest += 1 + m;
+        if (*rest == ':') {
+            if (sscanf(rest + 1, "%2d%n", &tm.tm_sec, &m) != 1)
+                return false;
+            rest += 1 + m;
         }
     }
-    selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
-    fleet_destroy(&running, &totals);
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-    selgw_log(SELGW_LOG_INFO, "stopped: %llu polls, %llu failed, %llu skipped (bus busy)",
-              (unsigned long long)totals.polls, (unsigned long long)totals.failed,
-              (unsigned long long)totals.late);
+    if (*rest == 'Z')
+        rest++;
+    if (*rest || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm) * SELGW_NS_PER_S;
+    return true;
+}
 
-out:
-    fleet_destroy(&running, &totals);
-    free(sink.buf);
-    pthread_mutex_destroy(&sink.lock);
-    selgw_config_free(running.cfg);
+static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const char *measurement)
+{
+    selgw_journal_reader *r = NULL;
+    if (selgw_journal_reader_new(j, 0, &r) != SELGW_OK)
+        return 1;
+    selgw_record *rec = malloc(sizeof *rec);
+    size_t cap = 8192;
+    char *buf = malloc(cap);
+    int status = rec && buf ? 0 : 1;
+    uint64_t seq;
+    const uint8_t *payload;
+    size_t len;
+    selgw_err err = SELGW_OK;
+    while (!status && (err = selgw_journal_read(r, &seq, &payload, &len)) == SELGW_OK) {
+        if (selgw_record_decode(payload, len, rec) != SELGW_OK) {
+            fprintf(stderr, "selgw: journal record %llu cannot be decoded\n",
+                    (unsigned long long)seq);
+            status = 1;
+            break;
+        }
+        if (rec->time_ns < from_ns || rec->time_ns >= to_ns)
+            continue;
+        rec->seq = seq;
+        size_t need = measurement ? selgw_lp_record(rec, measurement, buf, cap)
+                                  : selgw_record_json(rec, buf, cap);
+        if (need >= cap) {
+            char *grown = realloc(buf, need + 1);
+            if (!grown) {
+                status = 1;
+                break;
+            }
+            buf = grown;
+            cap = need + 1;
+            if (measurement)
+                selgw_lp_record(rec, measurement, buf, cap);
+            else
+                selgw_record_json(rec, buf, cap);
+        }
+        if (measurement)
+            fputs(buf, stdout); /* a line protocol line ends with its newline; events have none */
+        else
+            puts(buf);
+    }
+    if (err != SELGW_OK && err != SELGW_ERR_AGAIN) {
+        fprintf(stderr, "selgw: reading the journal: %s\n", selgw_strerror(err));
+        status = 1;
+    }
+    free(buf);
+    free(rec);
+    selgw_journal_reader_free(r);
+    return status;
+}
+
+static int cmd_journal(const options *opt)
+{
+    int64_t from_ns = INT64_MIN, to_ns = INT64_MAX;
+    bool lineproto = opt->format && !strcmp(opt->format, "lp");
+    if (opt->format && !lineproto && strcmp(opt->format, "json")) {
+        fprintf(stderr, "selgw journal: --format is json or lp\n");
+        return EXIT_CONFIG;
+    }
+    if ((opt->from && !parse_utc_time(opt->from, &from_ns)) ||
+        (opt->to && !parse_utc_time(opt->to, &to_ns))) {
+        fprintf(stderr, "selgw journal: TIME is YYYY-MM-DD[THH:MM[:SS]][Z] (UTC)\n");
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    const char *sinks[2];
+    size_t sink_count = 0;
+    if (cfg->mqtt.enabled)
+        sinks[sink_count++] = SELGW_MQTT_SINK_NAME;
+    if (cfg->influxdb.enabled)
+        sinks[sink_count++] = SELGW_INFLUX_SINK_NAME;
+    selgw_journal *j = NULL;
+    selgw_journal_recovery rec;
+    memset(&rec, 0, sizeof rec);
+    /* Read-only: a gateway may be running on this journal right now. */
+    selgw_err err = selgw_journal_open(&cfg->journal, sinks, sink_count, false, &j, &rec);
+    int status = 0;
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw: journal %s: %s%s%s\n", cfg->journal.dir, selgw_strerror(err),
+                rec.message[0] ? ": " : "", rec.message);
+        status = 1;
+    } else if (opt->dump) {
+        const char *measurement = cfg->influxdb.measurement ? cfg->influxdb.measurement : "reading";
+        status = dump_journal(j, from_ns, to_ns, lineproto ? measurement : NULL);
+    } else {
+        selgw_journal_describe(j, stdout);
+    }
+    selgw_journal_close(j);
+    selgw_config_free(cfg);
     return status;
 }
 
@@ -387,13 +445,15 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
-    options opt = {0};
+    options opt = {.print = -1};
     if (parse_options(argc - 1, argv + 1, &opt) != 0)
         return EXIT_CONFIG;
     if (!strcmp(command, "check"))
         return cmd_check(&opt);
     if (!strcmp(command, "run"))
         return cmd_run(&opt);
+    if (!strcmp(command, "journal"))
+        return cmd_journal(&opt);
     fprintf(stderr, "selgw: unknown command '%s'\n%s", command, usage_text);
     return EXIT_CONFIG;
 }

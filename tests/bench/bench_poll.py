@@ -19,6 +19,7 @@ PROFILES = ["cwt-soil-thc-s", "renke-rs-ecth-n01-tr", "sn-3002-tr-ecthnpkph",
 
 def write_config(path, buses, per_bus, interval):
     lines = ["gateway: {id: bench-gw}",
+             "journal: {dir: %s}" % os.path.join(os.path.dirname(path), "journal"),
              "bases:", "  - {id: bench-base, name: Bench base}",
              "plots:", "  - id: bench-plot", "    base: bench-base", "    crop: tea",
              "    households:", "      - {household: HH-001, contract: C-1, from: 2020-01-01}",

@@ -27,6 +27,7 @@ BITS_PER_CHAR = 10  # 8N1: start + 8 data + stop
 
 def write_config(path, line, sensors):
     lines = ["gateway: {id: bench-rtu}",
+             "journal: {dir: %s}" % os.path.join(os.path.dirname(path), "journal"),
              "bases:", "  - {id: bench-base, name: Bench base}",
              "plots:", "  - {id: bench-plot, base: bench-base, crop: tea}",
              "buses:",

@@ -65,6 +65,8 @@ class ReadingCollector:
     def _run(self, stream):
         for line in stream:
             r = json.loads(line)
+            if r.get("type", "reading") != "reading":
+                continue  # start and stop records
             self.count += 1
             if r["status"] == "ok":
                 self.ok += 1

@@ -289,8 +289,8 @@ class RunResult:
                 f"--- stderr\n{self.stderr}")
 
 
-def parse_readings(lines):
-    """Every stdout line of selgw run must be one JSON object."""
+def parse_records(lines):
+    """Every stdout line of selgw run must be one JSON object: a journal record."""
     readings = []
     for line in lines:
         if not line.strip():
@@ -302,6 +302,16 @@ def parse_readings(lines):
         if not isinstance(obj, dict):
             raise AssertionError(f"stdout line is not a JSON object: {line!r}")
         readings.append(obj)
+    return readings
+
+
+def parse_readings(lines):
+    """The reading records among selgw run's stdout lines (start and stop events left out);
+    each carries the journal sequence number it was committed with."""
+    readings = [r for r in parse_records(lines) if r.get("type", "reading") == "reading"]
+    for r in readings:
+        if not isinstance(r.get("seq"), int) or r["seq"] <= 0:
+            raise AssertionError(f"reading without a journal sequence number: {r!r}")
     return readings
 
 
@@ -428,6 +438,12 @@ def to_yaml(obj, indent=0):
 
 
 def write_config(path, cfg):
+    """Writes cfg as YAML. A config without a journal section gets a journal of its own
+    next to the file (never the default /var/lib/selgw/journal, which tests would share)."""
+    if "journal" not in cfg:
+        base = os.path.splitext(os.path.basename(path))[0]
+        cfg = dict(cfg, journal={"dir": os.path.join(os.path.dirname(os.path.abspath(path)),
+                                                     "journal-" + base)})
     with open(path, "w", encoding="utf-8") as f:
         f.write("# written by a selgw integration test\n")
         f.write(to_yaml(cfg) + "\n")

@@ -1,0 +1,159 @@
+"""Real delivery servers for the integration tests: mosquitto and influxd (Debian's
+influxdb 1.6, v1 API), each started on free loopback ports in a temporary directory and
+stopped by pid; and a mosquitto_sub subscriber that collects what the gateway published.
+
+A server can be stopped and started again on the same ports and data (an outage)."""
+import json
+import os
+import time
+import urllib.parse
+import urllib.request
+
+import harness as h
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
+INFLUXD = "/usr/bin/influxd"
+
+
+def wait_port(port, timeout):
+    import socket
+
+    def accepts():
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    if not h.wait_until(accepts, timeout, interval=0.05):
+        raise AssertionError(f"nothing accepts connections on 127.0.0.1:{port}")
+
+
+class Mosquitto:
+    """A broker with persistence on, so that a subscriber's persistent session (and the
+    messages queued for it) outlives a restart of the broker: the test's subscriber then
+    misses nothing that the broker acknowledged to the gateway."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "mosquitto")
+        os.makedirs(self.dir, exist_ok=True)
+        # Started as root, mosquitto drops to the user "mosquitto": it must be able to
+        # write its persistence file here.
+        os.chmod(workdir, 0o755)
+        os.chmod(self.dir, 0o777)
+        self.port = h.free_port()
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"listener {self.port} 127.0.0.1\n"
+                    "allow_anonymous true\n"
+                    "persistence true\n"
+                    f"persistence_location {self.dir}/\n"
+                    "autosave_interval 1\n"
+                    "max_queued_messages 1000000\n"
+                    "log_dest stderr\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = h.Process("mosquitto", [MOSQUITTO, "-c", self.conf])
+        wait_port(self.port, h.scaled(10))
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+class Influxd:
+    def __init__(self, workdir, database="selgw"):
+        self.dir = os.path.join(workdir, "influxdb")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = h.free_port()
+        self.rpc_port = h.free_port()
+        self.database = database
+        self.conf = os.path.join(self.dir, "influxdb.conf")
+        with open(self.conf, "w") as f:
+            f.write(f'reporting-disabled = true\n'
+                    f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+                    f'[meta]\n  dir = "{self.dir}/meta"\n'
+                    f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n'
+                    f'  query-log-enabled = false\n'
+                    f'[monitor]\n  store-enabled = false\n'
+                    f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n'
+                    f'  log-enabled = false\n'
+                    f'[subscriber]\n  enabled = false\n')
+        self.proc = None
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+        self.query(f"CREATE DATABASE {database}", method="POST")
+
+    def start(self):
+        self.proc = h.Process("influxd", [INFLUXD, "-config", self.conf])
+        deadline = time.monotonic() + h.scaled(30)
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+                    if r.status == 204:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("influxd did not start\n" + self.proc.describe())
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def query(self, q, method="GET"):
+        params = urllib.parse.urlencode({"db": self.database, "q": q, "epoch": "ns"})
+        if method == "POST":
+            req = urllib.request.Request(self.url + "/query", data=params.encode(),
+                                         method="POST")
+        else:
+            req = urllib.request.Request(self.url + "/query?" + params)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def column(self, q, name):
+        """All values of one column of a query's result."""
+        out = []
+        for result in self.query(q).get("results", []):
+            if "error" in result:
+                raise AssertionError(f"influx query {q!r}: {result['error']}")
+            for series in result.get("series", []):
+                idx = series["columns"].index(name)
+                out += [row[idx] for row in series["values"]]
+        return out
+
+
+class Subscriber(h.Process):
+    """mosquitto_sub with a persistent session (-c, fixed id, QoS 1), printing topic and
+    payload of every message."""
+
+    def __init__(self, broker, topic):
+        super().__init__("mosquitto_sub", [
+            MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-t", topic, "-q", "1",
+            "-c", "-i", "selgw-itest-subscriber", "-v"])
+
+    def messages(self):
+        """(topic, payload object) of every message whose payload is a JSON object."""
+        out = []
+        for line in self.stdout():
+            topic, _, payload = line.partition(" ")
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append((topic, obj))
+        return out
+
+    def seqs(self):
+        return [obj["seq"] for _, obj in self.messages() if "seq" in obj]
+
+
+def journal_records(config_path):
+    """Every record of the journal, from `selgw journal --dump` (read-only)."""
+    res = h.selgw("journal", "-c", config_path, "--dump")
+    if res.returncode != 0:
+        raise AssertionError("selgw journal --dump failed\n" + res.describe())
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
