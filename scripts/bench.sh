@@ -8,3 +8,5 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_poll.py "$@"
 /usr/bin/python3 tests/bench/bench_rtu.py "$@"
+./build/tests/bench_journal
+/usr/bin/python3 tests/bench/bench_drain.py

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lineproto.h"
+#include "text_writer.h"
 #include "record.h"
 
 typedef void (*escaper)(char *buf, size_t cap, size_t *len, const char *s, size_t n);
@@ -372,9 +373,60 @@ static void test_line_from_an_encoded_reading(void **state)
                         "air_temperature=21.5,attempts=2i,seq=123456789i 1700000000000000001\n");
 }
 
+/* The fast number formatter must write exactly what printf's "%.15g" writes: sensor values
+ * from every 16-bit raw value at the usual scales and offsets, and random doubles across
+ * the magnitudes it handles itself and beyond. */
+static void check_double_like_printf(double v, unsigned long *checked)
+{
+    char fast[64], ref[64];
+    size_t len = 0;
+    fast[0] = '\0';
+    selgw_text_double(fast, sizeof fast, &len, v);
+    snprintf(ref, sizeof ref, "%.15g", v);
+    if (strcmp(fast, ref) != 0)
+        fail_msg("%.17g: fast '%s', printf '%s'", v, fast, ref);
+    assert_int_equal(len, strlen(ref));
+    (*checked)++;
+}
+
+static void test_double_matches_printf(void **state)
+{
+    (void)state;
+    unsigned long checked = 0;
+    static const double scales[] = {1, 0.1, 0.01, 0.001, 1.0 / 3};
+    static const double offsets[] = {0, -273.15};
+    for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+        for (size_t oi = 0; oi < sizeof offsets / sizeof offsets[0]; oi++)
+            for (long raw = -32768; raw <= 65535; raw++)
+                check_double_like_printf((double)raw * scales[si] + offsets[oi], &checked);
+    uint64_t x = 88172645463325252ULL; /* xorshift64: fixed seed, same values every run */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double mant = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+        int exp10 = (int)(x % 26) - 7;                         /* 1e-7 .. 1e18 */
+        double v = (mant + 0.1) * pow(10, exp10);
+        check_double_like_printf((x & 1) ? -v : v, &checked);
+        uint64_t bits = x;
+        double any;
+        memcpy(&any, &bits, sizeof any);
+        if (isfinite(any))
+            check_double_like_printf(any, &checked);
+    }
+    check_double_like_printf(0.0, &checked);
+    check_double_like_printf(-0.0, &checked);
+    check_double_like_printf(1e15, &checked);
+    check_double_like_printf(999999999999999.4, &checked);
+    check_double_like_printf(0.0001, &checked);
+    check_double_like_printf(0.00009999999999999999, &checked);
+    assert_true(checked > 1000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_double_matches_printf),
         cmocka_unit_test(test_measurement_escapes),
         cmocka_unit_test(test_tag_escapes),
         cmocka_unit_test(test_field_key_escapes),
