@@ -11,7 +11,7 @@ PACKAGES=(
   # unit tests
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
-  python3 python3-pymodbus python3-serial-asyncio socat mosquitto mosquitto-clients influxdb curl
+  python3 python3-pymodbus python3-serial-asyncio socat mosquitto mosquitto-clients influxdb curl openssl
   # memory checks
   valgrind
 )
