@@ -878,7 +878,8 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
         *(double *)out = value;
         return READ_OK;
     }
-    case OPT_DURATION: {
+    case OPT_DURATION:
+    case OPT_LONG_DURATION: { /* stored as int ms, or int64_t ms for long ones */
         int64_t ms;
         if (!selgw_yaml_duration_ms(yaml, node, key, &ms))
             return READ_BAD;
@@ -890,22 +891,10 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
             error_at(ld, node, "%s: %s is out of range %s..%s", key, value, lo, hi);
             return READ_BAD;
         }
-        *(int *)out = (int)ms;
-        return READ_OK;
-    }
-    case OPT_LONG_DURATION: {
-        int64_t ms;
-        if (!selgw_yaml_duration_ms(yaml, node, key, &ms))
-            return READ_BAD;
-        if (ms < opt->min || ms > opt->max) {
-            char value[32], lo[32], hi[32];
-            format_duration(value, sizeof(value), (double)ms);
-            format_duration(lo, sizeof(lo), opt->min);
-            format_duration(hi, sizeof(hi), opt->max);
-            error_at(ld, node, "%s: %s is out of range %s..%s", key, value, lo, hi);
-            return READ_BAD;
-        }
-        *(int64_t *)out = ms;
+        if (opt->kind == OPT_LONG_DURATION)
+            *(int64_t *)out = ms;
+        else
+            *(int *)out = (int)ms;
         return READ_OK;
     }
     case OPT_SIZE: {
