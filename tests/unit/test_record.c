@@ -748,7 +748,7 @@ static void test_json_reading_matches_reading_json(void **state)
                 memcpy(f.values, cases[c], sizeof f.values);
                 f.reading.status = statuses[s];
                 f.reading.contract_count = households;
-                char direct[2048], via[2048], expected[2048];
+                char direct[2048], via[2200], expected[2200]; /* room for the added members */
                 size_t n = selgw_reading_json(&f.reading, direct, sizeof direct);
                 assert_true(n < sizeof direct);
 
