@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,30 @@ class JournalRecovery(unittest.TestCase):
         self.assertEqual(len(readings), 9)
         self.assertTrue(all(r["status"] == "connect_failed" for r in readings))
         h.say(res.stdout.strip())
+
+    def test_dump_time_range(self):
+        time.sleep(1.1)  # the next records fall in a later second than these
+        h.selgw("run", "--once", "-c", self.cfg)
+        records = self.dump()
+        self.assertEqual(len(records), 12)
+        start = records[9]["time"][:19] + "Z"  # whole seconds, UTC
+        res = h.selgw("journal", "-c", self.cfg, "--dump", "--from", start)
+        self.assertEqual(res.returncode, 0, res.describe())
+        later = [json.loads(line) for line in res.stdout.splitlines()]
+        self.assertEqual([r["seq"] for r in later], [10, 11, 12])
+        res = h.selgw("journal", "-c", self.cfg, "--dump", "--to", start)
+        earlier = [json.loads(line) for line in res.stdout.splitlines()]
+        self.assertEqual(earlier, self.records)
+        res = h.selgw("journal", "-c", self.cfg, "--dump", "--format", "lp")
+        self.assertEqual(res.returncode, 0, res.describe())
+        lines = res.stdout.splitlines()
+        self.assertEqual(len(lines), 12)  # one line per reading, none for events
+        self.assertTrue(all(x.startswith("reading,") and "status=connect_failed" in x
+                            for x in lines), lines[0])
+        bad = h.selgw("journal", "-c", self.cfg, "--dump", "--from", "yesterday")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("TIME is YYYY-MM-DD", bad.stderr)
+        h.say(f"--from {start}: {len(later)} records, --to: {len(earlier)}; lp: {len(lines)} lines")
 
     def test_torn_tail_is_cut_and_reported(self):
         size = os.path.getsize(self.segment)
