@@ -44,6 +44,7 @@ typedef enum option_kind {
     OPT_PATH,          /* string; relative paths are made relative to the config's directory */
     OPT_FILE,          /* OPT_PATH of a regular file that can be read now */
     OPT_PRIVATE_FILE,  /* OPT_FILE that others cannot read (see check_private_mode) */
+    OPT_OWNER_FILE,    /* OPT_PRIVATE_FILE that its group cannot read either (signing key) */
     OPT_SECRET_FILE,   /* OPT_PRIVATE_FILE whose first line is the value */
     OPT_SECRET_ENV,    /* name of an environment variable whose value is the value */
     OPT_URL,           /* http:// or https:// URL without credentials, query or fragment */
@@ -85,6 +86,7 @@ static const option options[] = {
     {"root", "journal", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "mqtt", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "influxdb", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
 
     {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"gateway", "location", OPT_STRING, false, 0, 0, 0, "", NULL},
@@ -190,6 +192,10 @@ static const option options[] = {
     {"influx_v2", "token_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
     {"retry", "min", OPT_DURATION, false, 100, 600000, 1000, NULL, NULL},
     {"retry", "max", OPT_DURATION, false, 1000, 3600000, 300000, NULL, NULL},
+
+    /* signing: seals are written only when the section is present (docs/EVIDENCE.md) */
+    {"signing", "secret_key", OPT_OWNER_FILE, true, 0, 0, 0, NULL, NULL},
+    {"signing", "seal_interval", OPT_DURATION, false, 1000, DAY_MS, 600000, NULL, NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -477,15 +483,22 @@ static int open_config_file(loader *ld, struct fy_node *node, const char *key, c
 
 /* A file holding a secret must not be open to others: mode 0600 or stricter, or 0640 when
  * root owns it (root:selgw 0640 lets the service's group read it). This is PostgreSQL's
- * rule for its key file; ssh refuses private keys the same way. */
+ * rule for its key file; ssh refuses private keys the same way. With owner_only not even
+ * that: the signing key is the gateway's identity, and selgw_signer_load refuses any group
+ * access, so the config check must not pass what the daemon then refuses. */
 static bool check_private_mode(loader *ld, struct fy_node *node, const char *key, const char *path,
-                               const struct stat *st)
+                               const struct stat *st, bool owner_only)
 {
     unsigned mode = (unsigned)(st->st_mode & 07777);
     unsigned group = (unsigned)(st->st_mode & S_IRWXG);
     if (st->st_mode & S_IRWXO) {
         error_at(ld, node, "%s: '%s' is accessible by others (mode %04o); chmod 600 it", key, path,
                  mode);
+        return false;
+    }
+    if (group && owner_only) {
+        error_at(ld, node, "%s: '%s' is accessible by its group (mode %04o); chmod 600 it", key,
+                 path, mode);
         return false;
     }
     if (group && !(st->st_uid == 0 && group == S_IRGRP)) {
@@ -512,7 +525,7 @@ static char *read_secret_file(loader *ld, struct fy_node *node, const char *key,
     char buf[SECRET_MAX + 1];
     size_t len = 0;
     bool read_error = false;
-    if (check_private_mode(ld, node, key, path, &st)) {
+    if (check_private_mode(ld, node, key, path, &st, false)) {
         while (len < sizeof(buf)) {
             ssize_t n = read(fd, buf + len, sizeof(buf) - len);
             if (n < 0 && errno == EINTR)
@@ -643,6 +656,7 @@ static read_result read_text_option(loader *ld, const option *opt, struct fy_nod
         break;
     case OPT_FILE:
     case OPT_PRIVATE_FILE:
+    case OPT_OWNER_FILE:
     case OPT_SECRET_FILE: {
         char *path = resolve_path(ld, text);
         if (!path)
@@ -656,7 +670,8 @@ static read_result read_text_option(loader *ld, const option *opt, struct fy_nod
         int fd = open_config_file(ld, node, key, path, &st);
         if (fd >= 0) {
             close(fd);
-            if (opt->kind == OPT_FILE || check_private_mode(ld, node, key, path, &st)) {
+            if (opt->kind == OPT_FILE ||
+                check_private_mode(ld, node, key, path, &st, opt->kind == OPT_OWNER_FILE)) {
                 value = path;
                 path = NULL;
             }
@@ -752,6 +767,7 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
         case OPT_STRING:
         case OPT_FILE:
         case OPT_PRIVATE_FILE:
+        case OPT_OWNER_FILE:
         case OPT_SECRET_FILE:
         case OPT_SECRET_ENV:
         case OPT_URL:
@@ -801,6 +817,7 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
     case OPT_PATH:
     case OPT_FILE:
     case OPT_PRIVATE_FILE:
+    case OPT_OWNER_FILE:
     case OPT_SECRET_FILE:
     case OPT_SECRET_ENV:
     case OPT_URL:
@@ -1538,6 +1555,18 @@ static void parse_influx(loader *ld, struct fy_node *root)
     }
 }
 
+static void parse_signing(loader *ld, struct fy_node *root)
+{
+    selgw_signing_config *sg = &ld->cfg->signing;
+    struct fy_node *map = root_section(ld, root, "signing", &sg->enabled);
+    /* the default also when signing is off, so that no caller ever sees 0 */
+    sg->seal_interval_ms = (int)option_find("signing", "seal_interval")->default_value;
+    if (!map || !check_section_keys(ld->yaml, map, "signing", "signing"))
+        return;
+    read_option(ld, map, "signing", "secret_key", "signing", &sg->secret_key, NULL);
+    read_option(ld, map, "signing", "seal_interval", "signing", &sg->seal_interval_ms, NULL);
+}
+
 /* ---- cross-checks ---- */
 
 /* Reports the second and later occurrences of an id among n items. */
@@ -1841,6 +1870,7 @@ static void parse_config(loader *ld)
     parse_journal(ld, root);
     parse_mqtt(ld, root);
     parse_influx(ld, root);
+    parse_signing(ld, root);
 
     if (!ld->failed)
         cross_check(ld);
@@ -1902,6 +1932,7 @@ void selgw_config_free(selgw_config *cfg)
     free_secret(x->token);
     free(x->measurement);
     free(x->dead_letter_path);
+    free(cfg->signing.secret_key);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -2145,4 +2176,13 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     }
     if (!m->enabled && !x->enabled)
         fprintf(out, "no sinks: records stay in the journal\n");
+    const selgw_signing_config *sg = &cfg->signing;
+    if (sg->enabled) {
+        char seal[32];
+        format_duration(seal, sizeof(seal), sg->seal_interval_ms);
+        fprintf(out, "signing: key %s, seal every %s\n", sg->secret_key ? sg->secret_key : "?",
+                seal);
+    } else {
+        fprintf(out, "signing: off (records are hash-chained but not sealed)\n");
+    }
 }

@@ -149,6 +149,15 @@ typedef struct selgw_influx_config {
                              * journal dir when not absolute; default "dead-letter.lp" */
 } selgw_influx_config;
 
+/* Signed seals over the evidence chains (docs/EVIDENCE.md). Without a `signing:` section
+ * records are still hash-chained, but nothing is sealed, so nothing can be exported as
+ * evidence. */
+typedef struct selgw_signing_config {
+    bool enabled;
+    char *secret_key;     /* file written by `selgw keygen`; must be private (0600) */
+    int seal_interval_ms; /* a seal at least this often, and at every clean stop */
+} selgw_signing_config;
+
 typedef struct selgw_config {
     char *path; /* file it was loaded from, or the display name */
     char *gateway_id;
@@ -166,6 +175,7 @@ typedef struct selgw_config {
     selgw_journal_config journal;
     selgw_mqtt_config mqtt;
     selgw_influx_config influxdb;
+    selgw_signing_config signing;
 } selgw_config;
 
 /* Loads and validates. On success *out owns everything; on failure *out is NULL, every

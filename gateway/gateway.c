@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "chains.h"
 #include "clock.h"
 #include "influx_sink.h"
 #include "journal.h"
+#include "keys.h"
 #include "log.h"
 #include "mqtt_sink.h"
 #include "poller.h"
+#include "provenance.h"
 #include "record.h"
 #include "transport.h"
 
@@ -42,6 +46,20 @@ struct selgw_gateway {
     bool print_failed;
 
     uint64_t polls, failed_polls, late_polls; /* of pollers already freed (reloads) */
+
+    /* Evidence (under lock): chain heads, the payload being built, the signing key. */
+    selgw_chains *chains;
+    char chains_state[4200];
+    uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
+    selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
+    int64_t last_seal_ns; /* monotonic */
+    int clock_synced;     /* last recorded clock state: -1 none yet */
+
+    /* The sealer thread: seals on time, journals annotations and clock changes. */
+    pthread_t sealer;
+    bool sealer_running;
+    bool sealer_stop;
+    pthread_cond_t sealer_wake;
 };
 
 static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t seq)
@@ -52,6 +70,8 @@ static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, u
         return;
     }
     rec->seq = seq;
+    selgw_record_hash(payload, len, rec->hash);
+    rec->has_hash = true;
     size_t need = selgw_record_json(rec, g->print_buf, g->print_cap);
     if (need + 2 > g->print_cap) {
         char *grown = realloc(g->print_buf, need + 2);
@@ -72,30 +92,71 @@ static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, u
     }
 }
 
-/* Appends under g->lock. Before the first record accepted after refusals, a GAP record
- * says how many readings the journal refused and why, so the gap is explicit. */
-static selgw_err append_locked(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t *seq,
-                               int64_t time_ns)
+typedef size_t (*encode_fn)(const void *arg, const selgw_chain_link *link, uint8_t *buf,
+                            size_t cap);
+
+static size_t encode_reading(const void *arg, const selgw_chain_link *link, uint8_t *buf,
+                             size_t cap)
 {
-    if (g->refused > 0) {
-        char text[200];
-        char since[SELGW_UTC_TEXT_SIZE];
-        snprintf(text, sizeof text, "%llu readings polled since %s were not journaled: %s",
-                 (unsigned long long)g->refused, selgw_format_utc(g->refused_first_ns, since),
-                 selgw_strerror(g->refused_err));
-        uint8_t gap[512];
-        size_t n = selgw_record_encode_event(SELGW_RECORD_GAP, selgw_utc_ns(), g->cfg->gateway_id,
-                                             text, 0, 0, gap, sizeof gap);
-        uint64_t gap_seq;
-        if (n > 0 && n <= sizeof gap &&
-            selgw_journal_append(g->journal, gap, n, &gap_seq) == SELGW_OK) {
-            selgw_repeat_ok(&g->refusals, "journal");
-            g->refused = 0;
-        }
+    return selgw_record_encode_reading(arg, link, buf, cap);
+}
+
+static size_t encode_event(const void *arg, const selgw_chain_link *link, uint8_t *buf, size_t cap)
+{
+    return selgw_record_encode_event(arg, link, buf, cap);
+}
+
+static selgw_str str_of(const char *s)
+{
+    return (selgw_str){s, s ? strlen(s) : 0};
+}
+
+static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, encode_fn encode,
+                                       const void *arg, int64_t time_ns);
+
+/* Before the first record accepted after refusals, a GAP record says how many readings
+ * the journal refused and why, so the gap is explicit in the gateway's chain. */
+static void record_refusals_locked(selgw_gateway *g)
+{
+    char text[200], since[SELGW_UTC_TEXT_SIZE];
+    snprintf(text, sizeof text, "%llu readings polled since %s were not journaled: %s",
+             (unsigned long long)g->refused, selgw_format_utc(g->refused_first_ns, since),
+             selgw_strerror(g->refused_err));
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .time_ns = selgw_utc_ns(),
+                        .gateway = str_of(g->cfg->gateway_id),
+                        .text = str_of(text)};
+    uint64_t refused = g->refused;
+    g->refused = 0; /* so that the GAP itself is not preceded by another */
+    if (append_chained_locked(g, "gateway", encode_event, &gap, gap.time_ns) == SELGW_OK)
+        selgw_repeat_ok(&g->refusals, "journal");
+    else
+        g->refused += refused;
+}
+
+/* Encodes a record as the next of its chain and appends it, under g->lock: positions in a
+ * chain are handed out in the order records enter the journal. */
+static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, encode_fn encode,
+                                       const void *arg, int64_t time_ns)
+{
+    if (g->refused > 0)
+        record_refusals_locked(g);
+    selgw_chain_link link;
+    selgw_err err = selgw_chains_next(g->chains, chain, &link);
+    if (err != SELGW_OK)
+        return err;
+    size_t len = encode(arg, &link, g->payload, sizeof g->payload);
+    if (len == 0 || len > sizeof g->payload) {
+        selgw_log(SELGW_LOG_ERROR, "%s: record too large to journal (%zu bytes)", chain, len);
+        return SELGW_ERR_RANGE;
     }
-    selgw_err err = selgw_journal_append(g->journal, payload, len, seq);
+    uint64_t seq;
+    err = selgw_journal_append(g->journal, g->payload, len, &seq);
     if (err == SELGW_OK) {
         g->accepted++;
+        selgw_chains_apply(g->chains, g->payload, len, seq);
+        if (g->opt.print_readings)
+            print_record(g, g->payload, len, seq);
         return err;
     }
     if (g->refused == 0)
@@ -118,35 +179,163 @@ static selgw_err append_locked(selgw_gateway *g, const uint8_t *payload, size_t 
 static void accept_reading(void *ctx, const selgw_reading *reading)
 {
     selgw_gateway *g = ctx;
-    static _Thread_local uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
-    size_t len = selgw_record_encode_reading(reading, payload, sizeof payload);
+    char chain[160];
+    snprintf(chain, sizeof chain, "device/%s", reading->device->id);
     pthread_mutex_lock(&g->lock);
-    if (len == 0 || len > sizeof payload) {
-        selgw_log(SELGW_LOG_ERROR, "device %s: reading too large to journal (%zu bytes)",
-                  reading->device->id, len);
-    } else {
-        uint64_t seq;
-        if (append_locked(g, payload, len, &seq, reading->time_ns) == SELGW_OK &&
-            g->opt.print_readings)
-            print_record(g, payload, len, seq);
-    }
+    append_chained_locked(g, chain, encode_reading, reading, reading->time_ns);
     pthread_mutex_unlock(&g->lock);
+}
+
+static selgw_err append_event_locked(selgw_gateway *g, selgw_record *event, const char *chain)
+{
+    event->time_ns = selgw_utc_ns();
+    event->gateway = str_of(g->cfg->gateway_id);
+    return append_chained_locked(g, chain, encode_event, event, event->time_ns);
 }
 
 static selgw_err append_event(selgw_gateway *g, selgw_record_type type, const char *text)
 {
-    uint8_t payload[1024];
-    size_t n = selgw_record_encode_event(type, selgw_utc_ns(), g->cfg->gateway_id, text, 0, 0,
-                                         payload, sizeof payload);
-    if (n == 0 || n > sizeof payload)
-        return SELGW_ERR_INVALID;
-    uint64_t seq;
+    selgw_record *event = calloc(1, sizeof *event);
+    if (!event)
+        return SELGW_ERR_NOMEM;
+    event->type = type;
+    event->text = str_of(text);
     pthread_mutex_lock(&g->lock);
-    selgw_err err = append_locked(g, payload, n, &seq, selgw_utc_ns());
-    if (err == SELGW_OK && g->opt.print_readings)
-        print_record(g, payload, n, seq);
+    if (type == SELGW_RECORD_START)
+        selgw_chains_last_seal(g->chains, event->prev_seal);
+    selgw_err err = append_event_locked(g, event, "gateway");
     pthread_mutex_unlock(&g->lock);
+    free(event);
     return err;
+}
+
+/* A signed statement of every chain's head, as the next record of the gateway chain; the
+ * heads are taken and the seal appended under the same lock, so every record a seal covers
+ * comes before it. The chain state is saved with it. */
+static selgw_err seal_locked(selgw_gateway *g)
+{
+    if (!g->signer)
+        return SELGW_OK;
+    size_t n = selgw_chains_heads(g->chains, NULL, 0);
+    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
+    if (!heads)
+        return SELGW_ERR_NOMEM;
+    selgw_chains_heads(g->chains, heads, n);
+    selgw_chain_link link;
+    selgw_err err = selgw_chains_next(g->chains, "gateway", &link);
+    size_t signed_len = 0, len = 0;
+    if (err == SELGW_OK) {
+        len = selgw_record_encode_seal(selgw_utc_ns(), g->cfg->gateway_id, heads, n, &link,
+                                       g->payload, sizeof g->payload, &signed_len);
+        if (len == 0 || len > sizeof g->payload)
+            err = SELGW_ERR_RANGE;
+    }
+    free(heads);
+    uint64_t seq;
+    if (err == SELGW_OK) {
+        selgw_sign(g->signer, g->payload, signed_len, g->payload + signed_len);
+        err = selgw_journal_append(g->journal, g->payload, len, &seq);
+    }
+    if (err == SELGW_OK) {
+        g->accepted++;
+        selgw_chains_apply(g->chains, g->payload, len, seq);
+        if (g->opt.print_readings)
+            print_record(g, g->payload, len, seq);
+        /* The state may only claim what is committed. */
+        pthread_mutex_unlock(&g->lock);
+        err = selgw_journal_flush(g->journal);
+        pthread_mutex_lock(&g->lock);
+        if (err == SELGW_OK)
+            err = selgw_chains_save(g->chains, g->chains_state);
+    }
+    if (err != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "seal: %s", selgw_strerror(err));
+    g->last_seal_ns = selgw_mono_ns();
+    return err;
+}
+
+/* A plot's tags are recorded in its chain when first seen and whenever they change. */
+static void record_tags_locked(selgw_gateway *g)
+{
+    char *text = malloc(8192);
+    selgw_record *event = calloc(1, sizeof *event);
+    for (size_t i = 0; text && event && i < g->cfg->plot_count; i++) {
+        size_t n = selgw_plot_tags_text(g->cfg, i, text, 8192);
+        if (n >= 8192)
+            continue;
+        uint8_t now[SELGW_RECORD_HASH_BYTES], before[SELGW_RECORD_HASH_BYTES];
+        selgw_hash((const uint8_t *)text, n, now);
+        const char *plot = g->cfg->plots[i].id;
+        if (selgw_chains_tags_hash(g->chains, plot, before) && !memcmp(now, before, sizeof now))
+            continue;
+        char chain[160];
+        snprintf(chain, sizeof chain, "plot/%s", plot);
+        memset(event, 0, sizeof *event);
+        event->type = SELGW_RECORD_TAGS;
+        event->plot = str_of(plot);
+        event->text = (selgw_str){text, n};
+        append_event_locked(g, event, chain);
+    }
+    free(event);
+    free(text);
+}
+
+static void record_clock_locked(selgw_gateway *g)
+{
+    char text[160];
+    int synced = selgw_clock_synchronised(text, sizeof text) ? 1 : 0;
+    if (synced == g->clock_synced)
+        return;
+    selgw_record event = {.type = SELGW_RECORD_CLOCK, .text = str_of(text)};
+    if (append_event_locked(g, &event, "gateway") == SELGW_OK)
+        g->clock_synced = synced;
+}
+
+static bool take_annotation(void *ctx, const selgw_annotation *a)
+{
+    selgw_gateway *g = ctx;
+    bool known = false;
+    for (size_t i = 0; i < g->cfg->plot_count; i++)
+        known = known || !strcmp(g->cfg->plots[i].id, a->plot);
+    if (!known) {
+        selgw_log(SELGW_LOG_ERROR, "annotation for unknown plot '%s' left in the queue", a->plot);
+        return false;
+    }
+    char chain[160];
+    snprintf(chain, sizeof chain, "plot/%s", a->plot);
+    selgw_record event = {.type = SELGW_RECORD_ANNOTATION,
+                          .plot = str_of(a->plot),
+                          .text = str_of(a->text),
+                          .ref = str_of(a->ref)};
+    event.time_ns = a->time_ns;
+    event.gateway = str_of(g->cfg->gateway_id);
+    selgw_err err = append_chained_locked(g, chain, encode_event, &event, a->time_ns);
+    if (err == SELGW_OK)
+        selgw_log(SELGW_LOG_INFO, "annotation for plot %s journaled: %s%s%s", a->plot, a->text,
+                  a->ref[0] ? " (ref " : "", a->ref[0] ? a->ref : "");
+    /* Gone from the queue only once it is committed. */
+    return err == SELGW_OK && selgw_journal_flush(g->journal) == SELGW_OK;
+}
+
+static void *sealer_thread(void *arg)
+{
+    selgw_gateway *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->sealer_stop) {
+        int64_t deadline = selgw_mono_ns() + SELGW_NS_PER_S;
+        struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
+                              .tv_nsec = deadline % SELGW_NS_PER_S};
+        pthread_cond_timedwait(&g->sealer_wake, &g->lock, &ts);
+        if (g->sealer_stop)
+            break;
+        selgw_annotations_collect(g->cfg->journal.dir, take_annotation, g);
+        record_clock_locked(g);
+        if (g->signer && selgw_mono_ns() - g->last_seal_ns >=
+                             (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS)
+            seal_locked(g);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
 }
 
 static void free_pollers(selgw_gateway *g, selgw_poller **pollers, size_t count)
@@ -238,7 +427,13 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     }
     g->cfg = cfg;
     g->opt = *opt;
+    g->clock_synced = -1;
     pthread_mutex_init(&g->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->sealer_wake, &attr);
+    pthread_condattr_destroy(&attr);
     if (cfg->mqtt.enabled)
         g->sink_names[g->sink_count++] = SELGW_MQTT_SINK_NAME;
     if (cfg->influxdb.enabled)
@@ -263,6 +458,24 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     selgw_log(SELGW_LOG_INFO, "journal %s: %llu records (seq %llu..%llu)", cfg->journal.dir,
               (unsigned long long)rec.records, (unsigned long long)rec.first_seq,
               (unsigned long long)rec.last_seq);
+
+    /* Evidence: the chains continue where the journal left them; the key signs seals. */
+    char why[512] = "";
+    snprintf(g->chains_state, sizeof g->chains_state, "%s/chains.state", cfg->journal.dir);
+    err = selgw_chains_new(&g->chains);
+    if (err == SELGW_OK)
+        err = selgw_chains_load(g->chains, g->journal, g->chains_state, why, sizeof why);
+    if (err == SELGW_OK && cfg->signing.enabled)
+        err = selgw_signer_load(cfg->signing.secret_key, &g->signer, why, sizeof why);
+    if (err != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s", why[0] ? why : selgw_strerror(err));
+        selgw_gateway_free(g);
+        return err;
+    }
+    if (why[0])
+        selgw_log(SELGW_LOG_WARN, "evidence chains: %s", why);
+    if (!g->signer)
+        selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
     err = make_sinks(g, cfg);
     if (err == SELGW_OK)
         err = make_pollers(g, cfg, &g->pollers);
@@ -288,11 +501,21 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     char text[300];
     snprintf(text, sizeof text, "selgw %s started with %s", SELGW_VERSION, g->cfg->path);
     append_event(g, SELGW_RECORD_START, text);
+    pthread_mutex_lock(&g->lock);
+    record_clock_locked(g);
+    record_tags_locked(g);
+    g->last_seal_ns = selgw_mono_ns();
+    pthread_mutex_unlock(&g->lock);
     if (g->opt.start_sinks) {
         selgw_err err = start_sinks(g);
         if (err != SELGW_OK)
             return err;
     }
+    g->sealer_stop = false;
+    if (pthread_create(&g->sealer, NULL, sealer_thread, g) == 0)
+        g->sealer_running = true;
+    else
+        selgw_log(SELGW_LOG_ERROR, "cannot start the sealer: no seals until restart");
     start_pollers(g);
     g->running = true;
     return SELGW_OK;
@@ -358,6 +581,9 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
     char text[300];
     snprintf(text, sizeof text, "configuration reloaded from %s", cfg->path);
     append_event(g, SELGW_RECORD_START, text);
+    pthread_mutex_lock(&g->lock);
+    record_tags_locked(g); /* households, devices or calibration of a plot may have changed */
+    pthread_mutex_unlock(&g->lock);
     if (g->running)
         start_pollers(g);
     return err;
@@ -369,8 +595,21 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         return;
     free_pollers(g, g->pollers, g->cfg->bus_count);
     g->pollers = NULL;
-    if (g->running)
+    if (g->sealer_running) {
+        pthread_mutex_lock(&g->lock);
+        g->sealer_stop = true;
+        pthread_cond_broadcast(&g->sealer_wake);
+        pthread_mutex_unlock(&g->lock);
+        pthread_join(g->sealer, NULL);
+        g->sealer_running = false;
+    }
+    if (g->running) {
         append_event(g, SELGW_RECORD_STOP, why ? why : "stopped");
+        /* Every clean stop is sealed, so the last records are covered. */
+        pthread_mutex_lock(&g->lock);
+        seal_locked(g);
+        pthread_mutex_unlock(&g->lock);
+    }
     selgw_journal_flush(g->journal);
     stop_sinks(g);
     g->running = false;
@@ -424,6 +663,9 @@ void selgw_gateway_free(selgw_gateway *g)
     free_pollers(g, g->pollers, g->cfg->bus_count);
     free_sinks(g);
     selgw_journal_close(g->journal);
+    selgw_chains_free(g->chains);
+    selgw_signer_free(g->signer);
+    pthread_cond_destroy(&g->sealer_wake);
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);
     selgw_config_free(g->cfg);

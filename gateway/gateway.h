@@ -56,4 +56,5 @@ void selgw_gateway_log_totals(selgw_gateway *g);
 
 void selgw_gateway_free(selgw_gateway *g); /* stops first if running; NULL is fine */
 
+
 #endif

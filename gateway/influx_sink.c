@@ -408,6 +408,10 @@ static size_t fill_batch(selgw_influx_sink *s, selgw_journal_reader *reader, uin
             continue;
         }
         s->record.seq = seq;
+        /* Points carry the record's hash, so that a central system can check what it
+         * received against an evidence export. */
+        selgw_record_hash(payload, len, s->record.hash);
+        s->record.has_hash = true;
         if (add_line(s, seq) != SELGW_OK) {
             /* Leave this record to the next batch: the reader goes back before it. */
             *err = SELGW_ERR_NOMEM;

@@ -1396,8 +1396,13 @@ static bool drop_oldest_locked(selgw_journal *j)
              "..%" PRIu64 " are lost to the slowest sink",
              j->max_backlog, name, s.first_seq, s.last_seq, gap_first, s.last_seq);
     uint8_t frame[FRAME_HEADER_SIZE + 1024];
-    size_t len = selgw_record_encode_event(SELGW_RECORD_GAP, selgw_utc_ns(), j->gateway_id, text, gap_first,
-                                           s.last_seq, frame + FRAME_HEADER_SIZE, 1024);
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .time_ns = selgw_utc_ns(),
+                        .gateway = {j->gateway_id, strlen(j->gateway_id)},
+                        .text = {text, strlen(text)},
+                        .gap_first_seq = gap_first,
+                        .gap_last_seq = s.last_seq};
+    size_t len = selgw_record_encode_event(&gap, NULL, frame + FRAME_HEADER_SIZE, 1024);
     if (len == 0 || len > 1024 || !buf_reserve(&j->pend, FRAME_HEADER_SIZE + len))
         return false;
     uint64_t gap_seq = j->next_seq++;

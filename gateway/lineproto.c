@@ -93,7 +93,7 @@ void selgw_lp_string_field(char *buf, size_t cap, size_t *len, const char *s, si
  * own fields get the prefix "f_", so that a sensor field can never collide with them. */
 static int needs_prefix(selgw_str name)
 {
-    static const char *const reserved[] = {"time", "seq", "attempts", "quality"};
+    static const char *const reserved[] = {"time", "seq", "attempts", "quality", "hash"};
     if (name.len == 0 || name.ptr[0] == '_')
         return 1;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
@@ -204,6 +204,16 @@ size_t selgw_lp_record(const selgw_record *rec, const char *measurement, char *b
     put_quality_field(buf, cap, &len, rec);
     if (rec->seq)
         selgw_text_format(buf, cap, &len, ",seq=%llui", (unsigned long long)rec->seq);
+    if (rec->has_hash) {
+        /* the record's evidence hash, so a point in InfluxDB can be matched to its record */
+        static const char digits[] = "0123456789abcdef";
+        selgw_text_bytes(buf, cap, &len, ",hash=\"", 7);
+        for (size_t i = 0; i < SELGW_RECORD_HASH_BYTES; i++) {
+            selgw_text_char(buf, cap, &len, digits[rec->hash[i] >> 4]);
+            selgw_text_char(buf, cap, &len, digits[rec->hash[i] & 0xf]);
+        }
+        selgw_text_char(buf, cap, &len, '"');
+    }
     selgw_text_format(buf, cap, &len, " %lld\n", (long long)rec->time_ns);
     return len;
 }

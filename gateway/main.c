@@ -19,6 +19,9 @@
 
 #include "clock.h"
 #include "config.h"
+#include "evidence.h"
+#include "provenance.h"
+#include "keys.h"
 #include "gateway.h"
 #include "influx_sink.h"
 #include "journal.h"
@@ -50,6 +53,19 @@ static const char usage_text[] =
     "        protocol with --format lp, as the InfluxDB sink sends them), optionally only\n"
     "        those from TIME (inclusive) to TIME (exclusive), e.g. 2026-05-01 or\n"
     "        2026-05-01T06:00:00Z (UTC)\n"
+    "  keygen FILE\n"
+    "        create the gateway's Ed25519 key pair: the secret key in FILE (mode 0600), the\n"
+    "        public key printed for the enterprise and its auditor\n"
+    "  annotate [[-c] FILE] --plot P --text TEXT [--ref REPORT]\n"
+    "        record a lab result or note for plot P (e.g. a soil selenium analysis with its\n"
+    "        lab report number); the gateway chains and seals it with the readings\n"
+    "  export [[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE\n"
+    "        write the evidence of plot P over [T1, T2): its devices' records, annotations,\n"
+    "        tag history, the seals that cover the period and the public key\n"
+    "  verify BUNDLE [--pubkey ed25519:HEX]\n"
+    "        check an evidence bundle offline (no server, no config): signatures, links,\n"
+    "        nothing missing or added, seals covering the period; print a summary; exit 0\n"
+    "        only if everything holds\n"
     "  version\n"
     "        print the version\n"
     "\n"
@@ -67,33 +83,33 @@ typedef struct options {
     bool dump;
     const char *format; /* --dump: "json" (default) or "lp" */
     const char *from, *to;
+    const char *plot, *output, *pubkey, *text, *ref;
 } options;
 
 static int parse_options(int argc, char **argv, options *opt)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"once", no_argument, NULL, 'o'},
-        {"plan", no_argument, NULL, 'p'},
-        {"print", no_argument, NULL, 'P'},
-        {"no-print", no_argument, NULL, 'N'},
-        {"dump", no_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"from", required_argument, NULL, 'F'},
-        {"to", required_argument, NULL, 'T'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 1000},
+        {"plan", no_argument, NULL, 'p'},         {"print", no_argument, NULL, 'P'},
+        {"no-print", no_argument, NULL, 'N'},     {"dump", no_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'}, {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},     {"plot", required_argument, NULL, 'L'},
+        {"output", required_argument, NULL, 'O'}, {"pubkey", required_argument, NULL, 'K'},
+        {"text", required_argument, NULL, 'X'},   {"ref", required_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:o:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             opt->config_path = optarg;
             break;
         case 'o':
+            opt->output = optarg;
+            break;
+        case 1000:
             opt->once = true;
             break;
         case 'p':
@@ -116,6 +132,21 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'T':
             opt->to = optarg;
+            break;
+        case 'L':
+            opt->plot = optarg;
+            break;
+        case 'O':
+            opt->output = optarg;
+            break;
+        case 'K':
+            opt->pubkey = optarg;
+            break;
+        case 'X':
+            opt->text = optarg;
+            break;
+        case 'R':
+            opt->ref = optarg;
             break;
         case 'v':
             selgw_log_set_level(SELGW_LOG_DEBUG);
@@ -357,6 +388,8 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
         if (rec->time_ns < from_ns || rec->time_ns >= to_ns)
             continue;
         rec->seq = seq;
+        selgw_record_hash(payload, len, rec->hash);
+        rec->has_hash = true;
         size_t need = measurement ? selgw_lp_record(rec, measurement, buf, cap)
                                   : selgw_record_json(rec, buf, cap);
         if (need >= cap) {
@@ -430,6 +463,85 @@ static int cmd_journal(const options *opt)
     return status;
 }
 
+static int cmd_keygen(const options *opt)
+{
+    if (!opt->config_path) { /* the positional argument: the secret key file to create */
+        fprintf(stderr, "selgw keygen: give the secret key file to create, e.g. "
+                        "selgw keygen /etc/selgw/gateway.key\n");
+        return EXIT_CONFIG;
+    }
+    char public_text[SELGW_PUBLIC_KEY_TEXT_SIZE], why[512] = "";
+    selgw_err err = selgw_keygen(opt->config_path, public_text, why, sizeof why);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw keygen: %s\n", why[0] ? why : selgw_strerror(err));
+        return 1;
+    }
+    fprintf(stderr,
+            "secret key written to %s (mode 0600); keep it on this gateway only.\n"
+            "public key (give it to the enterprise and its auditor):\n",
+            opt->config_path);
+    printf("%s\n", public_text);
+    return 0;
+}
+
+static int cmd_annotate(const options *opt)
+{
+    if (!opt->plot || !opt->text) {
+        fprintf(stderr, "selgw annotate: --plot P --text TEXT [--ref REPORT] are required\n");
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    char why[512] = "";
+    selgw_err err = selgw_annotation_spool(cfg, opt->plot, opt->text, opt->ref, why, sizeof why);
+    if (err != SELGW_OK)
+        fprintf(stderr, "selgw annotate: %s\n", why[0] ? why : selgw_strerror(err));
+    else
+        fprintf(stderr,
+                "selgw annotate: queued for plot %s; the running gateway chains and "
+                "journals it within a second (or at its next start)\n",
+                opt->plot);
+    selgw_config_free(cfg);
+    return err == SELGW_OK ? 0 : 1;
+}
+
+static int cmd_export(const options *opt)
+{
+    int64_t from_ns, to_ns;
+    if (!opt->plot || !opt->from || !opt->to || !opt->output) {
+        fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
+        return EXIT_CONFIG;
+    }
+    if (!parse_utc_time(opt->from, &from_ns) || !parse_utc_time(opt->to, &to_ns) ||
+        from_ns >= to_ns) {
+        fprintf(stderr, "selgw export: TIME is YYYY-MM-DD[THH:MM[:SS]][Z] (UTC), from < to\n");
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    char why[512] = "";
+    selgw_err err =
+        selgw_evidence_export(cfg, opt->plot, from_ns, to_ns, opt->output, why, sizeof why);
+    if (err != SELGW_OK)
+        fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
+    else
+        fprintf(stderr, "selgw export: evidence for plot %s written to %s\n", opt->plot,
+                opt->output);
+    selgw_config_free(cfg);
+    return err == SELGW_OK ? 0 : 1;
+}
+
+static int cmd_verify(const options *opt)
+{
+    if (!opt->config_path) { /* the positional argument: the bundle */
+        fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE [--pubkey KEY]\n");
+        return EXIT_CONFIG;
+    }
+    return selgw_evidence_verify(opt->config_path, opt->pubkey, stdout) == SELGW_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -454,6 +566,14 @@ int main(int argc, char **argv)
         return cmd_run(&opt);
     if (!strcmp(command, "journal"))
         return cmd_journal(&opt);
+    if (!strcmp(command, "keygen"))
+        return cmd_keygen(&opt);
+    if (!strcmp(command, "annotate"))
+        return cmd_annotate(&opt);
+    if (!strcmp(command, "export"))
+        return cmd_export(&opt);
+    if (!strcmp(command, "verify"))
+        return cmd_verify(&opt);
     fprintf(stderr, "selgw: unknown command '%s'\n%s", command, usage_text);
     return EXIT_CONFIG;
 }

@@ -654,6 +654,9 @@ static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payl
         return true;
     }
     s->record.seq = seq;
+    /* The payload carries the record's hash, for cross-checking against an export. */
+    selgw_record_hash(payload, len, s->record.hash);
+    s->record.has_hash = true;
     size_t topic_len = selgw_mqtt_topic(s->prefix, &s->record, s->topic, s->topic_cap);
     if (topic_len == 0) {
         record_skip(s, seq, "it has no valid topic (an empty id, or '/', '+', '#' in one)");

@@ -3,6 +3,8 @@
 #include "record.h"
 
 #include <math.h>
+#include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "clock.h"
@@ -54,15 +56,28 @@ static void put_f64(writer *w, double v)
     put_uint(w, bits, 8);
 }
 
-static void put_str(writer *w, const char *s)
+/* A string of n bytes: refused when its length does not fit the prefix or it holds a
+ * NUL (the decoder refuses those, so writing one would make an unreadable payload). */
+static void put_str_n(writer *w, const char *s, size_t n)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n > UINT16_MAX) {
+    if (!s)
+        n = 0;
+    if (n > UINT16_MAX || (n && memchr(s, '\0', n))) {
         w->bad = 1;
         n = 0;
     }
     put_uint(w, n, 2);
     put_bytes(w, s, n);
+}
+
+static void put_str(writer *w, const char *s)
+{
+    put_str_n(w, s, s ? strlen(s) : 0);
+}
+
+static void put_sstr(writer *w, selgw_str s)
+{
+    put_str_n(w, s.ptr, s.len);
 }
 
 static size_t finish(const writer *w)
@@ -72,15 +87,28 @@ static size_t finish(const writer *w)
     return w->len;
 }
 
-static void put_head(writer *w, selgw_record_type type, int64_t time_ns, const char *gateway)
+static const uint8_t zero_hash[SELGW_RECORD_HASH_BYTES];
+
+/* Format, type, the chain link (NULL: chain "" at position 0, prev zeros), time, gateway. */
+static void put_head(writer *w, selgw_record_type type, const selgw_chain_link *link,
+                     int64_t time_ns, selgw_str gateway)
 {
     put_u8(w, SELGW_RECORD_FORMAT);
     put_u8(w, (unsigned)type);
+    put_str(w, link ? link->chain : NULL);
+    put_uint(w, link ? link->chain_seq : 0, 8);
+    put_bytes(w, link ? link->prev : zero_hash, SELGW_RECORD_HASH_BYTES);
     put_uint(w, (uint64_t)time_ns, 8);
-    put_str(w, gateway);
+    put_sstr(w, gateway);
 }
 
-size_t selgw_record_encode_reading(const selgw_reading *r, uint8_t *buf, size_t cap)
+static selgw_str str_of(const char *s)
+{
+    return (selgw_str){s, s ? strlen(s) : 0};
+}
+
+size_t selgw_record_encode_reading(const selgw_reading *r, const selgw_chain_link *link,
+                                   uint8_t *buf, size_t cap)
 {
     writer w = {.buf = buf, .cap = buf ? cap : 0};
     const selgw_config *cfg = r->config;
@@ -94,7 +122,7 @@ size_t selgw_record_encode_reading(const selgw_reading *r, uint8_t *buf, size_t 
         dev->unit_id < 0 || r->exception_code < 0)
         return 0;
 
-    put_head(&w, SELGW_RECORD_READING, r->time_ns, cfg->gateway_id);
+    put_head(&w, SELGW_RECORD_READING, link, r->time_ns, str_of(cfg->gateway_id));
     put_str(&w, base->id);
     put_str(&w, plot->id);
     put_str(&w, plot->crop);
@@ -129,22 +157,76 @@ size_t selgw_record_encode_reading(const selgw_reading *r, uint8_t *buf, size_t 
     return finish(&w);
 }
 
-size_t selgw_record_encode_event(selgw_record_type type, int64_t time_ns, const char *gateway,
-                                 const char *text, uint64_t gap_first_seq, uint64_t gap_last_seq,
+size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link *link,
                                  uint8_t *buf, size_t cap)
 {
     writer w = {.buf = buf, .cap = buf ? cap : 0};
-    if (type != SELGW_RECORD_START && type != SELGW_RECORD_STOP && type != SELGW_RECORD_GAP)
+    selgw_record_type type = rec->type;
+    switch (type) {
+    case SELGW_RECORD_START:
+    case SELGW_RECORD_STOP:
+    case SELGW_RECORD_GAP:
+    case SELGW_RECORD_ANNOTATION:
+    case SELGW_RECORD_TAGS:
+    case SELGW_RECORD_CLOCK:
+        break;
+    default:
         return 0;
-    if (type == SELGW_RECORD_GAP && gap_first_seq > gap_last_seq)
-        return 0;
-    put_head(&w, type, time_ns, gateway);
-    put_str(&w, text);
-    if (type == SELGW_RECORD_GAP) {
-        put_uint(&w, gap_first_seq, 8);
-        put_uint(&w, gap_last_seq, 8);
     }
+    if (type == SELGW_RECORD_GAP && rec->gap_first_seq > rec->gap_last_seq)
+        return 0;
+    put_head(&w, type, link, rec->time_ns, rec->gateway);
+    if (type == SELGW_RECORD_ANNOTATION || type == SELGW_RECORD_TAGS)
+        put_sstr(&w, rec->plot);
+    put_sstr(&w, rec->text);
+    if (type == SELGW_RECORD_START)
+        put_bytes(&w, rec->prev_seal, SELGW_RECORD_HASH_BYTES);
+    if (type == SELGW_RECORD_GAP) {
+        put_uint(&w, rec->gap_first_seq, 8);
+        put_uint(&w, rec->gap_last_seq, 8);
+    }
+    if (type == SELGW_RECORD_ANNOTATION)
+        put_sstr(&w, rec->ref);
     return finish(&w);
+}
+
+size_t selgw_record_encode_seal(int64_t time_ns, const char *gateway,
+                                const selgw_seal_entry *entries, size_t count,
+                                const selgw_chain_link *link, uint8_t *buf, size_t cap,
+                                size_t *signed_len)
+{
+    writer w = {.buf = buf, .cap = buf ? cap : 0};
+    if (signed_len)
+        *signed_len = 0;
+    if (count > UINT32_MAX || (count && !entries))
+        return 0;
+    put_head(&w, SELGW_RECORD_SEAL, link, time_ns, str_of(gateway));
+    put_uint(&w, count, 4);
+    for (size_t i = 0; i < count && !w.bad && w.len <= SELGW_RECORD_MAX_PAYLOAD; i++) {
+        put_str(&w, entries[i].chain);
+        put_uint(&w, entries[i].chain_seq, 8);
+        put_bytes(&w, entries[i].head, SELGW_RECORD_HASH_BYTES);
+    }
+    size_t before_signature = w.len;
+    /* Room for the signature, zeros until the caller writes it. */
+    static const uint8_t no_signature[SELGW_RECORD_SIGNATURE_BYTES];
+    put_bytes(&w, no_signature, sizeof no_signature);
+    size_t n = finish(&w);
+    if (n && signed_len)
+        *signed_len = before_signature;
+    return n;
+}
+
+void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_RECORD_HASH_BYTES])
+{
+    /* sodium_init picks the fastest BLAKE2b code; it is idempotent and thread-safe, the
+     * flag only spares its lock on every call. */
+    static atomic_bool initialised;
+    if (!atomic_load_explicit(&initialised, memory_order_acquire) && sodium_init() >= 0)
+        atomic_store_explicit(&initialised, true, memory_order_release);
+    static const uint8_t nothing[1];
+    crypto_generichash(out, SELGW_RECORD_HASH_BYTES, payload ? payload : nothing, payload ? len : 0,
+                       NULL, 0);
 }
 
 /* ---- decoding ---------------------------------------------------------------------- */
@@ -242,16 +324,62 @@ static void decode_reading(reader *r, selgw_record *out)
     }
 }
 
+/* One seal entry: chain, chain_seq, head. */
+static void get_seal_entry(reader *r, selgw_str *chain, uint64_t *chain_seq, const uint8_t **head)
+{
+    *chain = get_str(r);
+    *chain_seq = get_uint(r, 8);
+    *head = take(r, SELGW_RECORD_HASH_BYTES);
+}
+
+static void decode_seal(reader *r, selgw_record *out)
+{
+    uint64_t count = get_uint(r, 4);
+    size_t start = r->pos;
+    /* Walked once here so that selgw_record_seal_entry can trust every length; a count
+     * larger than the bytes can hold fails at the first entry past the end. */
+    for (uint64_t i = 0; !r->bad && i < count; i++) {
+        selgw_str chain;
+        uint64_t chain_seq;
+        const uint8_t *head;
+        get_seal_entry(r, &chain, &chain_seq, &head);
+    }
+    if (r->bad)
+        return;
+    out->seal_count = (size_t)count;
+    out->seal_entries = r->buf + start;
+    out->seal_entries_len = r->pos - start;
+    out->signed_len = r->pos;
+    out->signature = take(r, SELGW_RECORD_SIGNATURE_BYTES);
+}
+
+static void get_hash(reader *r, uint8_t out[SELGW_RECORD_HASH_BYTES])
+{
+    const uint8_t *p = take(r, SELGW_RECORD_HASH_BYTES);
+    if (p)
+        memcpy(out, p, SELGW_RECORD_HASH_BYTES);
+}
+
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
 {
     memset(out, 0, sizeof *out);
     if (!buf || len > SELGW_RECORD_MAX_PAYLOAD)
         return SELGW_ERR_CORRUPT;
     reader r = {.buf = buf, .len = len};
-    if (get_uint(&r, 1) != SELGW_RECORD_FORMAT)
+    uint64_t format = get_uint(&r, 1);
+    if (format != 1 && format != 2)
         r.bad = 1;
     uint64_t type = get_uint(&r, 1);
     out->type = (selgw_record_type)type;
+    if (format == 2) {
+        out->chain = get_str(&r);
+        out->chain_seq = get_uint(&r, 8);
+        get_hash(&r, out->prev);
+        /* chain "" at position 0 is a record outside any chain (encoded with no link) */
+        out->chained = out->chain_seq != 0;
+    } else if (type > SELGW_RECORD_GAP) {
+        r.bad = 1; /* format 1 had readings, start, stop and gap only */
+    }
     out->time_ns = (int64_t)get_uint(&r, 8);
     out->gateway = get_str(&r);
     switch (type) {
@@ -259,7 +387,12 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         decode_reading(&r, out);
         break;
     case SELGW_RECORD_START:
+        out->text = get_str(&r);
+        if (format == 2)
+            get_hash(&r, out->prev_seal);
+        break;
     case SELGW_RECORD_STOP:
+    case SELGW_RECORD_CLOCK:
         out->text = get_str(&r);
         break;
     case SELGW_RECORD_GAP:
@@ -268,6 +401,18 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         out->gap_last_seq = get_uint(&r, 8);
         if (out->gap_first_seq > out->gap_last_seq)
             r.bad = 1;
+        break;
+    case SELGW_RECORD_ANNOTATION:
+        out->plot = get_str(&r);
+        out->text = get_str(&r);
+        out->ref = get_str(&r);
+        break;
+    case SELGW_RECORD_TAGS:
+        out->plot = get_str(&r);
+        out->text = get_str(&r);
+        break;
+    case SELGW_RECORD_SEAL:
+        decode_seal(&r, out);
         break;
     default:
         r.bad = 1;
@@ -280,7 +425,31 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
     return SELGW_OK;
 }
 
+void selgw_record_seal_entry(const selgw_record *rec, size_t i, selgw_str *chain,
+                             uint64_t *chain_seq, const uint8_t **head)
+{
+    *chain = (selgw_str){"", 0};
+    *chain_seq = 0;
+    *head = zero_hash;
+    if (rec->type != SELGW_RECORD_SEAL || i >= rec->seal_count || !rec->seal_entries)
+        return;
+    /* The decoder checked every entry, so this walk stays inside seal_entries. */
+    reader r = {.buf = rec->seal_entries, .len = rec->seal_entries_len};
+    for (size_t k = 0; k <= i; k++)
+        get_seal_entry(&r, chain, chain_seq, head);
+    if (r.bad) {
+        *chain = (selgw_str){"", 0};
+        *chain_seq = 0;
+        *head = zero_hash;
+    }
+}
+
 /* ---- JSON -------------------------------------------------------------------------- */
+
+static void put_json_str(char *buf, size_t cap, size_t *len, selgw_str s)
+{
+    selgw_json_string_n(buf, cap, len, s.ptr, s.ptr ? s.len : 0);
+}
 
 static const char *type_name(selgw_record_type type)
 {
@@ -293,13 +462,80 @@ static const char *type_name(selgw_record_type type)
         return "stop";
     case SELGW_RECORD_GAP:
         return "gap";
+    case SELGW_RECORD_SEAL:
+        return "seal";
+    case SELGW_RECORD_ANNOTATION:
+        return "annotation";
+    case SELGW_RECORD_TAGS:
+        return "tags";
+    case SELGW_RECORD_CLOCK:
+        return "clock";
     }
     return "unknown";
 }
 
-static void put_json_str(char *buf, size_t cap, size_t *len, selgw_str s)
+/* ,"key":"<lowercase hex of n bytes>" */
+static void put_hex_member(char *buf, size_t cap, size_t *len, const char *key,
+                           const uint8_t *bytes, size_t n)
 {
-    selgw_json_string_n(buf, cap, len, s.ptr, s.ptr ? s.len : 0);
+    static const char digits[] = "0123456789abcdef";
+    selgw_text_format(buf, cap, len, ",\"%s\":\"", key);
+    for (size_t i = 0; i < n; i++) {
+        selgw_text_char(buf, cap, len, digits[bytes[i] >> 4]);
+        selgw_text_char(buf, cap, len, digits[bytes[i] & 0xf]);
+    }
+    selgw_text_char(buf, cap, len, '"');
+}
+
+/* ,"key":"value" */
+static void put_next_member(char *buf, size_t cap, size_t *len, const char *key, selgw_str value)
+{
+    selgw_text_format(buf, cap, len, ",\"%s\":", key);
+    put_json_str(buf, cap, len, value);
+}
+
+/* The members of an event after "gateway", as its type has them. */
+static void put_event_members(const selgw_record *rec, char *buf, size_t cap, size_t *len)
+{
+    switch (rec->type) {
+    case SELGW_RECORD_ANNOTATION:
+        put_next_member(buf, cap, len, "plot", rec->plot);
+        put_next_member(buf, cap, len, "text", rec->text);
+        put_next_member(buf, cap, len, "ref", rec->ref);
+        break;
+    case SELGW_RECORD_TAGS:
+        put_next_member(buf, cap, len, "plot", rec->plot);
+        put_next_member(buf, cap, len, "text", rec->text);
+        break;
+    case SELGW_RECORD_SEAL:
+        selgw_text_format(buf, cap, len, ",\"heads\":[");
+        for (size_t i = 0; i < rec->seal_count; i++) {
+            selgw_str chain;
+            uint64_t chain_seq;
+            const uint8_t *head;
+            selgw_record_seal_entry(rec, i, &chain, &chain_seq, &head);
+            selgw_text_format(buf, cap, len, "%s{\"chain\":", i ? "," : "");
+            put_json_str(buf, cap, len, chain);
+            selgw_text_format(buf, cap, len, ",\"chain_seq\":%llu", (unsigned long long)chain_seq);
+            put_hex_member(buf, cap, len, "head", head, SELGW_RECORD_HASH_BYTES);
+            selgw_text_char(buf, cap, len, '}');
+        }
+        selgw_text_char(buf, cap, len, ']');
+        if (rec->signature)
+            put_hex_member(buf, cap, len, "signature", rec->signature,
+                           SELGW_RECORD_SIGNATURE_BYTES);
+        break;
+    default: /* start, stop, gap, clock */
+        put_next_member(buf, cap, len, "text", rec->text);
+        if (rec->type == SELGW_RECORD_GAP)
+            selgw_text_format(buf, cap, len, ",\"first\":%llu,\"last\":%llu",
+                              (unsigned long long)rec->gap_first_seq,
+                              (unsigned long long)rec->gap_last_seq);
+        if (rec->type == SELGW_RECORD_START &&
+            (rec->chained || memcmp(rec->prev_seal, zero_hash, SELGW_RECORD_HASH_BYTES)))
+            put_hex_member(buf, cap, len, "prev_seal", rec->prev_seal, SELGW_RECORD_HASH_BYTES);
+        break;
+    }
 }
 
 /* "key":"value", */
@@ -378,13 +614,18 @@ size_t selgw_record_json(const selgw_record *rec, char *buf, size_t cap)
     } else {
         selgw_text_format(buf, cap, &len, "\"gateway\":");
         put_json_str(buf, cap, &len, rec->gateway);
-        selgw_text_format(buf, cap, &len, ",\"text\":");
-        put_json_str(buf, cap, &len, rec->text);
-        if (rec->type == SELGW_RECORD_GAP)
-            selgw_text_format(buf, cap, &len, ",\"first\":%llu,\"last\":%llu",
-                              (unsigned long long)rec->gap_first_seq,
-                              (unsigned long long)rec->gap_last_seq);
+        put_event_members(rec, buf, cap, &len);
     }
+    /* After the type's members, so that a reading's JSON still begins with exactly the
+     * members of selgw_reading_json. */
+    if (rec->chained) {
+        put_next_member(buf, cap, &len, "chain", rec->chain);
+        selgw_text_format(buf, cap, &len, ",\"chain_seq\":%llu",
+                          (unsigned long long)rec->chain_seq);
+        put_hex_member(buf, cap, &len, "prev", rec->prev, SELGW_RECORD_HASH_BYTES);
+    }
+    if (rec->has_hash)
+        put_hex_member(buf, cap, &len, "hash", rec->hash, SELGW_RECORD_HASH_BYTES);
     selgw_text_char(buf, cap, &len, '}');
     return len;
 }

@@ -72,7 +72,7 @@ int main(int argc, char **argv)
                            .contract_count = nc,
                            .contracts = contracts,
                            .values = values};
-        size_t len = selgw_record_encode_reading(&r, payload, sizeof payload);
+        size_t len = selgw_record_encode_reading(&r, NULL, payload, sizeof payload);
         uint64_t seq;
         if (len == 0 || len > sizeof payload ||
             selgw_journal_append(j, payload, len, &seq) != SELGW_OK) {

@@ -1818,6 +1818,170 @@ static void test_every_file_in_config_dir(void **state)
     assert_true(loaded >= 2);
 }
 
+/* ---- signing ---- */
+
+static void test_signing_defaults(void **state)
+{
+    (void)state;
+    /* no signing section, or an empty one: off */
+    static const char *const texts[] = {HEAD, HEAD "signing:\n"};
+    for (size_t i = 0; i < 2; i++) {
+        selgw_config *cfg = load_good(texts[i]);
+        assert_false(cfg->signing.enabled);
+        assert_null(cfg->signing.secret_key);
+        assert_int_equal(cfg->signing.seal_interval_ms, 600000);
+        char *text = NULL;
+        summary_of(cfg, &text);
+        assert_non_null(strstr(text, "\nsigning: off (records are hash-chained but not sealed)\n"));
+        free(text);
+        selgw_config_free(cfg);
+    }
+
+    /* with only the key, a seal every 10 minutes */
+    char key[256], text[1024];
+    snprintf(key, sizeof(key), "%s", scratch_file("signing-default.key", "KEY\n", 0600));
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n", key);
+    selgw_config *cfg = load_good(text);
+    assert_true(cfg->signing.enabled);
+    assert_string_equal(cfg->signing.secret_key, key);
+    assert_int_equal(cfg->signing.seal_interval_ms, 600000);
+    char *summary = NULL, expected[512];
+    summary_of(cfg, &summary);
+    snprintf(expected, sizeof(expected), "\nsigning: key %s, seal every 10m\n", key);
+    assert_non_null(strstr(summary, expected));
+    assert_null(strstr(summary, "signing: off"));
+    free(summary);
+    selgw_config_free(cfg);
+}
+
+static void test_signing_values(void **state)
+{
+    (void)state;
+    char key[256], text[1024], expected[512];
+    snprintf(key, sizeof(key), "%s", scratch_file("signing.key", "KEY\n", 0400));
+    static const struct {
+        const char *interval;
+        int ms;
+        const char *shown;
+    } cases[] = {
+        {"1s", 1000, "1s"}, {"90s", 90000, "90s"}, {"1h", 3600000, "1h"}, {"1d", 86400000, "1d"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), HEAD "signing: {secret_key: %s, seal_interval: %s}\n", key,
+                 cases[i].interval);
+        selgw_config *cfg = load_good(text);
+        assert_true(cfg->signing.enabled);
+        assert_string_equal(cfg->signing.secret_key, key);
+        assert_int_equal(cfg->signing.seal_interval_ms, cases[i].ms);
+        char *summary = NULL;
+        summary_of(cfg, &summary);
+        snprintf(expected, sizeof(expected), "signing: key %s, seal every %s\n", key,
+                 cases[i].shown);
+        assert_non_null(strstr(summary, expected));
+        free(summary);
+        selgw_config_free(cfg);
+    }
+
+    /* a relative secret_key is taken from the config file's directory, not the cwd */
+    scratch_file("rel.key", "KEY\n", 0600);
+    const char *config = scratch_file("signing.yaml",
+                                      "gateway: {id: gw}\n"
+                                      "signing:\n  secret_key: rel.key\n  seal_interval: 5m\n",
+                                      0644);
+    char config_path[256];
+    snprintf(config_path, sizeof(config_path), "%s", config);
+    selgw_diag *diag = selgw_diag_new();
+    selgw_config *cfg = NULL;
+    selgw_err err = selgw_config_load_file(config_path, diag, &cfg);
+    if (err != SELGW_OK)
+        print_diag(diag);
+    assert_int_equal(err, SELGW_OK);
+    snprintf(expected, sizeof(expected), "%s/rel.key", scratch);
+    assert_string_equal(cfg->signing.secret_key, expected);
+    assert_int_equal(cfg->signing.seal_interval_ms, 300000);
+    selgw_config_free(cfg);
+    selgw_diag_free(diag);
+}
+
+static void test_signing_errors(void **state)
+{
+    (void)state;
+    char key[256], text[1024], message[768];
+    snprintf(key, sizeof(key), "%s", scratch_file("signing-ok.key", "KEY\n", 0600));
+
+    snprintf(text, sizeof(text), HEAD "signing:\n  seal_interval: 5m\n");
+    expect_one_error(text, "t.yaml:6:3: missing required key 'secret_key' in signing");
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: ~\n");
+    expect_one_error(text, "t.yaml:6:3: secret_key: a value is required");
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: \"\"\n");
+    expect_one_error(text, "t.yaml:6:15: secret_key must not be empty");
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n  seal_intervall: 5m\n", key);
+    expect_one_error(text, "t.yaml:7:3: unknown key 'seal_intervall' in signing (did you mean "
+                           "'seal_interval'?)");
+    snprintf(text, sizeof(text), HEAD "signing: [%s]\n", key);
+    expect_one_error(text, "t.yaml:5:10: signing: expected a mapping");
+
+    /* seal_interval: 1s..1d */
+    static const struct {
+        const char *value;
+        const char *message;
+    } intervals[] = {
+        {"500ms", "t.yaml:7:18: seal_interval: 500ms is out of range 1s..1d"},
+        {"0s", "t.yaml:7:18: seal_interval: 0ms is out of range 1s..1d"},
+        {"25h", "t.yaml:7:18: seal_interval: 25h is out of range 1s..1d"},
+        {"2d", "t.yaml:7:18: seal_interval: 2d is out of range 1s..1d"},
+        {"soon", "t.yaml:7:18: seal_interval: expected a duration"},
+    };
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+        snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n  seal_interval: %s\n", key,
+                 intervals[i].value);
+        expect_one_error(text, intervals[i].message);
+    }
+
+    /* the key file must exist, be a regular file and be the owner's alone: unlike a TLS
+     * key_file, not even root:group 0640 (the tests may run as root, so that case is
+     * covered whoever runs them) */
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s/no-such.key\n", scratch);
+    snprintf(message, sizeof(message),
+             "t.yaml:6:15: secret_key: cannot read '%s/no-such.key': No such file or directory",
+             scratch);
+    expect_one_error(text, message);
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n", scratch);
+    snprintf(message, sizeof(message), "t.yaml:6:15: secret_key: '%s' is not a regular file",
+             scratch);
+    expect_one_error(text, message);
+    static const struct {
+        mode_t mode;
+        const char *message; /* after "t.yaml:6:15: secret_key: 'PATH' " */
+    } modes[] = {
+        {0644, "is accessible by others (mode 0644); chmod 600 it"},
+        {0604, "is accessible by others (mode 0604); chmod 600 it"},
+        {0640, "is accessible by its group (mode 0640); chmod 600 it"},
+        {0660, "is accessible by its group (mode 0660); chmod 600 it"},
+    };
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "signing-%04o.key", (unsigned)modes[i].mode);
+        snprintf(key, sizeof(key), "%s", scratch_file(name, "KEY\n", modes[i].mode));
+        snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n  seal_interval: 1m\n", key);
+        snprintf(message, sizeof(message), "t.yaml:6:15: secret_key: '%s' %s", key,
+                 modes[i].message);
+        selgw_diag *diag = load_bad(text);
+        if (selgw_diag_count(diag) != 1)
+            print_diag(diag);
+        assert_int_equal(selgw_diag_count(diag), 1);
+        assert_string_equal(selgw_diag_message(diag, 0), message);
+        selgw_diag_free(diag);
+    }
+
+    /* every error of the section at once */
+    snprintf(text, sizeof(text), HEAD "signing:\n  secret_key: %s\n  seal_interval: 0s\n", key);
+    selgw_diag *diag = load_bad(text);
+    assert_int_equal(selgw_diag_count(diag), 2);
+    assert_diag(diag, "t.yaml:6:15: secret_key: ");
+    assert_diag(diag, "t.yaml:7:18: seal_interval: 0ms is out of range 1s..1d");
+    selgw_diag_free(diag);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -1867,6 +2031,9 @@ int main(void)
         cmocka_unit_test(test_influx_errors),
         cmocka_unit_test(test_secret_files),
         cmocka_unit_test(test_secret_env),
+        cmocka_unit_test(test_signing_defaults),
+        cmocka_unit_test(test_signing_values),
+        cmocka_unit_test(test_signing_errors),
         cmocka_unit_test(test_record_limits),
         cmocka_unit_test(test_builtin_demo),
         cmocka_unit_test(test_example_tea_base),

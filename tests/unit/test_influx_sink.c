@@ -371,6 +371,9 @@ static char *expected_line(fixture *f, const uint8_t *payload, size_t len, uint6
 {
     assert_int_equal(selgw_record_decode(payload, len, &f->record), SELGW_OK);
     f->record.seq = seq;
+    /* Points carry the record's hash (BLAKE2b-256 of the payload). */
+    selgw_record_hash(payload, len, f->record.hash);
+    f->record.has_hash = true;
     size_t need = selgw_lp_record(&f->record, "reading", NULL, 0);
     if (need == 0)
         return NULL;
@@ -409,7 +412,7 @@ static void append_reading(fixture *f, int device, int i)
                        .contracts = contracts,
                        .values = values};
     static uint8_t buf[SELGW_RECORD_MAX_PAYLOAD];
-    size_t len = selgw_record_encode_reading(&r, buf, sizeof buf);
+    size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
     assert_true(len > 0 && len <= sizeof buf);
     append_payload(f, buf, len, device);
 }
@@ -417,9 +420,11 @@ static void append_reading(fixture *f, int device, int i)
 static void append_event(fixture *f, selgw_record_type type, int i, const char *text)
 {
     static uint8_t buf[4096];
-    size_t len =
-        selgw_record_encode_event(type, INT64_C(1795960521000000000) + i * INT64_C(1000000007),
-                                  "gw-1", text, 0, 0, buf, sizeof buf);
+    selgw_record event = {.type = type,
+                          .time_ns = INT64_C(1795960521000000000) + i * INT64_C(1000000007),
+                          .gateway = {"gw-1", 4},
+                          .text = {text, text ? strlen(text) : 0}};
+    size_t len = selgw_record_encode_event(&event, NULL, buf, sizeof buf);
     assert_true(len > 0 && len <= sizeof buf);
     append_payload(f, buf, len, -1);
 }

@@ -182,6 +182,30 @@ static const char *line(const selgw_record *rec, const char *measurement)
     return buf;
 }
 
+/* A record whose hash is known carries it as a string field; a sensor field called
+ * "hash" is prefixed so that it cannot collide. */
+static void test_line_with_hash(void **state)
+{
+    (void)state;
+    selgw_record rec;
+    base_record(&rec);
+    field(&rec, S("hash"), 1, SELGW_QUALITY_OK);
+    rec.has_hash = true;
+    for (size_t i = 0; i < SELGW_RECORD_HASH_BYTES; i++)
+        rec.hash[i] = (uint8_t)(0xf0 + i);
+    assert_string_equal(line(&rec, "reading"),
+                        "reading,base=ziyang-hanwang,bus=rs485-1,crop=tea,device=soil-1,"
+                        "gateway=gw-1,plot=hw-p01,profile=test-soil,status=ok f_hash=1,"
+                        "attempts=1i,hash=\"f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+                        "000102030405060708090a0b0c0d0e0f\" 1795960521123456789\n");
+    rec.has_hash = false;
+    assert_null(strstr(line(&rec, "reading"), "hash=\""));
+    /* still no line for other records */
+    rec.type = SELGW_RECORD_SEAL;
+    rec.has_hash = true;
+    assert_int_equal(selgw_lp_record(&rec, "reading", NULL, 0), 0);
+}
+
 static void test_line_for_a_reading(void **state)
 {
     (void)state;
@@ -362,7 +386,7 @@ static void test_line_from_an_encoded_reading(void **state)
                              .contracts = contract_ptrs,
                              .values = values};
     uint8_t payload[512];
-    size_t n = selgw_record_encode_reading(&reading, payload, sizeof payload);
+    size_t n = selgw_record_encode_reading(&reading, NULL, payload, sizeof payload);
     assert_true(n > 0 && n <= sizeof payload);
     selgw_record rec;
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
@@ -405,7 +429,7 @@ static void test_double_matches_printf(void **state)
         x ^= x >> 7;
         x ^= x << 17;
         double mant = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
-        int exp10 = (int)(x % 26) - 7;                         /* 1e-7 .. 1e18 */
+        int exp10 = (int)(x % 26) - 7;                        /* 1e-7 .. 1e18 */
         double v = (mant + 0.1) * pow(10, exp10);
         check_double_like_printf((x & 1) ? -v : v, &checked);
         uint64_t bits = x;
@@ -433,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_string_field_escapes),
         cmocka_unit_test(test_escapers_truncate_and_append),
         cmocka_unit_test(test_line_for_a_reading),
+        cmocka_unit_test(test_line_with_hash),
         cmocka_unit_test(test_line_for_a_failed_poll),
         cmocka_unit_test(test_line_field_names_and_values),
         cmocka_unit_test(test_line_tags),

@@ -522,7 +522,7 @@ static void append_readings(journal_fixture *jf, unsigned n, unsigned blocked_ev
                            .contract_count = 1,
                            .contracts = contracts,
                            .values = values};
-        size_t len = selgw_record_encode_reading(&r, buf, sizeof buf);
+        size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
         assert_true(len > 0 && len <= sizeof buf);
         uint64_t seq = 0;
         assert_int_equal(selgw_journal_append(jf->journal, buf, len, &seq), SELGW_OK);

@@ -12,6 +12,7 @@
 #include "lineproto.h"
 #include "reading.h"
 #include "record.h"
+#include <sodium.h>
 
 /* A hand-built config: one base, one plot with two contracts, one bus, one device with a
  * three-field profile (as in test_reading.c). */
@@ -77,12 +78,26 @@ static int str_is(selgw_str s, const char *expected)
  * catches any read past the end in a decoder given that buffer. */
 static uint8_t *encode_reading(const selgw_reading *r, size_t *len)
 {
-    *len = selgw_record_encode_reading(r, NULL, 0);
+    *len = selgw_record_encode_reading(r, NULL, NULL, 0);
     assert_true(*len > 0);
     uint8_t *buf = malloc(*len);
     assert_non_null(buf);
-    assert_int_equal(selgw_record_encode_reading(r, buf, *len), *len);
+    assert_int_equal(selgw_record_encode_reading(r, NULL, buf, *len), *len);
     return buf;
+}
+
+/* The old positional form, for the records outside any chain most tests use. */
+static size_t encode_event(selgw_record_type type, int64_t time_ns, const char *gateway,
+                           const char *text, uint64_t gap_first_seq, uint64_t gap_last_seq,
+                           uint8_t *buf, size_t cap)
+{
+    selgw_record rec = {.type = type,
+                        .time_ns = time_ns,
+                        .gateway = {gateway, gateway ? strlen(gateway) : 0},
+                        .text = {text, text ? strlen(text) : 0},
+                        .gap_first_seq = gap_first_seq,
+                        .gap_last_seq = gap_last_seq};
+    return selgw_record_encode_event(&rec, NULL, buf, cap);
 }
 
 static void test_reading_round_trip(void **state)
@@ -185,110 +200,71 @@ static void test_reading_bytes_as_documented(void **state)
                        .contract_count = 1,
                        .contracts = contracts,
                        .values = &value};
+    selgw_chain_link link = {.chain = "device/d", .chain_seq = 3};
+    for (size_t i = 0; i < SELGW_RECORD_HASH_BYTES; i++)
+        link.prev[i] = (uint8_t)(0xa0 + i);
+    /* clang-format off */
     static const uint8_t expected[] = {
-        1,
-        1, /* format, type */
-        0x08,
-        0x07,
-        0x06,
-        0x05,
-        0x04,
-        0x03,
-        0x02,
-        0x01, /* time_ns */
-        1,
-        0,
-        'g', /* gateway */
-        1,
-        0,
-        'b',
-        1,
-        0,
-        'q',
-        0,
-        0, /* base, plot, crop "" */
-        1,
-        0,
-        'd',
-        1,
-        0,
-        'p',
-        0,
-        0,
-        1,
-        0,
-        'u', /* device, profile, serial, bus */
-        7,
-        SELGW_ERR_TIMEOUT,
-        0, /* unit_id, status, exception */
-        0x04,
-        0x03,
-        0x02,
-        0x01, /* attempts */
-        1,
-        0,
-        1,
-        0,
-        'H',
-        1,
-        0,
-        'K', /* households */
-        1,
-        0,
-        1,
-        0,
-        't',
-        1,
-        0,
-        'C',
-        SELGW_QUALITY_OK, /* fields: name, unit, quality */
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0xf8,
-        0x3f, /* 1.5 as IEEE 754, little-endian */
+        2, 1,                                           /* format 2, reading */
+        8, 0, 'd', 'e', 'v', 'i', 'c', 'e', '/', 'd',   /* chain "device/d" */
+        3, 0, 0, 0, 0, 0, 0, 0,                         /* chain_seq 3 */
+        0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, /* prev */
+        0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+        0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7,
+        0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+        8, 7, 6, 5, 4, 3, 2, 1,                         /* time_ns */
+        1, 0, 'g',                                      /* gateway */
+        1, 0, 'b', 1, 0, 'q', 0, 0,                     /* base, plot, crop "" */
+        1, 0, 'd', 1, 0, 'p', 0, 0,                     /* device, profile, serial "" */
+        1, 0, 'u',                                      /* bus */
+        7, SELGW_ERR_TIMEOUT, 0,                        /* unit_id, status, exception */
+        4, 3, 2, 1,                                     /* attempts */
+        1, 0, 1, 0, 'H', 1, 0, 'K',                     /* 1 household */
+        1, 0, 1, 0, 't', 1, 0, 'C',                     /* 1 field: name, unit */
+        SELGW_QUALITY_OK, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, /* quality, 1.5 */
     };
-    uint8_t buf[128];
-    assert_int_equal(selgw_record_encode_reading(&r, buf, sizeof buf), sizeof expected);
+    /* clang-format on */
+    uint8_t buf[256];
+    assert_int_equal(selgw_record_encode_reading(&r, &link, buf, sizeof buf), sizeof expected);
     assert_memory_equal(buf, expected, sizeof expected);
 
     value.quality = SELGW_QUALITY_READ_FAILED;
-    assert_int_equal(selgw_record_encode_reading(&r, buf, sizeof buf), sizeof expected);
+    assert_int_equal(selgw_record_encode_reading(&r, &link, buf, sizeof buf), sizeof expected);
     static const uint8_t no_value[] = {SELGW_QUALITY_READ_FAILED, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f};
     assert_memory_equal(buf + sizeof expected - 9, no_value, 9);
+
+    /* no link: chain "", position 0, prev zeros; not chained when decoded */
+    value.quality = SELGW_QUALITY_OK;
+    size_t n = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
+    assert_int_equal(n, sizeof expected - 8);
+    static const uint8_t unlinked[2 + 2 + 8 + 32] = {2, 1};
+    assert_memory_equal(buf, unlinked, sizeof unlinked);
+    assert_memory_equal(buf + sizeof unlinked, expected + sizeof unlinked + 8, n - sizeof unlinked);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    assert_false(rec.chained);
 }
 
 static void test_event_bytes_and_round_trip(void **state)
 {
     (void)state;
-    uint8_t buf[128];
-    size_t n = selgw_record_encode_event(SELGW_RECORD_GAP, -2, "gw", "dropped", 5,
-                                         UINT64_C(0x1122334455667788), buf, sizeof buf);
+    uint8_t buf[256];
+    size_t n = encode_event(SELGW_RECORD_GAP, -2, "gw", "dropped", 5, UINT64_C(0x1122334455667788),
+                            buf, sizeof buf);
+    /* clang-format off */
     static const uint8_t expected[] = {
-        1,    SELGW_RECORD_GAP,
-        0xfe, 0xff,
-        0xff, 0xff,
-        0xff, 0xff,
-        0xff, 0xff,
-        2,    0,
-        'g',  'w',
-        7,    0,
-        'd',  'r',
-        'o',  'p',
-        'p',  'e',
-        'd',  5,
-        0,    0,
-        0,    0,
-        0,    0,
-        0,    0x88,
-        0x77, 0x66,
-        0x55, 0x44,
-        0x33, 0x22,
-        0x11,
+        2, SELGW_RECORD_GAP,
+        0, 0,                                           /* chain "" */
+        0, 0, 0, 0, 0, 0, 0, 0,                         /* chain_seq 0 */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* prev */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* time_ns -2 */
+        2, 0, 'g', 'w',
+        7, 0, 'd', 'r', 'o', 'p', 'p', 'e', 'd',
+        5, 0, 0, 0, 0, 0, 0, 0,
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
     };
+    /* clang-format on */
     assert_int_equal(n, sizeof expected);
     assert_memory_equal(buf, expected, sizeof expected);
     selgw_record rec;
@@ -299,11 +275,13 @@ static void test_event_bytes_and_round_trip(void **state)
     assert_true(str_is(rec.text, "dropped"));
     assert_int_equal(rec.gap_first_seq, 5);
     assert_int_equal(rec.gap_last_seq, UINT64_C(0x1122334455667788));
+    assert_false(rec.chained);
 
-    /* START and STOP carry no range: it is not encoded, and decodes as 0 */
-    n = selgw_record_encode_event(SELGW_RECORD_START, 1, "gw", "selgw 0.1.0 /etc/selgw.yaml", 3, 4,
-                                  buf, sizeof buf);
-    assert_int_equal(n, 1 + 1 + 8 + 2 + 2 + 2 + 27);
+    /* START and STOP carry no range: it is not encoded, and decodes as 0; START carries
+     * prev_seal (zeros here) after its text */
+    n = encode_event(SELGW_RECORD_START, 1, "gw", "selgw 0.1.0 /etc/selgw.yaml", 3, 4, buf,
+                     sizeof buf);
+    assert_int_equal(n, 1 + 1 + 2 + 8 + 32 + 8 + 2 + 2 + 2 + 27 + 32);
     assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
     assert_int_equal(rec.type, SELGW_RECORD_START);
     assert_true(str_is(rec.text, "selgw 0.1.0 /etc/selgw.yaml"));
@@ -311,8 +289,8 @@ static void test_event_bytes_and_round_trip(void **state)
     assert_int_equal(rec.gap_last_seq, 0);
     assert_int_equal(rec.field_count, 0);
 
-    n = selgw_record_encode_event(SELGW_RECORD_STOP, 1, NULL, NULL, 0, 0, buf, sizeof buf);
-    assert_int_equal(n, 14);
+    n = encode_event(SELGW_RECORD_STOP, 1, NULL, NULL, 0, 0, buf, sizeof buf);
+    assert_int_equal(n, 56);
     assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
     assert_int_equal(rec.type, SELGW_RECORD_STOP);
     assert_int_equal(rec.gateway.len, 0);
@@ -326,21 +304,20 @@ static void test_encode_size_query(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    size_t need = selgw_record_encode_reading(&f.reading, NULL, 0);
+    size_t need = selgw_record_encode_reading(&f.reading, NULL, NULL, 0);
     uint8_t full[512];
-    assert_int_equal(selgw_record_encode_reading(&f.reading, full, sizeof full), need);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, full, sizeof full), need);
     uint8_t small[64 + 8];
     memset(small, 0xAA, sizeof small);
-    assert_int_equal(selgw_record_encode_reading(&f.reading, small, 64), need);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, small, 64), need);
     assert_memory_equal(small, full, 64);
     for (size_t i = 64; i < sizeof small; i++)
         assert_int_equal(small[i], 0xAA);
 
-    need = selgw_record_encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, NULL, 0);
-    assert_int_equal(need, 1 + 1 + 8 + 4 + 8);
+    need = encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, NULL, 0);
+    assert_int_equal(need, 1 + 1 + 2 + 8 + 32 + 8 + 4 + 8);
     memset(small, 0xAA, sizeof small);
-    assert_int_equal(
-        selgw_record_encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, small, 5), need);
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 1, "gw", "signal", 0, 0, small, 5), need);
     for (size_t i = 5; i < sizeof small; i++)
         assert_int_equal(small[i], 0xAA);
 }
@@ -364,7 +341,7 @@ static void test_encode_limits(void **state)
     assert_int_equal(rec.household_count, SELGW_RECORD_MAX_HOUSEHOLDS);
     free(payload);
     f.reading.contract_count = SELGW_RECORD_MAX_HOUSEHOLDS + 1;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     fixture_init(&f);
 
     /* more fields than a record holds */
@@ -383,51 +360,59 @@ static void test_encode_limits(void **state)
     assert_true(rec.fields[127].value == 127);
     free(payload);
     f.profile.field_count = SELGW_RECORD_MAX_FIELDS + 1;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     fixture_init(&f);
 
     /* values that do not fit their byte, codes the decoder would refuse */
     f.device.unit_id = 256;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     f.device.unit_id = -1;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     fixture_init(&f);
     f.reading.exception_code = 256;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     fixture_init(&f);
     f.reading.status = SELGW_ERR_COUNT_;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     fixture_init(&f);
     f.values[1].quality = (selgw_quality)3;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
 
     /* strings: 65535 bytes is the most a length prefix says; the payload limit is
-     * SELGW_RECORD_MAX_PAYLOAD in all (header 10 + "g" 3 + prefix 2 = 15 bytes) */
+     * SELGW_RECORD_MAX_PAYLOAD in all (head 52 with chain "", "g" 3, text prefix 2: 57) */
     char *text = malloc(70000);
     assert_non_null(text);
     memset(text, 'a', 70000);
-    text[65536 - 15] = '\0';
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0),
-                     65536);
-    text[65536 - 15] = 'a';
-    text[65536 - 14] = '\0'; /* one byte more than a payload holds */
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 0);
-    text[65536 - 14] = 'a';
+    text[65536 - 57] = '\0';
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 65536);
+    text[65536 - 57] = 'a';
+    text[65536 - 56] = '\0'; /* one byte more than a payload holds */
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 0);
+    text[65536 - 56] = 'a';
     text[65536] = '\0'; /* more than a length prefix says */
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, "", text, 0, 0, NULL, 0), 0);
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_STOP, 0, text, "", 0, 0, NULL, 0), 0);
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "", text, 0, 0, NULL, 0), 0);
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, text, "", 0, 0, NULL, 0), 0);
     fixture_init(&f);
     f.device.serial = text;
-    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, 0), 0);
+    assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
     free(text);
 
-    /* events: only START, STOP, GAP, and a gap's range in order */
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_READING, 0, "g", "t", 0, 0, NULL, 0),
-                     0);
-    assert_int_equal(selgw_record_encode_event((selgw_record_type)9, 0, "g", "t", 0, 0, NULL, 0),
-                     0);
-    assert_int_equal(selgw_record_encode_event(SELGW_RECORD_GAP, 0, "g", "t", 8, 7, NULL, 0), 0);
-    assert_true(selgw_record_encode_event(SELGW_RECORD_GAP, 0, "g", "t", 7, 7, NULL, 0) > 0);
+    /* events: START, STOP, GAP, ANNOTATION, TAGS, CLOCK (a seal has its own encoder), and
+     * a gap's range in order */
+    assert_int_equal(encode_event(SELGW_RECORD_READING, 0, "g", "t", 0, 0, NULL, 0), 0);
+    assert_int_equal(encode_event(SELGW_RECORD_SEAL, 0, "g", "t", 0, 0, NULL, 0), 0);
+    assert_int_equal(encode_event((selgw_record_type)9, 0, "g", "t", 0, 0, NULL, 0), 0);
+    assert_int_equal(encode_event((selgw_record_type)0, 0, "g", "t", 0, 0, NULL, 0), 0);
+    assert_true(encode_event(SELGW_RECORD_CLOCK, 0, "g", "t", 0, 0, NULL, 0) > 0);
+    /* a string with a NUL inside would make a payload the decoder refuses */
+    selgw_record ann = {.type = SELGW_RECORD_ANNOTATION, .plot = {"p\0q", 3}};
+    assert_int_equal(selgw_record_encode_event(&ann, NULL, NULL, 0), 0);
+    ann.plot = (selgw_str){"p\0q", 1};
+    assert_true(selgw_record_encode_event(&ann, NULL, NULL, 0) > 0);
+    ann.ref = (selgw_str){NULL, 5}; /* NULL is "" whatever the length says */
+    assert_true(selgw_record_encode_event(&ann, NULL, NULL, 0) > 0);
+    assert_int_equal(encode_event(SELGW_RECORD_GAP, 0, "g", "t", 8, 7, NULL, 0), 0);
+    assert_true(encode_event(SELGW_RECORD_GAP, 0, "g", "t", 7, 7, NULL, 0) > 0);
 }
 
 /* Decodes a copy of bytes in a heap block of exactly n bytes (ASan sees any overread). */
@@ -442,12 +427,15 @@ static selgw_err decode_copy(const uint8_t *bytes, size_t n, selgw_record *rec)
     return err;
 }
 
+/* Where the gateway's length prefix sits in a payload with chain "" */
+#define GATEWAY_AT (1 + 1 + 2 + 8 + SELGW_RECORD_HASH_BYTES + 8)
+
 static void test_decode_rejects_malformed(void **state)
 {
     (void)state;
     selgw_record rec;
     uint8_t buf[256];
-    size_t n = selgw_record_encode_event(SELGW_RECORD_GAP, 1, "gw", "why", 1, 2, buf, sizeof buf);
+    size_t n = encode_event(SELGW_RECORD_GAP, 1, "gw", "why", 1, 2, buf, sizeof buf);
     assert_int_equal(decode_copy(buf, n, &rec), SELGW_OK);
 
     assert_int_equal(selgw_record_decode(NULL, 0, &rec), SELGW_ERR_CORRUPT);
@@ -458,12 +446,20 @@ static void test_decode_rejects_malformed(void **state)
 
     uint8_t bad[256];
     memcpy(bad, buf, n);
-    bad[0] = 2; /* a format this decoder does not know */
+    bad[0] = 3; /* formats this decoder does not know */
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    bad[0] = 0;
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    bad[0] = 1; /* a format 2 payload read as format 1 */
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     memcpy(bad, buf, n);
     bad[1] = 0; /* unknown types */
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
-    bad[1] = 5;
+    bad[1] = 9;
+    assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
+    /* a chain name longer than what is left */
+    memcpy(bad, buf, n);
+    bad[2] = 0xff;
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     /* trailing bytes */
     memcpy(bad, buf, n);
@@ -471,11 +467,11 @@ static void test_decode_rejects_malformed(void **state)
     assert_int_equal(decode_copy(bad, n + 1, &rec), SELGW_ERR_CORRUPT);
     /* a string longer than what is left */
     memcpy(bad, buf, n);
-    bad[10] = 0xff;
+    bad[GATEWAY_AT] = 0xff;
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     /* a NUL inside a string */
     memcpy(bad, buf, n);
-    bad[13] = '\0';
+    bad[GATEWAY_AT + 3] = '\0';
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     /* a gap whose range is reversed: first = 3 > last = 2 */
     memcpy(bad, buf, n);
@@ -498,7 +494,7 @@ static void test_decode_rejects_malformed(void **state)
     f.profile.fields = &one;
     f.profile.field_count = 1;
     uint8_t reading[256];
-    size_t len = selgw_record_encode_reading(&f.reading, reading, sizeof reading);
+    size_t len = selgw_record_encode_reading(&f.reading, NULL, reading, sizeof reading);
     assert_true(len > 0 && len < sizeof reading);
     assert_int_equal(decode_copy(reading, len, &rec), SELGW_OK);
     /* offsets from the end: households u16, then field count u16, name "a", unit "b",
@@ -592,6 +588,354 @@ static void test_decode_rejects_counts_over_limits(void **state)
     free(payload);
 }
 
+/* ---- format 2: chains, every event type, seals, hashes ---------------------------- */
+
+static void fill(uint8_t *bytes, size_t n, uint8_t from)
+{
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = (uint8_t)(from + i);
+}
+
+#define CHAINED_KINDS 7
+
+/* One chained payload of each kind: reading, start, stop, gap, annotation, tags, clock
+ * (seals have their own builder). Returns its length. */
+static size_t encode_chained(int kind, const fixture *f, uint8_t *buf, size_t cap)
+{
+    selgw_chain_link link = {.chain = "gateway", .chain_seq = 41 + (uint64_t)kind};
+    fill(link.prev, sizeof link.prev, (uint8_t)(0x10 * kind));
+    if (kind == 0) {
+        link.chain = "device/soil-1";
+        return selgw_record_encode_reading(&f->reading, &link, buf, cap);
+    }
+    static const selgw_record_type types[] = {
+        SELGW_RECORD_READING,    SELGW_RECORD_START, SELGW_RECORD_STOP, SELGW_RECORD_GAP,
+        SELGW_RECORD_ANNOTATION, SELGW_RECORD_TAGS,  SELGW_RECORD_CLOCK};
+    selgw_record rec = {.type = types[kind],
+                        .time_ns = INT64_C(1795960521123456789),
+                        .gateway = {"gw-1", 4},
+                        .text = {"text of the event", 17},
+                        .gap_first_seq = 3,
+                        .gap_last_seq = 9,
+                        .plot = {"hw-p01", 6},
+                        .ref = {"LAB-2026-0042", 13}};
+    fill(rec.prev_seal, sizeof rec.prev_seal, 0xc0);
+    if (kind == 4 || kind == 5)
+        link.chain = "plot/hw-p01";
+    return selgw_record_encode_event(&rec, &link, buf, cap);
+}
+
+static const selgw_seal_entry seal_entries[] = {
+    {.chain = "device/soil-1", .chain_seq = 1000, .head = {1, 2, 3}},
+    {.chain = "gateway", .chain_seq = 7, .head = {0xff}},
+    {.chain = "plot/汉王-p01", .chain_seq = UINT64_C(0x0102030405060708), .head = {[31] = 0x5a}},
+};
+
+/* A seal of seal_entries signed with a key made from a fixed seed; pk gets its public
+ * key when not NULL. Returns a malloc'd payload of exactly its length. */
+static uint8_t *make_seal(size_t *len, size_t *signed_len, uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+{
+    selgw_chain_link link = {.chain = "gateway", .chain_seq = 8};
+    fill(link.prev, sizeof link.prev, 0x40);
+    size_t need = selgw_record_encode_seal(INT64_C(1795960521123456789), "gw-1", seal_entries, 3,
+                                           &link, NULL, 0, signed_len);
+    assert_true(need > 0);
+    uint8_t *buf = malloc(need);
+    assert_non_null(buf);
+    assert_int_equal(selgw_record_encode_seal(INT64_C(1795960521123456789), "gw-1", seal_entries, 3,
+                                              &link, buf, need, signed_len),
+                     need);
+    assert_int_equal(*signed_len + SELGW_RECORD_SIGNATURE_BYTES, need);
+    uint8_t seed[crypto_sign_SEEDBYTES], my_pk[crypto_sign_PUBLICKEYBYTES],
+        sk[crypto_sign_SECRETKEYBYTES];
+    fill(seed, sizeof seed, 0x33);
+    assert_int_equal(crypto_sign_seed_keypair(my_pk, sk, seed), 0);
+    assert_int_equal(crypto_sign_detached(buf + *signed_len, NULL, buf, *signed_len, sk), 0);
+    if (pk)
+        memcpy(pk, my_pk, sizeof my_pk);
+    *len = need;
+    return buf;
+}
+
+static void test_chained_round_trip_every_type(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    for (int kind = 0; kind < CHAINED_KINDS; kind++) {
+        uint8_t buf[2048];
+        size_t n = encode_chained(kind, &f, buf, sizeof buf);
+        assert_true(n > 0 && n <= sizeof buf);
+        assert_int_equal(buf[0], 2);
+        selgw_record rec;
+        assert_int_equal(decode_copy(buf, n, &rec), SELGW_OK);
+        assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+        assert_true(rec.chained);
+        assert_true(str_is(rec.chain, kind == 0                ? "device/soil-1"
+                                      : kind == 4 || kind == 5 ? "plot/hw-p01"
+                                                               : "gateway"));
+        assert_int_equal(rec.chain_seq, 41 + kind);
+        uint8_t prev[SELGW_RECORD_HASH_BYTES];
+        fill(prev, sizeof prev, (uint8_t)(0x10 * kind));
+        assert_memory_equal(rec.prev, prev, sizeof prev);
+        assert_int_equal(rec.time_ns, INT64_C(1795960521123456789));
+        assert_true(str_is(rec.gateway, "gw-1"));
+        assert_false(rec.has_hash);
+        assert_int_equal(rec.seal_count, 0);
+        assert_null(rec.signature);
+        uint8_t seal_hash[SELGW_RECORD_HASH_BYTES] = {0};
+        if (rec.type == SELGW_RECORD_START)
+            fill(seal_hash, sizeof seal_hash, 0xc0);
+        assert_memory_equal(rec.prev_seal, seal_hash, sizeof seal_hash);
+        switch (kind) {
+        case 0:
+            assert_int_equal(rec.type, SELGW_RECORD_READING);
+            assert_true(str_is(rec.device, "soil-1"));
+            assert_int_equal(rec.field_count, 3);
+            assert_int_equal(rec.household_count, 2);
+            break;
+        case 3:
+            assert_int_equal(rec.type, SELGW_RECORD_GAP);
+            assert_int_equal(rec.gap_first_seq, 3);
+            assert_int_equal(rec.gap_last_seq, 9);
+            break;
+        case 4:
+            assert_int_equal(rec.type, SELGW_RECORD_ANNOTATION);
+            assert_true(str_is(rec.plot, "hw-p01"));
+            assert_true(str_is(rec.ref, "LAB-2026-0042"));
+            break;
+        case 5:
+            assert_int_equal(rec.type, SELGW_RECORD_TAGS);
+            assert_true(str_is(rec.plot, "hw-p01"));
+            assert_int_equal(rec.ref.len, 0);
+            break;
+        default:
+            assert_int_equal(rec.plot.len, 0);
+            assert_int_equal(rec.ref.len, 0);
+        }
+        if (kind != 0)
+            assert_true(str_is(rec.text, "text of the event"));
+        if (kind != 3) {
+            assert_int_equal(rec.gap_first_seq, 0);
+            assert_int_equal(rec.gap_last_seq, 0);
+        }
+        /* the same record encodes to the same bytes */
+        uint8_t again[2048];
+        assert_int_equal(encode_chained(kind, &f, again, sizeof again), n);
+        assert_memory_equal(again, buf, n);
+    }
+}
+
+static void test_event_layouts(void **state)
+{
+    (void)state;
+    /* ANNOTATION: head, plot, text, ref; TAGS: head, plot, text; CLOCK: head, text */
+    selgw_record rec = {.type = SELGW_RECORD_ANNOTATION,
+                        .time_ns = 1,
+                        .gateway = {"g", 1},
+                        .plot = {"P", 1},
+                        .text = {"TT", 2},
+                        .ref = {"R", 1}};
+    selgw_chain_link link = {.chain = "plot/P", .chain_seq = 1};
+    uint8_t buf[256];
+    size_t n = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    size_t head = 1 + 1 + 2 + 6 + 8 + 32 + 8 + 2 + 1;
+    static const uint8_t annotation[] = {1, 0, 'P', 2, 0, 'T', 'T', 1, 0, 'R'};
+    assert_int_equal(n, head + sizeof annotation);
+    assert_memory_equal(buf + head, annotation, sizeof annotation);
+    assert_int_equal(buf[1], SELGW_RECORD_ANNOTATION);
+    assert_memory_equal(buf + 2, "\x06\x00plot/P\x01\x00\x00\x00\x00\x00\x00\x00", 16);
+
+    rec.type = SELGW_RECORD_TAGS;
+    n = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_int_equal(n, head + sizeof annotation - 3);
+    assert_memory_equal(buf + head, annotation, sizeof annotation - 3);
+
+    rec.type = SELGW_RECORD_CLOCK;
+    n = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_int_equal(n, head + 4);
+    assert_memory_equal(buf + head, "\x02\x00TT", 4);
+
+    rec.type = SELGW_RECORD_START;
+    fill(rec.prev_seal, sizeof rec.prev_seal, 0x80);
+    n = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_int_equal(n, head + 4 + 32);
+    assert_memory_equal(buf + head, "\x02\x00TT", 4);
+    assert_memory_equal(buf + head + 4, rec.prev_seal, 32);
+}
+
+static void test_seal_round_trip(void **state)
+{
+    (void)state;
+    size_t len, signed_len;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t *payload = make_seal(&len, &signed_len, pk);
+    /* head 52 + "gateway" 7 + "gw-1" 6, count 4, entries (2+13+8+32) (2+7+8+32)
+     * (2+15+8+32), signature 64 */
+    assert_int_equal(signed_len, 52 + 7 + 6 + 4 + 55 + 49 + 57);
+    assert_int_equal(payload[1], SELGW_RECORD_SEAL);
+    assert_memory_equal(payload + 52 + 7 + 6,
+                        "\x03\x00\x00\x00\x0d\x00"
+                        "device/soil-1",
+                        19);
+
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_SEAL);
+    assert_true(rec.chained);
+    assert_true(str_is(rec.chain, "gateway"));
+    assert_int_equal(rec.chain_seq, 8);
+    assert_true(str_is(rec.gateway, "gw-1"));
+    assert_int_equal(rec.time_ns, INT64_C(1795960521123456789));
+    assert_int_equal(rec.seal_count, 3);
+    assert_true(rec.seal_entries == payload + 52 + 7 + 6 + 4);
+    assert_int_equal(rec.seal_entries_len, 55 + 49 + 57);
+    assert_int_equal(rec.signed_len, signed_len);
+    assert_true(rec.signature == payload + len - SELGW_RECORD_SIGNATURE_BYTES);
+    assert_int_equal(crypto_sign_verify_detached(rec.signature, payload, rec.signed_len, pk), 0);
+    for (size_t i = 0; i < 3; i++) {
+        selgw_str chain;
+        uint64_t chain_seq;
+        const uint8_t *head;
+        selgw_record_seal_entry(&rec, i, &chain, &chain_seq, &head);
+        assert_true(str_is(chain, seal_entries[i].chain));
+        assert_int_equal(chain_seq, seal_entries[i].chain_seq);
+        assert_memory_equal(head, seal_entries[i].head, SELGW_RECORD_HASH_BYTES);
+    }
+    /* past the end: an empty entry, not a read outside the payload */
+    selgw_str chain;
+    uint64_t chain_seq;
+    const uint8_t *head;
+    selgw_record_seal_entry(&rec, 3, &chain, &chain_seq, &head);
+    assert_int_equal(chain.len, 0);
+    assert_int_equal(chain_seq, 0);
+    assert_non_null(head);
+
+    /* a changed head breaks the signature */
+    payload[52 + 7 + 6 + 4 + 2 + 13 + 8] ^= 1;
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    assert_int_not_equal(crypto_sign_verify_detached(rec.signature, payload, rec.signed_len, pk),
+                         0);
+
+    /* a count that says more entries than the bytes hold, or fewer */
+    payload[52 + 7 + 6] = 4;
+    assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
+    payload[52 + 7 + 6] = 2;
+    assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
+    payload[52 + 7 + 6] = 0xff;
+    payload[52 + 7 + 6 + 3] = 0xff;
+    assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
+    free(payload);
+
+    /* no entries: still a seal with a signature */
+    uint8_t buf[256];
+    size_t sl = 1;
+    size_t n = selgw_record_encode_seal(5, "gw", NULL, 0, NULL, buf, sizeof buf, &sl);
+    assert_int_equal(n, 52 + 4 + 4 + 64);
+    assert_int_equal(sl, n - 64);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    assert_int_equal(rec.seal_count, 0);
+    assert_int_equal(rec.seal_entries_len, 0);
+    assert_true(rec.signature == buf + sl);
+    /* snprintf-style, and signed_len is optional */
+    assert_int_equal(selgw_record_encode_seal(5, "gw", NULL, 0, NULL, buf, 10, NULL), n);
+    /* what cannot be encoded */
+    selgw_seal_entry nameless = {.chain = NULL};
+    assert_int_equal(selgw_record_encode_seal(5, "gw", &nameless, 1, NULL, NULL, 0, &sl),
+                     52 + 4 + 4 + 42 + 64);
+    assert_int_equal(selgw_record_encode_seal(5, "gw", NULL, 1, NULL, NULL, 0, &sl), 0);
+    assert_int_equal(sl, 0);
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    static const uint8_t empty[SELGW_RECORD_HASH_BYTES] = {
+        0x0e, 0x57, 0x51, 0xc0, 0x26, 0xe5, 0x43, 0xb2, 0xe8, 0xab, 0x2e,
+        0xb0, 0x60, 0x99, 0xda, 0xa1, 0xd1, 0xe5, 0xdf, 0x47, 0x77, 0x8f,
+        0x77, 0x87, 0xfa, 0xab, 0x45, 0xcd, 0xf1, 0x2f, 0xe3, 0xa8};
+    uint8_t out[SELGW_RECORD_HASH_BYTES];
+    selgw_record_hash((const uint8_t *)"", 0, out);
+    assert_memory_equal(out, empty, sizeof out);
+    selgw_record_hash(NULL, 0, out);
+    assert_memory_equal(out, empty, sizeof out);
+
+    /* BLAKE2b-256("abc"), RFC 7693's test input at a 32-byte digest */
+    static const uint8_t abc[SELGW_RECORD_HASH_BYTES] = {
+        0xbd, 0xdd, 0x81, 0x3c, 0x63, 0x42, 0x39, 0x72, 0x31, 0x71, 0xef,
+        0x3f, 0xee, 0x98, 0x57, 0x9b, 0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb,
+        0x3e, 0x42, 0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19};
+    selgw_record_hash((const uint8_t *)"abc", 3, out);
+    assert_memory_equal(out, abc, sizeof out);
+
+    /* every byte of a payload counts */
+    fixture f;
+    fixture_init(&f);
+    uint8_t buf[1024], first[SELGW_RECORD_HASH_BYTES];
+    size_t n = encode_chained(0, &f, buf, sizeof buf);
+    selgw_record_hash(buf, n, first);
+    for (size_t i = 0; i < n; i++) {
+        buf[i] ^= 0x01;
+        selgw_record_hash(buf, n, out);
+        assert_memory_not_equal(out, first, sizeof out);
+        buf[i] ^= 0x01;
+    }
+    selgw_record_hash(buf, n, out);
+    assert_memory_equal(out, first, sizeof out);
+}
+
+/* Records journaled before chains (format 1) still decode, as records outside any chain. */
+static void test_format1_still_decodes(void **state)
+{
+    (void)state;
+    /* The example of docs/RECORD.md in format 1, as the gateway wrote it before format 2. */
+    static const uint8_t reading[] = {
+        1, 1,   8,   7, 6,   5, 4, 3,   2, 1,   1,   0, 'g', 1, 0, 'b', 1, 0, 'q',  0,   0, 1,
+        0, 'd', 1,   0, 'p', 0, 0, 1,   0, 'u', 7,   7, 0,   4, 3, 2,   1, 1, 0,    1,   0, 'H',
+        1, 0,   'K', 1, 0,   1, 0, 't', 1, 0,   'C', 0, 0,   0, 0, 0,   0, 0, 0xf8, 0x3f};
+    selgw_record rec;
+    assert_int_equal(decode_copy(reading, sizeof reading, &rec), SELGW_OK);
+    assert_int_equal(selgw_record_decode(reading, sizeof reading, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_READING);
+    assert_false(rec.chained);
+    assert_int_equal(rec.chain.len, 0);
+    assert_int_equal(rec.chain_seq, 0);
+    assert_int_equal(rec.time_ns, 0x0102030405060708);
+    assert_true(str_is(rec.gateway, "g"));
+    assert_true(str_is(rec.plot, "q"));
+    assert_int_equal(rec.status, SELGW_ERR_TIMEOUT);
+    assert_int_equal(rec.attempts, 0x01020304);
+    assert_int_equal(rec.household_count, 1);
+    assert_true(str_is(rec.households[0].contract, "K"));
+    assert_int_equal(rec.field_count, 1);
+    assert_true(rec.fields[0].value == 1.5);
+    char json[1024];
+    selgw_record_json(&rec, json, sizeof json);
+    assert_null(strstr(json, "chain"));
+
+    static const uint8_t gap[] = {1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 'g', 'w', 1, 0, 'x',
+                                  5, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0,   0,   0, 0};
+    assert_int_equal(decode_copy(gap, sizeof gap, &rec), SELGW_OK);
+    assert_int_equal(selgw_record_decode(gap, sizeof gap, &rec), SELGW_OK);
+    assert_int_equal(rec.type, SELGW_RECORD_GAP);
+    assert_false(rec.chained);
+    assert_true(str_is(rec.text, "x"));
+    assert_int_equal(rec.gap_first_seq, 5);
+    assert_int_equal(rec.gap_last_seq, 6);
+    for (size_t cut = 0; cut < sizeof reading; cut++)
+        assert_int_equal(decode_copy(reading, cut, &rec), SELGW_ERR_CORRUPT);
+    for (size_t cut = 0; cut < sizeof gap; cut++)
+        assert_int_equal(decode_copy(gap, cut, &rec), SELGW_ERR_CORRUPT);
+
+    /* format 1 knew readings, start, stop and gap only */
+    uint8_t copy[sizeof gap];
+    memcpy(copy, gap, sizeof gap);
+    copy[1] = SELGW_RECORD_CLOCK;
+    assert_int_equal(decode_copy(copy, sizeof gap - 16, &rec), SELGW_ERR_CORRUPT);
+    copy[1] = SELGW_RECORD_STOP;
+    assert_int_equal(decode_copy(copy, sizeof gap - 16, &rec), SELGW_OK);
+}
+
 /* Every proper prefix of a valid payload is rejected; none is read past its end. */
 static void test_decode_rejects_every_truncation(void **state)
 {
@@ -601,10 +945,12 @@ static void test_decode_rejects_every_truncation(void **state)
     size_t lens[4];
     uint8_t *payloads[4];
     payloads[0] = encode_reading(&f.reading, &lens[0]);
-    uint8_t event[3][64];
-    lens[1] = selgw_record_encode_event(SELGW_RECORD_START, 5, "gw", "start", 0, 0, event[0], 64);
-    lens[2] = selgw_record_encode_event(SELGW_RECORD_STOP, 5, "gw", "", 0, 0, event[1], 64);
-    lens[3] = selgw_record_encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, event[2], 64);
+    uint8_t event[3][128];
+    lens[1] = encode_event(SELGW_RECORD_START, 5, "gw", "start", 0, 0, event[0], 128);
+    lens[2] = encode_event(SELGW_RECORD_STOP, 5, "gw", "", 0, 0, event[1], 128);
+    lens[3] = encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, event[2], 128);
+    for (int k = 1; k < 4; k++)
+        assert_true(lens[k] > 0 && lens[k] <= 128);
     for (int k = 1; k < 4; k++)
         payloads[k] = event[k - 1];
     selgw_record rec;
@@ -615,6 +961,22 @@ static void test_decode_rejects_every_truncation(void **state)
                 fail_msg("payload %d cut to %zu of %zu bytes was accepted", k, cut, lens[k]);
     }
     free(payloads[0]);
+
+    uint8_t chained[CHAINED_KINDS + 1][2048];
+    size_t chained_len[CHAINED_KINDS + 1];
+    for (int kind = 0; kind < CHAINED_KINDS; kind++)
+        chained_len[kind] = encode_chained(kind, &f, chained[kind], sizeof chained[kind]);
+    size_t signed_len;
+    uint8_t *seal = make_seal(&chained_len[CHAINED_KINDS], &signed_len, NULL);
+    memcpy(chained[CHAINED_KINDS], seal, chained_len[CHAINED_KINDS]);
+    free(seal);
+    for (int k = 0; k <= CHAINED_KINDS; k++) {
+        assert_int_equal(decode_copy(chained[k], chained_len[k], &rec), SELGW_OK);
+        for (size_t cut = 0; cut < chained_len[k]; cut++)
+            if (decode_copy(chained[k], cut, &rec) != SELGW_ERR_CORRUPT)
+                fail_msg("chained payload %d cut to %zu of %zu bytes was accepted", k, cut,
+                         chained_len[k]);
+    }
 }
 
 static uint64_t rng_state = UINT64_C(0x9e3779b97f4a7c15);
@@ -657,7 +1019,25 @@ static void check_decoded(const selgw_record *rec, const uint8_t *buf, size_t le
         check_inside(rec->fields[i].unit, buf, len);
         assert_true(rec->fields[i].quality <= SELGW_QUALITY_READ_FAILED);
     }
-    assert_true(rec->type >= SELGW_RECORD_READING && rec->type <= SELGW_RECORD_GAP);
+    check_inside(rec->chain, buf, len);
+    check_inside(rec->ref, buf, len);
+    assert_true(rec->type >= SELGW_RECORD_READING && rec->type <= SELGW_RECORD_CLOCK);
+    if (rec->type == SELGW_RECORD_SEAL) {
+        assert_non_null(rec->signature);
+        assert_true(rec->signature == buf + rec->signed_len);
+        assert_int_equal(rec->signed_len + SELGW_RECORD_SIGNATURE_BYTES, len);
+        for (size_t i = 0; i < rec->seal_count; i++) {
+            selgw_str chain;
+            uint64_t chain_seq;
+            const uint8_t *head;
+            selgw_record_seal_entry(rec, i, &chain, &chain_seq, &head);
+            check_inside(chain, buf, len);
+            assert_true(head >= buf && head + SELGW_RECORD_HASH_BYTES <= buf + len);
+        }
+    } else {
+        assert_int_equal(rec->seal_count, 0);
+        assert_null(rec->signature);
+    }
     assert_true((unsigned)rec->status < SELGW_ERR_COUNT_);
     static char text[1 << 16];
     size_t need = selgw_record_json(rec, text, sizeof text);
@@ -673,15 +1053,23 @@ static void test_decode_survives_random_damage(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    size_t lens[2];
-    uint8_t *payloads[2];
+    enum { KINDS = 2 + CHAINED_KINDS + 1 };
+    size_t lens[KINDS];
+    uint8_t *payloads[KINDS];
     payloads[0] = encode_reading(&f.reading, &lens[0]);
-    uint8_t gap[64];
-    lens[1] = selgw_record_encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, gap, sizeof gap);
+    uint8_t gap[128];
+    lens[1] = encode_event(SELGW_RECORD_GAP, 5, "gw", "gap", 1, 9, gap, sizeof gap);
     payloads[1] = gap;
+    static uint8_t chained[CHAINED_KINDS][2048];
+    for (int kind = 0; kind < CHAINED_KINDS; kind++) {
+        lens[2 + kind] = encode_chained(kind, &f, chained[kind], sizeof chained[kind]);
+        payloads[2 + kind] = chained[kind];
+    }
+    size_t signed_len;
+    payloads[KINDS - 1] = make_seal(&lens[KINDS - 1], &signed_len, NULL);
     unsigned accepted = 0;
-    for (int iter = 0; iter < 20000; iter++) {
-        int k = iter & 1;
+    for (int iter = 0; iter < 40000; iter++) {
+        int k = iter % KINDS;
         size_t len = lens[k];
         uint8_t *bytes = malloc(len);
         assert_non_null(bytes);
@@ -716,8 +1104,11 @@ static void test_decode_survives_random_damage(void **state)
         for (size_t i = 0; i < len; i++)
             bytes[i] = (uint8_t)rng();
         if (len > 1) {
-            bytes[0] = SELGW_RECORD_FORMAT; /* get past the first check most of the time */
-            bytes[1] = (uint8_t)(1 + rng() % 4);
+            /* get past the first checks most of the time */
+            bytes[0] = (uint8_t)(1 + rng() % 2);
+            bytes[1] = (uint8_t)(1 + rng() % 8);
+            if (len > 3 && bytes[0] == 2) /* a short chain name, or none */
+                bytes[2] = (uint8_t)(rng() % 4), bytes[3] = 0;
         }
         selgw_record rec;
         if (selgw_record_decode(bytes, len, &rec) == SELGW_OK)
@@ -725,6 +1116,7 @@ static void test_decode_survives_random_damage(void **state)
         free(bytes);
     }
     free(payloads[0]);
+    free(payloads[KINDS - 1]);
 }
 
 /* The JSON of a reading record is selgw_reading_json's, with "type" (and "seq") first. */
@@ -804,17 +1196,16 @@ static void test_json_events(void **state)
     selgw_record rec;
     char buf[512];
 
-    size_t n =
-        selgw_record_encode_event(SELGW_RECORD_START, INT64_C(1795960521123456789), "gw-1",
-                                  "selgw 0.1.0 \"/etc/selgw.yaml\"", 0, 0, payload, sizeof payload);
+    size_t n = encode_event(SELGW_RECORD_START, INT64_C(1795960521123456789), "gw-1",
+                            "selgw 0.1.0 \"/etc/selgw.yaml\"", 0, 0, payload, sizeof payload);
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     selgw_record_json(&rec, buf, sizeof buf);
     assert_string_equal(buf,
                         "{\"type\":\"start\",\"time\":\"2026-11-29T13:55:21.123456Z\","
                         "\"gateway\":\"gw-1\",\"text\":\"selgw 0.1.0 \\\"/etc/selgw.yaml\\\"\"}");
 
-    n = selgw_record_encode_event(SELGW_RECORD_STOP, 0, "汉王-gw", "SIGTERM\nbye\\", 0, 0, payload,
-                                  sizeof payload);
+    n = encode_event(SELGW_RECORD_STOP, 0, "汉王-gw", "SIGTERM\nbye\\", 0, 0, payload,
+                     sizeof payload);
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     rec.seq = 7;
     selgw_record_json(&rec, buf, sizeof buf);
@@ -822,9 +1213,8 @@ static void test_json_events(void **state)
                         "{\"seq\":7,\"type\":\"stop\",\"time\":\"1970-01-01T00:00:00.000000Z\","
                         "\"gateway\":\"汉王-gw\",\"text\":\"SIGTERM\\nbye\\\\\"}");
 
-    n = selgw_record_encode_event(SELGW_RECORD_GAP, 0, "gw-1",
-                                  "disk budget: dropped segment 00000001.seg", 1, 4096, payload,
-                                  sizeof payload);
+    n = encode_event(SELGW_RECORD_GAP, 0, "gw-1", "disk budget: dropped segment 00000001.seg", 1,
+                     4096, payload, sizeof payload);
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     rec.seq = 4097;
     size_t need = selgw_record_json(&rec, buf, sizeof buf);
@@ -846,11 +1236,103 @@ static void test_json_events(void **state)
     assert_int_equal(small[20], 'x');
 
     /* a payload's string can hold a control character: it is escaped, not passed */
-    n = selgw_record_encode_event(SELGW_RECORD_STOP, 0, "gw", "a\x01z", 0, 0, payload,
-                                  sizeof payload);
+    n = encode_event(SELGW_RECORD_STOP, 0, "gw", "a\x01z", 0, 0, payload, sizeof payload);
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     selgw_record_json(&rec, buf, sizeof buf);
     assert_non_null(strstr(buf, "\"text\":\"a\\u0001z\""));
+}
+
+static void test_json_chained(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint8_t buf[2048];
+    char json[4096];
+    selgw_record rec;
+    static const char *const prev_of[] = {
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f",
+    };
+
+    /* a reading: selgw_reading_json's members, then the chain's, then the hash */
+    size_t n = encode_chained(0, &f, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    selgw_record_hash(buf, n, rec.hash);
+    rec.has_hash = true;
+    char direct[2048], expected[4096], hash_hex[65];
+    selgw_reading_json(&f.reading, direct, sizeof direct);
+    for (size_t i = 0; i < 32; i++)
+        snprintf(hash_hex + 2 * i, 3, "%02x", rec.hash[i]);
+    snprintf(expected, sizeof expected,
+             "{\"type\":\"reading\",%.*s,\"chain\":\"device/soil-1\",\"chain_seq\":41,"
+             "\"prev\":\"%s\",\"hash\":\"%s\"}",
+             (int)strlen(direct) - 2, direct + 1, prev_of[0], hash_hex);
+    size_t need = selgw_record_json(&rec, json, sizeof json);
+    assert_string_equal(json, expected);
+    assert_int_equal(need, strlen(expected));
+
+    /* an annotation */
+    n = encode_chained(4, &f, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    rec.seq = 12;
+    selgw_record_json(&rec, json, sizeof json);
+    assert_string_equal(
+        json, "{\"seq\":12,\"type\":\"annotation\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+              "\"gateway\":\"gw-1\",\"plot\":\"hw-p01\",\"text\":\"text of the event\","
+              "\"ref\":\"LAB-2026-0042\",\"chain\":\"plot/hw-p01\",\"chain_seq\":45,"
+              "\"prev\":\"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\"}");
+
+    /* tags, clock, start */
+    n = encode_chained(5, &f, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, json, sizeof json);
+    assert_non_null(strstr(json, "\"type\":\"tags\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+                                 "\"gateway\":\"gw-1\",\"plot\":\"hw-p01\","
+                                 "\"text\":\"text of the event\",\"chain\":\"plot/hw-p01\","));
+    assert_null(strstr(json, "\"ref\""));
+    n = encode_chained(6, &f, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, json, sizeof json);
+    assert_non_null(strstr(json, "\"type\":\"clock\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+                                 "\"gateway\":\"gw-1\",\"text\":\"text of the event\","
+                                 "\"chain\":\"gateway\",\"chain_seq\":47,"));
+    n = encode_chained(1, &f, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, json, sizeof json);
+    assert_non_null(strstr(json, "\"text\":\"text of the event\",\"prev_seal\":\""
+                                 "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                 "\",\"chain\":\"gateway\",\"chain_seq\":42,\"prev\":\""));
+    assert_non_null(strstr(json, prev_of[1]));
+
+    /* a seal: its heads and signature */
+    size_t len, signed_len;
+    uint8_t *seal = make_seal(&len, &signed_len, NULL);
+    assert_int_equal(selgw_record_decode(seal, len, &rec), SELGW_OK);
+    need = selgw_record_json(&rec, json, sizeof json);
+    assert_int_equal(need, strlen(json));
+    char signature[129];
+    for (size_t i = 0; i < 64; i++)
+        snprintf(signature + 2 * i, 3, "%02x", rec.signature[i]);
+    snprintf(expected, sizeof expected,
+             "{\"type\":\"seal\",\"time\":\"2026-11-29T13:55:21.123456Z\",\"gateway\":\"gw-1\","
+             "\"heads\":["
+             "{\"chain\":\"device/soil-1\",\"chain_seq\":1000,\"head\":"
+             "\"0102030000000000000000000000000000000000000000000000000000000000\"},"
+             "{\"chain\":\"gateway\",\"chain_seq\":7,\"head\":"
+             "\"ff00000000000000000000000000000000000000000000000000000000000000\"},"
+             "{\"chain\":\"plot/汉王-p01\",\"chain_seq\":72623859790382856,\"head\":"
+             "\"000000000000000000000000000000000000000000000000000000000000005a\"}],"
+             "\"signature\":\"%s\",\"chain\":\"gateway\",\"chain_seq\":8,"
+             "\"prev\":\"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\"}",
+             signature);
+    assert_string_equal(json, expected);
+    /* snprintf-style */
+    assert_int_equal(selgw_record_json(&rec, NULL, 0), need);
+    char small[40];
+    assert_int_equal(selgw_record_json(&rec, small, sizeof small), need);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    free(seal);
 }
 
 int main(void)
@@ -869,6 +1351,12 @@ int main(void)
         cmocka_unit_test(test_json_reading_matches_reading_json),
         cmocka_unit_test(test_json_reading_exact),
         cmocka_unit_test(test_json_events),
+        cmocka_unit_test(test_chained_round_trip_every_type),
+        cmocka_unit_test(test_event_layouts),
+        cmocka_unit_test(test_seal_round_trip),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_format1_still_decodes),
+        cmocka_unit_test(test_json_chained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,961 @@
+/* Evidence bundles: a journal built here record by record (chained, hashed and sealed as
+ * the gateway does), exported for one plot and verified; then every way of tampering with
+ * a bundle that an attacker without the key has must be caught, with the right message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "evidence.h"
+#include "journal.h"
+#include "keys.h"
+#include "reading.h"
+#include "record.h"
+
+#define T0 INT64_C(1795960000000000000)
+#define SEC INT64_C(1000000000)
+#define T1 (T0 + 200 * SEC)
+#define T2 (T0 + 540 * SEC)
+#define MAX_CHAINS 8
+#define MAX_LINES 256
+
+typedef struct chain_state {
+    char name[64];
+    uint64_t seq;
+    uint8_t head[SELGW_RECORD_HASH_BYTES];
+} chain_state;
+
+typedef struct fixture {
+    char dir[64];
+    char journal_dir[96];
+    char key_path[96];
+    char other_key_path[96];
+    char bundle[96];
+    char public_key[SELGW_PUBLIC_KEY_TEXT_SIZE];
+    char other_public_key[SELGW_PUBLIC_KEY_TEXT_SIZE];
+
+    selgw_field fields[2];
+    selgw_profile profile;
+    selgw_contract contracts[2];
+    const selgw_contract *contract_ptrs[2];
+    selgw_base base;
+    selgw_plot plots[2];
+    selgw_bus bus;
+    selgw_device devices[3];
+    selgw_config cfg;
+
+    selgw_journal *journal;
+    chain_state chains[MAX_CHAINS];
+    size_t chain_count;
+    selgw_signer *signer;
+
+    /* the bundle's lines, for tampering */
+    char *lines[MAX_LINES];
+    size_t line_count;
+} fixture;
+
+/* ---- building the journal --------------------------------------------------------- */
+
+static chain_state *chain(fixture *f, const char *name)
+{
+    for (size_t i = 0; i < f->chain_count; i++)
+        if (!strcmp(f->chains[i].name, name))
+            return &f->chains[i];
+    assert_true(f->chain_count < MAX_CHAINS);
+    chain_state *c = &f->chains[f->chain_count++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    return c;
+}
+
+static selgw_chain_link next_link(chain_state *c)
+{
+    selgw_chain_link link = {.chain = c->name, .chain_seq = c->seq + 1};
+    memcpy(link.prev, c->head, sizeof link.prev);
+    return link;
+}
+
+static uint64_t append(fixture *f, chain_state *c, const uint8_t *payload, size_t len)
+{
+    uint64_t seq = 0;
+    assert_int_equal(selgw_journal_append(f->journal, payload, len, &seq), SELGW_OK);
+    c->seq++;
+    selgw_record_hash(payload, len, c->head);
+    return seq;
+}
+
+static uint64_t add_reading(fixture *f, size_t device, int64_t t, selgw_err status)
+{
+    char name[64];
+    snprintf(name, sizeof name, "device/%s", f->devices[device].id);
+    chain_state *c = chain(f, name);
+    selgw_field_value values[2];
+    if (status == SELGW_OK) {
+        values[0] = (selgw_field_value){20.0 + (double)((t - T0) / SEC % 7), SELGW_QUALITY_OK};
+        values[1] = (selgw_field_value){15.5, SELGW_QUALITY_OK};
+    } else {
+        values[0] = values[1] = (selgw_field_value){0, SELGW_QUALITY_READ_FAILED};
+    }
+    selgw_reading r = {.time_ns = t,
+                       .config = &f->cfg,
+                       .device = &f->devices[device],
+                       .status = status,
+                       .attempts = 1,
+                       .contract_count = f->devices[device].plot == 0 ? 2 : 0,
+                       .contracts = f->contract_ptrs,
+                       .values = values};
+    selgw_chain_link link = next_link(c);
+    uint8_t buf[2048];
+    size_t len = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
+    assert_true(len > 0 && len <= sizeof buf);
+    return append(f, c, buf, len);
+}
+
+static selgw_str s(const char *text)
+{
+    return (selgw_str){text, strlen(text)};
+}
+
+static uint64_t add_event(fixture *f, selgw_record_type type, int64_t t, const char *plot,
+                          const char *text, const char *ref)
+{
+    char name[64];
+    if (plot)
+        snprintf(name, sizeof name, "plot/%s", plot);
+    else
+        snprintf(name, sizeof name, "gateway");
+    chain_state *c = chain(f, name);
+    selgw_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = type;
+    rec.time_ns = t;
+    rec.gateway = s("gw-1");
+    rec.text = s(text);
+    if (plot)
+        rec.plot = s(plot);
+    if (ref)
+        rec.ref = s(ref);
+    selgw_chain_link link = next_link(c);
+    uint8_t buf[2048];
+    size_t len = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_true(len > 0 && len <= sizeof buf);
+    return append(f, c, buf, len);
+}
+
+/* A seal of every chain's head, signed with signer, as the gateway writes it. */
+static size_t encode_seal(fixture *f, int64_t t, const selgw_signer *signer, uint8_t *buf,
+                          size_t cap)
+{
+    selgw_seal_entry entries[MAX_CHAINS];
+    for (size_t i = 0; i < f->chain_count; i++) {
+        entries[i].chain = f->chains[i].name;
+        entries[i].chain_seq = f->chains[i].seq;
+        memcpy(entries[i].head, f->chains[i].head, SELGW_RECORD_HASH_BYTES);
+    }
+    chain_state *g = chain(f, "gateway");
+    selgw_chain_link link = next_link(g);
+    size_t signed_len = 0;
+    size_t len =
+        selgw_record_encode_seal(t, "gw-1", entries, f->chain_count, &link, buf, cap, &signed_len);
+    assert_true(len > 0 && len <= cap);
+    assert_int_equal(len, signed_len + SELGW_RECORD_SIGNATURE_BYTES);
+    selgw_sign(signer, buf, signed_len, buf + signed_len);
+    return len;
+}
+
+static uint64_t add_seal(fixture *f, int64_t t)
+{
+    uint8_t buf[4096];
+    size_t len = encode_seal(f, t, f->signer, buf, sizeof buf);
+    return append(f, chain(f, "gateway"), buf, len);
+}
+
+static void config_init(fixture *f)
+{
+    f->fields[0] = (selgw_field){.name = "soil_moisture", .unit = "%"};
+    f->fields[1] = (selgw_field){.name = "soil_temperature", .unit = "degC"};
+    f->profile = (selgw_profile){.name = "test-soil", .field_count = 2, .fields = f->fields};
+    f->contracts[0] = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
+    f->contracts[1] = (selgw_contract){.household = "HH-017", .contract = "ZY-2025-031"};
+    f->contract_ptrs[0] = &f->contracts[0];
+    f->contract_ptrs[1] = &f->contracts[1];
+    f->base = (selgw_base){.id = "hanwang", .name = "汉王"};
+    f->plots[0] = (selgw_plot){.id = "hw-a", .crop = "tea"};
+    f->plots[1] = (selgw_plot){.id = "hw-b", .crop = "tea"};
+    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
+    f->devices[0] = (selgw_device){
+        .id = "soil-1", .plot = 0, .unit_id = 1, .profile = &f->profile, .serial = ""};
+    f->devices[1] = (selgw_device){
+        .id = "soil-2", .plot = 0, .unit_id = 2, .profile = &f->profile, .serial = ""};
+    f->devices[2] = (selgw_device){
+        .id = "soil-3", .plot = 1, .unit_id = 3, .profile = &f->profile, .serial = ""};
+    f->cfg = (selgw_config){.path = "test.yaml",
+                            .gateway_id = "gw-1",
+                            .base_count = 1,
+                            .bases = &f->base,
+                            .plot_count = 2,
+                            .plots = f->plots,
+                            .bus_count = 1,
+                            .buses = &f->bus,
+                            .device_count = 3,
+                            .devices = f->devices};
+    f->cfg.journal = (selgw_journal_config){.dir = f->journal_dir,
+                                            .segment_bytes = 1 << 20,
+                                            .fsync = SELGW_FSYNC_NONE,
+                                            .commit_interval_ms = 5,
+                                            .retention_ms = 3600 * 1000,
+                                            .when_full = SELGW_WHEN_FULL_STOP};
+    f->cfg.signing = (selgw_signing_config){
+        .enabled = true, .secret_key = f->key_path, .seal_interval_ms = 300000};
+}
+
+/* The story: a start, the plot's tags and a first round of readings, the opening seal,
+ * readings of soil-1 and soil-2 (plot hw-a) and soil-3 (plot hw-b) every minute from T1,
+ * a failed poll of soil-2, an annotation on hw-a, a clock record, a seal in the middle,
+ * the closing seal after T2, and readings after it. */
+static void build_journal(fixture *f, bool closing_seal)
+{
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_event(f, SELGW_RECORD_TAGS, T0 + 1 * SEC, "hw-a",
+              "crop tea; households HH-001 (ZY-2025-001), HH-017 (ZY-2025-031); devices soil-1, "
+              "soil-2",
+              NULL);
+    for (size_t d = 0; d < 3; d++)
+        add_reading(f, d, T0 + 10 * SEC, SELGW_OK);
+    add_seal(f, T0 + 100 * SEC);
+    for (int64_t t = 210; t <= 510; t += 60) {
+        for (size_t d = 0; d < 3; d++)
+            add_reading(f, d, T0 + t * SEC, d == 1 && t == 330 ? SELGW_ERR_TIMEOUT : SELGW_OK);
+        if (t == 270)
+            add_event(f, SELGW_RECORD_ANNOTATION, T0 + 300 * SEC, "hw-a",
+                      "lab: no pesticide residue found", "LAB-2026-118");
+        if (t == 330)
+            add_event(f, SELGW_RECORD_CLOCK, T0 + 340 * SEC, NULL, "synchronised (NTP)", NULL);
+        if (t == 390)
+            add_seal(f, T0 + 400 * SEC);
+    }
+    if (closing_seal) {
+        add_seal(f, T0 + 600 * SEC);
+        for (size_t d = 0; d < 3; d++)
+            add_reading(f, d, T0 + 660 * SEC, SELGW_OK);
+    }
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f || sodium_init() < 0)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-evidence-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->journal_dir, sizeof f->journal_dir, "%s/journal", f->dir);
+    snprintf(f->key_path, sizeof f->key_path, "%s/gw.key", f->dir);
+    snprintf(f->other_key_path, sizeof f->other_key_path, "%s/other.key", f->dir);
+    snprintf(f->bundle, sizeof f->bundle, "%s/bundle.txt", f->dir);
+    char why[256];
+    if (selgw_keygen(f->key_path, f->public_key, why, sizeof why) != SELGW_OK ||
+        selgw_keygen(f->other_key_path, f->other_public_key, why, sizeof why) != SELGW_OK ||
+        selgw_signer_load(f->key_path, &f->signer, why, sizeof why) != SELGW_OK)
+        return -1;
+    config_init(f);
+    *state = f;
+    return 0;
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char sub[512];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            remove_tree(sub);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < f->line_count; i++)
+        free(f->lines[i]);
+    selgw_signer_free(f->signer);
+    remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- bundles as lines ----------------------------------------------------------------- */
+
+static void export_ok(fixture *f, const char *plot, int64_t from, int64_t to)
+{
+    char why[512] = "";
+    selgw_err err = selgw_evidence_export(&f->cfg, plot, from, to, f->bundle, why, sizeof why);
+    if (err != SELGW_OK)
+        fprintf(stderr, "export: %s: %s\n", selgw_strerror(err), why);
+    assert_int_equal(err, SELGW_OK);
+}
+
+static void load_lines(fixture *f)
+{
+    FILE *in = fopen(f->bundle, "r");
+    assert_non_null(in);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    f->line_count = 0;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        assert_true(f->line_count < MAX_LINES);
+        line[n - 1] = '\0';
+        f->lines[f->line_count++] = strdup(line);
+    }
+    free(line);
+    fclose(in);
+}
+
+static void save_lines(fixture *f)
+{
+    FILE *out = fopen(f->bundle, "w");
+    assert_non_null(out);
+    for (size_t i = 0; i < f->line_count; i++)
+        fprintf(out, "%s\n", f->lines[i]);
+    fclose(out);
+}
+
+static void remove_line(fixture *f, size_t i)
+{
+    free(f->lines[i]);
+    memmove(&f->lines[i], &f->lines[i + 1], (f->line_count - i - 1) * sizeof f->lines[0]);
+    f->line_count--;
+}
+
+static void insert_line(fixture *f, size_t at, char *line)
+{
+    assert_true(f->line_count < MAX_LINES);
+    memmove(&f->lines[at + 1], &f->lines[at], (f->line_count - at) * sizeof f->lines[0]);
+    f->lines[at] = line;
+    f->line_count++;
+}
+
+/* Rewrites the "end" line to match the record lines, as an attacker would. */
+static void fix_end(fixture *f)
+{
+    size_t records = 0;
+    for (size_t i = 0; i < f->line_count; i++)
+        records += !strncmp(f->lines[i], "record ", 7);
+    char end[64];
+    snprintf(end, sizeof end, "end %zu", records);
+    free(f->lines[f->line_count - 1]);
+    f->lines[f->line_count - 1] = strdup(end);
+}
+
+/* The payload of record line i; returns its length and journal seq. */
+static size_t line_payload(const fixture *f, size_t i, uint8_t *buf, size_t cap, uint64_t *jseq)
+{
+    const char *line = f->lines[i];
+    assert_int_equal(strncmp(line, "record ", 7), 0);
+    char *end;
+    *jseq = strtoull(line + 7, &end, 10);
+    size_t len = 0;
+    assert_int_equal(sodium_base642bin(buf, cap, end + 1, strlen(end + 1), NULL, &len, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL),
+                     0);
+    return len;
+}
+
+static char *record_line(uint64_t jseq, const uint8_t *payload, size_t len)
+{
+    size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc(b64_len);
+    assert_non_null(b64);
+    sodium_bin2base64(b64, b64_len, payload, len, sodium_base64_VARIANT_ORIGINAL);
+    char *line = NULL;
+    assert_true(asprintf(&line, "record %" PRIu64 " %s", jseq, b64) > 0);
+    free(b64);
+    return line;
+}
+
+/* Index of the n-th (0-based) record line of a chain, and its decoded record. */
+static size_t find_line(const fixture *f, const char *chain_name, size_t n, selgw_record *rec,
+                        uint64_t *jseq)
+{
+    uint8_t buf[4096];
+    for (size_t i = 0; i < f->line_count; i++) {
+        if (strncmp(f->lines[i], "record ", 7))
+            continue;
+        size_t len = line_payload(f, i, buf, sizeof buf, jseq);
+        selgw_record r;
+        assert_int_equal(selgw_record_decode(buf, len, &r), SELGW_OK);
+        if (r.chain.len == strlen(chain_name) && !memcmp(r.chain.ptr, chain_name, r.chain.len) &&
+            n-- == 0) {
+            if (rec)
+                *rec = r; /* its strings point into buf: use only numbers and type */
+            return i;
+        }
+    }
+    fail_msg("no record %zu of chain %s in the bundle", n, chain_name);
+    return 0;
+}
+
+/* Verifies the bundle; returns the output (to free) and the result through *err. */
+static char *verify(const fixture *f, const char *pubkey, selgw_err *err)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    assert_non_null(out);
+    *err = selgw_evidence_verify(f->bundle, pubkey, out);
+    fclose(out);
+    return text;
+}
+
+static void expect_failure(const fixture *f, const char *pubkey, const char *message)
+{
+    selgw_err err;
+    char *text = verify(f, pubkey, &err);
+    if (!strstr(text, message) || !strstr(text, "NOT VERIFIED")) {
+        fprintf(stderr, "expected \"%s\" in:\n%s", message, text);
+        fail();
+    }
+    assert_int_not_equal(err, SELGW_OK);
+    free(text);
+}
+
+static void expect_verified(const fixture *f, const char *pubkey, char **output)
+{
+    selgw_err err;
+    char *text = verify(f, pubkey, &err);
+    if (err != SELGW_OK || !strstr(text, "VERIFIED:") || strstr(text, "NOT VERIFIED")) {
+        fprintf(stderr, "expected verified, got:\n%s", text);
+        fail();
+    }
+    if (output)
+        *output = text;
+    else
+        free(text);
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_export_and_verify(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    export_ok(f, "hw-a", T1, T2);
+    load_lines(f);
+    assert_string_equal(f->lines[0], "selgw-evidence 1");
+    char key_line[128];
+    snprintf(key_line, sizeof key_line, "public-key %s", f->public_key);
+    assert_string_equal(f->lines[1], key_line);
+    assert_string_equal(f->lines[2], "gateway gw-1");
+    assert_string_equal(f->lines[3], "plot hw-a");
+    assert_string_equal(f->lines[4], "from 2026-11-29T13:50:00Z");
+    assert_string_equal(f->lines[5], "to 2026-11-29T13:55:40Z");
+    /* the plot's tags from the start of its chain, the opening seal, 6 readings each of
+     * soil-1 and soil-2, the annotation, the clock record, the middle seal and the closing
+     * seal; nothing of soil-3, nothing after the closing seal */
+    assert_string_equal(f->lines[f->line_count - 1], "end 18");
+    assert_int_equal(f->line_count, 6 + 18 + 1);
+    selgw_record rec;
+    uint64_t jseq;
+    assert_int_equal(find_line(f, "plot/hw-a", 0, &rec, &jseq), 6);
+    assert_int_equal(rec.type, SELGW_RECORD_TAGS);
+    assert_int_equal(find_line(f, "gateway", 0, &rec, &jseq), 7);
+    assert_int_equal(rec.type, SELGW_RECORD_SEAL);
+    assert_int_equal(rec.time_ns, T0 + 100 * SEC);
+    find_line(f, "gateway", 3, &rec, &jseq);
+    assert_int_equal(rec.type, SELGW_RECORD_SEAL);
+    assert_int_equal(rec.time_ns, T0 + 600 * SEC);
+    find_line(f, "device/soil-1", 0, &rec, &jseq);
+    assert_int_equal(rec.chain_seq, 2); /* position 1 is before the opening seal */
+    find_line(f, "device/soil-2", 5, &rec, &jseq);
+    assert_int_equal(rec.chain_seq, 7);
+
+    char *out = NULL;
+    expect_verified(f, NULL, &out);
+    assert_non_null(strstr(out, "plot hw-a"));
+    assert_non_null(strstr(out, "base:       hanwang"));
+    assert_non_null(strstr(out, "crop:       tea"));
+    assert_non_null(strstr(out, "HH-017 (contract ZY-2025-031)"));
+    assert_non_null(
+        strstr(out, "Device soil-1 (chain device/soil-1): 6 polls in the period, 6 ok"));
+    assert_non_null(
+        strstr(out, "Device soil-2 (chain device/soil-2): 6 polls in the period, 5 ok, 1 failed"));
+    assert_null(strstr(out, "soil-3"));
+    assert_non_null(strstr(out, "median interval 60 s"));
+    assert_non_null(
+        strstr(out, "2026-11-29T13:52:10.000000Z  device soil-2: failed poll: timeout"));
+    assert_non_null(strstr(out, "ANNOTATION: lab: no pesticide residue found (ref LAB-2026-118)"));
+    assert_non_null(strstr(out, "CLOCK: synchronised (NTP)"));
+    assert_non_null(strstr(out, "TAGS: crop tea; households HH-001 (ZY-2025-001)"));
+    assert_non_null(strstr(out, "taken from the bundle"));
+    if (getenv("SELGW_TEST_SHOW"))
+        fputs(out, stderr);
+    free(out);
+
+    expect_verified(f, f->public_key, &out);
+    assert_non_null(strstr(out, "the key given to verify"));
+    free(out);
+}
+
+static void test_export_other_plot(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    export_ok(f, "hw-b", T1, T2);
+    load_lines(f);
+    /* opening seal, 6 readings of soil-3, the clock record, the two seals after it */
+    assert_string_equal(f->lines[f->line_count - 1], "end 10");
+    char *out = NULL;
+    expect_verified(f, f->public_key, &out);
+    assert_non_null(strstr(out, "Device soil-3"));
+    assert_null(strstr(out, "soil-1"));
+    assert_null(strstr(out, "ANNOTATION"));
+    free(out);
+}
+
+static void test_export_without_opening_seal(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    /* no seal at or before T0: every chain is exported from its first record */
+    export_ok(f, "hw-a", T0, T2);
+    load_lines(f);
+    selgw_record rec;
+    uint64_t jseq;
+    find_line(f, "gateway", 0, &rec, &jseq);
+    assert_int_equal(rec.type, SELGW_RECORD_START);
+    assert_int_equal(rec.chain_seq, 1);
+    char *out = NULL;
+    expect_verified(f, NULL, &out);
+    assert_non_null(strstr(out, "TAGS: crop tea"));
+    assert_non_null(strstr(out, "START: selgw 0.4 test.yaml (no seal before it)"));
+    free(out);
+}
+
+static void test_export_needs_closing_seal(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, false);
+    char why[512] = "";
+    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
+                     SELGW_ERR_AGAIN);
+    assert_non_null(strstr(why, "no seal at or after 2026-11-29T13:55:40Z yet: wait for the next "
+                                "seal (signing.seal_interval) or stop the gateway cleanly"));
+    assert_int_equal(access(f->bundle, F_OK), -1); /* nothing half-written left behind */
+}
+
+static void test_export_refusals(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    char why[512] = "";
+    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-zz", T1, T2, f->bundle, why, sizeof why),
+                     SELGW_ERR_NOT_FOUND);
+    assert_non_null(strstr(why, "no readings of plot hw-zz"));
+    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T2, T1, f->bundle, why, sizeof why),
+                     SELGW_ERR_INVALID);
+    f->cfg.signing.enabled = false;
+    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
+                     SELGW_ERR_INVALID);
+    assert_non_null(strstr(why, "signing is off"));
+}
+
+static void prepare(fixture *f)
+{
+    build_journal(f, true);
+    export_ok(f, "hw-a", T1, T2);
+    load_lines(f);
+}
+
+static void test_edited_reading(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    selgw_record rec;
+    uint64_t jseq;
+    size_t i = find_line(f, "device/soil-1", 2, &rec, &jseq);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    buf[len - 3] ^= 0x01; /* inside the last field's value */
+    free(f->lines[i]);
+    f->lines[i] = record_line(jseq, buf, len);
+    save_lines(f);
+    char msg[128];
+    snprintf(msg, sizeof msg, "prev hash does not match record %" PRIu64 " (position 4)", jseq);
+    expect_failure(f, NULL, msg);
+}
+
+/* The plot's tags come before the opening seal, which names their hash. */
+static void test_edited_tags(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t jseq;
+    size_t i = find_line(f, "plot/hw-a", 0, NULL, &jseq);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    char *households = memmem(buf, len, "HH-017", 6);
+    assert_non_null(households);
+    households[5] = '8';
+    free(f->lines[i]);
+    f->lines[i] = record_line(jseq, buf, len);
+    save_lines(f);
+    expect_failure(f, NULL, "it names position 1 of chain plot/hw-a with another hash");
+    expect_failure(f, NULL, "(chain plot/hw-a, position 2): prev hash does not match record");
+}
+
+/* The last record of a chain before the closing seal: no later link, the seal names it. */
+static void test_edited_last_reading(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t jseq;
+    size_t i = find_line(f, "device/soil-2", 5, NULL, &jseq);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    buf[len - 3] ^= 0x40;
+    free(f->lines[i]);
+    f->lines[i] = record_line(jseq, buf, len);
+    save_lines(f);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "chain device/soil-2 ends at position 7 (record %" PRIu64
+             "), the closing seal (record",
+             jseq);
+    expect_failure(f, NULL, msg);
+    expect_failure(f, NULL, "names position 7 with another hash: that record was altered");
+}
+
+static void test_deleted_reading(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    remove_line(f, find_line(f, "device/soil-1", 2, NULL, &(uint64_t){0}));
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "(chain device/soil-1, position 5): follows position 3");
+    expect_failure(f, NULL, "position 4 missing");
+}
+
+static void test_unfixed_end_line(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    remove_line(f, find_line(f, "device/soil-1", 2, NULL, &(uint64_t){0}));
+    save_lines(f);
+    expect_failure(f, NULL, "the end line says 18 records, the bundle has 17");
+}
+
+static void test_inserted_copy(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t jseq;
+    size_t i = find_line(f, "device/soil-1", 2, NULL, &jseq);
+    insert_line(f, i + 1, strdup(f->lines[i]));
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "a record was added or the records were reordered");
+}
+
+static void test_swapped_records(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t a_seq, b_seq;
+    size_t a = find_line(f, "device/soil-1", 1, NULL, &a_seq);
+    size_t b = find_line(f, "device/soil-1", 2, NULL, &b_seq);
+    char *tmp = f->lines[a];
+    f->lines[a] = f->lines[b];
+    f->lines[b] = tmp;
+    save_lines(f);
+    expect_failure(f, NULL, "(chain device/soil-1, position 4): follows position 2");
+    expect_failure(f, NULL, "(chain device/soil-1, position 3): comes after position 4");
+}
+
+static void test_truncated_tail(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    /* the last two lines before "end": soil-2's last reading... and the closing seal */
+    remove_line(f, f->line_count - 2);
+    remove_line(f, f->line_count - 2);
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "the bundle does not end with a seal");
+}
+
+static void test_dropped_last_reading(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    /* soil-2's last reading comes last before the closing seal: no later link breaks */
+    remove_line(f, find_line(f, "device/soil-2", 5, NULL, &(uint64_t){0}));
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "chain device/soil-2 ends at position 6 (record");
+    expect_failure(f, NULL, "names position 7: records missing or added at the end");
+    expect_failure(f, NULL, "the closing seal (record");
+}
+
+static void test_seal_signed_with_other_key(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t jseq;
+    size_t i = find_line(f, "gateway", 3, NULL, &jseq);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
+    selgw_signer *other = NULL;
+    char why[256];
+    assert_int_equal(selgw_signer_load(f->other_key_path, &other, why, sizeof why), SELGW_OK);
+    selgw_sign(other, buf, rec.signed_len, buf + rec.signed_len);
+    free(f->lines[i]);
+    f->lines[i] = record_line(jseq, buf, len);
+    save_lines(f);
+    expect_failure(f, NULL, "the seal's signature does not verify with the bundle's key");
+
+    /* ... and the other key put in the header too: caught by the key the auditor holds */
+    for (size_t k = 0; k < f->line_count; k++) {
+        if (strncmp(f->lines[k], "record ", 7))
+            continue;
+        len = line_payload(f, k, buf, sizeof buf, &jseq);
+        assert_int_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
+        if (rec.type != SELGW_RECORD_SEAL)
+            continue;
+        selgw_sign(other, buf, rec.signed_len, buf + rec.signed_len);
+        free(f->lines[k]);
+        f->lines[k] = record_line(jseq, buf, len);
+    }
+    selgw_signer_free(other);
+    free(f->lines[1]);
+    assert_true(asprintf(&f->lines[1], "public-key %s", f->other_public_key) > 0);
+    save_lines(f);
+    expect_failure(f, f->public_key, "bundle key differs from the given key");
+}
+
+/* A reading made up for the failed poll's minute, chained after the failed poll. */
+static void test_backfilled_reading(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    selgw_record failed;
+    uint64_t jseq;
+    size_t i = find_line(f, "device/soil-2", 2, &failed, &jseq);
+    assert_int_equal(failed.status, SELGW_ERR_TIMEOUT);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    chain_state c = {.name = "device/soil-2", .seq = failed.chain_seq};
+    selgw_record_hash(buf, len, c.head);
+    selgw_field_value values[2] = {{21, SELGW_QUALITY_OK}, {15, SELGW_QUALITY_OK}};
+    selgw_reading r = {.time_ns = T0 + 335 * SEC,
+                       .config = &f->cfg,
+                       .device = &f->devices[1],
+                       .status = SELGW_OK,
+                       .attempts = 1,
+                       .contract_count = 2,
+                       .contracts = f->contract_ptrs,
+                       .values = values};
+    selgw_chain_link link = next_link(&c);
+    size_t n = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
+    assert_true(n > 0 && n <= sizeof buf);
+    insert_line(f, i + 1, record_line(jseq + 1, buf, n));
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "(chain device/soil-2, position 5): comes after position 5");
+}
+
+/* The failed poll removed, and every later record of the chain re-chained around the hole:
+ * every link holds, but the seals name the true heads. */
+static void test_hidden_failed_poll(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t jseq;
+    selgw_record failed;
+    size_t i = find_line(f, "device/soil-2", 2, &failed, &jseq);
+    assert_int_equal(failed.status, SELGW_ERR_TIMEOUT);
+    remove_line(f, i);
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, NULL, "(chain device/soil-2, position 5): follows position 3");
+
+    /* re-chain positions 5.. as 4.. */
+    uint8_t buf[4096];
+    uint8_t prev[SELGW_RECORD_HASH_BYTES];
+    size_t k = find_line(f, "device/soil-2", 1, NULL, &jseq);
+    size_t len = line_payload(f, k, buf, sizeof buf, &jseq);
+    selgw_record_hash(buf, len, prev);
+    uint64_t pos = 4;
+    for (k = k + 1; k < f->line_count; k++) {
+        if (strncmp(f->lines[k], "record ", 7))
+            continue;
+        len = line_payload(f, k, buf, sizeof buf, &jseq);
+        selgw_record rec;
+        assert_int_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
+        if (rec.type != SELGW_RECORD_READING || rec.device.len != 6 ||
+            memcmp(rec.device.ptr, "soil-2", 6))
+            continue;
+        /* chain name, position and prev sit at the start of a format-2 payload */
+        size_t at = 2 + 2 + rec.chain.len;
+        for (int b = 0; b < 8; b++)
+            buf[at + (size_t)b] = (uint8_t)(pos >> (8 * b));
+        memcpy(buf + at + 8, prev, sizeof prev);
+        selgw_record check;
+        assert_int_equal(selgw_record_decode(buf, len, &check), SELGW_OK);
+        assert_int_equal(check.chain_seq, pos);
+        assert_memory_equal(check.prev, prev, sizeof prev);
+        selgw_record_hash(buf, len, prev);
+        pos++;
+        free(f->lines[k]);
+        f->lines[k] = record_line(jseq, buf, len);
+    }
+    save_lines(f);
+    expect_failure(f, NULL, "it names position 5 of chain device/soil-2");
+    expect_failure(f, NULL, "chain device/soil-2 ends at position 6 (record");
+}
+
+/* A restart after a crash (START naming the last seal), a GAP, and a clock stepped back
+ * between two readings of one device: the chain holds, but time order does not. */
+static void test_restart_gap_and_time_backwards(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_recovery recovery;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &recovery),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_reading(f, 0, T0 + 10 * SEC, SELGW_OK);
+    add_seal(f, T0 + 100 * SEC);
+    uint8_t seal_hash[SELGW_RECORD_HASH_BYTES];
+    memcpy(seal_hash, chain(f, "gateway")->head, sizeof seal_hash);
+    add_reading(f, 0, T0 + 250 * SEC, SELGW_OK);
+
+    selgw_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = SELGW_RECORD_GAP;
+    rec.time_ns = T0 + 260 * SEC;
+    rec.gateway = s("gw-1");
+    rec.text = s("journal full: oldest segment dropped");
+    rec.gap_first_seq = 5;
+    rec.gap_last_seq = 6;
+    chain_state *g = chain(f, "gateway");
+    selgw_chain_link link = next_link(g);
+    uint8_t buf[2048];
+    size_t len = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_true(len > 0 && len <= sizeof buf);
+    append(f, g, buf, len);
+    rec.type = SELGW_RECORD_START;
+    rec.time_ns = T0 + 270 * SEC;
+    rec.text = s("selgw 0.4 test.yaml");
+    memcpy(rec.prev_seal, seal_hash, sizeof seal_hash);
+    link = next_link(g);
+    len = selgw_record_encode_event(&rec, &link, buf, sizeof buf);
+    assert_true(len > 0 && len <= sizeof buf);
+    append(f, g, buf, len);
+
+    add_reading(f, 0, T0 + 240 * SEC, SELGW_OK); /* the clock went back 10 s + */
+    add_reading(f, 0, T0 + 300 * SEC, SELGW_OK);
+    add_seal(f, T0 + 600 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+
+    export_ok(f, "hw-a", T1, T2);
+    char hex[17];
+    sodium_bin2hex(hex, sizeof hex, seal_hash, 8);
+    char start[128];
+    snprintf(start, sizeof start, "START: selgw 0.4 test.yaml (continues from seal %s)", hex);
+    expect_failure(f, NULL, start);
+    expect_failure(f, NULL, "GAP: journal records 5..6: journal full: oldest segment dropped");
+    expect_failure(f, NULL,
+                   "(chain device/soil-1, position 3): time goes backwards: "
+                   "2026-11-29T13:50:40.000000Z is before the previous reading's "
+                   "2026-11-29T13:50:50.000000Z");
+}
+
+static void test_period_not_covered(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    /* the header claims a longer period than the seals cover */
+    free(f->lines[5]);
+    f->lines[5] = strdup("to 2026-11-29T14:00:00Z");
+    save_lines(f);
+    expect_failure(f, NULL, "seals do not cover the period: the closing seal is of");
+}
+
+static void test_not_a_bundle(void **state)
+{
+    fixture *f = *state;
+    FILE *out = fopen(f->bundle, "w");
+    assert_non_null(out);
+    fputs("selgw-evidence 1\npublic-key ed25519:00\n", out);
+    fclose(out);
+    expect_failure(f, NULL, "line 2: expected \"public-key");
+    out = fopen(f->bundle, "w");
+    assert_non_null(out);
+    fclose(out);
+    expect_failure(f, NULL, "the header is incomplete");
+    selgw_err err;
+    char *text = verify(f, "ed25519:zz", &err);
+    assert_int_equal(err, SELGW_ERR_INVALID);
+    free(text);
+    unlink(f->bundle);
+    expect_failure(f, NULL, "No such file");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_export_and_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_other_plot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_without_opening_seal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_needs_closing_seal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edited_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edited_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edited_last_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unfixed_end_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inserted_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swapped_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dropped_last_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_signed_with_other_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backfilled_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hidden_failed_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_gap_and_time_backwards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_period_not_covered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_bundle, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
