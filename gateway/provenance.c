@@ -117,6 +117,16 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     return SELGW_OK;
 }
 
+/* A value that does not fit was not written by selgw_annotation_spool: refuse it. */
+static bool copy_value(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
 static bool read_annotation(const char *path, selgw_annotation *a)
 {
     FILE *f = fopen(path, "r");
@@ -134,11 +144,11 @@ static bool read_annotation(const char *path, selgw_annotation *a)
         else if (!strncmp(line, "time ", 5))
             ok = sscanf(line + 5, "%" SCNd64, &a->time_ns) == 1;
         else if (!strncmp(line, "plot ", 5))
-            snprintf(a->plot, sizeof a->plot, "%s", line + 5);
+            ok = copy_value(a->plot, sizeof a->plot, line + 5);
         else if (!strncmp(line, "ref ", 4))
-            snprintf(a->ref, sizeof a->ref, "%s", line + 4);
+            ok = copy_value(a->ref, sizeof a->ref, line + 4);
         else if (!strncmp(line, "text ", 5))
-            snprintf(a->text, sizeof a->text, "%s", line + 5);
+            ok = copy_value(a->text, sizeof a->text, line + 5);
         else
             ok = false;
     }

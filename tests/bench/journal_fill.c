@@ -1,16 +1,55 @@
 /* Fills a gateway's journal with synthetic readings of its configured devices, as if they
  * had been polled during a long outage: `journal_fill CONFIG COUNT`. Readings are one
  * interval apart per device, ending now, with plausible values inside each field's range.
- * Prints the append rate. Used by bench_drain.py. */
+ * When the config has a `signing:` section the records are chained as the gateway chains
+ * them (a chain per device, the plots' tags first) and sealed with its key every
+ * seal_interval of the readings' time and at the end. Prints the append rate. Used by
+ * bench_drain.py and bench_evidence.py. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chains.h"
 #include "clock.h"
 #include "config.h"
 #include "journal.h"
+#include "keys.h"
+#include "provenance.h"
 #include "record.h"
+
+/* Appends a payload; with chains, takes its place into account. */
+static int append(selgw_journal *j, selgw_chains *chains, const uint8_t *payload, size_t len)
+{
+    uint64_t seq;
+    if (len == 0 || len > SELGW_RECORD_MAX_PAYLOAD ||
+        selgw_journal_append(j, payload, len, &seq) != SELGW_OK)
+        return 1;
+    if (chains)
+        selgw_chains_apply(chains, payload, len, seq);
+    return 0;
+}
+
+static int seal(selgw_journal *j, selgw_chains *chains, const selgw_signer *signer,
+                const char *gateway, int64_t time_ns, uint8_t *payload)
+{
+    size_t n = selgw_chains_heads(chains, NULL, 0);
+    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
+    selgw_chain_link link;
+    if (!heads || selgw_chains_next(chains, "gateway", &link) != SELGW_OK) {
+        free(heads);
+        return 1;
+    }
+    selgw_chains_heads(chains, heads, n);
+    size_t signed_len = 0;
+    size_t len = selgw_record_encode_seal(time_ns, gateway, heads, n, &link, payload,
+                                          SELGW_RECORD_MAX_PAYLOAD, &signed_len);
+    free(heads);
+    if (len == 0 || len > SELGW_RECORD_MAX_PAYLOAD)
+        return 1;
+    selgw_sign(signer, payload, signed_len, payload + signed_len);
+    return append(j, chains, payload, len);
+}
 
 int main(int argc, char **argv)
 {
@@ -50,7 +89,41 @@ int main(int argc, char **argv)
     int64_t now = selgw_utc_ns();
     int64_t t0 = selgw_mono_ns();
     int status = 0;
-    for (long long i = 0; i < count; i++) {
+
+    selgw_chains *chains = NULL;
+    selgw_signer *signer = NULL;
+    int64_t seal_every = (int64_t)cfg->signing.seal_interval_ms * SELGW_NS_PER_MS;
+    int64_t next_seal = INT64_MIN, last_t = now;
+    if (cfg->signing.enabled) {
+        char why[512] = "";
+        if (selgw_chains_new(&chains) != SELGW_OK ||
+            selgw_signer_load(cfg->signing.secret_key, &signer, why, sizeof why) != SELGW_OK) {
+            fprintf(stderr, "journal_fill: %s\n", why);
+            status = 1;
+            count = 0;
+        }
+        /* The plots' tags open their chains, as a starting gateway records them. */
+        int64_t first = now - rounds * (int64_t)cfg->devices[0].interval_ms * SELGW_NS_PER_MS;
+        char text[8192];
+        for (size_t p = 0; !status && p < cfg->plot_count; p++) {
+            size_t n = selgw_plot_tags_text(cfg, p, text, sizeof text);
+            char chain[160];
+            snprintf(chain, sizeof chain, "plot/%s", cfg->plots[p].id);
+            selgw_chain_link link;
+            selgw_chains_next(chains, chain, &link);
+            selgw_record tags = {.type = SELGW_RECORD_TAGS,
+                                 .time_ns = first - SELGW_NS_PER_S,
+                                 .gateway = {cfg->gateway_id, strlen(cfg->gateway_id)},
+                                 .plot = {cfg->plots[p].id, strlen(cfg->plots[p].id)},
+                                 .text = {text, n < sizeof text ? n : 0}};
+            status = append(j, chains, payload,
+                            selgw_record_encode_event(&tags, &link, payload, sizeof payload));
+        }
+        if (!status)
+            status = seal(j, chains, signer, cfg->gateway_id, first - SELGW_NS_PER_S / 2, payload);
+        next_seal = first + seal_every;
+    }
+    for (long long i = 0; !status && i < count; i++) {
         const selgw_device *dev = &cfg->devices[i % (long long)ndev];
         long long round = i / (long long)ndev;
         int64_t t = now - (rounds - round) * (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
@@ -72,15 +145,32 @@ int main(int argc, char **argv)
                            .contract_count = nc,
                            .contracts = contracts,
                            .values = values};
-        size_t len = selgw_record_encode_reading(&r, NULL, payload, sizeof payload);
-        uint64_t seq;
-        if (len == 0 || len > sizeof payload ||
-            selgw_journal_append(j, payload, len, &seq) != SELGW_OK) {
+        if (chains && t >= next_seal) {
+            if (seal(j, chains, signer, cfg->gateway_id, t - 1, payload)) {
+                fprintf(stderr, "journal_fill: seal before reading %lld failed\n", i);
+                status = 1;
+                break;
+            }
+            next_seal += seal_every * ((t - next_seal) / seal_every + 1);
+        }
+        selgw_chain_link link;
+        char chain[160];
+        snprintf(chain, sizeof chain, "device/%s", dev->id);
+        if (chains)
+            selgw_chains_next(chains, chain, &link);
+        size_t len =
+            selgw_record_encode_reading(&r, chains ? &link : NULL, payload, sizeof payload);
+        if (append(j, chains, payload, len)) {
             fprintf(stderr, "journal_fill: append %lld failed\n", i);
             status = 1;
             break;
         }
+        last_t = t;
     }
+    if (chains && !status && seal(j, chains, signer, cfg->gateway_id, last_t + 1, payload))
+        status = 1;
+    selgw_chains_free(chains);
+    selgw_signer_free(signer);
     selgw_journal_flush(j);
     double secs = (double)(selgw_mono_ns() - t0) / 1e9;
     printf("journal_fill: %lld readings in %.2f s (%.0f records/s), last seq %llu\n", count, secs,

@@ -311,7 +311,8 @@ static void test_load_malformed_files(void **state)
     static char storage[16][1024];
 #define CASE(NAME, ...)                                                                            \
     do {                                                                                           \
-        snprintf(storage[n], sizeof(storage[n]), __VA_ARGS__);                                     \
+        int written = snprintf(storage[n], sizeof(storage[n]), __VA_ARGS__);                       \
+        assert_true(written >= 0 && (size_t)written < sizeof(storage[n]));                         \
         cases[n].name = NAME;                                                                      \
         cases[n].text = storage[n];                                                                \
         n++;                                                                                       \
