@@ -10,3 +10,4 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_rtu.py "$@"
 ./build/tests/bench_journal
 /usr/bin/python3 tests/bench/bench_drain.py
+/usr/bin/python3 tests/bench/bench_evidence.py
