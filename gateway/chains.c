@@ -3,12 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "keys.h"
 
 #define HASH SELGW_RECORD_HASH_BYTES
@@ -274,12 +274,5 @@ selgw_err selgw_chains_save(const selgw_chains *c, const char *state_path)
         unlink(tmp);
         return SELGW_ERR_IO;
     }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", state_path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return SELGW_OK;
+    return selgw_fsync_parent(state_path) == SELGW_OK ? SELGW_OK : SELGW_ERR_IO;
 }

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "durable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1758,17 +1759,6 @@ done:
 
 /* ---- top level ---- */
 
-/* Directory of the config file: profiles_dir is relative to it. */
-static char *config_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 static void load_profiles(loader *ld, struct fy_node *root)
 {
     selgw_config *cfg = ld->cfg;
@@ -1960,7 +1950,7 @@ static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, selgw_diag *diag
     loader ld = {.yaml = yaml, .diag = diag, .cfg = cfg};
     cfg->path = strdup(selgw_yaml_file(yaml));
     if (cfg->path && !builtin)
-        ld.base_dir = config_dir(cfg->path);
+        ld.base_dir = selgw_parent_dir(cfg->path); /* relative paths start here */
     if (!cfg->path || (!builtin && !ld.base_dir))
         ld.failed = true;
     else

@@ -2,6 +2,8 @@
  * what it proves are specified in docs/EVIDENCE.md; keep the two in step. */
 #include "evidence.h"
 
+#include "durable.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -514,27 +516,6 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
     return err;
 }
 
-static selgw_err fsync_dir_of(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return SELGW_ERR_NOMEM;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return SELGW_ERR_IO;
-    int rc = fsync(fd);
-    close(fd);
-    return rc ? SELGW_ERR_IO : SELGW_OK;
-}
-
 /* Writes the bundle to a temporary file next to out_path and renames it into place only
  * when complete and durable: a bundle on disk is never half-written. */
 static selgw_err write_bundle(export_state *st, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
@@ -588,7 +569,7 @@ static selgw_err write_bundle(export_state *st, const uint8_t pk[SELGW_PUBLIC_KE
     }
     if (err != SELGW_OK)
         unlink(tmp);
-    else if (fsync_dir_of(out_path) != SELGW_OK) {
+    else if (selgw_fsync_parent(out_path) != SELGW_OK) {
         say(why, why_cap, "%s: cannot sync its directory: %s", out_path, strerror(errno));
         err = SELGW_ERR_IO;
     }

@@ -4,6 +4,8 @@
  * so a batch is settled line by line before the cursor moves past it. */
 #include "influx_sink.h"
 
+#include "durable.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -436,8 +438,7 @@ static selgw_err gzip_text(selgw_influx_sink *s, const char *in, size_t len,
         /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
         /* Level 1: on a two-core field box the default level costs more CPU than the
          * bytes it saves; line protocol still shrinks about tenfold. */
-        if (deflateInit2(&s->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK)
+        if (deflateInit2(&s->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return SELGW_ERR_NOMEM;
         s->zs_ready = true;
     } else if (deflateReset(&s->zs) != Z_OK) {
@@ -500,28 +501,8 @@ static selgw_err write_dead_letter(selgw_influx_sink *s, const batch_line *line,
             fd = open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CLOEXEC);
         if (fd < 0)
             return errno == ENOSPC || errno == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
-        if (created) {
-            /* The new name must survive a power cut too. */
-            char *dir = strdup(s->dead_letter_path);
-            if (!dir) {
-                close(fd);
-                return SELGW_ERR_NOMEM;
-            }
-            char *slash = strrchr(dir, '/');
-            const char *dir_path = ".";
-            if (slash == dir)
-                dir_path = "/";
-            else if (slash) {
-                *slash = '\0';
-                dir_path = dir;
-            }
-            int dfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
+        if (created)
+            selgw_fsync_parent(s->dead_letter_path); /* the new name must survive too */
         s->dead_letter_fd = fd;
     }
     char when[SELGW_UTC_TEXT_SIZE];

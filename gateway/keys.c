@@ -1,5 +1,7 @@
 #include "keys.h"
 
+#include "durable.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -57,37 +59,15 @@ static bool sodium_ready(char *why, size_t why_cap)
     return false;
 }
 
-/* The directory part of path ("." when there is none), for fsync after creating a file. */
-static char *parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 /* A new directory entry survives a power cut only once the directory is synced. */
 static bool fsync_dir(const char *path, char *why, size_t why_cap)
 {
-    char *dir = parent_dir(path);
-    if (!dir) {
+    selgw_err err = selgw_fsync_parent(path);
+    if (err == SELGW_ERR_NOMEM)
         say(why, why_cap, "out of memory");
-        return false;
-    }
-    bool ok = false;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        say(why, why_cap, "cannot open directory %s: %s", dir, strerror(errno));
-    else if (fsync(fd) != 0)
-        say(why, why_cap, "cannot sync directory %s: %s", dir, strerror(errno));
-    else
-        ok = true;
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return ok;
+    else if (err != SELGW_OK)
+        say(why, why_cap, "cannot sync the directory of %s: %s", path, strerror(errno));
+    return err == SELGW_OK;
 }
 
 static bool write_all(int fd, const char *data, size_t len)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "durable.h"
 #include "log.h"
 #include "text_writer.h"
 
@@ -109,11 +110,7 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
         unlink(tmp);
         return SELGW_ERR_IO;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    selgw_fsync_parent(path);
     return SELGW_OK;
 }
 

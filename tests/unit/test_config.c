@@ -1756,6 +1756,8 @@ static void test_example_sinks_uncommented(void **state)
     while (fgets(line, sizeof(line), f)) {
         if (!strncmp(line, "# mqtt:", 7) || !strncmp(line, "# influxdb:", 11))
             in_sinks = true;
+        else if (line[0] == '\n')
+            in_sinks = false; /* a blank line ends the sink sections */
         if (in_sinks && !strncmp(line, "# ", 2)) {
             fputs(line + 2, out);
             uncommented++;
