@@ -1,5 +1,8 @@
 #include "error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
     const char *token;
     const char *text;
@@ -38,4 +41,14 @@ const char *selgw_err_token(selgw_err err)
     if ((unsigned)err >= SELGW_ERR_COUNT_)
         return "unknown";
     return error_table[err].token;
+}
+
+void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)
+{
+    if (!why || !why_cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_cap, fmt, ap);
+    va_end(ap);
 }

@@ -2,6 +2,8 @@
 #ifndef SELGW_ERROR_H
 #define SELGW_ERROR_H
 
+#include <stddef.h>
+
 typedef enum selgw_err {
     SELGW_OK = 0,
     SELGW_ERR_NOMEM,        /* allocation failed */
@@ -31,5 +33,10 @@ const char *selgw_strerror(selgw_err err);
 
 /* A stable lower-case token for machine-readable output (JSON), e.g. "timeout". */
 const char *selgw_err_token(selgw_err err);
+
+/* Writes the explanation of a failure into a caller's `why` buffer (which may be NULL),
+ * as the functions that take one do. */
+void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

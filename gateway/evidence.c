@@ -31,18 +31,6 @@
 
 static const uint8_t zero_hash[SELGW_RECORD_HASH_BYTES];
 
-static void say(char *why, size_t why_cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t why_cap, const char *fmt, ...)
-{
-    if (!why || !why_cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_cap, fmt, ap);
-    va_end(ap);
-}
-
 static bool str_is(selgw_str s, const char *text)
 {
     size_t n = strlen(text);
@@ -259,8 +247,8 @@ static selgw_err open_journal(export_state *st, char *why, size_t why_cap)
     selgw_err err =
         selgw_journal_open(&st->cfg->journal, sinks, sink_count, false, &st->journal, &recovery);
     if (err != SELGW_OK)
-        say(why, why_cap, "journal %s: %s%s%s", st->cfg->journal.dir, selgw_strerror(err),
-            recovery.message[0] ? ": " : "", recovery.message);
+        selgw_explain(why, why_cap, "journal %s: %s%s%s", st->cfg->journal.dir, selgw_strerror(err),
+                      recovery.message[0] ? ": " : "", recovery.message);
     return err;
 }
 
@@ -270,7 +258,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
     selgw_journal_reader *reader = NULL;
     selgw_err err = selgw_journal_reader_new(st->journal, 0, &reader);
     if (err != SELGW_OK) {
-        say(why, why_cap, "reading the journal: %s", selgw_strerror(err));
+        selgw_explain(why, why_cap, "reading the journal: %s", selgw_strerror(err));
         return err;
     }
     uint64_t jseq;
@@ -279,7 +267,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
     while ((err = selgw_journal_read(reader, &jseq, &payload, &len)) == SELGW_OK) {
         selgw_record *rec = st->rec;
         if (selgw_record_decode(payload, len, rec) != SELGW_OK) {
-            say(why, why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
+            selgw_explain(why, why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
             err = SELGW_ERR_CORRUPT;
             break;
         }
@@ -324,9 +312,10 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
     if (err == SELGW_ERR_AGAIN)
         err = SELGW_OK;
     else if (err == SELGW_ERR_CORRUPT && (!why || !why[0]))
-        say(why, why_cap, "the journal has a bad record (run `selgw journal` to see where)");
+        selgw_explain(why, why_cap,
+                      "the journal has a bad record (run `selgw journal` to see where)");
     else if (err == SELGW_ERR_NOMEM)
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
     selgw_journal_reader_free(reader);
     return err;
 }
@@ -341,7 +330,7 @@ static selgw_err add_interest(export_state *st, const char *chain, bool required
     if (!end) {
         if (!required)
             return SELGW_OK; /* e.g. a plot with no annotations or tags yet */
-        say(why, why_cap, "the closing seal does not name chain %s", chain);
+        selgw_explain(why, why_cap, "the closing seal does not name chain %s", chain);
         return SELGW_ERR_CORRUPT;
     }
     uint64_t after = 0;
@@ -365,7 +354,8 @@ static selgw_err add_interest(export_state *st, const char *chain, bool required
         if (!seen || seen->seq != 1) {
             char t1[48];
             format_instant(st->from_ns, t1);
-            say(why, why_cap,
+            selgw_explain(
+                why, why_cap,
                 "no seal at or before %s, and the journal no longer holds the start of chain %s "
                 "(it begins at position %" PRIu64 "): choose a later start of the period",
                 t1, chain, seen ? seen->seq : end->seq + 1);
@@ -374,7 +364,7 @@ static selgw_err add_interest(export_state *st, const char *chain, bool required
     }
     chain_head *h = head_list_add(&st->interest, chain, len, after, head);
     if (!h) {
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     h->limit = end->seq;
@@ -387,15 +377,16 @@ static selgw_err choose_chains(export_state *st, char *why, size_t why_cap)
     format_instant(st->from_ns, t1);
     format_instant(st->to_ns, t2);
     if (!st->have_closing) {
-        say(why, why_cap,
+        selgw_explain(
+            why, why_cap,
             "no seal at or after %s yet: wait for the next seal (signing.seal_interval) or stop "
             "the gateway cleanly",
             t2);
         return SELGW_ERR_AGAIN;
     }
     if (st->devices.count == 0) {
-        say(why, why_cap, "no readings of plot %s from %s to %s in the journal", st->plot_id, t1,
-            t2);
+        selgw_explain(why, why_cap, "no readings of plot %s from %s to %s in the journal",
+                      st->plot_id, t1, t2);
         return SELGW_ERR_NOT_FOUND;
     }
     selgw_err err = SELGW_OK;
@@ -411,7 +402,8 @@ static selgw_err choose_chains(export_state *st, char *why, size_t why_cap)
     if (!st->have_opening) {
         const chain_head *seen = head_list_find(&st->first_seen, "gateway", 7);
         if (!seen || seen->seq != 1) {
-            say(why, why_cap,
+            selgw_explain(
+                why, why_cap,
                 "no seal at or before %s, and the journal no longer holds the start of the "
                 "gateway chain: choose a later start of the period",
                 t1);
@@ -420,7 +412,7 @@ static selgw_err choose_chains(export_state *st, char *why, size_t why_cap)
     }
     chain_head *h = head_list_add(&st->interest, "gateway", 7, after, NULL);
     if (!h) {
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     h->limit = st->closing_pos;
@@ -447,7 +439,7 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         start = st->plot_start_jseq - 1;
     selgw_err err = selgw_journal_reader_new(st->journal, start, &reader);
     if (err != SELGW_OK) {
-        say(why, why_cap, "reading the journal: %s", selgw_strerror(err));
+        selgw_explain(why, why_cap, "reading the journal: %s", selgw_strerror(err));
         return err;
     }
     /* interest[i].seq becomes the last position written */
@@ -455,7 +447,7 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         malloc(sodium_base64_ENCODED_LEN(SELGW_RECORD_MAX_PAYLOAD, sodium_base64_VARIANT_ORIGINAL));
     if (!text) {
         selgw_journal_reader_free(reader);
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     uint64_t jseq = 0;
@@ -467,7 +459,7 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         if (jseq > st->closing_jseq)
             break;
         if (selgw_record_decode(payload, len, st->rec) != SELGW_OK) {
-            say(why, why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
+            selgw_explain(why, why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
             err = SELGW_ERR_CORRUPT;
             break;
         }
@@ -478,10 +470,10 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         if (!h || rec->chain_seq <= h->seq || rec->chain_seq > h->limit)
             continue;
         if (rec->chain_seq != h->seq + 1) {
-            say(why, why_cap,
-                "chain %s: positions %" PRIu64 "..%" PRIu64
-                " are no longer in the journal (removed by retention or the disk budget)",
-                h->chain, h->seq + 1, rec->chain_seq - 1);
+            selgw_explain(why, why_cap,
+                          "chain %s: positions %" PRIu64 "..%" PRIu64
+                          " are no longer in the journal (removed by retention or the disk budget)",
+                          h->chain, h->seq + 1, rec->chain_seq - 1);
             err = SELGW_ERR_NOT_FOUND;
             break;
         }
@@ -489,7 +481,7 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         sodium_bin2base64(text, sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL),
                           payload, len, sodium_base64_VARIANT_ORIGINAL);
         if (fprintf(f, "record %" PRIu64 " %s\n", jseq, text) < 0) {
-            say(why, why_cap, "writing the bundle: %s", strerror(errno));
+            selgw_explain(why, why_cap, "writing the bundle: %s", strerror(errno));
             err = SELGW_ERR_IO;
             break;
         }
@@ -501,15 +493,16 @@ static selgw_err write_records(export_state *st, FILE *f, uint64_t *count, char 
         for (size_t i = 0; i < st->interest.count; i++) {
             const chain_head *h = &st->interest.items[i];
             if (h->seq != h->limit) {
-                say(why, why_cap,
-                    "chain %s: positions %" PRIu64 "..%" PRIu64 " are not in the journal", h->chain,
-                    h->seq + 1, h->limit);
+                selgw_explain(why, why_cap,
+                              "chain %s: positions %" PRIu64 "..%" PRIu64 " are not in the journal",
+                              h->chain, h->seq + 1, h->limit);
                 err = SELGW_ERR_NOT_FOUND;
                 break;
             }
         }
     } else if (err == SELGW_ERR_CORRUPT && (!why || !why[0])) {
-        say(why, why_cap, "the journal has a bad record (run `selgw journal` to see where)");
+        selgw_explain(why, why_cap,
+                      "the journal has a bad record (run `selgw journal` to see where)");
     }
     free(text);
     selgw_journal_reader_free(reader);
@@ -524,20 +517,20 @@ static selgw_err write_bundle(export_state *st, const uint8_t pk[SELGW_PUBLIC_KE
     size_t tmp_len = strlen(out_path) + 16;
     char *tmp = malloc(tmp_len);
     if (!tmp) {
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     snprintf(tmp, tmp_len, "%s.tmp-XXXXXX", out_path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        say(why, why_cap, "%s: %s", out_path, strerror(errno));
+        selgw_explain(why, why_cap, "%s: %s", out_path, strerror(errno));
         free(tmp);
         return SELGW_ERR_IO;
     }
     (void)fchmod(fd, 0644); /* evidence is for others to read; nothing secret in it */
     FILE *f = fdopen(fd, "w");
     if (!f) {
-        say(why, why_cap, "%s: %s", tmp, strerror(errno));
+        selgw_explain(why, why_cap, "%s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         free(tmp);
@@ -546,31 +539,31 @@ static selgw_err write_bundle(export_state *st, const uint8_t pk[SELGW_PUBLIC_KE
     selgw_err err = SELGW_OK;
     uint64_t count = 0;
     if (!write_header(f, st, pk)) {
-        say(why, why_cap, "writing %s: %s", tmp, strerror(errno));
+        selgw_explain(why, why_cap, "writing %s: %s", tmp, strerror(errno));
         err = SELGW_ERR_IO;
     }
     if (err == SELGW_OK)
         err = write_records(st, f, &count, why, why_cap);
     if (err == SELGW_OK && fprintf(f, "end %" PRIu64 "\n", count) < 0) {
-        say(why, why_cap, "writing %s: %s", tmp, strerror(errno));
+        selgw_explain(why, why_cap, "writing %s: %s", tmp, strerror(errno));
         err = SELGW_ERR_IO;
     }
     if (err == SELGW_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        say(why, why_cap, "writing %s: %s", tmp, strerror(errno));
+        selgw_explain(why, why_cap, "writing %s: %s", tmp, strerror(errno));
         err = errno == ENOSPC || errno == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
     }
     if (fclose(f) != 0 && err == SELGW_OK) {
-        say(why, why_cap, "writing %s: %s", tmp, strerror(errno));
+        selgw_explain(why, why_cap, "writing %s: %s", tmp, strerror(errno));
         err = SELGW_ERR_IO;
     }
     if (err == SELGW_OK && rename(tmp, out_path) != 0) {
-        say(why, why_cap, "renaming %s to %s: %s", tmp, out_path, strerror(errno));
+        selgw_explain(why, why_cap, "renaming %s to %s: %s", tmp, out_path, strerror(errno));
         err = SELGW_ERR_IO;
     }
     if (err != SELGW_OK)
         unlink(tmp);
     else if (selgw_fsync_parent(out_path) != SELGW_OK) {
-        say(why, why_cap, "%s: cannot sync its directory: %s", out_path, strerror(errno));
+        selgw_explain(why, why_cap, "%s: cannot sync its directory: %s", out_path, strerror(errno));
         err = SELGW_ERR_IO;
     }
     free(tmp);
@@ -583,26 +576,27 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     if (why && why_cap)
         why[0] = '\0';
     if (!cfg || !plot_id || !*plot_id || !out_path || !*out_path) {
-        say(why, why_cap, "export needs a config, a plot and an output file");
+        selgw_explain(why, why_cap, "export needs a config, a plot and an output file");
         return SELGW_ERR_INVALID;
     }
     if (from_ns >= to_ns) {
-        say(why, why_cap, "the period is empty: its start must be before its end");
+        selgw_explain(why, why_cap, "the period is empty: its start must be before its end");
         return SELGW_ERR_INVALID;
     }
     if (!cfg->signing.enabled || !cfg->signing.secret_key) {
-        say(why, why_cap,
+        selgw_explain(
+            why, why_cap,
             "signing is off (no `signing:` section in %s): nothing is sealed, so nothing can be "
             "exported as evidence",
             cfg->path ? cfg->path : "the config");
         return SELGW_ERR_INVALID;
     }
     if (!cfg->gateway_id || !*cfg->gateway_id || !cfg->journal.dir) {
-        say(why, why_cap, "the config names no gateway id or journal directory");
+        selgw_explain(why, why_cap, "the config names no gateway id or journal directory");
         return SELGW_ERR_INVALID;
     }
     if (sodium_init() < 0) {
-        say(why, why_cap, "libsodium cannot be initialised");
+        selgw_explain(why, why_cap, "libsodium cannot be initialised");
         return SELGW_ERR_IO;
     }
     uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
@@ -610,7 +604,7 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     char key_why[256] = "";
     selgw_err err = selgw_signer_load(cfg->signing.secret_key, &signer, key_why, sizeof key_why);
     if (err != SELGW_OK) {
-        say(why, why_cap, "signing key: %s", key_why[0] ? key_why : selgw_strerror(err));
+        selgw_explain(why, why_cap, "signing key: %s", key_why[0] ? key_why : selgw_strerror(err));
         return err;
     }
     selgw_signer_public_key(signer, pk);
@@ -624,12 +618,12 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     st.to_ns = to_ns;
     if ((size_t)snprintf(st.plot_chain, sizeof st.plot_chain, "plot/%s", plot_id) >=
         sizeof st.plot_chain) {
-        say(why, why_cap, "plot id too long");
+        selgw_explain(why, why_cap, "plot id too long");
         return SELGW_ERR_INVALID;
     }
     st.rec = malloc(sizeof *st.rec);
     if (!st.rec) {
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     err = open_journal(&st, why, why_cap);

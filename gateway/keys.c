@@ -37,25 +37,12 @@ struct selgw_signer {
     uint8_t public_key[SELGW_PUBLIC_KEY_BYTES]; /* not secret */
 };
 
-static void say(char *why, size_t why_cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t why_cap, const char *fmt, ...)
-{
-    if (!why || !why_cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_cap, fmt, ap);
-    va_end(ap);
-}
-
 /* sodium_init is idempotent and cheap once done; -1 means libsodium cannot work here. */
 static bool sodium_ready(char *why, size_t why_cap)
 {
     if (sodium_init() >= 0)
         return true;
-    say(why, why_cap, "libsodium could not be initialised");
+    selgw_explain(why, why_cap, "libsodium could not be initialised");
     return false;
 }
 
@@ -64,9 +51,9 @@ static bool fsync_dir(const char *path, char *why, size_t why_cap)
 {
     selgw_err err = selgw_fsync_parent(path);
     if (err == SELGW_ERR_NOMEM)
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
     else if (err != SELGW_OK)
-        say(why, why_cap, "cannot sync the directory of %s: %s", path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot sync the directory of %s: %s", path, strerror(errno));
     return err == SELGW_OK;
 }
 
@@ -92,7 +79,7 @@ selgw_err selgw_keygen(const char *secret_path, char public_text[SELGW_PUBLIC_KE
                        char *why, size_t why_cap)
 {
     if (!secret_path || !*secret_path || !public_text) {
-        say(why, why_cap, "no secret key file given");
+        selgw_explain(why, why_cap, "no secret key file given");
         return SELGW_ERR_INVALID;
     }
     public_text[0] = 0;
@@ -105,7 +92,7 @@ selgw_err selgw_keygen(const char *secret_path, char public_text[SELGW_PUBLIC_KE
     if (!secret || !text) {
         sodium_free(secret);
         sodium_free(text);
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
     uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
@@ -122,27 +109,27 @@ selgw_err selgw_keygen(const char *secret_path, char public_text[SELGW_PUBLIC_KE
         open(secret_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
     if (fd < 0) {
         if (errno == EEXIST)
-            say(why, why_cap, "%s exists: not overwriting a key", secret_path);
+            selgw_explain(why, why_cap, "%s exists: not overwriting a key", secret_path);
         else
-            say(why, why_cap, "cannot create %s: %s", secret_path, strerror(errno));
+            selgw_explain(why, why_cap, "cannot create %s: %s", secret_path, strerror(errno));
         sodium_free(text);
         return SELGW_ERR_IO;
     }
     /* the umask may have taken bits away, never added them; make it exactly 0600 */
     if (fchmod(fd, 0600) != 0) {
-        say(why, why_cap, "cannot set mode 0600 on %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot set mode 0600 on %s: %s", secret_path, strerror(errno));
         err = SELGW_ERR_IO;
     } else if (!write_all(fd, text, KEY_FILE_LEN)) {
         int error = errno;
-        say(why, why_cap, "cannot write %s: %s", secret_path, strerror(error));
+        selgw_explain(why, why_cap, "cannot write %s: %s", secret_path, strerror(error));
         err = error == ENOSPC || error == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
     } else if (fsync(fd) != 0) {
-        say(why, why_cap, "cannot sync %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot sync %s: %s", secret_path, strerror(errno));
         err = SELGW_ERR_IO;
     }
     sodium_free(text);
     if (close(fd) != 0 && err == SELGW_OK) {
-        say(why, why_cap, "cannot close %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot close %s: %s", secret_path, strerror(errno));
         err = SELGW_ERR_IO;
     }
     if (err == SELGW_OK && !fsync_dir(secret_path, why, why_cap))
@@ -206,7 +193,7 @@ selgw_err selgw_signer_load(const char *secret_path, selgw_signer **out, char *w
         return SELGW_ERR_INVALID;
     *out = NULL;
     if (!secret_path || !*secret_path) {
-        say(why, why_cap, "no secret key file given");
+        selgw_explain(why, why_cap, "no secret key file given");
         return SELGW_ERR_INVALID;
     }
     if (!sodium_ready(why, why_cap))
@@ -215,32 +202,33 @@ selgw_err selgw_signer_load(const char *secret_path, selgw_signer **out, char *w
     struct stat st;
     if (stat(secret_path, &st) != 0) {
         if (errno == ENOENT)
-            say(why, why_cap, "no secret key at %s (create one with: selgw keygen %s)", secret_path,
-                secret_path);
+            selgw_explain(why, why_cap, "no secret key at %s (create one with: selgw keygen %s)",
+                          secret_path, secret_path);
         else
-            say(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
+            selgw_explain(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
         return SELGW_ERR_IO;
     }
     /* O_NONBLOCK: a FIFO must not hang start-up; it is refused as not a regular file */
     int fd = open(secret_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        say(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
         return SELGW_ERR_IO;
     }
     /* judge the file that was opened, not the name stat saw */
     if (fstat(fd, &st) != 0) {
-        say(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
         close(fd);
         return SELGW_ERR_IO;
     }
     if (!S_ISREG(st.st_mode)) {
-        say(why, why_cap, "%s is not a regular file, so not a selgw key file", secret_path);
+        selgw_explain(why, why_cap, "%s is not a regular file, so not a selgw key file",
+                      secret_path);
         close(fd);
         return SELGW_ERR_INVALID;
     }
     if (st.st_mode & 077) {
-        say(why, why_cap, "%s can be read by others (mode %04o); chmod 600 %s", secret_path,
-            (unsigned)(st.st_mode & 07777), secret_path);
+        selgw_explain(why, why_cap, "%s can be read by others (mode %04o); chmod 600 %s",
+                      secret_path, (unsigned)(st.st_mode & 07777), secret_path);
         close(fd);
         return SELGW_ERR_AUTH;
     }
@@ -252,13 +240,14 @@ selgw_err selgw_signer_load(const char *secret_path, selgw_signer **out, char *w
     selgw_err err = SELGW_OK;
     size_t len = 0;
     if (!signer || !buf || !secret) {
-        say(why, why_cap, "out of memory");
+        selgw_explain(why, why_cap, "out of memory");
         err = SELGW_ERR_NOMEM;
     } else if (!read_key_file(fd, buf, KEY_FILE_LEN + 1, &len)) {
-        say(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
+        selgw_explain(why, why_cap, "cannot read %s: %s", secret_path, strerror(errno));
         err = SELGW_ERR_IO;
     } else if (!parse_key_file(buf, len, secret)) {
-        say(why, why_cap,
+        selgw_explain(
+            why, why_cap,
             "%s is not a selgw secret key file (expected the line \"selgw-ed25519-secret-key 1\" "
             "and 128 hex digits of a valid key, as selgw keygen writes)",
             secret_path);
