@@ -136,6 +136,29 @@ size_t selgw_chains_heads(const selgw_chains *c, selgw_seal_entry *out, size_t m
     return n;
 }
 
+selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, int64_t time_ns,
+                                   const char *gateway, uint8_t *buf, size_t cap, size_t *len)
+{
+    /* The seal's own place first, so that the gateway chain is among the heads even before
+     * its first record. */
+    selgw_chain_link link;
+    selgw_err err = selgw_chains_next(c, "gateway", &link);
+    if (err != SELGW_OK)
+        return err;
+    size_t n = selgw_chains_heads(c, NULL, 0);
+    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
+    if (!heads)
+        return SELGW_ERR_NOMEM;
+    selgw_chains_heads(c, heads, n);
+    size_t signed_len = 0;
+    *len = selgw_record_encode_seal(time_ns, gateway, heads, n, &link, buf, cap, &signed_len);
+    free(heads);
+    if (*len == 0 || *len > cap)
+        return SELGW_ERR_RANGE;
+    selgw_sign(signer, buf, signed_len, buf + signed_len);
+    return SELGW_OK;
+}
+
 void selgw_chains_last_seal(const selgw_chains *c, uint8_t out[SELGW_RECORD_HASH_BYTES])
 {
     memcpy(out, c->last_seal, HASH);

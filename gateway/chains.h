@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "journal.h"
+#include "keys.h"
 #include "record.h"
 
 typedef struct selgw_chains selgw_chains;
@@ -35,6 +36,12 @@ selgw_err selgw_chains_next(selgw_chains *c, const char *chain, selgw_chain_link
  * becomes the last seal; a TAGS record becomes its plot's latest tags. */
 selgw_err selgw_chains_apply(selgw_chains *c, const uint8_t *payload, size_t len,
                              uint64_t journal_seq);
+
+/* Encodes the next SEAL of the gateway chain into buf (cap bytes): every chain's head, then
+ * the signature over the rest, and sets *len. The caller appends it and applies it like any
+ * record. SELGW_ERR_RANGE if it does not fit. */
+selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, int64_t time_ns,
+                                   const char *gateway, uint8_t *buf, size_t cap, size_t *len);
 
 /* Every chain's head, for a seal: writes up to max entries, returns how many there are. */
 size_t selgw_chains_heads(const selgw_chains *c, selgw_seal_entry *out, size_t max);

@@ -216,26 +216,13 @@ static selgw_err seal_locked(selgw_gateway *g)
 {
     if (!g->signer)
         return SELGW_OK;
-    size_t n = selgw_chains_heads(g->chains, NULL, 0);
-    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
-    if (!heads)
-        return SELGW_ERR_NOMEM;
-    selgw_chains_heads(g->chains, heads, n);
-    selgw_chain_link link;
-    selgw_err err = selgw_chains_next(g->chains, "gateway", &link);
-    size_t signed_len = 0, len = 0;
-    if (err == SELGW_OK) {
-        len = selgw_record_encode_seal(selgw_utc_ns(), g->cfg->gateway_id, heads, n, &link,
-                                       g->payload, sizeof g->payload, &signed_len);
-        if (len == 0 || len > sizeof g->payload)
-            err = SELGW_ERR_RANGE;
-    }
-    free(heads);
+    size_t len = 0;
     uint64_t seq;
-    if (err == SELGW_OK) {
-        selgw_sign(g->signer, g->payload, signed_len, g->payload + signed_len);
+    selgw_err err =
+        selgw_chains_encode_seal(g->chains, g->signer, selgw_utc_ns(), g->cfg->gateway_id,
+                                 g->payload, sizeof g->payload, &len);
+    if (err == SELGW_OK)
         err = selgw_journal_append(g->journal, g->payload, len, &seq);
-    }
     if (err == SELGW_OK) {
         g->accepted++;
         selgw_chains_apply(g->chains, g->payload, len, seq);

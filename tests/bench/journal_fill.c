@@ -33,21 +33,10 @@ static int append(selgw_journal *j, selgw_chains *chains, const uint8_t *payload
 static int seal(selgw_journal *j, selgw_chains *chains, const selgw_signer *signer,
                 const char *gateway, int64_t time_ns, uint8_t *payload)
 {
-    size_t n = selgw_chains_heads(chains, NULL, 0);
-    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
-    selgw_chain_link link;
-    if (!heads || selgw_chains_next(chains, "gateway", &link) != SELGW_OK) {
-        free(heads);
+    size_t len;
+    if (selgw_chains_encode_seal(chains, signer, time_ns, gateway, payload,
+                                 SELGW_RECORD_MAX_PAYLOAD, &len) != SELGW_OK)
         return 1;
-    }
-    selgw_chains_heads(chains, heads, n);
-    size_t signed_len = 0;
-    size_t len = selgw_record_encode_seal(time_ns, gateway, heads, n, &link, payload,
-                                          SELGW_RECORD_MAX_PAYLOAD, &signed_len);
-    free(heads);
-    if (len == 0 || len > SELGW_RECORD_MAX_PAYLOAD)
-        return 1;
-    selgw_sign(signer, payload, signed_len, payload + signed_len);
     return append(j, chains, payload, len);
 }
 
