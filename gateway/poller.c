@@ -16,6 +16,7 @@ typedef struct request_slot {
     uint8_t *bits;
     selgw_err status;
     int exception_code;
+    char why[128]; /* the transport's reason for the failure, for the log; may be empty */
 } request_slot;
 
 typedef struct device_state {
@@ -198,8 +199,10 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
 {
     if (d->attempts == 0) {
         d->poll_utc_ns = selgw_utc_ns();
-        for (size_t i = 0; i < d->plan->request_count; i++)
+        for (size_t i = 0; i < d->plan->request_count; i++) {
             d->requests[i].status = SELGW_ERR_TIMEOUT; /* not read yet */
+            d->requests[i].why[0] = '\0';
+        }
     }
     d->attempts++;
     selgw_err first = SELGW_OK;
@@ -210,8 +213,9 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
             continue;
         if (first != SELGW_OK && link_failure(first))
             break;
-        selgw_err err = selgw_transport_read(p->transport, d->dev->unit_id, &d->plan->requests[i],
-                                             slot->regs, slot->bits, &slot->exception_code);
+        selgw_err err =
+            selgw_transport_read(p->transport, d->dev->unit_id, &d->plan->requests[i], slot->regs,
+                                 slot->bits, &slot->exception_code, slot->why, sizeof slot->why);
         if (err != SELGW_ERR_CONNECT)
             sent++;
         slot->status = err;
@@ -293,10 +297,12 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
     const selgw_profile *profile = dev->profile;
     selgw_err status = SELGW_OK;
     int exception_code = 0;
+    const char *why = "";
     for (size_t i = 0; i < d->plan->request_count; i++)
         if (d->requests[i].status != SELGW_OK) {
             status = d->requests[i].status;
             exception_code = d->requests[i].exception_code;
+            why = d->requests[i].why;
             break;
         }
     for (size_t i = 0; i < profile->field_count; i++) {
@@ -338,9 +344,11 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         selgw_repeat_ok(&d->failures, d->what);
         d->consecutive_failures = 0;
     } else {
-        char detail[64] = "";
+        char detail[160] = "";
         if (status == SELGW_ERR_EXCEPTION)
             snprintf(detail, sizeof detail, "exception code %d", exception_code);
+        else
+            snprintf(detail, sizeof detail, "%s", why); /* e.g. what was wrong with an answer */
         /* A link that is down is logged once for the bus, not once for every device. */
         if (status != SELGW_ERR_CONNECT)
             selgw_repeat_fail(&d->failures, d->what, status, detail[0] ? detail : NULL);

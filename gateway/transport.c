@@ -101,9 +101,16 @@ static selgw_err ensure_open(selgw_transport *t)
 }
 
 selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read_request *request,
-                               uint16_t *regs, uint8_t *bits, int *exception_code)
+                               uint16_t *regs, uint8_t *bits, int *exception_code, char *why,
+                               size_t why_cap)
 {
     *exception_code = 0;
+    char scratch[1];
+    if (!why || !why_cap) {
+        why = scratch;
+        why_cap = sizeof scratch;
+    }
+    why[0] = '\0';
     selgw_err err = ensure_open(t);
     if (err != SELGW_OK)
         return err;
@@ -112,7 +119,7 @@ selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read
         selgw_sleep_until(t->last_frame_end_ns + t->frame_gap_ns);
     if (t->ops->discard_input)
         t->ops->discard_input(t->state);
-    err = t->ops->read(t->state, unit_id, request, regs, bits, exception_code);
+    err = t->ops->read(t->state, unit_id, request, regs, bits, exception_code, why, why_cap);
     t->last_frame_end_ns = selgw_mono_ns();
     if (err == SELGW_ERR_DISCONNECTED ||
         (err == SELGW_ERR_BAD_FRAME && t->ops->reopen_after_bad_frame)) {

@@ -29,9 +29,11 @@ typedef struct selgw_transport_ops {
     /* Drops stale input (a late answer to an earlier request) before a new request. */
     void (*discard_input)(void *state);
     /* One read. Registers go to regs (count of them), bits to bits (one byte per bit).
-     * On SELGW_ERR_EXCEPTION *exception_code is the device's exception code. */
+     * On SELGW_ERR_EXCEPTION *exception_code is the device's exception code. On a failure
+     * the backend may say why in `why` (what was wrong with a corrupt answer), for the
+     * log; it is empty when there is nothing to add to the error itself. */
     selgw_err (*read)(void *state, int unit_id, const selgw_read_request *request, uint16_t *regs,
-                      uint8_t *bits, int *exception_code);
+                      uint8_t *bits, int *exception_code, char *why, size_t why_cap);
     /* Least silence between the end of one transaction and the next request, in
      * microseconds (3.5 character times on a serial line, 0 on TCP). */
     int64_t (*frame_gap_us)(const selgw_bus *bus);
@@ -53,9 +55,11 @@ void selgw_transport_free(selgw_transport *t); /* closes; NULL is fine */
 /* Reads one request from one device. Opens the link first if it is down and a reconnect
  * attempt is due (SELGW_ERR_CONNECT at once, without waiting, if it is not due yet or the
  * attempt fails). Keeps the inter-frame silence. A lost link (SELGW_ERR_DISCONNECTED) is
- * closed, and reopened by a later call. */
+ * closed, and reopened by a later call. `why` (may be NULL) gets the backend's reason for
+ * a failure, or is left empty. */
 selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read_request *request,
-                               uint16_t *regs, uint8_t *bits, int *exception_code);
+                               uint16_t *regs, uint8_t *bits, int *exception_code, char *why,
+                               size_t why_cap);
 
 bool selgw_transport_is_open(const selgw_transport *t);
 const char *selgw_transport_name(const selgw_transport *t);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "modbus_reply.h"
 #include "model.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -26,13 +27,7 @@
 
 uint16_t selgw_sim_crc16(const uint8_t *data, size_t len)
 {
-    uint16_t crc = 0xFFFF;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= data[i];
-        for (int bit = 0; bit < 8; bit++)
-            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : (uint16_t)(crc >> 1);
-    }
-    return crc;
+    return selgw_modbus_crc16(data, len); /* one CRC16 for the gateway and the simulator */
 }
 
 int selgw_sim_rtu_request_length(const uint8_t *buf, size_t len)

@@ -8,8 +8,11 @@
 #include <cmocka.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "poller.h"
@@ -86,7 +89,7 @@ static void fake_close(void *state)
 }
 
 static selgw_err fake_read(void *state, int unit_id, const selgw_read_request *rq, uint16_t *regs,
-                           uint8_t *bits, int *exception_code)
+                           uint8_t *bits, int *exception_code, char *why, size_t why_cap)
 {
     (void)state;
     (void)bits;
@@ -129,6 +132,8 @@ static selgw_err fake_read(void *state, int unit_id, const selgw_read_request *r
         err = SELGW_ERR_EXCEPTION;
         break;
     case FAKE_BAD_FRAME:
+        snprintf(why, why_cap, "reply is for unit %d, the request was to unit %d", unit_id + 1,
+                 unit_id);
         err = SELGW_ERR_BAD_FRAME;
         break;
     }
@@ -439,6 +444,63 @@ static void test_refused_merged_read_tightens_the_plan(void **state)
     selgw_poller_free(p);
 }
 
+/* Runs n polls with stderr (the log) going to a file; returns what was logged (free it). */
+static char *log_of_polls(selgw_poller *p, int n)
+{
+    char path[] = "/tmp/selgw-test-poller-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    for (int i = 0; i < n; i++)
+        selgw_poller_poll_once(p);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    rewind(f);
+    char *text = calloc(1, 65536);
+    size_t len = fread(text, 1, 65535, f);
+    text[len] = '\0';
+    fclose(f);
+    unlink(path);
+    return text;
+}
+
+static size_t occurrences(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *at = strstr(text, what); at; at = strstr(at + 1, what))
+        n++;
+    return n;
+}
+
+/* What the transport says about a corrupt answer reaches the log, once per failure run. */
+static void test_bad_frame_reason_is_logged_once_per_run(void **state)
+{
+    (void)state;
+    selgw_poller *p = make_poller(0);
+    fake.units[2].mode = FAKE_BAD_FRAME;
+    char *log = log_of_polls(p, 3);
+    assert_int_equal(out.count, 9);
+    assert_int_equal(out.items[1].status, SELGW_ERR_BAD_FRAME);
+    assert_int_equal(occurrences(log, "device d2 (unit 2 on bus line): corrupt answer (CRC, "
+                                      "length or header): reply is for unit 3, the request was "
+                                      "to unit 2"),
+                     1);
+    free(log);
+    fake.units[2].mode = FAKE_OK;
+    log = log_of_polls(p, 1);
+    assert_int_equal(out.items[10].status, SELGW_OK);
+    assert_int_equal(occurrences(log, "device d2 (unit 2 on bus line): back to normal after 3 "
+                                      "failures"),
+                     1);
+    assert_int_equal(occurrences(log, "reply is for unit"), 0);
+    free(log);
+    selgw_poller_free(p);
+}
+
 static void test_backoff_multiplier(void **state)
 {
     (void)state;
@@ -532,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_exception_is_partial_not_timeout),
         cmocka_unit_test(test_retry_rereads_only_what_failed),
         cmocka_unit_test(test_refused_merged_read_tightens_the_plan),
+        cmocka_unit_test(test_bad_frame_reason_is_logged_once_per_run),
         cmocka_unit_test(test_backoff_multiplier),
         cmocka_unit_test(test_reconnect_waits_for_its_turn),
         cmocka_unit_test(test_thread_dead_device_backs_off_and_recovers),
