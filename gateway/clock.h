@@ -4,6 +4,7 @@
 #ifndef SELGW_CLOCK_H
 #define SELGW_CLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,5 +21,25 @@ void selgw_sleep_until(int64_t deadline_ns);
  * Pure. Needs SELGW_UTC_TEXT_SIZE bytes; returns buf. */
 #define SELGW_UTC_TEXT_SIZE 32
 char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE]);
+
+/* An exact instant as RFC 3339 in UTC with as many fraction digits as it needs (none, or
+ * 1 to 9): "2026-11-28T13:55:21Z", "2026-11-28T13:55:21.5Z". selgw_parse_instant reads
+ * back exactly that form (and no other), so an instant survives a round trip. */
+#define SELGW_INSTANT_TEXT_SIZE 40
+char *selgw_format_instant(int64_t utc_ns, char buf[SELGW_INSTANT_TEXT_SIZE]);
+bool selgw_parse_instant(const char *text, int64_t *utc_ns);
+
+/* A time typed on the command line: "2026-05-01", "2026-05-01T06:00", "2026-05-01 06:00:00",
+ * "2026-05-01T06:00:00.25Z", "2026-05-01T08:00+08:00" (a fraction of 1 to 9 digits; a
+ * zone of Z or +HH:MM / -HH:MM). Without a zone the time is at default_offset_minutes
+ * from UTC. False for anything else or a date that does not exist. */
+bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t *utc_ns);
+
+/* A UTC calendar time as nanoseconds since 1970. False when the date does not exist
+ * (2026-02-30, month 13, second 60) or the instant is outside what the gateway's
+ * timestamps hold: from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z (the
+ * largest signed 64-bit count of nanoseconds). */
+bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, int second,
+                          int64_t fraction_ns, int64_t *utc_ns);
 
 #endif

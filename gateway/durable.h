@@ -7,6 +7,9 @@
 #ifndef SELGW_DURABLE_H
 #define SELGW_DURABLE_H
 
+#include <stdio.h>
+#include <sys/types.h>
+
 #include "error.h"
 
 /* The directory part of path: "." when there is none, "/" for a file in the root.
@@ -15,5 +18,13 @@ char *selgw_parent_dir(const char *path);
 
 /* fsyncs the directory that holds path. SELGW_ERR_IO (errno says why) or SELGW_ERR_NOMEM. */
 selgw_err selgw_fsync_parent(const char *path);
+
+/* Replaces (or creates) the file at path so that a crash leaves either the old file or the
+ * whole new one, never a mix: writes a temporary file beside it with `write`, fdatasyncs
+ * it, gives it `mode`, renames it over path and fsyncs the directory. `write` returns
+ * SELGW_OK or the error to give up with (the temporary file is removed then). On failure
+ * errno says why where a system call failed. */
+typedef selgw_err (*selgw_file_writer)(FILE *f, void *ctx);
+selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx);
 
 #endif

@@ -1,5 +1,6 @@
 #include "error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -51,4 +52,23 @@ void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, why_cap, fmt, ap);
     va_end(ap);
+}
+
+selgw_err selgw_err_from_errno(int e)
+{
+    switch (e) {
+    case 0:
+        return SELGW_OK;
+    case ENOSPC:
+    case EDQUOT:
+        return SELGW_ERR_NO_SPACE;
+    case ENOMEM:
+        return SELGW_ERR_NOMEM;
+    case ENOENT:
+        return SELGW_ERR_NOT_FOUND;
+    case EINVAL:
+        return SELGW_ERR_INVALID;
+    default:
+        return SELGW_ERR_IO;
+    }
 }

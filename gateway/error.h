@@ -34,6 +34,11 @@ const char *selgw_strerror(selgw_err err);
 /* A stable lower-case token for machine-readable output (JSON), e.g. "timeout". */
 const char *selgw_err_token(selgw_err err);
 
+/* A local file or system call's errno as selgw_err, at the boundary where it is read:
+ * ENOSPC and EDQUOT are SELGW_ERR_NO_SPACE, ENOMEM SELGW_ERR_NOMEM, ENOENT
+ * SELGW_ERR_NOT_FOUND, EINVAL SELGW_ERR_INVALID, anything else SELGW_ERR_IO. */
+selgw_err selgw_err_from_errno(int e);
+
 /* Writes the explanation of a failure into a caller's `why` buffer (which may be NULL),
  * as the functions that take one do. */
 void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)

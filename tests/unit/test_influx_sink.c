@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
@@ -79,18 +81,7 @@ static void test_retry_after(void **state)
 
 /* ---- files and directories ---- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
-static void remove_tree(const char *dir)
-{
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Whole file as a NUL-terminated string; "" when it does not exist. */
 static char *read_text(const char *path)
