@@ -1,36 +1,56 @@
 #include "chains.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include "durable.h"
 #include "keys.h"
+#include "safe_text.h"
+#include "strmap.h"
+#include "text_writer.h"
 
 #define HASH SELGW_RECORD_HASH_BYTES
+#define STATE_MAGIC_V1 "selgw-chains 1"
+#define STATE_MAGIC "selgw-chains 2"
 
 typedef struct chain_head {
     char *name;
-    uint64_t seq;
-    uint8_t head[HASH];
-    bool is_tags; /* a plot's latest tags (name = plot id), not a chain */
+    selgw_chain_info info;
 } chain_head;
+
+typedef struct plot_tags {
+    char *plot;
+    uint8_t hash[HASH];
+} plot_tags;
 
 struct selgw_chains {
     chain_head *items;
     size_t count, cap;
-    uint64_t seal_journal_seq; /* journal sequence of the last seal */
+    selgw_strmap *index; /* chain name -> items[] */
+    plot_tags *tags;
+    size_t tag_count, tag_cap;
+    uint64_t seal_jseq; /* journal sequence of the last seal; 0 if none */
+    int64_t seal_time_ns;
     uint8_t last_seal[HASH];
 };
 
 selgw_err selgw_chains_new(selgw_chains **out)
 {
-    *out = calloc(1, sizeof **out);
-    return *out ? SELGW_OK : SELGW_ERR_NOMEM;
+    *out = NULL;
+    selgw_chains *c = calloc(1, sizeof *c);
+    if (!c)
+        return SELGW_ERR_NOMEM;
+    selgw_err err = selgw_strmap_new(&c->index);
+    if (err != SELGW_OK) {
+        free(c);
+        return err;
+    }
+    *out = c;
+    return SELGW_OK;
 }
 
 void selgw_chains_free(selgw_chains *c)
@@ -40,22 +60,22 @@ void selgw_chains_free(selgw_chains *c)
     for (size_t i = 0; i < c->count; i++)
         free(c->items[i].name);
     free(c->items);
+    for (size_t i = 0; i < c->tag_count; i++)
+        free(c->tags[i].plot);
+    free(c->tags);
+    selgw_strmap_free(c->index);
     free(c);
 }
 
-/* A few hundred chains at most (devices and plots): a linear search is enough. */
-static chain_head *find(const selgw_chains *c, const char *name, size_t len, bool is_tags)
+static chain_head *find(const selgw_chains *c, const char *name, size_t len)
 {
-    for (size_t i = 0; i < c->count; i++)
-        if (c->items[i].is_tags == is_tags && strlen(c->items[i].name) == len &&
-            !memcmp(c->items[i].name, name, len))
-            return &c->items[i];
-    return NULL;
+    size_t i;
+    return selgw_strmap_get(c->index, name, len, &i) ? &c->items[i] : NULL;
 }
 
-static chain_head *find_or_add(selgw_chains *c, const char *name, size_t len, bool is_tags)
+static chain_head *find_or_add(selgw_chains *c, const char *name, size_t len)
 {
-    chain_head *h = find(c, name, len, is_tags);
+    chain_head *h = find(c, name, len);
     if (h)
         return h;
     if (c->count == c->cap) {
@@ -67,24 +87,160 @@ static chain_head *find_or_add(selgw_chains *c, const char *name, size_t len, bo
         c->cap = cap;
     }
     char *copy = strndup(name, len);
-    if (!copy)
+    if (!copy || selgw_strmap_put(c->index, name, len, c->count) != SELGW_OK) {
+        free(copy);
         return NULL;
+    }
     h = &c->items[c->count++];
     memset(h, 0, sizeof *h);
     h->name = copy;
-    h->is_tags = is_tags;
     return h;
 }
 
 selgw_err selgw_chains_next(selgw_chains *c, const char *chain, selgw_chain_link *link)
 {
-    chain_head *h = find_or_add(c, chain, strlen(chain), false);
+    chain_head *h = find_or_add(c, chain, strlen(chain));
     if (!h)
         return SELGW_ERR_NOMEM;
     link->chain = h->name;
-    link->chain_seq = h->seq + 1;
-    memcpy(link->prev, h->head, HASH);
+    link->chain_seq = h->info.chain_seq + 1;
+    memcpy(link->prev, h->info.head, HASH);
     return SELGW_OK;
+}
+
+const selgw_chain_info *selgw_chains_find(const selgw_chains *c, const char *chain)
+{
+    const chain_head *h = find(c, chain, strlen(chain));
+    return h ? &h->info : NULL;
+}
+
+static void set_head(chain_head *h, uint64_t chain_seq, const uint8_t *hash, int64_t time_ns,
+                     uint64_t jseq)
+{
+    h->info.chain_seq = chain_seq;
+    memcpy(h->info.head, hash, HASH);
+    h->info.last_time_ns = time_ns;
+    h->info.last_jseq = jseq;
+}
+
+selgw_err selgw_chains_advance(selgw_chains *c, const char *chain, uint64_t chain_seq,
+                               const uint8_t hash[SELGW_RECORD_HASH_BYTES], int64_t time_ns,
+                               uint64_t jseq)
+{
+    chain_head *h = find_or_add(c, chain, strlen(chain));
+    if (!h)
+        return SELGW_ERR_NOMEM;
+    set_head(h, chain_seq, hash, time_ns, jseq);
+    return SELGW_OK;
+}
+
+void selgw_chains_note_seal(selgw_chains *c, const uint8_t hash[SELGW_RECORD_HASH_BYTES],
+                            uint64_t jseq, int64_t time_ns)
+{
+    memcpy(c->last_seal, hash, HASH);
+    c->seal_jseq = jseq;
+    c->seal_time_ns = time_ns;
+}
+
+void selgw_chains_last_seal(const selgw_chains *c, uint8_t hash[SELGW_RECORD_HASH_BYTES],
+                            uint64_t *jseq, int64_t *time_ns)
+{
+    if (hash)
+        memcpy(hash, c->last_seal, HASH);
+    if (jseq)
+        *jseq = c->seal_jseq;
+    if (time_ns)
+        *time_ns = c->seal_time_ns;
+}
+
+static plot_tags *find_tags(const selgw_chains *c, const char *plot, size_t len)
+{
+    for (size_t i = 0; i < c->tag_count; i++)
+        if (strlen(c->tags[i].plot) == len && !memcmp(c->tags[i].plot, plot, len))
+            return &c->tags[i];
+    return NULL;
+}
+
+static selgw_err set_tags(selgw_chains *c, const char *plot, size_t len, const uint8_t *hash)
+{
+    plot_tags *t = find_tags(c, plot, len);
+    if (!t) {
+        if (c->tag_count == c->tag_cap) {
+            size_t cap = c->tag_cap ? c->tag_cap * 2 : 8;
+            plot_tags *grown = realloc(c->tags, cap * sizeof *grown);
+            if (!grown)
+                return SELGW_ERR_NOMEM;
+            c->tags = grown;
+            c->tag_cap = cap;
+        }
+        char *copy = strndup(plot, len);
+        if (!copy)
+            return SELGW_ERR_NOMEM;
+        t = &c->tags[c->tag_count++];
+        t->plot = copy;
+    }
+    memcpy(t->hash, hash, HASH);
+    return SELGW_OK;
+}
+
+bool selgw_chains_tags_hash(const selgw_chains *c, const char *plot,
+                            uint8_t out[SELGW_RECORD_HASH_BYTES])
+{
+    const plot_tags *t = find_tags(c, plot, strlen(plot));
+    if (t)
+        memcpy(out, t->hash, HASH);
+    return t != NULL;
+}
+
+selgw_err selgw_chains_set_tags_hash(selgw_chains *c, const char *plot,
+                                     const uint8_t hash[SELGW_RECORD_HASH_BYTES])
+{
+    return set_tags(c, plot, strlen(plot), hash);
+}
+
+/* A seal names every chain's head at its place in the journal: chains it names beyond
+ * what is known (their records were removed by retention) continue from there. */
+static selgw_err merge_seal_heads(selgw_chains *c, const selgw_record *seal, uint64_t jseq)
+{
+    selgw_str name;
+    uint64_t pos;
+    const uint8_t *head;
+    for (size_t off = 0; selgw_record_seal_next(seal, &off, &name, &pos, &head);) {
+        if (!name.len)
+            continue;
+        chain_head *h = find_or_add(c, name.ptr, name.len);
+        if (!h)
+            return SELGW_ERR_NOMEM;
+        if (pos > h->info.chain_seq)
+            set_head(h, pos, head, seal->time_ns, jseq);
+    }
+    return SELGW_OK;
+}
+
+static selgw_err apply_decoded(selgw_chains *c, const selgw_record *rec, const uint8_t *payload,
+                               size_t len, uint64_t jseq)
+{
+    if (!rec->chained || rec->chain.len == 0)
+        return SELGW_OK;
+    uint8_t hash[HASH];
+    selgw_record_hash(payload, len, hash);
+    selgw_err err = SELGW_OK;
+    if (rec->type == SELGW_RECORD_SEAL) {
+        err = merge_seal_heads(c, rec, jseq);
+        if (err == SELGW_OK)
+            selgw_chains_note_seal(c, hash, jseq, rec->time_ns);
+    }
+    chain_head *h = err == SELGW_OK ? find_or_add(c, rec->chain.ptr, rec->chain.len) : NULL;
+    if (!h)
+        return SELGW_ERR_NOMEM;
+    if (rec->chain_seq > h->info.chain_seq)
+        set_head(h, rec->chain_seq, hash, rec->time_ns, jseq);
+    if (rec->type == SELGW_RECORD_TAGS) {
+        uint8_t tags[HASH];
+        selgw_hash((const uint8_t *)rec->text.ptr, rec->text.len, tags);
+        err = set_tags(c, rec->plot.ptr, rec->plot.len, tags);
+    }
+    return err;
 }
 
 selgw_err selgw_chains_apply(selgw_chains *c, const uint8_t *payload, size_t len,
@@ -94,46 +250,10 @@ selgw_err selgw_chains_apply(selgw_chains *c, const uint8_t *payload, size_t len
     if (!rec)
         return SELGW_ERR_NOMEM;
     selgw_err err = selgw_record_decode(payload, len, rec);
-    if (err == SELGW_OK && rec->chained && rec->chain.len > 0) {
-        uint8_t hash[HASH];
-        selgw_record_hash(payload, len, hash);
-        chain_head *h = find_or_add(c, rec->chain.ptr, rec->chain.len, false);
-        if (!h) {
-            err = SELGW_ERR_NOMEM;
-        } else if (rec->chain_seq > h->seq) {
-            h->seq = rec->chain_seq;
-            memcpy(h->head, hash, HASH);
-        }
-        if (err == SELGW_OK && rec->type == SELGW_RECORD_SEAL) {
-            memcpy(c->last_seal, hash, HASH);
-            c->seal_journal_seq = journal_seq;
-        }
-        if (err == SELGW_OK && rec->type == SELGW_RECORD_TAGS) {
-            chain_head *t = find_or_add(c, rec->plot.ptr, rec->plot.len, true);
-            if (!t)
-                err = SELGW_ERR_NOMEM;
-            else
-                selgw_hash((const uint8_t *)rec->text.ptr, rec->text.len, t->head);
-        }
-    }
+    if (err == SELGW_OK)
+        err = apply_decoded(c, rec, payload, len, journal_seq);
     free(rec);
     return err;
-}
-
-size_t selgw_chains_heads(const selgw_chains *c, selgw_seal_entry *out, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < c->count; i++) {
-        if (c->items[i].is_tags)
-            continue;
-        if (n < max) {
-            out[n].chain = c->items[i].name;
-            out[n].chain_seq = c->items[i].seq;
-            memcpy(out[n].head, c->items[i].head, HASH);
-        }
-        n++;
-    }
-    return n;
 }
 
 selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, int64_t time_ns,
@@ -145,13 +265,17 @@ selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, 
     selgw_err err = selgw_chains_next(c, "gateway", &link);
     if (err != SELGW_OK)
         return err;
-    size_t n = selgw_chains_heads(c, NULL, 0);
-    selgw_seal_entry *heads = calloc(n ? n : 1, sizeof *heads);
+    selgw_seal_entry *heads = calloc(c->count ? c->count : 1, sizeof *heads);
     if (!heads)
         return SELGW_ERR_NOMEM;
-    selgw_chains_heads(c, heads, n);
+    for (size_t i = 0; i < c->count; i++) {
+        heads[i].chain = c->items[i].name;
+        heads[i].chain_seq = c->items[i].info.chain_seq;
+        memcpy(heads[i].head, c->items[i].info.head, HASH);
+    }
     size_t signed_len = 0;
-    *len = selgw_record_encode_seal(time_ns, gateway, heads, n, &link, buf, cap, &signed_len);
+    *len = selgw_record_encode_seal(time_ns, gateway, heads, c->count, &link, buf, cap,
+                                    &signed_len);
     free(heads);
     if (*len == 0 || *len > cap)
         return SELGW_ERR_RANGE;
@@ -159,18 +283,65 @@ selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, 
     return SELGW_OK;
 }
 
-void selgw_chains_last_seal(const selgw_chains *c, uint8_t out[SELGW_RECORD_HASH_BYTES])
+/* ---- the state file ----------------------------------------------------------------- */
+
+/* One item a line, fields separated by single spaces (names are ids: no spaces):
+ *   selgw-chains 2
+ *   seal <journal seq of the last seal> <hex hash of it> <its time, ns>
+ *   chain <name> <position> <hex head> <time of the head record, ns> <its journal seq>
+ *   tags <plot> <hex hash of its latest tags text>
+ * Version 1 had no times and journal sequences in its seal and chain lines. */
+
+selgw_err selgw_chains_state_text(const selgw_chains *c, char **text, size_t *len)
 {
-    memcpy(out, c->last_seal, HASH);
+    size_t need = 0;
+    char hex[2 * HASH + 1];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = pass ? need + 1 : 0;
+        char *buf = pass ? malloc(cap) : NULL;
+        if (pass && !buf)
+            return SELGW_ERR_NOMEM;
+        size_t n = 0;
+        selgw_text_format(buf, cap, &n, "%s\n", STATE_MAGIC);
+        selgw_hash_hex(c->last_seal, hex);
+        selgw_text_format(buf, cap, &n, "seal %" PRIu64 " %s %" PRId64 "\n", c->seal_jseq, hex,
+                          c->seal_time_ns);
+        for (size_t i = 0; i < c->count; i++) {
+            const selgw_chain_info *h = &c->items[i].info;
+            selgw_hash_hex(h->head, hex);
+            selgw_text_format(buf, cap, &n,
+                              "chain %s %" PRIu64 " %s %" PRId64 " %" PRIu64 "\n",
+                              c->items[i].name, h->chain_seq, hex, h->last_time_ns,
+                              h->last_jseq);
+        }
+        for (size_t i = 0; i < c->tag_count; i++) {
+            selgw_hash_hex(c->tags[i].hash, hex);
+            selgw_text_format(buf, cap, &n, "tags %s %s\n", c->tags[i].plot, hex);
+        }
+        if (pass) {
+            *text = buf;
+            *len = n;
+        }
+        need = n;
+    }
+    return SELGW_OK;
 }
 
-bool selgw_chains_tags_hash(const selgw_chains *c, const char *plot,
-                            uint8_t out[SELGW_RECORD_HASH_BYTES])
+typedef struct state_text {
+    const char *text;
+    size_t len;
+} state_text;
+
+static selgw_err write_text(FILE *f, void *ctx)
 {
-    const chain_head *t = find(c, plot, strlen(plot), true);
-    if (t)
-        memcpy(out, t->head, HASH);
-    return t != NULL;
+    const state_text *t = ctx;
+    return fwrite(t->text, 1, t->len, f) == t->len ? SELGW_OK : selgw_err_from_errno(errno);
+}
+
+selgw_err selgw_chains_write_state(const char *state_path, const char *text, size_t len)
+{
+    state_text t = {text, len};
+    return selgw_durable_replace(state_path, 0640, write_text, &t);
 }
 
 static bool parse_hex(const char *hex, uint8_t out[HASH])
@@ -186,116 +357,240 @@ static bool parse_hex(const char *hex, uint8_t out[HASH])
     return true;
 }
 
-/* State file, one item a line:
- *   selgw-chains 1
- *   seal <journal seq of the last seal> <hex hash of it>
- *   chain <name> <position> <hex head>
- *   tags <plot> <hex hash of its latest tags text> */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    const char *end;
+    return selgw_parse_u64(s, &end, out) && !*end;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !*s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Splits a line at single spaces into at most max words. */
+static size_t split_words(char *line, char **words, size_t max)
+{
+    size_t n = 0;
+    for (char *p = line; n < max;) {
+        words[n++] = p;
+        char *space = strchr(p, ' ');
+        if (!space)
+            break;
+        *space = '\0';
+        p = space + 1;
+    }
+    return n;
+}
+
+static bool parse_state_line(selgw_chains *c, char *line, int version)
+{
+    char *w[8];
+    size_t n = split_words(line, w, 8);
+    uint8_t hash[HASH];
+    uint64_t seq = 0, jseq = 0;
+    int64_t time_ns = 0;
+    if (!strcmp(w[0], "seal") && n == (version == 1 ? 3u : 4u)) {
+        if (!parse_u64(w[1], &seq) || !parse_hex(w[2], hash) ||
+            (version > 1 && !parse_i64(w[3], &time_ns)))
+            return false;
+        selgw_chains_note_seal(c, hash, seq, time_ns);
+        return true;
+    }
+    if (!strcmp(w[0], "chain") && n == (version == 1 ? 4u : 6u)) {
+        if (!*w[1] || !parse_u64(w[2], &seq) || !parse_hex(w[3], hash) ||
+            (version > 1 && (!parse_i64(w[4], &time_ns) || !parse_u64(w[5], &jseq))))
+            return false;
+        chain_head *h = find_or_add(c, w[1], strlen(w[1]));
+        if (!h)
+            return false;
+        set_head(h, seq, hash, time_ns, jseq);
+        return true;
+    }
+    if (!strcmp(w[0], "tags") && n == 3)
+        return *w[1] && parse_hex(w[2], hash) && set_tags(c, w[1], strlen(w[1]), hash) == SELGW_OK;
+    return false;
+}
+
+/* SELGW_ERR_NOT_FOUND when there is no state file. */
 static selgw_err read_state(selgw_chains *c, const char *path, char *why, size_t why_cap)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
         if (errno == ENOENT)
-            return SELGW_OK;
-        snprintf(why, why_cap, "%s: %s", path, strerror(errno));
+            return SELGW_ERR_NOT_FOUND;
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
         return SELGW_ERR_IO;
     }
-    char line[512], name[300], hex[80];
-    uint64_t seq;
-    int lineno = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, version = 0;
     selgw_err err = SELGW_OK;
-    while (err == SELGW_OK && fgets(line, sizeof line, f)) {
+    while (err == SELGW_OK && (n = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        uint8_t hash[HASH];
-        chain_head *h;
-        if (lineno == 1) {
-            if (strcmp(line, "selgw-chains 1\n") != 0)
-                err = SELGW_ERR_CORRUPT;
-        } else if (sscanf(line, "seal %" SCNu64 " %79s", &seq, hex) == 2 && parse_hex(hex, hash)) {
-            c->seal_journal_seq = seq;
-            memcpy(c->last_seal, hash, HASH);
-        } else if (sscanf(line, "chain %299s %" SCNu64 " %79s", name, &seq, hex) == 3 &&
-                   parse_hex(hex, hash)) {
-            if (!(h = find_or_add(c, name, strlen(name), false)))
-                err = SELGW_ERR_NOMEM;
-            else {
-                h->seq = seq;
-                memcpy(h->head, hash, HASH);
-            }
-        } else if (sscanf(line, "tags %299s %79s", name, hex) == 2 && parse_hex(hex, hash)) {
-            if (!(h = find_or_add(c, name, strlen(name), true)))
-                err = SELGW_ERR_NOMEM;
-            else
-                memcpy(h->head, hash, HASH);
-        } else {
+        if (n == 0 || line[n - 1] != '\n' || strlen(line) != (size_t)n) {
             err = SELGW_ERR_CORRUPT;
+        } else {
+            line[n - 1] = '\0';
+            if (lineno == 1)
+                version = !strcmp(line, STATE_MAGIC) ? 2 : !strcmp(line, STATE_MAGIC_V1) ? 1 : 0;
+            if (lineno == 1 ? version == 0 : !parse_state_line(c, line, version))
+                err = SELGW_ERR_CORRUPT;
         }
         if (err == SELGW_ERR_CORRUPT)
-            snprintf(why, why_cap, "%s:%d: not a chain state line", path, lineno);
+            selgw_explain(why, why_cap, "%s:%d: not a chain state line", path, lineno);
     }
+    if (err == SELGW_OK && lineno == 0) {
+        selgw_explain(why, why_cap, "%s: empty", path);
+        err = SELGW_ERR_CORRUPT;
+    }
+    free(line);
     fclose(f);
     return err;
 }
 
-selgw_err selgw_chains_load(selgw_chains *c, selgw_journal *journal, const char *state_path,
-                            char *why, size_t why_cap)
+/* Whether the journal holds the state's seal as journal record seal_jseq with its hash. */
+static bool journal_has_seal(selgw_journal *j, uint64_t seal_jseq, const uint8_t *hash)
 {
-    selgw_err err = read_state(c, state_path, why, why_cap);
-    if (err != SELGW_OK)
-        return err;
-    /* Records after the seal the state was saved at (all of them without a state file). */
     selgw_journal_reader *r = NULL;
-    err = selgw_journal_reader_new(journal, c->seal_journal_seq, &r);
-    if (err != SELGW_OK) {
-        snprintf(why, why_cap, "cannot read the journal: %s", selgw_strerror(err));
-        return err;
+    if (selgw_journal_reader_new(j, seal_jseq - 1, &r) != SELGW_OK)
+        return false;
+    uint64_t seq;
+    const uint8_t *payload;
+    size_t len;
+    bool found = false;
+    if (selgw_journal_read(r, &seq, &payload, &len) == SELGW_OK && seq == seal_jseq) {
+        uint8_t actual[HASH];
+        selgw_record_hash(payload, len, actual);
+        found = !memcmp(actual, hash, HASH);
+    }
+    selgw_journal_reader_free(r);
+    return found;
+}
+
+static selgw_err scan_journal(selgw_chains *c, selgw_journal *j, uint64_t apply_from,
+                              uint64_t scan_from, selgw_chains_scan_fn scan, void *scan_ctx,
+                              selgw_chains_recovery *recovery, char *why, size_t why_cap)
+{
+    uint64_t start = scan && scan_from < apply_from ? scan_from : apply_from;
+    selgw_journal_reader *r = NULL;
+    selgw_err err = selgw_journal_reader_new(j, start, &r);
+    selgw_record *rec = malloc(sizeof *rec);
+    if (err != SELGW_OK || !rec) {
+        selgw_explain(why, why_cap, "cannot read the journal: %s",
+                      selgw_strerror(err != SELGW_OK ? err : SELGW_ERR_NOMEM));
+        selgw_journal_reader_free(r);
+        free(rec);
+        return err != SELGW_OK ? err : SELGW_ERR_NOMEM;
     }
     uint64_t seq;
     const uint8_t *payload;
     size_t len;
     while ((err = selgw_journal_read(r, &seq, &payload, &len)) == SELGW_OK) {
-        err = selgw_chains_apply(c, payload, len, seq);
-        if (err == SELGW_ERR_CORRUPT) {
-            /* Not a record we can read (should not happen: the journal checked its CRC):
-             * it has no place in a chain. Say so and go on. */
-            snprintf(why, why_cap, "journal record %" PRIu64 " cannot be decoded", seq);
-            err = SELGW_OK;
+        if (selgw_record_decode(payload, len, rec) != SELGW_OK) {
+            /* Should not happen (the journal checked its CRC): it has no place in a
+             * chain. Say so and go on. */
+            selgw_explain(why, why_cap, "journal record %" PRIu64 " cannot be decoded", seq);
+            continue;
         }
-        if (err != SELGW_OK)
-            break;
+        if (seq > apply_from) {
+            recovery->records_read++;
+            err = apply_decoded(c, rec, payload, len, seq);
+            if (err != SELGW_OK)
+                break;
+        }
+        if (scan && seq > scan_from)
+            scan(scan_ctx, seq, rec, payload, len);
     }
     selgw_journal_reader_free(r);
+    free(rec);
     if (err == SELGW_ERR_AGAIN)
-        err = SELGW_OK;
-    if (err != SELGW_OK && !why[0])
-        snprintf(why, why_cap, "reading the journal: %s", selgw_strerror(err));
+        return SELGW_OK;
+    selgw_explain(why, why_cap, "reading the journal: %s", selgw_strerror(err));
     return err;
 }
 
-selgw_err selgw_chains_save(const selgw_chains *c, const char *state_path)
+/* Chains the state names beyond what the rebuilt heads hold: the journal lacks those
+ * records. They continue from the state's head (a position is never given twice). */
+static selgw_err merge_state(selgw_chains *c, const selgw_chains *state,
+                             selgw_chains_recovery *recovery)
 {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", state_path) >= (int)sizeof tmp)
-        return SELGW_ERR_INVALID;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return errno == ENOSPC ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
-    char hex[2 * HASH + 1];
-    fprintf(f, "selgw-chains 1\n");
-    selgw_hash_hex(c->last_seal, hex);
-    fprintf(f, "seal %" PRIu64 " %s\n", c->seal_journal_seq, hex);
-    for (size_t i = 0; i < c->count; i++) {
-        selgw_hash_hex(c->items[i].head, hex);
-        if (c->items[i].is_tags)
-            fprintf(f, "tags %s %s\n", c->items[i].name, hex);
+    size_t n = 0;
+    for (size_t i = 0; i < state->count; i++) {
+        const chain_head *s = &state->items[i];
+        chain_head *h = find_or_add(c, s->name, strlen(s->name));
+        if (!h)
+            return SELGW_ERR_NOMEM;
+        if (s->info.chain_seq <= h->info.chain_seq)
+            continue;
+        selgw_text_format(recovery->lost, sizeof recovery->lost, &n, "%s%s %" PRIu64 "..%" PRIu64,
+                          n ? ", " : "", s->name, h->info.chain_seq + 1, s->info.chain_seq);
+        h->info = s->info;
+    }
+    if (n >= sizeof recovery->lost && sizeof recovery->lost > 4)
+        memcpy(recovery->lost + sizeof recovery->lost - 4, "...", 4);
+    if (state->seal_jseq > c->seal_jseq)
+        selgw_chains_note_seal(c, state->last_seal, state->seal_jseq, state->seal_time_ns);
+    for (size_t i = 0; i < state->tag_count; i++)
+        if (!find_tags(c, state->tags[i].plot, strlen(state->tags[i].plot)) &&
+            set_tags(c, state->tags[i].plot, strlen(state->tags[i].plot), state->tags[i].hash) !=
+                SELGW_OK)
+            return SELGW_ERR_NOMEM;
+    if (n)
+        recovery->state_ahead = true;
+    return SELGW_OK;
+}
+
+selgw_err selgw_chains_load(selgw_chains *c, selgw_journal *journal, const char *state_path,
+                            uint64_t scan_from, selgw_chains_scan_fn scan, void *scan_ctx,
+                            selgw_chains_recovery *recovery, char *why, size_t why_cap)
+{
+    memset(recovery, 0, sizeof *recovery);
+    selgw_chains *state = NULL;
+    selgw_err err = selgw_chains_new(&state);
+    if (err != SELGW_OK)
+        return err;
+    err = read_state(state, state_path, why, why_cap);
+    if (err != SELGW_OK && err != SELGW_ERR_NOT_FOUND) {
+        selgw_chains_free(state);
+        return err;
+    }
+    recovery->state_found = err == SELGW_OK;
+    uint64_t first = 0, last = 0;
+    selgw_journal_range(journal, &first, &last);
+    recovery->journal_last_seq = last;
+    recovery->state_seal_jseq = state->seal_jseq;
+    uint64_t s = state->seal_jseq;
+    if (recovery->state_found) {
+        if (s == 0)
+            recovery->state_used = first <= 1; /* saved before any seal: the whole journal */
+        else if (s > last)
+            recovery->state_ahead = true; /* the journal lost its seal (and what followed) */
+        else if (s >= first)
+            recovery->state_used = journal_has_seal(journal, s, state->last_seal);
         else
-            fprintf(f, "chain %s %" PRIu64 " %s\n", c->items[i].name, c->items[i].seq, hex);
+            recovery->state_used = first == s + 1; /* retention took the seal, nothing after */
+        if (!recovery->state_used && s <= last && s >= first)
+            recovery->state_ahead = true; /* another record where its seal was: replaced */
     }
-    bool ok = fflush(f) == 0 && fdatasync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, state_path) != 0) {
-        unlink(tmp);
-        return SELGW_ERR_IO;
+    if (recovery->state_used) {
+        /* c is empty: take the state over, then what the journal holds after it. */
+        selgw_chains tmp = *c;
+        *c = *state;
+        *state = tmp;
+        err = scan_journal(c, journal, s, scan_from, scan, scan_ctx, recovery, why, why_cap);
+    } else {
+        err = scan_journal(c, journal, 0, scan_from, scan, scan_ctx, recovery, why, why_cap);
+        if (err == SELGW_OK && recovery->state_found)
+            err = merge_state(c, state, recovery);
     }
-    return selgw_fsync_parent(state_path) == SELGW_OK ? SELGW_OK : SELGW_ERR_IO;
+    selgw_chains_free(state);
+    return err;
 }

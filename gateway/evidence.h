@@ -2,12 +2,13 @@
  *
  * `selgw export --plot P --from T1 --to T2 -o FILE` writes a self-contained bundle: the
  * records of the chains that tell the plot's story over the period (its devices' chains,
- * the plot's own chain of annotations and tag changes, the gateway chain of start-ups,
- * gaps, clock states and seals), from the last seal before T1 to the first seal after T2,
- * and the public key. `selgw verify FILE [--pubkey KEY]` checks it with no server and no
- * gateway config: every signature, every link, nothing missing, added or reordered, seals
- * covering the period; it prints a summary an auditor can read and names the exact record
- * when something is wrong. Format: docs/EVIDENCE.md. */
+ * the plot's own chain of tags, lab results and notes from its first record, the gateway
+ * chain of start-ups, gaps, clock states and seals), from the last seal before T1 to the
+ * first seal after T2, and the public key. `selgw verify FILE --pubkey KEY` checks it with
+ * no server and no gateway config: every signature, every link, nothing missing, added or
+ * reordered, every device of the plot present, seals covering the period, times in
+ * order; it prints a summary an auditor can read and names the exact record when
+ * something is wrong. Format: docs/EVIDENCE.md. Code: evidence_export.c, evidence_verify.c. */
 #ifndef SELGW_EVIDENCE_H
 #define SELGW_EVIDENCE_H
 
@@ -21,9 +22,22 @@
 selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
                                 int64_t to_ns, const char *out_path, char *why, size_t why_cap);
 
-/* Verifies a bundle; prints the summary (or the failures) to out. pubkey_text may be NULL
- * (then the bundle's own key is used, and the summary says so: the auditor must compare
- * it with the key the enterprise registered). Returns SELGW_OK only if everything holds. */
-selgw_err selgw_evidence_verify(const char *path, const char *pubkey_text, FILE *out);
+typedef struct selgw_verify_options {
+    const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
+    const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
+} selgw_verify_options;
+
+/* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns
+ *   SELGW_OK          VERIFIED: every check holds and the key is one the auditor trusts
+ *                     (--pubkey, or in the keys file);
+ *   SELGW_ERR_AUTH    every check holds, but no trusted key was given: the key is only the
+ *                     bundle's own claim (anyone can sign a forgery with a key of their own);
+ *   SELGW_ERR_CORRUPT NOT VERIFIED: the problems are listed;
+ *   other             the bundle or a key could not be read (said on out). */
+selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
+
+/* The same from an open stream; `name` is how the bundle is called in messages. */
+selgw_err selgw_evidence_verify_stream(FILE *in, const char *name,
+                                       const selgw_verify_options *opt, FILE *out);
 
 #endif

@@ -1,7 +1,9 @@
 #include "gateway.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +17,30 @@
 #include "keys.h"
 #include "log.h"
 #include "mqtt_sink.h"
+#include "plotlog.h"
+#include "evidence_bundle.h"
 #include "poller.h"
 #include "provenance.h"
 #include "record.h"
 #include "transport.h"
+
+/* A change of CLOCK_REALTIME against CLOCK_MONOTONIC larger than these is a step (NTP
+ * steps past 128 ms; slewing moves far less than this in a second). */
+#define STEP_BACK_NS (50 * SELGW_NS_PER_MS)
+#define STEP_FORWARD_NS SELGW_NS_PER_S
+
+/* A plot chain record appended, to be copied to the plot chain log once committed. */
+typedef struct plot_record {
+    uint64_t jseq;
+    size_t len;
+    uint8_t *payload;
+} plot_record;
+
+/* An annotation journaled, whose queue file goes once its record is committed. */
+typedef struct taken_annotation {
+    uint64_t jseq;
+    selgw_annotation a;
+} taken_annotation;
 
 struct selgw_gateway {
     selgw_config *cfg;
@@ -36,6 +58,7 @@ struct selgw_gateway {
     selgw_repeat refusals;    /* the journal refused records: logged once, counted */
     uint64_t refused;         /* readings refused since the last accepted one */
     int64_t refused_first_ns; /* when the first of them was polled */
+    int64_t refused_last_ns;
     selgw_err refused_err;
     uint64_t accepted, refused_total;
     bool failed;
@@ -54,6 +77,23 @@ struct selgw_gateway {
     selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
     int64_t last_seal_ns; /* monotonic */
     int clock_synced;     /* last recorded clock state: -1 none yet */
+    int64_t clock_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
+    bool clock_offset_known;
+    uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
+    int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
+    uint64_t last_jseq;          /* the last record appended */
+
+    /* Written once committed (under lock until taken by persist). */
+    char *state_text; /* chain state as of the last seal */
+    size_t state_len;
+    uint64_t state_seal_jseq;
+    plot_record *plot_pending;
+    size_t plot_pending_count, plot_pending_cap;
+    taken_annotation *annotations;
+    size_t annotation_count, annotation_cap;
+    selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
+    selgw_chains_recovery recovery; /* what loading the chains found, for the START */
+    pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
     pthread_t sealer;
@@ -111,36 +151,52 @@ static selgw_str str_of(const char *s)
     return (selgw_str){s, s ? strlen(s) : 0};
 }
 
-static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, encode_fn encode,
-                                       const void *arg, int64_t time_ns);
+/* ---- appending ------------------------------------------------------------------------ */
 
-/* Before the first record accepted after refusals, a GAP record says how many readings
- * the journal refused and why, so the gap is explicit in the gateway's chain. */
-static void record_refusals_locked(selgw_gateway *g)
+/* A record is in the journal (not yet committed): its chain moves on, and what must
+ * outlive the journal or be shown is taken note of. Under lock. */
+static void note_appended_locked(selgw_gateway *g, const char *chain, uint64_t chain_seq,
+                                 const uint8_t *payload, size_t len, uint64_t seq,
+                                 int64_t time_ns)
 {
-    char text[200], since[SELGW_UTC_TEXT_SIZE];
-    snprintf(text, sizeof text, "%llu readings polled since %s were not journaled: %s",
-             (unsigned long long)g->refused, selgw_format_utc(g->refused_first_ns, since),
-             selgw_strerror(g->refused_err));
-    selgw_record gap = {.type = SELGW_RECORD_GAP,
-                        .time_ns = selgw_utc_ns(),
-                        .gateway = str_of(g->cfg->gateway_id),
-                        .text = str_of(text)};
-    uint64_t refused = g->refused;
-    g->refused = 0; /* so that the GAP itself is not preceded by another */
-    if (append_chained_locked(g, "gateway", encode_event, &gap, gap.time_ns) == SELGW_OK)
-        selgw_repeat_ok(&g->refusals, "journal");
-    else
-        g->refused += refused;
+    uint8_t hash[SELGW_RECORD_HASH_BYTES];
+    selgw_record_hash(payload, len, hash);
+    if (selgw_chains_advance(g->chains, chain, chain_seq, hash, time_ns, seq) != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "%s: out of memory for the chain head", chain);
+    g->accepted++;
+    g->last_jseq = seq;
+    if (time_ns > g->max_time_since_seal)
+        g->max_time_since_seal = time_ns;
+    if (!strncmp(chain, "plot/", 5)) {
+        uint8_t *copy = malloc(len);
+        if (copy && g->plot_pending_count == g->plot_pending_cap) {
+            size_t cap = g->plot_pending_cap ? g->plot_pending_cap * 2 : 8;
+            plot_record *grown = realloc(g->plot_pending, cap * sizeof *grown);
+            if (grown) {
+                g->plot_pending = grown;
+                g->plot_pending_cap = cap;
+            }
+        }
+        if (copy && g->plot_pending_count < g->plot_pending_cap) {
+            memcpy(copy, payload, len);
+            g->plot_pending[g->plot_pending_count++] = (plot_record){seq, len, copy};
+        } else {
+            free(copy);
+            selgw_log(SELGW_LOG_ERROR, "%s: out of memory: record %" PRIu64 " is not copied "
+                                       "to the plot chain log (the next start copies it)",
+                      chain, seq);
+        }
+    }
+    if (g->opt.print_readings)
+        print_record(g, payload, len, seq);
 }
 
 /* Encodes a record as the next of its chain and appends it, under g->lock: positions in a
- * chain are handed out in the order records enter the journal. */
-static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, encode_fn encode,
-                                       const void *arg, int64_t time_ns)
+ * chain are handed out in the order records enter the journal. No checks, no accounting:
+ * the callers do those. */
+static selgw_err append_raw_locked(selgw_gateway *g, const char *chain, encode_fn encode,
+                                   const void *arg, int64_t time_ns, uint64_t *seq_out)
 {
-    if (g->refused > 0)
-        record_refusals_locked(g);
     selgw_chain_link link;
     selgw_err err = selgw_chains_next(g->chains, chain, &link);
     if (err != SELGW_OK)
@@ -150,22 +206,129 @@ static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, enco
         selgw_log(SELGW_LOG_ERROR, "%s: record too large to journal (%zu bytes)", chain, len);
         return SELGW_ERR_RANGE;
     }
+    /* The disk budget's GAP records take the next places of the gateway chain: made now,
+     * before this record's place is final. */
+    selgw_journal_make_room(g->journal, len);
+    if (!strcmp(link.chain, "gateway")) {
+        selgw_chain_link now;
+        if (selgw_chains_next(g->chains, "gateway", &now) == SELGW_OK &&
+            now.chain_seq != link.chain_seq) {
+            link = now;
+            len = encode(arg, &link, g->payload, sizeof g->payload);
+        }
+    }
     uint64_t seq;
     err = selgw_journal_append(g->journal, g->payload, len, &seq);
     if (err == SELGW_OK) {
-        g->accepted++;
-        selgw_chains_apply(g->chains, g->payload, len, seq);
-        if (g->opt.print_readings)
-            print_record(g, g->payload, len, seq);
-        return err;
+        note_appended_locked(g, link.chain, link.chain_seq, g->payload, len, seq, time_ns);
+        if (seq_out)
+            *seq_out = seq;
     }
-    if (g->refused == 0)
-        g->refused_first_ns = time_ns;
-    g->refused++;
-    g->refused_total++;
-    g->refused_err = err;
-    selgw_repeat_fail(&g->refusals, "journal", err, "readings are not being journaled");
-    if (err != SELGW_ERR_FULL && !g->failed) {
+    return err;
+}
+
+/* The clock stepped back: said in the gateway chain, before any record whose time would
+ * otherwise look out of order (docs/EVIDENCE.md, "Times"). */
+static void record_step_back_locked(selgw_gateway *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void record_step_back_locked(selgw_gateway *g, const char *fmt, ...)
+{
+    char text[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    selgw_record event = {.type = SELGW_RECORD_CLOCK,
+                          .time_ns = selgw_utc_ns(),
+                          .gateway = str_of(g->cfg->gateway_id),
+                          .text = str_of(text)};
+    uint64_t seq;
+    if (append_raw_locked(g, "gateway", encode_event, &event, event.time_ns, &seq) == SELGW_OK) {
+        g->last_step_jseq = seq;
+        selgw_log(SELGW_LOG_WARN, "clock %s", text);
+    }
+}
+
+typedef enum record_kind {
+    KIND_READING,    /* stamped when its poll began */
+    KIND_EVENT,      /* stamped now by the gateway */
+    KIND_ANNOTATION, /* an event a verifier checks against the last seal */
+    KIND_SEAL,
+} record_kind;
+
+/* Before a record with time_ns joins `chain`: if its time is before its chain's last record,
+ * or (an event) before the last seal, or (a seal) before a record it covers, the clock
+ * stepped back, and a CLOCK record says so first unless one already has since then. */
+static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time_ns,
+                               record_kind kind)
+{
+    char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    const selgw_chain_info *h = selgw_chains_find(g->chains, chain);
+    if (h && h->chain_seq && time_ns < h->last_time_ns && g->last_step_jseq <= h->last_jseq) {
+        record_step_back_locked(g, "stepped back: chain %s was at %s, the clock now says %s",
+                                chain, selgw_format_utc(h->last_time_ns, a),
+                                selgw_format_utc(time_ns, b));
+        return;
+    }
+    if (kind == KIND_READING)
+        return;
+    uint64_t seal_jseq;
+    int64_t seal_time;
+    selgw_chains_last_seal(g->chains, NULL, &seal_jseq, &seal_time);
+    if (!seal_jseq || g->last_step_jseq > seal_jseq)
+        return;
+    if (time_ns < seal_time)
+        record_step_back_locked(g, "stepped back: the last seal is of %s, the clock now says %s",
+                                selgw_format_utc(seal_time, a), selgw_format_utc(time_ns, b));
+    else if (kind == KIND_SEAL && time_ns < g->max_time_since_seal)
+        record_step_back_locked(g,
+                                "stepped back: a record since the last seal is of %s, the "
+                                "clock now says %s",
+                                selgw_format_utc(g->max_time_since_seal, a),
+                                selgw_format_utc(time_ns, b));
+}
+
+/* Before the first record accepted after refusals, a GAP record says how many readings
+ * the journal refused, from when to when, and why, so the gap is explicit in the
+ * gateway's chain. Refusals stay counted until the GAP is in. */
+static void record_refusals_locked(selgw_gateway *g)
+{
+    char text[300], since[SELGW_UTC_TEXT_SIZE], until[SELGW_UTC_TEXT_SIZE];
+    snprintf(text, sizeof text, "%" PRIu64 " readings polled from %s to %s were not journaled: %s",
+             g->refused, selgw_format_utc(g->refused_first_ns, since),
+             selgw_format_utc(g->refused_last_ns, until), selgw_strerror(g->refused_err));
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .time_ns = selgw_utc_ns(),
+                        .gateway = str_of(g->cfg->gateway_id),
+                        .text = str_of(text)};
+    check_clock_locked(g, "gateway", gap.time_ns, KIND_EVENT);
+    if (append_raw_locked(g, "gateway", encode_event, &gap, gap.time_ns, NULL) == SELGW_OK) {
+        g->refused = 0;
+        selgw_repeat_ok(&g->refusals, "journal");
+    }
+}
+
+/* Appends a record as the next of its chain, after the checks every record gets: a GAP
+ * for readings refused before it, a CLOCK record for a clock that stepped back. A reading
+ * the journal refuses is counted for the GAP. */
+static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, encode_fn encode,
+                                       const void *arg, int64_t time_ns, record_kind kind,
+                                       uint64_t *seq)
+{
+    if (g->refused > 0)
+        record_refusals_locked(g);
+    check_clock_locked(g, chain, time_ns, kind);
+    selgw_err err = append_raw_locked(g, chain, encode, arg, time_ns, seq);
+    if (err != SELGW_OK && kind == KIND_READING) {
+        if (g->refused == 0)
+            g->refused_first_ns = time_ns;
+        g->refused_last_ns = time_ns;
+        g->refused++;
+        g->refused_total++;
+        g->refused_err = err;
+        selgw_repeat_fail(&g->refusals, "journal", err, "readings are not being journaled");
+    }
+    if ((err == SELGW_ERR_IO || err == SELGW_ERR_NO_SPACE) && !g->failed) {
         const char *why = selgw_journal_failure(g->journal);
         selgw_log(SELGW_LOG_ERROR, "journal failed%s%s: stopping", why ? ": " : "", why ? why : "");
         g->failed = true;
@@ -182,58 +345,100 @@ static void accept_reading(void *ctx, const selgw_reading *reading)
     char chain[160];
     snprintf(chain, sizeof chain, "device/%s", reading->device->id);
     pthread_mutex_lock(&g->lock);
-    append_chained_locked(g, chain, encode_reading, reading, reading->time_ns);
+    append_chained_locked(g, chain, encode_reading, reading, reading->time_ns, KIND_READING, NULL);
     pthread_mutex_unlock(&g->lock);
 }
 
-static selgw_err append_event_locked(selgw_gateway *g, selgw_record *event, const char *chain)
+/* An event of the gateway's, stamped now. */
+static selgw_err append_event_locked(selgw_gateway *g, selgw_record *event, const char *chain,
+                                     record_kind kind, uint64_t *seq)
 {
     event->time_ns = selgw_utc_ns();
     event->gateway = str_of(g->cfg->gateway_id);
-    return append_chained_locked(g, chain, encode_event, event, event->time_ns);
+    return append_chained_locked(g, chain, encode_event, event, event->time_ns, kind, seq);
 }
 
-static selgw_err append_event(selgw_gateway *g, selgw_record_type type, const char *text)
+static selgw_err append_gateway_event_locked(selgw_gateway *g, selgw_record_type type,
+                                             const char *text)
 {
     selgw_record *event = calloc(1, sizeof *event);
     if (!event)
         return SELGW_ERR_NOMEM;
     event->type = type;
     event->text = str_of(text);
-    pthread_mutex_lock(&g->lock);
     if (type == SELGW_RECORD_START)
-        selgw_chains_last_seal(g->chains, event->prev_seal);
-    selgw_err err = append_event_locked(g, event, "gateway");
-    pthread_mutex_unlock(&g->lock);
+        selgw_chains_last_seal(g->chains, event->prev_seal, NULL, NULL);
+    selgw_err err = append_event_locked(g, event, "gateway", KIND_EVENT, NULL);
     free(event);
     return err;
 }
 
+/* The journal's disk budget dropped a segment: its GAP record is the next of the gateway
+ * chain. Called inside selgw_journal_append, so under g->lock. */
+static size_t encode_budget_gap(void *ctx, const selgw_record *gap, uint8_t *buf, size_t cap)
+{
+    selgw_gateway *g = ctx;
+    selgw_chain_link link;
+    if (selgw_chains_next(g->chains, "gateway", &link) != SELGW_OK)
+        return 0;
+    return selgw_record_encode_event(gap, &link, buf, cap);
+}
+
+static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, uint64_t seq)
+{
+    selgw_gateway *g = ctx;
+    selgw_record *rec = malloc(sizeof *rec);
+    if (rec && selgw_record_decode(payload, len, rec) == SELGW_OK && rec->chained)
+        note_appended_locked(g, "gateway", rec->chain_seq, payload, len, seq, rec->time_ns);
+    free(rec);
+}
+
+/* ---- seals and what is written once committed ---------------------------------------- */
+
 /* A signed statement of every chain's head, as the next record of the gateway chain; the
  * heads are taken and the seal appended under the same lock, so every record a seal covers
- * comes before it. The chain state is saved with it. */
+ * comes before it. A snapshot of exactly those heads is kept, to be saved as the chain
+ * state once the seal is committed (persist), never before. */
 static selgw_err seal_locked(selgw_gateway *g)
 {
     if (!g->signer)
         return SELGW_OK;
+    int64_t now = selgw_utc_ns();
+    check_clock_locked(g, "gateway", now, KIND_SEAL);
     size_t len = 0;
-    uint64_t seq;
-    selgw_err err =
-        selgw_chains_encode_seal(g->chains, g->signer, selgw_utc_ns(), g->cfg->gateway_id,
-                                 g->payload, sizeof g->payload, &len);
+    selgw_chain_link link;
+    selgw_err err = selgw_chains_next(g->chains, "gateway", &link);
+    if (err == SELGW_OK)
+        err = selgw_chains_encode_seal(g->chains, g->signer, now, g->cfg->gateway_id, g->payload,
+                                       sizeof g->payload, &len);
+    uint64_t seq = 0;
+    if (err == SELGW_OK) {
+        /* room first (see append_raw_locked): a GAP record would take the seal's place */
+        selgw_journal_make_room(g->journal, len);
+        selgw_chain_link again;
+        if (selgw_chains_next(g->chains, "gateway", &again) == SELGW_OK &&
+            again.chain_seq != link.chain_seq) {
+            link = again;
+            err = selgw_chains_encode_seal(g->chains, g->signer, now, g->cfg->gateway_id,
+                                           g->payload, sizeof g->payload, &len);
+        }
+    }
     if (err == SELGW_OK)
         err = selgw_journal_append(g->journal, g->payload, len, &seq);
     if (err == SELGW_OK) {
-        g->accepted++;
-        selgw_chains_apply(g->chains, g->payload, len, seq);
-        if (g->opt.print_readings)
-            print_record(g, g->payload, len, seq);
-        /* The state may only claim what is committed. */
-        pthread_mutex_unlock(&g->lock);
-        err = selgw_journal_flush(g->journal);
-        pthread_mutex_lock(&g->lock);
-        if (err == SELGW_OK)
-            err = selgw_chains_save(g->chains, g->chains_state);
+        note_appended_locked(g, "gateway", link.chain_seq, g->payload, len, seq, now);
+        uint8_t hash[SELGW_RECORD_HASH_BYTES];
+        selgw_record_hash(g->payload, len, hash);
+        selgw_chains_note_seal(g->chains, hash, seq, now);
+        g->max_time_since_seal = now;
+        char *text = NULL;
+        size_t text_len = 0;
+        if (selgw_chains_state_text(g->chains, &text, &text_len) == SELGW_OK) {
+            free(g->state_text);
+            g->state_text = text;
+            g->state_len = text_len;
+            g->state_seal_jseq = seq;
+        }
     }
     if (err != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "seal: %s", selgw_strerror(err));
@@ -241,88 +446,347 @@ static selgw_err seal_locked(selgw_gateway *g)
     return err;
 }
 
+/* What persist takes over from under the lock. */
+typedef struct persist_work {
+    char *state_text;
+    size_t state_len;
+    uint64_t state_seal_jseq;
+    plot_record *plots;
+    size_t plot_count;
+    taken_annotation *annotations;
+    size_t annotation_count;
+    uint64_t through; /* every plot chain record up to here is in `plots` or written */
+} persist_work;
+
+/* Puts n items of `size` bytes back in front of a list (what was queued meanwhile comes
+ * after them); false when out of memory. */
+static bool put_back(void **list, size_t *count, size_t *cap, const void *items, size_t n,
+                     size_t size)
+{
+    char *merged = malloc((n + *count) * size);
+    if (!merged)
+        return false;
+    memcpy(merged, items, n * size);
+    if (*count)
+        memcpy(merged + n * size, *list, *count * size);
+    free(*list);
+    *list = merged;
+    *count += n;
+    *cap = *count;
+    return true;
+}
+
+/* Writes what may only be written once its records are committed: the plot chain log,
+ * then the chain state (so that a state never names a plot record the log lacks), and
+ * removes queued annotations that are in. Waits for the commit without holding the
+ * append lock; what is not committed yet (the disk is full) goes back for next time. */
+static void persist(selgw_gateway *g)
+{
+    pthread_mutex_lock(&g->persist_lock);
+    persist_work w = {0};
+    pthread_mutex_lock(&g->lock);
+    w.state_text = g->state_text;
+    w.state_len = g->state_len;
+    w.state_seal_jseq = g->state_seal_jseq;
+    g->state_text = NULL;
+    w.plots = g->plot_pending;
+    w.plot_count = g->plot_pending_count;
+    g->plot_pending = NULL;
+    g->plot_pending_count = g->plot_pending_cap = 0;
+    w.annotations = g->annotations;
+    w.annotation_count = g->annotation_count;
+    g->annotations = NULL;
+    g->annotation_count = g->annotation_cap = 0;
+    w.through = g->last_jseq;
+    pthread_mutex_unlock(&g->lock);
+
+    selgw_journal_flush(g->journal);
+    uint64_t committed = selgw_journal_committed_seq(g->journal);
+
+    size_t plots_done = 0;
+    if (g->plotlog) {
+        while (plots_done < w.plot_count && w.plots[plots_done].jseq <= committed &&
+               selgw_plotlog_add(g->plotlog, w.plots[plots_done].jseq, w.plots[plots_done].payload,
+                                 w.plots[plots_done].len) == SELGW_OK)
+            plots_done++;
+        /* Plot records appended after the take are not in w.plots: claim no further. */
+        uint64_t through = w.through < committed ? w.through : committed;
+        if (plots_done < w.plot_count)
+            through = w.plots[plots_done].jseq - 1;
+        selgw_err err = selgw_plotlog_sync(g->plotlog, through);
+        if (err != SELGW_OK) {
+            selgw_log(SELGW_LOG_ERROR, "plot chain log: %s (kept in memory, retried)",
+                      selgw_strerror(err));
+            plots_done = 0;
+        }
+    } else {
+        plots_done = w.plot_count; /* logged at start; the journal still has them */
+    }
+    bool plots_written = plots_done == w.plot_count;
+    if (w.state_text && plots_written && w.state_seal_jseq <= committed) {
+        selgw_err err = selgw_chains_write_state(g->chains_state, w.state_text, w.state_len);
+        if (err != SELGW_OK)
+            selgw_log(SELGW_LOG_ERROR, "chain state %s: %s", g->chains_state, strerror(errno));
+        free(w.state_text);
+        w.state_text = NULL;
+    }
+    size_t ann_done = 0;
+    for (; ann_done < w.annotation_count && w.annotations[ann_done].jseq <= committed; ann_done++)
+        selgw_annotation_done(g->cfg->journal.dir, &w.annotations[ann_done].a);
+
+    /* What is left goes back, before anything queued meanwhile. */
+    size_t left = w.plot_count - plots_done, ann_left = w.annotation_count - ann_done;
+    bool plots_back = false;
+    pthread_mutex_lock(&g->lock);
+    if (w.state_text && !g->state_text) {
+        g->state_text = w.state_text;
+        g->state_len = w.state_len;
+        g->state_seal_jseq = w.state_seal_jseq;
+        w.state_text = NULL;
+    }
+    plots_back = left && put_back((void **)&g->plot_pending, &g->plot_pending_count,
+                                  &g->plot_pending_cap, w.plots + plots_done, left,
+                                  sizeof *w.plots);
+    if (ann_left)
+        put_back((void **)&g->annotations, &g->annotation_count, &g->annotation_cap,
+                 w.annotations + ann_done, ann_left, sizeof *w.annotations);
+    pthread_mutex_unlock(&g->lock);
+    /* Payloads that could not be put back are copied from the journal at the next start. */
+    for (size_t i = 0; i < w.plot_count; i++)
+        if (i < plots_done || !plots_back)
+            free(w.plots[i].payload);
+    free(w.plots);
+    free(w.annotations);
+    free(w.state_text);
+    pthread_mutex_unlock(&g->persist_lock);
+}
+
 /* A plot's tags are recorded in its chain when first seen and whenever they change. */
 static void record_tags_locked(selgw_gateway *g)
 {
-    char *text = malloc(8192);
     selgw_record *event = calloc(1, sizeof *event);
-    for (size_t i = 0; text && event && i < g->cfg->plot_count; i++) {
-        size_t n = selgw_plot_tags_text(g->cfg, i, text, 8192);
-        if (n >= 8192)
-            continue;
+    for (size_t i = 0; event && i < g->cfg->plot_count; i++) {
+        size_t n = selgw_plot_tags_text(g->cfg, i, NULL, 0);
+        char *text = malloc(n + 1);
+        if (!text)
+            break;
+        selgw_plot_tags_text(g->cfg, i, text, n + 1);
         uint8_t now[SELGW_RECORD_HASH_BYTES], before[SELGW_RECORD_HASH_BYTES];
         selgw_hash((const uint8_t *)text, n, now);
         const char *plot = g->cfg->plots[i].id;
-        if (selgw_chains_tags_hash(g->chains, plot, before) && !memcmp(now, before, sizeof now))
-            continue;
-        char chain[160];
-        snprintf(chain, sizeof chain, "plot/%s", plot);
-        memset(event, 0, sizeof *event);
-        event->type = SELGW_RECORD_TAGS;
-        event->plot = str_of(plot);
-        event->text = (selgw_str){text, n};
-        append_event_locked(g, event, chain);
+        if (!selgw_chains_tags_hash(g->chains, plot, before) || memcmp(now, before, sizeof now)) {
+            char chain[160];
+            snprintf(chain, sizeof chain, "plot/%s", plot);
+            memset(event, 0, sizeof *event);
+            event->type = SELGW_RECORD_TAGS;
+            event->plot = str_of(plot);
+            event->text = (selgw_str){text, n};
+            if (append_event_locked(g, event, chain, KIND_EVENT, NULL) == SELGW_OK)
+                selgw_chains_set_tags_hash(g->chains, plot, now);
+        }
+        free(text);
     }
     free(event);
-    free(text);
 }
 
+/* The clock's synchronisation state when it changes, and steps of CLOCK_REALTIME against
+ * CLOCK_MONOTONIC (an operator setting the date, NTP stepping at its first sync). */
 static void record_clock_locked(selgw_gateway *g)
 {
+    int64_t offset = selgw_utc_ns() - selgw_mono_ns();
+    if (g->clock_offset_known) {
+        int64_t step = offset - g->clock_offset_ns;
+        char a[SELGW_UTC_TEXT_SIZE];
+        if (step < -STEP_BACK_NS)
+            record_step_back_locked(g, "stepped back by %.3f s (to %s)", (double)-step / 1e9,
+                                    selgw_format_utc(selgw_utc_ns(), a));
+        else if (step > STEP_FORWARD_NS) {
+            selgw_record event = {.type = SELGW_RECORD_CLOCK};
+            char text[160];
+            snprintf(text, sizeof text, "stepped forward by %.3f s (to %s)", (double)step / 1e9,
+                     selgw_format_utc(selgw_utc_ns(), a));
+            event.text = str_of(text);
+            if (append_event_locked(g, &event, "gateway", KIND_EVENT, NULL) == SELGW_OK)
+                selgw_log(SELGW_LOG_INFO, "clock %s", text);
+        }
+    }
+    g->clock_offset_ns = offset;
+    g->clock_offset_known = true;
+
     char text[160];
     int synced = selgw_clock_synchronised(text, sizeof text) ? 1 : 0;
     if (synced == g->clock_synced)
         return;
     selgw_record event = {.type = SELGW_RECORD_CLOCK, .text = str_of(text)};
-    if (append_event_locked(g, &event, "gateway") == SELGW_OK)
+    if (append_event_locked(g, &event, "gateway", KIND_EVENT, NULL) == SELGW_OK)
         g->clock_synced = synced;
 }
 
-static bool take_annotation(void *ctx, const selgw_annotation *a)
+static bool plot_known(const selgw_config *cfg, const char *plot)
 {
-    selgw_gateway *g = ctx;
-    bool known = false;
-    for (size_t i = 0; i < g->cfg->plot_count; i++)
-        known = known || !strcmp(g->cfg->plots[i].id, a->plot);
-    if (!known) {
-        selgw_log(SELGW_LOG_ERROR, "annotation for unknown plot '%s' left in the queue", a->plot);
-        return false;
-    }
-    char chain[160];
-    snprintf(chain, sizeof chain, "plot/%s", a->plot);
-    selgw_record event = {.type = SELGW_RECORD_ANNOTATION,
-                          .plot = str_of(a->plot),
-                          .text = str_of(a->text),
-                          .ref = str_of(a->ref)};
-    event.time_ns = a->time_ns;
-    event.gateway = str_of(g->cfg->gateway_id);
-    selgw_err err = append_chained_locked(g, chain, encode_event, &event, a->time_ns);
-    if (err == SELGW_OK)
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        if (!strcmp(cfg->plots[i].id, plot))
+            return true;
+    return false;
+}
+
+static bool annotation_in_flight_locked(const selgw_gateway *g, const char *file)
+{
+    for (size_t i = 0; i < g->annotation_count; i++)
+        if (!strcmp(g->annotations[i].a.file, file))
+            return true;
+    return false;
+}
+
+/* Queued annotations, read outside the lock; each journaled with the gateway's clock (the
+ * time in a queue file is only what its writer claims) and its file removed once
+ * committed. */
+static void journal_annotations(selgw_gateway *g)
+{
+    selgw_annotation *list = NULL;
+    size_t count = selgw_annotations_read(g->cfg->journal.dir, &list);
+    if (!count)
+        return;
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; i < count; i++) {
+        const selgw_annotation *a = &list[i];
+        if (annotation_in_flight_locked(g, a->file))
+            continue;
+        if (!plot_known(g->cfg, a->plot)) {
+            selgw_annotation_set_aside(g->cfg->journal.dir, a, "unknown-plot");
+            continue;
+        }
+        if (g->annotation_count == g->annotation_cap) {
+            size_t cap = g->annotation_cap ? g->annotation_cap * 2 : 4;
+            taken_annotation *grown = realloc(g->annotations, cap * sizeof *grown);
+            if (!grown)
+                break;
+            g->annotations = grown;
+            g->annotation_cap = cap;
+        }
+        char chain[160];
+        snprintf(chain, sizeof chain, "plot/%s", a->plot);
+        selgw_record event = {.type = SELGW_RECORD_ANNOTATION,
+                              .plot = str_of(a->plot),
+                              .text = str_of(a->text),
+                              .ref = str_of(a->ref)};
+        uint64_t seq;
+        if (append_event_locked(g, &event, chain, KIND_ANNOTATION, &seq) != SELGW_OK)
+            break;
+        g->annotations[g->annotation_count++] = (taken_annotation){seq, *a};
         selgw_log(SELGW_LOG_INFO, "annotation for plot %s journaled: %s%s%s", a->plot, a->text,
                   a->ref[0] ? " (ref " : "", a->ref[0] ? a->ref : "");
-    /* Gone from the queue only once it is committed. */
-    return err == SELGW_OK && selgw_journal_flush(g->journal) == SELGW_OK;
+    }
+    pthread_mutex_unlock(&g->lock);
+    free(list);
 }
 
 static void *sealer_thread(void *arg)
 {
     selgw_gateway *g = arg;
-    pthread_mutex_lock(&g->lock);
-    while (!g->sealer_stop) {
-        int64_t deadline = selgw_mono_ns() + SELGW_NS_PER_S;
-        struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
-                              .tv_nsec = deadline % SELGW_NS_PER_S};
-        pthread_cond_timedwait(&g->sealer_wake, &g->lock, &ts);
-        if (g->sealer_stop)
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        if (!g->sealer_stop) {
+            int64_t deadline = selgw_mono_ns() + SELGW_NS_PER_S;
+            struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
+                                  .tv_nsec = deadline % SELGW_NS_PER_S};
+            pthread_cond_timedwait(&g->sealer_wake, &g->lock, &ts);
+        }
+        bool stop = g->sealer_stop;
+        pthread_mutex_unlock(&g->lock);
+        if (stop)
             break;
-        selgw_annotations_collect(g->cfg->journal.dir, take_annotation, g);
+        journal_annotations(g);
+        pthread_mutex_lock(&g->lock);
         record_clock_locked(g);
         if (g->signer && selgw_mono_ns() - g->last_seal_ns >=
                              (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS)
             seal_locked(g);
+        bool work = g->state_text || g->plot_pending_count || g->annotation_count;
+        pthread_mutex_unlock(&g->lock);
+        if (work)
+            persist(g);
     }
-    pthread_mutex_unlock(&g->lock);
     return NULL;
+}
+
+/* ---- start-up: the chains and the plot chain log from the journal --------------------- */
+
+static void copy_plot_record(void *ctx, uint64_t jseq, const selgw_record *rec,
+                             const uint8_t *payload, size_t len)
+{
+    selgw_gateway *g = ctx;
+    if (g->plotlog && rec->chained && rec->chain.len > 5 && !memcmp(rec->chain.ptr, "plot/", 5) &&
+        selgw_plotlog_add(g->plotlog, jseq, payload, len) != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory");
+}
+
+/* Loads the chain heads and brings the plot chain log up to date with the journal. */
+static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
+{
+    const char *dir = g->cfg->journal.dir;
+    char why[512] = "";
+    selgw_err err = selgw_plotlog_open(dir, &g->plotlog, why, sizeof why);
+    if (err != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR,
+                  "plot chain log: %s: exports will need the journal to hold every plot's "
+                  "chain from its start",
+                  why[0] ? why : selgw_strerror(err));
+    uint64_t scan_from = g->plotlog ? selgw_plotlog_through(g->plotlog) : UINT64_MAX;
+    why[0] = '\0';
+    snprintf(g->chains_state, sizeof g->chains_state, "%s/chains.state", dir);
+    err = selgw_chains_new(&g->chains);
+    if (err == SELGW_OK)
+        err = selgw_chains_load(g->chains, g->journal, g->chains_state, scan_from,
+                                g->plotlog ? copy_plot_record : NULL, g, rec, why, sizeof why);
+    if (err != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s", why[0] ? why : selgw_strerror(err));
+        return err;
+    }
+    if (why[0])
+        selgw_log(SELGW_LOG_WARN, "evidence chains: %s", why);
+    if (g->plotlog) {
+        uint64_t first, last;
+        selgw_journal_range(g->journal, &first, &last);
+        if (selgw_plotlog_sync(g->plotlog, last) != SELGW_OK)
+            selgw_log(SELGW_LOG_ERROR, "plot chain log: cannot write: %s", strerror(errno));
+    }
+    if (rec->state_ahead) {
+        /* Numbers the journal lost may have been seen (delivered, exported): never again. */
+        selgw_journal_skip_to(g->journal, rec->state_seal_jseq);
+        selgw_log(SELGW_LOG_ERROR,
+                  "evidence chains: the chain state (seal at journal record %" PRIu64
+                  ") names records the journal (last record %" PRIu64 ") does not hold%s%s; "
+                  "a GAP record says so and the chains continue after them",
+                  rec->state_seal_jseq, rec->journal_last_seq, rec->lost[0] ? ": " : "",
+                  rec->lost);
+    }
+    uint64_t seal_jseq;
+    int64_t seal_time;
+    selgw_chains_last_seal(g->chains, NULL, &seal_jseq, &seal_time);
+    g->max_time_since_seal = seal_time;
+    return SELGW_OK;
+}
+
+/* After START: the records a chain state named that the journal lacks, as a GAP. */
+static void record_recovery_gap_locked(selgw_gateway *g, const selgw_chains_recovery *rec)
+{
+    if (!rec->state_ahead)
+        return;
+    char text[800];
+    snprintf(text, sizeof text,
+             "the chain state saved at the seal of journal record %" PRIu64
+             " names records the journal (last record %" PRIu64
+             ") no longer holds: lost in a crash or with the disk%s%s",
+             rec->state_seal_jseq, rec->journal_last_seq, rec->lost[0] ? "; chain positions " : "",
+             rec->lost);
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .text = str_of(text),
+                        .gap_first_seq = rec->journal_last_seq + 1,
+                        .gap_last_seq = rec->state_seal_jseq > rec->journal_last_seq
+                                            ? rec->state_seal_jseq
+                                            : rec->journal_last_seq + 1};
+    append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL);
 }
 
 static void free_pollers(selgw_gateway *g, selgw_poller **pollers, size_t count)
@@ -416,6 +880,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     g->opt = *opt;
     g->clock_synced = -1;
     pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_init(&g->persist_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -446,21 +911,21 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
               (unsigned long long)rec.records, (unsigned long long)rec.first_seq,
               (unsigned long long)rec.last_seq);
 
-    /* Evidence: the chains continue where the journal left them; the key signs seals. */
+    /* Evidence: the chains continue where the journal left them; the key signs seals; the
+     * journal's own GAP records join the gateway chain. */
+    err = load_chains(g, &g->recovery);
     char why[512] = "";
-    snprintf(g->chains_state, sizeof g->chains_state, "%s/chains.state", cfg->journal.dir);
-    err = selgw_chains_new(&g->chains);
-    if (err == SELGW_OK)
-        err = selgw_chains_load(g->chains, g->journal, g->chains_state, why, sizeof why);
-    if (err == SELGW_OK && cfg->signing.enabled)
+    if (err == SELGW_OK && cfg->signing.enabled) {
         err = selgw_signer_load(cfg->signing.secret_key, &g->signer, why, sizeof why);
+        if (err != SELGW_OK)
+            selgw_log(SELGW_LOG_ERROR, "signing key: %s", why[0] ? why : selgw_strerror(err));
+    }
     if (err != SELGW_OK) {
-        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s", why[0] ? why : selgw_strerror(err));
         selgw_gateway_free(g);
         return err;
     }
-    if (why[0])
-        selgw_log(SELGW_LOG_WARN, "evidence chains: %s", why);
+    selgw_journal_gap_hook hook = {encode_budget_gap, budget_gap_appended, g};
+    selgw_journal_set_gap_hook(g->journal, &hook);
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
     err = make_sinks(g, cfg);
@@ -487,8 +952,9 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
 {
     char text[300];
     snprintf(text, sizeof text, "selgw %s started with %s", SELGW_VERSION, g->cfg->path);
-    append_event(g, SELGW_RECORD_START, text);
     pthread_mutex_lock(&g->lock);
+    append_gateway_event_locked(g, SELGW_RECORD_START, text);
+    record_recovery_gap_locked(g, &g->recovery);
     record_clock_locked(g);
     record_tags_locked(g);
     g->last_seal_ns = selgw_mono_ns();
@@ -518,7 +984,7 @@ size_t selgw_gateway_poll_once(selgw_gateway *g)
     size_t failed = 0;
     for (size_t i = 0; i < g->cfg->bus_count; i++)
         failed += selgw_poller_poll_once(g->pollers[i]);
-    selgw_journal_flush(g->journal);
+    persist(g);
     return failed;
 }
 
@@ -566,11 +1032,12 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
         err = start_sinks(g);
     selgw_config_free(old);
     char text[300];
-    snprintf(text, sizeof text, "configuration reloaded from %s", cfg->path);
-    append_event(g, SELGW_RECORD_START, text);
+    snprintf(text, sizeof text, "%s from %s", SELGW_RELOAD_TEXT, cfg->path);
     pthread_mutex_lock(&g->lock);
+    append_gateway_event_locked(g, SELGW_RECORD_START, text);
     record_tags_locked(g); /* households, devices or calibration of a plot may have changed */
     pthread_mutex_unlock(&g->lock);
+    persist(g);
     if (g->running)
         start_pollers(g);
     return err;
@@ -591,13 +1058,13 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         g->sealer_running = false;
     }
     if (g->running) {
-        append_event(g, SELGW_RECORD_STOP, why ? why : "stopped");
         /* Every clean stop is sealed, so the last records are covered. */
         pthread_mutex_lock(&g->lock);
+        append_gateway_event_locked(g, SELGW_RECORD_STOP, why ? why : "stopped");
         seal_locked(g);
         pthread_mutex_unlock(&g->lock);
     }
-    selgw_journal_flush(g->journal);
+    persist(g);
     stop_sinks(g);
     g->running = false;
 }
@@ -649,10 +1116,19 @@ void selgw_gateway_free(selgw_gateway *g)
         selgw_gateway_stop(g, "stopped");
     free_pollers(g, g->pollers, g->cfg->bus_count);
     free_sinks(g);
+    if (g->journal)
+        selgw_journal_set_gap_hook(g->journal, NULL);
     selgw_journal_close(g->journal);
     selgw_chains_free(g->chains);
     selgw_signer_free(g->signer);
+    selgw_plotlog_free(g->plotlog);
+    for (size_t i = 0; i < g->plot_pending_count; i++)
+        free(g->plot_pending[i].payload);
+    free(g->plot_pending);
+    free(g->annotations);
+    free(g->state_text);
     pthread_cond_destroy(&g->sealer_wake);
+    pthread_mutex_destroy(&g->persist_lock);
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);
     selgw_config_free(g->cfg);

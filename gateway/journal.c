@@ -205,6 +205,7 @@ typedef struct byte_buf {
 
 struct selgw_journal {
     char gateway_id[128]; /* named in the GAP records the journal writes itself */
+    selgw_journal_gap_hook gap_hook;
     char *dir;
     int dir_fd;
     int lock_fd;
@@ -1402,8 +1403,16 @@ static bool drop_oldest_locked(selgw_journal *j)
                         .text = {text, strlen(text)},
                         .gap_first_seq = gap_first,
                         .gap_last_seq = s.last_seq};
-    size_t len = selgw_record_encode_event(&gap, NULL, frame + FRAME_HEADER_SIZE, 1024);
-    if (len == 0 || len > 1024 || !buf_reserve(&j->pend, FRAME_HEADER_SIZE + len))
+    /* Room first: once the hook has given the GAP its place in a chain, it must be
+     * appended. */
+    if (!buf_reserve(&j->pend, sizeof frame))
+        return false;
+    size_t len = 0;
+    if (j->gap_hook.encode)
+        len = j->gap_hook.encode(j->gap_hook.ctx, &gap, frame + FRAME_HEADER_SIZE, 1024);
+    if (len == 0 || len > 1024)
+        len = selgw_record_encode_event(&gap, NULL, frame + FRAME_HEADER_SIZE, 1024);
+    if (len == 0 || len > 1024)
         return false;
     uint64_t gap_seq = j->next_seq++;
     put_u32(frame, (uint32_t)len);
@@ -1413,6 +1422,8 @@ static bool drop_oldest_locked(selgw_journal *j)
         j->pend_since_ns = selgw_mono_ns();
     memcpy(j->pend.data + j->pend.len, frame, FRAME_HEADER_SIZE + len);
     j->pend.len += FRAME_HEADER_SIZE + len;
+    if (j->gap_hook.appended)
+        j->gap_hook.appended(j->gap_hook.ctx, frame + FRAME_HEADER_SIZE, len, gap_seq);
 
     remove_segment_at(j, i);
     j->drops[j->drop_count++] =
@@ -1544,6 +1555,35 @@ uint64_t selgw_journal_committed_seq(selgw_journal *j)
     uint64_t c = j->committed;
     pthread_mutex_unlock(&j->lock);
     return c;
+}
+
+void selgw_journal_range(selgw_journal *j, uint64_t *first, uint64_t *last)
+{
+    pthread_mutex_lock(&j->lock);
+    *first = 0;
+    for (size_t i = 0; i < j->seg_count; i++) {
+        if (segment_records(&j->segs[i])) {
+            *first = j->segs[i].first_seq;
+            break;
+        }
+    }
+    *last = *first ? j->committed : 0;
+    pthread_mutex_unlock(&j->lock);
+}
+
+void selgw_journal_skip_to(selgw_journal *j, uint64_t seq)
+{
+    pthread_mutex_lock(&j->lock);
+    if (j->next_seq <= seq) {
+        selgw_log(SELGW_LOG_WARN,
+                  "journal %s: numbering continues after %" PRIu64 " (it was at %" PRIu64 ")",
+                  j->dir, seq, j->next_seq - 1);
+        if (j->committed == j->next_seq - 1)
+            j->committed = seq;
+        j->next_seq = seq + 1;
+        j->force_roll = true;
+    }
+    pthread_mutex_unlock(&j->lock);
 }
 
 uint64_t selgw_journal_wait(selgw_journal *j, uint64_t after, int timeout_ms)
@@ -1954,5 +1994,26 @@ void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id)
 {
     pthread_mutex_lock(&j->lock);
     snprintf(j->gateway_id, sizeof j->gateway_id, "%s", gateway_id ? gateway_id : "");
+    pthread_mutex_unlock(&j->lock);
+}
+
+void selgw_journal_set_gap_hook(selgw_journal *j, const selgw_journal_gap_hook *hook)
+{
+    pthread_mutex_lock(&j->lock);
+    if (hook)
+        j->gap_hook = *hook;
+    else
+        memset(&j->gap_hook, 0, sizeof j->gap_hook);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void selgw_journal_make_room(selgw_journal *j, size_t len)
+{
+    uint64_t frame = FRAME_HEADER_SIZE + len;
+    pthread_mutex_lock(&j->lock);
+    if (j->writable && !j->failed && !j->stopping && j->max_backlog &&
+        j->when_full == SELGW_WHEN_FULL_DROP_OLDEST)
+        while (j->backlog_disk + pending_bytes(j) + frame > j->max_backlog && drop_oldest_locked(j))
+            ;
     pthread_mutex_unlock(&j->lock);
 }

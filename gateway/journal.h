@@ -43,6 +43,26 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
 /* The gateway named in the GAP records the journal writes itself (disk budget). */
 void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id);
 
+/* The GAP record the journal appends when the disk budget drops a segment is a record like
+ * any other: with a hook, its owner encodes it as the next record of its evidence chain.
+ * Both calls happen inside selgw_journal_append (with the journal's lock held, and under
+ * whatever lock the appender holds): `encode` writes the payload of `gap` into buf (cap
+ * bytes) and returns its length (0: it cannot, the GAP goes unchained); `appended` is then
+ * told its sequence number. Without a hook the GAP is written outside any chain. */
+struct selgw_record;
+typedef struct selgw_journal_gap_hook {
+    size_t (*encode)(void *ctx, const struct selgw_record *gap, uint8_t *buf, size_t cap);
+    void (*appended)(void *ctx, const uint8_t *payload, size_t len, uint64_t seq);
+    void *ctx;
+} selgw_journal_gap_hook;
+void selgw_journal_set_gap_hook(selgw_journal *j, const selgw_journal_gap_hook *hook);
+
+/* With when_full: drop_oldest, drops what the disk budget needs dropped for a record of
+ * len bytes now (GAP records and hook calls included), so that the append that follows does
+ * not: an owner who chains the GAP records encodes its record after this, knowing the
+ * chain's head. Does nothing otherwise. */
+void selgw_journal_make_room(selgw_journal *j, size_t len);
+
 /* Commits what was appended, stops the writer and closes. Releases threads blocked in
  * wait, flush or append; readers must be freed before. NULL is fine. */
 void selgw_journal_close(selgw_journal *j);
@@ -56,6 +76,15 @@ selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len
 selgw_err selgw_journal_flush(selgw_journal *j);
 
 uint64_t selgw_journal_committed_seq(selgw_journal *j);
+
+/* The first sequence number the journal still holds and the last committed one (0 and 0
+ * when it is empty). */
+void selgw_journal_range(selgw_journal *j, uint64_t *first, uint64_t *last);
+
+/* Numbering continues after seq: the next record appended gets a number above it. For a
+ * journal that lost records someone else has seen (a chain state or a sink that got
+ * further), so that no number is ever given to two different records. */
+void selgw_journal_skip_to(selgw_journal *j, uint64_t seq);
 
 /* Waits until the committed sequence exceeds `after`, the journal closes, or timeout_ms
  * passes; returns the committed sequence. */

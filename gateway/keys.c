@@ -340,3 +340,74 @@ void selgw_hash_hex(const uint8_t hash[SELGW_HASH_BYTES], char hex[2 * SELGW_HAS
 {
     sodium_bin2hex(hex, 2 * SELGW_HASH_BYTES + 1, hash, SELGW_HASH_BYTES);
 }
+
+void selgw_key_fingerprint(const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                           char out[SELGW_KEY_FINGERPRINT_SIZE])
+{
+    uint8_t hash[SELGW_HASH_BYTES];
+    selgw_hash(pk, SELGW_PUBLIC_KEY_BYTES, hash);
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < 10; i++) {
+        if (i && i % 2 == 0)
+            out[n++] = '-';
+        out[n++] = hex[hash[i] >> 4];
+        out[n++] = hex[hash[i] & 15];
+    }
+    out[n] = '\0';
+}
+
+selgw_err selgw_registered_key(const char *path, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                               bool *found, char *label, size_t label_cap, char *why,
+                               size_t why_cap)
+{
+    *found = false;
+    if (label_cap)
+        label[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+        return SELGW_ERR_IO;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    unsigned line_no = 0;
+    selgw_err err = SELGW_OK;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        line_no++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        bool has_nul = strlen(line) != (size_t)n;
+        size_t lead = strspn(line, " \t");
+        if (!has_nul && (!line[lead] || line[lead] == '#'))
+            continue;
+        char *key = line + lead;
+        size_t key_len = strcspn(key, " \t");
+        char *rest = key + key_len;
+        if (*rest)
+            *rest++ = '\0';
+        uint8_t candidate[SELGW_PUBLIC_KEY_BYTES];
+        if (has_nul || !selgw_public_key_parse(key, candidate)) {
+            selgw_explain(why, why_cap, "%s:%u: not a public key (expected ed25519:<64 hex digits> "
+                          "and an optional label)", path, line_no);
+            err = SELGW_ERR_INVALID;
+            break;
+        }
+        if (!*found && !memcmp(candidate, pk, SELGW_PUBLIC_KEY_BYTES)) {
+            *found = true;
+            rest += strspn(rest, " \t");
+            if (label_cap)
+                snprintf(label, label_cap, "%s", rest);
+        }
+    }
+    if (err == SELGW_OK && ferror(f)) {
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+        err = SELGW_ERR_IO;
+    }
+    free(line);
+    fclose(f);
+    if (err != SELGW_OK)
+        *found = false;
+    return err;
+}

@@ -45,6 +45,22 @@ void selgw_public_key_format(const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
                              char text[SELGW_PUBLIC_KEY_TEXT_SIZE]);
 bool selgw_public_key_parse(const char *text, uint8_t pk[SELGW_PUBLIC_KEY_BYTES]);
 
+/* A short fingerprint of a public key, for people to compare by eye or read out over the
+ * phone: the first 10 bytes of BLAKE2b-256 of the key's 32 bytes as five groups of four
+ * lower-case hex digits, "3b6a-27bc-ceb6-a42d-62a3". */
+#define SELGW_KEY_FINGERPRINT_SIZE 25
+void selgw_key_fingerprint(const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                           char out[SELGW_KEY_FINGERPRINT_SIZE]);
+
+/* Looks pk up in a file of registered keys (docs/KEYS.md): one "ed25519:<hex>" a line,
+ * optionally followed by spaces and a label saying whose key it is; blank lines and lines
+ * starting with '#' are skipped. *found says whether pk is there, with its label (may be
+ * empty). SELGW_ERR_IO when the file cannot be read, SELGW_ERR_INVALID for a line that is
+ * not a key ("FILE:LINE: ..." in why). */
+selgw_err selgw_registered_key(const char *path, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                               bool *found, char *label, size_t label_cap, char *why,
+                               size_t why_cap);
+
 /* BLAKE2b-256 of data. */
 void selgw_hash(const uint8_t *data, size_t len, uint8_t out[SELGW_HASH_BYTES]);
 

@@ -62,10 +62,15 @@ static const char usage_text[] =
     "  export [[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE\n"
     "        write the evidence of plot P over [T1, T2): its devices' records, annotations,\n"
     "        tag history, the seals that cover the period and the public key\n"
-    "  verify BUNDLE [--pubkey ed25519:HEX]\n"
+    "  verify BUNDLE [--pubkey ed25519:HEX] [--keys FILE]\n"
     "        check an evidence bundle offline (no server, no config): signatures, links,\n"
-    "        nothing missing or added, seals covering the period; print a summary; exit 0\n"
-    "        only if everything holds\n"
+    "        nothing missing or added, every device of the plot present, seals covering\n"
+    "        the period; print a summary. The key must be one you trust: given with\n"
+    "        --pubkey, or listed in FILE (registered keys, one a line). Exit 0: VERIFIED;\n"
+    "        1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not\n"
+    "        be read; 3: every check passed, but no trusted key was given\n"
+    "  pubkey KEYFILE\n"
+    "        print the public key of a secret key file (and its fingerprint on stderr)\n"
     "  version\n"
     "        print the version\n"
     "\n"
@@ -83,7 +88,7 @@ typedef struct options {
     bool dump;
     const char *format; /* --dump: "json" (default) or "lp" */
     const char *from, *to;
-    const char *plot, *output, *pubkey, *text, *ref;
+    const char *plot, *output, *pubkey, *keys, *text, *ref;
 } options;
 
 static int parse_options(int argc, char **argv, options *opt)
@@ -96,6 +101,7 @@ static int parse_options(int argc, char **argv, options *opt)
         {"to", required_argument, NULL, 'T'},     {"plot", required_argument, NULL, 'L'},
         {"output", required_argument, NULL, 'O'}, {"pubkey", required_argument, NULL, 'K'},
         {"text", required_argument, NULL, 'X'},   {"ref", required_argument, NULL, 'R'},
+        {"keys", required_argument, NULL, 'Y'},
         {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -144,6 +150,9 @@ static int parse_options(int argc, char **argv, options *opt)
             break;
         case 'X':
             opt->text = optarg;
+            break;
+        case 'Y':
+            opt->keys = optarg;
             break;
         case 'R':
             opt->ref = optarg;
@@ -334,35 +343,10 @@ static int cmd_run(const options *opt)
     return status;
 }
 
-/* "2026-05-01", "2026-05-01T06:00", "2026-05-01T06:00:00Z": UTC, to nanoseconds. */
+/* Times on the command line: UTC unless they say their zone (clock.h). */
 static bool parse_utc_time(const char *text, int64_t *out)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int n = 0;
-    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3)
-        return false;
-    const char *rest = text + n;
-    if (*rest == 'T' || *rest == ' ') {
-        int m = 0;
-        if (sscanf(rest + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &m) != 2)
-            return false;
-        rest += 1 + m;
-        if (*rest == ':') {
-            if (sscanf(rest + 1, "%2d%n", &tm.tm_sec, &m) != 1)
-                return false;
-            rest += 1 + m;
-        }
-    }
-    if (*rest == 'Z')
-        rest++;
-    if (*rest || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = (int64_t)timegm(&tm) * SELGW_NS_PER_S;
-    return true;
+    return selgw_parse_time_arg(text, 0, out);
 }
 
 static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const char *measurement)
@@ -430,7 +414,8 @@ static int cmd_journal(const options *opt)
     }
     if ((opt->from && !parse_utc_time(opt->from, &from_ns)) ||
         (opt->to && !parse_utc_time(opt->to, &to_ns))) {
-        fprintf(stderr, "selgw journal: TIME is YYYY-MM-DD[THH:MM[:SS]][Z] (UTC)\n");
+        fprintf(stderr, "selgw journal: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
+                        "with its zone (Z, +08:00)\n");
         return EXIT_CONFIG;
     }
     selgw_config *cfg = load_config(opt->config_path);
@@ -476,10 +461,14 @@ static int cmd_keygen(const options *opt)
         fprintf(stderr, "selgw keygen: %s\n", why[0] ? why : selgw_strerror(err));
         return 1;
     }
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    char fp[SELGW_KEY_FINGERPRINT_SIZE] = "";
+    if (selgw_public_key_parse(public_text, pk))
+        selgw_key_fingerprint(pk, fp);
     fprintf(stderr,
             "secret key written to %s (mode 0600); keep it on this gateway only.\n"
-            "public key (give it to the enterprise and its auditor):\n",
-            opt->config_path);
+            "public key (give it to the enterprise and its auditor), fingerprint %s:\n",
+            opt->config_path, fp);
     printf("%s\n", public_text);
     return 0;
 }
@@ -515,7 +504,8 @@ static int cmd_export(const options *opt)
     }
     if (!parse_utc_time(opt->from, &from_ns) || !parse_utc_time(opt->to, &to_ns) ||
         from_ns >= to_ns) {
-        fprintf(stderr, "selgw export: TIME is YYYY-MM-DD[THH:MM[:SS]][Z] (UTC), from < to\n");
+        fprintf(stderr, "selgw export: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
+                        "with its zone (Z, +08:00); from before to\n");
         return EXIT_CONFIG;
     }
     selgw_config *cfg = load_config(opt->config_path);
@@ -536,10 +526,44 @@ static int cmd_export(const options *opt)
 static int cmd_verify(const options *opt)
 {
     if (!opt->config_path) { /* the positional argument: the bundle */
-        fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE [--pubkey KEY]\n");
+        fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE --pubkey KEY\n");
         return EXIT_CONFIG;
     }
-    return selgw_evidence_verify(opt->config_path, opt->pubkey, stdout) == SELGW_OK ? 0 : 1;
+    selgw_verify_options vopt = {.pubkey = opt->pubkey, .keys_file = opt->keys};
+    switch (selgw_evidence_verify(opt->config_path, &vopt, stdout)) {
+    case SELGW_OK:
+        return 0;
+    case SELGW_ERR_CORRUPT:
+        return 1;
+    case SELGW_ERR_AUTH:
+        return 3;
+    default:
+        return EXIT_CONFIG;
+    }
+}
+
+static int cmd_pubkey(const options *opt)
+{
+    if (!opt->config_path) { /* the positional argument: the secret key file */
+        fprintf(stderr, "selgw pubkey: give the secret key file: selgw pubkey KEYFILE\n");
+        return EXIT_CONFIG;
+    }
+    selgw_signer *signer = NULL;
+    char why[512] = "";
+    selgw_err err = selgw_signer_load(opt->config_path, &signer, why, sizeof why);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw pubkey: %s\n", why[0] ? why : selgw_strerror(err));
+        return 1;
+    }
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    selgw_signer_public_key(signer, pk);
+    selgw_signer_free(signer);
+    char text[SELGW_PUBLIC_KEY_TEXT_SIZE], fp[SELGW_KEY_FINGERPRINT_SIZE];
+    selgw_public_key_format(pk, text);
+    selgw_key_fingerprint(pk, fp);
+    printf("%s\n", text);
+    fprintf(stderr, "fingerprint %s\n", fp);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -574,6 +598,8 @@ int main(int argc, char **argv)
         return cmd_export(&opt);
     if (!strcmp(command, "verify"))
         return cmd_verify(&opt);
+    if (!strcmp(command, "pubkey"))
+        return cmd_pubkey(&opt);
     fprintf(stderr, "selgw: unknown command '%s'\n%s", command, usage_text);
     return EXIT_CONFIG;
 }

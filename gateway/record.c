@@ -5,6 +5,7 @@
 #include <math.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "clock.h"
@@ -253,8 +254,34 @@ static const uint8_t *take(reader *r, size_t n)
 static uint64_t get_uint(reader *r, size_t width)
 {
     const uint8_t *p = take(r, width);
+    if (!p)
+        return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* the payload's byte order is the host's: one load (decoding is most of verifying) */
+    switch (width) {
+    case 1:
+        return p[0];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case 8: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    default:
+        break;
+    }
+#endif
     uint64_t v = 0;
-    for (size_t i = 0; p && i < width; i++)
+    for (size_t i = 0; i < width; i++)
         v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
@@ -360,9 +387,18 @@ static void get_hash(reader *r, uint8_t out[SELGW_RECORD_HASH_BYTES])
         memcpy(out, p, SELGW_RECORD_HASH_BYTES);
 }
 
+/* Every member but the household and field arrays, which only their counts make valid:
+ * zeroing those 10 KB for every record was a fifth of the time verifying a bundle took. */
+static void clear_record(selgw_record *out)
+{
+    memset(out, 0, offsetof(selgw_record, households));
+    out->field_count = 0;
+    memset(&out->text, 0, sizeof *out - offsetof(selgw_record, text));
+}
+
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
 {
-    memset(out, 0, sizeof *out);
+    clear_record(out);
     if (!buf || len > SELGW_RECORD_MAX_PAYLOAD)
         return SELGW_ERR_CORRUPT;
     reader r = {.buf = buf, .len = len};
@@ -419,7 +455,7 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
     }
     /* Trailing bytes mean the payload is not what its format says it is. */
     if (r.bad || r.pos != len) {
-        memset(out, 0, sizeof *out);
+        clear_record(out);
         return SELGW_ERR_CORRUPT;
     }
     return SELGW_OK;
@@ -442,6 +478,20 @@ void selgw_record_seal_entry(const selgw_record *rec, size_t i, selgw_str *chain
         *chain_seq = 0;
         *head = zero_hash;
     }
+}
+
+bool selgw_record_seal_next(const selgw_record *rec, size_t *offset, selgw_str *chain,
+                            uint64_t *chain_seq, const uint8_t **head)
+{
+    if (rec->type != SELGW_RECORD_SEAL || !rec->seal_entries || *offset >= rec->seal_entries_len)
+        return false;
+    /* The decoder checked every entry, so this walk stays inside seal_entries. */
+    reader r = {.buf = rec->seal_entries, .len = rec->seal_entries_len, .pos = *offset};
+    get_seal_entry(&r, chain, chain_seq, head);
+    if (r.bad)
+        return false;
+    *offset = r.pos;
+    return true;
 }
 
 /* ---- JSON -------------------------------------------------------------------------- */

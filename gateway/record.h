@@ -133,9 +133,15 @@ size_t selgw_record_encode_seal(int64_t time_ns, const char *gateway,
                                 const selgw_chain_link *link, uint8_t *buf, size_t cap,
                                 size_t *signed_len);
 
-/* Entry i (< rec->seal_count) of a decoded SEAL. */
+/* Entry i (< rec->seal_count) of a decoded SEAL. Walks the entries before it: to visit all
+ * of them use selgw_record_seal_next. */
 void selgw_record_seal_entry(const selgw_record *rec, size_t i, selgw_str *chain,
                              uint64_t *chain_seq, const uint8_t **head);
+
+/* The entries of a decoded SEAL in order: *offset starts at 0 and moves on; false after
+ * the last entry. */
+bool selgw_record_seal_next(const selgw_record *rec, size_t *offset, selgw_str *chain,
+                            uint64_t *chain_seq, const uint8_t **head);
 
 /* The record's hash: BLAKE2b-256 of its payload bytes. */
 void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_RECORD_HASH_BYTES]);

@@ -7,11 +7,11 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   # libraries the gateway links
-  libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev
+  libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev libjansson-dev
   # unit tests
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
-  python3 python3-pymodbus python3-serial-asyncio socat mosquitto mosquitto-clients influxdb curl openssl
+  python3 python3-pymodbus python3-serial-asyncio python3-cryptography socat mosquitto mosquitto-clients influxdb curl openssl faketime
   # memory checks
   valgrind
 )

@@ -46,7 +46,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="selgw-bench-evidence-")
     try:
         key = os.path.join(tmp, "gateway.key")
-        subprocess.run([benchlib.SELGW, "keygen", key], check=True, capture_output=True)
+        pubkey = subprocess.run([benchlib.SELGW, "keygen", key], check=True, capture_output=True,
+                                text=True).stdout.strip()
         lines = ["gateway: {id: season-gw}",
                  "journal: {dir: %s, fsync: none}" % os.path.join(tmp, "journal"),
                  "signing: {secret_key: %s, seal_interval: 10m}" % key,
@@ -77,7 +78,7 @@ def main():
         pub = subprocess.run([benchlib.SELGW, "journal", "-c", cfg], capture_output=True,
                              text=True).stdout  # (exercises read-only open on a big journal)
         del pub
-        verify_s, verify_mib, summary = timed([benchlib.SELGW, "verify", bundle])
+        verify_s, verify_mib, summary = timed([benchlib.SELGW, "verify", bundle, "--pubkey", pubkey])
         size = os.path.getsize(bundle)
         with open(bundle) as f:
             records = sum(1 for line in f if line.startswith("record "))

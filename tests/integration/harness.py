@@ -331,8 +331,8 @@ def selgw(*args, timeout=None):
 class Gateway(Process):
     """selgw run -c CONFIG in the background, readings parsed from its stdout."""
 
-    def __init__(self, config_path, *extra):
-        super().__init__("selgw", [SELGW_BIN, "run", "-c", config_path, *extra])
+    def __init__(self, config_path, *extra, env=None):
+        super().__init__("selgw", [SELGW_BIN, "run", "-c", config_path, *extra], env=env)
 
     def readings(self):
         return parse_readings(self.stdout())

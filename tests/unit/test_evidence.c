@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <dirent.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -21,6 +23,7 @@
 #include "evidence.h"
 #include "journal.h"
 #include "keys.h"
+#include "provenance.h"
 #include "reading.h"
 #include "record.h"
 
@@ -154,6 +157,14 @@ static uint64_t add_event(fixture *f, selgw_record_type type, int64_t t, const c
     return append(f, c, buf, len);
 }
 
+/* The plot's tags as the gateway records them, from the fixture's config. */
+static uint64_t add_tags(fixture *f, size_t plot, int64_t t)
+{
+    char tags[2048];
+    assert_true(selgw_plot_tags_text(&f->cfg, plot, tags, sizeof tags) < sizeof tags);
+    return add_event(f, SELGW_RECORD_TAGS, t, f->plots[plot].id, tags, NULL);
+}
+
 /* A seal of every chain's head, signed with signer, as the gateway writes it. */
 static size_t encode_seal(fixture *f, int64_t t, const selgw_signer *signer, uint8_t *buf,
                           size_t cap)
@@ -191,8 +202,16 @@ static void config_init(fixture *f)
     f->contracts[1] = (selgw_contract){.household = "HH-017", .contract = "ZY-2025-031"};
     f->contract_ptrs[0] = &f->contracts[0];
     f->contract_ptrs[1] = &f->contracts[1];
-    f->base = (selgw_base){.id = "hanwang", .name = "汉王"};
-    f->plots[0] = (selgw_plot){.id = "hw-a", .crop = "tea"};
+    f->base = (selgw_base){.id = "hanwang",
+                           .name = "汉王",
+                           .county = "紫阳县",
+                           .township = "汉王镇",
+                           .has_coordinates = true,
+                           .latitude = 32.52,
+                           .longitude = 108.53};
+    f->contracts[0].to_day = f->contracts[1].to_day = INT32_MAX;
+    f->plots[0] =
+        (selgw_plot){.id = "hw-a", .crop = "tea", .contract_count = 2, .contracts = f->contracts};
     f->plots[1] = (selgw_plot){.id = "hw-b", .crop = "tea"};
     f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
     f->devices[0] = (selgw_device){
@@ -231,10 +250,8 @@ static void build_journal(fixture *f, bool closing_seal)
     assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
                      SELGW_OK);
     add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_event(f, SELGW_RECORD_TAGS, T0 + 1 * SEC, "hw-a",
-              "crop tea; households HH-001 (ZY-2025-001), HH-017 (ZY-2025-031); devices soil-1, "
-              "soil-2",
-              NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_tags(f, 1, T0 + 1 * SEC);
     for (size_t d = 0; d < 3; d++)
         add_reading(f, d, T0 + 10 * SEC, SELGW_OK);
     add_seal(f, T0 + 100 * SEC);
@@ -281,24 +298,6 @@ static int setup(void **state)
     return 0;
 }
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int teardown(void **state)
 {
@@ -430,7 +429,8 @@ static char *verify(const fixture *f, const char *pubkey, selgw_err *err)
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
     assert_non_null(out);
-    *err = selgw_evidence_verify(f->bundle, pubkey, out);
+    selgw_verify_options opt = {.pubkey = pubkey};
+    *err = selgw_evidence_verify(f->bundle, &opt, out);
     fclose(out);
     return text;
 }
@@ -451,7 +451,7 @@ static void expect_verified(const fixture *f, const char *pubkey, char **output)
 {
     selgw_err err;
     char *text = verify(f, pubkey, &err);
-    if (err != SELGW_OK || !strstr(text, "VERIFIED:") || strstr(text, "NOT VERIFIED")) {
+    if (err != SELGW_OK || !strstr(text, "\nVERIFIED with key") || strstr(text, "NOT VERIFIED")) {
         fprintf(stderr, "expected verified, got:\n%s", text);
         fail();
     }
@@ -498,9 +498,10 @@ static void test_export_and_verify(void **state)
     assert_int_equal(rec.chain_seq, 7);
 
     char *out = NULL;
-    expect_verified(f, NULL, &out);
+    expect_verified(f, f->public_key, &out);
     assert_non_null(strstr(out, "plot hw-a"));
-    assert_non_null(strstr(out, "base:       hanwang"));
+    assert_non_null(strstr(out, "base:       hanwang (汉王)"));
+    assert_non_null(strstr(out, "place:      紫阳县, 汉王镇; 32.520000, 108.530000 (WGS84)"));
     assert_non_null(strstr(out, "crop:       tea"));
     assert_non_null(strstr(out, "HH-017 (contract ZY-2025-031)"));
     assert_non_null(
@@ -513,14 +514,11 @@ static void test_export_and_verify(void **state)
         strstr(out, "2026-11-29T13:52:10.000000Z  device soil-2: failed poll: timeout"));
     assert_non_null(strstr(out, "ANNOTATION: lab: no pesticide residue found (ref LAB-2026-118)"));
     assert_non_null(strstr(out, "CLOCK: synchronised (NTP)"));
-    assert_non_null(strstr(out, "TAGS: crop tea; households HH-001 (ZY-2025-001)"));
-    assert_non_null(strstr(out, "taken from the bundle"));
+    assert_non_null(strstr(out, "TAGS: crop tea; households HH-001 (ZY-2025-001, 1970-01-01..)"));
+    assert_non_null(strstr(out, "devices soil-1 (test-soil on rs485-1 unit 1), soil-2"));
+    assert_non_null(strstr(out, "the key given with --pubkey"));
     if (getenv("SELGW_TEST_SHOW"))
         fputs(out, stderr);
-    free(out);
-
-    expect_verified(f, f->public_key, &out);
-    assert_non_null(strstr(out, "the key given to verify"));
     free(out);
 }
 
@@ -530,8 +528,9 @@ static void test_export_other_plot(void **state)
     build_journal(f, true);
     export_ok(f, "hw-b", T1, T2);
     load_lines(f);
-    /* opening seal, 6 readings of soil-3, the clock record, the two seals after it */
-    assert_string_equal(f->lines[f->line_count - 1], "end 10");
+    /* its tags, the opening seal, 6 readings of soil-3, the clock record, the two seals
+     * after it */
+    assert_string_equal(f->lines[f->line_count - 1], "end 11");
     char *out = NULL;
     expect_verified(f, f->public_key, &out);
     assert_non_null(strstr(out, "Device soil-3"));
@@ -553,7 +552,7 @@ static void test_export_without_opening_seal(void **state)
     assert_int_equal(rec.type, SELGW_RECORD_START);
     assert_int_equal(rec.chain_seq, 1);
     char *out = NULL;
-    expect_verified(f, NULL, &out);
+    expect_verified(f, f->public_key, &out);
     assert_non_null(strstr(out, "TAGS: crop tea"));
     assert_non_null(strstr(out, "START: selgw 0.4 test.yaml (no seal before it)"));
     free(out);
@@ -725,6 +724,34 @@ static void test_dropped_last_reading(void **state)
     expect_failure(f, NULL, "the closing seal (record");
 }
 
+/* What a forger with a key of their own does: every seal signed anew, and the gateway
+ * chain linked anew over the changed seals (their hashes change). */
+static void resign_all(fixture *f, const selgw_signer *signer)
+{
+    uint8_t buf[4096], last[SELGW_RECORD_HASH_BYTES];
+    bool have_last = false;
+    for (size_t k = 0; k < f->line_count; k++) {
+        if (strncmp(f->lines[k], "record ", 7))
+            continue;
+        uint64_t jseq;
+        size_t len = line_payload(f, k, buf, sizeof buf, &jseq);
+        selgw_record rec;
+        assert_int_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
+        if (rec.chain.len != 7 || memcmp(rec.chain.ptr, "gateway", 7))
+            continue;
+        if (have_last) {
+            /* prev sits right after format, type, chain and position */
+            memcpy(buf + 2 + 2 + rec.chain.len + 8, last, sizeof last);
+        }
+        if (rec.type == SELGW_RECORD_SEAL)
+            selgw_sign(signer, buf, rec.signed_len, buf + rec.signed_len);
+        selgw_record_hash(buf, len, last);
+        have_last = true;
+        free(f->lines[k]);
+        f->lines[k] = record_line(jseq, buf, len);
+    }
+}
+
 static void test_seal_signed_with_other_key(void **state)
 {
     fixture *f = *state;
@@ -742,25 +769,40 @@ static void test_seal_signed_with_other_key(void **state)
     free(f->lines[i]);
     f->lines[i] = record_line(jseq, buf, len);
     save_lines(f);
-    expect_failure(f, NULL, "the seal's signature does not verify with the bundle's key");
+    expect_failure(f, NULL, "the closing seal's signature does not verify with the bundle's key");
 
-    /* ... and the other key put in the header too: caught by the key the auditor holds */
-    for (size_t k = 0; k < f->line_count; k++) {
-        if (strncmp(f->lines[k], "record ", 7))
-            continue;
-        len = line_payload(f, k, buf, sizeof buf, &jseq);
-        assert_int_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
-        if (rec.type != SELGW_RECORD_SEAL)
-            continue;
-        selgw_sign(other, buf, rec.signed_len, buf + rec.signed_len);
-        free(f->lines[k]);
-        f->lines[k] = record_line(jseq, buf, len);
-    }
+    /* ... and every seal signed with the other key, the gateway chain linked anew over
+     * them, and the other key put in the header: a whole forgery, caught by the key the
+     * auditor holds */
+    resign_all(f, other);
     selgw_signer_free(other);
     free(f->lines[1]);
     assert_true(asprintf(&f->lines[1], "public-key %s", f->other_public_key) > 0);
     save_lines(f);
     expect_failure(f, f->public_key, "bundle key differs from the given key");
+
+    /* Without a key of the auditor's, the forgery is every bit as good as the original:
+     * never VERIFIED, never success, and the fingerprint to compare is printed. */
+    selgw_err err;
+    char *text = verify(f, NULL, &err);
+    if (err != SELGW_ERR_AUTH)
+        fprintf(stderr, "%s", text);
+    assert_int_equal(err, SELGW_ERR_AUTH);
+    assert_null(strstr(text, "\nVERIFIED"));
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    char fp[SELGW_KEY_FINGERPRINT_SIZE];
+    assert_true(selgw_public_key_parse(f->other_public_key, pk));
+    selgw_key_fingerprint(pk, fp);
+    char expected[160];
+    snprintf(expected, sizeof expected,
+             "NOT VERIFIED: the key is not trusted. Every check passed (");
+    assert_non_null(strstr(text, expected));
+    snprintf(expected, sizeof expected,
+             "but the key (fingerprint %s) is only the bundle's own "
+             "claim",
+             fp);
+    assert_non_null(strstr(text, expected));
+    free(text);
 }
 
 /* A reading made up for the failed poll's minute, chained after the failed poll. */
@@ -853,6 +895,7 @@ static void test_restart_gap_and_time_backwards(void **state)
     assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &recovery),
                      SELGW_OK);
     add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
     add_reading(f, 0, T0 + 10 * SEC, SELGW_OK);
     add_seal(f, T0 + 100 * SEC);
     uint8_t seal_hash[SELGW_RECORD_HASH_BYTES];
@@ -900,6 +943,323 @@ static void test_restart_gap_and_time_backwards(void **state)
                    "(chain device/soil-1, position 3): time goes backwards: "
                    "2026-11-29T13:50:40.000000Z is before the previous reading's "
                    "2026-11-29T13:50:50.000000Z");
+}
+
+/* ---- omissions, keys, forged output, strict header, times ------------------------------- */
+
+/* Removes every record line of a chain (before journal record `before`, 0: all). */
+static size_t remove_chain(fixture *f, const char *chain_name, uint64_t before)
+{
+    size_t removed = 0;
+    uint8_t buf[4096];
+    for (size_t i = 0; i < f->line_count;) {
+        uint64_t jseq;
+        selgw_record r;
+        if (!strncmp(f->lines[i], "record ", 7)) {
+            size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+            assert_int_equal(selgw_record_decode(buf, len, &r), SELGW_OK);
+            if (r.chain.len == strlen(chain_name) &&
+                !memcmp(r.chain.ptr, chain_name, r.chain.len) && (!before || jseq < before)) {
+                remove_line(f, i);
+                removed++;
+                continue;
+            }
+        }
+        i++;
+    }
+    fix_end(f);
+    save_lines(f);
+    return removed;
+}
+
+static void test_omitted_device_chain(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    assert_int_equal(remove_chain(f, "device/soil-2", 0), 6);
+    expect_failure(f, f->public_key,
+                   "device soil-2, which the plot's tags name (record 2), is left out: the seals "
+                   "show its records 2..7 between them, and the bundle holds none");
+}
+
+static void test_omitted_plot_history(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    uint64_t opening;
+    find_line(f, "gateway", 0, NULL, &opening);
+    assert_int_equal(remove_chain(f, "plot/hw-a", opening), 1); /* the TAGS */
+    expect_failure(f, f->public_key,
+                   "the plot's chain must be in the bundle from its first record: positions "
+                   "1..1 are missing");
+    expect_failure(f, f->public_key, "chain plot/hw-a has no TAGS record");
+}
+
+static void test_omitted_plot_chain_and_device(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    assert_int_equal(remove_chain(f, "plot/hw-a", 0), 2); /* the TAGS and the lab result */
+    remove_chain(f, "device/soil-2", 0);
+    /* without the plot's chain nothing says which devices the plot had: that alone fails */
+    expect_failure(f, f->public_key, "the bundle holds no record of chain plot/hw-a");
+}
+
+static void test_no_reading_in_period(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    /* the header moved to a stretch the seals cover without a reading of the plot */
+    free(f->lines[4]);
+    f->lines[4] = strdup("from 2026-11-29T13:48:20Z");
+    free(f->lines[5]);
+    f->lines[5] = strdup("to 2026-11-29T13:49:00Z");
+    save_lines(f);
+    expect_failure(f, f->public_key,
+                   "the bundle holds no reading of plot hw-a from 2026-11-29T13:48:20Z to "
+                   "2026-11-29T13:49:00Z");
+}
+
+static void write_text_file(const char *path, const char *text)
+{
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(text, out);
+    fclose(out);
+}
+
+static void test_registered_keys(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    char keys[160], text[512];
+    snprintf(keys, sizeof keys, "%s/registered.keys", f->dir);
+    snprintf(text, sizeof text,
+             "# keys registered with the certifier\n\n%s   Other base\n%s  汉王 gateway 1\n",
+             f->other_public_key, f->public_key);
+    write_text_file(keys, text);
+    selgw_verify_options opt = {.keys_file = keys};
+    char *out = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream(&out, &size);
+    assert_int_equal(selgw_evidence_verify(f->bundle, &opt, stream), SELGW_OK);
+    fclose(stream);
+    assert_non_null(strstr(out, "registered as \"汉王 gateway 1\""));
+    assert_non_null(strstr(out, "\nVERIFIED with key "));
+    free(out);
+
+    snprintf(text, sizeof text, "%s other\n", f->other_public_key);
+    write_text_file(keys, text);
+    stream = open_memstream(&out, &size);
+    assert_int_equal(selgw_evidence_verify(f->bundle, &opt, stream), SELGW_ERR_CORRUPT);
+    fclose(stream);
+    assert_non_null(strstr(out, "is not among the registered keys in"));
+    free(out);
+
+    write_text_file(keys, "ed25519:1234 short\n");
+    stream = open_memstream(&out, &size);
+    assert_int_equal(selgw_evidence_verify(f->bundle, &opt, stream), SELGW_ERR_INVALID);
+    fclose(stream);
+    assert_non_null(strstr(out, "registered.keys:1: not a public key"));
+    free(out);
+
+    /* no key at all: every check passes, still NOT VERIFIED */
+    selgw_err err;
+    out = verify(f, NULL, &err);
+    assert_int_equal(err, SELGW_ERR_AUTH);
+    assert_null(strstr(out, "\nVERIFIED"));
+    assert_non_null(strstr(out, "only the bundle's own claim"));
+    free(out);
+}
+
+/* A note whose text holds a newline and terminal escapes that would draw a fake verdict:
+ * shown escaped, on its own line, whatever the verdict. */
+static void test_forged_output(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_seal(f, T0 + 100 * SEC);
+    add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
+    add_event(f, SELGW_RECORD_ANNOTATION, T0 + 220 * SEC, "hw-a",
+              "ok\n\nVERIFIED: 1 records\x1b[2K\x1b[1A\r\xe2\x80\xae", "R\x1b]0;x\x07");
+    add_reading(f, 1, T0 + 230 * SEC, SELGW_OK);
+    add_seal(f, T0 + 600 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+    export_ok(f, "hw-a", T1, T2);
+    load_lines(f);
+    /* the forger changes a reading and signs with a key of their own */
+    uint64_t jseq;
+    size_t i = find_line(f, "device/soil-1", 0, NULL, &jseq);
+    uint8_t buf[4096];
+    size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
+    buf[len - 2] ^= 0x40;
+    free(f->lines[i]);
+    f->lines[i] = record_line(jseq, buf, len);
+    selgw_signer *other = NULL;
+    char why[256];
+    assert_int_equal(selgw_signer_load(f->other_key_path, &other, why, sizeof why), SELGW_OK);
+    resign_all(f, other);
+    selgw_signer_free(other);
+    save_lines(f);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        selgw_err err;
+        char *out = verify(f, attempt ? f->public_key : NULL, &err);
+        assert_int_not_equal(err, SELGW_OK);
+        assert_null(strchr(out, '\x1b'));
+        assert_null(strchr(out, '\r'));
+        assert_null(strstr(out, "\xe2\x80\xae"));
+        assert_null(strstr(out, "\nVERIFIED"));
+        assert_non_null(strstr(out, "ANNOTATION: ok\\n\\nVERIFIED: 1 records\\x1b[2K\\x1b[1A\\r"
+                                    "\\u202e (ref R\\x1b]0;x\\x07)"));
+        const char *last = out + strlen(out) - 1;
+        while (last > out && last[-1] != '\n')
+            last--;
+        assert_int_equal(strncmp(last, "NOT VERIFIED", 12), 0);
+        free(out);
+    }
+}
+
+static void test_strict_header(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    /* a NUL hides the rest of a line from a C string compare */
+    FILE *out = fopen(f->bundle, "w");
+    assert_non_null(out);
+    for (size_t i = 0; i < f->line_count; i++) {
+        if (i == 3)
+            fwrite("plot hw-a\0 and more\n", 1, 20, out);
+        else
+            fprintf(out, "%s\n", f->lines[i]);
+    }
+    fclose(out);
+    expect_failure(f, f->public_key, "line 4: a NUL byte inside the line");
+
+    /* times past what 64 bits of nanoseconds hold (they would wrap into the present) */
+    const char *bad_times[] = {"to 2611-01-01T00:00:00Z", "to 2262-04-11T23:47:17Z",
+                               "to 2026-02-30T00:00:00Z", "to 2026-11-29T13:55:40.1234567891Z",
+                               "to 1969-12-31T23:59:59Z"};
+    for (size_t k = 0; k < sizeof bad_times / sizeof *bad_times; k++) {
+        free(f->lines[5]);
+        f->lines[5] = strdup(bad_times[k]);
+        save_lines(f);
+        expect_failure(f, f->public_key, "line 6: expected \"to <YYYY-MM-DDTHH:MM:SS");
+    }
+    free(f->lines[5]);
+    f->lines[5] = strdup("to 2026-11-29T13:55:40Z");
+    free(f->lines[3]);
+    f->lines[3] = strdup("plot hw-a\x1b[2K");
+    save_lines(f);
+    expect_failure(f, f->public_key, "line 4: expected \"plot <id of letters");
+}
+
+/* The gateway's times are checked against its seals; a CLOCK record saying the clock
+ * stepped back excuses what follows from the step. */
+static void build_times(fixture *f, int case_no, bool with_step)
+{
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_seal(f, T0 + 100 * SEC);
+    add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
+    add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
+    add_seal(f, T0 + 300 * SEC);
+    if (with_step)
+        add_event(f, SELGW_RECORD_CLOCK, T0 + 240 * SEC, NULL,
+                  "stepped back by 60.000 s (to 2026-11-29T13:50:40.000000Z)", NULL);
+    switch (case_no) {
+    case 0: /* a reading after the seal that covers it */
+        add_reading(f, 0, T0 + 320 * SEC, SELGW_OK);
+        add_seal(f, T0 + 310 * SEC);
+        break;
+    case 1: /* seal times going backwards */
+        add_reading(f, 0, T0 + 250 * SEC, SELGW_OK);
+        add_seal(f, T0 + 260 * SEC);
+        break;
+    case 2: /* an annotation dated before the seal before it */
+        add_event(f, SELGW_RECORD_ANNOTATION, T0 + 250 * SEC, "hw-a", "lab", "L-1");
+        add_reading(f, 0, T0 + 320 * SEC, SELGW_OK);
+        add_seal(f, T0 + 330 * SEC);
+        break;
+    default: /* a device's readings going backwards */
+        add_reading(f, 0, T0 + 200 * SEC, SELGW_OK);
+        add_seal(f, T0 + 330 * SEC);
+        break;
+    }
+    add_seal(f, T0 + 600 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+    memset(f->chains, 0, sizeof f->chains);
+    f->chain_count = 0;
+    export_ok(f, "hw-a", T1, T2);
+}
+
+static void test_times_against_seals(void **state)
+{
+    fixture *f = *state;
+    static const char *const expected[] = {
+        "record 7: its time 2026-11-29T13:52:00.000000Z is after the seal that covers it "
+        "(record 8, of 2026-11-29T13:51:50.000000Z)",
+        "the seal's time 2026-11-29T13:51:00.000000Z is before the previous seal's "
+        "2026-11-29T13:51:40.000000Z",
+        "the annotation is dated 2026-11-29T13:50:50.000000Z, before the seal before it",
+        "time goes backwards: 2026-11-29T13:50:00.000000Z is before the previous reading's "
+        "2026-11-29T13:50:10.000000Z"};
+    for (int case_no = 0; case_no < 4; case_no++) {
+        build_times(f, case_no, false);
+        expect_failure(f, f->public_key, expected[case_no]);
+        remove_tree(f->journal_dir);
+        build_times(f, case_no, true);
+        char *out = NULL;
+        expect_verified(f, f->public_key, &out);
+        assert_non_null(strstr(out, "CLOCK: stepped back by 60.000 s"));
+        free(out);
+        remove_tree(f->journal_dir);
+    }
+}
+
+/* A device moved to another plot in the period: its readings there are checked and told
+ * apart from those outside the period. */
+static void test_moved_device(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_tags(f, 1, T0 + 1 * SEC);
+    add_reading(f, 0, T0 + 10 * SEC, SELGW_OK); /* before the period */
+    add_seal(f, T0 + 100 * SEC);
+    add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
+    add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
+    f->devices[0].plot = 1; /* soil-1 moves to hw-b */
+    add_tags(f, 0, T0 + 250 * SEC);
+    add_tags(f, 1, T0 + 250 * SEC);
+    add_reading(f, 0, T0 + 270 * SEC, SELGW_OK);
+    add_reading(f, 0, T0 + 330 * SEC, SELGW_OK);
+    add_reading(f, 1, T0 + 330 * SEC, SELGW_OK);
+    add_seal(f, T0 + 600 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+    export_ok(f, "hw-a", T1, T2);
+    char *out = NULL;
+    expect_verified(f, f->public_key, &out);
+    assert_non_null(
+        strstr(out, "Device soil-1 (chain device/soil-1): 1 polls in the period, 1 ok"));
+    assert_non_null(strstr(out, "2 more readings tagged with another plot (the device was moved"));
+    assert_null(strstr(out, "outside the period"));
+    free(out);
 }
 
 static void test_period_not_covered(void **state)
@@ -956,6 +1316,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_gap_and_time_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_period_not_covered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_bundle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_omitted_device_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_omitted_plot_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_omitted_plot_chain_and_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_reading_in_period, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_times_against_seals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_device, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,26 +36,6 @@ typedef struct fixture {
     selgw_journal_config cfg;
 } fixture;
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        struct stat st;
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(child);
-        else
-            unlink(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static atomic_int fail_pwrite; /* pwrite calls still to fail */
 static atomic_int fail_pwrite_errno;
@@ -1149,6 +1131,81 @@ static void test_budget_drop_oldest(void **state)
     selgw_journal_close(j);
 }
 
+/* With a hook, the GAP records of the disk budget are links of their owner's chain. */
+typedef struct gap_chain {
+    uint64_t next_position;
+    uint64_t appended, last_seq;
+    uint8_t last_hash[SELGW_RECORD_HASH_BYTES];
+} gap_chain;
+
+static size_t encode_chained_gap(void *ctx, const selgw_record *gap, uint8_t *buf, size_t cap)
+{
+    gap_chain *c = ctx;
+    selgw_chain_link link = {.chain = "gateway", .chain_seq = c->next_position};
+    memcpy(link.prev, c->last_hash, sizeof link.prev);
+    return selgw_record_encode_event(gap, &link, buf, cap);
+}
+
+static void gap_appended(void *ctx, const uint8_t *payload, size_t len, uint64_t seq)
+{
+    gap_chain *c = ctx;
+    selgw_record_hash(payload, len, c->last_hash);
+    c->next_position++;
+    c->appended++;
+    c->last_seq = seq;
+}
+
+static void test_budget_gap_hook(void **state)
+{
+    fixture *f = *state;
+    const char *sinks[] = {"mqtt"};
+    f->cfg.max_backlog_bytes = 4 * 4096;
+    f->cfg.when_full = SELGW_WHEN_FULL_DROP_OLDEST;
+    selgw_journal *j = open_ok(f, sinks, 1, NULL);
+    gap_chain chain = {.next_position = 1};
+    selgw_journal_gap_hook hook = {encode_chained_gap, gap_appended, &chain};
+    selgw_journal_set_gap_hook(j, &hook);
+    uint8_t buf[256];
+    uint64_t seq;
+    for (uint64_t i = 1; i <= 300; i++) {
+        size_t len = payload_for(i, buf);
+        assert_int_equal(selgw_journal_append(j, buf, len, &seq), SELGW_OK);
+        if (i % 16 == 0) /* segments on disk, that the budget can drop */
+            assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    }
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    assert_true(chain.appended >= 1);
+    selgw_journal_reader *r;
+    assert_int_equal(selgw_journal_reader_new(j, 0, &r), SELGW_OK);
+    const uint8_t *p;
+    size_t len;
+    uint64_t gaps = 0, last_position = 0, last_gap_seq = 0;
+    uint8_t prev[SELGW_RECORD_HASH_BYTES] = {0};
+    while (selgw_journal_read(r, &seq, &p, &len) == SELGW_OK) {
+        selgw_record rec;
+        if (selgw_record_decode(p, len, &rec) != SELGW_OK || rec.type != SELGW_RECORD_GAP)
+            continue;
+        assert_true(rec.chained);
+        assert_int_equal(rec.chain.len, 7);
+        assert_memory_equal(rec.chain.ptr, "gateway", 7);
+        if (gaps) { /* a GAP still held links to the one before it */
+            assert_int_equal(rec.chain_seq, last_position + 1);
+            assert_memory_equal(rec.prev, prev, sizeof prev);
+        }
+        selgw_record_hash(p, len, prev);
+        last_position = rec.chain_seq;
+        last_gap_seq = seq;
+        gaps++;
+    }
+    selgw_journal_reader_free(r);
+    assert_true(gaps >= 1);
+    assert_int_equal(last_position, chain.next_position - 1); /* the last one is there */
+    assert_int_equal(last_gap_seq, chain.last_seq);
+    assert_memory_equal(prev, chain.last_hash, sizeof prev);
+    selgw_journal_set_gap_hook(j, NULL);
+    selgw_journal_close(j);
+}
+
 /* The disk fills up: nothing committed is lost, nothing partial stays in the file, and the
  * records waiting in memory are written when space comes back. */
 static void test_no_space_then_space_again(void **state)
@@ -1377,6 +1434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_without_sinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_drop_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_gap_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_space_then_space_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_space_at_segment_roll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_writes, setup, teardown),
