@@ -12,8 +12,8 @@ PACKAGES=(
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
   python3 python3-pymodbus python3-serial-asyncio python3-cryptography socat mosquitto mosquitto-clients influxdb curl openssl faketime
-  # memory checks
-  valgrind
+  # memory checks; fuzzing (libFuzzer comes with clang's runtime)
+  valgrind clang libclang-rt-14-dev
 )
 
 SUDO=""

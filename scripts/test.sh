@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds selgw and runs every test: unit and integration tests in a normal build, again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, and the unit tests under valgrind.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the unit tests under valgrind, and
+# every fuzz target for a bounded time (SELGW_FUZZ_SECONDS, 30 by default).
 # Installs what is missing first (scripts/setup.sh). Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +27,6 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSELGW_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzz targets (libFuzzer, clang, ASan + UBSan), ${SELGW_FUZZ_SECONDS:-30} s each"
+./scripts/fuzz.sh "${SELGW_FUZZ_SECONDS:-30}"
