@@ -4,6 +4,8 @@
  * so a batch is settled line by line before the cursor moves past it. */
 #include "influx_sink.h"
 
+#include <jansson.h>
+
 #include "durable.h"
 
 #include <curl/curl.h>
@@ -25,6 +27,7 @@
 #include "clock.h"
 #include "lineproto.h"
 #include "log.h"
+#include "safe_text.h"
 #include "record.h"
 
 #define DEFAULT_MEASUREMENT "reading"
@@ -209,66 +212,50 @@ static bool pause_ms(selgw_influx_sink *s, long ms)
 /* Copies text into the message, one line of printable text. */
 static void set_message(selgw_influx_sink *s, const char *text, size_t n)
 {
-    size_t len = 0;
-    for (size_t i = 0; i < n && len + 1 < sizeof s->message; i++) {
-        unsigned char c = (unsigned char)text[i];
-        s->message[len++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    while (len > 0 && s->message[len - 1] == ' ')
-        len--;
-    s->message[len] = '\0';
+    selgw_influx_plain_text(text, n, s->message, sizeof s->message);
 }
 
-/* The string value of a top-level member of a JSON object (InfluxDB 1.x says {"error":
- * "..."}, 2.x {"code": "...", "message": "..."}), unescaped into out. False if absent. */
-static bool json_member(const char *json, size_t len, const char *name, char *out, size_t cap)
+void selgw_influx_plain_text(const char *text, size_t n, char *out, size_t cap)
 {
-    size_t name_len = strlen(name);
-    for (size_t i = 0; i + name_len + 2 <= len; i++) {
-        if (json[i] != '"' || memcmp(json + i + 1, name, name_len) != 0 ||
-            json[i + 1 + name_len] != '"')
+    if (!cap)
+        return;
+    /* One line, as the log and the dead-letter file want it; well-formed UTF-8 only. */
+    size_t len = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0; i < n && len + 1 < cap;) {
+        uint32_t cp;
+        size_t seq = selgw_utf8_sequence(p + i, n - i, &cp);
+        if (seq == 0 || selgw_code_point_is_control(cp) || len + seq >= cap) {
+            out[len++] = seq == 0 || selgw_code_point_is_control(cp) ? ' ' : '?';
+            i += seq ? seq : 1;
             continue;
-        size_t p = i + name_len + 2;
-        while (p < len && (json[p] == ' ' || json[p] == '\t' || json[p] == '\r' || json[p] == '\n'))
-            p++;
-        if (p >= len || json[p] != ':')
-            continue;
-        p++;
-        while (p < len && (json[p] == ' ' || json[p] == '\t' || json[p] == '\r' || json[p] == '\n'))
-            p++;
-        if (p >= len || json[p] != '"')
-            continue;
-        p++;
-        size_t o = 0;
-        while (p < len && json[p] != '"') {
-            char c = json[p++];
-            if (c == '\\' && p < len) {
-                char e = json[p++];
-                switch (e) {
-                case 'n':
-                case 'r':
-                case 't':
-                case 'b':
-                case 'f':
-                    c = ' ';
-                    break;
-                case 'u':
-                    /* Keep it simple: non-ASCII escapes become '?'. */
-                    c = '?';
-                    p = p + 4 <= len ? p + 4 : len;
-                    break;
-                default:
-                    c = e; /* \" \\ \/ */
-                }
-            }
-            if (o + 1 < cap)
-                out[o++] = c;
         }
-        if (cap)
-            out[o] = '\0';
-        return true;
+        memcpy(out + len, text + i, seq);
+        len += seq;
+        i += seq;
     }
-    return false;
+    while (len > 0 && out[len - 1] == ' ')
+        len--;
+    out[len] = '\0';
+}
+
+size_t selgw_influx_response_message(const char *body, size_t len, char *out, size_t cap)
+{
+    /* InfluxDB 1.x answers {"error": "..."}, 2.x {"code": "...", "message": "..."}; anything
+     * else (a proxy's HTML page) is shown as it came. */
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const char *text = body;
+    size_t text_len = len;
+    json_t *member = json_is_object(root) ? json_object_get(root, "error") : NULL;
+    if (!json_is_string(member))
+        member = json_is_object(root) ? json_object_get(root, "message") : NULL;
+    if (json_is_string(member)) {
+        text = json_string_value(member);
+        text_len = json_string_length(member);
+    }
+    selgw_influx_plain_text(text, text_len, out, cap);
+    json_decref(root);
+    return cap ? strlen(out) : 0;
 }
 
 /* Fills s->message with the reason of the last response or transfer failure. */
@@ -279,12 +266,7 @@ static void describe_failure(selgw_influx_sink *s, long status)
         set_message(s, why, strlen(why));
         return;
     }
-    char member[MESSAGE_SIZE];
-    if (json_member(s->response, s->response_len, "error", member, sizeof member) ||
-        json_member(s->response, s->response_len, "message", member, sizeof member))
-        set_message(s, member, strlen(member));
-    else
-        set_message(s, s->response, s->response_len);
+    selgw_influx_response_message(s->response, s->response_len, s->message, sizeof s->message);
 }
 
 static selgw_err retry_error(selgw_influx_sink *s, long status)

@@ -43,4 +43,13 @@ selgw_influx_verdict selgw_influx_classify(long http_status);
 /* Retry-After as seconds or an HTTP date, relative to now_utc_s; -1 if absent/invalid. */
 long selgw_influx_retry_after_s(const char *header_value, long long now_utc_s);
 
+/* What a server's error answer says, as one line of printable UTF-8 in out (cap bytes):
+ * the "error" member (InfluxDB 1.x) or "message" member (2.x) of a JSON object, else the
+ * body itself; control characters become spaces. Returns its length. Pure. */
+size_t selgw_influx_response_message(const char *body, size_t len, char *out, size_t cap);
+
+/* text[0..n) as one line of printable UTF-8 (control characters and malformed bytes as
+ * spaces), cut to fit cap bytes with its NUL. Pure. */
+void selgw_influx_plain_text(const char *text, size_t n, char *out, size_t cap);
+
 #endif

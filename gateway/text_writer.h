@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "safe_text.h"
+
 static inline void selgw_text_char(char *buf, size_t cap, size_t *len, char c)
 {
     if (*len + 1 < cap) {
@@ -51,12 +53,25 @@ static inline void selgw_text_format(char *buf, size_t cap, size_t *len, const c
 }
 
 /* s[0..n) as a JSON string literal with its quotes. Escapes `"`, `\` and control
- * characters (a NUL byte too, as \u0000); passes UTF-8 through. */
+ * characters (a NUL byte too, as \u0000); passes well-formed UTF-8 through, and writes
+ * each byte that is not (a damaged record, a device's garbage) as U+FFFD, so that the JSON
+ * is always valid UTF-8. */
 static inline void selgw_json_string_n(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
     selgw_text_char(buf, cap, len, '"');
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 0x80) {
+            uint32_t cp;
+            size_t seq = selgw_utf8_sequence(p + i, n - i, &cp);
+            if (seq == 0) {
+                selgw_text_bytes(buf, cap, len, "\xef\xbf\xbd", 3); /* U+FFFD */
+            } else {
+                selgw_text_bytes(buf, cap, len, s + i, seq);
+                i += seq - 1;
+            }
+            continue;
+        }
         switch (p[i]) {
         case '"':
             selgw_text_bytes(buf, cap, len, "\\\"", 2);

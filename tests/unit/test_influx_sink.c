@@ -54,6 +54,36 @@ static void test_classify(void **state)
     assert_int_equal(selgw_influx_classify(199), SELGW_INFLUX_RETRY);
 }
 
+
+/* What an error answer says, as one printable line: JSON of 1.x and 2.x, anything else as
+ * it came, never a control character or malformed UTF-8 in the log. */
+static void test_response_message(void **state)
+{
+    (void)state;
+    char out[128];
+    const char *v1 = "{\"error\":\"partial write: field type conflict: input field "
+                     "\\\"soil_ec\\\" is type float\"}\n";
+    selgw_influx_response_message(v1, strlen(v1), out, sizeof out);
+    assert_string_equal(out, "partial write: field type conflict: input field \"soil_ec\" is "
+                             "type float");
+    const char *v2 = "{\"code\":\"unauthorized\",\"message\":\"unauthorized access\"}";
+    selgw_influx_response_message(v2, strlen(v2), out, sizeof out);
+    assert_string_equal(out, "unauthorized access");
+    const char *unicode = "{\"error\":\"\\u6c49\\u738b\\nline\\u0007\"}";
+    selgw_influx_response_message(unicode, strlen(unicode), out, sizeof out);
+    assert_string_equal(out, "汉王 line");
+    const char *html = "<html>\r\n<body>502 Bad Gateway</body>\r\n</html>\r\n";
+    selgw_influx_response_message(html, strlen(html), out, sizeof out);
+    assert_string_equal(out, "<html>  <body>502 Bad Gateway</body>  </html>");
+    const char *bad = "oops \xff\xc0 \x1b[2K end";
+    selgw_influx_response_message(bad, strlen(bad), out, sizeof out);
+    assert_string_equal(out, "oops     [2K end"); /* 0xff, 0xc0 and ESC: spaces */
+    /* cut to fit, never in the middle of a character */
+    char small[8];
+    selgw_influx_plain_text("汉王汉王", strlen("汉王汉王"), small, sizeof small);
+    assert_string_equal(small, "汉王?");
+}
+
 static void test_retry_after(void **state)
 {
     (void)state;
@@ -855,6 +885,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_response_message),
         cmocka_unit_test_setup_teardown(test_new_rejects_incomplete_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_only_advance_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_faults_then_delivered, setup, teardown),

@@ -12,6 +12,7 @@
 #include "lineproto.h"
 #include "reading.h"
 #include "record.h"
+#include "safe_text.h"
 #include <sodium.h>
 
 /* A hand-built config: one base, one plot with two contracts, one bus, one device with a
@@ -1240,6 +1241,22 @@ static void test_json_events(void **state)
     assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     selgw_record_json(&rec, buf, sizeof buf);
     assert_non_null(strstr(buf, "\"text\":\"a\\u0001z\""));
+
+    /* bytes that are not UTF-8 (a damaged record whose CRC still matched, a device's
+     * garbage) come out as U+FFFD: the JSON is valid UTF-8 whatever the payload holds;
+     * well-formed Chinese passes untouched */
+    n = encode_event(SELGW_RECORD_STOP, 0, "gw", "a\xff\xc0\x80z\xe6\xb1\x89\xe2\x82", 0, 0,
+                     payload, sizeof payload);
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    selgw_record_json(&rec, buf, sizeof buf);
+    assert_non_null(strstr(buf, "\"text\":\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\xe6\xb1\x89"
+                                "\xef\xbf\xbd\xef\xbf\xbd\""));
+    for (const unsigned char *p = (const unsigned char *)buf; *p;) {
+        uint32_t cp;
+        size_t len = selgw_utf8_sequence(p, strlen((const char *)p), &cp);
+        assert_true(len > 0);
+        p += len;
+    }
 }
 
 static void test_json_chained(void **state)
