@@ -2,6 +2,7 @@
 #include "durable.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -149,6 +150,7 @@ static const option options[] = {
     {"journal", "retention", OPT_LONG_DURATION, false, 0, 3650 * DAY_MS, 7 * DAY_MS, NULL, NULL},
     /* 0 = no limit but the disk's; otherwise at least two segments (checked in code) */
     {"journal", "max_backlog", OPT_SIZE, false, 0, TIB, GIB, NULL, NULL},
+    {"journal", "group", OPT_ID, false, 0, 0, 0, NULL, NULL},
     {"journal", "when_full", OPT_CHOICE, false, 0, 0, SELGW_WHEN_FULL_STOP, NULL,
      "stop|drop_oldest"},
 
@@ -344,6 +346,7 @@ typedef struct loader {
     char *base_dir;       /* relative paths are relative to this; NULL: the current directory */
     bool failed;          /* out of memory */
     bool profiles_failed; /* a profile file was rejected (reported in that file) */
+    bool skip_secrets;    /* a read-only command: passwords and tokens are not read */
     struct base_nodes *base_nodes;
     struct plot_nodes *plot_nodes;
     struct bus_nodes *bus_nodes;
@@ -1379,6 +1382,13 @@ static void read_secret(loader *ld, struct fy_node *map, const char *section, co
             return;
         }
     }
+    if (ld->skip_secrets) {
+        /* A read-only command does not talk to the servers: it neither needs the secret
+         * nor may demand the environment or file access the service has. */
+        if (!(*out = strdup("")))
+            ld->failed = true;
+        return;
+    }
     read_option(ld, map, section, file_node ? file_key : env_key, what, out, NULL);
 }
 
@@ -1410,6 +1420,17 @@ static void parse_journal(loader *ld, struct fy_node *root)
     int when_full = 0;
     read_option(ld, map, "journal", "when_full", what, &when_full, NULL);
     j->when_full = (selgw_when_full)when_full;
+    struct fy_node *group_node;
+    if (read_option(ld, map, "journal", "group", what, &j->group, &group_node) == READ_OK) {
+        struct group *gr = getgrnam(j->group);
+        if (!gr)
+            error_at(ld, group_node,
+                     "group: there is no group '%s' on this system (see getent group; create "
+                     "it with groupadd)",
+                     j->group);
+        else
+            j->gid = gr->gr_gid;
+    }
 
     /* the budget must hold the segment being written and one more: dropping the oldest
      * segment needs a closed one to drop */
@@ -1902,6 +1923,7 @@ void selgw_config_free(selgw_config *cfg)
     free(cfg->devices);
     selgw_profile_set_free(cfg->profiles);
     free(cfg->journal.dir);
+    free(cfg->journal.group);
     selgw_mqtt_config *m = &cfg->mqtt;
     free(m->host);
     free(m->topic_prefix);
@@ -1941,13 +1963,13 @@ static void loader_free_nodes(loader *ld)
 
 /* builtin: the config is compiled in, its relative paths are relative to the current
  * directory instead of a file's. */
-static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, selgw_diag *diag,
-                                selgw_config **out)
+static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, bool skip_secrets,
+                                selgw_diag *diag, selgw_config **out)
 {
     selgw_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
         return SELGW_ERR_NOMEM;
-    loader ld = {.yaml = yaml, .diag = diag, .cfg = cfg};
+    loader ld = {.yaml = yaml, .diag = diag, .cfg = cfg, .skip_secrets = skip_secrets};
     cfg->path = strdup(selgw_yaml_file(yaml));
     if (cfg->path && !builtin)
         ld.base_dir = selgw_parent_dir(cfg->path); /* relative paths start here */
@@ -1978,7 +2000,7 @@ static selgw_err load_string(const char *display_name, const char *yaml_text, si
     selgw_err err = selgw_yaml_load_string(display_name, yaml_text, len, diag, &yaml);
     if (err != SELGW_OK)
         return err;
-    err = load_from_yaml(yaml, builtin, diag, out);
+    err = load_from_yaml(yaml, builtin, false, diag, out);
     selgw_yaml_free(yaml);
     return err;
 }
@@ -1989,7 +2011,8 @@ selgw_err selgw_config_load_string(const char *display_name, const char *yaml_te
     return load_string(display_name, yaml_text, len, false, diag, out);
 }
 
-selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out)
+static selgw_err load_file(const char *path, bool skip_secrets, selgw_diag *diag,
+                           selgw_config **out)
 {
     if (!out)
         return SELGW_ERR_INVALID;
@@ -2000,9 +2023,19 @@ selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_confi
     selgw_err err = selgw_yaml_load_file(path, NULL, diag, &yaml);
     if (err != SELGW_OK)
         return err;
-    err = load_from_yaml(yaml, false, diag, out);
+    err = load_from_yaml(yaml, false, skip_secrets, diag, out);
     selgw_yaml_free(yaml);
     return err;
+}
+
+selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out)
+{
+    return load_file(path, false, diag, out);
+}
+
+selgw_err selgw_config_load_file_read_only(const char *path, selgw_diag *diag, selgw_config **out)
+{
+    return load_file(path, true, diag, out);
 }
 
 selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out)

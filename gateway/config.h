@@ -108,6 +108,8 @@ typedef struct selgw_journal_config {
     int64_t retention_ms;       /* delivered segments are kept this long, then removed */
     uint64_t max_backlog_bytes; /* undelivered data limit; 0 = the disk's own limit */
     selgw_when_full when_full;
+    char *group; /* NULL, or a group (e.g. of a dashboard) that may read the journal */
+    unsigned gid; /* its id, when group is set */
 } selgw_journal_config;
 
 typedef struct selgw_mqtt_config {
@@ -184,6 +186,11 @@ typedef struct selgw_config {
 selgw_err selgw_config_load_file(const char *path, selgw_diag *diag, selgw_config **out);
 selgw_err selgw_config_load_string(const char *display_name, const char *yaml, size_t len,
                                    selgw_diag *diag, selgw_config **out);
+/* The same for a command that only reads (selgw journal, export, annotate): every value is
+ * checked as usual, but the sinks' passwords and tokens are not read (left empty), so such
+ * a command needs neither their environment variables nor access to their files. */
+selgw_err selgw_config_load_file_read_only(const char *path, selgw_diag *diag, selgw_config **out);
+
 /* The demo configuration (config/demo.yaml) compiled into the binary. */
 selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out);
 void selgw_config_free(selgw_config *cfg); /* NULL is fine */

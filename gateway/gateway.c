@@ -93,6 +93,11 @@ struct selgw_gateway {
     size_t annotation_count, annotation_cap;
     selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
     selgw_chains_recovery recovery; /* what loading the chains found, for the START */
+    selgw_journal_recovery journal_recovery; /* what opening the journal found */
+    selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
+    selgw_repeat seal_repeat;
+    uint64_t refusal_gap_jseq; /* the last GAP of refusals; its note goes once it is in */
+    bool refusal_noted;        /* the journal holds a note of refusals */
     pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
@@ -293,6 +298,10 @@ static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time
  * gateway's chain. Refusals stay counted until the GAP is in. */
 static void record_refusals_locked(selgw_gateway *g)
 {
+    /* The GAP waits until the journal would take it (a refused GAP is no reading refused,
+     * and trying one before every refused reading would double the work). */
+    if (selgw_journal_would_refuse(g->journal, 1024) != SELGW_OK)
+        return;
     char text[300], since[SELGW_UTC_TEXT_SIZE], until[SELGW_UTC_TEXT_SIZE];
     snprintf(text, sizeof text, "%" PRIu64 " readings polled from %s to %s were not journaled: %s",
              g->refused, selgw_format_utc(g->refused_first_ns, since),
@@ -302,9 +311,11 @@ static void record_refusals_locked(selgw_gateway *g)
                         .gateway = str_of(g->cfg->gateway_id),
                         .text = str_of(text)};
     check_clock_locked(g, "gateway", gap.time_ns, KIND_EVENT);
-    if (append_raw_locked(g, "gateway", encode_event, &gap, gap.time_ns, NULL) == SELGW_OK) {
+    uint64_t seq;
+    if (append_raw_locked(g, "gateway", encode_event, &gap, gap.time_ns, &seq) == SELGW_OK) {
         g->refused = 0;
-        selgw_repeat_ok(&g->refusals, "journal");
+        g->refusal_gap_jseq = seq;
+        selgw_repeat_ok(&g->refusals, "journaling readings");
     }
 }
 
@@ -326,9 +337,11 @@ static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, enco
         g->refused++;
         g->refused_total++;
         g->refused_err = err;
-        selgw_repeat_fail(&g->refusals, "journal", err, "readings are not being journaled");
+        selgw_repeat_fail(&g->refusals, "journaling readings", err, "refused readings are counted");
     }
-    if ((err == SELGW_ERR_IO || err == SELGW_ERR_NO_SPACE) && !g->failed) {
+    /* A full disk or a used-up budget is a condition: refused and counted, the GAP
+     * follows. Only a journal that failed (an fdatasync error) stops the gateway. */
+    if (err == SELGW_ERR_IO && !g->failed) {
         const char *why = selgw_journal_failure(g->journal);
         selgw_log(SELGW_LOG_ERROR, "journal failed%s%s: stopping", why ? ": " : "", why ? why : "");
         g->failed = true;
@@ -441,7 +454,9 @@ static selgw_err seal_locked(selgw_gateway *g)
         }
     }
     if (err != SELGW_OK)
-        selgw_log(SELGW_LOG_ERROR, "seal: %s", selgw_strerror(err));
+        selgw_repeat_fail(&g->seal_repeat, "seal", err, "retried at the next seal interval");
+    else
+        selgw_repeat_ok(&g->seal_repeat, "seal");
     g->last_seal_ns = selgw_mono_ns();
     return err;
 }
@@ -515,8 +530,8 @@ static void persist(selgw_gateway *g)
             through = w.plots[plots_done].jseq - 1;
         selgw_err err = selgw_plotlog_sync(g->plotlog, through);
         if (err != SELGW_OK) {
-            selgw_log(SELGW_LOG_ERROR, "plot chain log: %s (kept in memory, retried)",
-                      selgw_strerror(err));
+            selgw_repeat_fail(&g->persist_repeat, "plot chain log", err,
+                              "its new records are kept in memory and written when it can");
             plots_done = 0;
         }
     } else {
@@ -526,7 +541,10 @@ static void persist(selgw_gateway *g)
     if (w.state_text && plots_written && w.state_seal_jseq <= committed) {
         selgw_err err = selgw_chains_write_state(g->chains_state, w.state_text, w.state_len);
         if (err != SELGW_OK)
-            selgw_log(SELGW_LOG_ERROR, "chain state %s: %s", g->chains_state, strerror(errno));
+            selgw_repeat_fail(&g->persist_repeat, "chain state", err,
+                              "the next start reads further back in the journal");
+        else if (plots_written)
+            selgw_repeat_ok(&g->persist_repeat, "chain state and plot chain log");
         free(w.state_text);
         w.state_text = NULL;
     }
@@ -681,6 +699,29 @@ static void journal_annotations(selgw_gateway *g)
     free(list);
 }
 
+/* Readings refused right now are noted in the journal (in place, no space needed) every
+ * second, so that a crash before their GAP is in still leaves them counted; the note goes
+ * once the GAP is committed. */
+static void note_refusals(selgw_gateway *g)
+{
+    pthread_mutex_lock(&g->lock);
+    uint64_t refused = g->refused, gap = g->refusal_gap_jseq;
+    int64_t from = g->refused_first_ns, to = g->refused_last_ns;
+    selgw_err why = g->refused_err;
+    bool noted = g->refusal_noted;
+    pthread_mutex_unlock(&g->lock);
+    if (refused) {
+        selgw_journal_note_refused(g->journal, refused, from, to, why);
+        noted = true;
+    } else if (noted && gap && selgw_journal_committed_seq(g->journal) >= gap) {
+        selgw_journal_note_refused(g->journal, 0, 0, 0, SELGW_OK);
+        noted = false;
+    }
+    pthread_mutex_lock(&g->lock);
+    g->refusal_noted = noted;
+    pthread_mutex_unlock(&g->lock);
+}
+
 static void *sealer_thread(void *arg)
 {
     selgw_gateway *g = arg;
@@ -706,6 +747,7 @@ static void *sealer_thread(void *arg)
         pthread_mutex_unlock(&g->lock);
         if (work)
             persist(g);
+        note_refusals(g);
     }
     return NULL;
 }
@@ -766,6 +808,42 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     selgw_chains_last_seal(g->chains, NULL, &seal_jseq, &seal_time);
     g->max_time_since_seal = seal_time;
     return SELGW_OK;
+}
+
+/* After START: what the last stop could not write (the disk was full), as a GAP. */
+static bool record_unwritten_gap_locked(selgw_gateway *g, const selgw_journal_recovery *rec)
+{
+    if (!rec->unwritten_records)
+        return false;
+    char text[400], a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    snprintf(text, sizeof text,
+             "%" PRIu64 " records (journal records %" PRIu64 "..%" PRIu64 ", of %s to %s) "
+             "were accepted but could not be written before the last stop: the disk was full",
+             rec->unwritten_records, rec->unwritten_first, rec->unwritten_last,
+             selgw_format_utc(rec->unwritten_from_ns, a), selgw_format_utc(rec->unwritten_to_ns, b));
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .text = str_of(text),
+                        .gap_first_seq = rec->unwritten_first,
+                        .gap_last_seq = rec->unwritten_last};
+    selgw_log(SELGW_LOG_WARN, "%s", text);
+    return append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL) == SELGW_OK;
+}
+
+/* After START: readings refused before the gateway ended without recording them (a crash on
+ * a full disk), from the journal's note of them, as a GAP. */
+static bool record_noted_refusals_locked(selgw_gateway *g, const selgw_journal_recovery *rec)
+{
+    if (!rec->refused_records)
+        return false;
+    char text[400], a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    snprintf(text, sizeof text,
+             "%" PRIu64 " readings polled from %s to %s were not journaled: %s (counted before "
+             "the gateway ended unexpectedly)",
+             rec->refused_records, selgw_format_utc(rec->refused_from_ns, a),
+             selgw_format_utc(rec->refused_to_ns, b), selgw_strerror(rec->refused_err));
+    selgw_record gap = {.type = SELGW_RECORD_GAP, .text = str_of(text)};
+    selgw_log(SELGW_LOG_WARN, "%s", text);
+    return append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL) == SELGW_OK;
 }
 
 /* After START: the records a chain state named that the journal lacks, as a GAP. */
@@ -895,6 +973,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     memset(&rec, 0, sizeof rec);
     selgw_err err =
         selgw_journal_open(&cfg->journal, g->sink_names, g->sink_count, true, &g->journal, &rec);
+    g->journal_recovery = rec;
     if (err != SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "journal %s: %s%s%s", cfg->journal.dir, selgw_strerror(err),
                   rec.message[0] ? ": " : "", rec.message);
@@ -954,11 +1033,15 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     snprintf(text, sizeof text, "selgw %s started with %s", SELGW_VERSION, g->cfg->path);
     pthread_mutex_lock(&g->lock);
     append_gateway_event_locked(g, SELGW_RECORD_START, text);
+    bool noted = record_unwritten_gap_locked(g, &g->journal_recovery);
+    noted = record_noted_refusals_locked(g, &g->journal_recovery) || noted;
     record_recovery_gap_locked(g, &g->recovery);
     record_clock_locked(g);
     record_tags_locked(g);
     g->last_seal_ns = selgw_mono_ns();
     pthread_mutex_unlock(&g->lock);
+    if (noted && selgw_journal_flush(g->journal) == SELGW_OK)
+        selgw_journal_forget_notes(g->journal); /* on record now */
     if (g->opt.start_sinks) {
         selgw_err err = start_sinks(g);
         if (err != SELGW_OK)
@@ -998,7 +1081,8 @@ static bool same_journal(const selgw_journal_config *a, const selgw_journal_conf
     return same_string(a->dir, b->dir) && a->segment_bytes == b->segment_bytes &&
            a->fsync == b->fsync && a->fsync_interval_ms == b->fsync_interval_ms &&
            a->commit_interval_ms == b->commit_interval_ms && a->retention_ms == b->retention_ms &&
-           a->max_backlog_bytes == b->max_backlog_bytes && a->when_full == b->when_full;
+           a->max_backlog_bytes == b->max_backlog_bytes && a->when_full == b->when_full &&
+           same_string(a->group, b->group);
 }
 
 selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)

@@ -40,6 +40,18 @@
 #define BATCH_BYTES (1u << 20)
 /* Appenders wait for the writer (backpressure) when this much is pending. */
 #define PENDING_LIMIT (8u << 20)
+/* While the disk is full, at most this much waits in memory to be written (about 3,000
+ * readings); records beyond it are refused, as by the disk budget. */
+#define NO_SPACE_LIMIT (1u << 20)
+/* space.reserve: disk space held back for the stop, when the disk may be full: released,
+ * it makes room for what waits in memory (NO_SPACE_LIMIT, a batch being written) and the
+ * files the gateway writes at a stop. Its first block keeps the note of records that could
+ * not be written even then. */
+#define RESERVE_FILE "space.reserve"
+#define RESERVE_BYTES (UINT64_C(4) << 20)
+#define RESERVE_NOTE_BYTES 4096u
+#define RESERVE_MAGIC "selgw-reserve 1\n"
+
 #define DEFAULT_SEGMENT_BYTES (UINT64_C(64) << 20)
 #define SEGMENT_NAME_SIZE 32 /* 20 digits + ".seg" + NUL, rounded up */
 #define MAX_SINK_NAME 64
@@ -146,6 +158,7 @@ static int sys_ftruncate(int fd, off_t len)
 
 selgw_journal_io selgw_journal_io_hooks = {sys_pwrite, sys_fdatasync, sys_fsync, sys_ftruncate};
 int selgw_journal_retry_ms = 1000;
+int selgw_journal_stop_wait_ms = 10000;
 
 void selgw_journal_io_reset(void)
 {
@@ -247,7 +260,13 @@ struct selgw_journal {
     char failure[FAILURE_SIZE];
     bool no_space;
     int64_t retry_at_ns;
-    bool full_alarm;
+    int64_t stop_deadline_ns;  /* closing with the disk full: when to give up waiting */
+    bool reserve_released;
+    int reserve_fd;            /* space.reserve, -1 if there is none */
+    char note_unwritten[160];  /* what the reserve's first block says ("" for nothing) */
+    char note_refused[160];
+    selgw_err refusing;        /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
+    uint64_t refused_records;  /* since refusing began */
     selgw_repeat space_repeat;
     pthread_t writer;
     bool writer_started;
@@ -488,7 +507,7 @@ static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t 
     snprintf(tmp, sizeof tmp, "cursor.%s.tmp", sink);
     char text[32];
     int n = snprintf(text, sizeof text, "%" PRIu64 "\n", seq);
-    int fd = openat(j->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = openat(j->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         int e = errno;
         selgw_log(SELGW_LOG_ERROR, "journal %s: cannot write %s: %s", j->dir, tmp, strerror(e));
@@ -663,7 +682,7 @@ static int roll_segment(selgw_journal *j, uint64_t first_seq, const char **what,
         j->active_fd = -1;
     }
     segment_name(first_seq, name);
-    int fd = openat(j->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = openat(j->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         *what = "creating a segment";
         return errno;
@@ -775,10 +794,192 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
     return 0;
 }
 
+/* ---- the space reserve ---------------------------------------------------------------- */
+
+/* Writes the reserve's first block: its magic and the notes held in j. */
+static int write_reserve_note(selgw_journal *j)
+{
+    char block[RESERVE_NOTE_BYTES];
+    memset(block, 0, sizeof block);
+    snprintf(block, sizeof block, "%s%s%s", RESERVE_MAGIC, j->note_unwritten, j->note_refused);
+    /* The block is allocated already: overwriting it needs no space. */
+    if (pwrite(j->reserve_fd, block, sizeof block, 0) != (ssize_t)sizeof block ||
+        fdatasync(j->reserve_fd) != 0)
+        return errno ? errno : EIO;
+    return 0;
+}
+
+/* Opens space.reserve (writable journals): reads the note a stop left in it, then makes
+ * sure the reserve holds its space. */
+static void open_reserve(selgw_journal *j, selgw_journal_recovery *rec)
+{
+    j->reserve_fd = openat(j->dir_fd, RESERVE_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (j->reserve_fd < 0) {
+        selgw_log(SELGW_LOG_WARN, "journal %s: no space reserve (%s): %s", j->dir, RESERVE_FILE,
+                  strerror(errno));
+        return;
+    }
+    (void)fchmod(j->reserve_fd, 0640);
+    char block[RESERVE_NOTE_BYTES + 1];
+    ssize_t n = pread(j->reserve_fd, block, RESERVE_NOTE_BYTES, 0);
+    block[n > 0 ? n : 0] = '\0';
+    /* Notes are kept as they are until the owner has them on record (forget_notes). */
+    bool noted = false;
+    const char *line = n > 0 && !strncmp(block, RESERVE_MAGIC, strlen(RESERVE_MAGIC))
+                           ? block + strlen(RESERVE_MAGIC)
+                           : NULL;
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        int line_len = nl ? (int)(nl - line) + 1 : (int)strlen(line);
+        unsigned long long first, last, count;
+        long long from, to;
+        int why;
+        if (sscanf(line, "unwritten %llu %llu %llu %lld %lld", &first, &last, &count, &from,
+                   &to) == 5 &&
+            first <= last && count > 0) {
+            rec->unwritten_first = first;
+            rec->unwritten_last = last;
+            rec->unwritten_records = count;
+            rec->unwritten_from_ns = from;
+            rec->unwritten_to_ns = to;
+            snprintf(j->note_unwritten, sizeof j->note_unwritten, "%.*s", line_len, line);
+            noted = true;
+            if (j->next_seq <= last) { /* their numbers are never given again */
+                j->next_seq = last + 1;
+                j->committed = last;
+                j->force_roll = true;
+            }
+        } else if (sscanf(line, "refused %llu %lld %lld %d", &count, &from, &to, &why) == 4 &&
+                   count > 0 && why > 0 && why < SELGW_ERR_COUNT_) {
+            rec->refused_records = count;
+            rec->refused_from_ns = from;
+            rec->refused_to_ns = to;
+            rec->refused_err = (selgw_err)why;
+            snprintf(j->note_refused, sizeof j->note_refused, "%.*s", line_len, line);
+            noted = true;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    int e = noted ? 0 : write_reserve_note(j);
+    if (e == 0)
+        e = posix_fallocate(j->reserve_fd, 0, (off_t)RESERVE_BYTES);
+    if (e != 0)
+        selgw_log(SELGW_LOG_WARN,
+                  "journal %s: cannot hold back %llu MiB of space (%s): a stop with the disk "
+                  "full may not be able to write what waits in memory",
+                  j->dir, (unsigned long long)(RESERVE_BYTES >> 20), strerror(e));
+}
+
+/* journal.group: the directory (and annotations/ in it) gets the group and the setgid bit,
+ * so that every file created in it from now on belongs to the group too (files are 0640,
+ * directories 0750); the files already there are given to it. */
+static void share_with_group(selgw_journal *j, const char *group, gid_t gid)
+{
+    int e = 0;
+    if (fchown(j->dir_fd, (uid_t)-1, gid) != 0 || fchmod(j->dir_fd, 02750) != 0)
+        e = errno;
+    int fd = e ? -1 : dup(j->dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *ent;
+    while (d && !e && (ent = readdir(d))) {
+        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+            continue;
+        if (fchownat(j->dir_fd, ent->d_name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            e = errno;
+        else if (ent->d_type == DT_DIR && fchmodat(j->dir_fd, ent->d_name, 02750, 0) != 0)
+            e = errno;
+    }
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    if (e)
+        selgw_log(SELGW_LOG_WARN,
+                  "journal %s: cannot give group %s read access: %s (the service's user must "
+                  "be a member of the group)",
+                  j->dir, group, strerror(e));
+}
+
+void selgw_journal_forget_notes(selgw_journal *j)
+{
+    if (!j || j->reserve_fd < 0)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->note_unwritten[0] = j->note_refused[0] = '\0';
+    int e = write_reserve_note(j);
+    pthread_mutex_unlock(&j->lock);
+    if (e)
+        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot clear the notes in %s: %s", j->dir,
+                  RESERVE_FILE, strerror(e));
+}
+
+void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_ns, int64_t to_ns,
+                                selgw_err why)
+{
+    if (!j || j->reserve_fd < 0)
+        return;
+    pthread_mutex_lock(&j->lock);
+    if (count)
+        snprintf(j->note_refused, sizeof j->note_refused,
+                 "refused %" PRIu64 " %" PRId64 " %" PRId64 " %d\n", count, from_ns, to_ns, (int)why);
+    else
+        j->note_refused[0] = '\0';
+    int e = write_reserve_note(j);
+    pthread_mutex_unlock(&j->lock);
+    if (e)
+        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot note refused records in %s: %s", j->dir,
+                  RESERVE_FILE, strerror(e));
+}
+
+/* Closing with the disk full even after the reserve was released: what waits in memory is
+ * noted in the reserve's first block (which needs no new space), so that the next start
+ * records it as lost and never gives its numbers again. Lock held. */
+static void note_unwritten_locked(selgw_journal *j)
+{
+    uint64_t count = 0, first = 0, last = 0;
+    int64_t from = INT64_MAX, to = INT64_MIN;
+    selgw_record *rec = malloc(sizeof *rec);
+    const byte_buf *bufs[2] = {&j->writing, &j->pend};
+    for (int b = 0; b < 2; b++) {
+        size_t off = b == 0 ? j->writing_off : 0;
+        while (off + FRAME_HEADER_SIZE <= bufs[b]->len) {
+            const uint8_t *frame = bufs[b]->data + off;
+            uint32_t len = get_u32(frame);
+            uint64_t seq = get_u64(frame + 8);
+            if (!count)
+                first = seq;
+            last = seq;
+            count++;
+            if (rec && selgw_record_decode(frame + FRAME_HEADER_SIZE, len, rec) == SELGW_OK) {
+                if (rec->time_ns < from)
+                    from = rec->time_ns;
+                if (rec->time_ns > to)
+                    to = rec->time_ns;
+            }
+            off += FRAME_HEADER_SIZE + len;
+        }
+    }
+    free(rec);
+    if (!count)
+        return;
+    if (from > to)
+        from = to = 0;
+    char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    snprintf(j->note_unwritten, sizeof j->note_unwritten,
+             "unwritten %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n", first, last,
+             count, from, to);
+    int e = j->reserve_fd >= 0 ? write_reserve_note(j) : ENOENT;
+    selgw_log(SELGW_LOG_ERROR,
+              "journal %s: closing with the disk full: %" PRIu64 " records (%" PRIu64 "..%" PRIu64
+              ", of %s to %s) could not be written%s%s",
+              j->dir, count, first, last, selgw_format_utc(from, a), selgw_format_utc(to, b),
+              e ? "; they cannot even be noted: " : "; noted, the next start records them as a GAP",
+              e ? strerror(e) : "");
+}
+
 static void *writer_main(void *arg)
 {
     selgw_journal *j = arg;
-    bool last_attempt = false; /* closing while the disk is full: one more try */
     pthread_mutex_lock(&j->lock);
     for (;;) {
         int64_t now = selgw_mono_ns();
@@ -834,14 +1035,12 @@ static void *writer_main(void *arg)
             j->writing = taken;
             j->writing_off = 0;
             pthread_cond_broadcast(&j->space_cv);
-        } else if (j->no_space && now < j->retry_at_ns && !(j->stopping && !last_attempt)) {
+        } else if (j->no_space && now < j->retry_at_ns) {
             struct timespec ts =
                 mono_deadline(j->retry_at_ns < deadline ? j->retry_at_ns : deadline);
             pthread_cond_timedwait(&j->work_cv, &j->lock, &ts);
             continue;
         }
-        if (j->stopping)
-            last_attempt = true;
         pthread_mutex_unlock(&j->lock);
 
         const char *what = "write";
@@ -866,12 +1065,30 @@ static void *writer_main(void *arg)
             j->retry_at_ns = selgw_mono_ns() + (int64_t)selgw_journal_retry_ms * SELGW_NS_PER_MS;
             pthread_cond_broadcast(&j->committed_cv);
             pthread_cond_broadcast(&j->space_cv);
-            if (j->stopping && last_attempt) {
-                selgw_log(SELGW_LOG_ERROR,
-                          "journal %s: closing with the disk full: %" PRIu64
-                          " appended records were not written",
-                          j->dir, pending_records(j));
-                break;
+            if (j->stopping) {
+                /* Nothing that was accepted is dropped at a stop: wait a while for space,
+                 * then release the reserve, then note what still could not be written. */
+                int64_t t = selgw_mono_ns();
+                if (!j->stop_deadline_ns) {
+                    j->stop_deadline_ns = t + (int64_t)selgw_journal_stop_wait_ms * SELGW_NS_PER_MS;
+                    selgw_log(SELGW_LOG_WARN,
+                              "journal %s: stopping with the disk full: %" PRIu64
+                              " records wait in memory; waiting up to %.1f s for space",
+                              j->dir, pending_records(j), selgw_journal_stop_wait_ms / 1000.0);
+                } else if (t >= j->stop_deadline_ns && !j->reserve_released &&
+                           j->reserve_fd >= 0) {
+                    j->reserve_released = true;
+                    if (ftruncate(j->reserve_fd, RESERVE_NOTE_BYTES) == 0) {
+                        selgw_log(SELGW_LOG_WARN,
+                                  "journal %s: the disk is still full: released the %llu MiB "
+                                  "space reserve to write what waits",
+                                  j->dir, (unsigned long long)(RESERVE_BYTES >> 20));
+                        j->retry_at_ns = t;
+                    }
+                } else if (t >= j->stop_deadline_ns) {
+                    note_unwritten_locked(j);
+                    break;
+                }
             }
         } else {
             /* EIO after fdatasync: the kernel may have dropped the pages and a second
@@ -1091,7 +1308,7 @@ static selgw_err make_dir(const char *path, selgw_journal_recovery *rec)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(copy, 0750) != 0 && errno != EEXIST) {
             set_message(rec, "journal directory %s: cannot create %s: %s", path, copy,
                         strerror(errno));
             free(copy);
@@ -1100,7 +1317,7 @@ static selgw_err make_dir(const char *path, selgw_journal_recovery *rec)
         *p = '/';
     }
     free(copy);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(path, 0750) != 0 && errno != EEXIST) {
         set_message(rec, "journal directory %s: %s", path, strerror(errno));
         return SELGW_ERR_IO;
     }
@@ -1175,6 +1392,8 @@ static void free_journal(selgw_journal *j)
         close(j->dir_fd);
     if (j->lock_fd >= 0)
         close(j->lock_fd);
+    if (j->reserve_fd >= 0)
+        close(j->reserve_fd);
     for (size_t i = 0; i < j->sink_count; i++)
         free(j->sinks[i].name);
     free(j->sinks);
@@ -1197,7 +1416,7 @@ static selgw_journal *alloc_journal(void)
     selgw_journal *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
-    j->dir_fd = j->lock_fd = j->active_fd = -1;
+    j->dir_fd = j->lock_fd = j->active_fd = j->reserve_fd = -1;
     pthread_mutex_init(&j->lock, NULL);
     pthread_mutex_init(&j->cursor_lock, NULL);
     pthread_condattr_t attr;
@@ -1276,7 +1495,7 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
     }
     if (start_writer) {
         /* Two gateways writing one journal would interleave their records. */
-        j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
         if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
             set_message(rec, "journal directory %s: %s", j->dir,
                         errno == EWOULDBLOCK ? "in use by another selgw process" : strerror(errno));
@@ -1308,6 +1527,10 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
     }
     j->next_seq = last + 1;
     j->committed = last;
+    if (j->writable)
+        open_reserve(j, rec);
+    if (j->writable && cfg->group)
+        share_with_group(j, cfg->group, (gid_t)cfg->gid);
     j->last_fsync_ns = selgw_mono_ns();
     recount_backlog(j);
     if (rec->torn_bytes)
@@ -1433,6 +1656,63 @@ static bool drop_oldest_locked(selgw_journal *j)
     return true;
 }
 
+/* Whether a record of `frame` bytes must be refused now: SELGW_ERR_FULL when the disk
+ * budget for undelivered records is used up (when_full: stop), SELGW_ERR_NO_SPACE when the
+ * disk is full and NO_SPACE_LIMIT of records already wait in memory. Both are one
+ * condition for whoever appends: the record is refused and counted, and said once when it
+ * starts and when it ends. Once refusing, records are taken again only with some room to
+ * spare (a tenth of the budget, at most a segment; half the memory limit), so that the
+ * state does not flap at every record at the edge. Lock held. */
+static selgw_err why_refused_locked(const selgw_journal *j, uint64_t frame)
+{
+    if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_STOP) {
+        uint64_t spare = j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10
+                                                                  : j->segment_bytes;
+        uint64_t limit = j->refusing == SELGW_ERR_FULL ? j->max_backlog - spare : j->max_backlog;
+        if (j->backlog_disk + pending_bytes(j) + frame > limit)
+            return SELGW_ERR_FULL;
+    }
+    if (j->no_space) {
+        uint64_t limit = j->refusing == SELGW_ERR_NO_SPACE ? NO_SPACE_LIMIT / 2 : NO_SPACE_LIMIT;
+        if (pending_bytes(j) + frame > limit)
+            return SELGW_ERR_NO_SPACE;
+    }
+    return SELGW_OK;
+}
+
+static selgw_err refusal_locked(selgw_journal *j, uint64_t frame)
+{
+    selgw_err why = why_refused_locked(j, frame);
+    uint64_t used = j->backlog_disk + pending_bytes(j) + frame;
+    if (why != SELGW_OK) {
+        if (j->refusing != why)
+            selgw_log(SELGW_LOG_ERROR,
+                      why == SELGW_ERR_FULL
+                          ? "journal %s: %" PRIu64 " bytes undelivered, the disk budget of "
+                            "%" PRIu64 " bytes is used up: new records are refused until the "
+                            "sinks deliver"
+                          : "journal %s: the disk is full and %" PRIu64 " bytes of records wait "
+                            "in memory (at most %" PRIu64 "): new records are refused until "
+                            "there is space",
+                      j->dir, why == SELGW_ERR_FULL ? used - frame : pending_bytes(j),
+                      why == SELGW_ERR_FULL ? j->max_backlog : (uint64_t)NO_SPACE_LIMIT);
+        if (j->refusing != why)
+            j->refused_records = 0;
+        j->refusing = why;
+        j->refused_records++;
+        return why;
+    }
+    if (j->refusing != SELGW_OK) {
+        selgw_log(SELGW_LOG_INFO,
+                  "journal %s: %s again after %" PRIu64 " refused records: records are accepted",
+                  j->dir,
+                  j->refusing == SELGW_ERR_FULL ? "below the disk budget" : "space on the disk",
+                  j->refused_records);
+        j->refusing = SELGW_OK;
+    }
+    return SELGW_OK;
+}
+
 selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len, uint64_t *seq)
 {
     if (!j || !seq || !payload || len == 0 || len > MAX_PAYLOAD)
@@ -1450,37 +1730,14 @@ selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len
             err = SELGW_ERR_IO;
             break;
         }
-        if (j->max_backlog) {
+        if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_DROP_OLDEST)
             while (j->backlog_disk + pending_bytes(j) + frame > j->max_backlog &&
-                   j->when_full == SELGW_WHEN_FULL_DROP_OLDEST && drop_oldest_locked(j))
+                   drop_oldest_locked(j))
                 ;
-            if (j->backlog_disk + pending_bytes(j) + frame > j->max_backlog &&
-                j->when_full == SELGW_WHEN_FULL_STOP) {
-                if (!j->full_alarm) {
-                    j->full_alarm = true;
-                    selgw_log(SELGW_LOG_ERROR,
-                              "journal %s: %" PRIu64 " bytes undelivered, the disk budget of "
-                              "%" PRIu64 " bytes is used up: new records are refused until "
-                              "the sinks deliver",
-                              j->dir, j->backlog_disk + pending_bytes(j), j->max_backlog);
-                }
-                err = SELGW_ERR_FULL;
-                break;
-            }
-            if (j->full_alarm) {
-                j->full_alarm = false;
-                selgw_log(SELGW_LOG_INFO,
-                          "journal %s: below the disk budget again, records "
-                          "are accepted",
-                          j->dir);
-            }
-        }
+        if ((err = refusal_locked(j, frame)) != SELGW_OK)
+            break;
         if (j->pend.len == 0 || j->pend.len + frame <= PENDING_LIMIT)
             break;
-        if (j->no_space) {
-            err = SELGW_ERR_NO_SPACE;
-            break;
-        }
         /* Backpressure: the writer is behind; wait for it rather than drop. */
         if (!waited) {
             j->waiters++;
@@ -1667,7 +1924,7 @@ selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t 
         pthread_mutex_lock(&j->lock);
         j->sinks[i].seq = seq;
         recount_backlog(j);
-        if (j->full_alarm)
+        if (j->refusing != SELGW_OK)
             pthread_cond_broadcast(&j->space_cv);
         pthread_mutex_unlock(&j->lock);
     }
@@ -2016,4 +2273,14 @@ void selgw_journal_make_room(selgw_journal *j, size_t len)
         while (j->backlog_disk + pending_bytes(j) + frame > j->max_backlog && drop_oldest_locked(j))
             ;
     pthread_mutex_unlock(&j->lock);
+}
+
+selgw_err selgw_journal_would_refuse(selgw_journal *j, size_t len)
+{
+    pthread_mutex_lock(&j->lock);
+    selgw_err why = j->writable && !j->failed && !j->stopping
+                        ? why_refused_locked(j, FRAME_HEADER_SIZE + len)
+                        : SELGW_OK;
+    pthread_mutex_unlock(&j->lock);
+    return why;
 }

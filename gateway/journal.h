@@ -31,6 +31,16 @@ typedef struct selgw_journal_recovery {
     uint64_t first_seq;      /* 0 when empty */
     uint64_t last_seq;
     uint64_t torn_bytes;     /* bytes cut off the tail */
+    /* Records the last stop could not write, the disk being full (noted in space.reserve):
+     * their numbers are not given again; the owner records them as lost (a GAP) and then
+     * calls selgw_journal_forget_unwritten. 0 records when there were none. */
+    uint64_t unwritten_records, unwritten_first, unwritten_last;
+    int64_t unwritten_from_ns, unwritten_to_ns; /* the records' own times, when they are records */
+    /* Records refused while the process ran (its note, selgw_journal_note_refused), when it
+     * ended before it could record them itself (a crash on a full disk). 0 when none. */
+    uint64_t refused_records;
+    int64_t refused_from_ns, refused_to_ns;
+    selgw_err refused_err;
     char message[256];       /* on SELGW_ERR_CORRUPT: "segment FILE offset N: what is wrong" */
 } selgw_journal_recovery;
 
@@ -64,18 +74,38 @@ void selgw_journal_set_gap_hook(selgw_journal *j, const selgw_journal_gap_hook *
 void selgw_journal_make_room(selgw_journal *j, size_t len);
 
 /* Commits what was appended, stops the writer and closes. Releases threads blocked in
- * wait, flush or append; readers must be freed before. NULL is fine. */
+ * wait, flush or append; readers must be freed before. With the disk full it waits up to
+ * 10 s for space, then releases the space reserve it holds (space.reserve, 4 MiB) to write
+ * what waits in memory; what still cannot be written is noted in the reserve's first block
+ * and reported at the next opening (selgw_journal_recovery.unwritten_*). NULL is fine. */
 void selgw_journal_close(selgw_journal *j);
 
 /* Appends one record payload (copied) and returns its sequence number. Thread-safe, does
- * not wait for the disk. SELGW_ERR_FULL: refused by the disk budget (when_full: stop);
- * SELGW_ERR_IO / _NO_SPACE: the journal has failed (see selgw_journal_failure). */
+ * not wait for the disk. Refused, to be counted by the caller: SELGW_ERR_FULL when the disk
+ * budget is used up (when_full: stop), SELGW_ERR_NO_SPACE when the disk is full and 1 MiB
+ * of records already waits in memory. SELGW_ERR_IO: the journal has failed (see
+ * selgw_journal_failure). */
 selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len, uint64_t *seq);
+
+/* Whether an append of len bytes would be refused now (SELGW_ERR_FULL, _NO_SPACE), without
+ * counting it: to put off a record that says "refused" until it would itself be taken. */
+selgw_err selgw_journal_would_refuse(selgw_journal *j, size_t len);
 
 /* Waits until everything appended so far is committed (or the journal failed). */
 selgw_err selgw_journal_flush(selgw_journal *j);
 
 uint64_t selgw_journal_committed_seq(selgw_journal *j);
+
+/* The notes the journal's opening reported (records the last stop could not write,
+ * records refused before a crash; see selgw_journal_recovery) are on record now: cleared. */
+void selgw_journal_forget_notes(selgw_journal *j);
+
+/* While records are refused (a full disk, a used-up budget), the owner keeps a note of how
+ * many and from when to when (its own times), count 0 to clear it: written in place into
+ * space.reserve (no new space needed), so that a crash before the owner could record the
+ * refusals itself still leaves them counted at the next opening. */
+void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_ns, int64_t to_ns,
+                                selgw_err why);
 
 /* The first sequence number the journal still holds and the last committed one (0 and 0
  * when it is empty). */

@@ -27,6 +27,10 @@ void selgw_journal_io_reset(void);
 /* How long the writer waits before writing again after ENOSPC/EDQUOT (default 1000). */
 extern int selgw_journal_retry_ms;
 
+/* How long a stop with the disk full waits for space before it releases the space reserve
+ * (default 10000). */
+extern int selgw_journal_stop_wait_ms;
+
 /* Threads blocked in selgw_journal_wait, _flush or a backpressured _append right now. */
 struct selgw_journal;
 unsigned selgw_journal_waiters(struct selgw_journal *j);

@@ -181,7 +181,20 @@ static int parse_options(int argc, char **argv, options *opt)
     return 0;
 }
 
+static selgw_config *load_config_as(const char *path, bool read_only);
+
 static selgw_config *load_config(const char *path)
+{
+    return load_config_as(path, false);
+}
+
+/* For commands that only read the journal or queue a note: no sink secrets needed. */
+static selgw_config *load_config_read_only(const char *path)
+{
+    return load_config_as(path, true);
+}
+
+static selgw_config *load_config_as(const char *path, bool read_only)
 {
     selgw_diag *diag = selgw_diag_new();
     if (!diag) {
@@ -189,8 +202,9 @@ static selgw_config *load_config(const char *path)
         return NULL;
     }
     selgw_config *cfg = NULL;
-    selgw_err err = path ? selgw_config_load_file(path, diag, &cfg)
-                         : selgw_config_load_builtin_demo(diag, &cfg);
+    selgw_err err = !path       ? selgw_config_load_builtin_demo(diag, &cfg)
+                    : read_only ? selgw_config_load_file_read_only(path, diag, &cfg)
+                                : selgw_config_load_file(path, diag, &cfg);
     if (err != SELGW_OK) {
         selgw_diag_print(diag, stderr);
         size_t n = selgw_diag_count(diag);
@@ -418,7 +432,7 @@ static int cmd_journal(const options *opt)
                         "with its zone (Z, +08:00)\n");
         return EXIT_CONFIG;
     }
-    selgw_config *cfg = load_config(opt->config_path);
+    selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
     const char *sinks[2];
@@ -479,7 +493,7 @@ static int cmd_annotate(const options *opt)
         fprintf(stderr, "selgw annotate: --plot P --text TEXT [--ref REPORT] are required\n");
         return EXIT_CONFIG;
     }
-    selgw_config *cfg = load_config(opt->config_path);
+    selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
     char why[512] = "";
@@ -508,7 +522,7 @@ static int cmd_export(const options *opt)
                         "with its zone (Z, +08:00); from before to\n");
         return EXIT_CONFIG;
     }
-    selgw_config *cfg = load_config(opt->config_path);
+    selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
     char why[512] = "";

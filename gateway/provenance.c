@@ -163,9 +163,13 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     int64_t now = selgw_utc_ns();
     snprintf(path, sizeof path, "%s/%020" PRId64 "-%d.ann", dir, now, (int)getpid());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    /* 0640: the journal's (a note may name a household's plot); its group, if it has one */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         snprintf(why, why_cap, "%s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return SELGW_ERR_IO;
     }
     fprintf(f, "selgw-annotation 1\ntime %" PRId64 "\nplot %s\nref %s\ntext %s\n", now, plot,

@@ -230,6 +230,29 @@ class Cli(unittest.TestCase):
             self.assertRegex(res.stderr, rf"{bus}.*cannot connect", res.describe())
         self.assertRegex(res.stderr, r"4 of 4 devices did not answer")
 
+    def test_read_only_commands_need_no_secrets(self):
+        """selgw journal, annotate and export do not talk to the servers: they run without the
+        sinks' secret environment variables, which run and check still require."""
+        cfg = h.make_config(
+            "itest-cli-secrets",
+            buses=[{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": h.free_port()}],
+            devices=[{"id": "t1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
+                      "plot": "plot-tea"}])
+        cfg["journal"] = {"dir": os.path.join(self.dir, "journal-secrets")}
+        cfg["mqtt"] = {"host": "127.0.0.1", "username": "gw", "password_env": "SELGW_NO_SUCH_VAR"}
+        cfg["influxdb"] = {"url": "http://127.0.0.1:1", "database": "d", "username": "gw",
+                           "password_env": "SELGW_NO_SUCH_VAR"}
+        path = h.write_config(os.path.join(self.dir, "secrets.yaml"), cfg)
+        os.environ.pop("SELGW_NO_SUCH_VAR", None)
+        res = h.selgw("check", path)
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("environment variable SELGW_NO_SUCH_VAR is not set", res.stderr)
+        res = h.selgw("annotate", "-c", path, "--plot", "plot-tea", "--text", "土壤硒 0.6 mg/kg")
+        self.assertEqual(res.returncode, 0, res.describe())
+        res = h.selgw("journal", "-c", path)
+        self.assertEqual(res.returncode, 0, res.describe())
+        h.say("check refuses the missing secret; journal and annotate run without it")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

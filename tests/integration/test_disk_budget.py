@@ -92,8 +92,12 @@ class DiskBudget(unittest.TestCase):
         after = [r for r in recs if r["seq"] > gap["seq"] and r["type"] == "reading"]
         self.assertTrue(after and all(r["status"] == "ok" for r in after))
         err = "\n".join(self.gw.stderr())
+        # no flapping at the edge: refusing began once and ended once
+        self.assertEqual(len(re.findall(r"the disk budget of \d+ bytes is used up", err)), 1, err)
+        self.assertEqual(len(re.findall(r"below the disk budget again after \d+ refused", err)),
+                         1, err)
         # every refused reading counted once, and nothing else (a failed GAP is no reading)
-        failures = re.search(r"journal: back to normal after (\d+) failures", err)
+        failures = re.search(r"journaling readings: back to normal after (\d+) failures", err)
         self.assertTrue(failures, err)
         self.assertEqual(int(failures.group(1)), refused)
         h.say(f"gap record {gap['seq']}: {gap['text']}; {len(after)} readings journaled after it")

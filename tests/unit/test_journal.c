@@ -10,6 +10,7 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1252,6 +1253,187 @@ static void test_no_space_then_space_again(void **state)
     selgw_journal_close(j);
 }
 
+
+/* While the disk is full, what waits in memory is bounded: beyond it appends are refused
+ * (SELGW_ERR_NO_SPACE, to be counted like the budget's refusals), nothing accepted is lost,
+ * and refused records never took a number. */
+static void test_no_space_bounds_memory(void **state)
+{
+    fixture *f = *state;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    append_numbered(j, 1, 5);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    atomic_store(&fail_pwrite, 1000000000);
+    append_numbered(j, 6, 6);
+    assert_int_equal(selgw_journal_flush(j), SELGW_ERR_NO_SPACE);
+    uint8_t buf[256];
+    uint64_t seq, last = 6, accepted = 6, refused = 0;
+    for (uint64_t i = 7; i < 20000 && refused < 50; i++) {
+        size_t len = payload_for(i, buf);
+        selgw_err err = selgw_journal_append(j, buf, len, &seq);
+        if (err == SELGW_OK) {
+            assert_int_equal(seq, last + 1); /* no number lost to a refusal */
+            last = seq;
+            accepted++;
+        } else {
+            assert_int_equal(err, SELGW_ERR_NO_SPACE);
+            refused++;
+        }
+    }
+    assert_int_equal(refused, 50);
+    /* about 1 MiB of records (of ~100 bytes) waited, no more */
+    assert_true(accepted * 100 < 2 * (1u << 20));
+    assert_true(accepted > 5000);
+    atomic_store(&fail_pwrite, 0); /* space again */
+    int64_t give_up = selgw_mono_ns() + 20 * SELGW_NS_PER_S;
+    while (selgw_journal_wait(j, last - 1, 100) < last && selgw_mono_ns() < give_up)
+        ;
+    assert_int_equal(selgw_journal_committed_seq(j), last);
+    /* and records are taken again */
+    size_t len = payload_for(last + 1, buf);
+    assert_int_equal(selgw_journal_append(j, buf, len, &seq), SELGW_OK);
+    assert_int_equal(seq, last + 1);
+    selgw_journal_close(j);
+}
+
+/* The disk frees up only when the space reserve goes (as it would on a full disk): a stop
+ * waits, releases the reserve, and writes everything that was accepted. */
+static char reserve_path[512];
+
+static ssize_t full_until_reserve_released(int fd, const void *buf, size_t len, off_t off)
+{
+    struct stat st;
+    if (stat(reserve_path, &st) == 0 && st.st_size > 4096) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwrite(fd, buf, len, off);
+}
+
+static void test_stop_on_a_full_disk_uses_the_reserve(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_stop_wait_ms = 200;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    path_of(f, "space.reserve", reserve_path, sizeof reserve_path);
+    struct stat st;
+    assert_int_equal(stat(reserve_path, &st), 0);
+    assert_int_equal(st.st_size, 4 << 20);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    append_numbered(j, 1, 3);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    selgw_journal_io_hooks.pwrite = full_until_reserve_released;
+    /* the disk is full now: the reserve's size is all there is */
+    append_numbered(j, 4, 40);
+    assert_int_equal(selgw_journal_flush(j), SELGW_ERR_NO_SPACE);
+    selgw_journal_close(j);
+    selgw_journal_io_hooks.pwrite = test_pwrite;
+    selgw_journal_recovery rec;
+    j = open_ok(f, NULL, 0, &rec);
+    assert_int_equal(rec.records, 40); /* nothing accepted was dropped */
+    assert_int_equal(rec.unwritten_records, 0);
+    assert_int_equal(read_all(j, 0, NULL), 40);
+    selgw_journal_close(j);
+    selgw_journal_stop_wait_ms = 10000;
+}
+
+/* No space even then: the stop notes exactly what it could not write, and the next
+ * opening says so and never gives those numbers again. */
+static void test_stop_on_a_full_disk_notes_what_is_lost(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_stop_wait_ms = 100;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    append_numbered(j, 1, 3);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    atomic_store(&fail_pwrite, 1000000000);
+    append_numbered(j, 4, 9);
+    selgw_journal_close(j);
+    atomic_store(&fail_pwrite, 0);
+    selgw_journal_recovery rec;
+    j = open_ok(f, NULL, 0, &rec);
+    assert_int_equal(rec.records, 3);
+    assert_int_equal(rec.unwritten_records, 6);
+    assert_int_equal(rec.unwritten_first, 4);
+    assert_int_equal(rec.unwritten_last, 9);
+    uint8_t buf[256];
+    uint64_t seq;
+    size_t len = payload_for(10, buf);
+    assert_int_equal(selgw_journal_append(j, buf, len, &seq), SELGW_OK);
+    assert_int_equal(seq, 10); /* 4..9 are never given again */
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    selgw_journal_forget_notes(j);
+    selgw_journal_close(j);
+    j = open_ok(f, NULL, 0, &rec);
+    assert_int_equal(rec.unwritten_records, 0); /* on record, forgotten */
+    assert_int_equal(rec.last_seq, 10);
+    selgw_journal_close(j);
+    selgw_journal_stop_wait_ms = 10000;
+}
+
+
+/* A note of refused records outlives a crash, and goes when its owner forgets it. */
+static void test_refusal_note(void **state)
+{
+    fixture *f = *state;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    selgw_journal_note_refused(j, 1234, INT64_C(1795960000000000000), INT64_C(1795960060000000000),
+                               SELGW_ERR_NO_SPACE);
+    selgw_journal_close(j); /* or a crash: the note is on the disk already */
+    selgw_journal_recovery rec;
+    j = open_ok(f, NULL, 0, &rec);
+    assert_int_equal(rec.refused_records, 1234);
+    assert_int_equal(rec.refused_from_ns, INT64_C(1795960000000000000));
+    assert_int_equal(rec.refused_to_ns, INT64_C(1795960060000000000));
+    assert_int_equal(rec.refused_err, SELGW_ERR_NO_SPACE);
+    assert_int_equal(rec.unwritten_records, 0);
+    selgw_journal_forget_notes(j);
+    selgw_journal_close(j);
+    j = open_ok(f, NULL, 0, &rec);
+    assert_int_equal(rec.refused_records, 0);
+    selgw_journal_close(j);
+}
+
+
+/* The journal holds household codes and contracts: its files are 0640 and its directories
+ * 0750; with journal.group they belong to that group (a dashboard's reader), also the files
+ * created later (the directory's setgid bit). */
+static void test_file_modes_and_group(void **state)
+{
+    fixture *f = *state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/made/journal", f->dir);
+    f->cfg.dir = dir;
+    mode_t old = umask(022);
+    struct group *gr = getgrgid(getegid());
+    assert_non_null(gr);
+    f->cfg.group = gr->gr_name;
+    f->cfg.gid = gr->gr_gid;
+    const char *sinks[] = {"mqtt"};
+    selgw_journal *j = open_ok(f, sinks, 1, NULL);
+    append_numbered(j, 1, 3);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    assert_int_equal(selgw_journal_set_cursor(j, "mqtt", 2), SELGW_OK);
+    selgw_journal_close(j);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02750);
+    assert_int_equal(st.st_gid, gr->gr_gid);
+    static const char *const files[] = {"00000000000000000001.seg", "cursor.mqtt", "lock",
+                                        "space.reserve"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        assert_int_equal(stat(path, &st), 0);
+        if ((st.st_mode & 0777) != 0640)
+            fail_msg("%s has mode %o", files[i], st.st_mode & 0777);
+        assert_int_equal(st.st_gid, gr->gr_gid);
+    }
+    f->cfg.dir = f->dir;
+    f->cfg.group = NULL;
+}
+
 /* No space even for a new segment: the half-made file is not left behind. */
 static void test_no_space_at_segment_roll(void **state)
 {
@@ -1437,6 +1619,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_budget_gap_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_space_then_space_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_space_at_segment_roll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_space_bounds_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_note, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes_and_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_uses_the_reserve, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_notes_what_is_lost, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_short_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fdatasync_eio_is_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_eio_is_fatal, setup, teardown),
