@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "safe_text.h"
+
 struct selgw_yaml {
     char *file;               /* display name */
     char *text;               /* the input; libfyaml points into it */
@@ -812,8 +814,39 @@ static void take_fy_errors(selgw_yaml *yaml)
     }
 }
 
+/* YAML is Unicode text; a file in another encoding (GBK from a Chinese editor, a byte
+ * damaged on an SD card) is refused here, where it is, before the parser sees it:
+ * libfyaml 0.7.12 loops forever on some such bytes (its issue #101). */
+static bool text_is_utf8(selgw_yaml *yaml)
+{
+    const unsigned char *p = (const unsigned char *)yaml->text;
+    size_t n = strlen(yaml->text);
+    int line = 1, column = 1;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t seq = p[i] < 0x80 ? 1 : selgw_utf8_sequence(p + i, n - i, &cp);
+        if (seq == 0) {
+            selgw_yaml_error_at(yaml, (selgw_yaml_pos){line, column},
+                                "byte 0x%02x is not UTF-8: save the file as UTF-8 (was it "
+                                "written in another encoding, such as GBK?)",
+                                p[i]);
+            return false;
+        }
+        if (p[i] == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+        i += seq;
+    }
+    return true;
+}
+
 static selgw_err parse_text(selgw_yaml *yaml)
 {
+    if (!text_is_utf8(yaml))
+        return SELGW_ERR_CONFIG;
     struct fy_diag_cfg diag_cfg;
     fy_diag_cfg_default(&diag_cfg);
     diag_cfg.fp = NULL;

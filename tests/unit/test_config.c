@@ -255,6 +255,16 @@ static void test_syntax_error(void **state)
                      "t.yaml:3:1: a second YAML document: one file holds one document");
 }
 
+/* Text that is not UTF-8 is refused where it is (libfyaml 0.7.12 hangs on some of it). */
+static void test_not_utf8(void **state)
+{
+    (void)state;
+    /* "汉王" in GBK */
+    expect_one_error("gateway: {id: gw}\nbases: [{id: b, name: \xba\xba\xcd\xf5}]\n",
+                     "t.yaml:2:23: byte 0xba is not UTF-8: save the file as UTF-8");
+    expect_one_error("gateway: {id: gw}\n%\x80\n", "t.yaml:2:2: byte 0x80 is not UTF-8");
+}
+
 static void test_duplicate_keys(void **state)
 {
     (void)state;
@@ -2007,6 +2017,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_ids),
         cmocka_unit_test(test_unknown_references),
         cmocka_unit_test(test_unit_id_clash_on_one_bus),
+        cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_contracts_checked),
         cmocka_unit_test(test_bus_options_of_the_other_kind),
         cmocka_unit_test(test_calibration_of_unknown_field),
