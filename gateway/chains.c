@@ -15,7 +15,8 @@
 
 #define HASH SELGW_RECORD_HASH_BYTES
 #define STATE_MAGIC_V1 "selgw-chains 1"
-#define STATE_MAGIC "selgw-chains 2"
+#define STATE_MAGIC_V2 "selgw-chains 2"
+#define STATE_MAGIC "selgw-chains 3"
 
 typedef struct chain_head {
     char *name;
@@ -36,6 +37,11 @@ struct selgw_chains {
     uint64_t seal_jseq; /* journal sequence of the last seal; 0 if none */
     int64_t seal_time_ns;
     uint8_t last_seal[HASH];
+    /* The latest record taken into account (appended or read): a state saved now is
+     * checked against it at the next start, and brought up to date from what follows. */
+    uint64_t checkpoint_jseq;
+    uint8_t checkpoint_hash[HASH];
+    bool has_checkpoint; /* false for a state file of version 1 or 2 */
 };
 
 selgw_err selgw_chains_new(selgw_chains **out)
@@ -123,6 +129,15 @@ static void set_head(chain_head *h, uint64_t chain_seq, const uint8_t *hash, int
     h->info.last_jseq = jseq;
 }
 
+static void note_checkpoint(selgw_chains *c, uint64_t jseq, const uint8_t *hash)
+{
+    if (jseq >= c->checkpoint_jseq) {
+        c->checkpoint_jseq = jseq;
+        memcpy(c->checkpoint_hash, hash, HASH);
+        c->has_checkpoint = true;
+    }
+}
+
 selgw_err selgw_chains_advance(selgw_chains *c, const char *chain, uint64_t chain_seq,
                                const uint8_t hash[SELGW_RECORD_HASH_BYTES], int64_t time_ns,
                                uint64_t jseq)
@@ -131,6 +146,7 @@ selgw_err selgw_chains_advance(selgw_chains *c, const char *chain, uint64_t chai
     if (!h)
         return SELGW_ERR_NOMEM;
     set_head(h, chain_seq, hash, time_ns, jseq);
+    note_checkpoint(c, jseq, hash);
     return SELGW_OK;
 }
 
@@ -151,6 +167,22 @@ void selgw_chains_last_seal(const selgw_chains *c, uint8_t hash[SELGW_RECORD_HAS
         *jseq = c->seal_jseq;
     if (time_ns)
         *time_ns = c->seal_time_ns;
+}
+
+uint64_t selgw_chains_checkpoint(const selgw_chains *c)
+{
+    return c->checkpoint_jseq;
+}
+
+int64_t selgw_chains_latest_time_since(const selgw_chains *c, uint64_t jseq, int64_t floor_ns)
+{
+    int64_t latest = floor_ns;
+    for (size_t i = 0; i < c->count; i++) {
+        const selgw_chain_info *h = &c->items[i].info;
+        if (h->last_jseq > jseq && h->last_time_ns > latest)
+            latest = h->last_time_ns;
+    }
+    return latest;
 }
 
 static plot_tags *find_tags(const selgw_chains *c, const char *plot, size_t len)
@@ -224,6 +256,7 @@ static selgw_err apply_decoded(selgw_chains *c, const selgw_record *rec, const u
         return SELGW_OK;
     uint8_t hash[HASH];
     selgw_record_hash(payload, len, hash);
+    note_checkpoint(c, jseq, hash);
     selgw_err err = SELGW_OK;
     if (rec->type == SELGW_RECORD_SEAL) {
         err = merge_seal_heads(c, rec, jseq);
@@ -257,7 +290,8 @@ selgw_err selgw_chains_apply(selgw_chains *c, const uint8_t *payload, size_t len
 }
 
 selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, int64_t time_ns,
-                                   const char *gateway, uint8_t *buf, size_t cap, size_t *len)
+                                   int64_t covers_until_ns, const char *gateway, uint8_t *buf,
+                                   size_t cap, size_t *len)
 {
     /* The seal's own place first, so that the gateway chain is among the heads even before
      * its first record. */
@@ -274,8 +308,8 @@ selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, 
         memcpy(heads[i].head, c->items[i].info.head, HASH);
     }
     size_t signed_len = 0;
-    *len = selgw_record_encode_seal(time_ns, gateway, heads, c->count, &link, buf, cap,
-                                    &signed_len);
+    *len = selgw_record_encode_seal(time_ns, covers_until_ns, gateway, heads, c->count, &link,
+                                    buf, cap, &signed_len);
     free(heads);
     if (*len == 0 || *len > cap)
         return SELGW_ERR_RANGE;
@@ -286,11 +320,13 @@ selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, 
 /* ---- the state file ----------------------------------------------------------------- */
 
 /* One item a line, fields separated by single spaces (names are ids: no spaces):
- *   selgw-chains 2
+ *   selgw-chains 3
  *   seal <journal seq of the last seal> <hex hash of it> <its time, ns>
+ *   checkpoint <journal seq of the latest record> <hex hash of it>
  *   chain <name> <position> <hex head> <time of the head record, ns> <its journal seq>
  *   tags <plot> <hex hash of its latest tags text>
- * Version 1 had no times and journal sequences in its seal and chain lines. */
+ * Version 2 had no checkpoint line: it was saved at its seal, which served as one.
+ * Version 1 had no times and journal sequences in its seal and chain lines either. */
 
 selgw_err selgw_chains_state_text(const selgw_chains *c, char **text, size_t *len)
 {
@@ -306,6 +342,8 @@ selgw_err selgw_chains_state_text(const selgw_chains *c, char **text, size_t *le
         selgw_hash_hex(c->last_seal, hex);
         selgw_text_format(buf, cap, &n, "seal %" PRIu64 " %s %" PRId64 "\n", c->seal_jseq, hex,
                           c->seal_time_ns);
+        selgw_hash_hex(c->checkpoint_hash, hex);
+        selgw_text_format(buf, cap, &n, "checkpoint %" PRIu64 " %s\n", c->checkpoint_jseq, hex);
         for (size_t i = 0; i < c->count; i++) {
             const selgw_chain_info *h = &c->items[i].info;
             selgw_hash_hex(h->head, hex);
@@ -403,6 +441,14 @@ static bool parse_state_line(selgw_chains *c, char *line, int version)
         selgw_chains_note_seal(c, hash, seq, time_ns);
         return true;
     }
+    if (!strcmp(w[0], "checkpoint") && n == 3 && version >= 3) {
+        if (!parse_u64(w[1], &seq) || !parse_hex(w[2], hash))
+            return false;
+        c->checkpoint_jseq = seq;
+        memcpy(c->checkpoint_hash, hash, HASH);
+        c->has_checkpoint = true;
+        return true;
+    }
     if (!strcmp(w[0], "chain") && n == (version == 1 ? 4u : 6u)) {
         if (!*w[1] || !parse_u64(w[2], &seq) || !parse_hex(w[3], hash) ||
             (version > 1 && (!parse_i64(w[4], &time_ns) || !parse_u64(w[5], &jseq))))
@@ -440,7 +486,10 @@ static selgw_err read_state(selgw_chains *c, const char *path, char *why, size_t
         } else {
             line[n - 1] = '\0';
             if (lineno == 1)
-                version = !strcmp(line, STATE_MAGIC) ? 2 : !strcmp(line, STATE_MAGIC_V1) ? 1 : 0;
+                version = !strcmp(line, STATE_MAGIC)      ? 3
+                          : !strcmp(line, STATE_MAGIC_V2) ? 2
+                          : !strcmp(line, STATE_MAGIC_V1) ? 1
+                                                          : 0;
             if (lineno == 1 ? version == 0 : !parse_state_line(c, line, version))
                 err = SELGW_ERR_CORRUPT;
         }
@@ -451,22 +500,27 @@ static selgw_err read_state(selgw_chains *c, const char *path, char *why, size_t
         selgw_explain(why, why_cap, "%s: empty", path);
         err = SELGW_ERR_CORRUPT;
     }
+    if (err == SELGW_OK && version >= 3 && !c->has_checkpoint) {
+        selgw_explain(why, why_cap, "%s: no checkpoint line", path);
+        err = SELGW_ERR_CORRUPT;
+    }
     free(line);
     fclose(f);
     return err;
 }
 
-/* Whether the journal holds the state's seal as journal record seal_jseq with its hash. */
-static bool journal_has_seal(selgw_journal *j, uint64_t seal_jseq, const uint8_t *hash)
+/* Whether the journal holds the record the state was saved at as journal record jseq, with
+ * its hash. */
+static bool journal_has_record(selgw_journal *j, uint64_t jseq, const uint8_t *hash)
 {
     selgw_journal_reader *r = NULL;
-    if (selgw_journal_reader_new(j, seal_jseq - 1, &r) != SELGW_OK)
+    if (selgw_journal_reader_new(j, jseq - 1, &r) != SELGW_OK)
         return false;
     uint64_t seq;
     const uint8_t *payload;
     size_t len;
     bool found = false;
-    if (selgw_journal_read(r, &seq, &payload, &len) == SELGW_OK && seq == seal_jseq) {
+    if (selgw_journal_read(r, &seq, &payload, &len) == SELGW_OK && seq == jseq) {
         uint8_t actual[HASH];
         selgw_record_hash(payload, len, actual);
         found = !memcmp(actual, hash, HASH);
@@ -538,6 +592,7 @@ static selgw_err merge_state(selgw_chains *c, const selgw_chains *state,
         memcpy(recovery->lost + sizeof recovery->lost - 4, "...", 4);
     if (state->seal_jseq > c->seal_jseq)
         selgw_chains_note_seal(c, state->last_seal, state->seal_jseq, state->seal_time_ns);
+
     for (size_t i = 0; i < state->tag_count; i++)
         if (!find_tags(c, state->tags[i].plot, strlen(state->tags[i].plot)) &&
             set_tags(c, state->tags[i].plot, strlen(state->tags[i].plot), state->tags[i].hash) !=
@@ -565,20 +620,23 @@ selgw_err selgw_chains_load(selgw_chains *c, selgw_journal *journal, const char 
     recovery->state_found = err == SELGW_OK;
     uint64_t first = 0, last = 0;
     selgw_journal_range(journal, &first, &last);
+    recovery->journal_first_seq = first;
     recovery->journal_last_seq = last;
-    recovery->state_seal_jseq = state->seal_jseq;
-    uint64_t s = state->seal_jseq;
+    /* The record the state was saved at: its checkpoint, or (version 1, 2) its seal. */
+    uint64_t s = state->has_checkpoint ? state->checkpoint_jseq : state->seal_jseq;
+    const uint8_t *at_hash = state->has_checkpoint ? state->checkpoint_hash : state->last_seal;
+    recovery->state_checkpoint_jseq = s;
     if (recovery->state_found) {
         if (s == 0)
-            recovery->state_used = first <= 1; /* saved before any seal: the whole journal */
+            recovery->state_used = first <= 1; /* saved before any record: the whole journal */
         else if (s > last)
-            recovery->state_ahead = true; /* the journal lost its seal (and what followed) */
+            recovery->state_ahead = true; /* the journal lost that record (and what followed) */
         else if (s >= first)
-            recovery->state_used = journal_has_seal(journal, s, state->last_seal);
+            recovery->state_used = journal_has_record(journal, s, at_hash);
         else
-            recovery->state_used = first == s + 1; /* retention took the seal, nothing after */
+            recovery->state_used = first == s + 1; /* retention took it, nothing after */
         if (!recovery->state_used && s <= last && s >= first)
-            recovery->state_ahead = true; /* another record where its seal was: replaced */
+            recovery->state_ahead = true; /* another record in its place: replaced */
     }
     if (recovery->state_used) {
         /* c is empty: take the state over, then what the journal holds after it. */

@@ -242,6 +242,11 @@ static bool check_section_keys(selgw_yaml *yaml, struct fy_node *map, const char
 
 /* ---- small helpers ---- */
 
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 static bool is_id(const char *text)
 {
     if (!*text)
@@ -1771,6 +1776,23 @@ static void cross_check(loader *ld)
         }
     }
 
+    /* A seal names every chain's head in one record: it must fit. (Chains of devices and
+     * plots removed from the config stay in the seals too; this checks today's.) */
+    size_t seal_bytes = 59 + 2 + strlen(cfg->gateway_id ? cfg->gateway_id : "") + 8 + 4 +
+                        (2 + strlen("gateway") + 40) + SELGW_RECORD_SIGNATURE_BYTES;
+    for (size_t i = 0; i < cfg->device_count; i++)
+        seal_bytes += 2 + strlen("device/") + strlen(cfg->devices[i].id ? cfg->devices[i].id : "") + 40;
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        seal_bytes += 2 + strlen("plot/") + strlen(cfg->plots[i].id ? cfg->plots[i].id : "") + 40;
+    if (seal_bytes > SELGW_RECORD_MAX_PAYLOAD && cfg->device_count > 0)
+        error_at(ld, ld->device_nodes[cfg->device_count - 1].id,
+                 "%zu %s and %zu %s are more than a seal can name: it would take %zu bytes, "
+                 "and a record holds at most %u (use shorter ids, or split the base between "
+                 "gateways)",
+                 cfg->device_count, plural(cfg->device_count, "device", "devices"),
+                 cfg->plot_count, plural(cfg->plot_count, "plot", "plots"), seal_bytes,
+                 SELGW_RECORD_MAX_PAYLOAD);
+
 done:
     free(ids);
     free(id_nodes);
@@ -2111,10 +2133,6 @@ static size_t device_requests(const selgw_device *dev)
     return count;
 }
 
-static const char *plural(size_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
 
 void selgw_config_summary(const selgw_config *cfg, FILE *out)
 {

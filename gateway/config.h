@@ -110,6 +110,10 @@ typedef struct selgw_journal_config {
     selgw_when_full when_full;
     char *group; /* NULL, or a group (e.g. of a dashboard) that may read the journal */
     unsigned gid; /* its id, when group is set */
+    /* Not a config file option: set by the gateway, whose chain state needs the records
+     * after its checkpoint. Retention then removes nothing until
+     * selgw_journal_hold_retention says from where. */
+    bool hold_retention;
 } selgw_journal_config;
 
 typedef struct selgw_mqtt_config {

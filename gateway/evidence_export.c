@@ -193,6 +193,13 @@ static bool is_plot_chain(const export_state *st, const selgw_record *rec)
     return rec->chain.len == n && !memcmp(rec->chain.ptr, st->plot_chain, n);
 }
 
+/* Whether a seal covers every poll begun before `until`. A format 2 seal does not say; its
+ * time is the best there is (the verifier tells the auditor). */
+static bool seal_covers(const selgw_record *seal, int64_t until)
+{
+    return seal->seal_has_covers ? seal->seal_covers_until_ns >= until : seal->time_ns >= until;
+}
+
 /* Pass 1: which device chains matter, which seals bound the period, and the plot chain's
  * records the journal holds. */
 static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_cap)
@@ -255,7 +262,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
             st->have_opening = true;
             st->opening_jseq = jseq;
             st->opening_pos = rec->chain_seq;
-        } else if (rec->time_ns >= st->to_ns) {
+        } else if (seal_covers(rec, st->to_ns)) {
             if ((err = heads_from_seal(&st->closing, rec)) != SELGW_OK)
                 break;
             st->have_closing = true;
@@ -428,8 +435,8 @@ static selgw_err choose_chains(export_state *st, char *why, size_t why_cap)
     if (!st->have_closing) {
         selgw_explain(
             why, why_cap,
-            "no seal at or after %s yet: wait for the next seal (signing.seal_interval) or stop "
-            "the gateway cleanly",
+            "no seal covers every poll begun before %s yet: wait for the next seal "
+            "(signing.seal_interval) or stop the gateway cleanly",
             t2);
         return SELGW_ERR_AGAIN;
     }

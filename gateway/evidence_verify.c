@@ -160,6 +160,8 @@ typedef struct verify_state {
     named_head *opening_heads;
     size_t opening_count;
     selgw_strmap *opening_index;
+    selgw_strmap *closing_index; /* the closing seal's heads, made when first asked */
+    uint64_t *closing_positions;
 
     /* the latest seal: compared with the chains when the next record shows it was not the
      * last one, or at the end */
@@ -169,6 +171,8 @@ typedef struct verify_state {
     bool pending_seal, last_was_seal, gateway_seen;
     uint64_t seals, seal_number;
     int64_t last_seal_time;
+    bool last_seal_has_covers;
+    int64_t last_seal_covers; /* every poll begun before it is before the seal */
     uint64_t last_seal_jseq;
     uint8_t last_seal_hash[HASH];
 
@@ -400,6 +404,11 @@ static void check_seal_heads(verify_state *vs, bool closing)
     }
     if (named == vs->followed)
         return;
+    if (vs->problems.count >= MAX_PROBLEMS_LISTED) {
+        /* counted, not listed: no walk over every chain for every seal of a bad bundle */
+        vs->problem_count += vs->followed - named;
+        return;
+    }
     for (size_t i = 0; i < vs->chain_count; i++) {
         const vchain *c = &vs->chains[i];
         if (c->kind != CHAIN_GATEWAY && c->seal_mark != mark)
@@ -409,17 +418,38 @@ static void check_seal_heads(verify_state *vs, bool closing)
     }
 }
 
-/* A named head of the latest (closing) seal; NULL if it names none for `name`. */
-static bool closing_head(const verify_state *vs, const char *name, uint64_t *pos)
+/* The position the latest (closing) seal names for chain `name`; false (and 0) if it names
+ * none. The heads are indexed once, not walked for every chain asked about. */
+static bool closing_head(verify_state *vs, const char *name, uint64_t *pos)
 {
-    selgw_str entry;
-    const uint8_t *head;
-    size_t len = strlen(name);
-    for (size_t off = 0; selgw_record_seal_next(vs->seal_rec, &off, &entry, pos, &head);)
-        if (entry.len == len && !memcmp(entry.ptr, name, len))
-            return true;
     *pos = 0;
-    return false;
+    if (!vs->closing_index) {
+        const selgw_record *seal = vs->seal_rec;
+        vs->closing_positions =
+            calloc(seal->seal_count ? seal->seal_count : 1, sizeof *vs->closing_positions);
+        if (!vs->closing_positions || selgw_strmap_new(&vs->closing_index) != SELGW_OK) {
+            vs->nomem = true;
+            return false;
+        }
+        selgw_str entry;
+        uint64_t at;
+        const uint8_t *head;
+        size_t n = 0, i;
+        for (size_t off = 0; selgw_record_seal_next(seal, &off, &entry, &at, &head);) {
+            if (selgw_strmap_get(vs->closing_index, entry.ptr, entry.len, &i))
+                continue; /* named twice: the first counts, as for the opening seal */
+            if (selgw_strmap_put(vs->closing_index, entry.ptr, entry.len, n) != SELGW_OK) {
+                vs->nomem = true;
+                return false;
+            }
+            vs->closing_positions[n++] = at;
+        }
+    }
+    size_t i;
+    if (!selgw_strmap_get(vs->closing_index, name, strlen(name), &i))
+        return false;
+    *pos = vs->closing_positions[i];
+    return true;
 }
 
 /* ---- readings ------------------------------------------------------------------------------ */
@@ -934,6 +964,14 @@ static void check_times(verify_state *vs, uint64_t jseq, const selgw_record *rec
                            (utc_text(vs->max_time_since_seal, a), a), jseq,
                            (utc_text(rec->time_ns, b), b));
     }
+    if (rec->type == SELGW_RECORD_READING && jseq > vs->last_seal_jseq && vs->last_seal_has_covers &&
+        rec->time_ns < vs->last_seal_covers && !stepped)
+        record_problem(vs, jseq, rec,
+                       "the poll began at %s, but the seal before it (record %" PRIu64
+                       ") says every poll begun before %s was journaled before it, and no "
+                       "CLOCK record between says the clock stepped back",
+                       (utc_text(rec->time_ns, a), a), vs->last_seal_jseq,
+                       (utc_text(vs->last_seal_covers, b), b));
     if (rec->type == SELGW_RECORD_ANNOTATION && jseq > vs->last_seal_jseq &&
         rec->time_ns < vs->last_seal_time && !stepped)
         record_problem(vs, jseq, rec,
@@ -1005,6 +1043,8 @@ static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payloa
         vs->pending_seal = true;
         vs->last_was_seal = true;
         vs->last_seal_time = rec->time_ns;
+        vs->last_seal_has_covers = rec->seal_has_covers;
+        vs->last_seal_covers = rec->seal_covers_until_ns;
         vs->last_seal_jseq = jseq;
     }
     if (rec->type == SELGW_RECORD_READING)
@@ -1272,6 +1312,8 @@ static void verify_state_free(verify_state *vs)
     selgw_strmap_free(vs->chain_index);
     free(vs->opening_heads);
     selgw_strmap_free(vs->opening_index);
+    selgw_strmap_free(vs->closing_index);
+    free(vs->closing_positions);
     free(vs->seal_payload);
     free(vs->seal_rec);
     text_list_free(&vs->households);
@@ -1455,7 +1497,7 @@ static void print_verdict(verify_state *vs, selgw_err *result)
  * all the time. */
 
 #define BATCH_BYTES (4u << 20)
-#define MAX_LINE_BYTES (128u << 10) /* a record line of the largest payload is ~87 KiB */
+#define MAX_LINE_BYTES (1536u << 10) /* a record line of the largest payload is ~1.34 MiB */
 #define CLAIM 64                     /* items a thread takes at a time */
 
 typedef struct line_item {
@@ -1926,12 +1968,19 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
                     "start %s",
                     a, selgw_format_instant(vs.from_ns, b));
         }
-        if (vs.last_was_seal && vs.last_seal_time < vs.to_ns) {
-            utc_text(vs.last_seal_time, a);
+        if (vs.last_was_seal && !vs.last_seal_has_covers) {
             problem(&vs,
-                    "seals do not cover the period: the closing seal is of %s, before its "
-                    "end %s",
-                    a, selgw_format_instant(vs.to_ns, b));
+                    "the closing seal (record %" PRIu64 ") is of record format 2, which does "
+                    "not say up to when it covers every poll: readings polled before the end "
+                    "of the period could have been journaled after it and be left out",
+                    vs.last_seal_jseq);
+        } else if (vs.last_was_seal && vs.last_seal_covers < vs.to_ns) {
+            char c[SELGW_INSTANT_TEXT_SIZE];
+            problem(&vs,
+                    "seals do not cover the period: the closing seal covers the polls begun "
+                    "before %s, not all those before its end %s",
+                    selgw_format_instant(vs.last_seal_covers, c),
+                    selgw_format_instant(vs.to_ns, b));
         }
         for (size_t i = 0; i < vs.device_count; i++)
             end_failed_run(&vs, &vs.devices[i]);

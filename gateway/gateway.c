@@ -28,6 +28,9 @@
  * steps past 128 ms; slewing moves far less than this in a second). */
 #define STEP_BACK_NS (50 * SELGW_NS_PER_MS)
 #define STEP_FORWARD_NS SELGW_NS_PER_S
+/* The chain state is saved at least this often (and at every seal): a start reads the
+ * journal from there, and retention keeps what follows it. */
+#define CHECKPOINT_INTERVAL_NS (60 * SELGW_NS_PER_S)
 
 /* A plot chain record appended, to be copied to the plot chain log once committed. */
 typedef struct plot_record {
@@ -43,14 +46,16 @@ typedef struct taken_annotation {
 } taken_annotation;
 
 struct selgw_gateway {
-    selgw_config *cfg;
+    selgw_config *cfg; /* replaced by a reload: other threads read it under lock only */
+    char *journal_dir; /* the journal's directory, which a reload cannot change */
     selgw_gateway_options opt;
     selgw_journal *journal;
     const char *sink_names[2];
     size_t sink_count;
     selgw_mqtt_sink *mqtt;
     selgw_influx_sink *influx;
-    selgw_poller **pollers; /* one per bus of cfg */
+    selgw_poller **pollers; /* one per bus of cfg; replaced under lock (the sealer reads) */
+    size_t poller_count;
     bool running;
 
     /* The accept path: pollers' threads append records. */
@@ -84,9 +89,10 @@ struct selgw_gateway {
     uint64_t last_jseq;          /* the last record appended */
 
     /* Written once committed (under lock until taken by persist). */
-    char *state_text; /* chain state as of the last seal */
+    char *state_text; /* chain state as of its checkpoint (the last seal, or later) */
     size_t state_len;
-    uint64_t state_seal_jseq;
+    uint64_t state_checkpoint_jseq;
+    int64_t last_checkpoint_ns; /* monotonic: when the last state snapshot was taken */
     plot_record *plot_pending;
     size_t plot_pending_count, plot_pending_cap;
     taken_annotation *annotations;
@@ -408,6 +414,36 @@ static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, u
 
 /* ---- seals and what is written once committed ---------------------------------------- */
 
+/* A snapshot of the chain state as of the latest record, to be saved once that record is
+ * committed (persist). */
+static void take_state_locked(selgw_gateway *g)
+{
+    char *text = NULL;
+    size_t text_len = 0;
+    if (selgw_chains_state_text(g->chains, &text, &text_len) != SELGW_OK)
+        return; /* out of memory: the next checkpoint tries again */
+    free(g->state_text);
+    g->state_text = text;
+    g->state_len = text_len;
+    g->state_checkpoint_jseq = selgw_chains_checkpoint(g->chains);
+    g->last_checkpoint_ns = selgw_mono_ns();
+}
+
+/* Up to when a seal made now covers every poll: now, or earlier while a poll begun before
+ * is still on its way, or while readings refused are not yet written down in a GAP. */
+static int64_t polls_covered_until_locked(const selgw_gateway *g, int64_t now)
+{
+    int64_t until = now;
+    for (size_t i = 0; i < g->poller_count; i++) {
+        int64_t oldest = g->pollers[i] ? selgw_poller_oldest_poll_ns(g->pollers[i]) : 0;
+        if (oldest != 0 && oldest < until)
+            until = oldest;
+    }
+    if (g->refused > 0 && g->refused_first_ns < until)
+        until = g->refused_first_ns;
+    return until;
+}
+
 /* A signed statement of every chain's head, as the next record of the gateway chain; the
  * heads are taken and the seal appended under the same lock, so every record a seal covers
  * comes before it. A snapshot of exactly those heads is kept, to be saved as the chain
@@ -418,12 +454,13 @@ static selgw_err seal_locked(selgw_gateway *g)
         return SELGW_OK;
     int64_t now = selgw_utc_ns();
     check_clock_locked(g, "gateway", now, KIND_SEAL);
+    int64_t covers = polls_covered_until_locked(g, now);
     size_t len = 0;
     selgw_chain_link link;
     selgw_err err = selgw_chains_next(g->chains, "gateway", &link);
     if (err == SELGW_OK)
-        err = selgw_chains_encode_seal(g->chains, g->signer, now, g->cfg->gateway_id, g->payload,
-                                       sizeof g->payload, &len);
+        err = selgw_chains_encode_seal(g->chains, g->signer, now, covers, g->cfg->gateway_id,
+                                       g->payload, sizeof g->payload, &len);
     uint64_t seq = 0;
     if (err == SELGW_OK) {
         /* room first (see append_raw_locked): a GAP record would take the seal's place */
@@ -432,8 +469,9 @@ static selgw_err seal_locked(selgw_gateway *g)
         if (selgw_chains_next(g->chains, "gateway", &again) == SELGW_OK &&
             again.chain_seq != link.chain_seq) {
             link = again;
-            err = selgw_chains_encode_seal(g->chains, g->signer, now, g->cfg->gateway_id,
-                                           g->payload, sizeof g->payload, &len);
+            err = selgw_chains_encode_seal(g->chains, g->signer, now, covers,
+                                           g->cfg->gateway_id, g->payload, sizeof g->payload,
+                                           &len);
         }
     }
     if (err == SELGW_OK)
@@ -444,14 +482,7 @@ static selgw_err seal_locked(selgw_gateway *g)
         selgw_record_hash(g->payload, len, hash);
         selgw_chains_note_seal(g->chains, hash, seq, now);
         g->max_time_since_seal = now;
-        char *text = NULL;
-        size_t text_len = 0;
-        if (selgw_chains_state_text(g->chains, &text, &text_len) == SELGW_OK) {
-            free(g->state_text);
-            g->state_text = text;
-            g->state_len = text_len;
-            g->state_seal_jseq = seq;
-        }
+        take_state_locked(g);
     }
     if (err != SELGW_OK)
         selgw_repeat_fail(&g->seal_repeat, "seal", err, "retried at the next seal interval");
@@ -465,7 +496,7 @@ static selgw_err seal_locked(selgw_gateway *g)
 typedef struct persist_work {
     char *state_text;
     size_t state_len;
-    uint64_t state_seal_jseq;
+    uint64_t state_checkpoint_jseq;
     plot_record *plots;
     size_t plot_count;
     taken_annotation *annotations;
@@ -502,16 +533,21 @@ static void persist(selgw_gateway *g)
     pthread_mutex_lock(&g->lock);
     w.state_text = g->state_text;
     w.state_len = g->state_len;
-    w.state_seal_jseq = g->state_seal_jseq;
+    w.state_checkpoint_jseq = g->state_checkpoint_jseq;
     g->state_text = NULL;
     w.plots = g->plot_pending;
     w.plot_count = g->plot_pending_count;
     g->plot_pending = NULL;
     g->plot_pending_count = g->plot_pending_cap = 0;
-    w.annotations = g->annotations;
-    w.annotation_count = g->annotation_count;
-    g->annotations = NULL;
-    g->annotation_count = g->annotation_cap = 0;
+    /* Copied, not taken: until its file is gone an annotation must stay in flight, or the
+     * sealer would journal it again from the queue. */
+    if (g->annotation_count) {
+        w.annotations = malloc(g->annotation_count * sizeof *w.annotations);
+        if (w.annotations) {
+            memcpy(w.annotations, g->annotations, g->annotation_count * sizeof *w.annotations);
+            w.annotation_count = g->annotation_count;
+        }
+    }
     w.through = g->last_jseq;
     pthread_mutex_unlock(&g->lock);
 
@@ -538,36 +574,43 @@ static void persist(selgw_gateway *g)
         plots_done = w.plot_count; /* logged at start; the journal still has them */
     }
     bool plots_written = plots_done == w.plot_count;
-    if (w.state_text && plots_written && w.state_seal_jseq <= committed) {
+    if (w.state_text && plots_written && w.state_checkpoint_jseq <= committed) {
         selgw_err err = selgw_chains_write_state(g->chains_state, w.state_text, w.state_len);
-        if (err != SELGW_OK)
+        if (err != SELGW_OK) {
             selgw_repeat_fail(&g->persist_repeat, "chain state", err,
                               "the next start reads further back in the journal");
-        else if (plots_written)
+        } else {
             selgw_repeat_ok(&g->persist_repeat, "chain state and plot chain log");
+            /* the next start reads from here: retention may now take what came before */
+            selgw_journal_hold_retention(g->journal, w.state_checkpoint_jseq);
+        }
         free(w.state_text);
         w.state_text = NULL;
     }
     size_t ann_done = 0;
     for (; ann_done < w.annotation_count && w.annotations[ann_done].jseq <= committed; ann_done++)
-        selgw_annotation_done(g->cfg->journal.dir, &w.annotations[ann_done].a);
+        selgw_annotation_done(g->journal_dir, &w.annotations[ann_done].a);
 
     /* What is left goes back, before anything queued meanwhile. */
-    size_t left = w.plot_count - plots_done, ann_left = w.annotation_count - ann_done;
+    size_t left = w.plot_count - plots_done;
     bool plots_back = false;
     pthread_mutex_lock(&g->lock);
     if (w.state_text && !g->state_text) {
         g->state_text = w.state_text;
         g->state_len = w.state_len;
-        g->state_seal_jseq = w.state_seal_jseq;
+        g->state_checkpoint_jseq = w.state_checkpoint_jseq;
         w.state_text = NULL;
     }
     plots_back = left && put_back((void **)&g->plot_pending, &g->plot_pending_count,
                                   &g->plot_pending_cap, w.plots + plots_done, left,
                                   sizeof *w.plots);
-    if (ann_left)
-        put_back((void **)&g->annotations, &g->annotation_count, &g->annotation_cap,
-                 w.annotations + ann_done, ann_left, sizeof *w.annotations);
+    /* Only persist removes annotations, one persist at a time, and new ones are added at
+     * the end: the first ann_done are those whose files are gone. */
+    if (ann_done) {
+        memmove(g->annotations, g->annotations + ann_done,
+                (g->annotation_count - ann_done) * sizeof *g->annotations);
+        g->annotation_count -= ann_done;
+    }
     pthread_mutex_unlock(&g->lock);
     /* Payloads that could not be put back are copied from the journal at the next start. */
     for (size_t i = 0; i < w.plot_count; i++)
@@ -662,7 +705,7 @@ static bool annotation_in_flight_locked(const selgw_gateway *g, const char *file
 static void journal_annotations(selgw_gateway *g)
 {
     selgw_annotation *list = NULL;
-    size_t count = selgw_annotations_read(g->cfg->journal.dir, &list);
+    size_t count = selgw_annotations_read(g->journal_dir, &list);
     if (!count)
         return;
     pthread_mutex_lock(&g->lock);
@@ -671,7 +714,7 @@ static void journal_annotations(selgw_gateway *g)
         if (annotation_in_flight_locked(g, a->file))
             continue;
         if (!plot_known(g->cfg, a->plot)) {
-            selgw_annotation_set_aside(g->cfg->journal.dir, a, "unknown-plot");
+            selgw_annotation_set_aside(g->journal_dir, a, "unknown-plot");
             continue;
         }
         if (g->annotation_count == g->annotation_cap) {
@@ -743,6 +786,9 @@ static void *sealer_thread(void *arg)
         if (g->signer && selgw_mono_ns() - g->last_seal_ns >=
                              (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS)
             seal_locked(g);
+        else if (selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS &&
+                 selgw_chains_checkpoint(g->chains) > g->state_checkpoint_jseq)
+            take_state_locked(g);
         bool work = g->state_text || g->plot_pending_count || g->annotation_count;
         pthread_mutex_unlock(&g->lock);
         if (work)
@@ -761,6 +807,60 @@ static void copy_plot_record(void *ctx, uint64_t jseq, const selgw_record *rec,
     if (g->plotlog && rec->chained && rec->chain.len > 5 && !memcmp(rec->chain.ptr, "plot/", 5) &&
         selgw_plotlog_add(g->plotlog, jseq, payload, len) != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory");
+}
+
+/* What the journal lacks that the chain state names, and how it came to lack it. */
+static void describe_lost(const selgw_chains_recovery *rec, char *buf, size_t cap)
+{
+    uint64_t at = rec->state_checkpoint_jseq;
+    char how[300];
+    if (at > rec->journal_last_seq)
+        snprintf(how, sizeof how,
+                 "the journal ends at record %" PRIu64 ", before it: records the disk "
+                 "acknowledged were lost (a crash with a disk that lied about a flush) or the "
+                 "journal was replaced by an older copy",
+                 rec->journal_last_seq);
+    else if (at >= rec->journal_first_seq)
+        snprintf(how, sizeof how,
+                 "the journal holds another record there: it was replaced or altered");
+    else
+        snprintf(how, sizeof how,
+                 "the journal begins at record %" PRIu64 ": the records after it were removed "
+                 "(by retention or the disk budget) before this start read them",
+                 rec->journal_first_seq);
+    snprintf(buf, cap,
+             "the chain state saved at journal record %" PRIu64 " names records the journal "
+             "does not hold: %s%s%s",
+             at, how, rec->lost[0] ? "; chain positions " : "", rec->lost);
+}
+
+typedef struct plot_heads_ctx {
+    selgw_chains *chains;
+    uint64_t last_jseq; /* the log's last record */
+    selgw_err err;
+} plot_heads_ctx;
+
+static bool take_plot_head(void *ctx, uint64_t jseq, const uint8_t *payload, size_t len)
+{
+    plot_heads_ctx *h = ctx;
+    if (jseq > h->last_jseq)
+        h->last_jseq = jseq;
+    selgw_record *rec = malloc(sizeof *rec);
+    if (!rec) {
+        h->err = SELGW_ERR_NOMEM;
+        return false;
+    }
+    char chain[512];
+    if (selgw_record_decode(payload, len, rec) == SELGW_OK && rec->chain.len < sizeof chain) {
+        memcpy(chain, rec->chain.ptr, rec->chain.len);
+        chain[rec->chain.len] = '\0';
+        const selgw_chain_info *known = selgw_chains_find(h->chains, chain);
+        if ((!known || rec->chain_seq > known->chain_seq) &&
+            selgw_chains_apply(h->chains, payload, len, jseq) == SELGW_ERR_NOMEM)
+            h->err = SELGW_ERR_NOMEM;
+    }
+    free(rec);
+    return h->err == SELGW_OK;
 }
 
 /* Loads the chain heads and brings the plot chain log up to date with the journal. */
@@ -787,6 +887,17 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     }
     if (why[0])
         selgw_log(SELGW_LOG_WARN, "evidence chains: %s", why);
+    /* Plot chains outlive the journal: their heads come from the log where it is ahead
+     * (the journal lost or no longer holds their last records). */
+    plot_heads_ctx heads = {g->chains, 0, SELGW_OK};
+    if (g->plotlog && (err = selgw_plotlog_each(dir, NULL, take_plot_head, &heads, why,
+                                                sizeof why)) != SELGW_OK)
+        selgw_log(SELGW_LOG_WARN, "plot chain log: %s", why[0] ? why : selgw_strerror(err));
+    if (heads.err != SELGW_OK)
+        return heads.err;
+    if (heads.last_jseq)
+        selgw_journal_skip_to(g->journal, heads.last_jseq);
+    selgw_journal_hold_retention(g->journal, rec->state_used ? rec->state_checkpoint_jseq : 0);
     if (g->plotlog) {
         uint64_t first, last;
         selgw_journal_range(g->journal, &first, &last);
@@ -795,18 +906,16 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     }
     if (rec->state_ahead) {
         /* Numbers the journal lost may have been seen (delivered, exported): never again. */
-        selgw_journal_skip_to(g->journal, rec->state_seal_jseq);
-        selgw_log(SELGW_LOG_ERROR,
-                  "evidence chains: the chain state (seal at journal record %" PRIu64
-                  ") names records the journal (last record %" PRIu64 ") does not hold%s%s; "
-                  "a GAP record says so and the chains continue after them",
-                  rec->state_seal_jseq, rec->journal_last_seq, rec->lost[0] ? ": " : "",
-                  rec->lost);
+        selgw_journal_skip_to(g->journal, rec->state_checkpoint_jseq);
+        char what[1000];
+        describe_lost(rec, what, sizeof what);
+        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s; a GAP record says so and the chains "
+                  "continue after them", what);
     }
     uint64_t seal_jseq;
     int64_t seal_time;
     selgw_chains_last_seal(g->chains, NULL, &seal_jseq, &seal_time);
-    g->max_time_since_seal = seal_time;
+    g->max_time_since_seal = selgw_chains_latest_time_since(g->chains, seal_jseq, seal_time);
     return SELGW_OK;
 }
 
@@ -851,19 +960,19 @@ static void record_recovery_gap_locked(selgw_gateway *g, const selgw_chains_reco
 {
     if (!rec->state_ahead)
         return;
-    char text[800];
-    snprintf(text, sizeof text,
-             "the chain state saved at the seal of journal record %" PRIu64
-             " names records the journal (last record %" PRIu64
-             ") no longer holds: lost in a crash or with the disk%s%s",
-             rec->state_seal_jseq, rec->journal_last_seq, rec->lost[0] ? "; chain positions " : "",
-             rec->lost);
+    char text[1000];
+    describe_lost(rec, text, sizeof text);
+    uint64_t at = rec->state_checkpoint_jseq, first = at, last = at;
+    if (at > rec->journal_last_seq) {
+        first = rec->journal_last_seq + 1; /* lost from the end */
+    } else if (at + 1 < rec->journal_first_seq) {
+        first = at + 1; /* removed from the start */
+        last = rec->journal_first_seq - 1;
+    }
     selgw_record gap = {.type = SELGW_RECORD_GAP,
                         .text = str_of(text),
-                        .gap_first_seq = rec->journal_last_seq + 1,
-                        .gap_last_seq = rec->state_seal_jseq > rec->journal_last_seq
-                                            ? rec->state_seal_jseq
-                                            : rec->journal_last_seq + 1};
+                        .gap_first_seq = first,
+                        .gap_last_seq = last};
     append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL);
 }
 
@@ -883,6 +992,30 @@ static void free_pollers(selgw_gateway *g, selgw_poller **pollers, size_t count)
         selgw_poller_free(pollers[i]);
     }
     free(pollers);
+}
+
+/* Stops g's pollers and frees them. Stopped first while the sealer still sees them: a
+ * poll in progress holds seals back until it is journaled (or abandoned). */
+static void stop_pollers(selgw_gateway *g)
+{
+    for (size_t i = 0; g->pollers && i < g->poller_count; i++)
+        if (g->pollers[i])
+            selgw_poller_stop(g->pollers[i]);
+    pthread_mutex_lock(&g->lock);
+    selgw_poller **old = g->pollers;
+    size_t count = g->poller_count;
+    g->pollers = NULL;
+    g->poller_count = 0;
+    pthread_mutex_unlock(&g->lock);
+    free_pollers(g, old, count);
+}
+
+static void install_pollers(selgw_gateway *g, selgw_poller **pollers, size_t count)
+{
+    pthread_mutex_lock(&g->lock);
+    g->pollers = pollers;
+    g->poller_count = count;
+    pthread_mutex_unlock(&g->lock);
 }
 
 static selgw_err make_pollers(selgw_gateway *g, const selgw_config *cfg, selgw_poller ***out)
@@ -956,6 +1089,12 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     }
     g->cfg = cfg;
     g->opt = *opt;
+    g->journal_dir = strdup(cfg->journal.dir);
+    if (!g->journal_dir) {
+        selgw_config_free(cfg);
+        free(g);
+        return SELGW_ERR_NOMEM;
+    }
     g->clock_synced = -1;
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->persist_lock, NULL);
@@ -971,8 +1110,11 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
 
     selgw_journal_recovery rec;
     memset(&rec, 0, sizeof rec);
+    /* Retention waits until the chain state says from where the next start reads. */
+    selgw_journal_config journal_cfg = cfg->journal;
+    journal_cfg.hold_retention = true;
     selgw_err err =
-        selgw_journal_open(&cfg->journal, g->sink_names, g->sink_count, true, &g->journal, &rec);
+        selgw_journal_open(&journal_cfg, g->sink_names, g->sink_count, true, &g->journal, &rec);
     g->journal_recovery = rec;
     if (err != SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "journal %s: %s%s%s", cfg->journal.dir, selgw_strerror(err),
@@ -1008,8 +1150,11 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
     err = make_sinks(g, cfg);
+    selgw_poller **pollers = NULL;
     if (err == SELGW_OK)
-        err = make_pollers(g, cfg, &g->pollers);
+        err = make_pollers(g, cfg, &pollers);
+    if (err == SELGW_OK)
+        install_pollers(g, pollers, cfg->bus_count);
     if (err != SELGW_OK) {
         selgw_gateway_free(g);
         return err;
@@ -1022,7 +1167,7 @@ static void start_pollers(selgw_gateway *g)
 {
     selgw_log(SELGW_LOG_INFO, "gateway %s: polling %zu devices on %zu buses (%s)",
               g->cfg->gateway_id, g->cfg->device_count, g->cfg->bus_count, g->cfg->path);
-    for (size_t i = 0; i < g->cfg->bus_count; i++)
+    for (size_t i = 0; i < g->poller_count; i++)
         if (selgw_poller_start(g->pollers[i]) != SELGW_OK)
             selgw_log(SELGW_LOG_ERROR, "cannot start the poller of bus %s", g->cfg->buses[i].id);
 }
@@ -1065,7 +1210,7 @@ size_t selgw_gateway_device_count(const selgw_gateway *g)
 size_t selgw_gateway_poll_once(selgw_gateway *g)
 {
     size_t failed = 0;
-    for (size_t i = 0; i < g->cfg->bus_count; i++)
+    for (size_t i = 0; i < g->poller_count; i++)
         failed += selgw_poller_poll_once(g->pollers[i]);
     persist(g);
     return failed;
@@ -1103,8 +1248,8 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
     }
     /* Old pollers stop first, so that a serial line is closed before its new owner opens
      * it; sinks restart with their new settings from their persisted cursors. */
-    free_pollers(g, g->pollers, g->cfg->bus_count);
-    g->pollers = pollers;
+    stop_pollers(g);
+    install_pollers(g, pollers, cfg->bus_count);
     stop_sinks(g);
     free_sinks(g);
     pthread_mutex_lock(&g->lock);
@@ -1131,8 +1276,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
 {
     if (!g->pollers && !g->running)
         return;
-    free_pollers(g, g->pollers, g->cfg->bus_count);
-    g->pollers = NULL;
+    stop_pollers(g);
     if (g->sealer_running) {
         pthread_mutex_lock(&g->lock);
         g->sealer_stop = true;
@@ -1165,7 +1309,7 @@ void selgw_gateway_log_totals(selgw_gateway *g)
 {
     /* Pollers freed by reloads or a stop have added theirs already; live ones add now. */
     uint64_t polls = g->polls, failed = g->failed_polls, late = g->late_polls;
-    for (size_t i = 0; g->pollers && i < g->cfg->bus_count; i++) {
+    for (size_t i = 0; g->pollers && i < g->poller_count; i++) {
         selgw_poller_stats st;
         selgw_poller_get_stats(g->pollers[i], &st);
         polls += st.polls;
@@ -1198,7 +1342,7 @@ void selgw_gateway_free(selgw_gateway *g)
         return;
     if (g->journal)
         selgw_gateway_stop(g, "stopped");
-    free_pollers(g, g->pollers, g->cfg->bus_count);
+    stop_pollers(g);
     free_sinks(g);
     if (g->journal)
         selgw_journal_set_gap_hook(g->journal, NULL);
@@ -1216,5 +1360,6 @@ void selgw_gateway_free(selgw_gateway *g)
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);
     selgw_config_free(g->cfg);
+    free(g->journal_dir);
     free(g);
 }

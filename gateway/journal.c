@@ -228,6 +228,7 @@ struct selgw_journal {
     int64_t commit_interval_ns;
     int64_t fsync_interval_ns;
     int64_t retention_ns;
+    uint64_t retention_hold; /* retention keeps every segment with a record after this */
     uint64_t max_backlog;
     selgw_when_full when_full;
 
@@ -613,6 +614,8 @@ static void run_retention(selgw_journal *j)
     int64_t now = selgw_utc_ns();
     pthread_mutex_lock(&j->lock);
     uint64_t delivered = min_cursor(j);
+    if (delivered > j->retention_hold)
+        delivered = j->retention_hold;
     size_t n = 0;
     removal *list = NULL;
     for (size_t i = 0; i + 1 < j->seg_count;) {
@@ -1468,6 +1471,7 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
     j->commit_interval_ns = (int64_t)cfg->commit_interval_ms * SELGW_NS_PER_MS;
     j->fsync_interval_ns = (int64_t)cfg->fsync_interval_ms * SELGW_NS_PER_MS;
     j->retention_ns = cfg->retention_ms * SELGW_NS_PER_MS;
+    j->retention_hold = cfg->hold_retention ? 0 : UINT64_MAX;
     j->max_backlog = cfg->max_backlog_bytes;
     j->when_full = cfg->when_full;
     j->dir = strdup(cfg->dir);
@@ -1730,7 +1734,11 @@ selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len
             err = SELGW_ERR_IO;
             break;
         }
-        if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_DROP_OLDEST)
+        /* With a gap hook, the GAP record of a drop takes the next place of its owner's
+         * chain, and the record being appended already has its place: only
+         * selgw_journal_make_room, called before the place is given, drops. Here the budget
+         * may then be passed by a record. */
+        if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_DROP_OLDEST && !j->gap_hook.encode)
             while (j->backlog_disk + pending_bytes(j) + frame > j->max_backlog &&
                    drop_oldest_locked(j))
                 ;
@@ -2261,6 +2269,13 @@ void selgw_journal_set_gap_hook(selgw_journal *j, const selgw_journal_gap_hook *
         j->gap_hook = *hook;
     else
         memset(&j->gap_hook, 0, sizeof j->gap_hook);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void selgw_journal_hold_retention(selgw_journal *j, uint64_t seq)
+{
+    pthread_mutex_lock(&j->lock);
+    j->retention_hold = seq;
     pthread_mutex_unlock(&j->lock);
 }
 

@@ -111,6 +111,12 @@ void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_n
  * when it is empty). */
 void selgw_journal_range(selgw_journal *j, uint64_t *first, uint64_t *last);
 
+/* Retention removes no segment that holds a record after seq (the gateway's chain state
+ * is brought up to date from there at the next start). Without journal.hold_retention
+ * there is no such limit; with it, nothing is removed until this is called. The disk
+ * budget (drop_oldest) is not held back: it says what it drops in a GAP record. */
+void selgw_journal_hold_retention(selgw_journal *j, uint64_t seq);
+
 /* Numbering continues after seq: the next record appended gets a number above it. For a
  * journal that lost records someone else has seen (a chain state or a sink that got
  * further), so that no number is ever given to two different records. */

@@ -123,7 +123,8 @@ static selgw_err walk_file(FILE *f, walk *w, selgw_plotlog_fn fn, void *ctx, con
         if (jseq > w->through)
             w->through = jseq;
         if (fn && selgw_record_decode(buf, len, rec) == SELGW_OK && rec->chained &&
-            rec->chain.len == strlen(chain) && !memcmp(rec->chain.ptr, chain, rec->chain.len))
+            (!chain ||
+             (rec->chain.len == strlen(chain) && !memcmp(rec->chain.ptr, chain, rec->chain.len))))
             stop = !fn(ctx, jseq, buf, len);
     }
     selgw_err err = SELGW_OK;

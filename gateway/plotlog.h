@@ -42,8 +42,8 @@ selgw_err selgw_plotlog_add(selgw_plotlog *p, uint64_t jseq, const uint8_t *payl
 /* Appends what was queued and "through <through>", and makes the records durable. */
 selgw_err selgw_plotlog_sync(selgw_plotlog *p, uint64_t through);
 
-/* Calls fn for every record of the file whose chain is `chain` (e.g. "plot/hw-p01"), in
- * journal order, until fn returns false. A missing file has no records. Reads the file
+/* Calls fn for every record of the file whose chain is `chain` (e.g. "plot/hw-p01"; NULL:
+ * every record), in journal order, until fn returns false. A missing file has no records. Reads the file
  * read-only: a running gateway may be appending to it. */
 typedef bool (*selgw_plotlog_fn)(void *ctx, uint64_t jseq, const uint8_t *payload, size_t len);
 selgw_err selgw_plotlog_each(const char *journal_dir, const char *chain, selgw_plotlog_fn fn,

@@ -1,6 +1,7 @@
 #include "poller.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ typedef struct device_state {
     int64_t next_due_ns;  /* monotonic: when the next regular poll is due */
     int64_t retry_due_ns; /* monotonic: when the pending retry is due; 0 when none */
     int64_t poll_utc_ns;  /* when the poll in progress began */
+    int64_t began_mark_ns; /* a time taken just before poll_utc_ns (see oldest_poll_ns) */
     unsigned attempts;    /* attempts of the poll in progress */
     unsigned consecutive_failures;
     unsigned tightened; /* plan tightenings so far after refused reads (at most 2) */
@@ -51,6 +53,9 @@ struct selgw_poller {
     pthread_cond_t wake;
     bool stop_requested;
     selgw_poller_stats stats;
+    /* 0, or a lower bound of the time of every poll begun and not yet handed to emit:
+     * written by the polling thread only, read by anyone (selgw_poller_oldest_poll_ns). */
+    _Atomic int64_t oldest_poll_ns;
 };
 
 unsigned selgw_backoff_multiplier(unsigned consecutive_failures)
@@ -198,6 +203,13 @@ static bool link_failure(selgw_err err)
 static selgw_err attempt(selgw_poller *p, device_state *d)
 {
     if (d->attempts == 0) {
+        /* The mark is published before the poll's time is taken: whoever reads 0 (or a
+         * later mark) before this store took its own time earlier, so this poll's time
+         * cannot be before that (the clock stepping back aside). */
+        d->began_mark_ns = selgw_utc_ns();
+        int64_t oldest = atomic_load(&p->oldest_poll_ns);
+        if (oldest == 0 || d->began_mark_ns < oldest)
+            atomic_store(&p->oldest_poll_ns, d->began_mark_ns);
         d->poll_utc_ns = selgw_utc_ns();
         for (size_t i = 0; i < d->plan->request_count; i++) {
             d->requests[i].status = SELGW_ERR_TIMEOUT; /* not read yet */
@@ -228,6 +240,18 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
         p->stats.retries++;
     pthread_mutex_unlock(&p->lock);
     return first;
+}
+
+/* After a poll was handed over (or abandoned): the oldest of those still in progress. */
+static void update_oldest_poll(selgw_poller *p)
+{
+    int64_t oldest = 0;
+    for (size_t i = 0; i < p->device_count; i++) {
+        const device_state *d = &p->devices[i];
+        if (d->attempts > 0 && (oldest == 0 || d->began_mark_ns < oldest))
+            oldest = d->began_mark_ns;
+    }
+    atomic_store(&p->oldest_poll_ns, oldest);
 }
 
 static bool poll_complete(const selgw_poller *p, const device_state *d, selgw_err err)
@@ -363,6 +387,7 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         tighten_plan_if_refused(d);
     d->attempts = 0;
     d->retry_due_ns = 0;
+    update_oldest_poll(p);
     return status;
 }
 
@@ -440,6 +465,12 @@ static void *poller_thread(void *arg)
             next->retry_due_ns = now;
         }
     }
+    /* Polls waiting for a retry are abandoned: they will never be handed over. */
+    for (size_t i = 0; i < p->device_count; i++) {
+        p->devices[i].attempts = 0;
+        p->devices[i].retry_due_ns = 0;
+    }
+    update_oldest_poll(p);
     return NULL;
 }
 
@@ -479,6 +510,11 @@ size_t selgw_poller_poll_once(selgw_poller *p)
             failed++;
     }
     return failed;
+}
+
+int64_t selgw_poller_oldest_poll_ns(selgw_poller *p)
+{
+    return atomic_load(&p->oldest_poll_ns);
 }
 
 void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out)

@@ -191,7 +191,7 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
     return finish(&w);
 }
 
-size_t selgw_record_encode_seal(int64_t time_ns, const char *gateway,
+size_t selgw_record_encode_seal(int64_t time_ns, int64_t covers_until_ns, const char *gateway,
                                 const selgw_seal_entry *entries, size_t count,
                                 const selgw_chain_link *link, uint8_t *buf, size_t cap,
                                 size_t *signed_len)
@@ -199,9 +199,10 @@ size_t selgw_record_encode_seal(int64_t time_ns, const char *gateway,
     writer w = {.buf = buf, .cap = buf ? cap : 0};
     if (signed_len)
         *signed_len = 0;
-    if (count > UINT32_MAX || (count && !entries))
+    if (count > UINT32_MAX || (count && !entries) || covers_until_ns > time_ns)
         return 0;
     put_head(&w, SELGW_RECORD_SEAL, link, time_ns, str_of(gateway));
+    put_uint(&w, (uint64_t)covers_until_ns, 8);
     put_uint(&w, count, 4);
     for (size_t i = 0; i < count && !w.bad && w.len <= SELGW_RECORD_MAX_PAYLOAD; i++) {
         put_str(&w, entries[i].chain);
@@ -359,8 +360,14 @@ static void get_seal_entry(reader *r, selgw_str *chain, uint64_t *chain_seq, con
     *head = take(r, SELGW_RECORD_HASH_BYTES);
 }
 
-static void decode_seal(reader *r, selgw_record *out)
+static void decode_seal(reader *r, uint64_t format, selgw_record *out)
 {
+    if (format >= 3) {
+        out->seal_has_covers = true;
+        out->seal_covers_until_ns = (int64_t)get_uint(r, 8);
+        if (out->seal_covers_until_ns > out->time_ns)
+            r->bad = 1; /* a seal cannot vouch for polls after its own time */
+    }
     uint64_t count = get_uint(r, 4);
     size_t start = r->pos;
     /* Walked once here so that selgw_record_seal_entry can trust every length; a count
@@ -403,11 +410,11 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         return SELGW_ERR_CORRUPT;
     reader r = {.buf = buf, .len = len};
     uint64_t format = get_uint(&r, 1);
-    if (format != 1 && format != 2)
+    if (format < 1 || format > 3)
         r.bad = 1;
     uint64_t type = get_uint(&r, 1);
     out->type = (selgw_record_type)type;
-    if (format == 2) {
+    if (format >= 2) {
         out->chain = get_str(&r);
         out->chain_seq = get_uint(&r, 8);
         get_hash(&r, out->prev);
@@ -424,7 +431,7 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         break;
     case SELGW_RECORD_START:
         out->text = get_str(&r);
-        if (format == 2)
+        if (format >= 2)
             get_hash(&r, out->prev_seal);
         break;
     case SELGW_RECORD_STOP:
@@ -448,7 +455,7 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         out->text = get_str(&r);
         break;
     case SELGW_RECORD_SEAL:
-        decode_seal(&r, out);
+        decode_seal(&r, format, out);
         break;
     default:
         r.bad = 1;
@@ -558,6 +565,11 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         put_next_member(buf, cap, len, "text", rec->text);
         break;
     case SELGW_RECORD_SEAL:
+        if (rec->seal_has_covers) {
+            char until[SELGW_UTC_TEXT_SIZE];
+            selgw_text_format(buf, cap, len, ",\"covers_until\":\"%s\"",
+                              selgw_format_utc(rec->seal_covers_until_ns, until));
+        }
         selgw_text_format(buf, cap, len, ",\"heads\":[");
         for (size_t i = 0; i < rec->seal_count; i++) {
             selgw_str chain;

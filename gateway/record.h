@@ -16,12 +16,12 @@
 #include "error.h"
 #include "reading.h"
 
-#define SELGW_RECORD_FORMAT 2         /* first byte of every payload written now; 1 is read */
+#define SELGW_RECORD_FORMAT 3         /* first byte of every payload written now; 1, 2 are read */
 #define SELGW_RECORD_HASH_BYTES 32     /* BLAKE2b-256 of a payload: the record's hash */
 #define SELGW_RECORD_SIGNATURE_BYTES 64 /* Ed25519 */
 #define SELGW_RECORD_MAX_FIELDS 128    /* profiles are validated against these */
 #define SELGW_RECORD_MAX_HOUSEHOLDS 128
-#define SELGW_RECORD_MAX_PAYLOAD 65536
+#define SELGW_RECORD_MAX_PAYLOAD (1u << 20) /* the journal's own limit */
 
 typedef enum selgw_record_type {
     SELGW_RECORD_READING = 1, /* one poll of one device, failed or not */
@@ -100,7 +100,11 @@ typedef struct selgw_record {
     uint8_t prev_seal[SELGW_RECORD_HASH_BYTES];
 
     /* SELGW_RECORD_SEAL: seal_count entries, read with selgw_record_seal_entry; the
-     * signature covers the payload's first signed_len bytes. */
+     * signature covers the payload's first signed_len bytes. Since format 3 a seal also
+     * says up to when it covers every poll: each reading whose poll began before
+     * seal_covers_until_ns is journaled before the seal (or its refusal is). */
+    bool seal_has_covers; /* false for a format 2 seal, which does not say */
+    int64_t seal_covers_until_ns;
     size_t seal_count;
     const uint8_t *seal_entries; /* inside the payload */
     size_t seal_entries_len;
@@ -125,10 +129,11 @@ size_t selgw_record_encode_reading(const selgw_reading *reading, const selgw_cha
 size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link *link,
                                  uint8_t *buf, size_t cap);
 
-/* Encodes a SEAL: time, gateway and the chain heads, followed by room for the signature.
- * The caller signs the first *signed_len bytes and writes the signature at
- * buf + *signed_len (SELGW_RECORD_SIGNATURE_BYTES). snprintf-style like the others. */
-size_t selgw_record_encode_seal(int64_t time_ns, const char *gateway,
+/* Encodes a SEAL: time, gateway, up to when it covers every poll (covers_until_ns <=
+ * time_ns), the chain heads, and room for the signature. The caller signs the first
+ * *signed_len bytes and writes the signature at buf + *signed_len
+ * (SELGW_RECORD_SIGNATURE_BYTES). snprintf-style like the others. */
+size_t selgw_record_encode_seal(int64_t time_ns, int64_t covers_until_ns, const char *gateway,
                                 const selgw_seal_entry *entries, size_t count,
                                 const selgw_chain_link *link, uint8_t *buf, size_t cap,
                                 size_t *signed_len);

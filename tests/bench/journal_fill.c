@@ -34,7 +34,7 @@ static int seal(selgw_journal *j, selgw_chains *chains, const selgw_signer *sign
                 const char *gateway, int64_t time_ns, uint8_t *payload)
 {
     size_t len;
-    if (selgw_chains_encode_seal(chains, signer, time_ns, gateway, payload,
+    if (selgw_chains_encode_seal(chains, signer, time_ns, time_ns, gateway, payload,
                                  SELGW_RECORD_MAX_PAYLOAD, &len) != SELGW_OK)
         return 1;
     return append(j, chains, payload, len);

@@ -69,6 +69,8 @@ class Record:
         if self.type == ANNOTATION:
             self.plot, self.text, self.ref = r.str(), r.str(), r.str()
         elif self.type == SEAL:
+            # format 3: up to when the seal covers every poll, before its heads
+            self.covers_until_ns = r.i64() if self.format >= 3 else None
             count = r.u32()
             self.heads = []
             for _ in range(count):
@@ -92,10 +94,14 @@ class Record:
             put_str(ref)
         self.text, self.ref = text, ref
 
-    def reseal(self, heads, key):
-        """A seal with these heads, signed with key (an Ed25519PrivateKey)."""
+    def reseal(self, heads, key, covers_until_ns=None):
+        """A seal with these heads (and covers_until, kept unless given), signed with key
+        (an Ed25519PrivateKey)."""
         assert self.type == SEAL
-        body = struct.pack("<I", len(heads))
+        if covers_until_ns is not None:
+            self.covers_until_ns = covers_until_ns
+        body = b"" if self.format < 3 else struct.pack("<q", self.covers_until_ns)
+        body += struct.pack("<I", len(heads))
         for name, pos, head in heads:
             body += put_str(name.encode()) + struct.pack("<Q", pos) + head
         unsigned = bytes(self.payload[:self.body_at]) + body

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chains.h"
@@ -132,7 +133,7 @@ static uint64_t seal(fixture *f, bool save_state)
     assert_int_equal(selgw_chains_next(f->live, "gateway", &link), SELGW_OK);
     f->t += SEC;
     assert_int_equal(
-        selgw_chains_encode_seal(f->live, f->signer, f->t, "gw", buf, sizeof buf, &len), SELGW_OK);
+        selgw_chains_encode_seal(f->live, f->signer, f->t, f->t, "gw", buf, sizeof buf, &len), SELGW_OK);
     uint64_t seq;
     assert_int_equal(selgw_journal_append(f->journal, buf, len, &seq), SELGW_OK);
     uint8_t hash[SELGW_RECORD_HASH_BYTES];
@@ -313,7 +314,7 @@ static void test_state_ahead_of_the_journal(void **state)
     assert_true(rec.state_found);
     assert_false(rec.state_used);
     assert_true(rec.state_ahead);
-    assert_int_equal(rec.state_seal_jseq, seal_seq);
+    assert_int_equal(rec.state_checkpoint_jseq, seal_seq);
     assert_true(rec.journal_last_seq < seal_seq);
     assert_non_null(strstr(rec.lost, "device/a "));
     assert_non_null(strstr(rec.lost, "gateway "));
@@ -347,6 +348,55 @@ static void test_retention_and_no_state(void **state)
     assert_int_equal(quiet->chain_seq, 2);
     assert_memory_equal(quiet->head, selgw_chains_find(f->live, "device/quiet")->head,
                         SELGW_RECORD_HASH_BYTES);
+    selgw_chains_free(c);
+}
+
+/* Without seals (signing off) the gateway saves its state at checkpoints, and retention
+ * keeps every record after the last saved checkpoint: a crash then loses no head, even of
+ * a chain whose records are all in segments retention removed. Without the hold, retention
+ * would have taken records after the checkpoint, and the chains would continue from the
+ * state's older heads: positions given twice. */
+static void test_checkpoint_and_retention_hold(void **state)
+{
+    fixture *f = *state;
+    close_journal(f);
+    f->jcfg.retention_ms = 0;
+    f->jcfg.hold_retention = true;
+    open_journal(f);
+    add(f, "device/quiet"); /* only before the checkpoint */
+    write_some(f, 30);
+    /* the checkpoint: a snapshot as of the latest record, saved once it is committed */
+    char *text = NULL;
+    size_t text_len = 0;
+    assert_int_equal(selgw_chains_state_text(f->live, &text, &text_len), SELGW_OK);
+    uint64_t checkpoint = selgw_chains_checkpoint(f->live);
+    assert_true(checkpoint > 0);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    /* nothing removed before the gateway says from where it reads */
+    struct timespec pause = {1, 300000000};
+    nanosleep(&pause, NULL);
+    uint64_t firsts[256];
+    assert_int_equal(segments(f, firsts, 256) > 0 ? firsts[0] : 0, 1);
+    assert_int_equal(selgw_chains_write_state(f->state, text, text_len), SELGW_OK);
+    free(text);
+    selgw_journal_hold_retention(f->journal, checkpoint);
+    write_some(f, 30);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    nanosleep(&pause, NULL); /* the writer's housekeeping runs retention every second */
+    size_t n = segments(f, firsts, 256);
+    assert_true(n >= 2);
+    assert_true(firsts[0] > 1);           /* retention removed segments before it */
+    assert_true(firsts[0] <= checkpoint + 1); /* and none with records after it */
+    close_journal(f); /* a crash after the last commit: no state saved since */
+    open_journal(f);
+    selgw_chains_recovery rec;
+    selgw_chains *c = load(f, &rec, SELGW_OK);
+    assert_true(rec.state_used);
+    assert_false(rec.state_ahead);
+    assert_int_equal(rec.state_checkpoint_jseq, checkpoint);
+    assert_same_chain(c, f->live, "device/quiet");
+    for (size_t i = 1; i < sizeof chains / sizeof *chains; i++)
+        assert_same_chain(c, f->live, chains[i]);
     selgw_chains_free(c);
 }
 
@@ -456,6 +506,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_state_ahead_of_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_and_no_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_and_retention_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_of_another_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_from_before_the_state, setup, teardown),

@@ -484,6 +484,38 @@ static void test_unit_id_clash_on_one_bus(void **state)
     selgw_config_free(cfg);
 }
 
+/* Every chain's head must fit in one seal (a record of at most 1 MiB): 210 devices with
+ * ids of 5000 characters do not; 200 do. */
+static void test_seal_must_fit(void **state)
+{
+    (void)state;
+    for (size_t devices = 200; devices <= 210; devices += 10) {
+        size_t cap = 1024 + devices * 5100;
+        char *text = malloc(cap);
+        assert_non_null(text);
+        size_t len = (size_t)snprintf(text, cap, "%s", HEAD "buses: [{id: x, type: tcp, host: h}]\ndevices:\n");
+        for (size_t i = 0; i < devices; i++) {
+            len += (size_t)snprintf(text + len, cap - len, "  - {id: d%04zu", i);
+            memset(text + len, 'x', 4995);
+            len += 4995;
+            len += (size_t)snprintf(text + len, cap - len,
+                                    ", bus: x, unit_id: %zu, profile: test-soil, plot: p1}\n",
+                                    i + 1);
+        }
+        if (devices == 200) {
+            selgw_config *cfg = load_good(text);
+            selgw_config_free(cfg);
+        } else {
+            selgw_diag *diag = load_bad(text);
+            assert_int_equal(selgw_diag_count(diag), 1);
+            assert_diag(diag, "t.yaml:216:10: 210 devices and 1 plot are more than a seal can "
+                              "name: it would take 1060");
+            selgw_diag_free(diag);
+        }
+        free(text);
+    }
+}
+
 static void test_contracts_checked(void **state)
 {
     (void)state;
@@ -2018,6 +2050,7 @@ int main(void)
         cmocka_unit_test(test_unknown_references),
         cmocka_unit_test(test_unit_id_clash_on_one_bus),
         cmocka_unit_test(test_not_utf8),
+        cmocka_unit_test(test_seal_must_fit),
         cmocka_unit_test(test_contracts_checked),
         cmocka_unit_test(test_bus_options_of_the_other_kind),
         cmocka_unit_test(test_calibration_of_unknown_field),

@@ -166,8 +166,8 @@ static uint64_t add_tags(fixture *f, size_t plot, int64_t t)
 }
 
 /* A seal of every chain's head, signed with signer, as the gateway writes it. */
-static size_t encode_seal(fixture *f, int64_t t, const selgw_signer *signer, uint8_t *buf,
-                          size_t cap)
+static size_t encode_seal_covering(fixture *f, int64_t t, int64_t covers,
+                                   const selgw_signer *signer, uint8_t *buf, size_t cap)
 {
     selgw_seal_entry entries[MAX_CHAINS];
     for (size_t i = 0; i < f->chain_count; i++) {
@@ -179,18 +179,26 @@ static size_t encode_seal(fixture *f, int64_t t, const selgw_signer *signer, uin
     selgw_chain_link link = next_link(g);
     size_t signed_len = 0;
     size_t len =
-        selgw_record_encode_seal(t, "gw-1", entries, f->chain_count, &link, buf, cap, &signed_len);
+        selgw_record_encode_seal(t, covers, "gw-1", entries, f->chain_count, &link, buf, cap,
+                                 &signed_len);
     assert_true(len > 0 && len <= cap);
     assert_int_equal(len, signed_len + SELGW_RECORD_SIGNATURE_BYTES);
     selgw_sign(signer, buf, signed_len, buf + signed_len);
     return len;
 }
 
-static uint64_t add_seal(fixture *f, int64_t t)
+/* A seal that covers every poll begun before `covers` (a poll begun then is still on its
+ * way). */
+static uint64_t add_seal_covering(fixture *f, int64_t t, int64_t covers)
 {
     uint8_t buf[4096];
-    size_t len = encode_seal(f, t, f->signer, buf, sizeof buf);
+    size_t len = encode_seal_covering(f, t, covers, f->signer, buf, sizeof buf);
     return append(f, chain(f, "gateway"), buf, len);
+}
+
+static uint64_t add_seal(fixture *f, int64_t t)
+{
+    return add_seal_covering(f, t, t);
 }
 
 static void config_init(fixture *f)
@@ -565,8 +573,9 @@ static void test_export_needs_closing_seal(void **state)
     char why[512] = "";
     assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
                      SELGW_ERR_AGAIN);
-    assert_non_null(strstr(why, "no seal at or after 2026-11-29T13:55:40Z yet: wait for the next "
-                                "seal (signing.seal_interval) or stop the gateway cleanly"));
+    assert_non_null(strstr(why, "no seal covers every poll begun before 2026-11-29T13:55:40Z yet: "
+                                "wait for the next seal (signing.seal_interval) or stop the "
+                                "gateway cleanly"));
     assert_int_equal(access(f->bundle, F_OK), -1); /* nothing half-written left behind */
 }
 
@@ -1227,6 +1236,69 @@ static void test_times_against_seals(void **state)
     }
 }
 
+/* A poll of soil-1 begun before T2 is still on its way at the first seal after T2, which
+ * says so (it covers only the polls begun before that poll). The export closes with the
+ * next seal, which covers it; a bundle cut at the first seal, which would leave the slow
+ * reading out, does not verify. */
+static void build_slow_poll(fixture *f, bool honest)
+{
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_seal(f, T0 + 100 * SEC);
+    add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
+    add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
+    /* honest: the seal covers up to the slow poll; otherwise it claims to cover it */
+    add_seal_covering(f, T2 + 20 * SEC, honest ? T2 - 30 * SEC : T2 + 20 * SEC);
+    add_reading(f, 0, T2 - 30 * SEC, SELGW_OK); /* the slow poll, journaled after the seal */
+    add_reading(f, 1, T2 + 30 * SEC, SELGW_OK);
+    add_seal(f, T2 + 100 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+    export_ok(f, "hw-a", T1, T2);
+    load_lines(f);
+}
+
+static void test_slow_poll_and_closing_seal(void **state)
+{
+    fixture *f = *state;
+    build_slow_poll(f, true);
+    /* the slow reading is in, and counted in the period */
+    selgw_record rec;
+    uint64_t jseq;
+    find_line(f, "device/soil-1", 1, &rec, &jseq);
+    assert_int_equal(rec.time_ns, T2 - 30 * SEC);
+    char *out = NULL;
+    expect_verified(f, f->public_key, &out);
+    assert_non_null(strstr(out, "Device soil-1 (chain device/soil-1): 2 polls in the period"));
+    free(out);
+
+    /* cut at the first seal after T2: every link and head still matches */
+    size_t first_after = find_line(f, "gateway", 1, &rec, &jseq);
+    assert_int_equal(rec.type, SELGW_RECORD_SEAL);
+    while (f->line_count - 1 > first_after + 1)
+        remove_line(f, first_after + 1);
+    fix_end(f);
+    save_lines(f);
+    expect_failure(f, f->public_key,
+                   "seals do not cover the period: the closing seal covers the polls begun "
+                   "before 2026-11-29T13:55:10Z, not all those before its end "
+                   "2026-11-29T13:55:40Z");
+
+    /* a seal that claims to cover a poll journaled after it */
+    remove_tree(f->journal_dir);
+    memset(f->chains, 0, sizeof f->chains);
+    f->chain_count = 0;
+    build_slow_poll(f, false);
+    expect_failure(f, f->public_key,
+                   "the poll began at 2026-11-29T13:55:10.000000Z, but the seal before it "
+                   "(record 6) says every poll begun before 2026-11-29T13:56:00.000000Z was "
+                   "journaled before it");
+}
+
 /* A device moved to another plot in the period: its readings there are checked and told
  * apart from those outside the period. */
 static void test_moved_device(void **state)
@@ -1270,7 +1342,9 @@ static void test_period_not_covered(void **state)
     free(f->lines[5]);
     f->lines[5] = strdup("to 2026-11-29T14:00:00Z");
     save_lines(f);
-    expect_failure(f, NULL, "seals do not cover the period: the closing seal is of");
+    expect_failure(f, NULL, "seals do not cover the period: the closing seal covers the polls "
+                            "begun before 2026-11-29T13:56:40Z, not all those before its end "
+                            "2026-11-29T14:00:00Z");
 }
 
 static void test_not_a_bundle(void **state)
@@ -1315,6 +1389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hidden_failed_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_gap_and_time_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_period_not_covered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_poll_and_closing_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_omitted_device_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_omitted_plot_history, setup, teardown),

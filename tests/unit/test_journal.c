@@ -1168,9 +1168,24 @@ static void test_budget_gap_hook(void **state)
     selgw_journal_set_gap_hook(j, &hook);
     uint8_t buf[256];
     uint64_t seq;
-    for (uint64_t i = 1; i <= 300; i++) {
+    /* With a hook, an append never drops (the record has its place in a chain already):
+     * the budget is passed, and nothing is dropped until room is made. */
+    for (uint64_t i = 1; i <= 200; i++) {
         size_t len = payload_for(i, buf);
         assert_int_equal(selgw_journal_append(j, buf, len, &seq), SELGW_OK);
+        if (i % 16 == 0)
+            assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    }
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    assert_int_equal(chain.appended, 0);
+    assert_true(selgw_journal_backlog_bytes(j) > f->cfg.max_backlog_bytes);
+    /* as the gateway does: room first, then the append */
+    for (uint64_t i = 201; i <= 400; i++) {
+        size_t len = payload_for(i, buf);
+        selgw_journal_make_room(j, len);
+        uint64_t gaps_before = chain.appended;
+        assert_int_equal(selgw_journal_append(j, buf, len, &seq), SELGW_OK);
+        assert_int_equal(chain.appended, gaps_before);
         if (i % 16 == 0) /* segments on disk, that the budget can drop */
             assert_int_equal(selgw_journal_flush(j), SELGW_OK);
     }

@@ -251,12 +251,15 @@ typedef struct captured {
     unsigned attempts;
     size_t contract_count;
     selgw_field_value values[4];
+    int64_t time_ns;
+    int64_t oldest_ns; /* what the poller said of its oldest poll while emitting this one */
 } captured;
 
 static struct {
     pthread_mutex_t lock;
     captured items[4096];
     size_t count;
+    selgw_poller *watched; /* asked for its oldest poll at every emit */
 } out;
 
 static void capture(void *ctx, const selgw_reading *r)
@@ -271,6 +274,8 @@ static void capture(void *ctx, const selgw_reading *r)
         c->attempts = r->attempts;
         c->contract_count = r->contract_count;
         memcpy(c->values, r->values, sizeof c->values);
+        c->time_ns = r->time_ns;
+        c->oldest_ns = out.watched ? selgw_poller_oldest_poll_ns(out.watched) : 0;
     }
     pthread_mutex_unlock(&out.lock);
 }
@@ -585,6 +590,60 @@ static void test_thread_dead_device_backs_off_and_recovers(void **state)
     selgw_poller_free(p);
 }
 
+/* A seal says up to when it covers every poll, from what the pollers say of their oldest
+ * poll not yet handed over: never later than that poll's time, and nothing once all are
+ * handed over. */
+static void test_oldest_poll_in_progress(void **state)
+{
+    (void)state;
+    selgw_poller *p = make_poller(2);
+    out.watched = p;
+    assert_int_equal(selgw_poller_oldest_poll_ns(p), 0);
+    fake.units[2].mode = FAKE_TIMEOUT;
+    fake.units[2].fail_count = 1; /* d2 answers its retry */
+    assert_int_equal(selgw_poller_poll_once(p), 0);
+    assert_int_equal(out.count, 3);
+    for (size_t i = 0; i < out.count; i++) {
+        /* while being handed over, a poll is still in progress */
+        assert_true(out.items[i].oldest_ns != 0);
+        assert_true(out.items[i].oldest_ns <= out.items[i].time_ns);
+    }
+    assert_int_equal(out.items[1].attempts, 2);
+    assert_int_equal(selgw_poller_oldest_poll_ns(p), 0);
+
+    /* The thread: d2 never answers, and its retries wait behind d1 and d3. A reading of d1
+     * handed over while a poll of d2 waits for its retry must not let a seal pass d2's
+     * poll: the poller says a time no later than d2's. */
+    pthread_mutex_lock(&fake.lock);
+    fake.units[2].fail_count = -1;
+    fake.units[2].timeout_sleep_ms = 50;
+    pthread_mutex_unlock(&fake.lock);
+    pthread_mutex_lock(&out.lock);
+    out.count = 0;
+    pthread_mutex_unlock(&out.lock);
+    assert_int_equal(selgw_poller_start(p), SELGW_OK);
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, NULL);
+    selgw_poller_stop(p);
+    assert_int_equal(selgw_poller_oldest_poll_ns(p), 0); /* stopped: nothing on its way */
+    size_t held_back = 0;
+    for (size_t i = 0; i < out.count; i++) {
+        const captured *c = &out.items[i];
+        assert_true(c->oldest_ns != 0 && c->oldest_ns <= c->time_ns);
+        if (strcmp(c->device, "d2") == 0)
+            continue;
+        /* a poll of d2 that began before this reading and was handed over after it */
+        for (size_t k = i + 1; k < out.count; k++)
+            if (!strcmp(out.items[k].device, "d2") && out.items[k].time_ns < c->time_ns) {
+                assert_true(c->oldest_ns <= out.items[k].time_ns);
+                held_back++;
+                break;
+            }
+    }
+    assert_true(held_back > 0);
+    selgw_poller_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_backoff_multiplier),
         cmocka_unit_test(test_reconnect_waits_for_its_turn),
         cmocka_unit_test(test_thread_dead_device_backs_off_and_recovers),
+        cmocka_unit_test(test_oldest_poll_in_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

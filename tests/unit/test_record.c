@@ -206,7 +206,7 @@ static void test_reading_bytes_as_documented(void **state)
         link.prev[i] = (uint8_t)(0xa0 + i);
     /* clang-format off */
     static const uint8_t expected[] = {
-        2, 1,                                           /* format 2, reading */
+        3, 1,                                           /* format 3, reading */
         8, 0, 'd', 'e', 'v', 'i', 'c', 'e', '/', 'd',   /* chain "device/d" */
         3, 0, 0, 0, 0, 0, 0, 0,                         /* chain_seq 3 */
         0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, /* prev */
@@ -238,7 +238,7 @@ static void test_reading_bytes_as_documented(void **state)
     value.quality = SELGW_QUALITY_OK;
     size_t n = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
     assert_int_equal(n, sizeof expected - 8);
-    static const uint8_t unlinked[2 + 2 + 8 + 32] = {2, 1};
+    static const uint8_t unlinked[2 + 2 + 8 + 32] = {3, 1};
     assert_memory_equal(buf, unlinked, sizeof unlinked);
     assert_memory_equal(buf + sizeof unlinked, expected + sizeof unlinked + 8, n - sizeof unlinked);
     selgw_record rec;
@@ -254,7 +254,7 @@ static void test_event_bytes_and_round_trip(void **state)
                             buf, sizeof buf);
     /* clang-format off */
     static const uint8_t expected[] = {
-        2, SELGW_RECORD_GAP,
+        3, SELGW_RECORD_GAP,
         0, 0,                                           /* chain "" */
         0, 0, 0, 0, 0, 0, 0, 0,                         /* chain_seq 0 */
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* prev */
@@ -379,20 +379,37 @@ static void test_encode_limits(void **state)
     f.values[1].quality = (selgw_quality)3;
     assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
 
-    /* strings: 65535 bytes is the most a length prefix says; the payload limit is
-     * SELGW_RECORD_MAX_PAYLOAD in all (head 52 with chain "", "g" 3, text prefix 2: 57) */
+    /* strings: 65535 bytes is the most a length prefix says (head 52 with chain "", "g"
+     * 3, text prefix 2: 57 bytes more) */
     char *text = malloc(70000);
     assert_non_null(text);
     memset(text, 'a', 70000);
-    text[65536 - 57] = '\0';
-    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 65536);
-    text[65536 - 57] = 'a';
-    text[65536 - 56] = '\0'; /* one byte more than a payload holds */
-    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 0);
-    text[65536 - 56] = 'a';
+    text[65535] = '\0';
+    assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "g", text, 0, 0, NULL, 0), 57 + 65535);
+    text[65535] = 'a';
     text[65536] = '\0'; /* more than a length prefix says */
     assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, "", text, 0, 0, NULL, 0), 0);
     assert_int_equal(encode_event(SELGW_RECORD_STOP, 0, text, "", 0, 0, NULL, 0), 0);
+    /* the payload limit, SELGW_RECORD_MAX_PAYLOAD in all: a seal (head 52, "g" 3, covers
+     * 8, count 4, signature 64: 131) of 15 heads of 2 + 65535 + 8 + 32 bytes and one of
+     * 2 + 64748 + 8 + 32 is exactly 1 MiB */
+    text[65536] = 'a';
+    char *last_name = strndup(text, 64748);
+    text[65535] = '\0';
+    selgw_seal_entry big[16];
+    for (size_t i = 0; i < 16; i++)
+        big[i] = (selgw_seal_entry){.chain = i < 15 ? text : last_name, .chain_seq = i + 1};
+    assert_int_equal(selgw_record_encode_seal(5, 5, "g", big, 16, NULL, NULL, 0, NULL),
+                     SELGW_RECORD_MAX_PAYLOAD);
+    assert_int_equal(SELGW_RECORD_MAX_PAYLOAD, 131 + 15 * (2 + 65535 + 40) + 2 + 64748 + 40);
+    last_name[64748 - 1] = '\0';
+    last_name = realloc(last_name, 64750);
+    strcat(last_name, "bb"); /* one byte more than a payload holds */
+    big[15].chain = last_name;
+    assert_int_equal(selgw_record_encode_seal(5, 5, "g", big, 16, NULL, NULL, 0, NULL), 0);
+    free(last_name);
+    text[65535] = 'a';
+    text[65536] = '\0';
     fixture_init(&f);
     f.device.serial = text;
     assert_int_equal(selgw_record_encode_reading(&f.reading, NULL, NULL, 0), 0);
@@ -447,11 +464,11 @@ static void test_decode_rejects_malformed(void **state)
 
     uint8_t bad[256];
     memcpy(bad, buf, n);
-    bad[0] = 3; /* formats this decoder does not know */
+    bad[0] = 4; /* formats this decoder does not know */
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     bad[0] = 0;
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
-    bad[0] = 1; /* a format 2 payload read as format 1 */
+    bad[0] = 1; /* a format 3 payload read as format 1 */
     assert_int_equal(decode_copy(bad, n, &rec), SELGW_ERR_CORRUPT);
     memcpy(bad, buf, n);
     bad[1] = 0; /* unknown types */
@@ -638,12 +655,12 @@ static uint8_t *make_seal(size_t *len, size_t *signed_len, uint8_t pk[crypto_sig
 {
     selgw_chain_link link = {.chain = "gateway", .chain_seq = 8};
     fill(link.prev, sizeof link.prev, 0x40);
-    size_t need = selgw_record_encode_seal(INT64_C(1795960521123456789), "gw-1", seal_entries, 3,
+    size_t need = selgw_record_encode_seal(INT64_C(1795960521123456789), INT64_C(1795960521000000000), "gw-1", seal_entries, 3,
                                            &link, NULL, 0, signed_len);
     assert_true(need > 0);
     uint8_t *buf = malloc(need);
     assert_non_null(buf);
-    assert_int_equal(selgw_record_encode_seal(INT64_C(1795960521123456789), "gw-1", seal_entries, 3,
+    assert_int_equal(selgw_record_encode_seal(INT64_C(1795960521123456789), INT64_C(1795960521000000000), "gw-1", seal_entries, 3,
                                               &link, buf, need, signed_len),
                      need);
     assert_int_equal(*signed_len + SELGW_RECORD_SIGNATURE_BYTES, need);
@@ -667,7 +684,7 @@ static void test_chained_round_trip_every_type(void **state)
         uint8_t buf[2048];
         size_t n = encode_chained(kind, &f, buf, sizeof buf);
         assert_true(n > 0 && n <= sizeof buf);
-        assert_int_equal(buf[0], 2);
+        assert_int_equal(buf[0], SELGW_RECORD_FORMAT);
         selgw_record rec;
         assert_int_equal(decode_copy(buf, n, &rec), SELGW_OK);
         assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
@@ -771,11 +788,16 @@ static void test_seal_round_trip(void **state)
     size_t len, signed_len;
     uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t *payload = make_seal(&len, &signed_len, pk);
-    /* head 52 + "gateway" 7 + "gw-1" 6, count 4, entries (2+13+8+32) (2+7+8+32)
-     * (2+15+8+32), signature 64 */
-    assert_int_equal(signed_len, 52 + 7 + 6 + 4 + 55 + 49 + 57);
+    /* head 52 + "gateway" 7 + "gw-1" 6, covers_until 8, count 4, entries (2+13+8+32)
+     * (2+7+8+32) (2+15+8+32), signature 64 */
+    assert_int_equal(signed_len, 52 + 7 + 6 + 8 + 4 + 55 + 49 + 57);
     assert_int_equal(payload[1], SELGW_RECORD_SEAL);
-    assert_memory_equal(payload + 52 + 7 + 6,
+    int64_t covers = INT64_C(1795960521000000000);
+    uint8_t covers_bytes[8];
+    for (int i = 0; i < 8; i++)
+        covers_bytes[i] = (uint8_t)((uint64_t)covers >> (8 * i));
+    assert_memory_equal(payload + 52 + 7 + 6, covers_bytes, 8);
+    assert_memory_equal(payload + 52 + 7 + 6 + 8,
                         "\x03\x00\x00\x00\x0d\x00"
                         "device/soil-1",
                         19);
@@ -789,7 +811,9 @@ static void test_seal_round_trip(void **state)
     assert_true(str_is(rec.gateway, "gw-1"));
     assert_int_equal(rec.time_ns, INT64_C(1795960521123456789));
     assert_int_equal(rec.seal_count, 3);
-    assert_true(rec.seal_entries == payload + 52 + 7 + 6 + 4);
+    assert_true(rec.seal_has_covers);
+    assert_int_equal(rec.seal_covers_until_ns, covers);
+    assert_true(rec.seal_entries == payload + 52 + 7 + 6 + 8 + 4);
     assert_int_equal(rec.seal_entries_len, 55 + 49 + 57);
     assert_int_equal(rec.signed_len, signed_len);
     assert_true(rec.signature == payload + len - SELGW_RECORD_SIGNATURE_BYTES);
@@ -813,38 +837,60 @@ static void test_seal_round_trip(void **state)
     assert_non_null(head);
 
     /* a changed head breaks the signature */
-    payload[52 + 7 + 6 + 4 + 2 + 13 + 8] ^= 1;
+    const size_t count_at = 52 + 7 + 6 + 8;
+    payload[count_at + 4 + 2 + 13 + 8] ^= 1;
     assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
     assert_int_not_equal(crypto_sign_verify_detached(rec.signature, payload, rec.signed_len, pk),
                          0);
 
+    /* a seal that vouches for polls after its own time is no seal */
+    uint8_t saved = payload[52 + 7 + 6];
+    payload[52 + 7 + 6 + 7] = 0x7f; /* covers_until far after time_ns */
+    assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
+    payload[52 + 7 + 6 + 7] = covers_bytes[7];
+    payload[52 + 7 + 6] = saved;
+
+    /* a format 2 seal has no covers_until: it decodes, and says it does not say */
+    uint8_t *v2 = malloc(len - 8);
+    assert_non_null(v2);
+    memcpy(v2, payload, 52 + 7 + 6);
+    memcpy(v2 + 52 + 7 + 6, payload + count_at, len - count_at);
+    v2[0] = 2;
+    assert_int_equal(decode_copy(v2, len - 8, &rec), SELGW_OK);
+    assert_false(rec.seal_has_covers);
+    assert_int_equal(rec.seal_count, 3);
+    free(v2);
+
     /* a count that says more entries than the bytes hold, or fewer */
-    payload[52 + 7 + 6] = 4;
+    payload[count_at] = 4;
     assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
-    payload[52 + 7 + 6] = 2;
+    payload[count_at] = 2;
     assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
-    payload[52 + 7 + 6] = 0xff;
-    payload[52 + 7 + 6 + 3] = 0xff;
+    payload[count_at] = 0xff;
+    payload[count_at + 3] = 0xff;
     assert_int_equal(decode_copy(payload, len, &rec), SELGW_ERR_CORRUPT);
     free(payload);
+
+    /* the encoder refuses the same */
+    assert_int_equal(selgw_record_encode_seal(5, 6, "gw", NULL, 0, NULL, NULL, 0, NULL), 0);
 
     /* no entries: still a seal with a signature */
     uint8_t buf[256];
     size_t sl = 1;
-    size_t n = selgw_record_encode_seal(5, "gw", NULL, 0, NULL, buf, sizeof buf, &sl);
-    assert_int_equal(n, 52 + 4 + 4 + 64);
+    size_t n = selgw_record_encode_seal(5, 4, "gw", NULL, 0, NULL, buf, sizeof buf, &sl);
+    assert_int_equal(n, 52 + 4 + 8 + 4 + 64);
     assert_int_equal(sl, n - 64);
     assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
     assert_int_equal(rec.seal_count, 0);
     assert_int_equal(rec.seal_entries_len, 0);
     assert_true(rec.signature == buf + sl);
     /* snprintf-style, and signed_len is optional */
-    assert_int_equal(selgw_record_encode_seal(5, "gw", NULL, 0, NULL, buf, 10, NULL), n);
+    assert_int_equal(selgw_record_encode_seal(5, 4, "gw", NULL, 0, NULL, buf, 10, NULL), n);
     /* what cannot be encoded */
     selgw_seal_entry nameless = {.chain = NULL};
-    assert_int_equal(selgw_record_encode_seal(5, "gw", &nameless, 1, NULL, NULL, 0, &sl),
-                     52 + 4 + 4 + 42 + 64);
-    assert_int_equal(selgw_record_encode_seal(5, "gw", NULL, 1, NULL, NULL, 0, &sl), 0);
+    assert_int_equal(selgw_record_encode_seal(5, 4, "gw", &nameless, 1, NULL, NULL, 0, &sl),
+                     52 + 4 + 8 + 4 + 42 + 64);
+    assert_int_equal(selgw_record_encode_seal(5, 4, "gw", NULL, 1, NULL, NULL, 0, &sl), 0);
     assert_int_equal(sl, 0);
 }
 
@@ -1333,7 +1379,7 @@ static void test_json_chained(void **state)
         snprintf(signature + 2 * i, 3, "%02x", rec.signature[i]);
     snprintf(expected, sizeof expected,
              "{\"type\":\"seal\",\"time\":\"2026-11-29T13:55:21.123456Z\",\"gateway\":\"gw-1\","
-             "\"heads\":["
+             "\"covers_until\":\"2026-11-29T13:55:21.000000Z\",\"heads\":["
              "{\"chain\":\"device/soil-1\",\"chain_seq\":1000,\"head\":"
              "\"0102030000000000000000000000000000000000000000000000000000000000\"},"
              "{\"chain\":\"gateway\",\"chain_seq\":7,\"head\":"
