@@ -13,6 +13,8 @@
 #define SELGW_EVIDENCE_H
 
 #include <stdint.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -25,6 +27,12 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
     const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
+    /* What the auditor asked for, when given: the bundle must be for this plot, and its
+     * period must include [from_ns, to_ns) (a bundle of another plot, or of a shorter
+     * period, proves nothing about what was asked). */
+    const char *plot;
+    bool has_from, has_to;
+    int64_t from_ns, to_ns;
 } selgw_verify_options;
 
 /* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns

@@ -160,8 +160,9 @@ typedef struct verify_state {
     named_head *opening_heads;
     size_t opening_count;
     selgw_strmap *opening_index;
-    selgw_strmap *closing_index; /* the closing seal's heads, made when first asked */
-    uint64_t *closing_positions;
+    selgw_strmap *seal_index; /* the latest seal's heads, made when first asked */
+    uint64_t *seal_positions;
+    uint64_t seal_index_jseq; /* the seal they are of */
 
     /* the latest seal: compared with the chains when the next record shows it was not the
      * last one, or at the end */
@@ -418,38 +419,48 @@ static void check_seal_heads(verify_state *vs, bool closing)
     }
 }
 
-/* The position the latest (closing) seal names for chain `name`; false (and 0) if it names
- * none. The heads are indexed once, not walked for every chain asked about. */
-static bool closing_head(verify_state *vs, const char *name, uint64_t *pos)
+/* The position the latest seal (at the end: the closing seal) names for chain `name`;
+ * false (and 0) if it names none. Its heads are indexed once, when first asked about, not
+ * walked for every chain asked about. */
+static bool seal_head(verify_state *vs, const char *name, size_t len, uint64_t *pos)
 {
     *pos = 0;
-    if (!vs->closing_index) {
+    if (vs->seal_index_jseq != vs->last_seal_jseq || !vs->seal_index) {
         const selgw_record *seal = vs->seal_rec;
-        vs->closing_positions =
-            calloc(seal->seal_count ? seal->seal_count : 1, sizeof *vs->closing_positions);
-        if (!vs->closing_positions || selgw_strmap_new(&vs->closing_index) != SELGW_OK) {
+        selgw_strmap_free(vs->seal_index);
+        vs->seal_index = NULL;
+        free(vs->seal_positions);
+        vs->seal_positions = calloc(seal->seal_count ? seal->seal_count : 1,
+                                    sizeof *vs->seal_positions);
+        if (!vs->seal_positions || selgw_strmap_new(&vs->seal_index) != SELGW_OK) {
             vs->nomem = true;
             return false;
         }
+        vs->seal_index_jseq = vs->last_seal_jseq;
         selgw_str entry;
         uint64_t at;
         const uint8_t *head;
         size_t n = 0, i;
         for (size_t off = 0; selgw_record_seal_next(seal, &off, &entry, &at, &head);) {
-            if (selgw_strmap_get(vs->closing_index, entry.ptr, entry.len, &i))
+            if (selgw_strmap_get(vs->seal_index, entry.ptr, entry.len, &i))
                 continue; /* named twice: the first counts, as for the opening seal */
-            if (selgw_strmap_put(vs->closing_index, entry.ptr, entry.len, n) != SELGW_OK) {
+            if (selgw_strmap_put(vs->seal_index, entry.ptr, entry.len, n) != SELGW_OK) {
                 vs->nomem = true;
                 return false;
             }
-            vs->closing_positions[n++] = at;
+            vs->seal_positions[n++] = at;
         }
     }
     size_t i;
-    if (!selgw_strmap_get(vs->closing_index, name, strlen(name), &i))
+    if (!selgw_strmap_get(vs->seal_index, name, len, &i))
         return false;
-    *pos = vs->closing_positions[i];
+    *pos = vs->seal_positions[i];
     return true;
+}
+
+static bool closing_head(verify_state *vs, const char *name, uint64_t *pos)
+{
+    return seal_head(vs, name, strlen(name), pos);
 }
 
 /* ---- readings ------------------------------------------------------------------------------ */
@@ -892,6 +903,16 @@ static vchain *check_link(verify_state *vs, uint64_t jseq, const selgw_record *r
             else
                 record_problem(vs, jseq, rec, "prev hash is not zero at the start of the chain");
         }
+        /* A chain's first record after a later seal than the opening one: that seal must not
+         * name it already (the record would have been moved past the seal). */
+        uint64_t named;
+        if (c->kind != CHAIN_GATEWAY && vs->have_opening && vs->last_seal_jseq > vs->opening_jseq &&
+            seal_head(vs, rec->chain.ptr, rec->chain.len, &named) && named >= rec->chain_seq)
+            record_problem(vs, jseq, rec,
+                           "the seal before it (record %" PRIu64 ") already names position %" PRIu64
+                           " of this chain: the record was journaled before that seal, not "
+                           "after it (moved)",
+                           vs->last_seal_jseq, named);
     } else {
         uint64_t k = rec->chain_seq;
         if (k == c->pos + 1) {
@@ -1120,6 +1141,26 @@ static void check_completeness(verify_state *vs)
     }
 }
 
+/* What the auditor asked for (--plot, --from, --to) against what the bundle is of. */
+static void check_asked(verify_state *vs, const selgw_verify_options *opt)
+{
+    char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+    if (!opt)
+        return;
+    if (opt->plot && strcmp(opt->plot, vs->plot) != 0) {
+        char *asked = selgw_text_escape_dup(opt->plot, strlen(opt->plot));
+        problem(vs, "the bundle is evidence for plot %s, not for plot %s as asked", vs->plot,
+                asked ? asked : "?");
+        free(asked);
+    }
+    if (opt->has_from && opt->from_ns < vs->from_ns)
+        problem(vs, "the bundle's period begins at %s, after %s, the start asked for",
+                selgw_format_instant(vs->from_ns, a), selgw_format_instant(opt->from_ns, b));
+    if (opt->has_to && opt->to_ns > vs->to_ns)
+        problem(vs, "the bundle's period ends at %s, before %s, the end asked for",
+                selgw_format_instant(vs->to_ns, a), selgw_format_instant(opt->to_ns, b));
+}
+
 /* ---- printing ------------------------------------------------------------------------------- */
 
 static int compare_i64(const void *a, const void *b)
@@ -1312,8 +1353,8 @@ static void verify_state_free(verify_state *vs)
     selgw_strmap_free(vs->chain_index);
     free(vs->opening_heads);
     selgw_strmap_free(vs->opening_index);
-    selgw_strmap_free(vs->closing_index);
-    free(vs->closing_positions);
+    selgw_strmap_free(vs->seal_index);
+    free(vs->seal_positions);
     free(vs->seal_payload);
     free(vs->seal_rec);
     text_list_free(&vs->households);
@@ -1960,6 +2001,7 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
             vs.pending_seal = false;
         }
         check_completeness(&vs);
+        check_asked(&vs, opt);
         char a[SELGW_UTC_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
         if (vs.have_opening && vs.opening_time > vs.from_ns) {
             utc_text(vs.opening_time, a);

@@ -98,6 +98,7 @@ struct selgw_gateway {
     taken_annotation *annotations;
     size_t annotation_count, annotation_cap;
     selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
+    uint64_t plot_copy_failed; /* at start: a plot record that could not be copied */
     selgw_chains_recovery recovery; /* what loading the chains found, for the START */
     selgw_journal_recovery journal_recovery; /* what opening the journal found */
     selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
@@ -805,8 +806,8 @@ static void copy_plot_record(void *ctx, uint64_t jseq, const selgw_record *rec,
 {
     selgw_gateway *g = ctx;
     if (g->plotlog && rec->chained && rec->chain.len > 5 && !memcmp(rec->chain.ptr, "plot/", 5) &&
-        selgw_plotlog_add(g->plotlog, jseq, payload, len) != SELGW_OK)
-        selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory");
+        !g->plot_copy_failed && selgw_plotlog_add(g->plotlog, jseq, payload, len) != SELGW_OK)
+        g->plot_copy_failed = jseq; /* the start fails: the log must have no hole */
 }
 
 /* What the journal lacks that the chain state names, and how it came to lack it. */
@@ -901,6 +902,11 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     if (g->plotlog) {
         uint64_t first, last;
         selgw_journal_range(g->journal, &first, &last);
+        if (g->plot_copy_failed) {
+            selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory copying journal record "
+                      "%" PRIu64, g->plot_copy_failed);
+            return SELGW_ERR_NOMEM;
+        }
         if (selgw_plotlog_sync(g->plotlog, last) != SELGW_OK)
             selgw_log(SELGW_LOG_ERROR, "plot chain log: cannot write: %s", strerror(errno));
     }

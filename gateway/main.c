@@ -62,11 +62,13 @@ static const char usage_text[] =
     "  export [[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE\n"
     "        write the evidence of plot P over [T1, T2): its devices' records, annotations,\n"
     "        tag history, the seals that cover the period and the public key\n"
-    "  verify BUNDLE [--pubkey ed25519:HEX] [--keys FILE]\n"
+    "  verify BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]\n"
     "        check an evidence bundle offline (no server, no config): signatures, links,\n"
     "        nothing missing or added, every device of the plot present, seals covering\n"
     "        the period; print a summary. The key must be one you trust: given with\n"
-    "        --pubkey, or listed in FILE (registered keys, one a line). Exit 0: VERIFIED;\n"
+    "        --pubkey, or listed in FILE (registered keys, one a line). --plot, --from and\n"
+    "        --to: what you asked for; a bundle of another plot or a shorter period is\n"
+    "        NOT VERIFIED. Exit 0: VERIFIED;\n"
     "        1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not\n"
     "        be read; 3: every check passed, but no trusted key was given\n"
     "  pubkey KEYFILE\n"
@@ -543,7 +545,15 @@ static int cmd_verify(const options *opt)
         fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE --pubkey KEY\n");
         return EXIT_CONFIG;
     }
-    selgw_verify_options vopt = {.pubkey = opt->pubkey, .keys_file = opt->keys};
+    selgw_verify_options vopt = {.pubkey = opt->pubkey, .keys_file = opt->keys, .plot = opt->plot};
+    vopt.has_from = opt->from != NULL;
+    vopt.has_to = opt->to != NULL;
+    if ((vopt.has_from && !parse_utc_time(opt->from, &vopt.from_ns)) ||
+        (vopt.has_to && !parse_utc_time(opt->to, &vopt.to_ns))) {
+        fprintf(stderr, "selgw verify: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
+                        "with its zone (Z, +08:00)\n");
+        return EXIT_CONFIG;
+    }
     switch (selgw_evidence_verify(opt->config_path, &vopt, stdout)) {
     case SELGW_OK:
         return 0;

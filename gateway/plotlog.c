@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "durable.h"
+#include "log.h"
 #include "record.h"
 #include "safe_text.h"
 
@@ -141,6 +143,61 @@ static selgw_err walk_file(FILE *f, walk *w, selgw_plotlog_fn fn, void *ctx, con
     return err;
 }
 
+typedef struct file_copy {
+    int fd;
+} file_copy;
+
+static selgw_err copy_file(FILE *to, void *ctx)
+{
+    const file_copy *c = ctx;
+    char buf[65536];
+    off_t at = 0;
+    for (;;) {
+        ssize_t n = pread(c->fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return selgw_err_from_errno(errno);
+        if (n == 0)
+            return SELGW_OK;
+        if (fwrite(buf, 1, (size_t)n, to) != (size_t)n)
+            return selgw_err_from_errno(errno);
+        at += n;
+    }
+}
+
+/* A damaged line (not a torn tail): the whole file is kept beside it for whoever looks into
+ * it, and the log goes on from the intact lines before the damage. What came after them is
+ * copied again from the journal where it still holds it (the start scans from the log's
+ * "through"); what the journal no longer holds is then missing from the log, and an export
+ * that needs it says so. */
+static selgw_err set_aside_damaged(selgw_plotlog *p, uint64_t good_bytes, const char *damage,
+                                   char *why, size_t why_cap)
+{
+    size_t cap = strlen(p->path) + 48;
+    char *aside = malloc(cap);
+    if (!aside) {
+        selgw_explain(why, why_cap, "out of memory");
+        return SELGW_ERR_NOMEM;
+    }
+    snprintf(aside, cap, "%s.damaged-%" PRId64, p->path, selgw_utc_ns());
+    file_copy c = {p->fd};
+    selgw_err err = selgw_durable_replace(aside, 0640, copy_file, &c);
+    if (err == SELGW_OK && (ftruncate(p->fd, (off_t)good_bytes) != 0 || fdatasync(p->fd) != 0))
+        err = selgw_err_from_errno(errno);
+    if (err != SELGW_OK)
+        selgw_explain(why, why_cap, "%s: setting aside a damaged copy: %s", p->path,
+                      selgw_strerror(err));
+    else
+        selgw_log(SELGW_LOG_ERROR,
+                  "%s; the file is kept as %s, and the log goes on from the %" PRIu64
+                  " intact bytes before the damage (records after them are copied again from "
+                  "the journal where it still holds them)",
+                  damage, aside, good_bytes);
+    free(aside);
+    return err;
+}
+
 selgw_err selgw_plotlog_open(const char *journal_dir, selgw_plotlog **out, char *why,
                              size_t why_cap)
 {
@@ -176,8 +233,13 @@ selgw_err selgw_plotlog_open(const char *journal_dir, selgw_plotlog **out, char 
         return SELGW_ERR_IO;
     }
     walk w;
-    selgw_err err = walk_file(f, &w, NULL, NULL, NULL, why, why_cap, p->path);
+    char damage[512] = "";
+    selgw_err err = walk_file(f, &w, NULL, NULL, NULL, damage, sizeof damage, p->path);
     fclose(f);
+    if (err == SELGW_ERR_CORRUPT && w.bad_middle)
+        err = set_aside_damaged(p, w.good_bytes, damage, why, why_cap);
+    else if (err != SELGW_OK)
+        selgw_explain(why, why_cap, "%s", damage);
     if (err == SELGW_OK && w.good_bytes == 0) {
         /* new (or only a torn first line): begin it */
         static const char head[] = MAGIC "\n";

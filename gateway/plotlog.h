@@ -14,7 +14,10 @@
  *   record <journal seq> <payload in standard base64>     (journal seq increasing)
  *   through <journal seq>   every plot chain record up to there is above
  * A torn last line (a crash while appending) is cut off when the file is opened for
- * writing, and ignored when it is read. Not thread-safe. */
+ * writing, and ignored when it is read. A damaged line (a whole line that is wrong, or one
+ * with lines after it) is an error to a reader; opening for writing keeps a copy of the
+ * whole file as plot-chains.log.damaged-<time>, goes on from the intact lines before the
+ * damage, and logs it. Not thread-safe. */
 #ifndef SELGW_PLOTLOG_H
 #define SELGW_PLOTLOG_H
 

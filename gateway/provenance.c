@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,9 +31,11 @@ static void put_day(char *buf, size_t cap, size_t *len, int32_t day)
                       tm.tm_mday);
 }
 
+/* A configured text, or null when it is not configured (absent or empty alike, so that
+ * the same tags always give the same text). */
 static void put_json_text(char *buf, size_t cap, size_t *len, const char *s)
 {
-    if (s)
+    if (s && *s)
         selgw_json_string_n(buf, cap, len, s, strlen(s));
     else
         selgw_text_bytes(buf, cap, len, "null", 4);
@@ -57,18 +60,18 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
     put_json_text(buf, cap, &len, base->township);
     selgw_text_format(buf, cap, &len, ",\"latitude\":");
     if (base->has_coordinates)
-        selgw_json_number(buf, cap, &len, base->latitude);
+        selgw_json_number_exact(buf, cap, &len, base->latitude);
     else
         selgw_text_bytes(buf, cap, &len, "null", 4);
     selgw_text_format(buf, cap, &len, ",\"longitude\":");
     if (base->has_coordinates)
-        selgw_json_number(buf, cap, &len, base->longitude);
+        selgw_json_number_exact(buf, cap, &len, base->longitude);
     else
         selgw_text_bytes(buf, cap, &len, "null", 4);
     selgw_text_format(buf, cap, &len, "},\"crop\":");
     put_json_text(buf, cap, &len, plot->crop);
     selgw_text_format(buf, cap, &len, ",\"area_mu\":");
-    selgw_json_number(buf, cap, &len, plot->area_mu);
+    selgw_json_number_exact(buf, cap, &len, plot->area_mu);
     selgw_text_format(buf, cap, &len, ",\"households\":[");
     for (size_t i = 0; i < plot->contract_count; i++) {
         const selgw_contract *c = &plot->contracts[i];
@@ -101,16 +104,17 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
         selgw_text_format(buf, cap, &len, ",\"unit_id\":%d,\"profile\":", d->unit_id);
         put_json_text(buf, cap, &len, d->profile->name);
         selgw_text_format(buf, cap, &len, ",\"serial\":");
-        put_json_text(buf, cap, &len, d->serial ? d->serial : "");
+        const char *serial = d->serial ? d->serial : ""; /* a string: "" when not printed */
+        selgw_json_string_n(buf, cap, &len, serial, strlen(serial));
         selgw_text_format(buf, cap, &len, ",\"calibration\":[");
         for (size_t k = 0; k < d->calibration_count; k++) {
             const selgw_field_calibration *fc = &d->calibrations[k];
             selgw_text_format(buf, cap, &len, "%s{\"field\":", k ? "," : "");
             put_json_text(buf, cap, &len, d->profile->fields[fc->field].name);
             selgw_text_format(buf, cap, &len, ",\"scale\":");
-            selgw_json_number(buf, cap, &len, fc->cal.scale);
+            selgw_json_number_exact(buf, cap, &len, fc->cal.scale);
             selgw_text_format(buf, cap, &len, ",\"offset\":");
-            selgw_json_number(buf, cap, &len, fc->cal.offset);
+            selgw_json_number_exact(buf, cap, &len, fc->cal.offset);
             selgw_text_char(buf, cap, &len, '}');
         }
         selgw_text_format(buf, cap, &len, "]}");
@@ -433,7 +437,7 @@ static void read_tags(tags_reader *r, json_t *root, selgw_tags *t)
     get_number(r, root, "format", true, &format, NULL);
     if (!r->what && format != 1)
         r->what = "format";
-    t->format = (int)format;
+    t->format = format == 1 ? 1 : 0; /* no cast of a number that may not fit an int */
     get_string(r, root, "plot", true, &t->plot);
     get_string(r, root, "crop", false, &t->crop);
     get_number(r, root, "area_mu", false, &t->area_mu, NULL);
@@ -484,7 +488,12 @@ static void read_tags(tags_reader *r, json_t *root, selgw_tags *t)
         get_string(r, d, "profile", true, &out->profile);
         get_string(r, d, "serial", false, &out->serial);
         get_number(r, d, "unit_id", true, &unit, NULL);
-        out->unit_id = (int)unit;
+        if (!(unit >= 0 && unit <= 255 && unit == floor(unit))) {
+            if (!r->what)
+                r->what = "unit_id";
+        } else {
+            out->unit_id = (int)unit;
+        }
         json_t *cal = get_array(r, d, "calibration");
         size_t m = json_array_size(cal);
         out->calibration = r->what ? NULL : calloc(m ? m : 1, sizeof *out->calibration);

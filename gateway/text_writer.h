@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "safe_text.h"
@@ -185,6 +186,24 @@ static inline void selgw_json_number(char *buf, size_t cap, size_t *len, double 
         selgw_text_bytes(buf, cap, len, "null", 4);
     else
         selgw_text_double(buf, cap, len, v);
+}
+
+/* A finite double as the shortest of %.15g, %.16g and %.17g that reads back as exactly the
+ * same value (JSON numbers in evidence: two different calibrations never print alike, and
+ * ordinary values keep their short form); null otherwise. */
+static inline void selgw_json_number_exact(char *buf, size_t cap, size_t *len, double v)
+{
+    if (!isfinite(v)) {
+        selgw_text_bytes(buf, cap, len, "null", 4);
+        return;
+    }
+    char text[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    selgw_text_bytes(buf, cap, len, text, strlen(text));
 }
 
 #endif

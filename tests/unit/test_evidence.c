@@ -1236,6 +1236,93 @@ static void test_times_against_seals(void **state)
     }
 }
 
+/* A chain's only record moved past the seal that already named it (journal numbers
+ * swapped too: they are not signed): the seal's heads tell. */
+static void test_first_record_moved_past_a_seal(void **state)
+{
+    fixture *f = *state;
+    selgw_journal_recovery jrec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &jrec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+    add_seal(f, T0 + 100 * SEC);
+    add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
+    add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
+    add_seal(f, T0 + 300 * SEC);
+    add_reading(f, 0, T0 + 330 * SEC, SELGW_OK);
+    add_seal(f, T0 + 600 * SEC);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+    export_ok(f, "hw-a", T1, T2);
+    load_lines(f);
+    expect_verified(f, f->public_key, NULL);
+
+    uint64_t moved_seq, seal_seq;
+    selgw_record rec;
+    size_t moved = find_line(f, "device/soil-2", 0, NULL, &moved_seq);
+    size_t seal_at = find_line(f, "gateway", 1, &rec, &seal_seq);
+    assert_int_equal(rec.type, SELGW_RECORD_SEAL);
+    assert_int_equal(seal_at, moved + 1);
+    uint8_t a[4096], b[4096];
+    uint64_t ja, jb;
+    size_t la = line_payload(f, moved, a, sizeof a, &ja);
+    size_t lb = line_payload(f, seal_at, b, sizeof b, &jb);
+    free(f->lines[moved]);
+    free(f->lines[seal_at]);
+    f->lines[moved] = record_line(ja, b, lb);
+    f->lines[seal_at] = record_line(jb, a, la);
+    save_lines(f);
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "the seal before it (record %" PRIu64 ") already names position 1 of this chain: "
+             "the record was journaled before that seal, not after it (moved)",
+             ja);
+    expect_failure(f, f->public_key, expected);
+}
+
+/* The auditor says what was asked for: a bundle of another plot, or of a shorter period,
+ * is NOT VERIFIED whatever else holds. */
+static void test_what_was_asked(void **state)
+{
+    fixture *f = *state;
+    prepare(f);
+    save_lines(f);
+    selgw_verify_options asked = {.pubkey = f->public_key, .plot = "hw-a", .has_from = true,
+                                  .from_ns = T1, .has_to = true, .to_ns = T2};
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    assert_int_equal(selgw_evidence_verify(f->bundle, &asked, out), SELGW_OK);
+    fclose(out);
+    free(text);
+    static const struct {
+        const char *plot;
+        int64_t from, to;
+        const char *message;
+    } cases[] = {
+        {"hw-b", T1, T2, "the bundle is evidence for plot hw-a, not for plot hw-b as asked"},
+        {"hw-a", T1 - SEC, T2,
+         "the bundle's period begins at 2026-11-29T13:50:00Z, after 2026-11-29T13:49:59Z, the "
+         "start asked for"},
+        {"hw-a", T1, T2 + SEC,
+         "the bundle's period ends at 2026-11-29T13:55:40Z, before 2026-11-29T13:55:41Z, the "
+         "end asked for"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        asked.plot = cases[i].plot;
+        asked.from_ns = cases[i].from;
+        asked.to_ns = cases[i].to;
+        out = open_memstream(&text, &size);
+        assert_int_equal(selgw_evidence_verify(f->bundle, &asked, out), SELGW_ERR_CORRUPT);
+        fclose(out);
+        if (!strstr(text, cases[i].message))
+            fail_msg("expected \"%s\" in:\n%s", cases[i].message, text);
+        free(text);
+    }
+}
+
 /* A poll of soil-1 begun before T2 is still on its way at the first seal after T2, which
  * says so (it covers only the polls begun before that poll). The export closes with the
  * next seal, which covers it; a bundle cut at the first seal, which would leave the slow
@@ -1390,6 +1477,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_gap_and_time_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_period_not_covered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_poll_and_closing_seal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_what_was_asked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_record_moved_past_a_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_omitted_device_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_omitted_plot_history, setup, teardown),

@@ -439,6 +439,41 @@ static void test_torn_last_line(void **state)
     assert_string_equal(read_file(f->path, &len), expected);
 }
 
+/* The copies of a damaged log kept beside it (plot-chains.log.damaged-*) that hold
+ * exactly `text`. */
+static int count_aside(const fixture *f, const char *text)
+{
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "plot-chains.log.damaged-", 24))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
+        size_t len;
+        n += strcmp(read_file(path, &len), text) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void remove_aside(const fixture *f)
+{
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "plot-chains.log.damaged-", 24))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 /* A crash while writing the first line: the file is begun again. */
 static void test_torn_first_line(void **state)
 {
@@ -454,7 +489,8 @@ static void test_torn_first_line(void **state)
 }
 
 /* A damaged line with good lines after it is not a torn tail: the reader says which file
- * and which line, and opening refuses to write rather than cut off the records after it. */
+ * and which line; opening for writing keeps the whole file aside, as it was, and goes on
+ * from the intact lines before the damage. */
 static void test_damaged_middle_line(void **state)
 {
     fixture *f = *state;
@@ -487,13 +523,19 @@ static void test_damaged_middle_line(void **state)
         for (size_t i = 0; i < s.count; i++)
             assert_int_not_equal(s.jseq[i], 5);
 
-        selgw_plotlog *p = (selgw_plotlog *)1;
+        /* opening for writing keeps the whole file aside and goes on from the intact
+         * lines before the damage */
+        selgw_plotlog *p = NULL;
         why[0] = '\0';
-        assert_int_equal(selgw_plotlog_open(f->dir, &p, why, sizeof why), SELGW_ERR_CORRUPT);
-        assert_null(p);
-        assert_string_equal(why, expected);
+        assert_int_equal(selgw_plotlog_open(f->dir, &p, why, sizeof why), SELGW_OK);
+        assert_int_equal(selgw_plotlog_through(p), 3); /* its last intact record */
+        selgw_plotlog_free(p);
         size_t len;
-        assert_string_equal(read_file(f->path, &len), text);
+        char prefix[8192];
+        snprintf(prefix, sizeof prefix, "%s%s", MAGIC, l1);
+        assert_string_equal(read_file(f->path, &len), prefix);
+        assert_int_equal(count_aside(f, text), 1);
+        remove_aside(f);
     }
 
     /* a NUL byte inside a line (it would hide the rest of the line from a string compare) */
@@ -526,7 +568,7 @@ static void test_damaged_middle_line(void **state)
 }
 
 /* A whole last line (ended by its LF) that is wrong was damaged, not cut short by a crash:
- * it is reported, and never cut off as a torn line would be. */
+ * it is reported, and the file is kept whole beside the log before it is cut. */
 static void test_damaged_last_line_is_not_cut(void **state)
 {
     fixture *f = *state;
@@ -543,9 +585,13 @@ static void test_damaged_last_line_is_not_cut(void **state)
                      SELGW_ERR_CORRUPT);
     assert_string_equal(why, expected);
     selgw_plotlog *p = NULL;
-    assert_int_equal(selgw_plotlog_open(f->dir, &p, why, sizeof why), SELGW_ERR_CORRUPT);
+    assert_int_equal(selgw_plotlog_open(f->dir, &p, why, sizeof why), SELGW_OK);
+    selgw_plotlog_free(p);
     size_t len;
-    assert_string_equal(read_file(f->path, &len), text); /* left as it was */
+    char prefix[4096];
+    snprintf(prefix, sizeof prefix, "%s%s", MAGIC, l1);
+    assert_string_equal(read_file(f->path, &len), prefix); /* cut at the damage */
+    assert_int_equal(count_aside(f, text), 1);             /* and kept whole beside it */
     free(l1);
 }
 

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,12 +269,13 @@ static void test_tags_text_exact(void **state)
            "\"serial\":\"\",\"calibration\":[]}]}");
     free(a);
 
-    /* no coordinates, no area, no contracts; a NULL serial is written as "" */
+    /* no coordinates, no area, no contracts; an empty county is not configured (null, as
+     * an absent one); a NULL serial is written as "" */
     f->devices[1].serial = NULL;
     char *b = tags_text(&f->cfg, 1);
     assert_string_equal(
         b, "{\"format\":1,\"plot\":\"hw-b\",\"base\":{\"id\":\"b2\",\"name\":\"Base two\","
-           "\"county\":\"\",\"township\":\"\",\"latitude\":null,\"longitude\":null},"
+           "\"county\":null,\"township\":null,\"latitude\":null,\"longitude\":null},"
            "\"crop\":\"konjac\",\"area_mu\":0,\"households\":[],\"devices\":["
            "{\"id\":\"soil-2\",\"bus\":\"rs485-1\",\"unit_id\":3,\"profile\":\"test-soil\","
            "\"serial\":\"\",\"calibration\":[]}]}");
@@ -294,6 +296,15 @@ static void test_tags_text_changes_with_config(void **state)
     assert_string_not_equal(before, after);
     free(after);
     f->calibrations[1].cal.offset = -1.5;
+
+    /* numbers are exact: a scale that differs in its 17th digit is another calibration */
+    double scale = f->calibrations[1].cal.scale;
+    f->calibrations[1].cal.scale = nextafter(scale, 2.0);
+    after = tags_text(&f->cfg, 0);
+    assert_string_not_equal(before, after);
+    assert_non_null(strstr(after, "\"scale\":1.0200000000000002"));
+    free(after);
+    f->calibrations[1].cal.scale = scale;
 
     f->devices[1].plot = 0; /* a device moved onto the plot */
     after = tags_text(&f->cfg, 0);
@@ -522,6 +533,16 @@ static void test_tags_parse_refusals(void **state)
     char *numeric_unit = replaced(text, "\"unit_id\":2", "\"unit_id\":\"2\"");
     parse_refused(numeric_unit, "unit_id is missing or of the wrong type");
     free(numeric_unit);
+    /* numbers out of range are refused, not cast (UBSan would catch a cast) */
+    char *huge_unit = replaced(text, "\"unit_id\":2", "\"unit_id\":1e300");
+    parse_refused(huge_unit, "unit_id is missing or of the wrong type");
+    free(huge_unit);
+    char *half_unit = replaced(text, "\"unit_id\":2", "\"unit_id\":2.5");
+    parse_refused(half_unit, "unit_id is missing or of the wrong type");
+    free(half_unit);
+    char *huge_format = replaced(text, "\"format\":1", "\"format\":1e300");
+    parse_refused(huge_format, "format is missing or of the wrong type");
+    free(huge_format);
     char *no_plot = replaced(text, "\"plot\":\"hw-a\",", "");
     parse_refused(no_plot, "plot is missing or of the wrong type");
     free(no_plot);
