@@ -193,11 +193,12 @@ static bool is_plot_chain(const export_state *st, const selgw_record *rec)
     return rec->chain.len == n && !memcmp(rec->chain.ptr, st->plot_chain, n);
 }
 
-/* Whether a seal covers every poll begun before `until`. A format 2 seal does not say; its
- * time is the best there is (the verifier tells the auditor). */
+/* Whether a seal covers every poll begun before `until`. A format 2 seal does not say, so
+ * it closes no bundle (the verifier would refuse it): a period sealed only by format 2
+ * seals closes with the first format 3 seal after it. */
 static bool seal_covers(const selgw_record *seal, int64_t until)
 {
-    return seal->seal_has_covers ? seal->seal_covers_until_ns >= until : seal->time_ns >= until;
+    return seal->seal_has_covers && seal->seal_covers_until_ns >= until;
 }
 
 /* Pass 1: which device chains matter, which seals bound the period, and the plot chain's

@@ -86,6 +86,8 @@ struct selgw_gateway {
     bool clock_offset_known;
     uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
     int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
+    int64_t last_seal_covers_ns; /* covers_until of the last seal of this run */
+    bool checkpoint_due;         /* a state snapshot is wanted at the next sealer tick */
     uint64_t last_jseq;          /* the last record appended */
 
     /* Written once committed (under lock until taken by persist). */
@@ -99,10 +101,12 @@ struct selgw_gateway {
     size_t annotation_count, annotation_cap;
     selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
     uint64_t plot_copy_failed; /* at start: a plot record that could not be copied */
+    uint64_t plotlog_last_jseq, journal_last_at_load; /* the log ahead of the journal? */
     selgw_chains_recovery recovery; /* what loading the chains found, for the START */
     selgw_journal_recovery journal_recovery; /* what opening the journal found */
     selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
     selgw_repeat seal_repeat;
+    selgw_repeat annotation_repeat; /* removing queue files of journaled annotations */
     uint64_t refusal_gap_jseq; /* the last GAP of refusals; its note goes once it is in */
     bool refusal_noted;        /* the journal holds a note of refusals */
     pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
@@ -269,8 +273,9 @@ typedef enum record_kind {
 } record_kind;
 
 /* Before a record with time_ns joins `chain`: if its time is before its chain's last record,
- * or (an event) before the last seal, or (a seal) before a record it covers, the clock
- * stepped back, and a CLOCK record says so first unless one already has since then. */
+ * or (a reading) before what the last seal covers, or (an event) before the last seal, or
+ * (a seal) before a record it covers, the clock stepped back, and a CLOCK record says so
+ * first unless one already has since then. */
 static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time_ns,
                                record_kind kind)
 {
@@ -282,11 +287,19 @@ static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time
                                 selgw_format_utc(time_ns, b));
         return;
     }
-    if (kind == KIND_READING)
-        return;
     uint64_t seal_jseq;
     int64_t seal_time;
     selgw_chains_last_seal(g->chains, NULL, &seal_jseq, &seal_time);
+    if (kind == KIND_READING) {
+        /* the last seal said it covers every poll begun before this one's time */
+        if (seal_jseq && g->last_step_jseq <= seal_jseq && time_ns < g->last_seal_covers_ns)
+            record_step_back_locked(g,
+                                    "stepped back: the last seal covers the polls begun before "
+                                    "%s, a poll began at %s",
+                                    selgw_format_utc(g->last_seal_covers_ns, a),
+                                    selgw_format_utc(time_ns, b));
+        return;
+    }
     if (!seal_jseq || g->last_step_jseq > seal_jseq)
         return;
     if (time_ns < seal_time)
@@ -411,6 +424,10 @@ static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, u
     if (rec && selgw_record_decode(payload, len, rec) == SELGW_OK && rec->chained)
         note_appended_locked(g, "gateway", rec->chain_seq, payload, len, seq, rec->time_ns);
     free(rec);
+    /* The dropped segment's file goes once a chain state after its GAP is saved (the
+     * journal's retention hold): soon, so that the budget is not passed for long. */
+    g->checkpoint_due = true;
+    pthread_cond_signal(&g->sealer_wake);
 }
 
 /* ---- seals and what is written once committed ---------------------------------------- */
@@ -483,6 +500,7 @@ static selgw_err seal_locked(selgw_gateway *g)
         selgw_record_hash(g->payload, len, hash);
         selgw_chains_note_seal(g->chains, hash, seq, now);
         g->max_time_since_seal = now;
+        g->last_seal_covers_ns = covers;
         take_state_locked(g);
     }
     if (err != SELGW_OK)
@@ -579,7 +597,8 @@ static void persist(selgw_gateway *g)
         selgw_err err = selgw_chains_write_state(g->chains_state, w.state_text, w.state_len);
         if (err != SELGW_OK) {
             selgw_repeat_fail(&g->persist_repeat, "chain state", err,
-                              "the next start reads further back in the journal");
+                              "the next start reads further back in the journal, and "
+                              "retention is held back until a state is saved");
         } else {
             selgw_repeat_ok(&g->persist_repeat, "chain state and plot chain log");
             /* the next start reads from here: retention may now take what came before */
@@ -589,8 +608,16 @@ static void persist(selgw_gateway *g)
         w.state_text = NULL;
     }
     size_t ann_done = 0;
+    selgw_err ann_err = SELGW_OK;
     for (; ann_done < w.annotation_count && w.annotations[ann_done].jseq <= committed; ann_done++)
-        selgw_annotation_done(g->journal_dir, &w.annotations[ann_done].a);
+        if ((ann_err = selgw_annotation_done(g->journal_dir, &w.annotations[ann_done].a)) !=
+            SELGW_OK)
+            break; /* it stays in flight (and so do those after it) until it can go */
+    if (ann_err != SELGW_OK)
+        selgw_repeat_fail(&g->annotation_repeat, "removing journaled annotations from the queue",
+                          ann_err, "they stay in flight, not journaled again; retried every second");
+    else if (ann_done)
+        selgw_repeat_ok(&g->annotation_repeat, "removing journaled annotations from the queue");
 
     /* What is left goes back, before anything queued meanwhile. */
     size_t left = w.plot_count - plots_done;
@@ -787,9 +814,11 @@ static void *sealer_thread(void *arg)
         if (g->signer && selgw_mono_ns() - g->last_seal_ns >=
                              (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS)
             seal_locked(g);
-        else if (selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS &&
+        else if ((g->checkpoint_due ||
+                  selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
                  selgw_chains_checkpoint(g->chains) > g->state_checkpoint_jseq)
             take_state_locked(g);
+        g->checkpoint_due = false;
         bool work = g->state_text || g->plot_pending_count || g->annotation_count;
         pthread_mutex_unlock(&g->lock);
         if (work)
@@ -898,6 +927,8 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         return heads.err;
     if (heads.last_jseq)
         selgw_journal_skip_to(g->journal, heads.last_jseq);
+    g->plotlog_last_jseq = heads.last_jseq;
+    g->journal_last_at_load = rec->journal_last_seq;
     selgw_journal_hold_retention(g->journal, rec->state_used ? rec->state_checkpoint_jseq : 0);
     if (g->plotlog) {
         uint64_t first, last;
@@ -979,6 +1010,28 @@ static void record_recovery_gap_locked(selgw_gateway *g, const selgw_chains_reco
                         .text = str_of(text),
                         .gap_first_seq = first,
                         .gap_last_seq = last};
+    append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL);
+}
+
+/* After START: the plot chain log holds records the journal does not (and the chain state
+ * did not say so already): the journal lost committed records. */
+static void record_plotlog_ahead_gap_locked(selgw_gateway *g)
+{
+    uint64_t last = g->journal_last_at_load;
+    if (g->plotlog_last_jseq <= last ||
+        (g->recovery.state_ahead && g->recovery.state_checkpoint_jseq >= g->plotlog_last_jseq))
+        return;
+    char text[400];
+    snprintf(text, sizeof text,
+             "the plot chain log holds journal records up to %" PRIu64 ", the journal ends at "
+             "%" PRIu64 ": records the disk acknowledged were lost (a crash with a disk that "
+             "lied about a flush) or the journal was replaced by an older copy",
+             g->plotlog_last_jseq, last);
+    selgw_log(SELGW_LOG_ERROR, "evidence chains: %s; a GAP record says so", text);
+    selgw_record gap = {.type = SELGW_RECORD_GAP,
+                        .text = str_of(text),
+                        .gap_first_seq = last + 1,
+                        .gap_last_seq = g->plotlog_last_jseq};
     append_event_locked(g, &gap, "gateway", KIND_EVENT, NULL);
 }
 
@@ -1187,6 +1240,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     bool noted = record_unwritten_gap_locked(g, &g->journal_recovery);
     noted = record_noted_refusals_locked(g, &g->journal_recovery) || noted;
     record_recovery_gap_locked(g, &g->recovery);
+    record_plotlog_ahead_gap_locked(g);
     record_clock_locked(g);
     record_tags_locked(g);
     g->last_seal_ns = selgw_mono_ns();
@@ -1292,7 +1346,9 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         g->sealer_running = false;
     }
     if (g->running) {
-        /* Every clean stop is sealed, so the last records are covered. */
+        /* Every clean stop is sealed, so the last records are covered; on a full disk too
+         * (the journal takes these last records, and the close writes them). */
+        selgw_journal_last_records(g->journal);
         pthread_mutex_lock(&g->lock);
         append_gateway_event_locked(g, SELGW_RECORD_STOP, why ? why : "stopped");
         seal_locked(g);

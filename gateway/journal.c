@@ -263,6 +263,7 @@ struct selgw_journal {
     int64_t retry_at_ns;
     int64_t stop_deadline_ns;  /* closing with the disk full: when to give up waiting */
     bool reserve_released;
+    bool last_records;         /* the owner is stopping: its last records are not refused */
     int reserve_fd;            /* space.reserve, -1 if there is none */
     char note_unwritten[160];  /* what the reserve's first block says ("" for nothing) */
     char note_refused[160];
@@ -638,7 +639,7 @@ static void run_retention(selgw_journal *j)
     free(list);
 }
 
-/* Removes the files of dropped segments whose GAP record is committed. */
+/* Removes the files of dropped segments whose GAP record is committed ... */
 static void finish_drops(selgw_journal *j)
 {
     pthread_mutex_lock(&j->lock);
@@ -648,7 +649,10 @@ static void finish_drops(selgw_journal *j)
         list = malloc(j->drop_count * sizeof *list);
         for (size_t i = 0; list && i < j->drop_count;) {
             dropped_segment *d = &j->drops[i];
-            if (d->gap_seq <= j->committed) {
+            /* ... and, under a retention hold, once a saved chain state names its GAP: a
+             * crash before that reads its records again at start rather than giving their
+             * chain positions twice */
+            if (d->gap_seq <= j->committed && d->gap_seq <= j->retention_hold) {
                 list[n++] =
                     (removal){d->first_seq, d->last_seq, d->bytes, d->gap_first, d->gap_seq};
                 memmove(d, d + 1, (j->drop_count - i - 1) * sizeof *d);
@@ -1669,6 +1673,8 @@ static bool drop_oldest_locked(selgw_journal *j)
  * state does not flap at every record at the edge. Lock held. */
 static selgw_err why_refused_locked(const selgw_journal *j, uint64_t frame)
 {
+    if (j->last_records)
+        return SELGW_OK;
     if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_STOP) {
         uint64_t spare = j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10
                                                                   : j->segment_bytes;
@@ -2269,6 +2275,13 @@ void selgw_journal_set_gap_hook(selgw_journal *j, const selgw_journal_gap_hook *
         j->gap_hook = *hook;
     else
         memset(&j->gap_hook, 0, sizeof j->gap_hook);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void selgw_journal_last_records(selgw_journal *j)
+{
+    pthread_mutex_lock(&j->lock);
+    j->last_records = true;
     pthread_mutex_unlock(&j->lock);
 }
 

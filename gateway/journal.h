@@ -111,6 +111,11 @@ void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_n
  * when it is empty). */
 void selgw_journal_range(selgw_journal *j, uint64_t *first, uint64_t *last);
 
+/* The owner is stopping: it has stopped producing readings and appends its last few records
+ * (a STOP, a seal), which are not refused for a full disk or a used-up budget: the close
+ * writes them with what waits, with the space reserve if need be. */
+void selgw_journal_last_records(selgw_journal *j);
+
 /* Retention removes no segment that holds a record after seq (the gateway's chain state
  * is brought up to date from there at the next start). Without journal.hold_retention
  * there is no such limit; with it, nothing is removed until this is called. The disk

@@ -1,7 +1,6 @@
 #include "poller.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +48,13 @@ struct selgw_poller {
 
     pthread_t thread;
     bool running;
-    pthread_mutex_t lock; /* guards stop_requested and stats */
+    pthread_mutex_t lock; /* guards stop_requested, stats and oldest_poll_ns */
     pthread_cond_t wake;
     bool stop_requested;
     selgw_poller_stats stats;
     /* 0, or a lower bound of the time of every poll begun and not yet handed to emit:
      * written by the polling thread only, read by anyone (selgw_poller_oldest_poll_ns). */
-    _Atomic int64_t oldest_poll_ns;
+    int64_t oldest_poll_ns;
 };
 
 unsigned selgw_backoff_multiplier(unsigned consecutive_failures)
@@ -203,13 +202,15 @@ static bool link_failure(selgw_err err)
 static selgw_err attempt(selgw_poller *p, device_state *d)
 {
     if (d->attempts == 0) {
-        /* The mark is published before the poll's time is taken: whoever reads 0 (or a
-         * later mark) before this store took its own time earlier, so this poll's time
-         * cannot be before that (the clock stepping back aside). */
+        /* The mark is published, under the lock, before the poll's time is taken: a reader
+         * that found no mark held the lock before this poller took it, and took its own
+         * time before that, so this poll's time cannot be earlier (the clock stepping back
+         * aside). A lock, not an atomic: it orders the clock reads too, on any CPU. */
+        pthread_mutex_lock(&p->lock);
         d->began_mark_ns = selgw_utc_ns();
-        int64_t oldest = atomic_load(&p->oldest_poll_ns);
-        if (oldest == 0 || d->began_mark_ns < oldest)
-            atomic_store(&p->oldest_poll_ns, d->began_mark_ns);
+        if (p->oldest_poll_ns == 0 || d->began_mark_ns < p->oldest_poll_ns)
+            p->oldest_poll_ns = d->began_mark_ns;
+        pthread_mutex_unlock(&p->lock);
         d->poll_utc_ns = selgw_utc_ns();
         for (size_t i = 0; i < d->plan->request_count; i++) {
             d->requests[i].status = SELGW_ERR_TIMEOUT; /* not read yet */
@@ -251,7 +252,9 @@ static void update_oldest_poll(selgw_poller *p)
         if (d->attempts > 0 && (oldest == 0 || d->began_mark_ns < oldest))
             oldest = d->began_mark_ns;
     }
-    atomic_store(&p->oldest_poll_ns, oldest);
+    pthread_mutex_lock(&p->lock);
+    p->oldest_poll_ns = oldest;
+    pthread_mutex_unlock(&p->lock);
 }
 
 static bool poll_complete(const selgw_poller *p, const device_state *d, selgw_err err)
@@ -514,7 +517,10 @@ size_t selgw_poller_poll_once(selgw_poller *p)
 
 int64_t selgw_poller_oldest_poll_ns(selgw_poller *p)
 {
-    return atomic_load(&p->oldest_poll_ns);
+    pthread_mutex_lock(&p->lock);
+    int64_t oldest = p->oldest_poll_ns;
+    pthread_mutex_unlock(&p->lock);
+    return oldest;
 }
 
 void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out)

@@ -39,7 +39,8 @@ void selgw_poller_stop(selgw_poller *p);
 size_t selgw_poller_poll_once(selgw_poller *p);
 
 /* 0 when no poll is in progress; otherwise a time no later than the time (poll start) of
- * every poll begun and not yet handed to emit. Any thread may ask. A seal uses it to say
+ * every poll begun and not yet handed to emit. Any thread may ask (it takes the poller's
+ * lock; call it with the time it compares against already taken). A seal uses it to say
  * up to when it covers every poll: a reading whose poll began before it has been
  * journaled, or is still on its way. */
 int64_t selgw_poller_oldest_poll_ns(selgw_poller *p);

@@ -308,13 +308,13 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
     return taken;
 }
 
-void selgw_annotation_done(const char *journal_dir, const selgw_annotation *a)
+selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation *a)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file);
     if (unlink(path) != 0 && errno != ENOENT)
-        selgw_log(SELGW_LOG_ERROR, "annotation %s is journaled but cannot be removed: %s", path,
-                  strerror(errno));
+        return selgw_err_from_errno(errno);
+    return SELGW_OK;
 }
 
 void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a,

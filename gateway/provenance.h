@@ -78,8 +78,10 @@ typedef struct selgw_annotation {
  * *.bad and logged. */
 size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out);
 
-/* Removes a queued annotation's file: call it once its record is committed. */
-void selgw_annotation_done(const char *journal_dir, const selgw_annotation *a);
+/* Removes a queued annotation's file: call it once its record is committed. An error (the
+ * file is still there: it must stay in flight, or it would be journaled again) is the
+ * caller's to log. */
+selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation *a);
 
 /* Renames a queued annotation's file to FILE.<why> so that it is not read again, and logs
  * it (e.g. "unknown-plot": an operator can rename it back once the config has the plot). */

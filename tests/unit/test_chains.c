@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,111 @@ static void test_checkpoint_and_retention_hold(void **state)
     selgw_chains_free(c);
 }
 
+/* The disk budget (drop_oldest) GAP takes the gateway chain's next place, as in the
+ * gateway: through the journal's gap hook. */
+static size_t budget_gap_encode(void *ctx, const selgw_record *gap, uint8_t *buf, size_t cap)
+{
+    fixture *f = ctx;
+    selgw_chain_link link;
+    if (selgw_chains_next(f->live, "gateway", &link) != SELGW_OK)
+        return 0;
+    return selgw_record_encode_event(gap, &link, buf, cap);
+}
+
+static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, uint64_t seq)
+{
+    fixture *f = ctx;
+    selgw_record rec;
+    uint8_t hash[SELGW_RECORD_HASH_BYTES];
+    assert_int_equal(selgw_record_decode(payload, len, &rec), SELGW_OK);
+    selgw_record_hash(payload, len, hash);
+    selgw_chains_advance(f->live, "gateway", rec.chain_seq, hash, rec.time_ns, seq);
+}
+
+static uint64_t last_segment_first(fixture *f)
+{
+    uint64_t firsts[256];
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    size_t n = segments(f, firsts, 256);
+    return n ? firsts[n - 1] : 0;
+}
+
+static bool has_segment(fixture *f, uint64_t first)
+{
+    uint64_t firsts[256];
+    size_t n = segments(f, firsts, 256);
+    for (size_t i = 0; i < n; i++)
+        if (firsts[i] == first)
+            return true;
+    return false;
+}
+
+/* The disk budget drops a segment after the last saved checkpoint, holding the only records
+ * of device/quiet since it, and the gateway is killed before its next checkpoint. The
+ * dropped file stays until a state after its GAP is saved, so the start reads those
+ * records again: no position is given twice. Once such a state is saved, the file goes. */
+static void test_budget_drop_waits_for_a_checkpoint(void **state)
+{
+    fixture *f = *state;
+    close_journal(f);
+    static const char *const sinks[] = {"x"};
+    f->jcfg.hold_retention = true;
+    f->jcfg.max_backlog_bytes = 3 * 2048;
+    f->jcfg.when_full = SELGW_WHEN_FULL_DROP_OLDEST;
+    selgw_journal_recovery jrec;
+    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    selgw_journal_set_gateway(f->journal, "gw");
+    selgw_journal_gap_hook hook = {budget_gap_encode, budget_gap_appended, f};
+    selgw_journal_set_gap_hook(f->journal, &hook);
+
+    add(f, "device/quiet");
+    write_some(f, 3);
+    char *text = NULL;
+    size_t text_len = 0;
+    assert_int_equal(selgw_chains_state_text(f->live, &text, &text_len), SELGW_OK);
+    uint64_t checkpoint = selgw_chains_checkpoint(f->live);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    assert_int_equal(selgw_chains_write_state(f->state, text, text_len), SELGW_OK);
+    free(text);
+    selgw_journal_hold_retention(f->journal, checkpoint);
+
+    /* on to a new segment; the sink has delivered everything before it */
+    uint64_t seg = last_segment_first(f);
+    while (last_segment_first(f) == seg)
+        add(f, "device/a");
+    uint64_t dropped = last_segment_first(f);
+    assert_true(dropped > checkpoint);
+    assert_int_equal(selgw_journal_set_cursor(f->journal, "x", dropped - 1), SELGW_OK);
+    for (int i = 0; i < 3; i++)
+        add(f, "device/quiet"); /* positions 2..4, only in that segment */
+    /* a burst: the budget drops the oldest undelivered segment (room made first, as the
+     * gateway does) */
+    const selgw_chain_info *gap = NULL; /* the gateway chain: only budget GAPs here */
+    for (int i = 0; i < 400 && !gap; i++) {
+        selgw_journal_make_room(f->journal, 200);
+        add(f, "device/a");
+        if (i % 8 == 0)
+            assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+        gap = selgw_chains_find(f->live, "gateway");
+    }
+    assert_non_null(gap);
+    assert_true(gap->last_jseq > dropped);
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    struct timespec pause = {1, 300000000};
+    nanosleep(&pause, NULL); /* housekeeping would remove a dropped file now */
+    assert_true(has_segment(f, dropped)); /* kept: no state after the GAP yet */
+    selgw_journal_set_gap_hook(f->journal, NULL);
+    close_journal(f); /* killed before the next checkpoint */
+
+    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    selgw_chains_recovery rec;
+    selgw_chains *c = load(f, &rec, SELGW_OK);
+    assert_true(rec.state_used);
+    assert_same_chain(c, f->live, "device/quiet"); /* at 4, not at 1 */
+    assert_int_equal(selgw_chains_find(c, "device/quiet")->chain_seq, 4);
+    selgw_chains_free(c);
+}
+
 /* The state names a seal, but the journal holds another record there (replaced): it is
  * not trusted, the journal is read whole and the state's heads merged in. */
 static void test_state_of_another_journal(void **state)
@@ -507,6 +613,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_ahead_of_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_and_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_and_retention_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_drop_waits_for_a_checkpoint, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_state_of_another_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_from_before_the_state, setup, teardown),

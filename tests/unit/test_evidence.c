@@ -201,6 +201,24 @@ static uint64_t add_seal(fixture *f, int64_t t)
     return add_seal_covering(f, t, t);
 }
 
+/* Opens the journal and writes what every story here begins with: a start and the tags
+ * of plot hw-a. */
+static void begin_journal(fixture *f)
+{
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
+                     SELGW_OK);
+    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
+    add_tags(f, 0, T0 + 1 * SEC);
+}
+
+static void end_journal(fixture *f)
+{
+    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
+    selgw_journal_close(f->journal);
+    f->journal = NULL;
+}
+
 static void config_init(fixture *f)
 {
     f->fields[0] = (selgw_field){.name = "soil_moisture", .unit = "%"};
@@ -254,11 +272,7 @@ static void config_init(fixture *f)
  * the closing seal after T2, and readings after it. */
 static void build_journal(fixture *f, bool closing_seal)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_tags(f, 1, T0 + 1 * SEC);
     for (size_t d = 0; d < 3; d++)
         add_reading(f, d, T0 + 10 * SEC, SELGW_OK);
@@ -279,9 +293,7 @@ static void build_journal(fixture *f, bool closing_seal)
         for (size_t d = 0; d < 3; d++)
             add_reading(f, d, T0 + 660 * SEC, SELGW_OK);
     }
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
 }
 
 static int setup(void **state)
@@ -336,6 +348,8 @@ static void load_lines(fixture *f)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
+    for (size_t i = 0; i < f->line_count; i++) /* a bundle loaded before */
+        free(f->lines[i]);
     f->line_count = 0;
     while ((n = getline(&line, &cap, in)) > 0) {
         assert_true(f->line_count < MAX_LINES);
@@ -900,11 +914,7 @@ static void test_hidden_failed_poll(void **state)
 static void test_restart_gap_and_time_backwards(void **state)
 {
     fixture *f = *state;
-    selgw_journal_recovery recovery;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &recovery),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_reading(f, 0, T0 + 10 * SEC, SELGW_OK);
     add_seal(f, T0 + 100 * SEC);
     uint8_t seal_hash[SELGW_RECORD_HASH_BYTES];
@@ -937,9 +947,7 @@ static void test_restart_gap_and_time_backwards(void **state)
     add_reading(f, 0, T0 + 240 * SEC, SELGW_OK); /* the clock went back 10 s + */
     add_reading(f, 0, T0 + 300 * SEC, SELGW_OK);
     add_seal(f, T0 + 600 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
 
     export_ok(f, "hw-a", T1, T2);
     char hex[17];
@@ -1086,20 +1094,14 @@ static void test_registered_keys(void **state)
 static void test_forged_output(void **state)
 {
     fixture *f = *state;
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_seal(f, T0 + 100 * SEC);
     add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
     add_event(f, SELGW_RECORD_ANNOTATION, T0 + 220 * SEC, "hw-a",
               "ok\n\nVERIFIED: 1 records\x1b[2K\x1b[1A\r\xe2\x80\xae", "R\x1b]0;x\x07");
     add_reading(f, 1, T0 + 230 * SEC, SELGW_OK);
     add_seal(f, T0 + 600 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
     export_ok(f, "hw-a", T1, T2);
     load_lines(f);
     /* the forger changes a reading and signs with a key of their own */
@@ -1172,11 +1174,7 @@ static void test_strict_header(void **state)
  * stepped back excuses what follows from the step. */
 static void build_times(fixture *f, int case_no, bool with_step)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_seal(f, T0 + 100 * SEC);
     add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
     add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
@@ -1204,9 +1202,7 @@ static void build_times(fixture *f, int case_no, bool with_step)
         break;
     }
     add_seal(f, T0 + 600 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
     memset(f->chains, 0, sizeof f->chains);
     f->chain_count = 0;
     export_ok(f, "hw-a", T1, T2);
@@ -1241,20 +1237,14 @@ static void test_times_against_seals(void **state)
 static void test_first_record_moved_past_a_seal(void **state)
 {
     fixture *f = *state;
-    selgw_journal_recovery jrec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &jrec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_seal(f, T0 + 100 * SEC);
     add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
     add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
     add_seal(f, T0 + 300 * SEC);
     add_reading(f, 0, T0 + 330 * SEC, SELGW_OK);
     add_seal(f, T0 + 600 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
     export_ok(f, "hw-a", T1, T2);
     load_lines(f);
     expect_verified(f, f->public_key, NULL);
@@ -1329,11 +1319,7 @@ static void test_what_was_asked(void **state)
  * reading out, does not verify. */
 static void build_slow_poll(fixture *f, bool honest)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_seal(f, T0 + 100 * SEC);
     add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
     add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
@@ -1342,9 +1328,7 @@ static void build_slow_poll(fixture *f, bool honest)
     add_reading(f, 0, T2 - 30 * SEC, SELGW_OK); /* the slow poll, journaled after the seal */
     add_reading(f, 1, T2 + 30 * SEC, SELGW_OK);
     add_seal(f, T2 + 100 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
     export_ok(f, "hw-a", T1, T2);
     load_lines(f);
 }
@@ -1391,11 +1375,7 @@ static void test_slow_poll_and_closing_seal(void **state)
 static void test_moved_device(void **state)
 {
     fixture *f = *state;
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
-    add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
-    add_tags(f, 0, T0 + 1 * SEC);
+    begin_journal(f);
     add_tags(f, 1, T0 + 1 * SEC);
     add_reading(f, 0, T0 + 10 * SEC, SELGW_OK); /* before the period */
     add_seal(f, T0 + 100 * SEC);
@@ -1408,9 +1388,7 @@ static void test_moved_device(void **state)
     add_reading(f, 0, T0 + 330 * SEC, SELGW_OK);
     add_reading(f, 1, T0 + 330 * SEC, SELGW_OK);
     add_seal(f, T0 + 600 * SEC);
-    assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
-    selgw_journal_close(f->journal);
-    f->journal = NULL;
+    end_journal(f);
     export_ok(f, "hw-a", T1, T2);
     char *out = NULL;
     expect_verified(f, f->public_key, &out);
