@@ -32,30 +32,23 @@ def faketime_library():
     return found[0] if found else None
 
 
-class ClockStep(unittest.TestCase):
-    def setUp(self):
+class SigningGateway(unittest.TestCase):
+    """A signing gateway (1 s seals) on simulated devices, run under a clock shim."""
+    name = None
+
+    def start_farm(self, devices):
         h.check_binaries()
-        self.lib = faketime_library()
-        if not self.lib:
-            raise SystemExit("libfaketime is missing: scripts/setup.sh installs faketime")
-        self.dir = h.tempdir("evidence-clock")
+        self.dir = h.tempdir(self.name)
         self.key = os.path.join(self.dir, "gateway.key")
         res = h.selgw("keygen", self.key)
         self.assertEqual(res.returncode, 0, res.describe())
         self.pubkey = res.stdout.strip()
         sim_port = h.free_port()
         cfg = h.make_config(
-            "itest-clock",
-            [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port}],
-            [{"id": "tea-soil", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
-              "plot": "plot-tea", "interval": "200ms"},
-             {"id": "tea-air", "bus": "tcp0", "unit_id": 2, "profile": "xy-md02",
-              "plot": "plot-tea", "interval": "300ms"}])
+            "itest-" + self.name,
+            [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port}], devices)
         cfg["signing"] = {"secret_key": self.key, "seal_interval": "1s"}
         self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
-        self.offset_file = os.path.join(self.dir, "faketime")
-        with open(self.offset_file, "w") as f:
-            f.write("+0\n")
         self.sim = h.Simulator(self.cfg_path)
         self.gw = None
 
@@ -64,10 +57,30 @@ class ClockStep(unittest.TestCase):
             if p:
                 p.stop()
 
+    def shim_env(self, **env):
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+        return env
+
+
+class ClockStep(SigningGateway):
+    name = "evidence-clock"
+
+    def setUp(self):
+        self.lib = faketime_library()
+        if not self.lib:
+            raise SystemExit("libfaketime is missing: scripts/setup.sh installs faketime")
+        self.start_farm(
+            [{"id": "tea-soil", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
+              "plot": "plot-tea", "interval": "200ms"},
+             {"id": "tea-air", "bus": "tcp0", "unit_id": 2, "profile": "xy-md02",
+              "plot": "plot-tea", "interval": "300ms"}])
+        self.offset_file = os.path.join(self.dir, "faketime")
+        with open(self.offset_file, "w") as f:
+            f.write("+0\n")
+
     def test_step_back_is_recorded_and_verifies(self):
-        env = {"LD_PRELOAD": self.lib, "FAKETIME_TIMESTAMP_FILE": self.offset_file,
-               "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        env = self.shim_env(LD_PRELOAD=self.lib, FAKETIME_TIMESTAMP_FILE=self.offset_file,
+                            FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
         t0 = time.time()
         self.gw = h.Gateway(self.cfg_path, "--no-print", env=env)
         self.gw.wait_for(r"polling 2 devices", h.scaled(10), stream="err")
@@ -97,40 +110,23 @@ class ClockStep(unittest.TestCase):
         h.say("the bundle across the step: VERIFIED, the step in its events")
 
 
-class ClockStepBetweenSealAndPoll(unittest.TestCase):
+class ClockStepBetweenSealAndPoll(SigningGateway):
+    name = "evidence-clock-covers"
+
     def setUp(self):
-        h.check_binaries()
         self.lib = os.environ.get("SELGW_CLOCKSTEP_LIB")
         if not self.lib or not os.path.exists(self.lib):
             raise SystemExit("SELGW_CLOCKSTEP_LIB (built as selgw_clockstep) is missing")
-        self.dir = h.tempdir("evidence-clock-covers")
-        self.key = os.path.join(self.dir, "gateway.key")
-        res = h.selgw("keygen", self.key)
-        self.assertEqual(res.returncode, 0, res.describe())
-        self.pubkey = res.stdout.strip()
-        sim_port = h.free_port()
         # slow devices on intervals that drift against the 1 s seal interval
-        cfg = h.make_config(
-            "itest-clock-covers",
-            [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port}],
+        self.start_farm(
             [{"id": "soil-%d" % i, "bus": "tcp0", "unit_id": i, "profile": "cwt-soil-thc-s",
               "plot": "plot-tea", "interval": "%dms" % (2300 + 370 * i)} for i in range(1, 9)])
-        cfg["signing"] = {"secret_key": self.key, "seal_interval": "1s"}
-        self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
         self.offset_file = os.path.join(self.dir, "clock-offset")
         with open(self.offset_file, "wb") as f:
             f.write(struct.pack("<q", 0))
-        self.sim = h.Simulator(self.cfg_path)
-        self.gw = None
-
-    def tearDown(self):
-        for p in (self.gw, self.sim):
-            if p:
-                p.stop()
 
     def test_poll_before_what_the_last_seal_covers(self):
-        env = {"LD_PRELOAD": self.lib, "SELGW_CLOCKSTEP_FILE": self.offset_file,
-               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        env = self.shim_env(LD_PRELOAD=self.lib, SELGW_CLOCKSTEP_FILE=self.offset_file)
         t0 = time.time()
         self.gw = h.Gateway(self.cfg_path, "--no-print", env=env)
         self.gw.wait_for(r"polling 8 devices", h.scaled(10), stream="err")

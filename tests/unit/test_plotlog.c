@@ -439,9 +439,10 @@ static void test_torn_last_line(void **state)
     assert_string_equal(read_file(f->path, &len), expected);
 }
 
-/* The copies of a damaged log kept beside it (plot-chains.log.damaged-*) that hold
- * exactly `text`. */
-static int count_aside(const fixture *f, const char *text)
+/* Calls fn for each copy of a damaged log kept beside it (plot-chains.log.damaged-*);
+ * returns how many fn counted. */
+static int each_aside(const fixture *f, int (*fn)(const char *path, const char *text),
+                      const char *text)
 {
     DIR *d = opendir(f->dir);
     assert_non_null(d);
@@ -452,26 +453,33 @@ static int count_aside(const fixture *f, const char *text)
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-        size_t len;
-        n += strcmp(read_file(path, &len), text) == 0;
+        n += fn(path, text);
     }
     closedir(d);
     return n;
 }
 
+static int holds_text(const char *path, const char *text)
+{
+    size_t len;
+    return strcmp(read_file(path, &len), text) == 0;
+}
+
+static int remove_file(const char *path, const char *text)
+{
+    (void)text;
+    return unlink(path) == 0;
+}
+
+/* The copies kept aside that hold exactly `text`. */
+static int count_aside(const fixture *f, const char *text)
+{
+    return each_aside(f, holds_text, text);
+}
+
 static void remove_aside(const fixture *f)
 {
-    DIR *d = opendir(f->dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "plot-chains.log.damaged-", 24))
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
+    each_aside(f, remove_file, NULL);
 }
 
 /* A crash while writing the first line: the file is begun again. */
