@@ -1,5 +1,5 @@
 #include "config.h"
-#include "durable.h"
+#include "base/durable.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "embedded.h"
-#include "plan.h"
-#include "record.h"
-#include "yaml.h"
+#include "base/embedded.h"
+#include "sensors/plan.h"
+#include "journal/record.h"
+#include "base/yaml.h"
 
 /* ---- the option table ----
  *

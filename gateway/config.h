@@ -12,11 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "decode.h"
-#include "diag.h"
-#include "error.h"
-#include "plan.h"
-#include "profile.h"
+#include "sensors/decode.h"
+#include "base/diag.h"
+#include "base/error.h"
+#include "sensors/plan.h"
+#include "sensors/profile.h"
 
 /* A household's contract on a plot, valid from from_day to to_day inclusive, in days since
  * 1970-01-01 in the gateway's local time (gateway.utc_offset). Households are referred to

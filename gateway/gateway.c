@@ -10,19 +10,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "chains.h"
-#include "clock.h"
-#include "influx_sink.h"
-#include "journal.h"
-#include "keys.h"
-#include "log.h"
-#include "mqtt_sink.h"
-#include "plotlog.h"
-#include "evidence_bundle.h"
-#include "poller.h"
-#include "provenance.h"
-#include "record.h"
-#include "transport.h"
+#include "evidence/chains.h"
+#include "base/clock.h"
+#include "sinks/influx_sink.h"
+#include "journal/journal.h"
+#include "evidence/keys.h"
+#include "base/log.h"
+#include "sinks/mqtt_sink.h"
+#include "evidence/plotlog.h"
+#include "evidence/bundle.h"
+#include "poll/poller.h"
+#include "evidence/provenance.h"
+#include "journal/record.h"
+#include "poll/transport.h"
 
 /* A change of CLOCK_REALTIME against CLOCK_MONOTONIC larger than these is a step (NTP
  * steps past 128 ms; slewing moves far less than this in a second). */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "error.h"
+#include "base/error.h"
 
 typedef struct selgw_gateway selgw_gateway;
 

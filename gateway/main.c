@@ -17,19 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "config.h"
-#include "evidence.h"
-#include "provenance.h"
-#include "keys.h"
+#include "evidence/evidence.h"
+#include "evidence/provenance.h"
+#include "evidence/keys.h"
 #include "gateway.h"
-#include "influx_sink.h"
-#include "journal.h"
-#include "lineproto.h"
-#include "log.h"
-#include "mqtt_sink.h"
-#include "plan.h"
-#include "record.h"
+#include "sinks/influx_sink.h"
+#include "journal/journal.h"
+#include "sinks/lineproto.h"
+#include "base/log.h"
+#include "sinks/mqtt_sink.h"
+#include "sensors/plan.h"
+#include "journal/record.h"
 
 #define EXIT_CONFIG 2
 

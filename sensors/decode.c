@@ -6,7 +6,7 @@
  * byte-swapped orders (BADC, DCBA) swap the two bytes of every register. Signed and float
  * interpretations are made from those bits with well-defined arithmetic and memcpy, never
  * by casting an out-of-range unsigned value to a signed type. */
-#include "decode.h"
+#include "sensors/decode.h"
 
 #include <float.h>
 #include <math.h>

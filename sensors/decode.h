@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "profile.h"
+#include "sensors/profile.h"
 
 typedef enum selgw_quality {
     SELGW_QUALITY_OK,           /* read and within the valid range */

@@ -6,11 +6,11 @@
  * starts a new read. Overlapping fields (or fields naming the same registers) have no
  * hole and share a read. The sort breaks ties by field index, so a profile always gives
  * the same plan. */
-#include "plan.h"
+#include "sensors/plan.h"
 
 #include <stdlib.h>
 
-#include "decode.h"
+#include "sensors/decode.h"
 
 typedef struct field_span {
     size_t index;     /* in profile->fields */

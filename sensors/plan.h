@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "profile.h"
+#include "base/error.h"
+#include "sensors/profile.h"
 
 #define SELGW_MODBUS_MAX_READ_REGISTERS 125
 #define SELGW_MODBUS_MAX_READ_BITS 2000

@@ -1,6 +1,6 @@
-#include "profile.h"
+#include "sensors/profile.h"
 
-#include "decode.h"
+#include "sensors/decode.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "embedded.h"
-#include "record.h"
-#include "yaml.h"
+#include "base/embedded.h"
+#include "journal/record.h"
+#include "base/yaml.h"
 
 /* Defaults and bounds of the profile format (docs/PROFILES.md). */
 enum {

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "diag.h"
-#include "error.h"
+#include "base/diag.h"
+#include "base/error.h"
 
 typedef enum selgw_value_type {
     SELGW_TYPE_BIT, /* one coil or discrete input (function 1 or 2 only) */

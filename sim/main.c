@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "config.h"
-#include "diag.h"
-#include "sim.h"
+#include "base/diag.h"
+#include "sim/sim.h"
 
 #define EXIT_USAGE 2
 

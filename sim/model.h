@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "profile.h"
+#include "sensors/profile.h"
 
 typedef enum selgw_model_quantity {
     SELGW_MODEL_UNKNOWN,

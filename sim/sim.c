@@ -1,4 +1,4 @@
-#include "sim.h"
+#include "sim/sim.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "decode.h"
-#include "modbus_reply.h"
-#include "model.h"
+#include "sensors/decode.h"
+#include "sensors/modbus_reply.h"
+#include "sim/model.h"
 
 /* ------------------------------------------------------------------------------------------
  * Modbus framing */

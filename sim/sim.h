@@ -17,8 +17,8 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "error.h"
-#include "profile.h"
+#include "base/error.h"
+#include "sensors/profile.h"
 
 /* ---- Modbus framing ---- */
 

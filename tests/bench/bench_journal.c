@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "journal.h"
-#include "journal_testing.h"
+#include "base/clock.h"
+#include "journal/journal.h"
+#include "journal/journal_testing.h"
 
 static atomic_ullong written_bytes;
 static atomic_ullong fdatasyncs;

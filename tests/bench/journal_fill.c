@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chains.h"
-#include "clock.h"
+#include "evidence/chains.h"
+#include "base/clock.h"
 #include "config.h"
-#include "journal.h"
-#include "keys.h"
-#include "provenance.h"
-#include "record.h"
+#include "journal/journal.h"
+#include "evidence/keys.h"
+#include "evidence/provenance.h"
+#include "journal/record.h"
 
 /* Appends a payload; with chains, takes its place into account. */
 static int append(selgw_journal *j, selgw_chains *chains, const uint8_t *payload, size_t len)

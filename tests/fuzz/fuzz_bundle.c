@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "evidence.h"
+#include "evidence/evidence.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "diag.h"
+#include "base/diag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

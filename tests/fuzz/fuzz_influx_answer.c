@@ -1,4 +1,4 @@
-/* Fuzz target: what the InfluxDB sink reads from a server's answer (gateway/influx_sink.h):
+/* Fuzz target: what the InfluxDB sink reads from a server's answer (gateway/sinks/influx_sink.h):
  * the Retry-After header, as seconds or an HTTP date (curl_getdate), and the error body, a
  * JSON object of InfluxDB 1.x or 2.x or whatever a proxy sends (jansson), turned into one
  * line for the log and the dead-letter file. The server, or anything between the gateway
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "influx_sink.h"
+#include "sinks/influx_sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

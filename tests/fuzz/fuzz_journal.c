@@ -1,5 +1,5 @@
-/* Fuzz target: what the gateway reads back from its journal directory (gateway/journal.h,
- * gateway/plotlog.h; formats in docs/JOURNAL.md and docs/EVIDENCE.md). After a power cut, a
+/* Fuzz target: what the gateway reads back from its journal directory (gateway/journal/journal.h,
+ * gateway/evidence/plotlog.h; formats in docs/JOURNAL.md and docs/EVIDENCE.md). After a power cut, a
  * failing SD card or a hand-edited file, recovery must cut a torn tail or stop with the
  * segment and offset, never crash or read outside what it read. The input is written into a
  * directory made once per process (mkdtemp under /tmp, emptied before each input):
@@ -23,9 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "plotlog.h"
-#include "record.h"
+#include "journal/journal.h"
+#include "evidence/plotlog.h"
+#include "journal/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Fuzz target: a Modbus device's reply (gateway/modbus_reply.h), the bytes that come off the
+/* Fuzz target: a Modbus device's reply (sensors/modbus_reply.h), the bytes that come off the
  * RS-485 line or the TCP socket of a converter, and the decoding of its registers with a
  * profile's fields (sensors/decode.h). A device may answer anything (a cheap probe with a
  * firmware bug, another probe's answer behind a converter, line noise): the reply checks
@@ -16,7 +16,7 @@
  *   8     a built-in profile (byte % count), and for the high bits a synthetic field
  *         (type, byte order) at the request's address, as a profile from profiles_dir may have
  *   9..   the reply, given to both the TCP and the RTU decoder
- * The TCP reply is also read the way gateway/transport_modbus.c's tcp_read reads it, asking
+ * The TCP reply is also read the way gateway/poll/transport_modbus.c's tcp_read reads it, asking
  * selgw_modbus_tcp_reply_wanted how much more to read into its 260-byte buffer, and
  * tcp_reply_wanted is called on every prefix: it must never ask for more than
  * SELGW_MODBUS_TCP_MAX_ADU, or tcp_read would write past its buffer.
@@ -41,9 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
-#include "modbus_reply.h"
-#include "profile.h"
+#include "sensors/decode.h"
+#include "sensors/modbus_reply.h"
+#include "sensors/profile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "diag.h"
-#include "profile.h"
+#include "base/diag.h"
+#include "sensors/profile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

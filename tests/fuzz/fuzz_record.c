@@ -1,4 +1,4 @@
-/* Fuzz target: a journal record payload (gateway/record.h, format in docs/RECORD.md) and
+/* Fuzz target: a journal record payload (gateway/journal/record.h, format in docs/RECORD.md) and
  * everything that reads a decoded one. Payloads come back from the disk (a journal, a
  * plot-chains.log) and, through an evidence bundle, from whoever hands one over, so
  * selgw_record_decode must refuse anything malformed without reading outside the payload,
@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chains.h"
-#include "lineproto.h"
-#include "provenance.h"
-#include "record.h"
+#include "evidence/chains.h"
+#include "sinks/lineproto.h"
+#include "evidence/provenance.h"
+#include "journal/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

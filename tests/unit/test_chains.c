@@ -23,10 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chains.h"
-#include "journal.h"
-#include "keys.h"
-#include "record.h"
+#include "evidence/chains.h"
+#include "journal/journal.h"
+#include "evidence/keys.h"
+#include "journal/record.h"
 
 #define T0 INT64_C(1795960000000000000)
 #define SEC INT64_C(1000000000)

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 #define S SELGW_NS_PER_S
 #define NOT_SET INT64_C(-777)

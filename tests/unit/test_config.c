@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "yaml.h"
+#include "base/yaml.h"
 
 /* Inline configs are loaded as "t.yaml" with the working directory at tests/data/config,
  * so "profiles_dir: ../profiles" finds the fixture profiles test-soil and test-climate. */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "decode.h"
+#include "sensors/decode.h"
 
 #define assert_double_exact(actual, expected)                                                      \
     do {                                                                                           \

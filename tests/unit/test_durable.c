@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "durable.h"
+#include "base/durable.h"
 
 typedef struct fixture {
     char dir[64];

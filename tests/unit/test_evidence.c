@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "evidence.h"
-#include "journal.h"
-#include "keys.h"
-#include "provenance.h"
-#include "reading.h"
-#include "record.h"
+#include "evidence/evidence.h"
+#include "journal/journal.h"
+#include "evidence/keys.h"
+#include "evidence/provenance.h"
+#include "poll/reading.h"
+#include "journal/record.h"
 
 #define T0 INT64_C(1795960000000000000)
 #define SEC INT64_C(1000000000)

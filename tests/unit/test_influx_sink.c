@@ -23,11 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "influx_sink.h"
-#include "journal.h"
-#include "lineproto.h"
-#include "reading.h"
-#include "record.h"
+#include "sinks/influx_sink.h"
+#include "journal/journal.h"
+#include "sinks/lineproto.h"
+#include "poll/reading.h"
+#include "journal/record.h"
 
 #define FAKE_SCRIPT SELGW_SOURCE_DIR "/tests/integration/fake_influx.py"
 /* Only a guard against hanging: the tests wait for states, never for a time. */

@@ -1,6 +1,6 @@
 /* The journal: round trips across segments, the on-disk format, group commit, recovery of
  * torn tails and refusal of corruption, cursors, retention, the disk budget, and injected
- * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal_testing.h. */
+ * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal/journal_testing.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "journal.h"
-#include "journal_testing.h"
-#include "record.h"
+#include "base/clock.h"
+#include "journal/journal.h"
+#include "journal/journal_testing.h"
+#include "journal/record.h"
 
 #define SEG_HEADER 32
 #define FRAME_HEADER 16

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "keys.h"
+#include "evidence/keys.h"
 
 #define HEADER "selgw-ed25519-secret-key 1\n"
 

@@ -8,9 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "lineproto.h"
-#include "text_writer.h"
-#include "record.h"
+#include "sinks/lineproto.h"
+#include "base/text_writer.h"
+#include "journal/record.h"
 
 typedef void (*escaper)(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 

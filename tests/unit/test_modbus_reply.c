@@ -1,4 +1,4 @@
-/* Modbus requests as bytes, and replies checked against them (gateway/modbus_reply.c): every
+/* Modbus requests as bytes, and replies checked against them (sensors/modbus_reply.c): every
  * way a reply can be malformed is a bad frame with its reason, on TCP (MBAP header) and RTU
  * (address, CRC), and the TCP framing judges a lying reply from the bytes that came, without
  * waiting for bytes that a lie announces. */
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "modbus_reply.h"
+#include "sensors/modbus_reply.h"
 
 /* Read 2 holding registers at 0x10 from unit 3, transaction 4. */
 static const selgw_modbus_request regs_rq = {

@@ -32,13 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "config.h"
-#include "journal.h"
-#include "log.h"
-#include "mqtt_sink.h"
-#include "reading.h"
-#include "record.h"
+#include "journal/journal.h"
+#include "base/log.h"
+#include "sinks/mqtt_sink.h"
+#include "poll/reading.h"
+#include "journal/record.h"
 
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 #define PREFIX "selgw-test"

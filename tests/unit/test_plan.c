@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "decode.h"
-#include "plan.h"
+#include "sensors/decode.h"
+#include "sensors/plan.h"
 
 #define MAX_TEST_FIELDS 256
 

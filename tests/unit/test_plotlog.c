@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "plotlog.h"
-#include "record.h"
+#include "evidence/plotlog.h"
+#include "journal/record.h"
 
 #define MAGIC "selgw-plot-chains 1\n"
 #define MAX_SEEN 16

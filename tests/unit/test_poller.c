@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "poller.h"
+#include "base/clock.h"
+#include "poll/poller.h"
 
 /* cmocka 1.1 has no floating-point assertion. */
 #define assert_double_equal(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))

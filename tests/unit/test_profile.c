@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "embedded.h"
-#include "profile.h"
+#include "base/embedded.h"
+#include "sensors/profile.h"
 
 #define PROFILES SELGW_TEST_DATA "/profiles"
 

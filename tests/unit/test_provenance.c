@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "config.h"
-#include "provenance.h"
+#include "evidence/provenance.h"
 
 /* Local day numbers (days since 1970-01-01). */
 #define DAY_2024_02_29 19782

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "clock.h"
-#include "reading.h"
+#include "base/clock.h"
+#include "poll/reading.h"
 
 static size_t encode_string(const char *s, char *buf, size_t cap)
 {

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lineproto.h"
-#include "reading.h"
-#include "record.h"
-#include "safe_text.h"
+#include "sinks/lineproto.h"
+#include "poll/reading.h"
+#include "journal/record.h"
+#include "base/safe_text.h"
 #include <sodium.h>
 
 /* A hand-built config: one base, one plot with two contracts, one bus, one device with a

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "safe_text.h"
+#include "base/safe_text.h"
 
 /* ---- selgw_utf8_sequence ------------------------------------------------------------- */
 

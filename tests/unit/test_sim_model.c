@@ -10,8 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "model.h"
-#include "sim.h"
+#include "sim/model.h"
+#include "sim/sim.h"
 
 /* A big-endian register from a response PDU. */
 static uint16_t get16(const uint8_t *p)

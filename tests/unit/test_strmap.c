@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "strmap.h"
+#include "base/strmap.h"
 
 #define NOT_SET ((size_t)0xfeedface)
 

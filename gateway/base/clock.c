@@ -1,0 +1,214 @@
+#include "base/clock.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t read_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * SELGW_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t selgw_mono_ns(void)
+{
+    return read_clock(CLOCK_MONOTONIC);
+}
+
+int64_t selgw_utc_ns(void)
+{
+    return read_clock(CLOCK_REALTIME);
+}
+
+void selgw_sleep_until(int64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = deadline_ns / SELGW_NS_PER_S,
+                          .tv_nsec = deadline_ns % SELGW_NS_PER_S};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* A UTC instant as calendar fields and nanoseconds into its second (floor division, so
+ * that instants before 1970 format right too); false if gmtime cannot represent it. */
+static bool split_utc(int64_t utc_ns, struct tm *tm, int64_t *frac_ns)
+{
+    int64_t secs = utc_ns / SELGW_NS_PER_S;
+    int64_t frac = utc_ns % SELGW_NS_PER_S;
+    if (frac < 0) {
+        frac += SELGW_NS_PER_S;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    *frac_ns = frac;
+    return gmtime_r(&t, tm) != NULL;
+}
+
+char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
+{
+    struct tm tm;
+    int64_t frac;
+    if (!split_utc(utc_ns, &tm, &frac)) {
+        snprintf(buf, SELGW_UTC_TEXT_SIZE, "invalid-time");
+        return buf;
+    }
+    size_t n = strftime(buf, SELGW_UTC_TEXT_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, SELGW_UTC_TEXT_SIZE - n, ".%06uZ", (unsigned)(frac / 1000) % 1000000u);
+    return buf;
+}
+
+static bool civil_seconds(int year, int month, int day, int hour, int minute, int second,
+                          int64_t *out)
+{
+    if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 ||
+        hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
+        return false;
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = month - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = minute,
+                    .tm_sec = second};
+    time_t t = timegm(&tm);
+    if (tm.tm_mday != day || tm.tm_mon != month - 1) /* 2026-02-30 normalised to March */
+        return false;
+    *out = (int64_t)t;
+    return true;
+}
+
+/* seconds (shifted by offset_s) and a fraction as nanoseconds since 1970, if in range */
+static bool to_ns(int64_t seconds, int64_t offset_s, int64_t fraction_ns, int64_t *utc_ns)
+{
+    int64_t ns;
+    if (fraction_ns < 0 || fraction_ns >= SELGW_NS_PER_S ||
+        __builtin_sub_overflow(seconds, offset_s, &seconds) || seconds < 0 ||
+        __builtin_mul_overflow(seconds, SELGW_NS_PER_S, &ns) ||
+        __builtin_add_overflow(ns, fraction_ns, &ns))
+        return false;
+    *utc_ns = ns;
+    return true;
+}
+
+bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, int second,
+                          int64_t fraction_ns, int64_t *utc_ns)
+{
+    int64_t seconds;
+    return civil_seconds(year, month, day, hour, minute, second, &seconds) &&
+           to_ns(seconds, 0, fraction_ns, utc_ns);
+}
+
+char *selgw_format_instant(int64_t utc_ns, char buf[SELGW_INSTANT_TEXT_SIZE])
+{
+    struct tm tm;
+    int64_t frac;
+    if (!split_utc(utc_ns, &tm, &frac)) {
+        snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
+        return buf;
+    }
+    int n = snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+    if (n < 0 || n >= SELGW_INSTANT_TEXT_SIZE - 12) {
+        snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
+        return buf;
+    }
+    if (frac) {
+        char digits[16];
+        snprintf(digits, sizeof digits, "%09" PRId64, frac);
+        size_t len = strlen(digits);
+        while (len > 1 && digits[len - 1] == '0')
+            digits[--len] = '\0';
+        n += snprintf(buf + n, (size_t)(SELGW_INSTANT_TEXT_SIZE - n), ".%s", digits);
+    }
+    snprintf(buf + n, (size_t)(SELGW_INSTANT_TEXT_SIZE - n), "Z");
+    return buf;
+}
+
+static bool parse_digits(const char **p, int count, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < count; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += count;
+    *out = v;
+    return true;
+}
+
+bool selgw_parse_instant(const char *text, int64_t *utc_ns)
+{
+    const char *p = text;
+    int year, mon, day, hour, min, sec;
+    if (!parse_digits(&p, 4, &year) || *p++ != '-' || !parse_digits(&p, 2, &mon) || *p++ != '-' ||
+        !parse_digits(&p, 2, &day) || *p++ != 'T' || !parse_digits(&p, 2, &hour) || *p++ != ':' ||
+        !parse_digits(&p, 2, &min) || *p++ != ':' || !parse_digits(&p, 2, &sec))
+        return false;
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 9) {
+            frac = frac * 10 + (*p++ - '0');
+            digits++;
+        }
+        /* the exact form only: one spelling per instant, so no trailing zero */
+        if (digits == 0 || (*p >= '0' && *p <= '9') || p[-1] == '0')
+            return false;
+        for (; digits < 9; digits++)
+            frac *= 10;
+    }
+    if (*p++ != 'Z' || *p)
+        return false;
+    return selgw_utc_from_civil(year, mon, day, hour, min, sec, frac, utc_ns);
+}
+
+bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t *utc_ns)
+{
+    const char *p = text;
+    int year, mon, day, hour = 0, min = 0, sec = 0;
+    int64_t frac = 0;
+    if (!parse_digits(&p, 4, &year) || *p++ != '-' || !parse_digits(&p, 2, &mon) || *p++ != '-' ||
+        !parse_digits(&p, 2, &day))
+        return false;
+    if (*p == 'T' || *p == ' ') {
+        p++;
+        if (!parse_digits(&p, 2, &hour) || *p++ != ':' || !parse_digits(&p, 2, &min))
+            return false;
+        if (*p == ':') {
+            p++;
+            if (!parse_digits(&p, 2, &sec))
+                return false;
+            if (*p == '.') {
+                p++;
+                int digits = 0;
+                while (*p >= '0' && *p <= '9' && digits < 9) {
+                    frac = frac * 10 + (*p++ - '0');
+                    digits++;
+                }
+                if (digits == 0 || (*p >= '0' && *p <= '9'))
+                    return false;
+                for (; digits < 9; digits++)
+                    frac *= 10;
+            }
+        }
+    }
+    int offset = default_offset_minutes;
+    if (*p == 'Z') {
+        offset = 0;
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (!parse_digits(&p, 2, &oh) || *p++ != ':' || !parse_digits(&p, 2, &om) || oh > 14 ||
+            om > 59)
+            return false;
+        offset = sign * (oh * 60 + om);
+    }
+    int64_t seconds;
+    return !*p && civil_seconds(year, mon, day, hour, min, sec, &seconds) &&
+           to_ns(seconds, (int64_t)offset * 60, frac, utc_ns);
+}

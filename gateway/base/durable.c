@@ -1,0 +1,77 @@
+#include "base/durable.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *selgw_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+selgw_err selgw_fsync_parent(const char *path)
+{
+    char *dir = selgw_parent_dir(path);
+    if (!dir)
+        return SELGW_ERR_NOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return SELGW_ERR_IO;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc == 0 ? SELGW_OK : SELGW_ERR_IO;
+}
+
+selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx)
+{
+    size_t cap = strlen(path) + 16;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return SELGW_ERR_NOMEM;
+    snprintf(tmp, cap, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        errno = e;
+        return selgw_err_from_errno(e);
+    }
+    selgw_err err = SELGW_OK;
+    FILE *f = NULL;
+    if (fchmod(fd, mode) != 0 || !(f = fdopen(fd, "w")))
+        err = selgw_err_from_errno(errno);
+    if (err == SELGW_OK)
+        err = write(f, ctx);
+    if (err == SELGW_OK && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
+        err = selgw_err_from_errno(errno);
+    int e = errno;
+    if (f ? fclose(f) != 0 : close(fd) != 0) {
+        if (err == SELGW_OK) {
+            e = errno;
+            err = selgw_err_from_errno(e);
+        }
+    }
+    if (err == SELGW_OK && rename(tmp, path) != 0) {
+        e = errno;
+        err = selgw_err_from_errno(e);
+    }
+    if (err != SELGW_OK)
+        unlink(tmp);
+    else if ((err = selgw_fsync_parent(path)) != SELGW_OK)
+        e = errno;
+    free(tmp);
+    errno = e;
+    return err;
+}

@@ -1,0 +1,30 @@
+/* selgw: making a new or renamed file survive a power cut.
+ *
+ * A file's data is durable after fsync; its name (a new file, a rename over an old one)
+ * only after the directory holding it is synced too. Every writer of a file that must
+ * survive (journal cursors, chain state, keys, bundles, dead letters, queued annotations)
+ * calls selgw_fsync_parent after creating or renaming it. */
+#ifndef SELGW_DURABLE_H
+#define SELGW_DURABLE_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+
+/* The directory part of path: "." when there is none, "/" for a file in the root.
+ * Allocated; NULL when out of memory. */
+char *selgw_parent_dir(const char *path);
+
+/* fsyncs the directory that holds path. SELGW_ERR_IO (errno says why) or SELGW_ERR_NOMEM. */
+selgw_err selgw_fsync_parent(const char *path);
+
+/* Replaces (or creates) the file at path so that a crash leaves either the old file or the
+ * whole new one, never a mix: writes a temporary file beside it with `write`, fdatasyncs
+ * it, gives it `mode`, renames it over path and fsyncs the directory. `write` returns
+ * SELGW_OK or the error to give up with (the temporary file is removed then). On failure
+ * errno says why where a system call failed. */
+typedef selgw_err (*selgw_file_writer)(FILE *f, void *ctx);
+selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx);
+
+#endif

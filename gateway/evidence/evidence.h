@@ -1,0 +1,51 @@
+/* selgw: evidence bundles for one plot, and their offline verification.
+ *
+ * `selgw export --plot P --from T1 --to T2 -o FILE` writes a self-contained bundle: the
+ * records of the chains that tell the plot's story over the period (its devices' chains,
+ * the plot's own chain of tags, lab results and notes from its first record, the gateway
+ * chain of start-ups, gaps, clock states and seals), from the last seal before T1 to the
+ * first seal after T2, and the public key. `selgw verify FILE --pubkey KEY` checks it with
+ * no server and no gateway config: every signature, every link, nothing missing, added or
+ * reordered, every device of the plot present, seals covering the period, times in
+ * order; it prints a summary an auditor can read and names the exact record when
+ * something is wrong. Format: docs/EVIDENCE.md. Code: evidence_export.c, evidence_verify.c. */
+#ifndef SELGW_EVIDENCE_H
+#define SELGW_EVIDENCE_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "base/error.h"
+
+/* Writes the bundle. `why` explains a failure (e.g. no seal after T2 yet). */
+selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
+                                int64_t to_ns, const char *out_path, char *why, size_t why_cap);
+
+typedef struct selgw_verify_options {
+    const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
+    const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
+    /* What the auditor asked for, when given: the bundle must be for this plot, and its
+     * period must include [from_ns, to_ns) (a bundle of another plot, or of a shorter
+     * period, proves nothing about what was asked). */
+    const char *plot;
+    bool has_from, has_to;
+    int64_t from_ns, to_ns;
+} selgw_verify_options;
+
+/* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns
+ *   SELGW_OK          VERIFIED: every check holds and the key is one the auditor trusts
+ *                     (--pubkey, or in the keys file);
+ *   SELGW_ERR_AUTH    every check holds, but no trusted key was given: the key is only the
+ *                     bundle's own claim (anyone can sign a forgery with a key of their own);
+ *   SELGW_ERR_CORRUPT NOT VERIFIED: the problems are listed;
+ *   other             the bundle or a key could not be read (said on out). */
+selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
+
+/* The same from an open stream; `name` is how the bundle is called in messages. */
+selgw_err selgw_evidence_verify_stream(FILE *in, const char *name,
+                                       const selgw_verify_options *opt, FILE *out);
+
+#endif

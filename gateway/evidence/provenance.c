@@ -1,0 +1,542 @@
+#include "evidence/provenance.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/durable.h"
+#include "base/log.h"
+#include "base/safe_text.h"
+#include <jansson.h>
+#include "base/text_writer.h"
+
+#define SPOOL_DIR "annotations"
+
+static void put_day(char *buf, size_t cap, size_t *len, int32_t day)
+{
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    selgw_text_format(buf, cap, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday);
+}
+
+/* A configured text, or null when it is not configured (absent or empty alike, so that
+ * the same tags always give the same text). */
+static void put_json_text(char *buf, size_t cap, size_t *len, const char *s)
+{
+    if (s && *s)
+        selgw_json_string_n(buf, cap, len, s, strlen(s));
+    else
+        selgw_text_bytes(buf, cap, len, "null", 4);
+}
+
+size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *buf, size_t cap)
+{
+    size_t len = 0;
+    if (cap)
+        buf[0] = '\0';
+    const selgw_plot *plot = &cfg->plots[plot_index];
+    const selgw_base *base = &cfg->bases[plot->base];
+    selgw_text_format(buf, cap, &len, "{\"format\":1,\"plot\":");
+    put_json_text(buf, cap, &len, plot->id);
+    selgw_text_format(buf, cap, &len, ",\"base\":{\"id\":");
+    put_json_text(buf, cap, &len, base->id);
+    selgw_text_format(buf, cap, &len, ",\"name\":");
+    put_json_text(buf, cap, &len, base->name);
+    selgw_text_format(buf, cap, &len, ",\"county\":");
+    put_json_text(buf, cap, &len, base->county);
+    selgw_text_format(buf, cap, &len, ",\"township\":");
+    put_json_text(buf, cap, &len, base->township);
+    selgw_text_format(buf, cap, &len, ",\"latitude\":");
+    if (base->has_coordinates)
+        selgw_json_number_exact(buf, cap, &len, base->latitude);
+    else
+        selgw_text_bytes(buf, cap, &len, "null", 4);
+    selgw_text_format(buf, cap, &len, ",\"longitude\":");
+    if (base->has_coordinates)
+        selgw_json_number_exact(buf, cap, &len, base->longitude);
+    else
+        selgw_text_bytes(buf, cap, &len, "null", 4);
+    selgw_text_format(buf, cap, &len, "},\"crop\":");
+    put_json_text(buf, cap, &len, plot->crop);
+    selgw_text_format(buf, cap, &len, ",\"area_mu\":");
+    selgw_json_number_exact(buf, cap, &len, plot->area_mu);
+    selgw_text_format(buf, cap, &len, ",\"households\":[");
+    for (size_t i = 0; i < plot->contract_count; i++) {
+        const selgw_contract *c = &plot->contracts[i];
+        selgw_text_format(buf, cap, &len, "%s{\"household\":", i ? "," : "");
+        put_json_text(buf, cap, &len, c->household);
+        selgw_text_format(buf, cap, &len, ",\"contract\":");
+        put_json_text(buf, cap, &len, c->contract);
+        selgw_text_format(buf, cap, &len, ",\"from\":\"");
+        put_day(buf, cap, &len, c->from_day);
+        selgw_text_format(buf, cap, &len, "\",\"to\":");
+        if (c->to_day != INT32_MAX) {
+            selgw_text_char(buf, cap, &len, '"');
+            put_day(buf, cap, &len, c->to_day);
+            selgw_text_char(buf, cap, &len, '"');
+        } else {
+            selgw_text_bytes(buf, cap, &len, "null", 4);
+        }
+        selgw_text_char(buf, cap, &len, '}');
+    }
+    selgw_text_format(buf, cap, &len, "],\"devices\":[");
+    bool first = true;
+    for (size_t i = 0; i < cfg->device_count; i++) {
+        const selgw_device *d = &cfg->devices[i];
+        if (d->plot != plot_index)
+            continue;
+        selgw_text_format(buf, cap, &len, "%s{\"id\":", first ? "" : ",");
+        put_json_text(buf, cap, &len, d->id);
+        selgw_text_format(buf, cap, &len, ",\"bus\":");
+        put_json_text(buf, cap, &len, cfg->buses[d->bus].id);
+        selgw_text_format(buf, cap, &len, ",\"unit_id\":%d,\"profile\":", d->unit_id);
+        put_json_text(buf, cap, &len, d->profile->name);
+        selgw_text_format(buf, cap, &len, ",\"serial\":");
+        const char *serial = d->serial ? d->serial : ""; /* a string: "" when not printed */
+        selgw_json_string_n(buf, cap, &len, serial, strlen(serial));
+        selgw_text_format(buf, cap, &len, ",\"calibration\":[");
+        for (size_t k = 0; k < d->calibration_count; k++) {
+            const selgw_field_calibration *fc = &d->calibrations[k];
+            selgw_text_format(buf, cap, &len, "%s{\"field\":", k ? "," : "");
+            put_json_text(buf, cap, &len, d->profile->fields[fc->field].name);
+            selgw_text_format(buf, cap, &len, ",\"scale\":");
+            selgw_json_number_exact(buf, cap, &len, fc->cal.scale);
+            selgw_text_format(buf, cap, &len, ",\"offset\":");
+            selgw_json_number_exact(buf, cap, &len, fc->cal.offset);
+            selgw_text_char(buf, cap, &len, '}');
+        }
+        selgw_text_format(buf, cap, &len, "]}");
+        first = false;
+    }
+    selgw_text_format(buf, cap, &len, "]}");
+    return len;
+}
+
+#define TEXT_MAX 1024
+#define REF_MAX 256
+
+/* What a person may type as an annotation's text or reference: one line of UTF-8 with no
+ * control characters (a newline or a terminal escape would let it pass for the verifier's
+ * own output when printed). */
+static const char *annotation_problem(const char *text, const char *ref)
+{
+    if (!text || !text[0])
+        return "the text must not be empty";
+    if (strlen(text) >= TEXT_MAX || (ref && strlen(ref) >= REF_MAX))
+        return "the text must be under 1024 bytes and the reference under 256";
+    if (!selgw_text_is_clean(text, strlen(text)) || (ref && !selgw_text_is_clean(ref, strlen(ref))))
+        return "the text and the reference must be single lines of UTF-8 without control "
+               "characters (newlines, tabs, terminal escapes, direction marks)";
+    return NULL;
+}
+
+selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, const char *text,
+                                 const char *ref, char *why, size_t why_cap)
+{
+    bool known = false;
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        known = known || !strcmp(cfg->plots[i].id, plot);
+    if (!known) {
+        snprintf(why, why_cap, "no plot '%s' in %s", plot, cfg->path);
+        return SELGW_ERR_INVALID;
+    }
+    const char *problem = annotation_problem(text, ref);
+    if (problem) {
+        snprintf(why, why_cap, "%s", problem);
+        return SELGW_ERR_INVALID;
+    }
+    char dir[4096], path[4200], tmp[4300];
+    snprintf(dir, sizeof dir, "%s/%s", cfg->journal.dir, SPOOL_DIR);
+    mkdir(cfg->journal.dir, 0750);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
+        return SELGW_ERR_IO;
+    }
+    int64_t now = selgw_utc_ns();
+    snprintf(path, sizeof path, "%s/%020" PRId64 "-%d.ann", dir, now, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* 0640: the journal's (a note may name a household's plot); its group, if it has one */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        snprintf(why, why_cap, "%s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return SELGW_ERR_IO;
+    }
+    fprintf(f, "selgw-annotation 1\ntime %" PRId64 "\nplot %s\nref %s\ntext %s\n", now, plot,
+            ref ? ref : "", text);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(why, why_cap, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return SELGW_ERR_IO;
+    }
+    selgw_fsync_parent(path);
+    return SELGW_OK;
+}
+
+/* A value that does not fit was not written by selgw_annotation_spool: refuse it. */
+static bool copy_value(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+/* A queue file, exactly as selgw_annotation_spool writes it: its five lines in order, each
+ * ended by LF, no NUL byte (which would hide the rest of a line), the time a decimal
+ * number, and nothing `selgw annotate` would refuse. Anyone who can write the queue can
+ * put a file there, so nothing looser is taken. */
+static bool read_annotation(const char *path, selgw_annotation *a)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    static const char *const keys[] = {"selgw-annotation 1", "time ", "plot ", "ref ", "text "};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int count = 0;
+    bool ok = true;
+    memset(a, 0, sizeof *a);
+    while (ok && (n = getline(&line, &cap, f)) >= 0) {
+        if (count >= 5 || n == 0 || line[n - 1] != '\n' || strlen(line) != (size_t)n) {
+            ok = false;
+            break;
+        }
+        line[n - 1] = '\0';
+        const char *key = keys[count++];
+        size_t key_len = strlen(key);
+        if (strncmp(line, key, key_len)) {
+            ok = false;
+        } else if (count == 2) {
+            char *end = NULL;
+            errno = 0;
+            long long t = strtoll(line + key_len, &end, 10);
+            ok = !errno && end != line + key_len && !*end && t >= 0;
+            a->time_ns = t;
+        } else if (count == 3) {
+            ok = copy_value(a->plot, sizeof a->plot, line + key_len);
+        } else if (count == 4) {
+            ok = copy_value(a->ref, sizeof a->ref, line + key_len);
+        } else if (count == 5) {
+            ok = copy_value(a->text, sizeof a->text, line + key_len);
+        }
+    }
+    free(line);
+    fclose(f);
+    return ok && count == 5 && a->plot[0] && !annotation_problem(a->text, a->ref);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
+{
+    *out = NULL;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", journal_dir, SPOOL_DIR);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".ann") || n >= sizeof((selgw_annotation *)0)->file)
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            char **grown = realloc(names, ncap * sizeof *grown);
+            if (!grown)
+                break;
+            names = grown;
+            cap = ncap;
+        }
+        if (!(names[count] = strdup(e->d_name)))
+            break;
+        count++;
+    }
+    closedir(d);
+    if (count)
+        qsort(names, count, sizeof *names, compare_names); /* oldest first: time in the name */
+    selgw_annotation *list = count ? calloc(count, sizeof *list) : NULL;
+    size_t taken = 0;
+    for (size_t i = 0; i < count; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        selgw_annotation *a = list ? &list[taken] : NULL;
+        if (a && read_annotation(path, a)) {
+            snprintf(a->file, sizeof a->file, "%s", names[i]);
+            taken++;
+        } else if (a) {
+            char bad[4500];
+            snprintf(bad, sizeof bad, "%s.bad", path);
+            rename(path, bad);
+            selgw_log(SELGW_LOG_ERROR,
+                      "annotation %s cannot be read or holds what `selgw annotate` refuses "
+                      "(control characters, too long); set aside as %s",
+                      path, bad);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!taken) {
+        free(list);
+        list = NULL;
+    }
+    *out = list;
+    return taken;
+}
+
+selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation *a)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return selgw_err_from_errno(errno);
+    return SELGW_OK;
+}
+
+void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a,
+                                const char *why)
+{
+    char path[4400], aside[4500];
+    snprintf(path, sizeof path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file);
+    snprintf(aside, sizeof aside, "%s.%s", path, why);
+    if (rename(path, aside) != 0)
+        selgw_log(SELGW_LOG_ERROR, "annotation %s: %s (cannot set it aside: %s)", path, why,
+                  strerror(errno));
+    else
+        selgw_log(SELGW_LOG_ERROR, "annotation for plot '%s' set aside as %s (%s)", a->plot,
+                  aside, why);
+}
+
+bool selgw_clock_synchronised(char *text, size_t cap)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int state = adjtimex(&tx);
+    bool synced = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+    if (synced)
+        snprintf(text, cap, "synchronised, estimated error %ld us", tx.esterror);
+    else
+        snprintf(text, cap, "not synchronised (kernel reports STA_UNSYNC)");
+    return synced;
+}
+
+/* ---- reading tags back ------------------------------------------------------------------ */
+
+typedef struct tags_reader {
+    const char *what; /* set at the first problem */
+} tags_reader;
+
+/* A string member: NULL (and fine) when absent or null and optional. */
+static bool get_string(tags_reader *r, json_t *obj, const char *key, bool required, char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) {
+        if (required && !r->what)
+            r->what = key;
+        return !required;
+    }
+    if (!json_is_string(v) || !(*out = strndup(json_string_value(v), json_string_length(v)))) {
+        if (!r->what)
+            r->what = key;
+        return false;
+    }
+    return true;
+}
+
+static bool get_number(tags_reader *r, json_t *obj, const char *key, bool required, double *out,
+                       bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present)
+        *present = v && !json_is_null(v);
+    if (!v || json_is_null(v)) {
+        if (required && !r->what)
+            r->what = key;
+        return !required;
+    }
+    if (!json_is_number(v)) {
+        if (!r->what)
+            r->what = key;
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+static json_t *get_array(tags_reader *r, json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_array(v) && !r->what)
+        r->what = key;
+    return json_is_array(v) ? v : NULL;
+}
+
+void selgw_tags_free(selgw_tags *t)
+{
+    if (!t)
+        return;
+    free(t->plot);
+    free(t->crop);
+    free(t->base_id);
+    free(t->base_name);
+    free(t->county);
+    free(t->township);
+    for (size_t i = 0; i < t->household_count; i++) {
+        free(t->households[i].household);
+        free(t->households[i].contract);
+        free(t->households[i].from);
+        free(t->households[i].to);
+    }
+    free(t->households);
+    for (size_t i = 0; i < t->device_count; i++) {
+        selgw_tags_device *d = &t->devices[i];
+        free(d->id);
+        free(d->bus);
+        free(d->profile);
+        free(d->serial);
+        for (size_t k = 0; k < d->calibration_count; k++)
+            free(d->calibration[k].field);
+        free(d->calibration);
+    }
+    free(t->devices);
+    free(t);
+}
+
+static void read_tags(tags_reader *r, json_t *root, selgw_tags *t)
+{
+    double format = 0;
+    if (!json_is_object(root)) {
+        r->what = "the text";
+        return;
+    }
+    get_number(r, root, "format", true, &format, NULL);
+    if (!r->what && format != 1)
+        r->what = "format";
+    t->format = format == 1 ? 1 : 0; /* no cast of a number that may not fit an int */
+    get_string(r, root, "plot", true, &t->plot);
+    get_string(r, root, "crop", false, &t->crop);
+    get_number(r, root, "area_mu", false, &t->area_mu, NULL);
+    json_t *base = json_object_get(root, "base");
+    if (!json_is_object(base)) {
+        if (!r->what)
+            r->what = "base";
+    } else {
+        bool lat = false, lon = false;
+        get_string(r, base, "id", true, &t->base_id);
+        get_string(r, base, "name", false, &t->base_name);
+        get_string(r, base, "county", false, &t->county);
+        get_string(r, base, "township", false, &t->township);
+        get_number(r, base, "latitude", false, &t->latitude, &lat);
+        get_number(r, base, "longitude", false, &t->longitude, &lon);
+        t->has_coordinates = lat && lon;
+    }
+    json_t *households = get_array(r, root, "households");
+    json_t *devices = get_array(r, root, "devices");
+    if (r->what)
+        return;
+    size_t n = json_array_size(households);
+    t->households = calloc(n ? n : 1, sizeof *t->households);
+    for (size_t i = 0; t->households && i < n && !r->what; i++) {
+        json_t *h = json_array_get(households, i);
+        selgw_tags_household *out = &t->households[t->household_count++];
+        if (!json_is_object(h)) {
+            r->what = "households";
+            break;
+        }
+        get_string(r, h, "household", true, &out->household);
+        get_string(r, h, "contract", true, &out->contract);
+        get_string(r, h, "from", true, &out->from);
+        get_string(r, h, "to", false, &out->to);
+    }
+    n = json_array_size(devices);
+    t->devices = calloc(n ? n : 1, sizeof *t->devices);
+    for (size_t i = 0; t->devices && i < n && !r->what; i++) {
+        json_t *d = json_array_get(devices, i);
+        selgw_tags_device *out = &t->devices[t->device_count++];
+        double unit = 0;
+        if (!json_is_object(d)) {
+            r->what = "devices";
+            break;
+        }
+        get_string(r, d, "id", true, &out->id);
+        get_string(r, d, "bus", true, &out->bus);
+        get_string(r, d, "profile", true, &out->profile);
+        get_string(r, d, "serial", false, &out->serial);
+        get_number(r, d, "unit_id", true, &unit, NULL);
+        if (!(unit >= 0 && unit <= 255 && unit == floor(unit))) {
+            if (!r->what)
+                r->what = "unit_id";
+        } else {
+            out->unit_id = (int)unit;
+        }
+        json_t *cal = get_array(r, d, "calibration");
+        size_t m = json_array_size(cal);
+        out->calibration = r->what ? NULL : calloc(m ? m : 1, sizeof *out->calibration);
+        for (size_t k = 0; out->calibration && k < m && !r->what; k++) {
+            json_t *c = json_array_get(cal, k);
+            selgw_tags_calibration *oc = &out->calibration[out->calibration_count++];
+            if (!json_is_object(c)) {
+                r->what = "calibration";
+                break;
+            }
+            get_string(r, c, "field", true, &oc->field);
+            get_number(r, c, "scale", true, &oc->scale, NULL);
+            get_number(r, c, "offset", true, &oc->offset, NULL);
+        }
+    }
+    if (!r->what && (!t->households || !t->devices))
+        r->what = "(out of memory)";
+}
+
+selgw_err selgw_tags_parse(const char *text, size_t len, selgw_tags **out, char *why,
+                           size_t why_cap)
+{
+    *out = NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        selgw_explain(why, why_cap, "not JSON: %s at character %d", jerr.text, jerr.position);
+        return SELGW_ERR_CORRUPT;
+    }
+    selgw_tags *t = calloc(1, sizeof *t);
+    if (!t) {
+        json_decref(root);
+        return SELGW_ERR_NOMEM;
+    }
+    tags_reader r = {NULL};
+    read_tags(&r, root, t);
+    json_decref(root);
+    if (r.what) {
+        selgw_explain(why, why_cap, "not tags of format 1: %s is missing or of the wrong type",
+                      r.what);
+        selgw_tags_free(t);
+        return SELGW_ERR_CORRUPT;
+    }
+    *out = t;
+    return SELGW_OK;
+}

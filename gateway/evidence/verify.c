@@ -1,0 +1,2061 @@
+/* `selgw verify`: an evidence bundle checked offline, and the summary an auditor reads. The
+ * bundle format and what it proves are specified in docs/EVIDENCE.md; keep the two in
+ * step.
+ *
+ * Everything in a bundle is data from someone else: every string it prints is escaped
+ * (safe_text.h), so that no record can draw a line of its own, and every lookup is by a
+ * keyed hash (strmap.h), so that crafted names cannot make verification slow. */
+#include "evidence/evidence.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base64.h"
+#include "base/clock.h"
+#include "evidence/bundle.h"
+#include "evidence/keys.h"
+#include "evidence/provenance.h"
+#include "journal/record.h"
+#include "base/safe_text.h"
+#include "base/strmap.h"
+#include "base/text_writer.h"
+
+#define HASH SELGW_RECORD_HASH_BYTES
+#define MAX_PROBLEMS_LISTED 20
+#define HASH_PREFIX_BYTES 8 /* a seal is named by the first 16 hex digits of its hash */
+#define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_RECORD_MAX_FIELDS */
+
+static const uint8_t zero_hash[HASH];
+
+/* ---- lists of text ------------------------------------------------------------------- */
+
+typedef struct text_list {
+    char **items;
+    size_t count, cap;
+} text_list;
+
+static void text_list_free(text_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static bool text_list_take(text_list *l, char *s)
+{
+    if (!s)
+        return false;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown) {
+            free(s);
+            return false;
+        }
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->count++] = s;
+    return true;
+}
+
+static bool text_list_add(text_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool text_list_add(text_list *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n >= 0 && text_list_take(l, s);
+}
+
+/* ---- what the verifier keeps ------------------------------------------------------------- */
+
+typedef enum chain_kind { CHAIN_OTHER, CHAIN_DEVICE, CHAIN_PLOT, CHAIN_GATEWAY } chain_kind;
+
+/* A chain the bundle holds records of, followed record by record. */
+typedef struct vchain {
+    char *shown; /* its name, escaped */
+    chain_kind kind;
+    uint64_t pos;
+    uint8_t head[HASH];
+    uint64_t last_jseq;
+    bool has_reading;
+    int64_t last_reading_ns;
+    uint64_t last_reading_jseq;
+    uint64_t seal_mark; /* the number of the last seal that named it */
+} vchain;
+
+/* A head a seal names. */
+typedef struct named_head {
+    uint64_t pos;
+    uint8_t head[HASH];
+} named_head;
+
+typedef struct field_stats {
+    char *name, *unit; /* escaped */
+    uint64_t count, out_of_range;
+    double min, max, sum;
+} field_stats;
+
+typedef struct device_stats {
+    char *shown, *chain_shown; /* escaped */
+    uint64_t readings, ok, failed, other_plot, outside;
+    int64_t first_ns, last_ns;
+    int64_t *intervals; /* between consecutive readings in the period, for the median */
+    size_t interval_count, interval_cap;
+    field_stats *fields;
+    size_t field_count, field_cap;
+    selgw_strmap *field_index;
+    size_t *order; /* fields[] index of field i of the last reading */
+    size_t order_count, order_cap;
+    bool too_many_fields;
+    /* the run of failed polls in progress */
+    bool in_failed_run;
+    int64_t run_from, run_to;
+    uint64_t run_polls;
+    char run_status[64];
+} device_stats;
+
+typedef struct tags_entry {
+    int64_t time_ns;
+    uint64_t jseq;
+    selgw_tags *tags;
+} tags_entry;
+
+typedef enum key_source { KEY_BUNDLE, KEY_GIVEN, KEY_REGISTERED } key_source;
+
+typedef struct verify_state {
+    FILE *out;
+    const char *name;
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    key_source key_from;
+    char key_label[160]; /* escaped */
+    char fingerprint[SELGW_KEY_FINGERPRINT_SIZE];
+    char *gateway, *plot; /* header: ids, checked */
+    int64_t from_ns, to_ns;
+    char plot_chain[160];
+
+    uint64_t records; /* record lines read */
+    uint64_t last_jseq;
+    vchain *chains;
+    size_t chain_count, chain_cap;
+    selgw_strmap *chain_index;
+    size_t followed; /* chains other than the gateway's */
+
+    /* the opening seal: the first gateway record, if a seal */
+    bool have_opening;
+    int64_t opening_time;
+    uint64_t opening_jseq;
+    named_head *opening_heads;
+    size_t opening_count;
+    selgw_strmap *opening_index;
+    selgw_strmap *seal_index; /* the latest seal's heads, made when first asked */
+    uint64_t *seal_positions;
+    uint64_t seal_index_jseq; /* the seal they are of */
+
+    /* the latest seal: compared with the chains when the next record shows it was not the
+     * last one, or at the end */
+    uint8_t *seal_payload;
+    size_t seal_len;
+    selgw_record *seal_rec;
+    bool pending_seal, last_was_seal, gateway_seen;
+    uint64_t seals, seal_number;
+    int64_t last_seal_time;
+    bool last_seal_has_covers;
+    int64_t last_seal_covers; /* every poll begun before it is before the seal */
+    uint64_t last_seal_jseq;
+    uint8_t last_seal_hash[HASH];
+
+    /* times (docs/EVIDENCE.md, "Times") */
+    uint64_t last_step_jseq; /* the last CLOCK record saying the clock stepped back */
+    int64_t max_time_since_seal;
+    uint64_t max_time_jseq;
+    int run_state; /* -1 unknown, 0 stopped, 1 running: to tell a crash */
+    int64_t last_record_ns;
+
+    /* summary */
+    text_list households;
+    selgw_strmap *household_index;
+    char *last_households; /* the last reading's households, to skip repeats quickly */
+    size_t last_households_len;
+    text_list events;
+    device_stats *devices;
+    size_t device_count, device_cap;
+    selgw_strmap *device_index;
+    tags_entry *tags;
+    size_t tag_count, tag_cap;
+    uint64_t period_readings;
+
+    text_list problems;
+    uint64_t problem_count;
+    bool nomem;
+} verify_state;
+
+/* ---- problems ---------------------------------------------------------------------------- */
+
+static void problem(verify_state *vs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(verify_state *vs, const char *fmt, ...)
+{
+    vs->problem_count++;
+    if (vs->problems.count >= MAX_PROBLEMS_LISTED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !text_list_take(&vs->problems, s))
+        vs->nomem = true;
+}
+
+/* A record's chain name, escaped, for messages (into buf). */
+static const char *shown_chain(const selgw_record *rec, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    selgw_text_escape(buf, cap, &len, rec->chain.ptr, rec->chain.len);
+    if (len >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf;
+}
+
+/* "record 17 (chain device/soil-1, position 5): what" */
+static void record_problem(verify_state *vs, uint64_t jseq, const selgw_record *rec,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void record_problem(verify_state *vs, uint64_t jseq, const selgw_record *rec,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = NULL;
+    int n = vasprintf(&what, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        vs->nomem = true;
+        vs->problem_count++;
+        return;
+    }
+    char chain[200];
+    if (rec && rec->chained)
+        problem(vs, "record %" PRIu64 " (chain %s, position %" PRIu64 "): %s", jseq,
+                shown_chain(rec, chain, sizeof chain), rec->chain_seq, what);
+    else
+        problem(vs, "record %" PRIu64 ": %s", jseq, what);
+    free(what);
+}
+
+static char *shown(selgw_str s)
+{
+    return selgw_text_escape_dup(s.ptr, s.len);
+}
+
+static char *shown_text(const char *s)
+{
+    return selgw_text_escape_dup(s ? s : "", s ? strlen(s) : 0);
+}
+
+static bool str_is(selgw_str s, const char *text)
+{
+    size_t n = strlen(text);
+    return s.len == n && (n == 0 || !memcmp(s.ptr, text, n));
+}
+
+static void utc_text(int64_t ns, char buf[SELGW_UTC_TEXT_SIZE])
+{
+    selgw_format_utc(ns, buf);
+}
+
+static void hex_prefix(const uint8_t *hash, char out[2 * HASH_PREFIX_BYTES + 1])
+{
+    sodium_bin2hex(out, 2 * HASH_PREFIX_BYTES + 1, hash, HASH_PREFIX_BYTES);
+}
+
+/* ---- chains -------------------------------------------------------------------------------- */
+
+static vchain *chain_find(const verify_state *vs, selgw_str name)
+{
+    size_t i;
+    return selgw_strmap_get(vs->chain_index, name.ptr, name.len, &i) ? &vs->chains[i] : NULL;
+}
+
+static vchain *chain_add(verify_state *vs, const selgw_record *rec)
+{
+    if (vs->chain_count == vs->chain_cap) {
+        size_t cap = vs->chain_cap ? vs->chain_cap * 2 : 16;
+        vchain *grown = realloc(vs->chains, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        vs->chains = grown;
+        vs->chain_cap = cap;
+    }
+    vchain *c = &vs->chains[vs->chain_count];
+    memset(c, 0, sizeof *c);
+    c->shown = shown(rec->chain);
+    if (!c->shown ||
+        selgw_strmap_put(vs->chain_index, rec->chain.ptr, rec->chain.len, vs->chain_count) !=
+            SELGW_OK) {
+        free(c->shown);
+        return NULL;
+    }
+    if (str_is(rec->chain, "gateway"))
+        c->kind = CHAIN_GATEWAY;
+    else if (str_is(rec->chain, vs->plot_chain))
+        c->kind = CHAIN_PLOT;
+    else if (rec->chain.len > 7 && !memcmp(rec->chain.ptr, "device/", 7))
+        c->kind = CHAIN_DEVICE;
+    if (c->kind != CHAIN_GATEWAY)
+        vs->followed++;
+    vs->chain_count++;
+    return c;
+}
+
+/* The chain a record of this type must be in. */
+static bool chain_fits(const selgw_record *rec, const char *plot_chain)
+{
+    switch (rec->type) {
+    case SELGW_RECORD_READING:
+        return rec->chain.len == 7 + rec->device.len && !memcmp(rec->chain.ptr, "device/", 7) &&
+               !memcmp(rec->chain.ptr + 7, rec->device.ptr, rec->device.len);
+    case SELGW_RECORD_ANNOTATION:
+    case SELGW_RECORD_TAGS:
+        return rec->chain.len == 5 + rec->plot.len && !memcmp(rec->chain.ptr, "plot/", 5) &&
+               !memcmp(rec->chain.ptr + 5, rec->plot.ptr, rec->plot.len) &&
+               str_is(rec->chain, plot_chain);
+    default:
+        return str_is(rec->chain, "gateway");
+    }
+}
+
+static selgw_err opening_from_seal(verify_state *vs, const selgw_record *seal)
+{
+    vs->opening_heads = calloc(seal->seal_count ? seal->seal_count : 1, sizeof *vs->opening_heads);
+    if (!vs->opening_heads)
+        return SELGW_ERR_NOMEM;
+    selgw_str name;
+    uint64_t pos;
+    const uint8_t *head;
+    for (size_t off = 0; selgw_record_seal_next(seal, &off, &name, &pos, &head);) {
+        size_t i;
+        if (selgw_strmap_get(vs->opening_index, name.ptr, name.len, &i))
+            continue; /* named twice: the first counts; the seal check says so */
+        vs->opening_heads[vs->opening_count] = (named_head){pos, {0}};
+        memcpy(vs->opening_heads[vs->opening_count].head, head, HASH);
+        if (selgw_strmap_put(vs->opening_index, name.ptr, name.len, vs->opening_count) != SELGW_OK)
+            return SELGW_ERR_NOMEM;
+        vs->opening_count++;
+    }
+    return SELGW_OK;
+}
+
+static const named_head *opening_head(const verify_state *vs, const char *name, size_t len)
+{
+    size_t i;
+    if (!vs->have_opening || !selgw_strmap_get(vs->opening_index, name, len, &i))
+        return NULL;
+    return &vs->opening_heads[i];
+}
+
+/* Compares the heads the latest seal named with where the bundle's chains are. */
+static void check_seal_heads(verify_state *vs, bool closing)
+{
+    const selgw_record *seal = vs->seal_rec;
+    uint64_t mark = ++vs->seal_number;
+    size_t named = 0;
+    selgw_str name;
+    uint64_t pos;
+    const uint8_t *head;
+    for (size_t off = 0; selgw_record_seal_next(seal, &off, &name, &pos, &head);) {
+        vchain *c = chain_find(vs, name);
+        if (!c || c->kind == CHAIN_GATEWAY)
+            continue; /* a seal is itself the gateway chain's head */
+        if (c->seal_mark == mark) {
+            problem(vs, "record %" PRIu64 " (seal): it names chain %s twice", vs->last_seal_jseq,
+                    c->shown);
+            continue;
+        }
+        c->seal_mark = mark;
+        named++;
+        if (pos == c->pos && !memcmp(head, c->head, HASH))
+            continue;
+        if (closing)
+            problem(vs,
+                    "chain %s ends at position %" PRIu64 " (record %" PRIu64
+                    "), the closing seal (record %" PRIu64 ") names position %" PRIu64 "%s: %s",
+                    c->shown, c->pos, c->last_jseq, vs->last_seal_jseq, pos,
+                    pos == c->pos ? " with another hash" : "",
+                    pos == c->pos ? "that record was altered" : "records missing or added at the end");
+        else
+            problem(vs,
+                    "record %" PRIu64 " (seal): it names position %" PRIu64
+                    " of chain %s%s, but the bundle is at position %" PRIu64 " (record %" PRIu64
+                    ") there",
+                    vs->last_seal_jseq, pos, c->shown, pos == c->pos ? " with another hash" : "",
+                    c->pos, c->last_jseq);
+    }
+    if (named == vs->followed)
+        return;
+    if (vs->problems.count >= MAX_PROBLEMS_LISTED) {
+        /* counted, not listed: no walk over every chain for every seal of a bad bundle */
+        vs->problem_count += vs->followed - named;
+        return;
+    }
+    for (size_t i = 0; i < vs->chain_count; i++) {
+        const vchain *c = &vs->chains[i];
+        if (c->kind != CHAIN_GATEWAY && c->seal_mark != mark)
+            problem(vs,
+                    "record %" PRIu64 " (seal): it does not name chain %s, which the bundle holds",
+                    vs->last_seal_jseq, c->shown);
+    }
+}
+
+/* The position the latest seal (at the end: the closing seal) names for chain `name`;
+ * false (and 0) if it names none. Its heads are indexed once, when first asked about, not
+ * walked for every chain asked about. */
+static bool seal_head(verify_state *vs, const char *name, size_t len, uint64_t *pos)
+{
+    *pos = 0;
+    if (vs->seal_index_jseq != vs->last_seal_jseq || !vs->seal_index) {
+        const selgw_record *seal = vs->seal_rec;
+        selgw_strmap_free(vs->seal_index);
+        vs->seal_index = NULL;
+        free(vs->seal_positions);
+        vs->seal_positions = calloc(seal->seal_count ? seal->seal_count : 1,
+                                    sizeof *vs->seal_positions);
+        if (!vs->seal_positions || selgw_strmap_new(&vs->seal_index) != SELGW_OK) {
+            vs->nomem = true;
+            return false;
+        }
+        vs->seal_index_jseq = vs->last_seal_jseq;
+        selgw_str entry;
+        uint64_t at;
+        const uint8_t *head;
+        size_t n = 0, i;
+        for (size_t off = 0; selgw_record_seal_next(seal, &off, &entry, &at, &head);) {
+            if (selgw_strmap_get(vs->seal_index, entry.ptr, entry.len, &i))
+                continue; /* named twice: the first counts, as for the opening seal */
+            if (selgw_strmap_put(vs->seal_index, entry.ptr, entry.len, n) != SELGW_OK) {
+                vs->nomem = true;
+                return false;
+            }
+            vs->seal_positions[n++] = at;
+        }
+    }
+    size_t i;
+    if (!selgw_strmap_get(vs->seal_index, name, len, &i))
+        return false;
+    *pos = vs->seal_positions[i];
+    return true;
+}
+
+static bool closing_head(verify_state *vs, const char *name, uint64_t *pos)
+{
+    return seal_head(vs, name, strlen(name), pos);
+}
+
+/* ---- readings ------------------------------------------------------------------------------ */
+
+static device_stats *device_for(verify_state *vs, const selgw_record *rec)
+{
+    size_t i;
+    if (selgw_strmap_get(vs->device_index, rec->device.ptr, rec->device.len, &i))
+        return &vs->devices[i];
+    if (vs->device_count == vs->device_cap) {
+        size_t cap = vs->device_cap ? vs->device_cap * 2 : 4;
+        device_stats *grown = realloc(vs->devices, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        vs->devices = grown;
+        vs->device_cap = cap;
+    }
+    device_stats *d = &vs->devices[vs->device_count];
+    memset(d, 0, sizeof *d);
+    d->shown = shown(rec->device);
+    d->chain_shown = shown(rec->chain);
+    if (!d->shown || !d->chain_shown || selgw_strmap_new(&d->field_index) != SELGW_OK ||
+        selgw_strmap_put(vs->device_index, rec->device.ptr, rec->device.len, vs->device_count) !=
+            SELGW_OK) {
+        free(d->shown);
+        free(d->chain_shown);
+        selgw_strmap_free(d->field_index);
+        return NULL;
+    }
+    vs->device_count++;
+    return d;
+}
+
+static void end_failed_run(verify_state *vs, device_stats *d)
+{
+    if (!d->in_failed_run)
+        return;
+    char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    utc_text(d->run_from, a);
+    utc_text(d->run_to, b);
+    bool ok =
+        d->run_polls == 1
+            ? text_list_add(&vs->events, "%s  device %s: failed poll: %s", a, d->shown,
+                            d->run_status)
+            : text_list_add(&vs->events, "%s  device %s: %" PRIu64 " failed polls until %s: %s", a,
+                            d->shown, d->run_polls, b, d->run_status);
+    if (!ok)
+        vs->nomem = true;
+    d->in_failed_run = false;
+}
+
+static void note_households(verify_state *vs, const selgw_record *rec)
+{
+    /* Consecutive readings nearly always name the same households: compare them whole. */
+    size_t need = 0;
+    for (size_t i = 0; i < rec->household_count; i++)
+        need += rec->households[i].household.len + rec->households[i].contract.len + 2;
+    if (vs->last_households && need == vs->last_households_len) {
+        const char *p = vs->last_households;
+        bool same = true;
+        for (size_t i = 0; same && i < rec->household_count; i++) {
+            const selgw_record_household *h = &rec->households[i];
+            same = !memcmp(p, h->household.ptr, h->household.len) && p[h->household.len] == 0 &&
+                   !memcmp(p + h->household.len + 1, h->contract.ptr, h->contract.len);
+            p += h->household.len + h->contract.len + 2;
+        }
+        if (same)
+            return;
+    }
+    char *key = malloc(need ? need : 1);
+    if (!key) {
+        vs->nomem = true;
+        return;
+    }
+    char *p = key;
+    for (size_t i = 0; i < rec->household_count; i++) {
+        const selgw_record_household *h = &rec->households[i];
+        memcpy(p, h->household.ptr, h->household.len);
+        p[h->household.len] = 0;
+        memcpy(p + h->household.len + 1, h->contract.ptr, h->contract.len);
+        p[h->household.len + 1 + h->contract.len] = 0;
+        size_t one = h->household.len + h->contract.len + 2, seen;
+        if (!selgw_strmap_get(vs->household_index, p, one, &seen)) {
+            char *hh = shown(h->household), *ct = shown(h->contract);
+            if (!hh || !ct || selgw_strmap_put(vs->household_index, p, one, 0) != SELGW_OK ||
+                !text_list_add(&vs->households, "%s (contract %s)", hh, ct))
+                vs->nomem = true;
+            free(hh);
+            free(ct);
+        }
+        p += one;
+    }
+    free(vs->last_households);
+    vs->last_households = key;
+    vs->last_households_len = need;
+}
+
+static field_stats *field_for(verify_state *vs, device_stats *d, size_t i, const selgw_record_field *f)
+{
+    /* Field i is nearly always where it was in the device's last reading. */
+    if (i < d->order_count && d->order[i] < d->field_count) {
+        field_stats *fs = &d->fields[d->order[i]];
+        if (strlen(fs->name) == f->name.len && !memcmp(fs->name, f->name.ptr, f->name.len))
+            return fs;
+    }
+    size_t k;
+    if (!selgw_strmap_get(d->field_index, f->name.ptr, f->name.len, &k)) {
+        if (d->field_count >= MAX_FIELDS_PER_DEVICE) {
+            d->too_many_fields = true;
+            return NULL;
+        }
+        if (d->field_count == d->field_cap) {
+            size_t cap = d->field_cap ? d->field_cap * 2 : 8;
+            field_stats *grown = realloc(d->fields, cap * sizeof *grown);
+            if (!grown) {
+                vs->nomem = true;
+                return NULL;
+            }
+            d->fields = grown;
+            d->field_cap = cap;
+        }
+        field_stats *fs = &d->fields[d->field_count];
+        memset(fs, 0, sizeof *fs);
+        fs->name = shown(f->name);
+        fs->unit = shown(f->unit);
+        if (!fs->name || !fs->unit ||
+            selgw_strmap_put(d->field_index, f->name.ptr, f->name.len, d->field_count) != SELGW_OK) {
+            free(fs->name);
+            free(fs->unit);
+            vs->nomem = true;
+            return NULL;
+        }
+        fs->min = INFINITY;
+        fs->max = -INFINITY;
+        k = d->field_count++;
+    }
+    if (i >= d->order_cap) {
+        size_t cap = d->order_cap ? d->order_cap * 2 : 8;
+        while (cap <= i)
+            cap *= 2;
+        size_t *grown = realloc(d->order, cap * sizeof *grown);
+        if (!grown) {
+            vs->nomem = true;
+            return &d->fields[k];
+        }
+        for (size_t n = d->order_cap; n < cap; n++)
+            grown[n] = SIZE_MAX; /* no field seen there yet (read_failed fields are skipped) */
+        d->order = grown;
+        d->order_cap = cap;
+    }
+    d->order[i] = k;
+    if (i + 1 > d->order_count)
+        d->order_count = i + 1;
+    return &d->fields[k];
+}
+
+static void count_reading(verify_state *vs, const selgw_record *rec)
+{
+    device_stats *d = device_for(vs, rec);
+    if (!d) {
+        vs->nomem = true;
+        return;
+    }
+    if (!str_is(rec->plot, vs->plot)) {
+        d->other_plot++;
+        return;
+    }
+    if (rec->time_ns < vs->from_ns || rec->time_ns >= vs->to_ns) {
+        d->outside++;
+        return;
+    }
+    vs->period_readings++;
+    note_households(vs, rec);
+    if (d->readings) {
+        if (d->interval_count == d->interval_cap) {
+            size_t cap = d->interval_cap ? d->interval_cap * 2 : 64;
+            int64_t *grown = realloc(d->intervals, cap * sizeof *grown);
+            if (!grown) {
+                vs->nomem = true;
+                return;
+            }
+            d->intervals = grown;
+            d->interval_cap = cap;
+        }
+        d->intervals[d->interval_count++] = rec->time_ns - d->last_ns;
+    } else {
+        d->first_ns = rec->time_ns;
+    }
+    d->last_ns = rec->time_ns;
+    d->readings++;
+    if (rec->status == SELGW_OK) {
+        d->ok++;
+        end_failed_run(vs, d);
+    } else {
+        d->failed++;
+        if (!d->in_failed_run) {
+            d->in_failed_run = true;
+            d->run_from = rec->time_ns;
+            d->run_polls = 0;
+            if (rec->status == SELGW_ERR_EXCEPTION)
+                snprintf(d->run_status, sizeof d->run_status, "%s (Modbus exception %d)",
+                         selgw_err_token(rec->status), rec->exception_code);
+            else
+                snprintf(d->run_status, sizeof d->run_status, "%s", selgw_err_token(rec->status));
+        }
+        d->run_to = rec->time_ns;
+        d->run_polls++;
+    }
+    for (size_t i = 0; i < rec->field_count; i++) {
+        const selgw_record_field *f = &rec->fields[i];
+        if (f->quality == SELGW_QUALITY_READ_FAILED)
+            continue;
+        field_stats *fs = field_for(vs, d, i, f);
+        if (!fs)
+            continue;
+        fs->count++;
+        if (f->quality == SELGW_QUALITY_OUT_OF_RANGE)
+            fs->out_of_range++;
+        if (isfinite(f->value)) {
+            fs->sum += f->value;
+            if (f->value < fs->min)
+                fs->min = f->value;
+            if (f->value > fs->max)
+                fs->max = f->value;
+        }
+    }
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+/* A TAGS record as people read it: "crop tea; households ...; devices ...". */
+static char *describe_tags(const selgw_tags *t)
+{
+    size_t need = 0;
+    char *buf = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = pass ? need + 1 : 0, len = 0;
+        if (pass && !(buf = malloc(cap)))
+            return NULL;
+        selgw_text_format(buf, cap, &len, "crop ");
+        selgw_text_escape(buf, cap, &len, t->crop ? t->crop : "-", t->crop ? strlen(t->crop) : 1);
+        selgw_text_format(buf, cap, &len, "; households ");
+        if (!t->household_count)
+            selgw_text_format(buf, cap, &len, "(none)");
+        for (size_t i = 0; i < t->household_count; i++) {
+            const selgw_tags_household *h = &t->households[i];
+            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_escape(buf, cap, &len, h->household, strlen(h->household));
+            selgw_text_format(buf, cap, &len, " (");
+            selgw_text_escape(buf, cap, &len, h->contract, strlen(h->contract));
+            selgw_text_format(buf, cap, &len, ", ");
+            selgw_text_escape(buf, cap, &len, h->from, strlen(h->from));
+            selgw_text_format(buf, cap, &len, "..");
+            if (h->to)
+                selgw_text_escape(buf, cap, &len, h->to, strlen(h->to));
+            selgw_text_format(buf, cap, &len, ")");
+        }
+        selgw_text_format(buf, cap, &len, "; devices ");
+        if (!t->device_count)
+            selgw_text_format(buf, cap, &len, "(none)");
+        for (size_t i = 0; i < t->device_count; i++) {
+            const selgw_tags_device *d = &t->devices[i];
+            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_escape(buf, cap, &len, d->id, strlen(d->id));
+            selgw_text_format(buf, cap, &len, " (");
+            selgw_text_escape(buf, cap, &len, d->profile, strlen(d->profile));
+            selgw_text_format(buf, cap, &len, " on ");
+            selgw_text_escape(buf, cap, &len, d->bus, strlen(d->bus));
+            selgw_text_format(buf, cap, &len, " unit %d", d->unit_id);
+            for (size_t k = 0; k < d->calibration_count; k++) {
+                selgw_text_format(buf, cap, &len, "; ");
+                selgw_text_escape(buf, cap, &len, d->calibration[k].field,
+                                  strlen(d->calibration[k].field));
+                selgw_text_format(buf, cap, &len, " x%.15g %+.15g", d->calibration[k].scale,
+                                  d->calibration[k].offset);
+            }
+            selgw_text_format(buf, cap, &len, ")");
+        }
+        need = len;
+    }
+    return buf;
+}
+
+static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, const char *t)
+{
+    char why[200] = "";
+    selgw_tags *tags = NULL;
+    selgw_err err = selgw_tags_parse(rec->text.ptr, rec->text.len, &tags, why, sizeof why);
+    if (err != SELGW_OK) {
+        if (err == SELGW_ERR_NOMEM)
+            vs->nomem = true;
+        else
+            record_problem(vs, jseq, rec, "the tags are %s", why);
+        return;
+    }
+    if (!tags->plot || strcmp(tags->plot, vs->plot))
+        record_problem(vs, jseq, rec, "the tags are of another plot");
+    char *text = describe_tags(tags);
+    if (!text || !text_list_add(&vs->events, "%s  TAGS: %s", t, text))
+        vs->nomem = true;
+    free(text);
+    if (vs->tag_count == vs->tag_cap) {
+        size_t cap = vs->tag_cap ? vs->tag_cap * 2 : 8;
+        tags_entry *grown = realloc(vs->tags, cap * sizeof *grown);
+        if (!grown) {
+            selgw_tags_free(tags);
+            vs->nomem = true;
+            return;
+        }
+        vs->tags = grown;
+        vs->tag_cap = cap;
+    }
+    vs->tags[vs->tag_count++] = (tags_entry){rec->time_ns, jseq, tags};
+}
+
+static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
+                       const uint8_t *hash)
+{
+    char t[SELGW_UTC_TEXT_SIZE];
+    utc_text(rec->time_ns, t);
+    char *text = shown(rec->text);
+    if (!text) {
+        vs->nomem = true;
+        return;
+    }
+    bool ok = true;
+    switch (rec->type) {
+    case SELGW_RECORD_START: {
+        char seal[2 * HASH_PREFIX_BYTES + 1], last[SELGW_UTC_TEXT_SIZE];
+        hex_prefix(rec->prev_seal, seal);
+        const char *crash = "";
+        char crash_text[120] = "";
+        /* A reload starts no new run (docs/EVIDENCE.md): only a START of a new process
+         * after one that never stopped tells of a crash. */
+        bool reload = rec->text.len >= strlen(SELGW_RELOAD_TEXT) &&
+                      !memcmp(rec->text.ptr, SELGW_RELOAD_TEXT, strlen(SELGW_RELOAD_TEXT));
+        if (vs->run_state == 1 && !reload) {
+            utc_text(vs->last_record_ns, last);
+            snprintf(crash_text, sizeof crash_text,
+                     "; the run before it has no STOP: a crash or power cut after %s", last);
+            crash = crash_text;
+        }
+        if (!memcmp(rec->prev_seal, zero_hash, HASH))
+            ok = text_list_add(&vs->events, "%s  START: %s (no seal before it%s)", t, text, crash);
+        else if (vs->seals && memcmp(rec->prev_seal, vs->last_seal_hash, HASH))
+            ok = text_list_add(&vs->events,
+                               "%s  START: %s (continues from seal %s, which is NOT the last "
+                               "seal before it in the bundle%s)",
+                               t, text, seal, crash);
+        else
+            ok = text_list_add(&vs->events, "%s  START: %s (continues from seal %s%s)", t, text,
+                               seal, crash);
+        vs->run_state = 1;
+        break;
+    }
+    case SELGW_RECORD_STOP:
+        ok = text_list_add(&vs->events, "%s  STOP: %s", t, text);
+        vs->run_state = 0;
+        break;
+    case SELGW_RECORD_GAP:
+        ok = text_list_add(&vs->events, "%s  GAP: journal records %" PRIu64 "..%" PRIu64 ": %s",
+                           t, rec->gap_first_seq, rec->gap_last_seq, text);
+        break;
+    case SELGW_RECORD_CLOCK:
+        ok = text_list_add(&vs->events, "%s  CLOCK: %s", t, text);
+        break;
+    case SELGW_RECORD_ANNOTATION: {
+        char *ref = shown(rec->ref);
+        ok = ref && text_list_add(&vs->events, "%s  ANNOTATION: %s (ref %s)", t, text, ref);
+        free(ref);
+        break;
+    }
+    case SELGW_RECORD_TAGS:
+        note_tags(vs, jseq, rec, t);
+        break;
+    case SELGW_RECORD_SEAL:
+        memcpy(vs->last_seal_hash, hash, HASH);
+        break;
+    default:
+        break;
+    }
+    free(text);
+    if (!ok)
+        vs->nomem = true;
+}
+
+/* ---- one record -------------------------------------------------------------------------- */
+
+/* Follows one record along its chain. */
+static vchain *check_link(verify_state *vs, uint64_t jseq, const selgw_record *rec,
+                          const uint8_t *hash, bool is_opening_seal)
+{
+    vchain *c = chain_find(vs, rec->chain);
+    if (!c) {
+        c = chain_add(vs, rec);
+        if (!c) {
+            vs->nomem = true;
+            return NULL;
+        }
+        uint64_t after = 0;
+        const uint8_t *head = zero_hash;
+        const named_head *o = c->kind == CHAIN_PLOT
+                                  ? NULL /* a plot's chain is always whole, from its start */
+                                  : opening_head(vs, rec->chain.ptr, rec->chain.len);
+        if (o) {
+            after = o->pos;
+            head = o->head;
+        }
+        if (is_opening_seal) {
+            /* the gateway chain starts at the opening seal itself */
+        } else if (rec->chain_seq != after + 1) {
+            if (c->kind == CHAIN_PLOT)
+                record_problem(vs, jseq, rec,
+                               "the plot's chain must be in the bundle from its first record: "
+                               "positions 1..%" PRIu64 " are missing (its tags, lab results and "
+                               "notes before the period)",
+                               rec->chain_seq - 1);
+            else if (!vs->have_opening)
+                record_problem(vs, jseq, rec,
+                               "the bundle has no opening seal, so the chain must start at "
+                               "position 1");
+            else if (rec->chain_seq > after + 1)
+                record_problem(vs, jseq, rec,
+                               "the opening seal names position %" PRIu64
+                               " for this chain: positions %" PRIu64 "..%" PRIu64
+                               " are missing at the start",
+                               after, after + 1, rec->chain_seq - 1);
+            else
+                record_problem(vs, jseq, rec,
+                               "the opening seal names position %" PRIu64
+                               " for this chain: this record comes before the sealed head "
+                               "(added or reordered)",
+                               after);
+        } else if (memcmp(rec->prev, head, HASH)) {
+            if (after)
+                record_problem(vs, jseq, rec,
+                               "prev hash does not match the head the opening seal names for "
+                               "this chain (position %" PRIu64 ")",
+                               after);
+            else
+                record_problem(vs, jseq, rec, "prev hash is not zero at the start of the chain");
+        }
+        /* A chain's first record after a later seal than the opening one: that seal must not
+         * name it already (the record would have been moved past the seal). */
+        uint64_t named;
+        if (c->kind != CHAIN_GATEWAY && vs->have_opening && vs->last_seal_jseq > vs->opening_jseq &&
+            seal_head(vs, rec->chain.ptr, rec->chain.len, &named) && named >= rec->chain_seq)
+            record_problem(vs, jseq, rec,
+                           "the seal before it (record %" PRIu64 ") already names position %" PRIu64
+                           " of this chain: the record was journaled before that seal, not "
+                           "after it (moved)",
+                           vs->last_seal_jseq, named);
+    } else {
+        uint64_t k = rec->chain_seq;
+        if (k == c->pos + 1) {
+            if (memcmp(rec->prev, c->head, HASH))
+                record_problem(vs, jseq, rec,
+                               "prev hash does not match record %" PRIu64 " (position %" PRIu64
+                               "): one of the two was altered, or a record "
+                               "was put in between",
+                               c->last_jseq, c->pos);
+        } else if (k > c->pos + 1) {
+            if (k == c->pos + 2)
+                record_problem(vs, jseq, rec,
+                               "follows position %" PRIu64 " (record %" PRIu64
+                               "): position %" PRIu64 " missing",
+                               c->pos, c->last_jseq, c->pos + 1);
+            else
+                record_problem(vs, jseq, rec,
+                               "follows position %" PRIu64 " (record %" PRIu64
+                               "): positions %" PRIu64 "..%" PRIu64 " missing",
+                               c->pos, c->last_jseq, c->pos + 1, k - 1);
+        } else {
+            record_problem(vs, jseq, rec,
+                           "comes after position %" PRIu64 " (record %" PRIu64
+                           "): a record was added or the records were reordered",
+                           c->pos, c->last_jseq);
+        }
+    }
+    /* Follow the record as given, so that one break is reported once, not at every record
+     * after it. */
+    c->pos = rec->chain_seq;
+    memcpy(c->head, hash, HASH);
+    c->last_jseq = jseq;
+    return c;
+}
+
+/* The times the gateway signed, against each other (docs/EVIDENCE.md, "Times"): each
+ * finding is excused by a CLOCK record in between that says the clock stepped back. */
+static void check_times(verify_state *vs, uint64_t jseq, const selgw_record *rec, vchain *c)
+{
+    char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    if (rec->type == SELGW_RECORD_CLOCK && rec->text.len >= strlen(SELGW_CLOCK_STEP_BACK) &&
+        !memcmp(rec->text.ptr, SELGW_CLOCK_STEP_BACK, strlen(SELGW_CLOCK_STEP_BACK)))
+        vs->last_step_jseq = jseq;
+    if (rec->type == SELGW_RECORD_READING && c) {
+        if (c->has_reading && rec->time_ns < c->last_reading_ns &&
+            vs->last_step_jseq <= c->last_reading_jseq)
+            record_problem(vs, jseq, rec,
+                           "time goes backwards: %s is before the previous reading's %s (record "
+                           "%" PRIu64 "), and no CLOCK record between says the clock stepped back",
+                           (utc_text(rec->time_ns, a), a), (utc_text(c->last_reading_ns, b), b),
+                           c->last_reading_jseq);
+        c->has_reading = true;
+        c->last_reading_ns = rec->time_ns;
+        c->last_reading_jseq = jseq;
+    }
+    if (!vs->have_opening || jseq < vs->opening_jseq)
+        return; /* what came before the opening seal is covered by seals not in the bundle */
+    bool stepped = vs->last_step_jseq > vs->last_seal_jseq;
+    if (rec->type == SELGW_RECORD_SEAL && jseq != vs->opening_jseq) {
+        if (rec->time_ns < vs->last_seal_time && !stepped)
+            record_problem(vs, jseq, rec,
+                           "the seal's time %s is before the previous seal's %s (record %" PRIu64
+                           "), and no CLOCK record between says the clock stepped back",
+                           (utc_text(rec->time_ns, a), a), (utc_text(vs->last_seal_time, b), b),
+                           vs->last_seal_jseq);
+        if (vs->max_time_since_seal > rec->time_ns && !stepped)
+            record_problem(vs, vs->max_time_jseq, NULL,
+                           "its time %s is after the seal that covers it (record %" PRIu64
+                           ", of %s), and no CLOCK record between says the clock stepped back",
+                           (utc_text(vs->max_time_since_seal, a), a), jseq,
+                           (utc_text(rec->time_ns, b), b));
+    }
+    if (rec->type == SELGW_RECORD_READING && jseq > vs->last_seal_jseq && vs->last_seal_has_covers &&
+        rec->time_ns < vs->last_seal_covers && !stepped)
+        record_problem(vs, jseq, rec,
+                       "the poll began at %s, but the seal before it (record %" PRIu64
+                       ") says every poll begun before %s was journaled before it, and no "
+                       "CLOCK record between says the clock stepped back",
+                       (utc_text(rec->time_ns, a), a), vs->last_seal_jseq,
+                       (utc_text(vs->last_seal_covers, b), b));
+    if (rec->type == SELGW_RECORD_ANNOTATION && jseq > vs->last_seal_jseq &&
+        rec->time_ns < vs->last_seal_time && !stepped)
+        record_problem(vs, jseq, rec,
+                       "the annotation is dated %s, before the seal before it (record %" PRIu64
+                       ", of %s)",
+                       (utc_text(rec->time_ns, a), a), vs->last_seal_jseq,
+                       (utc_text(vs->last_seal_time, b), b));
+    if (rec->type == SELGW_RECORD_SEAL) {
+        vs->max_time_since_seal = INT64_MIN;
+    } else if (rec->time_ns > vs->max_time_since_seal) {
+        vs->max_time_since_seal = rec->time_ns;
+        vs->max_time_jseq = jseq;
+    }
+}
+
+static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payload, size_t len,
+                          selgw_record *rec, const uint8_t hash[HASH])
+{
+    vs->records++;
+    if (vs->records > 1 && jseq <= vs->last_jseq)
+        problem(vs, "record %" PRIu64 ": journal sequence does not increase (previous %" PRIu64 ")",
+                jseq, vs->last_jseq);
+    vs->last_jseq = jseq;
+    if (vs->pending_seal) {
+        check_seal_heads(vs, false); /* the previous seal was not the last record */
+        vs->pending_seal = false;
+    }
+    vs->last_was_seal = false;
+    if (selgw_record_decode(payload, len, rec) != SELGW_OK) {
+        record_problem(vs, jseq, NULL, "the payload does not decode: corrupt or altered");
+        return;
+    }
+    if (!rec->chained) {
+        record_problem(vs, jseq, NULL, "not a chained record (format 1): it proves nothing");
+        return;
+    }
+    if (!chain_fits(rec, vs->plot_chain))
+        record_problem(vs, jseq, rec, "a record of this type does not belong in this chain");
+    /* The opening seal is the gateway chain's first record in the bundle, if that is a
+     * seal; only plot chain records from the chain's start may come before it. */
+    bool gateway = str_is(rec->chain, "gateway");
+    bool is_opening_seal = !vs->gateway_seen && gateway && rec->type == SELGW_RECORD_SEAL;
+    if (gateway)
+        vs->gateway_seen = true;
+    if (is_opening_seal) {
+        if (opening_from_seal(vs, rec) != SELGW_OK)
+            vs->nomem = true;
+        vs->have_opening = true;
+        vs->opening_time = rec->time_ns;
+        vs->opening_jseq = jseq;
+        vs->max_time_since_seal = INT64_MIN;
+    }
+    vchain *c = check_link(vs, jseq, rec, hash, is_opening_seal);
+    check_times(vs, jseq, rec, c);
+    if (rec->type == SELGW_RECORD_SEAL) {
+        vs->seals++;
+        if (!str_is(rec->gateway, vs->gateway)) {
+            char *g = shown(rec->gateway);
+            record_problem(vs, jseq, rec, "the seal is from gateway %s, the bundle says %s",
+                           g ? g : "?", vs->gateway);
+            free(g);
+        }
+        /* Kept to be compared with the chains when the next record shows that this was not
+         * the last seal, or at the end. */
+        memcpy(vs->seal_payload, payload, len);
+        vs->seal_len = len;
+        if (selgw_record_decode(vs->seal_payload, vs->seal_len, vs->seal_rec) != SELGW_OK)
+            vs->nomem = true; /* cannot be: it decoded a moment ago */
+        vs->pending_seal = true;
+        vs->last_was_seal = true;
+        vs->last_seal_time = rec->time_ns;
+        vs->last_seal_has_covers = rec->seal_has_covers;
+        vs->last_seal_covers = rec->seal_covers_until_ns;
+        vs->last_seal_jseq = jseq;
+    }
+    if (rec->type == SELGW_RECORD_READING)
+        count_reading(vs, rec);
+    else
+        note_event(vs, jseq, rec, hash);
+    vs->last_record_ns = rec->time_ns;
+}
+
+/* ---- the end: what must be there --------------------------------------------------------- */
+
+static bool followed_device(const verify_state *vs, const char *device)
+{
+    char chain[512];
+    int n = snprintf(chain, sizeof chain, "device/%s", device);
+    if (n < 0 || (size_t)n >= sizeof chain)
+        return false;
+    const vchain *c = chain_find(vs, (selgw_str){chain, (size_t)n});
+    return c != NULL;
+}
+
+/* The plot's chain is there, every device its tags name during the period has its chain
+ * (or the seals show it had no record between them), and the plot has readings. */
+static void check_completeness(verify_state *vs)
+{
+    const vchain *plot = chain_find(vs, (selgw_str){vs->plot_chain, strlen(vs->plot_chain)});
+    if (!plot) {
+        problem(vs,
+                "the bundle holds no record of chain %s: the plot's tags (its households and "
+                "devices) and its lab results are left out",
+                vs->plot_chain);
+    } else if (vs->tag_count == 0) {
+        problem(vs, "chain %s has no TAGS record: nothing says which devices and households "
+                    "the plot had",
+                vs->plot_chain);
+    }
+    if (vs->period_readings == 0) {
+        char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+        problem(vs, "the bundle holds no reading of plot %s from %s to %s", vs->plot,
+                selgw_format_instant(vs->from_ns, a), selgw_format_instant(vs->to_ns, b));
+    }
+    if (!vs->last_was_seal)
+        return;
+    /* The tags in force at the start of the period and those recorded during it. */
+    size_t in_force = SIZE_MAX;
+    for (size_t i = 0; i < vs->tag_count; i++)
+        if (vs->tags[i].time_ns <= vs->from_ns)
+            in_force = i;
+    for (size_t i = 0; i < vs->tag_count; i++) {
+        const tags_entry *t = &vs->tags[i];
+        if (i != in_force && (t->time_ns <= vs->from_ns || t->time_ns >= vs->to_ns))
+            continue;
+        for (size_t k = 0; k < t->tags->device_count; k++) {
+            const char *id = t->tags->devices[k].id;
+            if (followed_device(vs, id))
+                continue;
+            char chain[512];
+            snprintf(chain, sizeof chain, "device/%s", id);
+            const named_head *o = opening_head(vs, chain, strlen(chain));
+            uint64_t closing = 0;
+            closing_head(vs, chain, &closing);
+            uint64_t opened = o ? o->pos : 0;
+            if (closing > opened) {
+                char *d = shown_text(id);
+                problem(vs,
+                        "device %s, which the plot's tags name (record %" PRIu64
+                        "), is left out: the seals show its records %" PRIu64 "..%" PRIu64
+                        " between them, and the bundle holds none",
+                        d ? d : "?", t->jseq, opened + 1, closing);
+                free(d);
+            }
+        }
+    }
+}
+
+/* What the auditor asked for (--plot, --from, --to) against what the bundle is of. */
+static void check_asked(verify_state *vs, const selgw_verify_options *opt)
+{
+    char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+    if (!opt)
+        return;
+    if (opt->plot && strcmp(opt->plot, vs->plot) != 0) {
+        char *asked = selgw_text_escape_dup(opt->plot, strlen(opt->plot));
+        problem(vs, "the bundle is evidence for plot %s, not for plot %s as asked", vs->plot,
+                asked ? asked : "?");
+        free(asked);
+    }
+    if (opt->has_from && opt->from_ns < vs->from_ns)
+        problem(vs, "the bundle's period begins at %s, after %s, the start asked for",
+                selgw_format_instant(vs->from_ns, a), selgw_format_instant(opt->from_ns, b));
+    if (opt->has_to && opt->to_ns > vs->to_ns)
+        problem(vs, "the bundle's period ends at %s, before %s, the end asked for",
+                selgw_format_instant(vs->to_ns, a), selgw_format_instant(opt->to_ns, b));
+}
+
+/* ---- printing ------------------------------------------------------------------------------- */
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_duration(FILE *out, int64_t ns)
+{
+    double s = (double)ns / 1e9;
+    if (s < 120)
+        fprintf(out, "%g s", round(s * 1000) / 1000);
+    else if (s < 7200)
+        fprintf(out, "%g min", round(s / 6) / 10);
+    else
+        fprintf(out, "%g h", round(s / 360) / 10);
+}
+
+/* Events are noted when they are known (a run of failed polls when it ends), each line
+ * starting with its fixed-width UTC time: sorted by that, in bundle order for equal times. */
+typedef struct event_ref {
+    const char *text;
+    size_t index;
+} event_ref;
+
+static int compare_events(const void *a, const void *b)
+{
+    const event_ref *x = a, *y = b;
+    int c = strncmp(x->text, y->text, SELGW_UTC_TEXT_SIZE - 1);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static const char *key_source_text(const verify_state *vs)
+{
+    switch (vs->key_from) {
+    case KEY_GIVEN:
+        return "the key given with --pubkey";
+    case KEY_REGISTERED:
+        return "registered";
+    default:
+        return "only the bundle's own claim: nobody vouched for it";
+    }
+}
+
+/* The tags in force at the end of the period (the last recorded before its end). */
+static const selgw_tags *latest_tags(const verify_state *vs)
+{
+    const selgw_tags *t = NULL;
+    for (size_t i = 0; i < vs->tag_count; i++)
+        if (vs->tags[i].time_ns < vs->to_ns || !t)
+            t = vs->tags[i].tags;
+    return t;
+}
+
+static void print_place(verify_state *vs, const selgw_tags *t)
+{
+    FILE *out = vs->out;
+    char *base = shown_text(t->base_id), *name = shown_text(t->base_name),
+         *county = shown_text(t->county), *township = shown_text(t->township),
+         *crop = shown_text(t->crop);
+    if (!base || !name || !county || !township || !crop) {
+        vs->nomem = true;
+    } else {
+        fprintf(out, "  base:       %s%s%s%s\n", base, t->base_name ? " (" : "", name,
+                t->base_name ? ")" : "");
+        if (t->county || t->township || t->has_coordinates) {
+            fprintf(out, "  place:      %s%s%s", county, t->county && t->township ? ", " : "",
+                    township);
+            if (t->has_coordinates)
+                fprintf(out, "%s%.6f, %.6f (WGS84)", t->county || t->township ? "; " : "",
+                        t->latitude, t->longitude);
+            fprintf(out, "\n");
+        }
+        fprintf(out, "  crop:       %s\n", t->crop ? crop : "(none recorded)");
+    }
+    free(base);
+    free(name);
+    free(county);
+    free(township);
+    free(crop);
+}
+
+static void print_device(verify_state *vs, device_stats *d)
+{
+    FILE *out = vs->out;
+    char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
+    fprintf(out,
+            "\nDevice %s (chain %s): %" PRIu64 " polls in the period, %" PRIu64 " ok, %" PRIu64
+            " failed\n",
+            d->shown, d->chain_shown, d->readings, d->ok, d->failed);
+    if (d->other_plot)
+        fprintf(out,
+                "  %" PRIu64 " more readings tagged with another plot (the device was moved; "
+                "checked, not counted)\n",
+                d->other_plot);
+    if (d->outside)
+        fprintf(out, "  %" PRIu64 " more readings outside the period (checked, not counted)\n",
+                d->outside);
+    if (d->interval_count) {
+        qsort(d->intervals, d->interval_count, sizeof *d->intervals, compare_i64);
+        int64_t median = d->intervals[d->interval_count / 2];
+        fprintf(out, "  median interval ");
+        print_duration(out, median);
+        if (median > 0) {
+            double expected = (double)(vs->to_ns - vs->from_ns) / (double)median;
+            double coverage = 100.0 * (double)d->readings / expected;
+            fprintf(out, ", coverage %.1f%% of the period (%" PRIu64 " polls of about %.0f expected)",
+                    coverage > 100 ? 100.0 : coverage, d->readings, expected);
+        }
+        fprintf(out, "\n");
+    }
+    if (d->readings) {
+        utc_text(d->first_ns, a);
+        utc_text(d->last_ns, b);
+        fprintf(out, "  first %s, last %s\n", a, b);
+    }
+    for (size_t k = 0; k < d->field_count; k++) {
+        const field_stats *f = &d->fields[k];
+        fprintf(out, "  %-20s %-8s n=%-6" PRIu64 " min %g  mean %g  max %g", f->name,
+                f->unit[0] ? f->unit : "-", f->count, f->min,
+                f->count ? f->sum / (double)f->count : NAN, f->max);
+        if (f->out_of_range)
+            fprintf(out, "  (%" PRIu64 " out of range)", f->out_of_range);
+        fprintf(out, "\n");
+    }
+    if (d->too_many_fields)
+        fprintf(out, "  (more than %d distinct field names: the rest are not summarised)\n",
+                MAX_FIELDS_PER_DEVICE);
+}
+
+static void print_summary(verify_state *vs, const char *key_text)
+{
+    FILE *out = vs->out;
+    char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+    fprintf(out, "Evidence for plot %s, %s to %s\n", vs->plot,
+            selgw_format_instant(vs->from_ns, a), selgw_format_instant(vs->to_ns, b));
+    fprintf(out, "  gateway:    %s\n", vs->gateway);
+    const selgw_tags *tags = latest_tags(vs);
+    if (tags)
+        print_place(vs, tags);
+    else
+        fprintf(out, "  base:       (no tags recorded)\n");
+    fprintf(out, "  households: ");
+    if (!vs->households.count)
+        fprintf(out, "(none in the readings)");
+    for (size_t i = 0; i < vs->households.count; i++)
+        fprintf(out, "%s%s", i ? ", " : "", vs->households.items[i]);
+    fprintf(out, "\n  key:        %s\n", key_text);
+    fprintf(out, "  key check:  fingerprint %s, %s%s%s%s\n", vs->fingerprint, key_source_text(vs),
+            vs->key_label[0] ? " as \"" : "", vs->key_label, vs->key_label[0] ? "\"" : "");
+    char sa[SELGW_UTC_TEXT_SIZE], sb[SELGW_UTC_TEXT_SIZE];
+    if (vs->have_opening) {
+        utc_text(vs->opening_time, sa);
+        fprintf(out, "  sealed:     from the seal of %s (record %" PRIu64 ")", sa, vs->opening_jseq);
+    } else {
+        fprintf(out, "  sealed:     from the start of every chain");
+    }
+    if (vs->last_was_seal) {
+        utc_text(vs->last_seal_time, sb);
+        fprintf(out, " to the seal of %s (record %" PRIu64 ")", sb, vs->last_seal_jseq);
+    }
+    fprintf(out, "; %" PRIu64 " records in %zu chains, %" PRIu64 " seals\n", vs->records,
+            vs->chain_count, vs->seals);
+
+    for (size_t i = 0; i < vs->device_count; i++)
+        print_device(vs, &vs->devices[i]);
+    fprintf(out, "\nGaps and events:\n");
+    if (!vs->events.count)
+        fprintf(out, "  (none)\n");
+    event_ref *order = malloc((vs->events.count ? vs->events.count : 1) * sizeof *order);
+    for (size_t i = 0; order && i < vs->events.count; i++)
+        order[i] = (event_ref){vs->events.items[i], i};
+    if (order)
+        qsort(order, vs->events.count, sizeof *order, compare_events);
+    for (size_t i = 0; i < vs->events.count; i++)
+        fprintf(out, "  %s\n", order ? order[i].text : vs->events.items[i]);
+    free(order);
+}
+
+static void verify_state_free(verify_state *vs)
+{
+    free(vs->gateway);
+    free(vs->plot);
+    for (size_t i = 0; i < vs->chain_count; i++)
+        free(vs->chains[i].shown);
+    free(vs->chains);
+    selgw_strmap_free(vs->chain_index);
+    free(vs->opening_heads);
+    selgw_strmap_free(vs->opening_index);
+    selgw_strmap_free(vs->seal_index);
+    free(vs->seal_positions);
+    free(vs->seal_payload);
+    free(vs->seal_rec);
+    text_list_free(&vs->households);
+    selgw_strmap_free(vs->household_index);
+    free(vs->last_households);
+    text_list_free(&vs->events);
+    text_list_free(&vs->problems);
+    for (size_t i = 0; i < vs->device_count; i++) {
+        device_stats *d = &vs->devices[i];
+        free(d->shown);
+        free(d->chain_shown);
+        free(d->intervals);
+        for (size_t k = 0; k < d->field_count; k++) {
+            free(d->fields[k].name);
+            free(d->fields[k].unit);
+        }
+        free(d->fields);
+        free(d->order);
+        selgw_strmap_free(d->field_index);
+    }
+    free(vs->devices);
+    selgw_strmap_free(vs->device_index);
+    for (size_t i = 0; i < vs->tag_count; i++)
+        selgw_tags_free(vs->tags[i].tags);
+    free(vs->tags);
+}
+
+/* ---- reading the bundle ----------------------------------------------------------------- */
+
+/* The value after "NAME " on a header line, or NULL. */
+static const char *header_value(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(line, name, n) || line[n] != ' ' || !line[n + 1])
+        return NULL;
+    return line + n + 1;
+}
+
+/* Gateway and plot ids are what the config allows: letters, digits, '.', '_' and '-'. */
+static bool is_id(const char *s)
+{
+    if (!*s || strlen(s) > 128)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+
+/* The six header lines. False (a problem said) when one is not what it must be. */
+static bool read_header_line(verify_state *vs, uint64_t line_no, const char *line,
+                             char key_text[SELGW_PUBLIC_KEY_TEXT_SIZE])
+{
+    static const char *const names[] = {"public-key", "gateway", "plot", "from", "to"};
+    const char *name = names[line_no - 2];
+    const char *v = header_value(line, name);
+    bool ok = v != NULL;
+    if (ok && line_no == 2) {
+        ok = selgw_public_key_parse(v, vs->pk);
+        if (ok)
+            selgw_public_key_format(vs->pk, key_text);
+    } else if (ok && line_no == 3) {
+        ok = is_id(v) && (vs->gateway = strdup(v)) != NULL;
+    } else if (ok && line_no == 4) {
+        ok = is_id(v) && (vs->plot = strdup(v)) != NULL;
+        if (ok)
+            snprintf(vs->plot_chain, sizeof vs->plot_chain, "plot/%s", v);
+    } else if (ok && line_no == 5) {
+        ok = selgw_parse_instant(v, &vs->from_ns);
+    } else if (ok && line_no == 6) {
+        ok = selgw_parse_instant(v, &vs->to_ns) && vs->to_ns > vs->from_ns;
+    }
+    if (!ok)
+        problem(vs, "line %" PRIu64 ": expected \"%s <%s>\"", line_no, name,
+                line_no == 2   ? "ed25519:64 hex digits"
+                : line_no >= 5 ? "YYYY-MM-DDTHH:MM:SS[.fraction]Z from 1970 to 2262, from "
+                                 "before to"
+                               : "id of letters, digits, '.', '_' and '-'");
+    return ok;
+}
+
+/* Which key the signatures are checked with, and whether anyone vouched for it. False
+ * (printed) when a key or the keys file cannot be used at all. */
+static bool decide_key(verify_state *vs, const selgw_verify_options *opt,
+                       char key_text[SELGW_PUBLIC_KEY_TEXT_SIZE])
+{
+    uint8_t bundle_pk[SELGW_PUBLIC_KEY_BYTES];
+    memcpy(bundle_pk, vs->pk, sizeof bundle_pk);
+    if (opt && opt->pubkey) {
+        uint8_t given[SELGW_PUBLIC_KEY_BYTES];
+        selgw_public_key_parse(opt->pubkey, given); /* checked before the bundle was read */
+        if (memcmp(given, vs->pk, SELGW_PUBLIC_KEY_BYTES)) {
+            char fp[SELGW_KEY_FINGERPRINT_SIZE];
+            selgw_key_fingerprint(vs->pk, fp);
+            problem(vs, "bundle key differs from the given key: the bundle was signed with "
+                        "another key (fingerprint %s), or it claims to be",
+                    fp);
+            selgw_public_key_format(given, key_text);
+        }
+        memcpy(vs->pk, given, SELGW_PUBLIC_KEY_BYTES);
+        vs->key_from = KEY_GIVEN;
+    }
+    if (opt && opt->keys_file) {
+        bool found = false;
+        char label[128] = "", why[600] = "";
+        selgw_err err =
+            selgw_registered_key(opt->keys_file, bundle_pk, &found, label, sizeof label, why,
+                                 sizeof why);
+        if (err != SELGW_OK) {
+            char *w = shown_text(why);
+            fprintf(vs->out, "NOT VERIFIED: registered keys: %s\n", w ? w : "");
+            free(w);
+            return false;
+        }
+        char fp[SELGW_KEY_FINGERPRINT_SIZE];
+        selgw_key_fingerprint(bundle_pk, fp);
+        if (!found) {
+            char *f = shown_text(opt->keys_file);
+            problem(vs, "the bundle's key (fingerprint %s) is not among the registered keys in %s",
+                    fp, f ? f : "");
+            free(f);
+        } else if (vs->key_from != KEY_GIVEN) {
+            vs->key_from = KEY_REGISTERED;
+            size_t len = 0;
+            selgw_text_escape(vs->key_label, sizeof vs->key_label, &len, label, strlen(label));
+        }
+    }
+    selgw_key_fingerprint(vs->pk, vs->fingerprint);
+    return true;
+}
+
+static void print_verdict(verify_state *vs, selgw_err *result)
+{
+    FILE *out = vs->out;
+    if (vs->problem_count) {
+        fprintf(out, "\nProblems:\n");
+        for (size_t i = 0; i < vs->problems.count; i++)
+            fprintf(out, "  %s\n", vs->problems.items[i]);
+        if (vs->problem_count > vs->problems.count)
+            fprintf(out, "  ... and %" PRIu64 " more\n", vs->problem_count - vs->problems.count);
+        fprintf(out, "NOT VERIFIED: %" PRIu64 " problem%s\n", vs->problem_count,
+                vs->problem_count == 1 ? "" : "s");
+        *result = SELGW_ERR_CORRUPT;
+        return;
+    }
+    static const char checked[] =
+        "the closing seal's signature, which covers every record through the chains' links; "
+        "every record intact and in its place in its chain, none "
+        "missing, added or reordered between the opening and the closing seal; the plot's "
+        "chain whole from its first record; a chain for every device the plot's tags name in "
+        "the period; readings of the plot in the period; seals covering the period; the "
+        "gateway's times in order. Not checked: the order of records of different chains "
+        "between two seals";
+    if (vs->key_from == KEY_BUNDLE) {
+        fprintf(out,
+                "\nNOT VERIFIED: the key is not trusted. Every check passed (%s), but the key "
+                "(fingerprint %s) is only the bundle's own claim, and anyone can sign a forgery "
+                "with a key of their own: compare the fingerprint with the key the enterprise "
+                "registered, then verify with --pubkey KEY or --keys FILE\n",
+                checked, vs->fingerprint);
+        *result = SELGW_ERR_AUTH;
+        return;
+    }
+    fprintf(out,
+            "\nVERIFIED with key %s (%s): %" PRIu64 " records in %zu chains, %" PRIu64
+            " seals. Checked: %s\n",
+            vs->fingerprint, vs->key_from == KEY_GIVEN ? "given" : "registered", vs->records,
+            vs->chain_count, vs->seals, checked);
+    *result = SELGW_OK;
+}
+
+/* ---- reading in batches: base64 and hashes on two cores ------------------------------------
+ *
+ * Decoding base64 and hashing every record is most of the work, and each record's is
+ * independent of the others': a batch of lines is read, then its records are decoded and
+ * hashed by this thread and a helper thread together, while everything that depends on
+ * order (links, seals, times, the summary) runs afterwards in this thread alone. The next
+ * batch is read and handed to the helper before this one is checked, so both cores work
+ * all the time. */
+
+#define BATCH_BYTES (4u << 20)
+#define MAX_LINE_BYTES (1536u << 10) /* a record line of the largest payload is ~1.34 MiB */
+#define CLAIM 64                     /* items a thread takes at a time */
+
+typedef struct line_item {
+    char *text; /* in the batch's buffer, NUL-terminated */
+    size_t len;
+    uint64_t line_no;
+    bool unterminated, too_long;
+    bool is_record; /* "record <seq> <base64>" */
+    uint64_t jseq;
+    const char *b64;
+    size_t b64_len;
+    size_t payload_off, payload_len;
+    bool decoded;
+    uint8_t hash[HASH];
+} line_item;
+
+typedef struct batch {
+    char *text;
+    size_t text_len, text_cap;
+    line_item *items;
+    size_t count, cap;
+    uint8_t *arena; /* the decoded payloads */
+    size_t arena_len, arena_cap;
+    bool ready;         /* read and split into items (under the pipeline's lock) */
+    bool has_lines;     /* false at the end of the stream */
+    bool nomem;
+    atomic_size_t next; /* the next item to decode and hash */
+    size_t done;        /* items finished (under the pipeline's lock) */
+} batch;
+
+struct line_reader;
+static bool read_batch(struct line_reader *r, batch *b, bool *nomem);
+
+typedef struct pipeline {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    struct line_reader *reader;
+    batch *current;
+    uint64_t generation;
+    bool stop;
+    pthread_t helper;
+    bool helper_running;
+} pipeline;
+
+static void decode_items(batch *b, size_t *finished)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&b->next, CLAIM);
+        if (i >= b->count)
+            return;
+        size_t end = i + CLAIM < b->count ? i + CLAIM : b->count;
+        for (size_t k = i; k < end; k++) {
+            line_item *it = &b->items[k];
+            if (!it->is_record || it->b64_len < 4)
+                continue; /* not even one group of base64: no payload, not decoded */
+            uint8_t *out = b->arena + it->payload_off;
+            it->decoded = selgw_base64_decode(it->b64, it->b64_len, out, it->b64_len / 4 * 3,
+                                              &it->payload_len) &&
+                          it->payload_len <= SELGW_RECORD_MAX_PAYLOAD;
+            if (it->decoded)
+                selgw_record_hash(out, it->payload_len, it->hash);
+        }
+        *finished += end - i;
+    }
+}
+
+/* Reads and splits the batch, says so, then decodes and hashes with whoever joins. */
+static void fill_batch(pipeline *p, batch *b)
+{
+    b->has_lines = read_batch(p->reader, b, &b->nomem);
+    pthread_mutex_lock(&p->lock);
+    b->ready = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *helper_main(void *arg)
+{
+    pipeline *p = arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        if (p->generation == seen) {
+            pthread_cond_wait(&p->cv, &p->lock);
+            continue;
+        }
+        seen = p->generation;
+        batch *b = p->current;
+        pthread_mutex_unlock(&p->lock);
+        fill_batch(p, b);
+        size_t finished = 0;
+        decode_items(b, &finished);
+        pthread_mutex_lock(&p->lock);
+        b->done += finished;
+        if (b->done >= b->count)
+            pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Has the next batch read, split, decoded and hashed: by the helper, while the caller
+ * checks the one before (or by the caller, when there is no helper). */
+static void pipeline_start(pipeline *p, batch *b)
+{
+    atomic_store(&b->next, 0);
+    pthread_mutex_lock(&p->lock);
+    b->ready = false;
+    b->done = 0;
+    b->count = 0;
+    p->current = b;
+    p->generation++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->lock);
+    if (!p->helper_running)
+        fill_batch(p, b);
+}
+
+/* Joins the work on b and waits until all of it is done. */
+static void pipeline_finish(pipeline *p, batch *b)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!b->ready)
+        pthread_cond_wait(&p->cv, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    size_t finished = 0;
+    decode_items(b, &finished);
+    pthread_mutex_lock(&p->lock);
+    b->done += finished;
+    while (b->done < b->count)
+        pthread_cond_wait(&p->cv, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void batch_free(batch *b)
+{
+    free(b->text);
+    free(b->items);
+    free(b->arena);
+}
+
+static bool batch_add(batch *b, char *text, size_t len, uint64_t line_no, bool unterminated,
+                      bool too_long)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        line_item *grown = realloc(b->items, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        b->items = grown;
+        b->cap = cap;
+    }
+    line_item *it = &b->items[b->count++];
+    memset(it, 0, sizeof *it);
+    it->text = text;
+    it->len = len;
+    it->line_no = line_no;
+    it->unterminated = unterminated;
+    it->too_long = too_long;
+    /* "record <seq> <base64>": the payload gets its room in the arena now */
+    const char *end;
+    /* (a NUL byte in the base64 makes the payload fail to decode) */
+    if (!too_long && !strncmp(text, "record ", 7) && selgw_parse_u64(text + 7, &end, &it->jseq) &&
+        *end == ' ') {
+        it->is_record = true;
+        it->b64 = end + 1;
+        it->b64_len = (size_t)(text + len - it->b64);
+        it->payload_off = b->arena_len;
+        b->arena_len += it->b64_len / 4 * 3;
+    }
+    return true;
+}
+
+/* The reader: whole lines of the stream, a batch at a time, with what is left of a line
+ * carried over to the next batch. */
+typedef struct line_reader {
+    FILE *in;
+    char *carry;
+    size_t carry_len, carry_cap;
+    bool skipping; /* inside a line longer than MAX_LINE_BYTES */
+    bool eof, error;
+    uint64_t line_no;
+    size_t chunk; /* bytes read a batch: from 64 KiB, doubling up to BATCH_BYTES, so that
+                   * a small bundle costs little memory and a large one few batches */
+} line_reader;
+
+/* Fills b with the next lines; false when there are none left (or memory ran out: *nomem). */
+static bool read_batch(line_reader *r, batch *b, bool *nomem)
+{
+    b->count = 0;
+    b->arena_len = 0;
+    if (r->eof && !r->carry_len && !r->skipping)
+        return false;
+    r->chunk = r->chunk ? (r->chunk < BATCH_BYTES ? r->chunk * 2 : BATCH_BYTES) : 64u << 10;
+    size_t want = r->carry_len + r->chunk + 1;
+    if (b->text_cap < want) {
+        char *grown = realloc(b->text, want);
+        if (!grown) {
+            *nomem = true;
+            return false;
+        }
+        b->text = grown;
+        b->text_cap = want;
+    }
+    if (r->carry_len)
+        memcpy(b->text, r->carry, r->carry_len);
+    size_t len = r->carry_len;
+    r->carry_len = 0;
+    if (!r->eof) {
+        size_t n = fread(b->text + len, 1, r->chunk, r->in);
+        len += n;
+        if (n < r->chunk) {
+            r->eof = true;
+            r->error = ferror(r->in) != 0;
+        }
+    }
+    b->text_len = len;
+    size_t pos = 0;
+    while (pos < len) {
+        char *line = b->text + pos;
+        char *nl = memchr(line, '\n', len - pos);
+        if (!nl) {
+            size_t rest = len - pos;
+            if (!r->eof) { /* carried over, unless it is already too long */
+                if (r->skipping || rest > MAX_LINE_BYTES) {
+                    if (!r->skipping && !batch_add(b, line, 0, ++r->line_no, false, true)) {
+                        *nomem = true;
+                        return false;
+                    }
+                    r->skipping = true;
+                    break;
+                }
+                if (r->carry_cap < rest) {
+                    char *grown = realloc(r->carry, rest);
+                    if (!grown) {
+                        *nomem = true;
+                        return false;
+                    }
+                    r->carry = grown;
+                    r->carry_cap = rest;
+                }
+                memcpy(r->carry, line, rest);
+                r->carry_len = rest;
+                break;
+            }
+            line[rest] = '\0'; /* the last line, with no newline */
+            if (!r->skipping && !batch_add(b, line, rest, ++r->line_no, true, rest > MAX_LINE_BYTES)) {
+                *nomem = true;
+                return false;
+            }
+            r->skipping = false;
+            break;
+        }
+        size_t n = (size_t)(nl - line);
+        *nl = '\0';
+        if (r->skipping)
+            r->skipping = false; /* the end of a line already reported as too long */
+        else if (!batch_add(b, line, n, ++r->line_no, false, n > MAX_LINE_BYTES)) {
+            *nomem = true;
+            return false;
+        }
+        pos += n + 1;
+    }
+    if (b->arena_cap < b->arena_len) {
+        uint8_t *grown = realloc(b->arena, b->arena_len);
+        if (!grown) {
+            *nomem = true;
+            return false;
+        }
+        b->arena = grown;
+        b->arena_cap = b->arena_len;
+    }
+    return b->count > 0 || !r->eof || r->carry_len;
+}
+
+typedef struct bundle_reading {
+    bool header_ok, ended, key_ok, stop;
+    char key_text[SELGW_PUBLIC_KEY_TEXT_SIZE];
+    selgw_record *rec;
+    const selgw_verify_options *opt;
+} bundle_reading;
+
+/* One line, in order. */
+static void check_line(verify_state *vs, bundle_reading *br, const batch *b, const line_item *it)
+{
+    uint64_t line_no = it->line_no;
+    if (it->too_long) {
+        problem(vs, "line %" PRIu64 ": longer than any record line can be", line_no);
+        if (line_no <= 6)
+            br->stop = true;
+        else
+            vs->records++;
+        return;
+    }
+    if (it->unterminated)
+        problem(vs, "line %" PRIu64 ": the last line has no newline: the file is cut off", line_no);
+    if (it->is_record && line_no > 6 && !br->ended) {
+        /* the common case first, without touching the line's text again */
+        if (!it->decoded) {
+            vs->records++;
+            problem(vs, "record %" PRIu64 ": the payload is not valid base64 (or too long)",
+                    it->jseq);
+            return;
+        }
+        verify_record(vs, it->jseq, b->arena + it->payload_off, it->payload_len, br->rec,
+                      it->hash);
+        return;
+    }
+    const char *line = it->text;
+    if (!it->is_record && strlen(line) != it->len) {
+        problem(vs, "line %" PRIu64 ": a NUL byte inside the line", line_no);
+        if (line_no <= 6)
+            br->stop = true;
+        else
+            vs->records++;
+        return;
+    }
+    if (line_no == 1) {
+        if (strcmp(line, SELGW_BUNDLE_MAGIC)) {
+            problem(vs, "line 1: not a selgw evidence bundle (expected \"%s\")", SELGW_BUNDLE_MAGIC);
+            br->stop = true;
+        }
+        return;
+    }
+    if (line_no <= 6) {
+        if (!read_header_line(vs, line_no, line, br->key_text)) {
+            br->stop = true;
+        } else if (line_no == 6) {
+            br->header_ok = true;
+            br->key_ok = decide_key(vs, br->opt, br->key_text);
+            br->stop = !br->key_ok;
+        }
+        return;
+    }
+    if (br->ended) {
+        problem(vs, "line %" PRIu64 ": text after the end line", line_no);
+        br->stop = true;
+        return;
+    }
+    if (!strncmp(line, "end ", 4)) {
+        uint64_t count;
+        const char *end;
+        if (!selgw_parse_u64(line + 4, &end, &count) || *end)
+            problem(vs, "line %" PRIu64 ": expected \"end <number of records>\"", line_no);
+        else if (count != vs->records)
+            problem(vs,
+                    "the end line says %" PRIu64 " records, the bundle has %" PRIu64
+                    ": lines were added or removed",
+                    count, vs->records);
+        br->ended = true;
+        return;
+    }
+    if (!it->is_record) {
+        problem(vs, "line %" PRIu64 ": expected \"record <seq> <base64>\" or \"end <n>\"", line_no);
+        return;
+    }
+    if (!it->decoded) {
+        vs->records++;
+        problem(vs, "record %" PRIu64 ": the payload is not valid base64 (or too long)", it->jseq);
+        return;
+    }
+    verify_record(vs, it->jseq, b->arena + it->payload_off, it->payload_len, br->rec, it->hash);
+}
+
+selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_verify_options *opt,
+                                       FILE *out)
+{
+    if (!out)
+        out = stdout;
+    if (sodium_init() < 0) {
+        fprintf(out, "NOT VERIFIED: libsodium cannot be initialised\n");
+        return SELGW_ERR_IO;
+    }
+    uint8_t given[SELGW_PUBLIC_KEY_BYTES];
+    if (opt && opt->pubkey && !selgw_public_key_parse(opt->pubkey, given)) {
+        char *k = shown_text(opt->pubkey);
+        fprintf(out, "NOT VERIFIED: the given key is not ed25519:<64 hex digits>: %s\n",
+                k ? k : "");
+        free(k);
+        return SELGW_ERR_INVALID;
+    }
+    verify_state vs;
+    memset(&vs, 0, sizeof vs);
+    vs.out = out;
+    vs.name = name;
+    vs.run_state = -1;
+    bundle_reading br = {.key_ok = true, .opt = opt};
+    br.rec = malloc(sizeof *br.rec);
+    vs.seal_payload = malloc(SELGW_RECORD_MAX_PAYLOAD);
+    vs.seal_rec = malloc(sizeof *vs.seal_rec);
+    if (!br.rec || !vs.seal_payload || !vs.seal_rec ||
+        selgw_strmap_new(&vs.chain_index) != SELGW_OK ||
+        selgw_strmap_new(&vs.opening_index) != SELGW_OK ||
+        selgw_strmap_new(&vs.household_index) != SELGW_OK ||
+        selgw_strmap_new(&vs.device_index) != SELGW_OK)
+        vs.nomem = true;
+
+    line_reader reader = {.in = f};
+    pipeline p = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .reader = &reader};
+    p.helper_running = pthread_create(&p.helper, NULL, helper_main, &p) == 0;
+    batch batches[2];
+    memset(batches, 0, sizeof batches);
+    int cur = 0;
+    bool have = false;
+    if (!vs.nomem) {
+        pipeline_start(&p, &batches[cur]);
+        pipeline_finish(&p, &batches[cur]);
+        have = batches[cur].has_lines;
+        vs.nomem = batches[cur].nomem;
+    }
+    while (have && !vs.nomem && !br.stop) {
+        /* the helper reads the next batch while this one is checked */
+        batch *next = &batches[1 - cur];
+        pipeline_start(&p, next);
+        const batch *b = &batches[cur];
+        for (size_t i = 0; i < b->count && !vs.nomem && !br.stop; i++)
+            check_line(&vs, &br, b, &b->items[i]);
+        pipeline_finish(&p, next);
+        vs.nomem = vs.nomem || next->nomem;
+        cur = 1 - cur;
+        have = next->has_lines;
+    }
+    pthread_mutex_lock(&p.lock);
+    p.stop = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.lock);
+    if (p.helper_running)
+        pthread_join(p.helper, NULL);
+    if (reader.error)
+        problem(&vs, "%s: read error: %s", name, strerror(errno));
+    batch_free(&batches[0]);
+    batch_free(&batches[1]);
+    free(reader.carry);
+    free(br.rec);
+    if (!br.key_ok) {
+        verify_state_free(&vs);
+        return SELGW_ERR_INVALID;
+    }
+
+    bool header_ok = br.header_ok, ended = br.ended;
+    if (!vs.nomem && !header_ok && !vs.problem_count)
+        problem(&vs, "the header is incomplete: the file is cut off");
+    if (!vs.nomem && header_ok) {
+        if (!ended)
+            problem(&vs, "no end line: the bundle is cut off");
+        if (!vs.last_was_seal) {
+            problem(&vs, "the bundle does not end with a seal: its last records are covered by "
+                         "no signature (cut off?)");
+        } else {
+            /* The closing seal names the head of every chain, and every record of the bundle
+             * is linked to one of them (the seals before it too, in the gateway chain): its
+             * signature is the one that covers them all. */
+            if (!selgw_signature_ok(vs.pk, vs.seal_payload, vs.seal_rec->signed_len,
+                                    vs.seal_rec->signature))
+                record_problem(&vs, vs.last_seal_jseq, vs.seal_rec,
+                               "the closing seal's signature does not verify with the %s key",
+                               vs.key_from == KEY_BUNDLE ? "bundle's" : "trusted");
+            check_seal_heads(&vs, true);
+            vs.pending_seal = false;
+        }
+        check_completeness(&vs);
+        check_asked(&vs, opt);
+        char a[SELGW_UTC_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+        if (vs.have_opening && vs.opening_time > vs.from_ns) {
+            utc_text(vs.opening_time, a);
+            problem(&vs,
+                    "seals do not cover the period: the opening seal is of %s, after its "
+                    "start %s",
+                    a, selgw_format_instant(vs.from_ns, b));
+        }
+        if (vs.last_was_seal && !vs.last_seal_has_covers) {
+            problem(&vs,
+                    "the closing seal (record %" PRIu64 ") is of record format 2, which does "
+                    "not say up to when it covers every poll: readings polled before the end "
+                    "of the period could have been journaled after it and be left out",
+                    vs.last_seal_jseq);
+        } else if (vs.last_was_seal && vs.last_seal_covers < vs.to_ns) {
+            char c[SELGW_INSTANT_TEXT_SIZE];
+            problem(&vs,
+                    "seals do not cover the period: the closing seal covers the polls begun "
+                    "before %s, not all those before its end %s",
+                    selgw_format_instant(vs.last_seal_covers, c),
+                    selgw_format_instant(vs.to_ns, b));
+        }
+        for (size_t i = 0; i < vs.device_count; i++)
+            end_failed_run(&vs, &vs.devices[i]);
+        if (!vs.nomem)
+            print_summary(&vs, br.key_text);
+    }
+    if (vs.nomem) {
+        fprintf(out, "NOT VERIFIED: out of memory while verifying\n");
+        verify_state_free(&vs);
+        return SELGW_ERR_NOMEM;
+    }
+    selgw_err result;
+    print_verdict(&vs, &result);
+    verify_state_free(&vs);
+    return result;
+}
+
+selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out)
+{
+    if (!out)
+        out = stdout;
+    if (!path) {
+        fprintf(out, "NOT VERIFIED: no bundle given\n");
+        return SELGW_ERR_INVALID;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        char *p = shown_text(path);
+        fprintf(out, "NOT VERIFIED: %s: %s\n", p ? p : "", strerror(errno));
+        free(p);
+        return SELGW_ERR_IO;
+    }
+    selgw_err err = selgw_evidence_verify_stream(f, path, opt, out);
+    fclose(f);
+    return err;
+}

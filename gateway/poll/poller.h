@@ -1,0 +1,65 @@
+/* selgw: the poller of one bus.
+ *
+ * One poller (and one thread) per bus, so that a slow or dead bus never delays another.
+ * Each device is polled at its own interval on the monotonic clock, without drift: the
+ * next poll is due one interval after the previous one was due, not after it finished.
+ * A failed read is retried a bounded number of times, each retry queued behind the other
+ * devices that are due, so one dead device costs the others at most one response timeout
+ * at a time. A device that keeps failing is polled less often (backoff) and returns to its
+ * interval by itself when it answers again. Every poll, failed or not, produces a
+ * selgw_reading, so that gaps are explicit. */
+#ifndef SELGW_POLLER_H
+#define SELGW_POLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "base/error.h"
+#include "poll/reading.h"
+#include "poll/transport.h"
+
+typedef struct selgw_poller selgw_poller;
+
+/* Called from the poller's thread for every completed poll; the reading and what it points
+ * to are valid only during the call. */
+typedef void (*selgw_reading_fn)(void *ctx, const selgw_reading *reading);
+
+/* Takes ownership of transport (also on failure). cfg must outlive the poller. */
+selgw_err selgw_poller_new(const selgw_config *cfg, size_t bus_index, selgw_transport *transport,
+                           selgw_reading_fn emit, void *emit_ctx, selgw_poller **out);
+void selgw_poller_free(selgw_poller *p); /* stops the thread if running; NULL is fine */
+
+selgw_err selgw_poller_start(selgw_poller *p);
+/* Asks the thread to stop after the transaction in progress, and waits for it. */
+void selgw_poller_stop(selgw_poller *p);
+
+/* Polls every device of the bus once (with its retries) in the caller's thread, in
+ * order. Returns how many devices did not answer completely. */
+size_t selgw_poller_poll_once(selgw_poller *p);
+
+/* 0 when no poll is in progress; otherwise a time no later than the time (poll start) of
+ * every poll begun and not yet handed to emit. Any thread may ask (it takes the poller's
+ * lock; call it with the time it compares against already taken). A seal uses it to say
+ * up to when it covers every poll: a reading whose poll began before it has been
+ * journaled, or is still on its way. */
+int64_t selgw_poller_oldest_poll_ns(selgw_poller *p);
+
+typedef struct selgw_poller_stats {
+    uint64_t polls;        /* completed polls */
+    uint64_t failed_polls; /* of which some field could not be read */
+    uint64_t requests;     /* Modbus requests sent (including retries) */
+    uint64_t retries;      /* attempts after the first */
+    uint64_t late_polls;   /* polls skipped because the bus could not keep up */
+} selgw_poller_stats;
+
+void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out);
+
+/* Interval multiplier for a device that failed `consecutive_failures` polls in a row:
+ * 1 for the first two, then doubling up to 32. Pure, exposed for tests. */
+unsigned selgw_backoff_multiplier(unsigned consecutive_failures);
+
+/* Longest time backoff stretches a poll period to, unless the interval itself is longer. */
+#define SELGW_BACKOFF_MAX_NS (INT64_C(300) * 1000000000)
+
+#endif
