@@ -99,7 +99,8 @@ typedef struct help_options {
     const char *command; /* NULL: the overview */
 } help_options;
 
-/* Room for any command's options; each command reads its own member. */
+/* Room for any command's options; each command reads its own member. A flag table's
+ * offsets are into that member's struct, which starts where the union does. */
 typedef union command_options {
     check_options check;
     run_options run;
