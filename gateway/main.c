@@ -1,16 +1,26 @@
 /* selgw: the gateway's command line.
  *
- *   selgw check FILE      validate a config and print a summary
- *   selgw run [FILE]      poll the devices into the journal; the sinks deliver from it
- *   selgw journal [FILE]  what the journal holds; --dump prints its records
+ *   selgw check FILE         validate a config and print a summary
+ *   selgw run [FILE]         poll the devices into the journal; the sinks deliver from it
+ *   selgw journal [FILE]     what the journal holds; --dump prints its records
+ *   selgw keygen FILE        create the gateway's signing key pair
+ *   selgw pubkey KEYFILE     print the public key of a secret key file
+ *   selgw annotate [FILE]    queue a lab result or note for a plot's evidence chain
+ *   selgw export [FILE]      write a plot's evidence bundle for a period
+ *   selgw verify BUNDLE      check an evidence bundle offline, with no config
+ *   selgw version            print the version
+ *   selgw help [COMMAND]     the list of commands, or the help of one
  *
- * Without FILE, run and journal use the demo config compiled into the binary
- * (config/demo.yaml). */
+ * Without FILE, run, journal, annotate and export use the demo config compiled into the
+ * binary (config/demo.yaml). Each command has its own options struct and flag table
+ * (commands[] below): the parser, `selgw COMMAND --help` and the refusal of a flag the
+ * command does not take are all read from that one table, so they cannot disagree. The
+ * global flags -v, -q and -h go before or after the command. */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,157 +41,77 @@
 #include "sensors/plan.h"
 #include "journal/record.h"
 
+/* Also the status of a usage error: a config that cannot be used and a command line that
+ * cannot be read are both the operator's to fix before anything runs. */
 #define EXIT_CONFIG 2
 
-static const char usage_text[] =
-    "usage: selgw COMMAND [OPTIONS]\n"
-    "\n"
-    "commands:\n"
-    "  check [-c] FILE [--plan]\n"
-    "        validate FILE and print a summary, or every error as FILE:LINE:COLUMN: message\n"
-    "        (exit 2); --plan also lists the Modbus reads of every device\n"
-    "  run [[-c] FILE] [--once] [--print | --no-print]\n"
-    "        poll every device into the journal and deliver to the configured sinks, until\n"
-    "        SIGINT or SIGTERM; without FILE the built-in demo config (config/demo.yaml).\n"
-    "        --print writes every journaled record as a JSON line on stdout (the default\n"
-    "        when no sink is configured). --once polls every device once, journals the\n"
-    "        readings and exits 0 if all answered, 1 if not. SIGHUP reloads FILE (an\n"
-    "        invalid file is reported and the running config kept)\n"
-    "  journal [[-c] FILE] [--dump [--format json|lp] [--from TIME] [--to TIME]]\n"
-    "        list the journal's segments, sequence ranges, sink cursors and backlog;\n"
-    "        --dump prints its records as JSON lines (or the readings as InfluxDB line\n"
-    "        protocol with --format lp, as the InfluxDB sink sends them), optionally only\n"
-    "        those from TIME (inclusive) to TIME (exclusive), e.g. 2026-05-01 or\n"
-    "        2026-05-01T06:00:00Z (UTC)\n"
-    "  keygen FILE\n"
-    "        create the gateway's Ed25519 key pair: the secret key in FILE (mode 0600), the\n"
-    "        public key printed for the enterprise and its auditor\n"
-    "  annotate [[-c] FILE] --plot P --text TEXT [--ref REPORT]\n"
-    "        record a lab result or note for plot P (e.g. a soil selenium analysis with its\n"
-    "        lab report number); the gateway chains and seals it with the readings\n"
-    "  export [[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE\n"
-    "        write the evidence of plot P over [T1, T2): its devices' records, annotations,\n"
-    "        tag history, the seals that cover the period and the public key\n"
-    "  verify BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]\n"
-    "        check an evidence bundle offline (no server, no config): signatures, links,\n"
-    "        nothing missing or added, every device of the plot present, seals covering\n"
-    "        the period; print a summary. The key must be one you trust: given with\n"
-    "        --pubkey, or listed in FILE (registered keys, one a line). --plot, --from and\n"
-    "        --to: what you asked for; a bundle of another plot or a shorter period is\n"
-    "        NOT VERIFIED. Exit 0: VERIFIED;\n"
-    "        1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not\n"
-    "        be read; 3: every check passed, but no trusted key was given\n"
-    "  pubkey KEYFILE\n"
-    "        print the public key of a secret key file (and its fingerprint on stderr)\n"
-    "  version\n"
-    "        print the version\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE   configuration file\n"
-    "  -v, --verbose       log debugging detail on stderr\n"
-    "  -q, --quiet         log only errors on stderr\n"
-    "  -h, --help          this text\n";
+/* A --from or --to: read while the command line is parsed (selgw_parse_utc), so every
+ * command refuses a time it cannot read with the same message, naming the flag. */
+typedef struct time_flag {
+    bool given;
+    int64_t ns;
+} time_flag;
 
-typedef struct options {
+/* One options struct per command: the fields its flags and its operand fill. */
+typedef struct check_options {
     const char *config_path;
-    bool once;
     bool plan;
-    int print; /* -1 default, 0 --no-print, 1 --print */
+} check_options;
+
+enum { PRINT_DEFAULT, PRINT_ON, PRINT_OFF };
+
+typedef struct run_options {
+    const char *config_path; /* NULL: the built-in demo config */
+    bool once;
+    int print; /* PRINT_DEFAULT: print when no sink is configured */
+} run_options;
+
+typedef struct journal_options {
+    const char *config_path;
     bool dump;
     const char *format; /* --dump: "json" (default) or "lp" */
-    const char *from, *to;
-    const char *plot, *output, *pubkey, *keys, *text, *ref;
-} options;
+    time_flag from, to;
+} journal_options;
 
-static int parse_options(int argc, char **argv, options *opt)
-{
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 1000},
-        {"plan", no_argument, NULL, 'p'},         {"print", no_argument, NULL, 'P'},
-        {"no-print", no_argument, NULL, 'N'},     {"dump", no_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'}, {"from", required_argument, NULL, 'F'},
-        {"to", required_argument, NULL, 'T'},     {"plot", required_argument, NULL, 'L'},
-        {"output", required_argument, NULL, 'O'}, {"pubkey", required_argument, NULL, 'K'},
-        {"text", required_argument, NULL, 'X'},   {"ref", required_argument, NULL, 'R'},
-        {"keys", required_argument, NULL, 'Y'},
-        {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:o:vqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            opt->config_path = optarg;
-            break;
-        case 'o':
-            opt->output = optarg;
-            break;
-        case 1000:
-            opt->once = true;
-            break;
-        case 'p':
-            opt->plan = true;
-            break;
-        case 'P':
-            opt->print = 1;
-            break;
-        case 'N':
-            opt->print = 0;
-            break;
-        case 'd':
-            opt->dump = true;
-            break;
-        case 'f':
-            opt->format = optarg;
-            break;
-        case 'F':
-            opt->from = optarg;
-            break;
-        case 'T':
-            opt->to = optarg;
-            break;
-        case 'L':
-            opt->plot = optarg;
-            break;
-        case 'O':
-            opt->output = optarg;
-            break;
-        case 'K':
-            opt->pubkey = optarg;
-            break;
-        case 'X':
-            opt->text = optarg;
-            break;
-        case 'Y':
-            opt->keys = optarg;
-            break;
-        case 'R':
-            opt->ref = optarg;
-            break;
-        case 'v':
-            selgw_log_set_level(SELGW_LOG_DEBUG);
-            break;
-        case 'q':
-            selgw_log_set_level(SELGW_LOG_ERROR);
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            exit(0);
-        default:
-            fputs(usage_text, stderr);
-            return -1;
-        }
-    }
-    /* `selgw check FILE` reads as naturally as `selgw check -c FILE`. */
-    if (optind == argc - 1 && !opt->config_path)
-        opt->config_path = argv[optind++];
-    if (optind != argc) {
-        fprintf(stderr, "selgw: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
-}
+typedef struct keygen_options {
+    const char *key_path; /* the secret key file to create */
+} keygen_options;
+
+typedef struct pubkey_options {
+    const char *key_path; /* the secret key file to read */
+} pubkey_options;
+
+typedef struct annotate_options {
+    const char *config_path, *plot, *text, *ref;
+} annotate_options;
+
+typedef struct export_options {
+    const char *config_path, *plot, *output;
+    time_flag from, to;
+} export_options;
+
+typedef struct verify_options {
+    const char *bundle_path, *pubkey, *keys, *plot;
+    time_flag from, to;
+} verify_options;
+
+typedef struct help_options {
+    const char *command; /* NULL: the overview */
+} help_options;
+
+/* Room for any command's options; each command reads its own member. A flag table's
+ * offsets are into that member's struct, which starts where the union does. */
+typedef union command_options {
+    check_options check;
+    run_options run;
+    journal_options journal;
+    keygen_options keygen;
+    pubkey_options pubkey;
+    annotate_options annotate;
+    export_options export;
+    verify_options verify;
+    help_options help;
+} command_options;
 
 static selgw_config *load_config_as(const char *path, bool read_only);
 
@@ -241,8 +171,9 @@ static int print_plans(const selgw_config *cfg)
     return 0;
 }
 
-static int cmd_check(const options *opt)
+static int cmd_check(const command_options *options)
 {
+    const check_options *opt = &options->check;
     if (!opt->config_path) {
         fprintf(stderr, "selgw check: -c FILE is required\n");
         return EXIT_CONFIG;
@@ -276,8 +207,9 @@ static void on_gateway_failure(void *ctx)
     kill(getpid(), SIGTERM);
 }
 
-static int cmd_run(const options *opt)
+static int cmd_run(const command_options *options)
 {
+    const run_options *opt = &options->run;
     selgw_config *cfg = load_config(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
@@ -285,7 +217,7 @@ static int cmd_run(const options *opt)
     signal(SIGPIPE, SIG_IGN);
     bool has_sinks = cfg->mqtt.enabled || cfg->influxdb.enabled;
     selgw_gateway_options gopt = {
-        .print_readings = opt->print == 1 || (opt->print == -1 && !has_sinks),
+        .print_readings = opt->print == PRINT_ON || (opt->print == PRINT_DEFAULT && !has_sinks),
         .start_sinks = !opt->once,
         .on_failure = on_gateway_failure,
     };
@@ -359,12 +291,6 @@ static int cmd_run(const options *opt)
     return status;
 }
 
-/* Times on the command line: UTC unless they say their zone (clock.h). */
-static bool parse_utc_time(const char *text, int64_t *out)
-{
-    return selgw_parse_time_arg(text, 0, out);
-}
-
 static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const char *measurement)
 {
     selgw_journal_reader *r = NULL;
@@ -420,18 +346,18 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
     return status;
 }
 
-static int cmd_journal(const options *opt)
+static int cmd_journal(const command_options *options)
 {
-    int64_t from_ns = INT64_MIN, to_ns = INT64_MAX;
+    const journal_options *opt = &options->journal;
+    int64_t from_ns = opt->from.given ? opt->from.ns : INT64_MIN;
+    int64_t to_ns = opt->to.given ? opt->to.ns : INT64_MAX;
+    if (!opt->dump && (opt->format || opt->from.given || opt->to.given)) {
+        fprintf(stderr, "selgw journal: --format, --from and --to apply to --dump only\n");
+        return EXIT_CONFIG;
+    }
     bool lineproto = opt->format && !strcmp(opt->format, "lp");
     if (opt->format && !lineproto && strcmp(opt->format, "json")) {
         fprintf(stderr, "selgw journal: --format is json or lp\n");
-        return EXIT_CONFIG;
-    }
-    if ((opt->from && !parse_utc_time(opt->from, &from_ns)) ||
-        (opt->to && !parse_utc_time(opt->to, &to_ns))) {
-        fprintf(stderr, "selgw journal: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
-                        "with its zone (Z, +08:00)\n");
         return EXIT_CONFIG;
     }
     selgw_config *cfg = load_config_read_only(opt->config_path);
@@ -464,15 +390,16 @@ static int cmd_journal(const options *opt)
     return status;
 }
 
-static int cmd_keygen(const options *opt)
+static int cmd_keygen(const command_options *options)
 {
-    if (!opt->config_path) { /* the positional argument: the secret key file to create */
+    const keygen_options *opt = &options->keygen;
+    if (!opt->key_path) {
         fprintf(stderr, "selgw keygen: give the secret key file to create, e.g. "
                         "selgw keygen /etc/selgw/gateway.key\n");
         return EXIT_CONFIG;
     }
     char public_text[SELGW_PUBLIC_KEY_TEXT_SIZE], why[512] = "";
-    selgw_err err = selgw_keygen(opt->config_path, public_text, why, sizeof why);
+    selgw_err err = selgw_keygen(opt->key_path, public_text, why, sizeof why);
     if (err != SELGW_OK) {
         fprintf(stderr, "selgw keygen: %s\n", why[0] ? why : selgw_strerror(err));
         return 1;
@@ -484,13 +411,14 @@ static int cmd_keygen(const options *opt)
     fprintf(stderr,
             "secret key written to %s (mode 0600); keep it on this gateway only.\n"
             "public key (give it to the enterprise and its auditor), fingerprint %s:\n",
-            opt->config_path, fp);
+            opt->key_path, fp);
     printf("%s\n", public_text);
     return 0;
 }
 
-static int cmd_annotate(const options *opt)
+static int cmd_annotate(const command_options *options)
 {
+    const annotate_options *opt = &options->annotate;
     if (!opt->plot || !opt->text) {
         fprintf(stderr, "selgw annotate: --plot P --text TEXT [--ref REPORT] are required\n");
         return EXIT_CONFIG;
@@ -511,25 +439,23 @@ static int cmd_annotate(const options *opt)
     return err == SELGW_OK ? 0 : 1;
 }
 
-static int cmd_export(const options *opt)
+static int cmd_export(const command_options *options)
 {
-    int64_t from_ns, to_ns;
-    if (!opt->plot || !opt->from || !opt->to || !opt->output) {
+    const export_options *opt = &options->export;
+    if (!opt->plot || !opt->from.given || !opt->to.given || !opt->output) {
         fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
         return EXIT_CONFIG;
     }
-    if (!parse_utc_time(opt->from, &from_ns) || !parse_utc_time(opt->to, &to_ns) ||
-        from_ns >= to_ns) {
-        fprintf(stderr, "selgw export: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
-                        "with its zone (Z, +08:00); from before to\n");
+    if (opt->from.ns >= opt->to.ns) {
+        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
         return EXIT_CONFIG;
     }
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
     char why[512] = "";
-    selgw_err err =
-        selgw_evidence_export(cfg, opt->plot, from_ns, to_ns, opt->output, why, sizeof why);
+    selgw_err err = selgw_evidence_export(cfg, opt->plot, opt->from.ns, opt->to.ns, opt->output,
+                                          why, sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
     else
@@ -539,22 +465,21 @@ static int cmd_export(const options *opt)
     return err == SELGW_OK ? 0 : 1;
 }
 
-static int cmd_verify(const options *opt)
+static int cmd_verify(const command_options *options)
 {
-    if (!opt->config_path) { /* the positional argument: the bundle */
+    const verify_options *opt = &options->verify;
+    if (!opt->bundle_path) {
         fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE --pubkey KEY\n");
         return EXIT_CONFIG;
     }
-    selgw_verify_options vopt = {.pubkey = opt->pubkey, .keys_file = opt->keys, .plot = opt->plot};
-    vopt.has_from = opt->from != NULL;
-    vopt.has_to = opt->to != NULL;
-    if ((vopt.has_from && !parse_utc_time(opt->from, &vopt.from_ns)) ||
-        (vopt.has_to && !parse_utc_time(opt->to, &vopt.to_ns))) {
-        fprintf(stderr, "selgw verify: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
-                        "with its zone (Z, +08:00)\n");
-        return EXIT_CONFIG;
-    }
-    switch (selgw_evidence_verify(opt->config_path, &vopt, stdout)) {
+    selgw_verify_options vopt = {.pubkey = opt->pubkey,
+                                 .keys_file = opt->keys,
+                                 .plot = opt->plot,
+                                 .has_from = opt->from.given,
+                                 .from_ns = opt->from.ns,
+                                 .has_to = opt->to.given,
+                                 .to_ns = opt->to.ns};
+    switch (selgw_evidence_verify(opt->bundle_path, &vopt, stdout)) {
     case SELGW_OK:
         return 0;
     case SELGW_ERR_CORRUPT:
@@ -566,15 +491,16 @@ static int cmd_verify(const options *opt)
     }
 }
 
-static int cmd_pubkey(const options *opt)
+static int cmd_pubkey(const command_options *options)
 {
-    if (!opt->config_path) { /* the positional argument: the secret key file */
+    const pubkey_options *opt = &options->pubkey;
+    if (!opt->key_path) {
         fprintf(stderr, "selgw pubkey: give the secret key file: selgw pubkey KEYFILE\n");
         return EXIT_CONFIG;
     }
     selgw_signer *signer = NULL;
     char why[512] = "";
-    selgw_err err = selgw_signer_load(opt->config_path, &signer, why, sizeof why);
+    selgw_err err = selgw_signer_load(opt->key_path, &signer, why, sizeof why);
     if (err != SELGW_OK) {
         fprintf(stderr, "selgw pubkey: %s\n", why[0] ? why : selgw_strerror(err));
         return 1;
@@ -590,40 +516,541 @@ static int cmd_pubkey(const options *opt)
     return 0;
 }
 
+/* ---- the commands and their flags ------------------------------------------------------ */
+
+typedef enum flag_kind {
+    FLAG_TEXT, /* takes a value, kept as typed: a const char * field */
+    FLAG_TIME, /* takes a time (selgw_parse_utc): a time_flag field */
+    FLAG_TRUE, /* a bool field set to true */
+    FLAG_SET,  /* an int field set to the flag's value */
+    FLAG_LOG,  /* global: the log level `value` */
+    FLAG_HELP, /* global: the command's help text */
+} flag_kind;
+
+typedef struct flag {
+    const char *name;       /* --name; NULL ends a table */
+    char letter;            /* -x, or 0 */
+    flag_kind kind;         /* what it does with its field */
+    const char *value_name; /* FLAG_TEXT and FLAG_TIME: the value in help texts */
+    size_t offset;          /* of its field in the command's options */
+    int value;              /* FLAG_SET and FLAG_LOG */
+    const char *help;
+} flag;
+
+#define TEXT_FLAG(name, letter, value_name, type, field, help)                                     \
+    {                                                                                              \
+        name, letter, FLAG_TEXT, value_name, offsetof(type, field), 0, help                        \
+    }
+#define TIME_FLAG(name, value_name, type, field, help)                                             \
+    {                                                                                              \
+        name, 0, FLAG_TIME, value_name, offsetof(type, field), 0, help                             \
+    }
+#define BOOL_FLAG(name, type, field, help)                                                         \
+    {                                                                                              \
+        name, 0, FLAG_TRUE, NULL, offsetof(type, field), 0, help                                   \
+    }
+#define CONFIG_FLAG(type)                                                                          \
+    TEXT_FLAG("config", 'c', "FILE", type, config_path, "the configuration file (or FILE alone)")
+
+static const flag global_flags[] = {
+    {"verbose", 'v', FLAG_LOG, NULL, 0, SELGW_LOG_DEBUG, "log debugging detail on stderr"},
+    {"quiet", 'q', FLAG_LOG, NULL, 0, SELGW_LOG_ERROR, "log only errors on stderr"},
+    {"help", 'h', FLAG_HELP, NULL, 0, 0, "print the help of the command, or the list of commands"},
+    {0},
+};
+
+static const flag no_flags[] = {{0}};
+
+static const flag check_flags[] = {
+    CONFIG_FLAG(check_options),
+    BOOL_FLAG("plan", check_options, plan, "also list the Modbus reads of every device"),
+    {0},
+};
+
+static const flag run_flags[] = {
+    CONFIG_FLAG(run_options),
+    BOOL_FLAG("once", run_options, once,
+              "poll every device once and exit: 0 if all answered, 1 if not"),
+    {"print", 0, FLAG_SET, NULL, offsetof(run_options, print), PRINT_ON,
+     "print every journaled record as a JSON line (the default without sinks)"},
+    {"no-print", 0, FLAG_SET, NULL, offsetof(run_options, print), PRINT_OFF,
+     "do not, even without sinks"},
+    {0},
+};
+
+static const flag journal_flags[] = {
+    CONFIG_FLAG(journal_options),
+    BOOL_FLAG("dump", journal_options, dump, "print the records as JSON lines"),
+    TEXT_FLAG("format", 0, "json|lp", journal_options, format,
+              "with --dump: json (default), or lp: the readings as InfluxDB line protocol"),
+    TIME_FLAG("from", "TIME", journal_options, from,
+              "with --dump: the records from TIME (inclusive)"),
+    TIME_FLAG("to", "TIME", journal_options, to,
+              "with --dump: the records before TIME (exclusive)"),
+    {0},
+};
+
+static const flag annotate_flags[] = {
+    CONFIG_FLAG(annotate_options),
+    TEXT_FLAG("plot", 0, "P", annotate_options, plot, "the plot the result or note is about"),
+    TEXT_FLAG("text", 0, "TEXT", annotate_options, text, "the result or note"),
+    TEXT_FLAG("ref", 0, "REPORT", annotate_options, ref, "the lab report's number"),
+    {0},
+};
+
+static const flag export_flags[] = {
+    CONFIG_FLAG(export_options),
+    TEXT_FLAG("plot", 0, "P", export_options, plot, "the plot"),
+    TIME_FLAG("from", "T1", export_options, from, "the period's start (inclusive)"),
+    TIME_FLAG("to", "T2", export_options, to, "the period's end (exclusive)"),
+    TEXT_FLAG("output", 'o', "BUNDLE", export_options, output, "the evidence file to write"),
+    {0},
+};
+
+static const flag verify_flags[] = {
+    TEXT_FLAG("pubkey", 0, "ed25519:HEX", verify_options, pubkey, "a public key you trust"),
+    TEXT_FLAG("keys", 0, "FILE", verify_options, keys,
+              "public keys you trust: registered keys, one a line"),
+    TEXT_FLAG("plot", 0, "P", verify_options, plot,
+              "the plot asked for (a bundle of another plot is NOT VERIFIED)"),
+    TIME_FLAG("from", "T1", verify_options, from,
+              "the start asked for (a bundle starting later is NOT VERIFIED)"),
+    TIME_FLAG("to", "T2", verify_options, to,
+              "the end asked for (a bundle ending earlier is NOT VERIFIED)"),
+    {0},
+};
+
+typedef struct command {
+    const char *name;
+    const char *synopsis;  /* its operand and flags, after "selgw NAME" */
+    const char *about;     /* what it does, in lines of at most 80 characters */
+    const flag *flags;     /* its own; the global ones come on top */
+    const char *operand;   /* the name of its one argument that is not a flag, or NULL */
+    size_t operand_offset; /* the const char * field the operand goes to */
+    int (*run)(const command_options *opt);
+} command;
+
+static int cmd_version(const command_options *options);
+static int cmd_help(const command_options *options);
+
+static const command commands[] = {
+    {"check", "[-c] FILE [--plan]",
+     "validate FILE and print a summary (bases, plots, buses, devices, Modbus requests per\n"
+     "poll cycle), or every error as FILE:LINE:COLUMN: message (exit 2)\n",
+     check_flags, "FILE", offsetof(command_options, check.config_path), cmd_check},
+    {"run", "[[-c] FILE] [--once] [--print | --no-print]",
+     "poll every device into the journal and deliver to the configured sinks, until SIGINT\n"
+     "or SIGTERM; without FILE the built-in demo config (config/demo.yaml). SIGHUP reloads\n"
+     "FILE (an invalid file is reported and the running config kept)\n",
+     run_flags, "FILE", offsetof(command_options, run.config_path), cmd_run},
+    {"journal", "[[-c] FILE] [--dump [--format json|lp] [--from TIME] [--to TIME]]",
+     "list the journal's segments, sequence ranges, sink cursors and backlog, or print its\n"
+     "records (--dump); read-only, also while a gateway runs on it. Without FILE the\n"
+     "built-in demo config's journal\n",
+     journal_flags, "FILE", offsetof(command_options, journal.config_path), cmd_journal},
+    {"keygen", "FILE",
+     "create the gateway's Ed25519 key pair: the secret key in FILE (mode 0600), the public\n"
+     "key printed for the enterprise and its auditor\n",
+     no_flags, "FILE", offsetof(command_options, keygen.key_path), cmd_keygen},
+    {"pubkey", "KEYFILE",
+     "print the public key of a secret key file (and its fingerprint on stderr)\n", no_flags,
+     "KEYFILE", offsetof(command_options, pubkey.key_path), cmd_pubkey},
+    {"annotate", "[[-c] FILE] --plot P --text TEXT [--ref REPORT]",
+     "record a lab result or note for plot P (e.g. a soil selenium analysis with its lab\n"
+     "report number); the running gateway chains and seals it with the readings\n",
+     annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
+    {"export", "[[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE",
+     "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
+     "history, the seals that cover the period and the public key\n",
+     export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
+    {"verify", "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]",
+     "check an evidence bundle offline (no server, no config): signatures, links, nothing\n"
+     "missing or added, every device of the plot present, seals covering the period; print a\n"
+     "summary. The key must be one you trust (--pubkey, --keys). Exit 0: VERIFIED;\n"
+     "1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not be read;\n"
+     "3: every check passed, but no trusted key was given\n",
+     verify_flags, "BUNDLE", offsetof(command_options, verify.bundle_path), cmd_verify},
+    {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
+    {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
+     offsetof(command_options, help.command), cmd_help},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static void report_unknown_command(const char *name)
+{
+    fprintf(stderr, "selgw: unknown command '%s'; the commands are", name);
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
+    fprintf(stderr, " (selgw --help)\n");
+}
+
+/* ---- help texts ------------------------------------------------------------------------ */
+
+/* "-c, --config FILE" in help texts (between ", "), "-c/--config FILE" in messages ("/");
+ * a flag without a letter is indented in help texts so the long names line up. */
+static void spell_flag(const flag *f, const char *between, bool align, char *buf, size_t cap)
+{
+    char letter[8] = "";
+    if (f->letter)
+        snprintf(letter, sizeof letter, "-%c%s", f->letter, between);
+    else if (align)
+        snprintf(letter, sizeof letter, "    ");
+    snprintf(buf, cap, "%s--%s%s%s", letter, f->name, f->value_name ? " " : "",
+             f->value_name ? f->value_name : "");
+}
+
+/* The width the spellings are padded to: the longest of flags and the global flags. */
+static int flag_column(const flag *flags)
+{
+    const flag *lists[2] = {flags, global_flags};
+    size_t width = 0;
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++) {
+            char spelled[64];
+            spell_flag(f, ", ", true, spelled, sizeof spelled);
+            if (strlen(spelled) > width)
+                width = strlen(spelled);
+        }
+    return (int)width;
+}
+
+static void print_flags(FILE *out, const char *title, const flag *flags, int width)
+{
+    if (!flags->name)
+        return;
+    fprintf(out, "%s\n", title);
+    for (const flag *f = flags; f->name; f++) {
+        char spelled[64];
+        spell_flag(f, ", ", true, spelled, sizeof spelled);
+        fprintf(out, "  %-*s  %s\n", width, spelled, f->help);
+    }
+}
+
+static void print_indented(FILE *out, const char *text, int indent)
+{
+    while (*text) {
+        size_t line = strcspn(text, "\n");
+        fprintf(out, "%*s%.*s\n", indent, "", (int)line, text);
+        text += line + (text[line] == '\n');
+    }
+}
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: selgw [-v | -q | -h] COMMAND [FLAGS] [ARGUMENT]\n\ncommands:\n", out);
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        fprintf(out, "  %s%s%s\n", commands[i].name, commands[i].synopsis[0] ? " " : "",
+                commands[i].synopsis);
+        print_indented(out, commands[i].about, 8);
+    }
+    fputc('\n', out);
+    print_flags(out, "global flags, before or after the command:", global_flags,
+                flag_column(no_flags));
+    fputs("\nselgw COMMAND --help lists the flags of COMMAND.\n", out);
+}
+
+static void print_command_help(FILE *out, const command *cmd)
+{
+    fprintf(out, "usage: selgw %s%s%s\n\n", cmd->name, cmd->synopsis[0] ? " " : "", cmd->synopsis);
+    print_indented(out, cmd->about, 0);
+    fputc('\n', out);
+    int width = flag_column(cmd->flags);
+    print_flags(out, "flags:", cmd->flags, width);
+    if (cmd->flags->name)
+        fputc('\n', out);
+    char title[64];
+    snprintf(title, sizeof title, "global flags, before or after %s:", cmd->name);
+    print_flags(out, title, global_flags, width);
+    for (const flag *f = cmd->flags; f->name; f++)
+        if (f->kind == FLAG_TIME) {
+            fprintf(out, "\n%s", "times: " SELGW_UTC_FORMS "\n");
+            break;
+        }
+}
+
+/* "--pubkey ed25519:HEX, --keys FILE and the global flags -v, -q, -h": what a command takes,
+ * for the message that refuses a flag. */
+static void print_what_it_takes(const command *cmd)
+{
+    if (cmd)
+        fprintf(stderr, "selgw %s takes ", cmd->name);
+    else
+        fprintf(stderr, "before the command, selgw takes ");
+    if (cmd && cmd->flags->name) {
+        for (const flag *f = cmd->flags; f->name; f++) {
+            char spelled[64];
+            spell_flag(f, "/", false, spelled, sizeof spelled);
+            fprintf(stderr, "%s, ", spelled);
+        }
+        fprintf(stderr, "and ");
+    } else {
+        fprintf(stderr, "only ");
+    }
+    fprintf(stderr, "the global flags");
+    for (const flag *f = global_flags; f->name; f++)
+        fprintf(stderr, "%s -%c", f == global_flags ? "" : ",", f->letter);
+    fprintf(stderr, " (selgw %s%s--help)\n", cmd ? cmd->name : "", cmd ? " " : "");
+}
+
+/* ---- the parser ------------------------------------------------------------------------ */
+
+static bool flag_is_spelled(const flag *f, const char *spelled)
+{
+    if (spelled[1] == '-')
+        return !strcmp(f->name, spelled + 2);
+    return f->letter == spelled[1] && !spelled[2];
+}
+
+/* A flag cmd does not take (cmd NULL: one before the command). The message names it, the
+ * commands it is a flag of (if any), and what cmd takes instead. */
+static void refuse_flag(const command *cmd, const char *spelled, const char *ambiguous)
+{
+    const char *owners[COMMAND_COUNT];
+    size_t owner_count = 0;
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        for (const flag *f = commands[i].flags; f->name; f++)
+            if (flag_is_spelled(f, spelled)) {
+                owners[owner_count++] = commands[i].name;
+                break;
+            }
+    fprintf(stderr, "selgw%s%s: ", cmd ? " " : "", cmd ? cmd->name : "");
+    if (ambiguous)
+        fprintf(stderr, "%s is ambiguous: it is the beginning of %s\n", spelled, ambiguous);
+    else if (!owner_count)
+        fprintf(stderr, "unknown flag %s\n", spelled);
+    else {
+        if (cmd)
+            fprintf(stderr, "%s does not apply to %s: it is a flag of", spelled, cmd->name);
+        else
+            fprintf(stderr, "%s is not a global flag: it is a flag of", spelled);
+        for (size_t i = 0; i < owner_count; i++)
+            fprintf(stderr, "%s %s", i == 0 ? "" : i + 1 == owner_count ? " and" : ",", owners[i]);
+        fprintf(stderr, "%s\n", cmd ? "" : " (give it after the command)");
+    }
+    print_what_it_takes(cmd);
+}
+
+/* The flag a long spelling names among flags and the global ones: the one of that name, or
+ * the one it is the beginning of if just one (getopt_long's abbreviations). *ambiguous gets
+ * the names when several begin so. */
+static const flag *match_long(const flag *flags, const char *name, size_t len, char *ambiguous,
+                              size_t ambiguous_cap)
+{
+    const flag *lists[2] = {flags, global_flags};
+    const flag *found = NULL;
+    size_t count = 0, used = 0;
+    ambiguous[0] = '\0';
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++) {
+            if (strncmp(f->name, name, len))
+                continue;
+            if (strlen(f->name) == len)
+                return f;
+            found = f;
+            count++;
+            int n = snprintf(ambiguous + used, ambiguous_cap - used, "%s--%s", used ? " and " : "",
+                             f->name);
+            if (n > 0 && (size_t)n < ambiguous_cap - used)
+                used += (size_t)n;
+        }
+    return count == 1 ? found : NULL;
+}
+
+static const flag *match_letter(const flag *flags, char letter)
+{
+    const flag *lists[2] = {flags, global_flags};
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++)
+            if (f->letter == letter)
+                return f;
+    return NULL;
+}
+
+static bool takes_value(const flag *f)
+{
+    return f->kind == FLAG_TEXT || f->kind == FLAG_TIME;
+}
+
+static bool apply_flag(const command *cmd, const flag *f, const char *spelled, const char *value,
+                       command_options *opt, bool *help)
+{
+    char *field = (char *)opt + f->offset;
+    switch (f->kind) {
+    case FLAG_TEXT:
+        *(const char **)field = value;
+        return true;
+    case FLAG_TIME: {
+        time_flag *t = (time_flag *)field;
+        char why[256];
+        if (!selgw_parse_utc(value, &t->ns, why, sizeof why)) {
+            fprintf(stderr, "selgw %s: %s: %s\n", cmd->name, spelled, why);
+            return false;
+        }
+        t->given = true;
+        return true;
+    }
+    case FLAG_TRUE:
+        *(bool *)field = true;
+        return true;
+    case FLAG_SET:
+        *(int *)field = f->value;
+        return true;
+    case FLAG_LOG:
+        selgw_log_set_level((selgw_log_level)f->value);
+        return true;
+    case FLAG_HELP:
+        *help = true;
+        return true;
+    }
+    return false;
+}
+
+/* Reads args into opt: cmd's flags and the global ones, in the forms getopt_long reads
+ * (--name VALUE, --name=VALUE, -x VALUE, -xVALUE, -vq, -- before operands), and cmd's
+ * operand, wherever it stands. With cmd NULL (the arguments before the command) only global
+ * flags, up to the command's name: *command_at is its index, or argc if there is none.
+ * False, with the reason on stderr, on anything cmd does not take. -h stops the reading
+ * (the help is all that will be done). */
+static bool read_args(const command *cmd, int argc, char **argv, command_options *opt, bool *help,
+                      int *command_at)
+{
+    const flag *flags = cmd ? cmd->flags : no_flags;
+    const char *extra = NULL;
+    bool operands_only = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (operands_only || arg[0] != '-' || !arg[1]) {
+            if (!cmd) {
+                *command_at = i;
+                return true;
+            }
+            const char **field = (const char **)((char *)opt + cmd->operand_offset);
+            if (cmd->operand && !*field)
+                *field = arg;
+            else if (!extra)
+                extra = arg;
+            continue;
+        }
+        if (!strcmp(arg, "--")) {
+            operands_only = true;
+            continue;
+        }
+        if (arg[1] == '-') {
+            const char *name = arg + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            char spelled[64], ambiguous[256];
+            snprintf(spelled, sizeof spelled, "--%.*s", (int)len, name);
+            const flag *f = match_long(flags, name, len, ambiguous, sizeof ambiguous);
+            if (!f) {
+                refuse_flag(cmd, spelled, ambiguous[0] ? ambiguous : NULL);
+                return false;
+            }
+            snprintf(spelled, sizeof spelled, "--%s", f->name);
+            const char *value = eq ? eq + 1 : NULL;
+            if (takes_value(f) && !value && i + 1 < argc)
+                value = argv[++i];
+            if (takes_value(f) != (value != NULL)) {
+                fprintf(stderr, "selgw%s%s: %s %s\n", cmd ? " " : "", cmd ? cmd->name : "", spelled,
+                        value ? "takes no value" : "needs a value");
+                return false;
+            }
+            if (!apply_flag(cmd, f, spelled, value, opt, help))
+                return false;
+        } else {
+            for (const char *p = arg + 1; *p; p++) {
+                char spelled[3] = {'-', *p, '\0'};
+                const flag *f = match_letter(flags, *p);
+                if (!f) {
+                    refuse_flag(cmd, spelled, NULL);
+                    return false;
+                }
+                const char *value = !takes_value(f) ? NULL
+                                    : p[1]          ? p + 1
+                                    : i + 1 < argc  ? argv[++i]
+                                                    : NULL;
+                if (takes_value(f) && !value) {
+                    fprintf(stderr, "selgw%s%s: %s needs a value\n", cmd ? " " : "",
+                            cmd ? cmd->name : "", spelled);
+                    return false;
+                }
+                if (!apply_flag(cmd, f, spelled, value, opt, help))
+                    return false;
+                if (value)
+                    break;
+            }
+        }
+        if (*help && cmd)
+            return true;
+    }
+    if (!cmd) {
+        *command_at = argc;
+        return true;
+    }
+    if (extra) {
+        fprintf(stderr, "selgw %s: unexpected argument '%s'\n", cmd->name, extra);
+        print_what_it_takes(cmd);
+        return false;
+    }
+    return true;
+}
+
+static int cmd_version(const command_options *options)
+{
+    (void)options;
+    printf("selgw %s\n", SELGW_VERSION);
+    return 0;
+}
+
+static int cmd_help(const command_options *options)
+{
+    const char *name = options->help.command;
+    if (!name) {
+        print_usage(stdout);
+        return 0;
+    }
+    const command *cmd = find_command(name);
+    if (!cmd) {
+        report_unknown_command(name);
+        return EXIT_CONFIG;
+    }
+    print_command_help(stdout, cmd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
+    if (argc == 2 && !strcmp(argv[1], "--version"))
+        return cmd_version(NULL);
+    command_options opt;
+    memset(&opt, 0, sizeof opt);
+    bool help = false;
+    int at = 0;
+    if (!read_args(NULL, argc - 1, argv + 1, &opt, &help, &at))
+        return EXIT_CONFIG;
+    if (at == argc - 1) { /* no command */
+        print_usage(help ? stdout : stderr);
+        return help ? 0 : EXIT_CONFIG;
+    }
+    const char *name = argv[1 + at];
+    const command *cmd = find_command(name);
+    if (!cmd) {
+        report_unknown_command(name);
         return EXIT_CONFIG;
     }
-    const char *command = argv[1];
-    if (!strcmp(command, "version") || !strcmp(command, "--version")) {
-        printf("selgw %s\n", SELGW_VERSION);
-        return 0;
-    }
-    if (!strcmp(command, "help") || !strcmp(command, "--help") || !strcmp(command, "-h")) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    options opt = {.print = -1};
-    if (parse_options(argc - 1, argv + 1, &opt) != 0)
+    if (!help && !read_args(cmd, argc - 2 - at, argv + 2 + at, &opt, &help, NULL))
         return EXIT_CONFIG;
-    if (!strcmp(command, "check"))
-        return cmd_check(&opt);
-    if (!strcmp(command, "run"))
-        return cmd_run(&opt);
-    if (!strcmp(command, "journal"))
-        return cmd_journal(&opt);
-    if (!strcmp(command, "keygen"))
-        return cmd_keygen(&opt);
-    if (!strcmp(command, "annotate"))
-        return cmd_annotate(&opt);
-    if (!strcmp(command, "export"))
-        return cmd_export(&opt);
-    if (!strcmp(command, "verify"))
-        return cmd_verify(&opt);
-    if (!strcmp(command, "pubkey"))
-        return cmd_pubkey(&opt);
-    fprintf(stderr, "selgw: unknown command '%s'\n%s", command, usage_text);
-    return EXIT_CONFIG;
+    if (help) {
+        print_command_help(stdout, cmd);
+        return 0;
+    }
+    return cmd->run(&opt);
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/error.h"
+
 static int64_t read_clock(clockid_t id)
 {
     struct timespec ts;
@@ -211,4 +213,13 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
     int64_t seconds;
     return !*p && civil_seconds(year, mon, day, hour, min, sec, &seconds) &&
            to_ns(seconds, (int64_t)offset * 60, frac, utc_ns);
+}
+
+bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_cap)
+{
+    if (selgw_parse_time_arg(text, 0, utc_ns))
+        return true;
+    selgw_explain(why, why_cap, "'%s' is not a time: TIME is %s, from 1970 to 2262", text,
+                  SELGW_UTC_FORMS);
+    return false;
 }

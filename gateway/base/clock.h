@@ -42,4 +42,14 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
 bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, int second,
                           int64_t fraction_ns, int64_t *utc_ns);
 
+/* The forms of a time on the command line, for messages and help texts. */
+#define SELGW_UTC_FORMS "YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone (Z, +08:00)"
+
+/* A time typed on the command line (--from, --to): one of selgw_parse_time_arg's forms, in
+ * UTC unless the text says its zone. On failure false, and why (if not NULL) quotes the
+ * text and says which forms are read: "'yesterday' is not a time: TIME is " SELGW_UTC_FORMS
+ * ", from 1970 to 2262". One message for every refusal: the forms are few, and the quoted
+ * text shows what differs from them (a date that does not exist reads as one too). */
+bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_cap);
+
 #endif

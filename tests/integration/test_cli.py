@@ -9,6 +9,12 @@
 - `selgw run` with a config it cannot read: exit 2 and a message naming the file and why.
 - `selgw run --once` with nothing listening (TCP) and no serial device (RTU): exit 1, one
   connect_failed reading per device.
+- The command line itself (CommandLine): `selgw --help` names every command; `selgw CMD
+  --help` (and `selgw help CMD`, `selgw -h CMD`) lists exactly the flags of CMD, as this
+  file states them, and each of them is accepted; every flag of another command is refused
+  with exit 2 and a message naming the flag, the command and what it takes; the global -q
+  and -v work before and after the command (the last one wins); an unknown command or flag,
+  a second operand and a time that cannot be read: exit 2 with a message.
 """
 import os
 import re
@@ -252,6 +258,223 @@ class Cli(unittest.TestCase):
         res = h.selgw("journal", "-c", path)
         self.assertEqual(res.returncode, 0, res.describe())
         h.say("check refuses the missing secret; journal and annotate run without it")
+
+
+# Each command's own flags, as docs/README state them: long name -> short letter (or None)
+# and the value it takes (None: a switch). The global flags come on top of every command.
+FLAGS = {
+    "check": {"config": ("c", "FILE"), "plan": (None, None)},
+    "run": {"config": ("c", "FILE"), "once": (None, None), "print": (None, None),
+            "no-print": (None, None)},
+    "journal": {"config": ("c", "FILE"), "dump": (None, None), "format": (None, "json|lp"),
+                "from": (None, "TIME"), "to": (None, "TIME")},
+    "keygen": {},
+    "pubkey": {},
+    "annotate": {"config": ("c", "FILE"), "plot": (None, "P"), "text": (None, "TEXT"),
+                 "ref": (None, "REPORT")},
+    "export": {"config": ("c", "FILE"), "plot": (None, "P"), "from": (None, "T1"),
+               "to": (None, "T2"), "output": ("o", "BUNDLE")},
+    "verify": {"pubkey": (None, "ed25519:HEX"), "keys": (None, "FILE"), "plot": (None, "P"),
+               "from": (None, "T1"), "to": (None, "T2")},
+    "version": {},
+    "help": {},
+}
+GLOBAL_FLAGS = {"verbose": ("v", None), "quiet": ("q", None), "help": ("h", None)}
+TIME_VALUES = {"TIME", "T1", "T2"}
+
+
+def help_sections(text):
+    """The flags a help text lists, by section ("flags", "global flags"): {long name: (letter,
+    value name)}, read from lines such as '  -c, --config FILE  the configuration file'."""
+    sections, current = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = sections.setdefault("global flags" if line.startswith("global")
+                                          else line[:-1], {})
+            continue
+        m = re.match(r"^  (?:-(\w), )?\s*--([\w-]+)(?: (\S+))?  ", line)
+        if current is not None and m:
+            current[m.group(2)] = (m.group(1), m.group(3))
+        elif not line.strip():
+            current = None
+    return sections
+
+
+class CommandLine(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.check_binaries()
+        cls.dir = h.tempdir("cli-flags")
+
+    def test_overview_names_every_command(self):
+        for args in (("--help",), ("-h",), ("help",)):
+            res = h.selgw(*args)
+            self.assertEqual(res.returncode, 0, res.describe())
+            listed = re.findall(r"(?m)^  ([a-z]+)(?: |$)", res.stdout)
+            self.assertEqual(listed, list(FLAGS), res.stdout)
+            self.assertEqual(help_sections(res.stdout)["global flags"], GLOBAL_FLAGS)
+        res = h.selgw()
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("usage: selgw", res.stderr)
+        h.say(f"selgw --help, -h and help list the {len(FLAGS)} commands; no command: exit 2")
+
+    def test_help_lists_exactly_the_flags_of_each_command(self):
+        for cmd, flags in FLAGS.items():
+            res = h.selgw(cmd, "--help")
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertTrue(res.stdout.startswith(f"usage: selgw {cmd}"), res.stdout)
+            sections = help_sections(res.stdout)
+            self.assertEqual(sections.get("flags", {}), flags, res.stdout)
+            self.assertEqual(sections["global flags"], GLOBAL_FLAGS, res.stdout)
+            usage = res.stdout.splitlines()[0]
+            for named in re.findall(r"--([\w-]+)", usage):
+                self.assertIn(named, flags, usage)
+            has_time = any(v in TIME_VALUES for _, v in flags.values())
+            self.assertEqual("times: YYYY-MM-DD" in res.stdout, has_time, res.stdout)
+            others = [("help", cmd)]
+            if cmd in ("export", "keygen"):
+                others += [("-h", cmd), (cmd, "-h"), ("-q", cmd, "--help")]
+            for other in others:
+                again = h.selgw(*other)
+                self.assertEqual((again.returncode, again.stdout), (0, res.stdout), other)
+        h.say("selgw CMD --help (and help CMD, -h CMD, CMD -h) lists exactly CMD's flags")
+
+    def test_each_listed_flag_is_accepted(self):
+        """Every flag of a command in one command line, with a value if it takes one: once
+        as --name VALUE, once as -x VALUE where it has a letter and --name=VALUE otherwise.
+        Parsed, then --help prints the help instead of running the command."""
+        for cmd, flags in FLAGS.items():
+            long_form, other_form = [], []
+            for name, (letter, value) in flags.items():
+                arg = [] if value is None else ["2026-05-01" if value in TIME_VALUES else "x"]
+                long_form += [f"--{name}", *arg]
+                if letter:
+                    other_form += [f"-{letter}", *arg]
+                elif arg:
+                    other_form.append(f"--{name}={arg[0]}")
+                else:
+                    other_form.append(f"--{name}")
+            for args in (long_form, other_form):
+                res = h.selgw(cmd, *args, "--help", timeout=h.scaled(10))
+                self.assertEqual(res.returncode, 0, f"{cmd} {args}\n" + res.describe())
+                self.assertTrue(res.stdout.startswith(f"usage: selgw {cmd}"))
+        h.say("every listed flag of every command is accepted, as -x, --name and --name=VALUE")
+
+    def test_flag_of_another_command_is_refused(self):
+        """Every command refuses some flag of another, and every flag is refused by some
+        command that does not take it (the whole matrix would be 140 runs)."""
+        all_flags = {}
+        for flags in FLAGS.values():
+            all_flags.update(flags)
+        cases = set()
+        for cmd, flags in FLAGS.items():
+            foreign = [n for n in all_flags if n not in flags]
+            cases.add((cmd, f"--{foreign[len(cmd) % len(foreign)]}"))
+        for i, (name, (letter, _)) in enumerate(all_flags.items()):
+            others = [c for c, f in FLAGS.items() if name not in f]
+            cases.add((others[i % len(others)], f"--{name}"))
+            if letter:
+                cases.add((others[(i + 1) % len(others)], f"-{letter}"))
+        for cmd, spelled in sorted(cases):
+            flags = FLAGS[cmd]
+            name = next(n for n, (l, _) in all_flags.items() if spelled in (f"--{n}", f"-{l}"))
+            owners = [c for c, f in FLAGS.items() if name in f]
+            # --help after it: had the flag been taken, help would exit 0
+            res = h.selgw(cmd, spelled, "x", "--help", timeout=h.scaled(10))
+            self.assertEqual(res.returncode, 2, f"{cmd} {spelled}\n" + res.describe())
+            self.assertEqual(res.stdout, "")
+            first, takes = res.stderr.splitlines()[:2]
+            self.assertTrue(first.startswith(
+                f"selgw {cmd}: {spelled} does not apply to {cmd}: it is a flag of "), res.stderr)
+            for owner in owners:
+                self.assertIn(owner, first)
+            self.assertTrue(takes.startswith(f"selgw {cmd} takes "), res.stderr)
+            for own in flags:
+                self.assertIn(f"--{own}", takes)
+            self.assertIn("-v, -q, -h", takes)
+        self.assertEqual({cmd for cmd, _ in cases}, set(FLAGS))
+        res = h.selgw("verify", "bundle", "-c", "gw.yaml")
+        h.say(f"{len(cases)} flags of other commands refused with exit 2, e.g.\n"
+              + res.stderr.rstrip())
+        self.assertEqual(res.returncode, 2, res.describe())
+
+    def test_global_flags_before_and_after_the_command(self):
+        """-q keeps only errors on stderr, -v shows everything; before or after the command,
+        the last one given wins."""
+        cfg = h.make_config(
+            "itest-cli-flags",
+            buses=[{"id": "tcp-nobody", "type": "tcp", "host": "127.0.0.1",
+                    "port": h.free_port(), "response_timeout": "300ms"}],
+            devices=[{"id": "t1", "bus": "tcp-nobody", "unit_id": 1,
+                      "profile": "generic-climate", "plot": "plot-gh"}])
+        cfg["journal"] = {"dir": os.path.join(self.dir, "journal")}
+        path = h.write_config(os.path.join(self.dir, "nobody.yaml"), cfg)
+        warning = r"1 of 1 devices did not answer"
+        cases = [((), ("-c", path), True),
+                 (("-q",), ("-c", path), False),
+                 ((), ("-c", path, "-q"), False),
+                 ((), ("--quiet", "-c", path), False),
+                 (("-q",), ("-c", path, "-v"), True),
+                 (("-v",), ("-c", path, "-q"), False),
+                 (("--verbose",), ("-c", path), True)]
+        for before, after, warned in cases:
+            res = h.selgw(*before, "run", "--once", *after)
+            args = " ".join(before + ("run", "--once") + after).replace(path, "FILE")
+            self.assertEqual(res.returncode, 1, f"selgw {args}\n" + res.describe())
+            self.assertEqual(len(res.readings), 1, res.describe())
+            if warned:
+                self.assertRegex(res.stderr, warning, f"selgw {args}")
+            else:
+                self.assertNotRegex(res.stderr, warning, f"selgw {args}")
+            h.say(f"selgw {args}: warning {'shown' if warned else 'not shown'}")
+        res = h.selgw("-c", path, "check")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw: -c is not a global flag", res.stderr)
+
+    def test_unknown_command_flag_and_argument(self):
+        res = h.selgw("frobnicate", "-c", "x")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"unknown command 'frobnicate'; the commands are check, ")
+        res = h.selgw("help", "frobnicate")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"unknown command 'frobnicate'")
+        res = h.selgw("check", "--frobnicate")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw check: unknown flag --frobnicate", res.stderr)
+        res = h.selgw("journal", "--f", "json")  # --format or --from
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("--f is ambiguous", res.stderr)
+        res = h.selgw("check", "-c", "a.yaml", "b.yaml")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw check: unexpected argument 'b.yaml'", res.stderr)
+        res = h.selgw("run", "--once=yes")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("--once takes no value", res.stderr)
+        res = h.selgw("export", "--plot")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("--plot needs a value", res.stderr)
+        res = h.selgw("journal", "--from", "2026-05-01")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("apply to --dump only", res.stderr)
+        h.say("unknown command, unknown and ambiguous flag, second operand, missing or "
+              "unwanted value, --from without --dump: exit 2 with a message")
+
+    def test_times_that_cannot_be_read(self):
+        forms = "TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone"
+        for args, flag, text in (
+                (("export", "--plot", "p", "--from", "yesterday", "--to", "2026-05-02", "-o",
+                  "x"), "--from", "yesterday"),
+                (("verify", "b", "--to", "2026-02-30"), "--to", "2026-02-30"),
+                (("journal", "--dump", "--from=1969-12-31"), "--from", "1969-12-31")):
+            res = h.selgw(*args)
+            self.assertEqual(res.returncode, 2, res.describe())
+            self.assertIn(f"selgw {args[0]}: {flag}: '{text}' is not a time: {forms}",
+                          res.stderr)
+        res = h.selgw("export", "--plot", "p", "--from", "2026-05-02", "--to", "2026-05-01T08:00Z",
+                      "-o", "x")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("--from T1 must be before --to T2", res.stderr)
+        h.say("export, verify and journal refuse a time they cannot read, naming the flag")
 
 
 if __name__ == "__main__":

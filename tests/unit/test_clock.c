@@ -2,7 +2,8 @@
  * exactly, calendar times checked against a calendar of the test's own for every day the
  * gateway's timestamps hold, the bounds of that range (1970 and 2262-04-11T23:47:16.854775807Z,
  * the largest signed 64-bit count of nanoseconds) and just past them, command-line times in
- * every documented form and zone, and the microsecond UTC stamp. */
+ * every documented form and zone, the command line's UTC times and their refusal message,
+ * and the microsecond UTC stamp. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -447,6 +448,73 @@ static void test_time_arg_refuses_instants_past_2262_west_of_utc(void **state)
     assert_int_equal(time_arg("2262-04-11T23:00", -300), NOT_SET);
 }
 
+/* ---- selgw_parse_utc ------------------------------------------------------------------ */
+
+/* The command line's times: selgw_parse_time_arg's forms in UTC, each read as that
+ * function reads it at offset 0. */
+static void test_parse_utc_accepts_every_form(void **state)
+{
+    (void)state;
+    static const char *const forms[] = {
+        "2026-05-01",
+        "2026-05-01T06:00",
+        "2026-05-01 06:00:00",
+        "2026-05-01T06:00:00Z",
+        "2026-05-01T06:00:00.25Z",
+        "2026-05-01T08:00+08:00",
+        "2026-05-01T00:30-05:30",
+        "2262-04-11T23:47:16.854775807Z",
+        "1970-01-01",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        int64_t ns = NOT_SET;
+        char why[256] = "untouched";
+        if (!selgw_parse_utc(forms[i], &ns, why, sizeof why))
+            fail_msg("\"%s\" refused: %s", forms[i], why);
+        assert_int_equal(ns, time_arg(forms[i], 0));
+        assert_string_equal(why, "untouched"); /* nothing written when it is read */
+    }
+    int64_t ns = NOT_SET;
+    assert_true(selgw_parse_utc("2026-05-01T06:00", &ns, NULL, 0));
+    assert_int_equal(ns, T_2026_05_01 + 6 * HOUR); /* UTC, not the machine's zone */
+}
+
+/* Every refusal quotes the text and names the forms (what `selgw journal --from yesterday`
+ * prints after the flag's name); a NULL why is allowed. */
+static void test_parse_utc_refusals_say_why(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "yesterday",
+        "",
+        "08:00",
+        "2026-5-1",
+        "2026-02-30",
+        "2026-05-01T24:00",
+        "2026-05-01T08:00+15:00",
+        "2026-05-01 ",
+        "1969-12-31",
+        "2262-04-12",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int64_t ns = NOT_SET;
+        char why[256], expected[256];
+        if (selgw_parse_utc(refused[i], &ns, why, sizeof why))
+            fail_msg("\"%s\" was read as %lld", refused[i], (long long)ns);
+        snprintf(expected, sizeof expected,
+                 "'%s' is not a time: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
+                 "with its zone (Z, +08:00), from 1970 to 2262",
+                 refused[i]);
+        assert_string_equal(why, expected);
+    }
+    int64_t ns = NOT_SET;
+    assert_false(selgw_parse_utc("tomorrow", &ns, NULL, 0));
+    /* a short buffer holds the start of the message, terminated */
+    char small[12];
+    assert_false(selgw_parse_utc("tomorrow", &ns, small, sizeof small));
+    assert_string_equal(small, "'tomorrow' ");
+}
+
 /* ---- selgw_format_utc ----------------------------------------------------------------- */
 
 static const char *format_utc(int64_t ns)
@@ -490,6 +558,8 @@ int main(void)
         cmocka_unit_test(test_time_arg_before_1970_in_utc),
         cmocka_unit_test(test_time_arg_near_the_upper_bound),
         cmocka_unit_test(test_time_arg_local_date_outside_range_utc_inside),
+        cmocka_unit_test(test_parse_utc_accepts_every_form),
+        cmocka_unit_test(test_parse_utc_refusals_say_why),
         cmocka_unit_test(test_format_utc),
         /* last: its signed overflow stops a sanitizer build's binary */
         cmocka_unit_test(test_time_arg_refuses_instants_past_2262_west_of_utc),
