@@ -16,6 +16,7 @@
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "base/log.h"
+#include "base/worker.h"
 #include "sinks/mqtt_sink.h"
 #include "evidence/plotlog.h"
 #include "evidence/bundle.h"
@@ -112,10 +113,7 @@ struct selgw_gateway {
     pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
-    pthread_t sealer;
-    bool sealer_running;
-    bool sealer_stop;
-    pthread_cond_t sealer_wake;
+    selgw_worker *sealer;
 };
 
 static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t seq)
@@ -427,7 +425,7 @@ static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, u
     /* The dropped segment's file goes once a chain state after its GAP is saved (the
      * journal's retention hold): soon, so that the budget is not passed for long. */
     g->checkpoint_due = true;
-    pthread_cond_signal(&g->sealer_wake);
+    selgw_worker_nudge(g->sealer);
 }
 
 /* ---- seals and what is written once committed ---------------------------------------- */
@@ -793,21 +791,10 @@ static void note_refusals(selgw_gateway *g)
     pthread_mutex_unlock(&g->lock);
 }
 
-static void *sealer_thread(void *arg)
+static void sealer_thread(void *arg)
 {
     selgw_gateway *g = arg;
-    for (;;) {
-        pthread_mutex_lock(&g->lock);
-        if (!g->sealer_stop) {
-            int64_t deadline = selgw_mono_ns() + SELGW_NS_PER_S;
-            struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
-                                  .tv_nsec = deadline % SELGW_NS_PER_S};
-            pthread_cond_timedwait(&g->sealer_wake, &g->lock, &ts);
-        }
-        bool stop = g->sealer_stop;
-        pthread_mutex_unlock(&g->lock);
-        if (stop)
-            break;
+    while (selgw_worker_wait_ms(g->sealer, 1000)) {
         journal_annotations(g);
         pthread_mutex_lock(&g->lock);
         record_clock_locked(g);
@@ -825,7 +812,6 @@ static void *sealer_thread(void *arg)
             persist(g);
         note_refusals(g);
     }
-    return NULL;
 }
 
 /* ---- start-up: the chains and the plot chain log from the journal --------------------- */
@@ -1157,11 +1143,11 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     g->clock_synced = -1;
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->persist_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->sealer_wake, &attr);
-    pthread_condattr_destroy(&attr);
+    selgw_err err = selgw_worker_new(&g->sealer);
+    if (err != SELGW_OK) {
+        selgw_gateway_free(g);
+        return err;
+    }
     if (cfg->mqtt.enabled)
         g->sink_names[g->sink_count++] = SELGW_MQTT_SINK_NAME;
     if (cfg->influxdb.enabled)
@@ -1172,8 +1158,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     /* Retention waits until the chain state says from where the next start reads. */
     selgw_journal_config journal_cfg = cfg->journal;
     journal_cfg.hold_retention = true;
-    selgw_err err =
-        selgw_journal_open(&journal_cfg, g->sink_names, g->sink_count, true, &g->journal, &rec);
+    err = selgw_journal_open(&journal_cfg, g->sink_names, g->sink_count, true, &g->journal, &rec);
     g->journal_recovery = rec;
     if (err != SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "journal %s: %s%s%s", cfg->journal.dir, selgw_strerror(err),
@@ -1252,10 +1237,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
         if (err != SELGW_OK)
             return err;
     }
-    g->sealer_stop = false;
-    if (pthread_create(&g->sealer, NULL, sealer_thread, g) == 0)
-        g->sealer_running = true;
-    else
+    if (selgw_worker_start(g->sealer, sealer_thread, g) != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "cannot start the sealer: no seals until restart");
     start_pollers(g);
     g->running = true;
@@ -1337,14 +1319,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
     if (!g->pollers && !g->running)
         return;
     stop_pollers(g);
-    if (g->sealer_running) {
-        pthread_mutex_lock(&g->lock);
-        g->sealer_stop = true;
-        pthread_cond_broadcast(&g->sealer_wake);
-        pthread_mutex_unlock(&g->lock);
-        pthread_join(g->sealer, NULL);
-        g->sealer_running = false;
-    }
+    selgw_worker_stop(g->sealer);
     if (g->running) {
         /* Every clean stop is sealed, so the last records are covered; on a full disk too
          * (the journal takes these last records, and the close writes them). */
@@ -1417,7 +1392,7 @@ void selgw_gateway_free(selgw_gateway *g)
     free(g->plot_pending);
     free(g->annotations);
     free(g->state_text);
-    pthread_cond_destroy(&g->sealer_wake);
+    selgw_worker_free(g->sealer);
     pthread_mutex_destroy(&g->persist_lock);
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);
