@@ -12,12 +12,11 @@
 
 #include "evidence/chains.h"
 #include "base/clock.h"
-#include "sinks/influx_sink.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "base/log.h"
 #include "base/worker.h"
-#include "sinks/mqtt_sink.h"
+#include "sinks/sink.h"
 #include "evidence/plotlog.h"
 #include "evidence/bundle.h"
 #include "poll/poller.h"
@@ -51,10 +50,7 @@ struct selgw_gateway {
     char *journal_dir; /* the journal's directory, which a reload cannot change */
     selgw_gateway_options opt;
     selgw_journal *journal;
-    const char *sink_names[2];
-    size_t sink_count;
-    selgw_mqtt_sink *mqtt;
-    selgw_influx_sink *influx;
+    selgw_sinks *sinks;
     selgw_poller **pollers; /* one per bus of cfg; replaced under lock (the sealer reads) */
     size_t poller_count;
     bool running;
@@ -1083,46 +1079,6 @@ static selgw_err make_pollers(selgw_gateway *g, const selgw_config *cfg, selgw_p
     return SELGW_OK;
 }
 
-static void free_sinks(selgw_gateway *g)
-{
-    selgw_mqtt_sink_free(g->mqtt);
-    selgw_influx_sink_free(g->influx);
-    g->mqtt = NULL;
-    g->influx = NULL;
-}
-
-static selgw_err make_sinks(selgw_gateway *g, const selgw_config *cfg)
-{
-    selgw_err err = SELGW_OK;
-    if (cfg->mqtt.enabled)
-        err = selgw_mqtt_sink_new(&cfg->mqtt, cfg->gateway_id, g->journal, &g->mqtt);
-    if (err == SELGW_OK && cfg->influxdb.enabled)
-        err = selgw_influx_sink_new(&cfg->influxdb, cfg->journal.dir, g->journal, &g->influx);
-    if (err != SELGW_OK) {
-        selgw_log(SELGW_LOG_ERROR, "cannot set up the sinks: %s", selgw_strerror(err));
-        free_sinks(g);
-    }
-    return err;
-}
-
-static selgw_err start_sinks(selgw_gateway *g)
-{
-    selgw_err err = SELGW_OK;
-    if (g->mqtt)
-        err = selgw_mqtt_sink_start(g->mqtt);
-    if (err == SELGW_OK && g->influx)
-        err = selgw_influx_sink_start(g->influx);
-    return err;
-}
-
-static void stop_sinks(selgw_gateway *g)
-{
-    if (g->mqtt)
-        selgw_mqtt_sink_stop(g->mqtt);
-    if (g->influx)
-        selgw_influx_sink_stop(g->influx);
-}
-
 selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
                             selgw_gateway **out)
 {
@@ -1148,17 +1104,15 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
         selgw_gateway_free(g);
         return err;
     }
-    if (cfg->mqtt.enabled)
-        g->sink_names[g->sink_count++] = SELGW_MQTT_SINK_NAME;
-    if (cfg->influxdb.enabled)
-        g->sink_names[g->sink_count++] = SELGW_INFLUX_SINK_NAME;
+    const char *sink_names[SELGW_SINK_KINDS_MAX];
+    size_t sink_count = selgw_sink_names(cfg, sink_names);
 
     selgw_journal_recovery rec;
     memset(&rec, 0, sizeof rec);
     /* Retention waits until the chain state says from where the next start reads. */
     selgw_journal_config journal_cfg = cfg->journal;
     journal_cfg.hold_retention = true;
-    err = selgw_journal_open(&journal_cfg, g->sink_names, g->sink_count, true, &g->journal, &rec);
+    err = selgw_journal_open(&journal_cfg, sink_names, sink_count, true, &g->journal, &rec);
     g->journal_recovery = rec;
     if (err != SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "journal %s: %s%s%s", cfg->journal.dir, selgw_strerror(err),
@@ -1193,7 +1147,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     selgw_journal_set_gap_hook(g->journal, &hook);
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
-    err = make_sinks(g, cfg);
+    err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     selgw_poller **pollers = NULL;
     if (err == SELGW_OK)
         err = make_pollers(g, cfg, &pollers);
@@ -1233,7 +1187,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     if (noted && selgw_journal_flush(g->journal) == SELGW_OK)
         selgw_journal_forget_notes(g->journal); /* on record now */
     if (g->opt.start_sinks) {
-        selgw_err err = start_sinks(g);
+        selgw_err err = selgw_sinks_start(g->sinks);
         if (err != SELGW_OK)
             return err;
     }
@@ -1274,9 +1228,7 @@ static bool same_journal(const selgw_journal_config *a, const selgw_journal_conf
 
 selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
 {
-    if (!same_journal(&g->cfg->journal, &cfg->journal) ||
-        g->cfg->mqtt.enabled != cfg->mqtt.enabled ||
-        g->cfg->influxdb.enabled != cfg->influxdb.enabled) {
+    if (!same_journal(&g->cfg->journal, &cfg->journal) || !selgw_sinks_same_kinds(g->cfg, cfg)) {
         selgw_log(SELGW_LOG_ERROR, "reload: the journal section or the set of sinks changed; "
                                    "that needs a restart. Keeping the running configuration");
         selgw_config_free(cfg);
@@ -1292,15 +1244,15 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
      * it; sinks restart with their new settings from their persisted cursors. */
     stop_pollers(g);
     install_pollers(g, pollers, cfg->bus_count);
-    stop_sinks(g);
-    free_sinks(g);
+    selgw_sinks_free(g->sinks); /* stops them first */
+    g->sinks = NULL;
     pthread_mutex_lock(&g->lock);
     selgw_config *old = g->cfg;
     g->cfg = cfg;
     pthread_mutex_unlock(&g->lock);
-    err = make_sinks(g, cfg);
+    err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     if (err == SELGW_OK && g->opt.start_sinks && g->running)
-        err = start_sinks(g);
+        err = selgw_sinks_start(g->sinks);
     selgw_config_free(old);
     char text[300];
     snprintf(text, sizeof text, "%s from %s", SELGW_RELOAD_TEXT, cfg->path);
@@ -1330,7 +1282,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         pthread_mutex_unlock(&g->lock);
     }
     persist(g);
-    stop_sinks(g);
+    selgw_sinks_stop(g->sinks);
     g->running = false;
 }
 
@@ -1358,19 +1310,7 @@ void selgw_gateway_log_totals(selgw_gateway *g)
               "journaled, %llu readings refused by the journal",
               (unsigned long long)polls, (unsigned long long)failed, (unsigned long long)late,
               (unsigned long long)g->accepted, (unsigned long long)g->refused_total);
-    selgw_sink_stats st;
-    if (g->mqtt) {
-        selgw_mqtt_sink_stats(g->mqtt, &st);
-        selgw_log(SELGW_LOG_INFO, "mqtt: %llu delivered, %llu refused, cursor %llu",
-                  (unsigned long long)st.delivered, (unsigned long long)st.refused,
-                  (unsigned long long)st.last_seq);
-    }
-    if (g->influx) {
-        selgw_influx_sink_stats(g->influx, &st);
-        selgw_log(SELGW_LOG_INFO, "influxdb: %llu delivered, %llu dead-lettered, cursor %llu",
-                  (unsigned long long)st.delivered, (unsigned long long)st.refused,
-                  (unsigned long long)st.last_seq);
-    }
+    selgw_sinks_log_totals(g->sinks);
 }
 
 void selgw_gateway_free(selgw_gateway *g)
@@ -1380,7 +1320,7 @@ void selgw_gateway_free(selgw_gateway *g)
     if (g->journal)
         selgw_gateway_stop(g, "stopped");
     stop_pollers(g);
-    free_sinks(g);
+    selgw_sinks_free(g->sinks);
     if (g->journal)
         selgw_journal_set_gap_hook(g->journal, NULL);
     selgw_journal_close(g->journal);

@@ -975,3 +975,50 @@ void selgw_influx_sink_stats(selgw_influx_sink *s, selgw_sink_stats *out)
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
 }
+
+/* ---- as a sink of the gateway -------------------------------------------------------- */
+
+static bool ops_configured(const selgw_config *cfg)
+{
+    return cfg->influxdb.enabled;
+}
+
+static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, void **state)
+{
+    /* The dead-letter file is relative to the journal's directory. */
+    selgw_influx_sink *s = NULL;
+    selgw_err err = selgw_influx_sink_new(&cfg->influxdb, cfg->journal.dir, journal, &s);
+    *state = s;
+    return err;
+}
+
+static selgw_err ops_start(void *state)
+{
+    return selgw_influx_sink_start(state);
+}
+
+static void ops_stop(void *state)
+{
+    selgw_influx_sink_stop(state);
+}
+
+static void ops_stats(void *state, selgw_sink_stats *out)
+{
+    selgw_influx_sink_stats(state, out);
+}
+
+static void ops_destroy(void *state)
+{
+    selgw_influx_sink_free(state);
+}
+
+const selgw_sink_ops selgw_influx_sink_ops = {
+    .name = SELGW_INFLUX_SINK_NAME,
+    .refused_what = "dead-lettered",
+    .configured = ops_configured,
+    .create = ops_create,
+    .start = ops_start,
+    .stop = ops_stop,
+    .stats = ops_stats,
+    .destroy = ops_destroy,
+};

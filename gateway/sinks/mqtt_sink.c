@@ -1022,3 +1022,49 @@ void selgw_mqtt_sink_stats(selgw_mqtt_sink *s, selgw_sink_stats *out)
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
 }
+
+/* ---- as a sink of the gateway -------------------------------------------------------- */
+
+static bool ops_configured(const selgw_config *cfg)
+{
+    return cfg->mqtt.enabled;
+}
+
+static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, void **state)
+{
+    selgw_mqtt_sink *s = NULL;
+    selgw_err err = selgw_mqtt_sink_new(&cfg->mqtt, cfg->gateway_id, journal, &s);
+    *state = s;
+    return err;
+}
+
+static selgw_err ops_start(void *state)
+{
+    return selgw_mqtt_sink_start(state);
+}
+
+static void ops_stop(void *state)
+{
+    selgw_mqtt_sink_stop(state);
+}
+
+static void ops_stats(void *state, selgw_sink_stats *out)
+{
+    selgw_mqtt_sink_stats(state, out);
+}
+
+static void ops_destroy(void *state)
+{
+    selgw_mqtt_sink_free(state);
+}
+
+const selgw_sink_ops selgw_mqtt_sink_ops = {
+    .name = SELGW_MQTT_SINK_NAME,
+    .refused_what = "refused",
+    .configured = ops_configured,
+    .create = ops_create,
+    .start = ops_start,
+    .stop = ops_stop,
+    .stats = ops_stats,
+    .destroy = ops_destroy,
+};
