@@ -12,11 +12,11 @@
 
 #include "evidence/chains.h"
 #include "base/clock.h"
-#include "sinks/influx_sink.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "base/log.h"
-#include "sinks/mqtt_sink.h"
+#include "base/worker.h"
+#include "sinks/sink.h"
 #include "evidence/plotlog.h"
 #include "evidence/bundle.h"
 #include "poll/poller.h"
@@ -50,10 +50,7 @@ struct selgw_gateway {
     char *journal_dir; /* the journal's directory, which a reload cannot change */
     selgw_gateway_options opt;
     selgw_journal *journal;
-    const char *sink_names[2];
-    size_t sink_count;
-    selgw_mqtt_sink *mqtt;
-    selgw_influx_sink *influx;
+    selgw_sinks *sinks;
     selgw_poller **pollers; /* one per bus of cfg; replaced under lock (the sealer reads) */
     size_t poller_count;
     bool running;
@@ -112,10 +109,7 @@ struct selgw_gateway {
     pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
-    pthread_t sealer;
-    bool sealer_running;
-    bool sealer_stop;
-    pthread_cond_t sealer_wake;
+    selgw_worker *sealer;
 };
 
 static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t seq)
@@ -427,7 +421,7 @@ static void budget_gap_appended(void *ctx, const uint8_t *payload, size_t len, u
     /* The dropped segment's file goes once a chain state after its GAP is saved (the
      * journal's retention hold): soon, so that the budget is not passed for long. */
     g->checkpoint_due = true;
-    pthread_cond_signal(&g->sealer_wake);
+    selgw_worker_nudge(g->sealer);
 }
 
 /* ---- seals and what is written once committed ---------------------------------------- */
@@ -793,21 +787,10 @@ static void note_refusals(selgw_gateway *g)
     pthread_mutex_unlock(&g->lock);
 }
 
-static void *sealer_thread(void *arg)
+static void sealer_thread(void *arg)
 {
     selgw_gateway *g = arg;
-    for (;;) {
-        pthread_mutex_lock(&g->lock);
-        if (!g->sealer_stop) {
-            int64_t deadline = selgw_mono_ns() + SELGW_NS_PER_S;
-            struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
-                                  .tv_nsec = deadline % SELGW_NS_PER_S};
-            pthread_cond_timedwait(&g->sealer_wake, &g->lock, &ts);
-        }
-        bool stop = g->sealer_stop;
-        pthread_mutex_unlock(&g->lock);
-        if (stop)
-            break;
+    while (selgw_worker_wait_ms(g->sealer, 1000)) {
         journal_annotations(g);
         pthread_mutex_lock(&g->lock);
         record_clock_locked(g);
@@ -825,7 +808,6 @@ static void *sealer_thread(void *arg)
             persist(g);
         note_refusals(g);
     }
-    return NULL;
 }
 
 /* ---- start-up: the chains and the plot chain log from the journal --------------------- */
@@ -1097,46 +1079,6 @@ static selgw_err make_pollers(selgw_gateway *g, const selgw_config *cfg, selgw_p
     return SELGW_OK;
 }
 
-static void free_sinks(selgw_gateway *g)
-{
-    selgw_mqtt_sink_free(g->mqtt);
-    selgw_influx_sink_free(g->influx);
-    g->mqtt = NULL;
-    g->influx = NULL;
-}
-
-static selgw_err make_sinks(selgw_gateway *g, const selgw_config *cfg)
-{
-    selgw_err err = SELGW_OK;
-    if (cfg->mqtt.enabled)
-        err = selgw_mqtt_sink_new(&cfg->mqtt, cfg->gateway_id, g->journal, &g->mqtt);
-    if (err == SELGW_OK && cfg->influxdb.enabled)
-        err = selgw_influx_sink_new(&cfg->influxdb, cfg->journal.dir, g->journal, &g->influx);
-    if (err != SELGW_OK) {
-        selgw_log(SELGW_LOG_ERROR, "cannot set up the sinks: %s", selgw_strerror(err));
-        free_sinks(g);
-    }
-    return err;
-}
-
-static selgw_err start_sinks(selgw_gateway *g)
-{
-    selgw_err err = SELGW_OK;
-    if (g->mqtt)
-        err = selgw_mqtt_sink_start(g->mqtt);
-    if (err == SELGW_OK && g->influx)
-        err = selgw_influx_sink_start(g->influx);
-    return err;
-}
-
-static void stop_sinks(selgw_gateway *g)
-{
-    if (g->mqtt)
-        selgw_mqtt_sink_stop(g->mqtt);
-    if (g->influx)
-        selgw_influx_sink_stop(g->influx);
-}
-
 selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
                             selgw_gateway **out)
 {
@@ -1157,23 +1099,20 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     g->clock_synced = -1;
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->persist_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->sealer_wake, &attr);
-    pthread_condattr_destroy(&attr);
-    if (cfg->mqtt.enabled)
-        g->sink_names[g->sink_count++] = SELGW_MQTT_SINK_NAME;
-    if (cfg->influxdb.enabled)
-        g->sink_names[g->sink_count++] = SELGW_INFLUX_SINK_NAME;
+    selgw_err err = selgw_worker_new(&g->sealer);
+    if (err != SELGW_OK) {
+        selgw_gateway_free(g);
+        return err;
+    }
+    const char *sink_names[SELGW_SINK_KINDS_MAX];
+    size_t sink_count = selgw_sink_names(cfg, sink_names);
 
     selgw_journal_recovery rec;
     memset(&rec, 0, sizeof rec);
     /* Retention waits until the chain state says from where the next start reads. */
     selgw_journal_config journal_cfg = cfg->journal;
     journal_cfg.hold_retention = true;
-    selgw_err err =
-        selgw_journal_open(&journal_cfg, g->sink_names, g->sink_count, true, &g->journal, &rec);
+    err = selgw_journal_open(&journal_cfg, sink_names, sink_count, true, &g->journal, &rec);
     g->journal_recovery = rec;
     if (err != SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "journal %s: %s%s%s", cfg->journal.dir, selgw_strerror(err),
@@ -1208,7 +1147,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     selgw_journal_set_gap_hook(g->journal, &hook);
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
-    err = make_sinks(g, cfg);
+    err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     selgw_poller **pollers = NULL;
     if (err == SELGW_OK)
         err = make_pollers(g, cfg, &pollers);
@@ -1248,14 +1187,11 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     if (noted && selgw_journal_flush(g->journal) == SELGW_OK)
         selgw_journal_forget_notes(g->journal); /* on record now */
     if (g->opt.start_sinks) {
-        selgw_err err = start_sinks(g);
+        selgw_err err = selgw_sinks_start(g->sinks);
         if (err != SELGW_OK)
             return err;
     }
-    g->sealer_stop = false;
-    if (pthread_create(&g->sealer, NULL, sealer_thread, g) == 0)
-        g->sealer_running = true;
-    else
+    if (selgw_worker_start(g->sealer, sealer_thread, g) != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "cannot start the sealer: no seals until restart");
     start_pollers(g);
     g->running = true;
@@ -1292,9 +1228,7 @@ static bool same_journal(const selgw_journal_config *a, const selgw_journal_conf
 
 selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
 {
-    if (!same_journal(&g->cfg->journal, &cfg->journal) ||
-        g->cfg->mqtt.enabled != cfg->mqtt.enabled ||
-        g->cfg->influxdb.enabled != cfg->influxdb.enabled) {
+    if (!same_journal(&g->cfg->journal, &cfg->journal) || !selgw_sinks_same_kinds(g->cfg, cfg)) {
         selgw_log(SELGW_LOG_ERROR, "reload: the journal section or the set of sinks changed; "
                                    "that needs a restart. Keeping the running configuration");
         selgw_config_free(cfg);
@@ -1310,15 +1244,15 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
      * it; sinks restart with their new settings from their persisted cursors. */
     stop_pollers(g);
     install_pollers(g, pollers, cfg->bus_count);
-    stop_sinks(g);
-    free_sinks(g);
+    selgw_sinks_free(g->sinks); /* stops them first */
+    g->sinks = NULL;
     pthread_mutex_lock(&g->lock);
     selgw_config *old = g->cfg;
     g->cfg = cfg;
     pthread_mutex_unlock(&g->lock);
-    err = make_sinks(g, cfg);
+    err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     if (err == SELGW_OK && g->opt.start_sinks && g->running)
-        err = start_sinks(g);
+        err = selgw_sinks_start(g->sinks);
     selgw_config_free(old);
     char text[300];
     snprintf(text, sizeof text, "%s from %s", SELGW_RELOAD_TEXT, cfg->path);
@@ -1337,14 +1271,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
     if (!g->pollers && !g->running)
         return;
     stop_pollers(g);
-    if (g->sealer_running) {
-        pthread_mutex_lock(&g->lock);
-        g->sealer_stop = true;
-        pthread_cond_broadcast(&g->sealer_wake);
-        pthread_mutex_unlock(&g->lock);
-        pthread_join(g->sealer, NULL);
-        g->sealer_running = false;
-    }
+    selgw_worker_stop(g->sealer);
     if (g->running) {
         /* Every clean stop is sealed, so the last records are covered; on a full disk too
          * (the journal takes these last records, and the close writes them). */
@@ -1355,7 +1282,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         pthread_mutex_unlock(&g->lock);
     }
     persist(g);
-    stop_sinks(g);
+    selgw_sinks_stop(g->sinks);
     g->running = false;
 }
 
@@ -1383,19 +1310,7 @@ void selgw_gateway_log_totals(selgw_gateway *g)
               "journaled, %llu readings refused by the journal",
               (unsigned long long)polls, (unsigned long long)failed, (unsigned long long)late,
               (unsigned long long)g->accepted, (unsigned long long)g->refused_total);
-    selgw_sink_stats st;
-    if (g->mqtt) {
-        selgw_mqtt_sink_stats(g->mqtt, &st);
-        selgw_log(SELGW_LOG_INFO, "mqtt: %llu delivered, %llu refused, cursor %llu",
-                  (unsigned long long)st.delivered, (unsigned long long)st.refused,
-                  (unsigned long long)st.last_seq);
-    }
-    if (g->influx) {
-        selgw_influx_sink_stats(g->influx, &st);
-        selgw_log(SELGW_LOG_INFO, "influxdb: %llu delivered, %llu dead-lettered, cursor %llu",
-                  (unsigned long long)st.delivered, (unsigned long long)st.refused,
-                  (unsigned long long)st.last_seq);
-    }
+    selgw_sinks_log_totals(g->sinks);
 }
 
 void selgw_gateway_free(selgw_gateway *g)
@@ -1405,7 +1320,7 @@ void selgw_gateway_free(selgw_gateway *g)
     if (g->journal)
         selgw_gateway_stop(g, "stopped");
     stop_pollers(g);
-    free_sinks(g);
+    selgw_sinks_free(g->sinks);
     if (g->journal)
         selgw_journal_set_gap_hook(g->journal, NULL);
     selgw_journal_close(g->journal);
@@ -1417,7 +1332,7 @@ void selgw_gateway_free(selgw_gateway *g)
     free(g->plot_pending);
     free(g->annotations);
     free(g->state_text);
-    pthread_cond_destroy(&g->sealer_wake);
+    selgw_worker_free(g->sealer);
     pthread_mutex_destroy(&g->persist_lock);
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);

@@ -33,11 +33,10 @@
 #include "evidence/provenance.h"
 #include "evidence/keys.h"
 #include "gateway.h"
-#include "sinks/influx_sink.h"
 #include "journal/journal.h"
 #include "sinks/lineproto.h"
 #include "base/log.h"
-#include "sinks/mqtt_sink.h"
+#include "sinks/sink.h"
 #include "sensors/plan.h"
 #include "journal/record.h"
 
@@ -215,7 +214,8 @@ static int cmd_run(const command_options *options)
         return EXIT_CONFIG;
     /* A reader that goes away (selgw run | head) must not kill the gateway silently. */
     signal(SIGPIPE, SIG_IGN);
-    bool has_sinks = cfg->mqtt.enabled || cfg->influxdb.enabled;
+    const char *sink_names[SELGW_SINK_KINDS_MAX];
+    bool has_sinks = selgw_sink_names(cfg, sink_names) > 0;
     selgw_gateway_options gopt = {
         .print_readings = opt->print == PRINT_ON || (opt->print == PRINT_DEFAULT && !has_sinks),
         .start_sinks = !opt->once,
@@ -363,12 +363,8 @@ static int cmd_journal(const command_options *options)
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
-    const char *sinks[2];
-    size_t sink_count = 0;
-    if (cfg->mqtt.enabled)
-        sinks[sink_count++] = SELGW_MQTT_SINK_NAME;
-    if (cfg->influxdb.enabled)
-        sinks[sink_count++] = SELGW_INFLUX_SINK_NAME;
+    const char *sinks[SELGW_SINK_KINDS_MAX];
+    size_t sink_count = selgw_sink_names(cfg, sinks);
     selgw_journal *j = NULL;
     selgw_journal_recovery rec;
     memset(&rec, 0, sizeof rec);

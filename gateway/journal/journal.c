@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "journal/journal_testing.h"
 #include "base/log.h"
+#include "base/worker.h"
 #include "journal/record.h"
 
 #define SEGMENT_MAGIC "SELGWJNL"
@@ -1426,14 +1427,19 @@ static selgw_journal *alloc_journal(void)
     j->dir_fd = j->lock_fd = j->active_fd = j->reserve_fd = -1;
     pthread_mutex_init(&j->lock, NULL);
     pthread_mutex_init(&j->cursor_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->work_cv, &attr);
-    pthread_cond_init(&j->committed_cv, &attr);
-    pthread_cond_init(&j->space_cv, &attr);
-    pthread_cond_init(&j->idle_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_t *conds[] = {&j->work_cv, &j->committed_cv, &j->space_cv, &j->idle_cv};
+    size_t made = 0;
+    while (made < sizeof conds / sizeof conds[0] &&
+           selgw_monotonic_cond_init(conds[made]) == SELGW_OK)
+        made++;
+    if (made < sizeof conds / sizeof conds[0]) {
+        while (made > 0)
+            pthread_cond_destroy(conds[--made]);
+        pthread_mutex_destroy(&j->cursor_lock);
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+        return NULL;
+    }
     return j;
 }
 

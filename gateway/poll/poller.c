@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/worker.h"
 #include "sensors/plan.h"
 
 /* The data of one planned request, and how its last attempt went. */
@@ -46,11 +47,8 @@ struct selgw_poller {
     size_t device_count;
     device_state *devices;
 
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t lock; /* guards stop_requested, stats and oldest_poll_ns */
-    pthread_cond_t wake;
-    bool stop_requested;
+    selgw_worker *worker; /* the polling thread */
+    pthread_mutex_t lock; /* guards stats and oldest_poll_ns */
     selgw_poller_stats stats;
     /* 0, or a lower bound of the time of every poll begun and not yet handed to emit:
      * written by the polling thread only, read by anyone (selgw_poller_oldest_poll_ns). */
@@ -148,11 +146,11 @@ selgw_err selgw_poller_new(const selgw_config *cfg, size_t bus_index, selgw_tran
     p->emit = emit;
     p->emit_ctx = emit_ctx;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    selgw_err werr = selgw_worker_new(&p->worker);
+    if (werr != SELGW_OK) {
+        selgw_poller_free(p);
+        return werr;
+    }
 
     for (size_t i = 0; i < cfg->device_count; i++)
         if (cfg->devices[i].bus == bus_index)
@@ -180,12 +178,11 @@ void selgw_poller_free(selgw_poller *p)
 {
     if (!p)
         return;
-    selgw_poller_stop(p);
+    selgw_worker_free(p->worker); /* stops the thread first */
     for (size_t i = 0; i < p->device_count; i++)
         device_state_free(&p->devices[i]);
     free(p->devices);
     selgw_transport_free(p->transport);
-    pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -425,38 +422,18 @@ static int64_t due_of(const device_state *d)
     return d->retry_due_ns ? d->retry_due_ns : d->next_due_ns;
 }
 
-static bool wait_until(selgw_poller *p, int64_t deadline_ns)
-{
-    struct timespec ts = {.tv_sec = deadline_ns / SELGW_NS_PER_S,
-                          .tv_nsec = deadline_ns % SELGW_NS_PER_S};
-    pthread_mutex_lock(&p->lock);
-    while (!p->stop_requested && selgw_mono_ns() < deadline_ns)
-        pthread_cond_timedwait(&p->wake, &p->lock, &ts);
-    bool stop = p->stop_requested;
-    pthread_mutex_unlock(&p->lock);
-    return !stop;
-}
-
-static bool stop_requested(selgw_poller *p)
-{
-    pthread_mutex_lock(&p->lock);
-    bool stop = p->stop_requested;
-    pthread_mutex_unlock(&p->lock);
-    return stop;
-}
-
-static void *poller_thread(void *arg)
+static void poller_thread(void *arg)
 {
     selgw_poller *p = arg;
     int64_t start = selgw_mono_ns();
     for (size_t i = 0; i < p->device_count; i++)
         p->devices[i].next_due_ns = start;
-    while (p->device_count > 0 && !stop_requested(p)) {
+    while (p->device_count > 0 && !selgw_worker_stopping(p->worker)) {
         device_state *next = &p->devices[0];
         for (size_t i = 1; i < p->device_count; i++)
             if (due_of(&p->devices[i]) < due_of(next))
                 next = &p->devices[i];
-        if (!wait_until(p, due_of(next)))
+        if (!selgw_worker_wait_until(p->worker, due_of(next)))
             break;
         selgw_err err = attempt(p, next);
         int64_t now = selgw_mono_ns();
@@ -474,30 +451,16 @@ static void *poller_thread(void *arg)
         p->devices[i].retry_due_ns = 0;
     }
     update_oldest_poll(p);
-    return NULL;
 }
 
 selgw_err selgw_poller_start(selgw_poller *p)
 {
-    if (p->running)
-        return SELGW_ERR_INVALID;
-    p->stop_requested = false;
-    if (pthread_create(&p->thread, NULL, poller_thread, p) != 0)
-        return SELGW_ERR_NOMEM;
-    p->running = true;
-    return SELGW_OK;
+    return selgw_worker_start(p->worker, poller_thread, p);
 }
 
 void selgw_poller_stop(selgw_poller *p)
 {
-    if (!p->running)
-        return;
-    pthread_mutex_lock(&p->lock);
-    p->stop_requested = true;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
-    p->running = false;
+    selgw_worker_stop(p->worker);
 }
 
 size_t selgw_poller_poll_once(selgw_poller *p)

@@ -28,14 +28,9 @@
 #include "sinks/lineproto.h"
 #include "base/log.h"
 #include "base/safe_text.h"
+#include "base/worker.h"
 #include "journal/record.h"
 
-#define DEFAULT_MEASUREMENT "reading"
-#define DEFAULT_DEAD_LETTER "dead-letter.lp"
-#define DEFAULT_BATCH_LINES 5000
-#define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_RETRY_MIN_MS 1000
-#define DEFAULT_RETRY_MAX_MS 60000
 /* A batch stops growing past this many bytes of line protocol even below batch_lines:
  * InfluxDB 1.x refuses bodies over 25,000,000 bytes by default (max-body-size). */
 #define BATCH_TEXT_LIMIT ((size_t)8 << 20)
@@ -103,11 +98,8 @@ struct selgw_influx_sink {
     selgw_repeat local;      /* our own journal or disk */
     long backoff_ms;
 
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
-    bool running;
-    pthread_t thread;
+    selgw_worker *worker;
+    pthread_mutex_t lock; /* guards stats */
     selgw_sink_stats stats;
 };
 
@@ -187,26 +179,13 @@ static void set_error(selgw_influx_sink *s, selgw_err err)
 
 static bool stopping(selgw_influx_sink *s)
 {
-    pthread_mutex_lock(&s->lock);
-    bool stop = s->stopping;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
+    return selgw_worker_stopping(s->worker);
 }
 
 /* Sleeps up to ms, woken early by stop. Returns false when the sink is stopping. */
 static bool pause_ms(selgw_influx_sink *s, long ms)
 {
-    int64_t deadline = selgw_mono_ns() + (int64_t)ms * SELGW_NS_PER_MS;
-    struct timespec ts = {.tv_sec = deadline / SELGW_NS_PER_S,
-                          .tv_nsec = deadline % SELGW_NS_PER_S};
-    pthread_mutex_lock(&s->lock);
-    while (!s->stopping) {
-        if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) == ETIMEDOUT)
-            break;
-    }
-    bool go_on = !s->stopping;
-    pthread_mutex_unlock(&s->lock);
-    return go_on;
+    return selgw_worker_wait_ms(s->worker, ms);
 }
 
 /* Copies text into the message, one line of printable text. */
@@ -482,7 +461,7 @@ static selgw_err write_dead_letter(selgw_influx_sink *s, const batch_line *line,
         if (fd < 0 && errno == EEXIST)
             fd = open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CLOEXEC);
         if (fd < 0)
-            return errno == ENOSPC || errno == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
+            return selgw_err_from_errno(errno);
         if (created)
             selgw_fsync_parent(s->dead_letter_path); /* the new name must survive too */
         s->dead_letter_fd = fd;
@@ -504,14 +483,14 @@ static selgw_err write_dead_letter(selgw_influx_sink *s, const batch_line *line,
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                err = errno == ENOSPC || errno == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
+                err = selgw_err_from_errno(errno);
                 break;
             }
             done += (size_t)w;
         }
     }
     if (err == SELGW_OK && fsync(s->dead_letter_fd) != 0)
-        err = SELGW_ERR_IO;
+        err = selgw_err_from_errno(errno);
     if (err != SELGW_OK) {
         /* Reopen next time: after a failed fsync nothing written here can be trusted. */
         close(s->dead_letter_fd);
@@ -669,7 +648,7 @@ static void adapt_batch_limit(selgw_influx_sink *s)
         s->batch_limit * 2 < (size_t)s->batch_lines ? s->batch_limit * 2 : (size_t)s->batch_lines;
 }
 
-static void *sink_thread(void *arg)
+static void sink_thread(void *arg)
 {
     selgw_influx_sink *s = arg;
     uint64_t cursor = selgw_journal_cursor(s->journal, SELGW_INFLUX_SINK_NAME);
@@ -745,7 +724,6 @@ static void *sink_thread(void *arg)
         pthread_mutex_unlock(&s->lock);
     }
     selgw_journal_reader_free(reader);
-    return NULL;
 }
 
 /* ---- life cycle ---- */
@@ -889,8 +867,20 @@ selgw_err selgw_influx_sink_new(const selgw_influx_config *cfg, const char *jour
         missing = "bucket";
     else if (cfg->api != 2 && (!cfg->database || !cfg->database[0]))
         missing = "database";
+    else if (!cfg->measurement || !cfg->measurement[0])
+        missing = "measurement";
+    else if (!cfg->dead_letter_path || !cfg->dead_letter_path[0])
+        missing = "dead_letter";
     if (missing) {
         selgw_log(SELGW_LOG_ERROR, "influxdb: no %s configured", missing);
+        return SELGW_ERR_INVALID;
+    }
+    /* The defaults and bounds are the config's (its one table of keys, as docs/CONFIG.md
+     * lists them), applied when it is loaded; a config built by hand must be as complete. */
+    if (cfg->batch_lines < 1 || cfg->timeout_ms < 1 || cfg->retry_min_ms < 1 ||
+        cfg->retry_max_ms < cfg->retry_min_ms) {
+        selgw_log(SELGW_LOG_ERROR, "influxdb: batch_lines, timeout and retry must be positive, "
+                                   "retry max not less than min");
         return SELGW_ERR_INVALID;
     }
     if (cfg->api != 1 && cfg->api != 2) {
@@ -907,39 +897,23 @@ selgw_err selgw_influx_sink_new(const selgw_influx_config *cfg, const char *jour
     s->dead_letter_fd = -1;
     s->journal = journal;
     s->api = cfg->api;
-    s->batch_lines = cfg->batch_lines > 0 ? cfg->batch_lines : DEFAULT_BATCH_LINES;
+    s->batch_lines = cfg->batch_lines;
     s->batch_limit = (size_t)s->batch_lines;
     s->gzip = cfg->gzip;
-    s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-    s->retry_min_ms = cfg->retry_min_ms > 0 ? cfg->retry_min_ms : DEFAULT_RETRY_MIN_MS;
-    s->retry_max_ms = cfg->retry_max_ms > 0 ? cfg->retry_max_ms : DEFAULT_RETRY_MAX_MS;
-    if (s->retry_max_ms < s->retry_min_ms)
-        s->retry_max_ms = s->retry_min_ms;
-    pthread_condattr_t attr;
-    bool have_attr = pthread_condattr_init(&attr) == 0;
-    bool cond_ok = have_attr && pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-                   pthread_cond_init(&s->wake, &attr) == 0;
-    if (have_attr)
-        pthread_condattr_destroy(&attr);
-    if (!cond_ok) {
-        free(s);
-        curl_global_cleanup();
-        return SELGW_ERR_NOMEM;
-    }
+    s->timeout_ms = cfg->timeout_ms;
+    s->retry_min_ms = cfg->retry_min_ms;
+    s->retry_max_ms = cfg->retry_max_ms;
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
-        pthread_cond_destroy(&s->wake);
         free(s);
         curl_global_cleanup();
         return SELGW_ERR_NOMEM;
     }
-    selgw_err err = SELGW_ERR_NOMEM;
-    s->measurement =
-        strdup(cfg->measurement && cfg->measurement[0] ? cfg->measurement : DEFAULT_MEASUREMENT);
-    s->dead_letter_path = join_path(journal_dir, cfg->dead_letter_path && cfg->dead_letter_path[0]
-                                                     ? cfg->dead_letter_path
-                                                     : DEFAULT_DEAD_LETTER);
-    if (s->measurement && s->dead_letter_path)
-        err = setup_curl(s, cfg);
+    selgw_err err = selgw_worker_new(&s->worker);
+    if (err == SELGW_OK) {
+        s->measurement = strdup(cfg->measurement);
+        s->dead_letter_path = join_path(journal_dir, cfg->dead_letter_path);
+        err = s->measurement && s->dead_letter_path ? setup_curl(s, cfg) : SELGW_ERR_NOMEM;
+    }
     if (err != SELGW_OK) {
         selgw_influx_sink_free(s);
         return err;
@@ -952,14 +926,9 @@ selgw_err selgw_influx_sink_start(selgw_influx_sink *s)
 {
     if (!s)
         return SELGW_ERR_INVALID;
-    if (s->running)
-        return SELGW_OK;
-    pthread_mutex_lock(&s->lock);
-    s->stopping = false;
-    pthread_mutex_unlock(&s->lock);
-    if (pthread_create(&s->thread, NULL, sink_thread, s) != 0)
-        return SELGW_ERR_NOMEM;
-    s->running = true;
+    selgw_err err = selgw_worker_start(s->worker, sink_thread, s);
+    if (err != SELGW_OK)
+        return err;
     selgw_log(SELGW_LOG_INFO, "influxdb: sending to the %s API (%s, batches of up to %d lines%s)",
               s->api == 2 ? "v2" : "v1", s->api == 2 ? "/api/v2/write" : "/write", s->batch_lines,
               s->gzip ? ", gzip" : "");
@@ -968,21 +937,15 @@ selgw_err selgw_influx_sink_start(selgw_influx_sink *s)
 
 void selgw_influx_sink_stop(selgw_influx_sink *s)
 {
-    if (!s || !s->running)
-        return;
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    s->running = false;
+    if (s)
+        selgw_worker_stop(s->worker);
 }
 
 void selgw_influx_sink_free(selgw_influx_sink *s)
 {
     if (!s)
         return;
-    selgw_influx_sink_stop(s);
+    selgw_worker_free(s->worker); /* stops the thread first */
     if (s->curl)
         curl_easy_cleanup(s->curl);
     curl_slist_free_all(s->headers);
@@ -997,7 +960,6 @@ void selgw_influx_sink_free(selgw_influx_sink *s)
     free(s->measurement);
     free(s->dead_letter_path);
     pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
     free(s);
     curl_global_cleanup();
 }
@@ -1013,3 +975,50 @@ void selgw_influx_sink_stats(selgw_influx_sink *s, selgw_sink_stats *out)
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
 }
+
+/* ---- as a sink of the gateway -------------------------------------------------------- */
+
+static bool ops_configured(const selgw_config *cfg)
+{
+    return cfg->influxdb.enabled;
+}
+
+static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, void **state)
+{
+    /* The dead-letter file is relative to the journal's directory. */
+    selgw_influx_sink *s = NULL;
+    selgw_err err = selgw_influx_sink_new(&cfg->influxdb, cfg->journal.dir, journal, &s);
+    *state = s;
+    return err;
+}
+
+static selgw_err ops_start(void *state)
+{
+    return selgw_influx_sink_start(state);
+}
+
+static void ops_stop(void *state)
+{
+    selgw_influx_sink_stop(state);
+}
+
+static void ops_stats(void *state, selgw_sink_stats *out)
+{
+    selgw_influx_sink_stats(state, out);
+}
+
+static void ops_destroy(void *state)
+{
+    selgw_influx_sink_free(state);
+}
+
+const selgw_sink_ops selgw_influx_sink_ops = {
+    .name = SELGW_INFLUX_SINK_NAME,
+    .refused_what = "dead-lettered",
+    .configured = ops_configured,
+    .create = ops_create,
+    .start = ops_start,
+    .stop = ops_stop,
+    .stats = ops_stats,
+    .destroy = ops_destroy,
+};

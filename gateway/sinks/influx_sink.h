@@ -2,7 +2,8 @@
  *
  * Reads the journal from its cursor, sends batches of up to batch_lines lines of line
  * protocol (gzip), one request at a time, and advances the cursor only on 2xx. Responses
- * are classified as shared/reference/delivery.md says:
+ * are classified so (the points themselves are in docs/INFLUXDB.md, the retry and
+ * dead_letter settings in docs/CONFIG.md):
  *   2xx                 delivered
  *   413                 split the batch and send the halves
  *   400, 422            bisect to find the bad lines; those go to the dead-letter file with
@@ -33,10 +34,10 @@ void selgw_influx_sink_stats(selgw_influx_sink *s, selgw_sink_stats *out);
 /* How a response is handled. Pure, for tests. */
 typedef enum selgw_influx_verdict {
     SELGW_INFLUX_DELIVERED,
-    SELGW_INFLUX_SPLIT,   /* 413 */
-    SELGW_INFLUX_BISECT,  /* 400, 422 */
-    SELGW_INFLUX_OPERATOR,/* 401, 403, 404: keep, alarm, retry slowly */
-    SELGW_INFLUX_RETRY,   /* 429, 5xx, no answer, anything else */
+    SELGW_INFLUX_SPLIT,    /* 413 */
+    SELGW_INFLUX_BISECT,   /* 400, 422 */
+    SELGW_INFLUX_OPERATOR, /* 401, 403, 404: keep, alarm, retry slowly */
+    SELGW_INFLUX_RETRY,    /* 429, 5xx, no answer, anything else */
 } selgw_influx_verdict;
 selgw_influx_verdict selgw_influx_classify(long http_status);
 

@@ -22,6 +22,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/worker.h"
 
 enum {
     LOOP_WAIT_MS = 50,         /* longest one mosquitto_loop() waits: latency of new records */
@@ -71,11 +72,8 @@ struct selgw_mqtt_sink {
     selgw_journal *journal;
 
     /* shared with other threads */
-    pthread_mutex_t lock;
-    pthread_cond_t wake; /* signalled by stop */
-    bool stop_requested;
-    bool running;
-    pthread_t thread;
+    selgw_worker *worker;
+    pthread_mutex_t lock; /* guards stats */
     selgw_sink_stats stats;
 
     /* owned by the sink thread while it runs */
@@ -201,26 +199,6 @@ static void free_secret(char *s)
         explicit_bzero(s, strlen(s));
         free(s);
     }
-}
-
-static bool stop_requested(selgw_mqtt_sink *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool stop = s->stop_requested;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
-}
-
-/* Waits until the monotonic deadline or a stop request. */
-static void wait_until(selgw_mqtt_sink *s, int64_t deadline_ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / SELGW_NS_PER_S),
-                          .tv_nsec = (long)(deadline_ns % SELGW_NS_PER_S)};
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop_requested && selgw_mono_ns() < deadline_ns)
-        if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) != 0)
-            break;
-    pthread_mutex_unlock(&s->lock);
 }
 
 static void set_last_error(selgw_mqtt_sink *s, selgw_err err)
@@ -830,7 +808,7 @@ static void link_shutdown(selgw_mqtt_sink *s)
     s->reader = NULL;
 }
 
-static void *sink_thread(void *arg)
+static void sink_thread(void *arg)
 {
     selgw_mqtt_sink *s = arg;
     s->acked_seq = selgw_journal_cursor(s->journal, SELGW_MQTT_SINK_NAME);
@@ -845,20 +823,20 @@ static void *sink_thread(void *arg)
     s->stats.last_seq = s->acked_seq;
     pthread_mutex_unlock(&s->lock);
 
-    while (!stop_requested(s)) {
+    while (!selgw_worker_stopping(s->worker)) {
         if (!s->reader) {
             selgw_err err = selgw_journal_reader_new(s->journal, s->acked_seq, &s->reader);
             if (err != SELGW_OK) {
                 selgw_repeat_fail(&s->journal_repeat, "mqtt sink reading the journal", err, NULL);
                 set_last_error(s, err);
                 s->reader = NULL;
-                wait_until(s, selgw_mono_ns() + JOURNAL_RETRY_MS * SELGW_NS_PER_MS);
+                selgw_worker_wait_ms(s->worker, JOURNAL_RETRY_MS);
                 continue;
             }
         }
         if (s->link == LINK_IDLE) {
             if (selgw_mono_ns() < s->next_attempt_ns) {
-                wait_until(s, s->next_attempt_ns);
+                selgw_worker_wait_until(s->worker, s->next_attempt_ns);
                 continue;
             }
             link_connect(s);
@@ -879,36 +857,40 @@ static void *sink_thread(void *arg)
             refusal_report(s);
     }
     link_shutdown(s);
-    return NULL;
 }
 
 /* ---- public ---------------------------------------------------------------------------- */
 
+/* The defaults are the config's (its one table of keys, as docs/CONFIG.md lists them),
+ * applied when it is loaded; a config built by hand must be as complete. */
 static selgw_err config_check(const selgw_mqtt_config *cfg, const char *gateway_id)
 {
     const char *problem = NULL;
     if (!cfg->host || !cfg->host[0])
         problem = "host is missing";
-    else if (cfg->port < 0 || cfg->port > 65535)
+    else if (!cfg->topic_prefix)
+        problem = "topic_prefix is missing";
+    else if (!cfg->client_id)
+        problem = "client_id is missing";
+    else if (cfg->port < 1 || cfg->port > 65535)
         problem = "port is outside 1..65535";
     else if (cfg->protocol != 311 && cfg->protocol != 5)
         problem = "protocol must be 311 or 5";
     else if (cfg->qos < 0 || cfg->qos > 2)
         problem = "qos must be 0, 1 or 2";
-    else if (cfg->max_inflight < 0 || cfg->max_inflight > 65535)
+    else if (cfg->max_inflight < 1 || cfg->max_inflight > 65535)
         problem = "max_inflight is outside 1..65535";
-    else if (cfg->keepalive_s < 0 || cfg->keepalive_s > 65535)
-        problem = "keepalive is outside 0..65535 s";
-    else if (cfg->reconnect_min_ms < 0 || cfg->reconnect_max_ms < 0 ||
-             (cfg->reconnect_max_ms && cfg->reconnect_min_ms > cfg->reconnect_max_ms))
-        problem = "reconnect_min_ms must be <= reconnect_max_ms";
+    else if (cfg->keepalive_s < 1 || cfg->keepalive_s > 65535)
+        problem = "keepalive is outside 1..65535 s";
+    else if (cfg->reconnect_min_ms < 1 || cfg->reconnect_min_ms > cfg->reconnect_max_ms)
+        problem = "reconnect_min_ms must be positive and <= reconnect_max_ms";
     else if ((cfg->cert_file != NULL) != (cfg->key_file != NULL))
         problem = "cert_file and key_file go together";
     else if (cfg->cert_file && !cfg->ca_file)
         problem = "a client certificate needs ca_file (TLS)";
     else if (!gateway_id || !topic_level_ok(gateway_id, strlen(gateway_id)))
         problem = "the gateway id cannot be a topic level";
-    else if (cfg->topic_prefix && !topic_prefix_ok(cfg->topic_prefix))
+    else if (!topic_prefix_ok(cfg->topic_prefix))
         problem = "topic_prefix must not be empty, begin with '$' or '/', end with '/', or "
                   "contain '+' or '#'";
     if (problem) {
@@ -934,36 +916,24 @@ selgw_err selgw_mqtt_sink_new(const selgw_mqtt_config *cfg, const char *gateway_
     selgw_mqtt_sink *s = calloc(1, sizeof *s);
     if (!s)
         return SELGW_ERR_NOMEM;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &attr);
-    pthread_condattr_destroy(&attr);
     pthread_mutex_init(&s->lock, NULL);
-    bool failed = false;
+    bool failed = selgw_worker_new(&s->worker) != SELGW_OK;
     s->host = copy_string(cfg->host, &failed);
     s->protocol = cfg->protocol;
     s->qos = cfg->qos;
-    s->port = cfg->port ? cfg->port : (cfg->ca_file ? 8883 : 1883);
-    s->prefix = copy_string(cfg->topic_prefix ? cfg->topic_prefix : "selgw", &failed);
-    if (cfg->client_id) {
-        s->client_id = copy_string(cfg->client_id, &failed);
-    } else if (asprintf(&s->client_id, "selgw-%s", gateway_id) < 0) {
-        s->client_id = NULL;
-        failed = true;
-    }
+    s->port = cfg->port;
+    s->prefix = copy_string(cfg->topic_prefix, &failed);
+    s->client_id = copy_string(cfg->client_id, &failed);
     s->username = copy_string(cfg->username, &failed);
     s->password = copy_string(cfg->password, &failed);
     s->ca_file = copy_string(cfg->ca_file, &failed);
     s->cert_file = copy_string(cfg->cert_file, &failed);
     s->key_file = copy_string(cfg->key_file, &failed);
     s->tls_insecure = cfg->tls_insecure;
-    s->keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : 60;
-    s->max_inflight = cfg->max_inflight ? cfg->max_inflight : 20;
-    s->reconnect_min_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms : 1000;
-    s->reconnect_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 60000;
-    if (s->reconnect_max_ms < s->reconnect_min_ms)
-        s->reconnect_max_ms = s->reconnect_min_ms;
+    s->keepalive_s = cfg->keepalive_s;
+    s->max_inflight = cfg->max_inflight;
+    s->reconnect_min_ms = cfg->reconnect_min_ms;
+    s->reconnect_max_ms = cfg->reconnect_max_ms;
     s->journal = journal;
     s->stats.last_seq = selgw_journal_cursor(journal, SELGW_MQTT_SINK_NAME);
     s->status_mid = -1;
@@ -1006,49 +976,24 @@ selgw_err selgw_mqtt_sink_start(selgw_mqtt_sink *s)
 {
     if (!s)
         return SELGW_ERR_INVALID;
-    pthread_mutex_lock(&s->lock);
-    if (s->running) {
-        pthread_mutex_unlock(&s->lock);
-        return SELGW_ERR_INVALID;
-    }
-    s->stop_requested = false;
-    s->running = true;
-    pthread_mutex_unlock(&s->lock);
-    int rc = pthread_create(&s->thread, NULL, sink_thread, s);
-    if (rc != 0) {
-        pthread_mutex_lock(&s->lock);
-        s->running = false;
-        pthread_mutex_unlock(&s->lock);
-        selgw_log(SELGW_LOG_ERROR, "mqtt sink: cannot start its thread: %s", strerror(rc));
-        return rc == ENOMEM || rc == EAGAIN ? SELGW_ERR_NOMEM : SELGW_ERR_INVALID;
-    }
-    return SELGW_OK;
+    selgw_err err = selgw_worker_start(s->worker, sink_thread, s);
+    if (err == SELGW_ERR_NOMEM)
+        selgw_log(SELGW_LOG_ERROR, "mqtt sink: cannot start its thread: %s", selgw_strerror(err));
+    return err;
 }
 
 void selgw_mqtt_sink_stop(selgw_mqtt_sink *s)
 {
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->lock);
-    bool running = s->running;
-    s->stop_requested = true;
-    pthread_cond_broadcast(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    if (!running)
-        return;
-    pthread_join(s->thread, NULL);
-    pthread_mutex_lock(&s->lock);
-    s->running = false;
-    pthread_mutex_unlock(&s->lock);
+    if (s)
+        selgw_worker_stop(s->worker);
 }
 
 void selgw_mqtt_sink_free(selgw_mqtt_sink *s)
 {
     if (!s)
         return;
-    selgw_mqtt_sink_stop(s);
+    selgw_worker_free(s->worker); /* stops the thread first */
     client_destroy(s);
-    pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s->host);
     free(s->prefix);
@@ -1077,3 +1022,49 @@ void selgw_mqtt_sink_stats(selgw_mqtt_sink *s, selgw_sink_stats *out)
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
 }
+
+/* ---- as a sink of the gateway -------------------------------------------------------- */
+
+static bool ops_configured(const selgw_config *cfg)
+{
+    return cfg->mqtt.enabled;
+}
+
+static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, void **state)
+{
+    selgw_mqtt_sink *s = NULL;
+    selgw_err err = selgw_mqtt_sink_new(&cfg->mqtt, cfg->gateway_id, journal, &s);
+    *state = s;
+    return err;
+}
+
+static selgw_err ops_start(void *state)
+{
+    return selgw_mqtt_sink_start(state);
+}
+
+static void ops_stop(void *state)
+{
+    selgw_mqtt_sink_stop(state);
+}
+
+static void ops_stats(void *state, selgw_sink_stats *out)
+{
+    selgw_mqtt_sink_stats(state, out);
+}
+
+static void ops_destroy(void *state)
+{
+    selgw_mqtt_sink_free(state);
+}
+
+const selgw_sink_ops selgw_mqtt_sink_ops = {
+    .name = SELGW_MQTT_SINK_NAME,
+    .refused_what = "refused",
+    .configured = ops_configured,
+    .create = ops_create,
+    .start = ops_start,
+    .stop = ops_stop,
+    .stats = ops_stats,
+    .destroy = ops_destroy,
+};

@@ -1,17 +1,74 @@
-/* selgw: what every sink (MQTT, InfluxDB) reports about its delivery. */
+/* selgw: every sink (MQTT, InfluxDB, ...) behind one small const ops table, and the set of
+ * sinks a config enables.
+ *
+ * The gateway drives sinks only through selgw_sinks and never names one: a sink reads the
+ * journal from its own cursor on its own thread and reports what it delivered. Adding a
+ * sink is one file that defines its selgw_sink_ops, and one line in the table of kinds
+ * (sinks.c). */
 #ifndef SELGW_SINK_H
 #define SELGW_SINK_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "base/error.h"
+#include "journal/journal.h"
 
 typedef struct selgw_sink_stats {
-    uint64_t delivered;  /* records acknowledged by the server */
-    uint64_t last_seq;   /* the sink's cursor */
-    uint64_t refused;    /* records the server refused (MQTT 5 reason >= 0x80; dead letters) */
-    uint64_t reconnects; /* connections (re)established, or requests retried */
+    uint64_t delivered;   /* records acknowledged by the server */
+    uint64_t last_seq;    /* the sink's cursor */
+    uint64_t refused;     /* records the server refused (MQTT 5 reason >= 0x80; dead letters) */
+    uint64_t reconnects;  /* connections (re)established, or requests retried */
     selgw_err last_error; /* SELGW_OK while delivering normally */
 } selgw_sink_stats;
+
+typedef struct selgw_sink_ops {
+    /* Its cursor in the journal (the cursor file is named after it) and its name in logs:
+     * "mqtt", "influxdb". Never changes: a new name would start over from the beginning. */
+    const char *name;
+    /* What its totals at stop call the records the server refused ("refused",
+     * "dead-lettered"). */
+    const char *refused_what;
+    /* Whether the config enables it (its section is present). */
+    bool (*configured)(const selgw_config *cfg);
+    /* The sink for a config, on the journal (opened with its cursor): checked and set up,
+     * no thread yet. Logs what is wrong with its settings. */
+    selgw_err (*create)(const selgw_config *cfg, selgw_journal *journal, void **state);
+    /* Its own thread from its cursor on; SELGW_ERR_INVALID while it runs already. */
+    selgw_err (*start)(void *state);
+    /* Waits for the thread; the cursor is persisted. Nothing when it does not run. */
+    void (*stop)(void *state);
+    void (*stats)(void *state, selgw_sink_stats *out);
+    void (*destroy)(void *state); /* stops first */
+} selgw_sink_ops;
+
+extern const selgw_sink_ops selgw_mqtt_sink_ops;
+extern const selgw_sink_ops selgw_influx_sink_ops;
+
+/* Every kind of sink, in the order they start; NULL-terminated. At most
+ * SELGW_SINK_KINDS_MAX. */
+#define SELGW_SINK_KINDS_MAX 8
+extern const selgw_sink_ops *const selgw_sink_kinds[];
+
+/* The cursor names of the sinks cfg enables, for selgw_journal_open: into names (room for
+ * SELGW_SINK_KINDS_MAX), returns how many. */
+size_t selgw_sink_names(const selgw_config *cfg, const char *names[SELGW_SINK_KINDS_MAX]);
+/* Whether a and b enable the same sinks (a reload cannot change the journal's cursors). */
+bool selgw_sinks_same_kinds(const selgw_config *a, const selgw_config *b);
+
+/* The sinks a config enables, as one. */
+typedef struct selgw_sinks selgw_sinks;
+
+/* Creates every sink cfg enables (none: an empty set). On a failure logs "cannot set up
+ * the sinks" and frees what was made. */
+selgw_err selgw_sinks_new(const selgw_config *cfg, selgw_journal *journal, selgw_sinks **out);
+/* Starts them in order; the first failure ends it and is returned. */
+selgw_err selgw_sinks_start(selgw_sinks *set);
+void selgw_sinks_stop(selgw_sinks *set); /* each persists its cursor; NULL is fine */
+void selgw_sinks_free(selgw_sinks *set); /* stops first; NULL is fine */
+/* Logs each sink's delivered and refused records and its cursor. */
+void selgw_sinks_log_totals(selgw_sinks *set);
 
 #endif

@@ -17,6 +17,7 @@
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
 #include "journal/record.h"
+#include "sinks/sink.h"
 
 /* Appends a payload; with chains, takes its place into account. */
 static int append(selgw_journal *j, selgw_chains *chains, const uint8_t *payload, size_t len)
@@ -57,12 +58,8 @@ int main(int argc, char **argv)
         return 2;
     }
     selgw_diag_free(diag);
-    const char *sinks[2];
-    size_t nsinks = 0;
-    if (cfg->mqtt.enabled)
-        sinks[nsinks++] = "mqtt";
-    if (cfg->influxdb.enabled)
-        sinks[nsinks++] = "influxdb";
+    const char *sinks[SELGW_SINK_KINDS_MAX];
+    size_t nsinks = selgw_sink_names(cfg, sinks);
     selgw_journal *j = NULL;
     selgw_journal_recovery rec;
     if (selgw_journal_open(&cfg->journal, sinks, nsinks, true, &j, &rec) != SELGW_OK) {

@@ -54,7 +54,6 @@ static void test_classify(void **state)
     assert_int_equal(selgw_influx_classify(199), SELGW_INFLUX_RETRY);
 }
 
-
 /* What an error answer says, as one printable line: JSON of 1.x and 2.x, anything else as
  * it came, never a control character or malformed UTF-8 in the log. */
 static void test_response_message(void **state)
@@ -110,8 +109,6 @@ static void test_retry_after(void **state)
 }
 
 /* ---- files and directories ---- */
-
-
 
 /* Whole file as a NUL-terminated string; "" when it does not exist. */
 static char *read_text(const char *path)
@@ -485,11 +482,13 @@ static selgw_influx_config v2_config(int port)
                                  .org = "tea&co",
                                  .bucket = "readings",
                                  .token = "tok-123",
+                                 .measurement = "reading",
                                  .batch_lines = 5000,
                                  .gzip = false,
                                  .timeout_ms = 20000,
                                  .retry_min_ms = 10,
-                                 .retry_max_ms = 20};
+                                 .retry_max_ms = 20,
+                                 .dead_letter_path = "dead-letter.lp"};
 }
 
 static void sleep_briefly(void)
@@ -585,6 +584,7 @@ static void test_v1_faults_then_delivered(void **state)
     selgw_influx_sink *sink = NULL;
     assert_int_equal(selgw_influx_sink_new(&cfg, f->journal_dir, f->journal, &sink), SELGW_OK);
     assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    assert_int_equal(selgw_influx_sink_start(sink), SELGW_ERR_INVALID); /* it runs already */
     /* More records while it runs: the sink picks them up from the journal. */
     for (int i = 41; i <= 50; i++)
         append_reading(f, DEV_NORMAL, i);
@@ -864,6 +864,15 @@ static void test_new_rejects_incomplete_config(void **state)
                      SELGW_ERR_INVALID);
     cfg = v1_config(8086);
     cfg.url = NULL;
+    assert_int_equal(selgw_influx_sink_new(&cfg, f->journal_dir, f->journal, &sink),
+                     SELGW_ERR_INVALID);
+    /* The defaults are the config loader's: a config built without them is incomplete. */
+    cfg = v1_config(8086);
+    cfg.measurement = NULL;
+    assert_int_equal(selgw_influx_sink_new(&cfg, f->journal_dir, f->journal, &sink),
+                     SELGW_ERR_INVALID);
+    cfg = v1_config(8086);
+    cfg.retry_max_ms = 0;
     assert_int_equal(selgw_influx_sink_new(&cfg, f->journal_dir, f->journal, &sink),
                      SELGW_ERR_INVALID);
     cfg = v1_config(8086);

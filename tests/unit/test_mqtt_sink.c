@@ -61,8 +61,6 @@ static int64_t deadline_after_s(int s)
     return selgw_mono_ns() + (int64_t)s * SELGW_NS_PER_S;
 }
 
-
-
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -652,6 +650,13 @@ static void test_new_rejects_bad_config(void **state)
     cfg = sink_config(1883, 5);
     cfg.topic_prefix = "a/#";
     assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_ERR_INVALID);
+    /* The defaults are the config loader's: a config built without them is incomplete. */
+    cfg = sink_config(1883, 5);
+    cfg.client_id = NULL;
+    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_ERR_INVALID);
+    cfg = sink_config(1883, 5);
+    cfg.keepalive_s = 0;
+    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_ERR_INVALID);
     cfg = sink_config(1883, 5);
     assert_int_equal(selgw_mqtt_sink_new(&cfg, "gw/1", jf.journal, &sink), SELGW_ERR_INVALID);
     cfg.ca_file = "/nonexistent/ca.pem";
@@ -684,6 +689,7 @@ static void run_clean_delivery(int protocol)
     selgw_mqtt_sink *sink = NULL;
     assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
     assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_ERR_INVALID); /* it runs already */
     wait_delivered(sink, sub, 300, 300);
     /* records appended while it runs follow */
     append_readings(&jf, 50, 0);

@@ -1,0 +1,152 @@
+#include "base/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/clock.h"
+
+struct selgw_worker {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool running; /* started and not joined yet */
+    bool stop;
+    bool nudged; /* kept until a wait sees it, so that a nudge between waits is not lost */
+    pthread_t thread;
+    void (*run)(void *ctx);
+    void *ctx;
+};
+
+selgw_err selgw_monotonic_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return SELGW_ERR_NOMEM;
+    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc == 0 ? SELGW_OK : rc == EINVAL ? SELGW_ERR_INVALID : SELGW_ERR_NOMEM;
+}
+
+selgw_err selgw_worker_new(selgw_worker **out)
+{
+    *out = NULL;
+    selgw_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return SELGW_ERR_NOMEM;
+    selgw_err err = selgw_monotonic_cond_init(&w->wake);
+    if (err != SELGW_OK) {
+        free(w);
+        return err;
+    }
+    if (pthread_mutex_init(&w->lock, NULL) != 0) {
+        pthread_cond_destroy(&w->wake);
+        free(w);
+        return SELGW_ERR_NOMEM;
+    }
+    *out = w;
+    return SELGW_OK;
+}
+
+void selgw_worker_free(selgw_worker *w)
+{
+    if (!w)
+        return;
+    selgw_worker_stop(w);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+static void *worker_main(void *arg)
+{
+    selgw_worker *w = arg;
+    w->run(w->ctx);
+    return NULL;
+}
+
+selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
+{
+    if (!w || !run)
+        return SELGW_ERR_INVALID;
+    pthread_mutex_lock(&w->lock);
+    if (w->running) {
+        pthread_mutex_unlock(&w->lock);
+        return SELGW_ERR_INVALID;
+    }
+    w->running = true;
+    w->stop = false;
+    w->nudged = false;
+    w->run = run;
+    w->ctx = ctx;
+    pthread_mutex_unlock(&w->lock);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        pthread_mutex_lock(&w->lock);
+        w->running = false;
+        pthread_mutex_unlock(&w->lock);
+        return SELGW_ERR_NOMEM; /* EAGAIN: no memory or thread left for another thread */
+    }
+    return SELGW_OK;
+}
+
+void selgw_worker_stop(selgw_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    bool running = w->running;
+    w->stop = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (!running)
+        return;
+    pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->lock);
+    w->running = false;
+    pthread_mutex_unlock(&w->lock);
+}
+
+bool selgw_worker_running(selgw_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool running = w->running;
+    pthread_mutex_unlock(&w->lock);
+    return running;
+}
+
+bool selgw_worker_stopping(selgw_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool stop = w->stop;
+    pthread_mutex_unlock(&w->lock);
+    return stop;
+}
+
+bool selgw_worker_wait_until(selgw_worker *w, int64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / SELGW_NS_PER_S),
+                          .tv_nsec = (long)(deadline_ns % SELGW_NS_PER_S)};
+    pthread_mutex_lock(&w->lock);
+    /* Checked against the clock too, not only ETIMEDOUT: wake-ups may be spurious. */
+    while (!w->stop && !w->nudged && selgw_mono_ns() < deadline_ns)
+        if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT)
+            break;
+    w->nudged = false;
+    bool go_on = !w->stop;
+    pthread_mutex_unlock(&w->lock);
+    return go_on;
+}
+
+bool selgw_worker_wait_ms(selgw_worker *w, int64_t ms)
+{
+    return selgw_worker_wait_until(w, selgw_mono_ns() + ms * SELGW_NS_PER_MS);
+}
+
+void selgw_worker_nudge(selgw_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->nudged = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}

@@ -1,0 +1,42 @@
+/* selgw: one background thread that can be asked to stop, and its timed waits.
+ *
+ * Every long-running part (a poller, a sink, the sealer) runs one loop on its own thread,
+ * sleeps between rounds and must wake at once when asked to stop. This owns what they all
+ * need for that: the thread, the stop flag, a mutex and a condition variable on
+ * CLOCK_MONOTONIC (a step of the wall clock must neither stretch nor cut a wait). The
+ * worker's lock guards only its own state; a module keeps its stats under its own lock. */
+#ifndef SELGW_WORKER_H
+#define SELGW_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+typedef struct selgw_worker selgw_worker;
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (selgw_mono_ns). */
+selgw_err selgw_monotonic_cond_init(pthread_cond_t *cond);
+
+selgw_err selgw_worker_new(selgw_worker **out);
+void selgw_worker_free(selgw_worker *w); /* stops and joins first; NULL is fine */
+
+/* Runs run(ctx) on a new thread. SELGW_ERR_INVALID while it already runs (until a
+ * selgw_worker_stop); SELGW_ERR_NOMEM when no thread can be made. */
+selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx);
+/* Asks the thread to stop, wakes its wait and joins it. Nothing when it does not run. */
+void selgw_worker_stop(selgw_worker *w);
+bool selgw_worker_running(selgw_worker *w);
+
+/* For the thread: whether a stop was asked. */
+bool selgw_worker_stopping(selgw_worker *w);
+/* For the thread: waits until the monotonic deadline (ns), a stop, or a nudge given since
+ * the last wait. Returns false when the worker is stopping. */
+bool selgw_worker_wait_until(selgw_worker *w, int64_t deadline_ns);
+/* The same for a wait of ms milliseconds from now. */
+bool selgw_worker_wait_ms(selgw_worker *w, int64_t ms);
+/* Ends the thread's current or next wait early (new work for it). Any thread, any lock. */
+void selgw_worker_nudge(selgw_worker *w);
+
+#endif
