@@ -372,13 +372,12 @@ static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, enco
 }
 
 /* Pollers call this from their threads for every completed poll. */
-static void accept_reading(void *ctx, const selgw_reading *reading)
+static void accept_reading(void *ctx, const selgw_device *device, const selgw_reading *reading)
 {
     selgw_gateway *g = ctx;
-    char chain[160];
-    snprintf(chain, sizeof chain, "device/%s", reading->device->id);
     pthread_mutex_lock(&g->lock);
-    append_chained_locked(g, chain, encode_reading, reading, reading->time_ns, KIND_READING, NULL);
+    append_chained_locked(g, device->chain, encode_reading, reading, reading->time_ns, KIND_READING,
+                          NULL);
     pthread_mutex_unlock(&g->lock);
 }
 

@@ -102,7 +102,7 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
         selgw_text_format(buf, cap, &len, ",\"bus\":");
         put_json_text(buf, cap, &len, cfg->buses[d->bus].id);
         selgw_text_format(buf, cap, &len, ",\"unit_id\":%d,\"profile\":", d->unit_id);
-        put_json_text(buf, cap, &len, d->profile->name);
+        put_json_text(buf, cap, &len, selgw_device_profile_name(d));
         selgw_text_format(buf, cap, &len, ",\"serial\":");
         const char *serial = d->serial ? d->serial : ""; /* a string: "" when not printed */
         selgw_json_string_n(buf, cap, &len, serial, strlen(serial));
@@ -110,7 +110,7 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
         for (size_t k = 0; k < d->calibration_count; k++) {
             const selgw_field_calibration *fc = &d->calibrations[k];
             selgw_text_format(buf, cap, &len, "%s{\"field\":", k ? "," : "");
-            put_json_text(buf, cap, &len, d->profile->fields[fc->field].name);
+            put_json_text(buf, cap, &len, selgw_device_field_name(d, fc->field));
             selgw_text_format(buf, cap, &len, ",\"scale\":");
             selgw_json_number_exact(buf, cap, &len, fc->cal.scale);
             selgw_text_format(buf, cap, &len, ",\"offset\":");

@@ -31,7 +31,7 @@
 #define HASH SELGW_RECORD_HASH_BYTES
 #define MAX_PROBLEMS_LISTED 20
 #define HASH_PREFIX_BYTES 8 /* a seal is named by the first 16 hex digits of its hash */
-#define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_RECORD_MAX_FIELDS */
+#define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_READING_MAX_FIELDS */
 
 static const uint8_t zero_hash[HASH];
 
