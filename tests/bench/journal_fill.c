@@ -97,10 +97,8 @@ int main(int argc, char **argv)
         char text[8192];
         for (size_t p = 0; !status && p < cfg->plot_count; p++) {
             size_t n = selgw_plot_tags_text(cfg, p, text, sizeof text);
-            char chain[160];
-            snprintf(chain, sizeof chain, "plot/%s", cfg->plots[p].id);
             selgw_chain_link link;
-            selgw_chains_next(chains, chain, &link);
+            selgw_chains_next(chains, cfg->plots[p].chain, &link);
             selgw_record tags = {.type = SELGW_RECORD_TAGS,
                                  .time_ns = first - SELGW_NS_PER_S,
                                  .gateway = {cfg->gateway_id, strlen(cfg->gateway_id)},
@@ -137,10 +135,8 @@ int main(int argc, char **argv)
             next_seal += seal_every * ((t - next_seal) / seal_every + 1);
         }
         selgw_chain_link link;
-        char chain[160];
-        snprintf(chain, sizeof chain, "device/%s", dev->id);
         if (chains)
-            selgw_chains_next(chains, chain, &link);
+            selgw_chains_next(chains, dev->chain, &link);
         size_t len =
             selgw_record_encode_reading(&r, chains ? &link : NULL, payload, sizeof payload);
         if (append(j, chains, payload, len)) {
