@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include "base/embedded.h"
-#include "sensors/plan.h"
-#include "journal/record.h"
+#include "base/reading.h"
 #include "base/yaml.h"
+#include "journal/record.h" /* how large a seal may be */
+#include "sensors/decode.h"
+#include "sensors/plan.h"
+#include "sensors/profile.h"
 
 /* ---- the option table ----
  *
@@ -848,6 +851,12 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
             free(text);
             return READ_BAD;
         }
+        if (opt->kind == OPT_ID && strlen(text) > SELGW_ID_MAX) {
+            error_at(ld, node, "%s '%.20s...' is %zu bytes long: ids have at most %d", key, text,
+                     strlen(text), SELGW_ID_MAX);
+            free(text);
+            return READ_BAD;
+        }
         *(char **)out = text;
         return READ_OK;
     }
@@ -1121,10 +1130,10 @@ static void parse_plot(loader *ld, struct fy_node *item, selgw_plot *plot, struc
         return;
     /* a reading records the households of its day; bounding all contracts of the plot
      * bounds those of any one day */
-    if (n > SELGW_RECORD_MAX_HOUSEHOLDS)
+    if (n > SELGW_READING_MAX_HOUSEHOLDS)
         error_at(ld, households,
                  "plot '%s' has %zu household contracts; at most %d fit in a journal record",
-                 plot->id ? plot->id : "?", n, SELGW_RECORD_MAX_HOUSEHOLDS);
+                 plot->id ? plot->id : "?", n, SELGW_READING_MAX_HOUSEHOLDS);
     plot->contracts = calloc(n, sizeof(*plot->contracts));
     nodes->contracts = calloc(n, sizeof(*nodes->contracts));
     if (!plot->contracts || !nodes->contracts) {
@@ -1619,7 +1628,7 @@ static size_t resolve(loader *ld, struct fy_node *ref_node, const char *noun, si
                       char *const *ids)
 {
     const char *ref = selgw_yaml_text(ref_node);
-    if (!ref || !selgw_yaml_is_scalar(ref_node) || !is_id(ref))
+    if (!ref || !selgw_yaml_is_scalar(ref_node) || !is_id(ref) || strlen(ref) > SELGW_ID_MAX)
         return SIZE_MAX; /* already reported while parsing */
     for (size_t i = 0; i < n; i++)
         if (ids[i] && !strcmp(ids[i], ref))
@@ -1923,6 +1932,7 @@ void selgw_config_free(selgw_config *cfg)
     for (size_t i = 0; i < cfg->plot_count; i++) {
         selgw_plot *plot = &cfg->plots[i];
         free(plot->id);
+        free(plot->chain);
         free(plot->crop);
         for (size_t j = 0; j < plot->contract_count; j++) {
             free(plot->contracts[j].household);
@@ -1939,6 +1949,7 @@ void selgw_config_free(selgw_config *cfg)
     free(cfg->buses);
     for (size_t i = 0; i < cfg->device_count; i++) {
         free(cfg->devices[i].id);
+        free(cfg->devices[i].chain);
         free(cfg->devices[i].serial);
         free(cfg->devices[i].calibrations);
     }
@@ -1983,6 +1994,23 @@ static void loader_free_nodes(loader *ld)
     free(ld->device_nodes);
 }
 
+/* Every device's and plot's evidence chain name, built once here rather than formatted
+ * for every record. */
+static void name_chains(loader *ld)
+{
+    selgw_config *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->device_count; i++)
+        if (asprintf(&cfg->devices[i].chain, "device/%s", cfg->devices[i].id) < 0) {
+            cfg->devices[i].chain = NULL;
+            ld->failed = true;
+        }
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        if (asprintf(&cfg->plots[i].chain, "plot/%s", cfg->plots[i].id) < 0) {
+            cfg->plots[i].chain = NULL;
+            ld->failed = true;
+        }
+}
+
 /* builtin: the config is compiled in, its relative paths are relative to the current
  * directory instead of a file's. */
 static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, bool skip_secrets,
@@ -1999,6 +2027,8 @@ static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, bool skip_secret
         ld.failed = true;
     else
         parse_config(&ld);
+    if (!has_errors(&ld))
+        name_chains(&ld);
     loader_free_nodes(&ld);
     free(ld.base_dir);
     if (has_errors(&ld)) {
@@ -2074,6 +2104,16 @@ selgw_err selgw_config_load_builtin_demo(selgw_diag *diag, selgw_config **out)
 }
 
 /* ---- queries ---- */
+
+const char *selgw_device_profile_name(const selgw_device *dev)
+{
+    return dev->profile->name;
+}
+
+const char *selgw_device_field_name(const selgw_device *dev, int field)
+{
+    return dev->profile->fields[field].name;
+}
 
 selgw_calibration selgw_device_calibration(const selgw_device *dev, int field)
 {

@@ -12,11 +12,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sensors/decode.h"
 #include "base/diag.h"
 #include "base/error.h"
-#include "sensors/plan.h"
-#include "sensors/profile.h"
+#include "journal/journal.h" /* selgw_journal_config */
+#include "sensors/calibration.h"
+
+/* The sensor library's types the config refers to; the .c files that use them include
+ * their headers ("sensors/profile.h", "sensors/plan.h"). */
+struct selgw_profile;
+struct selgw_profile_set;
+struct selgw_plan;
+
+/* Longest id (of the gateway, a base, plot, bus, device, household, contract, profile...)
+ * in bytes. Ids name evidence chains ("device/<id>"), MQTT topics and log lines; the limit
+ * keeps every name built from them bounded, and the config refuses a longer id with its
+ * position. */
+#define SELGW_ID_MAX 64
 
 /* A household's contract on a plot, valid from from_day to to_day inclusive, in days since
  * 1970-01-01 in the gateway's local time (gateway.utc_offset). Households are referred to
@@ -39,6 +50,7 @@ typedef struct selgw_base {
 
 typedef struct selgw_plot {
     char *id;
+    char *chain;    /* its evidence chain, "plot/<id>" */
     size_t base;    /* index into selgw_config.bases */
     char *crop;     /* e.g. "tea", "konjac" */
     double area_mu; /* 亩 (1 mu = 666.7 m2); 0 when not given */
@@ -73,10 +85,11 @@ typedef struct selgw_field_calibration {
 
 typedef struct selgw_device {
     char *id;
+    char *chain;                  /* its evidence chain, "device/<id>" */
     size_t bus;                   /* index into selgw_config.buses */
     size_t plot;                  /* index into selgw_config.plots */
     int unit_id;                  /* 1..247 */
-    const selgw_profile *profile; /* owned by selgw_config.profiles */
+    const struct selgw_profile *profile; /* owned by selgw_config.profiles */
     int interval_ms;
     char *serial;           /* serial number printed on the sensor; "" if not given */
     int max_read_registers; /* 0 = the profile's */
@@ -84,37 +97,6 @@ typedef struct selgw_device {
     size_t calibration_count;
     selgw_field_calibration *calibrations;
 } selgw_device;
-
-/* How the journal makes records durable (docs/JOURNAL.md). */
-typedef enum selgw_fsync_policy {
-    SELGW_FSYNC_BATCH,    /* one fdatasync per group commit, before sinks see the records: a
-                           * committed record survives a power cut (default) */
-    SELGW_FSYNC_INTERVAL, /* fdatasync at most every fsync_interval_ms: may lose that much */
-    SELGW_FSYNC_NONE,     /* leave it to the kernel: for tests and throwaway setups only */
-} selgw_fsync_policy;
-
-/* What happens when undelivered data reaches max_backlog_bytes. */
-typedef enum selgw_when_full {
-    SELGW_WHEN_FULL_STOP,        /* refuse new records and raise an alarm (default) */
-    SELGW_WHEN_FULL_DROP_OLDEST, /* delete the oldest undelivered segment, record a gap */
-} selgw_when_full;
-
-typedef struct selgw_journal_config {
-    char *dir;                  /* relative paths are relative to the config file */
-    uint64_t segment_bytes;     /* a segment is closed and a new one begun past this size */
-    selgw_fsync_policy fsync;
-    int fsync_interval_ms;      /* SELGW_FSYNC_INTERVAL only */
-    int commit_interval_ms;     /* longest a record waits for its group commit */
-    int64_t retention_ms;       /* delivered segments are kept this long, then removed */
-    uint64_t max_backlog_bytes; /* undelivered data limit; 0 = the disk's own limit */
-    selgw_when_full when_full;
-    char *group; /* NULL, or a group (e.g. of a dashboard) that may read the journal */
-    unsigned gid; /* its id, when group is set */
-    /* Not a config file option: set by the gateway, whose chain state needs the records
-     * after its checkpoint. Retention then removes nothing until
-     * selgw_journal_hold_retention says from where. */
-    bool hold_retention;
-} selgw_journal_config;
 
 typedef struct selgw_mqtt_config {
     bool enabled;     /* the config has an `mqtt:` section */
@@ -169,7 +151,7 @@ typedef struct selgw_config {
     char *gateway_id;
     char *gateway_location;
     int utc_offset_minutes;      /* local time of contract dates; default +08:00 (China) */
-    selgw_profile_set *profiles; /* built-in profiles plus profiles_dir, owned */
+    struct selgw_profile_set *profiles; /* built-in profiles plus profiles_dir, owned */
     size_t base_count;
     selgw_base *bases;
     size_t plot_count;
@@ -201,7 +183,12 @@ void selgw_config_free(selgw_config *cfg); /* NULL is fine */
 
 /* The reads one poll of the device needs, planned with the device's read limits, or its
  * profile's where the device sets none. Free with selgw_plan_free. */
-selgw_err selgw_device_plan(const selgw_device *dev, selgw_plan **out);
+selgw_err selgw_device_plan(const selgw_device *dev, struct selgw_plan **out);
+
+/* The name of a device's profile, and of one of its profile's fields (field < the
+ * profile's field count): for the layers above, which do not see the sensor types. */
+const char *selgw_device_profile_name(const selgw_device *dev);
+const char *selgw_device_field_name(const selgw_device *dev, int field);
 
 /* The calibration of one field of a device; {1, 0} when none is configured. */
 selgw_calibration selgw_device_calibration(const selgw_device *dev, int field);

@@ -74,7 +74,7 @@ struct selgw_gateway {
 
     /* Evidence (under lock): chain heads, the payload being built, the signing key. */
     selgw_chains *chains;
-    char chains_state[4200];
+    char *chains_state; /* path of the chain state file in the journal directory */
     uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
     selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
     int64_t last_seal_ns; /* monotonic */
@@ -366,13 +366,12 @@ static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, enco
 }
 
 /* Pollers call this from their threads for every completed poll. */
-static void accept_reading(void *ctx, const selgw_reading *reading)
+static void accept_reading(void *ctx, const selgw_device *device, const selgw_reading *reading)
 {
     selgw_gateway *g = ctx;
-    char chain[160];
-    snprintf(chain, sizeof chain, "device/%s", reading->device->id);
     pthread_mutex_lock(&g->lock);
-    append_chained_locked(g, chain, encode_reading, reading, reading->time_ns, KIND_READING, NULL);
+    append_chained_locked(g, device->chain, encode_reading, reading, reading->time_ns, KIND_READING,
+                          NULL);
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -658,13 +657,11 @@ static void record_tags_locked(selgw_gateway *g)
         selgw_hash((const uint8_t *)text, n, now);
         const char *plot = g->cfg->plots[i].id;
         if (!selgw_chains_tags_hash(g->chains, plot, before) || memcmp(now, before, sizeof now)) {
-            char chain[160];
-            snprintf(chain, sizeof chain, "plot/%s", plot);
             memset(event, 0, sizeof *event);
             event->type = SELGW_RECORD_TAGS;
             event->plot = str_of(plot);
             event->text = (selgw_str){text, n};
-            if (append_event_locked(g, event, chain, KIND_EVENT, NULL) == SELGW_OK)
+            if (append_event_locked(g, event, g->cfg->plots[i].chain, KIND_EVENT, NULL) == SELGW_OK)
                 selgw_chains_set_tags_hash(g->chains, plot, now);
         }
         free(text);
@@ -705,12 +702,12 @@ static void record_clock_locked(selgw_gateway *g)
         g->clock_synced = synced;
 }
 
-static bool plot_known(const selgw_config *cfg, const char *plot)
+static const selgw_plot *find_plot(const selgw_config *cfg, const char *id)
 {
     for (size_t i = 0; i < cfg->plot_count; i++)
-        if (!strcmp(cfg->plots[i].id, plot))
-            return true;
-    return false;
+        if (!strcmp(cfg->plots[i].id, id))
+            return &cfg->plots[i];
+    return NULL;
 }
 
 static bool annotation_in_flight_locked(const selgw_gateway *g, const char *file)
@@ -735,7 +732,8 @@ static void journal_annotations(selgw_gateway *g)
         const selgw_annotation *a = &list[i];
         if (annotation_in_flight_locked(g, a->file))
             continue;
-        if (!plot_known(g->cfg, a->plot)) {
+        const selgw_plot *plot = find_plot(g->cfg, a->plot);
+        if (!plot) {
             selgw_annotation_set_aside(g->journal_dir, a, "unknown-plot");
             continue;
         }
@@ -747,14 +745,12 @@ static void journal_annotations(selgw_gateway *g)
             g->annotations = grown;
             g->annotation_cap = cap;
         }
-        char chain[160];
-        snprintf(chain, sizeof chain, "plot/%s", a->plot);
         selgw_record event = {.type = SELGW_RECORD_ANNOTATION,
                               .plot = str_of(a->plot),
                               .text = str_of(a->text),
                               .ref = str_of(a->ref)};
         uint64_t seq;
-        if (append_event_locked(g, &event, chain, KIND_ANNOTATION, &seq) != SELGW_OK)
+        if (append_event_locked(g, &event, plot->chain, KIND_ANNOTATION, &seq) != SELGW_OK)
             break;
         g->annotations[g->annotation_count++] = (taken_annotation){seq, *a};
         selgw_log(SELGW_LOG_INFO, "annotation for plot %s journaled: %s%s%s", a->plot, a->text,
@@ -862,14 +858,14 @@ static bool take_plot_head(void *ctx, uint64_t jseq, const uint8_t *payload, siz
         h->err = SELGW_ERR_NOMEM;
         return false;
     }
-    char chain[512];
-    if (selgw_record_decode(payload, len, rec) == SELGW_OK && rec->chain.len < sizeof chain) {
-        memcpy(chain, rec->chain.ptr, rec->chain.len);
-        chain[rec->chain.len] = '\0';
-        const selgw_chain_info *known = selgw_chains_find(h->chains, chain);
-        if ((!known || rec->chain_seq > known->chain_seq) &&
-            selgw_chains_apply(h->chains, payload, len, jseq) == SELGW_ERR_NOMEM)
+    if (selgw_record_decode(payload, len, rec) == SELGW_OK) {
+        /* whatever its length: a chain of an older config's may be longer than ids are now */
+        char *chain = strndup(rec->chain.ptr, rec->chain.len);
+        const selgw_chain_info *known = chain ? selgw_chains_find(h->chains, chain) : NULL;
+        if (!chain || ((!known || rec->chain_seq > known->chain_seq) &&
+                       selgw_chains_apply(h->chains, payload, len, jseq) == SELGW_ERR_NOMEM))
             h->err = SELGW_ERR_NOMEM;
+        free(chain);
     }
     free(rec);
     return h->err == SELGW_OK;
@@ -888,7 +884,10 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
                   why[0] ? why : selgw_strerror(err));
     uint64_t scan_from = g->plotlog ? selgw_plotlog_through(g->plotlog) : UINT64_MAX;
     why[0] = '\0';
-    snprintf(g->chains_state, sizeof g->chains_state, "%s/chains.state", dir);
+    if (asprintf(&g->chains_state, "%s/chains.state", dir) < 0) {
+        g->chains_state = NULL;
+        return SELGW_ERR_NOMEM;
+    }
     err = selgw_chains_new(&g->chains);
     if (err == SELGW_OK)
         err = selgw_chains_load(g->chains, g->journal, g->chains_state, scan_from,
@@ -1333,6 +1332,7 @@ void selgw_gateway_free(selgw_gateway *g)
     free(g->annotations);
     free(g->state_text);
     selgw_worker_free(g->sealer);
+    free(g->chains_state);
     pthread_mutex_destroy(&g->persist_lock);
     pthread_mutex_destroy(&g->lock);
     free(g->print_buf);

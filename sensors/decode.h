@@ -6,22 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/reading.h" /* selgw_quality */
+#include "sensors/calibration.h"
 #include "sensors/profile.h"
-
-typedef enum selgw_quality {
-    SELGW_QUALITY_OK,           /* read and within the valid range */
-    SELGW_QUALITY_OUT_OF_RANGE, /* read, but outside the valid range (or NaN/Inf): kept, flagged */
-    SELGW_QUALITY_READ_FAILED,  /* not read: the poll failed */
-} selgw_quality;
-
-const char *selgw_quality_name(selgw_quality q); /* "ok", "out_of_range", "read_failed" */
-
-/* Per-device correction applied after the profile's scale and offset:
- * value = (raw * field.scale + field.offset) * cal.scale + cal.offset. */
-typedef struct selgw_calibration {
-    double scale;  /* 1 for none */
-    double offset; /* 0 for none */
-} selgw_calibration;
 
 /* Registers (16-bit words) a field occupies; 0 for SELGW_TYPE_BIT, which occupies one bit. */
 unsigned selgw_type_registers(selgw_value_type type);

@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "base/embedded.h"
-#include "journal/record.h"
+#include "base/reading.h"
 #include "base/yaml.h"
 
 /* Defaults and bounds of the profile format (docs/PROFILES.md). */
@@ -522,9 +522,9 @@ static selgw_profile *parse_profile(selgw_yaml *yaml, struct fy_node **name_node
         goto done;
     }
     /* every field of a poll goes into one journal record */
-    if (count > SELGW_RECORD_MAX_FIELDS)
+    if (count > SELGW_READING_MAX_FIELDS)
         selgw_yaml_error(yaml, fields, "fields: a profile has at most %d fields (this one has %zu)",
-                         SELGW_RECORD_MAX_FIELDS, count);
+                         SELGW_READING_MAX_FIELDS, count);
     profile->fields = calloc(count, sizeof(*profile->fields));
     infos = calloc(count, sizeof(*infos));
     if (!profile->fields || !infos) {

@@ -3,7 +3,7 @@
 
 Each directory may include headers only from the directories listed for it. The base is
 below everything; sensors/ (profiles, decoding, Modbus frames) and the journal sit on the
-base alone; the pipeline's parts (poll, sinks, evidence) never include each other; only
+base alone; the config on those three; the pipeline's parts (poll, sinks, evidence) never include each other; only
 gateway.c and main.c, which assemble the pipeline, see all of it. Prints every include that
 points the wrong way, as FILE:LINE, and exits 1 if there is one.
 """
@@ -18,7 +18,7 @@ ALLOWED = {
     "base": {"base"},
     "sensors": {"base", "sensors"},
     "journal": {"base", "journal"},
-    "config": {"base", "sensors", "config"},
+    "config": {"base", "sensors", "journal", "config"},  # it embeds the journal's options
     "poll": {"base", "sensors", "config", "poll"},
     "sinks": {"base", "journal", "config", "sinks"},
     "evidence": {"base", "journal", "config", "evidence"},

@@ -1,5 +1,5 @@
 /* selgw (internal): writing text into a caller's buffer, snprintf-style, for the encoders
- * (reading and record JSON, InfluxDB line protocol).
+ * (record JSON, InfluxDB line protocol).
  *
  * Every function appends at *len, never writes at or past cap, keeps the text
  * NUL-terminated when there is room, and advances *len by the full length the text needs,
@@ -97,6 +97,12 @@ static inline void selgw_json_string_n(char *buf, size_t cap, size_t *len, const
         }
     }
     selgw_text_char(buf, cap, len, '"');
+}
+
+/* A NUL-terminated s as a JSON string literal, as selgw_json_string_n; NULL as "". */
+static inline void selgw_json_string(char *buf, size_t cap, size_t *len, const char *s)
+{
+    selgw_json_string_n(buf, cap, len, s ? s : "", s ? strlen(s) : 0);
 }
 
 /* A finite double as printf's "%.15g" writes it: 15 significant digits print 0.1-step

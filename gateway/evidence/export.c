@@ -374,9 +374,12 @@ static selgw_err add_tagged_devices(export_state *st, char *why, size_t why_cap)
         if (selgw_tags_parse(st->rec->text.ptr, st->rec->text.len, &tags, NULL, 0) != SELGW_OK)
             continue; /* the verifier names it */
         for (size_t d = 0; d < tags->device_count; d++) {
-            char chain[512];
-            int n = snprintf(chain, sizeof chain, "device/%s", tags->devices[d].id);
-            if (n > 0 && (size_t)n < sizeof chain && !heads_add(&st->devices, chain, (size_t)n, 1, NULL)) {
+            char *chain = NULL; /* ids in old records are not limited: never truncated */
+            int n = asprintf(&chain, "device/%s", tags->devices[d].id);
+            bool added = n >= 0 && heads_add(&st->devices, chain, (size_t)n, 1, NULL);
+            if (n >= 0)
+                free(chain);
+            if (!added) {
                 selgw_tags_free(tags);
                 selgw_explain(why, why_cap, "out of memory");
                 return SELGW_ERR_NOMEM;

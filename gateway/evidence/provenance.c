@@ -5,6 +5,8 @@
 #include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +104,7 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
         selgw_text_format(buf, cap, &len, ",\"bus\":");
         put_json_text(buf, cap, &len, cfg->buses[d->bus].id);
         selgw_text_format(buf, cap, &len, ",\"unit_id\":%d,\"profile\":", d->unit_id);
-        put_json_text(buf, cap, &len, d->profile->name);
+        put_json_text(buf, cap, &len, selgw_device_profile_name(d));
         selgw_text_format(buf, cap, &len, ",\"serial\":");
         const char *serial = d->serial ? d->serial : ""; /* a string: "" when not printed */
         selgw_json_string_n(buf, cap, &len, serial, strlen(serial));
@@ -110,7 +112,7 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
         for (size_t k = 0; k < d->calibration_count; k++) {
             const selgw_field_calibration *fc = &d->calibrations[k];
             selgw_text_format(buf, cap, &len, "%s{\"field\":", k ? "," : "");
-            put_json_text(buf, cap, &len, d->profile->fields[fc->field].name);
+            put_json_text(buf, cap, &len, selgw_device_field_name(d, fc->field));
             selgw_text_format(buf, cap, &len, ",\"scale\":");
             selgw_json_number_exact(buf, cap, &len, fc->cal.scale);
             selgw_text_format(buf, cap, &len, ",\"offset\":");
@@ -142,6 +144,22 @@ static const char *annotation_problem(const char *text, const char *ref)
     return NULL;
 }
 
+/* A path into buf, which holds PATH_MAX bytes; false with errno ENAMETOOLONG when it does
+ * not fit, rather than a truncated path that names another file. */
+static bool format_path(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool format_path(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    return true;
+}
+
 selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, const char *text,
                                  const char *ref, char *why, size_t why_cap)
 {
@@ -157,16 +175,19 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
         snprintf(why, why_cap, "%s", problem);
         return SELGW_ERR_INVALID;
     }
-    char dir[4096], path[4200], tmp[4300];
-    snprintf(dir, sizeof dir, "%s/%s", cfg->journal.dir, SPOOL_DIR);
+    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+    int64_t now = selgw_utc_ns();
+    if (!format_path(dir, "%s/%s", cfg->journal.dir, SPOOL_DIR) ||
+        !format_path(path, "%s/%020" PRId64 "-%d.ann", dir, now, (int)getpid()) ||
+        !format_path(tmp, "%s.tmp", path)) {
+        snprintf(why, why_cap, "%s/%s: %s", cfg->journal.dir, SPOOL_DIR, strerror(errno));
+        return SELGW_ERR_IO;
+    }
     mkdir(cfg->journal.dir, 0750);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
         return SELGW_ERR_IO;
     }
-    int64_t now = selgw_utc_ns();
-    snprintf(path, sizeof path, "%s/%020" PRId64 "-%d.ann", dir, now, (int)getpid());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     /* 0640: the journal's (a note may name a household's plot); its group, if it has one */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -252,8 +273,12 @@ static int compare_names(const void *a, const void *b)
 size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
 {
     *out = NULL;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", journal_dir, SPOOL_DIR);
+    char dir[PATH_MAX];
+    if (!format_path(dir, "%s/%s", journal_dir, SPOOL_DIR)) {
+        selgw_log(SELGW_LOG_ERROR, "annotation queue %s/%s: %s", journal_dir, SPOOL_DIR,
+                  strerror(errno));
+        return 0;
+    }
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -282,15 +307,15 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
     selgw_annotation *list = count ? calloc(count, sizeof *list) : NULL;
     size_t taken = 0;
     for (size_t i = 0; i < count; i++) {
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        char path[PATH_MAX], bad[PATH_MAX];
         selgw_annotation *a = list ? &list[taken] : NULL;
-        if (a && read_annotation(path, a)) {
+        /* a name of the queue is short (file[]): only a directory near PATH_MAX fails */
+        if (!format_path(path, "%s/%s", dir, names[i]) || !format_path(bad, "%s.bad", path)) {
+            selgw_log(SELGW_LOG_ERROR, "annotation %s in %s: %s", names[i], dir, strerror(errno));
+        } else if (a && read_annotation(path, a)) {
             snprintf(a->file, sizeof a->file, "%s", names[i]);
             taken++;
         } else if (a) {
-            char bad[4500];
-            snprintf(bad, sizeof bad, "%s.bad", path);
             rename(path, bad);
             selgw_log(SELGW_LOG_ERROR,
                       "annotation %s cannot be read or holds what `selgw annotate` refuses "
@@ -310,8 +335,9 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
 
 selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation *a)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file);
+    char path[PATH_MAX];
+    if (!format_path(path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file))
+        return selgw_err_from_errno(errno);
     if (unlink(path) != 0 && errno != ENOENT)
         return selgw_err_from_errno(errno);
     return SELGW_OK;
@@ -320,10 +346,12 @@ selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation 
 void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a,
                                 const char *why)
 {
-    char path[4400], aside[4500];
-    snprintf(path, sizeof path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file);
-    snprintf(aside, sizeof aside, "%s.%s", path, why);
-    if (rename(path, aside) != 0)
+    char path[PATH_MAX], aside[PATH_MAX];
+    if (!format_path(path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file) ||
+        !format_path(aside, "%s.%s", path, why))
+        selgw_log(SELGW_LOG_ERROR, "annotation %s in %s/%s: %s (cannot set it aside: %s)", a->file,
+                  journal_dir, SPOOL_DIR, why, strerror(errno));
+    else if (rename(path, aside) != 0)
         selgw_log(SELGW_LOG_ERROR, "annotation %s: %s (cannot set it aside: %s)", path, why,
                   strerror(errno));
     else

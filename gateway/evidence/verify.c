@@ -31,7 +31,7 @@
 #define HASH SELGW_RECORD_HASH_BYTES
 #define MAX_PROBLEMS_LISTED 20
 #define HASH_PREFIX_BYTES 8 /* a seal is named by the first 16 hex digits of its hash */
-#define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_RECORD_MAX_FIELDS */
+#define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_READING_MAX_FIELDS */
 
 static const uint8_t zero_hash[HASH];
 
@@ -1077,14 +1077,9 @@ static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payloa
 
 /* ---- the end: what must be there --------------------------------------------------------- */
 
-static bool followed_device(const verify_state *vs, const char *device)
+static bool followed_device(const verify_state *vs, const char *chain)
 {
-    char chain[512];
-    int n = snprintf(chain, sizeof chain, "device/%s", device);
-    if (n < 0 || (size_t)n >= sizeof chain)
-        return false;
-    const vchain *c = chain_find(vs, (selgw_str){chain, (size_t)n});
-    return c != NULL;
+    return chain_find(vs, (selgw_str){chain, strlen(chain)}) != NULL;
 }
 
 /* The plot's chain is there, every device its tags name during the period has its chain
@@ -1120,10 +1115,15 @@ static void check_completeness(verify_state *vs)
             continue;
         for (size_t k = 0; k < t->tags->device_count; k++) {
             const char *id = t->tags->devices[k].id;
-            if (followed_device(vs, id))
+            char *chain = NULL; /* ids in a bundle are not limited: never truncated */
+            if (asprintf(&chain, "device/%s", id) < 0) {
+                problem(vs, "out of memory");
+                return;
+            }
+            if (followed_device(vs, chain)) {
+                free(chain);
                 continue;
-            char chain[512];
-            snprintf(chain, sizeof chain, "device/%s", id);
+            }
             const named_head *o = opening_head(vs, chain, strlen(chain));
             uint64_t closing = 0;
             closing_head(vs, chain, &closing);
@@ -1137,6 +1137,7 @@ static void check_completeness(verify_state *vs)
                         d ? d : "?", t->jseq, opened + 1, closing);
                 free(d);
             }
+            free(chain);
         }
     }
 }
@@ -1422,8 +1423,9 @@ static bool read_header_line(verify_state *vs, uint64_t line_no, const char *lin
         ok = is_id(v) && (vs->gateway = strdup(v)) != NULL;
     } else if (ok && line_no == 4) {
         ok = is_id(v) && (vs->plot = strdup(v)) != NULL;
-        if (ok)
-            snprintf(vs->plot_chain, sizeof vs->plot_chain, "plot/%s", v);
+        /* a plot id too long for its chain name is no id a config allows */
+        ok = ok && (size_t)snprintf(vs->plot_chain, sizeof vs->plot_chain, "plot/%s", v) <
+                       sizeof vs->plot_chain;
     } else if (ok && line_no == 5) {
         ok = selgw_parse_instant(v, &vs->from_ns);
     } else if (ok && line_no == 6) {

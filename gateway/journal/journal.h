@@ -20,8 +20,39 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
 #include "base/error.h"
+
+/* How the journal makes records durable (docs/JOURNAL.md). */
+typedef enum selgw_fsync_policy {
+    SELGW_FSYNC_BATCH,    /* one fdatasync per group commit, before sinks see the records: a
+                           * committed record survives a power cut (default) */
+    SELGW_FSYNC_INTERVAL, /* fdatasync at most every fsync_interval_ms: may lose that much */
+    SELGW_FSYNC_NONE,     /* leave it to the kernel: for tests and throwaway setups only */
+} selgw_fsync_policy;
+
+/* What happens when undelivered data reaches max_backlog_bytes. */
+typedef enum selgw_when_full {
+    SELGW_WHEN_FULL_STOP,        /* refuse new records and raise an alarm (default) */
+    SELGW_WHEN_FULL_DROP_OLDEST, /* delete the oldest undelivered segment, record a gap */
+} selgw_when_full;
+
+/* The journal's options; the config file's `journal:` section (docs/CONFIG.md). */
+typedef struct selgw_journal_config {
+    char *dir;              /* relative paths are relative to the config file */
+    uint64_t segment_bytes; /* a segment is closed and a new one begun past this size */
+    selgw_fsync_policy fsync;
+    int fsync_interval_ms;      /* SELGW_FSYNC_INTERVAL only */
+    int commit_interval_ms;     /* longest a record waits for its group commit */
+    int64_t retention_ms;       /* delivered segments are kept this long, then removed */
+    uint64_t max_backlog_bytes; /* undelivered data limit; 0 = the disk's own limit */
+    selgw_when_full when_full;
+    char *group;  /* NULL, or a group (e.g. of a dashboard) that may read the journal */
+    unsigned gid; /* its id, when group is set */
+    /* Not a config file option: set by the gateway, whose chain state needs the records
+     * after its checkpoint. Retention then removes nothing until
+     * selgw_journal_hold_retention says from where. */
+    bool hold_retention;
+} selgw_journal_config;
 
 typedef struct selgw_journal selgw_journal;
 typedef struct selgw_journal_reader selgw_journal_reader;

@@ -112,48 +112,42 @@ size_t selgw_record_encode_reading(const selgw_reading *r, const selgw_chain_lin
                                    uint8_t *buf, size_t cap)
 {
     writer w = {.buf = buf, .cap = buf ? cap : 0};
-    const selgw_config *cfg = r->config;
-    const selgw_device *dev = r->device;
-    const selgw_plot *plot = &cfg->plots[dev->plot];
-    const selgw_base *base = &cfg->bases[plot->base];
-    const selgw_profile *profile = dev->profile;
-
-    if (r->contract_count > SELGW_RECORD_MAX_HOUSEHOLDS ||
-        profile->field_count > SELGW_RECORD_MAX_FIELDS || (unsigned)r->status >= SELGW_ERR_COUNT_ ||
-        dev->unit_id < 0 || r->exception_code < 0)
+    if (r->household_count > SELGW_READING_MAX_HOUSEHOLDS ||
+        r->field_count > SELGW_READING_MAX_FIELDS || (unsigned)r->status >= SELGW_ERR_COUNT_ ||
+        r->unit_id < 0 || r->exception_code < 0)
         return 0;
 
-    put_head(&w, SELGW_RECORD_READING, link, r->time_ns, str_of(cfg->gateway_id));
-    put_str(&w, base->id);
-    put_str(&w, plot->id);
-    put_str(&w, plot->crop);
-    put_str(&w, dev->id);
-    put_str(&w, profile->name);
-    put_str(&w, dev->serial);
-    put_str(&w, cfg->buses[dev->bus].id);
-    put_u8(&w, (unsigned)dev->unit_id);
+    put_head(&w, SELGW_RECORD_READING, link, r->time_ns, str_of(r->gateway));
+    put_str(&w, r->base);
+    put_str(&w, r->plot);
+    put_str(&w, r->crop);
+    put_str(&w, r->device);
+    put_str(&w, r->profile);
+    put_str(&w, r->serial);
+    put_str(&w, r->bus);
+    put_u8(&w, (unsigned)r->unit_id);
     put_u8(&w, (unsigned)r->status);
     put_u8(&w, (unsigned)r->exception_code);
     put_uint(&w, r->attempts, 4);
 
-    put_uint(&w, r->contract_count, 2);
-    for (size_t i = 0; i < r->contract_count; i++) {
-        put_str(&w, r->contracts[i]->household);
-        put_str(&w, r->contracts[i]->contract);
+    put_uint(&w, r->household_count, 2);
+    for (size_t i = 0; i < r->household_count; i++) {
+        put_str(&w, r->households[i].household);
+        put_str(&w, r->households[i].contract);
     }
 
-    put_uint(&w, profile->field_count, 2);
-    for (size_t i = 0; i < profile->field_count; i++) {
-        selgw_quality q = r->values[i].quality;
-        if ((unsigned)q > SELGW_QUALITY_READ_FAILED)
+    put_uint(&w, r->field_count, 2);
+    for (size_t i = 0; i < r->field_count; i++) {
+        const selgw_reading_field *f = &r->fields[i];
+        if ((unsigned)f->quality > SELGW_QUALITY_READ_FAILED)
             return 0;
-        put_str(&w, profile->fields[i].name);
-        put_str(&w, profile->fields[i].unit);
-        put_u8(&w, (unsigned)q);
-        if (q == SELGW_QUALITY_READ_FAILED)
+        put_str(&w, f->name);
+        put_str(&w, f->unit);
+        put_u8(&w, (unsigned)f->quality);
+        if (f->quality == SELGW_QUALITY_READ_FAILED)
             put_uint(&w, NO_VALUE_BITS, 8);
         else
-            put_f64(&w, r->values[i].value);
+            put_f64(&w, f->value);
     }
     return finish(&w);
 }
@@ -326,7 +320,7 @@ static void decode_reading(reader *r, selgw_record *out)
     out->attempts = (unsigned)get_uint(r, 4);
 
     uint64_t households = get_uint(r, 2);
-    if (households > SELGW_RECORD_MAX_HOUSEHOLDS)
+    if (households > SELGW_READING_MAX_HOUSEHOLDS)
         r->bad = 1;
     for (size_t i = 0; !r->bad && i < households; i++) {
         out->households[i].household = get_str(r);
@@ -335,7 +329,7 @@ static void decode_reading(reader *r, selgw_record *out)
     }
 
     uint64_t fields = get_uint(r, 2);
-    if (fields > SELGW_RECORD_MAX_FIELDS)
+    if (fields > SELGW_READING_MAX_FIELDS)
         r->bad = 1;
     for (size_t i = 0; !r->bad && i < fields; i++) {
         selgw_record_field *f = &out->fields[i];
@@ -608,8 +602,7 @@ static void put_member(char *buf, size_t cap, size_t *len, const char *key, selg
     selgw_text_char(buf, cap, len, ',');
 }
 
-/* The members of selgw_reading_json (gateway/poll/reading.c), in the same order and form: a
- * reading looks the same on stdout before the journal and on MQTT after it. */
+/* A reading's members after "time", in the order docs/RECORD.md lists them. */
 static void put_reading_members(const selgw_record *rec, char *buf, size_t cap, size_t *len)
 {
     const struct {
@@ -678,8 +671,8 @@ size_t selgw_record_json(const selgw_record *rec, char *buf, size_t cap)
         put_json_str(buf, cap, &len, rec->gateway);
         put_event_members(rec, buf, cap, &len);
     }
-    /* After the type's members, so that a reading's JSON still begins with exactly the
-     * members of selgw_reading_json. */
+    /* After the type's members, so that a reading's JSON begins with the reading itself
+     * whether or not it is chained. */
     if (rec->chained) {
         put_next_member(buf, cap, &len, "chain", rec->chain);
         selgw_text_format(buf, cap, &len, ",\"chain_seq\":%llu",

@@ -14,13 +14,11 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "poll/reading.h"
+#include "base/reading.h"
 
 #define SELGW_RECORD_FORMAT 3         /* first byte of every payload written now; 1, 2 are read */
 #define SELGW_RECORD_HASH_BYTES 32     /* BLAKE2b-256 of a payload: the record's hash */
-#define SELGW_RECORD_SIGNATURE_BYTES 64 /* Ed25519 */
-#define SELGW_RECORD_MAX_FIELDS 128    /* profiles are validated against these */
-#define SELGW_RECORD_MAX_HOUSEHOLDS 128
+#define SELGW_RECORD_SIGNATURE_BYTES 64     /* Ed25519 */
 #define SELGW_RECORD_MAX_PAYLOAD (1u << 20) /* the journal's own limit */
 
 typedef enum selgw_record_type {
@@ -82,9 +80,9 @@ typedef struct selgw_record {
     int exception_code;
     unsigned attempts;
     size_t household_count;
-    selgw_record_household households[SELGW_RECORD_MAX_HOUSEHOLDS];
+    selgw_record_household households[SELGW_READING_MAX_HOUSEHOLDS];
     size_t field_count;
-    selgw_record_field fields[SELGW_RECORD_MAX_FIELDS];
+    selgw_record_field fields[SELGW_READING_MAX_FIELDS];
     /* SELGW_RECORD_START, _STOP, _GAP, _ANNOTATION, _TAGS, _CLOCK */
     selgw_str text;
     uint64_t gap_first_seq, gap_last_seq; /* SELGW_RECORD_GAP: the records it stands for */
@@ -157,10 +155,11 @@ void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_REC
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out);
 
 /* The JSON form, one line without newline, snprintf-style (returns the length needed).
- * For a reading the same members as selgw_reading_json, plus "seq" first when seq != 0
- * and "type", and the chain members ("chain", "chain_seq", "prev") when chained, and
- * "hash" when has_hash. For events: type, seq, time, gateway, text, and first/last for a
- * gap, plot/ref, prev_seal, seal entries and signature as their types have them. */
+ * For a reading: "seq" when seq != 0, "type", "time", the reading's tags, households,
+ * status and fields (docs/RECORD.md), then the chain members ("chain", "chain_seq",
+ * "prev") when chained, and "hash" when has_hash. For events: type, seq, time, gateway,
+ * text, and first/last for a gap, plot/ref, prev_seal, seal entries and signature as their
+ * types have them. */
 size_t selgw_record_json(const selgw_record *rec, char *buf, size_t cap);
 
 #endif

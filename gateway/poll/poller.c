@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/worker.h"
+#include "sensors/decode.h"
 #include "sensors/plan.h"
 
 /* The data of one planned request, and how its last attempt went. */
@@ -24,8 +25,7 @@ typedef struct device_state {
     const selgw_device *dev;
     selgw_plan *plan;
     request_slot *requests;
-    selgw_field_value *values;
-    const selgw_contract **contracts; /* room for every contract of the plot */
+    selgw_reading *reading; /* its tags and field names filled once; values each poll */
     int64_t interval_ns;
     int64_t next_due_ns;  /* monotonic: when the next regular poll is due */
     int64_t retry_due_ns; /* monotonic: when the pending retry is due; 0 when none */
@@ -35,7 +35,7 @@ typedef struct device_state {
     unsigned consecutive_failures;
     unsigned tightened; /* plan tightenings so far after refused reads (at most 2) */
     selgw_repeat failures;
-    char what[96];
+    char what[2 * SELGW_ID_MAX + 32]; /* "device <id> (unit <n> on bus <id>)" */
 } device_state;
 
 struct selgw_poller {
@@ -77,8 +77,7 @@ static void device_state_free(device_state *d)
 {
     free_requests(d->requests, d->plan);
     selgw_plan_free(d->plan);
-    free(d->values);
-    free(d->contracts);
+    free(d->reading);
 }
 
 /* Makes `plan` the device's plan, with a buffer for every request. On failure the device
@@ -113,18 +112,16 @@ static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
                                    const selgw_device *dev)
 {
     d->dev = dev;
-    const selgw_profile *profile = dev->profile;
     selgw_plan *plan = NULL;
     selgw_err err = selgw_device_plan(dev, &plan);
     if (err == SELGW_OK)
         err = install_plan(d, plan);
     if (err != SELGW_OK)
         return err;
-    d->values = calloc(profile->field_count ? profile->field_count : 1, sizeof *d->values);
-    size_t contracts = cfg->plots[dev->plot].contract_count;
-    d->contracts = calloc(contracts ? contracts : 1, sizeof *d->contracts);
-    if (!d->values || !d->contracts)
+    d->reading = malloc(sizeof *d->reading);
+    if (!d->reading)
         return SELGW_ERR_NOMEM;
+    selgw_reading_for_device(d->reading, cfg, dev);
     d->interval_ns = (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
     snprintf(d->what, sizeof d->what, "device %s (unit %d on bus %s)", dev->id, dev->unit_id,
              cfg->buses[dev->bus].id);
@@ -333,7 +330,7 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         const selgw_field *f = &profile->fields[i];
         const selgw_field_slot *fs = &d->plan->slots[i];
         const request_slot *rs = &d->requests[fs->request];
-        selgw_field_value *v = &d->values[i];
+        selgw_reading_field *v = &d->reading->fields[i];
         if (rs->status != SELGW_OK) {
             v->value = 0;
             v->quality = SELGW_QUALITY_READ_FAILED;
@@ -347,22 +344,14 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
                                                 d->plan->requests[fs->request].count - fs->offset,
                                                 &cal, &v->value);
     }
-    const selgw_plot *plot = &p->cfg->plots[dev->plot];
-    int32_t day = selgw_config_local_day(p->cfg, d->poll_utc_ns);
-    size_t ncontracts = selgw_plot_contracts_on(plot, day, d->contracts, plot->contract_count);
-    selgw_reading reading = {
-        .time_ns = d->poll_utc_ns,
-        .config = p->cfg,
-        .device = dev,
-        .status = status,
-        .exception_code = exception_code,
-        .attempts = d->attempts,
-        .contract_count = ncontracts,
-        .contracts = d->contracts,
-        .values = d->values,
-    };
+    selgw_reading *reading = d->reading;
+    reading->time_ns = d->poll_utc_ns;
+    reading->status = status;
+    reading->exception_code = exception_code;
+    reading->attempts = d->attempts;
+    selgw_reading_set_households(reading, p->cfg, dev);
     if (p->emit)
-        p->emit(p->emit_ctx, &reading);
+        p->emit(p->emit_ctx, dev, reading);
 
     if (status == SELGW_OK) {
         selgw_repeat_ok(&d->failures, d->what);

@@ -21,9 +21,10 @@
 
 typedef struct selgw_poller selgw_poller;
 
-/* Called from the poller's thread for every completed poll; the reading and what it points
- * to are valid only during the call. */
-typedef void (*selgw_reading_fn)(void *ctx, const selgw_reading *reading);
+/* Called from the poller's thread for every completed poll of device; the reading and
+ * what it points to are valid only during the call. */
+typedef void (*selgw_reading_fn)(void *ctx, const selgw_device *device,
+                                 const selgw_reading *reading);
 
 /* Takes ownership of transport (also on failure). cfg must outlive the poller. */
 selgw_err selgw_poller_new(const selgw_config *cfg, size_t bus_index, selgw_transport *transport,

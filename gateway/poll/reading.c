@@ -2,77 +2,44 @@
 
 #include <string.h>
 
-#include "base/clock.h"
-#include "base/text_writer.h"
+#include "sensors/profile.h"
 
-void selgw_json_string(char *buf, size_t cap, size_t *len, const char *s)
+void selgw_reading_for_device(selgw_reading *out, const selgw_config *cfg, const selgw_device *dev)
 {
-    selgw_json_string_n(buf, cap, len, s ? s : "", s ? strlen(s) : 0);
-}
-
-static void put_key(char *buf, size_t cap, size_t *len, const char *key)
-{
-    selgw_json_string(buf, cap, len, key);
-    selgw_text_char(buf, cap, len, ':');
-}
-
-size_t selgw_reading_json(const selgw_reading *r, char *buf, size_t cap)
-{
-    size_t len = 0;
-    if (cap)
-        buf[0] = '\0';
-    const selgw_config *cfg = r->config;
-    const selgw_device *dev = r->device;
     const selgw_plot *plot = &cfg->plots[dev->plot];
-    const selgw_base *base = &cfg->bases[plot->base];
     const selgw_profile *profile = dev->profile;
-    char when[SELGW_UTC_TEXT_SIZE];
+    memset(out, 0, sizeof *out);
+    out->gateway = cfg->gateway_id;
+    out->base = cfg->bases[plot->base].id;
+    out->plot = plot->id;
+    out->crop = plot->crop;
+    out->device = dev->id;
+    out->profile = profile->name;
+    out->serial = dev->serial;
+    out->bus = cfg->buses[dev->bus].id;
+    out->unit_id = dev->unit_id;
+    /* Profiles hold at most SELGW_READING_MAX_FIELDS fields (checked at load). */
+    size_t n = profile->field_count;
+    if (n > SELGW_READING_MAX_FIELDS)
+        n = SELGW_READING_MAX_FIELDS;
+    for (size_t i = 0; i < n; i++)
+        out->fields[i] = (selgw_reading_field){.name = profile->fields[i].name,
+                                               .unit = profile->fields[i].unit,
+                                               .quality = SELGW_QUALITY_READ_FAILED};
+    out->field_count = n;
+}
 
-    selgw_text_format(buf, cap, &len, "{\"time\":\"%s\",", selgw_format_utc(r->time_ns, when));
-    const char *tags[][2] = {
-        {"gateway", cfg->gateway_id}, {"base", base->id},
-        {"plot", plot->id},           {"crop", plot->crop},
-        {"device", dev->id},          {"profile", profile->name},
-        {"serial", dev->serial},      {"bus", cfg->buses[dev->bus].id},
-    };
-    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
-        put_key(buf, cap, &len, tags[i][0]);
-        selgw_json_string(buf, cap, &len, tags[i][1]);
-        selgw_text_char(buf, cap, &len, ',');
-    }
-    selgw_text_format(buf, cap, &len, "\"unit_id\":%d,\"households\":[", dev->unit_id);
-    for (size_t i = 0; i < r->contract_count; i++) {
-        if (i)
-            selgw_text_char(buf, cap, &len, ',');
-        selgw_text_format(buf, cap, &len, "{\"household\":");
-        selgw_json_string(buf, cap, &len, r->contracts[i]->household);
-        selgw_text_format(buf, cap, &len, ",\"contract\":");
-        selgw_json_string(buf, cap, &len, r->contracts[i]->contract);
-        selgw_text_char(buf, cap, &len, '}');
-    }
-    selgw_text_format(buf, cap, &len, "],\"status\":\"%s\"", selgw_err_token(r->status));
-    if (r->status != SELGW_OK) {
-        selgw_text_format(buf, cap, &len, ",\"error\":");
-        selgw_json_string(buf, cap, &len, selgw_strerror(r->status));
-    }
-    if (r->status == SELGW_ERR_EXCEPTION)
-        selgw_text_format(buf, cap, &len, ",\"exception\":%d", r->exception_code);
-    selgw_text_format(buf, cap, &len, ",\"attempts\":%u,\"fields\":{", r->attempts);
-    for (size_t i = 0; i < profile->field_count; i++) {
-        const selgw_field *f = &profile->fields[i];
-        if (i)
-            selgw_text_char(buf, cap, &len, ',');
-        put_key(buf, cap, &len, f->name);
-        selgw_text_format(buf, cap, &len, "{\"value\":");
-        if (r->values[i].quality == SELGW_QUALITY_READ_FAILED)
-            selgw_text_format(buf, cap, &len, "null");
-        else
-            selgw_json_number(buf, cap, &len, r->values[i].value);
-        selgw_text_format(buf, cap, &len, ",\"unit\":");
-        selgw_json_string(buf, cap, &len, f->unit);
-        selgw_text_format(buf, cap, &len, ",\"quality\":\"%s\"}",
-                          selgw_quality_name(r->values[i].quality));
-    }
-    selgw_text_format(buf, cap, &len, "}}");
-    return len;
+void selgw_reading_set_households(selgw_reading *r, const selgw_config *cfg,
+                                  const selgw_device *dev)
+{
+    const selgw_plot *plot = &cfg->plots[dev->plot];
+    const selgw_contract *valid[SELGW_READING_MAX_HOUSEHOLDS];
+    size_t n = selgw_plot_contracts_on(plot, selgw_config_local_day(cfg, r->time_ns), valid,
+                                       SELGW_READING_MAX_HOUSEHOLDS);
+    /* Plots hold at most SELGW_READING_MAX_HOUSEHOLDS contracts (checked at load). */
+    if (n > SELGW_READING_MAX_HOUSEHOLDS)
+        n = SELGW_READING_MAX_HOUSEHOLDS;
+    for (size_t i = 0; i < n; i++)
+        r->households[i] = (selgw_reading_household){valid[i]->household, valid[i]->contract};
+    r->household_count = n;
 }

@@ -17,6 +17,8 @@
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
 #include "journal/record.h"
+#include "poll/reading.h"
+#include "sensors/profile.h"
 #include "sinks/sink.h"
 
 /* Appends a payload; with chains, takes its place into account. */
@@ -67,8 +69,7 @@ int main(int argc, char **argv)
         selgw_config_free(cfg);
         return 1;
     }
-    selgw_field_value values[SELGW_RECORD_MAX_FIELDS];
-    const selgw_contract *contracts[SELGW_RECORD_MAX_HOUSEHOLDS];
+    static selgw_reading r;
     static uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
     size_t ndev = cfg->device_count;
     long long rounds = (count + (long long)ndev - 1) / (long long)ndev;
@@ -93,10 +94,8 @@ int main(int argc, char **argv)
         char text[8192];
         for (size_t p = 0; !status && p < cfg->plot_count; p++) {
             size_t n = selgw_plot_tags_text(cfg, p, text, sizeof text);
-            char chain[160];
-            snprintf(chain, sizeof chain, "plot/%s", cfg->plots[p].id);
             selgw_chain_link link;
-            selgw_chains_next(chains, chain, &link);
+            selgw_chains_next(chains, cfg->plots[p].chain, &link);
             selgw_record tags = {.type = SELGW_RECORD_TAGS,
                                  .time_ns = first - SELGW_NS_PER_S,
                                  .gateway = {cfg->gateway_id, strlen(cfg->gateway_id)},
@@ -113,24 +112,17 @@ int main(int argc, char **argv)
         const selgw_device *dev = &cfg->devices[i % (long long)ndev];
         long long round = i / (long long)ndev;
         int64_t t = now - (rounds - round) * (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
+        selgw_reading_for_device(&r, cfg, dev);
+        r.time_ns = t;
+        r.attempts = 1;
+        selgw_reading_set_households(&r, cfg, dev);
         const selgw_profile *p = dev->profile;
-        for (size_t f = 0; f < p->field_count; f++) {
+        for (size_t f = 0; f < r.field_count; f++) {
             const selgw_field *fd = &p->fields[f];
             double lo = fd->has_min ? fd->min : 0, hi = fd->has_max ? fd->max : 100;
-            values[f].value = lo + (hi - lo) * (0.5 + 0.4 * sin((double)round / 50.0 + f));
-            values[f].quality = SELGW_QUALITY_OK;
+            r.fields[f].value = lo + (hi - lo) * (0.5 + 0.4 * sin((double)round / 50.0 + f));
+            r.fields[f].quality = SELGW_QUALITY_OK;
         }
-        const selgw_plot *plot = &cfg->plots[dev->plot];
-        size_t nc = selgw_plot_contracts_on(plot, selgw_config_local_day(cfg, t), contracts,
-                                            SELGW_RECORD_MAX_HOUSEHOLDS);
-        selgw_reading r = {.time_ns = t,
-                           .config = cfg,
-                           .device = dev,
-                           .status = SELGW_OK,
-                           .attempts = 1,
-                           .contract_count = nc,
-                           .contracts = contracts,
-                           .values = values};
         if (chains && t >= next_seal) {
             if (seal(j, chains, signer, cfg->gateway_id, t - 1, payload)) {
                 fprintf(stderr, "journal_fill: seal before reading %lld failed\n", i);
@@ -140,10 +132,8 @@ int main(int argc, char **argv)
             next_seal += seal_every * ((t - next_seal) / seal_every + 1);
         }
         selgw_chain_link link;
-        char chain[160];
-        snprintf(chain, sizeof chain, "device/%s", dev->id);
         if (chains)
-            selgw_chains_next(chains, chain, &link);
+            selgw_chains_next(chains, dev->chain, &link);
         size_t len =
             selgw_record_encode_reading(&r, chains ? &link : NULL, payload, sizeof payload);
         if (append(j, chains, payload, len)) {

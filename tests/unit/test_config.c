@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "sensors/decode.h"
+#include "sensors/plan.h"
 #include "base/yaml.h"
 
 /* Inline configs are loaded as "t.yaml" with the working directory at tests/data/config,
@@ -486,34 +488,96 @@ static void test_unit_id_clash_on_one_bus(void **state)
 
 /* Every chain's head must fit in one seal (a record of at most 1 MiB): 210 devices with
  * ids of 5000 characters do not; 200 do. */
+/* Ids are at most SELGW_ID_MAX (64) bytes, so a seal's chain names are too: with ids of 64
+ * bytes, a seal names up to 9277 devices (and the plot and the gateway chain) in 1 MiB. */
 static void test_seal_must_fit(void **state)
 {
     (void)state;
-    for (size_t devices = 200; devices <= 210; devices += 10) {
-        size_t cap = 1024 + devices * 5100;
+    for (size_t devices = 9277; devices <= 9278; devices++) {
+        size_t buses = (devices + 246) / 247; /* unit ids 1..247 on each */
+        size_t cap = 1024 + buses * 48 + devices * 160;
         char *text = malloc(cap);
         assert_non_null(text);
-        size_t len = (size_t)snprintf(text, cap, "%s", HEAD "buses: [{id: x, type: tcp, host: h}]\ndevices:\n");
+        size_t len = (size_t)snprintf(text, cap, "%s", HEAD "buses: [");
+        for (size_t b = 0; b < buses; b++)
+            len += (size_t)snprintf(text + len, cap - len, "%s{id: x%zu, type: tcp, host: h%zu}",
+                                    b ? ", " : "", b, b);
+        len += (size_t)snprintf(text + len, cap - len, "]\ndevices:\n");
         for (size_t i = 0; i < devices; i++) {
-            len += (size_t)snprintf(text + len, cap - len, "  - {id: d%04zu", i);
-            memset(text + len, 'x', 4995);
-            len += 4995;
+            len += (size_t)snprintf(text + len, cap - len, "  - {id: d%05zu", i);
+            memset(text + len, 'x', SELGW_ID_MAX - 6);
+            len += SELGW_ID_MAX - 6;
             len += (size_t)snprintf(text + len, cap - len,
-                                    ", bus: x, unit_id: %zu, profile: test-soil, plot: p1}\n",
-                                    i + 1);
+                                    ", bus: x%zu, unit_id: %zu, profile: test-soil, plot: p1}\n",
+                                    i / 247, i % 247 + 1);
         }
-        if (devices == 200) {
+        if (devices == 9277) {
             selgw_config *cfg = load_good(text);
             selgw_config_free(cfg);
         } else {
             selgw_diag *diag = load_bad(text);
             assert_int_equal(selgw_diag_count(diag), 1);
-            assert_diag(diag, "t.yaml:216:10: 210 devices and 1 plot are more than a seal can "
-                              "name: it would take 1060");
+            assert_diag(diag, "t.yaml:9284:10: 9278 devices and 1 plot are more than a seal can "
+                              "name: it would take 1048651 bytes");
             selgw_diag_free(diag);
         }
         free(text);
     }
+}
+
+/* An id longer than SELGW_ID_MAX bytes is refused where it stands, whatever it names. */
+static void test_id_length(void **state)
+{
+    (void)state;
+    char id[SELGW_ID_MAX + 2];
+    memset(id, 'a', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    char text[1024];
+    /* 65 bytes: one too many, on the gateway, a base, a plot, a household, a contract */
+    snprintf(text, sizeof text, PROFILES_LINE "gateway: {id: %s}\n", id);
+    expect_one_error(text, "t.yaml:2:15: id 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long: ids "
+                           "have at most 64");
+    snprintf(text, sizeof text, HEAD_PLOTS "  - id: %s\n    base: b1\n    crop: tea\n", id);
+    expect_one_error(text, "t.yaml:6:9: id 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long");
+    snprintf(text, sizeof text,
+             HEAD_PLOTS "  - id: p2\n    base: b1\n    crop: tea\n    households:\n"
+                        "      - {household: %s, contract: C1, from: 2024-03-01}\n"
+                        "      - {household: H2, contract: %s, from: 2024-03-01}\n",
+             id, id);
+    selgw_diag *diag = load_bad(text);
+    assert_int_equal(selgw_diag_count(diag), 2);
+    assert_diag(diag, "t.yaml:10:21: household 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long: ids "
+                      "have at most 64");
+    assert_true(has_diag(diag, "t.yaml:11:35: contract 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes "
+                               "long: ids have at most 64"));
+    selgw_diag_free(diag);
+    /* a device and its bus: the reference is not reported again as unknown */
+    snprintf(text, sizeof text,
+             HEAD "buses: [{id: %s, type: tcp, host: h}]\n"
+                  "devices: [{id: %s, bus: %s, unit_id: 1, profile: test-soil, plot: p1}]\n",
+             id, id, id);
+    diag = load_bad(text);
+    assert_int_equal(selgw_diag_count(diag), 3);
+    assert_true(has_diag(diag, "t.yaml:5:14: id 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long"));
+    assert_true(has_diag(diag, "t.yaml:6:16: id 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long"));
+    assert_true(has_diag(diag, "t.yaml:6:88: bus 'aaaaaaaaaaaaaaaaaaaa...' is 65 bytes long"));
+    selgw_diag_free(diag);
+
+    /* 64 bytes is fine, and names its chains */
+    id[SELGW_ID_MAX] = '\0';
+    snprintf(text, sizeof text,
+             HEAD_NO_PLOTS
+             "plots: [{id: %s, base: b1, crop: tea}]\n"
+             "buses: [{id: %s, type: tcp, host: h}]\n"
+             "devices: [{id: %s, bus: %s, unit_id: 1, profile: test-soil, plot: %s}]\n",
+             id, id, id, id, id);
+    selgw_config *cfg = load_good(text);
+    char chain[sizeof id + 8];
+    snprintf(chain, sizeof chain, "device/%s", id);
+    assert_string_equal(cfg->devices[0].chain, chain);
+    snprintf(chain, sizeof chain, "plot/%s", id);
+    assert_string_equal(cfg->plots[0].chain, chain);
+    selgw_config_free(cfg);
 }
 
 static void test_contracts_checked(void **state)
@@ -2051,6 +2115,7 @@ int main(void)
         cmocka_unit_test(test_unit_id_clash_on_one_bus),
         cmocka_unit_test(test_not_utf8),
         cmocka_unit_test(test_seal_must_fit),
+        cmocka_unit_test(test_id_length),
         cmocka_unit_test(test_contracts_checked),
         cmocka_unit_test(test_bus_options_of_the_other_kind),
         cmocka_unit_test(test_calibration_of_unknown_field),

@@ -24,8 +24,9 @@
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
-#include "poll/reading.h"
 #include "journal/record.h"
+#include "sensors/profile.h"
+#include "test_reading_util.h"
 
 #define T0 INT64_C(1795960000000000000)
 #define SEC INT64_C(1000000000)
@@ -104,21 +105,16 @@ static uint64_t add_reading(fixture *f, size_t device, int64_t t, selgw_err stat
     char name[64];
     snprintf(name, sizeof name, "device/%s", f->devices[device].id);
     chain_state *c = chain(f, name);
-    selgw_field_value values[2];
+    test_value values[2];
     if (status == SELGW_OK) {
-        values[0] = (selgw_field_value){20.0 + (double)((t - T0) / SEC % 7), SELGW_QUALITY_OK};
-        values[1] = (selgw_field_value){15.5, SELGW_QUALITY_OK};
+        values[0] = (test_value){20.0 + (double)((t - T0) / SEC % 7), SELGW_QUALITY_OK};
+        values[1] = (test_value){15.5, SELGW_QUALITY_OK};
     } else {
-        values[0] = values[1] = (selgw_field_value){0, SELGW_QUALITY_READ_FAILED};
+        values[0] = values[1] = (test_value){0, SELGW_QUALITY_READ_FAILED};
     }
-    selgw_reading r = {.time_ns = t,
-                       .config = &f->cfg,
-                       .device = &f->devices[device],
-                       .status = status,
-                       .attempts = 1,
-                       .contract_count = f->devices[device].plot == 0 ? 2 : 0,
-                       .contracts = f->contract_ptrs,
-                       .values = values};
+    selgw_reading r;
+    test_reading(&r, &f->cfg, &f->devices[device], t, status, 1, f->contract_ptrs,
+                 f->devices[device].plot == 0 ? 2 : 0, values);
     selgw_chain_link link = next_link(c);
     uint8_t buf[2048];
     size_t len = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
@@ -841,15 +837,10 @@ static void test_backfilled_reading(void **state)
     size_t len = line_payload(f, i, buf, sizeof buf, &jseq);
     chain_state c = {.name = "device/soil-2", .seq = failed.chain_seq};
     selgw_record_hash(buf, len, c.head);
-    selgw_field_value values[2] = {{21, SELGW_QUALITY_OK}, {15, SELGW_QUALITY_OK}};
-    selgw_reading r = {.time_ns = T0 + 335 * SEC,
-                       .config = &f->cfg,
-                       .device = &f->devices[1],
-                       .status = SELGW_OK,
-                       .attempts = 1,
-                       .contract_count = 2,
-                       .contracts = f->contract_ptrs,
-                       .values = values};
+    test_value values[2] = {{21, SELGW_QUALITY_OK}, {15, SELGW_QUALITY_OK}};
+    selgw_reading r;
+    test_reading(&r, &f->cfg, &f->devices[1], T0 + 335 * SEC, SELGW_OK, 1, f->contract_ptrs, 2,
+                 values);
     selgw_chain_link link = next_link(&c);
     size_t n = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
     assert_true(n > 0 && n <= sizeof buf);

@@ -26,8 +26,9 @@
 #include "sinks/influx_sink.h"
 #include "journal/journal.h"
 #include "sinks/lineproto.h"
-#include "poll/reading.h"
 #include "journal/record.h"
+#include "sensors/profile.h"
+#include "test_reading_util.h"
 
 #define FAKE_SCRIPT SELGW_SOURCE_DIR "/tests/integration/fake_influx.py"
 /* Only a guard against hanging: the tests wait for states, never for a time. */
@@ -418,17 +419,12 @@ static void append_payload(fixture *f, const uint8_t *payload, size_t len, int d
 
 static void append_reading(fixture *f, int device, int i)
 {
-    selgw_field_value values[2] = {{20.0 + i * 0.1, SELGW_QUALITY_OK},
-                                   {15.5 - i * 0.2, SELGW_QUALITY_OK}};
+    test_value values[2] = {{20.0 + i * 0.1, SELGW_QUALITY_OK}, {15.5 - i * 0.2, SELGW_QUALITY_OK}};
     const selgw_contract *contracts[1] = {&f->contract};
-    selgw_reading r = {.time_ns = INT64_C(1795960521000000000) + i * INT64_C(1000000007),
-                       .config = &f->cfg,
-                       .device = &f->devices[device],
-                       .status = SELGW_OK,
-                       .attempts = 1,
-                       .contract_count = 1,
-                       .contracts = contracts,
-                       .values = values};
+    selgw_reading r;
+    test_reading(&r, &f->cfg, &f->devices[device],
+                 INT64_C(1795960521000000000) + i * INT64_C(1000000007), SELGW_OK, 1, contracts, 1,
+                 values);
     static uint8_t buf[SELGW_RECORD_MAX_PAYLOAD];
     size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
     assert_true(len > 0 && len <= sizeof buf);

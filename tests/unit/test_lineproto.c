@@ -11,6 +11,8 @@
 #include "sinks/lineproto.h"
 #include "base/text_writer.h"
 #include "journal/record.h"
+#include "sensors/profile.h"
+#include "test_reading_util.h"
 
 typedef void (*escaper)(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 
@@ -376,15 +378,10 @@ static void test_line_from_an_encoded_reading(void **state)
     selgw_bus bus = {.id = "tcp-1", .kind = SELGW_BUS_TCP};
     selgw_device dev = {.id = "air-1", .unit_id = 1, .profile = &profile, .serial = ""};
     selgw_config cfg = {.gateway_id = "gw", .bases = &base, .plots = &plot, .buses = &bus};
-    selgw_field_value values[2] = {{21.5, SELGW_QUALITY_OK}, {0, SELGW_QUALITY_READ_FAILED}};
-    selgw_reading reading = {.time_ns = 1700000000000000001,
-                             .config = &cfg,
-                             .device = &dev,
-                             .status = SELGW_ERR_BAD_FRAME,
-                             .attempts = 2,
-                             .contract_count = 2,
-                             .contracts = contract_ptrs,
-                             .values = values};
+    test_value values[2] = {{21.5, SELGW_QUALITY_OK}, {0, SELGW_QUALITY_READ_FAILED}};
+    selgw_reading reading;
+    test_reading(&reading, &cfg, &dev, 1700000000000000001, SELGW_ERR_BAD_FRAME, 2, contract_ptrs,
+                 2, values);
     uint8_t payload[512];
     size_t n = selgw_record_encode_reading(&reading, NULL, payload, sizeof payload);
     assert_true(n > 0 && n <= sizeof payload);

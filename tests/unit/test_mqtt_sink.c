@@ -37,8 +37,9 @@
 #include "journal/journal.h"
 #include "base/log.h"
 #include "sinks/mqtt_sink.h"
-#include "poll/reading.h"
 #include "journal/record.h"
+#include "sensors/profile.h"
+#include "test_reading_util.h"
 
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 #define PREFIX "selgw-test"
@@ -500,17 +501,13 @@ static void append_readings(journal_fixture *jf, unsigned n, unsigned blocked_ev
     uint8_t buf[4096];
     for (unsigned i = 0; i < n; i++) {
         uint64_t k = jf->appended + 1;
-        selgw_field_value values[2] = {{20.0 + (double)(k % 100) / 10, SELGW_QUALITY_OK},
-                                       {15.5, SELGW_QUALITY_OK}};
+        test_value values[2] = {{20.0 + (double)(k % 100) / 10, SELGW_QUALITY_OK},
+                                {15.5, SELGW_QUALITY_OK}};
         bool blocked = blocked_every && k % blocked_every == 0;
-        selgw_reading r = {.time_ns = INT64_C(1795960521000000000) + (int64_t)k * 1000000,
-                           .config = &jf->f.cfg,
-                           .device = &jf->f.devices[blocked ? 1 : 0],
-                           .status = SELGW_OK,
-                           .attempts = 1,
-                           .contract_count = 1,
-                           .contracts = contracts,
-                           .values = values};
+        selgw_reading r;
+        test_reading(&r, &jf->f.cfg, &jf->f.devices[blocked ? 1 : 0],
+                     INT64_C(1795960521000000000) + (int64_t)k * 1000000, SELGW_OK, 1, contracts, 1,
+                     values);
         size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
         assert_true(len > 0 && len <= sizeof buf);
         uint64_t seq = 0;

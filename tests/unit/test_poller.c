@@ -250,7 +250,10 @@ typedef struct captured {
     int exception_code;
     unsigned attempts;
     size_t contract_count;
-    selgw_field_value values[4];
+    struct {
+        double value;
+        selgw_quality quality;
+    } values[4];
     int64_t time_ns;
     int64_t oldest_ns; /* what the poller said of its oldest poll while emitting this one */
 } captured;
@@ -262,18 +265,22 @@ static struct {
     selgw_poller *watched; /* asked for its oldest poll at every emit */
 } out;
 
-static void capture(void *ctx, const selgw_reading *r)
+static void capture(void *ctx, const selgw_device *dev, const selgw_reading *r)
 {
     (void)ctx;
+    (void)dev;
     pthread_mutex_lock(&out.lock);
     if (out.count < 4096) {
         captured *c = &out.items[out.count++];
-        strncpy(c->device, r->device->id, sizeof c->device - 1);
+        strncpy(c->device, r->device, sizeof c->device - 1);
         c->status = r->status;
         c->exception_code = r->exception_code;
         c->attempts = r->attempts;
-        c->contract_count = r->contract_count;
-        memcpy(c->values, r->values, sizeof c->values);
+        c->contract_count = r->household_count;
+        for (size_t i = 0; i < r->field_count && i < 4; i++) {
+            c->values[i].value = r->fields[i].value;
+            c->values[i].quality = r->fields[i].quality;
+        }
         c->time_ns = r->time_ns;
         c->oldest_ns = out.watched ? selgw_poller_oldest_poll_ns(out.watched) : 0;
     }

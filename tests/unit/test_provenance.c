@@ -22,6 +22,7 @@
 
 #include "base/clock.h"
 #include "config.h"
+#include "sensors/profile.h"
 #include "evidence/provenance.h"
 
 /* Local day numbers (days since 1970-01-01). */

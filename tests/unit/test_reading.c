@@ -1,4 +1,5 @@
-/* The JSON encoding of readings: every escaping rule, nulls, qualities, truncation. */
+/* A device's reading as the poller fills it from the config, and its JSON (through the
+ * journal's record): every escaping rule, nulls, qualities, truncation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,10 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/text_writer.h"
+#include "journal/record.h"
 #include "poll/reading.h"
+#include "sensors/profile.h"
 
 static size_t encode_string(const char *s, char *buf, size_t cap)
 {
@@ -102,28 +106,51 @@ static void fixture_init(fixture *f)
                             .devices = &f->device};
 }
 
+/* The reading as it comes out of the journal: encoded, decoded, in JSON. */
+static size_t reading_json(const selgw_reading *r, char *buf, size_t cap)
+{
+    uint8_t payload[4096];
+    size_t n = selgw_record_encode_reading(r, NULL, payload, sizeof payload);
+    assert_true(n > 0 && n <= sizeof payload);
+    static selgw_record rec;
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
+    return selgw_record_json(&rec, buf, cap);
+}
+
+/* The fixture's device read at time_ns with these values; households as given. */
+static void make_reading(selgw_reading *r, const fixture *f, int64_t time_ns, selgw_err status,
+                         unsigned attempts, size_t households, const double *values,
+                         const selgw_quality *qualities)
+{
+    selgw_reading_for_device(r, &f->cfg, &f->device);
+    r->time_ns = time_ns;
+    r->status = status;
+    r->attempts = attempts;
+    for (size_t i = 0; i < households; i++)
+        r->households[i] =
+            (selgw_reading_household){f->contracts[i].household, f->contracts[i].contract};
+    r->household_count = households;
+    for (size_t i = 0; i < r->field_count; i++) {
+        r->fields[i].value = values[i];
+        r->fields[i].quality = qualities[i];
+    }
+}
+
 static void test_reading_ok(void **state)
 {
     (void)state;
     fixture f;
     fixture_init(&f);
-    selgw_field_value values[3] = {{23.400000000000002, SELGW_QUALITY_OK},
-                                   {-10.1, SELGW_QUALITY_OK},
-                                   {25000, SELGW_QUALITY_OUT_OF_RANGE}};
-    const selgw_contract *contracts[2] = {&f.contracts[0], &f.contracts[1]};
-    selgw_reading r = {.time_ns = INT64_C(1795960521123456789),
-                       .config = &f.cfg,
-                       .device = &f.device,
-                       .status = SELGW_OK,
-                       .attempts = 1,
-                       .contract_count = 2,
-                       .contracts = contracts,
-                       .values = values};
+    const double values[3] = {23.400000000000002, -10.1, 25000};
+    const selgw_quality qualities[3] = {SELGW_QUALITY_OK, SELGW_QUALITY_OK,
+                                        SELGW_QUALITY_OUT_OF_RANGE};
+    static selgw_reading r;
+    make_reading(&r, &f, INT64_C(1795960521123456789), SELGW_OK, 1, 2, values, qualities);
     char buf[1024];
-    size_t n = selgw_reading_json(&r, buf, sizeof buf);
+    size_t n = reading_json(&r, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
     assert_string_equal(
-        buf, "{\"time\":\"2026-11-29T13:55:21.123456Z\",\"gateway\":\"gw-1\","
+        buf, "{\"type\":\"reading\",\"time\":\"2026-11-29T13:55:21.123456Z\",\"gateway\":\"gw-1\","
              "\"base\":\"ziyang-hanwang\",\"plot\":\"hw-p01\",\"crop\":\"tea\","
              "\"device\":\"soil-1\",\"profile\":\"test-soil\",\"serial\":\"SN 42\","
              "\"bus\":\"rs485-1\",\"unit_id\":7,\"households\":["
@@ -140,18 +167,14 @@ static void test_reading_failed_and_nonfinite(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    selgw_field_value values[3] = {{NAN, SELGW_QUALITY_OUT_OF_RANGE},
-                                   {INFINITY, SELGW_QUALITY_OUT_OF_RANGE},
-                                   {12, SELGW_QUALITY_READ_FAILED}};
-    selgw_reading r = {.time_ns = 0,
-                       .config = &f.cfg,
-                       .device = &f.device,
-                       .status = SELGW_ERR_EXCEPTION,
-                       .exception_code = 2,
-                       .attempts = 2,
-                       .values = values};
+    const double values[3] = {NAN, INFINITY, 12};
+    const selgw_quality qualities[3] = {SELGW_QUALITY_OUT_OF_RANGE, SELGW_QUALITY_OUT_OF_RANGE,
+                                        SELGW_QUALITY_READ_FAILED};
+    static selgw_reading r;
+    make_reading(&r, &f, 0, SELGW_ERR_EXCEPTION, 2, 0, values, qualities);
+    r.exception_code = 2;
     char buf[1024];
-    selgw_reading_json(&r, buf, sizeof buf);
+    reading_json(&r, buf, sizeof buf);
     assert_non_null(strstr(buf, "\"time\":\"1970-01-01T00:00:00.000000Z\""));
     assert_non_null(strstr(buf, "\"households\":[]"));
     assert_non_null(strstr(buf, "\"status\":\"exception\",\"error\":\"device answered with a "
@@ -164,7 +187,7 @@ static void test_reading_failed_and_nonfinite(void **state)
                                 "\"quality\":\"read_failed\"}"));
 
     r.status = SELGW_ERR_TIMEOUT;
-    selgw_reading_json(&r, buf, sizeof buf);
+    reading_json(&r, buf, sizeof buf);
     assert_non_null(strstr(buf, "\"status\":\"timeout\",\"error\":\"no answer within the "
                                 "response timeout\",\"attempts\""));
     assert_null(strstr(buf, "\"exception\""));
@@ -175,15 +198,20 @@ static void test_reading_size_query(void **state)
     (void)state;
     fixture f;
     fixture_init(&f);
-    selgw_field_value values[3] = {
-        {1, SELGW_QUALITY_OK}, {2, SELGW_QUALITY_OK}, {3, SELGW_QUALITY_OK}};
-    selgw_reading r = {.config = &f.cfg, .device = &f.device, .values = values, .attempts = 1};
+    const double values[3] = {1, 2, 3};
+    const selgw_quality qualities[3] = {SELGW_QUALITY_OK, SELGW_QUALITY_OK, SELGW_QUALITY_OK};
+    static selgw_reading r;
+    make_reading(&r, &f, 0, SELGW_OK, 1, 0, values, qualities);
+    uint8_t payload[1024];
+    size_t n = selgw_record_encode_reading(&r, NULL, payload, sizeof payload);
+    selgw_record rec;
+    assert_int_equal(selgw_record_decode(payload, n, &rec), SELGW_OK);
     char full[1024];
-    size_t need = selgw_reading_json(&r, full, sizeof full);
-    size_t need_null = selgw_reading_json(&r, NULL, 0);
+    size_t need = selgw_record_json(&rec, full, sizeof full);
+    size_t need_null = selgw_record_json(&rec, NULL, 0);
     assert_int_equal(need, need_null);
     char small[40];
-    assert_int_equal(selgw_reading_json(&r, small, sizeof small), need);
+    assert_int_equal(selgw_record_json(&rec, small, sizeof small), need);
     assert_int_equal(strlen(small), sizeof small - 1);
     assert_memory_equal(small, full, sizeof small - 1);
 }

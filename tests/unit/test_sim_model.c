@@ -12,6 +12,7 @@
 
 #include "sim/model.h"
 #include "sim/sim.h"
+#include "sensors/decode.h"
 
 /* A big-endian register from a response PDU. */
 static uint16_t get16(const uint8_t *p)
