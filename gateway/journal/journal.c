@@ -26,6 +26,7 @@
 #endif
 
 #include "base/clock.h"
+#include "base/durable.h"
 #include "journal/journal_testing.h"
 #include "base/log.h"
 #include "journal/record.h"
@@ -261,14 +262,14 @@ struct selgw_journal {
     char failure[FAILURE_SIZE];
     bool no_space;
     int64_t retry_at_ns;
-    int64_t stop_deadline_ns;  /* closing with the disk full: when to give up waiting */
+    int64_t stop_deadline_ns; /* closing with the disk full: when to give up waiting */
     bool reserve_released;
-    bool last_records;         /* the owner is stopping: its last records are not refused */
-    int reserve_fd;            /* space.reserve, -1 if there is none */
-    char note_unwritten[160];  /* what the reserve's first block says ("" for nothing) */
+    bool last_records;        /* the owner is stopping: its last records are not refused */
+    int reserve_fd;           /* space.reserve, -1 if there is none */
+    char note_unwritten[160]; /* what the reserve's first block says ("" for nothing) */
     char note_refused[160];
-    selgw_err refusing;        /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
-    uint64_t refused_records;  /* since refusing began */
+    selgw_err refusing;       /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
+    uint64_t refused_records; /* since refusing began */
     selgw_repeat space_repeat;
     pthread_t writer;
     bool writer_started;
@@ -324,15 +325,6 @@ static void set_message(selgw_journal_recovery *rec, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(rec->message, sizeof rec->message, fmt, ap);
     va_end(ap);
-}
-
-static selgw_err errno_err(int e)
-{
-    if (e == ENOSPC || e == EDQUOT)
-        return SELGW_ERR_NO_SPACE;
-    if (e == ENOMEM)
-        return SELGW_ERR_NOMEM;
-    return SELGW_ERR_IO;
 }
 
 static int64_t utc_of(const struct timespec *ts)
@@ -501,36 +493,24 @@ static void fail_locked(selgw_journal *j, const char *fmt, ...)
 
 /* ---- cursors ------------------------------------------------------------------------- */
 
-/* Writes cursor.<sink> crash-safely: temp file, fsync, rename, fsync of the directory. */
+static selgw_err write_cursor_text(FILE *f, void *ctx)
+{
+    const uint64_t *seq = ctx;
+    return fprintf(f, "%" PRIu64 "\n", *seq) < 0 ? selgw_err_from_errno(errno) : SELGW_OK;
+}
+
+/* Writes cursor.<sink> crash-safely (selgw_durable_replace). 0640 as every journal file. */
 static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t seq)
 {
-    char tmp[MAX_SINK_NAME + 16], final[MAX_SINK_NAME + 16];
-    snprintf(final, sizeof final, "cursor.%s", sink);
-    snprintf(tmp, sizeof tmp, "cursor.%s.tmp", sink);
-    char text[32];
-    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", seq);
-    int fd = openat(j->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        int e = errno;
-        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot write %s: %s", j->dir, tmp, strerror(e));
-        return errno_err(e);
-    }
-    int e = write_all(fd, (const uint8_t *)text, (size_t)n, 0);
-    if (e == 0 && selgw_journal_io_hooks.fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && e == 0)
-        e = errno;
-    if (e == 0 && renameat(j->dir_fd, tmp, j->dir_fd, final) != 0)
-        e = errno;
-    if (e == 0)
-        e = sync_dir(j);
-    if (e != 0) {
-        unlinkat(j->dir_fd, tmp, 0);
+    char *path = NULL;
+    if (asprintf(&path, "%s/cursor.%s", j->dir, sink) < 0)
+        return SELGW_ERR_NOMEM;
+    selgw_err err = selgw_durable_replace(path, 0640, write_cursor_text, &seq);
+    if (err != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "journal %s: cannot persist the cursor of %s: %s", j->dir, sink,
-                  strerror(e));
-        return errno_err(e);
-    }
-    return SELGW_OK;
+                  err == SELGW_ERR_NOMEM ? selgw_strerror(err) : strerror(errno));
+    free(path);
+    return err;
 }
 
 static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *seq,
@@ -841,8 +821,8 @@ static void open_reserve(selgw_journal *j, selgw_journal_recovery *rec)
         unsigned long long first, last, count;
         long long from, to;
         int why;
-        if (sscanf(line, "unwritten %llu %llu %llu %lld %lld", &first, &last, &count, &from,
-                   &to) == 5 &&
+        if (sscanf(line, "unwritten %llu %llu %llu %lld %lld", &first, &last, &count, &from, &to) ==
+                5 &&
             first <= last && count > 0) {
             rec->unwritten_first = first;
             rec->unwritten_last = last;
@@ -928,7 +908,8 @@ void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_n
     pthread_mutex_lock(&j->lock);
     if (count)
         snprintf(j->note_refused, sizeof j->note_refused,
-                 "refused %" PRIu64 " %" PRId64 " %" PRId64 " %d\n", count, from_ns, to_ns, (int)why);
+                 "refused %" PRIu64 " %" PRId64 " %" PRId64 " %d\n", count, from_ns, to_ns,
+                 (int)why);
     else
         j->note_refused[0] = '\0';
     int e = write_reserve_note(j);
@@ -1082,8 +1063,7 @@ static void *writer_main(void *arg)
                               "journal %s: stopping with the disk full: %" PRIu64
                               " records wait in memory; waiting up to %.1f s for space",
                               j->dir, pending_records(j), selgw_journal_stop_wait_ms / 1000.0);
-                } else if (t >= j->stop_deadline_ns && !j->reserve_released &&
-                           j->reserve_fd >= 0) {
+                } else if (t >= j->stop_deadline_ns && !j->reserve_released && j->reserve_fd >= 0) {
                     j->reserve_released = true;
                     if (ftruncate(j->reserve_fd, RESERVE_NOTE_BYTES) == 0) {
                         selgw_log(SELGW_LOG_WARN,
@@ -1278,7 +1258,7 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
             e = errno;
         if (e != 0) {
             set_message(rec, "segment %s: cannot cut the torn tail: %s", name, strerror(e));
-            err = errno_err(e);
+            err = selgw_err_from_errno(e);
             goto out;
         }
     } else if (valid < SEGMENT_HEADER_SIZE) {
@@ -1349,9 +1329,10 @@ static selgw_err scan_directory(selgw_journal *j, selgw_journal_recovery *rec)
         uint64_t first = parse_segment_name(e->d_name);
         if (first == 0) {
             size_t len = strlen(e->d_name);
-            /* a cursor's temp file left by a crash */
-            if (j->writable && strncmp(e->d_name, "cursor.", 7) == 0 && len > 4 &&
-                strcmp(e->d_name + len - 4, ".tmp") == 0)
+            /* a cursor's temporary file left by a crash (".tmp": by earlier versions) */
+            if (j->writable && strncmp(e->d_name, "cursor.", 7) == 0 &&
+                (selgw_durable_is_temp(e->d_name) ||
+                 (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0)))
                 unlinkat(j->dir_fd, e->d_name, 0);
             continue;
         }
@@ -1676,8 +1657,8 @@ static selgw_err why_refused_locked(const selgw_journal *j, uint64_t frame)
     if (j->last_records)
         return SELGW_OK;
     if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_STOP) {
-        uint64_t spare = j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10
-                                                                  : j->segment_bytes;
+        uint64_t spare =
+            j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10 : j->segment_bytes;
         uint64_t limit = j->refusing == SELGW_ERR_FULL ? j->max_backlog - spare : j->max_backlog;
         if (j->backlog_disk + pending_bytes(j) + frame > limit)
             return SELGW_ERR_FULL;

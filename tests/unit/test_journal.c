@@ -1,6 +1,7 @@
 /* The journal: round trips across segments, the on-disk format, group commit, recovery of
  * torn tails and refusal of corruption, cursors, retention, the disk budget, and injected
- * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal/journal_testing.h. */
+ * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal/journal_testing.h.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +37,6 @@ typedef struct fixture {
     char dir[256];
     selgw_journal_config cfg;
 } fixture;
-
 
 static atomic_int fail_pwrite; /* pwrite calls still to fail */
 static atomic_int fail_pwrite_errno;
@@ -873,6 +873,19 @@ static void test_directory_created_and_read_only_mode(void **state)
     selgw_journal_close(j);
 }
 
+/* Files in the journal directory with ".tmp" in their name: none once writes are done. */
+static size_t count_temp_files(const fixture *f)
+{
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
 static void test_cursors_persist(void **state)
 {
     fixture *f = *state;
@@ -897,13 +910,18 @@ static void test_cursors_persist(void **state)
     assert_int_equal(len, 3);
     assert_memory_equal(b, "15\n", 3);
     free(b);
-    path_of(f, "cursor.mqtt.tmp", path, sizeof path);
-    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(count_temp_files(f), 0);
 
-    /* a temp file left by a crash is removed; the cursors come back */
-    write_file(path, "99\n", 3);
+    /* temporary files left by a crash (and by earlier versions) are removed; the cursors
+     * come back */
+    char old_temp[512];
+    path_of(f, "cursor.mqtt.tmp", old_temp, sizeof old_temp);
+    write_file(old_temp, "99\n", 3);
+    path_of(f, "cursor.mqtt.tmp-Ab12Cd", path, sizeof path);
+    write_file(path, "98\n", 3);
     j = open_ok(f, sinks, 2, NULL);
     assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_not_equal(access(old_temp, F_OK), 0);
     assert_int_equal(selgw_journal_cursor(j, "mqtt"), 15);
     assert_int_equal(selgw_journal_cursor(j, "influx"), 7);
     uint64_t undelivered = selgw_journal_backlog_bytes(j);
@@ -1268,7 +1286,6 @@ static void test_no_space_then_space_again(void **state)
     selgw_journal_close(j);
 }
 
-
 /* While the disk is full, what waits in memory is bounded: beyond it appends are refused
  * (SELGW_ERR_NO_SPACE, to be counted like the budget's refusals), nothing accepted is lost,
  * and refused records never took a number. */
@@ -1386,7 +1403,6 @@ static void test_stop_on_a_full_disk_notes_what_is_lost(void **state)
     selgw_journal_stop_wait_ms = 10000;
 }
 
-
 /* A note of refused records outlives a crash, and goes when its owner forgets it. */
 static void test_refusal_note(void **state)
 {
@@ -1408,7 +1424,6 @@ static void test_refusal_note(void **state)
     assert_int_equal(rec.refused_records, 0);
     selgw_journal_close(j);
 }
-
 
 /* The journal holds household codes and contracts: its files are 0640 and its directories
  * 0750; with journal.group they belong to that group (a dashboard's reader), also the files
@@ -1637,8 +1652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_space_bounds_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_note, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes_and_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_uses_the_reserve, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_uses_the_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_notes_what_is_lost, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_short_writes, setup, teardown),
