@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <time.h>
 
 static int64_t read_clock(clockid_t id)
@@ -59,6 +60,19 @@ char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
     return buf;
 }
 
+char *selgw_format_day(int32_t day, char buf[SELGW_DAY_TEXT_SIZE])
+{
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    int year = gmtime_r(&t, &tm) ? tm.tm_year + 1900 : -1;
+    if (year < 0 || year > 9999)
+        snprintf(buf, SELGW_DAY_TEXT_SIZE, "invalid-day");
+    else
+        snprintf(buf, SELGW_DAY_TEXT_SIZE, "%04d-%02u-%02u", year, (unsigned)(tm.tm_mon + 1) % 100u,
+                 (unsigned)tm.tm_mday % 100u);
+    return buf;
+}
+
 static bool civil_seconds(int year, int month, int day, int hour, int minute, int second,
                           int64_t *out)
 {
@@ -107,9 +121,9 @@ char *selgw_format_instant(int64_t utc_ns, char buf[SELGW_INSTANT_TEXT_SIZE])
         snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
         return buf;
     }
-    int n = snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
+    int n =
+        snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (n < 0 || n >= SELGW_INSTANT_TEXT_SIZE - 12) {
         snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
         return buf;
@@ -211,4 +225,17 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
     int64_t seconds;
     return !*p && civil_seconds(year, mon, day, hour, min, sec, &seconds) &&
            to_ns(seconds, (int64_t)offset * 60, frac, utc_ns);
+}
+
+bool selgw_clock_synchronised(char *text, size_t cap)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int state = adjtimex(&tx);
+    bool synced = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+    if (synced)
+        snprintf(text, cap, "synchronised, estimated error %ld us", tx.esterror);
+    else
+        snprintf(text, cap, "not synchronised (kernel reports STA_UNSYNC)");
+    return synced;
 }
