@@ -1094,33 +1094,35 @@ static void *writer_main(void *arg)
 
 /* What is wrong with the frame at off, or NULL; *flen its size when fine. */
 static const char *check_frame(const uint8_t *map, uint64_t size, uint64_t off, uint64_t expect,
-                               uint64_t *flen, char *why, size_t why_size)
+                               uint64_t *flen, char *why, size_t why_cap)
 {
     uint64_t left = size - off;
     if (left < FRAME_HEADER_SIZE) {
-        snprintf(why, why_size, "incomplete frame header (%" PRIu64 " of %u bytes)", left,
-                 FRAME_HEADER_SIZE);
+        selgw_explain(why, why_cap, "incomplete frame header (%" PRIu64 " of %u bytes)", left,
+                      FRAME_HEADER_SIZE);
         return why;
     }
     uint32_t len = get_u32(map + off);
     if (len == 0 || len > MAX_PAYLOAD) {
-        snprintf(why, why_size, "frame length %" PRIu32 " is not valid", len);
+        selgw_explain(why, why_cap, "frame length %" PRIu32 " is not valid", len);
         return why;
     }
     if (left - FRAME_HEADER_SIZE < len) {
-        snprintf(why, why_size, "frame of %" PRIu32 " bytes runs past the end of the file", len);
+        selgw_explain(why, why_cap, "frame of %" PRIu32 " bytes runs past the end of the file",
+                      len);
         return why;
     }
     uint32_t stored = get_u32(map + off + 4);
     uint32_t crc = selgw_journal_crc32c(0, map + off + 8, 8 + (size_t)len);
     if (stored != crc) {
-        snprintf(why, why_size, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
-                 stored, crc);
+        selgw_explain(why, why_cap, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
+                      stored, crc);
         return why;
     }
     uint64_t seq = get_u64(map + off + 8);
     if (seq != expect) {
-        snprintf(why, why_size, "sequence %" PRIu64 " where %" PRIu64 " was expected", seq, expect);
+        selgw_explain(why, why_cap, "sequence %" PRIu64 " where %" PRIu64 " was expected", seq,
+                      expect);
         return why;
     }
     *flen = FRAME_HEADER_SIZE + len;
@@ -1196,20 +1198,20 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
     const char *problem = NULL;
     uint64_t valid = 0, expect = first_seq, bad_at = 0;
     if (size < SEGMENT_HEADER_SIZE) {
-        snprintf(why, sizeof why, "segment header incomplete (%" PRIu64 " of %u bytes)", size,
-                 SEGMENT_HEADER_SIZE);
+        selgw_explain(why, sizeof why, "segment header incomplete (%" PRIu64 " of %u bytes)", size,
+                      SEGMENT_HEADER_SIZE);
         problem = why;
     } else if (memcmp(map, SEGMENT_MAGIC, 8) != 0) {
         problem = "not a selgw journal segment (bad magic)";
     } else if (get_u32(map + 24) != selgw_journal_crc32c(0, map, 24)) {
         problem = "segment header CRC mismatch";
     } else if (get_u32(map + 8) != SEGMENT_VERSION) {
-        snprintf(why, sizeof why, "segment format version %" PRIu32 " is not supported",
-                 get_u32(map + 8));
+        selgw_explain(why, sizeof why, "segment format version %" PRIu32 " is not supported",
+                      get_u32(map + 8));
         problem = why;
     } else if (get_u64(map + 16) != first_seq) {
-        snprintf(why, sizeof why, "header says first sequence %" PRIu64 ", the name %" PRIu64,
-                 get_u64(map + 16), first_seq);
+        selgw_explain(why, sizeof why, "header says first sequence %" PRIu64 ", the name %" PRIu64,
+                      get_u64(map + 16), first_seq);
         problem = why;
     }
     if (problem) {
