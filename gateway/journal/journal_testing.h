@@ -36,9 +36,4 @@ extern int selgw_journal_stop_wait_ms;
 struct selgw_journal;
 unsigned selgw_journal_waiters(struct selgw_journal *j);
 
-/* CRC32C (Castagnoli), chained: crc of a||b == crc(crc(0, a), b). The first one uses the
- * SSE 4.2 instruction where the CPU has it, the second is the portable table version. */
-uint32_t selgw_journal_crc32c(uint32_t crc, const void *data, size_t len);
-uint32_t selgw_journal_crc32c_portable(uint32_t crc, const void *data, size_t len);
-
 #endif
