@@ -222,11 +222,11 @@ selgw_err selgw_plotlog_open(const char *journal_dir, selgw_plotlog **out, char 
     int fd = dup(p->fd);
     FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
+        selgw_err err = selgw_explain_errno(why, why_cap, errno, "%s", p->path);
         if (fd >= 0)
             close(fd);
-        selgw_explain(why, why_cap, "%s: %s", p->path, strerror(errno));
         selgw_plotlog_free(p);
-        return SELGW_ERR_IO;
+        return err;
     }
     walk w;
     char damage[512] = "";
@@ -355,9 +355,9 @@ selgw_err selgw_plotlog_each(const char *journal_dir, const char *chain, selgw_p
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        selgw_err err = errno == ENOENT ? SELGW_OK : SELGW_ERR_IO;
-        if (err != SELGW_OK)
-            selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+        /* no log yet: nothing to walk */
+        selgw_err err =
+            errno == ENOENT ? SELGW_OK : selgw_explain_errno(why, why_cap, errno, "%s", path);
         free(path);
         return err;
     }
