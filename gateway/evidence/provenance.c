@@ -176,8 +176,7 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     /* 0640: the journal's (a note may name a household's plot); its group, if it has one */
     selgw_err err = selgw_durable_replace(path, 0640, write_annotation, &a);
     if (err != SELGW_OK)
-        selgw_explain(why, why_cap, "%s: %s", path,
-                      err == SELGW_ERR_NOMEM ? selgw_strerror(err) : strerror(errno));
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
     return err;
 }
 

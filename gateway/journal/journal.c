@@ -528,7 +528,7 @@ static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t 
     selgw_err err = selgw_durable_replace(path, 0640, write_cursor_text, &seq);
     if (err != SELGW_OK)
         selgw_log(SELGW_LOG_ERROR, "journal %s: cannot persist the cursor of %s: %s", j->dir, sink,
-                  err == SELGW_ERR_NOMEM ? selgw_strerror(err) : strerror(errno));
+                  strerror(errno));
     free(path);
     return err;
 }
