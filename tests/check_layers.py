@@ -3,9 +3,11 @@
 
 Each directory may include headers only from the directories listed for it. The base is
 below everything; sensors/ (profiles, decoding, Modbus frames) and the journal sit on the
-base alone; the config on those three; the pipeline's parts (poll, sinks, evidence) never include each other; only
-gateway.c and main.c, which assemble the pipeline, see all of it. Prints every include that
-points the wrong way, as FILE:LINE, and exits 1 if there is one.
+base alone; the config on those three; the pipeline's parts (poll, sinks, evidence) never
+include each other; only gateway.c and main.c, which assemble the pipeline, see all of it.
+A test-hook header (TEST_ONLY) is included by the tests and by the file it belongs to, never
+by other production code. Prints every include that points the wrong way, as FILE:LINE, and
+exits 1 if there is one.
 """
 import pathlib
 import re
@@ -24,6 +26,13 @@ ALLOWED = {
     "evidence": {"base", "journal", "config", "evidence"},
     "sim": {"base", "sensors", "config", "sim"},
     "gateway": {"base", "sensors", "config", "poll", "journal", "sinks", "evidence", "gateway"},
+}
+
+
+# headers for the tests only -> the one file outside tests/ that may include each (the one
+# that defines what it declares)
+TEST_ONLY = {
+    "journal/journal_testing.h": "gateway/journal/journal.c",
 }
 
 
@@ -51,6 +60,11 @@ def main():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 match = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
                 if not match:
+                    continue
+                owner = TEST_ONLY.get(match.group(1))
+                if owner and path.relative_to(ROOT).as_posix() != owner:
+                    wrong.append(f"{path.relative_to(ROOT)}:{number}: includes "
+                                 f"{match.group(1)}, which is for the tests (and {owner})")
                     continue
                 target = layer_of_include(match.group(1))
                 if target not in ALLOWED[layer]:

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <time.h>
 
 #include "base/error.h"
@@ -48,16 +49,39 @@ static bool split_utc(int64_t utc_ns, struct tm *tm, int64_t *frac_ns)
     return gmtime_r(&t, tm) != NULL;
 }
 
-char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
+/* "YYYY-MM-DDTHH:MM:SS" of a UTC instant into buf, and the nanoseconds into its second;
+ * the length written, or 0 (and "invalid-time" in buf) when it cannot be represented or
+ * leaves less than `room` bytes for what follows. */
+static size_t format_seconds(int64_t utc_ns, char *buf, size_t cap, size_t room, int64_t *frac)
 {
     struct tm tm;
-    int64_t frac;
-    if (!split_utc(utc_ns, &tm, &frac)) {
-        snprintf(buf, SELGW_UTC_TEXT_SIZE, "invalid-time");
-        return buf;
+    size_t n = split_utc(utc_ns, &tm, frac) ? strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
+    if (n == 0 || n + room > cap) {
+        snprintf(buf, cap, "invalid-time");
+        return 0;
     }
-    size_t n = strftime(buf, SELGW_UTC_TEXT_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, SELGW_UTC_TEXT_SIZE - n, ".%06uZ", (unsigned)(frac / 1000) % 1000000u);
+    return n;
+}
+
+char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE])
+{
+    int64_t frac;
+    size_t n = format_seconds(utc_ns, buf, SELGW_UTC_TEXT_SIZE, 9, &frac);
+    if (n)
+        snprintf(buf + n, SELGW_UTC_TEXT_SIZE - n, ".%06uZ", (unsigned)(frac / 1000) % 1000000u);
+    return buf;
+}
+
+char *selgw_format_day(int32_t day, char buf[SELGW_DAY_TEXT_SIZE])
+{
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    int year = gmtime_r(&t, &tm) ? tm.tm_year + 1900 : -1;
+    if (year < 0 || year > 9999)
+        snprintf(buf, SELGW_DAY_TEXT_SIZE, "invalid-day");
+    else
+        snprintf(buf, SELGW_DAY_TEXT_SIZE, "%04d-%02u-%02u", year, (unsigned)(tm.tm_mon + 1) % 100u,
+                 (unsigned)tm.tm_mday % 100u);
     return buf;
 }
 
@@ -103,28 +127,19 @@ bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, in
 
 char *selgw_format_instant(int64_t utc_ns, char buf[SELGW_INSTANT_TEXT_SIZE])
 {
-    struct tm tm;
     int64_t frac;
-    if (!split_utc(utc_ns, &tm, &frac)) {
-        snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
+    size_t n = format_seconds(utc_ns, buf, SELGW_INSTANT_TEXT_SIZE, 12, &frac);
+    if (!n)
         return buf;
-    }
-    int n = snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
-    if (n < 0 || n >= SELGW_INSTANT_TEXT_SIZE - 12) {
-        snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "invalid-time");
-        return buf;
-    }
     if (frac) {
         char digits[16];
         snprintf(digits, sizeof digits, "%09" PRId64, frac);
         size_t len = strlen(digits);
         while (len > 1 && digits[len - 1] == '0')
             digits[--len] = '\0';
-        n += snprintf(buf + n, (size_t)(SELGW_INSTANT_TEXT_SIZE - n), ".%s", digits);
+        n += (size_t)snprintf(buf + n, SELGW_INSTANT_TEXT_SIZE - n, ".%s", digits);
     }
-    snprintf(buf + n, (size_t)(SELGW_INSTANT_TEXT_SIZE - n), "Z");
+    snprintf(buf + n, SELGW_INSTANT_TEXT_SIZE - n, "Z");
     return buf;
 }
 
@@ -142,28 +157,43 @@ static bool parse_digits(const char **p, int count, int *out)
     return true;
 }
 
+/* "YYYY-MM-DD" */
+static bool parse_date(const char **p, int *year, int *mon, int *day)
+{
+    return parse_digits(p, 4, year) && *(*p)++ == '-' && parse_digits(p, 2, mon) &&
+           *(*p)++ == '-' && parse_digits(p, 2, day);
+}
+
+/* The digits after a second's decimal point (1 to 9 of them, no more) as nanoseconds; with
+ * `exact`, no trailing zero either (selgw_format_instant's one spelling of an instant). */
+static bool parse_fraction(const char **p, bool exact, int64_t *frac)
+{
+    const char *q = *p;
+    int64_t v = 0;
+    int digits = 0;
+    while (*q >= '0' && *q <= '9' && digits < 9) {
+        v = v * 10 + (*q++ - '0');
+        digits++;
+    }
+    if (digits == 0 || (*q >= '0' && *q <= '9') || (exact && q[-1] == '0'))
+        return false;
+    for (; digits < 9; digits++)
+        v *= 10;
+    *p = q;
+    *frac = v;
+    return true;
+}
+
 bool selgw_parse_instant(const char *text, int64_t *utc_ns)
 {
     const char *p = text;
     int year, mon, day, hour, min, sec;
-    if (!parse_digits(&p, 4, &year) || *p++ != '-' || !parse_digits(&p, 2, &mon) || *p++ != '-' ||
-        !parse_digits(&p, 2, &day) || *p++ != 'T' || !parse_digits(&p, 2, &hour) || *p++ != ':' ||
-        !parse_digits(&p, 2, &min) || *p++ != ':' || !parse_digits(&p, 2, &sec))
+    if (!parse_date(&p, &year, &mon, &day) || *p++ != 'T' || !parse_digits(&p, 2, &hour) ||
+        *p++ != ':' || !parse_digits(&p, 2, &min) || *p++ != ':' || !parse_digits(&p, 2, &sec))
         return false;
     int64_t frac = 0;
-    if (*p == '.') {
-        p++;
-        int digits = 0;
-        while (*p >= '0' && *p <= '9' && digits < 9) {
-            frac = frac * 10 + (*p++ - '0');
-            digits++;
-        }
-        /* the exact form only: one spelling per instant, so no trailing zero */
-        if (digits == 0 || (*p >= '0' && *p <= '9') || p[-1] == '0')
-            return false;
-        for (; digits < 9; digits++)
-            frac *= 10;
-    }
+    if (*p == '.' && (p++, !parse_fraction(&p, true, &frac)))
+        return false;
     if (*p++ != 'Z' || *p)
         return false;
     return selgw_utc_from_civil(year, mon, day, hour, min, sec, frac, utc_ns);
@@ -174,8 +204,7 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
     const char *p = text;
     int year, mon, day, hour = 0, min = 0, sec = 0;
     int64_t frac = 0;
-    if (!parse_digits(&p, 4, &year) || *p++ != '-' || !parse_digits(&p, 2, &mon) || *p++ != '-' ||
-        !parse_digits(&p, 2, &day))
+    if (!parse_date(&p, &year, &mon, &day))
         return false;
     if (*p == 'T' || *p == ' ') {
         p++;
@@ -185,18 +214,8 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
             p++;
             if (!parse_digits(&p, 2, &sec))
                 return false;
-            if (*p == '.') {
-                p++;
-                int digits = 0;
-                while (*p >= '0' && *p <= '9' && digits < 9) {
-                    frac = frac * 10 + (*p++ - '0');
-                    digits++;
-                }
-                if (digits == 0 || (*p >= '0' && *p <= '9'))
-                    return false;
-                for (; digits < 9; digits++)
-                    frac *= 10;
-            }
+            if (*p == '.' && (p++, !parse_fraction(&p, false, &frac)))
+                return false;
         }
     }
     int offset = default_offset_minutes;
@@ -222,4 +241,17 @@ bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_ca
     selgw_explain(why, why_cap, "'%s' is not a time: TIME is %s, from 1970 to 2262", text,
                   SELGW_UTC_FORMS);
     return false;
+}
+
+bool selgw_clock_synchronised(char *text, size_t cap)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int state = adjtimex(&tx);
+    bool synced = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+    if (synced)
+        snprintf(text, cap, "synchronised, estimated error %ld us", tx.esterror);
+    else
+        snprintf(text, cap, "not synchronised (kernel reports STA_UNSYNC)");
+    return synced;
 }

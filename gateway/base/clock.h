@@ -22,6 +22,11 @@ void selgw_sleep_until(int64_t deadline_ns);
 #define SELGW_UTC_TEXT_SIZE 32
 char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE]);
 
+/* A day counted from 1970-01-01 (day 0) as its UTC date, "2026-05-01" (contract dates).
+ * Needs SELGW_DAY_TEXT_SIZE bytes; returns buf. */
+#define SELGW_DAY_TEXT_SIZE 16
+char *selgw_format_day(int32_t day, char buf[SELGW_DAY_TEXT_SIZE]);
+
 /* An exact instant as RFC 3339 in UTC with as many fraction digits as it needs (none, or
  * 1 to 9): "2026-11-28T13:55:21Z", "2026-11-28T13:55:21.5Z". selgw_parse_instant reads
  * back exactly that form (and no other), so an instant survives a round trip. */
@@ -51,5 +56,10 @@ bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, in
  * ", from 1970 to 2262". One message for every refusal: the forms are few, and the quoted
  * text shows what differs from them (a date that does not exist reads as one too). */
 bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_cap);
+
+/* Whether the kernel believes the clock synchronised (adjtimex: not STA_UNSYNC), with a
+ * short description for the record and the log ("synchronised, estimated error 12 us" /
+ * "not synchronised (kernel reports STA_UNSYNC)"). */
+bool selgw_clock_synchronised(char *text, size_t cap);
 
 #endif

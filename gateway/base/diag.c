@@ -8,7 +8,7 @@ struct diag_entry {
     char *file;
     int line;
     int column;
-    size_t order; /* insertion order, keeps the sort stable */
+    size_t order;  /* insertion order, keeps the sort stable */
     char *message; /* the full "FILE:LINE:COLUMN: text" */
 };
 
@@ -36,8 +36,7 @@ void selgw_diag_free(selgw_diag *diag)
     free(diag);
 }
 
-void selgw_diag_add(selgw_diag *diag, const char *file, int line, int column, const char *fmt,
-                    ...)
+void selgw_diag_add(selgw_diag *diag, const char *file, int line, int column, const char *fmt, ...)
 {
     if (!diag)
         return;
@@ -78,8 +77,12 @@ void selgw_diag_add(selgw_diag *diag, const char *file, int line, int column, co
         diag->dropped++;
         return;
     }
-    diag->entries[diag->count++] = (struct diag_entry){
-        .file = file_copy, .line = line, .column = column, .order = diag->count, .message = message};
+    /* the order is the count before this entry: read it before the count moves on (using and
+     * incrementing it in one expression would be unsequenced) */
+    size_t order = diag->count;
+    diag->entries[order] = (struct diag_entry){
+        .file = file_copy, .line = line, .column = column, .order = order, .message = message};
+    diag->count = order + 1;
 }
 
 size_t selgw_diag_count(const selgw_diag *diag)

@@ -1,5 +1,6 @@
 #include "base/durable.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,6 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* mkstemp's six characters follow */
+#define TEMP_SUFFIX ".tmp-"
 
 char *selgw_parent_dir(const char *path)
 {
@@ -40,7 +44,7 @@ selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer
     char *tmp = malloc(cap);
     if (!tmp)
         return SELGW_ERR_NOMEM;
-    snprintf(tmp, cap, "%s.tmp-XXXXXX", path);
+    snprintf(tmp, cap, "%s" TEMP_SUFFIX "XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
@@ -74,4 +78,15 @@ selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer
     free(tmp);
     errno = e;
     return err;
+}
+
+bool selgw_durable_is_temp(const char *name)
+{
+    size_t len = strlen(name), suffix = strlen(TEMP_SUFFIX);
+    if (len < suffix + 6 + 1 || memcmp(name + len - 6 - suffix, TEMP_SUFFIX, suffix) != 0)
+        return false;
+    for (size_t i = len - 6; i < len; i++)
+        if (!isalnum((unsigned char)name[i]))
+            return false;
+    return true;
 }

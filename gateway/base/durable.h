@@ -7,6 +7,7 @@
 #ifndef SELGW_DURABLE_H
 #define SELGW_DURABLE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -26,5 +27,9 @@ selgw_err selgw_fsync_parent(const char *path);
  * errno says why where a system call failed. */
 typedef selgw_err (*selgw_file_writer)(FILE *f, void *ctx);
 selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx);
+
+/* Whether a file name (without its directory) is one of selgw_durable_replace's temporary
+ * files, "<name>.tmp-XXXXXX": one left by a crash may be removed. */
+bool selgw_durable_is_temp(const char *name);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
     const char *token;
@@ -24,7 +25,8 @@ static const struct {
     [SELGW_ERR_FULL] = {"journal_full", "journal disk budget used up"},
     [SELGW_ERR_AGAIN] = {"again", "nothing available yet"},
     [SELGW_ERR_AUTH] = {"auth", "server refused the credentials"},
-    [SELGW_ERR_NOT_FOUND] = {"not_found", "server has no such database, bucket or organisation"},
+    [SELGW_ERR_NOT_FOUND] = {"not_found", "not found (no such file or chain, or no such "
+                                          "database, bucket or organisation on the server)"},
     [SELGW_ERR_REJECTED] = {"rejected", "server rejected the data"},
     [SELGW_ERR_TOO_LARGE] = {"too_large", "server refused the request as too large"},
     [SELGW_ERR_SERVER] = {"server", "server overloaded or failing"},
@@ -71,4 +73,18 @@ selgw_err selgw_err_from_errno(int e)
     default:
         return SELGW_ERR_IO;
     }
+}
+
+selgw_err selgw_explain_errno(char *why, size_t why_cap, int e, const char *fmt, ...)
+{
+    if (why && why_cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(why, why_cap, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < why_cap)
+            snprintf(why + n, why_cap - (size_t)n, ": %s", strerror(e));
+    }
+    errno = e;
+    return selgw_err_from_errno(e);
 }

@@ -21,7 +21,8 @@ typedef enum selgw_err {
     SELGW_ERR_FULL,         /* the journal's disk budget for undelivered data is used up */
     SELGW_ERR_AGAIN,        /* nothing yet: try again later (e.g. no new record to read) */
     SELGW_ERR_AUTH,         /* the server refused our credentials (401/403, MQTT not authorised) */
-    SELGW_ERR_NOT_FOUND,    /* the server has no such database, bucket or org (404) */
+    SELGW_ERR_NOT_FOUND,    /* no such file or chain (ENOENT); the server has no such
+                               database, bucket or org (404) */
     SELGW_ERR_REJECTED,     /* the server refused the data itself (400, 422, MQTT v5 refusal) */
     SELGW_ERR_TOO_LARGE,    /* the server refused the request as too large (413) */
     SELGW_ERR_SERVER,       /* the server is overloaded or failing (429, 5xx): retry later */
@@ -43,5 +44,11 @@ selgw_err selgw_err_from_errno(int e);
  * as the functions that take one do. */
 void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A failed system call at a boundary that explains itself: writes "<fmt>: <strerror(e)>"
+ * into `why` (which may be NULL) and returns selgw_err_from_errno(e), with errno left at
+ * e. E.g. `return selgw_explain_errno(why, why_cap, errno, "cannot write %s", path);` */
+selgw_err selgw_explain_errno(char *why, size_t why_cap, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

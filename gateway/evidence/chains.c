@@ -308,8 +308,8 @@ selgw_err selgw_chains_encode_seal(selgw_chains *c, const selgw_signer *signer, 
         memcpy(heads[i].head, c->items[i].info.head, HASH);
     }
     size_t signed_len = 0;
-    *len = selgw_record_encode_seal(time_ns, covers_until_ns, gateway, heads, c->count, &link,
-                                    buf, cap, &signed_len);
+    *len = selgw_record_encode_seal(time_ns, covers_until_ns, gateway, heads, c->count, &link, buf,
+                                    cap, &signed_len);
     free(heads);
     if (*len == 0 || *len > cap)
         return SELGW_ERR_RANGE;
@@ -347,10 +347,8 @@ selgw_err selgw_chains_state_text(const selgw_chains *c, char **text, size_t *le
         for (size_t i = 0; i < c->count; i++) {
             const selgw_chain_info *h = &c->items[i].info;
             selgw_hash_hex(h->head, hex);
-            selgw_text_format(buf, cap, &n,
-                              "chain %s %" PRIu64 " %s %" PRId64 " %" PRIu64 "\n",
-                              c->items[i].name, h->chain_seq, hex, h->last_time_ns,
-                              h->last_jseq);
+            selgw_text_format(buf, cap, &n, "chain %s %" PRIu64 " %s %" PRId64 " %" PRIu64 "\n",
+                              c->items[i].name, h->chain_seq, hex, h->last_time_ns, h->last_jseq);
         }
         for (size_t i = 0; i < c->tag_count; i++) {
             selgw_hash_hex(c->tags[i].hash, hex);
@@ -471,8 +469,7 @@ static selgw_err read_state(selgw_chains *c, const char *path, char *why, size_t
     if (!f) {
         if (errno == ENOENT)
             return SELGW_ERR_NOT_FOUND;
-        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
-        return SELGW_ERR_IO;
+        return selgw_explain_errno(why, why_cap, errno, "%s", path);
     }
     char *line = NULL;
     size_t cap = 0;

@@ -27,7 +27,7 @@ static const uint8_t zero_hash[SELGW_RECORD_HASH_BYTES];
 
 typedef struct head {
     char *chain;
-    uint64_t seq;   /* a position: named by a seal, first held, or last written */
+    uint64_t seq; /* a position: named by a seal, first held, or last written */
     uint8_t hash[SELGW_RECORD_HASH_BYTES];
     uint64_t limit; /* last position to write; or the journal seq of the first held */
 } head;
@@ -142,8 +142,8 @@ static bool plot_records_add(plot_records *l, uint64_t jseq, const selgw_record 
     if (!copy)
         return false;
     memcpy(copy, payload, len);
-    l->items[l->count++] = (plot_record){jseq,        rec->chain_seq, rec->time_ns,
-                                         rec->type == SELGW_RECORD_TAGS, len, copy};
+    l->items[l->count++] = (plot_record){
+        jseq, rec->chain_seq, rec->time_ns, rec->type == SELGW_RECORD_TAGS, len, copy};
     return true;
 }
 
@@ -162,11 +162,11 @@ typedef struct export_state {
     char plot_chain[512];
     selgw_journal *journal;
     selgw_record *rec;
-    heads first_seen; /* every chain: the first position the journal still holds */
-    heads devices;    /* device chains with readings of the plot in the period */
-    heads opening;    /* heads named by the opening seal */
-    heads closing;    /* heads named by the closing seal */
-    heads interest;   /* chains to export: seq = last position before, limit = last */
+    heads first_seen;  /* every chain: the first position the journal still holds */
+    heads devices;     /* device chains with readings of the plot in the period */
+    heads opening;     /* heads named by the opening seal */
+    heads closing;     /* heads named by the closing seal */
+    heads interest;    /* chains to export: seq = last position before, limit = last */
     plot_records plot; /* the plot chain, from the journal and the plot chain log */
     size_t plot_written;
     bool have_opening, have_closing;
@@ -225,8 +225,8 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
         if (!rec->chained)
             continue; /* format 1: written before evidence chains existed */
         if (!heads_find(&st->first_seen, rec->chain.ptr, rec->chain.len)) {
-            head *h = heads_add(&st->first_seen, rec->chain.ptr, rec->chain.len, rec->chain_seq,
-                                NULL);
+            head *h =
+                heads_add(&st->first_seen, rec->chain.ptr, rec->chain.len, rec->chain_seq, NULL);
             if (!h) {
                 err = SELGW_ERR_NOMEM;
                 break;
@@ -366,7 +366,8 @@ static selgw_err add_tagged_devices(export_state *st, char *why, size_t why_cap)
             in_force = i;
     for (size_t i = 0; i < l->count; i++) {
         const plot_record *r = &l->items[i];
-        if (!r->is_tags || (i != in_force && (r->time_ns <= st->from_ns || r->time_ns >= st->to_ns)))
+        if (!r->is_tags ||
+            (i != in_force && (r->time_ns <= st->from_ns || r->time_ns >= st->to_ns)))
             continue;
         if (selgw_record_decode(r->payload, r->len, st->rec) != SELGW_OK)
             continue;
@@ -419,7 +420,8 @@ static selgw_err add_interest(export_state *st, const char *chain, bool required
                       "no seal at or before %s, and the journal no longer holds the start of "
                       "chain %s (it begins at position %" PRIu64 "): choose a later start of "
                       "the period",
-                      selgw_format_instant(st->from_ns, t1), chain, seen ? seen->seq : end->seq + 1);
+                      selgw_format_instant(st->from_ns, t1), chain,
+                      seen ? seen->seq : end->seq + 1);
         return SELGW_ERR_NOT_FOUND;
     }
     head *h = heads_add(&st->interest, chain, len, after, hash);
@@ -437,11 +439,10 @@ static selgw_err choose_chains(export_state *st, char *why, size_t why_cap)
     selgw_format_instant(st->from_ns, t1);
     selgw_format_instant(st->to_ns, t2);
     if (!st->have_closing) {
-        selgw_explain(
-            why, why_cap,
-            "no seal covers every poll begun before %s yet: wait for the next seal "
-            "(signing.seal_interval) or stop the gateway cleanly",
-            t2);
+        selgw_explain(why, why_cap,
+                      "no seal covers every poll begun before %s yet: wait for the next seal "
+                      "(signing.seal_interval) or stop the gateway cleanly",
+                      t2);
         return SELGW_ERR_AGAIN;
     }
     if (st->devices.count == 0) {
@@ -495,10 +496,8 @@ static selgw_err write_line(bundle_writer *w, FILE *f, uint64_t jseq, const uint
 {
     sodium_bin2base64(w->text, sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL),
                       payload, len, sodium_base64_VARIANT_ORIGINAL);
-    if (fprintf(f, "record %" PRIu64 " %s\n", jseq, w->text) < 0) {
-        selgw_explain(w->why, w->why_cap, "writing the bundle: %s", strerror(errno));
-        return selgw_err_from_errno(errno);
-    }
+    if (fprintf(f, "record %" PRIu64 " %s\n", jseq, w->text) < 0)
+        return selgw_explain_errno(w->why, w->why_cap, errno, "writing the bundle");
     w->count++;
     return SELGW_OK;
 }
@@ -535,8 +534,7 @@ static selgw_err write_records(bundle_writer *w, FILE *f)
         if (jseq > st->closing_jseq)
             break;
         if (selgw_record_decode(payload, len, st->rec) != SELGW_OK) {
-            selgw_explain(w->why, w->why_cap, "journal record %" PRIu64 " cannot be decoded",
-                          jseq);
+            selgw_explain(w->why, w->why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
             err = SELGW_ERR_CORRUPT;
             break;
         }
@@ -591,15 +589,11 @@ static selgw_err write_bundle_file(FILE *f, void *ctx)
     selgw_format_instant(st->from_ns, t1);
     selgw_format_instant(st->to_ns, t2);
     if (fprintf(f, "%s\npublic-key %s\ngateway %s\nplot %s\nfrom %s\nto %s\n", SELGW_BUNDLE_MAGIC,
-                key, st->cfg->gateway_id, st->plot_id, t1, t2) < 0) {
-        selgw_explain(w->why, w->why_cap, "writing the bundle: %s", strerror(errno));
-        return selgw_err_from_errno(errno);
-    }
+                key, st->cfg->gateway_id, st->plot_id, t1, t2) < 0)
+        return selgw_explain_errno(w->why, w->why_cap, errno, "writing the bundle");
     selgw_err err = write_records(w, f);
-    if (err == SELGW_OK && fprintf(f, "end %" PRIu64 "\n", w->count) < 0) {
-        selgw_explain(w->why, w->why_cap, "writing the bundle: %s", strerror(errno));
-        err = selgw_err_from_errno(errno);
-    }
+    if (err == SELGW_OK && fprintf(f, "end %" PRIu64 "\n", w->count) < 0)
+        err = selgw_explain_errno(w->why, w->why_cap, errno, "writing the bundle");
     return err;
 }
 

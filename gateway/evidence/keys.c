@@ -47,14 +47,14 @@ static bool sodium_ready(char *why, size_t why_cap)
 }
 
 /* A new directory entry survives a power cut only once the directory is synced. */
-static bool fsync_dir(const char *path, char *why, size_t why_cap)
+static selgw_err fsync_dir(const char *path, char *why, size_t why_cap)
 {
     selgw_err err = selgw_fsync_parent(path);
     if (err == SELGW_ERR_NOMEM)
         selgw_explain(why, why_cap, "out of memory");
     else if (err != SELGW_OK)
-        selgw_explain(why, why_cap, "cannot sync the directory of %s: %s", path, strerror(errno));
-    return err == SELGW_OK;
+        err = selgw_explain_errno(why, why_cap, errno, "cannot sync the directory of %s", path);
+    return err;
 }
 
 static bool write_all(int fd, const char *data, size_t len)
@@ -117,23 +117,18 @@ selgw_err selgw_keygen(const char *secret_path, char public_text[SELGW_PUBLIC_KE
     }
     /* the umask may have taken bits away, never added them; make it exactly 0600 */
     if (fchmod(fd, 0600) != 0) {
-        selgw_explain(why, why_cap, "cannot set mode 0600 on %s: %s", secret_path, strerror(errno));
-        err = SELGW_ERR_IO;
+        err = selgw_explain_errno(why, why_cap, errno, "cannot set mode 0600 on %s", secret_path);
     } else if (!write_all(fd, text, KEY_FILE_LEN)) {
-        int error = errno;
-        selgw_explain(why, why_cap, "cannot write %s: %s", secret_path, strerror(error));
-        err = error == ENOSPC || error == EDQUOT ? SELGW_ERR_NO_SPACE : SELGW_ERR_IO;
+        err = selgw_explain_errno(why, why_cap, errno, "cannot write %s", secret_path);
     } else if (fsync(fd) != 0) {
-        selgw_explain(why, why_cap, "cannot sync %s: %s", secret_path, strerror(errno));
-        err = SELGW_ERR_IO;
+        /* a full disk may show only here (delayed allocation, NFS, a quota) */
+        err = selgw_explain_errno(why, why_cap, errno, "cannot sync %s", secret_path);
     }
     sodium_free(text);
-    if (close(fd) != 0 && err == SELGW_OK) {
-        selgw_explain(why, why_cap, "cannot close %s: %s", secret_path, strerror(errno));
-        err = SELGW_ERR_IO;
-    }
-    if (err == SELGW_OK && !fsync_dir(secret_path, why, why_cap))
-        err = SELGW_ERR_IO;
+    if (close(fd) != 0 && err == SELGW_OK)
+        err = selgw_explain_errno(why, why_cap, errno, "cannot close %s", secret_path);
+    if (err == SELGW_OK)
+        err = fsync_dir(secret_path, why, why_cap);
     if (err != SELGW_OK) {
         /* we created it (O_EXCL): a half-written key must not be mistaken for one */
         unlink(secret_path);
@@ -389,8 +384,10 @@ selgw_err selgw_registered_key(const char *path, const uint8_t pk[SELGW_PUBLIC_K
             *rest++ = '\0';
         uint8_t candidate[SELGW_PUBLIC_KEY_BYTES];
         if (has_nul || !selgw_public_key_parse(key, candidate)) {
-            selgw_explain(why, why_cap, "%s:%u: not a public key (expected ed25519:<64 hex digits> "
-                          "and an optional label)", path, line_no);
+            selgw_explain(why, why_cap,
+                          "%s:%u: not a public key (expected ed25519:<64 hex digits> "
+                          "and an optional label)",
+                          path, line_no);
             err = SELGW_ERR_INVALID;
             break;
         }

@@ -38,12 +38,10 @@ static char *file_path(const char *journal_dir)
     return path;
 }
 
-
 /* One line without its LF: a record (payload decoded into buf) or a through line. */
 typedef enum line_kind { LINE_BAD, LINE_RECORD, LINE_THROUGH } line_kind;
 
-static line_kind parse_line(const char *line, size_t n, uint64_t *jseq, uint8_t *buf,
-                            size_t *len)
+static line_kind parse_line(const char *line, size_t n, uint64_t *jseq, uint8_t *buf, size_t *len)
 {
     const char *end;
     if (strlen(line) != n)
@@ -64,7 +62,7 @@ static line_kind parse_line(const char *line, size_t n, uint64_t *jseq, uint8_t 
 typedef struct walk {
     uint64_t good_bytes; /* length of the intact lines at the start of the file */
     uint64_t last_jseq, through;
-    bool bad_middle;     /* a bad line that is not the last one */
+    bool bad_middle; /* a bad line that is not the last one */
 } walk;
 
 /* Reads the file line by line; calls fn for records when fn is set. */
@@ -97,7 +95,7 @@ static selgw_err walk_file(FILE *f, walk *w, selgw_plotlog_fn fn, void *ctx, con
             line[n - 1] = '\0';
         uint64_t jseq = 0;
         size_t len = 0;
-        line_kind kind = !whole ? LINE_BAD
+        line_kind kind = !whole         ? LINE_BAD
                          : line_no == 1 ? (strcmp(line, MAGIC) ? LINE_BAD : LINE_THROUGH)
                                         : parse_line(line, (size_t)n - 1, &jseq, buf, &len);
         if (kind == LINE_RECORD && jseq <= w->last_jseq)
@@ -131,8 +129,7 @@ static selgw_err walk_file(FILE *f, walk *w, selgw_plotlog_fn fn, void *ctx, con
     }
     selgw_err err = SELGW_OK;
     if (ferror(f)) {
-        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
-        err = SELGW_ERR_IO;
+        err = selgw_explain_errno(why, why_cap, errno, "%s", path);
     } else if (w->bad_middle) {
         selgw_explain(why, why_cap, "%s: line %" PRIu64 " is damaged", path, line_no);
         err = SELGW_ERR_CORRUPT;
@@ -218,19 +215,18 @@ selgw_err selgw_plotlog_open(const char *journal_dir, selgw_plotlog **out, char 
         p->fd = -1;
     }
     if (p->fd < 0) {
-        selgw_explain(why, why_cap, "%s: %s", p->path, strerror(errno));
-        selgw_err err = selgw_err_from_errno(errno);
+        selgw_err err = selgw_explain_errno(why, why_cap, errno, "%s", p->path);
         selgw_plotlog_free(p);
         return err;
     }
     int fd = dup(p->fd);
     FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
+        selgw_err err = selgw_explain_errno(why, why_cap, errno, "%s", p->path);
         if (fd >= 0)
             close(fd);
-        selgw_explain(why, why_cap, "%s: %s", p->path, strerror(errno));
         selgw_plotlog_free(p);
-        return SELGW_ERR_IO;
+        return err;
     }
     walk w;
     char damage[512] = "";
@@ -243,15 +239,13 @@ selgw_err selgw_plotlog_open(const char *journal_dir, selgw_plotlog **out, char 
     if (err == SELGW_OK && w.good_bytes == 0) {
         /* new (or only a torn first line): begin it */
         static const char head[] = MAGIC "\n";
-        if (ftruncate(p->fd, 0) != 0 || pwrite(p->fd, head, sizeof head - 1, 0) != sizeof head - 1 ||
-            fdatasync(p->fd) != 0 || selgw_fsync_parent(p->path) != SELGW_OK) {
-            selgw_explain(why, why_cap, "%s: %s", p->path, strerror(errno));
-            err = selgw_err_from_errno(errno);
-        }
+        if (ftruncate(p->fd, 0) != 0 ||
+            pwrite(p->fd, head, sizeof head - 1, 0) != sizeof head - 1 || fdatasync(p->fd) != 0 ||
+            selgw_fsync_parent(p->path) != SELGW_OK)
+            err = selgw_explain_errno(why, why_cap, errno, "%s", p->path);
         w.good_bytes = sizeof head - 1;
     } else if (err == SELGW_OK && ftruncate(p->fd, (off_t)w.good_bytes) != 0) {
-        selgw_explain(why, why_cap, "%s: cutting off a torn line: %s", p->path, strerror(errno));
-        err = selgw_err_from_errno(errno);
+        err = selgw_explain_errno(why, why_cap, errno, "%s: cutting off a torn line", p->path);
     }
     if (err == SELGW_OK && lseek(p->fd, 0, SEEK_END) < 0)
         err = selgw_err_from_errno(errno);
@@ -321,8 +315,8 @@ selgw_err selgw_plotlog_sync(selgw_plotlog *p, uint64_t through)
     if (!reserve(p, 32))
         return SELGW_ERR_NOMEM;
     if (through > p->through)
-        p->pending_len += (size_t)snprintf(p->pending + p->pending_len, 32,
-                                           "through %" PRIu64 "\n", through);
+        p->pending_len +=
+            (size_t)snprintf(p->pending + p->pending_len, 32, "through %" PRIu64 "\n", through);
     off_t end = lseek(p->fd, 0, SEEK_END);
     size_t done = 0;
     while (end >= 0 && done < p->pending_len) {
@@ -361,9 +355,9 @@ selgw_err selgw_plotlog_each(const char *journal_dir, const char *chain, selgw_p
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        selgw_err err = errno == ENOENT ? SELGW_OK : SELGW_ERR_IO;
-        if (err != SELGW_OK)
-            selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+        /* no log yet: nothing to walk */
+        selgw_err err =
+            errno == ENOENT ? SELGW_OK : selgw_explain_errno(why, why_cap, errno, "%s", path);
         free(path);
         return err;
     }

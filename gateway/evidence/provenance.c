@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -11,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/timex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,11 +24,8 @@
 
 static void put_day(char *buf, size_t cap, size_t *len, int32_t day)
 {
-    time_t t = (time_t)day * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    selgw_text_format(buf, cap, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday);
+    char text[SELGW_DAY_TEXT_SIZE];
+    selgw_text_format(buf, cap, len, "%s", selgw_format_day(day, text));
 }
 
 /* A configured text, or null when it is not configured (absent or empty alike, so that
@@ -160,6 +155,20 @@ static bool format_path(char *buf, const char *fmt, ...)
     return true;
 }
 
+typedef struct annotation_file {
+    int64_t time_ns;
+    const char *plot, *ref, *text;
+} annotation_file;
+
+static selgw_err write_annotation(FILE *f, void *ctx)
+{
+    const annotation_file *a = ctx;
+    if (fprintf(f, "selgw-annotation 1\ntime %" PRId64 "\nplot %s\nref %s\ntext %s\n", a->time_ns,
+                a->plot, a->ref ? a->ref : "", a->text) < 0)
+        return selgw_err_from_errno(errno);
+    return SELGW_OK;
+}
+
 selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, const char *text,
                                  const char *ref, char *why, size_t why_cap)
 {
@@ -167,47 +176,27 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     for (size_t i = 0; i < cfg->plot_count; i++)
         known = known || !strcmp(cfg->plots[i].id, plot);
     if (!known) {
-        snprintf(why, why_cap, "no plot '%s' in %s", plot, cfg->path);
+        selgw_explain(why, why_cap, "no plot '%s' in %s", plot, cfg->path);
         return SELGW_ERR_INVALID;
     }
     const char *problem = annotation_problem(text, ref);
     if (problem) {
-        snprintf(why, why_cap, "%s", problem);
+        selgw_explain(why, why_cap, "%s", problem);
         return SELGW_ERR_INVALID;
     }
-    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
-    int64_t now = selgw_utc_ns();
+    char dir[PATH_MAX], path[PATH_MAX];
+    annotation_file a = {selgw_utc_ns(), plot, ref, text};
     if (!format_path(dir, "%s/%s", cfg->journal.dir, SPOOL_DIR) ||
-        !format_path(path, "%s/%020" PRId64 "-%d.ann", dir, now, (int)getpid()) ||
-        !format_path(tmp, "%s.tmp", path)) {
-        snprintf(why, why_cap, "%s/%s: %s", cfg->journal.dir, SPOOL_DIR, strerror(errno));
-        return SELGW_ERR_IO;
-    }
+        !format_path(path, "%s/%020" PRId64 "-%d.ann", dir, a.time_ns, (int)getpid()))
+        return selgw_explain_errno(why, why_cap, errno, "%s/%s", cfg->journal.dir, SPOOL_DIR);
     mkdir(cfg->journal.dir, 0750);
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(why, why_cap, "%s: %s", dir, strerror(errno));
-        return SELGW_ERR_IO;
-    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return selgw_explain_errno(why, why_cap, errno, "%s", dir);
     /* 0640: the journal's (a note may name a household's plot); its group, if it has one */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        snprintf(why, why_cap, "%s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return SELGW_ERR_IO;
-    }
-    fprintf(f, "selgw-annotation 1\ntime %" PRId64 "\nplot %s\nref %s\ntext %s\n", now, plot,
-            ref ? ref : "", text);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(why, why_cap, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return SELGW_ERR_IO;
-    }
-    selgw_fsync_parent(path);
-    return SELGW_OK;
+    selgw_err err = selgw_durable_replace(path, 0640, write_annotation, &a);
+    if (err != SELGW_OK)
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+    return err;
 }
 
 /* A value that does not fit was not written by selgw_annotation_spool: refuse it. */
@@ -343,8 +332,7 @@ selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation 
     return SELGW_OK;
 }
 
-void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a,
-                                const char *why)
+void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a, const char *why)
 {
     char path[PATH_MAX], aside[PATH_MAX];
     if (!format_path(path, "%s/%s/%s", journal_dir, SPOOL_DIR, a->file) ||
@@ -355,21 +343,8 @@ void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation 
         selgw_log(SELGW_LOG_ERROR, "annotation %s: %s (cannot set it aside: %s)", path, why,
                   strerror(errno));
     else
-        selgw_log(SELGW_LOG_ERROR, "annotation for plot '%s' set aside as %s (%s)", a->plot,
-                  aside, why);
-}
-
-bool selgw_clock_synchronised(char *text, size_t cap)
-{
-    struct timex tx;
-    memset(&tx, 0, sizeof tx);
-    int state = adjtimex(&tx);
-    bool synced = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
-    if (synced)
-        snprintf(text, cap, "synchronised, estimated error %ld us", tx.esterror);
-    else
-        snprintf(text, cap, "not synchronised (kernel reports STA_UNSYNC)");
-    return synced;
+        selgw_log(SELGW_LOG_ERROR, "annotation for plot '%s' set aside as %s (%s)", a->plot, aside,
+                  why);
 }
 
 /* ---- reading tags back ------------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* selgw: the facts besides readings that an evidence chain records: a plot's tags (crop,
  * households and their contracts, the devices on it and their calibration), annotations
- * entered by the enterprise (lab results), and the clock's synchronisation state. */
+ * entered by the enterprise (lab results). (The clock's synchronisation state, recorded
+ * too, is base/clock.h's selgw_clock_synchronised.) */
 #ifndef SELGW_PROVENANCE_H
 #define SELGW_PROVENANCE_H
 
@@ -87,9 +88,5 @@ selgw_err selgw_annotation_done(const char *journal_dir, const selgw_annotation 
  * it (e.g. "unknown-plot": an operator can rename it back once the config has the plot). */
 void selgw_annotation_set_aside(const char *journal_dir, const selgw_annotation *a,
                                 const char *why);
-
-/* Whether the kernel believes the clock synchronised (adjtimex: not STA_UNSYNC), with a
- * short description ("synchronised, estimated error 12 ms" / "not synchronised"). */
-bool selgw_clock_synchronised(char *text, size_t cap);
 
 #endif

@@ -30,7 +30,7 @@
 
 #define HASH SELGW_RECORD_HASH_BYTES
 #define MAX_PROBLEMS_LISTED 20
-#define HASH_PREFIX_BYTES 8 /* a seal is named by the first 16 hex digits of its hash */
+#define HASH_PREFIX_BYTES 8        /* a seal is named by the first 16 hex digits of its hash */
 #define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_READING_MAX_FIELDS */
 
 static const uint8_t zero_hash[HASH];
@@ -271,11 +271,6 @@ static bool str_is(selgw_str s, const char *text)
     return s.len == n && (n == 0 || !memcmp(s.ptr, text, n));
 }
 
-static void utc_text(int64_t ns, char buf[SELGW_UTC_TEXT_SIZE])
-{
-    selgw_format_utc(ns, buf);
-}
-
 static void hex_prefix(const uint8_t *hash, char out[2 * HASH_PREFIX_BYTES + 1])
 {
     sodium_bin2hex(out, 2 * HASH_PREFIX_BYTES + 1, hash, HASH_PREFIX_BYTES);
@@ -302,9 +297,8 @@ static vchain *chain_add(verify_state *vs, const selgw_record *rec)
     vchain *c = &vs->chains[vs->chain_count];
     memset(c, 0, sizeof *c);
     c->shown = shown(rec->chain);
-    if (!c->shown ||
-        selgw_strmap_put(vs->chain_index, rec->chain.ptr, rec->chain.len, vs->chain_count) !=
-            SELGW_OK) {
+    if (!c->shown || selgw_strmap_put(vs->chain_index, rec->chain.ptr, rec->chain.len,
+                                      vs->chain_count) != SELGW_OK) {
         free(c->shown);
         return NULL;
     }
@@ -394,7 +388,8 @@ static void check_seal_heads(verify_state *vs, bool closing)
                     "), the closing seal (record %" PRIu64 ") names position %" PRIu64 "%s: %s",
                     c->shown, c->pos, c->last_jseq, vs->last_seal_jseq, pos,
                     pos == c->pos ? " with another hash" : "",
-                    pos == c->pos ? "that record was altered" : "records missing or added at the end");
+                    pos == c->pos ? "that record was altered"
+                                  : "records missing or added at the end");
         else
             problem(vs,
                     "record %" PRIu64 " (seal): it names position %" PRIu64
@@ -430,8 +425,8 @@ static bool seal_head(verify_state *vs, const char *name, size_t len, uint64_t *
         selgw_strmap_free(vs->seal_index);
         vs->seal_index = NULL;
         free(vs->seal_positions);
-        vs->seal_positions = calloc(seal->seal_count ? seal->seal_count : 1,
-                                    sizeof *vs->seal_positions);
+        vs->seal_positions =
+            calloc(seal->seal_count ? seal->seal_count : 1, sizeof *vs->seal_positions);
         if (!vs->seal_positions || selgw_strmap_new(&vs->seal_index) != SELGW_OK) {
             vs->nomem = true;
             return false;
@@ -499,8 +494,8 @@ static void end_failed_run(verify_state *vs, device_stats *d)
     if (!d->in_failed_run)
         return;
     char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
-    utc_text(d->run_from, a);
-    utc_text(d->run_to, b);
+    selgw_format_utc(d->run_from, a);
+    selgw_format_utc(d->run_to, b);
     bool ok =
         d->run_polls == 1
             ? text_list_add(&vs->events, "%s  device %s: failed poll: %s", a, d->shown,
@@ -558,7 +553,8 @@ static void note_households(verify_state *vs, const selgw_record *rec)
     vs->last_households_len = need;
 }
 
-static field_stats *field_for(verify_state *vs, device_stats *d, size_t i, const selgw_record_field *f)
+static field_stats *field_for(verify_state *vs, device_stats *d, size_t i,
+                              const selgw_record_field *f)
 {
     /* Field i is nearly always where it was in the device's last reading. */
     if (i < d->order_count && d->order[i] < d->field_count) {
@@ -587,7 +583,8 @@ static field_stats *field_for(verify_state *vs, device_stats *d, size_t i, const
         fs->name = shown(f->name);
         fs->unit = shown(f->unit);
         if (!fs->name || !fs->unit ||
-            selgw_strmap_put(d->field_index, f->name.ptr, f->name.len, d->field_count) != SELGW_OK) {
+            selgw_strmap_put(d->field_index, f->name.ptr, f->name.len, d->field_count) !=
+                SELGW_OK) {
             free(fs->name);
             free(fs->unit);
             vs->nomem = true;
@@ -780,7 +777,7 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
                        const uint8_t *hash)
 {
     char t[SELGW_UTC_TEXT_SIZE];
-    utc_text(rec->time_ns, t);
+    selgw_format_utc(rec->time_ns, t);
     char *text = shown(rec->text);
     if (!text) {
         vs->nomem = true;
@@ -798,7 +795,7 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
         bool reload = rec->text.len >= strlen(SELGW_RELOAD_TEXT) &&
                       !memcmp(rec->text.ptr, SELGW_RELOAD_TEXT, strlen(SELGW_RELOAD_TEXT));
         if (vs->run_state == 1 && !reload) {
-            utc_text(vs->last_record_ns, last);
+            selgw_format_utc(vs->last_record_ns, last);
             snprintf(crash_text, sizeof crash_text,
                      "; the run before it has no STOP: a crash or power cut after %s", last);
             crash = crash_text;
@@ -821,8 +818,8 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
         vs->run_state = 0;
         break;
     case SELGW_RECORD_GAP:
-        ok = text_list_add(&vs->events, "%s  GAP: journal records %" PRIu64 "..%" PRIu64 ": %s",
-                           t, rec->gap_first_seq, rec->gap_last_seq, text);
+        ok = text_list_add(&vs->events, "%s  GAP: journal records %" PRIu64 "..%" PRIu64 ": %s", t,
+                           rec->gap_first_seq, rec->gap_last_seq, text);
         break;
     case SELGW_RECORD_CLOCK:
         ok = text_list_add(&vs->events, "%s  CLOCK: %s", t, text);
@@ -962,8 +959,8 @@ static void check_times(verify_state *vs, uint64_t jseq, const selgw_record *rec
             record_problem(vs, jseq, rec,
                            "time goes backwards: %s is before the previous reading's %s (record "
                            "%" PRIu64 "), and no CLOCK record between says the clock stepped back",
-                           (utc_text(rec->time_ns, a), a), (utc_text(c->last_reading_ns, b), b),
-                           c->last_reading_jseq);
+                           selgw_format_utc(rec->time_ns, a),
+                           selgw_format_utc(c->last_reading_ns, b), c->last_reading_jseq);
         c->has_reading = true;
         c->last_reading_ns = rec->time_ns;
         c->last_reading_jseq = jseq;
@@ -976,30 +973,30 @@ static void check_times(verify_state *vs, uint64_t jseq, const selgw_record *rec
             record_problem(vs, jseq, rec,
                            "the seal's time %s is before the previous seal's %s (record %" PRIu64
                            "), and no CLOCK record between says the clock stepped back",
-                           (utc_text(rec->time_ns, a), a), (utc_text(vs->last_seal_time, b), b),
-                           vs->last_seal_jseq);
+                           selgw_format_utc(rec->time_ns, a),
+                           selgw_format_utc(vs->last_seal_time, b), vs->last_seal_jseq);
         if (vs->max_time_since_seal > rec->time_ns && !stepped)
             record_problem(vs, vs->max_time_jseq, NULL,
                            "its time %s is after the seal that covers it (record %" PRIu64
                            ", of %s), and no CLOCK record between says the clock stepped back",
-                           (utc_text(vs->max_time_since_seal, a), a), jseq,
-                           (utc_text(rec->time_ns, b), b));
+                           selgw_format_utc(vs->max_time_since_seal, a), jseq,
+                           selgw_format_utc(rec->time_ns, b));
     }
-    if (rec->type == SELGW_RECORD_READING && jseq > vs->last_seal_jseq && vs->last_seal_has_covers &&
-        rec->time_ns < vs->last_seal_covers && !stepped)
+    if (rec->type == SELGW_RECORD_READING && jseq > vs->last_seal_jseq &&
+        vs->last_seal_has_covers && rec->time_ns < vs->last_seal_covers && !stepped)
         record_problem(vs, jseq, rec,
                        "the poll began at %s, but the seal before it (record %" PRIu64
                        ") says every poll begun before %s was journaled before it, and no "
                        "CLOCK record between says the clock stepped back",
-                       (utc_text(rec->time_ns, a), a), vs->last_seal_jseq,
-                       (utc_text(vs->last_seal_covers, b), b));
+                       selgw_format_utc(rec->time_ns, a), vs->last_seal_jseq,
+                       selgw_format_utc(vs->last_seal_covers, b));
     if (rec->type == SELGW_RECORD_ANNOTATION && jseq > vs->last_seal_jseq &&
         rec->time_ns < vs->last_seal_time && !stepped)
         record_problem(vs, jseq, rec,
                        "the annotation is dated %s, before the seal before it (record %" PRIu64
                        ", of %s)",
-                       (utc_text(rec->time_ns, a), a), vs->last_seal_jseq,
-                       (utc_text(vs->last_seal_time, b), b));
+                       selgw_format_utc(rec->time_ns, a), vs->last_seal_jseq,
+                       selgw_format_utc(vs->last_seal_time, b));
     if (rec->type == SELGW_RECORD_SEAL) {
         vs->max_time_since_seal = INT64_MIN;
     } else if (rec->time_ns > vs->max_time_since_seal) {
@@ -1093,8 +1090,9 @@ static void check_completeness(verify_state *vs)
                 "devices) and its lab results are left out",
                 vs->plot_chain);
     } else if (vs->tag_count == 0) {
-        problem(vs, "chain %s has no TAGS record: nothing says which devices and households "
-                    "the plot had",
+        problem(vs,
+                "chain %s has no TAGS record: nothing says which devices and households "
+                "the plot had",
                 vs->plot_chain);
     }
     if (vs->period_readings == 0) {
@@ -1271,14 +1269,15 @@ static void print_device(verify_state *vs, device_stats *d)
         if (median > 0) {
             double expected = (double)(vs->to_ns - vs->from_ns) / (double)median;
             double coverage = 100.0 * (double)d->readings / expected;
-            fprintf(out, ", coverage %.1f%% of the period (%" PRIu64 " polls of about %.0f expected)",
+            fprintf(out,
+                    ", coverage %.1f%% of the period (%" PRIu64 " polls of about %.0f expected)",
                     coverage > 100 ? 100.0 : coverage, d->readings, expected);
         }
         fprintf(out, "\n");
     }
     if (d->readings) {
-        utc_text(d->first_ns, a);
-        utc_text(d->last_ns, b);
+        selgw_format_utc(d->first_ns, a);
+        selgw_format_utc(d->last_ns, b);
         fprintf(out, "  first %s, last %s\n", a, b);
     }
     for (size_t k = 0; k < d->field_count; k++) {
@@ -1299,8 +1298,8 @@ static void print_summary(verify_state *vs, const char *key_text)
 {
     FILE *out = vs->out;
     char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
-    fprintf(out, "Evidence for plot %s, %s to %s\n", vs->plot,
-            selgw_format_instant(vs->from_ns, a), selgw_format_instant(vs->to_ns, b));
+    fprintf(out, "Evidence for plot %s, %s to %s\n", vs->plot, selgw_format_instant(vs->from_ns, a),
+            selgw_format_instant(vs->to_ns, b));
     fprintf(out, "  gateway:    %s\n", vs->gateway);
     const selgw_tags *tags = latest_tags(vs);
     if (tags)
@@ -1317,13 +1316,14 @@ static void print_summary(verify_state *vs, const char *key_text)
             vs->key_label[0] ? " as \"" : "", vs->key_label, vs->key_label[0] ? "\"" : "");
     char sa[SELGW_UTC_TEXT_SIZE], sb[SELGW_UTC_TEXT_SIZE];
     if (vs->have_opening) {
-        utc_text(vs->opening_time, sa);
-        fprintf(out, "  sealed:     from the seal of %s (record %" PRIu64 ")", sa, vs->opening_jseq);
+        selgw_format_utc(vs->opening_time, sa);
+        fprintf(out, "  sealed:     from the seal of %s (record %" PRIu64 ")", sa,
+                vs->opening_jseq);
     } else {
         fprintf(out, "  sealed:     from the start of every chain");
     }
     if (vs->last_was_seal) {
-        utc_text(vs->last_seal_time, sb);
+        selgw_format_utc(vs->last_seal_time, sb);
         fprintf(out, " to the seal of %s (record %" PRIu64 ")", sb, vs->last_seal_jseq);
     }
     fprintf(out, "; %" PRIu64 " records in %zu chains, %" PRIu64 " seals\n", vs->records,
@@ -1406,7 +1406,6 @@ static bool is_id(const char *s)
     return true;
 }
 
-
 /* The six header lines. False (a problem said) when one is not what it must be. */
 static bool read_header_line(verify_state *vs, uint64_t line_no, const char *line,
                              char key_text[SELGW_PUBLIC_KEY_TEXT_SIZE])
@@ -1453,8 +1452,9 @@ static bool decide_key(verify_state *vs, const selgw_verify_options *opt,
         if (memcmp(given, vs->pk, SELGW_PUBLIC_KEY_BYTES)) {
             char fp[SELGW_KEY_FINGERPRINT_SIZE];
             selgw_key_fingerprint(vs->pk, fp);
-            problem(vs, "bundle key differs from the given key: the bundle was signed with "
-                        "another key (fingerprint %s), or it claims to be",
+            problem(vs,
+                    "bundle key differs from the given key: the bundle was signed with "
+                    "another key (fingerprint %s), or it claims to be",
                     fp);
             selgw_public_key_format(given, key_text);
         }
@@ -1464,9 +1464,8 @@ static bool decide_key(verify_state *vs, const selgw_verify_options *opt,
     if (opt && opt->keys_file) {
         bool found = false;
         char label[128] = "", why[600] = "";
-        selgw_err err =
-            selgw_registered_key(opt->keys_file, bundle_pk, &found, label, sizeof label, why,
-                                 sizeof why);
+        selgw_err err = selgw_registered_key(opt->keys_file, bundle_pk, &found, label, sizeof label,
+                                             why, sizeof why);
         if (err != SELGW_OK) {
             char *w = shown_text(why);
             fprintf(vs->out, "NOT VERIFIED: registered keys: %s\n", w ? w : "");
@@ -1564,8 +1563,8 @@ typedef struct batch {
     size_t count, cap;
     uint8_t *arena; /* the decoded payloads */
     size_t arena_len, arena_cap;
-    bool ready;         /* read and split into items (under the pipeline's lock) */
-    bool has_lines;     /* false at the end of the stream */
+    bool ready;     /* read and split into items (under the pipeline's lock) */
+    bool has_lines; /* false at the end of the stream */
     bool nomem;
     atomic_size_t next; /* the next item to decode and hash */
     size_t done;        /* items finished (under the pipeline's lock) */
@@ -1787,7 +1786,8 @@ static bool read_batch(line_reader *r, batch *b, bool *nomem)
                 break;
             }
             line[rest] = '\0'; /* the last line, with no newline */
-            if (!r->skipping && !batch_add(b, line, rest, ++r->line_no, true, rest > MAX_LINE_BYTES)) {
+            if (!r->skipping &&
+                !batch_add(b, line, rest, ++r->line_no, true, rest > MAX_LINE_BYTES)) {
                 *nomem = true;
                 return false;
             }
@@ -1845,8 +1845,7 @@ static void check_line(verify_state *vs, bundle_reading *br, const batch *b, con
                     it->jseq);
             return;
         }
-        verify_record(vs, it->jseq, b->arena + it->payload_off, it->payload_len, br->rec,
-                      it->hash);
+        verify_record(vs, it->jseq, b->arena + it->payload_off, it->payload_len, br->rec, it->hash);
         return;
     }
     const char *line = it->text;
@@ -1860,7 +1859,8 @@ static void check_line(verify_state *vs, bundle_reading *br, const batch *b, con
     }
     if (line_no == 1) {
         if (strcmp(line, SELGW_BUNDLE_MAGIC)) {
-            problem(vs, "line 1: not a selgw evidence bundle (expected \"%s\")", SELGW_BUNDLE_MAGIC);
+            problem(vs, "line 1: not a selgw evidence bundle (expected \"%s\")",
+                    SELGW_BUNDLE_MAGIC);
             br->stop = true;
         }
         return;
@@ -2006,7 +2006,7 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
         check_asked(&vs, opt);
         char a[SELGW_UTC_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
         if (vs.have_opening && vs.opening_time > vs.from_ns) {
-            utc_text(vs.opening_time, a);
+            selgw_format_utc(vs.opening_time, a);
             problem(&vs,
                     "seals do not cover the period: the opening seal is of %s, after its "
                     "start %s",

@@ -21,14 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
-
 #include "base/clock.h"
+#include "base/durable.h"
 #include "journal/journal_testing.h"
 #include "base/log.h"
 #include "base/worker.h"
+#include "journal/crc32c.h"
 #include "journal/record.h"
 
 #define SEGMENT_MAGIC "SELGWJNL"
@@ -60,80 +58,6 @@
 #define READER_RING 1024     /* offsets of the records a reader read last, for seek */
 #define READ_CHUNK 65536
 #define FAILURE_SIZE 512
-
-/* ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78) ------------------------- */
-
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static int crc_use_hw;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    crc_use_hw = __builtin_cpu_supports("sse4.2");
-#endif
-}
-
-uint32_t selgw_journal_crc32c_portable(uint32_t crc, const void *data, size_t len)
-{
-    pthread_once(&crc_once, crc_init);
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (len >= 8) {
-        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                             (uint32_t)p[3] << 24);
-        uint32_t hi =
-            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-        crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
-              crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
-              crc_table[0][hi >> 24];
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
-                                                            size_t len)
-{
-    uint64_t c = ~crc;
-    while (len >= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8); /* x86 is little-endian, as the CRC wants */
-        c = _mm_crc32_u64(c, word);
-        p += 8;
-        len -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    while (len--)
-        c32 = _mm_crc32_u8(c32, *p++);
-    return ~c32;
-}
-#endif
-
-uint32_t selgw_journal_crc32c(uint32_t crc, const void *data, size_t len)
-{
-    pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-    if (crc_use_hw)
-        return crc32c_hw(crc, data, len);
-#endif
-    return selgw_journal_crc32c_portable(crc, data, len);
-}
 
 /* ---- system calls, replaceable by the tests ------------------------------------------ */
 
@@ -262,14 +186,14 @@ struct selgw_journal {
     char failure[FAILURE_SIZE];
     bool no_space;
     int64_t retry_at_ns;
-    int64_t stop_deadline_ns;  /* closing with the disk full: when to give up waiting */
+    int64_t stop_deadline_ns; /* closing with the disk full: when to give up waiting */
     bool reserve_released;
-    bool last_records;         /* the owner is stopping: its last records are not refused */
-    int reserve_fd;            /* space.reserve, -1 if there is none */
-    char note_unwritten[160];  /* what the reserve's first block says ("" for nothing) */
+    bool last_records;        /* the owner is stopping: its last records are not refused */
+    int reserve_fd;           /* space.reserve, -1 if there is none */
+    char note_unwritten[160]; /* what the reserve's first block says ("" for nothing) */
     char note_refused[160];
-    selgw_err refusing;        /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
-    uint64_t refused_records;  /* since refusing began */
+    selgw_err refusing;       /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
+    uint64_t refused_records; /* since refusing began */
     selgw_repeat space_repeat;
     pthread_t writer;
     bool writer_started;
@@ -325,15 +249,6 @@ static void set_message(selgw_journal_recovery *rec, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(rec->message, sizeof rec->message, fmt, ap);
     va_end(ap);
-}
-
-static selgw_err errno_err(int e)
-{
-    if (e == ENOSPC || e == EDQUOT)
-        return SELGW_ERR_NO_SPACE;
-    if (e == ENOMEM)
-        return SELGW_ERR_NOMEM;
-    return SELGW_ERR_IO;
 }
 
 static int64_t utc_of(const struct timespec *ts)
@@ -392,7 +307,7 @@ static void encode_segment_header(uint64_t first_seq, uint8_t hdr[SEGMENT_HEADER
     put_u32(hdr + 8, SEGMENT_VERSION);
     put_u32(hdr + 12, 0); /* flags */
     put_u64(hdr + 16, first_seq);
-    put_u32(hdr + 24, selgw_journal_crc32c(0, hdr, 24));
+    put_u32(hdr + 24, selgw_crc32c(0, hdr, 24));
     put_u32(hdr + 28, 0);
 }
 
@@ -500,78 +415,6 @@ static void fail_locked(selgw_journal *j, const char *fmt, ...)
     pthread_cond_broadcast(&j->space_cv);
 }
 
-/* ---- cursors ------------------------------------------------------------------------- */
-
-/* Writes cursor.<sink> crash-safely: temp file, fsync, rename, fsync of the directory. */
-static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t seq)
-{
-    char tmp[MAX_SINK_NAME + 16], final[MAX_SINK_NAME + 16];
-    snprintf(final, sizeof final, "cursor.%s", sink);
-    snprintf(tmp, sizeof tmp, "cursor.%s.tmp", sink);
-    char text[32];
-    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", seq);
-    int fd = openat(j->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        int e = errno;
-        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot write %s: %s", j->dir, tmp, strerror(e));
-        return errno_err(e);
-    }
-    int e = write_all(fd, (const uint8_t *)text, (size_t)n, 0);
-    if (e == 0 && selgw_journal_io_hooks.fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && e == 0)
-        e = errno;
-    if (e == 0 && renameat(j->dir_fd, tmp, j->dir_fd, final) != 0)
-        e = errno;
-    if (e == 0)
-        e = sync_dir(j);
-    if (e != 0) {
-        unlinkat(j->dir_fd, tmp, 0);
-        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot persist the cursor of %s: %s", j->dir, sink,
-                  strerror(e));
-        return errno_err(e);
-    }
-    return SELGW_OK;
-}
-
-static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *seq,
-                                  selgw_journal_recovery *rec)
-{
-    char name[MAX_SINK_NAME + 16];
-    snprintf(name, sizeof name, "cursor.%s", sink);
-    *seq = 0;
-    int fd = openat(j->dir_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return SELGW_OK;
-        set_message(rec, "cursor file %s: %s", name, strerror(errno));
-        return SELGW_ERR_IO;
-    }
-    char text[64];
-    ssize_t n = read(fd, text, sizeof text - 1);
-    int e = errno;
-    close(fd);
-    if (n < 0) {
-        set_message(rec, "cursor file %s: %s", name, strerror(e));
-        return SELGW_ERR_IO;
-    }
-    text[n] = '\0';
-    uint64_t v = 0;
-    ssize_t i = 0;
-    for (; i < n && text[i] >= '0' && text[i] <= '9'; i++) {
-        unsigned d = (unsigned)(text[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            break;
-        v = v * 10 + d;
-    }
-    if (i == 0 || i + 1 != n || text[i] != '\n') {
-        set_message(rec, "cursor file %s: not a sequence number followed by a newline", name);
-        return SELGW_ERR_CORRUPT;
-    }
-    *seq = v;
-    return SELGW_OK;
-}
-
 /* ---- housekeeping: retention and dropped segments ------------------------------------ */
 
 typedef struct removal {
@@ -667,6 +510,122 @@ static void finish_drops(selgw_journal *j)
     if (n)
         remove_files(j, list, n, true);
     free(list);
+}
+
+/* ---- cursors ------------------------------------------------------------------------- */
+
+static selgw_err write_cursor_text(FILE *f, void *ctx)
+{
+    const uint64_t *seq = ctx;
+    return fprintf(f, "%" PRIu64 "\n", *seq) < 0 ? selgw_err_from_errno(errno) : SELGW_OK;
+}
+
+/* Writes cursor.<sink> crash-safely (selgw_durable_replace). 0640 as every journal file. */
+static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t seq)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/cursor.%s", j->dir, sink) < 0)
+        return SELGW_ERR_NOMEM;
+    selgw_err err = selgw_durable_replace(path, 0640, write_cursor_text, &seq);
+    if (err != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "journal %s: cannot persist the cursor of %s: %s", j->dir, sink,
+                  strerror(errno));
+    free(path);
+    return err;
+}
+
+static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *seq,
+                                  selgw_journal_recovery *rec)
+{
+    char name[MAX_SINK_NAME + 16];
+    snprintf(name, sizeof name, "cursor.%s", sink);
+    *seq = 0;
+    int fd = openat(j->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return SELGW_OK;
+        set_message(rec, "cursor file %s: %s", name, strerror(errno));
+        return SELGW_ERR_IO;
+    }
+    char text[64];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        set_message(rec, "cursor file %s: %s", name, strerror(e));
+        return SELGW_ERR_IO;
+    }
+    text[n] = '\0';
+    uint64_t v = 0;
+    ssize_t i = 0;
+    for (; i < n && text[i] >= '0' && text[i] <= '9'; i++) {
+        unsigned d = (unsigned)(text[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            break;
+        v = v * 10 + d;
+    }
+    if (i == 0 || i + 1 != n || text[i] != '\n') {
+        set_message(rec, "cursor file %s: not a sequence number followed by a newline", name);
+        return SELGW_ERR_CORRUPT;
+    }
+    *seq = v;
+    return SELGW_OK;
+}
+
+static ssize_t find_sink(const selgw_journal *j, const char *sink)
+{
+    for (size_t i = 0; sink && i < j->sink_count; i++)
+        if (strcmp(j->sinks[i].name, sink) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+uint64_t selgw_journal_cursor(selgw_journal *j, const char *sink)
+{
+    if (!j)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    ssize_t i = find_sink(j, sink);
+    uint64_t seq = i >= 0 ? j->sinks[i].seq : 0;
+    pthread_mutex_unlock(&j->lock);
+    return seq;
+}
+
+selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t seq)
+{
+    if (!j || !j->writable)
+        return SELGW_ERR_INVALID;
+    pthread_mutex_lock(&j->lock);
+    ssize_t i = find_sink(j, sink);
+    bool ok = i >= 0 && seq <= j->committed;
+    pthread_mutex_unlock(&j->lock);
+    if (!ok)
+        return SELGW_ERR_INVALID;
+    /* Persisted first: retention may remove what an in-memory cursor has passed. */
+    pthread_mutex_lock(&j->cursor_lock);
+    selgw_err err = write_cursor_file(j, sink, seq);
+    if (err == SELGW_OK) {
+        pthread_mutex_lock(&j->lock);
+        j->sinks[i].seq = seq;
+        recount_backlog(j);
+        if (j->refusing != SELGW_OK)
+            pthread_cond_broadcast(&j->space_cv);
+        pthread_mutex_unlock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->cursor_lock);
+    if (err == SELGW_OK)
+        run_retention(j);
+    return err;
+}
+
+uint64_t selgw_journal_backlog_bytes(selgw_journal *j)
+{
+    if (!j)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    uint64_t b = j->backlog_disk + pending_bytes(j);
+    pthread_mutex_unlock(&j->lock);
+    return b;
 }
 
 /* ---- the writer ---------------------------------------------------------------------- */
@@ -842,8 +801,8 @@ static void open_reserve(selgw_journal *j, selgw_journal_recovery *rec)
         unsigned long long first, last, count;
         long long from, to;
         int why;
-        if (sscanf(line, "unwritten %llu %llu %llu %lld %lld", &first, &last, &count, &from,
-                   &to) == 5 &&
+        if (sscanf(line, "unwritten %llu %llu %llu %lld %lld", &first, &last, &count, &from, &to) ==
+                5 &&
             first <= last && count > 0) {
             rec->unwritten_first = first;
             rec->unwritten_last = last;
@@ -929,7 +888,8 @@ void selgw_journal_note_refused(selgw_journal *j, uint64_t count, int64_t from_n
     pthread_mutex_lock(&j->lock);
     if (count)
         snprintf(j->note_refused, sizeof j->note_refused,
-                 "refused %" PRIu64 " %" PRId64 " %" PRId64 " %d\n", count, from_ns, to_ns, (int)why);
+                 "refused %" PRIu64 " %" PRId64 " %" PRId64 " %d\n", count, from_ns, to_ns,
+                 (int)why);
     else
         j->note_refused[0] = '\0';
     int e = write_reserve_note(j);
@@ -1083,8 +1043,7 @@ static void *writer_main(void *arg)
                               "journal %s: stopping with the disk full: %" PRIu64
                               " records wait in memory; waiting up to %.1f s for space",
                               j->dir, pending_records(j), selgw_journal_stop_wait_ms / 1000.0);
-                } else if (t >= j->stop_deadline_ns && !j->reserve_released &&
-                           j->reserve_fd >= 0) {
+                } else if (t >= j->stop_deadline_ns && !j->reserve_released && j->reserve_fd >= 0) {
                     j->reserve_released = true;
                     if (ftruncate(j->reserve_fd, RESERVE_NOTE_BYTES) == 0) {
                         selgw_log(SELGW_LOG_WARN,
@@ -1115,33 +1074,35 @@ static void *writer_main(void *arg)
 
 /* What is wrong with the frame at off, or NULL; *flen its size when fine. */
 static const char *check_frame(const uint8_t *map, uint64_t size, uint64_t off, uint64_t expect,
-                               uint64_t *flen, char *why, size_t why_size)
+                               uint64_t *flen, char *why, size_t why_cap)
 {
     uint64_t left = size - off;
     if (left < FRAME_HEADER_SIZE) {
-        snprintf(why, why_size, "incomplete frame header (%" PRIu64 " of %u bytes)", left,
-                 FRAME_HEADER_SIZE);
+        selgw_explain(why, why_cap, "incomplete frame header (%" PRIu64 " of %u bytes)", left,
+                      FRAME_HEADER_SIZE);
         return why;
     }
     uint32_t len = get_u32(map + off);
     if (len == 0 || len > MAX_PAYLOAD) {
-        snprintf(why, why_size, "frame length %" PRIu32 " is not valid", len);
+        selgw_explain(why, why_cap, "frame length %" PRIu32 " is not valid", len);
         return why;
     }
     if (left - FRAME_HEADER_SIZE < len) {
-        snprintf(why, why_size, "frame of %" PRIu32 " bytes runs past the end of the file", len);
+        selgw_explain(why, why_cap, "frame of %" PRIu32 " bytes runs past the end of the file",
+                      len);
         return why;
     }
     uint32_t stored = get_u32(map + off + 4);
-    uint32_t crc = selgw_journal_crc32c(0, map + off + 8, 8 + (size_t)len);
+    uint32_t crc = selgw_crc32c(0, map + off + 8, 8 + (size_t)len);
     if (stored != crc) {
-        snprintf(why, why_size, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
-                 stored, crc);
+        selgw_explain(why, why_cap, "CRC mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
+                      stored, crc);
         return why;
     }
     uint64_t seq = get_u64(map + off + 8);
     if (seq != expect) {
-        snprintf(why, why_size, "sequence %" PRIu64 " where %" PRIu64 " was expected", seq, expect);
+        selgw_explain(why, why_cap, "sequence %" PRIu64 " where %" PRIu64 " was expected", seq,
+                      expect);
         return why;
     }
     *flen = FRAME_HEADER_SIZE + len;
@@ -1156,7 +1117,7 @@ static bool intact_frame_after(const uint8_t *map, uint64_t size, uint64_t from)
         uint32_t len = get_u32(map + off);
         if (len == 0 || len > MAX_PAYLOAD || size - off - FRAME_HEADER_SIZE < len)
             continue;
-        if (get_u32(map + off + 4) == selgw_journal_crc32c(0, map + off + 8, 8 + (size_t)len))
+        if (get_u32(map + off + 4) == selgw_crc32c(0, map + off + 8, 8 + (size_t)len))
             return true;
     }
     return false;
@@ -1217,20 +1178,20 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
     const char *problem = NULL;
     uint64_t valid = 0, expect = first_seq, bad_at = 0;
     if (size < SEGMENT_HEADER_SIZE) {
-        snprintf(why, sizeof why, "segment header incomplete (%" PRIu64 " of %u bytes)", size,
-                 SEGMENT_HEADER_SIZE);
+        selgw_explain(why, sizeof why, "segment header incomplete (%" PRIu64 " of %u bytes)", size,
+                      SEGMENT_HEADER_SIZE);
         problem = why;
     } else if (memcmp(map, SEGMENT_MAGIC, 8) != 0) {
         problem = "not a selgw journal segment (bad magic)";
-    } else if (get_u32(map + 24) != selgw_journal_crc32c(0, map, 24)) {
+    } else if (get_u32(map + 24) != selgw_crc32c(0, map, 24)) {
         problem = "segment header CRC mismatch";
     } else if (get_u32(map + 8) != SEGMENT_VERSION) {
-        snprintf(why, sizeof why, "segment format version %" PRIu32 " is not supported",
-                 get_u32(map + 8));
+        selgw_explain(why, sizeof why, "segment format version %" PRIu32 " is not supported",
+                      get_u32(map + 8));
         problem = why;
     } else if (get_u64(map + 16) != first_seq) {
-        snprintf(why, sizeof why, "header says first sequence %" PRIu64 ", the name %" PRIu64,
-                 get_u64(map + 16), first_seq);
+        selgw_explain(why, sizeof why, "header says first sequence %" PRIu64 ", the name %" PRIu64,
+                      get_u64(map + 16), first_seq);
         problem = why;
     }
     if (problem) {
@@ -1279,7 +1240,7 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
             e = errno;
         if (e != 0) {
             set_message(rec, "segment %s: cannot cut the torn tail: %s", name, strerror(e));
-            err = errno_err(e);
+            err = selgw_err_from_errno(e);
             goto out;
         }
     } else if (valid < SEGMENT_HEADER_SIZE) {
@@ -1350,9 +1311,10 @@ static selgw_err scan_directory(selgw_journal *j, selgw_journal_recovery *rec)
         uint64_t first = parse_segment_name(e->d_name);
         if (first == 0) {
             size_t len = strlen(e->d_name);
-            /* a cursor's temp file left by a crash */
-            if (j->writable && strncmp(e->d_name, "cursor.", 7) == 0 && len > 4 &&
-                strcmp(e->d_name + len - 4, ".tmp") == 0)
+            /* a cursor's temporary file left by a crash (".tmp": by earlier versions) */
+            if (j->writable && strncmp(e->d_name, "cursor.", 7) == 0 &&
+                (selgw_durable_is_temp(e->d_name) ||
+                 (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0)))
                 unlinkat(j->dir_fd, e->d_name, 0);
             continue;
         }
@@ -1654,7 +1616,7 @@ static bool drop_oldest_locked(selgw_journal *j)
     uint64_t gap_seq = j->next_seq++;
     put_u32(frame, (uint32_t)len);
     put_u64(frame + 8, gap_seq);
-    put_u32(frame + 4, selgw_journal_crc32c(0, frame + 8, 8 + len));
+    put_u32(frame + 4, selgw_crc32c(0, frame + 8, 8 + len));
     if (j->pend.len == 0)
         j->pend_since_ns = selgw_mono_ns();
     memcpy(j->pend.data + j->pend.len, frame, FRAME_HEADER_SIZE + len);
@@ -1682,8 +1644,8 @@ static selgw_err why_refused_locked(const selgw_journal *j, uint64_t frame)
     if (j->last_records)
         return SELGW_OK;
     if (j->max_backlog && j->when_full == SELGW_WHEN_FULL_STOP) {
-        uint64_t spare = j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10
-                                                                  : j->segment_bytes;
+        uint64_t spare =
+            j->max_backlog / 10 < j->segment_bytes ? j->max_backlog / 10 : j->segment_bytes;
         uint64_t limit = j->refusing == SELGW_ERR_FULL ? j->max_backlog - spare : j->max_backlog;
         if (j->backlog_disk + pending_bytes(j) + frame > limit)
             return SELGW_ERR_FULL;
@@ -1779,7 +1741,7 @@ selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len
     put_u32(p, (uint32_t)len);
     put_u64(p + 8, s);
     memcpy(p + FRAME_HEADER_SIZE, payload, len);
-    put_u32(p + 4, selgw_journal_crc32c(0, p + 8, 8 + len));
+    put_u32(p + 4, selgw_crc32c(0, p + 8, 8 + len));
     bool was_empty = j->pend.len == 0;
     j->pend.len += frame;
     if (was_empty) {
@@ -1904,64 +1866,6 @@ const char *selgw_journal_failure(selgw_journal *j)
                           : NULL;
     pthread_mutex_unlock(&j->lock);
     return why;
-}
-
-/* ---- cursors ------------------------------------------------------------------------- */
-
-static ssize_t find_sink(const selgw_journal *j, const char *sink)
-{
-    for (size_t i = 0; sink && i < j->sink_count; i++)
-        if (strcmp(j->sinks[i].name, sink) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
-uint64_t selgw_journal_cursor(selgw_journal *j, const char *sink)
-{
-    if (!j)
-        return 0;
-    pthread_mutex_lock(&j->lock);
-    ssize_t i = find_sink(j, sink);
-    uint64_t seq = i >= 0 ? j->sinks[i].seq : 0;
-    pthread_mutex_unlock(&j->lock);
-    return seq;
-}
-
-selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t seq)
-{
-    if (!j || !j->writable)
-        return SELGW_ERR_INVALID;
-    pthread_mutex_lock(&j->lock);
-    ssize_t i = find_sink(j, sink);
-    bool ok = i >= 0 && seq <= j->committed;
-    pthread_mutex_unlock(&j->lock);
-    if (!ok)
-        return SELGW_ERR_INVALID;
-    /* Persisted first: retention may remove what an in-memory cursor has passed. */
-    pthread_mutex_lock(&j->cursor_lock);
-    selgw_err err = write_cursor_file(j, sink, seq);
-    if (err == SELGW_OK) {
-        pthread_mutex_lock(&j->lock);
-        j->sinks[i].seq = seq;
-        recount_backlog(j);
-        if (j->refusing != SELGW_OK)
-            pthread_cond_broadcast(&j->space_cv);
-        pthread_mutex_unlock(&j->lock);
-    }
-    pthread_mutex_unlock(&j->cursor_lock);
-    if (err == SELGW_OK)
-        run_retention(j);
-    return err;
-}
-
-uint64_t selgw_journal_backlog_bytes(selgw_journal *j)
-{
-    if (!j)
-        return 0;
-    pthread_mutex_lock(&j->lock);
-    uint64_t b = j->backlog_disk + pending_bytes(j);
-    pthread_mutex_unlock(&j->lock);
-    return b;
 }
 
 /* ---- readers ------------------------------------------------------------------------- */
@@ -2099,7 +2003,7 @@ static selgw_err reader_frame(selgw_journal_reader *r, uint64_t off, uint64_t li
         return SELGW_OK;
     if ((err = reader_bytes(r, off, FRAME_HEADER_SIZE + n, limit, &p)) != SELGW_OK)
         return err;
-    if (get_u32(p + 4) != selgw_journal_crc32c(0, p + 8, 8 + (size_t)n))
+    if (get_u32(p + 4) != selgw_crc32c(0, p + 8, 8 + (size_t)n))
         return reader_corrupt(r, off, "CRC mismatch");
     *payload = p + FRAME_HEADER_SIZE;
     return SELGW_OK;

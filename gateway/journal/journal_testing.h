@@ -1,8 +1,9 @@
 /* selgw: test hooks of the journal. Not for production code.
  *
- * The journal does every write, fdatasync, fsync and ftruncate that can fail on a full or
- * failing disk through this table, so that the unit tests can inject ENOSPC, short writes
- * and EIO, and count the fdatasyncs of a group commit, without link-time wrapping. The
+ * The journal does every write, fdatasync, fsync and ftruncate of its segments and the
+ * directory through this table, so that the unit tests can inject ENOSPC, short writes and
+ * EIO, and count the fdatasyncs of a group commit, without link-time wrapping (cursor files
+ * are written by selgw_durable_replace, tested on its own in test_durable). The
  * table is read by the writer thread: replace entries only while no journal is open, or
  * while it is idle (after selgw_journal_flush). */
 #ifndef SELGW_JOURNAL_TESTING_H
@@ -34,10 +35,5 @@ extern int selgw_journal_stop_wait_ms;
 /* Threads blocked in selgw_journal_wait, _flush or a backpressured _append right now. */
 struct selgw_journal;
 unsigned selgw_journal_waiters(struct selgw_journal *j);
-
-/* CRC32C (Castagnoli), chained: crc of a||b == crc(crc(0, a), b). The first one uses the
- * SSE 4.2 instruction where the CPU has it, the second is the portable table version. */
-uint32_t selgw_journal_crc32c(uint32_t crc, const void *data, size_t len);
-uint32_t selgw_journal_crc32c_portable(uint32_t crc, const void *data, size_t len);
 
 #endif

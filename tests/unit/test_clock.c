@@ -537,6 +537,28 @@ static void test_format_utc(void **state)
     assert_string_equal(format_utc(INT64_C(2147483648) * S), "2038-01-19T03:14:08.000000Z");
 }
 
+/* ---- selgw_format_day, selgw_clock_synchronised ------------------------------------- */
+
+static void test_format_day(void **state)
+{
+    (void)state;
+    char buf[SELGW_DAY_TEXT_SIZE];
+    assert_string_equal(selgw_format_day(0, buf), "1970-01-01");
+    assert_string_equal(selgw_format_day((int32_t)(T_2026_05_01 / (86400 * S)), buf), "2026-05-01");
+    assert_string_equal(selgw_format_day(-1, buf), "1969-12-31");
+    assert_string_equal(selgw_format_day(19782, buf), "2024-02-29"); /* a leap day */
+    assert_string_equal(selgw_format_day(2932896, buf), "9999-12-31");
+}
+
+/* The answer depends on the machine; what is checked is that it always says which. */
+static void test_clock_synchronised_says_which(void **state)
+{
+    (void)state;
+    char text[128] = "untouched";
+    bool synced = selgw_clock_synchronised(text, sizeof text);
+    assert_non_null(strstr(text, synced ? "synchronised, estimated error" : "not synchronised"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +583,8 @@ int main(void)
         cmocka_unit_test(test_parse_utc_accepts_every_form),
         cmocka_unit_test(test_parse_utc_refusals_say_why),
         cmocka_unit_test(test_format_utc),
+        cmocka_unit_test(test_format_day),
+        cmocka_unit_test(test_clock_synchronised_says_which),
         /* last: its signed overflow stops a sanitizer build's binary */
         cmocka_unit_test(test_time_arg_refuses_instants_past_2262_west_of_utc),
     };

@@ -1,6 +1,7 @@
 /* The journal: round trips across segments, the on-disk format, group commit, recovery of
  * torn tails and refusal of corruption, cursors, retention, the disk budget, and injected
- * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal/journal_testing.h. */
+ * disk failures (ENOSPC, short writes, EIO on fdatasync) through gateway/journal/journal_testing.h.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +37,6 @@ typedef struct fixture {
     char dir[256];
     selgw_journal_config cfg;
 } fixture;
-
 
 static atomic_int fail_pwrite; /* pwrite calls still to fail */
 static atomic_int fail_pwrite_errno;
@@ -270,18 +270,6 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
-/* An independent bitwise CRC32C, to check the journal's against the definition. */
-static uint32_t crc32c_bitwise(uint32_t crc, const uint8_t *p, size_t n)
-{
-    crc = ~crc;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-    }
-    return ~crc;
-}
-
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -315,26 +303,6 @@ static size_t frames_size(uint64_t a, uint64_t b)
 }
 
 /* ---- tests --------------------------------------------------------------------------- */
-
-static void test_crc32c(void **state)
-{
-    (void)state;
-    assert_int_equal(selgw_journal_crc32c(0, "123456789", 9), 0xE3069283u);
-    assert_int_equal(selgw_journal_crc32c_portable(0, "123456789", 9), 0xE3069283u);
-    assert_int_equal(selgw_journal_crc32c(0, "", 0), 0);
-    uint8_t buf[300];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = (uint8_t)(i * 7 + 3);
-    for (size_t start = 0; start < 9; start++)
-        for (size_t len = 0; len + start <= sizeof buf; len += 13) {
-            uint32_t want = crc32c_bitwise(0, buf + start, len);
-            assert_int_equal(selgw_journal_crc32c(0, buf + start, len), want);
-            assert_int_equal(selgw_journal_crc32c_portable(0, buf + start, len), want);
-        }
-    /* chaining */
-    uint32_t a = selgw_journal_crc32c(0, buf, 100);
-    assert_int_equal(selgw_journal_crc32c(a, buf + 100, 200), crc32c_bitwise(0, buf, 300));
-}
 
 static void test_round_trip_across_segments(void **state)
 {
@@ -396,11 +364,11 @@ static void test_format_on_disk(void **state)
     assert_int_equal(le32(b + 8), 1);  /* version */
     assert_int_equal(le32(b + 12), 0); /* flags */
     assert_int_equal(le64(b + 16), 1); /* first sequence */
-    assert_int_equal(le32(b + 24), crc32c_bitwise(0, b, 24));
+    assert_int_equal(le32(b + 24), test_crc32c_bitwise(0, b, 24));
     const uint8_t *fr = b + SEG_HEADER;
     assert_int_equal(le32(fr), 5);
     assert_int_equal(le64(fr + 8), 1);
-    assert_int_equal(le32(fr + 4), crc32c_bitwise(0, fr + 8, 8 + 5));
+    assert_int_equal(le32(fr + 4), test_crc32c_bitwise(0, fr + 8, 8 + 5));
     assert_memory_equal(fr + 16, "hello", 5);
     free(b);
 
@@ -412,13 +380,13 @@ static void test_format_on_disk(void **state)
     memcpy(seg, "SELGWJNL", 8);
     put32(seg + 8, 1);
     put64(seg + 16, 7);
-    put32(seg + 24, crc32c_bitwise(0, seg, 24));
+    put32(seg + 24, test_crc32c_bitwise(0, seg, 24));
     for (int k = 0; k < 2; k++) {
         uint8_t *p = seg + SEG_HEADER + k * (FRAME_HEADER + 3);
         put32(p, 3);
         put64(p + 8, 7 + (uint64_t)k);
         memcpy(p + 16, k ? "two" : "one", 3);
-        put32(p + 4, crc32c_bitwise(0, p + 8, 11));
+        put32(p + 4, test_crc32c_bitwise(0, p + 8, 11));
     }
     path_of(f, "00000000000000000007.seg", path, sizeof path);
     write_file(path, seg, sizeof seg);
@@ -824,7 +792,7 @@ static void test_bad_segment_header_and_unreadable_files(void **state)
     memcpy(seg, "SELGWJNL", 8);
     put32(seg + 8, 1);
     put64(seg + 16, 3);
-    put32(seg + 24, crc32c_bitwise(0, seg, 24));
+    put32(seg + 24, test_crc32c_bitwise(0, seg, 24));
     write_file(path, seg, sizeof seg);
     assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, true, &j, &rec), SELGW_ERR_CORRUPT);
     assert_non_null(strstr(rec.message, "00000000000000000003.seg"));
@@ -873,6 +841,19 @@ static void test_directory_created_and_read_only_mode(void **state)
     selgw_journal_close(j);
 }
 
+/* Files in the journal directory with ".tmp" in their name: none once writes are done. */
+static size_t count_temp_files(const fixture *f)
+{
+    DIR *d = opendir(f->dir);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
 static void test_cursors_persist(void **state)
 {
     fixture *f = *state;
@@ -897,13 +878,18 @@ static void test_cursors_persist(void **state)
     assert_int_equal(len, 3);
     assert_memory_equal(b, "15\n", 3);
     free(b);
-    path_of(f, "cursor.mqtt.tmp", path, sizeof path);
-    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(count_temp_files(f), 0);
 
-    /* a temp file left by a crash is removed; the cursors come back */
-    write_file(path, "99\n", 3);
+    /* temporary files left by a crash (and by earlier versions) are removed; the cursors
+     * come back */
+    char old_temp[512];
+    path_of(f, "cursor.mqtt.tmp", old_temp, sizeof old_temp);
+    write_file(old_temp, "99\n", 3);
+    path_of(f, "cursor.mqtt.tmp-Ab12Cd", path, sizeof path);
+    write_file(path, "98\n", 3);
     j = open_ok(f, sinks, 2, NULL);
     assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_not_equal(access(old_temp, F_OK), 0);
     assert_int_equal(selgw_journal_cursor(j, "mqtt"), 15);
     assert_int_equal(selgw_journal_cursor(j, "influx"), 7);
     uint64_t undelivered = selgw_journal_backlog_bytes(j);
@@ -1268,7 +1254,6 @@ static void test_no_space_then_space_again(void **state)
     selgw_journal_close(j);
 }
 
-
 /* While the disk is full, what waits in memory is bounded: beyond it appends are refused
  * (SELGW_ERR_NO_SPACE, to be counted like the budget's refusals), nothing accepted is lost,
  * and refused records never took a number. */
@@ -1386,7 +1371,6 @@ static void test_stop_on_a_full_disk_notes_what_is_lost(void **state)
     selgw_journal_stop_wait_ms = 10000;
 }
 
-
 /* A note of refused records outlives a crash, and goes when its owner forgets it. */
 static void test_refusal_note(void **state)
 {
@@ -1408,7 +1392,6 @@ static void test_refusal_note(void **state)
     assert_int_equal(rec.refused_records, 0);
     selgw_journal_close(j);
 }
-
 
 /* The journal holds household codes and contracts: its files are 0640 and its directories
  * 0750; with journal.group they belong to that group (a dashboard's reader), also the files
@@ -1608,7 +1591,6 @@ static void test_describe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c),
         cmocka_unit_test_setup_teardown(test_round_trip_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_rejects_bad_arguments, setup, teardown),
@@ -1637,8 +1619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_space_bounds_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_note, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes_and_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_uses_the_reserve, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_uses_the_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_on_a_full_disk_notes_what_is_lost, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_short_writes, setup, teardown),
