@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/embedded.h"
 #include "base/reading.h"
 #include "base/yaml.h"
@@ -279,16 +280,11 @@ static void format_duration(char *buf, size_t size, double ms)
         snprintf(buf, size, "%lldms", v);
 }
 
+/* A contract's day; INT32_MAX is a contract without an end. */
 static void format_day(char *buf, size_t size, int32_t day)
 {
-    if (day == INT32_MAX) {
-        snprintf(buf, size, "open-ended");
-        return;
-    }
-    int year;
-    unsigned month, mday;
-    selgw_civil_from_days(day, &year, &month, &mday);
-    snprintf(buf, size, "%04d-%02u-%02u", year, month, mday);
+    char text[SELGW_DAY_TEXT_SIZE];
+    snprintf(buf, size, "%s", day == INT32_MAX ? "open-ended" : selgw_format_day(day, text));
 }
 
 /* "+08:00", "-05:30", "+8", "Z" */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "config.h"
 #include "base/diag.h"
 #include "sim/sim.h"
@@ -49,8 +50,9 @@ static void usage(FILE *out)
             "      --seed N             seed of the value model (default 1); same seed, same\n"
             "                           values\n"
             "      --time-scale X       simulated time runs X times faster (3600: a day in 24 s)\n"
-            "      --start-time T       simulated time starts at T: UNIX seconds or\n"
-            "                           YYYY-MM-DDTHH:MM:SSZ (default: now)\n"
+            "      --start-time T       simulated time starts at T (default: now): UNIX\n"
+            "                           seconds, or a time as selgw takes it:\n"
+            "                           " SELGW_UTC_FORMS "\n"
             "      --wire-timing        RTU buses answer with the timing of a real line at the\n"
             "                           bus's baud rate and framing\n"
             "      --fault DEV=KIND[:ARG]  inject a fault (repeatable). KIND: none, silent,\n"
@@ -110,6 +112,8 @@ static int add_fault(const char *arg, selgw_sim_options *opts)
     return grown[opts->fault_count - 1].device_id ? 0 : -1;
 }
 
+/* UNIX seconds, or a time as the gateway's command line takes it (UTC unless it says its
+ * zone), so a test can start the simulation at the moment it will ask the gateway for. */
 static int parse_start_time(const char *arg, double *out)
 {
     char *end;
@@ -119,11 +123,10 @@ static int parse_start_time(const char *arg, double *out)
         *out = v;
         return 0;
     }
-    struct tm tm = {0};
-    end = strptime(arg, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || (*end != '\0' && strcmp(end, "Z") != 0))
+    int64_t ns;
+    if (!selgw_parse_time_arg(arg, 0, &ns))
         return -1;
-    *out = (double)timegm(&tm);
+    *out = (double)ns / 1e9;
     return 0;
 }
 
@@ -212,8 +215,8 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
         case OPT_START_TIME:
             if (parse_start_time(optarg, &opts->start_time_s) != 0) {
                 fprintf(stderr,
-                        "selgw-sim: --start-time %s: expected UNIX seconds or "
-                        "YYYY-MM-DDTHH:MM:SSZ\n",
+                        "selgw-sim: --start-time %s: expected UNIX seconds or " SELGW_UTC_FORMS
+                        "\n",
                         optarg);
                 return EXIT_USAGE;
             }

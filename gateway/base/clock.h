@@ -27,6 +27,14 @@ char *selgw_format_utc(int64_t utc_ns, char buf[SELGW_UTC_TEXT_SIZE]);
 #define SELGW_DAY_TEXT_SIZE 16
 char *selgw_format_day(int32_t day, char buf[SELGW_DAY_TEXT_SIZE]);
 
+/* A date "YYYY-MM-DD" (1900 or later, a day that exists) as days since 1970-01-01; false if
+ * the text is anything else. */
+bool selgw_parse_date(const char *text, int32_t *out);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (no validation); and the inverse. */
+int32_t selgw_days_from_civil(int year, unsigned month, unsigned day);
+void selgw_civil_from_days(int32_t days, int *year, unsigned *month, unsigned *day);
+
 /* An exact instant as RFC 3339 in UTC with as many fraction digits as it needs (none, or
  * 1 to 9): "2026-11-28T13:55:21Z", "2026-11-28T13:55:21.5Z". selgw_parse_instant reads
  * back exactly that form (and no other), so an instant survives a round trip. */

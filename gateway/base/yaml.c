@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "base/safe_text.h"
 
 struct selgw_yaml {
@@ -627,56 +628,6 @@ bool selgw_parse_size_bytes(const char *text, uint64_t *out)
 }
 
 /* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. */
-int32_t selgw_days_from_civil(int year, unsigned month, unsigned day)
-{
-    year -= month <= 2;
-    int era = (year >= 0 ? year : year - 399) / 400;
-    unsigned yoe = (unsigned)(year - era * 400);
-    unsigned doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int32_t)(era * 146097 + (int)doe - 719468);
-}
-
-void selgw_civil_from_days(int32_t days, int *year, unsigned *month, unsigned *day)
-{
-    int32_t z = days + 719468;
-    int32_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int y = (int)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *day = doy - (153 * mp + 2) / 5 + 1;
-    *month = mp < 10 ? mp + 3 : mp - 9;
-    *year = y + (*month <= 2);
-}
-
-static bool is_leap(int year)
-{
-    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-bool selgw_parse_date(const char *text, int32_t *out)
-{
-    if (!text || strlen(text) != 10 || text[4] != '-' || text[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !is_digit(text[i]))
-            return false;
-    int year =
-        (text[0] - '0') * 1000 + (text[1] - '0') * 100 + (text[2] - '0') * 10 + (text[3] - '0');
-    unsigned month = (unsigned)((text[5] - '0') * 10 + (text[6] - '0'));
-    unsigned day = (unsigned)((text[8] - '0') * 10 + (text[9] - '0'));
-    static const unsigned days_in_month[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (year < 1900 || month < 1 || month > 12 || day < 1)
-        return false;
-    unsigned last = days_in_month[month - 1] + (month == 2 && is_leap(year));
-    if (day > last)
-        return false;
-    *out = selgw_days_from_civil(year, month, day);
-    return true;
-}
-
 size_t selgw_edit_distance(const char *a, const char *b)
 {
     /* optimal string alignment: insertions, deletions, substitutions and transpositions of

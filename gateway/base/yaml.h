@@ -101,18 +101,12 @@ bool selgw_yaml_date(selgw_yaml *yaml, struct fy_node *node, const char *what, i
  * seconds; must come to a whole number of milliseconds.
  * Byte sizes: a non-negative number with unit KiB, MiB, GiB, TiB (powers of 1024) or kB/KB,
  * MB, GB, TB (powers of 1000), or B or a bare integer meaning bytes; must come to a whole
- * number of bytes, at most 2^53.
- * Dates: YYYY-MM-DD, a real calendar date, as days since 1970-01-01. */
+ * number of bytes, at most 2^53. Dates: selgw_parse_date (base/clock.h). */
 bool selgw_parse_int(const char *text, int64_t *out);
 bool selgw_parse_double(const char *text, double *out);
 bool selgw_parse_bool(const char *text, bool *out);
 bool selgw_parse_duration_ms(const char *text, int64_t *out);
 bool selgw_parse_size_bytes(const char *text, uint64_t *out);
-bool selgw_parse_date(const char *text, int32_t *out);
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (no validation); and the inverse. */
-int32_t selgw_days_from_civil(int year, unsigned month, unsigned day);
-void selgw_civil_from_days(int32_t days, int *year, unsigned *month, unsigned *day);
 
 /* Levenshtein distance, for did-you-mean suggestions. */
 size_t selgw_edit_distance(const char *a, const char *b);

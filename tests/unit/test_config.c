@@ -16,6 +16,7 @@
 #include "config.h"
 #include "sensors/decode.h"
 #include "sensors/plan.h"
+#include "base/clock.h"
 #include "base/yaml.h"
 
 /* Inline configs are loaded as "t.yaml" with the working directory at tests/data/config,
