@@ -445,8 +445,8 @@ static selgw_err client_create(selgw_mqtt_sink *s, char *why, size_t why_cap)
     /* clean session: see docs/MQTT.md ("Session"). */
     struct mosquitto *mosq = mosquitto_new(s->client_id, true, s);
     if (!mosq) {
-        snprintf(why, why_cap, "cannot create the client: %s", strerror(errno));
-        return errno == ENOMEM ? SELGW_ERR_NOMEM : SELGW_ERR_INVALID;
+        /* libmosquitto says EINVAL or ENOMEM */
+        return selgw_explain_errno(why, why_cap, errno, "cannot create the client");
     }
     const char *step = "protocol version";
     int rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION,
@@ -473,7 +473,7 @@ static selgw_err client_create(selgw_mqtt_sink *s, char *why, size_t why_cap)
                                 1, true);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(why, why_cap, "%s refused by libmosquitto: %s", step, mosquitto_strerror(rc));
+        selgw_explain(why, why_cap, "%s refused by libmosquitto: %s", step, mosquitto_strerror(rc));
         mosquitto_destroy(mosq);
         return rc == MOSQ_ERR_NOMEM ? SELGW_ERR_NOMEM : SELGW_ERR_CONFIG;
     }
