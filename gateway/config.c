@@ -1536,8 +1536,12 @@ static void parse_influx(loader *ld, struct fy_node *root)
 {
     selgw_influx_config *x = &ld->cfg->influxdb;
     struct fy_node *map = root_section(ld, root, "influxdb", &x->enabled);
-    if (!map)
+    if (!map) {
+        /* the default also without the sink: `selgw journal --dump --format lp` writes the
+         * points InfluxDB would get */
+        x->measurement = dup_or_fail(ld, option_find("influxdb", "measurement")->default_text);
         return;
+    }
     const char *sections[] = {"influxdb", "influx_v1", "influx_v2", NULL};
     const char *keys[MAX_SECTION_KEYS];
     section_keys(sections, keys);

@@ -8,8 +8,6 @@
 
 #include "base/text_writer.h"
 
-#define DEFAULT_MEASUREMENT "reading"
-
 /* A control character would end the line or confuse the server's parser: it becomes a
  * space (which the element's own rule then escapes where needed). */
 static unsigned char visible(unsigned char c)
@@ -170,10 +168,9 @@ size_t selgw_lp_record(const selgw_record *rec, const char *measurement, char *b
         cap = 0;
     if (cap)
         buf[0] = '\0';
-    if (rec->type != SELGW_RECORD_READING)
+    /* the measurement comes from the config, whose table holds its default */
+    if (rec->type != SELGW_RECORD_READING || !measurement || !*measurement)
         return 0;
-    if (!measurement || !*measurement)
-        measurement = DEFAULT_MEASUREMENT;
 
     selgw_lp_measurement(buf, cap, &len, measurement, strlen(measurement));
     /* Tags in key order, as InfluxDB sorts them anyway. */

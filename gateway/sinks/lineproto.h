@@ -24,8 +24,9 @@ void selgw_lp_tag(char *buf, size_t cap, size_t *len, const char *s, size_t n); 
 void selgw_lp_field_key(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 void selgw_lp_string_field(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 
-/* One line (with its trailing newline) for a reading record, snprintf-style. Returns 0 for
- * records that have no line (events). A reading always has its `attempts` field, so a
+/* One line (with its trailing newline) for a reading record, snprintf-style, in
+ * `measurement` (the config's influxdb.measurement). Returns 0 for records that have no line
+ * (events), and without a measurement. A reading always has its `attempts` field, so a
  * failed poll is a line too and the gap is visible. NaN and infinite values are never
  * written: such a field is left out and named in the `quality` string field
  * ("soil_ph:invalid"), as are fields out of range. The timestamp is the reading's time in

@@ -1049,6 +1049,8 @@ static void test_journal_defaults(void **state)
         assert_false(cfg->influxdb.enabled);
         assert_null(cfg->influxdb.url);
         assert_null(cfg->influxdb.token);
+        /* the default measurement also without the sink (journal --dump --format lp) */
+        assert_string_equal(cfg->influxdb.measurement, "reading");
         char *text = NULL;
         summary_of(cfg, &text);
         assert_non_null(strstr(text, "journal /var/lib/selgw/journal: fsync batch, commit within "

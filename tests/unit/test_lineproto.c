@@ -295,12 +295,14 @@ static void test_line_tags(void **state)
     selgw_record rec;
     base_record(&rec);
     field(&rec, S("t"), 1, SELGW_QUALITY_OK);
-    /* the default measurement */
-    assert_string_equal(line(&rec, NULL),
+    assert_string_equal(line(&rec, "reading"),
                         "reading,base=ziyang-hanwang,bus=rs485-1,crop=tea,device=soil-1,"
                         "gateway=gw-1,plot=hw-p01,profile=test-soil,status=ok "
                         "t=1,attempts=1i 1795960521123456789\n");
-    assert_string_equal(line(&rec, ""), line(&rec, NULL));
+    /* no measurement, no line: the config always gives one (its default is "reading") */
+    char none[8];
+    assert_int_equal(selgw_lp_record(&rec, NULL, none, sizeof none), 0);
+    assert_int_equal(selgw_lp_record(&rec, "", none, sizeof none), 0);
 
     /* one household; empty codes are skipped; a trailing backslash in a tag value */
     household(&rec, S(""));

@@ -1065,7 +1065,7 @@ static void check_decoded(const selgw_record *rec, const uint8_t *buf, size_t le
     size_t need = selgw_record_json(rec, text, sizeof text);
     assert_true(need < sizeof text);
     assert_int_equal(strlen(text), need);
-    need = selgw_lp_record(rec, NULL, text, sizeof text);
+    need = selgw_lp_record(rec, "reading", text, sizeof text);
     assert_true(need < sizeof text);
     assert_int_equal(strlen(text), need);
 }
