@@ -14,7 +14,8 @@
   file states them, and each of them is accepted; every flag of another command is refused
   with exit 2 and a message naming the flag, the command and what it takes; the global -q
   and -v work before and after the command (the last one wins); an unknown command or flag,
-  a second operand and a time that cannot be read: exit 2 with a message.
+  a second operand and a time that cannot be read: exit 2 with a message; flags after the
+  operand are read also under POSIXLY_CORRECT, and everything after -- is an operand.
 """
 import os
 import re
@@ -458,6 +459,26 @@ class CommandLine(unittest.TestCase):
         self.assertIn("apply to --dump only", res.stderr)
         h.say("unknown command, unknown and ambiguous flag, second operand, missing or "
               "unwanted value, --from without --dump: exit 2 with a message")
+
+    def test_flags_and_operands_in_any_order(self):
+        """A flag after the operand is read also with POSIXLY_CORRECT set (getopt_long would
+        stop at the first operand then); after -- everything is an operand; a short flag
+        missing its value is named as typed, also inside a group."""
+        demo = os.path.join(h.SOURCE_DIR, "config/demo.yaml")
+        os.environ["POSIXLY_CORRECT"] = "1"
+        try:
+            res = h.selgw("check", demo, "--plan", "-q")
+        finally:
+            del os.environ["POSIXLY_CORRECT"]
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertRegex(res.stdout, r"(?m)^plan ", res.describe())
+        res = h.selgw("check", "--", "-c")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"(?m)^selgw: -c: ", res.describe())
+        res = h.selgw("export", "-vo")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw export: -o needs a value", res.stderr)
+        h.say("flags after the operand (POSIXLY_CORRECT too), operands after --, -vo: exit 2")
 
     def test_times_that_cannot_be_read(self):
         forms = "TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone"
