@@ -377,8 +377,8 @@ static int cmd_journal(const command_options *options)
                 rec.message[0] ? ": " : "", rec.message);
         status = 1;
     } else if (opt->dump) {
-        const char *measurement = cfg->influxdb.measurement ? cfg->influxdb.measurement : "reading";
-        status = dump_journal(j, from_ns, to_ns, lineproto ? measurement : NULL);
+        /* the config always has a measurement: its default without an influxdb section */
+        status = dump_journal(j, from_ns, to_ns, lineproto ? cfg->influxdb.measurement : NULL);
     } else {
         selgw_journal_describe(j, stdout);
     }
@@ -800,7 +800,7 @@ static void print_what_it_takes(const command *cmd)
 
 /* ---- the parser: getopt_long, fed from the tables -------------------------------------- */
 
-#define MAX_FLAGS 16 /* a command's own flags and the global ones; the most now is 5 + 3 */
+#define MAX_FLAGS 32 /* a command's own flags and the global ones (checked in read_args) */
 
 static bool flag_is_spelled(const flag *f, const char *spelled)
 {
@@ -910,13 +910,22 @@ static bool read_args(const command *cmd, int argc, char **argv, command_options
     /* getopt_long answers a flag with a letter with that letter, given as -x or --name, and
      * one without with 256 + its index. "+" stops at the command's name; "-" hands operands
      * back in order among the flags, even under POSIXLY_CORRECT; ":" answers a missing value
-     * with ':'. Flags past MAX_FLAGS would be lost: the CLI test accepts every listed one. */
+     * with ':'. */
     const flag *lists[2] = {cmd ? cmd->flags : no_flags, global_flags}, *all[MAX_FLAGS];
+    size_t count = 0;
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++)
+            count++;
+    if (count > MAX_FLAGS) { /* a table grew past the arrays: never drop a flag silently */
+        fprintf(stderr, "selgw: internal error: %s has %zu flags, more than MAX_FLAGS (%d)\n",
+                cmd ? cmd->name : "selgw", count, MAX_FLAGS);
+        abort();
+    }
     struct option longopts[MAX_FLAGS + 1] = {{0}};
     char optstring[3 + 2 * MAX_FLAGS] = {cmd ? '-' : '+', ':'};
     size_t n = 0, used = 2;
     for (int l = 0; l < 2; l++)
-        for (const flag *f = lists[l]; f->name && n < MAX_FLAGS; f++, n++) {
+        for (const flag *f = lists[l]; f->name; f++, n++) {
             all[n] = f;
             longopts[n] = (struct option){f->name, takes_value(f) ? required_argument : no_argument,
                                           NULL, f->letter ? f->letter : 256 + (int)n};
