@@ -45,11 +45,15 @@
  * cannot be read are both the operator's to fix before anything runs. */
 #define EXIT_CONFIG 2
 
-/* A --from or --to: read while the command line is parsed (selgw_parse_utc), so every
- * command refuses a time it cannot read with the same message, naming the flag. */
+/* A --from or --to: checked while the command line is parsed (selgw_parse_cli_time), so
+ * every command refuses a time it cannot read with the same message, naming the flag. A
+ * time without its zone is read again at the gateway's utc_offset once the config is
+ * loaded (read_local_time). */
 typedef struct time_flag {
     bool given;
+    bool zoned; /* the text gave its zone */
     int64_t ns;
+    const char *text;
 } time_flag;
 
 /* One options struct per command: the fields its flags and its operand fill. */
@@ -347,11 +351,23 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
     return status;
 }
 
+/* A time given without its zone is the gateway's local time (its utc_offset); says on
+ * stderr how it was read, so nobody mistakes a day by eight hours. */
+static void read_local_time(const char *command, const char *flag, time_flag *t,
+                            int offset_minutes, const char *whose)
+{
+    if (!t->given || t->zoned)
+        return;
+    selgw_parse_time_arg(t->text, offset_minutes, &t->ns); /* checked while parsing */
+    char local[SELGW_INSTANT_TEXT_SIZE], utc[SELGW_INSTANT_TEXT_SIZE];
+    fprintf(stderr, "selgw %s: %s %s read as %s (%s), %s\n", command, flag, t->text,
+            selgw_format_local(t->ns, offset_minutes, local), whose,
+            selgw_format_instant(t->ns, utc));
+}
+
 static int cmd_journal(const command_options *options)
 {
     const journal_options *opt = &options->journal;
-    int64_t from_ns = opt->from.given ? opt->from.ns : INT64_MIN;
-    int64_t to_ns = opt->to.given ? opt->to.ns : INT64_MAX;
     if (!opt->dump && (opt->format || opt->from.given || opt->to.given)) {
         fprintf(stderr, "selgw journal: --format, --from and --to apply to --dump only\n");
         return EXIT_CONFIG;
@@ -364,6 +380,11 @@ static int cmd_journal(const command_options *options)
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
+    time_flag from = opt->from, to = opt->to;
+    read_local_time("journal", "--from", &from, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    read_local_time("journal", "--to", &to, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    int64_t from_ns = from.given ? from.ns : INT64_MIN;
+    int64_t to_ns = to.given ? to.ns : INT64_MAX;
     const char *sinks[SELGW_SINK_KINDS_MAX];
     size_t sink_count = selgw_sink_names(cfg, sinks);
     selgw_journal *j = NULL;
@@ -443,16 +464,24 @@ static int cmd_export(const command_options *options)
         fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
         return EXIT_CONFIG;
     }
-    if (opt->from.ns >= opt->to.ns) {
+    if (opt->from.zoned && opt->to.zoned && opt->from.ns >= opt->to.ns) {
         fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
-        return EXIT_CONFIG;
+        return EXIT_CONFIG; /* said before the config is read, when no zone is missing */
     }
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
+    time_flag from = opt->from, to = opt->to;
+    read_local_time("export", "--from", &from, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    read_local_time("export", "--to", &to, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    if (from.ns >= to.ns) {
+        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(cfg, opt->plot, opt->from.ns, opt->to.ns, opt->output,
-                                          why, sizeof why);
+    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, why,
+                                          sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
     else
@@ -469,13 +498,18 @@ static int cmd_verify(const command_options *options)
         fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE --pubkey KEY\n");
         return EXIT_CONFIG;
     }
+    /* verify reads no config: a time without its zone is UTC, and it says so */
+    time_flag from = opt->from, to = opt->to;
+    static const char utc[] = "UTC: verify reads no config; give the zone, e.g. +08:00";
+    read_local_time("verify", "--from", &from, 0, utc);
+    read_local_time("verify", "--to", &to, 0, utc);
     selgw_verify_options vopt = {.pubkey = opt->pubkey,
                                  .keys_file = opt->keys,
                                  .plot = opt->plot,
-                                 .has_from = opt->from.given,
-                                 .from_ns = opt->from.ns,
-                                 .has_to = opt->to.given,
-                                 .to_ns = opt->to.ns};
+                                 .has_from = from.given,
+                                 .from_ns = from.ns,
+                                 .has_to = to.given,
+                                 .to_ns = to.ns};
     switch (selgw_evidence_verify(opt->bundle_path, &vopt, stdout)) {
     case SELGW_OK:
         return 0;
@@ -769,7 +803,7 @@ static void print_command_help(FILE *out, const command *cmd)
     print_flags(out, title, global_flags, width);
     for (const flag *f = cmd->flags; f->name; f++)
         if (f->kind == FLAG_TIME) {
-            fprintf(out, "\n%s", "times: " SELGW_UTC_FORMS "\n");
+            fprintf(out, "\n%s", "times: " SELGW_TIME_FORMS "\n");
             break;
         }
 }
@@ -866,11 +900,12 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
     case FLAG_TIME: {
         time_flag *t = (time_flag *)field;
         char why[256];
-        if (!selgw_parse_utc(value, &t->ns, why, sizeof why)) {
+        if (!selgw_parse_cli_time(value, 0, &t->ns, &t->zoned, why, sizeof why)) {
             fprintf(stderr, "selgw %s: %s: %s\n", cmd->name, spelled, why);
             return false;
         }
         t->given = true;
+        t->text = value;
         return true;
     }
     case FLAG_TRUE:

@@ -260,6 +260,30 @@ class Cli(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.describe())
         h.say("check refuses the missing secret; journal and annotate run without it")
 
+    def test_time_without_zone_is_the_gateways_local_time(self):
+        """--from 2026-04-01 is local midnight at gateway.utc_offset (+08:00), and the command
+        says so; a time with its zone is read as written and not remarked on; verify, which
+        reads no config, reads it as UTC and says that."""
+        cfg = h.make_config(
+            "itest-cli-times",
+            buses=[{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": h.free_port()}],
+            devices=[{"id": "t1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
+                      "plot": "plot-tea"}])
+        cfg["journal"] = {"dir": os.path.join(self.dir, "journal-times")}
+        path = h.write_config(os.path.join(self.dir, "times.yaml"), cfg)
+        res = h.selgw("journal", "-c", path, "--dump", "--from", "2026-04-01", "--to",
+                      "2026-04-02T00:00Z")  # no journal there yet: said after the times
+        self.assertIn("selgw journal: --from 2026-04-01 read as 2026-04-01T00:00:00+08:00 (the "
+                      "gateway's local time, gateway.utc_offset), 2026-03-31T16:00:00Z\n",
+                      res.stderr)
+        self.assertNotIn("--to 2026-04-02", res.stderr)
+        res = h.selgw("verify", os.path.join(self.dir, "no-such-bundle"), "--from",
+                      "2026-04-01T08:00")
+        self.assertIn("selgw verify: --from 2026-04-01T08:00 read as 2026-04-01T08:00:00Z (UTC: "
+                      "verify reads no config; give the zone, e.g. +08:00), "
+                      "2026-04-01T08:00:00Z\n", res.stderr)
+        h.say("a bare date is the gateway's local midnight, and the command says how it read it")
+
 
 # Each command's own flags, as docs/README state them: long name -> short letter (or None)
 # and the value it takes (None: a switch). The global flags come on top of every command.
@@ -481,7 +505,8 @@ class CommandLine(unittest.TestCase):
         h.say("flags after the operand (POSIXLY_CORRECT too), operands after --, -vo: exit 2")
 
     def test_times_that_cannot_be_read(self):
-        forms = "TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone"
+        forms = ("TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone (Z, +08:00) or else "
+                 "in the gateway's utc_offset")
         for args, flag, text in (
                 (("export", "--plot", "p", "--from", "yesterday", "--to", "2026-05-02", "-o",
                   "x"), "--from", "yesterday"),
@@ -491,8 +516,8 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(res.returncode, 2, res.describe())
             self.assertIn(f"selgw {args[0]}: {flag}: '{text}' is not a time: {forms}",
                           res.stderr)
-        res = h.selgw("export", "--plot", "p", "--from", "2026-05-02", "--to", "2026-05-01T08:00Z",
-                      "-o", "x")
+        res = h.selgw("export", "--plot", "p", "--from", "2026-05-02T00:00+08:00", "--to",
+                      "2026-05-01T08:00Z", "-o", "x")
         self.assertEqual(res.returncode, 2, res.describe())
         self.assertIn("--from T1 must be before --to T2", res.stderr)
         h.say("export, verify and journal refuse a time they cannot read, naming the flag")
