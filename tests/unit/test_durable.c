@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "base/durable.h"
+#include "test_util.h"
 
 typedef struct fixture {
     char dir[64];
@@ -27,8 +28,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-durable-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "durable")) {
         free(f);
         return -1;
     }
@@ -36,27 +36,12 @@ static int setup(void **state)
     return 0;
 }
 
-/* Removes every file in the scratch directory (and an empty directory a failed test left
- * there), then the directory itself. */
 static int teardown(void **state)
 {
     fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-            if (unlink(path) != 0)
-                rmdir(path);
-        }
-        closedir(d);
-    }
-    int rc = rmdir(f->dir);
+    remove_tree(f->dir);
     free(f);
-    return rc;
+    return 0;
 }
 
 static const char *path_in(const fixture *f, const char *name)

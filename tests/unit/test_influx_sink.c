@@ -28,7 +28,7 @@
 #include "sinks/lineproto.h"
 #include "journal/record.h"
 #include "sensors/profile.h"
-#include "test_reading_util.h"
+#include "test_farm.h"
 
 #define FAKE_SCRIPT SELGW_SOURCE_DIR "/tests/integration/fake_influx.py"
 /* Only a guard against hanging: the tests wait for states, never for a time. */
@@ -300,15 +300,8 @@ enum { DEV_NORMAL, DEV_BAD400, DEV_BAD422, DEV_HUGE };
 typedef struct fixture {
     char dir[64];
     char journal_dir[128];
-    selgw_field fields[2];
-    selgw_profile profile;
-    selgw_contract contract;
-    selgw_base base;
-    selgw_plot plot;
-    selgw_bus bus;
-    selgw_device devices[DEVICE_COUNT];
+    test_farm farm;
     char huge_id[6001];
-    selgw_config cfg;
     selgw_journal *journal;
     selgw_record record;
     /* what was appended */
@@ -318,55 +311,29 @@ typedef struct fixture {
     int device[256];  /* DEV_*, -1 for events */
 } fixture;
 
+/* Four devices with one serial: soil-1, two whose lines the fake refuses, and one whose id
+ * makes a line longer than any body the fake takes. */
 static void fixture_config(fixture *f)
 {
-    f->fields[0] = (selgw_field){
-        .name = "soil_moisture", .function = 3, .type = SELGW_TYPE_U16, .scale = 0.1, .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature",
-                                 .function = 3,
-                                 .address = 1,
-                                 .type = SELGW_TYPE_S16,
-                                 .scale = 0.1,
-                                 .unit = "degC"};
-    f->profile = (selgw_profile){.name = "test-soil", .field_count = 2, .fields = f->fields};
-    f->contract = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
-    f->base = (selgw_base){.id = "ziyang-hanwang", .name = "汉王"};
-    f->plot = (selgw_plot){.id = "hw-p01", .crop = "tea"};
-    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
+    test_farm_init(&f->farm, 2, 1, 1, DEVICE_COUNT);
     memset(f->huge_id, 'h', sizeof f->huge_id - 1);
     f->huge_id[sizeof f->huge_id - 1] = '\0';
-    static const char *const ids[DEVICE_COUNT] = {"soil-1", "soil-bad400", "soil-bad422", NULL};
-    for (int i = 0; i < DEVICE_COUNT; i++)
-        f->devices[i] = (selgw_device){.id = ids[i] ? (char *)ids[i] : f->huge_id,
-                                       .unit_id = 7 + i,
-                                       .profile = &f->profile,
-                                       .serial = "SN-42"};
-    f->cfg = (selgw_config){.gateway_id = "gw-1",
-                            .base_count = 1,
-                            .bases = &f->base,
-                            .plot_count = 1,
-                            .plots = &f->plot,
-                            .bus_count = 1,
-                            .buses = &f->bus,
-                            .device_count = DEVICE_COUNT,
-                            .devices = f->devices};
+    static char *const ids[DEVICE_COUNT] = {"soil-1", "soil-bad400", "soil-bad422", NULL};
+    for (int i = 0; i < DEVICE_COUNT; i++) {
+        f->farm.devices[i].id = ids[i] ? ids[i] : f->huge_id;
+        f->farm.devices[i].serial = "SN-42";
+    }
 }
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-influx-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_true(test_scratch_dir(f->dir, sizeof f->dir, "influx"));
     snprintf(f->journal_dir, sizeof f->journal_dir, "%s/journal", f->dir);
     fixture_config(f);
-    selgw_journal_config jc = {.dir = f->journal_dir,
-                               .segment_bytes = 1 << 20,
-                               .fsync = SELGW_FSYNC_NONE,
-                               .commit_interval_ms = 5,
-                               .retention_ms = 0,
-                               .max_backlog_bytes = 0,
-                               .when_full = SELGW_WHEN_FULL_STOP};
+    selgw_journal_config jc = test_journal_config(f->journal_dir);
+    jc.retention_ms = 0;
     const char *sinks[] = {SELGW_INFLUX_SINK_NAME};
     selgw_journal_recovery recovery;
     assert_int_equal(selgw_journal_open(&jc, sinks, 1, true, &f->journal, &recovery), SELGW_OK);
@@ -420,11 +387,10 @@ static void append_payload(fixture *f, const uint8_t *payload, size_t len, int d
 static void append_reading(fixture *f, int device, int i)
 {
     test_value values[2] = {{20.0 + i * 0.1, SELGW_QUALITY_OK}, {15.5 - i * 0.2, SELGW_QUALITY_OK}};
-    const selgw_contract *contracts[1] = {&f->contract};
     selgw_reading r;
-    test_reading(&r, &f->cfg, &f->devices[device],
-                 INT64_C(1795960521000000000) + i * INT64_C(1000000007), SELGW_OK, 1, contracts, 1,
-                 values);
+    test_reading(&r, &f->farm.cfg, &f->farm.devices[device],
+                 INT64_C(1795960521000000000) + i * INT64_C(1000000007), SELGW_OK, 1,
+                 f->farm.contract_ptrs, 1, values);
     static uint8_t buf[SELGW_RECORD_MAX_PAYLOAD];
     size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
     assert_true(len > 0 && len <= sizeof buf);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_farm.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -77,16 +78,12 @@ static int test_fdatasync(int fd)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-journal-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "journal"))
         return -1;
-    f->cfg = (selgw_journal_config){.dir = f->dir,
-                                    .segment_bytes = 4096,
-                                    .fsync = SELGW_FSYNC_BATCH,
-                                    .commit_interval_ms = 5,
-                                    .retention_ms = 3600 * 1000, /* tests that remove set 0 */
-                                    .max_backlog_bytes = 0,
-                                    .when_full = SELGW_WHEN_FULL_STOP};
+    /* small segments and fsync, the journal's own subject; tests that remove set retention 0 */
+    f->cfg = test_journal_config(f->dir);
+    f->cfg.segment_bytes = 4096;
+    f->cfg.fsync = SELGW_FSYNC_BATCH;
     selgw_journal_io_reset();
     selgw_journal_io_hooks.pwrite = test_pwrite;
     selgw_journal_io_hooks.fdatasync = test_fdatasync;

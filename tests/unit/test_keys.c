@@ -17,25 +17,25 @@
 #include <cmocka.h>
 
 #include "evidence/keys.h"
+#include "test_util.h"
 
 #define HEADER "selgw-ed25519-secret-key 1\n"
 
-static char scratch[] = "/tmp/selgw-test-keys-XXXXXX";
+static char scratch[64];
 static char paths[64][256];
 static size_t path_count;
 
 static int setup_scratch(void **state)
 {
     (void)state;
-    return mkdtemp(scratch) ? 0 : -1;
+    return test_scratch_dir(scratch, sizeof scratch, "keys") ? 0 : -1;
 }
 
 static int teardown_scratch(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < path_count; i++)
-        unlink(paths[i]);
-    return rmdir(scratch);
+    remove_tree(scratch);
+    return 0;
 }
 
 /* A path in the scratch directory, removed at the end. */

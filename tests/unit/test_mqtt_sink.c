@@ -39,7 +39,7 @@
 #include "sinks/mqtt_sink.h"
 #include "journal/record.h"
 #include "sensors/profile.h"
-#include "test_reading_util.h"
+#include "test_farm.h"
 
 #define MOSQUITTO_BIN "/usr/sbin/mosquitto"
 #define PREFIX "selgw-test"
@@ -135,8 +135,7 @@ static void broker_write_config(const broker *b, const char *acl, bool anonymous
 static void broker_init(broker *b, const char *acl)
 {
     memset(b, 0, sizeof *b);
-    strcpy(b->dir, "/tmp/selgw-mqtt-test-XXXXXX");
-    assert_non_null(mkdtemp(b->dir));
+    assert_true(test_scratch_dir(b->dir, sizeof b->dir, "mqtt-broker"));
     snprintf(b->conf, sizeof b->conf, "%s/mosquitto.conf", b->dir);
     b->port = free_port();
     broker_write_config(b, acl, true);
@@ -409,75 +408,38 @@ static void assert_retained_status(int port, const char *expected)
 
 /* ---- records in a journal ----------------------------------------------------------------- */
 
-typedef struct fixture {
-    selgw_field fields[2];
-    selgw_profile profile;
-    selgw_contract contract;
-    selgw_base base;
-    selgw_plot plot;
-    selgw_bus bus;
-    selgw_device devices[2]; /* soil-1, and "blocked" (denied by an ACL in one test) */
-    selgw_config cfg;
-} fixture;
-
-static void fixture_init(fixture *f)
+/* soil-1, and "blocked" (denied by an ACL in one test) */
+static void farm_init(test_farm *f)
 {
-    memset(f, 0, sizeof *f);
-    f->fields[0] = (selgw_field){
-        .name = "soil_moisture", .function = 3, .type = SELGW_TYPE_U16, .scale = 0.1, .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature",
-                                 .function = 3,
-                                 .address = 1,
-                                 .type = SELGW_TYPE_S16,
-                                 .scale = 0.1,
-                                 .unit = "degC"};
-    f->profile = (selgw_profile){.name = "test-soil", .field_count = 2, .fields = f->fields};
-    f->contract = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
-    f->base = (selgw_base){.id = "ziyang-hanwang", .name = "汉王"};
-    f->plot = (selgw_plot){.id = "hw-p01", .crop = "tea"};
-    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
-    f->devices[0] = (selgw_device){.id = "soil-1", .unit_id = 7, .profile = &f->profile};
-    f->devices[1] = (selgw_device){.id = "blocked", .unit_id = 8, .profile = &f->profile};
-    f->cfg = (selgw_config){.gateway_id = GATEWAY,
-                            .base_count = 1,
-                            .bases = &f->base,
-                            .plot_count = 1,
-                            .plots = &f->plot,
-                            .bus_count = 1,
-                            .buses = &f->bus,
-                            .device_count = 2,
-                            .devices = f->devices};
+    test_farm_init(f, 2, 1, 1, 2);
+    f->devices[1].id = "blocked";
 }
 
 typedef struct journal_fixture {
     char dir[64];
     char journal_dir[96];
     selgw_journal *journal;
-    fixture f;
+    test_farm f;
     uint64_t appended; /* records appended, also the last seq */
 } journal_fixture;
 
 static void make_temp_dir(char dir[64])
 {
-    strcpy(dir, "/tmp/selgw-mqtt-journal-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_true(test_scratch_dir(dir, 64, "mqtt-journal"));
 }
 
 /* A journal in `dir` (made by make_temp_dir), or in a new temporary directory. */
 static void journal_fixture_open_in(journal_fixture *jf, const char *dir)
 {
     memset(jf, 0, sizeof *jf);
-    fixture_init(&jf->f);
+    farm_init(&jf->f);
     if (dir)
         snprintf(jf->dir, sizeof jf->dir, "%s", dir);
     else
         make_temp_dir(jf->dir);
     snprintf(jf->journal_dir, sizeof jf->journal_dir, "%s/journal", jf->dir);
-    selgw_journal_config cfg = {.dir = jf->journal_dir,
-                                .segment_bytes = 64 * 1024,
-                                .fsync = SELGW_FSYNC_NONE,
-                                .commit_interval_ms = 5,
-                                .retention_ms = 3600 * 1000};
+    selgw_journal_config cfg = test_journal_config(jf->journal_dir);
+    cfg.segment_bytes = 64 * 1024;
     const char *sinks[] = {SELGW_MQTT_SINK_NAME};
     selgw_journal_recovery rec;
     assert_int_equal(selgw_journal_open(&cfg, sinks, 1, true, &jf->journal, &rec), SELGW_OK);
@@ -497,7 +459,6 @@ static void journal_fixture_close(journal_fixture *jf)
 /* Appends n readings; every `blocked_every`-th comes from the device "blocked" (0: none). */
 static void append_readings(journal_fixture *jf, unsigned n, unsigned blocked_every)
 {
-    const selgw_contract *contracts[1] = {&jf->f.contract};
     uint8_t buf[4096];
     for (unsigned i = 0; i < n; i++) {
         uint64_t k = jf->appended + 1;
@@ -506,8 +467,8 @@ static void append_readings(journal_fixture *jf, unsigned n, unsigned blocked_ev
         bool blocked = blocked_every && k % blocked_every == 0;
         selgw_reading r;
         test_reading(&r, &jf->f.cfg, &jf->f.devices[blocked ? 1 : 0],
-                     INT64_C(1795960521000000000) + (int64_t)k * 1000000, SELGW_OK, 1, contracts, 1,
-                     values);
+                     INT64_C(1795960521000000000) + (int64_t)k * 1000000, SELGW_OK, 1,
+                     jf->f.contract_ptrs, 1, values);
         size_t len = selgw_record_encode_reading(&r, NULL, buf, sizeof buf);
         assert_true(len > 0 && len <= sizeof buf);
         uint64_t seq = 0;

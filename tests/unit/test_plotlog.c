@@ -37,8 +37,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f || sodium_init() < 0)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-plotlog-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "plotlog")) {
         free(f);
         return -1;
     }
@@ -46,7 +45,6 @@ static int setup(void **state)
     *state = f;
     return 0;
 }
-
 
 static int teardown(void **state)
 {

@@ -1,4 +1,4 @@
-/* What the unit tests share: their scratch directories, and a CRC32C to check the journal's
+/* What the C tests share: their scratch directories, and a CRC32C to check the journal's
  * against. Header-only (static inline). */
 #ifndef SELGW_TEST_UTIL_H
 #define SELGW_TEST_UTIL_H
@@ -6,7 +6,9 @@
 #include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static inline int test_remove_entry(const char *path, const struct stat *st, int type,
                                     struct FTW *ftw)
@@ -21,6 +23,14 @@ static inline int test_remove_entry(const char *path, const struct stat *st, int
 static inline void remove_tree(const char *path)
 {
     nftw(path, test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Makes a new scratch directory, /tmp/selgw-test-<what>-XXXXXX, its name into dir; false
+ * when it cannot (cap too small, /tmp not writable). */
+static inline bool test_scratch_dir(char *dir, size_t cap, const char *what)
+{
+    int n = snprintf(dir, cap, "/tmp/selgw-test-%s-XXXXXX", what);
+    return n > 0 && (size_t)n < cap && mkdtemp(dir) != NULL;
 }
 
 /* An independent bitwise CRC32C, straight from the definition (reflected polynomial
