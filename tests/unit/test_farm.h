@@ -3,18 +3,25 @@
  * households' contracts, bus "rs485-1", devices "soil-1".. with a soil profile), a
  * device's reading of it as its poller fills it, and the journal options the tests keep
  * records with. A test sets what it needs differently after test_farm_init (a huge id,
- * another plot, dates on the contracts). Header-only. */
+ * another plot, dates on the contracts). Header-only; its asserts are cmocka's. */
 #ifndef SELGW_TEST_FARM_H
 #define SELGW_TEST_FARM_H
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "base/reading.h"
 #include "config.h"
 #include "journal/journal.h"
 #include "poll/reading.h"
 #include "sensors/profile.h"
+#include "test_util.h"
 
 #define TEST_FARM_FIELDS 3
 #define TEST_FARM_CONTRACTS 2
@@ -125,6 +132,54 @@ static inline selgw_journal_config test_journal_config(char *dir)
                                   .retention_ms = 3600 * 1000,
                                   .max_backlog_bytes = 0,
                                   .when_full = SELGW_WHEN_FULL_STOP};
+}
+
+/* Opens the journal cfg describes, created if need be, with a cursor for `sink` (NULL:
+ * none); fails the test if it cannot. */
+static inline selgw_journal *test_journal_open(const selgw_journal_config *cfg, const char *sink)
+{
+    const char *sinks[1] = {sink};
+    selgw_journal_recovery recovery;
+    selgw_journal *journal = NULL;
+    assert_int_equal(selgw_journal_open(cfg, sinks, sink ? 1 : 0, true, &journal, &recovery),
+                     SELGW_OK);
+    return journal;
+}
+
+/* A journal in a new scratch directory: the directory, its journal/ below it, the options
+ * (test_journal_config's, to change before test_scratch_journal_open) and the journal. */
+typedef struct test_scratch_journal {
+    char dir[64];
+    char journal_dir[96];
+    selgw_journal_config cfg;
+    selgw_journal *journal;
+} test_scratch_journal;
+
+/* Makes the scratch directory /tmp/selgw-test-<what>-XXXXXX (dir NULL), or takes dir, and
+ * sets the options; the journal is not open yet. */
+static inline void test_scratch_journal_init(test_scratch_journal *j, const char *what,
+                                             const char *dir)
+{
+    memset(j, 0, sizeof *j);
+    if (dir)
+        snprintf(j->dir, sizeof j->dir, "%s", dir);
+    else
+        assert_true(test_scratch_dir(j->dir, sizeof j->dir, what));
+    snprintf(j->journal_dir, sizeof j->journal_dir, "%s/journal", j->dir);
+    j->cfg = test_journal_config(j->journal_dir);
+}
+
+static inline void test_scratch_journal_open(test_scratch_journal *j, const char *sink)
+{
+    j->journal = test_journal_open(&j->cfg, sink);
+}
+
+/* Closes the journal and removes the scratch directory. */
+static inline void test_scratch_journal_close(test_scratch_journal *j)
+{
+    selgw_journal_close(j->journal);
+    j->journal = NULL;
+    remove_tree(j->dir);
 }
 
 #endif
