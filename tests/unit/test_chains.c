@@ -46,8 +46,7 @@ typedef struct fixture {
 
 static void open_journal(fixture *f)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->jcfg, NULL, 0, true, &f->journal, &rec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, NULL);
 }
 
 static void close_journal(fixture *f)
@@ -444,12 +443,10 @@ static void test_budget_drop_waits_for_a_checkpoint(void **state)
 {
     fixture *f = *state;
     close_journal(f);
-    static const char *const sinks[] = {"x"};
     f->jcfg.hold_retention = true;
     f->jcfg.max_backlog_bytes = 3 * 2048;
     f->jcfg.when_full = SELGW_WHEN_FULL_DROP_OLDEST;
-    selgw_journal_recovery jrec;
-    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, "x");
     selgw_journal_set_gateway(f->journal, "gw");
     selgw_journal_gap_hook hook = {budget_gap_encode, budget_gap_appended, f};
     selgw_journal_set_gap_hook(f->journal, &hook);
@@ -493,7 +490,7 @@ static void test_budget_drop_waits_for_a_checkpoint(void **state)
     selgw_journal_set_gap_hook(f->journal, NULL);
     close_journal(f); /* killed before the next checkpoint */
 
-    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, "x");
     selgw_chains_recovery rec;
     selgw_chains *c = load(f, &rec, SELGW_OK);
     assert_true(rec.state_used);

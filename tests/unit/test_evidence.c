@@ -192,9 +192,7 @@ static uint64_t add_seal(fixture *f, int64_t t)
  * of plot hw-a. */
 static void begin_journal(fixture *f)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->farm.cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
+    f->journal = test_journal_open(&f->farm.cfg.journal, NULL);
     add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
     add_tags(f, 0, T0 + 1 * SEC);
 }

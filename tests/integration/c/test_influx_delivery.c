@@ -313,6 +313,23 @@ static void append_event(fixture *f, selgw_record_type type, int i, const char *
     append_payload(f, buf, len, -1);
 }
 
+/* n readings of the ordinary device, committed. */
+static void append_readings(fixture *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        append_reading(f, DEV_NORMAL, i);
+    assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+}
+
+/* A sink with cfg on the fixture's journal (relative paths in its directory), started. */
+static selgw_influx_sink *start_sink(fixture *f, const selgw_influx_config *cfg)
+{
+    selgw_influx_sink *sink = NULL;
+    assert_int_equal(selgw_influx_sink_new(cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
+    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    return sink;
+}
+
 static uint64_t last_seq(const fixture *f)
 {
     return f->seqs[f->count - 1];
@@ -402,9 +419,7 @@ static void test_v1_faults_then_delivered(void **state)
     fake_start(&fake, f->j.dir, "v1", options);
 
     selgw_influx_config cfg = test_influx_v1_config(fake.port);
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     assert_int_equal(selgw_influx_sink_start(sink), SELGW_ERR_INVALID); /* it runs already */
     /* More records while it runs: the sink picks them up from the journal. */
     for (int i = 41; i <= 50; i++)
@@ -487,17 +502,13 @@ static void test_v1_faults_then_delivered(void **state)
 static void test_v2_unauthorized_keeps_data(void **state)
 {
     fixture *f = *state;
-    for (int i = 0; i < 12; i++)
-        append_reading(f, DEV_NORMAL, i);
-    assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+    append_readings(f, 12);
 
     const char *refuse[] = {"--always", "401", NULL};
     fake_server fake;
     fake_start(&fake, f->j.dir, "auth", refuse);
     selgw_influx_config cfg = test_influx_v2_config(fake.port);
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_retries(sink, 3);
     selgw_influx_sink_stop(sink);
     fake_stop(&fake);
@@ -525,8 +536,7 @@ static void test_v2_unauthorized_keeps_data(void **state)
     fake_server good_server;
     fake_start(&good_server, f->j.dir, "fixed", NULL);
     cfg = test_influx_v2_config(good_server.port);
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    sink = start_sink(f, &cfg);
     wait_for_cursor(sink, last_seq(f));
     selgw_influx_sink_free(sink); /* stops first */
     fake_stop(&good_server);
@@ -538,16 +548,12 @@ static void test_v2_unauthorized_keeps_data(void **state)
 static void test_not_found_keeps_data(void **state)
 {
     fixture *f = *state;
-    for (int i = 0; i < 3; i++)
-        append_reading(f, DEV_NORMAL, i);
-    assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+    append_readings(f, 3);
     const char *options[] = {"--always", "404", NULL};
     fake_server fake;
     fake_start(&fake, f->j.dir, "missing", options);
     selgw_influx_config cfg = test_influx_v1_config(fake.port);
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_retries(sink, 2);
     selgw_influx_sink_stop(sink);
     fake_stop(&fake);
@@ -563,16 +569,12 @@ static void test_not_found_keeps_data(void **state)
 static void test_no_answer_retried(void **state)
 {
     fixture *f = *state;
-    for (int i = 0; i < 5; i++)
-        append_reading(f, DEV_NORMAL, i);
-    assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+    append_readings(f, 5);
     const char *options[] = {"--script", "drop,500", NULL};
     fake_server fake;
     fake_start(&fake, f->j.dir, "drop", options);
     selgw_influx_config cfg = test_influx_v1_config(fake.port);
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_cursor(sink, last_seq(f));
     selgw_influx_sink_free(sink);
     fake_stop(&fake);
@@ -591,17 +593,13 @@ static void test_no_answer_retried(void **state)
 static void test_timeout_sends_halves(void **state)
 {
     fixture *f = *state;
-    for (int i = 0; i < 10; i++)
-        append_reading(f, DEV_NORMAL, i);
-    assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+    append_readings(f, 10);
     const char *options[] = {"--slow-over", "4:4", NULL};
     fake_server fake;
     fake_start(&fake, f->j.dir, "slow", options);
     selgw_influx_config cfg = test_influx_v1_config(fake.port);
     cfg.timeout_ms = 1500; /* ample for the small requests the fake answers at once */
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_cursor(sink, last_seq(f));
     selgw_sink_stats st;
     selgw_influx_sink_stats(sink, &st);
@@ -632,9 +630,7 @@ static void test_connection_refused_and_stop(void **state)
     selgw_influx_config cfg = test_influx_v1_config(test_free_port());
     cfg.retry_min_ms = 600000;
     cfg.retry_max_ms = 600000;
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_retries(sink, 1);
     selgw_influx_sink_stop(sink);
     selgw_sink_stats st;
@@ -655,9 +651,7 @@ static void test_events_only_advance_cursor(void **state)
     fake_server fake;
     fake_start(&fake, f->j.dir, "events", NULL);
     selgw_influx_config cfg = test_influx_v1_config(fake.port);
-    selgw_influx_sink *sink = NULL;
-    assert_int_equal(selgw_influx_sink_new(&cfg, f->j.journal_dir, f->j.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_influx_sink_start(sink), SELGW_OK);
+    selgw_influx_sink *sink = start_sink(f, &cfg);
     wait_for_cursor(sink, last_seq(f));
     selgw_influx_sink_free(sink);
     fake_stop(&fake);

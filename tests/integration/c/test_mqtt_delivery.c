@@ -432,6 +432,15 @@ static void append_readings(journal_fixture *jf, unsigned n, unsigned blocked_ev
     assert_int_equal(selgw_journal_flush(jf->journal), SELGW_OK);
 }
 
+/* A sink with cfg on the fixture's journal, started. */
+static selgw_mqtt_sink *start_sink(journal_fixture *jf, const selgw_mqtt_config *cfg)
+{
+    selgw_mqtt_sink *sink = NULL;
+    assert_int_equal(selgw_mqtt_sink_new(cfg, GATEWAY, jf->journal, &sink), SELGW_OK);
+    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    return sink;
+}
+
 /* Waits until the sink's cursor reaches `seq` and the subscriber has `distinct` records. */
 static void wait_delivered(selgw_mqtt_sink *sink, subscriber *sub, uint64_t seq, uint64_t distinct)
 {
@@ -463,9 +472,7 @@ static void run_clean_delivery(int protocol)
     subscriber *sub = subscriber_start(b.port, true);
 
     selgw_mqtt_config cfg = test_mqtt_config(b.port, protocol);
-    selgw_mqtt_sink *sink = NULL;
-    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    selgw_mqtt_sink *sink = start_sink(&jf, &cfg);
     assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_ERR_INVALID); /* it runs already */
     wait_delivered(sink, sub, 300, 300);
     /* records appended while it runs follow */
@@ -537,9 +544,7 @@ static void run_broker_restart(int protocol)
     subscriber *sub = subscriber_start(b.port, false);
 
     selgw_mqtt_config cfg = test_mqtt_config(b.port, protocol);
-    selgw_mqtt_sink *sink = NULL;
-    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    selgw_mqtt_sink *sink = start_sink(&jf, &cfg);
     int64_t deadline = test_deadline_after_s(WAIT_S);
     while (subscriber_distinct(sub) < 500) {
         if (selgw_mono_ns() > deadline)
@@ -614,9 +619,7 @@ static void test_refused_records_are_passed_mqtt5(void **state)
     subscriber *sub = subscriber_start(b.port, true);
 
     selgw_mqtt_config cfg = test_mqtt_config(b.port, 5);
-    selgw_mqtt_sink *sink = NULL;
-    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    selgw_mqtt_sink *sink = start_sink(&jf, &cfg);
     wait_delivered(sink, sub, 200, 180);
     selgw_mqtt_sink_stop(sink);
     selgw_sink_stats st;
@@ -645,9 +648,7 @@ static void test_refused_connection_then_allowed(void **state)
     journal_fixture_open(&jf);
     append_readings(&jf, 100, 0);
     selgw_mqtt_config cfg = test_mqtt_config(b.port, 311);
-    selgw_mqtt_sink *sink = NULL;
-    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    selgw_mqtt_sink *sink = start_sink(&jf, &cfg);
     int64_t deadline = test_deadline_after_s(WAIT_S);
     selgw_sink_stats st;
     for (;;) {
@@ -694,9 +695,7 @@ static void test_qos0_delivery(void **state)
     subscriber *sub = subscriber_start(b.port, true);
     selgw_mqtt_config cfg = test_mqtt_config(b.port, 311);
     cfg.qos = 0;
-    selgw_mqtt_sink *sink = NULL;
-    assert_int_equal(selgw_mqtt_sink_new(&cfg, GATEWAY, jf.journal, &sink), SELGW_OK);
-    assert_int_equal(selgw_mqtt_sink_start(sink), SELGW_OK);
+    selgw_mqtt_sink *sink = start_sink(&jf, &cfg);
     wait_delivered(sink, sub, 500, 500);
     selgw_mqtt_sink_free(sink);
     assert_int_equal(selgw_journal_cursor(jf.journal, SELGW_MQTT_SINK_NAME), 500);
