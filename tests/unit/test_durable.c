@@ -84,25 +84,9 @@ static const char *listing(const fixture *f)
     return out;
 }
 
-/* The whole content of a file; its length in *len. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *in = fopen(path, "rb");
-    assert_non_null(in);
-    static char buf[1 << 18];
-    *len = fread(buf, 1, sizeof buf - 1, in);
-    assert_int_equal(ferror(in), 0);
-    fclose(in);
-    buf[*len] = '\0';
-    return buf;
-}
-
 static void write_plain(const char *path, const char *text)
 {
-    FILE *out = fopen(path, "w");
-    assert_non_null(out);
-    fputs(text, out);
-    assert_int_equal(fclose(out), 0);
+    test_write_file(path, text, strlen(text));
 }
 
 static mode_t mode_of(const char *path)
@@ -156,7 +140,7 @@ static void test_replace_creates_file(void **state)
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     assert_int_equal(t.calls, 1);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, 15);
     assert_memory_equal(text, "cursor mqtt 42\n", 15);
     /* only the file itself: the temporary file was renamed, not copied */
@@ -205,14 +189,14 @@ static void test_replace_existing_file_completely(void **state)
     text_ctx t = {"new\n", 4, 0};
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, 4);
     assert_string_equal(text, "new\n");
     assert_string_equal(listing(f), "chains.state");
 
     /* an empty new content is a complete replacement too */
     assert_int_equal(selgw_durable_replace(path, 0640, write_nothing, NULL), SELGW_OK);
-    read_all(path, &len);
+    test_read_file(path, &len);
     assert_int_equal(len, 0);
     assert_string_equal(listing(f), "chains.state");
 }
@@ -230,8 +214,8 @@ static void test_replace_does_not_write_in_place(void **state)
     text_ctx t = {"new content, longer than the old\n", 34, 0};
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     size_t len;
-    assert_string_equal(read_all(link_path, &len), "old content\n");
-    assert_string_equal(read_all(path, &len), "new content, longer than the old\n");
+    assert_string_equal(test_read_file(link_path, &len), "old content\n");
+    assert_string_equal(test_read_file(path, &len), "new content, longer than the old\n");
     struct stat a, b;
     assert_int_equal(stat(path, &a), 0);
     assert_int_equal(stat(link_path, &b), 0);
@@ -250,7 +234,7 @@ static void test_replace_large_content(void **state)
     text_ctx t = {big, sizeof big, 0};
     assert_int_equal(selgw_durable_replace(path, 0600, write_text, &t), SELGW_OK);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, sizeof big);
     assert_memory_equal(text, big, sizeof big);
 }
@@ -267,7 +251,7 @@ static void test_writer_error_keeps_old_file(void **state)
     assert_int_equal(selgw_durable_replace(path, 0600, write_then_fail, &calls), SELGW_ERR_RANGE);
     assert_int_equal(calls, 1);
     size_t len;
-    assert_string_equal(read_all(path, &len), "cursor mqtt 41\n");
+    assert_string_equal(test_read_file(path, &len), "cursor mqtt 41\n");
     assert_int_equal(mode_of(path), 0644);
     assert_string_equal(listing(f), "cursor.state");
 

@@ -194,24 +194,14 @@ static void write_queue_file(const fixture *f, const char *name, const char *byt
     mkdir(f->spool_dir, 0750);
     char path[256];
     snprintf(path, sizeof path, "%s/%s", f->spool_dir, name);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    assert_int_equal(fwrite(bytes, 1, n, out), n);
-    assert_int_equal(fclose(out), 0);
+    test_write_file(path, bytes, n);
 }
 
 static char *read_queue_file(const fixture *f, const char *name, size_t *len)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", f->spool_dir, name);
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        fail_msg("%s: cannot be opened", path);
-    static char buf[4096];
-    *len = fread(buf, 1, sizeof buf - 1, in);
-    fclose(in);
-    buf[*len] = '\0';
-    return buf;
+    return test_read_file(path, len);
 }
 
 /* ---- tags text ----------------------------------------------------------------------- */
