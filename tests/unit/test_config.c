@@ -18,6 +18,7 @@
 #include "sensors/plan.h"
 #include "base/clock.h"
 #include "base/yaml.h"
+#include "test_util.h"
 
 /* Inline configs are loaded as "t.yaml" with the working directory at tests/data/config,
  * so "profiles_dir: ../profiles" finds the fixture profiles test-soil and test-climate. */
@@ -997,16 +998,14 @@ static char scratch[64];
 static int setup_scratch(void **state)
 {
     (void)state;
-    snprintf(scratch, sizeof(scratch), "/tmp/selgw-test-config-XXXXXX");
-    return mkdtemp(scratch) ? 0 : -1;
+    return test_scratch_dir(scratch, sizeof scratch, "config") ? 0 : -1;
 }
 
 static int teardown_scratch(void **state)
 {
     (void)state;
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf '%s'", scratch);
-    return system(command) == 0 ? 0 : -1;
+    remove_tree(scratch);
+    return 0;
 }
 
 /* Writes scratch/NAME with the given text and mode; returns the path (static buffer). */
