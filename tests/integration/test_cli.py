@@ -237,15 +237,20 @@ class Cli(unittest.TestCase):
             self.assertRegex(res.stderr, rf"{bus}.*cannot connect", res.describe())
         self.assertRegex(res.stderr, r"4 of 4 devices did not answer")
 
-    def test_read_only_commands_need_no_secrets(self):
-        """selgw journal, annotate and export do not talk to the servers: they run without the
-        sinks' secret environment variables, which run and check still require."""
+    def one_device_config(self, gateway_id, journal):
+        """A config of one TCP device nobody serves, its journal in this test's directory."""
         cfg = h.make_config(
-            "itest-cli-secrets",
+            gateway_id,
             buses=[{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": h.free_port()}],
             devices=[{"id": "t1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
                       "plot": "plot-tea"}])
-        cfg["journal"] = {"dir": os.path.join(self.dir, "journal-secrets")}
+        cfg["journal"] = {"dir": os.path.join(self.dir, journal)}
+        return cfg
+
+    def test_read_only_commands_need_no_secrets(self):
+        """selgw journal, annotate and export do not talk to the servers: they run without the
+        sinks' secret environment variables, which run and check still require."""
+        cfg = self.one_device_config("itest-cli-secrets", "journal-secrets")
         cfg["mqtt"] = {"host": "127.0.0.1", "username": "gw", "password_env": "SELGW_NO_SUCH_VAR"}
         cfg["influxdb"] = {"url": "http://127.0.0.1:1", "database": "d", "username": "gw",
                            "password_env": "SELGW_NO_SUCH_VAR"}
@@ -264,12 +269,7 @@ class Cli(unittest.TestCase):
         """--from 2026-04-01 is local midnight at gateway.utc_offset (+08:00), and the command
         says so; a time with its zone is read as written and not remarked on; verify, which
         reads no config, reads it as UTC and says that."""
-        cfg = h.make_config(
-            "itest-cli-times",
-            buses=[{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": h.free_port()}],
-            devices=[{"id": "t1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
-                      "plot": "plot-tea"}])
-        cfg["journal"] = {"dir": os.path.join(self.dir, "journal-times")}
+        cfg = self.one_device_config("itest-cli-times", "journal-times")
         path = h.write_config(os.path.join(self.dir, "times.yaml"), cfg)
         res = h.selgw("journal", "-c", path, "--dump", "--from", "2026-04-01", "--to",
                       "2026-04-02T00:00Z")  # no journal there yet: said after the times
