@@ -351,18 +351,26 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
     return status;
 }
 
+#define LOCAL_TIME "the gateway's local time, gateway.utc_offset"
+
 /* A time given without its zone is the gateway's local time (its utc_offset); says on
- * stderr how it was read, so nobody mistakes a day by eight hours. */
-static void read_local_time(const char *command, const char *flag, time_flag *t,
+ * stderr how it was read, so nobody mistakes a day by eight hours. False (said) when the
+ * local reading is out of range (1970-01-01 at +08:00 is in 1969). */
+static bool read_local_time(const char *command, const char *flag, time_flag *t,
                             int offset_minutes, const char *whose)
 {
     if (!t->given || t->zoned)
-        return;
-    selgw_parse_time_arg(t->text, offset_minutes, &t->ns); /* checked while parsing */
+        return true;
+    char why[256];
+    if (!selgw_parse_cli_time(t->text, offset_minutes, &t->ns, &t->zoned, why, sizeof why)) {
+        fprintf(stderr, "selgw %s: %s: %s (%s)\n", command, flag, why, whose);
+        return false;
+    }
     char local[SELGW_INSTANT_TEXT_SIZE], utc[SELGW_INSTANT_TEXT_SIZE];
     fprintf(stderr, "selgw %s: %s %s read as %s (%s), %s\n", command, flag, t->text,
             selgw_format_local(t->ns, offset_minutes, local), whose,
             selgw_format_instant(t->ns, utc));
+    return true;
 }
 
 static int cmd_journal(const command_options *options)
@@ -381,8 +389,11 @@ static int cmd_journal(const command_options *options)
     if (!cfg)
         return EXIT_CONFIG;
     time_flag from = opt->from, to = opt->to;
-    read_local_time("journal", "--from", &from, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
-    read_local_time("journal", "--to", &to, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    if (!read_local_time("journal", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
+        !read_local_time("journal", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
     int64_t from_ns = from.given ? from.ns : INT64_MIN;
     int64_t to_ns = to.given ? to.ns : INT64_MAX;
     const char *sinks[SELGW_SINK_KINDS_MAX];
@@ -472,8 +483,11 @@ static int cmd_export(const command_options *options)
     if (!cfg)
         return EXIT_CONFIG;
     time_flag from = opt->from, to = opt->to;
-    read_local_time("export", "--from", &from, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
-    read_local_time("export", "--to", &to, cfg->utc_offset_minutes, "the gateway's local time, gateway.utc_offset");
+    if (!read_local_time("export", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
+        !read_local_time("export", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
     if (from.ns >= to.ns) {
         fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
         selgw_config_free(cfg);
@@ -501,7 +515,7 @@ static int cmd_verify(const command_options *options)
     /* verify reads no config: a time without its zone is UTC, and it says so */
     time_flag from = opt->from, to = opt->to;
     static const char utc[] = "UTC: verify reads no config; give the zone, e.g. +08:00";
-    read_local_time("verify", "--from", &from, 0, utc);
+    read_local_time("verify", "--from", &from, 0, utc); /* UTC: checked while parsing */
     read_local_time("verify", "--to", &to, 0, utc);
     selgw_verify_options vopt = {.pubkey = opt->pubkey,
                                  .keys_file = opt->keys,
@@ -551,7 +565,7 @@ static int cmd_pubkey(const command_options *options)
 
 typedef enum flag_kind {
     FLAG_TEXT, /* takes a value, kept as typed: a const char * field */
-    FLAG_TIME, /* takes a time (selgw_parse_utc): a time_flag field */
+    FLAG_TIME, /* takes a time (selgw_parse_cli_time): a time_flag field */
     FLAG_TRUE, /* a bool field set to true */
     FLAG_SET,  /* an int field set to the flag's value */
     FLAG_LOG,  /* global: the log level `value` */
@@ -895,6 +909,12 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
     char *field = (char *)opt + f->offset;
     switch (f->kind) {
     case FLAG_TEXT:
+        /* given twice (-c a -c b, or FILE and then -c): which one was meant is a guess */
+        if (*(const char **)field) {
+            fprintf(stderr, "selgw %s: %s %s: given already as '%s'\n", cmd ? cmd->name : "",
+                    spelled, value, *(const char **)field);
+            return false;
+        }
         *(const char **)field = value;
         return true;
     case FLAG_TIME: {

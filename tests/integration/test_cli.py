@@ -282,7 +282,24 @@ class Cli(unittest.TestCase):
         self.assertIn("selgw verify: --from 2026-04-01T08:00 read as 2026-04-01T08:00:00Z (UTC: "
                       "verify reads no config; give the zone, e.g. +08:00), "
                       "2026-04-01T08:00:00Z\n", res.stderr)
+        # 1970-01-01 exists in UTC but its local midnight at +08:00 is in 1969: refused
+        res = h.selgw("journal", "-c", path, "--dump", "--from", "1970-01-01")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw journal: --from: '1970-01-01' is not a time: ", res.stderr)
+        self.assertIn("(the gateway's local time, gateway.utc_offset)\n", res.stderr)
         h.say("a bare date is the gateway's local midnight, and the command says how it read it")
+
+    def test_file_given_twice(self):
+        """The config given as FILE and as -c (in either order), or -c twice: refused, since
+        which one was meant is a guess."""
+        demo = os.path.join(h.SOURCE_DIR, "config/demo.yaml")
+        for args in (("check", "bad.yaml", "-c", demo), ("check", "-c", demo, "bad.yaml"),
+                     ("journal", "-c", demo, "-c", demo)):
+            res = h.selgw(*args)
+            self.assertEqual(res.returncode, 2, res.describe())
+        res = h.selgw("check", "bad.yaml", "-c", demo)
+        self.assertIn(f"selgw check: --config {demo}: given already as 'bad.yaml'", res.stderr)
+        h.say("a file given twice is refused, whatever the order")
 
 
 # Each command's own flags, as docs/README state them: long name -> short letter (or None)
