@@ -114,7 +114,7 @@ struct selgw_gateway {
 
     /* The HTTP API (NULL when off or it could not listen); it reads through status_source. */
     selgw_http_server *http;
-    int64_t start_ns;            /* UTC */
+    int64_t start_ns;           /* UTC */
     uint64_t config_generation; /* under lock: 1, and +1 at each reload taken */
 };
 
@@ -1264,10 +1264,11 @@ static void start_http(selgw_gateway *g)
         return;
     char why[300] = "";
     /* Watching is not worth losing readings over: without the API the gateway runs on. */
-    if (selgw_http_server_new(g->cfg->http.listen, status_source, g, &g->http, why,
-                              sizeof why) != SELGW_OK)
-        selgw_log(SELGW_LOG_ERROR, "HTTP API: %s; running without it (selgw status cannot "
-                                   "reach this gateway)",
+    if (selgw_http_server_new(g->cfg->http.listen, status_source, g, &g->http, why, sizeof why) !=
+        SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR,
+                  "HTTP API: %s; running without it (selgw status cannot "
+                  "reach this gateway)",
                   why[0] ? why : "cannot start");
     else
         selgw_log(SELGW_LOG_INFO, "HTTP API on http://%s/ (/metrics, /api/v1/status)",

@@ -660,8 +660,9 @@ static int cmd_status(const command_options *options)
         selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
         selgw_config_free(cfg);
         if (!enabled) {
-            fprintf(stderr, "selgw status: %s has http: enabled: false, so the gateway serves "
-                            "no status; turn it on and reload, or give --url\n",
+            fprintf(stderr,
+                    "selgw status: %s has http: enabled: false, so the gateway serves "
+                    "no status; turn it on and reload, or give --url\n",
                     opt->config_path ? opt->config_path : "the built-in demo config");
             return 1;
         }

@@ -62,10 +62,10 @@ static void test_histogram_is_cumulative(void **state)
 {
     (void)state;
     selgw_histogram h = {0};
-    selgw_histogram_add(&h, 500000);      /* 0.5 ms: first bucket */
-    selgw_histogram_add(&h, 1000000);     /* 1 ms exactly: le="0.001" is inclusive */
-    selgw_histogram_add(&h, 30000000);    /* 30 ms: le="0.05" */
-    selgw_histogram_add(&h, 9000000000);  /* 9 s: only +Inf */
+    selgw_histogram_add(&h, 500000);     /* 0.5 ms: first bucket */
+    selgw_histogram_add(&h, 1000000);    /* 1 ms exactly: le="0.001" is inclusive */
+    selgw_histogram_add(&h, 30000000);   /* 30 ms: le="0.05" */
+    selgw_histogram_add(&h, 9000000000); /* 9 s: only +Inf */
     assert_int_equal(h.count, 4);
     selgw_expo e;
     selgw_expo_init(&e);
@@ -113,17 +113,27 @@ static void snapshot(selgw_status *st, selgw_status_bus *bus, selgw_status_devic
     bus->stats.polls = 12;
     bus->stats.failed_polls = 5;
     memset(dev, 0, 2 * sizeof *dev);
-    dev[0] = (selgw_status_device){.id = "soil-01", .bus = "tcp0", .profile = "p", .plot = "pl",
-                                   .unit_id = 1, .interval_ms = 1000, .field_count = 2,
+    dev[0] = (selgw_status_device){.id = "soil-01",
+                                   .bus = "tcp0",
+                                   .profile = "p",
+                                   .plot = "pl",
+                                   .unit_id = 1,
+                                   .interval_ms = 1000,
+                                   .field_count = 2,
                                    .fields = fields};
     dev[0].health.polls = 7;
     dev[0].health.last_poll_ns = NOW - 2000000000;
     dev[0].health.last_success_ns = NOW - 2000000000;
     dev[0].health.backoff = 1;
     selgw_histogram_add(&dev[0].health.latency, 3000000);
-    dev[1] = (selgw_status_device){.id = "silent\"one", .bus = "tcp0", .profile = "p",
-                                   .plot = "pl", .unit_id = 2, .interval_ms = 1000,
-                                   .field_count = 1, .fields = failed_fields};
+    dev[1] = (selgw_status_device){.id = "silent\"one",
+                                   .bus = "tcp0",
+                                   .profile = "p",
+                                   .plot = "pl",
+                                   .unit_id = 2,
+                                   .interval_ms = 1000,
+                                   .field_count = 1,
+                                   .fields = failed_fields};
     dev[1].health.polls = 5;
     dev[1].health.failures[SELGW_ERR_TIMEOUT] = 5;
     dev[1].health.last_status = SELGW_ERR_TIMEOUT;
@@ -138,10 +148,17 @@ static void snapshot(selgw_status *st, selgw_status_bus *bus, selgw_status_devic
     sink->stats.errors[SELGW_ERR_CONNECT] = 3;
     sink->stats.errors[SELGW_ERR_TOO_LARGE] = 1;
     sink->backlog_records = 7;
-    *st = (selgw_status){.gateway_id = "gw-1", .version = "9.9", .now_ns = NOW,
-                         .start_ns = NOW - 60 * INT64_C(1000000000), .config_generation = 2,
-                         .bus_count = 1, .buses = bus, .device_count = 2, .devices = dev,
-                         .sink_count = 1, .sinks = sink};
+    *st = (selgw_status){.gateway_id = "gw-1",
+                         .version = "9.9",
+                         .now_ns = NOW,
+                         .start_ns = NOW - 60 * INT64_C(1000000000),
+                         .config_generation = 2,
+                         .bus_count = 1,
+                         .buses = bus,
+                         .device_count = 2,
+                         .devices = dev,
+                         .sink_count = 1,
+                         .sinks = sink};
     st->journal.committed_seq = 47;
     st->journal.first_seq = 1;
     st->journal.max_backlog_bytes = 1000;
@@ -167,7 +184,8 @@ static void test_metrics_text(void **state)
         "\nselgw_bus_polls_total{bus=\"tcp0\",type=\"tcp\"} 12\n",
         "\nselgw_bus_failed_polls_total{bus=\"tcp0\",type=\"tcp\"} 5\n",
         "\nselgw_device_polls_total{device=\"soil-01\",bus=\"tcp0\"} 7\n",
-        "\nselgw_device_poll_failures_total{device=\"silent\\\"one\",bus=\"tcp0\",kind=\"timeout\"} 5\n",
+        "\nselgw_device_poll_failures_total{device=\"silent\\\"one\",bus=\"tcp0\",kind=\"timeout\"}"
+        " 5\n",
         "\nselgw_device_poll_failures_total{device=\"soil-01\",bus=\"tcp0\",kind=\"timeout\"} 0\n",
         "\nselgw_device_response_seconds_count{device=\"soil-01\",bus=\"tcp0\"} 1\n",
         "\nselgw_device_last_success_timestamp_seconds{device=\"silent\\\"one\",bus=\"tcp0\"} 0\n",
@@ -217,9 +235,8 @@ static void test_status_json(void **state)
     json_t *s = json_array_get(json_object_get(root, "sinks"), 0);
     assert_int_equal(json_integer_value(json_object_get(s, "backlog_records")), 7);
     assert_string_equal(json_string_value(json_object_get(s, "last_error")), "connect_failed");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "journal"),
-                                                        "committed_seq")),
-                     47);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(root, "journal"), "committed_seq")), 47);
     json_decref(root);
     free(text);
 }
