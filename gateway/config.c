@@ -2294,4 +2294,8 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     } else {
         fprintf(out, "signing: off (records are hash-chained but not sealed)\n");
     }
+    if (cfg->http.enabled)
+        fprintf(out, "http: status API on %s (selgw status, /metrics)\n", cfg->http.listen);
+    else
+        fprintf(out, "http: off (no status API)\n");
 }

@@ -234,6 +234,7 @@ static void test_summary(void **state)
     assert_non_null(strstr(text, "bus rs485-2: rtu /dev/ttyUSB1 9600 8N1, 0 devices, 0 Modbus "
                                  "requests per poll cycle"));
     assert_non_null(strstr(text, "total: 6 Modbus requests per poll cycle"));
+    assert_non_null(strstr(text, "http: status API on 127.0.0.1:9108 (selgw status, /metrics)\n"));
     assert_null(strchr(text, '\033')); /* no colors */
     free(text);
     selgw_config_free(cfg);
