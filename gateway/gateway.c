@@ -1235,7 +1235,8 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
                 sd->id = dev->id;
                 sd->bus = bus->id;
                 sd->profile = selgw_device_profile_name(dev);
-                sd->plot = g->cfg->plots[dev->plot].id;
+                /* the poller's own config: during a reload g->cfg may still be the old one */
+                sd->plot = selgw_poller_config(p)->plots[dev->plot].id;
                 sd->unit_id = dev->unit_id;
                 sd->interval_ms = dev->interval_ms;
             }

@@ -518,6 +518,11 @@ void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out)
     pthread_mutex_unlock(&p->lock);
 }
 
+const selgw_config *selgw_poller_config(const selgw_poller *p)
+{
+    return p->cfg;
+}
+
 const selgw_bus *selgw_poller_bus(const selgw_poller *p)
 {
     return p->bus;

@@ -51,6 +51,7 @@ void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out);
 
 /* The bus and devices of the poller, for the status API (any thread, under the caller's
  * assurance that the poller lives). */
+const selgw_config *selgw_poller_config(const selgw_poller *p);
 const selgw_bus *selgw_poller_bus(const selgw_poller *p);
 size_t selgw_poller_device_count(const selgw_poller *p);
 /* Device i of the bus (in config order): its health, its field count, and the fields of its

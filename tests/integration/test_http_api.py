@@ -18,6 +18,7 @@ and says so clearly once the gateway is gone. The gateway stops cleanly with the
 running (exit 0; under SELGW_SANITIZE no leak report)."""
 import json
 import os
+import signal
 import sys
 import time
 import unittest
@@ -222,6 +223,16 @@ class HttpApi(unittest.TestCase):
         self.assertEqual([s["name"] for s in st["sinks"]], ["mqtt"])
         journal = h.selgw("journal", "-c", self.cfg_path)
         self.assertEqual(journal.returncode, 0, journal.describe())
+
+        # -- a reload: a new generation, served on the same address ---------------------
+        self.gw.send_signal(signal.SIGHUP)
+        # (the new pollers count from 0: wait until every device was polled again)
+        m = self.wait_metric(
+            "the reload", lambda m: m.get("selgw_config_generation") == 2 and all(
+                m.get("selgw_device_polls_total", device=d, bus="tcp0") >= 1
+                for d in HEALTHY + [SILENT]), h.scaled(15))
+        self.assertEqual(m.get("selgw_start_time_seconds"),
+                         m_back.get("selgw_start_time_seconds"))
 
         # -- selgw status -----------------------------------------------------------------
         res = h.selgw("status", "-c", self.cfg_path)
