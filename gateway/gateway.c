@@ -1188,9 +1188,13 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
     bool ok = false;
     pthread_mutex_lock(&g->lock);
     size_t device_count = 0, field_total = 0;
+    size_t bus_count = 0; /* pollers: a slot may be empty (see polls_covered_until_locked) */
     for (size_t b = 0; g->pollers && b < g->poller_count; b++)
-        device_count += selgw_poller_device_count(g->pollers[b]);
-    selgw_status_bus *buses = calloc(g->poller_count ? g->poller_count : 1, sizeof *buses);
+        if (g->pollers[b]) {
+            bus_count++;
+            device_count += selgw_poller_device_count(g->pollers[b]);
+        }
+    selgw_status_bus *buses = calloc(bus_count ? bus_count : 1, sizeof *buses);
     selgw_status_device *devices = calloc(device_count ? device_count : 1, sizeof *devices);
     selgw_status_sink *sinks = calloc(SELGW_SINK_KINDS_MAX, sizeof *sinks);
     selgw_reading_field *fields = NULL;
@@ -1198,7 +1202,8 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
         /* first the field counts, so that every device's fields fit in one allocation */
         size_t d = 0;
         for (size_t b = 0; g->pollers && b < g->poller_count; b++)
-            for (size_t i = 0; i < selgw_poller_device_count(g->pollers[b]); i++, d++) {
+            for (size_t i = 0; g->pollers[b] && i < selgw_poller_device_count(g->pollers[b]);
+                 i++, d++) {
                 selgw_poller_device_health(g->pollers[b], i, &devices[d].health, NULL,
                                            &devices[d].field_count);
                 field_total += devices[d].field_count;
@@ -1211,25 +1216,26 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
                            .now_ns = selgw_utc_ns(),
                            .start_ns = g->start_ns,
                            .config_generation = g->config_generation,
-                           .bus_count = g->pollers ? g->poller_count : 0,
+                           .bus_count = bus_count,
                            .buses = buses,
                            .device_count = device_count,
                            .devices = devices,
                            .sinks = sinks};
-        size_t d = 0, f = 0;
-        for (size_t b = 0; b < st.bus_count; b++) {
-            selgw_poller *p = g->pollers[b];
+        size_t d = 0, f = 0, b = 0;
+        for (size_t k = 0; g->pollers && k < g->poller_count; k++) {
+            selgw_poller *p = g->pollers[k];
+            if (!p)
+                continue;
             const selgw_bus *bus = selgw_poller_bus(p);
             buses[b].id = bus->id;
             buses[b].type = bus->kind == SELGW_BUS_RTU ? "rtu" : "tcp";
             selgw_poller_get_stats(p, &buses[b].stats);
             for (size_t i = 0; i < selgw_poller_device_count(p); i++, d++) {
+                /* a device's field count is fixed when its poller is made: the room
+                 * counted above */
                 selgw_status_device *sd = &devices[d];
-                size_t room = sd->field_count;
                 const selgw_device *dev =
                     selgw_poller_device_health(p, i, &sd->health, fields + f, &sd->field_count);
-                if (sd->field_count > room) /* cannot change, but never overrun */
-                    sd->field_count = room;
                 sd->fields = fields + f;
                 f += sd->field_count;
                 sd->id = dev->id;
@@ -1240,6 +1246,7 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
                 sd->unit_id = dev->unit_id;
                 sd->interval_ms = dev->interval_ms;
             }
+            b++;
         }
         selgw_journal_get_stats(g->journal, &st.journal);
         st.sink_count = selgw_sinks_count(g->sinks);
