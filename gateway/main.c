@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "commission.h"
 #include "config.h"
 #include "evidence/evidence.h"
 #include "evidence/provenance.h"
@@ -110,6 +111,8 @@ typedef union command_options {
     export_options export;
     verify_options verify;
     help_options help;
+    selgw_profiles_options profiles;
+    selgw_read_options read;
 } command_options;
 
 static selgw_config *load_config_as(const char *path, bool read_only);
@@ -512,6 +515,31 @@ static int cmd_pubkey(const command_options *options)
     return 0;
 }
 
+/* ---- commissioning (commission.c) ----------------------------------------------------- */
+
+/* The commissioning commands take -c only for the config's profiles or devices. */
+static int cmd_profiles(const command_options *options)
+{
+    const selgw_profiles_options *opt = &options->profiles;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_profiles(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
+static int cmd_read(const command_options *options)
+{
+    const selgw_read_options *opt = &options->read;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_read(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
 /* ---- the commands and their flags ------------------------------------------------------ */
 
 typedef enum flag_kind {
@@ -616,6 +644,32 @@ static const flag verify_flags[] = {
     {0},
 };
 
+static const flag profiles_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_profiles_options, config_path,
+              "also the site profiles of this config's profiles_dir"),
+    {0},
+};
+
+#define LINK_FLAGS(type)                                                                           \
+    TEXT_FLAG("tcp", 0, "HOST:PORT", type, link.tcp, "a Modbus TCP device or gateway"),            \
+        TEXT_FLAG("serial", 0, "DEVICE", type, link.serial,                                        \
+                  "a Modbus RTU line, e.g. /dev/ttyUSB0"),                                         \
+        TEXT_FLAG("timeout", 0, "MS", type, link.timeout, "how long to wait for an answer")
+
+static const flag read_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_read_options, config_path,
+              "the config DEVICE is in (or whose profiles to use)"),
+    LINK_FLAGS(selgw_read_options),
+    TEXT_FLAG("baud", 0, "N", selgw_read_options, link.baud,
+              "with --serial: the baud rate (default: the profile's)"),
+    TEXT_FLAG("parity", 0, "N|E|O", selgw_read_options, link.parity,
+              "with --serial: the parity (default: the profile's)"),
+    TEXT_FLAG("unit", 0, "N", selgw_read_options, unit, "the unit id (default: the profile's)"),
+    TEXT_FLAG("profile", 0, "NAME", selgw_read_options, profile, "the device's profile"),
+    BOOL_FLAG("raw", selgw_read_options, raw, "also the registers and the frames in hex"),
+    {0},
+};
+
 typedef struct command {
     const char *name;
     const char *synopsis;  /* its operand and flags, after "selgw NAME" */
@@ -666,6 +720,16 @@ static const command commands[] = {
      "1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not be read;\n"
      "3: every check passed, but no trusted key was given\n",
      verify_flags, "BUNDLE", offsetof(command_options, verify.bundle_path), cmd_verify},
+    {"profiles", "[NAME] [-c FILE]",
+     "list the sensor profiles (shipped, and the config's site profiles): model, factory link\n"
+     "settings, fields with units; with NAME its registers and how to re-address it\n",
+     profiles_flags, "NAME", offsetof(command_options, profiles.name), cmd_profiles},
+    {"read",
+     "-c FILE DEVICE | (--tcp HOST:PORT | --serial DEV [--baud N] [--parity P]) "
+     "--unit N --profile NAME [--raw]",
+     "read one device once and print its fields with units and quality (--raw: also the\n"
+     "registers and the frames in hex); exit 1 if it did not answer completely\n",
+     read_flags, "DEVICE", offsetof(command_options, read.device), cmd_read},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},
