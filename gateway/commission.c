@@ -567,3 +567,407 @@ int selgw_commission_read(const selgw_config *cfg, const selgw_read_options *opt
     selgw_profile_set_free(own);
     return status;
 }
+
+/* ---- selgw scan ------------------------------------------------------------------------ */
+
+/* Set by SIGINT during a scan: the scan stops after the probe in progress. */
+static volatile sig_atomic_t scan_interrupted;
+
+static void on_scan_interrupt(int sig)
+{
+    (void)sig;
+    scan_interrupted = 1;
+}
+
+/* Up to 16 items of a comma-separated list, each read by one. */
+#define LIST_MAX 16
+
+static bool baud_list(const char *text, int *out, size_t *count)
+{
+    *count = 0;
+    if (!text) {
+        for (size_t i = 0; i < selgw_common_baud_count; i++)
+            out[(*count)++] = selgw_common_bauds[i];
+        return true;
+    }
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save))
+        if (*count == LIST_MAX || !baud_option("scan", item, &out[(*count)++]))
+            return false;
+    return *count > 0;
+}
+
+static bool parity_list(const char *text, char *out, size_t *count)
+{
+    *count = 0;
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", text ? text : "N,E,O");
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save))
+        if (*count == LIST_MAX || !parity_option("scan", item, &out[(*count)++]))
+            return false;
+    return *count > 0;
+}
+
+static bool unit_range(const char *text, int *first, int *last)
+{
+    *first = 1;
+    *last = 247;
+    if (!text)
+        return true;
+    char copy[32];
+    snprintf(copy, sizeof copy, "%s", text);
+    char *dash = strchr(copy, '-');
+    if (dash)
+        *dash = '\0';
+    if (!int_option("scan", "--units", copy, 0, 255, first) ||
+        !int_option("scan", "--units", dash ? dash + 1 : copy, 0, 255, last))
+        return false;
+    if (*first > *last) {
+        fprintf(stderr, "selgw scan: --units: expected FIRST-LAST with FIRST <= LAST, got '%s'\n",
+                text);
+        return false;
+    }
+    return true;
+}
+
+/* The probe a scan sends: one holding register at 0. Any answer, an exception too, means a
+ * device is there; which profile fits is asked afterwards. */
+static const selgw_read_request scan_probe = {.function = 3, .address = 0, .count = 1};
+
+typedef enum probe_outcome {
+    PROBE_NOBODY,
+    PROBE_ANSWERS,
+    PROBE_GARBLED,
+    PROBE_LINK_DOWN
+} probe_outcome;
+
+static probe_outcome probe(selgw_transport *t, int unit, char *why, size_t why_cap, int *corrupt)
+{
+    *corrupt = 0;
+    for (int i = 0; i < GARBLE_TRIES; i++) {
+        uint16_t reg;
+        uint8_t bit;
+        int exception_code;
+        char reason[128];
+        selgw_err err = selgw_transport_read(t, unit, &scan_probe, &reg, &bit, &exception_code,
+                                             reason, sizeof reason);
+        if (err == SELGW_OK ||
+            (err == SELGW_ERR_EXCEPTION && !gateway_found_nobody(exception_code)))
+            return *corrupt ? PROBE_GARBLED : PROBE_ANSWERS;
+        if (scan_interrupted) /* the signal cut the wait short: no verdict on this unit */
+            return PROBE_NOBODY;
+        if (err == SELGW_ERR_BAD_FRAME) {
+            if (!*corrupt)
+                snprintf(why, why_cap, "%s", reason[0] ? reason : selgw_strerror(err));
+            (*corrupt)++;
+            continue;
+        }
+        if (err == SELGW_ERR_CONNECT || err == SELGW_ERR_DISCONNECTED || err == SELGW_ERR_IO)
+            return PROBE_LINK_DOWN;
+        return *corrupt ? PROBE_GARBLED : PROBE_NOBODY;
+    }
+    return PROBE_GARBLED;
+}
+
+/* The profiles whose every field reads, in range, from the device: the candidates. */
+static void print_plausible(selgw_transport *t, int unit, const selgw_profile_set *set)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < selgw_profile_set_count(set) && !scan_interrupted; i++) {
+        const selgw_profile *p = selgw_profile_set_at(set, i);
+        device_values v;
+        if (read_device(t, unit, p, NULL, false, &v) != SELGW_OK)
+            continue;
+        bool plausible = true;
+        for (size_t f = 0; f < p->field_count; f++)
+            plausible &= v.quality[f] == SELGW_QUALITY_OK;
+        if (plausible)
+            printf("%s %s", found++ ? "," : "  plausible profiles:", p->name);
+    }
+    printf(found ? "\n"
+                 : "  no profile reads plausible values from it: write one (docs/PROFILES.md)\n");
+}
+
+int selgw_commission_scan(const selgw_config *cfg, const selgw_scan_options *opt)
+{
+    const selgw_link_options *lo = &opt->link;
+    selgw_bus bus;
+    char host[256];
+    int bauds[LIST_MAX];
+    char parities[LIST_MAX];
+    size_t baud_count = 1, parity_count = 1;
+    int first, last;
+    selgw_link_options link = *lo;
+    link.baud = link.parity = NULL; /* lists here, read below */
+    if (!bus_from_options("scan", &link, NULL, &bus, host, sizeof host) ||
+        !unit_range(opt->units, &first, &last))
+        return 2;
+    if (bus.kind == SELGW_BUS_TCP && (lo->baud || lo->parity)) {
+        fprintf(stderr, "selgw scan: --baud and --parity are for --serial\n");
+        return 2;
+    }
+    if (bus.kind == SELGW_BUS_RTU && (!baud_list(lo->baud, bauds, &baud_count) ||
+                                      !parity_list(lo->parity, parities, &parity_count)))
+        return 2;
+    if (!lo->timeout) /* short: most ids are silent, and each silent one costs the timeout */
+        bus.response_timeout_ms = bus.kind == SELGW_BUS_TCP ? 300 : 100;
+    selgw_profile_set *own;
+    const selgw_profile_set *set = profile_set("scan", cfg, &own);
+    if (!set)
+        return 1;
+
+    struct sigaction sa = {.sa_handler = on_scan_interrupt}, old_sa;
+    sigemptyset(&sa.sa_mask);
+    scan_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_sa);
+    size_t answering = 0, garbled = 0;
+    int status = 0;
+    bool tty = isatty(STDERR_FILENO);
+    for (size_t b = 0; b < baud_count && !scan_interrupted && !status; b++)
+        for (size_t q = 0; q < parity_count && !scan_interrupted && !status; q++) {
+            if (bus.kind == SELGW_BUS_RTU) {
+                bus.baud = bauds[b];
+                bus.parity = parities[q];
+            }
+            char where[200];
+            selgw_bus_describe(&bus, where, sizeof where);
+            fprintf(stderr, "scan: %s, units %d..%d\n", where, first, last);
+            selgw_transport *t = NULL;
+            selgw_err err = selgw_transport_new(&bus, &t);
+            if (err != SELGW_OK) {
+                fprintf(stderr, "selgw scan: %s: %s\n", where, selgw_strerror(err));
+                status = 1;
+                break;
+            }
+            for (int unit = first; unit <= last && !scan_interrupted; unit++) {
+                if (tty && (unit - first) % 10 == 0)
+                    fprintf(stderr, "\rscan: %s: unit %d of %d..%d, %zu found", where, unit, first,
+                            last, answering + garbled);
+                char why[128] = "";
+                int corrupt;
+                probe_outcome o = probe(t, unit, why, sizeof why, &corrupt);
+                if (o == PROBE_LINK_DOWN) {
+                    if (tty)
+                        fputc('\n', stderr);
+                    fprintf(stderr,
+                            "selgw scan: %s: cannot open the link: check the address, "
+                            "the port and that the device is there\n",
+                            where);
+                    status = 1;
+                    break;
+                }
+                if (o == PROBE_NOBODY)
+                    continue;
+                if (tty)
+                    fprintf(stderr, "\r%60s\r", "");
+                if (o == PROBE_GARBLED) {
+                    garbled++;
+                    printf("unit %d at %s: corrupt answers (%d of %d: %s): several devices answer "
+                           "at this unit id. Connect one at a time and give each its own id with "
+                           "`selgw set-address`\n",
+                           unit, where, corrupt, GARBLE_TRIES, why);
+                } else {
+                    answering++;
+                    printf("unit %d at %s: answers\n", unit, where);
+                    print_plausible(t, unit, set);
+                }
+                fflush(stdout);
+            }
+            if (tty)
+                fprintf(stderr, "\r%60s\r", "");
+            selgw_transport_free(t);
+        }
+    sigaction(SIGINT, &old_sa, NULL);
+    if (scan_interrupted)
+        printf("interrupted: the scan stopped early; what it found so far is above\n");
+    printf("%zu device%s answer%s", answering, answering == 1 ? "" : "s",
+           answering == 1 ? "s" : "");
+    if (garbled)
+        printf(", %zu unit id%s with several devices", garbled, garbled == 1 ? "" : "s");
+    printf("\n");
+    selgw_profile_set_free(own);
+    if (status)
+        return status;
+    return scan_interrupted ? 130 : 0;
+}
+
+/* ---- selgw set-address ----------------------------------------------------------------- */
+
+/* Writes one addressing register; false (reported) when the device refused or was silent. */
+static bool write_addressing(selgw_transport *t, int unit, uint16_t address, uint16_t value,
+                             const char *what)
+{
+    int exception_code = 0;
+    selgw_err err = selgw_transport_write_register(t, unit, address, value, &exception_code);
+    if (err == SELGW_OK)
+        return true;
+    if (err == SELGW_ERR_EXCEPTION)
+        fprintf(stderr,
+                "selgw set-address: unit %d refused the write of %s %u to register 0x%04X with "
+                "exception %d (%s): the profile's addressing registers are not this device's\n",
+                unit, what, value, address, exception_code, exception_name(exception_code));
+    else
+        fprintf(stderr, "selgw set-address: writing %s %u to register 0x%04X of unit %d: %s\n",
+                what, value, address, unit, selgw_strerror(err));
+    return false;
+}
+
+int selgw_commission_set_address(const selgw_config *cfg, const selgw_set_address_options *opt)
+{
+    const selgw_link_options *lo = &opt->link;
+    if (!opt->profile || !opt->new_unit) {
+        fprintf(stderr,
+                "selgw set-address: give the device's --profile NAME and its "
+                "--new-unit N (`selgw profiles NAME` shows how the model is re-addressed)\n");
+        return 2;
+    }
+    selgw_profile_set *own;
+    const selgw_profile_set *set = profile_set("set-address", cfg, &own);
+    if (!set)
+        return 1;
+    int status = 2;
+    selgw_transport *t = NULL;
+    const selgw_profile *profile = find_profile("set-address", set, opt->profile);
+    selgw_bus bus, new_bus;
+    char host[256];
+    int unit = 0, new_unit = 0, new_baud = 0, baud_code = -1;
+    bool ok = profile && bus_from_options("set-address", lo, profile, &bus, host, sizeof host);
+    if (ok && lo->baud)
+        ok = baud_option("set-address", lo->baud, &bus.baud);
+    if (ok && lo->parity)
+        ok = parity_option("set-address", lo->parity, &bus.parity);
+    if (ok) {
+        unit = profile->default_unit_id;
+        if (opt->unit)
+            ok = int_option("set-address", "--unit", opt->unit, 1, 255, &unit);
+    }
+    ok = ok && int_option("set-address", "--new-unit", opt->new_unit, 1, 247, &new_unit);
+    if (ok && opt->new_baud) {
+        ok = baud_option("set-address", opt->new_baud, &new_baud);
+        if (ok && bus.kind != SELGW_BUS_RTU) {
+            fprintf(stderr, "selgw set-address: --new-baud is for a device on --serial\n");
+            ok = false;
+        }
+    }
+    const selgw_addressing *a = profile ? &profile->addressing : NULL;
+    if (ok && !a->present) {
+        fprintf(stderr,
+                "selgw set-address: profile %s has no addressing section: its source does not "
+                "say how the model is re-addressed (see the unit's manual; a site copy of the "
+                "profile can add it, docs/PROFILES.md)\n",
+                profile->name);
+        ok = false;
+    }
+    if (ok && a->function != 6) {
+        fprintf(stderr,
+                "selgw set-address: profile %s writes its address with function %u; "
+                "selgw writes with function 6 only\n",
+                profile->name, a->function);
+        ok = false;
+    }
+    if (ok && new_baud) {
+        baud_code = selgw_addressing_baud_code(a, new_baud);
+        if (!a->has_baud_register || baud_code < 0) {
+            fprintf(stderr,
+                    "selgw set-address: profile %s does not know the code of %d baud%s: its "
+                    "source does not give it; a site copy of the profile can add baud_codes "
+                    "from the unit's manual (docs/PROFILES.md)\n",
+                    profile->name, new_baud,
+                    a->has_baud_register ? "" : " (nor the baud register)");
+            ok = false;
+        }
+    }
+    if (!ok)
+        goto done;
+
+    status = 1;
+    char where[200];
+    selgw_bus_describe(&bus, where, sizeof where);
+    if (selgw_transport_new(&bus, &t) != SELGW_OK) {
+        fprintf(stderr, "selgw set-address: %s: cannot set up the link\n", where);
+        goto done;
+    }
+    /* Only the new probe may hear the write: a second device at the old id would take the
+     * new one too, and the two would collide again at the new id. Collisions show as
+     * corrupt answers, so the device is read a few times first. */
+    device_values v;
+    int corrupt = 0;
+    selgw_err err = SELGW_OK;
+    for (int i = 0; i < GARBLE_TRIES; i++) {
+        err = read_device(t, unit, profile, NULL, false, &v);
+        if (err == SELGW_ERR_BAD_FRAME)
+            corrupt++;
+        else if (err != SELGW_OK)
+            break;
+    }
+    if (corrupt) {
+        fprintf(stderr,
+                "selgw set-address: refused: more than one device answers at unit %d on %s "
+                "(%d of %d answers corrupt). Connect only the probe to re-address and try "
+                "again\n",
+                unit, where, corrupt, GARBLE_TRIES);
+        goto done;
+    }
+    if (err != SELGW_OK && err != SELGW_ERR_EXCEPTION) {
+        print_failure("set-address", unit, &bus, &v);
+        goto done;
+    }
+    if (new_unit != unit) {
+        err = read_device(t, new_unit, profile, NULL, false, &v);
+        if (err == SELGW_OK || err == SELGW_ERR_BAD_FRAME ||
+            (err == SELGW_ERR_EXCEPTION && !gateway_found_nobody(v.exception_code))) {
+            fprintf(stderr,
+                    "selgw set-address: refused: unit %d already answers on %s; choose a free "
+                    "id (`selgw scan` lists the ones in use)\n",
+                    new_unit, where);
+            goto done;
+        }
+    }
+
+    printf("unit %d on %s: writing unit id %d to register 0x%04X\n", unit, where, new_unit,
+           a->unit_id_register);
+    if (!write_addressing(t, unit, a->unit_id_register, (uint16_t)new_unit, "unit id"))
+        goto done;
+    if (new_baud) {
+        /* A device that takes its new id at once hears the baud write at that id. */
+        int at = a->apply == SELGW_APPLY_IMMEDIATE ? new_unit : unit;
+        printf("unit %d: writing baud code %d (%d baud) to register 0x%04X\n", at, baud_code,
+               new_baud, a->baud_register);
+        if (!write_addressing(t, at, a->baud_register, (uint16_t)baud_code, "baud code"))
+            goto done;
+    }
+    selgw_transport_free(t);
+    t = NULL;
+
+    /* Read back where the device should be now. */
+    new_bus = bus;
+    if (new_baud)
+        new_bus.baud = new_baud;
+    selgw_bus_describe(&new_bus, where, sizeof where);
+    if (selgw_transport_new(&new_bus, &t) != SELGW_OK) {
+        fprintf(stderr, "selgw set-address: %s: cannot set up the link\n", where);
+        goto done;
+    }
+    err = read_device(t, new_unit, profile, NULL, false, &v);
+    if (err == SELGW_OK) {
+        printf("unit %d on %s answers:\n", new_unit, where);
+        print_values(profile, &v);
+        status = 0;
+    } else if (a->apply != SELGW_APPLY_IMMEDIATE) {
+        printf("unit %d on %s does not answer yet: %s takes its new settings after a power "
+               "cycle%s. Power-cycle it, then check with `selgw read`\n",
+               new_unit, where, profile->name,
+               a->apply == SELGW_APPLY_POWER_CYCLE ? "" : " (its source does not say; most do)");
+        status = 0;
+    } else {
+        print_failure("set-address", new_unit, &new_bus, &v);
+    }
+
+done:
+    selgw_transport_free(t);
+    selgw_profile_set_free(own);
+    return status;
+}

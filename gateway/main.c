@@ -113,6 +113,8 @@ typedef union command_options {
     help_options help;
     selgw_profiles_options profiles;
     selgw_read_options read;
+    selgw_scan_options scan;
+    selgw_set_address_options set_address;
 } command_options;
 
 static selgw_config *load_config_as(const char *path, bool read_only);
@@ -540,6 +542,28 @@ static int cmd_read(const command_options *options)
     return status;
 }
 
+static int cmd_scan(const command_options *options)
+{
+    const selgw_scan_options *opt = &options->scan;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_scan(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
+static int cmd_set_address(const command_options *options)
+{
+    const selgw_set_address_options *opt = &options->set_address;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_set_address(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
 /* ---- the commands and their flags ------------------------------------------------------ */
 
 typedef enum flag_kind {
@@ -670,6 +694,37 @@ static const flag read_flags[] = {
     {0},
 };
 
+static const flag scan_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_scan_options, config_path,
+              "also try the site profiles of this config's profiles_dir"),
+    LINK_FLAGS(selgw_scan_options),
+    TEXT_FLAG("baud", 0, "N[,N...]", selgw_scan_options, link.baud,
+              "with --serial: the baud rates to try (default: 1200 to 115200)"),
+    TEXT_FLAG("parity", 0, "P[,P...]", selgw_scan_options, link.parity,
+              "with --serial: the parities to try (default: N,E,O)"),
+    TEXT_FLAG("units", 0, "FIRST-LAST", selgw_scan_options, units,
+              "the unit ids to try (default: 1-247)"),
+    {0},
+};
+
+static const flag set_address_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_set_address_options, config_path,
+              "also the site profiles of this config's profiles_dir"),
+    LINK_FLAGS(selgw_set_address_options),
+    TEXT_FLAG("baud", 0, "N", selgw_set_address_options, link.baud,
+              "with --serial: the device's baud rate now (default: the profile's)"),
+    TEXT_FLAG("parity", 0, "N|E|O", selgw_set_address_options, link.parity,
+              "with --serial: its parity (default: the profile's)"),
+    TEXT_FLAG("unit", 0, "N", selgw_set_address_options, unit,
+              "its unit id now (default: the profile's factory id)"),
+    TEXT_FLAG("profile", 0, "NAME", selgw_set_address_options, profile,
+              "its profile, which names the addressing registers"),
+    TEXT_FLAG("new-unit", 0, "N", selgw_set_address_options, new_unit, "the unit id to give it"),
+    TEXT_FLAG("new-baud", 0, "N", selgw_set_address_options, new_baud,
+              "also the baud rate to give it (the profile must know its code)"),
+    {0},
+};
+
 typedef struct command {
     const char *name;
     const char *synopsis;  /* its operand and flags, after "selgw NAME" */
@@ -730,6 +785,19 @@ static const command commands[] = {
      "read one device once and print its fields with units and quality (--raw: also the\n"
      "registers and the frames in hex); exit 1 if it did not answer completely\n",
      read_flags, "DEVICE", offsetof(command_options, read.device), cmd_read},
+    {"scan", "(--tcp HOST:PORT | --serial DEV [--baud N,...] [--parity P,...]) [--units A-B]",
+     "find the devices of a line: try each baud rate and parity (default: all common ones)\n"
+     "and each unit id; list those that answer with the profiles that read plausible values\n"
+     "from them, and the unit ids where several devices answer at once. Ctrl-C stops it\n"
+     "and prints what was found so far\n",
+     scan_flags, NULL, 0, cmd_scan},
+    {"set-address",
+     "(--tcp HOST:PORT | --serial DEV [--baud N] [--parity P]) [--unit N] --profile NAME "
+     "--new-unit N [--new-baud N]",
+     "give a device a new unit id (and baud rate) through the registers its profile names,\n"
+     "then read it back at its new settings; refused when several devices answer at its\n"
+     "unit id now, or one answers at the new one already\n",
+     set_address_flags, NULL, 0, cmd_set_address},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},

@@ -7,6 +7,7 @@ word for word: they are the instructions on a hillside with no network.
 """
 import os
 import re
+import signal
 import sys
 import unittest
 
@@ -246,6 +247,193 @@ class ReadPymodbus(unittest.TestCase):
                           f"timeout: {NO_ANSWER_HINT}\n", res.stderr)
         finally:
             server.stop()
+
+
+SITE_PROFILE = """name: site-probe
+model: a site soil probe whose manual gives the baud codes
+source: bench
+link: {baud: 9600, unit_id: 1}
+addressing: {unit_id_register: 0x07D0, baud_register: 0x07D1,
+             baud_codes: {4800: 1, 9600: 2}, apply: immediate}
+fields:
+  - {name: soil_moisture, function: 3, address: 0, type: u16, scale: 0.1, unit: "%",
+     range: [0, 100]}
+"""
+
+
+class ScanTcp(unittest.TestCase):
+    def test_scan_lists_devices_and_plausible_profiles(self):
+        d = h.tempdir("commission-scan-tcp")
+        sim_cfg = h.write_config(os.path.join(d, "sim.yaml"), sim_config(h.free_port()))
+        sim = h.Simulator(sim_cfg, "--tcp", "tcp0=127.0.0.1:0")
+        try:
+            port = sim.tcp_port("tcp0")
+            res = h.selgw("scan", "--tcp", f"127.0.0.1:{port}", "--units", "1-20")
+            self.assertEqual(res.returncode, 0, res.describe())
+            lines = res.stdout.splitlines()
+            self.assertEqual(lines[0], f"unit 4 at tcp 127.0.0.1:{port}: answers")
+            self.assertIn("cwt-soil-thc-s", lines[1].split(": ")[1].split(", "))
+            self.assertEqual(lines[2], f"unit 8 at tcp 127.0.0.1:{port}: answers")
+            self.assertEqual(lines[3], "  plausible profiles: xy-md02")
+            self.assertEqual(lines[-1], "2 devices answer")
+            self.assertIn(f"scan: tcp 127.0.0.1:{port}, units 1..20\n", res.stderr)
+        finally:
+            sim.stop()
+
+    def test_scan_pymodbus(self):
+        d = h.tempdir("commission-scan-pymodbus")
+        server = h.PymodbusServer({"units": {"5": {"ir": {"1": 215, "2": 655}}}}, d)
+        try:
+            res = h.selgw("scan", "--tcp", f"{server.host}:{server.port}", "--units", "1-6",
+                          "--timeout", 200)
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.assertEqual(res.stdout, f"unit 5 at tcp {server.host}:{server.port}: answers\n"
+                             "  plausible profiles: xy-md02\n1 device answers\n")
+        finally:
+            server.stop()
+
+    def test_scan_refused_connection(self):
+        port = h.free_port()
+        res = h.selgw("scan", "--tcp", f"127.0.0.1:{port}", "--units", "1-3")
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn(f"selgw scan: tcp 127.0.0.1:{port}: cannot open the link: check the "
+                      "address, the port and that the device is there\n", res.stderr)
+
+
+class RtuLine(unittest.TestCase):
+    """One RS-485 line (the simulator's own pty) with devices at two baud rates, two new
+    probes at the factory address, and a site probe whose manual gives its baud codes."""
+
+    def setUp(self):
+        self.dir = h.tempdir("commission-rtu")
+        pdir = os.path.join(self.dir, "profiles")
+        os.mkdir(pdir)
+        with open(os.path.join(pdir, "site-probe.yaml"), "w", encoding="utf-8") as f:
+            f.write(SITE_PROFILE)
+        self.tty = os.path.join(self.dir, "ttyRS485")
+        cfg = h.make_config(
+            "itest-commission-rtu",
+            buses=[{"id": "rtu0", "type": "rtu", "device": self.tty, "baud": 4800,
+                    "parity": "N", "response_timeout": "300ms", "retries": 0}],
+            devices=[{"id": i, "bus": "rtu0", "unit_id": u, "profile": p, "plot": "plot-tea",
+                      "interval": "1s"} for i, u, p in [
+                          ("new-a", 10, "cwt-soil-thc-s"), ("new-b", 11, "cwt-soil-thc-s"),
+                          ("air", 8, "xy-md02"), ("site", 12, "site-probe")]],
+            profiles_dir=pdir)
+        self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
+        self.sim = None
+
+    def start_sim(self, *device_at):
+        args = []
+        for spec in device_at:
+            args += ["--device-at", spec]
+        self.sim = h.Simulator(self.cfg_path, "--pty", f"rtu0={self.tty}", *args)
+
+    def tearDown(self):
+        if self.sim:
+            self.sim.stop()
+
+    def test_scan_two_bauds_and_a_collision(self):
+        self.start_sim("new-a=1@4800", "new-b=1@4800", "air=8@9600", "site=1@9600")
+        res = h.selgw("scan", "-c", self.cfg_path, "--serial", self.tty, "--baud", "4800,9600",
+                      "--parity", "N", "--units", "1-9")
+        self.assertEqual(res.returncode, 0, res.describe())
+        out = res.stdout.splitlines()
+        self.assertRegex(out[0], rf"^unit 1 at rtu {re.escape(self.tty)} 4800 8N1: corrupt "
+                         r"answers \(3 of 3: .+\): several devices answer at this unit id\. "
+                         r"Connect one at a time and give each its own id with "
+                         r"`selgw set-address`$")
+        self.assertEqual(out[1], f"unit 1 at rtu {self.tty} 9600 8N1: answers")
+        self.assertIn("site-probe", out[2])
+        self.assertEqual(out[3], f"unit 8 at rtu {self.tty} 9600 8N1: answers")
+        self.assertEqual(out[4], "  plausible profiles: xy-md02")
+        self.assertEqual(out[5], "2 devices answer, 1 unit id with several devices")
+        self.assertIn(f"scan: rtu {self.tty} 4800 8N1, units 1..9\n", res.stderr)
+        self.assertIn(f"scan: rtu {self.tty} 9600 8N1, units 1..9\n", res.stderr)
+
+    def test_ctrl_c_stops_a_long_scan_with_what_it_found(self):
+        self.start_sim("air=1@1200", "new-a=10@115200", "new-b=11@115200", "site=12@115200")
+        # every common baud rate: the device answers on the first one, the others on the last
+        scan = h.Process("selgw scan", [h.SELGW_BIN, "scan", "--serial", self.tty,
+                                        "--parity", "N", "--units", "1-40"])
+        scan.wait_for(r"^unit 1 at .* 1200 8N1: answers$", h.scaled(30))
+        scan.wait_for(r"^  plausible profiles:", h.scaled(30))
+        scan.wait_for(r"^scan: .* 2400 8N1, units 1\.\.40$", h.scaled(60), stream="err")
+        self.assertEqual(scan.stop(sig=signal.SIGINT), 130, scan.describe())
+        self.assertEqual(scan.stdout()[-2:], [
+            "interrupted: the scan stopped early; what it found so far is above",
+            "1 device answers"])
+
+    def test_set_address_refuses_two_at_the_old_id(self):
+        self.start_sim("new-a=1@4800", "new-b=1@4800")
+        res = h.selgw("set-address", "--serial", self.tty, "--profile", "cwt-soil-thc-s",
+                      "--new-unit", 2)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertEqual(res.stderr.splitlines()[-1],
+                         f"selgw set-address: refused: more than one device answers at unit 1 "
+                         f"on rtu {self.tty} 4800 8N1 (3 of 3 answers corrupt). Connect only "
+                         "the probe to re-address and try again")
+
+    def test_set_address_then_power_cycle(self):
+        self.start_sim("new-a=1@4800")
+        res = h.selgw("set-address", "--serial", self.tty, "--profile", "cwt-soil-thc-s",
+                      "--new-unit", 2)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stdout,
+                         f"unit 1 on rtu {self.tty} 4800 8N1: writing unit id 2 to register "
+                         "0x07D0\n"
+                         f"unit 2 on rtu {self.tty} 4800 8N1 does not answer yet: "
+                         "cwt-soil-thc-s takes its new settings after a power cycle. "
+                         "Power-cycle it, then check with `selgw read`\n")
+        self.sim.send_signal(signal.SIGHUP)  # the simulator's power cycle
+        self.assertTrue(h.wait_until(
+            lambda: "power cycle: now unit 2" in "\n".join(self.sim.stderr()), h.scaled(5)))
+        res = h.selgw("read", "--serial", self.tty, "--unit", 2, "--profile", "cwt-soil-thc-s")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(field_lines(res.stdout)["soil_moisture"][1:], ("%", "ok"))
+        # a new id that is taken is refused
+        res = h.selgw("set-address", "--serial", self.tty, "--unit", 2, "--profile",
+                      "cwt-soil-thc-s", "--new-unit", 2, "--new-baud", 9600)
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertEqual(res.stderr,
+                         "selgw set-address: profile cwt-soil-thc-s does not know the code of "
+                         "9600 baud: its source does not give it; a site copy of the profile "
+                         "can add baud_codes from the unit's manual (docs/PROFILES.md)\n")
+
+    def test_set_address_and_baud_at_once(self):
+        self.start_sim("site=1@9600", "air=8@9600")
+        res = h.selgw("set-address", "-c", self.cfg_path, "--serial", self.tty, "--profile",
+                      "site-probe", "--new-unit", 8)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertEqual(res.stderr.splitlines()[-1],
+                         f"selgw set-address: refused: unit 8 already answers on rtu {self.tty} "
+                         "9600 8N1; choose a free id (`selgw scan` lists the ones in use)")
+        res = h.selgw("set-address", "-c", self.cfg_path, "--serial", self.tty, "--profile",
+                      "site-probe", "--new-unit", 3, "--new-baud", 4800)
+        self.assertEqual(res.returncode, 0, res.describe())
+        out = res.stdout.splitlines()
+        self.assertEqual(out[:3], [
+            f"unit 1 on rtu {self.tty} 9600 8N1: writing unit id 3 to register 0x07D0",
+            "unit 3: writing baud code 1 (4800 baud) to register 0x07D1",
+            f"unit 3 on rtu {self.tty} 4800 8N1 answers:"])
+        self.assertEqual(field_lines(res.stdout)["soil_moisture"][1:], ("%", "ok"))
+        # nobody is left at the old settings
+        res = h.selgw("read", "-c", self.cfg_path, "--serial", self.tty, "--baud", 9600,
+                      "--unit", 1, "--profile", "site-probe", "--timeout", 200)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertEqual(res.stderr.splitlines()[-1],
+                         f"selgw read: unit 1 on rtu {self.tty} 9600 8N1: no answer within "
+                         f"200 ms: {NO_ANSWER_HINT}")
+
+    def test_profile_without_addressing_is_refused(self):
+        res = h.selgw("set-address", "--tcp", "127.0.0.1:1", "--profile", "senseair-k30",
+                      "--new-unit", 5)
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertEqual(res.stderr,
+                         "selgw set-address: profile senseair-k30 has no addressing section: "
+                         "its source does not say how the model is re-addressed (see the "
+                         "unit's manual; a site copy of the profile can add it, "
+                         "docs/PROFILES.md)\n")
 
 
 class ConfigMessages(unittest.TestCase):
