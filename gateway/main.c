@@ -8,6 +8,10 @@
  *   selgw annotate [FILE]    queue a lab result or note for a plot's evidence chain
  *   selgw export [FILE]      write a plot's evidence bundle for a period
  *   selgw verify BUNDLE      check an evidence bundle offline, with no config
+ *   selgw profiles [NAME]    the sensor profiles; with NAME its registers and addressing
+ *   selgw scan               find the devices of a line (baud rates, parities, unit ids)
+ *   selgw read               read one device once (commission.c has these four)
+ *   selgw set-address        give a new probe its own unit id (and baud rate)
  *   selgw version            print the version
  *   selgw help [COMMAND]     the list of commands, or the help of one
  *
