@@ -1263,14 +1263,16 @@ static void parse_calibration(loader *ld, struct fy_node *map, selgw_device *dev
     }
 }
 
+/* "unknown NOUN 'ID' (did you mean 'X'?)", then "; HINT" when there is one (where to look). */
 static void suggest_error(loader *ld, struct fy_node *node, const char *noun, const char *id,
-                          const char *const *candidates)
+                          const char *const *candidates, const char *hint)
 {
     const char *guess = selgw_closest(id, candidates);
+    char mean[160] = "";
     if (guess)
-        error_at(ld, node, "unknown %s '%s' (did you mean '%s'?)", noun, id, guess);
-    else
-        error_at(ld, node, "unknown %s '%s'", noun, id);
+        snprintf(mean, sizeof mean, " (did you mean '%s'?)", guess);
+    error_at(ld, node, "unknown %s '%s'%s%s%s", noun, id, mean, hint ? "; " : "",
+             hint ? hint : "");
 }
 
 static void parse_device(loader *ld, struct fy_node *item, selgw_device *dev,
@@ -1301,7 +1303,8 @@ static void parse_device(loader *ld, struct fy_node *item, selgw_device *dev,
             if (names) {
                 for (size_t i = 0; i < count; i++)
                     names[i] = selgw_profile_set_at(ld->cfg->profiles, i)->name;
-                suggest_error(ld, nodes->profile, "profile", ref, names);
+                suggest_error(ld, nodes->profile, "profile", ref, names,
+                              "`selgw profiles` lists them");
                 free(names);
             } else {
                 ld->failed = true;
@@ -1668,7 +1671,7 @@ static size_t resolve(loader *ld, struct fy_node *ref_node, const char *noun, si
     for (size_t i = 0; i < n; i++)
         if (ids[i])
             names[count++] = ids[i];
-    suggest_error(ld, ref_node, noun, ref, names);
+    suggest_error(ld, ref_node, noun, ref, names, NULL);
     free(names);
     return SIZE_MAX;
 }

@@ -8,6 +8,11 @@
  *   selgw annotate [FILE]    queue a lab result or note for a plot's evidence chain
  *   selgw export [FILE]      write a plot's evidence bundle for a period
  *   selgw verify BUNDLE      check an evidence bundle offline, with no config
+ *   selgw status [FILE]      what the running gateway is doing, from its HTTP API
+ *   selgw profiles [NAME]    the sensor profiles; with NAME its registers and addressing
+ *   selgw scan               find the devices of a line (baud rates, parities, unit ids)
+ *   selgw read               read one device once (commission.c has these four)
+ *   selgw set-address        give a new probe its own unit id (and baud rate)
  *   selgw version            print the version
  *   selgw help [COMMAND]     the list of commands, or the help of one
  *
@@ -29,6 +34,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "commission.h"
 #include "config.h"
 #include "evidence/evidence.h"
 #include "evidence/provenance.h"
@@ -122,6 +128,10 @@ typedef union command_options {
     verify_options verify;
     status_options status;
     help_options help;
+    selgw_profiles_options profiles;
+    selgw_read_options read;
+    selgw_scan_options scan;
+    selgw_set_address_options set_address;
 } command_options;
 
 static selgw_config *load_config_as(const char *path, bool read_only);
@@ -569,6 +579,53 @@ static int cmd_pubkey(const command_options *options)
     return 0;
 }
 
+/* ---- commissioning (commission.c) ----------------------------------------------------- */
+
+/* The commissioning commands take -c only for the config's profiles or devices. */
+static int cmd_profiles(const command_options *options)
+{
+    const selgw_profiles_options *opt = &options->profiles;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_profiles(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
+static int cmd_read(const command_options *options)
+{
+    const selgw_read_options *opt = &options->read;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_read(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
+static int cmd_scan(const command_options *options)
+{
+    const selgw_scan_options *opt = &options->scan;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_scan(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
+static int cmd_set_address(const command_options *options)
+{
+    const selgw_set_address_options *opt = &options->set_address;
+    selgw_config *cfg = NULL;
+    if (opt->config_path && !(cfg = load_config_read_only(opt->config_path)))
+        return EXIT_CONFIG;
+    int status = selgw_commission_set_address(cfg, opt);
+    selgw_config_free(cfg);
+    return status;
+}
+
 /* ---- the commands and their flags ------------------------------------------------------ */
 
 typedef enum flag_kind {
@@ -670,6 +727,63 @@ static const flag verify_flags[] = {
               "the start asked for (a bundle starting later is NOT VERIFIED)"),
     TIME_FLAG("to", "T2", verify_options, to,
               "the end asked for (a bundle ending earlier is NOT VERIFIED)"),
+    {0},
+};
+
+static const flag profiles_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_profiles_options, config_path,
+              "also the site profiles of this config's profiles_dir"),
+    {0},
+};
+
+#define LINK_FLAGS(type)                                                                           \
+    TEXT_FLAG("tcp", 0, "HOST:PORT", type, link.tcp, "a Modbus TCP device or gateway"),            \
+        TEXT_FLAG("serial", 0, "DEVICE", type, link.serial,                                        \
+                  "a Modbus RTU line, e.g. /dev/ttyUSB0"),                                         \
+        TEXT_FLAG("timeout", 0, "MS", type, link.timeout, "how long to wait for an answer")
+
+static const flag read_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_read_options, config_path,
+              "the config DEVICE is in (or whose profiles to use)"),
+    LINK_FLAGS(selgw_read_options),
+    TEXT_FLAG("baud", 0, "N", selgw_read_options, link.baud,
+              "with --serial: the baud rate (default: the profile's)"),
+    TEXT_FLAG("parity", 0, "N|E|O", selgw_read_options, link.parity,
+              "with --serial: the parity (default: the profile's)"),
+    TEXT_FLAG("unit", 0, "N", selgw_read_options, unit, "the unit id (default: the profile's)"),
+    TEXT_FLAG("profile", 0, "NAME", selgw_read_options, profile, "the device's profile"),
+    BOOL_FLAG("raw", selgw_read_options, raw, "also the registers and the frames in hex"),
+    {0},
+};
+
+static const flag scan_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_scan_options, config_path,
+              "also try the site profiles of this config's profiles_dir"),
+    LINK_FLAGS(selgw_scan_options),
+    TEXT_FLAG("baud", 0, "N[,N...]", selgw_scan_options, link.baud,
+              "with --serial: the baud rates to try (default: 1200 to 115200)"),
+    TEXT_FLAG("parity", 0, "P[,P...]", selgw_scan_options, link.parity,
+              "with --serial: the parities to try (default: N,E,O)"),
+    TEXT_FLAG("units", 0, "FIRST-LAST", selgw_scan_options, units,
+              "the unit ids to try (default: 1-247)"),
+    {0},
+};
+
+static const flag set_address_flags[] = {
+    TEXT_FLAG("config", 'c', "FILE", selgw_set_address_options, config_path,
+              "also the site profiles of this config's profiles_dir"),
+    LINK_FLAGS(selgw_set_address_options),
+    TEXT_FLAG("baud", 0, "N", selgw_set_address_options, link.baud,
+              "with --serial: the device's baud rate now (default: the profile's)"),
+    TEXT_FLAG("parity", 0, "N|E|O", selgw_set_address_options, link.parity,
+              "with --serial: its parity (default: the profile's)"),
+    TEXT_FLAG("unit", 0, "N", selgw_set_address_options, unit,
+              "its unit id now (default: the profile's factory id)"),
+    TEXT_FLAG("profile", 0, "NAME", selgw_set_address_options, profile,
+              "its profile, which names the addressing registers"),
+    TEXT_FLAG("new-unit", 0, "N", selgw_set_address_options, new_unit, "the unit id to give it"),
+    TEXT_FLAG("new-baud", 0, "N", selgw_set_address_options, new_baud,
+              "also the baud rate to give it (the profile must know its code)"),
     {0},
 };
 
@@ -785,6 +899,29 @@ static const command commands[] = {
      "show what the running gateway is doing, from its HTTP API: buses, devices (last value,\n"
      "age, failures), sinks and their backlog, the journal. Exit 1 when no gateway answers\n",
      status_flags, "FILE", offsetof(command_options, status.config_path), cmd_status},
+    {"profiles", "[NAME] [-c FILE]",
+     "list the sensor profiles (shipped, and the config's site profiles): model, factory link\n"
+     "settings, fields with units; with NAME its registers and how to re-address it\n",
+     profiles_flags, "NAME", offsetof(command_options, profiles.name), cmd_profiles},
+    {"read",
+     "-c FILE DEVICE | (--tcp HOST:PORT | --serial DEV [--baud N] [--parity P]) "
+     "--unit N --profile NAME [--raw]",
+     "read one device once and print its fields with units and quality (--raw: also the\n"
+     "registers and the frames in hex); exit 1 if it did not answer completely\n",
+     read_flags, "DEVICE", offsetof(command_options, read.device), cmd_read},
+    {"scan", "(--tcp HOST:PORT | --serial DEV [--baud N,...] [--parity P,...]) [--units A-B]",
+     "find the devices of a line: try each baud rate and parity (default: all common ones)\n"
+     "and each unit id; list those that answer with the profiles that read plausible values\n"
+     "from them, and the unit ids where several devices answer at once. Ctrl-C stops it\n"
+     "and prints what was found so far\n",
+     scan_flags, NULL, 0, cmd_scan},
+    {"set-address",
+     "(--tcp HOST:PORT | --serial DEV [--baud N] [--parity P]) [--unit N] --profile NAME "
+     "--new-unit N [--new-baud N]",
+     "give a device a new unit id (and baud rate) through the registers its profile names,\n"
+     "then read it back at its new settings; refused when several devices answer at its\n"
+     "unit id now, or one answers at the new one already\n",
+     set_address_flags, NULL, 0, cmd_set_address},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},

@@ -27,7 +27,16 @@ enum {
     PROFILE_MAX_UNIT_ID = 255,
 };
 
-static const int valid_bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+const int selgw_common_bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+const size_t selgw_common_baud_count = sizeof selgw_common_bauds / sizeof selgw_common_bauds[0];
+
+static bool baud_is_common(int64_t value)
+{
+    for (size_t i = 0; i < selgw_common_baud_count; i++)
+        if (selgw_common_bauds[i] == value)
+            return true;
+    return false;
+}
 
 struct selgw_profile_set {
     selgw_profile **items; /* pointers: a profile does not move when the set grows */
@@ -95,6 +104,7 @@ static void profile_free(selgw_profile *profile)
         free(profile->fields[i].unit);
     }
     free(profile->fields);
+    free(profile->addressing.baud_codes);
     free(profile->name);
     free(profile->model);
     free(profile->source);
@@ -223,10 +233,7 @@ static void parse_link(selgw_yaml *yaml, struct fy_node *link, selgw_profile *pr
     if (baud) {
         int64_t value;
         if (selgw_yaml_int(yaml, baud, "baud", &value)) {
-            bool valid = false;
-            for (size_t i = 0; i < COUNT_OF(valid_bauds); i++)
-                valid |= valid_bauds[i] == value;
-            if (valid)
+            if (baud_is_common(value))
                 profile->baud = (int)value;
             else
                 selgw_yaml_error(yaml, baud,
@@ -255,6 +262,105 @@ static void parse_link(selgw_yaml *yaml, struct fy_node *link, selgw_profile *pr
     read_int(yaml, link, "data_bits", 7, 8, &profile->data_bits);
     read_int(yaml, link, "stop_bits", 1, 2, &profile->stop_bits);
     read_int(yaml, link, "unit_id", 1, PROFILE_MAX_UNIT_ID, &profile->default_unit_id);
+}
+
+int selgw_addressing_baud_code(const selgw_addressing *addressing, int baud)
+{
+    for (size_t i = 0; addressing && i < addressing->baud_code_count; i++)
+        if (addressing->baud_codes[i].baud == baud)
+            return addressing->baud_codes[i].code;
+    return -1;
+}
+
+static bool read_register(selgw_yaml *yaml, struct fy_node *map, const char *key, uint16_t *out)
+{
+    int value = -1;
+    if (!read_int(yaml, map, key, 0, 65535, &value))
+        return false;
+    if (value >= 0)
+        *out = (uint16_t)value;
+    return value >= 0;
+}
+
+/* baud_codes: {4800: 1, 9600: 2}: the rate as the key, the code written as the value. */
+static void parse_baud_codes(selgw_yaml *yaml, struct fy_node *codes, selgw_addressing *a)
+{
+    if (!selgw_yaml_is_mapping(codes)) {
+        selgw_yaml_type_error(yaml, codes, "baud_codes", "a mapping of baud rate to code");
+        return;
+    }
+    size_t count = selgw_yaml_count(codes);
+    a->baud_codes = calloc(count ? count : 1, sizeof *a->baud_codes);
+    if (!a->baud_codes) {
+        selgw_yaml_error(yaml, codes, "out of memory");
+        return;
+    }
+    void *iter = NULL;
+    struct fy_node *key, *value;
+    while (selgw_yaml_map_next(codes, &iter, &key, &value) && a->baud_code_count < count) {
+        int64_t baud, code;
+        if (!selgw_yaml_int(yaml, key, "baud_codes key", &baud) ||
+            !selgw_yaml_int(yaml, value, "baud code", &code))
+            continue;
+        if (!baud_is_common(baud)) {
+            selgw_yaml_error(yaml, key,
+                             "baud_codes: %lld is not one of 1200, 2400, 4800, 9600, 19200, "
+                             "38400, 57600, 115200",
+                             (long long)baud);
+            continue;
+        }
+        if (code < 0 || code > 65535) {
+            selgw_yaml_error(yaml, value, "baud code: %lld is out of range 0..65535",
+                             (long long)code);
+            continue;
+        }
+        a->baud_codes[a->baud_code_count++] = (selgw_baud_code){(int)baud, (uint16_t)code};
+    }
+}
+
+static void parse_addressing(selgw_yaml *yaml, struct fy_node *node, selgw_addressing *a)
+{
+    static const char *const keys[] = {
+        "function", "unit_id_register", "baud_register", "baud_codes", "apply", NULL};
+    if (!selgw_yaml_check_keys(yaml, node, "addressing", keys))
+        return;
+    a->present = true;
+    a->function = 6;
+    a->apply = SELGW_APPLY_UNSTATED;
+    struct fy_node *function = selgw_yaml_get(node, "function", NULL);
+    if (function) {
+        int64_t value;
+        if (selgw_yaml_int(yaml, function, "function", &value)) {
+            if (value == 6 || value == 16)
+                a->function = (uint8_t)value;
+            else
+                selgw_yaml_error(yaml, function,
+                                 "function: %lld is not a write function (6 write single "
+                                 "register, 16 write multiple registers)",
+                                 (long long)value);
+        }
+    }
+    if (!selgw_yaml_get(node, "unit_id_register", NULL))
+        selgw_yaml_error(yaml, node, "missing required key 'unit_id_register' in addressing");
+    else
+        read_register(yaml, node, "unit_id_register", &a->unit_id_register);
+    a->has_baud_register = read_register(yaml, node, "baud_register", &a->baud_register);
+    struct fy_node *codes = selgw_yaml_get(node, "baud_codes", NULL);
+    if (codes) {
+        if (!a->has_baud_register)
+            selgw_yaml_error(yaml, codes, "baud_codes needs baud_register");
+        parse_baud_codes(yaml, codes, a);
+    }
+    struct fy_node *apply = selgw_yaml_get(node, "apply", NULL);
+    if (apply) {
+        const char *text = selgw_yaml_is_scalar(apply) ? selgw_yaml_text(apply) : NULL;
+        if (text && !strcmp(text, "power-cycle"))
+            a->apply = SELGW_APPLY_POWER_CYCLE;
+        else if (text && !strcmp(text, "immediate"))
+            a->apply = SELGW_APPLY_IMMEDIATE;
+        else
+            selgw_yaml_error(yaml, apply, "apply: expected power-cycle or immediate");
+    }
 }
 
 /* Per-field state kept only while loading: nodes for positions, and whether the parts the
@@ -471,8 +577,9 @@ static void check_widths(selgw_yaml *yaml, const selgw_profile *profile,
  * error, else NULL; *name_node receives the node of the name, for duplicate reports. */
 static selgw_profile *parse_profile(selgw_yaml *yaml, struct fy_node **name_node)
 {
-    static const char *const keys[] = {"name",    "model",  "source", "link", "max_read_registers",
-                                       "max_gap", "fields", NULL};
+    static const char *const keys[] = {
+        "name",    "model",  "source",     "link", "max_read_registers",
+        "max_gap", "fields", "addressing", NULL};
     struct fy_node *root = selgw_yaml_root(yaml);
     *name_node = NULL;
     selgw_profile *profile = calloc(1, sizeof(*profile));
@@ -508,6 +615,9 @@ static selgw_profile *parse_profile(selgw_yaml *yaml, struct fy_node **name_node
     bool limits_ok = read_int(yaml, root, "max_read_registers", 1, PROFILE_MAX_READ_REGISTERS,
                               &profile->max_read_registers);
     read_int(yaml, root, "max_gap", 0, PROFILE_MAX_GAP, &profile->max_gap);
+    struct fy_node *addressing = selgw_yaml_get(root, "addressing", NULL);
+    if (addressing)
+        parse_addressing(yaml, addressing, &profile->addressing);
 
     struct fy_node *fields = selgw_yaml_get(root, "fields", NULL);
     if (!fields) {

@@ -40,9 +40,9 @@ typedef enum selgw_byte_order {
 } selgw_byte_order;
 
 typedef struct selgw_field {
-    char *name;             /* e.g. "soil_moisture"; unique within the profile */
-    uint8_t function;       /* Modbus function code 1, 2, 3 or 4 */
-    uint16_t address;       /* 0-based wire address of the first register or bit */
+    char *name;       /* e.g. "soil_moisture"; unique within the profile */
+    uint8_t function; /* Modbus function code 1, 2, 3 or 4 */
+    uint16_t address; /* 0-based wire address of the first register or bit */
     selgw_value_type type;
     selgw_byte_order order; /* default ABCD */
     double scale;           /* engineering value = raw * scale + offset; default 1 */
@@ -52,16 +52,44 @@ typedef struct selgw_field {
     double min, max;
 } selgw_field;
 
+/* How a model is given a new unit id or baud rate (the optional `addressing:` section of a
+ * profile): the holding registers written with a write function, as its source documents.
+ * Commissioning (selgw set-address) uses it; polling never does. */
+typedef struct selgw_baud_code {
+    int baud;
+    uint16_t code; /* the value written to the baud register for this rate */
+} selgw_baud_code;
+
+typedef enum selgw_address_apply {
+    SELGW_APPLY_UNSTATED,    /* the source does not say when the new settings apply */
+    SELGW_APPLY_IMMEDIATE,   /* the device answers at the new settings at once */
+    SELGW_APPLY_POWER_CYCLE, /* it takes them after a power cycle */
+} selgw_address_apply;
+
+typedef struct selgw_addressing {
+    bool present;              /* the profile has an addressing section */
+    uint8_t function;          /* 6 (write single register, default) or 16 */
+    uint16_t unit_id_register; /* the new unit id is written here */
+    bool has_baud_register;
+    uint16_t baud_register; /* the baud code is written here */
+    size_t baud_code_count; /* 0: the source names the register but not its codes */
+    selgw_baud_code *baud_codes;
+    selgw_address_apply apply;
+} selgw_addressing;
+
+/* The code a baud rate is written as, or -1 when the profile does not know it. */
+int selgw_addressing_baud_code(const selgw_addressing *addressing, int baud);
+
 typedef struct selgw_profile {
     char *name;   /* identifier used by configs, e.g. "cwt-soil-thc-s" */
     char *model;  /* vendor and model, free text */
     char *source; /* where the register map comes from */
     char *path;   /* file (or embedded name) it was loaded from */
     /* Default link settings of the model as shipped; a config's bus overrides them. */
-    int baud;          /* e.g. 4800 or 9600 */
-    char parity;       /* 'N', 'E' or 'O' */
-    int data_bits;     /* 7 or 8 */
-    int stop_bits;     /* 1 or 2 */
+    int baud;      /* e.g. 4800 or 9600 */
+    char parity;   /* 'N', 'E' or 'O' */
+    int data_bits; /* 7 or 8 */
+    int stop_bits; /* 1 or 2 */
     int default_unit_id;
     /* Request planning: largest read the model accepts (registers for functions 3/4; 0 =
      * protocol limit) and the largest hole of unused registers worth reading through to
@@ -70,7 +98,12 @@ typedef struct selgw_profile {
     int max_gap;
     size_t field_count;
     selgw_field *fields;
+    selgw_addressing addressing;
 } selgw_profile;
+
+/* The baud rates a profile's link may name, ascending, and how many there are. */
+extern const int selgw_common_bauds[];
+extern const size_t selgw_common_baud_count;
 
 typedef struct selgw_profile_set selgw_profile_set;
 

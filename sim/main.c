@@ -56,6 +56,12 @@ static void usage(FILE *out)
             "                           its zone (Z, +08:00)\n"
             "      --wire-timing        RTU buses answer with the timing of a real line at the\n"
             "                           bus's baud rate and framing\n"
+            "      --device-at DEV=UNIT[@BAUD]  put device DEV at another unit id than its\n"
+            "                           config's (several devices may share one: on RTU their\n"
+            "                           answers collide into garbled frames), answering only\n"
+            "                           frames sent at BAUD (RTU on our own pty only). A write\n"
+            "                           to its profile's addressing registers moves it (at once,\n"
+            "                           or at the next SIGHUP if its profile says power-cycle)\n"
             "      --fault DEV=KIND[:ARG]  inject a fault (repeatable). KIND: none, silent,\n"
             "                           exception[:CODE] (default 4), slow:MS, corrupt\n"
             "      --control FILE       runtime faults, 'DEVICE KIND[:ARG]' per line, '#'\n"
@@ -141,6 +147,7 @@ enum {
     OPT_START_TIME,
     OPT_WIRE_TIMING,
     OPT_FAULT,
+    OPT_DEVICE_AT,
     OPT_CONTROL,
     OPT_STATS_FILE,
 };
@@ -160,6 +167,7 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
         {"start-time", required_argument, NULL, OPT_START_TIME},
         {"wire-timing", no_argument, NULL, OPT_WIRE_TIMING},
         {"fault", required_argument, NULL, OPT_FAULT},
+        {"device-at", required_argument, NULL, OPT_DEVICE_AT},
         {"control", required_argument, NULL, OPT_CONTROL},
         {"stats-file", required_argument, NULL, OPT_STATS_FILE},
         {NULL, 0, NULL, 0},
@@ -225,6 +233,10 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
             break;
         case OPT_WIRE_TIMING:
             opts->wire_timing = true;
+            break;
+        case OPT_DEVICE_AT:
+            if (add_setting("--device-at", optarg, &opts->device_at, &opts->device_at_count) != 0)
+                return EXIT_USAGE;
             break;
         case OPT_FAULT:
             if (add_fault(optarg, opts) != 0)

@@ -423,6 +423,7 @@ void selgw_sim_options_clear(selgw_sim_options *opts)
     free_settings(opts->tcp, opts->tcp_count);
     free_settings(opts->serial, opts->serial_count);
     free_settings(opts->pty, opts->pty_count);
+    free_settings(opts->device_at, opts->device_at_count);
     for (size_t i = 0; i < opts->fault_count; i++)
         free(opts->faults[i].device_id);
     free(opts->faults);
@@ -483,6 +484,14 @@ struct sim_bus {
 struct sim_device {
     const selgw_device *cfg;
     size_t bus; /* index into selgw_sim.buses */
+    /* Where it is on the line now: its config's unit id, or --device-at's, changed at run
+     * time by a write to its profile's addressing registers (as a real probe after its
+     * power cycle). baud: it answers only frames sent at this speed (0: at any). */
+    int unit;
+    int baud;
+    /* New settings written to a device that takes them at its next power cycle (0: none);
+     * a SIGHUP power-cycles every device. */
+    int pending_unit, pending_baud;
     selgw_sim_device *image;
     selgw_sim_fault cli_fault;
     selgw_sim_fault runtime_fault;
@@ -506,6 +515,77 @@ struct selgw_sim {
     size_t conn_count, conn_cap;
     struct conn **conns;
 };
+
+/* Up to this many devices answering one unit id are modelled (a collision of two is
+ * already garbage). */
+#define MAX_SHARED_UNIT 4
+
+static int baud_of(speed_t speed);
+
+/* The speed the gateway set on the line, when the simulator can see it: on a pty of its own,
+ * the master reads the termios of the slave the gateway opened (the kernel keeps the speed
+ * there, though it clears PARENB, so parity cannot be told). 0 when unknown (a tty opened
+ * with --serial, e.g. a socat pty pair, shows only the settings of its own end). */
+static int line_baud(const struct sim_bus *bus, const struct conn *c)
+{
+    struct termios tio;
+    if (!bus->link_path || c->fd < 0 || tcgetattr(c->fd, &tio) != 0)
+        return 0;
+    return baud_of(cfgetospeed(&tio));
+}
+
+/* The devices of bus b that take a frame to unit sent at baud (0: unknown, all of them). */
+static size_t devices_at(const selgw_sim *sim, size_t b, int unit, int baud, int *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sim->device_count && n < MAX_SHARED_UNIT; i++) {
+        const struct sim_device *d = &sim->devices[i];
+        if (d->bus == b && d->unit == unit && (!baud || !d->baud || d->baud == baud))
+            out[n++] = (int)i;
+    }
+    return n;
+}
+
+/* After a device answered a write: a write to its profile's addressing registers moves it to
+ * the new unit id or baud rate, at once if its profile says so, else at its next power cycle
+ * (power_cycle, on SIGHUP). */
+static void apply_addressing(selgw_sim *sim, struct sim_device *d, const uint8_t *pdu,
+                             size_t pdu_len, const uint8_t *rsp)
+{
+    const selgw_addressing *a = &d->cfg->profile->addressing;
+    if (!a->present || pdu_len != 5 || pdu[0] != 6 || rsp[0] != 6)
+        return;
+    uint16_t address = get16(pdu + 1), value = get16(pdu + 3);
+    bool now = a->apply == SELGW_APPLY_IMMEDIATE;
+    if (address == a->unit_id_register && value >= 1 && value <= 247) {
+        fprintf(sim->err, "selgw-sim: device %s: unit id %d -> %u%s\n", d->cfg->id, d->unit, value,
+                now ? "" : " at the next power cycle (SIGHUP)");
+        *(now ? &d->unit : &d->pending_unit) = value;
+    } else if (a->has_baud_register && address == a->baud_register) {
+        for (size_t i = 0; i < a->baud_code_count; i++)
+            if (a->baud_codes[i].code == value) {
+                fprintf(sim->err, "selgw-sim: device %s: baud %d -> %d%s\n", d->cfg->id, d->baud,
+                        a->baud_codes[i].baud, now ? "" : " at the next power cycle (SIGHUP)");
+                *(now ? &d->baud : &d->pending_baud) = a->baud_codes[i].baud;
+            }
+    }
+}
+
+/* Every device restarts: settings written to be taken at power-up are taken. */
+static void power_cycle(selgw_sim *sim)
+{
+    for (size_t i = 0; i < sim->device_count; i++) {
+        struct sim_device *d = &sim->devices[i];
+        if (d->pending_unit)
+            d->unit = d->pending_unit;
+        if (d->pending_baud)
+            d->baud = d->pending_baud;
+        if (d->pending_unit || d->pending_baud)
+            fprintf(sim->err, "selgw-sim: device %s: power cycle: now unit %d\n", d->cfg->id,
+                    d->unit);
+        d->pending_unit = d->pending_baud = 0;
+    }
+}
 
 static int64_t mono_ns(void)
 {
@@ -708,17 +788,34 @@ static void handle_tcp_frame(selgw_sim *sim, struct conn *c, const uint8_t *adu,
     uint8_t out[MAX_ADU];
     size_t rsp_len = 0;
     int64_t delay = 0;
-    int di = bus->device_of_unit[unit];
-    if (di < 0) {
+    int at[MAX_SHARED_UNIT];
+    size_t n = devices_at(sim, c->bus, unit, 0, at);
+    if (n == 0) {
         /* What a Modbus TCP gateway says when nothing behind it answers to that unit id. */
         bus->other_unit_requests++;
         rsp_len = exception_pdu(pdu[0], SELGW_SIM_EX_GATEWAY_TARGET, out + 7);
     } else {
-        bool corrupt;
-        if (!device_answer(sim, &sim->devices[di], pdu, pdu_len, out + 7, &rsp_len, &delay,
-                           &corrupt))
+        bool answered = false, garbled = n > 1; /* several at once: the gateway hears garbage */
+        for (size_t i = 0; i < n; i++) {
+            bool corrupt;
+            uint8_t rsp[MAX_ADU];
+            size_t len_i = 0;
+            int64_t delay_i;
+            if (!device_answer(sim, &sim->devices[at[i]], pdu, pdu_len, rsp, &len_i, &delay_i,
+                               &corrupt))
+                continue;
+            apply_addressing(sim, &sim->devices[at[i]], pdu, pdu_len, rsp);
+            garbled |= corrupt;
+            if (!answered || delay_i > delay) {
+                memcpy(out + 7, rsp, len_i);
+                rsp_len = len_i;
+                delay = delay_i;
+            }
+            answered = true;
+        }
+        if (!answered)
             return;
-        if (corrupt)
+        if (garbled)
             garble_tcp_pdu(out + 7, &rsp_len);
     }
     memcpy(out, adu, 4); /* transaction and protocol id */
@@ -782,22 +879,43 @@ static void handle_rtu_frame(selgw_sim *sim, struct conn *c, const uint8_t *fram
                                            out + 1, &rsp_len);
         return;
     }
-    int di = bus->device_of_unit[unit];
-    if (di < 0) {
-        bus->other_unit_requests++; /* somebody else's device: stay silent */
+    int at[MAX_SHARED_UNIT];
+    size_t n = devices_at(sim, c->bus, unit, line_baud(bus, c), at);
+    if (n == 0) {
+        bus->other_unit_requests++; /* somebody else's device, or not at this speed: silent */
         return;
     }
-    int64_t delay;
-    bool corrupt;
-    if (!device_answer(sim, &sim->devices[di], pdu, pdu_len, out + 1, &rsp_len, &delay, &corrupt))
+    /* Every device at the unit answers at once: where two drive the line, a 0 bit wins (the
+     * bytes are ANDed), and the longer answer runs on alone. One answer comes out intact. */
+    int64_t delay = 0;
+    size_t adu_len = 0;
+    bool answered = false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t one[MAX_ADU];
+        size_t len_i = 0;
+        int64_t delay_i;
+        bool corrupt;
+        if (!device_answer(sim, &sim->devices[at[i]], pdu, pdu_len, one + 1, &len_i, &delay_i,
+                           &corrupt))
+            continue;
+        apply_addressing(sim, &sim->devices[at[i]], pdu, pdu_len, one + 1);
+        one[0] = unit;
+        uint16_t crc = selgw_sim_crc16(one, len_i + 1);
+        one[len_i + 1] = (uint8_t)(crc & 0xFF);
+        one[len_i + 2] = (uint8_t)(crc >> 8);
+        len_i += 3;
+        if (corrupt)
+            one[len_i - 1] ^= 0xFF;
+        for (size_t k = 0; k < len_i; k++)
+            out[k] = answered && k < adu_len ? (uint8_t)(out[k] & one[k]) : one[k];
+        if (len_i > adu_len)
+            adu_len = len_i;
+        if (delay_i > delay)
+            delay = delay_i;
+        answered = true;
+    }
+    if (!answered)
         return;
-    out[0] = unit;
-    uint16_t crc = selgw_sim_crc16(out, rsp_len + 1);
-    out[rsp_len + 1] = (uint8_t)(crc & 0xFF);
-    out[rsp_len + 2] = (uint8_t)(crc >> 8);
-    size_t adu_len = rsp_len + 3;
-    if (corrupt)
-        out[adu_len - 1] ^= 0xFF;
 
     int64_t due = mono_ns() + delay;
     if (sim->wire_timing) {
@@ -1041,6 +1159,15 @@ static speed_t speed_of(int baud)
     }
 }
 
+static int baud_of(speed_t speed)
+{
+    static const int bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+    for (size_t i = 0; i < sizeof bauds / sizeof bauds[0]; i++)
+        if (speed_of(bauds[i]) == speed)
+            return bauds[i];
+    return 0;
+}
+
 /* Raw mode, and the bus's line settings for a real serial port (a pty ignores them). */
 static void configure_tty(int fd, const selgw_bus *cfg)
 {
@@ -1230,6 +1357,17 @@ static bool check_options(const selgw_config *cfg, const selgw_sim_options *opts
     ok &= check_settings(cfg, err, "--tcp", opts->tcp, opts->tcp_count, SELGW_BUS_TCP);
     ok &= check_settings(cfg, err, "--serial", opts->serial, opts->serial_count, SELGW_BUS_RTU);
     ok &= check_settings(cfg, err, "--pty", opts->pty, opts->pty_count, SELGW_BUS_RTU);
+    for (size_t i = 0; i < opts->device_at_count; i++) {
+        bool found = false;
+        for (size_t d = 0; d < cfg->device_count && !found; d++)
+            found = strcmp(cfg->devices[d].id, opts->device_at[i].bus_id) == 0;
+        if (!found) {
+            fprintf(err, "selgw-sim: --device-at %s=...: no device '%s' in %s\n",
+                    opts->device_at[i].bus_id, opts->device_at[i].bus_id,
+                    cfg->path ? cfg->path : "the config");
+            ok = false;
+        }
+    }
     for (size_t i = 0; i < opts->fault_count; i++) {
         bool found = false;
         for (size_t d = 0; d < cfg->device_count && !found; d++)
@@ -1246,6 +1384,41 @@ static bool check_options(const selgw_config *cfg, const selgw_sim_options *opts
         ok = false;
     }
     return ok;
+}
+
+/* --device-at DEV=UNIT[@BAUD] for device id, if given: false (reported) when malformed. */
+static bool device_at_option(const selgw_sim_options *opts, const char *id, const selgw_bus *bus,
+                             FILE *err, int *unit, int *baud)
+{
+    const char *value = setting_for(opts->device_at, opts->device_at_count, id);
+    if (!value)
+        return true;
+    char *end;
+    long u = strtol(value, &end, 10);
+    long b = 0;
+    if (*end == '@')
+        b = strtol(end + 1, &end, 10);
+    if (end == value || *end || u < 1 || u > 247 || (b && baud_of(speed_of((int)b)) != b) ||
+        b < 0) {
+        fprintf(err, "selgw-sim: --device-at %s=%s: expected UNIT (1..247) or UNIT@BAUD\n", id,
+                value);
+        return false;
+    }
+    if (b && bus->kind != SELGW_BUS_RTU) {
+        fprintf(err, "selgw-sim: --device-at %s=%s: a baud rate is for an RTU bus\n", id, value);
+        return false;
+    }
+    if (b && setting_for(opts->serial, opts->serial_count, bus->id)) {
+        fprintf(err,
+                "selgw-sim: --device-at %s=%s: a baud rate needs the simulator's own pty "
+                "(--pty): a tty opened with --serial shows only its own end's speed, not the "
+                "one the gateway set\n",
+                id, value);
+        return false;
+    }
+    *unit = (int)u;
+    *baud = (int)b;
+    return true;
 }
 
 static bool bus_selected(const selgw_sim_options *opts, const char *id)
@@ -1321,6 +1494,11 @@ selgw_err selgw_sim_new(const selgw_config *cfg, const selgw_sim_options *opts, 
         }
         d->cfg = cd;
         d->bus = bus_map[cd->bus];
+        d->unit = cd->unit_id;
+        if (!device_at_option(opts, cd->id, bus->cfg, err, &d->unit, &d->baud)) {
+            e = SELGW_ERR_INVALID;
+            goto fail;
+        }
         d->image = selgw_sim_device_new(cd->profile, selgw_model_device_seed(opts->seed, cd->id),
                                         cfg->utc_offset_minutes);
         if (!d->image) {
@@ -1515,6 +1693,7 @@ selgw_err selgw_sim_run(selgw_sim *sim, volatile sig_atomic_t *stop, volatile si
     while (!*stop) {
         if (*reload) {
             *reload = 0;
+            power_cycle(sim);
             selgw_sim_reload_control(sim);
         }
         int64_t now = mono_ns();

@@ -113,6 +113,8 @@ typedef struct selgw_sim_options {
     selgw_sim_bus_setting *serial;
     size_t pty_count; /* --pty ID=LINKPATH */
     selgw_sim_bus_setting *pty;
+    size_t device_at_count; /* --device-at DEVICE=UNIT[@BAUD], checked by selgw_sim_new */
+    selgw_sim_bus_setting *device_at;
     size_t fault_count; /* --fault DEVICE=KIND[:ARG], device ids not yet checked */
     selgw_sim_device_fault *faults;
     char *control_file;

@@ -33,6 +33,8 @@
 #define SEGMENT_VERSION 1u
 #define SEGMENT_HEADER_SIZE 32u
 #define FRAME_HEADER_SIZE 16u
+/* The file a running writer holds an exclusive flock on. */
+#define LOCK_FILE "lock"
 /* Largest payload the journal stores; a length above it in a frame header is damage. */
 #define MAX_PAYLOAD (1u << 20)
 /* The writer commits at once when this much is pending, without waiting for the interval. */
@@ -1493,7 +1495,7 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
     }
     if (start_writer) {
         /* Two gateways writing one journal would interleave their records. */
-        j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        j->lock_fd = openat(j->dir_fd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
         if (j->lock_fd < 0 || flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
             set_message(rec, "journal directory %s: %s", j->dir,
                         errno == EWOULDBLOCK ? "in use by another selgw process" : strerror(errno));
@@ -2245,4 +2247,18 @@ selgw_err selgw_journal_would_refuse(selgw_journal *j, size_t len)
                         : SELGW_OK;
     pthread_mutex_unlock(&j->lock);
     return why;
+}
+
+bool selgw_journal_in_use(const char *dir)
+{
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return false;
+    int fd = openat(dir_fd, LOCK_FILE, O_RDWR | O_CLOEXEC);
+    close(dir_fd);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* also releases the lock if this call took it */
+    return held;
 }

@@ -59,10 +59,10 @@ typedef struct selgw_journal selgw_journal;
 typedef struct selgw_journal_reader selgw_journal_reader;
 
 typedef struct selgw_journal_recovery {
-    uint64_t records;        /* records found */
-    uint64_t first_seq;      /* 0 when empty */
+    uint64_t records;   /* records found */
+    uint64_t first_seq; /* 0 when empty */
     uint64_t last_seq;
-    uint64_t torn_bytes;     /* bytes cut off the tail */
+    uint64_t torn_bytes; /* bytes cut off the tail */
     /* Records the last stop could not write, the disk being full (noted in space.reserve):
      * their numbers are not given again; the owner records them as lost (a GAP) and then
      * calls selgw_journal_forget_unwritten. 0 records when there were none. */
@@ -73,7 +73,7 @@ typedef struct selgw_journal_recovery {
     uint64_t refused_records;
     int64_t refused_from_ns, refused_to_ns;
     selgw_err refused_err;
-    char message[256];       /* on SELGW_ERR_CORRUPT: "segment FILE offset N: what is wrong" */
+    char message[256]; /* on SELGW_ERR_CORRUPT: "segment FILE offset N: what is wrong" */
 } selgw_journal_recovery;
 
 /* Opens (creating the directory if needed) and recovers. `sinks` names every configured
@@ -82,6 +82,10 @@ typedef struct selgw_journal_recovery {
 selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const *sinks,
                              size_t sink_count, bool start_writer, selgw_journal **out,
                              selgw_journal_recovery *recovery);
+/* True when a running gateway holds the journal of dir (its lock, which selgw_journal_open
+ * takes with start_writer): that gateway owns the config's buses too. */
+bool selgw_journal_in_use(const char *dir);
+
 /* The gateway named in the GAP records the journal writes itself (disk budget). */
 void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id);
 

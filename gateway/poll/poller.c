@@ -384,8 +384,11 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
     } else {
         char detail[256] = "";
         if (status == SELGW_ERR_EXCEPTION)
-            snprintf(detail, sizeof detail, "exception %d, %s", exception_code,
-                     selgw_modbus_exception_text(exception_code));
+            snprintf(detail, sizeof detail, "exception %d, %s: %s", exception_code,
+                     selgw_modbus_exception_name(exception_code),
+                     selgw_modbus_exception_meaning(exception_code));
+        else if (status == SELGW_ERR_TIMEOUT && !why[0])
+            snprintf(detail, sizeof detail, "%s", SELGW_NO_ANSWER_HINT); /* what to do */
         else
             snprintf(detail, sizeof detail, "%s", why); /* e.g. what was wrong with an answer */
         /* A link that is down is logged once for the bus, not once for every device. */

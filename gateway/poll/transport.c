@@ -110,6 +110,53 @@ static selgw_err ensure_open(selgw_transport *t)
     return SELGW_OK;
 }
 
+/* Before a transaction: the serial line's silence between frames, and no stale input. */
+static void before_transaction(selgw_transport *t)
+{
+    /* A serial line must stay silent between frames, or devices merge two frames. */
+    if (t->frame_gap_ns > 0 && t->last_frame_end_ns > 0)
+        selgw_sleep_until(t->last_frame_end_ns + t->frame_gap_ns);
+    if (t->ops->discard_input)
+        t->ops->discard_input(t->state);
+}
+
+/* After one: a lost link (or a TCP stream out of step) is closed, reopened by a later
+ * call. */
+static void after_transaction(selgw_transport *t, selgw_err err)
+{
+    t->last_frame_end_ns = selgw_mono_ns();
+    if (err == SELGW_ERR_DISCONNECTED ||
+        (err == SELGW_ERR_BAD_FRAME && t->ops->reopen_after_bad_frame)) {
+        if (err == SELGW_ERR_DISCONNECTED)
+            selgw_log(SELGW_LOG_WARN, "bus %s (%s): link lost, will reopen", t->bus->id,
+                      t->description);
+        t->ops->close(t->state);
+        t->open = false;
+        t->next_open_ns = 0; /* the first reopen is tried at once */
+    }
+}
+
+selgw_err selgw_transport_write_register(selgw_transport *t, int unit_id, uint16_t address,
+                                         uint16_t value, int *exception_code)
+{
+    *exception_code = 0;
+    if (!t->ops->write_register)
+        return SELGW_ERR_INVALID;
+    selgw_err err = ensure_open(t);
+    if (err != SELGW_OK)
+        return err;
+    before_transaction(t);
+    err = t->ops->write_register(t->state, unit_id, address, value, exception_code);
+    after_transaction(t, err);
+    return err;
+}
+
+void selgw_transport_set_trace(selgw_transport *t, selgw_frame_fn fn, void *ctx)
+{
+    if (t->ops->set_trace)
+        t->ops->set_trace(t->state, fn, ctx);
+}
+
 selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read_request *request,
                                uint16_t *regs, uint8_t *bits, int *exception_code, char *why,
                                size_t why_cap)
@@ -124,22 +171,9 @@ selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read
     selgw_err err = ensure_open(t);
     if (err != SELGW_OK)
         return err;
-    /* A serial line must stay silent between frames, or devices merge two frames. */
-    if (t->frame_gap_ns > 0 && t->last_frame_end_ns > 0)
-        selgw_sleep_until(t->last_frame_end_ns + t->frame_gap_ns);
-    if (t->ops->discard_input)
-        t->ops->discard_input(t->state);
+    before_transaction(t);
     err = t->ops->read(t->state, unit_id, request, regs, bits, exception_code, why, why_cap);
-    t->last_frame_end_ns = selgw_mono_ns();
-    if (err == SELGW_ERR_DISCONNECTED ||
-        (err == SELGW_ERR_BAD_FRAME && t->ops->reopen_after_bad_frame)) {
-        if (err == SELGW_ERR_DISCONNECTED)
-            selgw_log(SELGW_LOG_WARN, "bus %s (%s): link lost, will reopen", t->bus->id,
-                      t->description);
-        t->ops->close(t->state);
-        t->open = false;
-        t->next_open_ns = 0; /* the first reopen is tried at once */
-    }
+    after_transaction(t, err);
     return err;
 }
 

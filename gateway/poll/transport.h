@@ -18,6 +18,15 @@
 
 typedef struct selgw_transport selgw_transport;
 
+/* What to do about a device that does not answer, in every message that says so (the
+ * poller's log, selgw read, selgw set-address). */
+#define SELGW_NO_ANSWER_HINT                                                                       \
+    "check its unit id, baud rate and parity and the A/B wiring, or find it with `selgw scan`"
+
+/* Sees each whole frame a backend sends (sent) or receives, as on the wire: what
+ * `selgw read --raw` prints. */
+typedef void (*selgw_frame_fn)(void *ctx, bool sent, const uint8_t *frame, size_t len);
+
 typedef struct selgw_transport_ops {
     const char *name; /* "tcp", "rtu", ... */
     /* Creates the backend state for a bus (no I/O yet). */
@@ -37,6 +46,12 @@ typedef struct selgw_transport_ops {
     /* Least silence between the end of one transaction and the next request, in
      * microseconds (3.5 character times on a serial line, 0 on TCP). */
     int64_t (*frame_gap_us)(const selgw_bus *bus);
+    /* Optional, for commissioning: writes one holding register (function 6) and checks the
+     * device's echo; errors as read. */
+    selgw_err (*write_register)(void *state, int unit_id, uint16_t address, uint16_t value,
+                                int *exception_code);
+    /* Optional: frames go to fn (NULL: to nobody). */
+    void (*set_trace)(void *state, selgw_frame_fn fn, void *ctx);
     /* A corrupt answer leaves a byte stream (TCP) out of step: reconnect after one. A
      * serial line resynchronises on the silence between frames and needs no reopen. */
     bool reopen_after_bad_frame;
@@ -72,6 +87,14 @@ void selgw_bus_open_advice(const selgw_bus *bus, int e, char *buf, size_t cap);
  * (pure): whether `user` is a member of it. */
 void selgw_serial_permission_advice(const char *device, const char *user, const char *group,
                                     bool member, char *buf, size_t cap);
+
+/* Writes one holding register, with the same link handling as a read. SELGW_ERR_INVALID
+ * when the backend cannot write. */
+selgw_err selgw_transport_write_register(selgw_transport *t, int unit_id, uint16_t address,
+                                         uint16_t value, int *exception_code);
+/* Every frame sent and received from now on goes to fn (NULL stops it), when the backend
+ * can show them. */
+void selgw_transport_set_trace(selgw_transport *t, selgw_frame_fn fn, void *ctx);
 
 bool selgw_transport_is_open(const selgw_transport *t);
 const char *selgw_transport_name(const selgw_transport *t);

@@ -6,6 +6,7 @@
 #include <modbus.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "base/clock.h"
@@ -19,7 +20,15 @@ typedef struct modbus_link {
     uint16_t transaction_id;
     int response_timeout_ms;
     int byte_timeout_ms;
+    selgw_frame_fn trace; /* NULL, or who sees every frame (selgw read --raw) */
+    void *trace_ctx;
 } modbus_link;
+
+static void trace(const modbus_link *link, bool sent, const uint8_t *frame, size_t len)
+{
+    if (link->trace && len)
+        link->trace(link->trace_ctx, sent, frame, len);
+}
 
 static selgw_err translate_errno(int e, int *exception_code)
 {
@@ -253,6 +262,7 @@ static selgw_err tcp_read(void *state, int unit_id, const selgw_read_request *rq
     int fd = modbus_get_socket(link->ctx);
     if (fd < 0)
         return translate_errno(EBADF, exception_code);
+    trace(link, true, request, sizeof request);
     if (send_all(fd, request, sizeof request, link->response_timeout_ms) == -1)
         return translate_errno(errno, exception_code);
 
@@ -266,6 +276,7 @@ static selgw_err tcp_read(void *state, int unit_id, const selgw_read_request *rq
         have += (size_t)n;
         wait_ms = link->byte_timeout_ms;
     }
+    trace(link, false, reply, have);
     return selgw_modbus_decode_tcp_reply(reply, have, &sent, regs, bits, exception_code, why,
                                          why_cap);
 }
@@ -296,6 +307,14 @@ static selgw_err rtu_read(void *state, int unit_id, const selgw_read_request *rq
     /* libmodbus drops a reply from another slave by the context's slave address. */
     if (modbus_set_slave(link->ctx, unit_id) == -1)
         return SELGW_ERR_INVALID;
+    if (link->trace) { /* as on the wire: libmodbus appends the CRC, low byte first */
+        uint8_t adu[sizeof request + 2];
+        memcpy(adu, request, sizeof request);
+        uint16_t crc = selgw_modbus_crc16(request, sizeof request);
+        adu[sizeof request] = (uint8_t)(crc & 0xFF);
+        adu[sizeof request + 1] = (uint8_t)(crc >> 8);
+        trace(link, true, adu, sizeof adu);
+    }
     if (modbus_send_raw_request(link->ctx, request, sizeof request) == -1)
         return translate_errno(errno, exception_code);
 
@@ -305,6 +324,8 @@ static selgw_err rtu_read(void *state, int unit_id, const selgw_read_request *rq
     reply[1] = sent.function;
     reply[2] = (uint8_t)selgw_modbus_reply_byte_count(&sent);
     int n = modbus_receive_confirmation(link->ctx, reply);
+    if (n > 0)
+        trace(link, false, reply, (size_t)n);
     if (n > 0)
         return selgw_modbus_decode_rtu_reply(reply, (size_t)n, &sent, regs, bits, exception_code,
                                              why, why_cap);
@@ -321,6 +342,28 @@ static selgw_err rtu_read(void *state, int unit_id, const selgw_read_request *rq
     if (err == SELGW_ERR_BAD_FRAME)
         selgw_explain(why, why_cap, "%s", modbus_strerror(e));
     return err;
+}
+
+/* ---- commissioning ------------------------------------------------------------------ */
+
+/* A write is rare and one-shot (selgw set-address), so libmodbus's own function 6, which
+ * checks the device's echo, serves on both links. */
+static selgw_err link_write_register(void *state, int unit_id, uint16_t address, uint16_t value,
+                                     int *exception_code)
+{
+    modbus_link *link = state;
+    if (unit_id < 0 || unit_id > 255 || modbus_set_slave(link->ctx, unit_id) == -1)
+        return SELGW_ERR_INVALID;
+    if (modbus_write_register(link->ctx, address, value) == -1)
+        return translate_errno(errno, exception_code);
+    return SELGW_OK;
+}
+
+static void link_set_trace(void *state, selgw_frame_fn fn, void *ctx)
+{
+    modbus_link *link = state;
+    link->trace = fn;
+    link->trace_ctx = ctx;
 }
 
 static int64_t tcp_frame_gap_us(const selgw_bus *bus)
@@ -347,6 +390,8 @@ const selgw_transport_ops selgw_transport_tcp_ops = {
     .discard_input = link_discard_input,
     .read = tcp_read,
     .frame_gap_us = tcp_frame_gap_us,
+    .write_register = link_write_register,
+    .set_trace = link_set_trace,
     .reopen_after_bad_frame = true,
 };
 
@@ -359,4 +404,6 @@ const selgw_transport_ops selgw_transport_rtu_ops = {
     .discard_input = link_discard_input,
     .read = rtu_read,
     .frame_gap_us = rtu_frame_gap_us,
+    .write_register = link_write_register,
+    .set_trace = link_set_trace,
 };

@@ -319,6 +319,17 @@ FLAGS = {
     "verify": {"pubkey": (None, "ed25519:HEX"), "keys": (None, "FILE"), "plot": (None, "P"),
                "from": (None, "T1"), "to": (None, "T2")},
     "status": {"config": ("c", "FILE"), "url": (None, "URL")},
+    "profiles": {"config": ("c", "FILE")},
+    "read": {"config": ("c", "FILE"), "tcp": (None, "HOST:PORT"), "serial": (None, "DEVICE"),
+             "timeout": (None, "MS"), "baud": (None, "N"), "parity": (None, "N|E|O"),
+             "unit": (None, "N"), "profile": (None, "NAME"), "raw": (None, None)},
+    "scan": {"config": ("c", "FILE"), "tcp": (None, "HOST:PORT"), "serial": (None, "DEVICE"),
+             "timeout": (None, "MS"), "baud": (None, "N[,N...]"), "parity": (None, "P[,P...]"),
+             "units": (None, "FIRST-LAST")},
+    "set-address": {"config": ("c", "FILE"), "tcp": (None, "HOST:PORT"),
+                    "serial": (None, "DEVICE"), "timeout": (None, "MS"), "baud": (None, "N"),
+                    "parity": (None, "N|E|O"), "unit": (None, "N"), "profile": (None, "NAME"),
+                    "new-unit": (None, "N"), "new-baud": (None, "N")},
     "version": {},
     "help": {},
 }
@@ -353,7 +364,7 @@ class CommandLine(unittest.TestCase):
         for args in (("--help",), ("-h",), ("help",)):
             res = h.selgw(*args)
             self.assertEqual(res.returncode, 0, res.describe())
-            listed = re.findall(r"(?m)^  ([a-z]+)(?: |$)", res.stdout)
+            listed = re.findall(r"(?m)^  ([a-z-]+)(?: |$)", res.stdout)
             self.assertEqual(listed, list(FLAGS), res.stdout)
             self.assertEqual(help_sections(res.stdout)["global flags"], GLOBAL_FLAGS)
         res = h.selgw()

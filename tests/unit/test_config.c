@@ -517,7 +517,8 @@ static void test_unknown_references(void **state)
                      "t.yaml:7:59: unknown plot 'elsewhere'");
     expect_one_error(HEAD "buses: [{id: x, type: tcp, host: h}]\ndevices:\n"
                           "  - {id: d, bus: x, unit_id: 1, profile: test-soul, plot: p1}\n",
-                     "t.yaml:7:42: unknown profile 'test-soul' (did you mean 'test-soil'?)");
+                     "t.yaml:7:42: unknown profile 'test-soul' (did you mean 'test-soil'?); "
+                     "`selgw profiles` lists them");
 }
 
 static void test_unit_id_clash_on_one_bus(void **state)
@@ -752,7 +753,7 @@ static void test_all_errors_of_a_file(void **state)
         "t.yaml:17:14: unit_id: 300 is out of range 1..247",
         "t.yaml:20:5: missing required key 'unit_id' in device 'd1'",
         "t.yaml:20:9: duplicate device id 'd1' (first defined at 15:9)",
-        "t.yaml:22:14: unknown profile 'nope'",
+        "t.yaml:22:14: unknown profile 'nope'; `selgw profiles` lists them",
     };
     size_t n = sizeof(expected) / sizeof(expected[0]);
     if (selgw_diag_count(diag) != n)

@@ -575,19 +575,26 @@ static void test_rtu_start_judges_only_what_differs_from_the_expected(void **sta
 static void test_exception_texts(void **state)
 {
     (void)state;
-    assert_string_equal(selgw_modbus_exception_text(2),
-                        "illegal data address: the device has no such register (is the profile "
-                        "the right one for this model?)");
-    assert_string_equal(selgw_modbus_exception_text(11),
-                        "gateway target device failed to respond: the gateway got no answer "
-                        "from the unit (check the unit id, baud rate and the wiring behind the "
-                        "gateway)");
+    assert_string_equal(selgw_modbus_exception_name(2), "illegal data address");
+    assert_string_equal(selgw_modbus_exception_meaning(2),
+                        "the device has no such register (is the profile the right one for "
+                        "this model?)");
+    assert_string_equal(selgw_modbus_exception_name(11), "gateway target device failed to respond");
+    assert_string_equal(selgw_modbus_exception_meaning(11),
+                        "the gateway got no answer from the unit (check the unit id, baud rate "
+                        "and the wiring behind the gateway)");
     static const int defined[] = {1, 2, 3, 4, 5, 6, 8, 10, 11};
-    for (size_t i = 0; i < sizeof defined / sizeof defined[0]; i++)
-        assert_string_not_equal(selgw_modbus_exception_text(defined[i]), "unknown exception");
+    for (size_t i = 0; i < sizeof defined / sizeof defined[0]; i++) {
+        assert_string_not_equal(selgw_modbus_exception_name(defined[i]), "unknown exception");
+        assert_string_not_equal(selgw_modbus_exception_meaning(defined[i]),
+                                "a code the Modbus protocol does not define");
+    }
     static const int undefined[] = {-1, 0, 7, 9, 12, 255};
-    for (size_t i = 0; i < sizeof undefined / sizeof undefined[0]; i++)
-        assert_string_equal(selgw_modbus_exception_text(undefined[i]), "unknown exception");
+    for (size_t i = 0; i < sizeof undefined / sizeof undefined[0]; i++) {
+        assert_string_equal(selgw_modbus_exception_name(undefined[i]), "unknown exception");
+        assert_string_equal(selgw_modbus_exception_meaning(undefined[i]),
+                            "a code the Modbus protocol does not define");
+    }
 }
 
 int main(void)

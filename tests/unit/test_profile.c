@@ -232,6 +232,64 @@ static void test_overlap_names_both_fields(void **state)
     selgw_profile_set_free(set);
 }
 
+#define FIELD "fields:\n  - {name: x, function: 3, address: 0, type: u16}\n"
+
+static void test_addressing(void **state)
+{
+    (void)state;
+    selgw_profile_set *set = selgw_profile_set_new();
+    selgw_diag *diag;
+    assert_int_equal(load_inline(set,
+                                 HEAD "addressing: {unit_id_register: 0x07D0, baud_register: "
+                                      "0x07D1, baud_codes: {4800: 1, 9600: 2}, apply: "
+                                      "immediate}\n" FIELD,
+                                 &diag),
+                     SELGW_OK);
+    const selgw_addressing *a = &selgw_profile_set_find(set, "p")->addressing;
+    assert_true(a->present);
+    assert_int_equal(a->function, 6);
+    assert_int_equal(a->unit_id_register, 0x07D0);
+    assert_true(a->has_baud_register);
+    assert_int_equal(a->baud_register, 0x07D1);
+    assert_int_equal(a->apply, SELGW_APPLY_IMMEDIATE);
+    assert_int_equal(selgw_addressing_baud_code(a, 9600), 2);
+    assert_int_equal(selgw_addressing_baud_code(a, 4800), 1);
+    assert_int_equal(selgw_addressing_baud_code(a, 19200), -1);
+    selgw_diag_free(diag);
+    selgw_profile_set_free(set);
+
+    /* absent: nothing known; present without apply: unstated */
+    set = selgw_profile_set_new();
+    assert_int_equal(load_inline(set, HEAD FIELD, &diag), SELGW_OK);
+    assert_false(selgw_profile_set_find(set, "p")->addressing.present);
+    selgw_diag_free(diag);
+    selgw_profile_set_free(set);
+    set = selgw_profile_set_new();
+    assert_int_equal(load_inline(set, HEAD "addressing: {unit_id_register: 256}\n" FIELD, &diag),
+                     SELGW_OK);
+    a = &selgw_profile_set_find(set, "p")->addressing;
+    assert_int_equal(a->apply, SELGW_APPLY_UNSTATED);
+    assert_false(a->has_baud_register);
+    assert_int_equal(selgw_addressing_baud_code(a, 9600), -1);
+    selgw_diag_free(diag);
+    selgw_profile_set_free(set);
+
+    expect_one_error(HEAD "addressing: {unit_id_register: 1, function: 3}\n" FIELD,
+                     "p.yaml:4:45: function: 3 is not a write function (6 write single register, "
+                     "16 write multiple registers)");
+    expect_one_error(HEAD "addressing: {baud_register: 1}\n" FIELD,
+                     "p.yaml:4:13: missing required key 'unit_id_register' in addressing");
+    expect_one_error(HEAD "addressing: {unit_id_register: 1, baud_codes: {9600: 2}}\n" FIELD,
+                     "p.yaml:4:47: baud_codes needs baud_register");
+    expect_one_error(HEAD "addressing: {unit_id_register: 1, baud_register: 2, baud_codes: "
+                          "{9601: 2}}\n" FIELD,
+                     "p.yaml:4:66: baud_codes: 9601 is not one of 1200, 2400");
+    expect_one_error(HEAD "addressing: {unit_id_register: 1, apply: later}\n" FIELD,
+                     "p.yaml:4:42: apply: expected power-cycle or immediate");
+    expect_one_error(HEAD "addressing: {unit_id_register: 1, wait: 1}\n" FIELD,
+                     "p.yaml:4:35: unknown key 'wait' in addressing");
+}
+
 static void test_field_wider_than_max_read(void **state)
 {
     (void)state;
@@ -425,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_hex_decimal_and_orders),
         cmocka_unit_test(test_failed_load_adds_nothing),
         cmocka_unit_test(test_builtin_profiles),
+        cmocka_unit_test(test_addressing),
         cmocka_unit_test(test_type_and_order_names),
         cmocka_unit_test(test_null_set_is_fine),
     };
