@@ -56,6 +56,10 @@ typedef struct selgw_poller_stats {
 
 void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out);
 
+/* How long the polling thread has been in its current transaction (selgw_worker_busy_ns):
+ * one attempt is bounded by the bus's timeouts, so a long one means the thread is stuck. */
+int64_t selgw_poller_busy_ns(selgw_poller *p);
+
 /* Interval multiplier for a device that failed `consecutive_failures` polls in a row:
  * 1 for the first two, then doubling up to 32. Pure, exposed for tests. */
 unsigned selgw_backoff_multiplier(unsigned consecutive_failures);
