@@ -208,6 +208,16 @@ static void on_gateway_failure(void *ctx)
     kill(getpid(), SIGTERM);
 }
 
+/* The systemd watchdog's ping, only while the gateway is healthy; nothing without one. */
+static void watch(selgw_service *service, selgw_gateway *g)
+{
+    if (selgw_service_watchdog_period_ms(service) < 0)
+        return;
+    char why[256];
+    bool healthy = selgw_gateway_healthy(g, why, sizeof why);
+    selgw_service_watchdog(service, healthy, why);
+}
+
 static int cmd_run(const command_options *options)
 {
     const run_options *opt = &options->run;
@@ -273,11 +283,8 @@ static int cmd_run(const command_options *options)
         while (!stop_signal) {
             /* sigsuspend with a timeout: the watchdog's period, or none without one. */
             ppoll(NULL, 0, watchdog_ms >= 0 ? &watchdog_wait : NULL, &wait_set);
-            if (watchdog_ms >= 0 && !stop_signal) {
-                char why[256];
-                bool healthy = selgw_gateway_healthy(g, why, sizeof why);
-                selgw_service_watchdog(service, healthy, why);
-            }
+            if (!stop_signal)
+                watch(service, g); /* also right before a reload, which may take a while */
             if (reload_requested && !stop_signal) {
                 reload_requested = 0;
                 if (!opt->config_path) {
@@ -297,6 +304,7 @@ static int cmd_run(const command_options *options)
                 snprintf(running, sizeof running, "polling %zu devices",
                          selgw_gateway_device_count(g));
                 selgw_service_ready(service, running);
+                watch(service, g);
             }
         }
         selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
