@@ -96,6 +96,7 @@ class Package(unittest.TestCase):
             "/etc/selgw/selgw.yaml": "-rw-r--r--",
             "/usr/share/doc/selgw/SERVICE.md": "-rw-r--r--",
             "/usr/share/doc/selgw/README.md": "-rw-r--r--",
+            "/usr/share/doc/selgw/sensors/README.md": "-rw-r--r--",
             "/usr/share/doc/selgw/examples/example-tea-base.yaml": "-rw-r--r--",
             **{f"/usr/share/selgw/profiles/{p}": "-rw-r--r--" for p in profiles},
         }
