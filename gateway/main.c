@@ -13,10 +13,11 @@
  *
  * Without FILE, run, journal, annotate and export use the demo config compiled into the
  * binary (config/demo.yaml). Each command has its own options struct and flag table
- * (commands[] below): the parser, `selgw COMMAND --help` and the refusal of a flag the
- * command does not take are all read from that one table, so they cannot disagree. The
- * global flags -v, -q, -h and --log-level LEVEL go before or after the command. */
+ * (commands[] below): getopt_long's options, `selgw COMMAND --help` and the refusal of a
+ * flag the command does not take are all read from that one table, so they cannot disagree.
+ * The global flags -v, -q, -h and --log-level LEVEL go before or after the command. */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -46,11 +47,15 @@
  * cannot be read are both the operator's to fix before anything runs. */
 #define EXIT_CONFIG 2
 
-/* A --from or --to: read while the command line is parsed (selgw_parse_utc), so every
- * command refuses a time it cannot read with the same message, naming the flag. */
+/* A --from or --to: checked while the command line is parsed (selgw_parse_cli_time), so
+ * every command refuses a time it cannot read with the same message, naming the flag. A
+ * time without its zone is read again at the gateway's utc_offset once the config is
+ * loaded (read_local_time). */
 typedef struct time_flag {
     bool given;
+    bool zoned; /* the text gave its zone */
     int64_t ns;
+    const char *text;
 } time_flag;
 
 /* One options struct per command: the fields its flags and its operand fill. */
@@ -378,11 +383,31 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
     return status;
 }
 
+#define LOCAL_TIME "the gateway's local time, gateway.utc_offset"
+
+/* A time given without its zone is the gateway's local time (its utc_offset); says on
+ * stderr how it was read, so nobody mistakes a day by eight hours. False (said) when the
+ * local reading is out of range (1970-01-01 at +08:00 is in 1969). */
+static bool read_local_time(const char *command, const char *flag, time_flag *t,
+                            int offset_minutes, const char *whose)
+{
+    if (!t->given || t->zoned)
+        return true;
+    char why[256];
+    if (!selgw_parse_cli_time(t->text, offset_minutes, &t->ns, &t->zoned, why, sizeof why)) {
+        fprintf(stderr, "selgw %s: %s: %s (%s)\n", command, flag, why, whose);
+        return false;
+    }
+    char local[SELGW_INSTANT_TEXT_SIZE], utc[SELGW_INSTANT_TEXT_SIZE];
+    fprintf(stderr, "selgw %s: %s %s read as %s (%s), %s\n", command, flag, t->text,
+            selgw_format_local(t->ns, offset_minutes, local), whose,
+            selgw_format_instant(t->ns, utc));
+    return true;
+}
+
 static int cmd_journal(const command_options *options)
 {
     const journal_options *opt = &options->journal;
-    int64_t from_ns = opt->from.given ? opt->from.ns : INT64_MIN;
-    int64_t to_ns = opt->to.given ? opt->to.ns : INT64_MAX;
     if (!opt->dump && (opt->format || opt->from.given || opt->to.given)) {
         fprintf(stderr, "selgw journal: --format, --from and --to apply to --dump only\n");
         return EXIT_CONFIG;
@@ -395,6 +420,14 @@ static int cmd_journal(const command_options *options)
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
+    time_flag from = opt->from, to = opt->to;
+    if (!read_local_time("journal", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
+        !read_local_time("journal", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    int64_t from_ns = from.given ? from.ns : INT64_MIN;
+    int64_t to_ns = to.given ? to.ns : INT64_MAX;
     const char *sinks[SELGW_SINK_KINDS_MAX];
     size_t sink_count = selgw_sink_names(cfg, sinks);
     selgw_journal *j = NULL;
@@ -408,8 +441,8 @@ static int cmd_journal(const command_options *options)
                 rec.message[0] ? ": " : "", rec.message);
         status = 1;
     } else if (opt->dump) {
-        const char *measurement = cfg->influxdb.measurement ? cfg->influxdb.measurement : "reading";
-        status = dump_journal(j, from_ns, to_ns, lineproto ? measurement : NULL);
+        /* the config always has a measurement: its default without an influxdb section */
+        status = dump_journal(j, from_ns, to_ns, lineproto ? cfg->influxdb.measurement : NULL);
     } else {
         selgw_journal_describe(j, stdout);
     }
@@ -474,16 +507,27 @@ static int cmd_export(const command_options *options)
         fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
         return EXIT_CONFIG;
     }
-    if (opt->from.ns >= opt->to.ns) {
+    if (opt->from.zoned && opt->to.zoned && opt->from.ns >= opt->to.ns) {
         fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
-        return EXIT_CONFIG;
+        return EXIT_CONFIG; /* said before the config is read, when no zone is missing */
     }
     selgw_config *cfg = load_config_read_only(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
+    time_flag from = opt->from, to = opt->to;
+    if (!read_local_time("export", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
+        !read_local_time("export", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    if (from.ns >= to.ns) {
+        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
+        selgw_config_free(cfg);
+        return EXIT_CONFIG;
+    }
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(cfg, opt->plot, opt->from.ns, opt->to.ns, opt->output,
-                                          why, sizeof why);
+    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, why,
+                                          sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
     else
@@ -500,13 +544,18 @@ static int cmd_verify(const command_options *options)
         fprintf(stderr, "selgw verify: give the evidence file: selgw verify FILE --pubkey KEY\n");
         return EXIT_CONFIG;
     }
+    /* verify reads no config: a time without its zone is UTC, and it says so */
+    time_flag from = opt->from, to = opt->to;
+    static const char utc[] = "UTC: verify reads no config; give the zone, e.g. +08:00";
+    read_local_time("verify", "--from", &from, 0, utc); /* UTC: checked while parsing */
+    read_local_time("verify", "--to", &to, 0, utc);
     selgw_verify_options vopt = {.pubkey = opt->pubkey,
                                  .keys_file = opt->keys,
                                  .plot = opt->plot,
-                                 .has_from = opt->from.given,
-                                 .from_ns = opt->from.ns,
-                                 .has_to = opt->to.given,
-                                 .to_ns = opt->to.ns};
+                                 .has_from = from.given,
+                                 .from_ns = from.ns,
+                                 .has_to = to.given,
+                                 .to_ns = to.ns};
     switch (selgw_evidence_verify(opt->bundle_path, &vopt, stdout)) {
     case SELGW_OK:
         return 0;
@@ -548,7 +597,7 @@ static int cmd_pubkey(const command_options *options)
 
 typedef enum flag_kind {
     FLAG_TEXT,  /* takes a value, kept as typed: a const char * field */
-    FLAG_TIME,  /* takes a time (selgw_parse_utc): a time_flag field */
+    FLAG_TIME,  /* takes a time (selgw_parse_cli_time): a time_flag field */
     FLAG_TRUE,  /* a bool field set to true */
     FLAG_SET,   /* an int field set to the flag's value */
     FLAG_LOG,   /* global: the log level `value` */
@@ -803,7 +852,7 @@ static void print_command_help(FILE *out, const command *cmd)
     print_flags(out, title, global_flags, width);
     for (const flag *f = cmd->flags; f->name; f++)
         if (f->kind == FLAG_TIME) {
-            fprintf(out, "\n%s", "times: " SELGW_UTC_FORMS "\n");
+            fprintf(out, "\n%s", "times: " SELGW_TIME_FORMS "\n");
             break;
         }
 }
@@ -838,7 +887,9 @@ static void print_what_it_takes(const command *cmd)
     fprintf(stderr, " (selgw %s%s--help)\n", cmd ? cmd->name : "", cmd ? " " : "");
 }
 
-/* ---- the parser ------------------------------------------------------------------------ */
+/* ---- the parser: getopt_long, fed from the tables -------------------------------------- */
+
+#define MAX_FLAGS 32 /* a command's own flags and the global ones (checked in read_args) */
 
 static bool flag_is_spelled(const flag *f, const char *spelled)
 {
@@ -847,69 +898,45 @@ static bool flag_is_spelled(const flag *f, const char *spelled)
     return f->letter == spelled[1] && !spelled[2];
 }
 
-/* A flag cmd does not take (cmd NULL: one before the command). The message names it, the
- * commands it is a flag of (if any), and what cmd takes instead. */
-static void refuse_flag(const command *cmd, const char *spelled, const char *ambiguous)
+/* " a, b and c" on stderr, each item after prefix. */
+static void print_list(const char *const *items, size_t count, const char *prefix)
 {
-    const char *owners[COMMAND_COUNT];
-    size_t owner_count = 0;
+    for (size_t i = 0; i < count; i++)
+        fprintf(stderr, "%s %s%s", i == 0 ? "" : i + 1 == count ? " and" : ",", prefix, items[i]);
+}
+
+/* A flag cmd does not take (cmd NULL: one before the command). The message names it, the
+ * commands it is a flag of (if any), and what cmd takes instead. getopt_long answers an
+ * unknown flag and an ambiguous abbreviation alike, so the names it begins are looked up. */
+static void refuse_flag(const command *cmd, const char *spelled, const struct option *longopts)
+{
+    const char *owners[COMMAND_COUNT], *begun[MAX_FLAGS];
+    size_t owner_count = 0, begun_count = 0;
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         for (const flag *f = commands[i].flags; f->name; f++)
             if (flag_is_spelled(f, spelled)) {
                 owners[owner_count++] = commands[i].name;
                 break;
             }
+    for (const struct option *o = longopts; spelled[1] == '-' && o->name; o++)
+        if (!strncmp(o->name, spelled + 2, strlen(spelled + 2)))
+            begun[begun_count++] = o->name;
     fprintf(stderr, "selgw%s%s: ", cmd ? " " : "", cmd ? cmd->name : "");
-    if (ambiguous)
-        fprintf(stderr, "%s is ambiguous: it is the beginning of %s\n", spelled, ambiguous);
-    else if (!owner_count)
+    if (begun_count > 1) {
+        fprintf(stderr, "%s is ambiguous: it is the beginning of", spelled);
+        print_list(begun, begun_count, "--");
+        fputc('\n', stderr);
+    } else if (!owner_count) {
         fprintf(stderr, "unknown flag %s\n", spelled);
-    else {
+    } else {
         if (cmd)
             fprintf(stderr, "%s does not apply to %s: it is a flag of", spelled, cmd->name);
         else
             fprintf(stderr, "%s is not a global flag: it is a flag of", spelled);
-        for (size_t i = 0; i < owner_count; i++)
-            fprintf(stderr, "%s %s", i == 0 ? "" : i + 1 == owner_count ? " and" : ",", owners[i]);
+        print_list(owners, owner_count, "");
         fprintf(stderr, "%s\n", cmd ? "" : " (give it after the command)");
     }
     print_what_it_takes(cmd);
-}
-
-/* The flag a long spelling names among flags and the global ones: the one of that name, or
- * the one it is the beginning of if just one (getopt_long's abbreviations). *ambiguous gets
- * the names when several begin so. */
-static const flag *match_long(const flag *flags, const char *name, size_t len, char *ambiguous,
-                              size_t ambiguous_cap)
-{
-    const flag *lists[2] = {flags, global_flags};
-    const flag *found = NULL;
-    size_t count = 0, used = 0;
-    ambiguous[0] = '\0';
-    for (int l = 0; l < 2; l++)
-        for (const flag *f = lists[l]; f->name; f++) {
-            if (strncmp(f->name, name, len))
-                continue;
-            if (strlen(f->name) == len)
-                return f;
-            found = f;
-            count++;
-            int n = snprintf(ambiguous + used, ambiguous_cap - used, "%s--%s", used ? " and " : "",
-                             f->name);
-            if (n > 0 && (size_t)n < ambiguous_cap - used)
-                used += (size_t)n;
-        }
-    return count == 1 ? found : NULL;
-}
-
-static const flag *match_letter(const flag *flags, char letter)
-{
-    const flag *lists[2] = {flags, global_flags};
-    for (int l = 0; l < 2; l++)
-        for (const flag *f = lists[l]; f->name; f++)
-            if (f->letter == letter)
-                return f;
-    return NULL;
 }
 
 static bool takes_value(const flag *f)
@@ -923,16 +950,23 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
     char *field = (char *)opt + f->offset;
     switch (f->kind) {
     case FLAG_TEXT:
+        /* given twice (-c a -c b, or FILE and then -c): which one was meant is a guess */
+        if (*(const char **)field) {
+            fprintf(stderr, "selgw %s: %s %s: given already as '%s'\n", cmd ? cmd->name : "",
+                    spelled, value, *(const char **)field);
+            return false;
+        }
         *(const char **)field = value;
         return true;
     case FLAG_TIME: {
         time_flag *t = (time_flag *)field;
         char why[256];
-        if (!selgw_parse_utc(value, &t->ns, why, sizeof why)) {
+        if (!selgw_parse_cli_time(value, 0, &t->ns, &t->zoned, why, sizeof why)) {
             fprintf(stderr, "selgw %s: %s: %s\n", cmd->name, spelled, why);
             return false;
         }
         t->given = true;
+        t->text = value;
         return true;
     }
     case FLAG_TRUE:
@@ -961,87 +995,86 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
     return false;
 }
 
-/* Reads args into opt: cmd's flags and the global ones, in the forms getopt_long reads
- * (--name VALUE, --name=VALUE, -x VALUE, -xVALUE, -vq, -- before operands), and cmd's
- * operand, wherever it stands. With cmd NULL (the arguments before the command) only global
- * flags, up to the command's name: *command_at is its index, or argc if there is none.
- * False, with the reason on stderr, on anything cmd does not take. -h stops the reading
- * (the help is all that will be done). */
-static bool read_args(const command *cmd, int argc, char **argv, command_options *opt, bool *help,
-                      int *command_at)
+/* cmd's operand, or, when it is already there (from a flag too), the first argument too many. */
+static void take_operand(const command *cmd, command_options *opt, const char *arg,
+                         const char **extra)
 {
-    const flag *flags = cmd ? cmd->flags : no_flags;
+    const char **field = (const char **)((char *)opt + cmd->operand_offset);
+    if (cmd->operand && !*field)
+        *field = arg;
+    else if (!*extra)
+        *extra = arg;
+}
+
+/* Reads argv (argv[0], the program's or the command's name, is skipped) into opt with
+ * getopt_long: cmd's flags and the global ones, and cmd's operand, wherever they stand. With
+ * cmd NULL (before the command) only global flags, up to the command's name: optind is left
+ * at it, or at argc if there is none. False, with the reason on stderr, on anything cmd does
+ * not take. -h stops the reading (the help is all that will be done). */
+static bool read_args(const command *cmd, int argc, char **argv, command_options *opt, bool *help)
+{
+    /* getopt_long answers a flag with a letter with that letter, given as -x or --name, and
+     * one without with 256 + its index. "+" stops at the command's name; "-" hands operands
+     * back in order among the flags, even under POSIXLY_CORRECT; ":" answers a missing value
+     * with ':'. */
+    const flag *lists[2] = {cmd ? cmd->flags : no_flags, global_flags}, *all[MAX_FLAGS];
+    size_t count = 0;
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++)
+            count++;
+    if (count > MAX_FLAGS) { /* a table grew past the arrays: never drop a flag silently */
+        fprintf(stderr, "selgw: internal error: %s has %zu flags, more than MAX_FLAGS (%d)\n",
+                cmd ? cmd->name : "selgw", count, MAX_FLAGS);
+        abort();
+    }
+    struct option longopts[MAX_FLAGS + 1] = {{0}};
+    char optstring[3 + 2 * MAX_FLAGS] = {cmd ? '-' : '+', ':'};
+    size_t n = 0, used = 2;
+    for (int l = 0; l < 2; l++)
+        for (const flag *f = lists[l]; f->name; f++, n++) {
+            all[n] = f;
+            longopts[n] = (struct option){f->name, takes_value(f) ? required_argument : no_argument,
+                                          NULL, f->letter ? f->letter : 256 + (int)n};
+            if (f->letter) /* x, or x: for one that takes a value */
+                used +=
+                    (size_t)sprintf(optstring + used, "%c%s", f->letter, takes_value(f) ? ":" : "");
+        }
     const char *extra = NULL;
-    bool operands_only = false;
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        if (operands_only || arg[0] != '-' || !arg[1]) {
-            if (!cmd) {
-                *command_at = i;
-                return true;
-            }
-            const char **field = (const char **)((char *)opt + cmd->operand_offset);
-            if (cmd->operand && !*field)
-                *field = arg;
-            else if (!extra)
-                extra = arg;
+    opterr = 0; /* the refusals below say more than getopt_long's messages */
+    optind = 0; /* start over (glibc), reading optstring's "+" or "-" again */
+    for (int c; (c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1;) {
+        if (c == 1) {
+            take_operand(cmd, opt, optarg, &extra);
             continue;
         }
-        if (!strcmp(arg, "--")) {
-            operands_only = true;
-            continue;
-        }
-        if (arg[1] == '-') {
-            const char *name = arg + 2, *eq = strchr(name, '=');
-            size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            char spelled[64], ambiguous[256];
-            snprintf(spelled, sizeof spelled, "--%.*s", (int)len, name);
-            const flag *f = match_long(flags, name, len, ambiguous, sizeof ambiguous);
-            if (!f) {
-                refuse_flag(cmd, spelled, ambiguous[0] ? ambiguous : NULL);
-                return false;
-            }
+        /* On '?', optopt is an unknown letter, 0 for an unknown or ambiguous --name (typed),
+         * or the flag given a value it does not take (--name=V); on ':', the flag. */
+        const flag *f = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (longopts[i].val == (c == '?' || c == ':' ? optopt : c))
+                f = all[i];
+        const char *typed = argv[optind - 1];
+        char spelled[64] = {'-', (char)optopt}; /* a letter unknown or missing its value */
+        if (f && (c != ':' || typed[1] == '-'))
             snprintf(spelled, sizeof spelled, "--%s", f->name);
-            const char *value = eq ? eq + 1 : NULL;
-            if (takes_value(f) && !value && i + 1 < argc)
-                value = argv[++i];
-            if (takes_value(f) != (value != NULL)) {
-                fprintf(stderr, "selgw%s%s: %s %s\n", cmd ? " " : "", cmd ? cmd->name : "", spelled,
-                        value ? "takes no value" : "needs a value");
-                return false;
-            }
-            if (!apply_flag(cmd, f, spelled, value, opt, help))
-                return false;
-        } else {
-            for (const char *p = arg + 1; *p; p++) {
-                char spelled[3] = {'-', *p, '\0'};
-                const flag *f = match_letter(flags, *p);
-                if (!f) {
-                    refuse_flag(cmd, spelled, NULL);
-                    return false;
-                }
-                const char *value = !takes_value(f) ? NULL
-                                    : p[1]          ? p + 1
-                                    : i + 1 < argc  ? argv[++i]
-                                                    : NULL;
-                if (takes_value(f) && !value) {
-                    fprintf(stderr, "selgw%s%s: %s needs a value\n", cmd ? " " : "",
-                            cmd ? cmd->name : "", spelled);
-                    return false;
-                }
-                if (!apply_flag(cmd, f, spelled, value, opt, help))
-                    return false;
-                if (value)
-                    break;
-            }
+        else if (!f && !optopt)
+            snprintf(spelled, sizeof spelled, "%.*s", (int)strcspn(typed, "="), typed);
+        if (!f) {
+            refuse_flag(cmd, spelled, longopts);
+            return false;
         }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "selgw%s%s: %s %s\n", cmd ? " " : "", cmd ? cmd->name : "", spelled,
+                    c == ':' ? "needs a value" : "takes no value");
+            return false;
+        }
+        if (!apply_flag(cmd, f, spelled, optarg, opt, help))
+            return false;
         if (*help && cmd)
             return true;
     }
-    if (!cmd) {
-        *command_at = argc;
-        return true;
-    }
+    for (; cmd && optind < argc; optind++) /* the operands after "--" */
+        take_operand(cmd, opt, argv[optind], &extra);
     if (extra) {
         fprintf(stderr, "selgw %s: unexpected argument '%s'\n", cmd->name, extra);
         print_what_it_takes(cmd);
@@ -1080,20 +1113,19 @@ int main(int argc, char **argv)
     command_options opt;
     memset(&opt, 0, sizeof opt);
     bool help = false;
-    int at = 0;
-    if (!read_args(NULL, argc - 1, argv + 1, &opt, &help, &at))
+    if (!read_args(NULL, argc, argv, &opt, &help))
         return EXIT_CONFIG;
-    if (at == argc - 1) { /* no command */
+    int at = optind;  /* the command's name */
+    if (at == argc) { /* no command */
         print_usage(help ? stdout : stderr);
         return help ? 0 : EXIT_CONFIG;
     }
-    const char *name = argv[1 + at];
-    const command *cmd = find_command(name);
+    const command *cmd = find_command(argv[at]);
     if (!cmd) {
-        report_unknown_command(name);
+        report_unknown_command(argv[at]);
         return EXIT_CONFIG;
     }
-    if (!help && !read_args(cmd, argc - 2 - at, argv + 2 + at, &opt, &help, NULL))
+    if (!help && !read_args(cmd, argc - at, argv + at, &opt, &help))
         return EXIT_CONFIG;
     if (help) {
         print_command_help(stdout, cmd);

@@ -306,3 +306,28 @@ selgw_err selgw_modbus_decode_rtu_reply(const uint8_t *adu, size_t len,
     }
     return selgw_modbus_decode_pdu(adu + 1, len - 3, rq, regs, bits, exception_code, why, why_cap);
 }
+
+const char *selgw_modbus_exception_text(int code)
+{
+    /* Modbus Application Protocol v1.1b3, 7 "MODBUS Exception Responses" */
+    static const char *const texts[] = {
+        [1] = "illegal function: the device does not support this kind of read (check the "
+              "profile's function codes)",
+        [2] = "illegal data address: the device has no such register (is the profile the "
+              "right one for this model?)",
+        [3] = "illegal data value: the device refused the read's length (a read too wide "
+              "for it)",
+        [4] = "server device failure: the device failed while answering (its sensor may be "
+              "faulty or not yet ready)",
+        [5] = "acknowledge: the device accepted a long request and is still working on it",
+        [6] = "server device busy: the device is busy, try again later",
+        [8] = "memory parity error: the device found its memory inconsistent",
+        [10] = "gateway path unavailable: the Modbus gateway has no path to that unit (check "
+               "its routing and the unit id)",
+        [11] = "gateway target device failed to respond: the gateway got no answer from the "
+               "unit (check the unit id, baud rate and the wiring behind the gateway)",
+    };
+    if (code > 0 && (size_t)code < sizeof texts / sizeof texts[0] && texts[code])
+        return texts[code];
+    return "unknown exception";
+}

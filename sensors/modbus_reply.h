@@ -92,4 +92,10 @@ selgw_err selgw_modbus_decode_rtu_reply(const uint8_t *adu, size_t len,
                                         uint8_t *bits, int *exception_code, char *why,
                                         size_t why_cap);
 
+/* What a Modbus exception code means, in the words of the Modbus application protocol
+ * (1 "illegal function", 2 "illegal data address" ...) with what it usually means for a
+ * sensor ("the device has no such register: is the profile the right one for this
+ * model?"); "unknown exception" for a code the protocol does not define. */
+const char *selgw_modbus_exception_text(int code);
+
 #endif

@@ -52,7 +52,8 @@ static void usage(FILE *out)
             "      --time-scale X       simulated time runs X times faster (3600: a day in 24 s)\n"
             "      --start-time T       simulated time starts at T (default: now): UNIX\n"
             "                           seconds, or a time as selgw takes it:\n"
-            "                           " SELGW_UTC_FORMS "\n"
+            "                           YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC or with\n"
+            "                           its zone (Z, +08:00)\n"
             "      --wire-timing        RTU buses answer with the timing of a real line at the\n"
             "                           bus's baud rate and framing\n"
             "      --fault DEV=KIND[:ARG]  inject a fault (repeatable). KIND: none, silent,\n"
@@ -215,8 +216,8 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
         case OPT_START_TIME:
             if (parse_start_time(optarg, &opts->start_time_s) != 0) {
                 fprintf(stderr,
-                        "selgw-sim: --start-time %s: expected UNIX seconds or " SELGW_UTC_FORMS
-                        "\n",
+                        "selgw-sim: --start-time %s: expected UNIX seconds or "
+                        "YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC or with its zone\n",
                         optarg);
                 return EXIT_USAGE;
             }

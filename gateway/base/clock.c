@@ -198,7 +198,8 @@ bool selgw_parse_instant(const char *text, int64_t *utc_ns)
     return selgw_utc_from_civil(year, mon, day, hour, min, sec, frac, utc_ns);
 }
 
-bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t *utc_ns)
+static bool parse_time_text(const char *text, int default_offset_minutes, int64_t *utc_ns,
+                            bool *zoned)
 {
     const char *p = text;
     int year, mon, day, hour = 0, min = 0, sec = 0;
@@ -218,6 +219,7 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
         }
     }
     int offset = default_offset_minutes;
+    *zoned = *p == 'Z' || *p == '+' || *p == '-';
     if (*p == 'Z') {
         offset = 0;
         p++;
@@ -233,12 +235,19 @@ bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t 
            to_ns(seconds, (int64_t)offset * 60, frac, utc_ns);
 }
 
-bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_cap)
+bool selgw_parse_time_arg(const char *text, int default_offset_minutes, int64_t *utc_ns)
 {
-    if (selgw_parse_time_arg(text, 0, utc_ns))
+    bool zoned;
+    return parse_time_text(text, default_offset_minutes, utc_ns, &zoned);
+}
+
+bool selgw_parse_cli_time(const char *text, int default_offset_minutes, int64_t *utc_ns,
+                          bool *zoned, char *why, size_t why_cap)
+{
+    if (parse_time_text(text, default_offset_minutes, utc_ns, zoned))
         return true;
     selgw_explain(why, why_cap, "'%s' is not a time: TIME is %s, from 1970 to 2262", text,
-                  SELGW_UTC_FORMS);
+                  SELGW_TIME_FORMS);
     return false;
 }
 
@@ -303,4 +312,19 @@ bool selgw_parse_date(const char *text, int32_t *out)
         return false;
     *out = selgw_days_from_civil(year, month, day);
     return true;
+}
+
+char *selgw_format_local(int64_t utc_ns, int offset_minutes, char buf[SELGW_INSTANT_TEXT_SIZE])
+{
+    if (offset_minutes == 0)
+        return selgw_format_instant(utc_ns, buf);
+    char text[SELGW_INSTANT_TEXT_SIZE];
+    selgw_format_instant(utc_ns + (int64_t)offset_minutes * 60 * SELGW_NS_PER_S, text);
+    size_t n = strlen(text);
+    if (n && text[n - 1] == 'Z')
+        text[n - 1] = '\0';
+    int m = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+    snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%s%c%02d:%02d", text, offset_minutes < 0 ? '-' : '+',
+             m / 60 % 100, m % 60);
+    return buf;
 }

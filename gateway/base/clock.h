@@ -56,14 +56,23 @@ bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, in
                           int64_t fraction_ns, int64_t *utc_ns);
 
 /* The forms of a time on the command line, for messages and help texts. */
-#define SELGW_UTC_FORMS "YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone (Z, +08:00)"
+#define SELGW_TIME_FORMS                                                                       \
+    "YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone (Z, +08:00) or else in the gateway's "  \
+    "utc_offset"
 
-/* A time typed on the command line (--from, --to): one of selgw_parse_time_arg's forms, in
- * UTC unless the text says its zone. On failure false, and why (if not NULL) quotes the
- * text and says which forms are read: "'yesterday' is not a time: TIME is " SELGW_UTC_FORMS
- * ", from 1970 to 2262". One message for every refusal: the forms are few, and the quoted
- * text shows what differs from them (a date that does not exist reads as one too). */
-bool selgw_parse_utc(const char *text, int64_t *utc_ns, char *why, size_t why_cap);
+/* A time typed on the command line (--from, --to): one of selgw_parse_time_arg's forms.
+ * *zoned says whether the text gave its zone; without one it is read at
+ * default_offset_minutes (the caller says which it used: see selgw_format_local). On
+ * failure false, and why (if not NULL) quotes the text and says which forms are read:
+ * "'yesterday' is not a time: TIME is " SELGW_TIME_FORMS ", from 1970 to 2262". One
+ * message for every refusal: the forms are few, and the quoted text shows what differs from
+ * them (a date that does not exist reads as one too). */
+bool selgw_parse_cli_time(const char *text, int default_offset_minutes, int64_t *utc_ns,
+                          bool *zoned, char *why, size_t why_cap);
+
+/* An instant as local time at an offset from UTC, "2026-04-01T00:00:00+08:00" (with the
+ * fraction selgw_format_instant would give it); at offset 0, selgw_format_instant's "Z". */
+char *selgw_format_local(int64_t utc_ns, int offset_minutes, char buf[SELGW_INSTANT_TEXT_SIZE]);
 
 /* Whether the kernel believes the clock synchronised (adjtimex: not STA_UNSYNC), with a
  * short description for the record and the log ("synchronised, estimated error 12 us" /

@@ -753,6 +753,39 @@ static void check_duplicate_keys(selgw_yaml *yaml, struct fy_node *node, int dep
     }
 }
 
+/* libfyaml's messages speak of scalars and flow mappings; an operator editing a config in
+ * the field needs to know what to change. The parser's words stay at the end, in
+ * parentheses, for anyone who knows YAML. Matched by the start of libfyaml's message. */
+static const struct {
+    const char *start;
+    const char *plain;
+} fy_plain_words[] = {
+    {"invalid tab", "a tab is used to indent: YAML indents with spaces only (replace the tab "
+                    "with spaces)"},
+    {"wrongly indented", "a text in quotes is not closed, or its next line is not indented: "
+                         "check the quotes on this line and the line before"},
+    {"missing comma in flow", "a list in [ ] or { } lacks a comma or its closing bracket"},
+    {"flow sequence without a closing bracket", "a list in [ ] has no closing ]"},
+    {"invalid indentation", "this line is indented differently from the keys around it: keys "
+                            "of the same level start in the same column"},
+    {"invalid nested block mapping on the same line",
+     "two 'key:' on one line: a value with ': ' in it must be in quotes"},
+    {"invalid block mapping key on same line", "two keys on one line: put each key on a line "
+                                               "of its own"},
+    {"block sequence on the same line", "a '- ' item starts on the line of a key: put it on the "
+                                        "next line, indented"},
+    {"could not find expected ':'", "a key without ':' (or a line that should be part of the "
+                                    "line before)"},
+    {"missing ':'", "a key without ':'"},
+    {"invalid trailing content", "text after a closing quote: put the whole value in the quotes"},
+    {"plain scalar cannot start with", "a value starts with a character YAML reserves (such as "
+                                       "@, `, % or *): put the value in quotes"},
+    {"invalid escape", "a backslash in double quotes that YAML does not know: write \\\\ for "
+                       "a backslash, or use single quotes"},
+    {"invalid comment without whitespace", "a '#' comment needs a space before it"},
+    {"invalid alias", "a '*' starts an alias: put the value in quotes"},
+};
+
 static void take_fy_errors(selgw_yaml *yaml)
 {
     void *iter = NULL;
@@ -760,8 +793,16 @@ static void take_fy_errors(selgw_yaml *yaml)
     while ((err = fy_diag_errors_iterate(yaml->fy_diag, &iter))) {
         if (err->type < FYET_ERROR)
             continue;
-        selgw_yaml_error_at(yaml, (selgw_yaml_pos){err->line, err->column}, "%s",
-                            err->msg ? err->msg : "YAML syntax error");
+        const char *msg = err->msg ? err->msg : "YAML syntax error";
+        const char *plain = NULL;
+        for (size_t i = 0; !plain && i < sizeof fy_plain_words / sizeof fy_plain_words[0]; i++)
+            if (!strncmp(msg, fy_plain_words[i].start, strlen(fy_plain_words[i].start)))
+                plain = fy_plain_words[i].plain;
+        selgw_yaml_pos pos = {err->line, err->column};
+        if (plain)
+            selgw_yaml_error_at(yaml, pos, "%s (YAML: %s)", plain, msg);
+        else
+            selgw_yaml_error_at(yaml, pos, "YAML syntax: %s", msg);
     }
 }
 

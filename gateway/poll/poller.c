@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/worker.h"
 #include "sensors/decode.h"
+#include "sensors/modbus_reply.h"
 #include "sensors/plan.h"
 
 /* The data of one planned request, and how its last attempt went. */
@@ -357,9 +358,10 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         selgw_repeat_ok(&d->failures, d->what);
         d->consecutive_failures = 0;
     } else {
-        char detail[160] = "";
+        char detail[256] = "";
         if (status == SELGW_ERR_EXCEPTION)
-            snprintf(detail, sizeof detail, "exception code %d", exception_code);
+            snprintf(detail, sizeof detail, "exception %d, %s", exception_code,
+                     selgw_modbus_exception_text(exception_code));
         else
             snprintf(detail, sizeof detail, "%s", why); /* e.g. what was wrong with an answer */
         /* A link that is down is logged once for the bus, not once for every device. */

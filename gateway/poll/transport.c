@@ -1,7 +1,13 @@
 #include "poll/transport.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -83,7 +89,11 @@ static selgw_err ensure_open(selgw_transport *t)
     snprintf(what, sizeof what, "bus %s (%s)", t->bus->id, t->description);
     selgw_err err = t->ops->open(t->state);
     if (err != SELGW_OK) {
-        selgw_repeat_fail(&t->open_failures, what, err, "will retry");
+        char advice[384];
+        selgw_bus_open_advice(t->bus, errno, advice, sizeof advice);
+        char detail[400];
+        snprintf(detail, sizeof detail, "%s; will retry", advice);
+        selgw_repeat_fail(&t->open_failures, what, err, detail);
         t->next_open_ns = now + t->reopen_delay_ns;
         t->reopen_delay_ns *= 2;
         if (t->reopen_delay_ns > RECONNECT_MAX_NS)
@@ -147,4 +157,74 @@ void selgw_bus_describe(const selgw_bus *bus, char *buf, size_t cap)
     else
         snprintf(buf, cap, "rtu %s %d %d%c%d", bus->device ? bus->device : "?", bus->baud,
                  bus->data_bits, bus->parity, bus->stop_bits);
+}
+
+void selgw_serial_permission_advice(const char *device, const char *user, const char *group,
+                                    bool member, char *buf, size_t cap)
+{
+    if (member)
+        snprintf(buf, cap,
+                 "%s: permission denied although user '%s' is in group '%s', which owns it: "
+                 "check the device's mode (ls -l %s)",
+                 device, user, group, device);
+    else
+        snprintf(buf, cap,
+                 "%s: permission denied: user '%s' is not in group '%s', which owns it "
+                 "(sudo usermod -aG %s %s, then log in again; the selgw service user is in it)",
+                 device, user, group, group, user);
+}
+
+/* Whether this process may use files of group gid: its effective or a supplementary group. */
+static bool in_group(gid_t gid)
+{
+    if (getegid() == gid)
+        return true;
+    gid_t groups[256];
+    int n = getgroups(sizeof groups / sizeof groups[0], groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
+void selgw_bus_open_advice(const selgw_bus *bus, int e, char *buf, size_t cap)
+{
+    if (e == 0) {
+        snprintf(buf, cap, "the link could not be opened");
+        return;
+    }
+    if (bus->kind == SELGW_BUS_TCP) {
+        if (e == ECONNREFUSED)
+            snprintf(buf, cap,
+                     "%s:%d refused the connection: nothing listens on that port (check the "
+                     "converter's address and Modbus TCP port)",
+                     bus->host, bus->port);
+        else if (e == ETIMEDOUT || e == EHOSTUNREACH || e == ENETUNREACH)
+            snprintf(buf, cap, "%s:%d: %s (check the address, the cable and the network)",
+                     bus->host, bus->port, strerror(e));
+        else
+            snprintf(buf, cap, "%s:%d: %s", bus->host, bus->port, strerror(e));
+        return;
+    }
+    struct stat st;
+    if (e == ENOENT || e == ENODEV || e == ENXIO) {
+        snprintf(buf, cap,
+                 "%s: %s (is the USB-RS485 adapter plugged in? ls /dev/ttyUSB* /dev/serial/by-id/)",
+                 bus->device, strerror(e));
+    } else if ((e == EACCES || e == EPERM) && stat(bus->device, &st) == 0) {
+        /* pollers run in threads: the reentrant lookups */
+        char scratch[4096], user[64] = "?", group[64] = "?";
+        struct group gr, *grp = NULL;
+        struct passwd pw, *pwp = NULL;
+        if (getgrgid_r(st.st_gid, &gr, scratch, sizeof scratch, &grp) == 0 && grp)
+            snprintf(group, sizeof group, "%s", grp->gr_name);
+        if (getpwuid_r(geteuid(), &pw, scratch, sizeof scratch, &pwp) == 0 && pwp)
+            snprintf(user, sizeof user, "%s", pwp->pw_name);
+        selgw_serial_permission_advice(bus->device, user, group, in_group(st.st_gid), buf, cap);
+    } else if (e == EBUSY) {
+        snprintf(buf, cap, "%s: %s (another program has it open: fuser -v %s)", bus->device,
+                 strerror(e), bus->device);
+    } else {
+        snprintf(buf, cap, "%s: %s", bus->device, strerror(e));
+    }
 }

@@ -61,6 +61,18 @@ selgw_err selgw_transport_read(selgw_transport *t, int unit_id, const selgw_read
                                uint16_t *regs, uint8_t *bits, int *exception_code, char *why,
                                size_t why_cap);
 
+/* What an operator should know when the bus's link could not be opened with errno e: the
+ * system's words and the likely fix ("/dev/ttyUSB0: Permission denied: user 'pi' is not in
+ * group 'dialout', which owns it (sudo usermod -aG dialout pi, then log in again)"; a
+ * missing adapter; nothing listening on a TCP port). Looks at the device and the process's
+ * groups for a serial line that refused access. */
+void selgw_bus_open_advice(const selgw_bus *bus, int e, char *buf, size_t cap);
+
+/* The permission part of that advice for a serial device owned by `group`, from facts
+ * (pure): whether `user` is a member of it. */
+void selgw_serial_permission_advice(const char *device, const char *user, const char *group,
+                                    bool member, char *buf, size_t cap);
+
 bool selgw_transport_is_open(const selgw_transport *t);
 const char *selgw_transport_name(const selgw_transport *t);
 

@@ -128,6 +128,7 @@ static selgw_err link_open(void *state)
         modbus_close(link->ctx);
         int ignored;
         selgw_err err = translate_errno(e, &ignored);
+        errno = e; /* for the advice the transport logs */
         return err == SELGW_ERR_DISCONNECTED || err == SELGW_ERR_IO || err == SELGW_ERR_TIMEOUT
                    ? SELGW_ERR_CONNECT
                    : err;

@@ -14,7 +14,8 @@
   file states them, and each of them is accepted; every flag of another command is refused
   with exit 2 and a message naming the flag, the command and what it takes; the global -q
   and -v work before and after the command (the last one wins); an unknown command or flag,
-  a second operand and a time that cannot be read: exit 2 with a message.
+  a second operand and a time that cannot be read: exit 2 with a message; flags after the
+  operand are read also under POSIXLY_CORRECT, and everything after -- is an operand.
 """
 import os
 import re
@@ -236,15 +237,20 @@ class Cli(unittest.TestCase):
             self.assertRegex(res.stderr, rf"{bus}.*cannot connect", res.describe())
         self.assertRegex(res.stderr, r"4 of 4 devices did not answer")
 
-    def test_read_only_commands_need_no_secrets(self):
-        """selgw journal, annotate and export do not talk to the servers: they run without the
-        sinks' secret environment variables, which run and check still require."""
+    def one_device_config(self, gateway_id, journal):
+        """A config of one TCP device nobody serves, its journal in this test's directory."""
         cfg = h.make_config(
-            "itest-cli-secrets",
+            gateway_id,
             buses=[{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": h.free_port()}],
             devices=[{"id": "t1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
                       "plot": "plot-tea"}])
-        cfg["journal"] = {"dir": os.path.join(self.dir, "journal-secrets")}
+        cfg["journal"] = {"dir": os.path.join(self.dir, journal)}
+        return cfg
+
+    def test_read_only_commands_need_no_secrets(self):
+        """selgw journal, annotate and export do not talk to the servers: they run without the
+        sinks' secret environment variables, which run and check still require."""
+        cfg = self.one_device_config("itest-cli-secrets", "journal-secrets")
         cfg["mqtt"] = {"host": "127.0.0.1", "username": "gw", "password_env": "SELGW_NO_SUCH_VAR"}
         cfg["influxdb"] = {"url": "http://127.0.0.1:1", "database": "d", "username": "gw",
                            "password_env": "SELGW_NO_SUCH_VAR"}
@@ -258,6 +264,42 @@ class Cli(unittest.TestCase):
         res = h.selgw("journal", "-c", path)
         self.assertEqual(res.returncode, 0, res.describe())
         h.say("check refuses the missing secret; journal and annotate run without it")
+
+    def test_time_without_zone_is_the_gateways_local_time(self):
+        """--from 2026-04-01 is local midnight at gateway.utc_offset (+08:00), and the command
+        says so; a time with its zone is read as written and not remarked on; verify, which
+        reads no config, reads it as UTC and says that."""
+        cfg = self.one_device_config("itest-cli-times", "journal-times")
+        path = h.write_config(os.path.join(self.dir, "times.yaml"), cfg)
+        res = h.selgw("journal", "-c", path, "--dump", "--from", "2026-04-01", "--to",
+                      "2026-04-02T00:00Z")  # no journal there yet: said after the times
+        self.assertIn("selgw journal: --from 2026-04-01 read as 2026-04-01T00:00:00+08:00 (the "
+                      "gateway's local time, gateway.utc_offset), 2026-03-31T16:00:00Z\n",
+                      res.stderr)
+        self.assertNotIn("--to 2026-04-02", res.stderr)
+        res = h.selgw("verify", os.path.join(self.dir, "no-such-bundle"), "--from",
+                      "2026-04-01T08:00")
+        self.assertIn("selgw verify: --from 2026-04-01T08:00 read as 2026-04-01T08:00:00Z (UTC: "
+                      "verify reads no config; give the zone, e.g. +08:00), "
+                      "2026-04-01T08:00:00Z\n", res.stderr)
+        # 1970-01-01 exists in UTC but its local midnight at +08:00 is in 1969: refused
+        res = h.selgw("journal", "-c", path, "--dump", "--from", "1970-01-01")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw journal: --from: '1970-01-01' is not a time: ", res.stderr)
+        self.assertIn("(the gateway's local time, gateway.utc_offset)\n", res.stderr)
+        h.say("a bare date is the gateway's local midnight, and the command says how it read it")
+
+    def test_file_given_twice(self):
+        """The config given as FILE and as -c (in either order), or -c twice: refused, since
+        which one was meant is a guess."""
+        demo = os.path.join(h.SOURCE_DIR, "config/demo.yaml")
+        for args in (("check", "bad.yaml", "-c", demo), ("check", "-c", demo, "bad.yaml"),
+                     ("journal", "-c", demo, "-c", demo)):
+            res = h.selgw(*args)
+            self.assertEqual(res.returncode, 2, res.describe())
+        res = h.selgw("check", "bad.yaml", "-c", demo)
+        self.assertIn(f"selgw check: --config {demo}: given already as 'bad.yaml'", res.stderr)
+        h.say("a file given twice is refused, whatever the order")
 
 
 # Each command's own flags, as docs/README state them: long name -> short letter (or None)
@@ -470,8 +512,29 @@ class CommandLine(unittest.TestCase):
         h.say("unknown command, unknown and ambiguous flag, second operand, missing or "
               "unwanted value, --from without --dump: exit 2 with a message")
 
+    def test_flags_and_operands_in_any_order(self):
+        """A flag after the operand is read also with POSIXLY_CORRECT set (getopt_long would
+        stop at the first operand then); after -- everything is an operand; a short flag
+        missing its value is named as typed, also inside a group."""
+        demo = os.path.join(h.SOURCE_DIR, "config/demo.yaml")
+        os.environ["POSIXLY_CORRECT"] = "1"
+        try:
+            res = h.selgw("check", demo, "--plan", "-q")
+        finally:
+            del os.environ["POSIXLY_CORRECT"]
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertRegex(res.stdout, r"(?m)^plan ", res.describe())
+        res = h.selgw("check", "--", "-c")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertRegex(res.stderr, r"(?m)^selgw: -c: ", res.describe())
+        res = h.selgw("export", "-vo")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertIn("selgw export: -o needs a value", res.stderr)
+        h.say("flags after the operand (POSIXLY_CORRECT too), operands after --, -vo: exit 2")
+
     def test_times_that_cannot_be_read(self):
-        forms = "TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or with its zone"
+        forms = ("TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone (Z, +08:00) or else "
+                 "in the gateway's utc_offset")
         for args, flag, text in (
                 (("export", "--plot", "p", "--from", "yesterday", "--to", "2026-05-02", "-o",
                   "x"), "--from", "yesterday"),
@@ -481,8 +544,8 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(res.returncode, 2, res.describe())
             self.assertIn(f"selgw {args[0]}: {flag}: '{text}' is not a time: {forms}",
                           res.stderr)
-        res = h.selgw("export", "--plot", "p", "--from", "2026-05-02", "--to", "2026-05-01T08:00Z",
-                      "-o", "x")
+        res = h.selgw("export", "--plot", "p", "--from", "2026-05-02T00:00+08:00", "--to",
+                      "2026-05-01T08:00Z", "-o", "x")
         self.assertEqual(res.returncode, 2, res.describe())
         self.assertIn("--from T1 must be before --to T2", res.stderr)
         h.say("export, verify and journal refuse a time they cannot read, naming the flag")

@@ -90,6 +90,16 @@ class FaultScenario:
             h.say(f"{dev_id}: {len(rs)} readings, all status {status}"
                   + (f" (exception {self.exception_code})" if status == "exception" else ""))
 
+        # The log names the exception and what it usually means, once for the run.
+        named = {3: "exception 3, illegal data value: the device refused the read's length "
+                    "(a read too wide for it)",
+                 6: "exception 6, server device busy: the device is busy, try again later"}
+        refusing = [line for line in self.gw.stderr() if "device refusing " in line]
+        want = (": device answered with a Modbus exception: "
+                + named[self.exception_code])
+        self.assertTrue(any(line.endswith(want) for line in refusing),
+                        f"no log line ending {want!r}:\n" + "\n".join(refusing))
+
         # Healthy devices keep their schedule.
         times = [h.reading_seconds(r) for r in readings]
         span = max(times) - min(times)

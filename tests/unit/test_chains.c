@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "test_farm.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -43,11 +44,9 @@ typedef struct fixture {
     int64_t t;
 } fixture;
 
-
 static void open_journal(fixture *f)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->jcfg, NULL, 0, true, &f->journal, &rec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, NULL);
 }
 
 static void close_journal(fixture *f)
@@ -62,8 +61,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f || sodium_init() < 0)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-chains-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "chains"))
         return -1;
     snprintf(f->journal_dir, sizeof f->journal_dir, "%s/journal", f->dir);
     snprintf(f->state, sizeof f->state, "%s/chains.state", f->journal_dir);
@@ -74,12 +72,8 @@ static int setup(void **state)
         selgw_chains_new(&f->live) != SELGW_OK)
         return -1;
     /* small segments, so that retention and a lost tail can take whole files */
-    f->jcfg = (selgw_journal_config){.dir = f->journal_dir,
-                                     .segment_bytes = 2048,
-                                     .fsync = SELGW_FSYNC_NONE,
-                                     .commit_interval_ms = 5,
-                                     .retention_ms = 3600 * 1000,
-                                     .when_full = SELGW_WHEN_FULL_STOP};
+    f->jcfg = test_journal_config(f->journal_dir);
+    f->jcfg.segment_bytes = 2048;
     f->t = T0;
     open_journal(f);
     *state = f;
@@ -134,7 +128,8 @@ static uint64_t seal(fixture *f, bool save_state)
     assert_int_equal(selgw_chains_next(f->live, "gateway", &link), SELGW_OK);
     f->t += SEC;
     assert_int_equal(
-        selgw_chains_encode_seal(f->live, f->signer, f->t, f->t, "gw", buf, sizeof buf, &len), SELGW_OK);
+        selgw_chains_encode_seal(f->live, f->signer, f->t, f->t, "gw", buf, sizeof buf, &len),
+        SELGW_OK);
     uint64_t seq;
     assert_int_equal(selgw_journal_append(f->journal, buf, len, &seq), SELGW_OK);
     uint8_t hash[SELGW_RECORD_HASH_BYTES];
@@ -386,7 +381,7 @@ static void test_checkpoint_and_retention_hold(void **state)
     nanosleep(&pause, NULL); /* the writer's housekeeping runs retention every second */
     size_t n = segments(f, firsts, 256);
     assert_true(n >= 2);
-    assert_true(firsts[0] > 1);           /* retention removed segments before it */
+    assert_true(firsts[0] > 1);               /* retention removed segments before it */
     assert_true(firsts[0] <= checkpoint + 1); /* and none with records after it */
     close_journal(f); /* a crash after the last commit: no state saved since */
     open_journal(f);
@@ -448,12 +443,10 @@ static void test_budget_drop_waits_for_a_checkpoint(void **state)
 {
     fixture *f = *state;
     close_journal(f);
-    static const char *const sinks[] = {"x"};
     f->jcfg.hold_retention = true;
     f->jcfg.max_backlog_bytes = 3 * 2048;
     f->jcfg.when_full = SELGW_WHEN_FULL_DROP_OLDEST;
-    selgw_journal_recovery jrec;
-    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, "x");
     selgw_journal_set_gateway(f->journal, "gw");
     selgw_journal_gap_hook hook = {budget_gap_encode, budget_gap_appended, f};
     selgw_journal_set_gap_hook(f->journal, &hook);
@@ -492,12 +485,12 @@ static void test_budget_drop_waits_for_a_checkpoint(void **state)
     assert_true(gap->last_jseq > dropped);
     assert_int_equal(selgw_journal_flush(f->journal), SELGW_OK);
     struct timespec pause = {1, 300000000};
-    nanosleep(&pause, NULL); /* housekeeping would remove a dropped file now */
+    nanosleep(&pause, NULL);              /* housekeeping would remove a dropped file now */
     assert_true(has_segment(f, dropped)); /* kept: no state after the GAP yet */
     selgw_journal_set_gap_hook(f->journal, NULL);
     close_journal(f); /* killed before the next checkpoint */
 
-    assert_int_equal(selgw_journal_open(&f->jcfg, sinks, 1, true, &f->journal, &jrec), SELGW_OK);
+    f->journal = test_journal_open(&f->jcfg, "x");
     selgw_chains_recovery rec;
     selgw_chains *c = load(f, &rec, SELGW_OK);
     assert_true(rec.state_used);
@@ -613,8 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_ahead_of_the_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_and_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_and_retention_hold, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_budget_drop_waits_for_a_checkpoint, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_budget_drop_waits_for_a_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_of_another_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_from_before_the_state, setup, teardown),

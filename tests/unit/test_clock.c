@@ -448,11 +448,11 @@ static void test_time_arg_refuses_instants_past_2262_west_of_utc(void **state)
     assert_int_equal(time_arg("2262-04-11T23:00", -300), NOT_SET);
 }
 
-/* ---- selgw_parse_utc ------------------------------------------------------------------ */
+/* ---- selgw_parse_cli_time ------------------------------------------------------------- */
 
-/* The command line's times: selgw_parse_time_arg's forms in UTC, each read as that
- * function reads it at offset 0. */
-static void test_parse_utc_accepts_every_form(void **state)
+/* The command line's times: selgw_parse_time_arg's forms, each read as that function reads
+ * it at the same default offset, and whether the text gave its zone. */
+static void test_parse_cli_time_accepts_every_form(void **state)
 {
     (void)state;
     static const char *const forms[] = {
@@ -467,21 +467,53 @@ static void test_parse_utc_accepts_every_form(void **state)
         "1970-01-01",
     };
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        int64_t ns = NOT_SET;
-        char why[256] = "untouched";
-        if (!selgw_parse_utc(forms[i], &ns, why, sizeof why))
-            fail_msg("\"%s\" refused: %s", forms[i], why);
-        assert_int_equal(ns, time_arg(forms[i], 0));
-        assert_string_equal(why, "untouched"); /* nothing written when it is read */
+        for (int offset = -330; offset <= 480; offset += 810) {
+            int64_t ns = NOT_SET;
+            bool zoned = false;
+            char why[256] = "untouched";
+            int64_t want = time_arg(forms[i], offset); /* NOT_SET: out of range there */
+            bool read = selgw_parse_cli_time(forms[i], offset, &ns, &zoned, why, sizeof why);
+            if (want == NOT_SET) {
+                assert_false(read); /* e.g. 1970-01-01 at +08:00 is in 1969 */
+                continue;
+            }
+            if (!read)
+                fail_msg("\"%s\" refused: %s", forms[i], why);
+            assert_int_equal(ns, want);
+            assert_int_equal(zoned, strpbrk(forms[i] + 10, "Z+-") != NULL);
+            assert_string_equal(why, "untouched"); /* nothing written when it is read */
+        }
     }
     int64_t ns = NOT_SET;
-    assert_true(selgw_parse_utc("2026-05-01T06:00", &ns, NULL, 0));
+    bool zoned = true;
+    assert_true(selgw_parse_cli_time("2026-05-01T06:00", 0, &ns, &zoned, NULL, 0));
     assert_int_equal(ns, T_2026_05_01 + 6 * HOUR); /* UTC, not the machine's zone */
+    assert_false(zoned);
+    /* a bare date at the gateway's +08:00 is its local midnight */
+    assert_true(selgw_parse_cli_time("2026-05-01", 480, &ns, &zoned, NULL, 0));
+    assert_int_equal(ns, T_2026_05_01 - 8 * HOUR);
+    assert_true(selgw_parse_cli_time("2026-05-01T00:00Z", 480, &ns, &zoned, NULL, 0));
+    assert_int_equal(ns, T_2026_05_01);
+    assert_true(zoned);
+}
+
+/* Local time at an offset, as the CLI says how it read a time without its zone. */
+static void test_format_local(void **state)
+{
+    (void)state;
+    char buf[SELGW_INSTANT_TEXT_SIZE];
+    assert_string_equal(selgw_format_local(T_2026_05_01 - 8 * HOUR, 480, buf),
+                        "2026-05-01T00:00:00+08:00");
+    assert_string_equal(selgw_format_local(T_2026_05_01 + 5 * HOUR + 30 * 60 * S, -330, buf),
+                        "2026-05-01T00:00:00-05:30");
+    assert_string_equal(selgw_format_local(T_2026_05_01 + S / 4, 480, buf),
+                        "2026-05-01T08:00:00.25+08:00");
+    assert_string_equal(selgw_format_local(T_2026_05_01, 0, buf), "2026-05-01T00:00:00Z");
 }
 
 /* Every refusal quotes the text and names the forms (what `selgw journal --from yesterday`
  * prints after the flag's name); a NULL why is allowed. */
-static void test_parse_utc_refusals_say_why(void **state)
+static void test_parse_cli_time_refusals_say_why(void **state)
 {
     (void)state;
     static const char *const refused[] = {
@@ -499,19 +531,21 @@ static void test_parse_utc_refusals_say_why(void **state)
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int64_t ns = NOT_SET;
         char why[256], expected[256];
-        if (selgw_parse_utc(refused[i], &ns, why, sizeof why))
+        bool zoned;
+        if (selgw_parse_cli_time(refused[i], 0, &ns, &zoned, why, sizeof why))
             fail_msg("\"%s\" was read as %lld", refused[i], (long long)ns);
         snprintf(expected, sizeof expected,
-                 "'%s' is not a time: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]] in UTC, or "
-                 "with its zone (Z, +08:00), from 1970 to 2262",
+                 "'%s' is not a time: TIME is YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone "
+                 "(Z, +08:00) or else in the gateway's utc_offset, from 1970 to 2262",
                  refused[i]);
         assert_string_equal(why, expected);
     }
     int64_t ns = NOT_SET;
-    assert_false(selgw_parse_utc("tomorrow", &ns, NULL, 0));
+    bool zoned;
+    assert_false(selgw_parse_cli_time("tomorrow", 0, &ns, &zoned, NULL, 0));
     /* a short buffer holds the start of the message, terminated */
     char small[12];
-    assert_false(selgw_parse_utc("tomorrow", &ns, small, sizeof small));
+    assert_false(selgw_parse_cli_time("tomorrow", 0, &ns, &zoned, small, sizeof small));
     assert_string_equal(small, "'tomorrow' ");
 }
 
@@ -580,8 +614,9 @@ int main(void)
         cmocka_unit_test(test_time_arg_before_1970_in_utc),
         cmocka_unit_test(test_time_arg_near_the_upper_bound),
         cmocka_unit_test(test_time_arg_local_date_outside_range_utc_inside),
-        cmocka_unit_test(test_parse_utc_accepts_every_form),
-        cmocka_unit_test(test_parse_utc_refusals_say_why),
+        cmocka_unit_test(test_parse_cli_time_accepts_every_form),
+        cmocka_unit_test(test_parse_cli_time_refusals_say_why),
+        cmocka_unit_test(test_format_local),
         cmocka_unit_test(test_format_utc),
         cmocka_unit_test(test_format_day),
         cmocka_unit_test(test_clock_synchronised_says_which),

@@ -18,6 +18,7 @@
 #include "sensors/plan.h"
 #include "base/clock.h"
 #include "base/yaml.h"
+#include "test_util.h"
 
 /* Inline configs are loaded as "t.yaml" with the working directory at tests/data/config,
  * so "profiles_dir: ../profiles" finds the fixture profiles test-soil and test-climate. */
@@ -248,8 +249,36 @@ static void test_syntax_error(void **state)
     /* libfyaml reports an unclosed bracket where the input ends */
     selgw_diag *diag = load_bad("gateway:\n  id: [gw\nbases: []\n");
     assert_int_equal(selgw_diag_count(diag), 1);
-    assert_diag(diag, "t.yaml:4:1: flow sequence without a closing bracket");
+    assert_diag(diag, "t.yaml:4:1: a list in [ ] has no closing ] (YAML: flow sequence without "
+                      "a closing bracket)");
     selgw_diag_free(diag);
+    /* the parser's words translated into what to change, exact */
+    static const char *const plain[][2] = {
+        {"gateway:\n  id: gw\n\tlocation: x\n",
+         "t.yaml:3:2: a tab is used to indent: YAML indents with spaces only (replace the tab "
+         "with spaces) (YAML: invalid tab used as indentation)"},
+        {"gateway:\n  id: gw\n location: x\n",
+         "t.yaml:3:2: this line is indented differently from the keys around it: keys of the "
+         "same level start in the same column (YAML: invalid indentation in mapping)"},
+        {"gateway: {id: gw\n",
+         "t.yaml:2:1: a list in [ ] or { } lacks a comma or its closing bracket (YAML: missing "
+         "comma in flow mapping)"},
+        {"gateway:\n  id: gw\n  location: \"x\nbases: [\n",
+         "t.yaml:3:13: a text in quotes is not closed, or its next line is not indented: check "
+         "the quotes on this line and the line before (YAML: wrongly indented double-quoted "
+         "scalar)"},
+        {"gateway:\n  id: gw: 2\n",
+         "t.yaml:2:9: two 'key:' on one line: a value with ': ' in it must be in quotes (YAML: "
+         "invalid nested block mapping on the same line)"},
+        {"gateway:\n  id: \"g\\qw\"\n",
+         "t.yaml:2:9: a backslash in double quotes that YAML does not know: write \\\\ for a "
+         "backslash, or use single quotes (YAML: invalid escape 'q' in double-quoted string)"},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        diag = load_bad(plain[i][0]);
+        assert_diag(diag, plain[i][1]);
+        selgw_diag_free(diag);
+    }
     expect_one_error("gateway: {id: gw}\n\tbases: []\n", "t.yaml:2:");
     expect_one_error("gateway: {id: \"gw}\n", "t.yaml:1:");
     expect_one_error("", "t.yaml:1:1: empty document");
@@ -969,16 +998,14 @@ static char scratch[64];
 static int setup_scratch(void **state)
 {
     (void)state;
-    snprintf(scratch, sizeof(scratch), "/tmp/selgw-test-config-XXXXXX");
-    return mkdtemp(scratch) ? 0 : -1;
+    return test_scratch_dir(scratch, sizeof scratch, "config") ? 0 : -1;
 }
 
 static int teardown_scratch(void **state)
 {
     (void)state;
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf '%s'", scratch);
-    return system(command) == 0 ? 0 : -1;
+    remove_tree(scratch);
+    return 0;
 }
 
 /* Writes scratch/NAME with the given text and mode; returns the path (static buffer). */

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "base/durable.h"
+#include "test_util.h"
 
 typedef struct fixture {
     char dir[64];
@@ -27,8 +28,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-durable-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "durable")) {
         free(f);
         return -1;
     }
@@ -36,27 +36,12 @@ static int setup(void **state)
     return 0;
 }
 
-/* Removes every file in the scratch directory (and an empty directory a failed test left
- * there), then the directory itself. */
 static int teardown(void **state)
 {
     fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-            if (unlink(path) != 0)
-                rmdir(path);
-        }
-        closedir(d);
-    }
-    int rc = rmdir(f->dir);
+    remove_tree(f->dir);
     free(f);
-    return rc;
+    return 0;
 }
 
 static const char *path_in(const fixture *f, const char *name)
@@ -99,25 +84,9 @@ static const char *listing(const fixture *f)
     return out;
 }
 
-/* The whole content of a file; its length in *len. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *in = fopen(path, "rb");
-    assert_non_null(in);
-    static char buf[1 << 18];
-    *len = fread(buf, 1, sizeof buf - 1, in);
-    assert_int_equal(ferror(in), 0);
-    fclose(in);
-    buf[*len] = '\0';
-    return buf;
-}
-
 static void write_plain(const char *path, const char *text)
 {
-    FILE *out = fopen(path, "w");
-    assert_non_null(out);
-    fputs(text, out);
-    assert_int_equal(fclose(out), 0);
+    test_write_file(path, text, strlen(text));
 }
 
 static mode_t mode_of(const char *path)
@@ -171,7 +140,7 @@ static void test_replace_creates_file(void **state)
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     assert_int_equal(t.calls, 1);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, 15);
     assert_memory_equal(text, "cursor mqtt 42\n", 15);
     /* only the file itself: the temporary file was renamed, not copied */
@@ -220,14 +189,14 @@ static void test_replace_existing_file_completely(void **state)
     text_ctx t = {"new\n", 4, 0};
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, 4);
     assert_string_equal(text, "new\n");
     assert_string_equal(listing(f), "chains.state");
 
     /* an empty new content is a complete replacement too */
     assert_int_equal(selgw_durable_replace(path, 0640, write_nothing, NULL), SELGW_OK);
-    read_all(path, &len);
+    test_read_file(path, &len);
     assert_int_equal(len, 0);
     assert_string_equal(listing(f), "chains.state");
 }
@@ -245,8 +214,8 @@ static void test_replace_does_not_write_in_place(void **state)
     text_ctx t = {"new content, longer than the old\n", 34, 0};
     assert_int_equal(selgw_durable_replace(path, 0640, write_text, &t), SELGW_OK);
     size_t len;
-    assert_string_equal(read_all(link_path, &len), "old content\n");
-    assert_string_equal(read_all(path, &len), "new content, longer than the old\n");
+    assert_string_equal(test_read_file(link_path, &len), "old content\n");
+    assert_string_equal(test_read_file(path, &len), "new content, longer than the old\n");
     struct stat a, b;
     assert_int_equal(stat(path, &a), 0);
     assert_int_equal(stat(link_path, &b), 0);
@@ -265,7 +234,7 @@ static void test_replace_large_content(void **state)
     text_ctx t = {big, sizeof big, 0};
     assert_int_equal(selgw_durable_replace(path, 0600, write_text, &t), SELGW_OK);
     size_t len;
-    const char *text = read_all(path, &len);
+    const char *text = test_read_file(path, &len);
     assert_int_equal(len, sizeof big);
     assert_memory_equal(text, big, sizeof big);
 }
@@ -282,7 +251,7 @@ static void test_writer_error_keeps_old_file(void **state)
     assert_int_equal(selgw_durable_replace(path, 0600, write_then_fail, &calls), SELGW_ERR_RANGE);
     assert_int_equal(calls, 1);
     size_t len;
-    assert_string_equal(read_all(path, &len), "cursor mqtt 41\n");
+    assert_string_equal(test_read_file(path, &len), "cursor mqtt 41\n");
     assert_int_equal(mode_of(path), 0644);
     assert_string_equal(listing(f), "cursor.state");
 

@@ -26,7 +26,7 @@
 #include "evidence/provenance.h"
 #include "journal/record.h"
 #include "sensors/profile.h"
-#include "test_reading_util.h"
+#include "test_farm.h"
 
 #define T0 INT64_C(1795960000000000000)
 #define SEC INT64_C(1000000000)
@@ -50,15 +50,7 @@ typedef struct fixture {
     char public_key[SELGW_PUBLIC_KEY_TEXT_SIZE];
     char other_public_key[SELGW_PUBLIC_KEY_TEXT_SIZE];
 
-    selgw_field fields[2];
-    selgw_profile profile;
-    selgw_contract contracts[2];
-    const selgw_contract *contract_ptrs[2];
-    selgw_base base;
-    selgw_plot plots[2];
-    selgw_bus bus;
-    selgw_device devices[3];
-    selgw_config cfg;
+    test_farm farm;
 
     selgw_journal *journal;
     chain_state chains[MAX_CHAINS];
@@ -103,7 +95,7 @@ static uint64_t append(fixture *f, chain_state *c, const uint8_t *payload, size_
 static uint64_t add_reading(fixture *f, size_t device, int64_t t, selgw_err status)
 {
     char name[64];
-    snprintf(name, sizeof name, "device/%s", f->devices[device].id);
+    snprintf(name, sizeof name, "device/%s", f->farm.devices[device].id);
     chain_state *c = chain(f, name);
     test_value values[2];
     if (status == SELGW_OK) {
@@ -113,8 +105,8 @@ static uint64_t add_reading(fixture *f, size_t device, int64_t t, selgw_err stat
         values[0] = values[1] = (test_value){0, SELGW_QUALITY_READ_FAILED};
     }
     selgw_reading r;
-    test_reading(&r, &f->cfg, &f->devices[device], t, status, 1, f->contract_ptrs,
-                 f->devices[device].plot == 0 ? 2 : 0, values);
+    test_reading(&r, &f->farm.cfg, &f->farm.devices[device], t, status, 1, f->farm.contract_ptrs,
+                 f->farm.devices[device].plot == 0 ? 2 : 0, values);
     selgw_chain_link link = next_link(c);
     uint8_t buf[2048];
     size_t len = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
@@ -157,8 +149,8 @@ static uint64_t add_event(fixture *f, selgw_record_type type, int64_t t, const c
 static uint64_t add_tags(fixture *f, size_t plot, int64_t t)
 {
     char tags[2048];
-    assert_true(selgw_plot_tags_text(&f->cfg, plot, tags, sizeof tags) < sizeof tags);
-    return add_event(f, SELGW_RECORD_TAGS, t, f->plots[plot].id, tags, NULL);
+    assert_true(selgw_plot_tags_text(&f->farm.cfg, plot, tags, sizeof tags) < sizeof tags);
+    return add_event(f, SELGW_RECORD_TAGS, t, f->farm.plots[plot].id, tags, NULL);
 }
 
 /* A seal of every chain's head, signed with signer, as the gateway writes it. */
@@ -174,9 +166,8 @@ static size_t encode_seal_covering(fixture *f, int64_t t, int64_t covers,
     chain_state *g = chain(f, "gateway");
     selgw_chain_link link = next_link(g);
     size_t signed_len = 0;
-    size_t len =
-        selgw_record_encode_seal(t, covers, "gw-1", entries, f->chain_count, &link, buf, cap,
-                                 &signed_len);
+    size_t len = selgw_record_encode_seal(t, covers, "gw-1", entries, f->chain_count, &link, buf,
+                                          cap, &signed_len);
     assert_true(len > 0 && len <= cap);
     assert_int_equal(len, signed_len + SELGW_RECORD_SIGNATURE_BYTES);
     selgw_sign(signer, buf, signed_len, buf + signed_len);
@@ -201,9 +192,7 @@ static uint64_t add_seal(fixture *f, int64_t t)
  * of plot hw-a. */
 static void begin_journal(fixture *f)
 {
-    selgw_journal_recovery rec;
-    assert_int_equal(selgw_journal_open(&f->cfg.journal, NULL, 0, true, &f->journal, &rec),
-                     SELGW_OK);
+    f->journal = test_journal_open(&f->farm.cfg.journal, NULL);
     add_event(f, SELGW_RECORD_START, T0, NULL, "selgw 0.4 test.yaml", NULL);
     add_tags(f, 0, T0 + 1 * SEC);
 }
@@ -215,50 +204,25 @@ static void end_journal(fixture *f)
     f->journal = NULL;
 }
 
+/* One base with coordinates, plots hw-a (with both contracts) and hw-b, devices soil-1
+ * and soil-2 on hw-a and soil-3 on hw-b, all on one bus. */
 static void config_init(fixture *f)
 {
-    f->fields[0] = (selgw_field){.name = "soil_moisture", .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature", .unit = "degC"};
-    f->profile = (selgw_profile){.name = "test-soil", .field_count = 2, .fields = f->fields};
-    f->contracts[0] = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
-    f->contracts[1] = (selgw_contract){.household = "HH-017", .contract = "ZY-2025-031"};
-    f->contract_ptrs[0] = &f->contracts[0];
-    f->contract_ptrs[1] = &f->contracts[1];
-    f->base = (selgw_base){.id = "hanwang",
-                           .name = "汉王",
-                           .county = "紫阳县",
-                           .township = "汉王镇",
-                           .has_coordinates = true,
-                           .latitude = 32.52,
-                           .longitude = 108.53};
-    f->contracts[0].to_day = f->contracts[1].to_day = INT32_MAX;
-    f->plots[0] =
-        (selgw_plot){.id = "hw-a", .crop = "tea", .contract_count = 2, .contracts = f->contracts};
-    f->plots[1] = (selgw_plot){.id = "hw-b", .crop = "tea"};
-    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
-    f->devices[0] = (selgw_device){
-        .id = "soil-1", .plot = 0, .unit_id = 1, .profile = &f->profile, .serial = ""};
-    f->devices[1] = (selgw_device){
-        .id = "soil-2", .plot = 0, .unit_id = 2, .profile = &f->profile, .serial = ""};
-    f->devices[2] = (selgw_device){
-        .id = "soil-3", .plot = 1, .unit_id = 3, .profile = &f->profile, .serial = ""};
-    f->cfg = (selgw_config){.path = "test.yaml",
-                            .gateway_id = "gw-1",
-                            .base_count = 1,
-                            .bases = &f->base,
-                            .plot_count = 2,
-                            .plots = f->plots,
-                            .bus_count = 1,
-                            .buses = &f->bus,
-                            .device_count = 3,
-                            .devices = f->devices};
-    f->cfg.journal = (selgw_journal_config){.dir = f->journal_dir,
-                                            .segment_bytes = 1 << 20,
-                                            .fsync = SELGW_FSYNC_NONE,
-                                            .commit_interval_ms = 5,
-                                            .retention_ms = 3600 * 1000,
-                                            .when_full = SELGW_WHEN_FULL_STOP};
-    f->cfg.signing = (selgw_signing_config){
+    test_farm_init(&f->farm, 2, 2, 2, 3);
+    f->farm.bases[0] = (selgw_base){.id = "hanwang",
+                                    .name = "汉王",
+                                    .county = "紫阳县",
+                                    .township = "汉王镇",
+                                    .has_coordinates = true,
+                                    .latitude = 32.52,
+                                    .longitude = 108.53};
+    f->farm.plots[0].id = "hw-a";
+    f->farm.plots[1].id = "hw-b";
+    for (size_t i = 0; i < 3; i++)
+        f->farm.devices[i].unit_id = (int)i + 1;
+    f->farm.devices[2].plot = 1;
+    f->farm.cfg.journal = test_journal_config(f->journal_dir);
+    f->farm.cfg.signing = (selgw_signing_config){
         .enabled = true, .secret_key = f->key_path, .seal_interval_ms = 300000};
 }
 
@@ -297,8 +261,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f || sodium_init() < 0)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-evidence-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "evidence"))
         return -1;
     snprintf(f->journal_dir, sizeof f->journal_dir, "%s/journal", f->dir);
     snprintf(f->key_path, sizeof f->key_path, "%s/gw.key", f->dir);
@@ -313,7 +276,6 @@ static int setup(void **state)
     *state = f;
     return 0;
 }
-
 
 static int teardown(void **state)
 {
@@ -331,7 +293,7 @@ static int teardown(void **state)
 static void export_ok(fixture *f, const char *plot, int64_t from, int64_t to)
 {
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(&f->cfg, plot, from, to, f->bundle, why, sizeof why);
+    selgw_err err = selgw_evidence_export(&f->farm.cfg, plot, from, to, f->bundle, why, sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "export: %s: %s\n", selgw_strerror(err), why);
     assert_int_equal(err, SELGW_OK);
@@ -581,8 +543,9 @@ static void test_export_needs_closing_seal(void **state)
     fixture *f = *state;
     build_journal(f, false);
     char why[512] = "";
-    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
-                     SELGW_ERR_AGAIN);
+    assert_int_equal(
+        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
+        SELGW_ERR_AGAIN);
     assert_non_null(strstr(why, "no seal covers every poll begun before 2026-11-29T13:55:40Z yet: "
                                 "wait for the next seal (signing.seal_interval) or stop the "
                                 "gateway cleanly"));
@@ -594,14 +557,17 @@ static void test_export_refusals(void **state)
     fixture *f = *state;
     build_journal(f, true);
     char why[512] = "";
-    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-zz", T1, T2, f->bundle, why, sizeof why),
-                     SELGW_ERR_NOT_FOUND);
+    assert_int_equal(
+        selgw_evidence_export(&f->farm.cfg, "hw-zz", T1, T2, f->bundle, why, sizeof why),
+        SELGW_ERR_NOT_FOUND);
     assert_non_null(strstr(why, "no readings of plot hw-zz"));
-    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T2, T1, f->bundle, why, sizeof why),
-                     SELGW_ERR_INVALID);
-    f->cfg.signing.enabled = false;
-    assert_int_equal(selgw_evidence_export(&f->cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
-                     SELGW_ERR_INVALID);
+    assert_int_equal(
+        selgw_evidence_export(&f->farm.cfg, "hw-a", T2, T1, f->bundle, why, sizeof why),
+        SELGW_ERR_INVALID);
+    f->farm.cfg.signing.enabled = false;
+    assert_int_equal(
+        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
+        SELGW_ERR_INVALID);
     assert_non_null(strstr(why, "signing is off"));
 }
 
@@ -839,8 +805,8 @@ static void test_backfilled_reading(void **state)
     selgw_record_hash(buf, len, c.head);
     test_value values[2] = {{21, SELGW_QUALITY_OK}, {15, SELGW_QUALITY_OK}};
     selgw_reading r;
-    test_reading(&r, &f->cfg, &f->devices[1], T0 + 335 * SEC, SELGW_OK, 1, f->contract_ptrs, 2,
-                 values);
+    test_reading(&r, &f->farm.cfg, &f->farm.devices[1], T0 + 335 * SEC, SELGW_OK, 1,
+                 f->farm.contract_ptrs, 2, values);
     selgw_chain_link link = next_link(&c);
     size_t n = selgw_record_encode_reading(&r, &link, buf, sizeof buf);
     assert_true(n > 0 && n <= sizeof buf);
@@ -1270,8 +1236,12 @@ static void test_what_was_asked(void **state)
     fixture *f = *state;
     prepare(f);
     save_lines(f);
-    selgw_verify_options asked = {.pubkey = f->public_key, .plot = "hw-a", .has_from = true,
-                                  .from_ns = T1, .has_to = true, .to_ns = T2};
+    selgw_verify_options asked = {.pubkey = f->public_key,
+                                  .plot = "hw-a",
+                                  .has_from = true,
+                                  .from_ns = T1,
+                                  .has_to = true,
+                                  .to_ns = T2};
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
@@ -1372,7 +1342,7 @@ static void test_moved_device(void **state)
     add_seal(f, T0 + 100 * SEC);
     add_reading(f, 0, T0 + 210 * SEC, SELGW_OK);
     add_reading(f, 1, T0 + 210 * SEC, SELGW_OK);
-    f->devices[0].plot = 1; /* soil-1 moves to hw-b */
+    f->farm.devices[0].plot = 1; /* soil-1 moves to hw-b */
     add_tags(f, 0, T0 + 250 * SEC);
     add_tags(f, 1, T0 + 250 * SEC);
     add_reading(f, 0, T0 + 270 * SEC, SELGW_OK);
@@ -1398,9 +1368,10 @@ static void test_period_not_covered(void **state)
     free(f->lines[5]);
     f->lines[5] = strdup("to 2026-11-29T14:00:00Z");
     save_lines(f);
-    expect_failure(f, NULL, "seals do not cover the period: the closing seal covers the polls "
-                            "begun before 2026-11-29T13:56:40Z, not all those before its end "
-                            "2026-11-29T14:00:00Z");
+    expect_failure(f, NULL,
+                   "seals do not cover the period: the closing seal covers the polls "
+                   "begun before 2026-11-29T13:56:40Z, not all those before its end "
+                   "2026-11-29T14:00:00Z");
 }
 
 static void test_not_a_bundle(void **state)

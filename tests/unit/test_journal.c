@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_farm.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -83,16 +84,12 @@ static int test_fdatasync(int fd)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-journal-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "journal"))
         return -1;
-    f->cfg = (selgw_journal_config){.dir = f->dir,
-                                    .segment_bytes = 4096,
-                                    .fsync = SELGW_FSYNC_BATCH,
-                                    .commit_interval_ms = 5,
-                                    .retention_ms = 3600 * 1000, /* tests that remove set 0 */
-                                    .max_backlog_bytes = 0,
-                                    .when_full = SELGW_WHEN_FULL_STOP};
+    /* small segments and fsync, the journal's own subject; tests that remove set retention 0 */
+    f->cfg = test_journal_config(f->dir);
+    f->cfg.segment_bytes = 4096;
+    f->cfg.fsync = SELGW_FSYNC_BATCH;
     selgw_journal_io_reset();
     selgw_journal_io_hooks.pwrite = test_pwrite;
     selgw_journal_io_hooks.fdatasync = test_fdatasync;
@@ -254,22 +251,6 @@ static uint8_t *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-}
-
-static void append_file(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "ab");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-}
-
 static off_t file_size(const char *path)
 {
     struct stat st;
@@ -396,7 +377,7 @@ static void test_format_on_disk(void **state)
         put32(p + 4, test_crc32c_bitwise(0, p + 8, 11));
     }
     path_of(f, "00000000000000000007.seg", path, sizeof path);
-    write_file(path, seg, sizeof seg);
+    test_write_file(path, seg, sizeof seg);
     selgw_journal_recovery rec;
     j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.records, 2);
@@ -662,7 +643,7 @@ static void test_recovery_cuts_garbage_and_zero_tails(void **state)
     uint8_t junk[777];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (uint8_t)(i * 131 + 7);
-    append_file(last, junk, sizeof junk);
+    test_append_file(last, junk, sizeof junk);
     selgw_journal_recovery rec;
     selgw_journal *j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.torn_bytes, sizeof junk);
@@ -671,7 +652,7 @@ static void test_recovery_cuts_garbage_and_zero_tails(void **state)
     selgw_journal_close(j);
 
     uint8_t zeros[5000] = {0};
-    append_file(last, zeros, sizeof zeros);
+    test_append_file(last, zeros, sizeof zeros);
     j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.torn_bytes, sizeof zeros);
     assert_int_equal(rec.records, 50);
@@ -682,7 +663,7 @@ static void test_recovery_cuts_garbage_and_zero_tails(void **state)
     put32(hdr, 100);
     put32(hdr + 4, 0x12345678);
     put64(hdr + 8, 51);
-    append_file(last, hdr, sizeof hdr);
+    test_append_file(last, hdr, sizeof hdr);
     j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.torn_bytes, FRAME_HEADER);
     assert_int_equal(read_all(j, 0, NULL), 50);
@@ -697,7 +678,7 @@ static void test_recovery_torn_segment_header(void **state)
     /* a crash right after the next segment was created */
     char path[512];
     path_of(f, "00000000000000000041.seg", path, sizeof path);
-    write_file(path, "SELGWJ", 6);
+    test_write_file(path, "SELGWJ", 6);
     selgw_journal_recovery rec;
     selgw_journal *j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.torn_bytes, 6);
@@ -714,7 +695,7 @@ static void test_recovery_torn_segment_header(void **state)
 
     /* an empty file */
     path_of(f, "00000000000000000046.seg", path, sizeof path);
-    write_file(path, "", 0);
+    test_write_file(path, "", 0);
     j = open_ok(f, NULL, 0, &rec);
     assert_int_equal(rec.torn_bytes, 0);
     assert_int_equal(rec.records, 45);
@@ -741,7 +722,7 @@ static void test_corrupt_middle_is_refused(void **state)
     uint8_t *copy = malloc(len);
     memcpy(copy, before, len);
     copy[off3 + FRAME_HEADER + 10] ^= 0x40;
-    write_file(first, copy, len);
+    test_write_file(first, copy, len);
 
     selgw_journal *j = NULL;
     selgw_journal_recovery rec;
@@ -773,7 +754,7 @@ static void test_corrupt_inside_last_segment_is_refused(void **state)
     uint8_t *b = read_file(last, &len);
     size_t off = SEG_HEADER + frames_size(1, 4);
     b[off] ^= 0xff; /* the length of record 5 */
-    write_file(last, b, len);
+    test_write_file(last, b, len);
     free(b);
     selgw_journal *j = NULL;
     selgw_journal_recovery rec;
@@ -797,13 +778,13 @@ static void test_bad_segment_header_and_unreadable_files(void **state)
     uint8_t *b = read_file(first, &len);
     uint8_t saved = b[3];
     b[3] = 'X';
-    write_file(first, b, len);
+    test_write_file(first, b, len);
     selgw_journal *j = NULL;
     selgw_journal_recovery rec;
     assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, true, &j, &rec), SELGW_ERR_CORRUPT);
     assert_non_null(strstr(rec.message, "offset 0: not a selgw journal segment"));
     b[3] = saved;
-    write_file(first, b, len);
+    test_write_file(first, b, len);
     free(b);
     j = open_ok(f, NULL, 0, NULL);
     selgw_journal_close(j);
@@ -824,7 +805,7 @@ static void test_bad_segment_header_and_unreadable_files(void **state)
     put32(seg + 8, 1);
     put64(seg + 16, 3);
     put32(seg + 24, test_crc32c_bitwise(0, seg, 24));
-    write_file(path, seg, sizeof seg);
+    test_write_file(path, seg, sizeof seg);
     assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, true, &j, &rec), SELGW_ERR_CORRUPT);
     assert_non_null(strstr(rec.message, "00000000000000000003.seg"));
 }
@@ -853,7 +834,7 @@ static void test_directory_created_and_read_only_mode(void **state)
     char path[600];
     snprintf(path, sizeof path, "%s/00000000000000000001.seg", nested);
     off_t size = file_size(path);
-    append_file(path, "garbage", 7);
+    test_append_file(path, "garbage", 7);
     assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, false, &j, &rec), SELGW_OK);
     assert_int_equal(rec.torn_bytes, 7);
     assert_int_equal(rec.records, 30);
@@ -915,9 +896,9 @@ static void test_cursors_persist(void **state)
      * come back */
     char old_temp[512];
     path_of(f, "cursor.mqtt.tmp", old_temp, sizeof old_temp);
-    write_file(old_temp, "99\n", 3);
+    test_write_file(old_temp, "99\n", 3);
     path_of(f, "cursor.mqtt.tmp-Ab12Cd", path, sizeof path);
-    write_file(path, "98\n", 3);
+    test_write_file(path, "98\n", 3);
     j = open_ok(f, sinks, 2, NULL);
     assert_int_not_equal(access(path, F_OK), 0);
     assert_int_not_equal(access(old_temp, F_OK), 0);
@@ -936,7 +917,7 @@ static void test_cursors_persist(void **state)
 
     /* a damaged cursor file stops the opening */
     path_of(f, "cursor.influx", path, sizeof path);
-    write_file(path, "7x\n", 3);
+    test_write_file(path, "7x\n", 3);
     selgw_journal_recovery rec;
     assert_int_equal(selgw_journal_open(&f->cfg, sinks, 2, true, &j, &rec), SELGW_ERR_CORRUPT);
     assert_non_null(strstr(rec.message, "cursor.influx"));
@@ -948,7 +929,7 @@ static void test_cursor_beyond_the_end(void **state)
     const char *sinks[] = {"mqtt"};
     char path[512];
     path_of(f, "cursor.mqtt", path, sizeof path);
-    write_file(path, "500\n", 4);
+    test_write_file(path, "500\n", 4);
     selgw_journal *j = open_ok(f, sinks, 1, NULL);
     assert_int_equal(selgw_journal_committed_seq(j), 500);
     uint64_t seq;
@@ -987,7 +968,7 @@ static void test_retention(void **state)
     /* b has delivered nothing after all */
     char path[512];
     path_of(f, "cursor.b", path, sizeof path);
-    write_file(path, "0\n", 2);
+    test_write_file(path, "0\n", 2);
     f->cfg.retention_ms = 0;
     j = open_ok(f, sinks, 2, NULL);
     assert_int_equal(selgw_journal_cursor(j, "b"), 0);

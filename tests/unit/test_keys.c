@@ -17,25 +17,25 @@
 #include <cmocka.h>
 
 #include "evidence/keys.h"
+#include "test_util.h"
 
 #define HEADER "selgw-ed25519-secret-key 1\n"
 
-static char scratch[] = "/tmp/selgw-test-keys-XXXXXX";
+static char scratch[64];
 static char paths[64][256];
 static size_t path_count;
 
 static int setup_scratch(void **state)
 {
     (void)state;
-    return mkdtemp(scratch) ? 0 : -1;
+    return test_scratch_dir(scratch, sizeof scratch, "keys") ? 0 : -1;
 }
 
 static int teardown_scratch(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < path_count; i++)
-        unlink(paths[i]);
-    return rmdir(scratch);
+    remove_tree(scratch);
+    return 0;
 }
 
 /* A path in the scratch directory, removed at the end. */
@@ -51,23 +51,9 @@ static const char *scratch_path(const char *name)
 static const char *write_file(const char *name, const char *text, mode_t mode)
 {
     const char *path = scratch_path(name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
+    test_write_file(path, text, strlen(text));
     assert_int_equal(chmod(path, mode), 0);
     return path;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char buf[1024];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
 }
 
 static void assert_contains(const char *text, const char *part)
@@ -106,7 +92,7 @@ static void test_keygen_writes_private_file(void **state)
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0600);
 
-    const char *text = read_text(path);
+    const char *text = test_read_file(path, NULL);
     assert_int_equal(strlen(text), strlen(HEADER) + 128 + 1);
     assert_memory_equal(text, HEADER, strlen(HEADER));
     for (size_t i = strlen(HEADER); i < strlen(HEADER) + 128; i++)
@@ -138,16 +124,16 @@ static void test_keygen_refuses_existing_file(void **state)
     char expected[512];
     snprintf(expected, sizeof(expected), "%s exists: not overwriting a key", path);
     assert_string_equal(why, expected);
-    assert_string_equal(read_text(path), "precious\n");
+    assert_string_equal(test_read_file(path, NULL), "precious\n");
 
     /* a second keygen over a key keeps the first key */
     const char *key = scratch_path("twice.key");
     char first[SELGW_PUBLIC_KEY_TEXT_SIZE], second[SELGW_PUBLIC_KEY_TEXT_SIZE];
     assert_int_equal(selgw_keygen(key, first, why, sizeof(why)), SELGW_OK);
     char before[1024];
-    snprintf(before, sizeof(before), "%s", read_text(key));
+    snprintf(before, sizeof(before), "%.1023s", test_read_file(key, NULL));
     assert_int_equal(selgw_keygen(key, second, why, sizeof(why)), SELGW_ERR_IO);
-    assert_string_equal(read_text(key), before);
+    assert_string_equal(test_read_file(key, NULL), before);
 }
 
 static void test_keygen_bad_directory(void **state)
@@ -299,7 +285,7 @@ static void test_load_malformed_files(void **state)
         const char *path = scratch_path("good.key");
         char public_text[SELGW_PUBLIC_KEY_TEXT_SIZE], why[512];
         assert_int_equal(selgw_keygen(path, public_text, why, sizeof(why)), SELGW_OK);
-        snprintf(good, sizeof(good), "%s", read_text(path));
+        snprintf(good, sizeof(good), "%.1023s", test_read_file(path, NULL));
     }
     const char *hex = good + strlen(HEADER);
     char text[1024];

@@ -12,7 +12,7 @@
 #include "base/text_writer.h"
 #include "journal/record.h"
 #include "sensors/profile.h"
-#include "test_reading_util.h"
+#include "test_farm.h"
 
 typedef void (*escaper)(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 

@@ -571,9 +571,29 @@ static void test_rtu_start_judges_only_what_differs_from_the_expected(void **sta
     assert_int_equal(selgw_modbus_check_rtu_start(other, 0, &regs_rq, NULL, 0), SELGW_OK);
 }
 
+/* The names an operator reads in the log for each exception code. */
+static void test_exception_texts(void **state)
+{
+    (void)state;
+    assert_string_equal(selgw_modbus_exception_text(2),
+                        "illegal data address: the device has no such register (is the profile "
+                        "the right one for this model?)");
+    assert_string_equal(selgw_modbus_exception_text(11),
+                        "gateway target device failed to respond: the gateway got no answer "
+                        "from the unit (check the unit id, baud rate and the wiring behind the "
+                        "gateway)");
+    static const int defined[] = {1, 2, 3, 4, 5, 6, 8, 10, 11};
+    for (size_t i = 0; i < sizeof defined / sizeof defined[0]; i++)
+        assert_string_not_equal(selgw_modbus_exception_text(defined[i]), "unknown exception");
+    static const int undefined[] = {-1, 0, 7, 9, 12, 255};
+    for (size_t i = 0; i < sizeof undefined / sizeof undefined[0]; i++)
+        assert_string_equal(selgw_modbus_exception_text(undefined[i]), "unknown exception");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exception_texts),
         cmocka_unit_test(test_encode_tcp_request),
         cmocka_unit_test(test_encode_rejects_what_the_protocol_cannot_ask),
         cmocka_unit_test(test_byte_count_of_registers_and_bits),

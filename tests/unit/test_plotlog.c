@@ -37,8 +37,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f || sodium_init() < 0)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-plotlog-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "plotlog")) {
         free(f);
         return -1;
     }
@@ -46,7 +45,6 @@ static int setup(void **state)
     *state = f;
     return 0;
 }
-
 
 static int teardown(void **state)
 {
@@ -101,33 +99,6 @@ static char *record_line(uint64_t jseq, const payload *p)
 }
 
 /* ---- files ------------------------------------------------------------------------- */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *in = fopen(path, "rb");
-    assert_non_null(in);
-    static char buf[65536];
-    *len = fread(buf, 1, sizeof buf - 1, in);
-    fclose(in);
-    buf[*len] = '\0';
-    return buf;
-}
-
-static void append_raw(const char *path, const char *bytes, size_t n)
-{
-    FILE *out = fopen(path, "ab");
-    assert_non_null(out);
-    assert_int_equal(fwrite(bytes, 1, n, out), n);
-    assert_int_equal(fclose(out), 0);
-}
-
-static void write_raw(const char *path, const char *bytes, size_t n)
-{
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    assert_int_equal(fwrite(bytes, 1, n, out), n);
-    assert_int_equal(fclose(out), 0);
-}
 
 static off_t size_of(const char *path)
 {
@@ -206,7 +177,7 @@ static void test_open_creates_file(void **state)
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0640);
     size_t len;
-    const char *text = read_file(f->path, &len);
+    const char *text = test_read_file(f->path, &len);
     assert_int_equal(len, strlen(MAGIC));
     assert_string_equal(text, MAGIC);
     /* a new file has no records */
@@ -218,7 +189,7 @@ static void test_open_creates_file(void **state)
     p = open_ok(f);
     assert_int_equal(selgw_plotlog_through(p), 0);
     selgw_plotlog_free(p);
-    assert_string_equal(read_file(f->path, &len), MAGIC);
+    assert_string_equal(test_read_file(f->path, &len), MAGIC);
 
     /* with umask 0 */
     assert_int_equal(unlink(f->path), 0);
@@ -249,7 +220,7 @@ static void test_add_sync_reopen(void **state)
     assert_int_equal(selgw_plotlog_add(p, 12, b2.bytes, b2.len), SELGW_OK);
     /* queued only: nothing in the file before the sync */
     size_t len;
-    assert_string_equal(read_file(f->path, &len), MAGIC);
+    assert_string_equal(test_read_file(f->path, &len), MAGIC);
     assert_int_equal(selgw_plotlog_through(p), 0);
     assert_int_equal(selgw_plotlog_sync(p, 14), SELGW_OK);
     assert_int_equal(selgw_plotlog_through(p), 14);
@@ -259,7 +230,7 @@ static void test_add_sync_reopen(void **state)
          *l4 = record_line(12, &b2);
     char expected[8192];
     snprintf(expected, sizeof expected, "%s%s%s%s%sthrough 14\n", MAGIC, l1, l2, l3, l4);
-    assert_string_equal(read_file(f->path, &len), expected);
+    assert_string_equal(test_read_file(f->path, &len), expected);
     free(l1);
     free(l2);
     free(l3);
@@ -274,7 +245,7 @@ static void test_add_sync_reopen(void **state)
     assert_int_equal(selgw_plotlog_through(p), 14);
     selgw_plotlog_free(p);
     /* reopening cut nothing off */
-    assert_string_equal(read_file(f->path, &len), expected);
+    assert_string_equal(test_read_file(f->path, &len), expected);
 
     s = each_ok(f, "plot/a");
     assert_seen(&s, (uint64_t[]){3, 9}, (const payload *[]){&a1, &a2}, 2);
@@ -351,7 +322,7 @@ static void test_add_ignores_what_the_file_has(void **state)
     assert_seen(&s, (uint64_t[]){3, 5, 8}, (const payload *[]){&a1, &a2, &a3}, 3);
     /* and the file holds three record lines */
     size_t len;
-    const char *text = read_file(f->path, &len);
+    const char *text = test_read_file(f->path, &len);
     size_t records = 0;
     for (const char *line = text; *line; line = strchr(line, '\n') + 1)
         records += !strncmp(line, "record ", 7); /* every line of the file ends with LF */
@@ -368,11 +339,11 @@ static void test_sync_through_without_records(void **state)
     assert_int_equal(selgw_plotlog_sync(p, 40), SELGW_OK);
     assert_int_equal(selgw_plotlog_through(p), 40);
     size_t len;
-    assert_string_equal(read_file(f->path, &len), MAGIC "through 40\n");
+    assert_string_equal(test_read_file(f->path, &len), MAGIC "through 40\n");
     assert_int_equal(selgw_plotlog_sync(p, 40), SELGW_OK);
     assert_int_equal(selgw_plotlog_sync(p, 39), SELGW_OK);
     assert_int_equal(selgw_plotlog_through(p), 40);
-    assert_string_equal(read_file(f->path, &len), MAGIC "through 40\n");
+    assert_string_equal(test_read_file(f->path, &len), MAGIC "through 40\n");
     selgw_plotlog_free(p);
 
     p = open_ok(f);
@@ -382,7 +353,7 @@ static void test_sync_through_without_records(void **state)
     p = open_ok(f);
     assert_int_equal(selgw_plotlog_through(p), 41);
     selgw_plotlog_free(p);
-    assert_string_equal(read_file(f->path, &len), MAGIC "through 40\nthrough 41\n");
+    assert_string_equal(test_read_file(f->path, &len), MAGIC "through 40\nthrough 41\n");
     seen s = each_ok(f, "plot/a");
     assert_int_equal(s.count, 0);
 }
@@ -402,12 +373,12 @@ static void test_torn_last_line(void **state)
     selgw_plotlog_free(p);
     size_t len;
     char before[8192];
-    snprintf(before, sizeof before, "%s", read_file(f->path, &len));
+    snprintf(before, sizeof before, "%.8191s", test_read_file(f->path, &len));
     off_t intact = size_of(f->path);
 
     /* half of the line of a record at 7 */
     char *line = record_line(7, &a3);
-    append_raw(f->path, line, strlen(line) / 2);
+    test_append_file(f->path, line, strlen(line) / 2);
 
     /* a reader ignores the torn line */
     seen s = each_ok(f, "plot/a");
@@ -416,7 +387,7 @@ static void test_torn_last_line(void **state)
     /* opening cuts it off */
     p = open_ok(f);
     assert_int_equal(size_of(f->path), intact);
-    assert_string_equal(read_file(f->path, &len), before);
+    assert_string_equal(test_read_file(f->path, &len), before);
     assert_int_equal(selgw_plotlog_through(p), 6);
 
     /* and the file still works: the record at 7 goes on a line of its own */
@@ -426,17 +397,17 @@ static void test_torn_last_line(void **state)
     char expected[16384];
     int n = snprintf(expected, sizeof expected, "%s%sthrough 7\n", before, line);
     assert_true(n > 0 && (size_t)n < sizeof expected);
-    assert_string_equal(read_file(f->path, &len), expected);
+    assert_string_equal(test_read_file(f->path, &len), expected);
     free(line);
     s = each_ok(f, "plot/a");
     assert_seen(&s, (uint64_t[]){3, 5, 7}, (const payload *[]){&a1, &a2, &a3}, 3);
 
     /* a torn "through" line is cut off the same way */
-    append_raw(f->path, "through 1", 9);
+    test_append_file(f->path, "through 1", 9);
     p = open_ok(f);
     assert_int_equal(selgw_plotlog_through(p), 7);
     selgw_plotlog_free(p);
-    assert_string_equal(read_file(f->path, &len), expected);
+    assert_string_equal(test_read_file(f->path, &len), expected);
 }
 
 /* Calls fn for each copy of a damaged log kept beside it (plot-chains.log.damaged-*);
@@ -462,7 +433,7 @@ static int each_aside(const fixture *f, int (*fn)(const char *path, const char *
 static int holds_text(const char *path, const char *text)
 {
     size_t len;
-    return strcmp(read_file(path, &len), text) == 0;
+    return strcmp(test_read_file(path, &len), text) == 0;
 }
 
 static int remove_file(const char *path, const char *text)
@@ -486,14 +457,14 @@ static void remove_aside(const fixture *f)
 static void test_torn_first_line(void **state)
 {
     fixture *f = *state;
-    write_raw(f->path, "selgw-plot-ch", 13);
+    test_write_file(f->path, "selgw-plot-ch", 13);
     seen s = each_ok(f, "plot/a");
     assert_int_equal(s.count, 0);
     selgw_plotlog *p = open_ok(f);
     assert_int_equal(selgw_plotlog_through(p), 0);
     selgw_plotlog_free(p);
     size_t len;
-    assert_string_equal(read_file(f->path, &len), MAGIC);
+    assert_string_equal(test_read_file(f->path, &len), MAGIC);
 }
 
 /* A damaged line with good lines after it is not a torn tail: the reader says which file
@@ -516,7 +487,7 @@ static void test_damaged_middle_line(void **state)
     for (size_t k = 0; k < sizeof damage / sizeof damage[0]; k++) {
         char text[8192];
         int n = snprintf(text, sizeof text, "%s%s%s%sthrough 5\n", MAGIC, l1, damage[k], l2);
-        write_raw(f->path, text, (size_t)n);
+        test_write_file(f->path, text, (size_t)n);
 
         seen s;
         memset(&s, 0, sizeof s);
@@ -541,7 +512,7 @@ static void test_damaged_middle_line(void **state)
         size_t len;
         char prefix[8192];
         snprintf(prefix, sizeof prefix, "%s%s", MAGIC, l1);
-        assert_string_equal(read_file(f->path, &len), prefix);
+        assert_string_equal(test_read_file(f->path, &len), prefix);
         assert_int_equal(count_aside(f, text), 1);
         remove_aside(f);
     }
@@ -553,7 +524,7 @@ static void test_damaged_middle_line(void **state)
     memcpy(text + n, "through 4\0junk\n", 15);
     n += 15;
     n += (size_t)snprintf(text + n, sizeof text - n, "%s", l2);
-    write_raw(f->path, text, n);
+    test_write_file(f->path, text, n);
     char why[512] = "";
     seen s;
     memset(&s, 0, sizeof s);
@@ -564,7 +535,7 @@ static void test_damaged_middle_line(void **state)
     assert_string_equal(why, expected);
 
     /* a damaged first line with lines after it: not a plot chain log at all */
-    write_raw(f->path, "selgw-plot-chains 2\nthrough 5\n", 30);
+    test_write_file(f->path, "selgw-plot-chains 2\nthrough 5\n", 30);
     memset(&s, 0, sizeof s);
     assert_int_equal(selgw_plotlog_each(f->dir, "plot/a", collect, &s, why, sizeof why),
                      SELGW_ERR_CORRUPT);
@@ -584,7 +555,7 @@ static void test_damaged_last_line_is_not_cut(void **state)
     char *l1 = record_line(3, &a1);
     char text[4096];
     int n = snprintf(text, sizeof text, "%s%srecord 4 AAA!\n", MAGIC, l1);
-    write_raw(f->path, text, (size_t)n);
+    test_write_file(f->path, text, (size_t)n);
     char why[512] = "", expected[256];
     snprintf(expected, sizeof expected, "%s: line 3 is damaged", f->path);
     seen s;
@@ -598,8 +569,8 @@ static void test_damaged_last_line_is_not_cut(void **state)
     size_t len;
     char prefix[4096];
     snprintf(prefix, sizeof prefix, "%s%s", MAGIC, l1);
-    assert_string_equal(read_file(f->path, &len), prefix); /* cut at the damage */
-    assert_int_equal(count_aside(f, text), 1);             /* and kept whole beside it */
+    assert_string_equal(test_read_file(f->path, &len), prefix); /* cut at the damage */
+    assert_int_equal(count_aside(f, text), 1);                  /* and kept whole beside it */
     free(l1);
 }
 

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "test_farm.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -41,15 +42,8 @@ typedef struct fixture {
     char journal_dir[96];
     char spool_dir[128];
 
-    selgw_field fields[2];
-    selgw_profile profile;
-    selgw_contract contracts[2];
-    selgw_base bases[2];
-    selgw_plot plots[2];
-    selgw_bus buses[2];
+    test_farm farm;
     selgw_field_calibration calibrations[2];
-    selgw_device devices[3];
-    selgw_config cfg;
 } fixture;
 
 /* Two bases (one without coordinates), two plots, two buses; plot hw-a has two contracts
@@ -57,60 +51,37 @@ typedef struct fixture {
  * fields; hw-b has one device, no contracts and no area. */
 static void config_init(fixture *f)
 {
-    f->fields[0] = (selgw_field){.name = "soil_moisture", .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature", .unit = "degC"};
-    f->profile = (selgw_profile){.name = "test-soil", .field_count = 2, .fields = f->fields};
-    f->contracts[0] = (selgw_contract){.household = "HH-001",
-                                       .contract = "ZY-2025-001",
-                                       .from_day = DAY_2025_03_01,
-                                       .to_day = INT32_MAX};
-    f->contracts[1] = (selgw_contract){.household = "HH-017",
-                                       .contract = "ZY-2025-031",
-                                       .from_day = DAY_2024_02_29,
-                                       .to_day = DAY_2027_02_28};
-    f->bases[0] = (selgw_base){.id = "hanwang",
-                               .name = "汉王",
-                               .county = "紫阳县",
-                               .township = "汉王镇",
-                               .has_coordinates = true,
-                               .latitude = 32.52,
-                               .longitude = 108.53};
-    f->bases[1] = (selgw_base){.id = "b2", .name = "Base two", .county = "", .township = ""};
-    f->plots[0] = (selgw_plot){.id = "hw-a",
-                               .base = 0,
-                               .crop = "tea",
-                               .area_mu = 35.5,
-                               .contract_count = 2,
-                               .contracts = f->contracts};
-    f->plots[1] = (selgw_plot){.id = "hw-b", .base = 1, .crop = "konjac"};
-    f->buses[0] = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
-    f->buses[1] = (selgw_bus){.id = "tcp-1", .kind = SELGW_BUS_TCP};
+    test_farm_init(&f->farm, 2, 2, 2, 3);
+    f->farm.contracts[0].from_day = DAY_2025_03_01;
+    f->farm.contracts[1].from_day = DAY_2024_02_29;
+    f->farm.contracts[1].to_day = DAY_2027_02_28;
+    f->farm.bases[0] = (selgw_base){.id = "hanwang",
+                                    .name = "汉王",
+                                    .county = "紫阳县",
+                                    .township = "汉王镇",
+                                    .has_coordinates = true,
+                                    .latitude = 32.52,
+                                    .longitude = 108.53};
+    f->farm.bases[1] = (selgw_base){.id = "b2", .name = "Base two", .county = "", .township = ""};
+    f->farm.cfg.base_count = 2;
+    f->farm.plots[0].id = "hw-a";
+    f->farm.plots[0].area_mu = 35.5;
+    f->farm.plots[1] = (selgw_plot){.id = "hw-b", .base = 1, .crop = "konjac"};
+    f->farm.buses[1] = (selgw_bus){.id = "tcp-1", .kind = SELGW_BUS_TCP};
+    f->farm.cfg.bus_count = 2;
     /* listed out of field order on purpose: the config's order is kept */
     f->calibrations[0] = (selgw_field_calibration){.field = 1, .cal = {1, -0.25}};
     f->calibrations[1] = (selgw_field_calibration){.field = 0, .cal = {1.02, -1.5}};
-    f->devices[0] = (selgw_device){.id = "soil-1",
-                                   .bus = 0,
-                                   .plot = 0,
-                                   .unit_id = 2,
-                                   .profile = &f->profile,
-                                   .serial = "SN-0042",
-                                   .calibration_count = 2,
-                                   .calibrations = f->calibrations};
-    f->devices[1] = (selgw_device){
-        .id = "soil-2", .bus = 0, .plot = 1, .unit_id = 3, .profile = &f->profile, .serial = ""};
-    f->devices[2] = (selgw_device){
-        .id = "soil-3", .bus = 1, .plot = 0, .unit_id = 247, .profile = &f->profile, .serial = ""};
-    f->cfg = (selgw_config){.path = "test.yaml",
-                            .gateway_id = "gw-1",
-                            .base_count = 2,
-                            .bases = f->bases,
-                            .plot_count = 2,
-                            .plots = f->plots,
-                            .bus_count = 2,
-                            .buses = f->buses,
-                            .device_count = 3,
-                            .devices = f->devices};
-    f->cfg.journal = (selgw_journal_config){.dir = f->journal_dir};
+    selgw_device *d = f->farm.devices;
+    d[0].unit_id = 2;
+    d[0].serial = "SN-0042";
+    d[0].calibration_count = 2;
+    d[0].calibrations = f->calibrations;
+    d[1].plot = 1;
+    d[1].unit_id = 3;
+    d[2].bus = 1;
+    d[2].unit_id = 247;
+    f->farm.cfg.journal = (selgw_journal_config){.dir = f->journal_dir};
 }
 
 static int setup(void **state)
@@ -118,8 +89,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/selgw-test-provenance-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (!test_scratch_dir(f->dir, sizeof f->dir, "provenance")) {
         free(f);
         return -1;
     }
@@ -130,7 +100,6 @@ static int setup(void **state)
     *state = f;
     return 0;
 }
-
 
 static int teardown(void **state)
 {
@@ -225,24 +194,14 @@ static void write_queue_file(const fixture *f, const char *name, const char *byt
     mkdir(f->spool_dir, 0750);
     char path[256];
     snprintf(path, sizeof path, "%s/%s", f->spool_dir, name);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    assert_int_equal(fwrite(bytes, 1, n, out), n);
-    assert_int_equal(fclose(out), 0);
+    test_write_file(path, bytes, n);
 }
 
 static char *read_queue_file(const fixture *f, const char *name, size_t *len)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", f->spool_dir, name);
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        fail_msg("%s: cannot be opened", path);
-    static char buf[4096];
-    *len = fread(buf, 1, sizeof buf - 1, in);
-    fclose(in);
-    buf[*len] = '\0';
-    return buf;
+    return test_read_file(path, len);
 }
 
 /* ---- tags text ----------------------------------------------------------------------- */
@@ -254,7 +213,7 @@ static char *read_queue_file(const fixture *f, const char *name, size_t *len)
 static void test_tags_text_exact(void **state)
 {
     fixture *f = *state;
-    char *a = tags_text(&f->cfg, 0);
+    char *a = tags_text(&f->farm.cfg, 0);
     assert_string_equal(
         a, "{\"format\":1,\"plot\":\"hw-a\",\"base\":{\"id\":\"hanwang\",\"name\":\"汉王\","
            "\"county\":\"紫阳县\",\"township\":\"汉王镇\",\"latitude\":32.52,\"longitude\":108.53},"
@@ -272,8 +231,8 @@ static void test_tags_text_exact(void **state)
 
     /* no coordinates, no area, no contracts; an empty county is not configured (null, as
      * an absent one); a NULL serial is written as "" */
-    f->devices[1].serial = NULL;
-    char *b = tags_text(&f->cfg, 1);
+    f->farm.devices[1].serial = NULL;
+    char *b = tags_text(&f->farm.cfg, 1);
     assert_string_equal(
         b, "{\"format\":1,\"plot\":\"hw-b\",\"base\":{\"id\":\"b2\",\"name\":\"Base two\","
            "\"county\":null,\"township\":null,\"latitude\":null,\"longitude\":null},"
@@ -287,13 +246,13 @@ static void test_tags_text_exact(void **state)
 static void test_tags_text_changes_with_config(void **state)
 {
     fixture *f = *state;
-    char *before = tags_text(&f->cfg, 0);
-    char *again = tags_text(&f->cfg, 0);
+    char *before = tags_text(&f->farm.cfg, 0);
+    char *again = tags_text(&f->farm.cfg, 0);
     assert_string_equal(before, again);
     free(again);
 
     f->calibrations[1].cal.offset = -1.25;
-    char *after = tags_text(&f->cfg, 0);
+    char *after = tags_text(&f->farm.cfg, 0);
     assert_string_not_equal(before, after);
     free(after);
     f->calibrations[1].cal.offset = -1.5;
@@ -301,21 +260,21 @@ static void test_tags_text_changes_with_config(void **state)
     /* numbers are exact: a scale that differs in its 17th digit is another calibration */
     double scale = f->calibrations[1].cal.scale;
     f->calibrations[1].cal.scale = nextafter(scale, 2.0);
-    after = tags_text(&f->cfg, 0);
+    after = tags_text(&f->farm.cfg, 0);
     assert_string_not_equal(before, after);
     assert_non_null(strstr(after, "\"scale\":1.0200000000000002"));
     free(after);
     f->calibrations[1].cal.scale = scale;
 
-    f->devices[1].plot = 0; /* a device moved onto the plot */
-    after = tags_text(&f->cfg, 0);
+    f->farm.devices[1].plot = 0; /* a device moved onto the plot */
+    after = tags_text(&f->farm.cfg, 0);
     assert_string_not_equal(before, after);
     assert_non_null(strstr(after, "\"id\":\"soil-2\""));
     free(after);
-    f->devices[1].plot = 1;
+    f->farm.devices[1].plot = 1;
 
-    f->contracts[0].to_day = DAY_2027_02_28; /* the open-ended contract gets an end */
-    after = tags_text(&f->cfg, 0);
+    f->farm.contracts[0].to_day = DAY_2027_02_28; /* the open-ended contract gets an end */
+    after = tags_text(&f->farm.cfg, 0);
     assert_non_null(strstr(after, "\"from\":\"2025-03-01\",\"to\":\"2027-02-28\""));
     free(after);
     free(before);
@@ -327,15 +286,15 @@ static void test_tags_text_changes_with_config(void **state)
 static void test_tags_text_snprintf_contract(void **state)
 {
     fixture *f = *state;
-    char *full = tags_text(&f->cfg, 0);
+    char *full = tags_text(&f->farm.cfg, 0);
     size_t len = strlen(full);
-    assert_int_equal(selgw_plot_tags_text(&f->cfg, 0, NULL, 0), len);
+    assert_int_equal(selgw_plot_tags_text(&f->farm.cfg, 0, NULL, 0), len);
 
     char guard[4] = {'x', 'x', 'x', 'x'};
-    assert_int_equal(selgw_plot_tags_text(&f->cfg, 0, guard, 0), len);
+    assert_int_equal(selgw_plot_tags_text(&f->farm.cfg, 0, guard, 0), len);
     assert_memory_equal(guard, "xxxx", 4); /* cap 0: nothing written */
 
-    assert_int_equal(selgw_plot_tags_text(&f->cfg, 0, guard, 1), len);
+    assert_int_equal(selgw_plot_tags_text(&f->farm.cfg, 0, guard, 1), len);
     assert_int_equal(guard[0], '\0');
     assert_memory_equal(guard + 1, "xxx", 3);
 
@@ -345,7 +304,7 @@ static void test_tags_text_snprintf_contract(void **state)
         char *buf = malloc(cap + 8);
         assert_non_null(buf);
         memset(buf, 'Z', cap + 8);
-        assert_int_equal(selgw_plot_tags_text(&f->cfg, 0, buf, cap), len);
+        assert_int_equal(selgw_plot_tags_text(&f->farm.cfg, 0, buf, cap), len);
         assert_int_equal(strlen(buf), cap - 1);
         assert_memory_equal(buf, full, cap - 1);
         for (size_t k = cap; k < cap + 8; k++) /* nothing past cap */
@@ -360,26 +319,26 @@ static void test_tags_text_snprintf_contract(void **state)
 static void test_tags_round_trip(void **state)
 {
     fixture *f = *state;
-    f->bases[0].id = "base \"1\"";
-    f->bases[0].name = "汉王\\茶园\n";
-    f->bases[0].county = "紫阳县 \"county\"";
-    f->bases[0].township = "tab\there";
-    f->plots[0].id = "hw-\"a\"";
-    f->plots[0].crop = "tea \"green\" \\ 一级\n";
-    f->plots[0].area_mu = 1234.125;
-    f->bases[0].latitude = -32.000001;
-    f->bases[0].longitude = 179.999999;
-    f->contracts[0].household = "HH-\"9\"";
-    f->contracts[0].contract = "C\\1\r\n2";
-    f->contracts[1].household = "户-017";
-    f->devices[0].id = "soil\"1\\";
-    f->devices[0].serial = "SN\x01\x1f\x7f";
-    f->buses[0].id = "bus\n1";
-    f->profile.name = "profile\\\"x";
-    f->fields[0].name = "moisture \"raw\"";
+    f->farm.bases[0].id = "base \"1\"";
+    f->farm.bases[0].name = "汉王\\茶园\n";
+    f->farm.bases[0].county = "紫阳县 \"county\"";
+    f->farm.bases[0].township = "tab\there";
+    f->farm.plots[0].id = "hw-\"a\"";
+    f->farm.plots[0].crop = "tea \"green\" \\ 一级\n";
+    f->farm.plots[0].area_mu = 1234.125;
+    f->farm.bases[0].latitude = -32.000001;
+    f->farm.bases[0].longitude = 179.999999;
+    f->farm.contracts[0].household = "HH-\"9\"";
+    f->farm.contracts[0].contract = "C\\1\r\n2";
+    f->farm.contracts[1].household = "户-017";
+    f->farm.devices[0].id = "soil\"1\\";
+    f->farm.devices[0].serial = "SN\x01\x1f\x7f";
+    f->farm.buses[0].id = "bus\n1";
+    f->farm.profile.name = "profile\\\"x";
+    f->farm.fields[0].name = "moisture \"raw\"";
     f->calibrations[1].cal = (selgw_calibration){0.000123, -1e-5};
 
-    char *text = tags_text(&f->cfg, 0);
+    char *text = tags_text(&f->farm.cfg, 0);
     assert_null(strchr(text, '\n')); /* one line */
     assert_null(strchr(text, '\r'));
     assert_null(strchr(text, '\t'));
@@ -437,14 +396,14 @@ static void test_tags_no_ambiguity(void **state)
     fixture *f = *state;
     selgw_contract hh9 = {
         .household = "HH-9", .contract = "C-9", .from_day = DAY_2025_03_01, .to_day = INT32_MAX};
-    f->plots[0].crop = "tea households=HH-9";
-    f->plots[0].contract_count = 0;
-    f->plots[0].contracts = NULL;
-    char *one = tags_text(&f->cfg, 0);
-    f->plots[0].crop = "tea";
-    f->plots[0].contract_count = 1;
-    f->plots[0].contracts = &hh9;
-    char *two = tags_text(&f->cfg, 0);
+    f->farm.plots[0].crop = "tea households=HH-9";
+    f->farm.plots[0].contract_count = 0;
+    f->farm.plots[0].contracts = NULL;
+    char *one = tags_text(&f->farm.cfg, 0);
+    f->farm.plots[0].crop = "tea";
+    f->farm.plots[0].contract_count = 1;
+    f->farm.plots[0].contracts = &hh9;
+    char *two = tags_text(&f->farm.cfg, 0);
     assert_string_not_equal(one, two);
 
     selgw_tags *a = parse_ok(one);
@@ -459,8 +418,8 @@ static void test_tags_no_ambiguity(void **state)
     selgw_tags_free(b);
 
     /* the same with a crop that imitates a device list */
-    f->plots[0].crop = "tea\",\"devices\":[]";
-    char *three = tags_text(&f->cfg, 0);
+    f->farm.plots[0].crop = "tea\",\"devices\":[]";
+    char *three = tags_text(&f->farm.cfg, 0);
     selgw_tags *c = parse_ok(three);
     assert_string_equal(c->crop, "tea\",\"devices\":[]");
     assert_int_equal(c->device_count, 2);
@@ -474,7 +433,7 @@ static void test_tags_no_ambiguity(void **state)
 static void test_tags_parse_ignores_unknown_members(void **state)
 {
     fixture *f = *state;
-    char *text = tags_text(&f->cfg, 0);
+    char *text = tags_text(&f->farm.cfg, 0);
     char *more = replaced(text, "\"crop\":", "\"soil_type\":[1,{\"x\":null}],\"crop\":");
     selgw_tags *t = parse_ok(more);
     assert_string_equal(t->crop, "tea");
@@ -487,7 +446,7 @@ static void test_tags_parse_ignores_unknown_members(void **state)
 static void test_tags_parse_refusals(void **state)
 {
     fixture *f = *state;
-    char *text = tags_text(&f->cfg, 0);
+    char *text = tags_text(&f->farm.cfg, 0);
     /* the text itself parses */
     selgw_tags_free(parse_ok(text));
 
@@ -564,7 +523,7 @@ static void spool_refused(fixture *f, const char *plot, const char *text, const 
                           const char *expected_why)
 {
     char why[256] = "";
-    selgw_err err = selgw_annotation_spool(&f->cfg, plot, text, ref, why, sizeof why);
+    selgw_err err = selgw_annotation_spool(&f->farm.cfg, plot, text, ref, why, sizeof why);
     if (err != SELGW_ERR_INVALID)
         fail_msg("expected SELGW_ERR_INVALID for text \"%s\", got %s", text, selgw_strerror(err));
     assert_string_equal(why, expected_why);
@@ -618,15 +577,17 @@ static void test_spool_accepts(void **state)
 {
     fixture *f = *state;
     char why[256] = "";
-    assert_int_equal(selgw_annotation_spool(&f->cfg, "hw-b", "农药残留检测：未检出（SGS 报告）",
-                                            "SGS-2026-检-0118", why, sizeof why),
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-b",
+                                            "农药残留检测：未检出（SGS 报告）", "SGS-2026-检-0118",
+                                            why, sizeof why),
                      SELGW_OK);
     char text[1024], ref[256];
     memset(text, 't', 1023);
     text[1023] = '\0';
     memset(ref, 'r', 255);
     ref[255] = '\0';
-    assert_int_equal(selgw_annotation_spool(&f->cfg, "hw-a", text, ref, why, sizeof why), SELGW_OK);
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", text, ref, why, sizeof why),
+                     SELGW_OK);
     selgw_annotation *list = NULL;
     assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 2);
     assert_string_equal(list[0].plot, "hw-b");
@@ -651,12 +612,14 @@ static void test_annotations_read_back(void **state)
     char why[256] = "";
     int64_t before = selgw_utc_ns();
     assert_int_equal(
-        selgw_annotation_spool(&f->cfg, "hw-a", "lab: no residue", "LAB-1", why, sizeof why),
+        selgw_annotation_spool(&f->farm.cfg, "hw-a", "lab: no residue", "LAB-1", why, sizeof why),
         SELGW_OK);
-    assert_int_equal(selgw_annotation_spool(&f->cfg, "hw-b", "第二次施肥", NULL, why, sizeof why),
-                     SELGW_OK);
     assert_int_equal(
-        selgw_annotation_spool(&f->cfg, "hw-a", "third note", "LAB-3", why, sizeof why), SELGW_OK);
+        selgw_annotation_spool(&f->farm.cfg, "hw-b", "第二次施肥", NULL, why, sizeof why),
+        SELGW_OK);
+    assert_int_equal(
+        selgw_annotation_spool(&f->farm.cfg, "hw-a", "third note", "LAB-3", why, sizeof why),
+        SELGW_OK);
     int64_t after = selgw_utc_ns();
 
     assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 3);
@@ -790,9 +753,9 @@ static void test_annotation_done(void **state)
 {
     fixture *f = *state;
     char why[256] = "";
-    assert_int_equal(selgw_annotation_spool(&f->cfg, "hw-a", "one", NULL, why, sizeof why),
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", "one", NULL, why, sizeof why),
                      SELGW_OK);
-    assert_int_equal(selgw_annotation_spool(&f->cfg, "hw-a", "two", NULL, why, sizeof why),
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", "two", NULL, why, sizeof why),
                      SELGW_OK);
     selgw_annotation *list = NULL;
     assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 2);
@@ -819,9 +782,9 @@ static void test_annotation_set_aside(void **state)
 {
     fixture *f = *state;
     char why[256] = "";
-    assert_int_equal(
-        selgw_annotation_spool(&f->cfg, "hw-a", "for a plot to be removed", "R-7", why, sizeof why),
-        SELGW_OK);
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", "for a plot to be removed", "R-7",
+                                            why, sizeof why),
+                     SELGW_OK);
     selgw_annotation *list = NULL;
     assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 1);
     size_t len;

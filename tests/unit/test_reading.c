@@ -13,6 +13,7 @@
 #include "journal/record.h"
 #include "poll/reading.h"
 #include "sensors/profile.h"
+#include "test_farm.h"
 
 static size_t encode_string(const char *s, char *buf, size_t cap)
 {
@@ -57,53 +58,14 @@ static void test_json_string_truncates_safely(void **state)
     assert_memory_equal(buf, "\"abcd", 5);
 }
 
-/* A minimal hand-built config: one base, one plot with two contracts, one bus, one device
- * with a three-field profile. */
-typedef struct fixture {
-    selgw_field fields[3];
-    selgw_profile profile;
-    selgw_contract contracts[2];
-    selgw_base base;
-    selgw_plot plot;
-    selgw_bus bus;
-    selgw_device device;
-    selgw_config cfg;
-} fixture;
-
-static void fixture_init(fixture *f)
+/* The farm with one plot, one device (soil-1, "SN 42") and a three-field profile; the
+ * second household's ids need quoting and escaping. */
+static void farm_init(test_farm *f)
 {
-    memset(f, 0, sizeof *f);
-    f->fields[0] = (selgw_field){
-        .name = "soil_moisture", .function = 3, .type = SELGW_TYPE_U16, .scale = 0.1, .unit = "%"};
-    f->fields[1] = (selgw_field){.name = "soil_temperature",
-                                 .function = 3,
-                                 .address = 1,
-                                 .type = SELGW_TYPE_S16,
-                                 .scale = 0.1,
-                                 .unit = "degC"};
-    f->fields[2] = (selgw_field){.name = "soil_ec",
-                                 .function = 3,
-                                 .address = 2,
-                                 .type = SELGW_TYPE_U16,
-                                 .scale = 1,
-                                 .unit = "uS/cm"};
-    f->profile = (selgw_profile){.name = "test-soil", .field_count = 3, .fields = f->fields};
-    f->contracts[0] = (selgw_contract){.household = "HH-001", .contract = "ZY-2025-001"};
-    f->contracts[1] = (selgw_contract){.household = "HH-\"7\"", .contract = "ZY,2025=2"};
-    f->base = (selgw_base){.id = "ziyang-hanwang", .name = "汉王"};
-    f->plot = (selgw_plot){.id = "hw-p01", .crop = "tea"};
-    f->bus = (selgw_bus){.id = "rs485-1", .kind = SELGW_BUS_RTU};
-    f->device =
-        (selgw_device){.id = "soil-1", .unit_id = 7, .profile = &f->profile, .serial = "SN 42"};
-    f->cfg = (selgw_config){.gateway_id = "gw-1",
-                            .base_count = 1,
-                            .bases = &f->base,
-                            .plot_count = 1,
-                            .plots = &f->plot,
-                            .bus_count = 1,
-                            .buses = &f->bus,
-                            .device_count = 1,
-                            .devices = &f->device};
+    test_farm_init(f, 3, 2, 1, 1);
+    f->contracts[1].household = "HH-\"7\"";
+    f->contracts[1].contract = "ZY,2025=2";
+    f->devices[0].serial = "SN 42";
 }
 
 /* The reading as it comes out of the journal: encoded, decoded, in JSON. */
@@ -117,35 +79,25 @@ static size_t reading_json(const selgw_reading *r, char *buf, size_t cap)
     return selgw_record_json(&rec, buf, cap);
 }
 
-/* The fixture's device read at time_ns with these values; households as given. */
-static void make_reading(selgw_reading *r, const fixture *f, int64_t time_ns, selgw_err status,
-                         unsigned attempts, size_t households, const double *values,
-                         const selgw_quality *qualities)
+/* The farm's device read at time_ns with these values; the first `households` of its
+ * contracts. */
+static void make_reading(selgw_reading *r, const test_farm *f, int64_t time_ns, selgw_err status,
+                         unsigned attempts, size_t households, const test_value *values)
 {
-    selgw_reading_for_device(r, &f->cfg, &f->device);
-    r->time_ns = time_ns;
-    r->status = status;
-    r->attempts = attempts;
-    for (size_t i = 0; i < households; i++)
-        r->households[i] =
-            (selgw_reading_household){f->contracts[i].household, f->contracts[i].contract};
-    r->household_count = households;
-    for (size_t i = 0; i < r->field_count; i++) {
-        r->fields[i].value = values[i];
-        r->fields[i].quality = qualities[i];
-    }
+    test_reading(r, &f->cfg, &f->devices[0], time_ns, status, attempts, f->contract_ptrs,
+                 households, values);
 }
 
 static void test_reading_ok(void **state)
 {
     (void)state;
-    fixture f;
-    fixture_init(&f);
-    const double values[3] = {23.400000000000002, -10.1, 25000};
-    const selgw_quality qualities[3] = {SELGW_QUALITY_OK, SELGW_QUALITY_OK,
-                                        SELGW_QUALITY_OUT_OF_RANGE};
+    test_farm f;
+    farm_init(&f);
+    const test_value values[3] = {{23.400000000000002, SELGW_QUALITY_OK},
+                                  {-10.1, SELGW_QUALITY_OK},
+                                  {25000, SELGW_QUALITY_OUT_OF_RANGE}};
     static selgw_reading r;
-    make_reading(&r, &f, INT64_C(1795960521123456789), SELGW_OK, 1, 2, values, qualities);
+    make_reading(&r, &f, INT64_C(1795960521123456789), SELGW_OK, 1, 2, values);
     char buf[1024];
     size_t n = reading_json(&r, buf, sizeof buf);
     assert_int_equal(n, strlen(buf));
@@ -165,13 +117,13 @@ static void test_reading_ok(void **state)
 static void test_reading_failed_and_nonfinite(void **state)
 {
     (void)state;
-    fixture f;
-    fixture_init(&f);
-    const double values[3] = {NAN, INFINITY, 12};
-    const selgw_quality qualities[3] = {SELGW_QUALITY_OUT_OF_RANGE, SELGW_QUALITY_OUT_OF_RANGE,
-                                        SELGW_QUALITY_READ_FAILED};
+    test_farm f;
+    farm_init(&f);
+    const test_value values[3] = {{NAN, SELGW_QUALITY_OUT_OF_RANGE},
+                                  {INFINITY, SELGW_QUALITY_OUT_OF_RANGE},
+                                  {12, SELGW_QUALITY_READ_FAILED}};
     static selgw_reading r;
-    make_reading(&r, &f, 0, SELGW_ERR_EXCEPTION, 2, 0, values, qualities);
+    make_reading(&r, &f, 0, SELGW_ERR_EXCEPTION, 2, 0, values);
     r.exception_code = 2;
     char buf[1024];
     reading_json(&r, buf, sizeof buf);
@@ -196,12 +148,12 @@ static void test_reading_failed_and_nonfinite(void **state)
 static void test_reading_size_query(void **state)
 {
     (void)state;
-    fixture f;
-    fixture_init(&f);
-    const double values[3] = {1, 2, 3};
-    const selgw_quality qualities[3] = {SELGW_QUALITY_OK, SELGW_QUALITY_OK, SELGW_QUALITY_OK};
+    test_farm f;
+    farm_init(&f);
+    const test_value values[3] = {
+        {1, SELGW_QUALITY_OK}, {2, SELGW_QUALITY_OK}, {3, SELGW_QUALITY_OK}};
     static selgw_reading r;
-    make_reading(&r, &f, 0, SELGW_OK, 1, 0, values, qualities);
+    make_reading(&r, &f, 0, SELGW_OK, 1, 0, values);
     uint8_t payload[1024];
     size_t n = selgw_record_encode_reading(&r, NULL, payload, sizeof payload);
     selgw_record rec;

@@ -1,7 +1,8 @@
 /* The table of sink kinds and the set of sinks: every kind is complete, the journal's
  * cursor names are the ones the cursor files have always had ("mqtt", "influxdb"), in the
  * order the sinks start, and a config without sinks makes an empty set that starts and
- * stops. (Each sink itself is tested in test_mqtt_sink.c and test_influx_sink.c.) */
+ * stops. (Each sink itself is tested in test_mqtt_sink.c and test_influx_sink.c, and
+ * against a server in tests/integration/c/.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

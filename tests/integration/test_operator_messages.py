@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""What an operator reads when a bus cannot be opened: the system's words and the fix.
+
+`selgw run` with a bus whose serial adapter is missing, one whose TCP converter does not
+listen, and (as root, by running the gateway as user nobody) a serial device of group dialout
+that the user may not open. Each log line is checked whole, as the operator sees it. The
+gateway keeps running and retrying in every case.
+"""
+import grp
+import os
+import stat
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+ADAPTER = ("(is the USB-RS485 adapter plugged in? ls /dev/ttyUSB* /dev/serial/by-id/); "
+           "will retry")
+
+
+class BusOpenMessages(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.check_binaries()
+
+    def setUp(self):
+        self.dir = h.tempdir("operator-messages")
+
+    def tearDown(self):
+        h.stop_all()
+
+    def run_gateway(self, bus, argv_prefix=()):
+        cfg = h.make_config("itest-msg-gw", buses=[bus], devices=[
+            {"id": "probe-1", "bus": bus["id"], "unit_id": 1, "profile": "cwt-soil-thc-s",
+             "plot": "plot-tea", "interval": "1s"}])
+        cfg["journal"] = {"dir": os.path.join(self.dir, "journal")}
+        path = os.path.join(self.dir, "gw.yaml")
+        h.write_config(path, cfg)
+        os.chmod(self.dir, 0o755)
+        os.chmod(path, 0o644)
+        gw = h.Process("selgw", [*argv_prefix, h.SELGW_BIN, "run", "-c", path, "--no-print"])
+        return gw
+
+    def expect_line(self, gw, ending):
+        ok = h.wait_until(lambda: any(line.endswith(ending) for line in gw.stderr()),
+                          h.scaled(15))
+        self.assertTrue(ok, f"no log line ending {ending!r}\n" + gw.describe())
+        self.assertTrue(gw.alive(), "the gateway keeps running and retrying")
+        h.say(next(line for line in gw.stderr() if line.endswith(ending)))
+
+    def test_missing_serial_adapter(self):
+        device = os.path.join(self.dir, "ttyUSB-not-plugged")
+        gw = self.run_gateway({"id": "rs485-1", "type": "rtu", "device": device, "baud": 9600})
+        self.expect_line(gw, f"bus rs485-1 (rtu {device} 9600 8N1): cannot connect (peer, server "
+                             f"or serial line): {device}: No such file or directory " + ADAPTER)
+
+    def test_tcp_converter_not_listening(self):
+        port = h.free_port()
+        gw = self.run_gateway({"id": "gh-tcp", "type": "tcp", "host": "127.0.0.1",
+                               "port": port})
+        self.expect_line(gw, f"cannot connect (peer, server or serial line): 127.0.0.1:{port} "
+                             "refused the connection: nothing listens on that port (check the "
+                             "converter's address and Modbus TCP port); will retry")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to make a device node and drop to nobody")
+    def test_serial_device_of_another_group(self):
+        device = os.path.join(self.dir, "ttyS-dialout")
+        os.mknod(device, 0o660 | stat.S_IFCHR, os.makedev(4, 64))
+        os.chown(device, 0, grp.getgrnam("dialout").gr_gid)
+        os.makedirs(os.path.join(self.dir, "journal"), mode=0o777)
+        os.chmod(os.path.join(self.dir, "journal"), 0o777)
+        gw = self.run_gateway({"id": "rs485-1", "type": "rtu", "device": device, "baud": 9600},
+                              argv_prefix=("setpriv", "--reuid=nobody", "--regid=nogroup",
+                                           "--clear-groups"))
+        self.expect_line(gw, f"{device}: permission denied: user 'nobody' is not in group "
+                             "'dialout', which owns it (sudo usermod -aG dialout nobody, then "
+                             "log in again; the selgw service user is in it); will retry")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
