@@ -57,10 +57,11 @@ bool selgw_gateway_failed(selgw_gateway *g);
 #define SELGW_GATEWAY_STALL_NS (INT64_C(120) * 1000000000)
 
 /* Whether the gateway still does its work: the journal has not failed, and its writer, the
- * pollers and the sealer each came back to their waits within SELGW_GATEWAY_STALL_NS. If
+ * pollers and the sealer each came back to their waits within stall_ns (the service passes
+ * SELGW_GATEWAY_STALL_NS; an idle writer goes round once a second, so no less than 2 s). If
  * not, false and why. It takes the gateway's and the journal's locks, so a deadlock on one
  * of them blocks the caller too: the service watchdog's ping, which follows, never comes. */
-bool selgw_gateway_healthy(selgw_gateway *g, char *why, size_t why_cap);
+bool selgw_gateway_healthy(selgw_gateway *g, int64_t stall_ns, char *why, size_t why_cap);
 
 /* Logs what was polled, journaled and delivered. */
 void selgw_gateway_log_totals(selgw_gateway *g);

@@ -219,7 +219,7 @@ static void watch(selgw_service *service, selgw_gateway *g)
     if (selgw_service_watchdog_period_ms(service) < 0)
         return;
     char why[256];
-    bool healthy = selgw_gateway_healthy(g, why, sizeof why);
+    bool healthy = selgw_gateway_healthy(g, SELGW_GATEWAY_STALL_NS, why, sizeof why);
     selgw_service_watchdog(service, healthy, why);
 }
 
