@@ -12,6 +12,7 @@
 
 #include "evidence/chains.h"
 #include "base/clock.h"
+#include "base/durable.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "base/log.h"
@@ -888,6 +889,8 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         g->chains_state = NULL;
         return SELGW_ERR_NOMEM;
     }
+    /* a state file being written when the gateway died; it holds the journal's lock */
+    selgw_durable_remove_temps(dir, "chains.state", 0);
     err = selgw_chains_new(&g->chains);
     if (err == SELGW_OK)
         err = selgw_chains_load(g->chains, g->journal, g->chains_state, scan_from,

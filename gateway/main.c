@@ -388,8 +388,8 @@ static int dump_journal(selgw_journal *j, int64_t from_ns, int64_t to_ns, const 
 /* A time given without its zone is the gateway's local time (its utc_offset); says on
  * stderr how it was read, so nobody mistakes a day by eight hours. False (said) when the
  * local reading is out of range (1970-01-01 at +08:00 is in 1969). */
-static bool read_local_time(const char *command, const char *flag, time_flag *t,
-                            int offset_minutes, const char *whose)
+static bool read_local_time(const char *command, const char *flag, time_flag *t, int offset_minutes,
+                            const char *whose)
 {
     if (!t->given || t->zoned)
         return true;
@@ -526,8 +526,8 @@ static int cmd_export(const command_options *options)
         return EXIT_CONFIG;
     }
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, why,
-                                          sizeof why);
+    selgw_err err =
+        selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, why, sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
     else

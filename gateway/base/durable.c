@@ -1,12 +1,14 @@
 #include "base/durable.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* mkstemp's six characters follow */
@@ -89,4 +91,28 @@ bool selgw_durable_is_temp(const char *name)
         if (!isalnum((unsigned char)name[i]))
             return false;
     return true;
+}
+
+size_t selgw_durable_remove_temps(const char *dir, const char *name, int min_age_s)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t removed = 0, name_len = name ? strlen(name) : 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!selgw_durable_is_temp(e->d_name) ||
+            (name && (strncmp(e->d_name, name, name_len) != 0 ||
+                      strlen(e->d_name) != name_len + strlen(TEMP_SUFFIX) + 6)))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            (min_age_s > 0 && now - st.st_mtime < min_age_s))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }

@@ -32,4 +32,9 @@ selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer
  * files, "<name>.tmp-XXXXXX": one left by a crash may be removed. */
 bool selgw_durable_is_temp(const char *name);
 
+/* Removes the temporary files a crash left in dir: those of the file named `name` (all of
+ * them when name is NULL) last changed at least min_age_s seconds ago (0: any), so that a
+ * writer at work in a shared directory is left alone. Returns how many it removed. */
+size_t selgw_durable_remove_temps(const char *dir, const char *name, int min_age_s);
+
 #endif

@@ -59,8 +59,6 @@ void selgw_explain(char *why, size_t why_cap, const char *fmt, ...)
 selgw_err selgw_err_from_errno(int e)
 {
     switch (e) {
-    case 0:
-        return SELGW_OK;
     case ENOSPC:
     case EDQUOT:
         return SELGW_ERR_NO_SPACE;

@@ -37,7 +37,8 @@ const char *selgw_err_token(selgw_err err);
 
 /* A local file or system call's errno as selgw_err, at the boundary where it is read:
  * ENOSPC and EDQUOT are SELGW_ERR_NO_SPACE, ENOMEM SELGW_ERR_NOMEM, ENOENT
- * SELGW_ERR_NOT_FOUND, EINVAL SELGW_ERR_INVALID, anything else SELGW_ERR_IO. */
+ * SELGW_ERR_NOT_FOUND, EINVAL SELGW_ERR_INVALID, anything else SELGW_ERR_IO; 0 too (it
+ * is called on a failure, and a call that failed without saying why still failed). */
 selgw_err selgw_err_from_errno(int e);
 
 /* Writes the explanation of a failure into a caller's `why` buffer (which may be NULL),

@@ -1,6 +1,7 @@
 /* selgw: one background thread that can be asked to stop, and its timed waits.
  *
- * Every long-running part (a poller, a sink, the sealer) runs one loop on its own thread,
+ * A poller, a sink and the sealer each run one loop on their own thread (the journal's
+ * writer keeps its own, tied to its several condition variables), each
  * sleeps between rounds and must wake at once when asked to stop. This owns what they all
  * need for that: the thread, the stop flag, a mutex and a condition variable on
  * CLOCK_MONOTONIC (a step of the wall clock must neither stretch nor cut a wait). The
@@ -25,7 +26,9 @@ void selgw_worker_free(selgw_worker *w); /* stops and joins first; NULL is fine 
 /* Runs run(ctx) on a new thread. SELGW_ERR_INVALID while it already runs (until a
  * selgw_worker_stop); SELGW_ERR_NOMEM when no thread can be made. */
 selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx);
-/* Asks the thread to stop, wakes its wait and joins it. Nothing when it does not run. */
+/* Asks the thread to stop, wakes its wait and joins it. Nothing when it does not run. Only
+ * the worker's owner calls it, from one thread at a time and never from the worker's own
+ * thread (a thread cannot join itself). */
 void selgw_worker_stop(selgw_worker *w);
 bool selgw_worker_running(selgw_worker *w);
 /* How long the thread has been working since its last wait ended (ns); 0 while it waits,

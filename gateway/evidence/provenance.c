@@ -268,6 +268,8 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
                   strerror(errno));
         return 0;
     }
+    /* queue files `selgw annotate` was writing when it died; an hour leaves one at work */
+    selgw_durable_remove_temps(dir, NULL, 3600);
     DIR *d = opendir(dir);
     if (!d)
         return 0;

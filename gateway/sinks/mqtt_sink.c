@@ -405,8 +405,8 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     s->last_progress_ns = selgw_mono_ns();
     if (reason_code >= 0x80) {
         char why[96];
-        snprintf(why, sizeof why, "the broker refused it: %s (0x%02x)",
-                 mosquitto_reason_string(reason_code), (unsigned)reason_code);
+        selgw_explain(why, sizeof why, "the broker refused it: %s (0x%02x)",
+                      mosquitto_reason_string(reason_code), (unsigned)reason_code);
         refusal_note(s, entry->seq, why);
     } else {
         pthread_mutex_lock(&s->lock);
@@ -627,7 +627,7 @@ static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payl
     selgw_err err = selgw_record_decode(payload, len, &s->record);
     if (err != SELGW_OK) {
         char why[96];
-        snprintf(why, sizeof why, "it cannot be decoded (%s)", selgw_strerror(err));
+        selgw_explain(why, sizeof why, "it cannot be decoded (%s)", selgw_strerror(err));
         record_skip(s, seq, why);
         return true;
     }
@@ -674,7 +674,7 @@ static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payl
     case MOSQ_ERR_MALFORMED_UTF8:
     case MOSQ_ERR_INVAL: {
         char why[96];
-        snprintf(why, sizeof why, "libmosquitto refused it: %s", mosquitto_strerror(rc));
+        selgw_explain(why, sizeof why, "libmosquitto refused it: %s", mosquitto_strerror(rc));
         record_skip(s, seq, why);
         return true;
     }

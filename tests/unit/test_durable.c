@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "base/durable.h"
+#include <fcntl.h>
+#include <time.h>
 #include "test_util.h"
 
 typedef struct fixture {
@@ -334,6 +336,35 @@ static void test_temporary_name(void **state)
     assert_false(selgw_durable_is_temp(".tmp-a1B2c3")); /* no file it stands in for */
 }
 
+/* Temporary files a crash left: those of one file, or all of them past an age; never the
+ * files themselves, nor a temporary file of another name, nor one too young. */
+static void test_remove_temps(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[] = {"chains.state",
+                                        "chains.state.tmp-a1B2c3",
+                                        "chains.state.tmp-Zz9900",
+                                        "chains.statex.tmp-a1B2c3",
+                                        "cursor.mqtt.tmp-q1w2e3",
+                                        "a.ann",
+                                        "a.ann.tmp-x1y2z3"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        test_write_file(path_in(f, names[i]), "x", 1);
+    assert_int_equal(selgw_durable_remove_temps(f->dir, "chains.state", 0), 2);
+    assert_string_equal(listing(f), "a.ann a.ann.tmp-x1y2z3 chains.state "
+                                    "chains.statex.tmp-a1B2c3 cursor.mqtt.tmp-q1w2e3");
+    /* all of them, but only past an age: these were just written */
+    assert_int_equal(selgw_durable_remove_temps(f->dir, NULL, 3600), 0);
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+    assert_int_equal(utimensat(AT_FDCWD, path_in(f, "a.ann.tmp-x1y2z3"), old, 0), 0);
+    assert_int_equal(selgw_durable_remove_temps(f->dir, NULL, 3600), 1);
+    assert_string_equal(listing(f),
+                        "a.ann chains.state chains.statex.tmp-a1B2c3 cursor.mqtt.tmp-q1w2e3");
+    assert_int_equal(selgw_durable_remove_temps(f->dir, NULL, 0), 2);
+    assert_string_equal(listing(f), "a.ann chains.state");
+    assert_int_equal(selgw_durable_remove_temps("/nonexistent/selgw", NULL, 0), 0);
+}
+
 /* ---- selgw_parent_dir, selgw_fsync_parent ------------------------------------------ */
 
 static void test_parent_dir(void **state)
@@ -371,7 +402,8 @@ static void test_fsync_parent(void **state)
 static void test_err_from_errno(void **state)
 {
     (void)state;
-    assert_int_equal(selgw_err_from_errno(0), SELGW_OK);
+    /* called on a failure: a failure whose errno says nothing is still one */
+    assert_int_equal(selgw_err_from_errno(0), SELGW_ERR_IO);
     assert_int_equal(selgw_err_from_errno(ENOSPC), SELGW_ERR_NO_SPACE);
     assert_int_equal(selgw_err_from_errno(EDQUOT), SELGW_ERR_NO_SPACE);
     assert_int_equal(selgw_err_from_errno(ENOMEM), SELGW_ERR_NOMEM);
@@ -409,6 +441,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replace_creates_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_temps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_mode_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_existing_file_completely, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_does_not_write_in_place, setup, teardown),
