@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/embedded.h"
+#include "base/listen.h"
 #include "base/reading.h"
 #include "base/yaml.h"
 #include "journal/record.h" /* how large a seal may be */
@@ -93,6 +94,7 @@ static const option options[] = {
     {"root", "mqtt", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "influxdb", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "http", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
 
     {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"gateway", "location", OPT_STRING, false, 0, 0, 0, "", NULL},
@@ -203,6 +205,10 @@ static const option options[] = {
     /* signing: seals are written only when the section is present (docs/EVIDENCE.md) */
     {"signing", "secret_key", OPT_OWNER_FILE, true, 0, 0, 0, NULL, NULL},
     {"signing", "seal_interval", OPT_DURATION, false, 1000, DAY_MS, 600000, NULL, NULL},
+
+    /* http: the local status API (docs/API.md), on with these defaults when absent */
+    {"http", "enabled", OPT_BOOL, false, 0, 0, 1, NULL, NULL},
+    {"http", "listen", OPT_STRING, false, 0, 0, 0, "127.0.0.1:9108", NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -1603,6 +1609,26 @@ static void parse_signing(loader *ld, struct fy_node *root)
     read_option(ld, map, "signing", "seal_interval", "signing", &sg->seal_interval_ms, NULL);
 }
 
+static void parse_http(loader *ld, struct fy_node *root)
+{
+    selgw_http_config *h = &ld->cfg->http;
+    bool present;
+    struct fy_node *map = root_section(ld, root, "http", &present);
+    if (map && !check_section_keys(ld->yaml, map, "http", "http"))
+        map = NULL;
+    /* with no mapping every key takes its default */
+    read_option(ld, map, "http", "enabled", "http", &h->enabled, NULL);
+    struct fy_node *listen_node = NULL;
+    if (read_option(ld, map, "http", "listen", "http", &h->listen, &listen_node) == READ_OK &&
+        h->listen) {
+        struct sockaddr_storage addr;
+        socklen_t len;
+        char why[200];
+        if (!selgw_parse_listen(h->listen, &addr, &len, why, sizeof why))
+            error_at(ld, listen_node ? listen_node : map, "listen: %s", why);
+    }
+}
+
 /* ---- cross-checks ---- */
 
 /* Reports the second and later occurrences of an id among n items. */
@@ -1913,6 +1939,7 @@ static void parse_config(loader *ld)
     parse_mqtt(ld, root);
     parse_influx(ld, root);
     parse_signing(ld, root);
+    parse_http(ld, root);
 
     if (!ld->failed)
         cross_check(ld);
@@ -1978,6 +2005,7 @@ void selgw_config_free(selgw_config *cfg)
     free(x->measurement);
     free(x->dead_letter_path);
     free(cfg->signing.secret_key);
+    free(cfg->http.listen);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -2266,4 +2294,8 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     } else {
         fprintf(out, "signing: off (records are hash-chained but not sealed)\n");
     }
+    if (cfg->http.enabled)
+        fprintf(out, "http: status API on %s (selgw status, /metrics)\n", cfg->http.listen);
+    else
+        fprintf(out, "http: off (no status API)\n");
 }

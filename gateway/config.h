@@ -146,6 +146,12 @@ typedef struct selgw_signing_config {
     int seal_interval_ms; /* a seal at least this often, and at every clean stop */
 } selgw_signing_config;
 
+/* The local HTTP API of a running gateway (docs/API.md): on by default, on loopback. */
+typedef struct selgw_http_config {
+    bool enabled;
+    char *listen; /* "127.0.0.1:9108" (base/listen.h) */
+} selgw_http_config;
+
 typedef struct selgw_config {
     char *path; /* file it was loaded from, or the display name */
     char *gateway_id;
@@ -164,6 +170,7 @@ typedef struct selgw_config {
     selgw_mqtt_config mqtt;
     selgw_influx_config influxdb;
     selgw_signing_config signing;
+    selgw_http_config http;
 } selgw_config;
 
 /* Loads and validates. On success *out owns everything; on failure *out is NULL, every

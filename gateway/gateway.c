@@ -24,6 +24,7 @@
 #include "evidence/provenance.h"
 #include "journal/record.h"
 #include "poll/transport.h"
+#include "http/server.h"
 
 /* A change of CLOCK_REALTIME against CLOCK_MONOTONIC larger than these is a step (NTP
  * steps past 128 ms; slewing moves far less than this in a second). */
@@ -111,6 +112,11 @@ struct selgw_gateway {
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
     selgw_worker *sealer;
+
+    /* The HTTP API (NULL when off or it could not listen); it reads through status_source. */
+    selgw_http_server *http;
+    int64_t start_ns;           /* UTC */
+    uint64_t config_generation; /* under lock: 1, and +1 at each reload taken */
 };
 
 static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t seq)
@@ -1091,6 +1097,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
         return SELGW_ERR_NOMEM;
     }
     g->cfg = cfg;
+    g->config_generation = 1;
     g->opt = *opt;
     g->journal_dir = strdup(cfg->journal.dir);
     if (!g->journal_dir) {
@@ -1172,8 +1179,116 @@ static void start_pollers(selgw_gateway *g)
             selgw_log(SELGW_LOG_ERROR, "cannot start the poller of bus %s", g->cfg->buses[i].id);
 }
 
+/* ---- the status API's snapshot ---------------------------------------------------------- */
+
+/* The HTTP server's source (http/status.h). Under g->lock, which a reload takes to replace
+ * the pollers, the sinks and the config, so the strings of the snapshot (pointing into the
+ * config) stay valid while the server encodes it. The encoding is short (no I/O): pollers
+ * that hand over a reading meanwhile wait that long. */
+static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ctx)
+{
+    selgw_gateway *g = ctx;
+    bool ok = false;
+    pthread_mutex_lock(&g->lock);
+    size_t device_count = 0, field_total = 0;
+    size_t bus_count = 0; /* pollers: a slot may be empty (see polls_covered_until_locked) */
+    for (size_t b = 0; g->pollers && b < g->poller_count; b++)
+        if (g->pollers[b]) {
+            bus_count++;
+            device_count += selgw_poller_device_count(g->pollers[b]);
+        }
+    selgw_status_bus *buses = calloc(bus_count ? bus_count : 1, sizeof *buses);
+    selgw_status_device *devices = calloc(device_count ? device_count : 1, sizeof *devices);
+    selgw_status_sink *sinks = calloc(SELGW_SINK_KINDS_MAX, sizeof *sinks);
+    selgw_reading_field *fields = NULL;
+    if (buses && devices && sinks) {
+        /* first the field counts, so that every device's fields fit in one allocation */
+        size_t d = 0;
+        for (size_t b = 0; g->pollers && b < g->poller_count; b++)
+            for (size_t i = 0; g->pollers[b] && i < selgw_poller_device_count(g->pollers[b]);
+                 i++, d++) {
+                selgw_poller_device_health(g->pollers[b], i, &devices[d].health, NULL,
+                                           &devices[d].field_count);
+                field_total += devices[d].field_count;
+            }
+        fields = calloc(field_total ? field_total : 1, sizeof *fields);
+    }
+    if (fields) {
+        selgw_status st = {.gateway_id = g->cfg->gateway_id,
+                           .version = SELGW_VERSION,
+                           .now_ns = selgw_utc_ns(),
+                           .start_ns = g->start_ns,
+                           .config_generation = g->config_generation,
+                           .bus_count = bus_count,
+                           .buses = buses,
+                           .device_count = device_count,
+                           .devices = devices,
+                           .sinks = sinks};
+        size_t d = 0, f = 0, b = 0;
+        for (size_t k = 0; g->pollers && k < g->poller_count; k++) {
+            selgw_poller *p = g->pollers[k];
+            if (!p)
+                continue;
+            const selgw_bus *bus = selgw_poller_bus(p);
+            buses[b].id = bus->id;
+            buses[b].type = bus->kind == SELGW_BUS_RTU ? "rtu" : "tcp";
+            selgw_poller_get_stats(p, &buses[b].stats);
+            for (size_t i = 0; i < selgw_poller_device_count(p); i++, d++) {
+                /* a device's field count is fixed when its poller is made: the room
+                 * counted above */
+                selgw_status_device *sd = &devices[d];
+                const selgw_device *dev =
+                    selgw_poller_device_health(p, i, &sd->health, fields + f, &sd->field_count);
+                sd->fields = fields + f;
+                f += sd->field_count;
+                sd->id = dev->id;
+                sd->bus = bus->id;
+                sd->profile = selgw_device_profile_name(dev);
+                /* the poller's own config: during a reload g->cfg may still be the old one */
+                sd->plot = selgw_poller_config(p)->plots[dev->plot].id;
+                sd->unit_id = dev->unit_id;
+                sd->interval_ms = dev->interval_ms;
+            }
+            b++;
+        }
+        selgw_journal_get_stats(g->journal, &st.journal);
+        st.sink_count = selgw_sinks_count(g->sinks);
+        for (size_t i = 0; i < st.sink_count; i++) {
+            sinks[i].name = selgw_sinks_get_stats(g->sinks, i, &sinks[i].stats);
+            uint64_t head = st.journal.committed_seq, cursor = sinks[i].stats.last_seq;
+            sinks[i].backlog_records = head > cursor ? head - cursor : 0;
+        }
+        visit(visit_ctx, &st);
+        ok = true;
+    }
+    pthread_mutex_unlock(&g->lock);
+    free(fields);
+    free(buses);
+    free(devices);
+    free(sinks);
+    return ok;
+}
+
+static void start_http(selgw_gateway *g)
+{
+    if (!g->opt.serve_http || !g->cfg->http.enabled || g->http)
+        return;
+    char why[300] = "";
+    /* Watching is not worth losing readings over: without the API the gateway runs on. */
+    if (selgw_http_server_new(g->cfg->http.listen, status_source, g, &g->http, why, sizeof why) !=
+        SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR,
+                  "HTTP API: %s; running without it (selgw status cannot "
+                  "reach this gateway)",
+                  why[0] ? why : "cannot start");
+    else
+        selgw_log(SELGW_LOG_INFO, "HTTP API on http://%s/ (/metrics, /api/v1/status)",
+                  g->cfg->http.listen);
+}
+
 selgw_err selgw_gateway_start(selgw_gateway *g)
 {
+    g->start_ns = selgw_utc_ns();
     char text[300];
     snprintf(text, sizeof text, "selgw %s started with %s", SELGW_VERSION, g->cfg->path);
     pthread_mutex_lock(&g->lock);
@@ -1197,6 +1312,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
         selgw_log(SELGW_LOG_ERROR, "cannot start the sealer: no seals until restart");
     start_pollers(g);
     g->running = true;
+    start_http(g);
     return SELGW_OK;
 }
 
@@ -1246,13 +1362,23 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
      * it; sinks restart with their new settings from their persisted cursors. */
     stop_pollers(g);
     install_pollers(g, pollers, cfg->bus_count);
-    selgw_sinks_free(g->sinks); /* stops them first */
+    pthread_mutex_lock(&g->lock); /* the status API reads the sinks under lock */
+    selgw_sinks *old_sinks = g->sinks;
     g->sinks = NULL;
+    pthread_mutex_unlock(&g->lock);
+    selgw_sinks_free(old_sinks); /* stops them first */
+    if (g->http && (cfg->http.enabled != g->cfg->http.enabled ||
+                    !same_string(cfg->http.listen, g->cfg->http.listen)))
+        selgw_log(SELGW_LOG_WARN, "reload: the http section changed; the HTTP API keeps its "
+                                  "address until a restart");
+    selgw_sinks *sinks = NULL;
+    err = selgw_sinks_new(cfg, g->journal, &sinks);
     pthread_mutex_lock(&g->lock);
     selgw_config *old = g->cfg;
     g->cfg = cfg;
+    g->sinks = sinks;
+    g->config_generation++;
     pthread_mutex_unlock(&g->lock);
-    err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     if (err == SELGW_OK && g->opt.start_sinks && g->running)
         err = selgw_sinks_start(g->sinks);
     selgw_config_free(old);
@@ -1270,6 +1396,8 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
 
 void selgw_gateway_stop(selgw_gateway *g, const char *why)
 {
+    selgw_http_server_free(g->http); /* first: nothing is watched while it winds down */
+    g->http = NULL;
     if (!g->pollers && !g->running)
         return;
     stop_pollers(g);

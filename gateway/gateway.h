@@ -19,6 +19,7 @@ typedef struct selgw_gateway selgw_gateway;
 typedef struct selgw_gateway_options {
     bool print_readings; /* every journaled reading as a JSON line (with its seq) on stdout */
     bool start_sinks;    /* false for --once: records wait in the journal for the next run */
+    bool serve_http;     /* the HTTP API (config section http) while running */
     /* Called (from a poller's thread) when the journal fails for good, so that the owner
      * can stop the gateway; may be NULL. */
     void (*on_failure)(void *ctx);

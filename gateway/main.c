@@ -42,6 +42,7 @@
 #include "sensors/plan.h"
 #include "service.h"
 #include "journal/record.h"
+#include "http/client.h"
 
 /* Also the status of a usage error: a config that cannot be used and a command line that
  * cannot be read are both the operator's to fix before anything runs. */
@@ -101,6 +102,11 @@ typedef struct verify_options {
     time_flag from, to;
 } verify_options;
 
+typedef struct status_options {
+    const char *config_path; /* NULL: the built-in demo config's address */
+    const char *url;         /* the API's base URL, instead of the config's http.listen */
+} status_options;
+
 typedef struct help_options {
     const char *command; /* NULL: the overview */
 } help_options;
@@ -116,6 +122,7 @@ typedef union command_options {
     annotate_options annotate;
     export_options export;
     verify_options verify;
+    status_options status;
     help_options help;
 } command_options;
 
@@ -236,6 +243,7 @@ static int cmd_run(const command_options *options)
     selgw_gateway_options gopt = {
         .print_readings = opt->print == PRINT_ON || (opt->print == PRINT_DEFAULT && !has_sinks),
         .start_sinks = !opt->once,
+        .serve_http = !opt->once,
         .on_failure = on_gateway_failure,
     };
 
@@ -710,6 +718,64 @@ typedef struct command {
     int (*run)(const command_options *opt);
 } command;
 
+static const flag status_flags[] = {
+    CONFIG_FLAG(status_options),
+    TEXT_FLAG("url", 0, "URL", status_options, url,
+              "the API's address, e.g. http://127.0.0.1:9108 (instead of the config's)"),
+    {0},
+};
+
+/* A client of the running gateway's HTTP API: it never opens the journal or a bus, so it
+ * works while the gateway runs, as any user who can reach the address. */
+static int cmd_status(const command_options *options)
+{
+    const status_options *opt = &options->status;
+    char base[300];
+    if (opt->url) {
+        snprintf(base, sizeof base, "%s", opt->url);
+        size_t n = strlen(base);
+        while (n && base[n - 1] == '/')
+            base[--n] = '\0';
+    } else {
+        selgw_config *cfg = load_config_read_only(opt->config_path);
+        if (!cfg)
+            return EXIT_CONFIG;
+        bool enabled = cfg->http.enabled;
+        selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
+        selgw_config_free(cfg);
+        if (!enabled) {
+            fprintf(stderr,
+                    "selgw status: %s has http: enabled: false, so the gateway serves "
+                    "no status; turn it on and reload, or give --url\n",
+                    opt->config_path ? opt->config_path : "the built-in demo config");
+            return 1;
+        }
+    }
+    char why[600] = "", *status = NULL, *latest = NULL;
+    selgw_err err = selgw_http_get(base, "/api/v1/status", &status, why, sizeof why);
+    if (err == SELGW_OK)
+        err = selgw_http_get(base, "/api/v1/latest", &latest, why, sizeof why);
+    if (err == SELGW_ERR_CONNECT || err == SELGW_ERR_TIMEOUT) {
+        fprintf(stderr,
+                "selgw status: no gateway answers at %s (%s).\n"
+                "Is `selgw run` running with this config (systemctl status selgw)? The address "
+                "is the config's http.listen, or --url.\n",
+                base, why);
+        return 1;
+    }
+    if (err == SELGW_OK && selgw_status_print(status, latest, stdout) != SELGW_OK) {
+        err = SELGW_ERR_INVALID;
+        snprintf(why, sizeof why, "%s does not answer as selgw's API does", base);
+    }
+    free(status);
+    free(latest);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw status: %s\n", why[0] ? why : selgw_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_version(const command_options *options);
 static int cmd_help(const command_options *options);
 
@@ -750,6 +816,10 @@ static const command commands[] = {
      "1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not be read;\n"
      "3: every check passed, but no trusted key was given\n",
      verify_flags, "BUNDLE", offsetof(command_options, verify.bundle_path), cmd_verify},
+    {"status", "[[-c] FILE] [--url URL]",
+     "show what the running gateway is doing, from its HTTP API: buses, devices (last value,\n"
+     "age, failures), sinks and their backlog, the journal. Exit 1 when no gateway answers\n",
+     status_flags, "FILE", offsetof(command_options, status.config_path), cmd_status},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},

@@ -8,14 +8,14 @@ PACKAGES=(
   build-essential cmake pkg-config
   # libraries the gateway links
   libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev libjansson-dev
-  libsystemd-dev
+  libmicrohttpd-dev libsystemd-dev
   # the service: systemd-analyze verifies the unit; cpack -G DEB computes the .deb's
   # dependencies with dpkg-shlibdeps (dpkg-dev)
   systemd dpkg-dev
   # unit tests
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
-  python3 python3-pymodbus python3-serial-asyncio python3-cryptography socat mosquitto mosquitto-clients influxdb curl openssl faketime
+  python3 python3-pymodbus python3-serial-asyncio python3-cryptography python3-prometheus-client socat mosquitto mosquitto-clients influxdb curl openssl faketime
   # memory checks; fuzzing (libFuzzer comes with clang's runtime)
   valgrind clang libclang-rt-14-dev
 )

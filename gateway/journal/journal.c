@@ -195,6 +195,8 @@ struct selgw_journal {
     selgw_err refusing;       /* SELGW_ERR_FULL or _NO_SPACE while records are refused */
     uint64_t refused_records; /* since refusing began */
     selgw_repeat space_repeat;
+    uint64_t appended_records, appended_bytes; /* since opening, for the status API */
+    selgw_histogram fsync_latency;             /* the writer's fdatasyncs of segments */
     pthread_t writer;
     bool writer_started;
     int64_t writer_beat_ns; /* monotonic: the writer's last turn of its loop */
@@ -629,6 +631,18 @@ uint64_t selgw_journal_backlog_bytes(selgw_journal *j)
     return b;
 }
 
+void selgw_journal_get_stats(selgw_journal *j, selgw_journal_stats *out)
+{
+    selgw_journal_range(j, &out->first_seq, &out->committed_seq);
+    pthread_mutex_lock(&j->lock);
+    out->appended_records = j->appended_records;
+    out->appended_bytes = j->appended_bytes;
+    out->backlog_bytes = j->backlog_disk + pending_bytes(j);
+    out->max_backlog_bytes = j->max_backlog;
+    out->fsync = j->fsync_latency;
+    pthread_mutex_unlock(&j->lock);
+}
+
 /* ---- the writer ---------------------------------------------------------------------- */
 
 /* Closes the segment being written and begins the one whose first record is first_seq.
@@ -725,8 +739,14 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
         } else if (j->fsync_policy == SELGW_FSYNC_BATCH ||
                    (j->fsync_policy == SELGW_FSYNC_INTERVAL &&
                     selgw_mono_ns() - j->last_fsync_ns >= j->fsync_interval_ns)) {
-            if (selgw_journal_io_hooks.fdatasync(j->active_fd) != 0) {
-                e = errno ? errno : EIO;
+            int64_t began = selgw_mono_ns();
+            int rc = selgw_journal_io_hooks.fdatasync(j->active_fd);
+            int fsync_errno = errno;
+            pthread_mutex_lock(&j->lock);
+            selgw_histogram_add(&j->fsync_latency, selgw_mono_ns() - began);
+            pthread_mutex_unlock(&j->lock);
+            if (rc != 0) {
+                e = fsync_errno ? fsync_errno : EIO;
                 *what = "fdatasync";
                 *fatal = true; /* whatever errno: the pages' fate is unknown */
             } else {
@@ -969,9 +989,11 @@ static void *writer_main(void *arg)
             int64_t due = j->last_fsync_ns + j->fsync_interval_ns;
             if (now >= due) {
                 pthread_mutex_unlock(&j->lock);
+                int64_t began = selgw_mono_ns();
                 int rc = selgw_journal_io_hooks.fdatasync(j->active_fd);
                 int e = errno;
                 pthread_mutex_lock(&j->lock);
+                selgw_histogram_add(&j->fsync_latency, selgw_mono_ns() - began);
                 if (rc != 0) {
                     fail_locked(j, "fdatasync failed: %s", strerror(e));
                     break;
@@ -1740,6 +1762,8 @@ selgw_err selgw_journal_append(selgw_journal *j, const void *payload, size_t len
         return err;
     }
     uint64_t s = j->next_seq++;
+    j->appended_records++;
+    j->appended_bytes += len;
     uint8_t *p = j->pend.data + j->pend.len;
     put_u32(p, (uint32_t)len);
     put_u64(p + 8, s);

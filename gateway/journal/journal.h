@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/health.h"
 
 /* How the journal makes records durable (docs/JOURNAL.md). */
 typedef enum selgw_fsync_policy {
@@ -189,6 +190,10 @@ selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t 
 
 /* Undelivered bytes (from the slowest cursor to the head). */
 uint64_t selgw_journal_backlog_bytes(selgw_journal *j);
+
+/* What the status API shows: records and bytes appended since opening, the range, the
+ * backlog against its budget, fdatasync latency. */
+void selgw_journal_get_stats(selgw_journal *j, selgw_journal_stats *out);
 
 /* `selgw journal`: segments with their sequence ranges, sizes and times, each sink's
  * cursor and backlog. */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -36,6 +37,11 @@ typedef struct device_state {
     unsigned consecutive_failures;
     unsigned tightened; /* plan tightenings so far after refused reads (at most 2) */
     selgw_repeat failures;
+    /* Under the poller's lock: what the status API shows. last_fields holds the values of
+     * the last completed poll (copied from reading, whose values the next poll overwrites
+     * while a reader may look). */
+    selgw_device_health health;
+    selgw_reading_field *last_fields;
     char what[2 * SELGW_ID_MAX + 32]; /* "device <id> (unit <n> on bus <id>)" */
 } device_state;
 
@@ -49,7 +55,7 @@ struct selgw_poller {
     device_state *devices;
 
     selgw_worker *worker; /* the polling thread */
-    pthread_mutex_t lock; /* guards stats and oldest_poll_ns */
+    pthread_mutex_t lock; /* guards stats, oldest_poll_ns and each device's health */
     selgw_poller_stats stats;
     /* 0, or a lower bound of the time of every poll begun and not yet handed to emit:
      * written by the polling thread only, read by anyone (selgw_poller_oldest_poll_ns). */
@@ -79,6 +85,7 @@ static void device_state_free(device_state *d)
     free_requests(d->requests, d->plan);
     selgw_plan_free(d->plan);
     free(d->reading);
+    free(d->last_fields);
 }
 
 /* Makes `plan` the device's plan, with a buffer for every request. On failure the device
@@ -123,6 +130,15 @@ static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
     if (!d->reading)
         return SELGW_ERR_NOMEM;
     selgw_reading_for_device(d->reading, cfg, dev);
+    size_t nf = d->reading->field_count;
+    d->last_fields = calloc(nf ? nf : 1, sizeof *d->last_fields);
+    if (!d->last_fields)
+        return SELGW_ERR_NOMEM;
+    for (size_t i = 0; i < nf; i++) {
+        d->last_fields[i] = d->reading->fields[i];
+        d->last_fields[i].quality = SELGW_QUALITY_READ_FAILED; /* nothing read yet */
+    }
+    d->health.backoff = 1;
     d->interval_ns = (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
     snprintf(d->what, sizeof d->what, "device %s (unit %d on bus %s)", dev->id, dev->unit_id,
              cfg->buses[dev->bus].id);
@@ -221,9 +237,17 @@ static selgw_err attempt(selgw_poller *p, device_state *d)
             continue;
         if (first != SELGW_OK && link_failure(first))
             break;
+        int64_t sent_ns = selgw_mono_ns();
         selgw_err err =
             selgw_transport_read(p->transport, d->dev->unit_id, &d->plan->requests[i], slot->regs,
                                  slot->bits, &slot->exception_code, slot->why, sizeof slot->why);
+        if (err == SELGW_OK || err == SELGW_ERR_EXCEPTION || err == SELGW_ERR_BAD_FRAME) {
+            /* An answer came (a corrupt one too): how long the device took. */
+            int64_t took = selgw_mono_ns() - sent_ns;
+            pthread_mutex_lock(&p->lock);
+            selgw_histogram_add(&d->health.latency, took);
+            pthread_mutex_unlock(&p->lock);
+        }
         if (err != SELGW_ERR_CONNECT)
             sent++;
         slot->status = err;
@@ -373,6 +397,18 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
     p->stats.polls++;
     if (status != SELGW_OK)
         p->stats.failed_polls++;
+    selgw_device_health *h = &d->health;
+    h->polls++;
+    if ((unsigned)status < SELGW_ERR_COUNT_ && status != SELGW_OK)
+        h->failures[status]++;
+    h->last_poll_ns = reading->time_ns;
+    if (status == SELGW_OK)
+        h->last_success_ns = reading->time_ns;
+    h->last_status = status;
+    h->last_exception = exception_code;
+    h->consecutive_failures = d->consecutive_failures;
+    h->backoff = selgw_backoff_multiplier(d->consecutive_failures);
+    memcpy(d->last_fields, reading->fields, reading->field_count * sizeof *d->last_fields);
     pthread_mutex_unlock(&p->lock);
     if (status == SELGW_ERR_EXCEPTION)
         tighten_plan_if_refused(d);
@@ -487,4 +523,34 @@ void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out)
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     pthread_mutex_unlock(&p->lock);
+}
+
+const selgw_config *selgw_poller_config(const selgw_poller *p)
+{
+    return p->cfg;
+}
+
+const selgw_bus *selgw_poller_bus(const selgw_poller *p)
+{
+    return p->bus;
+}
+
+size_t selgw_poller_device_count(const selgw_poller *p)
+{
+    return p->device_count;
+}
+
+const selgw_device *selgw_poller_device_health(selgw_poller *p, size_t i,
+                                               selgw_device_health *health,
+                                               selgw_reading_field *fields, size_t *field_count)
+{
+    const device_state *d = &p->devices[i];
+    size_t n = d->reading->field_count; /* fixed at creation */
+    pthread_mutex_lock(&p->lock);
+    *health = d->health;
+    if (fields)
+        memcpy(fields, d->last_fields, n * sizeof *fields);
+    pthread_mutex_unlock(&p->lock);
+    *field_count = n;
+    return d->dev;
 }

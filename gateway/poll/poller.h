@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "base/error.h"
+#include "base/health.h"
 #include "poll/reading.h"
 #include "poll/transport.h"
 
@@ -46,15 +47,19 @@ size_t selgw_poller_poll_once(selgw_poller *p);
  * journaled, or is still on its way. */
 int64_t selgw_poller_oldest_poll_ns(selgw_poller *p);
 
-typedef struct selgw_poller_stats {
-    uint64_t polls;        /* completed polls */
-    uint64_t failed_polls; /* of which some field could not be read */
-    uint64_t requests;     /* Modbus requests sent (including retries) */
-    uint64_t retries;      /* attempts after the first */
-    uint64_t late_polls;   /* polls skipped because the bus could not keep up */
-} selgw_poller_stats;
-
 void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out);
+
+/* The bus and devices of the poller, for the status API (any thread, under the caller's
+ * assurance that the poller lives). */
+const selgw_config *selgw_poller_config(const selgw_poller *p);
+const selgw_bus *selgw_poller_bus(const selgw_poller *p);
+size_t selgw_poller_device_count(const selgw_poller *p);
+/* Device i of the bus (in config order): its health, its field count, and the fields of its
+ * last completed poll into fields unless NULL (room for the field count; names and units
+ * point into the config; quality read_failed before the first poll). Returns the device. */
+const selgw_device *selgw_poller_device_health(selgw_poller *p, size_t i,
+                                               selgw_device_health *health,
+                                               selgw_reading_field *fields, size_t *field_count);
 
 /* How long the polling thread has been in its current transaction (selgw_worker_busy_ns):
  * one attempt is bounded by the bus's timeouts, so a long one means the thread is stuck. */

@@ -174,6 +174,8 @@ static void set_error(selgw_influx_sink *s, selgw_err err)
 {
     pthread_mutex_lock(&s->lock);
     s->stats.last_error = err;
+    if (err != SELGW_OK && (unsigned)err < SELGW_ERR_COUNT_)
+        s->stats.errors[err]++;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -523,6 +525,7 @@ static send_outcome dead_letter(selgw_influx_sink *s, size_t index, long status)
     selgw_repeat_fail(&s->rejections, "influxdb", SELGW_ERR_REJECTED, detail);
     pthread_mutex_lock(&s->lock);
     s->stats.refused++;
+    s->stats.errors[SELGW_ERR_REJECTED]++;
     pthread_mutex_unlock(&s->lock);
     return SEND_DONE;
 }
@@ -552,6 +555,7 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
             selgw_repeat_ok(&s->alarm, "influxdb");
             pthread_mutex_lock(&s->lock);
             s->stats.delivered += hi - lo;
+            s->stats.last_delivery_ns = selgw_utc_ns();
             s->stats.last_error = SELGW_OK;
             pthread_mutex_unlock(&s->lock);
             return SEND_DONE;
@@ -582,6 +586,8 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
             selgw_repeat_fail(&s->alarm, "influxdb", err, detail);
             pthread_mutex_lock(&s->lock);
             s->stats.last_error = err;
+            if ((unsigned)err < SELGW_ERR_COUNT_)
+                s->stats.errors[err]++;
             s->stats.reconnects++;
             pthread_mutex_unlock(&s->lock);
             if (!pause_ms(s, s->retry_max_ms))
@@ -609,6 +615,8 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
             }
             pthread_mutex_lock(&s->lock);
             s->stats.last_error = err;
+            if ((unsigned)err < SELGW_ERR_COUNT_)
+                s->stats.errors[err]++;
             s->stats.reconnects++;
             pthread_mutex_unlock(&s->lock);
             if (!pause_ms(s, delay_ms))

@@ -205,6 +205,8 @@ static void set_last_error(selgw_mqtt_sink *s, selgw_err err)
 {
     pthread_mutex_lock(&s->lock);
     s->stats.last_error = err;
+    if (err != SELGW_OK && (unsigned)err < SELGW_ERR_COUNT_)
+        s->stats.errors[err]++;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -329,6 +331,7 @@ static void refusal_note(selgw_mqtt_sink *s, uint64_t seq, const char *why)
     pthread_mutex_lock(&s->lock);
     s->stats.refused++;
     s->stats.last_error = SELGW_ERR_REJECTED;
+    s->stats.errors[SELGW_ERR_REJECTED]++;
     pthread_mutex_unlock(&s->lock);
     if (s->refusal_logged_ns == 0 ||
         selgw_mono_ns() - s->refusal_logged_ns >= REFUSAL_REPORT_MS * SELGW_NS_PER_MS)
@@ -411,6 +414,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     } else {
         pthread_mutex_lock(&s->lock);
         s->stats.delivered++;
+        s->stats.last_delivery_ns = selgw_utc_ns();
         if (s->stats.last_error == SELGW_ERR_REJECTED)
             s->stats.last_error = SELGW_OK;
         pthread_mutex_unlock(&s->lock);
@@ -664,6 +668,7 @@ static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payl
         if (s->qos == 0) {
             pthread_mutex_lock(&s->lock);
             s->stats.delivered++;
+            s->stats.last_delivery_ns = selgw_utc_ns();
             pthread_mutex_unlock(&s->lock);
         }
         window_push(s, seq, mid, s->qos == 0);

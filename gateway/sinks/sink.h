@@ -14,15 +14,8 @@
 
 #include "config.h"
 #include "base/error.h"
+#include "base/health.h" /* selgw_sink_stats */
 #include "journal/journal.h"
-
-typedef struct selgw_sink_stats {
-    uint64_t delivered;   /* records acknowledged by the server */
-    uint64_t last_seq;    /* the sink's cursor */
-    uint64_t refused;     /* records the server refused (MQTT 5 reason >= 0x80; dead letters) */
-    uint64_t reconnects;  /* connections (re)established, or requests retried */
-    selgw_err last_error; /* SELGW_OK while delivering normally */
-} selgw_sink_stats;
 
 typedef struct selgw_sink_ops {
     /* Its cursor in the journal (the cursor file is named after it) and its name in logs:
@@ -70,5 +63,8 @@ void selgw_sinks_stop(selgw_sinks *set); /* each persists its cursor; NULL is fi
 void selgw_sinks_free(selgw_sinks *set); /* stops first; NULL is fine */
 /* Logs each sink's delivered and refused records and its cursor. */
 void selgw_sinks_log_totals(selgw_sinks *set);
+/* How many sinks the set holds (NULL: none), and sink i's stats; returns its name. */
+size_t selgw_sinks_count(const selgw_sinks *set);
+const char *selgw_sinks_get_stats(selgw_sinks *set, size_t i, selgw_sink_stats *out);
 
 #endif

@@ -101,3 +101,15 @@ void selgw_sinks_log_totals(selgw_sinks *set)
                   s->ops->refused_what, (unsigned long long)st.last_seq);
     }
 }
+
+size_t selgw_sinks_count(const selgw_sinks *set)
+{
+    return set ? set->count : 0;
+}
+
+const char *selgw_sinks_get_stats(selgw_sinks *set, size_t i, selgw_sink_stats *out)
+{
+    const sink *s = &set->sinks[i];
+    s->ops->stats(s->state, out);
+    return s->ops->name;
+}

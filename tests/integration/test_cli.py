@@ -318,6 +318,7 @@ FLAGS = {
                "to": (None, "T2"), "output": ("o", "BUNDLE")},
     "verify": {"pubkey": (None, "ed25519:HEX"), "keys": (None, "FILE"), "plot": (None, "P"),
                "from": (None, "T1"), "to": (None, "T2")},
+    "status": {"config": ("c", "FILE"), "url": (None, "URL")},
     "version": {},
     "help": {},
 }

@@ -235,6 +235,7 @@ static void test_summary(void **state)
     assert_non_null(strstr(text, "bus rs485-2: rtu /dev/ttyUSB1 9600 8N1, 0 devices, 0 Modbus "
                                  "requests per poll cycle"));
     assert_non_null(strstr(text, "total: 6 Modbus requests per poll cycle"));
+    assert_non_null(strstr(text, "http: status API on 127.0.0.1:9108 (selgw status, /metrics)\n"));
     assert_null(strchr(text, '\033')); /* no colors */
     free(text);
     selgw_config_free(cfg);
@@ -303,6 +304,28 @@ static void test_duplicate_keys(void **state)
     expect_one_error(HEAD "buses:\n  - id: x\n    type: rtu\n    device: /dev/a\n"
                           "    baud: 4800\n    baud: 9600\n",
                      "t.yaml:10:5: duplicate key 'baud' (first at 9:5)");
+}
+
+/* The http section: on at 127.0.0.1:9108 without it, its keys through the table (an
+ * unknown one is an error), and a listen address that is not numeric ADDRESS:PORT refused
+ * at its position. */
+static void test_http_section(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(HEAD);
+    assert_true(cfg->http.enabled);
+    assert_string_equal(cfg->http.listen, "127.0.0.1:9108");
+    selgw_config_free(cfg);
+    cfg = load_good(HEAD "http: {enabled: false, listen: '[::1]:8080'}\n");
+    assert_false(cfg->http.enabled);
+    assert_string_equal(cfg->http.listen, "[::1]:8080");
+    selgw_config_free(cfg);
+    expect_one_error(HEAD "http: {listn: '127.0.0.1:1'}\n",
+                     "t.yaml:5:8: unknown key 'listn' in http (did you mean 'listen'?)");
+    expect_one_error(HEAD "http: {listen: 'localhost:9108'}\n",
+                     "t.yaml:5:16: listen: \"localhost:9108\": the address must be numeric");
+    expect_one_error(HEAD "http: {listen: '127.0.0.1:99999'}\n",
+                     "t.yaml:5:16: listen: \"127.0.0.1:99999\": the port must be a number");
 }
 
 static void test_unknown_keys_everywhere(void **state)
@@ -2137,6 +2160,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_unknown_keys_everywhere),
+        cmocka_unit_test(test_http_section),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_missing_required_keys),

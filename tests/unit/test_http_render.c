@@ -1,0 +1,346 @@
+/* The HTTP API's encoders, pure functions of a status snapshot: the Prometheus text
+ * exposition (exact text: escaping of label values and HELP, cumulative histogram buckets
+ * ending in +Inf, number formatting), the JSON of /api/v1/status and /api/v1/latest (read
+ * back with jansson), the listen address parser, and the `selgw status` table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+
+#include "base/listen.h"
+#include "http/client.h"
+#include "http/expo.h"
+#include "http/render.h"
+
+static void test_label_values_are_escaped(void **state)
+{
+    (void)state;
+    selgw_expo e;
+    selgw_expo_init(&e);
+    selgw_expo_label l[] = {{"device", "a\"b\\c\nd"}, {"bus", "土壤-1"}};
+    selgw_expo_sample(&e, "m_total", l, 2, 3);
+    assert_string_equal(e.buf, "m_total{device=\"a\\\"b\\\\c\\nd\",bus=\"土壤-1\"} 3\n");
+    selgw_expo_free(&e);
+}
+
+static void test_help_escapes_backslash_and_newline_only(void **state)
+{
+    (void)state;
+    selgw_expo e;
+    selgw_expo_init(&e);
+    selgw_expo_family(&e, "m", "gauge", "a \"q\" \\ b\nc");
+    assert_string_equal(e.buf, "# HELP m a \"q\" \\\\ b\\nc\n# TYPE m gauge\n");
+    selgw_expo_free(&e);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    selgw_expo e;
+    selgw_expo_init(&e);
+    selgw_expo_sample(&e, "a", NULL, 0, 0);
+    selgw_expo_sample(&e, "b", NULL, 0, 18446744073709.0);
+    selgw_expo_sample(&e, "c", NULL, 0, 0.1);
+    selgw_expo_sample(&e, "d", NULL, 0, NAN);
+    selgw_expo_sample(&e, "e", NULL, 0, INFINITY);
+    selgw_expo_sample(&e, "f", NULL, 0, -INFINITY);
+    selgw_expo_sample(&e, "g", NULL, 0, 1796187908.8083014);
+    selgw_expo_sample(&e, "h", NULL, 0, -2.5);
+    assert_string_equal(e.buf, "a 0\nb 18446744073709\nc 0.1\nd NaN\ne +Inf\nf -Inf\n"
+                               "g 1796187908.8083014\nh -2.5\n");
+    selgw_expo_free(&e);
+}
+
+static void test_histogram_is_cumulative(void **state)
+{
+    (void)state;
+    selgw_histogram h = {0};
+    selgw_histogram_add(&h, 500000);     /* 0.5 ms: first bucket */
+    selgw_histogram_add(&h, 1000000);    /* 1 ms exactly: le="0.001" is inclusive */
+    selgw_histogram_add(&h, 30000000);   /* 30 ms: le="0.05" */
+    selgw_histogram_add(&h, 9000000000); /* 9 s: only +Inf */
+    assert_int_equal(h.count, 4);
+    selgw_expo e;
+    selgw_expo_init(&e);
+    selgw_expo_label l[] = {{"device", "d1"}};
+    selgw_expo_histogram(&e, "lat_seconds", l, 1, &h);
+    assert_string_equal(e.buf, "lat_seconds_bucket{device=\"d1\",le=\"0.001\"} 2\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.0025\"} 2\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.005\"} 2\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.01\"} 2\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.025\"} 2\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.05\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.1\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.25\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"0.5\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"1\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"2.5\"} 3\n"
+                               "lat_seconds_bucket{device=\"d1\",le=\"+Inf\"} 4\n"
+                               "lat_seconds_sum{device=\"d1\"} 9.0315\n"
+                               "lat_seconds_count{device=\"d1\"} 4\n");
+    selgw_expo_free(&e);
+    /* without labels the le label stands alone */
+    selgw_expo_init(&e);
+    selgw_expo_histogram(&e, "f", NULL, 0, &(selgw_histogram){0});
+    assert_non_null(strstr(e.buf, "f_bucket{le=\"0.001\"} 0\n"));
+    assert_non_null(strstr(e.buf, "f_bucket{le=\"+Inf\"} 0\nf_sum 0\nf_count 0\n"));
+    selgw_expo_free(&e);
+}
+
+/* ---- a snapshot: two devices (one never answered), one sink ---- */
+
+static selgw_reading_field fields[2] = {
+    {"soil_moisture", "%", 23.5, SELGW_QUALITY_OK},
+    {"soil_temperature", "degC", 99, SELGW_QUALITY_OUT_OF_RANGE},
+};
+static selgw_reading_field failed_fields[1] = {{"ec", "uS/cm", 0, SELGW_QUALITY_READ_FAILED}};
+
+#define NOW INT64_C(1796187910000000000)
+
+static void snapshot(selgw_status *st, selgw_status_bus *bus, selgw_status_device dev[2],
+                     selgw_status_sink *sink)
+{
+    memset(bus, 0, sizeof *bus);
+    bus->id = "tcp0";
+    bus->type = "tcp";
+    bus->stats.polls = 12;
+    bus->stats.failed_polls = 5;
+    memset(dev, 0, 2 * sizeof *dev);
+    dev[0] = (selgw_status_device){.id = "soil-01",
+                                   .bus = "tcp0",
+                                   .profile = "p",
+                                   .plot = "pl",
+                                   .unit_id = 1,
+                                   .interval_ms = 1000,
+                                   .field_count = 2,
+                                   .fields = fields};
+    dev[0].health.polls = 7;
+    dev[0].health.last_poll_ns = NOW - 2000000000;
+    dev[0].health.last_success_ns = NOW - 2000000000;
+    dev[0].health.backoff = 1;
+    selgw_histogram_add(&dev[0].health.latency, 3000000);
+    dev[1] = (selgw_status_device){.id = "silent\"one",
+                                   .bus = "tcp0",
+                                   .profile = "p",
+                                   .plot = "pl",
+                                   .unit_id = 2,
+                                   .interval_ms = 1000,
+                                   .field_count = 1,
+                                   .fields = failed_fields};
+    dev[1].health.polls = 5;
+    dev[1].health.failures[SELGW_ERR_TIMEOUT] = 5;
+    dev[1].health.last_status = SELGW_ERR_TIMEOUT;
+    dev[1].health.last_poll_ns = NOW - 1000000000;
+    dev[1].health.consecutive_failures = 5;
+    dev[1].health.backoff = 8;
+    memset(sink, 0, sizeof *sink);
+    sink->name = "mqtt";
+    sink->stats.delivered = 40;
+    sink->stats.last_seq = 40;
+    sink->stats.last_error = SELGW_ERR_CONNECT;
+    sink->stats.errors[SELGW_ERR_CONNECT] = 3;
+    sink->stats.errors[SELGW_ERR_TOO_LARGE] = 1;
+    sink->backlog_records = 7;
+    *st = (selgw_status){.gateway_id = "gw-1",
+                         .version = "9.9",
+                         .now_ns = NOW,
+                         .start_ns = NOW - 60 * INT64_C(1000000000),
+                         .config_generation = 2,
+                         .bus_count = 1,
+                         .buses = bus,
+                         .device_count = 2,
+                         .devices = dev,
+                         .sink_count = 1,
+                         .sinks = sink};
+    st->journal.committed_seq = 47;
+    st->journal.first_seq = 1;
+    st->journal.max_backlog_bytes = 1000;
+    st->journal.backlog_bytes = 400;
+}
+
+static void test_metrics_text(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[2];
+    selgw_status_sink sink;
+    snapshot(&st, &bus, dev, &sink);
+    size_t len = 0;
+    char *text = selgw_render_metrics(&st, &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    static const char *const expected[] = {
+        "# TYPE selgw_build_info gauge\nselgw_build_info{gateway=\"gw-1\",version=\"9.9\"} 1\n",
+        "\nselgw_start_time_seconds 1796187850\n",
+        "\nselgw_config_generation 2\n",
+        "\nselgw_bus_polls_total{bus=\"tcp0\",type=\"tcp\"} 12\n",
+        "\nselgw_bus_failed_polls_total{bus=\"tcp0\",type=\"tcp\"} 5\n",
+        "\nselgw_device_polls_total{device=\"soil-01\",bus=\"tcp0\"} 7\n",
+        "\nselgw_device_poll_failures_total{device=\"silent\\\"one\",bus=\"tcp0\",kind=\"timeout\"}"
+        " 5\n",
+        "\nselgw_device_poll_failures_total{device=\"soil-01\",bus=\"tcp0\",kind=\"timeout\"} 0\n",
+        "\nselgw_device_response_seconds_count{device=\"soil-01\",bus=\"tcp0\"} 1\n",
+        "\nselgw_device_last_success_timestamp_seconds{device=\"silent\\\"one\",bus=\"tcp0\"} 0\n",
+        "\nselgw_device_consecutive_failures{device=\"silent\\\"one\",bus=\"tcp0\"} 5\n",
+        "\nselgw_device_backoff_factor{device=\"silent\\\"one\",bus=\"tcp0\"} 8\n",
+        "\nselgw_journal_committed_seq 47\n",
+        "\nselgw_journal_budget_free_bytes 600\n",
+        "\nselgw_journal_fsync_seconds_count 0\n",
+        "\nselgw_sink_backlog_records{sink=\"mqtt\"} 7\n",
+        "\nselgw_sink_up{sink=\"mqtt\"} 0\n",
+        "\nselgw_sink_errors_total{sink=\"mqtt\",kind=\"connect_failed\"} 3\n",
+        "\nselgw_sink_errors_total{sink=\"mqtt\",kind=\"too_large\"} 1\n",
+        "\nselgw_sink_errors_total{sink=\"mqtt\",kind=\"server\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        if (!strstr(text, expected[i]))
+            fail_msg("missing: %s\nin:\n%s", expected[i], text);
+    /* every family is announced once, before its samples */
+    assert_null(strstr(strstr(text, "# TYPE selgw_device_polls_total") + 1,
+                       "# TYPE selgw_device_polls_total"));
+    /* a kind that did not happen and is not one a poll usually meets is left out */
+    assert_null(strstr(text, "kind=\"journal_full\""));
+    free(text);
+}
+
+static void test_status_json(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[2];
+    selgw_status_sink sink;
+    snapshot(&st, &bus, dev, &sink);
+    char *text = selgw_render_status_json(&st);
+    assert_non_null(text);
+    json_t *root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "gateway")), "gw-1");
+    assert_int_equal(json_integer_value(json_object_get(root, "config_generation")), 2);
+    json_t *d1 = json_array_get(json_object_get(root, "devices"), 1);
+    assert_string_equal(json_string_value(json_object_get(d1, "id")), "silent\"one");
+    json_t *h = json_object_get(d1, "health");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "failures"), "timeout")),
+                     5);
+    assert_true(json_is_null(json_object_get(h, "last_success")));
+    assert_string_equal(json_string_value(json_object_get(h, "last_status")), "timeout");
+    json_t *s = json_array_get(json_object_get(root, "sinks"), 0);
+    assert_int_equal(json_integer_value(json_object_get(s, "backlog_records")), 7);
+    assert_string_equal(json_string_value(json_object_get(s, "last_error")), "connect_failed");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(root, "journal"), "committed_seq")), 47);
+    json_decref(root);
+    free(text);
+}
+
+static void test_latest_json(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[2];
+    selgw_status_sink sink;
+    snapshot(&st, &bus, dev, &sink);
+    char *text = NULL;
+    assert_int_equal(selgw_render_latest_json(&st, "soil-01", &text), SELGW_OK);
+    json_t *d = json_loads(text, 0, NULL);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(d, "status")), "ok");
+    assert_true(fabs(json_real_value(json_object_get(d, "age_s")) - 2.0) < 1e-9);
+    json_t *f0 = json_array_get(json_object_get(d, "fields"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "name")), "soil_moisture");
+    assert_true(json_real_value(json_object_get(f0, "value")) == 23.5);
+    assert_string_equal(json_string_value(json_object_get(f0, "unit")), "%");
+    json_t *f1 = json_array_get(json_object_get(d, "fields"), 1);
+    assert_string_equal(json_string_value(json_object_get(f1, "quality")), "out_of_range");
+    json_decref(d);
+    free(text);
+
+    assert_int_equal(selgw_render_latest_json(&st, NULL, &text), SELGW_OK);
+    json_t *all = json_loads(text, 0, NULL);
+    json_t *silent = json_array_get(json_object_get(all, "devices"), 1);
+    json_t *ec = json_array_get(json_object_get(silent, "fields"), 0);
+    assert_true(json_is_null(json_object_get(ec, "value")));
+    assert_string_equal(json_string_value(json_object_get(ec, "quality")), "read_failed");
+    json_decref(all);
+    free(text);
+
+    assert_int_equal(selgw_render_latest_json(&st, "nope", &text), SELGW_ERR_NOT_FOUND);
+    assert_null(text);
+}
+
+static void test_status_table(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[2];
+    selgw_status_sink sink;
+    snapshot(&st, &bus, dev, &sink);
+    char *status = selgw_render_status_json(&st), *latest = NULL;
+    assert_int_equal(selgw_render_latest_json(&st, NULL, &latest), SELGW_OK);
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *f = open_memstream(&out, &out_len);
+    assert_int_equal(selgw_status_print(status, latest, f), SELGW_OK);
+    fclose(f);
+    assert_non_null(strstr(out, "gateway gw-1 (selgw 9.9)"));
+    assert_non_null(strstr(out, "soil_moisture 23.5 %, soil_temperature 99 degC (out of range)"));
+    assert_non_null(strstr(out, "(nothing read)"));
+    assert_non_null(strstr(out, "timeout"));
+    assert_non_null(strstr(out, "mqtt"));
+    assert_non_null(strstr(out, "committed seq 47"));
+    free(out);
+    f = open_memstream(&out, &out_len);
+    assert_int_equal(selgw_status_print("{}", "[]", f), SELGW_ERR_INVALID);
+    fclose(f);
+    free(out);
+    free(status);
+    free(latest);
+}
+
+static void test_listen_addresses(void **state)
+{
+    (void)state;
+    struct sockaddr_storage a;
+    socklen_t len;
+    char why[200];
+    assert_true(selgw_parse_listen("127.0.0.1:9108", &a, &len, why, sizeof why));
+    assert_int_equal(a.ss_family, AF_INET);
+    assert_true(selgw_parse_listen("[::1]:80", &a, &len, why, sizeof why));
+    assert_int_equal(a.ss_family, AF_INET6);
+    assert_false(selgw_parse_listen("localhost:9108", &a, &len, why, sizeof why));
+    assert_non_null(strstr(why, "numeric"));
+    assert_false(selgw_parse_listen("127.0.0.1:0", &a, &len, why, sizeof why));
+    assert_false(selgw_parse_listen("127.0.0.1", &a, &len, why, sizeof why));
+    assert_false(selgw_parse_listen("::1:80", &a, &len, why, sizeof why));
+    char url[100];
+    selgw_http_url_of_listen("0.0.0.0:9108", url, sizeof url);
+    assert_string_equal(url, "http://127.0.0.1:9108");
+    selgw_http_url_of_listen("[::1]:9108", url, sizeof url);
+    assert_string_equal(url, "http://[::1]:9108");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_label_values_are_escaped),
+        cmocka_unit_test(test_help_escapes_backslash_and_newline_only),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_histogram_is_cumulative),
+        cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_status_json),
+        cmocka_unit_test(test_latest_json),
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_listen_addresses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
