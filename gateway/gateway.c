@@ -1424,6 +1424,34 @@ bool selgw_gateway_failed(selgw_gateway *g)
     return failed;
 }
 
+bool selgw_gateway_healthy(selgw_gateway *g, int64_t stall_ns, char *why, size_t why_cap)
+{
+    why[0] = '\0';
+    pthread_mutex_lock(&g->lock);
+    int64_t stalled;
+    if (g->failed) {
+        const char *failure = selgw_journal_failure(g->journal);
+        snprintf(why, why_cap, "the journal failed%s%s", failure ? ": " : "",
+                 failure ? failure : "");
+    } else if ((stalled = selgw_journal_writer_silence_ns(g->journal)) > stall_ns) {
+        snprintf(why, why_cap, "the journal's writer has been in one write or fdatasync for %lld s",
+                 (long long)(stalled / SELGW_NS_PER_S));
+    } else if ((stalled = selgw_worker_busy_ns(g->sealer)) > stall_ns) {
+        snprintf(why, why_cap, "the sealer has not come back to its wait for %lld s",
+                 (long long)(stalled / SELGW_NS_PER_S));
+    } else {
+        for (size_t i = 0; g->pollers && i < g->poller_count; i++)
+            if (g->pollers[i] && (stalled = selgw_poller_busy_ns(g->pollers[i])) > stall_ns) {
+                snprintf(why, why_cap,
+                         "the poller of bus %s has been in one transaction for %lld s",
+                         g->cfg->buses[i].id, (long long)(stalled / SELGW_NS_PER_S));
+                break;
+            }
+    }
+    pthread_mutex_unlock(&g->lock);
+    return why[0] == '\0';
+}
+
 void selgw_gateway_log_totals(selgw_gateway *g)
 {
     /* Pollers freed by reloads or a stop have added theirs already; live ones add now. */

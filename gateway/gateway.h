@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "base/error.h"
@@ -51,6 +52,17 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why);
 
 /* True once the journal has failed (a write or fsync error it cannot recover from). */
 bool selgw_gateway_failed(selgw_gateway *g);
+
+/* A thread that has not come back to its wait for this long is stuck: no transaction, write
+ * or fdatasync takes that long (a bus's timeouts are at most 30 s). */
+#define SELGW_GATEWAY_STALL_NS (INT64_C(120) * 1000000000)
+
+/* Whether the gateway still does its work: the journal has not failed, and its writer, the
+ * pollers and the sealer each came back to their waits within stall_ns (the service passes
+ * SELGW_GATEWAY_STALL_NS; an idle writer goes round once a second, so no less than 2 s). If
+ * not, false and why. It takes the gateway's and the journal's locks, so a deadlock on one
+ * of them blocks the caller too: the service watchdog's ping, which follows, never comes. */
+bool selgw_gateway_healthy(selgw_gateway *g, int64_t stall_ns, char *why, size_t why_cap);
 
 /* Logs what was polled, journaled and delivered. */
 void selgw_gateway_log_totals(selgw_gateway *g);

@@ -20,9 +20,10 @@
  * binary (config/demo.yaml). Each command has its own options struct and flag table
  * (commands[] below): getopt_long's options, `selgw COMMAND --help` and the refusal of a
  * flag the command does not take are all read from that one table, so they cannot disagree.
- * The global flags -v, -q and -h go before or after the command. */
+ * The global flags -v, -q, -h and --log-level LEVEL go before or after the command. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -45,6 +46,7 @@
 #include "base/log.h"
 #include "sinks/sink.h"
 #include "sensors/plan.h"
+#include "service.h"
 #include "journal/record.h"
 #include "http/client.h"
 
@@ -228,6 +230,16 @@ static void on_gateway_failure(void *ctx)
     kill(getpid(), SIGTERM);
 }
 
+/* The systemd watchdog's ping, only while the gateway is healthy; nothing without one. */
+static void watch(selgw_service *service, selgw_gateway *g)
+{
+    if (selgw_service_watchdog_period_ms(service) < 0)
+        return;
+    char why[256];
+    bool healthy = selgw_gateway_healthy(g, SELGW_GATEWAY_STALL_NS, why, sizeof why);
+    selgw_service_watchdog(service, healthy, why);
+}
+
 static int cmd_run(const command_options *options)
 {
     const run_options *opt = &options->run;
@@ -259,6 +271,10 @@ static int cmd_run(const command_options *options)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
+    /* Under systemd (Type=notify): ready once started, the watchdog pinged from the loop
+     * below while the gateway is healthy. Nothing is sent outside systemd, or with --once. */
+    selgw_service *service = NULL;
+    selgw_service_new(&service);
     selgw_gateway *g = NULL;
     selgw_err err = selgw_gateway_new(cfg, &gopt, &g);
     int status;
@@ -277,18 +293,28 @@ static int cmd_run(const command_options *options)
             status = 1;
             stop_signal = SIGTERM;
         }
+        char running[128];
+        snprintf(running, sizeof running, "polling %zu devices", selgw_gateway_device_count(g));
+        if (!stop_signal)
+            selgw_service_ready(service, running);
         sigset_t wait_set = old_set;
         sigdelset(&wait_set, SIGINT);
         sigdelset(&wait_set, SIGTERM);
         sigdelset(&wait_set, SIGHUP);
+        int watchdog_ms = selgw_service_watchdog_period_ms(service);
+        struct timespec watchdog_wait = {watchdog_ms / 1000, (watchdog_ms % 1000) * 1000000L};
         while (!stop_signal) {
-            sigsuspend(&wait_set);
+            /* sigsuspend with a timeout: the watchdog's period, or none without one. */
+            ppoll(NULL, 0, watchdog_ms >= 0 ? &watchdog_wait : NULL, &wait_set);
+            if (!stop_signal)
+                watch(service, g); /* also right before a reload, which may take a while */
             if (reload_requested && !stop_signal) {
                 reload_requested = 0;
                 if (!opt->config_path) {
                     selgw_log(SELGW_LOG_INFO, "reload: the built-in demo config has no file");
                     continue;
                 }
+                selgw_service_reloading(service);
                 selgw_log(SELGW_LOG_INFO, "reload: reading %s", opt->config_path);
                 selgw_config *next = load_config(opt->config_path);
                 if (!next)
@@ -298,11 +324,16 @@ static int cmd_run(const command_options *options)
                               opt->config_path);
                 else
                     selgw_gateway_reload(g, next);
+                snprintf(running, sizeof running, "polling %zu devices",
+                         selgw_gateway_device_count(g));
+                selgw_service_ready(service, running);
+                watch(service, g);
             }
         }
         selgw_log(SELGW_LOG_INFO, "%s received, stopping", strsignal(stop_signal));
         char why[64];
         snprintf(why, sizeof why, "stopped by %s", strsignal(stop_signal));
+        selgw_service_stopping(service, why);
         selgw_gateway_stop(g, why);
         if (selgw_gateway_failed(g))
             status = 1;
@@ -310,6 +341,7 @@ static int cmd_run(const command_options *options)
     if (g)
         selgw_gateway_log_totals(g);
     selgw_gateway_free(g);
+    selgw_service_free(service);
     pthread_sigmask(SIG_SETMASK, &old_set, NULL);
     return status;
 }
@@ -629,12 +661,13 @@ static int cmd_set_address(const command_options *options)
 /* ---- the commands and their flags ------------------------------------------------------ */
 
 typedef enum flag_kind {
-    FLAG_TEXT, /* takes a value, kept as typed: a const char * field */
-    FLAG_TIME, /* takes a time (selgw_parse_cli_time): a time_flag field */
-    FLAG_TRUE, /* a bool field set to true */
-    FLAG_SET,  /* an int field set to the flag's value */
-    FLAG_LOG,  /* global: the log level `value` */
-    FLAG_HELP, /* global: the command's help text */
+    FLAG_TEXT,  /* takes a value, kept as typed: a const char * field */
+    FLAG_TIME,  /* takes a time (selgw_parse_cli_time): a time_flag field */
+    FLAG_TRUE,  /* a bool field set to true */
+    FLAG_SET,   /* an int field set to the flag's value */
+    FLAG_LOG,   /* global: the log level `value` */
+    FLAG_LEVEL, /* global: takes the log level's name (selgw_log_level_parse) */
+    FLAG_HELP,  /* global: the command's help text */
 } flag_kind;
 
 typedef struct flag {
@@ -666,6 +699,8 @@ static const flag global_flags[] = {
     {"verbose", 'v', FLAG_LOG, NULL, 0, SELGW_LOG_DEBUG, "log debugging detail on stderr"},
     {"quiet", 'q', FLAG_LOG, NULL, 0, SELGW_LOG_ERROR, "log only errors on stderr"},
     {"help", 'h', FLAG_HELP, NULL, 0, 0, "print the help of the command, or the list of commands"},
+    {"log-level", 0, FLAG_LEVEL, "LEVEL", 0, 0,
+     "log up to LEVEL: error, warn, info (default), debug"},
     {0},
 };
 
@@ -1029,8 +1064,8 @@ static void print_command_help(FILE *out, const command *cmd)
         }
 }
 
-/* "--pubkey ed25519:HEX, --keys FILE and the global flags -v, -q, -h": what a command takes,
- * for the message that refuses a flag. */
+/* "--pubkey ed25519:HEX, --keys FILE and the global flags -v, -q, -h, --log-level LEVEL": what a
+ * command takes, for the message that refuses a flag. */
 static void print_what_it_takes(const command *cmd)
 {
     if (cmd)
@@ -1048,8 +1083,14 @@ static void print_what_it_takes(const command *cmd)
         fprintf(stderr, "only ");
     }
     fprintf(stderr, "the global flags");
-    for (const flag *f = global_flags; f->name; f++)
-        fprintf(stderr, "%s -%c", f == global_flags ? "" : ",", f->letter);
+    for (const flag *f = global_flags; f->name; f++) {
+        char spelled[64];
+        if (f->letter)
+            snprintf(spelled, sizeof spelled, "-%c", f->letter);
+        else
+            spell_flag(f, "/", false, spelled, sizeof spelled);
+        fprintf(stderr, "%s %s", f == global_flags ? "" : ",", spelled);
+    }
     fprintf(stderr, " (selgw %s%s--help)\n", cmd ? cmd->name : "", cmd ? " " : "");
 }
 
@@ -1107,7 +1148,7 @@ static void refuse_flag(const command *cmd, const char *spelled, const struct op
 
 static bool takes_value(const flag *f)
 {
-    return f->kind == FLAG_TEXT || f->kind == FLAG_TIME;
+    return f->kind == FLAG_TEXT || f->kind == FLAG_TIME || f->kind == FLAG_LEVEL;
 }
 
 static bool apply_flag(const command *cmd, const flag *f, const char *spelled, const char *value,
@@ -1144,6 +1185,16 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
     case FLAG_LOG:
         selgw_log_set_level((selgw_log_level)f->value);
         return true;
+    case FLAG_LEVEL: {
+        selgw_log_level level;
+        if (!selgw_log_level_parse(value, &level)) {
+            fprintf(stderr, "selgw%s%s: %s: '%s' is not a log level: it is %s\n", cmd ? " " : "",
+                    cmd ? cmd->name : "", spelled, value, SELGW_LOG_LEVEL_NAMES);
+            return false;
+        }
+        selgw_log_set_level(level);
+        return true;
+    }
     case FLAG_HELP:
         *help = true;
         return true;

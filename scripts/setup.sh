@@ -8,7 +8,10 @@ PACKAGES=(
   build-essential cmake pkg-config
   # libraries the gateway links
   libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev libjansson-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libsystemd-dev
+  # the service: systemd-analyze verifies the unit; cpack -G DEB computes the .deb's
+  # dependencies with dpkg-shlibdeps (dpkg-dev)
+  systemd dpkg-dev
   # unit tests
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers

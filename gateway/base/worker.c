@@ -12,6 +12,8 @@ struct selgw_worker {
     bool running; /* started and not joined yet */
     bool stop;
     bool nudged; /* kept until a wait sees it, so that a nudge between waits is not lost */
+    bool idle;   /* in a wait, or its run returned */
+    int64_t busy_since_ns; /* monotonic: when the last wait ended (or the thread began) */
     pthread_t thread;
     void (*run)(void *ctx);
     void *ctx;
@@ -63,6 +65,9 @@ static void *worker_main(void *arg)
 {
     selgw_worker *w = arg;
     w->run(w->ctx);
+    pthread_mutex_lock(&w->lock);
+    w->idle = true;
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -78,6 +83,8 @@ selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
     w->running = true;
     w->stop = false;
     w->nudged = false;
+    w->idle = false;
+    w->busy_since_ns = selgw_mono_ns();
     w->run = run;
     w->ctx = ctx;
     pthread_mutex_unlock(&w->lock);
@@ -115,6 +122,14 @@ bool selgw_worker_running(selgw_worker *w)
     return running;
 }
 
+int64_t selgw_worker_busy_ns(selgw_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int64_t busy = w->running && !w->idle ? selgw_mono_ns() - w->busy_since_ns : 0;
+    pthread_mutex_unlock(&w->lock);
+    return busy;
+}
+
 bool selgw_worker_stopping(selgw_worker *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -128,11 +143,14 @@ bool selgw_worker_wait_until(selgw_worker *w, int64_t deadline_ns)
     struct timespec ts = {.tv_sec = (time_t)(deadline_ns / SELGW_NS_PER_S),
                           .tv_nsec = (long)(deadline_ns % SELGW_NS_PER_S)};
     pthread_mutex_lock(&w->lock);
+    w->idle = true;
     /* Checked against the clock too, not only ETIMEDOUT: wake-ups may be spurious. */
     while (!w->stop && !w->nudged && selgw_mono_ns() < deadline_ns)
         if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT)
             break;
     w->nudged = false;
+    w->idle = false;
+    w->busy_since_ns = selgw_mono_ns();
     bool go_on = !w->stop;
     pthread_mutex_unlock(&w->lock);
     return go_on;

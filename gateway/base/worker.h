@@ -31,6 +31,10 @@ selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
  * thread (a thread cannot join itself). */
 void selgw_worker_stop(selgw_worker *w);
 bool selgw_worker_running(selgw_worker *w);
+/* How long the thread has been working since its last wait ended (ns); 0 while it waits,
+ * after its run returned, or when it does not run. A loop that waits between rounds and
+ * has not come back to its wait for long is stuck: what the service watchdog looks at. */
+int64_t selgw_worker_busy_ns(selgw_worker *w);
 
 /* For the thread: whether a stop was asked. */
 bool selgw_worker_stopping(selgw_worker *w);

@@ -201,6 +201,7 @@ struct selgw_journal {
     selgw_histogram fsync_latency;             /* the writer's fdatasyncs of segments */
     pthread_t writer;
     bool writer_started;
+    int64_t writer_beat_ns; /* monotonic: the writer's last turn of its loop */
 
     /* the writer thread's own */
     int active_fd;
@@ -973,6 +974,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&j->lock);
     for (;;) {
         int64_t now = selgw_mono_ns();
+        j->writer_beat_ns = now;
         if (j->failed)
             break;
         if (now >= j->next_housekeeping_ns) {
@@ -1539,6 +1541,7 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
 
     if (start_writer) {
         j->next_housekeeping_ns = 0;
+        j->writer_beat_ns = selgw_mono_ns();
         if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
             set_message(rec, "journal: cannot start the writer thread");
             err = SELGW_ERR_NOMEM;
@@ -1878,6 +1881,17 @@ unsigned selgw_journal_waiters(selgw_journal *j)
     unsigned n = j->waiters;
     pthread_mutex_unlock(&j->lock);
     return n;
+}
+
+int64_t selgw_journal_writer_silence_ns(selgw_journal *j)
+{
+    if (!j)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    int64_t silence =
+        j->writer_started && !j->failed && !j->stopping ? selgw_mono_ns() - j->writer_beat_ns : 0;
+    pthread_mutex_unlock(&j->lock);
+    return silence;
 }
 
 const char *selgw_journal_failure(selgw_journal *j)

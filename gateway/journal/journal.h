@@ -170,6 +170,11 @@ uint64_t selgw_journal_wait(selgw_journal *j, uint64_t after, int timeout_ms);
 /* After a write or fsync error the journal refuses appends; this says why (NULL if not). */
 const char *selgw_journal_failure(selgw_journal *j);
 
+/* How long since the writer thread last went round its loop (ns). It does at least once a
+ * second while it runs, also with the disk full; a writer stuck in a write or fdatasync
+ * shows here (the service watchdog looks). 0 when no writer runs, or once it failed. */
+int64_t selgw_journal_writer_silence_ns(selgw_journal *j);
+
 /* A reader of committed records after a sequence number. One per sink thread. */
 selgw_err selgw_journal_reader_new(selgw_journal *j, uint64_t after_seq,
                                    selgw_journal_reader **out);

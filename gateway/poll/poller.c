@@ -516,6 +516,11 @@ int64_t selgw_poller_oldest_poll_ns(selgw_poller *p)
     return oldest;
 }
 
+int64_t selgw_poller_busy_ns(selgw_poller *p)
+{
+    return selgw_worker_busy_ns(p->worker);
+}
+
 void selgw_poller_get_stats(selgw_poller *p, selgw_poller_stats *out)
 {
     pthread_mutex_lock(&p->lock);

@@ -61,6 +61,10 @@ const selgw_device *selgw_poller_device_health(selgw_poller *p, size_t i,
                                                selgw_device_health *health,
                                                selgw_reading_field *fields, size_t *field_count);
 
+/* How long the polling thread has been in its current transaction (selgw_worker_busy_ns):
+ * one attempt is bounded by the bus's timeouts, so a long one means the thread is stuck. */
+int64_t selgw_poller_busy_ns(selgw_poller *p);
+
 /* Interval multiplier for a device that failed `consecutive_failures` polls in a row:
  * 1 for the first two, then doubling up to 32. Pure, exposed for tests. */
 unsigned selgw_backoff_multiplier(unsigned consecutive_failures);

@@ -333,7 +333,8 @@ FLAGS = {
     "version": {},
     "help": {},
 }
-GLOBAL_FLAGS = {"verbose": ("v", None), "quiet": ("q", None), "help": ("h", None)}
+GLOBAL_FLAGS = {"verbose": ("v", None), "quiet": ("q", None), "log-level": (None, "LEVEL"),
+                "help": ("h", None)}
 TIME_VALUES = {"TIME", "T1", "T2"}
 
 
@@ -470,7 +471,10 @@ class CommandLine(unittest.TestCase):
                  ((), ("--quiet", "-c", path), False),
                  (("-q",), ("-c", path, "-v"), True),
                  (("-v",), ("-c", path, "-q"), False),
-                 (("--verbose",), ("-c", path), True)]
+                 (("--verbose",), ("-c", path), True),
+                 (("--log-level", "error"), ("-c", path), False),
+                 ((), ("-c", path, "--log-level=warn"), True),
+                 (("--log-level", "error"), ("-c", path, "-v"), True)]
         for before, after, warned in cases:
             res = h.selgw(*before, "run", "--once", *after)
             args = " ".join(before + ("run", "--once") + after).replace(path, "FILE")
@@ -484,6 +488,13 @@ class CommandLine(unittest.TestCase):
         res = h.selgw("-c", path, "check")
         self.assertEqual(res.returncode, 2, res.describe())
         self.assertIn("selgw: -c is not a global flag", res.stderr)
+        res = h.selgw("--log-level", "debug", "run", "--once", "-c", path)
+        self.assertIn(" selgw debug: ", res.stderr)
+        res = h.selgw("run", "--once", "-c", path, "--log-level", "loud")
+        self.assertEqual(res.returncode, 2, res.describe())
+        self.assertEqual(res.stderr, "selgw run: --log-level: 'loud' is not a log level: it is "
+                                     "error, warn, info or debug\n")
+        h.say("--log-level error|warn|debug before or after the command; 'loud' refused")
 
     def test_unknown_command_flag_and_argument(self):
         res = h.selgw("frobnicate", "-c", "x")

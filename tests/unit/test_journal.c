@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -46,6 +47,7 @@ static atomic_int max_write_chunk; /* short writes: at most this many bytes a ca
 static atomic_int fdatasync_count;
 static atomic_int fail_fdatasync; /* fdatasync calls still to fail with EIO */
 static atomic_int pwrite_calls;
+static atomic_int hold_fdatasync; /* fdatasync hangs while set (a dead disk) */
 
 static ssize_t test_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
@@ -67,6 +69,10 @@ static ssize_t test_pwrite(int fd, const void *buf, size_t len, off_t off)
 static int test_fdatasync(int fd)
 {
     atomic_fetch_add(&fdatasync_count, 1);
+    while (atomic_load(&hold_fdatasync)) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (atomic_load(&fail_fdatasync) > 0) {
         atomic_fetch_sub(&fail_fdatasync, 1);
         errno = EIO;
@@ -95,6 +101,7 @@ static int setup(void **state)
     atomic_store(&fdatasync_count, 0);
     atomic_store(&fail_fdatasync, 0);
     atomic_store(&pwrite_calls, 0);
+    atomic_store(&hold_fdatasync, 0);
     *state = f;
     return 0;
 }
@@ -437,6 +444,30 @@ static void test_group_commit(void **state)
     assert_int_equal(atomic_load(&fdatasync_count), 1);
     assert_int_equal(read_all(j, 0, NULL), 500);
     selgw_journal_close(j);
+}
+
+/* The writer goes round its loop at least once a second while idle; one stuck in an
+ * fdatasync falls silent, which the service watchdog sees. */
+static void test_writer_silence_while_stuck_in_fdatasync(void **state)
+{
+    fixture *f = *state;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    struct timespec idle = {1, 300 * 1000000L};
+    nanosleep(&idle, NULL);
+    assert_true(selgw_journal_writer_silence_ns(j) < 1100 * SELGW_NS_PER_MS);
+    atomic_store(&hold_fdatasync, 1);
+    int syncs = atomic_load(&fdatasync_count);
+    append_numbered(j, 1, 1);
+    while (atomic_load(&fdatasync_count) == syncs)
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+    struct timespec stuck = {1, 500 * 1000000L};
+    nanosleep(&stuck, NULL);
+    assert_true(selgw_journal_writer_silence_ns(j) >= 1400 * SELGW_NS_PER_MS);
+    atomic_store(&hold_fdatasync, 0);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    assert_true(selgw_journal_writer_silence_ns(j) < 1100 * SELGW_NS_PER_MS);
+    selgw_journal_close(j);
+    assert_int_equal(selgw_journal_writer_silence_ns(NULL), 0);
 }
 
 typedef struct appender_arg {
@@ -1576,6 +1607,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_format_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_rejects_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_silence_while_stuck_in_fdatasync, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_is_woken_by_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_seek, setup, teardown),

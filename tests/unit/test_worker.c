@@ -1,8 +1,10 @@
 /* The worker thread of the base: a second start is refused while it runs, a stop wakes a
  * waiting thread at once (not when its wait ends), a timed wait ends on its deadline, a
- * nudge ends a wait early without stopping, and a nudge given between waits is kept. */
+ * nudge ends a wait early without stopping, and a nudge given between waits is kept; the
+ * thread counts as busy only between its waits (what the service watchdog looks at). */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -192,6 +194,62 @@ static void test_monotonic_cond_times_out_on_a_monotonic_deadline(void **state)
     pthread_cond_destroy(&cond);
 }
 
+/* A thread that works 300 ms between two waits: busy meanwhile, not while it waits. */
+typedef struct worker_at_work {
+    selgw_worker *w;
+    pthread_mutex_t lock;
+    int phase; /* 1: working, 2: waiting again */
+} worker_at_work;
+
+static void work_then_wait(void *ctx)
+{
+    worker_at_work *t = ctx;
+    pthread_mutex_lock(&t->lock);
+    t->phase = 1;
+    pthread_mutex_unlock(&t->lock);
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL); /* stands for a transaction that does not wait on the worker */
+    pthread_mutex_lock(&t->lock);
+    t->phase = 2;
+    pthread_mutex_unlock(&t->lock);
+    selgw_worker_wait_ms(t->w, 10000);
+}
+
+static int phase_of(worker_at_work *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int phase = t->phase;
+    pthread_mutex_unlock(&t->lock);
+    return phase;
+}
+
+static void test_busy_while_working_not_while_waiting(void **state)
+{
+    (void)state;
+    worker_at_work t = {.phase = 0};
+    pthread_mutex_init(&t.lock, NULL);
+    assert_int_equal(selgw_worker_new(&t.w), SELGW_OK);
+    assert_int_equal(selgw_worker_busy_ns(t.w), 0); /* not running */
+    assert_int_equal(selgw_worker_start(t.w, work_then_wait, &t), SELGW_OK);
+    while (phase_of(&t) < 1)
+        sched_yield();
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    if (phase_of(&t) == 1) /* still in its 300 ms of work */
+        assert_true(selgw_worker_busy_ns(t.w) >= 150 * SELGW_NS_PER_MS);
+    while (phase_of(&t) < 2)
+        sched_yield();
+    /* In its wait (give it a moment to enter it): not busy, however long it waits. */
+    int64_t until = selgw_mono_ns() + 2 * SELGW_NS_PER_S;
+    while (selgw_worker_busy_ns(t.w) != 0 && selgw_mono_ns() < until)
+        sched_yield();
+    assert_int_equal(selgw_worker_busy_ns(t.w), 0);
+    selgw_worker_stop(t.w);
+    assert_int_equal(selgw_worker_busy_ns(t.w), 0); /* joined */
+    selgw_worker_free(t.w);
+    pthread_mutex_destroy(&t.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_a_nudge_before_the_wait_is_kept),
         cmocka_unit_test(test_stop_without_start_and_free_null),
         cmocka_unit_test(test_monotonic_cond_times_out_on_a_monotonic_deadline),
+        cmocka_unit_test(test_busy_while_working_not_while_waiting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
