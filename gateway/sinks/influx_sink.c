@@ -170,13 +170,22 @@ long selgw_influx_retry_after_s(const char *header_value, long long now_utc_s)
 
 /* ---- small helpers ---- */
 
-static void set_error(selgw_influx_sink *s, selgw_err err)
+/* The sink's state after a failure (or SELGW_OK), counted by kind; `retried` when the
+ * request will be sent again. */
+static void note_error(selgw_influx_sink *s, selgw_err err, bool retried)
 {
     pthread_mutex_lock(&s->lock);
     s->stats.last_error = err;
     if (err != SELGW_OK && (unsigned)err < SELGW_ERR_COUNT_)
         s->stats.errors[err]++;
+    if (retried)
+        s->stats.reconnects++;
     pthread_mutex_unlock(&s->lock);
+}
+
+static void set_error(selgw_influx_sink *s, selgw_err err)
+{
+    note_error(s, err, false);
 }
 
 static bool stopping(selgw_influx_sink *s)
@@ -584,12 +593,7 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
                      "HTTP %ld: %s; the data is kept, retrying every %d ms until fixed", status,
                      s->message, s->retry_max_ms);
             selgw_repeat_fail(&s->alarm, "influxdb", err, detail);
-            pthread_mutex_lock(&s->lock);
-            s->stats.last_error = err;
-            if ((unsigned)err < SELGW_ERR_COUNT_)
-                s->stats.errors[err]++;
-            s->stats.reconnects++;
-            pthread_mutex_unlock(&s->lock);
+            note_error(s, err, true);
             if (!pause_ms(s, s->retry_max_ms))
                 return SEND_STOPPED;
             break;
@@ -613,12 +617,7 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
                     after_s = RETRY_AFTER_CAP_S;
                 delay_ms = after_s * 1000 > s->retry_min_ms ? after_s * 1000 : s->retry_min_ms;
             }
-            pthread_mutex_lock(&s->lock);
-            s->stats.last_error = err;
-            if ((unsigned)err < SELGW_ERR_COUNT_)
-                s->stats.errors[err]++;
-            s->stats.reconnects++;
-            pthread_mutex_unlock(&s->lock);
+            note_error(s, err, true);
             if (!pause_ms(s, delay_ms))
                 return SEND_STOPPED;
             if (status == 0 && s->curl_result == CURLE_OPERATION_TIMEDOUT && hi - lo > 1) {
