@@ -324,7 +324,8 @@ char *selgw_format_local(int64_t utc_ns, int offset_minutes, char buf[SELGW_INST
     if (n && text[n - 1] == 'Z')
         text[n - 1] = '\0';
     int m = offset_minutes < 0 ? -offset_minutes : offset_minutes;
-    snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%s%c%02d:%02d", text, offset_minutes < 0 ? '-' : '+',
+    /* an instant is at most 29 characters without its Z; the precision tells the compiler */
+    snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%.33s%c%02d:%02d", text, offset_minutes < 0 ? '-' : '+',
              m / 60 % 100, m % 60);
     return buf;
 }
