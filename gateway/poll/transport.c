@@ -196,7 +196,14 @@ void selgw_bus_describe(const selgw_bus *bus, char *buf, size_t cap)
 void selgw_serial_permission_advice(const char *device, const char *user, const char *group,
                                     bool member, char *buf, size_t cap)
 {
-    if (member)
+    if (!strcmp(group, "root"))
+        /* joining root's group is no fix: the device should belong to dialout */
+        snprintf(buf, cap,
+                 "%s: permission denied: it belongs to group root, not dialout; give serial "
+                 "adapters to dialout with a udev rule (SUBSYSTEM==\"tty\", GROUP=\"dialout\", "
+                 "MODE=\"0660\") and put user '%s' in dialout",
+                 device, user);
+    else if (member)
         snprintf(buf, cap,
                  "%s: permission denied although user '%s' is in group '%s', which owns it: "
                  "check the device's mode (ls -l %s)",
@@ -256,8 +263,10 @@ void selgw_bus_open_advice(const selgw_bus *bus, int e, char *buf, size_t cap)
             snprintf(user, sizeof user, "%s", pwp->pw_name);
         selgw_serial_permission_advice(bus->device, user, group, in_group(st.st_gid), buf, cap);
     } else if (e == EBUSY) {
-        snprintf(buf, cap, "%s: %s (another program has it open: fuser -v %s)", bus->device,
-                 strerror(e), bus->device);
+        snprintf(buf, cap,
+                 "%s: %s (another program holds the line: a running gateway, or another selgw "
+                 "command; one master per line: fuser -v %s)",
+                 bus->device, strerror(e), bus->device);
     } else {
         snprintf(buf, cap, "%s: %s", bus->device, strerror(e));
     }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 
 #include "base/clock.h"
@@ -141,6 +142,15 @@ static selgw_err link_open(void *state)
         return err == SELGW_ERR_DISCONNECTED || err == SELGW_ERR_IO || err == SELGW_ERR_TIMEOUT
                    ? SELGW_ERR_CONNECT
                    : err;
+    }
+    /* One master per line: a gateway and `selgw scan` on the same adapter would garble each
+     * other's frames. An advisory lock, so root is held to it too. */
+    if (link->bus->kind == SELGW_BUS_RTU &&
+        flock(modbus_get_socket(link->ctx), LOCK_EX | LOCK_NB) != 0) {
+        int e = errno == EWOULDBLOCK ? EBUSY : errno;
+        modbus_close(link->ctx);
+        errno = e;
+        return SELGW_ERR_CONNECT;
     }
     return SELGW_OK;
 }

@@ -31,6 +31,7 @@ def write_configs(tmp, influx, devices):
     journal = os.path.join(tmp, "journal")
     head = ["gateway: {id: bench-drain}",
             "journal: {dir: %s, segment_size: 64MiB}" % journal,
+            "http: {enabled: false}",
             "influxdb: {url: '%s', database: drain, batch_lines: 5000}" % influx.url,
             "bases: [{id: bench-base, name: Bench base 紫阳}]",
             "plots:",

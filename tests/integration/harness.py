@@ -439,11 +439,15 @@ def to_yaml(obj, indent=0):
 
 def write_config(path, cfg):
     """Writes cfg as YAML. A config without a journal section gets a journal of its own
-    next to the file (never the default /var/lib/selgw/journal, which tests would share)."""
+    next to the file (never the default /var/lib/selgw/journal, which tests would share),
+    and one without an http section an API on a free port (never the default 9108, where
+    another gateway on the machine may answer)."""
     if "journal" not in cfg:
         base = os.path.splitext(os.path.basename(path))[0]
         cfg = dict(cfg, journal={"dir": os.path.join(os.path.dirname(os.path.abspath(path)),
                                                      "journal-" + base)})
+    if "http" not in cfg:
+        cfg = dict(cfg, http={"listen": f"127.0.0.1:{free_port()}"})
     with open(path, "w", encoding="utf-8") as f:
         f.write("# written by a selgw integration test\n")
         f.write(to_yaml(cfg) + "\n")

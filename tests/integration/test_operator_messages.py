@@ -63,6 +63,23 @@ class BusOpenMessages(unittest.TestCase):
                              "refused the connection: nothing listens on that port (check the "
                              "converter's address and Modbus TCP port); will retry")
 
+    def test_one_master_per_line(self):
+        """A second gateway (or a selgw command) on a serial line another one holds is told so
+        and keeps retrying; the first goes on undisturbed."""
+        master, slave = os.openpty()
+        self.addCleanup(os.close, master)
+        self.addCleanup(os.close, slave)
+        device = os.ttyname(slave)
+        bus = {"id": "rs485-1", "type": "rtu", "device": device, "baud": 9600}
+        first = self.run_gateway(bus)
+        self.expect_line(first, f"bus rs485-1 (rtu {device} 9600 8N1): open")
+        self.dir = h.tempdir("operator-messages-second")
+        second = self.run_gateway(bus)
+        self.expect_line(second, f"{device}: Device or resource busy (another program holds the "
+                                 "line: a running gateway, or another selgw command; one master "
+                                 f"per line: fuser -v {device}); will retry")
+        self.assertTrue(first.alive())
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to make a device node and drop to nobody")
     def test_serial_device_of_another_group(self):
         device = os.path.join(self.dir, "ttyS-dialout")

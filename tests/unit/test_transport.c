@@ -26,8 +26,20 @@ static void test_serial_permission_member(void **state)
     (void)state;
     char buf[384];
     selgw_serial_permission_advice("/dev/ttyS1", "selgw", "dialout", true, buf, sizeof buf);
-    assert_string_equal(buf, "/dev/ttyS1: permission denied although user 'selgw' is in group "
-                             "'dialout', which owns it: check the device's mode (ls -l /dev/ttyS1)");
+    assert_string_equal(buf,
+                        "/dev/ttyS1: permission denied although user 'selgw' is in group "
+                        "'dialout', which owns it: check the device's mode (ls -l /dev/ttyS1)");
+}
+
+static void test_serial_permission_root_group(void **state)
+{
+    (void)state;
+    char buf[384];
+    selgw_serial_permission_advice("/dev/ttyUSB0", "pi", "root", false, buf, sizeof buf);
+    assert_string_equal(buf, "/dev/ttyUSB0: permission denied: it belongs to group root, not "
+                             "dialout; give serial adapters to dialout with a udev rule "
+                             "(SUBSYSTEM==\"tty\", GROUP=\"dialout\", MODE=\"0660\") and put "
+                             "user 'pi' in dialout");
 }
 
 static void test_missing_adapter(void **state)
@@ -39,8 +51,9 @@ static void test_missing_adapter(void **state)
     assert_string_equal(buf, "/dev/ttyUSB9: No such file or directory (is the USB-RS485 adapter "
                              "plugged in? ls /dev/ttyUSB* /dev/serial/by-id/)");
     selgw_bus_open_advice(&bus, EBUSY, buf, sizeof buf);
-    assert_string_equal(buf, "/dev/ttyUSB9: Device or resource busy (another program has it "
-                             "open: fuser -v /dev/ttyUSB9)");
+    assert_string_equal(buf, "/dev/ttyUSB9: Device or resource busy (another program holds the "
+                             "line: a running gateway, or another selgw command; one master per "
+                             "line: fuser -v /dev/ttyUSB9)");
 }
 
 static void test_tcp(void **state)
@@ -71,6 +84,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serial_permission_not_member),
         cmocka_unit_test(test_serial_permission_member),
+        cmocka_unit_test(test_serial_permission_root_group),
         cmocka_unit_test(test_missing_adapter),
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_truncates_safely),
