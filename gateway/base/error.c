@@ -30,6 +30,7 @@ static const struct {
     [SELGW_ERR_REJECTED] = {"rejected", "server rejected the data"},
     [SELGW_ERR_TOO_LARGE] = {"too_large", "server refused the request as too large"},
     [SELGW_ERR_SERVER] = {"server", "server overloaded or failing"},
+    [SELGW_ERR_PERMISSION] = {"permission", "permission denied"},
 };
 
 const char *selgw_strerror(selgw_err err)
@@ -64,6 +65,9 @@ selgw_err selgw_err_from_errno(int e)
         return SELGW_ERR_NO_SPACE;
     case ENOMEM:
         return SELGW_ERR_NOMEM;
+    case EACCES:
+    case EPERM:
+        return SELGW_ERR_PERMISSION;
     case ENOENT:
         return SELGW_ERR_NOT_FOUND;
     case EINVAL:

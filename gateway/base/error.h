@@ -26,6 +26,7 @@ typedef enum selgw_err {
     SELGW_ERR_REJECTED,     /* the server refused the data itself (400, 422, MQTT v5 refusal) */
     SELGW_ERR_TOO_LARGE,    /* the server refused the request as too large (413) */
     SELGW_ERR_SERVER,       /* the server is overloaded or failing (429, 5xx): retry later */
+    SELGW_ERR_PERMISSION,   /* this user may not use a file or device (EACCES, EPERM) */
     SELGW_ERR_COUNT_        /* number of codes, not an error */
 } selgw_err;
 
@@ -37,7 +38,8 @@ const char *selgw_err_token(selgw_err err);
 
 /* A local file or system call's errno as selgw_err, at the boundary where it is read:
  * ENOSPC and EDQUOT are SELGW_ERR_NO_SPACE, ENOMEM SELGW_ERR_NOMEM, ENOENT
- * SELGW_ERR_NOT_FOUND, EINVAL SELGW_ERR_INVALID, anything else SELGW_ERR_IO; 0 too (it
+ * SELGW_ERR_NOT_FOUND, EINVAL SELGW_ERR_INVALID, EACCES and EPERM SELGW_ERR_PERMISSION,
+ * anything else SELGW_ERR_IO; 0 too (it
  * is called on a failure, and a call that failed without saying why still failed). */
 selgw_err selgw_err_from_errno(int e);
 

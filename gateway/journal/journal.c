@@ -1294,6 +1294,12 @@ static int compare_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Said when the journal's directory may not be made: the usual case is a user on a laptop
+ * and the default /var/lib/selgw/journal, which belongs to the selgw service. */
+#define PERMISSION_HINT                                                                            \
+    " (this user may not write there: set journal.dir to a directory it may write, e.g. "          \
+    "journal: {dir: journal}, or run as the user the journal belongs to, e.g. selgw)"
+
 static selgw_err make_dir(const char *path, selgw_journal_recovery *rec)
 {
     char *copy = strdup(path);
@@ -1304,17 +1310,20 @@ static selgw_err make_dir(const char *path, selgw_journal_recovery *rec)
             continue;
         *p = '\0';
         if (mkdir(copy, 0750) != 0 && errno != EEXIST) {
-            set_message(rec, "journal directory %s: cannot create %s: %s", path, copy,
-                        strerror(errno));
+            int e = errno;
+            set_message(rec, "journal directory %s: cannot create %s: %s%s", path, copy,
+                        strerror(e), e == EACCES ? PERMISSION_HINT : "");
             free(copy);
-            return SELGW_ERR_IO;
+            return selgw_err_from_errno(e);
         }
         *p = '/';
     }
     free(copy);
     if (mkdir(path, 0750) != 0 && errno != EEXIST) {
-        set_message(rec, "journal directory %s: %s", path, strerror(errno));
-        return SELGW_ERR_IO;
+        int e = errno;
+        set_message(rec, "journal directory %s: %s%s", path, strerror(e),
+                    e == EACCES ? PERMISSION_HINT : "");
+        return selgw_err_from_errno(e);
     }
     return SELGW_OK;
 }

@@ -328,6 +328,16 @@ def selgw(*args, timeout=None):
     return res
 
 
+def run_as_nobody(*argv, timeout=None):
+    """Runs a command to completion as user nobody (the caller is root); a RunResult."""
+    timeout = scaled(60) if timeout is None else timeout
+    p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        *map(str, argv)], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=timeout, preexec_fn=die_with_parent)
+    return RunResult(p.returncode, p.stdout.decode("utf-8", "replace"),
+                     p.stderr.decode("utf-8", "replace"))
+
+
 class Gateway(Process):
     """selgw run -c CONFIG in the background, readings parsed from its stdout."""
 

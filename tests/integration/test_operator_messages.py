@@ -95,5 +95,24 @@ class BusOpenMessages(unittest.TestCase):
                              "log in again; the selgw service user is in it); will retry")
 
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to drop to nobody")
+    def test_journal_this_user_may_not_write(self):
+        """A user who runs the gateway where the journal directory may not be made (the
+        service's /var/lib/selgw on a laptop) is told to set journal.dir."""
+        journal = os.path.join(self.dir, "locked", "journal")
+        os.makedirs(os.path.dirname(journal), mode=0o755)
+        cfg = h.make_config("itest-msg-gw", buses=[], devices=[])
+        cfg["journal"] = {"dir": journal}
+        path = os.path.join(self.dir, "gw.yaml")
+        h.write_config(path, cfg)
+        os.chmod(self.dir, 0o755)
+        os.chmod(path, 0o644)
+        res = h.run_as_nobody(h.SELGW_BIN, "run", "--once", "-c", path)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn(f"journal {journal}: permission denied: journal directory {journal}: "
+                      "Permission denied (this user may not write there: set journal.dir to a "
+                      "directory it may write, e.g. journal: {dir: journal}, or run as the user "
+                      "the journal belongs to, e.g. selgw)", res.stderr)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

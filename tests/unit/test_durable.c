@@ -411,7 +411,8 @@ static void test_err_from_errno(void **state)
     assert_int_equal(selgw_err_from_errno(EINVAL), SELGW_ERR_INVALID);
     /* anything else is a local I/O error */
     assert_int_equal(selgw_err_from_errno(EIO), SELGW_ERR_IO);
-    assert_int_equal(selgw_err_from_errno(EACCES), SELGW_ERR_IO);
+    assert_int_equal(selgw_err_from_errno(EACCES), SELGW_ERR_PERMISSION);
+    assert_int_equal(selgw_err_from_errno(EPERM), SELGW_ERR_PERMISSION);
     assert_int_equal(selgw_err_from_errno(EISDIR), SELGW_ERR_IO);
     assert_int_equal(selgw_err_from_errno(EROFS), SELGW_ERR_IO);
 }
