@@ -844,7 +844,7 @@ static const flag status_flags[] = {
 static int cmd_status(const command_options *options)
 {
     const status_options *opt = &options->status;
-    char base[300];
+    char base[300], expect[SELGW_ID_MAX + 1] = "", answered[SELGW_ID_MAX + 1];
     if (opt->url) {
         snprintf(base, sizeof base, "%s", opt->url);
         size_t n = strlen(base);
@@ -856,6 +856,7 @@ static int cmd_status(const command_options *options)
             return EXIT_CONFIG;
         bool enabled = cfg->http.enabled;
         selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
+        snprintf(expect, sizeof expect, "%s", cfg->gateway_id);
         selgw_config_free(cfg);
         if (!enabled) {
             fprintf(stderr,
@@ -875,6 +876,17 @@ static int cmd_status(const command_options *options)
                 "Is `selgw run` running with this config (systemctl status selgw)? The address "
                 "is the config's http.listen, or --url.\n",
                 base, why);
+        return 1;
+    }
+    if (err == SELGW_OK && expect[0] &&
+        !selgw_status_is_gateway(status, expect, answered, sizeof answered)) {
+        fprintf(stderr,
+                "selgw status: the gateway answering at %s is '%s', not '%s' of %s: another "
+                "gateway holds that address (give each its own http.listen)\n",
+                base, answered, expect,
+                opt->config_path ? opt->config_path : "the built-in demo config");
+        free(status);
+        free(latest);
         return 1;
     }
     if (err == SELGW_OK && selgw_status_print(status, latest, stdout) != SELGW_OK) {

@@ -221,3 +221,12 @@ selgw_err selgw_status_print(const char *status_json, const char *latest_json, F
     json_decref(latest);
     return SELGW_OK;
 }
+
+bool selgw_status_is_gateway(const char *status_json, const char *gateway_id, char *answered,
+                             size_t cap)
+{
+    json_t *st = json_loads(status_json, 0, NULL);
+    snprintf(answered, cap, "%s", str(st, "gateway"));
+    json_decref(st);
+    return !strcmp(answered, gateway_id);
+}

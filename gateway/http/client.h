@@ -4,6 +4,7 @@
 #define SELGW_HTTP_CLIENT_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "base/error.h"
@@ -21,5 +22,10 @@ selgw_err selgw_http_get(const char *base_url, const char *path, char **body, ch
 /* Prints the table of `selgw status` from the two JSON documents. Pure but for out:
  * SELGW_ERR_INVALID when they are not what the API serves. */
 selgw_err selgw_status_print(const char *status_json, const char *latest_json, FILE *out);
+
+/* Whether /api/v1/status's answer is from the gateway `gateway_id`; the id it names goes
+ * to answered ("-" if it names none). Another gateway may hold the address a config names. */
+bool selgw_status_is_gateway(const char *status_json, const char *gateway_id, char *answered,
+                             size_t cap);
 
 #endif

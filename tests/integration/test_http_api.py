@@ -76,6 +76,7 @@ class HttpApi(unittest.TestCase):
         cfg["mqtt"] = {"host": "127.0.0.1", "port": self.broker.port, "qos": 1,
                        "topic_prefix": "http", "reconnect": {"min": "200ms", "max": "1s"}}
         cfg["http"] = {"listen": f"127.0.0.1:{self.http_port}"}
+        self.cfg = cfg
         self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.sim = h.Simulator(self.cfg_path, "--fault", f"{SILENT}=silent")
@@ -250,6 +251,14 @@ class HttpApi(unittest.TestCase):
         self.assertTrue(any(l.startswith("mqtt ") for l in out.splitlines()), out)
         res = h.selgw("status", "--url", self.base + "/")
         self.assertEqual(res.returncode, 0, res.describe())
+        # a config of another gateway that names the same address: not taken for it
+        other = dict(self.cfg, gateway=dict(self.cfg["gateway"], id="itest-other"))
+        other_path = h.write_config(os.path.join(self.dir, "other.yaml"), other)
+        res = h.selgw("status", "-c", other_path)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn(f"selgw status: the gateway answering at http://127.0.0.1:{self.http_port} "
+                      f"is 'itest-http', not 'itest-other' of {other_path}: another gateway "
+                      "holds that address (give each its own http.listen)", res.stderr)
 
         # -- a clean stop with the server running; then nobody answers -------------------
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
