@@ -277,7 +277,7 @@ class ReadWhileGatewayRuns(unittest.TestCase):
                          f"reading\n")
         self.assertEqual(res.stdout, "")
 
-    def test_api_off_keeps_the_refusal_and_says_why(self):
+    def test_api_off_or_silent_keeps_the_refusal_and_says_why(self):
         # a gateway of its own (another journal) whose device never answers: it runs all the
         # same, and holds its journal
         cfg = sim_config(h.free_port())
@@ -296,6 +296,21 @@ class ReadWhileGatewayRuns(unittest.TestCase):
                              f"give the device's last reading, is off (http: enabled: false in "
                              f"{path}): turn it on and reload the gateway, or stop it to read "
                              f"the device here\n")
+            # the same journal, but an http.listen where nothing answers
+            cfg["http"] = {"listen": f"127.0.0.1:{h.free_port()}"}
+            cfg["journal"] = {"dir": journal}
+            other = h.write_config(os.path.join(self.dir, "gw-elsewhere.yaml"), cfg)
+            res = h.selgw("read", "-c", other, "soil-a")
+            self.assertEqual(res.returncode, 1, res.describe())
+            url = "http://" + cfg["http"]["listen"]
+            self.assertTrue(res.stderr.startswith(
+                f"selgw read: a gateway is running on this configuration (its journal "
+                f"{journal} is in use) and owns bus tcp0; two masters on one bus garble each "
+                f"other's frames. Nothing answers at {url}, its HTTP API ({url}/api/v1/latest/"
+                f"soil-a: "), res.stderr)
+            self.assertTrue(res.stderr.endswith(
+                "): check http.listen, or stop the gateway to read the device here\n"),
+                res.stderr)
         finally:
             gw.stop()
 
