@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/reading.h"
 #include "base/yaml.h"
+#include "http/client.h"
 #include "journal/journal.h"
 #include "poll/transport.h"
 #include "sensors/decode.h"
@@ -275,15 +276,23 @@ static selgw_err read_device(selgw_transport *t, int unit, const selgw_profile *
     return out->err;
 }
 
+/* One field line of `selgw read`, whether read here or by the running gateway. value NULL:
+ * not read. */
+static void print_field(const char *name, const double *value, const char *unit,
+                        const char *quality)
+{
+    if (value)
+        printf("  %-20s %12.6g %-8s %s\n", name, *value, unit, quality);
+    else
+        printf("  %-20s %12s %-8s %s\n", name, "-", unit, quality);
+}
+
 static void print_values(const selgw_profile *profile, const device_values *v)
 {
     for (size_t i = 0; i < profile->field_count; i++) {
         const selgw_field *f = &profile->fields[i];
-        if (v->quality[i] == SELGW_QUALITY_READ_FAILED)
-            printf("  %-20s %12s %-8s %s\n", f->name, "-", f->unit, "read_failed");
-        else
-            printf("  %-20s %12.6g %-8s %s\n", f->name, v->value[i], f->unit,
-                   selgw_quality_name(v->quality[i]));
+        print_field(f->name, v->quality[i] == SELGW_QUALITY_READ_FAILED ? NULL : &v->value[i],
+                    f->unit, selgw_quality_name(v->quality[i]));
     }
 }
 
@@ -306,7 +315,8 @@ static void print_failure(const char *cmd, int unit, const selgw_bus *bus, const
     case SELGW_ERR_EXCEPTION:
         if (gateway_found_nobody(v->exception_code)) {
             fprintf(stderr, "the Modbus gateway answered exception %d (%s): %s\n",
-                    v->exception_code, selgw_modbus_exception_name(v->exception_code), SELGW_NO_ANSWER_HINT);
+                    v->exception_code, selgw_modbus_exception_name(v->exception_code),
+                    SELGW_NO_ANSWER_HINT);
             break;
         }
         fprintf(stderr,
@@ -450,6 +460,113 @@ static const selgw_device *find_device(const selgw_config *cfg, const char *id)
     return NULL;
 }
 
+/* "3.2 s", "4 min 12 s", "2 h 05 min", "3 d 04 h". */
+static void format_duration(double s, char *buf, size_t cap)
+{
+    long long whole = s < 0 ? 0 : (long long)s;
+    if (s < 60)
+        snprintf(buf, cap, "%.1f s", s < 0 ? 0.0 : s);
+    else if (whole < 3600)
+        snprintf(buf, cap, "%lld min %lld s", whole / 60, whole % 60);
+    else if (whole < 86400)
+        snprintf(buf, cap, "%lld h %02lld min", whole / 3600, whole % 3600 / 60);
+    else
+        snprintf(buf, cap, "%lld d %02lld h", whole / 86400, whole % 86400 / 3600);
+}
+
+/* A device of the configuration whose gateway runs: the gateway owns the bus (two masters
+ * garble each other's frames), so its last reading comes from the gateway's HTTP API. */
+static int read_from_gateway(const selgw_config *cfg, const selgw_device *dev, bool raw)
+{
+    const char *bus = cfg->buses[dev->bus].id;
+    if (raw) {
+        fprintf(stderr,
+                "selgw read: --raw needs a read of its own, but a gateway is running on this "
+                "configuration (its journal %s is in use) and owns bus %s; two masters on one "
+                "bus garble each other's frames. Stop the gateway to see the frames, or read "
+                "without --raw for its last reading\n",
+                cfg->journal.dir, bus);
+        return 2;
+    }
+    char refusal[600];
+    snprintf(refusal, sizeof refusal,
+             "selgw read: a gateway is running on this configuration (its journal %s is in use) "
+             "and owns bus %s; two masters on one bus garble each other's frames",
+             cfg->journal.dir, bus);
+    if (!cfg->http.enabled) {
+        fprintf(stderr,
+                "%s. Its HTTP API, which would give the device's last reading, is off (http: "
+                "enabled: false in %s): turn it on and reload the gateway, or stop it to read "
+                "the device here\n",
+                refusal, cfg->path);
+        return 1;
+    }
+    char base[300], path[300], why[600] = "", *body = NULL;
+    selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
+    snprintf(path, sizeof path, "/api/v1/latest/%s", dev->id);
+    selgw_err err = selgw_http_get(base, path, &body, why, sizeof why);
+    if (err == SELGW_ERR_CONNECT || err == SELGW_ERR_TIMEOUT) {
+        fprintf(stderr,
+                "%s. Nothing answers at %s, its HTTP API (%s): check http.listen, or stop the "
+                "gateway to read the device here\n",
+                refusal, base, why);
+        return 1;
+    }
+    selgw_latest_device *d = malloc(sizeof *d);
+    if (err == SELGW_OK && !d)
+        err = SELGW_ERR_NOMEM;
+    if (err == SELGW_OK && selgw_latest_device_parse(body, d) != SELGW_OK) {
+        err = SELGW_ERR_INVALID;
+        snprintf(why, sizeof why, "%.250s%.250s does not answer as selgw's API does", base, path);
+    }
+    free(body);
+    if (err != SELGW_OK) {
+        /* e.g. HTTP 404: the gateway runs an older version of the config, without DEVICE */
+        fprintf(stderr, "%s. Its HTTP API did not give the device's last reading: %s\n", refusal,
+                why[0] ? why : selgw_strerror(err));
+        free(d);
+        return 1;
+    }
+
+    char where[200], age[48];
+    selgw_bus_describe(&cfg->buses[dev->bus], where, sizeof where);
+    printf("device %s: unit %d on %s, profile %s\n", dev->id, dev->unit_id, where,
+           dev->profile->name);
+    int status = 1;
+    if (!d->time[0]) {
+        printf("from the running gateway at %s: not polled yet\n", base);
+        fprintf(stderr,
+                "selgw read: the running gateway has not polled %s yet; try again in "
+                "a moment\n",
+                dev->id);
+        free(d);
+        return 1;
+    }
+    format_duration(d->has_age ? d->age_s : 0, age, sizeof age);
+    printf("read by the running gateway %s ago (%s), from its API at %s\n", age, d->time, base);
+    for (size_t i = 0; i < d->field_count; i++) {
+        const selgw_latest_field *f = &d->fields[i];
+        print_field(f->name, f->has_value ? &f->value : NULL, f->unit, f->quality);
+    }
+    printf("health: %lld failure%s in a row, %lld since the start, last success ",
+           d->consecutive_failures, d->consecutive_failures == 1 ? "" : "s", d->failures);
+    if (d->last_success[0]) {
+        format_duration(d->has_success_age ? d->last_success_age_s : 0, age, sizeof age);
+        printf("%s ago (%s)\n", age, d->last_success);
+    } else {
+        printf("none since the start\n");
+    }
+    if (!strcmp(d->status, "ok"))
+        status = 0;
+    else
+        fprintf(stderr,
+                "selgw read: the running gateway's last poll of %s failed (%s); `selgw status` "
+                "shows every device\n",
+                dev->id, d->status);
+    free(d);
+    return status;
+}
+
 int selgw_commission_read(const selgw_config *cfg, const selgw_read_options *opt)
 {
     const selgw_link_options *lo = &opt->link;
@@ -473,15 +590,8 @@ int selgw_commission_read(const selgw_config *cfg, const selgw_read_options *opt
         }
         if (!(dev = find_device(cfg, opt->device)))
             return 2;
-        if (selgw_journal_in_use(cfg->journal.dir)) {
-            fprintf(stderr,
-                    "selgw read: a gateway is running on this configuration (its journal %s is "
-                    "in use) and owns bus %s; two masters on one bus garble each other's "
-                    "frames. See its live values with `selgw status`, or stop it to read the "
-                    "device here\n",
-                    cfg->journal.dir, cfg->buses[dev->bus].id);
-            return 1;
-        }
+        if (selgw_journal_in_use(cfg->journal.dir))
+            return read_from_gateway(cfg, dev, opt->raw);
         bus = &cfg->buses[dev->bus];
         profile = dev->profile;
         unit = dev->unit_id;
@@ -790,7 +900,8 @@ static bool write_addressing(selgw_transport *t, int unit, uint16_t address, uin
         fprintf(stderr,
                 "selgw set-address: unit %d refused the write of %s %u to register 0x%04X with "
                 "exception %d (%s): the profile's addressing registers are not this device's\n",
-                unit, what, value, address, exception_code, selgw_modbus_exception_name(exception_code));
+                unit, what, value, address, exception_code,
+                selgw_modbus_exception_name(exception_code));
     else
         fprintf(stderr, "selgw set-address: writing %s %u to register 0x%04X of unit %d: %s\n",
                 what, value, address, unit, selgw_strerror(err));

@@ -954,7 +954,8 @@ static const command commands[] = {
      "-c FILE DEVICE | (--tcp HOST:PORT | --serial DEV [--baud N] [--parity P]) "
      "--unit N --profile NAME [--raw]",
      "read one device once and print its fields with units and quality (--raw: also the\n"
-     "registers and the frames in hex); exit 1 if it did not answer completely\n",
+     "registers and the frames in hex); exit 1 if it did not answer completely. A device\n"
+     "of a running gateway: its last reading, from the gateway's HTTP API (no --raw)\n",
      read_flags, "DEVICE", offsetof(command_options, read.device), cmd_read},
     {"scan", "(--tcp HOST:PORT | --serial DEV [--baud N,...] [--parity P,...]) [--units A-B]",
      "find the devices of a line: try each baud rate and parity (default: all common ones)\n"

@@ -230,3 +230,53 @@ bool selgw_status_is_gateway(const char *status_json, const char *gateway_id, ch
     json_decref(st);
     return !strcmp(answered, gateway_id);
 }
+
+/* ---- one device's last reading --------------------------------------------------------- */
+
+static void copy_str(json_t *o, const char *key, char *buf, size_t cap)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    snprintf(buf, cap, "%s", s ? s : "");
+}
+
+static bool number_at(json_t *o, const char *key, double *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v))
+        return false;
+    *out = json_number_value(v);
+    return true;
+}
+
+selgw_err selgw_latest_device_parse(const char *json, selgw_latest_device *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loads(json, 0, NULL);
+    json_t *fields = json_object_get(root, "fields"), *h = json_object_get(root, "health");
+    if (!json_is_string(json_object_get(root, "id")) ||
+        !json_is_string(json_object_get(root, "status")) || !json_is_array(fields) ||
+        json_array_size(fields) > SELGW_READING_MAX_FIELDS || !json_is_object(h)) {
+        json_decref(root);
+        return SELGW_ERR_INVALID;
+    }
+    copy_str(root, "id", out->id, sizeof out->id);
+    copy_str(root, "status", out->status, sizeof out->status);
+    copy_str(root, "time", out->time, sizeof out->time);
+    out->has_age = number_at(root, "age_s", &out->age_s);
+    copy_str(h, "last_success", out->last_success, sizeof out->last_success);
+    out->has_success_age = number_at(h, "last_success_age_s", &out->last_success_age_s);
+    out->consecutive_failures = num(h, "consecutive_failures");
+    out->failures = sum_failures(json_object_get(h, "failures"));
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f)
+    {
+        selgw_latest_field *lf = &out->fields[out->field_count++];
+        copy_str(f, "name", lf->name, sizeof lf->name);
+        copy_str(f, "unit", lf->unit, sizeof lf->unit);
+        copy_str(f, "quality", lf->quality, sizeof lf->quality);
+        lf->has_value = number_at(f, "value", &lf->value);
+    }
+    json_decref(root);
+    return SELGW_OK;
+}

@@ -9,10 +9,12 @@ import os
 import re
 import signal
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import servers  # noqa: E402
 
 NO_ANSWER_HINT = ("check its unit id, baud rate and parity and the A/B wiring, or find it "
                   "with `selgw scan`")
@@ -187,18 +189,128 @@ class ReadSimTcp(unittest.TestCase):
         self.assertEqual(res.stderr, "selgw read: unknown profile 'xy-md2' (did you mean "
                          "'xy-md02'?); `selgw profiles` lists them\n")
 
-    def test_running_gateway_keeps_its_bus(self):
-        gw = h.Gateway(self.cfg_path, "--no-print")
+
+class ReadWhileGatewayRuns(unittest.TestCase):
+    """A device of a configuration whose gateway runs is not read a second time: the gateway
+    owns the bus, so `selgw read` asks its HTTP API for the last reading."""
+
+    @classmethod
+    def setUpClass(cls):
+        h.check_binaries()
+        cls.dir = h.tempdir("commission-read-running")
+        sim_cfg = h.write_config(os.path.join(cls.dir, "sim.yaml"), sim_config(h.free_port()))
+        cls.sim = h.Simulator(sim_cfg, "--tcp", "tcp0=127.0.0.1:0")
+        cls.port = cls.sim.tcp_port("tcp0")
+        cls.http_port = h.free_port()
+        cfg = sim_config(cls.port)
+        cfg["http"] = {"listen": f"127.0.0.1:{cls.http_port}"}
+        cls.cfg_path = h.write_config(os.path.join(cls.dir, "gw.yaml"), cfg)
+        cls.gw = h.Gateway(cls.cfg_path, "--no-print")
         try:
-            gw.wait_for(r"open", h.scaled(15), stream="err")
-            res = h.selgw("read", "-c", self.cfg_path, "soil-a")
+            cls.gw.wait_for(r"HTTP API on", h.scaled(15), stream="err")
+        except BaseException:
+            cls.gw.stop()
+            cls.sim.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.sim.stop()
+
+    def read_when_polled(self, device):
+        """selgw read -c CFG DEVICE, once the gateway has journaled a reading of it."""
+        deadline = h.scaled(15)
+        while True:
+            res = h.selgw("read", "-c", self.cfg_path, device)
+            if "not polled yet" not in res.stdout or deadline <= 0:
+                return res
+            time.sleep(0.2)
+            deadline -= 0.2
+
+    def test_read_asks_the_gateway(self):
+        res = self.read_when_polled("soil-a")
+        self.assertEqual(res.returncode, 0, res.describe())
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[0], f"device soil-a: unit 4 on tcp 127.0.0.1:{self.port}, "
+                                   "profile cwt-soil-thc-s")
+        m = re.match(r"^read by the running gateway (\d+\.\d) s ago \((\S+Z)\), from its "
+                     r"API at http://127\.0\.0\.1:(\d+)$", lines[1])
+        self.assertIsNotNone(m, res.stdout)
+        self.assertEqual(int(m.group(3)), self.http_port)
+        self.assertLess(float(m.group(1)), h.scaled(10))
+        self.assertRegex(lines[-1], r"^health: 0 failures in a row, 0 since the start, last "
+                                    r"success \d+\.\d s ago \(\S+Z\)$")
+        # the fields of the gateway's journaled reading at that time, printed as a direct
+        # read prints them
+        when = m.group(2)
+        rec = None
+        for _ in range(50):
+            rec = next((r for r in servers.journal_records(self.cfg_path)
+                        if r.get("type") == "reading" and r["device"] == "soil-a"
+                        and r["time"] == when), None)
+            if rec:
+                break
+            time.sleep(0.1)
+        self.assertIsNotNone(rec, f"no reading of soil-a at {when} in the journal")
+        self.assertEqual(rec["status"], "ok")
+        fields = field_lines(res.stdout)
+        self.assertEqual(list(fields), list(rec["fields"]))
+        for name, f in rec["fields"].items():
+            value = "-" if f["value"] is None else "%.6g" % f["value"]
+            self.assertEqual(fields[name], (value, f["unit"], f["quality"]), name)
+        # and a direct read prints the same field lines (values aside: the soil moves)
+        direct = field_lines(h.selgw("read", "--tcp", f"127.0.0.1:{self.port}", "--unit", 4,
+                                     "--profile", "cwt-soil-thc-s").stdout)
+        self.assertEqual({k: v[1:] for k, v in direct.items()},
+                         {k: v[1:] for k, v in fields.items()})
+
+    def test_raw_is_refused(self):
+        res = h.selgw("read", "-c", self.cfg_path, "soil-a", "--raw")
+        self.assertEqual(res.returncode, 2, res.describe())
+        journal = os.path.join(self.dir, "journal-gw")
+        self.assertEqual(res.stderr,
+                         f"selgw read: --raw needs a read of its own, but a gateway is running "
+                         f"on this configuration (its journal {journal} is in use) and owns bus "
+                         f"tcp0; two masters on one bus garble each other's frames. Stop the "
+                         f"gateway to see the frames, or read without --raw for its last "
+                         f"reading\n")
+        self.assertEqual(res.stdout, "")
+
+    def test_api_off_or_silent_keeps_the_refusal_and_says_why(self):
+        # a gateway of its own (another journal) whose device never answers: it runs all the
+        # same, and holds its journal
+        cfg = sim_config(h.free_port())
+        cfg["http"] = {"enabled": False}
+        path = h.write_config(os.path.join(self.dir, "gw-no-api.yaml"), cfg)
+        gw = h.Gateway(path, "--no-print")
+        try:
+            gw.wait_for(r"polling 2 devices", h.scaled(15), stream="err")
+            res = h.selgw("read", "-c", path, "soil-a")
             self.assertEqual(res.returncode, 1, res.describe())
-            journal = os.path.join(self.dir, "journal-gw")
+            journal = os.path.join(self.dir, "journal-gw-no-api")
             self.assertEqual(res.stderr,
                              f"selgw read: a gateway is running on this configuration (its "
                              f"journal {journal} is in use) and owns bus tcp0; two masters on "
-                             f"one bus garble each other's frames. See its live values with "
-                             f"`selgw status`, or stop it to read the device here\n")
+                             f"one bus garble each other's frames. Its HTTP API, which would "
+                             f"give the device's last reading, is off (http: enabled: false in "
+                             f"{path}): turn it on and reload the gateway, or stop it to read "
+                             f"the device here\n")
+            # the same journal, but an http.listen where nothing answers
+            cfg["http"] = {"listen": f"127.0.0.1:{h.free_port()}"}
+            cfg["journal"] = {"dir": journal}
+            other = h.write_config(os.path.join(self.dir, "gw-elsewhere.yaml"), cfg)
+            res = h.selgw("read", "-c", other, "soil-a")
+            self.assertEqual(res.returncode, 1, res.describe())
+            url = "http://" + cfg["http"]["listen"]
+            self.assertTrue(res.stderr.startswith(
+                f"selgw read: a gateway is running on this configuration (its journal "
+                f"{journal} is in use) and owns bus tcp0; two masters on one bus garble each "
+                f"other's frames. Nothing answers at {url}, its HTTP API ({url}/api/v1/latest/"
+                f"soil-a: "), res.stderr)
+            self.assertTrue(res.stderr.endswith(
+                "): check http.listen, or stop the gateway to read the device here\n"),
+                res.stderr)
         finally:
             gw.stop()
 

@@ -309,6 +309,47 @@ static void test_status_table(void **state)
     free(latest);
 }
 
+/* What `selgw read` of a device whose gateway runs gets from /api/v1/latest/DEVICE. */
+static void test_latest_device_parse(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[2];
+    selgw_status_sink sink;
+    snapshot(&st, &bus, dev, &sink);
+    selgw_latest_device *d = malloc(sizeof *d);
+    assert_non_null(d);
+    char *text = NULL;
+    assert_int_equal(selgw_render_latest_json(&st, "soil-01", &text), SELGW_OK);
+    assert_int_equal(selgw_latest_device_parse(text, d), SELGW_OK);
+    free(text);
+    assert_string_equal(d->id, "soil-01");
+    assert_string_equal(d->status, "ok");
+    assert_true(d->time[0] && d->has_age && fabs(d->age_s - 2.0) < 1e-9);
+    assert_true(d->last_success[0] && d->has_success_age);
+    assert_int_equal(d->consecutive_failures, 0);
+    assert_int_equal(d->field_count, dev[0].field_count);
+    assert_string_equal(d->fields[0].name, "soil_moisture");
+    assert_string_equal(d->fields[0].unit, "%");
+    assert_true(d->fields[0].has_value && d->fields[0].value == 23.5);
+    assert_string_equal(d->fields[1].quality, "out_of_range");
+
+    assert_int_equal(selgw_render_latest_json(&st, "silent\"one", &text), SELGW_OK);
+    assert_int_equal(selgw_latest_device_parse(text, d), SELGW_OK);
+    free(text);
+    assert_string_equal(d->status, "timeout");
+    assert_int_equal(d->consecutive_failures, 5);
+    assert_int_equal(d->failures, 5);
+    assert_true(!d->last_success[0] && !d->has_success_age);
+    assert_false(d->fields[0].has_value);
+    assert_string_equal(d->fields[0].quality, "read_failed");
+
+    assert_int_equal(selgw_latest_device_parse("{\"id\": 1}", d), SELGW_ERR_INVALID);
+    assert_int_equal(selgw_latest_device_parse("not json", d), SELGW_ERR_INVALID);
+    free(d);
+}
+
 static void test_listen_addresses(void **state)
 {
     (void)state;
@@ -342,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_latest_json),
         cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_latest_device_parse),
         cmocka_unit_test(test_listen_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
