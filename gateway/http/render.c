@@ -80,6 +80,41 @@ static size_t device_labels(const selgw_status_device *d, selgw_expo_label *l)
     return 2;
 }
 
+static double last_success_s(const selgw_device_health *h)
+{
+    return seconds(h->last_success_ns);
+}
+
+static double last_poll_s(const selgw_device_health *h)
+{
+    return seconds(h->last_poll_ns);
+}
+
+static double failures_in_a_row(const selgw_device_health *h)
+{
+    return (double)h->consecutive_failures;
+}
+
+static double backoff_factor(const selgw_device_health *h)
+{
+    return (double)h->backoff;
+}
+
+/* The devices' gauges, in the order /metrics lists them. */
+static const struct {
+    const char *name, *help;
+    double (*value)(const selgw_device_health *h);
+} device_gauges[] = {
+    {"selgw_device_last_success_timestamp_seconds",
+     "Start of the last poll that read every field (Unix time; 0: none yet).", last_success_s},
+    {"selgw_device_last_poll_timestamp_seconds",
+     "Start of the last completed poll (Unix time; 0: none yet).", last_poll_s},
+    {"selgw_device_consecutive_failures",
+     "Failed polls in a row (0 after a poll that read everything).", failures_in_a_row},
+    {"selgw_device_backoff_factor",
+     "Multiplier of the poll interval while the device keeps failing (1: none).", backoff_factor},
+};
+
 static void device_metrics(selgw_expo *e, const selgw_status *st)
 {
     selgw_expo_label l[SELGW_EXPO_MAX_LABELS];
@@ -99,29 +134,12 @@ static void device_metrics(selgw_expo *e, const selgw_status *st)
     for (size_t i = 0; i < st->device_count; i++)
         selgw_expo_histogram(e, "selgw_device_response_seconds", l,
                              device_labels(&st->devices[i], l), &st->devices[i].health.latency);
-    selgw_expo_family(e, "selgw_device_last_success_timestamp_seconds", "gauge",
-                      "Start of the last poll that read every field (Unix time; 0: none yet).");
-    for (size_t i = 0; i < st->device_count; i++)
-        selgw_expo_sample(e, "selgw_device_last_success_timestamp_seconds", l,
-                          device_labels(&st->devices[i], l),
-                          seconds(st->devices[i].health.last_success_ns));
-    selgw_expo_family(e, "selgw_device_last_poll_timestamp_seconds", "gauge",
-                      "Start of the last completed poll (Unix time; 0: none yet).");
-    for (size_t i = 0; i < st->device_count; i++)
-        selgw_expo_sample(e, "selgw_device_last_poll_timestamp_seconds", l,
-                          device_labels(&st->devices[i], l),
-                          seconds(st->devices[i].health.last_poll_ns));
-    selgw_expo_family(e, "selgw_device_consecutive_failures", "gauge",
-                      "Failed polls in a row (0 after a poll that read everything).");
-    for (size_t i = 0; i < st->device_count; i++)
-        selgw_expo_sample(e, "selgw_device_consecutive_failures", l,
-                          device_labels(&st->devices[i], l),
-                          (double)st->devices[i].health.consecutive_failures);
-    selgw_expo_family(e, "selgw_device_backoff_factor", "gauge",
-                      "Multiplier of the poll interval while the device keeps failing (1: none).");
-    for (size_t i = 0; i < st->device_count; i++)
-        selgw_expo_sample(e, "selgw_device_backoff_factor", l, device_labels(&st->devices[i], l),
-                          (double)st->devices[i].health.backoff);
+    for (size_t g = 0; g < COUNT(device_gauges); g++) {
+        selgw_expo_family(e, device_gauges[g].name, "gauge", device_gauges[g].help);
+        for (size_t i = 0; i < st->device_count; i++)
+            selgw_expo_sample(e, device_gauges[g].name, l, device_labels(&st->devices[i], l),
+                              device_gauges[g].value(&st->devices[i].health));
+    }
 }
 
 static void journal_metrics(selgw_expo *e, const selgw_status *st)
