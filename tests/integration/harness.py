@@ -391,15 +391,34 @@ class SocatPair(Process):
 
 
 class PymodbusServer(Process):
-    """tests/integration/pymodbus_server.py serving a register image (see its doc)."""
+    """tests/integration/pymodbus_server.py serving a register image (see its doc).
 
-    def __init__(self, image, workdir):
+    On Modbus TCP on a free loopback port (self.host, self.port), or, given serial=PATH,
+    on Modbus RTU on that device (one end of a SocatPair; a pty carries no baud rate, so
+    baud and parity only need to be plausible). With report_writes=True, writes() lists
+    the (unit, table, address, value) a master wrote."""
+
+    def __init__(self, image, workdir, serial=None, baud=9600, parity="N",
+                 report_writes=False):
         path = os.path.join(workdir, f"image-{len(os.listdir(workdir))}.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(image, f, indent=1)
-        super().__init__("pymodbus", [SYSTEM_PYTHON, PYMODBUS_SERVER, "--image", path])
-        m = self.wait_for(r"^ready (\S+):(\d+)$", scaled(20))
-        self.host, self.port = m.group(1), int(m.group(2))
+        argv = [SYSTEM_PYTHON, PYMODBUS_SERVER, "--image", path]
+        if serial:
+            argv += ["--serial", serial, "--baud", str(baud), "--parity", parity]
+        if report_writes:
+            argv.append("--report-writes")
+        super().__init__("pymodbus", argv)
+        if serial:
+            self.wait_for(r"^ready " + re.escape(serial) + "$", scaled(20))
+            self.serial = serial
+        else:
+            m = self.wait_for(r"^ready (\S+):(\d+)$", scaled(20))
+            self.host, self.port = m.group(1), int(m.group(2))
+
+    def writes(self):
+        return [(int(u), t, int(a), int(v)) for u, t, a, v in
+                (line.split()[1:] for line in self.stdout() if line.startswith("write "))]
 
 
 # ---------------------------------------------------------------------------------------

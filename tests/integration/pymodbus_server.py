@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""An independent Modbus TCP server (pymodbus) serving a register image from a JSON file.
+"""An independent Modbus TCP or RTU server (pymodbus) serving a register image from a JSON file.
 
 The integration tests check selgw's decoding against this server, which shares no code with
 selgw or selgw-sim: the registers are computed by the test in Python and served by pymodbus.
 
     pymodbus_server.py --image IMAGE.json [--host 127.0.0.1] [--port 0]
+    pymodbus_server.py --image IMAGE.json --serial PATH [--baud 9600] [--parity N|E|O]
 
 IMAGE.json:
 
@@ -20,7 +21,11 @@ every read with exception 2, and a request to a unit id that is not in the image
 answer at all (pymodbus 3.0 drops frames for unit ids it does not serve).
 
 With --port 0 the system picks a free port. When listening, prints "ready HOST:PORT" on
-stdout. Stops on SIGTERM or SIGINT.
+stdout. With --serial it serves Modbus RTU (8 data bits, 1 stop bit) on that serial device,
+e.g. one end of a socat pty pair, and prints "ready PATH" once the device is open.
+With --report-writes every write a master makes is printed on stdout as
+"write UNIT TABLE ADDRESS VALUE" (decimal), so a test can check what reached the device.
+Stops on SIGTERM or SIGINT.
 """
 import argparse
 import asyncio
@@ -37,7 +42,8 @@ from pymodbus.datastore import (
     ModbusServerContext,
     ModbusSlaveContext,
 )
-from pymodbus.server import StartAsyncTcpServer
+from pymodbus.framer.rtu_framer import ModbusRtuFramer
+from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 
 TABLES = ("hr", "ir", "co", "di")
 
@@ -68,14 +74,34 @@ def make_block(table, cells):
     return ModbusSequentialDataBlock(lo, values)
 
 
-def make_context(image):
+class ReportingSlaveContext(ModbusSlaveContext):
+    """A unit that prints each write it stores (pymodbus 3.0 calls setValues with the
+    function code and the 0-based address, zero_mode=True)."""
+
+    TABLE_OF_FUNCTION = {5: "co", 15: "co", 6: "hr", 16: "hr", 22: "hr", 23: "hr"}
+
+    def __init__(self, unit, **kwargs):
+        super().__init__(**kwargs)
+        self.unit = unit
+
+    def setValues(self, fc_as_hex, address, values):  # noqa: N802 (pymodbus's name)
+        super().setValues(fc_as_hex, address, values)
+        table = self.TABLE_OF_FUNCTION.get(fc_as_hex, str(fc_as_hex))
+        for i, v in enumerate(values):
+            print(f"write {self.unit} {table} {address + i} {int(v)}", flush=True)
+
+
+def make_context(image, report_writes=False):
     slaves = {}
     for unit, tables in image.get("units", {}).items():
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise ValueError(f"unit {unit}: unknown tables {sorted(unknown)}")
         blocks = {t: make_block(t, tables.get(t, {})) for t in TABLES}
-        slaves[int(unit)] = ModbusSlaveContext(zero_mode=True, **blocks)
+        if report_writes:
+            slaves[int(unit)] = ReportingSlaveContext(int(unit), zero_mode=True, **blocks)
+        else:
+            slaves[int(unit)] = ModbusSlaveContext(zero_mode=True, **blocks)
     return ModbusServerContext(slaves=slaves, single=False)
 
 
@@ -87,12 +113,7 @@ async def serve(host, port, context):
     await server.serving
     bound = server.server.sockets[0].getsockname()
     print(f"ready {bound[0]}:{bound[1]}", flush=True)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop()
     await server.shutdown()
     task.cancel()
     try:
@@ -101,11 +122,34 @@ async def serve(host, port, context):
         pass
 
 
+async def serve_serial(path, baud, parity, context):
+    server = await StartAsyncSerialServer(
+        context=context, framer=ModbusRtuFramer, port=path, baudrate=baud, parity=parity,
+        bytesize=8, stopbits=1, defer_start=True
+    )
+    await server.start()  # opens the device; raises if it cannot
+    print(f"ready {path}", flush=True)
+    await wait_for_stop()
+    await server.shutdown()
+
+
+async def wait_for_stop():
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--image", required=True, help="JSON register image")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--serial", metavar="PATH", help="serve Modbus RTU on this serial device")
+    ap.add_argument("--baud", type=int, default=9600)
+    ap.add_argument("--parity", choices=("N", "E", "O"), default="N")
+    ap.add_argument("--report-writes", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(
@@ -114,8 +158,11 @@ def main():
         format="pymodbus_server %(levelname)s %(message)s",
     )
     with open(args.image, encoding="utf-8") as f:
-        context = make_context(json.load(f))
-    asyncio.run(serve(args.host, args.port, context))
+        context = make_context(json.load(f), args.report_writes)
+    if args.serial:
+        asyncio.run(serve_serial(args.serial, args.baud, args.parity, context))
+    else:
+        asyncio.run(serve(args.host, args.port, context))
     return 0
 
 

@@ -2,8 +2,9 @@
 """Commissioning from the command line: selgw profiles, read, scan and set-address.
 
 Against selgw-sim on Modbus TCP (and on an RTU pty pair where the simulator supports what
-the test needs) and against pymodbus on TCP. The messages an operator meets are checked
-word for word: they are the instructions on a hillside with no network.
+the test needs) and against pymodbus on TCP and on an RTU socat pty pair. The messages an
+operator meets are checked word for word: they are the instructions on a hillside with no
+network.
 """
 import os
 import re
@@ -359,6 +360,88 @@ class ReadPymodbus(unittest.TestCase):
                           f"timeout: {NO_ANSWER_HINT}\n", res.stderr)
         finally:
             server.stop()
+
+
+class ReadPymodbusRtu(unittest.TestCase):
+    """scan, read and set-address on an RTU line (a socat pty pair) to pymodbus's serial
+    server. selgw opens, locks and closes its end for each command, so they run one after
+    another; the pty pair carries no baud rate, so 9600 8N1 is only what both ends say."""
+
+    # cwt-soil-thc-s at unit 2: 23.4 %, -10.1 degC, 1250 uS/cm, 610, 625, and its
+    # addressing register 0x07D0 holding its id; an xy-md02 at unit 5: 21.5 degC, 65.5 %
+    IMAGE = {"units": {"2": {"hr": {"0": 234, "1": 0xFF9B, "2": 1250, "3": 610, "4": 625,
+                                    str(0x07D0): 2}},
+                       "5": {"ir": {"1": 215, "2": 655}}}}
+
+    @classmethod
+    def setUpClass(cls):
+        h.check_binaries()
+
+    def setUp(self):
+        self.dir = h.tempdir("commission-pymodbus-rtu")
+        self.tty = os.path.join(self.dir, "ttyGW")
+        self.socat = h.SocatPair(self.tty, os.path.join(self.dir, "ttyDEV"))
+        try:
+            self.server = h.PymodbusServer(self.IMAGE, self.dir, serial=self.socat.link_b,
+                                           baud=9600, parity="N", report_writes=True)
+        except BaseException:
+            self.socat.stop()
+            raise
+        self.line = f"rtu {self.tty} 9600 8N1"
+
+    def tearDown(self):
+        self.server.stop()
+        self.socat.stop()
+
+    def test_scan_finds_both_units(self):
+        res = h.selgw("scan", "--serial", self.tty, "--baud", 9600, "--parity", "N",
+                      "--units", "1-5", "--timeout", 200)
+        self.assertEqual(res.returncode, 0, res.describe())
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[0], f"unit 2 at {self.line}: answers")
+        self.assertIn("cwt-soil-thc-s", lines[1].split(": ")[1].split(", "))
+        self.assertEqual(lines[2:], [f"unit 5 at {self.line}: answers",
+                                     "  plausible profiles: xy-md02", "2 devices answer"])
+        self.assertIn(f"scan: {self.line}, units 1..5\n", res.stderr)
+
+    def test_read_decodes_the_image(self):
+        res = h.selgw("read", "--serial", self.tty, "--baud", 9600, "--parity", "N",
+                      "--unit", 2, "--profile", "cwt-soil-thc-s")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(res.stdout.splitlines()[0],
+                         f"unit 2 on {self.line}, profile cwt-soil-thc-s")
+        self.assertEqual(field_lines(res.stdout), {
+            "soil_moisture": ("23.4", "%", "ok"), "soil_temperature": ("-10.1", "degC", "ok"),
+            "soil_ec": ("1250", "uS/cm", "ok"), "soil_salinity": ("610", "mg/L", "ok"),
+            "soil_tds": ("625", "mg/L", "ok")})
+        # a unit pymodbus does not serve stays silent on the line
+        res = h.selgw("read", "--serial", self.tty, "--baud", 9600, "--parity", "N",
+                      "--unit", 3, "--profile", "cwt-soil-thc-s", "--timeout", 200)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertEqual(res.stderr.splitlines()[-1],
+                         f"selgw read: unit 3 on {self.line}: no answer within 200 ms: "
+                         f"{NO_ANSWER_HINT}")
+
+    def test_set_address_writes_the_register(self):
+        res = h.selgw("set-address", "--serial", self.tty, "--baud", 9600, "--parity", "N",
+                      "--unit", 2, "--profile", "cwt-soil-thc-s", "--new-unit", 7,
+                      "--timeout", 300)
+        self.assertEqual(res.returncode, 0, res.describe())
+        # pymodbus stores the id but keeps answering at unit 2, as a probe does until its
+        # power cycle
+        self.assertEqual(res.stdout,
+                         f"unit 2 on {self.line}: writing unit id 7 to register 0x07D0\n"
+                         f"unit 7 on {self.line} does not answer yet: cwt-soil-thc-s takes "
+                         "its new settings after a power cycle. Power-cycle it, then check "
+                         "with `selgw read`\n")
+        self.assertTrue(h.wait_until(lambda: self.server.writes(), h.scaled(5)),
+                        self.server.describe())
+        self.assertEqual(self.server.writes(), [(2, "hr", 0x07D0, 7)])
+        # the probe still reads at its old id
+        res = h.selgw("read", "--serial", self.tty, "--baud", 9600, "--unit", 2,
+                      "--profile", "cwt-soil-thc-s")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(field_lines(res.stdout)["soil_moisture"], ("23.4", "%", "ok"))
 
 
 SITE_PROFILE = """name: site-probe
