@@ -142,35 +142,39 @@ static void device_metrics(selgw_expo *e, const selgw_status *st)
     }
 }
 
+/* A family of one sample without labels. */
+static void scalar(selgw_expo *e, const char *name, const char *type, const char *help,
+                   double value)
+{
+    selgw_expo_family(e, name, type, help);
+    selgw_expo_sample(e, name, NULL, 0, value);
+}
+
 static void journal_metrics(selgw_expo *e, const selgw_status *st)
 {
     const selgw_journal_stats *j = &st->journal;
-    selgw_expo_family(e, "selgw_journal_records_total", "counter",
-                      "Records appended to the journal since the gateway started.");
-    selgw_expo_sample(e, "selgw_journal_records_total", NULL, 0, (double)j->appended_records);
-    selgw_expo_family(e, "selgw_journal_bytes_total", "counter",
-                      "Payload bytes appended to the journal since the gateway started.");
-    selgw_expo_sample(e, "selgw_journal_bytes_total", NULL, 0, (double)j->appended_bytes);
-    selgw_expo_family(e, "selgw_journal_committed_seq", "gauge",
-                      "Sequence number of the last record made durable.");
-    selgw_expo_sample(e, "selgw_journal_committed_seq", NULL, 0, (double)j->committed_seq);
-    selgw_expo_family(e, "selgw_journal_first_seq", "gauge",
-                      "Sequence number of the oldest record the journal still holds.");
-    selgw_expo_sample(e, "selgw_journal_first_seq", NULL, 0, (double)j->first_seq);
-    selgw_expo_family(e, "selgw_journal_backlog_bytes", "gauge",
-                      "Bytes not yet delivered by every sink (slowest cursor to the head).");
-    selgw_expo_sample(e, "selgw_journal_backlog_bytes", NULL, 0, (double)j->backlog_bytes);
-    selgw_expo_family(e, "selgw_journal_backlog_limit_bytes", "gauge",
-                      "The disk budget for undelivered data (journal.max_backlog; 0: none).");
-    selgw_expo_sample(e, "selgw_journal_backlog_limit_bytes", NULL, 0,
-                      (double)j->max_backlog_bytes);
+    scalar(e, "selgw_journal_records_total", "counter",
+           "Records appended to the journal since the gateway started.",
+           (double)j->appended_records);
+    scalar(e, "selgw_journal_bytes_total", "counter",
+           "Payload bytes appended to the journal since the gateway started.",
+           (double)j->appended_bytes);
+    scalar(e, "selgw_journal_committed_seq", "gauge",
+           "Sequence number of the last record made durable.", (double)j->committed_seq);
+    scalar(e, "selgw_journal_first_seq", "gauge",
+           "Sequence number of the oldest record the journal still holds.", (double)j->first_seq);
+    scalar(e, "selgw_journal_backlog_bytes", "gauge",
+           "Bytes not yet delivered by every sink (slowest cursor to the head).",
+           (double)j->backlog_bytes);
+    scalar(e, "selgw_journal_backlog_limit_bytes", "gauge",
+           "The disk budget for undelivered data (journal.max_backlog; 0: none).",
+           (double)j->max_backlog_bytes);
     if (j->max_backlog_bytes) {
-        selgw_expo_family(e, "selgw_journal_budget_free_bytes", "gauge",
-                          "What is left of the disk budget for undelivered data.");
-        selgw_expo_sample(e, "selgw_journal_budget_free_bytes", NULL, 0,
-                          j->backlog_bytes >= j->max_backlog_bytes
-                              ? 0
-                              : (double)(j->max_backlog_bytes - j->backlog_bytes));
+        scalar(e, "selgw_journal_budget_free_bytes", "gauge",
+               "What is left of the disk budget for undelivered data.",
+               j->backlog_bytes >= j->max_backlog_bytes
+                   ? 0
+                   : (double)(j->max_backlog_bytes - j->backlog_bytes));
     }
     selgw_expo_family(e, "selgw_journal_fsync_seconds", "histogram",
                       "Duration of the fdatasync that makes a batch of records durable.");
@@ -226,12 +230,10 @@ char *selgw_render_metrics(const selgw_status *st, size_t *len)
     selgw_expo_label info[] = {{"gateway", st->gateway_id}, {"version", st->version}};
     selgw_expo_family(&e, "selgw_build_info", "gauge", "Always 1; the labels say which gateway.");
     selgw_expo_sample(&e, "selgw_build_info", info, 2, 1);
-    selgw_expo_family(&e, "selgw_start_time_seconds", "gauge",
-                      "When the gateway started (Unix time).");
-    selgw_expo_sample(&e, "selgw_start_time_seconds", NULL, 0, seconds(st->start_ns));
-    selgw_expo_family(&e, "selgw_config_generation", "gauge",
-                      "1 at start, one more for every reload that was taken.");
-    selgw_expo_sample(&e, "selgw_config_generation", NULL, 0, (double)st->config_generation);
+    scalar(&e, "selgw_start_time_seconds", "gauge", "When the gateway started (Unix time).",
+           seconds(st->start_ns));
+    scalar(&e, "selgw_config_generation", "gauge",
+           "1 at start, one more for every reload that was taken.", (double)st->config_generation);
     bus_metrics(&e, st);
     device_metrics(&e, st);
     journal_metrics(&e, st);
