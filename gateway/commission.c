@@ -110,12 +110,10 @@ static bool parity_option(const char *cmd, const char *text, char *out)
 static bool baud_option(const char *cmd, const char *text, int *out)
 {
     int64_t value;
-    if (selgw_parse_int(text, &value))
-        for (size_t i = 0; i < selgw_common_baud_count; i++)
-            if (selgw_common_bauds[i] == value) {
-                *out = (int)value;
-                return true;
-            }
+    if (selgw_parse_int(text, &value) && selgw_baud_is_common(value)) {
+        *out = (int)value;
+        return true;
+    }
     fprintf(stderr,
             "selgw %s: --baud: expected one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
             "115200, got '%s'\n",

@@ -214,8 +214,6 @@ static const option options[] = {
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
 #define MAX_SECTION_KEYS 24
 
-static const int standard_bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
-
 static const option *option_find(const char *section, const char *key)
 {
     for (size_t i = 0; i < OPTION_COUNT; i++)
@@ -868,10 +866,7 @@ static read_result read_option(loader *ld, struct fy_node *map, const char *sect
         if (!selgw_yaml_int(yaml, node, key, &value))
             return READ_BAD;
         if (opt->kind == OPT_BAUD) {
-            bool standard = false;
-            for (size_t i = 0; i < sizeof(standard_bauds) / sizeof(standard_bauds[0]); i++)
-                standard |= standard_bauds[i] == value;
-            if (!standard) {
+            if (!selgw_baud_is_common(value)) {
                 error_at(ld, node,
                          "%s: %lld is not one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
                          "115200",
@@ -1271,8 +1266,7 @@ static void suggest_error(loader *ld, struct fy_node *node, const char *noun, co
     char mean[160] = "";
     if (guess)
         snprintf(mean, sizeof mean, " (did you mean '%s'?)", guess);
-    error_at(ld, node, "unknown %s '%s'%s%s%s", noun, id, mean, hint ? "; " : "",
-             hint ? hint : "");
+    error_at(ld, node, "unknown %s '%s'%s%s%s", noun, id, mean, hint ? "; " : "", hint ? hint : "");
 }
 
 static void parse_device(loader *ld, struct fy_node *item, selgw_device *dev,
@@ -1819,7 +1813,8 @@ static void cross_check(loader *ld)
     size_t seal_bytes = 59 + 2 + strlen(cfg->gateway_id ? cfg->gateway_id : "") + 8 + 4 +
                         (2 + strlen("gateway") + 40) + SELGW_RECORD_SIGNATURE_BYTES;
     for (size_t i = 0; i < cfg->device_count; i++)
-        seal_bytes += 2 + strlen("device/") + strlen(cfg->devices[i].id ? cfg->devices[i].id : "") + 40;
+        seal_bytes +=
+            2 + strlen("device/") + strlen(cfg->devices[i].id ? cfg->devices[i].id : "") + 40;
     for (size_t i = 0; i < cfg->plot_count; i++)
         seal_bytes += 2 + strlen("plot/") + strlen(cfg->plots[i].id ? cfg->plots[i].id : "") + 40;
     if (seal_bytes > SELGW_RECORD_MAX_PAYLOAD && cfg->device_count > 0)
@@ -1827,9 +1822,8 @@ static void cross_check(loader *ld)
                  "%zu %s and %zu %s are more than a seal can name: it would take %zu bytes, "
                  "and a record holds at most %u (use shorter ids, or split the base between "
                  "gateways)",
-                 cfg->device_count, plural(cfg->device_count, "device", "devices"),
-                 cfg->plot_count, plural(cfg->plot_count, "plot", "plots"), seal_bytes,
-                 SELGW_RECORD_MAX_PAYLOAD);
+                 cfg->device_count, plural(cfg->device_count, "device", "devices"), cfg->plot_count,
+                 plural(cfg->plot_count, "plot", "plots"), seal_bytes, SELGW_RECORD_MAX_PAYLOAD);
 
 done:
     free(ids);
@@ -2044,8 +2038,8 @@ static void name_chains(loader *ld)
 
 /* builtin: the config is compiled in, its relative paths are relative to the current
  * directory instead of a file's. */
-static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, bool skip_secrets,
-                                selgw_diag *diag, selgw_config **out)
+static selgw_err load_from_yaml(selgw_yaml *yaml, bool builtin, bool skip_secrets, selgw_diag *diag,
+                                selgw_config **out)
 {
     selgw_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
@@ -2203,7 +2197,6 @@ static size_t device_requests(const selgw_device *dev)
     selgw_plan_free(plan);
     return count;
 }
-
 
 void selgw_config_summary(const selgw_config *cfg, FILE *out)
 {

@@ -30,7 +30,7 @@ enum {
 const int selgw_common_bauds[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
 const size_t selgw_common_baud_count = sizeof selgw_common_bauds / sizeof selgw_common_bauds[0];
 
-static bool baud_is_common(int64_t value)
+bool selgw_baud_is_common(int64_t value)
 {
     for (size_t i = 0; i < selgw_common_baud_count; i++)
         if (selgw_common_bauds[i] == value)
@@ -233,7 +233,7 @@ static void parse_link(selgw_yaml *yaml, struct fy_node *link, selgw_profile *pr
     if (baud) {
         int64_t value;
         if (selgw_yaml_int(yaml, baud, "baud", &value)) {
-            if (baud_is_common(value))
+            if (selgw_baud_is_common(value))
                 profile->baud = (int)value;
             else
                 selgw_yaml_error(yaml, baud,
@@ -302,7 +302,7 @@ static void parse_baud_codes(selgw_yaml *yaml, struct fy_node *codes, selgw_addr
         if (!selgw_yaml_int(yaml, key, "baud_codes key", &baud) ||
             !selgw_yaml_int(yaml, value, "baud code", &code))
             continue;
-        if (!baud_is_common(baud)) {
+        if (!selgw_baud_is_common(baud)) {
             selgw_yaml_error(yaml, key,
                              "baud_codes: %lld is not one of 1200, 2400, 4800, 9600, 19200, "
                              "38400, 57600, 115200",

@@ -104,6 +104,8 @@ typedef struct selgw_profile {
 /* The baud rates a profile's link may name, ascending, and how many there are. */
 extern const int selgw_common_bauds[];
 extern const size_t selgw_common_baud_count;
+/* Whether value is one of them (the config's bus baud and the commissioning flags too). */
+bool selgw_baud_is_common(int64_t value);
 
 typedef struct selgw_profile_set selgw_profile_set;
 
