@@ -71,13 +71,6 @@ static const selgw_profile *find_profile(const char *cmd, const selgw_profile_se
     return NULL;
 }
 
-/* "4800 8N1" */
-static void describe_serial(int baud, char parity, int data_bits, int stop_bits, char *buf,
-                            size_t cap)
-{
-    snprintf(buf, cap, "%d %d%c%d", baud, data_bits, parity, stop_bits);
-}
-
 /* A TCP-to-RTU gateway's way of saying that no device answered behind it. */
 static bool gateway_found_nobody(int exception_code)
 {
@@ -338,9 +331,9 @@ static void print_failure(const char *cmd, int unit, const selgw_bus *bus, const
 
 static void print_link(const selgw_profile *p)
 {
-    char serial[32];
-    describe_serial(p->baud, p->parity, p->data_bits, p->stop_bits, serial, sizeof serial);
-    printf("%s, unit %d", serial, p->default_unit_id);
+    /* "4800 8N1, unit 1", as selgw_bus_describe writes a line's settings */
+    printf("%d %d%c%d, unit %d", p->baud, p->data_bits, p->parity, p->stop_bits,
+           p->default_unit_id);
 }
 
 static void print_addressing(const selgw_profile *p)
