@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries the gateway links
   libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev libjansson-dev
   libmicrohttpd-dev libsystemd-dev
+  # the dashboard's charting library, compiled into the binary (docs/DASHBOARD.md)
+  libjs-dygraphs
   # the service: systemd-analyze verifies the unit; cpack -G DEB computes the .deb's
   # dependencies with dpkg-shlibdeps (dpkg-dev)
   systemd dpkg-dev
@@ -16,6 +18,9 @@ PACKAGES=(
   libcmocka-dev
   # integration tests: independent Modbus server, RS-485 lines as pty pairs, real servers
   python3 python3-pymodbus python3-serial-asyncio python3-cryptography python3-prometheus-client socat mosquitto mosquitto-clients influxdb curl openssl faketime
+  # the dashboard's page tests: headless Chromium driven by Selenium; CJK fonts, or the
+  # Chinese pages render as boxes in the screenshots
+  chromium chromium-driver fonts-noto-cjk python3-selenium
   # memory checks; fuzzing (libFuzzer comes with clang's runtime)
   valgrind clang libclang-rt-14-dev
 )

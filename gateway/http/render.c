@@ -274,11 +274,12 @@ static json_t *kinds_json(const uint64_t counts[SELGW_ERR_COUNT_])
 
 static json_t *health_json(const selgw_status *st, const selgw_device_health *h)
 {
-    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:s,s:i,s:i,s:i}", "polls", (json_int_t)h->polls,
+    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:f,s:s,s:i,s:i,s:i}", "polls", (json_int_t)h->polls,
                      "failures", kinds_json(h->failures), "last_poll", time_json(h->last_poll_ns),
                      "last_success", time_json(h->last_success_ns), "last_success_age_s",
                      age_json(st, h->last_success_ns), "response_count",
-                     json_integer((json_int_t)h->latency.count), "last_status",
+                     json_integer((json_int_t)h->latency.count), "response_seconds_sum",
+                     h->latency.sum_s, "last_status",
                      h->polls ? selgw_err_token(h->last_status) : "not_polled_yet",
                      "last_exception", h->last_exception, "consecutive_failures",
                      (int)h->consecutive_failures, "backoff", (int)h->backoff);

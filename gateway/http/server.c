@@ -13,6 +13,7 @@
 #include "base/listen.h"
 #include "base/log.h"
 #include "base/worker.h"
+#include "http/pages.h"
 #include "http/render.h"
 
 /* How long the thread waits for a connection before it looks whether it should stop: the
@@ -85,6 +86,38 @@ static bool known_path(const char *url)
            (!strncmp(url, LATEST, n) && url[n] == '/' && url[n + 1] && !strchr(url + n + 1, '/'));
 }
 
+/* The dashboard's pages and assets (http/pages.h): static answers, no snapshot needed.
+ * Returns false for the API's paths (and for anything but a plain GET or HEAD), which
+ * handle() answers. */
+static bool dashboard(struct MHD_Connection *connection, const char *url, const char *method,
+                      size_t upload_size, enum MHD_Result *rc)
+{
+    selgw_page_answer page;
+    if ((strcmp(method, "GET") && strcmp(method, "HEAD")) || upload_size ||
+        !selgw_pages_route(
+            url,
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+            &page))
+        return false;
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(page.size, (void *)page.data, MHD_RESPMEM_PERSISTENT);
+    if (!response) {
+        *rc = MHD_NO;
+        return true;
+    }
+    if (page.content_type)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, page.content_type);
+    if (page.etag)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_ETAG, page.etag);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, page.cache_control);
+    MHD_add_response_header(response, "Content-Security-Policy", SELGW_PAGES_CSP);
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
+    *rc = MHD_queue_response(connection, page.status, response);
+    MHD_destroy_response(response);
+    return true;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -93,6 +126,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
     (void)upload_data;
     (void)con_cls;
     selgw_http_server *s = cls;
+    enum MHD_Result page_rc;
+    if (dashboard(connection, url, method, *upload_data_size, &page_rc))
+        return page_rc;
     answer a = {.url = url, .status = MHD_HTTP_INTERNAL_SERVER_ERROR};
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         set_error(&a, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET: the API never changes anything");
