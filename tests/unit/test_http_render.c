@@ -227,6 +227,10 @@ static void test_status_json(void **state)
     assert_non_null(root);
     assert_string_equal(json_string_value(json_object_get(root, "gateway")), "gw-1");
     assert_int_equal(json_integer_value(json_object_get(root, "config_generation")), 2);
+    /* the mean answer time is the sum over the count: one answer of 3 ms */
+    json_t *h0 = json_object_get(json_array_get(json_object_get(root, "devices"), 0), "health");
+    assert_int_equal(json_integer_value(json_object_get(h0, "response_count")), 1);
+    assert_true(fabs(json_real_value(json_object_get(h0, "response_seconds_sum")) - 0.003) < 1e-12);
     json_t *d1 = json_array_get(json_object_get(root, "devices"), 1);
     assert_string_equal(json_string_value(json_object_get(d1, "id")), "silent\"one");
     json_t *h = json_object_get(d1, "health");
