@@ -34,6 +34,8 @@ done
 grep -qx ready "$workdir/sim.out" || { echo "demo: the simulator did not start" >&2; exit 1; }
 sed 's/^/simulator: /' "$workdir/sim.out" >&2
 echo "demo: gateway polling the demo devices; readings follow (Ctrl-C to stop)" >&2
+# The demo config has no http section: the API and the dashboard are on the default address.
+echo "demo: the dashboard: http://127.0.0.1:9108/ (Chinese; English: http://127.0.0.1:9108/?lang=en)" >&2
 
 ./build/selgw run &
 gw_pid=$!

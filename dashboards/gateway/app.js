@@ -113,15 +113,6 @@
     return String(r);
   }
 
-  var utcOffsetMin = null; // the gateway's, from /api/v1/plots; the browser's until known
-
-  function parseOffset(s) {
-    var m = /^([+-])(\d\d):(\d\d)$/.exec(s || "");
-    if (!m) return null;
-    var n = parseInt(m[2], 10) * 60 + parseInt(m[3], 10);
-    return m[1] === "-" ? -n : n;
-  }
-
   function parseTime(iso) {
     if (!iso) return null;
     // at most milliseconds: the records carry microseconds
@@ -133,17 +124,15 @@
     return (n < 10 ? "0" : "") + n;
   }
 
-  // "12-02 15:04:05" in the gateway's local time (the base's), with the year if not this one
+  // "12-02 15:04:05" in the browser's time zone (the charts' too: on a phone at the base,
+  // the base's), with the year if it is not this one
   function fmtTime(iso) {
     var ms = parseTime(iso);
     if (ms === null) return t("never");
-    var off = utcOffsetMin !== null ? utcOffsetMin : -new Date(ms).getTimezoneOffset();
-    var d = new Date(ms + off * 60000);
-    var now = new Date(Date.now() + off * 60000);
-    var day = pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
-    if (d.getUTCFullYear() !== now.getUTCFullYear()) day = d.getUTCFullYear() + "-" + day;
-    return day + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" +
-      pad(d.getUTCSeconds());
+    var d = new Date(ms);
+    var day = pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+    if (d.getFullYear() !== new Date().getFullYear()) day = d.getFullYear() + "-" + day;
+    return day + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
   }
 
   function fmtAge(s) {
@@ -354,7 +343,6 @@
   function renderBase(state) {
     return Promise.all([getJSON("/api/v1/plots"), getJSON("/api/v1/status")]).then(function (r) {
       var plots = r[0], status = r[1];
-      utcOffsetMin = parseOffset(plots.utc_offset);
       var devicesById = byId(status.devices);
       var out = [];
       var bases = (plots.bases || []).slice();
@@ -643,7 +631,6 @@
     }
     return Promise.all(jobs).then(function (r) {
       var plots = r[0], status = r[1];
-      utcOffsetMin = parseOffset(plots.utc_offset);
       var plot = (plots.plots || []).filter(function (p) { return p.id === plotId; })[0];
       if (!plot) {
         state.title = t("no_plot");
