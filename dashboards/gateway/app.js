@@ -382,7 +382,11 @@
           ]),
         ]);
       }));
-      var devices = el("div", { class: "cards" }, (st.devices || []).map(function (d) {
+      // failed devices first (what needs a visit), the others in the config's order
+      var list = (st.devices || []).map(function (d, i) { return [d, i]; }).sort(function (a, b) {
+        return (deviceState(b[0]) === "failed") - (deviceState(a[0]) === "failed") || a[1] - b[1];
+      }).map(function (p) { return p[0]; });
+      var devices = el("div", { class: "cards" }, list.map(function (d) {
         var h = d.health || {};
         var bus = busesById[d.bus];
         var resp = h.response_count && h.response_seconds_sum !== undefined

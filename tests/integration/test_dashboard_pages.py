@@ -32,6 +32,7 @@ import shutil
 import sys
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -272,6 +273,40 @@ class DashboardPages(unittest.TestCase):
                     self.assertEqual(self.console_errors(), [], f"{where}: console errors")
                     shots += 1
         h.say(f"{shots} screenshots in {ARTIFACTS}, no console errors")
+
+    def test_headers_and_the_404_page(self):
+        for path, ctype in (("/", "text/html"), ("/plot/plot-tea", "text/html"),
+                            ("/assets/app.js", "text/javascript"),
+                            ("/assets/dygraph.min.js", "text/javascript"),
+                            ("/assets/app.css", "text/css")):
+            with urllib.request.urlopen(self.url + path, timeout=h.scaled(10)) as r:
+                self.assertEqual(r.status, 200, path)
+                self.assertTrue(r.headers["Content-Type"].startswith(ctype), path)
+                self.assertIn("script-src 'self'", r.headers["Content-Security-Policy"], path)
+                self.assertEqual(r.headers["X-Content-Type-Options"], "nosniff", path)
+                self.assertEqual(r.headers["Cache-Control"], "no-cache", path)
+                etag = r.headers["ETag"]
+            # asked again with its tag: not modified
+            req = urllib.request.Request(self.url + path, headers={"If-None-Match": etag})
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=h.scaled(10))
+            self.assertEqual(e.exception.code, 304, path)
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(self.url + "/nope", timeout=h.scaled(10))
+        self.assertEqual(e.exception.code, 404)
+        self.assertIn("script-src 'self'", e.exception.headers["Content-Security-Policy"])
+        # the API's own 404 stays JSON
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(self.url + "/api/v1/nope", timeout=h.scaled(10))
+        self.assertEqual(e.exception.code, 404)
+        self.assertTrue(e.exception.headers["Content-Type"].startswith("application/json"))
+        for lang, words in (("zh-CN", "页面不存在"), ("en", "No such page")):
+            errors = self.load("/nope", lang, PHONE)
+            self.assertIn(words, self.text())
+            # the one error: the page's own 404
+            self.assertTrue(all("/nope" in e["message"] and "404" in e["message"]
+                                for e in errors), errors)
+            self.screenshot(f"404-{lang}-phone", PHONE)
 
     def test_language_is_remembered_and_switched_by_the_button(self):
         self.load("/devices", "en", DESKTOP)
