@@ -164,16 +164,19 @@
 
   // ---- fetching ----------------------------------------------------------------------
 
+  // an error of the connection or of the gateway's answer (not of this script) is marked
+  // "remote": the page says it cannot reach the gateway and tries again
   function getJSON(url) {
+    function remote(err) {
+      err.remote = true;
+      throw err;
+    }
     return fetch(url, { cache: "no-store", headers: { Accept: "application/json" } }).then(
       function (r) {
-        if (!r.ok) {
-          var err = new Error(url + ": HTTP " + r.status);
-          err.status = r.status;
-          throw err;
-        }
-        return r.json();
-      }
+        if (!r.ok) remote(new Error(url + ": HTTP " + r.status));
+        return r.json().catch(remote);
+      },
+      remote
     );
   }
 
@@ -557,8 +560,12 @@
   // x axis labels: dygraphs' own are English ("02 Dec"); Chinese ones are "12月2日", "06:00"
   function xLabel(d, granularity, opts) {
     if (lang === "en") return Dygraph.dateAxisLabelFormatter(d, granularity, opts);
-    if (d.getHours() === 0 && d.getMinutes() === 0) return (d.getMonth() + 1) + "月" + d.getDate() + "日";
-    return pad(d.getHours()) + ":" + pad(d.getMinutes());
+    var G = Dygraph.Granularity;
+    if (granularity >= G.MONTHLY) return d.getFullYear() + "年" + (d.getMonth() + 1) + "月";
+    var midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
+    if (midnight || granularity >= G.DAILY) return (d.getMonth() + 1) + "月" + d.getDate() + "日";
+    var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+    return granularity < G.MINUTELY ? hm + ":" + pad(d.getSeconds()) : hm;
   }
 
   function chartBox(series) {
@@ -608,10 +615,13 @@
     if (ev.length) {
       out.push(el("h3", null, t("events")));
       out.push(el("ul", { class: "notes events" }, ev.map(function (e) {
-        return el("li", null, [
+        // an event's text can be long (the plot's tags as JSON): folded, shown on a tap
+        return el("li", { "data-type": e.type || "" }, [
           el("span", { class: "time" }, fmtTime(e.time)),
-          el("span", { class: "ref" }, e.type || ""),
-          el("span", { class: "text" }, e.text || ""),
+          el("details", { class: "text" }, [
+            el("summary", null, tOr("event.", e.type || "")),
+            el("pre", null, e.text || ""),
+          ]),
         ]);
       })));
     }
@@ -697,6 +707,14 @@
       ps.dirty = false;
       var hist = r[2], notes = r[3];
       var from = parseTime(hist.from), to = parseTime(hist.to);
+      // the charts span the period, or from the plot's first point in it when the journal
+      // starts later (a new gateway): a day's chart of ten minutes' data would be a sliver
+      var firstPoint = null;
+      (hist.series || []).forEach(function (s) {
+        if (s.points.length && (firstPoint === null || s.points[0][0] < firstPoint))
+          firstPoint = s.points[0][0];
+      });
+      if (firstPoint !== null && from !== null && firstPoint > from) from = firstPoint;
       window.selgwPlotView = { plot: plotId, period: ps.period, from: hist.from, to: hist.to, step_s: hist.step_s };
       var keys = {};
       (hist.series || []).forEach(function (s) { keys[s.device + "/" + s.field] = true; });
@@ -770,6 +788,7 @@
       schedule(gen);
     }, function (err) {
       if (!current || current.generation !== gen) return;
+      if (!err || !err.remote) console.error(err); // a mistake of this script: say it
       setBanner(t("offline") + " (" + (err && err.message ? err.message : err) + ")");
       schedule(gen);
     });

@@ -186,6 +186,10 @@ var SELGW_I18N = {
   "err.range": { zh: "超出范围", en: "out of range" },
   "err.no_memory": { zh: "内存不足", en: "out of memory" },
 
+  // ---- events of a plot's chain ---------------------------------------------------------
+  "event.tags": { zh: "地块信息记录（作物、农户、设备）", en: "Plot tags recorded (crop, households, devices)" },
+  "event.alert": { zh: "告警", en: "Alert" },
+
   // ---- sinks and bus types -------------------------------------------------------------
   "sink.mqtt": { zh: "MQTT", en: "MQTT" },
   "sink.influxdb": { zh: "InfluxDB", en: "InfluxDB" },
