@@ -163,7 +163,7 @@ def timeseries(title, description, targets, unit="none", bars=False, stacked=Fal
     }
 
 
-def table(title, description, targets, overrides=()):
+def table(title, description, targets, overrides=(), hide_time=False):
     return {
         "type": "table", "title": title, "description": description,
         "datasource": DATASOURCE, "targets": targets,
@@ -171,7 +171,11 @@ def table(title, description, targets, overrides=()):
                         "overrides": list(overrides)},
         "options": {"showHeader": True, "cellHeight": "sm",
                     "footer": {"show": False, "reducer": ["sum"], "fields": ""}},
-        "transformations": [{"id": "merge", "options": {}}],
+        "transformations": [{"id": "merge", "options": {}}] + (
+            # several selectors in one query: the time column is the range's start, not a
+            # reading's time, so it is not shown
+            [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]
+            if hide_time else []),
     }
 
 
@@ -190,7 +194,7 @@ def latest_table(title, description, scope, group_by):
     groups = ", ".join(f'"{g}"' for g in group_by)
     q = f'SELECT {columns} FROM "{MEASUREMENT}" WHERE {where(scope)} GROUP BY {groups}'
     return table(title, description, [target(q, fmt="table")],
-                 [unit_override(zh, unit) for _, zh, _, unit in FIELDS])
+                 [unit_override(zh, unit) for _, zh, _, unit in FIELDS], hide_time=True)
 
 
 def field_series(key, zh, en, unit, scope, by, by_zh):
