@@ -250,6 +250,18 @@ def plot_detail():
     d.add(failed_polls_series(scope, ["device", "status"], "失败轮询 (按设备与原因)",
                               "Failed polls of the plot's devices per interval, by why "
                               "(timeout, exception, bad_frame, ...)."), 12, 8)
+    q = (f'SELECT count("quality") AS "标记读数" FROM "{MEASUREMENT}" WHERE {where(scope)} '
+         f'GROUP BY time($__interval), "device" fill(0)')
+    d.add(timeseries("超出有效范围的读数 (各设备)",
+                     "Readings with a value flagged in their quality field (outside the "
+                     "profile's valid range, or not a number) per device and interval: a "
+                     "probe out of calibration, fouled or failing.",
+                     [target(q, alias="$tag_device")], bars=True), 12, 8)
+    q = (f'SELECT last("quality") AS "质量标记" FROM "{MEASUREMENT}" WHERE {where(scope)} '
+         f'GROUP BY "device"')
+    d.add(table("最近的质量标记 (各设备)",
+                "The last flagged reading of each device: its time and which fields were "
+                "out_of_range or invalid.", [target(q, fmt="table")]), 12, 8)
     q = (f'SELECT count("attempts") AS "读数" FROM "{MEASUREMENT}" WHERE {where(scope)} '
          f'GROUP BY "households"')
     d.add(table("承包农户与读数",

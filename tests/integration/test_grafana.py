@@ -4,7 +4,8 @@
 Seeding: a day of readings, one poll of every device every 30 minutes from 24 h ago, each
 taken by `selgw run --once` under libfaketime (the gateway's wall clock set to that moment)
 against selgw-sim started at the same simulated moment, into one journal; one soil probe is
-silent for five hours of the night (its polls time out). Then a gateway with the InfluxDB
+silent for five hours of the night (its polls time out) and miscalibrated (some of its EC
+values out of range). Then a gateway with the InfluxDB
 sink and no devices delivers the journal to influxd: every point in InfluxDB was written by
 the gateway's sink.
 
@@ -15,8 +16,8 @@ $__interval substituted as Grafana does, runs without error, returns something, 
 columns and series (tag sets) it is meant to have, and each value equals what the query
 means computed from the journal records themselves (last, count, min, mean, max per series
 and per time bucket, the coverage arithmetic). The failed device shows in the device-health
-panels, and a day's coverage adds up to the share of polls that returned ok."""
-import datetime
+panels, its flagged values in the plot's quality panel, and a day's coverage adds up to the
+share of polls that returned ok."""
 import glob
 import json
 import math
@@ -52,6 +53,9 @@ DEVICES = [  # id, profile, plot: every field the dashboards show is read on plo
     ("soil-3", "renke-rs-ecthph-n01", "plot-konjac"),
 ]
 FAILING = "soil-2"
+# soil-2 is also miscalibrated: its EC (400..800 uS/cm simulated) times 40 crosses the
+# profile's 20000 uS/cm limit, so some of its readings are flagged out_of_range
+MISCALIBRATED = ("soil-2", "soil_ec", 40)
 TAGS = ("base", "bus", "crop", "device", "gateway", "households", "plot", "profile", "status")
 GRAFANA_BUILTINS = {"timeFilter", "__interval", "interval", "col"}
 
@@ -103,6 +107,8 @@ class Query:
         if not m:
             raise AssertionError(f"not a query of the expected shape: {text}")
         select, self.measurement, where, group, self.fill, self.tz = m.groups()
+        if self.tz not in (None, "Asia/Shanghai"):
+            raise AssertionError(f"no model of the time zone {self.tz}: {text}")
         self.columns = []
         for item in re.split(r",\s*(?=\w+\(|\")", select):
             c = COLUMN.match(item.strip())
@@ -154,10 +160,10 @@ def aggregate(func, values, arith):
         v = sum(x for _, x in values) / len(values)
     else:
         raise AssertionError(f"no model of {func}()")
-    if arith:
-        if not re.fullmatch(r"[0-9.\s*/+-]*", arith):
-            raise AssertionError(f"unexpected arithmetic {arith!r}")
-        v = eval(repr(float(v)) + arith)  # digits and operators only (checked above)
+    for op, number in re.findall(r"([*/+-])\s*([0-9.]+)", arith):
+        if op not in "*/":
+            raise AssertionError(f"no model of {op} after an aggregate: {arith!r}")
+        v = float(v) * float(number) if op == "*" else float(v) / float(number)
     return v
 
 
@@ -171,9 +177,14 @@ def point_of(record):
     tags = {k: record.get(k, "") for k in TAGS if k != "households"}
     tags["households"] = ",".join(x["household"] for x in record.get("households", []))
     fields = {"attempts": record["attempts"], "seq": record["seq"]}
+    flagged = []
     for name, fv in record["fields"].items():
         if fv["quality"] in ("ok", "out_of_range") and fv["value"] is not None:
             fields[name] = float(fv["value"])
+        if fv["quality"] == "out_of_range":
+            flagged.append(name + (":out_of_range" if fv["value"] is not None else ":invalid"))
+    if flagged:
+        fields["quality"] = ",".join(flagged)
     secs = h.reading_seconds(record)
     return {"time_ns": int(round(secs * 1e6)) * 1000, "tags": tags, "fields": fields}
 
@@ -206,6 +217,9 @@ class Grafana(unittest.TestCase):
               "response_timeout": "%dms" % h.scaled(500), "retries": 1}],
             [{"id": d, "bus": "tcp0", "unit_id": i + 1, "profile": p, "plot": plot,
               "interval": "30m"} for i, (d, p, plot) in enumerate(DEVICES)] if devices else [])
+        for d in cfg["devices"]:
+            if d["id"] == MISCALIBRATED[0]:
+                d["calibration"] = {MISCALIBRATED[1]: {"scale": MISCALIBRATED[2]}}
         cfg["journal"] = {"dir": os.path.join(cls.dir, "journal")}
         return cfg
 
@@ -482,6 +496,13 @@ class Grafana(unittest.TestCase):
         self.assertAlmostEqual(total["air-1"], 100.0, places=6)
         self.assertAlmostEqual(total[FAILING], 100.0 * (STEPS - len(SILENT_STEPS)) / STEPS,
                                places=6)
+        q = self.panel("selgw-plot", "最近的质量标记")
+        flagged = {s["tags"]["device"]: s["values"][0][1] for s in
+                   self.check_query("last quality flag", q)}
+        self.assertEqual(flagged, {MISCALIBRATED[0]: MISCALIBRATED[1] + ":out_of_range"})
+        h.say(f"{MISCALIBRATED[0]}: {sum('quality' in p['fields'] for p in self.points)} of "
+              f"its {sum(p['tags']['device'] == MISCALIBRATED[0] for p in self.points)} "
+              f"readings flagged {flagged[MISCALIBRATED[0]]}")
         h.say("coverage over the day: " + ", ".join(f"{d} {v:.1f} %" for d, v in
                                                     sorted(total.items())))
 
