@@ -163,7 +163,8 @@ static selgw_config *load_config_as(const char *path, bool read_only)
     if (err != SELGW_OK) {
         selgw_diag_print(diag, stderr);
         size_t n = selgw_diag_count(diag);
-        fprintf(stderr, "selgw: %s: %s", path ? path : "built-in demo config", selgw_strerror(err));
+        fprintf(stderr, "%sselgw: %s: %s", selgw_log_journal_prefix(SELGW_LOG_ERROR),
+                path ? path : "built-in demo config", selgw_strerror(err));
         if (n)
             fprintf(stderr, " (%zu error%s)", n, n == 1 ? "" : "s");
         fputc('\n', stderr);

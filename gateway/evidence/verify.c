@@ -323,6 +323,7 @@ static bool chain_fits(const selgw_record *rec, const char *plot_chain)
                !memcmp(rec->chain.ptr + 7, rec->device.ptr, rec->device.len);
     case SELGW_RECORD_ANNOTATION:
     case SELGW_RECORD_TAGS:
+    case SELGW_RECORD_ALERT:
         return rec->chain.len == 5 + rec->plot.len && !memcmp(rec->chain.ptr, "plot/", 5) &&
                !memcmp(rec->chain.ptr + 5, rec->plot.ptr, rec->plot.len) &&
                str_is(rec->chain, plot_chain);
@@ -833,6 +834,23 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
     case SELGW_RECORD_TAGS:
         note_tags(vs, jseq, rec, t);
         break;
+    case SELGW_RECORD_ALERT: {
+        char *rule = shown(rec->rule), *field = shown(rec->field), *device = shown(rec->device);
+        char value[32] = "-", threshold[32] = "-";
+        if (isfinite(rec->alert_value))
+            snprintf(value, sizeof value, "%g", rec->alert_value);
+        if (isfinite(rec->alert_threshold))
+            snprintf(threshold, sizeof threshold, "%g", rec->alert_threshold);
+        ok = rule && field && device &&
+             text_list_add(&vs->events, "%s  ALERT %s: %s (%s %s, threshold %s) %s = %s", t,
+                           selgw_alert_state_name(rec->alert_state), rule,
+                           selgw_alert_condition_name(rec->alert_condition), field, threshold,
+                           device, value);
+        free(rule);
+        free(field);
+        free(device);
+        break;
+    }
     case SELGW_RECORD_SEAL:
         memcpy(vs->last_seal_hash, hash, HASH);
         break;

@@ -185,6 +185,35 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
     return finish(&w);
 }
 
+static bool alert_kind_ok(uint64_t state, uint64_t condition)
+{
+    return state >= SELGW_ALERT_RAISED && state <= SELGW_ALERT_CLEARED &&
+           condition >= SELGW_ALERT_BELOW && condition <= SELGW_ALERT_STUCK;
+}
+
+size_t selgw_record_encode_alert(const selgw_record *rec, const selgw_chain_link *link,
+                                 uint8_t *buf, size_t cap)
+{
+    writer w = {.buf = buf, .cap = buf ? cap : 0};
+    if (rec->type != SELGW_RECORD_ALERT ||
+        !alert_kind_ok((uint64_t)rec->alert_state, (uint64_t)rec->alert_condition))
+        return 0;
+    put_head(&w, SELGW_RECORD_ALERT, link, rec->time_ns, rec->gateway);
+    put_sstr(&w, rec->base);
+    put_sstr(&w, rec->plot);
+    put_sstr(&w, rec->crop);
+    put_sstr(&w, rec->rule);
+    put_u8(&w, (unsigned)rec->alert_state);
+    put_u8(&w, (unsigned)rec->alert_condition);
+    put_sstr(&w, rec->device);
+    put_sstr(&w, rec->field);
+    put_sstr(&w, rec->unit);
+    put_f64(&w, rec->alert_value);
+    put_f64(&w, rec->alert_threshold);
+    put_uint(&w, (uint64_t)rec->alert_since_ns, 8);
+    return finish(&w);
+}
+
 size_t selgw_record_encode_seal(int64_t time_ns, int64_t covers_until_ns, const char *gateway,
                                 const selgw_seal_entry *entries, size_t count,
                                 const selgw_chain_link *link, uint8_t *buf, size_t cap,
@@ -381,6 +410,28 @@ static void decode_seal(reader *r, uint64_t format, selgw_record *out)
     out->signature = take(r, SELGW_RECORD_SIGNATURE_BYTES);
 }
 
+static void decode_alert(reader *r, uint64_t format, selgw_record *out)
+{
+    if (format < 3)
+        r->bad = 1; /* alerts came with format 3 */
+    out->base = get_str(r);
+    out->plot = get_str(r);
+    out->crop = get_str(r);
+    out->rule = get_str(r);
+    uint64_t state = get_uint(r, 1);
+    uint64_t condition = get_uint(r, 1);
+    if (!alert_kind_ok(state, condition))
+        r->bad = 1;
+    out->alert_state = (selgw_alert_state)state;
+    out->alert_condition = (selgw_alert_condition)condition;
+    out->device = get_str(r);
+    out->field = get_str(r);
+    out->unit = get_str(r);
+    out->alert_value = get_f64(r);
+    out->alert_threshold = get_f64(r);
+    out->alert_since_ns = (int64_t)get_uint(r, 8);
+}
+
 static void get_hash(reader *r, uint8_t out[SELGW_RECORD_HASH_BYTES])
 {
     const uint8_t *p = take(r, SELGW_RECORD_HASH_BYTES);
@@ -450,6 +501,9 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         break;
     case SELGW_RECORD_SEAL:
         decode_seal(&r, format, out);
+        break;
+    case SELGW_RECORD_ALERT:
+        decode_alert(&r, format, out);
         break;
     default:
         r.bad = 1;
@@ -521,8 +575,43 @@ static const char *type_name(selgw_record_type type)
         return "tags";
     case SELGW_RECORD_CLOCK:
         return "clock";
+    case SELGW_RECORD_ALERT:
+        return "alert";
     }
     return "unknown";
+}
+
+const char *selgw_alert_state_name(selgw_alert_state state)
+{
+    switch (state) {
+    case SELGW_ALERT_RAISED:
+        return "raised";
+    case SELGW_ALERT_CLEARED:
+        return "cleared";
+    }
+    return "unknown";
+}
+
+const char *selgw_alert_condition_name(selgw_alert_condition condition)
+{
+    switch (condition) {
+    case SELGW_ALERT_BELOW:
+        return "below";
+    case SELGW_ALERT_ABOVE:
+        return "above";
+    case SELGW_ALERT_STALE:
+        return "stale";
+    case SELGW_ALERT_STUCK:
+        return "stuck";
+    }
+    return "unknown";
+}
+
+/* ,"key":number, or null when it is not finite */
+static void put_number_member(char *buf, size_t cap, size_t *len, const char *key, double v)
+{
+    selgw_text_format(buf, cap, len, ",\"%s\":", key);
+    selgw_json_number(buf, cap, len, v);
 }
 
 /* ,"key":"<lowercase hex of n bytes>" */
@@ -558,6 +647,24 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         put_next_member(buf, cap, len, "plot", rec->plot);
         put_next_member(buf, cap, len, "text", rec->text);
         break;
+    case SELGW_RECORD_ALERT: {
+        char since[SELGW_UTC_TEXT_SIZE];
+        put_next_member(buf, cap, len, "base", rec->base);
+        put_next_member(buf, cap, len, "plot", rec->plot);
+        put_next_member(buf, cap, len, "crop", rec->crop);
+        put_next_member(buf, cap, len, "rule", rec->rule);
+        selgw_text_format(buf, cap, len, ",\"state\":\"%s\",\"condition\":\"%s\"",
+                          selgw_alert_state_name(rec->alert_state),
+                          selgw_alert_condition_name(rec->alert_condition));
+        put_next_member(buf, cap, len, "device", rec->device);
+        put_next_member(buf, cap, len, "field", rec->field);
+        put_next_member(buf, cap, len, "unit", rec->unit);
+        put_number_member(buf, cap, len, "value", rec->alert_value);
+        put_number_member(buf, cap, len, "threshold", rec->alert_threshold);
+        selgw_text_format(buf, cap, len, ",\"since\":\"%s\"",
+                          selgw_format_utc(rec->alert_since_ns, since));
+        break;
+    }
     case SELGW_RECORD_SEAL:
         if (rec->seal_has_covers) {
             char until[SELGW_UTC_TEXT_SIZE];

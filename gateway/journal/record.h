@@ -16,21 +16,40 @@
 #include "base/error.h"
 #include "base/reading.h"
 
-#define SELGW_RECORD_FORMAT 3         /* first byte of every payload written now; 1, 2 are read */
-#define SELGW_RECORD_HASH_BYTES 32     /* BLAKE2b-256 of a payload: the record's hash */
-#define SELGW_RECORD_SIGNATURE_BYTES 64     /* Ed25519 */
+#define SELGW_RECORD_FORMAT 3           /* first byte of every payload written now; 1, 2 are read */
+#define SELGW_RECORD_HASH_BYTES 32      /* BLAKE2b-256 of a payload: the record's hash */
+#define SELGW_RECORD_SIGNATURE_BYTES 64 /* Ed25519 */
 #define SELGW_RECORD_MAX_PAYLOAD (1u << 20) /* the journal's own limit */
 
 typedef enum selgw_record_type {
-    SELGW_RECORD_READING = 1, /* one poll of one device, failed or not */
-    SELGW_RECORD_START = 2,   /* the gateway started (text: version, config path) */
-    SELGW_RECORD_STOP = 3,    /* the gateway stopped cleanly (text: why) */
-    SELGW_RECORD_GAP = 4,     /* records lost or refused: first..last seq, text: why */
-    SELGW_RECORD_SEAL = 5,    /* signed statement of every chain's head (docs/EVIDENCE.md) */
+    SELGW_RECORD_READING = 1,    /* one poll of one device, failed or not */
+    SELGW_RECORD_START = 2,      /* the gateway started (text: version, config path) */
+    SELGW_RECORD_STOP = 3,       /* the gateway stopped cleanly (text: why) */
+    SELGW_RECORD_GAP = 4,        /* records lost or refused: first..last seq, text: why */
+    SELGW_RECORD_SEAL = 5,       /* signed statement of every chain's head (docs/EVIDENCE.md) */
     SELGW_RECORD_ANNOTATION = 6, /* a lab result or note for a plot (plot, text, ref) */
-    SELGW_RECORD_TAGS = 7,    /* a plot's tags changed or were first recorded (plot, text) */
-    SELGW_RECORD_CLOCK = 8,   /* the clock's synchronisation state (text) */
+    SELGW_RECORD_TAGS = 7,       /* a plot's tags changed or were first recorded (plot, text) */
+    SELGW_RECORD_CLOCK = 8,      /* the clock's synchronisation state (text) */
+    SELGW_RECORD_ALERT = 9,      /* an alert raised or cleared on a plot (docs/ALERTS.md) */
 } selgw_record_type;
+
+/* What an ALERT record says happened. */
+typedef enum selgw_alert_state {
+    SELGW_ALERT_RAISED = 1,
+    SELGW_ALERT_CLEARED = 2,
+} selgw_alert_state;
+
+/* The kind of condition an alert rule watches. */
+typedef enum selgw_alert_condition {
+    SELGW_ALERT_BELOW = 1, /* a field below the threshold (frost, drought) */
+    SELGW_ALERT_ABOVE = 2, /* a field above the threshold (waterlogging, heat) */
+    SELGW_ALERT_STALE = 3, /* no valid reading of the field for some polls */
+    SELGW_ALERT_STUCK = 4, /* the same value for a long time: a frozen sensor */
+} selgw_alert_condition;
+
+/* "raised"/"cleared", "below"/"above"/"stale"/"stuck"; "unknown" otherwise. */
+const char *selgw_alert_state_name(selgw_alert_state state);
+const char *selgw_alert_condition_name(selgw_alert_condition condition);
 
 /* Where a record sits in its evidence chain. Every record of format 2 belongs to one
  * chain: "device/<id>" for a device's readings, "plot/<id>" for a plot's annotations and
@@ -39,8 +58,8 @@ typedef enum selgw_record_type {
  * removing, inserting or reordering records breaks the links. */
 typedef struct selgw_chain_link {
     const char *chain;
-    uint64_t chain_seq;                        /* 1 for the chain's first record */
-    uint8_t prev[SELGW_RECORD_HASH_BYTES];     /* hash of the previous record; zeros first */
+    uint64_t chain_seq;                    /* 1 for the chain's first record */
+    uint8_t prev[SELGW_RECORD_HASH_BYTES]; /* hash of the previous record; zeros first */
 } selgw_chain_link;
 
 /* One chain head in a seal. */
@@ -86,8 +105,19 @@ typedef struct selgw_record {
     /* SELGW_RECORD_START, _STOP, _GAP, _ANNOTATION, _TAGS, _CLOCK */
     selgw_str text;
     uint64_t gap_first_seq, gap_last_seq; /* SELGW_RECORD_GAP: the records it stands for */
-    selgw_str ref; /* SELGW_RECORD_ANNOTATION: e.g. the lab report number */
+    selgw_str ref;                        /* SELGW_RECORD_ANNOTATION: e.g. the lab report number */
     /* (SELGW_RECORD_ANNOTATION and _TAGS name their plot in `plot`.) */
+
+    /* SELGW_RECORD_ALERT: on the plot `plot` of `base` (crop `crop`), rule `rule` was
+     * raised or cleared for `field` of `device`; value is the reading that decided it (NaN
+     * for a stale sensor), threshold the rule's (the clearing one when cleared: the other
+     * side of the hysteresis; NaN for stale and stuck), since_ns when the condition began
+     * (raised) or when the alert was raised (cleared). */
+    selgw_str rule, field, unit;
+    selgw_alert_state alert_state;
+    selgw_alert_condition alert_condition;
+    double alert_value, alert_threshold;
+    int64_t alert_since_ns;
 
     /* Evidence chain (format 2; format 1 records have chained false). */
     bool chained;
@@ -106,7 +136,7 @@ typedef struct selgw_record {
     size_t seal_count;
     const uint8_t *seal_entries; /* inside the payload */
     size_t seal_entries_len;
-    const uint8_t *signature;    /* SELGW_RECORD_SIGNATURE_BYTES inside the payload */
+    const uint8_t *signature; /* SELGW_RECORD_SIGNATURE_BYTES inside the payload */
     size_t signed_len;
 
     /* Not in the payload: set by whoever computed it, printed in JSON and line protocol. */
@@ -125,6 +155,12 @@ size_t selgw_record_encode_reading(const selgw_reading *reading, const selgw_cha
  * members of rec that its type uses (time_ns, gateway, text, gap range, plot, ref,
  * prev_seal); the chain comes from link (may be NULL). */
 size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link *link,
+                                 uint8_t *buf, size_t cap);
+
+/* Encodes an ALERT the same way, from the members of rec an alert uses (time_ns, gateway,
+ * base, plot, crop, rule, alert_state, alert_condition, device, field, unit, alert_value,
+ * alert_threshold, alert_since_ns). Returns 0 for an unknown state or condition. */
+size_t selgw_record_encode_alert(const selgw_record *rec, const selgw_chain_link *link,
                                  uint8_t *buf, size_t cap);
 
 /* Encodes a SEAL: time, gateway, up to when it covers every poll (covers_until_ns <=

@@ -1405,6 +1405,102 @@ static void test_json_chained(void **state)
     free(seal);
 }
 
+/* An ALERT: every member survives the round trip, its JSON is exactly what docs/RECORD.md
+ * shows, a stale alert's missing value is null, and what is not an alert is refused. */
+static selgw_record frost_alert(void)
+{
+    return (selgw_record){.type = SELGW_RECORD_ALERT,
+                          .time_ns = INT64_C(1795960521123456789),
+                          .gateway = {"gw-1", 4},
+                          .base = {"ziyang-hanwang", 14},
+                          .plot = {"hw-p01", 6},
+                          .crop = {"tea", 3},
+                          .rule = {"tea-frost", 9},
+                          .alert_state = SELGW_ALERT_RAISED,
+                          .alert_condition = SELGW_ALERT_BELOW,
+                          .device = {"air-1", 5},
+                          .field = {"air_temperature", 15},
+                          .unit = {"°C", 3},
+                          .alert_value = 1.5,
+                          .alert_threshold = 2,
+                          .alert_since_ns = INT64_C(1795959921000000000)};
+}
+
+static void test_alert_round_trip_and_json(void **state)
+{
+    (void)state;
+    selgw_record in = frost_alert();
+    selgw_chain_link link = {.chain = "plot/hw-p01", .chain_seq = 12};
+    uint8_t buf[512];
+    size_t n = selgw_record_encode_alert(&in, &link, buf, sizeof buf);
+    assert_true(n > 0 && n < sizeof buf);
+    assert_int_equal(selgw_record_encode_alert(&in, &link, NULL, 0), n);
+
+    selgw_record out;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_OK);
+    assert_int_equal(out.type, SELGW_RECORD_ALERT);
+    assert_int_equal(out.alert_state, SELGW_ALERT_RAISED);
+    assert_int_equal(out.alert_condition, SELGW_ALERT_BELOW);
+    assert_true(out.alert_value == 1.5 && out.alert_threshold == 2);
+    assert_true(out.alert_since_ns == in.alert_since_ns);
+    assert_true(out.chained && out.chain_seq == 12);
+    const struct {
+        selgw_str got;
+        const char *want;
+    } strings[] = {{out.base, "ziyang-hanwang"}, {out.plot, "hw-p01"}, {out.crop, "tea"},
+                   {out.rule, "tea-frost"},      {out.device, "air-1"}, {out.field, "air_temperature"},
+                   {out.unit, "°C"}};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        assert_int_equal(strings[i].got.len, strlen(strings[i].want));
+        assert_memory_equal(strings[i].got.ptr, strings[i].want, strlen(strings[i].want));
+    }
+
+    char json[1024];
+    out.chained = false;
+    selgw_record_json(&out, json, sizeof json);
+    assert_string_equal(json,
+                        "{\"type\":\"alert\",\"time\":\"2026-11-29T13:55:21.123456Z\","
+                        "\"gateway\":\"gw-1\",\"base\":\"ziyang-hanwang\",\"plot\":\"hw-p01\","
+                        "\"crop\":\"tea\",\"rule\":\"tea-frost\",\"state\":\"raised\","
+                        "\"condition\":\"below\",\"device\":\"air-1\","
+                        "\"field\":\"air_temperature\",\"unit\":\"°C\",\"value\":1.5,"
+                        "\"threshold\":2,\"since\":\"2026-11-29T13:45:21.000000Z\"}");
+
+    /* a stale sensor has no value and no threshold: null, not NaN */
+    in.alert_condition = SELGW_ALERT_STALE;
+    in.alert_state = SELGW_ALERT_CLEARED;
+    in.alert_value = NAN;
+    in.alert_threshold = NAN;
+    n = selgw_record_encode_alert(&in, NULL, buf, sizeof buf);
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_OK);
+    selgw_record_json(&out, json, sizeof json);
+    assert_non_null(strstr(json, "\"state\":\"cleared\",\"condition\":\"stale\""));
+    assert_non_null(strstr(json, "\"value\":null,\"threshold\":null"));
+
+    /* every truncation is corrupt, not a shorter alert */
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(selgw_record_decode(buf, k, &out), SELGW_ERR_CORRUPT);
+    /* an unknown state or condition is neither written nor read */
+    in.alert_state = (selgw_alert_state)3;
+    assert_int_equal(selgw_record_encode_alert(&in, NULL, buf, sizeof buf), 0);
+    in.alert_state = SELGW_ALERT_RAISED;
+    in.alert_condition = (selgw_alert_condition)0;
+    assert_int_equal(selgw_record_encode_alert(&in, NULL, buf, sizeof buf), 0);
+    in = frost_alert();
+    n = selgw_record_encode_alert(&in, NULL, buf, sizeof buf);
+    size_t state_at = n - 2 * 8 - 8 - (2 + 3) - (2 + 15) - (2 + 5) - 2; /* before device */
+    assert_int_equal(buf[state_at], SELGW_ALERT_RAISED);
+    buf[state_at] = 7;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_ERR_CORRUPT);
+    buf[state_at] = SELGW_ALERT_RAISED;
+    /* alerts came with format 3: a format-2 payload of type 9 is not one */
+    buf[0] = 2;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_ERR_CORRUPT);
+    /* nor is another type through the alert encoder */
+    in.type = SELGW_RECORD_ANNOTATION;
+    assert_int_equal(selgw_record_encode_alert(&in, NULL, buf, sizeof buf), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1427,6 +1523,7 @@ int main(void)
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_format1_still_decodes),
         cmocka_unit_test(test_json_chained),
+        cmocka_unit_test(test_alert_round_trip_and_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
