@@ -69,12 +69,31 @@
     return has(prefix + name) ? t(prefix + name) : name;
   }
 
+  // the one table of field, unit and crop names (dashboards/i18n.json), loaded at start
+  var names = { fields: {}, units: {}, crops: {} };
+  var namesLoaded = false;
+
+  function loadNames() {
+    return getJSON("/assets/i18n.json").then(function (n) {
+      ["fields", "units", "crops"].forEach(function (k) { names[k] = n[k] || {}; });
+    });
+  }
+
+  function named(table, id) {
+    var e = Object.prototype.hasOwnProperty.call(table, id) ? table[id] : null;
+    return e && typeof e[lang] === "string" ? e[lang] : id;
+  }
+
   function fieldName(f) {
-    return tOr("field.", f);
+    return named(names.fields, f);
   }
 
   function unitText(u) {
-    return u ? tOr("unit.", u) : "";
+    return u ? named(names.units, u) : "";
+  }
+
+  function cropName(c) {
+    return named(names.crops, c);
   }
 
   // ---- DOM helpers: text only -----------------------------------------------------------
@@ -145,15 +164,15 @@
   }
 
   function fmtDuration(ms) {
-    if (ms < 1000) return ms + " " + unitText("ms");
-    return fmtNum(ms / 1000) + " " + unitText("s");
+    if (ms < 1000) return ms + " " + t("unit_ms");
+    return fmtNum(ms / 1000) + " " + t("unit_s");
   }
 
   function fmtBytes(n) {
     if (n >= 1073741824) return fmtNum(n / 1073741824) + " GiB";
     if (n >= 1048576) return fmtNum(n / 1048576) + " MiB";
     if (n >= 1024) return fmtNum(n / 1024) + " KiB";
-    return n + " " + unitText("bytes");
+    return n + " " + t("unit_bytes");
   }
 
   function kinds(obj) {
@@ -321,9 +340,9 @@
   }
 
   function cropText(plot) {
-    var parts = [tOr("crop.", plot.crop || "")];
+    var parts = [cropName(plot.crop || "")];
     if (plot.area_mu !== undefined && plot.area_mu !== null)
-      parts.push(fmtNum(plot.area_mu) + " " + unitText("mu"));
+      parts.push(fmtNum(plot.area_mu) + " " + t("unit_mu"));
     return parts.join(" · ");
   }
 
@@ -393,7 +412,7 @@
         var h = d.health || {};
         var bus = busesById[d.bus];
         var resp = h.response_count && h.response_seconds_sum !== undefined
-          ? fmtNum((h.response_seconds_sum / h.response_count) * 1000) + " " + unitText("ms") : "—";
+          ? fmtNum((h.response_seconds_sum / h.response_count) * 1000) + " " + t("unit_ms") : "—";
         var state = deviceState(d);
         return el("article", { class: "card device-card state-" + state, "data-device": d.id, "data-health": state }, [
           el("header", { class: "card-head" }, [el("h3", null, d.id), healthBadge(d)]),
@@ -779,7 +798,10 @@
   function tick(gen) {
     if (!current || current.generation !== gen) return;
     window.clearTimeout(current.timer);
-    current.route.render(current.state).then(function () {
+    var ready = namesLoaded ? Promise.resolve() : loadNames().then(function () { namesLoaded = true; });
+    ready.then(function () {
+      if (current && current.generation === gen) return current.route.render(current.state);
+    }).then(function () {
       if (!current || current.generation !== gen) return;
       setBanner("");
       setUpdated();

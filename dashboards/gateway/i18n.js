@@ -1,7 +1,8 @@
-// selgw dashboard: every word the pages show, in Chinese (zh-CN, the default) and English.
-// This is the one table: labels, field names, units, crops, qualities, the tokens of the
-// gateway's errors. app.js looks every text up here; a key missing here shows as the key
-// itself (a plot id or an unknown field name passes through unchanged).
+// selgw dashboard: the pages' own words, in Chinese (zh-CN, the default) and English: labels,
+// qualities, the tokens of the gateway's errors, events. The names of fields, units and
+// crops are in the one table the alert texts use too, dashboards/i18n.json, which the pages
+// load as /assets/i18n.json. app.js looks every text up in these two; a key missing shows
+// as the key itself (an unknown field name passes through unchanged).
 "use strict";
 
 var SELGW_I18N = {
@@ -123,42 +124,11 @@ var SELGW_I18N = {
   version: { zh: "版本", en: "Version" },
   config_generation: { zh: "配置版本", en: "Config generation" },
 
-  // ---- field names (the profiles' field names) ------------------------------------------
-  "field.soil_moisture": { zh: "土壤含水率", en: "Soil moisture" },
-  "field.soil_temperature": { zh: "土壤温度", en: "Soil temperature" },
-  "field.soil_ec": { zh: "土壤电导率", en: "Soil EC" },
-  "field.soil_ph": { zh: "土壤 pH", en: "Soil pH" },
-  "field.soil_salinity": { zh: "土壤盐分", en: "Soil salinity" },
-  "field.soil_tds": { zh: "土壤总溶解固体", en: "Soil TDS" },
-  "field.soil_nitrogen": { zh: "土壤氮", en: "Soil nitrogen" },
-  "field.soil_phosphorus": { zh: "土壤磷", en: "Soil phosphorus" },
-  "field.soil_potassium": { zh: "土壤钾", en: "Soil potassium" },
-  "field.soil_permittivity": { zh: "土壤介电常数", en: "Soil permittivity" },
-  "field.air_temperature": { zh: "空气温度", en: "Air temperature" },
-  "field.air_humidity": { zh: "空气湿度", en: "Air humidity" },
-  "field.co2": { zh: "二氧化碳", en: "CO₂" },
-  "field.illuminance": { zh: "光照度", en: "Illuminance" },
-
-  // ---- units (as the profiles write them) ---------------------------------------------
-  "unit.%": { zh: "%", en: "%" },
-  "unit.degC": { zh: "℃", en: "°C" },
-  "unit.uS/cm": { zh: "μS/cm", en: "µS/cm" },
-  "unit.mg/kg": { zh: "mg/kg", en: "mg/kg" },
-  "unit.mg/L": { zh: "mg/L", en: "mg/L" },
-  "unit.ppm": { zh: "ppm", en: "ppm" },
-  "unit.lx": { zh: "勒克斯", en: "lx" },
-  "unit.pH": { zh: "", en: "" },
-  "unit.mu": { zh: "亩", en: "mu" },
-  "unit.ms": { zh: "毫秒", en: "ms" },
-  "unit.s": { zh: "秒", en: "s" },
-  "unit.bytes": { zh: "字节", en: "bytes" },
-
-  // ---- crops (the config's crop names) --------------------------------------------------
-  "crop.tea": { zh: "茶", en: "Tea" },
-  "crop.tea-seedlings": { zh: "茶苗", en: "Tea seedlings" },
-  "crop.konjac": { zh: "魔芋", en: "Konjac" },
-  "crop.grain": { zh: "粮食", en: "Grain" },
-  "crop.mushrooms": { zh: "食用菌", en: "Mushrooms" },
+  // ---- units of the pages' own numbers (a sensor's units are in dashboards/i18n.json) ----
+  unit_mu: { zh: "亩", en: "mu" },
+  unit_ms: { zh: "毫秒", en: "ms" },
+  unit_s: { zh: "秒", en: "s" },
+  unit_bytes: { zh: "字节", en: "bytes" },
 
   // ---- qualities of a field --------------------------------------------------------------
   "quality.ok": { zh: "正常", en: "ok" },

@@ -278,7 +278,8 @@ class DashboardPages(unittest.TestCase):
         for path, ctype in (("/", "text/html"), ("/plot/plot-tea", "text/html"),
                             ("/assets/app.js", "text/javascript"),
                             ("/assets/dygraph.min.js", "text/javascript"),
-                            ("/assets/app.css", "text/css")):
+                            ("/assets/app.css", "text/css"),
+                            ("/assets/i18n.json", "application/json")):
             with urllib.request.urlopen(self.url + path, timeout=h.scaled(10)) as r:
                 self.assertEqual(r.status, 200, path)
                 self.assertTrue(r.headers["Content-Type"].startswith(ctype), path)

@@ -49,6 +49,7 @@ static void test_assets_have_their_types(void **state)
         {"/assets/app.js", "app.js", "text/javascript; charset=utf-8"},
         {"/assets/i18n.js", "i18n.js", "text/javascript; charset=utf-8"},
         {"/assets/app.css", "app.css", "text/css; charset=utf-8"},
+        {"/assets/i18n.json", "i18n.json", "application/json; charset=utf-8"},
         {"/assets/dygraph.min.js", "dygraph.min.js", "text/javascript; charset=utf-8"},
         {"/assets/dygraph.min.css", "dygraph.min.css", "text/css; charset=utf-8"},
     };
