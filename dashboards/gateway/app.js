@@ -260,9 +260,10 @@
       "ul",
       { class: "alerts active" },
       alerts.map(function (a) {
-        var cond = a.condition === "above" ? t("alert_above") : a.condition === "below" ? t("alert_below") : a.condition || "";
         var u = unitOf(plot, a.field);
-        var text = fieldName(a.field || "") + " " + cond + " " + fmtNum(a.threshold) + " " + u;
+        var text = fieldName(a.field || "") + " " + tOr("alert_", a.condition || "");
+        // below/above name their threshold; stale and stuck are the condition alone
+        if (a.condition === "below" || a.condition === "above") text += " " + fmtNum(a.threshold) + " " + u;
         if (a.value !== undefined && a.value !== null) text += "：" + fmtNum(a.value) + " " + u;
         return el("li", { class: "alert", "data-rule": a.rule }, [
           el("strong", null, text),

@@ -33,6 +33,8 @@ var SELGW_I18N = {
   no_alerts: { zh: "无告警", en: "No alerts" },
   alert_below: { zh: "低于", en: "below" },
   alert_above: { zh: "高于", en: "above" },
+  alert_stale: { zh: "长时间无有效读数", en: "no valid reading for a while" },
+  alert_stuck: { zh: "数值长时间不变（传感器可能卡死）", en: "same value for a long time (sensor stuck?)" },
   alert_since: { zh: "开始于", en: "since" },
   devices_health: { zh: "设备状态", en: "Devices" },
   details: { zh: "详情与曲线", en: "Details and charts" },
