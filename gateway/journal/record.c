@@ -397,6 +397,31 @@ static void clear_record(selgw_record *out)
     memset(&out->text, 0, sizeof *out - offsetof(selgw_record, text));
 }
 
+bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, int64_t *time_ns,
+                       selgw_str *chain)
+{
+    if (!buf || len > SELGW_RECORD_MAX_PAYLOAD)
+        return false;
+    reader r = {.buf = buf, .len = len};
+    uint64_t format = get_uint(&r, 1);
+    uint64_t t = get_uint(&r, 1);
+    selgw_str c = {"", 0};
+    if (format >= 2 && format <= 3) {
+        c = get_str(&r);
+        take(&r, 8 + SELGW_RECORD_HASH_BYTES); /* chain_seq, prev */
+    } else if (format != 1) {
+        return false;
+    }
+    int64_t when = (int64_t)get_uint(&r, 8);
+    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_CLOCK)
+        return false;
+    *type = (selgw_record_type)t;
+    *time_ns = when;
+    if (chain)
+        *chain = c;
+    return true;
+}
+
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
 {
     clear_record(out);

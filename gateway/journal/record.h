@@ -16,20 +16,20 @@
 #include "base/error.h"
 #include "base/reading.h"
 
-#define SELGW_RECORD_FORMAT 3         /* first byte of every payload written now; 1, 2 are read */
-#define SELGW_RECORD_HASH_BYTES 32     /* BLAKE2b-256 of a payload: the record's hash */
-#define SELGW_RECORD_SIGNATURE_BYTES 64     /* Ed25519 */
+#define SELGW_RECORD_FORMAT 3           /* first byte of every payload written now; 1, 2 are read */
+#define SELGW_RECORD_HASH_BYTES 32      /* BLAKE2b-256 of a payload: the record's hash */
+#define SELGW_RECORD_SIGNATURE_BYTES 64 /* Ed25519 */
 #define SELGW_RECORD_MAX_PAYLOAD (1u << 20) /* the journal's own limit */
 
 typedef enum selgw_record_type {
-    SELGW_RECORD_READING = 1, /* one poll of one device, failed or not */
-    SELGW_RECORD_START = 2,   /* the gateway started (text: version, config path) */
-    SELGW_RECORD_STOP = 3,    /* the gateway stopped cleanly (text: why) */
-    SELGW_RECORD_GAP = 4,     /* records lost or refused: first..last seq, text: why */
-    SELGW_RECORD_SEAL = 5,    /* signed statement of every chain's head (docs/EVIDENCE.md) */
+    SELGW_RECORD_READING = 1,    /* one poll of one device, failed or not */
+    SELGW_RECORD_START = 2,      /* the gateway started (text: version, config path) */
+    SELGW_RECORD_STOP = 3,       /* the gateway stopped cleanly (text: why) */
+    SELGW_RECORD_GAP = 4,        /* records lost or refused: first..last seq, text: why */
+    SELGW_RECORD_SEAL = 5,       /* signed statement of every chain's head (docs/EVIDENCE.md) */
     SELGW_RECORD_ANNOTATION = 6, /* a lab result or note for a plot (plot, text, ref) */
-    SELGW_RECORD_TAGS = 7,    /* a plot's tags changed or were first recorded (plot, text) */
-    SELGW_RECORD_CLOCK = 8,   /* the clock's synchronisation state (text) */
+    SELGW_RECORD_TAGS = 7,       /* a plot's tags changed or were first recorded (plot, text) */
+    SELGW_RECORD_CLOCK = 8,      /* the clock's synchronisation state (text) */
 } selgw_record_type;
 
 /* Where a record sits in its evidence chain. Every record of format 2 belongs to one
@@ -39,8 +39,8 @@ typedef enum selgw_record_type {
  * removing, inserting or reordering records breaks the links. */
 typedef struct selgw_chain_link {
     const char *chain;
-    uint64_t chain_seq;                        /* 1 for the chain's first record */
-    uint8_t prev[SELGW_RECORD_HASH_BYTES];     /* hash of the previous record; zeros first */
+    uint64_t chain_seq;                    /* 1 for the chain's first record */
+    uint8_t prev[SELGW_RECORD_HASH_BYTES]; /* hash of the previous record; zeros first */
 } selgw_chain_link;
 
 /* One chain head in a seal. */
@@ -86,7 +86,7 @@ typedef struct selgw_record {
     /* SELGW_RECORD_START, _STOP, _GAP, _ANNOTATION, _TAGS, _CLOCK */
     selgw_str text;
     uint64_t gap_first_seq, gap_last_seq; /* SELGW_RECORD_GAP: the records it stands for */
-    selgw_str ref; /* SELGW_RECORD_ANNOTATION: e.g. the lab report number */
+    selgw_str ref;                        /* SELGW_RECORD_ANNOTATION: e.g. the lab report number */
     /* (SELGW_RECORD_ANNOTATION and _TAGS name their plot in `plot`.) */
 
     /* Evidence chain (format 2; format 1 records have chained false). */
@@ -106,7 +106,7 @@ typedef struct selgw_record {
     size_t seal_count;
     const uint8_t *seal_entries; /* inside the payload */
     size_t seal_entries_len;
-    const uint8_t *signature;    /* SELGW_RECORD_SIGNATURE_BYTES inside the payload */
+    const uint8_t *signature; /* SELGW_RECORD_SIGNATURE_BYTES inside the payload */
     size_t signed_len;
 
     /* Not in the payload: set by whoever computed it, printed in JSON and line protocol. */
@@ -153,6 +153,12 @@ void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_REC
  * format (every length checked against len; nothing is read outside buf). out->seq is
  * left 0. */
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out);
+
+/* The head of a payload without the rest: its type, time and chain (chain may be NULL).
+ * False when the head is not well formed; true does not mean the rest is (decode says).
+ * For the journal's time index and for filters that skip most records undecoded. */
+bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, int64_t *time_ns,
+                       selgw_str *chain);
 
 /* The JSON form, one line without newline, snprintf-style (returns the length needed).
  * For a reading: "seq" when seq != 0, "type", "time", the reading's tags, households,
