@@ -11,10 +11,16 @@
 /* Called with each record of a wanted type in the period, decoded; false: out of memory. */
 typedef bool (*record_fn)(void *ctx, const selgw_record *rec);
 
-/* Visits the records of `wanted` types with a time in [from, to]: only the segments whose
- * time range overlaps it are read. */
-static selgw_err scan_period(selgw_journal *j, int64_t from, int64_t to, unsigned wanted,
-                             selgw_history_scan *stats, record_fn fn, void *ctx)
+static bool str_is(selgw_str s, const char *c)
+{
+    return strlen(c) == s.len && !memcmp(s.ptr, c, s.len);
+}
+
+/* Visits the records of `wanted` types of the plot with a time in [from, to]: only the
+ * segments whose time range overlaps it are read, and only the plot's records in them are
+ * decoded (a record's head names its plot). */
+static selgw_err scan_period(selgw_journal *j, const char *plot, int64_t from, int64_t to,
+                             unsigned wanted, selgw_history_scan *stats, record_fn fn, void *ctx)
 {
     selgw_journal_segment_info *segs;
     size_t n;
@@ -50,8 +56,9 @@ static selgw_err scan_period(selgw_journal *j, int64_t from, int64_t to, unsigne
             stats->records_read++;
             selgw_record_type type;
             int64_t t;
-            if (!selgw_record_head(payload, len, &type, &t, NULL) || !(wanted & (1u << type)) ||
-                t < from || t > to)
+            selgw_str p;
+            if (!selgw_record_head(payload, len, &type, &t, NULL, &p) || !(wanted & (1u << type)) ||
+                t < from || t > to || !str_is(p, plot))
                 continue;
             if (selgw_record_decode(payload, len, rec) != SELGW_OK)
                 continue; /* not ours to judge here: selgw journal and verify report it */
@@ -63,11 +70,6 @@ static selgw_err scan_period(selgw_journal *j, int64_t from, int64_t to, unsigne
     free(rec);
     free(segs);
     return err;
-}
-
-static bool str_is(selgw_str s, const char *c)
-{
-    return strlen(c) == s.len && !memcmp(s.ptr, c, s.len);
 }
 
 static char *str_dup(selgw_str s)
@@ -322,8 +324,8 @@ selgw_err selgw_plot_history(selgw_journal *j, const selgw_history_query *q,
     if (a.bucket_count > 100 * q->max_points)
         return SELGW_ERR_INVALID; /* the caller chose the step: a slip, not a request */
     selgw_history h = {.plot = q->plot, .from_ns = q->from_ns, .to_ns = q->to_ns};
-    selgw_err err =
-        scan_period(j, q->from_ns, q->to_ns, 1u << SELGW_RECORD_READING, &h.scan, add_reading, &a);
+    selgw_err err = scan_period(j, q->plot, q->from_ns, q->to_ns, 1u << SELGW_RECORD_READING,
+                                &h.scan, add_reading, &a);
     bool raw = true;
     for (size_t i = 0; i < a.series_count; i++)
         if (a.series[i].raw_count > q->max_points)
@@ -419,7 +421,7 @@ selgw_err selgw_plot_notes(selgw_journal *j, const selgw_history_query *q,
         return SELGW_ERR_INVALID;
     notes_acc n = {.plot = q->plot};
     selgw_history_scan scan = {0};
-    selgw_err err = scan_period(j, q->from_ns, q->to_ns,
+    selgw_err err = scan_period(j, q->plot, q->from_ns, q->to_ns,
                                 1u << SELGW_RECORD_ANNOTATION | 1u << SELGW_RECORD_TAGS, &scan,
                                 add_plot_note, &n);
     if (!err) {

@@ -140,7 +140,7 @@ static void widen_times(const uint8_t *payload, size_t len, int64_t *min, int64_
 {
     selgw_record_type type;
     int64_t t;
-    if (!selgw_record_head(payload, len, &type, &t, NULL))
+    if (!selgw_record_head(payload, len, &type, &t, NULL, NULL))
         return;
     if (t < *min)
         *min = t;
