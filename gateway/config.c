@@ -2353,7 +2353,9 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
         fprintf(out, "signing: off (records are hash-chained but not sealed)\n");
     }
     if (cfg->http.enabled)
-        fprintf(out, "http: status API on %s (selgw status, /metrics)\n", cfg->http.listen);
+        fprintf(out, "http: status API on %s (selgw status, /metrics)%s%s\n", cfg->http.listen,
+                cfg->http.password_hash ? ", with a password" : "",
+                cfg->http.tls_cert ? ", over TLS" : "");
     else
         fprintf(out, "http: off (no status API)\n");
 }

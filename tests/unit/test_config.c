@@ -340,6 +340,13 @@ static void test_http_access(void **state)
     selgw_config *cfg = load_good(HEAD "http: {password_hash: '" GOOD_HASH "'}\n");
     assert_string_equal(cfg->http.password_hash, GOOD_HASH);
     assert_null(cfg->http.tls_cert);
+    char summary[4096] = "";
+    FILE *mem = fmemopen(summary, sizeof summary - 1, "w");
+    selgw_config_summary(cfg, mem);
+    fclose(mem);
+    assert_non_null(strstr(summary, "http: status API on 127.0.0.1:9108 (selgw status, /metrics), "
+                                    "with a password\n"));
+    assert_null(strstr(summary, "argon2")); /* nor the hash */
     selgw_config_free(cfg);
     cfg = load_good(HEAD);
     assert_null(cfg->http.password_hash);
@@ -372,6 +379,10 @@ static void test_http_access(void **state)
     cfg = load_good(text);
     assert_string_equal(cfg->http.tls_cert, path);
     assert_string_equal(cfg->http.tls_key, path);
+    mem = fmemopen(summary, sizeof summary - 1, "w");
+    selgw_config_summary(cfg, mem);
+    fclose(mem);
+    assert_non_null(strstr(summary, "(selgw status, /metrics), over TLS\n"));
     selgw_config_free(cfg);
     unlink(path);
 }
