@@ -147,7 +147,7 @@ class DashboardApi(unittest.TestCase):
         # -- the password ------------------------------------------------------------------
         for path in ("/metrics", "/api/v1/status", "/api/v1/plots",
                      "/api/v1/plots/plot-tea/history", "/api/v1/plots/plot-tea/notes",
-                     "/no-such-path"):
+                     "/no-such-path", "/", "/plot/plot-tea", "/assets/app.js"):
             code, err = client.status_of(path, password="")
             self.assertEqual(code, 401, path)
             self.assertEqual(err.headers.get("WWW-Authenticate"),
@@ -158,6 +158,9 @@ class DashboardApi(unittest.TestCase):
             urllib.request.urlopen(req, timeout=10)
         self.assertEqual(cm.exception.code, 401)
         self.assertEqual(client.status_of("/metrics")[0], 200)
+        # the dashboard's pages and assets too (docs/DASHBOARD.md)
+        for path in ("/", "/plot/plot-tea", "/assets/app.js"):
+            self.assertEqual(client.status_of(path)[0], 200, path)
 
         # -- an annotation for the notes ---------------------------------------------------
         res = h.selgw("annotate", "-c", self.cfg_path, "--plot", "plot-tea", "--text",
