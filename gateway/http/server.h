@@ -2,7 +2,8 @@
  *
  * GET /metrics (Prometheus text), /api/v1/status, /api/v1/latest and
  * /api/v1/latest/<device>, and the dashboard's /api/v1/plots, /api/v1/plots/<plot>/history
- * and /api/v1/plots/<plot>/notes (JSON); docs/METRICS.md and docs/API.md describe them. It
+ * and /api/v1/plots/<plot>/notes (JSON); docs/METRICS.md and docs/API.md describe them;
+ * and the dashboard's pages and assets, compiled in (http/pages.h, docs/DASHBOARD.md). It
  * only reads: every answer is encoded from a snapshot the status source builds, or from
  * what the history source read from the journal, and nothing it receives reaches the
  * pipeline. One worker thread (base/worker.h) runs the server; a scrape costs one snapshot
