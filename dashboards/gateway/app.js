@@ -260,8 +260,9 @@
       "ul",
       { class: "alerts active" },
       alerts.map(function (a) {
-        var u = unitOf(plot, a.field);
-        var text = fieldName(a.field || "") + " " + tOr("alert_", a.condition || "");
+        var u = a.unit ? unitText(a.unit) : unitOf(plot, a.field);
+        // a stale rule on a device as a whole has no field: the device names it
+        var text = (a.field ? fieldName(a.field) : a.device || "") + " " + tOr("alert_", a.condition || "");
         // below/above name their threshold; stale and stuck are the condition alone
         if (a.condition === "below" || a.condition === "above") text += " " + fmtNum(a.threshold) + " " + u;
         if (a.value !== undefined && a.value !== null) text += "：" + fmtNum(a.value) + " " + u;
