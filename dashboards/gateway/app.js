@@ -545,7 +545,8 @@
     var old = window.selgwCharts[key];
     var hasValue = series.points.some(function (p) { return p[1] !== null; });
     box.querySelector(".empty").hidden = hasValue;
-    if (!series.points.length) {
+    // nothing to draw (only failed polls, or none): the line of text says so, no empty axes
+    if (!hasValue) {
       if (old) old.destroy();
       delete window.selgwCharts[key];
       holder.hidden = true;
@@ -597,7 +598,7 @@
         el("span", { class: "dev" }, " · " + series.device),
       ]),
       el("div", { class: "chart" }),
-      el("p", { class: "empty muted", hidden: true }, t("no_data")),
+      el("p", { class: "empty muted", hidden: true }, t("no_values")),
       el("p", { class: "readout" }),
     ]);
   }

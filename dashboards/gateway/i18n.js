@@ -20,6 +20,7 @@ var SELGW_I18N = {
   not_found_hint: { zh: "返回基地总览", en: "Back to the base overview" },
   no_plot: { zh: "没有这个地块", en: "No such plot" },
   no_data: { zh: "暂无数据", en: "No data yet" },
+  no_values: { zh: "本期间没有有效读数", en: "No valid reading in this period" },
   none: { zh: "无", en: "none" },
   never: { zh: "从未", en: "never" },
   gateway: { zh: "网关", en: "Gateway" },
