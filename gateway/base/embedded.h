@@ -19,4 +19,8 @@ extern const size_t selgw_embedded_profiles_count;
 extern const struct selgw_embedded_file selgw_embedded_demo[];
 extern const size_t selgw_embedded_demo_count;
 
+/* dashboards/i18n.json: the names of fields, units and crops in zh and en */
+extern const struct selgw_embedded_file selgw_embedded_i18n[];
+extern const size_t selgw_embedded_i18n_count;
+
 #endif
