@@ -2112,19 +2112,20 @@ static void test_example_sinks_uncommented(void **state)
     free(text);
     if (err == SELGW_OK) {
         /* a gateway that has the files */
-        assert_true(cfg->mqtt.enabled && cfg->influxdb.enabled);
+        assert_true(cfg->mqtt.enabled && cfg->influxdb.enabled && cfg->webhook.enabled);
         selgw_config_free(cfg);
     } else {
         assert_int_equal(err, SELGW_ERR_CONFIG);
         for (size_t i = 0; i < selgw_diag_count(diag); i++) {
             const char *message = selgw_diag_message(diag, i);
             if (!strstr(message, "password_file: cannot read '/etc/selgw/") &&
+                !strstr(message, "url_file: cannot read '/etc/selgw/") &&
                 !strstr(message, "ca_file: cannot read '/etc/ssl/certs/")) {
                 print_diag(diag);
                 fail_msg("unexpected: %s", message);
             }
         }
-        assert_true(selgw_diag_count(diag) >= 2);
+        assert_true(selgw_diag_count(diag) >= 3);
     }
     selgw_diag_free(diag);
 }
