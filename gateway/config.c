@@ -213,6 +213,7 @@ static const option options[] = {
     {"webhook", "format", OPT_CHOICE, true, 0, 0, 0, NULL, "wecom|dingtalk|json"},
     {"webhook", "message", OPT_CHOICE, false, 0, 0, SELGW_WEBHOOK_MARKDOWN, NULL, "markdown|text"},
     {"webhook", "language", OPT_CHOICE, false, 0, 0, SELGW_LANG_ZH, NULL, "zh|en"},
+    {"webhook", "mention_all", OPT_BOOL, false, 0, 0, 0, NULL, NULL},
     {"webhook", "url_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
     {"webhook", "url_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
     {"webhook", "secret_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
@@ -1665,6 +1666,19 @@ static void parse_webhook(loader *ld, struct fy_node *root)
     w->style = (selgw_webhook_style)style;
     read_option(ld, map, "webhook", "language", what, &language, NULL);
     w->language = (selgw_language)language;
+    struct fy_node *mention_node;
+    if (read_option(ld, map, "webhook", "mention_all", what, &w->mention_all, &mention_node) ==
+            READ_OK &&
+        w->mention_all && format_ok) {
+        if (w->format == SELGW_WEBHOOK_JSON)
+            error_at(ld, mention_node,
+                     "mention_all: only the robots' formats (wecom, dingtalk) "
+                     "have one");
+        else if (w->format == SELGW_WEBHOOK_WECOM && w->style == SELGW_WEBHOOK_MARKDOWN)
+            error_at(ld, mention_node,
+                     "mention_all: WeCom's markdown messages cannot mention anyone; use "
+                     "message: text");
+    }
     read_option(ld, map, "webhook", "timeout", what, &w->timeout_ms, NULL);
     read_option(ld, map, "webhook", "rate_limit", what, &w->rate_per_minute, NULL);
     read_option(ld, map, "webhook", "dead_letter", what, &w->dead_letter_path, NULL);

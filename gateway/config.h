@@ -160,8 +160,9 @@ typedef struct selgw_webhook_config {
     selgw_webhook_format format;
     selgw_webhook_style style;
     selgw_language language;
-    char *url;    /* from url_file or url_env: holds the robot's key, a secret; never logged */
-    char *secret; /* DingTalk sign mode, from secret_file or secret_env; NULL when none */
+    bool mention_all; /* raised alerts notify everyone in the group (@all) */
+    char *url;        /* from url_file or url_env: holds the robot's key, a secret; never logged */
+    char *secret;     /* DingTalk sign mode, from secret_file or secret_env; NULL when none */
     int timeout_ms;
     int rate_per_minute; /* messages a minute at most: spaced out, never dropped */
     int retry_min_ms, retry_max_ms;

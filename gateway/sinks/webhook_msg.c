@@ -355,7 +355,15 @@ static size_t render_body(const selgw_webhook_render *r, const selgw_record *a, 
             selgw_text_format(buf, cap, &len, "{\"msgtype\":\"text\",\"text\":{\"content\":");
         }
         selgw_json_string_n(buf, cap, &len, text, text_len);
-        selgw_text_format(buf, cap, &len, "}}");
+        /* Everyone in the group is notified of a raised alert when asked to. */
+        if (r->mention_all && a->alert_state == SELGW_ALERT_RAISED) {
+            if (r->format == SELGW_WEBHOOK_WECOM)
+                selgw_text_format(buf, cap, &len, ",\"mentioned_list\":[\"@all\"]}}");
+            else
+                selgw_text_format(buf, cap, &len, "},\"at\":{\"isAtAll\":true}}");
+        } else {
+            selgw_text_format(buf, cap, &len, "}}");
+        }
         break;
     case SELGW_WEBHOOK_JSON: {
         /* The record's own JSON object, "message" added as its last member. */

@@ -44,6 +44,7 @@ typedef struct selgw_webhook_render {
     selgw_webhook_style style;
     selgw_language language;
     int utc_offset_minutes;  /* times are shown in the gateway's local time */
+    bool mention_all;        /* a raised alert notifies everyone in the group (@all) */
     const selgw_i18n *names; /* may be NULL: ids are shown */
 } selgw_webhook_render;
 
@@ -62,8 +63,10 @@ size_t selgw_utf8_prefix(const char *s, size_t len, size_t max);
 /* The request body for the alert in r's format (malloc'd, NUL-terminated, *len its length):
  *   wecom markdown  {"msgtype":"markdown","markdown":{"content":TEXT}}   (4096 bytes at most)
  *   wecom text      {"msgtype":"text","text":{"content":TEXT}}           (2048)
+ *                   with mention_all, a raised alert: ...,"mentioned_list":["@all"]}}
  *   dingtalk md     {"msgtype":"markdown","markdown":{"title":T,"text":TEXT}}
  *   dingtalk text   {"msgtype":"text","text":{"content":TEXT}}
+ *                   with mention_all, a raised alert: ...},"at":{"isAtAll":true}}
  *   json            the record's JSON (selgw_record_json) with "message":TEXT last
  * SELGW_ERR_INVALID for a record that is not an ALERT, NOMEM. */
 selgw_err selgw_webhook_body(const selgw_webhook_render *r, const selgw_record *alert,

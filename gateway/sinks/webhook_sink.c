@@ -379,6 +379,7 @@ selgw_err selgw_webhook_sink_new(const selgw_config *cfg, selgw_journal *journal
     s->render = (selgw_webhook_render){.format = w->format,
                                        .style = w->style,
                                        .language = w->language,
+                                       .mention_all = w->mention_all,
                                        .utc_offset_minutes = cfg->utc_offset_minutes};
     s->retry_min_ms = w->retry_min_ms;
     s->retry_max_ms = w->retry_max_ms;

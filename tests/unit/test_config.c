@@ -1612,6 +1612,7 @@ static void test_webhook_values(void **state)
     assert_int_equal(w->language, SELGW_LANG_ZH);
     assert_string_equal(w->url, ROBOT_URL);
     assert_null(w->secret);
+    assert_false(w->mention_all);
     assert_int_equal(w->timeout_ms, 10000);
     assert_int_equal(w->rate_per_minute, 20);
     assert_int_equal(w->retry_min_ms, 1000);
@@ -1639,6 +1640,7 @@ static void test_webhook_values(void **state)
     snprintf(yaml, sizeof yaml,
              HEAD "webhook:\n  format: dingtalk\n  message: text\n  language: en\n"
                   "  url_file: %s\n  secret_file: %s\n  timeout: 5s\n  rate_limit: 10\n"
+                  "  mention_all: true\n"
                   "  retry: {min: 2s, max: 1m}\n  dead_letter: /tmp/dead.jsonl\n"
                   "  dead_letter_after: 3\n",
              url_path, secret);
@@ -1649,6 +1651,7 @@ static void test_webhook_values(void **state)
     assert_int_equal(w->language, SELGW_LANG_EN);
     assert_string_equal(w->url, "https://oapi.dingtalk.com/robot/send?access_token=" SECRET);
     assert_string_equal(w->secret, "SEC" SECRET);
+    assert_true(w->mention_all);
     assert_int_equal(w->timeout_ms, 5000);
     assert_int_equal(w->rate_per_minute, 10);
     assert_int_equal(w->retry_min_ms, 2000);
@@ -1715,6 +1718,11 @@ static void test_webhook_errors(void **state)
          "t.yaml:8:25: retry: max 30s is less than min 1m"},
         {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  dead_letter_after: 0",
          "t.yaml:8:22: dead_letter_after: 0 is out of range 1..1000"},
+        {"  format: json\n  url_env: SELGW_TEST_ROBOT_URL\n  mention_all: true",
+         "t.yaml:8:16: mention_all: only the robots' formats (wecom, dingtalk) have one"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  mention_all: true",
+         "t.yaml:8:16: mention_all: WeCom's markdown messages cannot mention anyone; use "
+         "message: text"},
         {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  enabled: yes please",
          "t.yaml:8:12: enabled: expected true or false"},
         {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  url: https://example.com",

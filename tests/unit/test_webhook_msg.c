@@ -259,6 +259,35 @@ static void test_bodies_of_each_format(void **state)
     json_decref(root);
     free(body);
 
+    /* @all: everyone in the group is notified of a raised alert, of a cleared one not */
+    selgw_record m = frost();
+    m.device = str("d");
+    m.plot = str("p");
+    selgw_webhook_render wt = render(SELGW_WEBHOOK_WECOM, SELGW_WEBHOOK_TEXT, SELGW_LANG_EN);
+    wt.mention_all = true;
+    body = body_of(&wt, &m, "B");
+    assert_string_equal(body, "{\"msgtype\":\"text\",\"text\":{\"content\":\"[ALERT] B / plot p "
+                              "(Tea): Air temperature 1.5 °C, below 2 °C since 08:05 (device "
+                              "d)\",\"mentioned_list\":[\"@all\"]}}");
+    free(body);
+    selgw_webhook_render dm = render(SELGW_WEBHOOK_DINGTALK, SELGW_WEBHOOK_MARKDOWN, SELGW_LANG_EN);
+    dm.mention_all = true;
+    body = body_of(&dm, &m, "B");
+    assert_string_equal(body, "{\"msgtype\":\"markdown\",\"markdown\":{\"title\":\"[ALERT] plot "
+                              "p: Air temperature\",\"text\":\"**[ALERT]** B / plot p (Tea): Air "
+                              "temperature 1.5 °C, below 2 °C since 08:05 (device d)\"},"
+                              "\"at\":{\"isAtAll\":true}}");
+    free(body);
+    m.alert_state = SELGW_ALERT_CLEARED;
+    m.alert_value = 3;
+    body = body_of(&wt, &m, "B");
+    assert_null(strstr(body, "@all"));
+    free(body);
+    dm.style = SELGW_WEBHOOK_TEXT;
+    body = body_of(&dm, &m, "B");
+    assert_null(strstr(body, "isAtAll"));
+    free(body);
+
     /* what is not an alert has no message */
     a.type = SELGW_RECORD_READING;
     size_t len = 1;
