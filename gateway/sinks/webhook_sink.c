@@ -20,9 +20,12 @@
 
 /* The journal cannot be woken by our stop: wait for new records in slices this long. */
 #define JOURNAL_WAIT_MS 500
-/* Records passed over (not alerts) before the cursor is saved while more keep coming: the
- * cursor must not hold back the journal's retention. */
+/* The cursor must not hold back the journal's retention, so it moves past the records
+ * passed over (not alerts) too: when the sink has caught up, at most every
+ * IDLE_SAVE_INTERVAL_MS (each save is an fsync, on an SD card too), every
+ * SKIPPED_SAVE_EVERY records while more keep coming, and at stop. */
 #define SKIPPED_SAVE_EVERY 4096
+#define IDLE_SAVE_INTERVAL_MS 2000
 /* The robots' own rate limit answered: wait this long before the next try. */
 #define SLOW_DOWN_MS 60000
 #define ERRMSG_SIZE 256
@@ -275,7 +278,9 @@ static void sink_thread(void *arg)
 {
     selgw_webhook_sink *s = arg;
     uint64_t cursor = selgw_journal_cursor(s->journal, SELGW_WEBHOOK_SINK_NAME);
-    uint64_t read_seq = cursor;
+    uint64_t read_seq = cursor; /* the last record read */
+    uint64_t done_seq = cursor; /* the last record done with: passed over or delivered */
+    int64_t saved_ns = selgw_mono_ns();
     pthread_mutex_lock(&s->lock);
     s->stats.last_seq = cursor;
     pthread_mutex_unlock(&s->lock);
@@ -290,7 +295,7 @@ static void sink_thread(void *arg)
                     break;
                 continue;
             }
-            read_seq = cursor;
+            read_seq = done_seq = cursor;
         }
         uint64_t seq;
         const uint8_t *payload;
@@ -298,8 +303,11 @@ static void sink_thread(void *arg)
         selgw_err err = selgw_journal_read(reader, &seq, &payload, &len);
         if (err == SELGW_ERR_AGAIN) {
             /* Caught up: what was passed over is done with. */
-            if (read_seq > cursor)
-                save_cursor(s, read_seq, &cursor);
+            if (done_seq > cursor &&
+                selgw_mono_ns() - saved_ns >= IDLE_SAVE_INTERVAL_MS * SELGW_NS_PER_MS) {
+                save_cursor(s, done_seq, &cursor);
+                saved_ns = selgw_mono_ns();
+            }
             int64_t began = selgw_mono_ns();
             uint64_t committed = selgw_journal_wait(s->journal, read_seq, JOURNAL_WAIT_MS);
             /* A journal that returns at once with nothing new (closed under us) must not
@@ -330,11 +338,15 @@ static void sink_thread(void *arg)
                       "%s: journal record %" PRIu64 " is not a record this version can decode; "
                       "not sent",
                       s->what, seq);
+            done_seq = seq;
             continue;
         }
         if (s->record.type != SELGW_RECORD_ALERT) {
-            if (read_seq - cursor >= SKIPPED_SAVE_EVERY)
-                save_cursor(s, read_seq, &cursor);
+            done_seq = seq;
+            if (done_seq - cursor >= SKIPPED_SAVE_EVERY) {
+                save_cursor(s, done_seq, &cursor);
+                saved_ns = selgw_mono_ns();
+            }
             continue;
         }
         s->record.seq = seq;
@@ -342,8 +354,13 @@ static void sink_thread(void *arg)
         s->record.has_hash = true;
         if (deliver(s, seq) == DELIVER_STOPPED)
             break;
+        done_seq = seq;
         save_cursor(s, seq, &cursor);
+        saved_ns = selgw_mono_ns();
     }
+    /* What was passed over since the last save is done with (never the alert in hand). */
+    if (done_seq > cursor)
+        save_cursor(s, done_seq, &cursor);
     selgw_journal_reader_free(reader);
 }
 
