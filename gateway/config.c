@@ -232,6 +232,10 @@ static const option options[] = {
     /* http: the local status API (docs/API.md), on with these defaults when absent */
     {"http", "enabled", OPT_BOOL, false, 0, 0, 1, NULL, NULL},
     {"http", "listen", OPT_STRING, false, 0, 0, 0, "127.0.0.1:9108", NULL},
+    {"http", "password_hash", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"http", "password_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"http", "tls_cert", OPT_FILE, false, 0, 0, 0, NULL, NULL},
+    {"http", "tls_key", OPT_PRIVATE_FILE, false, 0, 0, 0, NULL, NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -1736,6 +1740,60 @@ static void parse_signing(loader *ld, struct fy_node *root)
     read_option(ld, map, "signing", "seal_interval", "signing", &sg->seal_interval_ms, NULL);
 }
 
+/* A crypto_pwhash_str string as libsodium writes it: "$argon2id$v=19$m=...,t=...,p=...$"
+ * then salt and hash in unpadded base64. The shape only: the server verifies with it. */
+static bool looks_like_password_hash(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 40 || n >= 128 || (strncmp(s, "$argon2id$v=", 12) && strncmp(s, "$argon2i$v=", 11)))
+        return false;
+    size_t dollars = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '$')
+            dollars++;
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '=' || c == ',' || c == '+' || c == '/'))
+            return false;
+    }
+    return dollars == 5;
+}
+
+/* http's password (password_hash or password_file, not both) and TLS files (both or
+ * neither). */
+static void parse_http_access(loader *ld, struct fy_node *map)
+{
+    selgw_http_config *h = &ld->cfg->http;
+    if (!map)
+        return;
+    struct fy_node *hash_node = NULL, *file_node = NULL, *cert_node = NULL, *key_node = NULL;
+    read_result hash =
+        read_option(ld, map, "http", "password_hash", "http", &h->password_hash, &hash_node);
+    struct fy_node *file_key = selgw_yaml_get(map, "password_file", NULL);
+    if (file_key && !selgw_yaml_is_null(file_key)) {
+        if (hash != READ_ABSENT) {
+            error_at(ld, file_key, "password_file: give password_hash or password_file, not both");
+        } else if (!ld->skip_secrets) {
+            /* a read-only command serves nothing: it need not read the file */
+            if (read_option(ld, map, "http", "password_file", "http", &h->password_hash,
+                            &file_node) == READ_OK)
+                hash_node = file_node;
+        }
+    }
+    if (h->password_hash && !looks_like_password_hash(h->password_hash)) {
+        /* the text is a hash, not the password: still, it is not echoed */
+        error_at(ld, hash_node ? hash_node : map,
+                 "%s: not a password hash ($argon2id$v=19$m=...); make one with `selgw passwd`",
+                 file_node ? "password_file" : "password_hash");
+    }
+    read_result cert = read_option(ld, map, "http", "tls_cert", "http", &h->tls_cert, &cert_node);
+    read_result key = read_option(ld, map, "http", "tls_key", "http", &h->tls_key, &key_node);
+    if (cert == READ_OK && key == READ_ABSENT)
+        error_at(ld, cert_node ? cert_node : map, "tls_cert needs tls_key");
+    if (key == READ_OK && cert == READ_ABSENT)
+        error_at(ld, key_node ? key_node : map, "tls_key needs tls_cert");
+}
+
 static void parse_http(loader *ld, struct fy_node *root)
 {
     selgw_http_config *h = &ld->cfg->http;
@@ -1754,6 +1812,7 @@ static void parse_http(loader *ld, struct fy_node *root)
         if (!selgw_parse_listen(h->listen, &addr, &len, why, sizeof why))
             error_at(ld, listen_node ? listen_node : map, "listen: %s", why);
     }
+    parse_http_access(ld, map);
 }
 
 /* ---- cross-checks ---- */
@@ -2138,6 +2197,9 @@ void selgw_config_free(selgw_config *cfg)
     free(w->dead_letter_path);
     free(cfg->signing.secret_key);
     free(cfg->http.listen);
+    free(cfg->http.password_hash);
+    free(cfg->http.tls_cert);
+    free(cfg->http.tls_key);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -2435,7 +2497,9 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
         fprintf(out, "signing: off (records are hash-chained but not sealed)\n");
     }
     if (cfg->http.enabled)
-        fprintf(out, "http: status API on %s (selgw status, /metrics)\n", cfg->http.listen);
+        fprintf(out, "http: status API on %s (selgw status, /metrics)%s%s\n", cfg->http.listen,
+                cfg->http.password_hash ? ", with a password" : "",
+                cfg->http.tls_cert ? ", over TLS" : "");
     else
         fprintf(out, "http: off (no status API)\n");
 }

@@ -187,6 +187,11 @@ typedef struct selgw_signing_config {
 typedef struct selgw_http_config {
     bool enabled;
     char *listen; /* "127.0.0.1:9108" (base/listen.h) */
+    /* The password of every page and request (HTTP Basic): a crypto_pwhash_str string
+     * from password_hash or the first line of password_file (`selgw passwd` makes it);
+     * NULL: none. Not read by the read-only commands. */
+    char *password_hash;
+    char *tls_cert, *tls_key; /* PEM files: HTTPS only; both or neither */
 } selgw_http_config;
 
 typedef struct selgw_config {

@@ -25,6 +25,7 @@
 #include "journal/record.h"
 #include "poll/transport.h"
 #include "http/server.h"
+#include "plot_history.h"
 
 /* A change of CLOCK_REALTIME against CLOCK_MONOTONIC larger than these is a step (NTP
  * steps past 128 ms; slewing moves far less than this in a second). */
@@ -1181,6 +1182,47 @@ static void start_pollers(selgw_gateway *g)
 
 /* ---- the status API's snapshot ---------------------------------------------------------- */
 
+/* The bases, plots and contracts of the snapshot (the dashboard's farm view), pointing into
+ * cfg; NULL arrays when out of memory (then false). */
+typedef struct farm_view {
+    selgw_status_base *bases;
+    selgw_status_plot *plots;
+    selgw_status_household *households;
+} farm_view;
+
+static bool farm_snapshot(const selgw_config *cfg, selgw_status *st, farm_view *v)
+{
+    size_t household_total = 0;
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        household_total += cfg->plots[i].contract_count;
+    v->bases = calloc(cfg->base_count ? cfg->base_count : 1, sizeof *v->bases);
+    v->plots = calloc(cfg->plot_count ? cfg->plot_count : 1, sizeof *v->plots);
+    v->households = calloc(household_total ? household_total : 1, sizeof *v->households);
+    if (!v->bases || !v->plots || !v->households)
+        return false;
+    for (size_t i = 0; i < cfg->base_count; i++) {
+        const selgw_base *b = &cfg->bases[i];
+        v->bases[i] = (selgw_status_base){b->id, b->name, b->county, b->township};
+    }
+    size_t h = 0;
+    for (size_t i = 0; i < cfg->plot_count; i++) {
+        const selgw_plot *p = &cfg->plots[i];
+        v->plots[i] = (selgw_status_plot){p->id, cfg->bases[p->base].id, p->crop, p->area_mu,
+                                          p->contract_count, v->households + h};
+        for (size_t c = 0; c < p->contract_count; c++, h++) {
+            const selgw_contract *k = &p->contracts[c];
+            v->households[h] =
+                (selgw_status_household){k->household, k->contract, k->from_day, k->to_day};
+        }
+    }
+    st->utc_offset_minutes = cfg->utc_offset_minutes;
+    st->base_count = cfg->base_count;
+    st->bases = v->bases;
+    st->plot_count = cfg->plot_count;
+    st->plots = v->plots;
+    return true;
+}
+
 /* The HTTP server's source (http/status.h). Under g->lock, which a reload takes to replace
  * the pollers, the sinks and the config, so the strings of the snapshot (pointing into the
  * config) stay valid while the server encodes it. The encoding is short (no I/O): pollers
@@ -1201,6 +1243,7 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
     selgw_status_device *devices = calloc(device_count ? device_count : 1, sizeof *devices);
     selgw_status_sink *sinks = calloc(SELGW_SINK_KINDS_MAX, sizeof *sinks);
     selgw_reading_field *fields = NULL;
+    farm_view farm = {0};
     if (buses && devices && sinks) {
         /* first the field counts, so that every device's fields fit in one allocation */
         size_t d = 0;
@@ -1258,10 +1301,15 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
             uint64_t head = st.journal.committed_seq, cursor = sinks[i].stats.last_seq;
             sinks[i].backlog_records = head > cursor ? head - cursor : 0;
         }
-        visit(visit_ctx, &st);
-        ok = true;
+        if (farm_snapshot(g->cfg, &st, &farm)) {
+            visit(visit_ctx, &st);
+            ok = true;
+        }
     }
     pthread_mutex_unlock(&g->lock);
+    free(farm.bases);
+    free(farm.plots);
+    free(farm.households);
     free(fields);
     free(buses);
     free(devices);
@@ -1269,21 +1317,56 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
     return ok;
 }
 
+/* The HTTP server's history source (http/history.h): the plot is checked against the running
+ * config under g->lock; the journal is read without it (the journal has its own lock, and
+ * lives as long as the server), so a month's chart never holds up a poller. */
+static bool has_plot(selgw_gateway *g, const char *plot)
+{
+    pthread_mutex_lock(&g->lock);
+    bool found = false;
+    for (size_t i = 0; i < g->cfg->plot_count && !found; i++)
+        found = !strcmp(g->cfg->plots[i].id, plot);
+    pthread_mutex_unlock(&g->lock);
+    return found;
+}
+
+static selgw_err history_source(void *ctx, const selgw_history_query *q,
+                                selgw_history_visit_fn visit, void *visit_ctx)
+{
+    selgw_gateway *g = ctx;
+    if (!has_plot(g, q->plot))
+        return SELGW_ERR_NOT_FOUND;
+    return selgw_plot_history(g->journal, q, visit, visit_ctx);
+}
+
+static selgw_err notes_source(void *ctx, const selgw_history_query *q, selgw_notes_visit_fn visit,
+                              void *visit_ctx)
+{
+    selgw_gateway *g = ctx;
+    if (!has_plot(g, q->plot))
+        return SELGW_ERR_NOT_FOUND;
+    return selgw_plot_notes(g->journal, q, visit, visit_ctx);
+}
+
 static void start_http(selgw_gateway *g)
 {
     if (!g->opt.serve_http || !g->cfg->http.enabled || g->http)
         return;
     char why[300] = "";
+    const selgw_http_config *h = &g->cfg->http;
+    selgw_http_options opt = {h->listen, h->password_hash, h->tls_cert, h->tls_key};
+    selgw_history_source history = {history_source, notes_source, g};
     /* Watching is not worth losing readings over: without the API the gateway runs on. */
-    if (selgw_http_server_new(g->cfg->http.listen, status_source, g, &g->http, why, sizeof why) !=
+    if (selgw_http_server_new(&opt, status_source, g, &history, &g->http, why, sizeof why) !=
         SELGW_OK)
         selgw_log(SELGW_LOG_ERROR,
                   "HTTP API: %s; running without it (selgw status cannot "
                   "reach this gateway)",
                   why[0] ? why : "cannot start");
     else
-        selgw_log(SELGW_LOG_INFO, "HTTP API on http://%s/ (/metrics, /api/v1/status)",
-                  g->cfg->http.listen);
+        selgw_log(SELGW_LOG_INFO, "HTTP API on %s://%s/ (/metrics, /api/v1/status, /api/v1/plots)%s",
+                  h->tls_cert ? "https" : "http", h->listen,
+                  h->password_hash ? ", with a password" : "");
 }
 
 selgw_err selgw_gateway_start(selgw_gateway *g)
@@ -1368,9 +1451,12 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
     pthread_mutex_unlock(&g->lock);
     selgw_sinks_free(old_sinks); /* stops them first */
     if (g->http && (cfg->http.enabled != g->cfg->http.enabled ||
-                    !same_string(cfg->http.listen, g->cfg->http.listen)))
+                    !same_string(cfg->http.listen, g->cfg->http.listen) ||
+                    !same_string(cfg->http.password_hash, g->cfg->http.password_hash) ||
+                    !same_string(cfg->http.tls_cert, g->cfg->http.tls_cert) ||
+                    !same_string(cfg->http.tls_key, g->cfg->http.tls_key)))
         selgw_log(SELGW_LOG_WARN, "reload: the http section changed; the HTTP API keeps its "
-                                  "address until a restart");
+                                  "address, password and TLS until a restart");
     selgw_sinks *sinks = NULL;
     err = selgw_sinks_new(cfg, g->journal, &sinks);
     pthread_mutex_lock(&g->lock);

@@ -13,6 +13,7 @@
  *   selgw scan               find the devices of a line (baud rates, parities, unit ids)
  *   selgw read               read one device once (commission.c has these four)
  *   selgw set-address        give a new probe its own unit id (and baud rate)
+ *   selgw passwd             hash a password for the HTTP API (http.password_hash)
  *   selgw version            print the version
  *   selgw help [COMMAND]     the list of commands, or the help of one
  *
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,7 @@
 #include "sensors/plan.h"
 #include "service.h"
 #include "journal/record.h"
+#include "http/auth.h"
 #include "http/client.h"
 
 /* Also the status of a usage error: a config that cannot be used and a command line that
@@ -163,7 +166,8 @@ static selgw_config *load_config_as(const char *path, bool read_only)
     if (err != SELGW_OK) {
         selgw_diag_print(diag, stderr);
         size_t n = selgw_diag_count(diag);
-        fprintf(stderr, "selgw: %s: %s", path ? path : "built-in demo config", selgw_strerror(err));
+        fprintf(stderr, "%sselgw: %s: %s", selgw_log_journal_prefix(SELGW_LOG_ERROR),
+                path ? path : "built-in demo config", selgw_strerror(err));
         if (n)
             fprintf(stderr, " (%zu error%s)", n, n == 1 ? "" : "s");
         fputc('\n', stderr);
@@ -902,6 +906,75 @@ static int cmd_status(const command_options *options)
     return 0;
 }
 
+/* One line of the password from stdin into buf, without its line end: without echo and
+ * after a prompt on stderr when stdin is a terminal. False at end of input or when the
+ * line does not fit. */
+static bool read_password_line(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+    bool tty = isatty(STDIN_FILENO);
+    struct termios saved, quiet;
+    bool echo_off = false;
+    if (tty) {
+        fprintf(stderr, "%s", prompt);
+        fflush(stderr);
+        if (tcgetattr(STDIN_FILENO, &saved) == 0) {
+            quiet = saved;
+            quiet.c_lflag &= ~(tcflag_t)ECHO;
+            quiet.c_lflag |= ECHONL;
+            echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        }
+    }
+    bool ok = fgets(buf, (int)cap, stdin) != NULL;
+    if (echo_off)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    if (!ok)
+        return false;
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    else if (n + 1 == cap)
+        return false; /* longer than the buffer */
+    if (n && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    *len = n;
+    return true;
+}
+
+#define PASSWORD_MAX 512
+#define PASSWORD_MIN 8
+
+static int cmd_passwd(const command_options *options)
+{
+    (void)options;
+    char first[PASSWORD_MAX + 2], second[PASSWORD_MAX + 2];
+    size_t len = 0, len2 = 0;
+    int status = 1;
+    if (!read_password_line("New password for the HTTP API: ", first, sizeof first, &len)) {
+        fprintf(stderr, "selgw passwd: no password read (one line of at most %d bytes)\n",
+                PASSWORD_MAX);
+    } else if (len < PASSWORD_MIN) {
+        fprintf(stderr, "selgw passwd: the password needs at least %d characters\n", PASSWORD_MIN);
+    } else if (isatty(STDIN_FILENO) &&
+               (!read_password_line("Again: ", second, sizeof second, &len2) || len2 != len ||
+                memcmp(first, second, len))) {
+        fprintf(stderr, "selgw passwd: the two passwords differ\n");
+    } else {
+        char hash[SELGW_PASSWORD_HASH_SIZE];
+        if (selgw_password_hash(first, len, hash) != SELGW_OK) {
+            fprintf(stderr, "selgw passwd: not enough memory to hash the password\n");
+        } else {
+            printf("password_hash: \"%s\"\n", hash);
+            fprintf(stderr, "Put this line in the config's http: section (or the hash alone "
+                            "in the file http.password_file names); the password itself is "
+                            "kept nowhere.\n");
+            status = 0;
+        }
+    }
+    explicit_bzero(first, sizeof first);
+    explicit_bzero(second, sizeof second);
+    return status;
+}
+
 static int cmd_version(const command_options *options);
 static int cmd_help(const command_options *options);
 
@@ -970,6 +1043,11 @@ static const command commands[] = {
      "then read it back at its new settings; refused when several devices answer at its\n"
      "unit id now, or one answers at the new one already\n",
      set_address_flags, NULL, 0, cmd_set_address},
+    {"passwd", "",
+     "read a password for the HTTP API (dashboard, API, metrics) from stdin, without echo on\n"
+     "a terminal, and print the line to put in the config's http: section: its hash\n"
+     "(libsodium Argon2id), never the password\n",
+     no_flags, NULL, 0, cmd_passwd},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},

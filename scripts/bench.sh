@@ -9,6 +9,7 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_poll.py "$@"
 /usr/bin/python3 tests/bench/bench_rtu.py "$@"
 ./build/tests/bench_journal
+./build/tests/bench_history
 /usr/bin/python3 tests/bench/bench_drain.py
 /usr/bin/python3 tests/bench/bench_evidence.py
 /usr/bin/python3 tests/bench/bench_verify_chains.py

@@ -1,4 +1,5 @@
 #include "base/diag.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -121,8 +122,10 @@ void selgw_diag_print(selgw_diag *diag, FILE *out)
     if (!diag)
         return;
     selgw_diag_sort(diag);
+    /* Under journald each line is an error of its own, not info (a rejected reload). */
+    const char *prefix = out == stderr ? selgw_log_journal_prefix(SELGW_LOG_ERROR) : "";
     for (size_t i = 0; i < diag->count; i++)
-        fprintf(out, "%s\n", diag->entries[i].message);
+        fprintf(out, "%s%s\n", prefix, diag->entries[i].message);
     if (diag->dropped)
-        fprintf(out, "(%zu more diagnostics lost: out of memory)\n", diag->dropped);
+        fprintf(out, "%s(%zu more diagnostics lost: out of memory)\n", prefix, diag->dropped);
 }

@@ -33,6 +33,9 @@ selgw_log_style selgw_log_style_for(const char *journal_stream, bool stat_ok,
     return want_dev == dev && want_ino == ino ? SELGW_LOG_STYLE_JOURNAL : SELGW_LOG_STYLE_PLAIN;
 }
 
+#define LEVEL_COUNT (sizeof level_priorities / sizeof level_priorities[0])
+static char journal_prefixes[LEVEL_COUNT][8]; /* "<3>"...; "" when not on the journal */
+
 static void choose_style(void)
 {
     struct stat st;
@@ -40,6 +43,9 @@ static void choose_style(void)
     style = selgw_log_style_for(getenv("JOURNAL_STREAM"), stat_ok,
                                 stat_ok ? (unsigned long long)st.st_dev : 0,
                                 stat_ok ? (unsigned long long)st.st_ino : 0);
+    if (style == SELGW_LOG_STYLE_JOURNAL)
+        for (size_t i = 0; i < LEVEL_COUNT; i++)
+            snprintf(journal_prefixes[i], sizeof journal_prefixes[i], "<%d>", level_priorities[i]);
 }
 
 bool selgw_log_level_parse(const char *name, selgw_log_level *out)
@@ -63,6 +69,12 @@ bool selgw_log_level_parse(const char *name, selgw_log_level *out)
 void selgw_log_set_level(selgw_log_level level)
 {
     atomic_store(&log_level, (int)level);
+}
+
+const char *selgw_log_journal_prefix(selgw_log_level level)
+{
+    pthread_once(&style_once, choose_style);
+    return (unsigned)level < LEVEL_COUNT ? journal_prefixes[level] : "";
 }
 
 void selgw_log(selgw_log_level level, const char *fmt, ...)

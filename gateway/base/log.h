@@ -41,6 +41,11 @@ typedef enum selgw_log_style {
  * child whose stderr was redirected inherits it. Pure, for the tests. */
 selgw_log_style selgw_log_style_for(const char *journal_stream, bool stat_ok,
                                     unsigned long long dev, unsigned long long ino);
+/* "<N>" (journald's priority of level) when stderr is the journal, "" otherwise: for lines
+ * written to stderr without selgw_log (config diagnostics), so that `journalctl -p err`
+ * shows them with their positions. */
+const char *selgw_log_journal_prefix(selgw_log_level level);
+
 void selgw_log(selgw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct selgw_repeat {

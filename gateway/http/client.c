@@ -60,6 +60,14 @@ selgw_err selgw_http_get(const char *base_url, const char *path, char **body, ch
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROXY, ""); /* a local API: never through a proxy */
+    /* a gateway whose API has a password (http.password_hash): the operator's environment
+     * holds it, never a command line that `ps` shows */
+    const char *password = getenv(SELGW_HTTP_PASSWORD_ENV);
+    if (password && *password) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, "selgw");
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, password);
+    }
     CURLcode rc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -74,6 +82,11 @@ selgw_err selgw_http_get(const char *base_url, const char *path, char **body, ch
     } else if (rc != CURLE_OK) {
         err = SELGW_ERR_CONNECT;
         selgw_explain(why, why_cap, "%s: %s", url, error[0] ? error : curl_easy_strerror(rc));
+    } else if (status == 401) {
+        err = SELGW_ERR_AUTH;
+        selgw_explain(why, why_cap, "%s: the API needs its password%s", url,
+                      password && *password ? " (" SELGW_HTTP_PASSWORD_ENV " is not it)"
+                                            : ": set " SELGW_HTTP_PASSWORD_ENV);
     } else if (status != 200) {
         err = SELGW_ERR_SERVER;
         selgw_explain(why, why_cap, "%s: HTTP %ld%s%s", url, status, b.data ? ": " : "",

@@ -15,9 +15,14 @@
  * a wildcard address is asked on loopback) into buf. */
 void selgw_http_url_of_listen(const char *listen, char *buf, size_t cap);
 
-/* GETs base_url + path: the body (malloc'd, NUL-terminated) of a 200 answer. Otherwise
- * SELGW_ERR_CONNECT (nobody listens), SELGW_ERR_TIMEOUT, SELGW_ERR_SERVER (another
- * status), SELGW_ERR_NOMEM, with why saying what happened. */
+/* The environment variable that holds the API's password for `selgw status` and `selgw
+ * read`, when the gateway has one (http.password_hash). */
+#define SELGW_HTTP_PASSWORD_ENV "SELGW_HTTP_PASSWORD"
+
+/* GETs base_url + path: the body (malloc'd, NUL-terminated) of a 200 answer, with the
+ * password of SELGW_HTTP_PASSWORD_ENV when it is set. Otherwise SELGW_ERR_CONNECT (nobody
+ * listens), SELGW_ERR_TIMEOUT, SELGW_ERR_AUTH (401: no or another password),
+ * SELGW_ERR_SERVER (another status), SELGW_ERR_NOMEM, with why saying what happened. */
 selgw_err selgw_http_get(const char *base_url, const char *path, char **body, char *why,
                          size_t why_cap);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/error.h"
+#include "base/text_writer.h"
 #include "http/expo.h"
 
 /* ---- Prometheus ------------------------------------------------------------------------ */
@@ -414,4 +416,332 @@ selgw_err selgw_render_latest_json(const selgw_status *st, const char *device, c
     }
     *out = dump(root);
     return *out ? SELGW_OK : SELGW_ERR_NOMEM;
+}
+
+/* ---- the dashboard's API (text_writer: a series of a month is thousands of numbers) ----- */
+
+/* Renders with fn twice: once to measure, once into a buffer of that size. */
+typedef void (*text_fn)(char *buf, size_t cap, size_t *len, const void *ctx);
+
+static char *render_text(text_fn fn, const void *ctx)
+{
+    size_t need = 0;
+    fn(NULL, 0, &need, ctx);
+    char *buf = malloc(need + 1);
+    if (!buf)
+        return NULL;
+    size_t len = 0;
+    fn(buf, need + 1, &len, ctx);
+    return buf;
+}
+
+static void json_time(char *buf, size_t cap, size_t *len, int64_t ns)
+{
+    char text[SELGW_UTC_TEXT_SIZE];
+    if (ns == 0)
+        selgw_text_bytes(buf, cap, len, "null", 4);
+    else
+        selgw_json_string(buf, cap, len, selgw_format_utc(ns, text));
+}
+
+static void json_key(char *buf, size_t cap, size_t *len, bool first, const char *key)
+{
+    if (!first)
+        selgw_text_char(buf, cap, len, ',');
+    selgw_json_string(buf, cap, len, key);
+    selgw_text_char(buf, cap, len, ':');
+}
+
+static void json_day(char *buf, size_t cap, size_t *len, int32_t day)
+{
+    char text[SELGW_DAY_TEXT_SIZE];
+    if (day == INT32_MAX)
+        selgw_text_bytes(buf, cap, len, "null", 4);
+    else
+        selgw_json_string(buf, cap, len, selgw_format_day(day, text));
+}
+
+/* The local day (days since 1970-01-01) of a UTC instant at an offset in minutes. */
+static int32_t local_day(int64_t utc_ns, int offset_minutes)
+{
+    int64_t s = utc_ns / SELGW_NS_PER_S + (int64_t)offset_minutes * 60;
+    return (int32_t)(s >= 0 ? s / 86400 : -((-s + 86399) / 86400));
+}
+
+static void latest_entries(char *buf, size_t cap, size_t *len, const selgw_status *st,
+                           const char *plot, bool *first)
+{
+    for (size_t i = 0; i < st->device_count; i++) {
+        const selgw_status_device *d = &st->devices[i];
+        if (strcmp(d->plot, plot) || d->health.polls == 0)
+            continue; /* no completed poll yet: nothing to show */
+        for (size_t k = 0; k < d->field_count; k++) {
+            const selgw_reading_field *f = &d->fields[k];
+            selgw_text_bytes(buf, cap, len, *first ? "{" : ",{", *first ? 1 : 2);
+            *first = false;
+            json_key(buf, cap, len, true, "device");
+            selgw_json_string(buf, cap, len, d->id);
+            json_key(buf, cap, len, false, "field");
+            selgw_json_string(buf, cap, len, f->name);
+            json_key(buf, cap, len, false, "unit");
+            selgw_json_string(buf, cap, len, f->unit);
+            json_key(buf, cap, len, false, "value");
+            selgw_json_number(buf, cap, len,
+                              f->quality == SELGW_QUALITY_READ_FAILED ? NAN : f->value);
+            json_key(buf, cap, len, false, "quality");
+            selgw_json_string(buf, cap, len, selgw_quality_name(f->quality));
+            json_key(buf, cap, len, false, "time");
+            json_time(buf, cap, len, d->health.last_poll_ns);
+            json_key(buf, cap, len, false, "age_s");
+            selgw_json_number(buf, cap, len, (double)(st->now_ns - d->health.last_poll_ns) / 1e9);
+            selgw_text_char(buf, cap, len, '}');
+        }
+    }
+}
+
+static void plots_text(char *buf, size_t cap, size_t *len, const void *ctx)
+{
+    const selgw_status *st = ctx;
+    selgw_text_char(buf, cap, len, '{');
+    json_key(buf, cap, len, true, "gateway");
+    selgw_json_string(buf, cap, len, st->gateway_id);
+    json_key(buf, cap, len, false, "now");
+    json_time(buf, cap, len, st->now_ns);
+    json_key(buf, cap, len, false, "utc_offset");
+    int off = st->utc_offset_minutes;
+    selgw_text_format(buf, cap, len, "\"%c%02d:%02d\"", off < 0 ? '-' : '+', abs(off) / 60,
+                      abs(off) % 60);
+    json_key(buf, cap, len, false, "bases");
+    selgw_text_char(buf, cap, len, '[');
+    for (size_t i = 0; i < st->base_count; i++) {
+        const selgw_status_base *b = &st->bases[i];
+        selgw_text_bytes(buf, cap, len, i ? ",{" : "{", i ? 2 : 1);
+        json_key(buf, cap, len, true, "id");
+        selgw_json_string(buf, cap, len, b->id);
+        json_key(buf, cap, len, false, "name");
+        selgw_json_string(buf, cap, len, b->name);
+        json_key(buf, cap, len, false, "county");
+        selgw_json_string(buf, cap, len, b->county);
+        json_key(buf, cap, len, false, "township");
+        selgw_json_string(buf, cap, len, b->township);
+        selgw_text_char(buf, cap, len, '}');
+    }
+    selgw_text_char(buf, cap, len, ']');
+    json_key(buf, cap, len, false, "plots");
+    selgw_text_char(buf, cap, len, '[');
+    int32_t today = local_day(st->now_ns, st->utc_offset_minutes);
+    for (size_t i = 0; i < st->plot_count; i++) {
+        const selgw_status_plot *p = &st->plots[i];
+        selgw_text_bytes(buf, cap, len, i ? ",{" : "{", i ? 2 : 1);
+        json_key(buf, cap, len, true, "id");
+        selgw_json_string(buf, cap, len, p->id);
+        json_key(buf, cap, len, false, "base");
+        selgw_json_string(buf, cap, len, p->base);
+        json_key(buf, cap, len, false, "crop");
+        selgw_json_string(buf, cap, len, p->crop);
+        json_key(buf, cap, len, false, "area_mu");
+        selgw_json_number(buf, cap, len, p->area_mu > 0 ? p->area_mu : NAN);
+        json_key(buf, cap, len, false, "households");
+        selgw_text_char(buf, cap, len, '[');
+        for (size_t k = 0; k < p->household_count; k++) {
+            const selgw_status_household *h = &p->households[k];
+            selgw_text_bytes(buf, cap, len, k ? ",{" : "{", k ? 2 : 1);
+            json_key(buf, cap, len, true, "household");
+            selgw_json_string(buf, cap, len, h->household);
+            json_key(buf, cap, len, false, "contract");
+            selgw_json_string(buf, cap, len, h->contract);
+            json_key(buf, cap, len, false, "from");
+            json_day(buf, cap, len, h->from_day);
+            json_key(buf, cap, len, false, "to");
+            json_day(buf, cap, len, h->to_day);
+            json_key(buf, cap, len, false, "active");
+            bool active = h->from_day <= today && today <= h->to_day;
+            selgw_text_format(buf, cap, len, "%s", active ? "true" : "false");
+            selgw_text_char(buf, cap, len, '}');
+        }
+        selgw_text_char(buf, cap, len, ']');
+        json_key(buf, cap, len, false, "devices");
+        selgw_text_char(buf, cap, len, '[');
+        bool first = true;
+        for (size_t d = 0; d < st->device_count; d++) {
+            if (strcmp(st->devices[d].plot, p->id))
+                continue;
+            if (!first)
+                selgw_text_char(buf, cap, len, ',');
+            first = false;
+            selgw_json_string(buf, cap, len, st->devices[d].id);
+        }
+        selgw_text_char(buf, cap, len, ']');
+        json_key(buf, cap, len, false, "latest");
+        selgw_text_char(buf, cap, len, '[');
+        first = true;
+        latest_entries(buf, cap, len, st, p->id, &first);
+        selgw_text_char(buf, cap, len, ']');
+        /* active alerts: filled once the alert engine hands them over */
+        json_key(buf, cap, len, false, "alerts");
+        selgw_text_bytes(buf, cap, len, "[]}", 3);
+    }
+    selgw_text_bytes(buf, cap, len, "]}\n", 3);
+}
+
+char *selgw_render_plots_json(const selgw_status *st)
+{
+    return render_text(plots_text, st);
+}
+
+static void history_text(char *buf, size_t cap, size_t *len, const void *ctx)
+{
+    const selgw_history *h = ctx;
+    selgw_text_char(buf, cap, len, '{');
+    json_key(buf, cap, len, true, "plot");
+    selgw_json_string(buf, cap, len, h->plot);
+    json_key(buf, cap, len, false, "from");
+    json_time(buf, cap, len, h->from_ns);
+    json_key(buf, cap, len, false, "to");
+    json_time(buf, cap, len, h->to_ns);
+    json_key(buf, cap, len, false, "step_s");
+    selgw_text_format(buf, cap, len, "%lld", (long long)(h->step_ns / SELGW_NS_PER_S));
+    json_key(buf, cap, len, false, "series");
+    selgw_text_char(buf, cap, len, '[');
+    for (size_t i = 0; i < h->series_count; i++) {
+        const selgw_history_series *s = &h->series[i];
+        selgw_text_bytes(buf, cap, len, i ? ",\n{" : "\n{", i ? 3 : 2);
+        json_key(buf, cap, len, true, "device");
+        selgw_json_string(buf, cap, len, s->device);
+        json_key(buf, cap, len, false, "field");
+        selgw_json_string(buf, cap, len, s->field);
+        json_key(buf, cap, len, false, "unit");
+        selgw_json_string(buf, cap, len, s->unit);
+        json_key(buf, cap, len, false, "points");
+        selgw_text_char(buf, cap, len, '[');
+        for (size_t k = 0; k < s->point_count; k++) {
+            /* milliseconds, floored: a chart's x axis */
+            int64_t t = s->points[k].time_ns;
+            int64_t ms =
+                t >= 0 ? t / SELGW_NS_PER_MS : -((-t + SELGW_NS_PER_MS - 1) / SELGW_NS_PER_MS);
+            selgw_text_format(buf, cap, len, k ? ",[%lld," : "[%lld,", (long long)ms);
+            selgw_json_number(buf, cap, len, s->points[k].value);
+            selgw_text_char(buf, cap, len, ']');
+        }
+        selgw_text_bytes(buf, cap, len, "]}", 2);
+    }
+    selgw_text_bytes(buf, cap, len, "]}\n", 3);
+}
+
+char *selgw_render_history_json(const selgw_history *h)
+{
+    return render_text(history_text, h);
+}
+
+static void notes_list(char *buf, size_t cap, size_t *len, const selgw_history_note *notes,
+                       size_t count, bool with_type)
+{
+    selgw_text_char(buf, cap, len, '[');
+    for (size_t i = 0; i < count; i++) {
+        const selgw_history_note *n = &notes[i];
+        selgw_text_bytes(buf, cap, len, i ? ",{" : "{", i ? 2 : 1);
+        json_key(buf, cap, len, true, "time");
+        json_time(buf, cap, len, n->time_ns);
+        if (with_type) {
+            json_key(buf, cap, len, false, "type");
+            selgw_json_string(buf, cap, len, n->type);
+        }
+        json_key(buf, cap, len, false, "text");
+        selgw_json_string_n(buf, cap, len, n->text, n->text_len);
+        if (!with_type) {
+            json_key(buf, cap, len, false, "ref");
+            selgw_json_string_n(buf, cap, len, n->ref, n->ref_len);
+        }
+        selgw_text_char(buf, cap, len, '}');
+    }
+    selgw_text_char(buf, cap, len, ']');
+}
+
+static void notes_text(char *buf, size_t cap, size_t *len, const void *ctx)
+{
+    const selgw_notes *n = ctx;
+    selgw_text_char(buf, cap, len, '{');
+    json_key(buf, cap, len, true, "plot");
+    selgw_json_string(buf, cap, len, n->plot);
+    json_key(buf, cap, len, false, "from");
+    json_time(buf, cap, len, n->from_ns);
+    json_key(buf, cap, len, false, "to");
+    json_time(buf, cap, len, n->to_ns);
+    json_key(buf, cap, len, false, "annotations");
+    notes_list(buf, cap, len, n->annotations, n->annotation_count, false);
+    json_key(buf, cap, len, false, "events");
+    notes_list(buf, cap, len, n->events, n->event_count, true);
+    selgw_text_bytes(buf, cap, len, "}\n", 2);
+}
+
+char *selgw_render_notes_json(const selgw_notes *n)
+{
+    return render_text(notes_text, n);
+}
+
+/* ---- the period of a history request ------------------------------------------------------ */
+
+#define MAX_PERIOD_NS (INT64_C(400) * 86400 * SELGW_NS_PER_S)
+
+static int64_t choose_step(int64_t span_ns, size_t max_points)
+{
+    static const int64_t steps_s[] = {1,   5,    10,   30,   60,    120,   300,   600,
+                                      900, 1800, 3600, 7200, 10800, 21600, 43200, 86400};
+    int64_t need = (span_ns + (int64_t)max_points - 1) / (int64_t)max_points;
+    for (size_t i = 0; i < sizeof steps_s / sizeof steps_s[0]; i++)
+        if (steps_s[i] * SELGW_NS_PER_S >= need)
+            return steps_s[i] * SELGW_NS_PER_S;
+    int64_t day = 86400 * SELGW_NS_PER_S;
+    return (need + day - 1) / day * day;
+}
+
+selgw_err selgw_history_period(const char *period, const char *from, const char *to,
+                               const char *default_period, int64_t now_ns, selgw_history_query *q,
+                               char *why, size_t why_cap)
+{
+    static const struct {
+        const char *name;
+        int64_t seconds;
+    } periods[] = {{"24h", 86400}, {"7d", 7 * 86400}, {"30d", 30 * 86400}};
+    q->max_points = SELGW_HISTORY_MAX_POINTS;
+    if (period && (from || to)) {
+        selgw_explain(why, why_cap, "give period or from/to, not both");
+        return SELGW_ERR_INVALID;
+    }
+    if (from || to) {
+        if (!from) {
+            selgw_explain(why, why_cap, "to needs from");
+            return SELGW_ERR_INVALID;
+        }
+        if (!selgw_parse_time_arg(from, 0, &q->from_ns)) {
+            selgw_explain(why, why_cap, "from is not an RFC 3339 time");
+            return SELGW_ERR_INVALID;
+        }
+        q->to_ns = now_ns;
+        if (to && !selgw_parse_time_arg(to, 0, &q->to_ns)) {
+            selgw_explain(why, why_cap, "to is not an RFC 3339 time");
+            return SELGW_ERR_INVALID;
+        }
+        if (q->to_ns < q->from_ns) {
+            selgw_explain(why, why_cap, "from is after to");
+            return SELGW_ERR_INVALID;
+        }
+        if (q->to_ns - q->from_ns > MAX_PERIOD_NS) {
+            selgw_explain(why, why_cap, "a period of at most 400 days");
+            return SELGW_ERR_INVALID;
+        }
+    } else {
+        const char *name = period ? period : default_period;
+        size_t i = 0;
+        while (i < sizeof periods / sizeof periods[0] && strcmp(periods[i].name, name))
+            i++;
+        if (i == sizeof periods / sizeof periods[0]) {
+            selgw_explain(why, why_cap, "period is one of 24h, 7d, 30d");
+            return SELGW_ERR_INVALID;
+        }
+        q->to_ns = now_ns;
+        q->from_ns = now_ns - periods[i].seconds * SELGW_NS_PER_S;
+    }
+    q->step_ns = choose_step(q->to_ns - q->from_ns, q->max_points);
+    return SELGW_OK;
 }

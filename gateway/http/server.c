@@ -9,10 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 
+#include "base/clock.h"
 #include "base/listen.h"
 #include "base/log.h"
+#include "base/text_writer.h"
 #include "base/worker.h"
+#include "http/auth.h"
 #include "http/render.h"
 
 /* How long the thread waits for a connection before it looks whether it should stop: the
@@ -24,11 +28,34 @@ struct selgw_http_server {
     selgw_worker *worker;
     selgw_status_source_fn source;
     void *source_ctx;
+    selgw_history_source history; /* history NULL: none */
+    selgw_http_auth *auth;        /* NULL: no password */
+    char *tls_cert, *tls_key;     /* PEM, kept while the daemon runs */
+    size_t tls_key_len;
 };
+
+/* What a request asks for. */
+typedef enum route_kind {
+    ROUTE_NONE,
+    ROUTE_METRICS,
+    ROUTE_STATUS,
+    ROUTE_LATEST, /* arg: a device, or "" for every device */
+    ROUTE_PLOTS,
+    ROUTE_PLOT_HISTORY, /* arg: the plot */
+    ROUTE_PLOT_NOTES,
+} route_kind;
+
+/* Longest id the URL may name (the config's ids are shorter: SELGW_ID_MAX). */
+#define URL_ID_MAX 128
+
+typedef struct route {
+    route_kind kind;
+    char arg[URL_ID_MAX + 1];
+} route;
 
 /* What one request asked for, and what the visit of the snapshot produced. */
 typedef struct answer {
-    const char *url;
+    route route;
     unsigned status;
     const char *content_type;
     char *body;
@@ -36,53 +63,148 @@ typedef struct answer {
 } answer;
 
 #define LATEST "/api/v1/latest"
+#define PLOTS "/api/v1/plots"
+#define JSON_TYPE "application/json"
 
+/* The id in url after prefix "/" up to the next '/' or the end: its length, or 0 when
+ * there is none or it is too long. *rest points after it. */
+static size_t url_id(const char *url, const char **rest)
+{
+    size_t n = strcspn(url, "/");
+    *rest = url + n;
+    return n <= URL_ID_MAX ? n : 0;
+}
+
+static route parse_route(const char *url)
+{
+    route r = {ROUTE_NONE, ""};
+    size_t latest = strlen(LATEST), plots = strlen(PLOTS);
+    const char *rest;
+    if (!strcmp(url, "/metrics")) {
+        r.kind = ROUTE_METRICS;
+    } else if (!strcmp(url, "/api/v1/status")) {
+        r.kind = ROUTE_STATUS;
+    } else if (!strcmp(url, LATEST)) {
+        r.kind = ROUTE_LATEST;
+    } else if (!strncmp(url, LATEST "/", latest + 1)) {
+        size_t n = url_id(url + latest + 1, &rest);
+        if (n && !*rest) {
+            r.kind = ROUTE_LATEST;
+            memcpy(r.arg, url + latest + 1, n);
+            r.arg[n] = '\0';
+        }
+    } else if (!strcmp(url, PLOTS)) {
+        r.kind = ROUTE_PLOTS;
+    } else if (!strncmp(url, PLOTS "/", plots + 1)) {
+        size_t n = url_id(url + plots + 1, &rest);
+        if (n && (!strcmp(rest, "/history") || !strcmp(rest, "/notes"))) {
+            r.kind = rest[1] == 'h' ? ROUTE_PLOT_HISTORY : ROUTE_PLOT_NOTES;
+            memcpy(r.arg, url + plots + 1, n);
+            r.arg[n] = '\0';
+        }
+    }
+    return r;
+}
+
+/* {"error": message}: the message may quote what the URL said (escaped here). */
 static void set_error(answer *a, unsigned status, const char *message)
 {
-    char text[256];
-    int n = snprintf(text, sizeof text, "{\"error\": \"%s\"}\n", message);
+    size_t need = 0;
+    selgw_text_bytes(NULL, 0, &need, "{\"error\": ", 10);
+    selgw_json_string(NULL, 0, &need, message);
+    need += 2;
+    free(a->body);
+    a->body = malloc(need + 1);
     a->status = status;
-    a->content_type = "application/json";
-    a->body = strdup(text);
-    a->len = a->body ? (size_t)n : 0;
+    a->content_type = JSON_TYPE;
+    a->len = 0;
+    if (!a->body)
+        return;
+    selgw_text_bytes(a->body, need + 1, &a->len, "{\"error\": ", 10);
+    selgw_json_string(a->body, need + 1, &a->len, message);
+    selgw_text_bytes(a->body, need + 1, &a->len, "}\n", 2);
 }
 
 static void visit(void *ctx, const selgw_status *st)
 {
     answer *a = ctx;
-    if (!strcmp(a->url, "/metrics")) {
+    a->content_type = JSON_TYPE;
+    switch (a->route.kind) {
+    case ROUTE_METRICS:
         a->body = selgw_render_metrics(st, &a->len);
         a->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    } else if (!strcmp(a->url, "/api/v1/status")) {
+        break;
+    case ROUTE_STATUS:
         a->body = selgw_render_status_json(st);
-        a->content_type = "application/json";
-    } else {
-        const char *device = NULL;
-        if (a->url[strlen(LATEST)] == '/')
-            device = a->url + strlen(LATEST) + 1;
-        a->content_type = "application/json";
+        break;
+    case ROUTE_PLOTS:
+        a->body = selgw_render_plots_json(st);
+        break;
+    default: {
+        const char *device = a->route.arg[0] ? a->route.arg : NULL;
         if (selgw_render_latest_json(st, device, &a->body) == SELGW_ERR_NOT_FOUND) {
-            char message[160];
-            snprintf(message, sizeof message, "no device %.100s in the running configuration",
-                     device);
-            /* the id came from the URL: only safe characters go into the JSON text */
-            for (char *c = message; *c; c++)
-                if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-                    *c = '?';
+            char message[200];
+            snprintf(message, sizeof message, "no device %s in the running configuration", device);
             set_error(a, MHD_HTTP_NOT_FOUND, message);
             return;
         }
     }
-    if (a->body && a->content_type[0] == 'a')
+    }
+    if (a->body && a->route.kind != ROUTE_METRICS)
         a->len = strlen(a->body);
     a->status = a->body ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-static bool known_path(const char *url)
+static void visit_history(void *ctx, const selgw_history *h)
 {
-    size_t n = strlen(LATEST);
-    return !strcmp(url, "/metrics") || !strcmp(url, "/api/v1/status") || !strcmp(url, LATEST) ||
-           (!strncmp(url, LATEST, n) && url[n] == '/' && url[n + 1] && !strchr(url + n + 1, '/'));
+    answer *a = ctx;
+    a->body = selgw_render_history_json(h);
+    a->len = a->body ? strlen(a->body) : 0;
+    a->content_type = JSON_TYPE;
+    a->status = a->body ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void visit_notes(void *ctx, const selgw_notes *n)
+{
+    answer *a = ctx;
+    a->body = selgw_render_notes_json(n);
+    a->len = a->body ? strlen(a->body) : 0;
+    a->content_type = JSON_TYPE;
+    a->status = a->body ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* /api/v1/plots/PLOT/history and /notes: from the journal, through the history source. */
+static void answer_plot(selgw_http_server *s, struct MHD_Connection *connection, answer *a)
+{
+    const char *period = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "period");
+    const char *from = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "from");
+    const char *to = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "to");
+    bool history = a->route.kind == ROUTE_PLOT_HISTORY;
+    selgw_history_query q = {.plot = a->route.arg};
+    char why[160];
+    if (selgw_history_period(period, from, to, history ? "24h" : "30d", selgw_utc_ns(), &q, why,
+                             sizeof why) != SELGW_OK) {
+        set_error(a, MHD_HTTP_BAD_REQUEST, why);
+        return;
+    }
+    if (!s->history.history) {
+        set_error(a, MHD_HTTP_SERVICE_UNAVAILABLE, "this gateway has no history to serve");
+        return;
+    }
+    selgw_err err = history ? s->history.history(s->history.ctx, &q, visit_history, a)
+                            : s->history.notes(s->history.ctx, &q, visit_notes, a);
+    if (err == SELGW_ERR_NOT_FOUND) {
+        char message[200];
+        snprintf(message, sizeof message, "no plot %s in the running configuration", a->route.arg);
+        set_error(a, MHD_HTTP_NOT_FOUND, message);
+    } else if (err != SELGW_OK) {
+        char message[200];
+        snprintf(message, sizeof message, "the journal could not be read: %s", selgw_strerror(err));
+        set_error(a,
+                  err == SELGW_ERR_NOMEM ? MHD_HTTP_INTERNAL_SERVER_ERROR
+                                         : MHD_HTTP_SERVICE_UNAVAILABLE,
+                  message);
+    }
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
@@ -93,15 +215,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
     (void)upload_data;
     (void)con_cls;
     selgw_http_server *s = cls;
-    answer a = {.url = url, .status = MHD_HTTP_INTERNAL_SERVER_ERROR};
+    answer a = {.route = parse_route(url), .status = MHD_HTTP_INTERNAL_SERVER_ERROR};
+    bool unauthorized = false;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         set_error(&a, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET: the API never changes anything");
     } else if (*upload_data_size) {
         set_error(&a, MHD_HTTP_BAD_REQUEST, "a GET has no body");
-    } else if (!known_path(url)) {
+    } else if (s->auth && !selgw_http_auth_check(s->auth, MHD_lookup_connection_value(
+                                                              connection, MHD_HEADER_KIND,
+                                                              MHD_HTTP_HEADER_AUTHORIZATION))) {
+        unauthorized = true;
+        set_error(&a, MHD_HTTP_UNAUTHORIZED, "this gateway's API needs its password");
+    } else if (a.route.kind == ROUTE_NONE) {
         set_error(&a, MHD_HTTP_NOT_FOUND,
-                  "no such path; there are /metrics, /api/v1/status, /api/v1/latest and "
-                  "/api/v1/latest/DEVICE");
+                  "no such path; there are /metrics, /api/v1/status, /api/v1/latest, "
+                  "/api/v1/latest/DEVICE, /api/v1/plots, /api/v1/plots/PLOT/history and "
+                  "/api/v1/plots/PLOT/notes");
+    } else if (a.route.kind == ROUTE_PLOT_HISTORY || a.route.kind == ROUTE_PLOT_NOTES) {
+        answer_plot(s, connection, &a);
     } else if (!s->source(s->source_ctx, visit, &a)) {
         set_error(&a, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is not running");
     }
@@ -114,8 +245,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         return MHD_NO;
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
+    /* read-only data of the moment: no cache may keep it */
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (a.status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (unauthorized)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"selgw\", charset=\"UTF-8\"");
     enum MHD_Result rc = MHD_queue_response(connection, a.status, response);
     MHD_destroy_response(response);
     return rc;
@@ -157,39 +293,141 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
     selgw_log(SELGW_LOG_DEBUG, "HTTP API: %s", text);
 }
 
-selgw_err selgw_http_server_new(const char *listen, selgw_status_source_fn source, void *source_ctx,
+/* A PEM file into memory (at most 1 MiB); NULL with why when it cannot be read. */
+static char *read_pem(const char *what, const char *path, size_t *len, char *why, size_t why_cap)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        selgw_explain(why, why_cap, "cannot read the TLS %s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1u << 20, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf)
+        n = fread(buf, 1, cap + 1, f);
+    bool bad = !buf || ferror(f) || n > cap || n == 0;
+    fclose(f);
+    if (bad) {
+        if (buf)
+            explicit_bzero(buf, cap + 1);
+        free(buf);
+        selgw_explain(why, why_cap, "cannot read the TLS %s %s: %s", what, path,
+                      n > cap  ? "larger than 1 MiB"
+                      : n == 0 ? "empty"
+                               : "read error");
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static bool is_loopback(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* Says at start what a listener beyond loopback exposes. */
+static void warn_exposure(const selgw_http_options *opt, const struct sockaddr_storage *addr)
+{
+    if (is_loopback(addr))
+        return;
+    bool password = opt->password_hash != NULL, tls = opt->tls_cert_file != NULL;
+    if (!password && !tls)
+        selgw_log(SELGW_LOG_WARN,
+                  "HTTP API: listening on %s, beyond this machine, with neither a password nor "
+                  "TLS: the dashboard is exposed to the LAN without a password (set "
+                  "http.password_hash from `selgw passwd`, and http.tls_cert and http.tls_key)",
+                  opt->listen);
+    else if (!password)
+        selgw_log(SELGW_LOG_WARN,
+                  "HTTP API: listening on %s over TLS but without a password: the dashboard is "
+                  "exposed to the LAN without a password (set http.password_hash from `selgw "
+                  "passwd`)",
+                  opt->listen);
+    else if (!tls)
+        selgw_log(SELGW_LOG_WARN,
+                  "HTTP API: listening on %s with a password but without TLS: the password "
+                  "travels in clear over the LAN (set http.tls_cert and http.tls_key)",
+                  opt->listen);
+}
+
+selgw_err selgw_http_server_new(const selgw_http_options *opt, selgw_status_source_fn source,
+                                void *source_ctx, const selgw_history_source *history,
                                 selgw_http_server **out, char *why, size_t why_cap)
 {
     *out = NULL;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    if (!selgw_parse_listen(listen, &addr, &addr_len, why, why_cap))
+    if (!selgw_parse_listen(opt->listen, &addr, &addr_len, why, why_cap))
         return SELGW_ERR_INVALID;
+    bool tls = opt->tls_cert_file || opt->tls_key_file;
+    if (tls && (!opt->tls_cert_file || !opt->tls_key_file)) {
+        selgw_explain(why, why_cap, "TLS needs both a certificate and a key");
+        return SELGW_ERR_INVALID;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        selgw_explain(why, why_cap,
+                      "this libmicrohttpd was built without TLS (GnuTLS): https cannot be "
+                      "served; install a libmicrohttpd with TLS or remove http.tls_cert and "
+                      "http.tls_key");
+        return SELGW_ERR_INVALID;
+    }
     selgw_http_server *s = calloc(1, sizeof *s);
     if (!s)
         return SELGW_ERR_NOMEM;
     s->source = source;
     s->source_ctx = source_ctx;
-    selgw_err err = selgw_worker_new(&s->worker);
-    if (err != SELGW_OK) {
-        free(s);
+    if (history)
+        s->history = *history;
+    selgw_err err = SELGW_OK;
+    if (opt->password_hash && (err = selgw_http_auth_new(opt->password_hash, &s->auth))) {
+        if (err == SELGW_ERR_INVALID)
+            selgw_explain(why, why_cap,
+                          "the password hash is not a crypto_pwhash_str string "
+                          "(make one with selgw passwd)");
+        selgw_http_server_free(s);
         return err;
     }
-    unsigned flags = MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    size_t cert_len = 0;
+    if (tls &&
+        (!(s->tls_cert = read_pem("certificate", opt->tls_cert_file, &cert_len, why, why_cap)) ||
+         !(s->tls_key = read_pem("key", opt->tls_key_file, &s->tls_key_len, why, why_cap)))) {
+        selgw_http_server_free(s);
+        return SELGW_ERR_IO;
+    }
+    if ((err = selgw_worker_new(&s->worker)) != SELGW_OK) {
+        selgw_http_server_free(s);
+        return err;
+    }
+    unsigned flags = MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     (tls ? MHD_USE_TLS : 0);
     /* The port is given again (MHD checks it against the address's). */
     uint16_t port = addr.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&addr)->sin6_port)
                                                : ntohs(((struct sockaddr_in *)&addr)->sin_port);
     errno = 0;
-    s->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
-                                 NULL, MHD_OPTION_CONNECTION_LIMIT, 16u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (tls)
+        s->daemon = MHD_start_daemon(
+            flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_CONNECTION_LIMIT, 16u,
+            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_END);
+    else
+        s->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR,
+                                     (struct sockaddr *)&addr, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+                                     NULL, MHD_OPTION_CONNECTION_LIMIT, 16u,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!s->daemon) {
         int e = errno;
-        selgw_worker_free(s->worker);
-        free(s);
-        selgw_explain(why, why_cap, "cannot listen on %s: %s", listen,
-                      e ? strerror(e) : "the address is taken or not on this machine");
+        selgw_http_server_free(s);
+        selgw_explain(why, why_cap, "cannot listen on %s: %s", opt->listen,
+                      e     ? strerror(e)
+                      : tls ? "the address is taken or not on this machine, or the TLS "
+                              "certificate and key are not a matching PEM pair"
+                            : "the address is taken or not on this machine");
         return SELGW_ERR_IO;
     }
     err = selgw_worker_start(s->worker, server_thread, s);
@@ -197,6 +435,7 @@ selgw_err selgw_http_server_new(const char *listen, selgw_status_source_fn sourc
         selgw_http_server_free(s);
         return err;
     }
+    warn_exposure(opt, &addr);
     *out = s;
     return SELGW_OK;
 }
@@ -205,8 +444,13 @@ void selgw_http_server_free(selgw_http_server *s)
 {
     if (!s)
         return;
-    selgw_worker_free(s->worker); /* stops and joins the thread first */
+    selgw_worker_free(s->worker); /* stops and joins the thread first; NULL is fine */
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    selgw_http_auth_free(s->auth);
+    free(s->tls_cert);
+    if (s->tls_key)
+        explicit_bzero(s->tls_key, s->tls_key_len);
+    free(s->tls_key);
     free(s);
 }

@@ -35,6 +35,23 @@ typedef struct selgw_status_sink {
     uint64_t backlog_records; /* the journal's committed head minus the sink's cursor */
 } selgw_status_sink;
 
+/* The dashboard's view of the farm: bases, plots and their households' contracts. */
+typedef struct selgw_status_base {
+    const char *id, *name, *county, *township;
+} selgw_status_base;
+
+typedef struct selgw_status_household {
+    const char *household, *contract;
+    int32_t from_day, to_day; /* local days since 1970-01-01; to_day INT32_MAX: open-ended */
+} selgw_status_household;
+
+typedef struct selgw_status_plot {
+    const char *id, *base, *crop;
+    double area_mu; /* 0: not given */
+    size_t household_count;
+    const selgw_status_household *households;
+} selgw_status_plot;
+
 typedef struct selgw_status {
     const char *gateway_id;
     const char *version;
@@ -48,6 +65,11 @@ typedef struct selgw_status {
     size_t sink_count;
     const selgw_status_sink *sinks;
     selgw_journal_stats journal;
+    int utc_offset_minutes; /* the gateway's local time (contract dates) */
+    size_t base_count;
+    const selgw_status_base *bases;
+    size_t plot_count;
+    const selgw_status_plot *plots; /* a device names its plot by id */
 } selgw_status;
 
 /* What the server does with a snapshot (encodes it); called by the source. */

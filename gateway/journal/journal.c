@@ -124,7 +124,29 @@ typedef struct segment {
     uint64_t last_seq;  /* first_seq - 1 while it holds no record */
     uint64_t bytes;     /* committed length of the file, header included */
     int64_t mtime_ns;   /* last write (UTC): retention counts from it */
+    /* The time index: the smallest and largest of its records' own times (UTC). Records
+     * come in poll order, but a clock step can put older times after newer ones, so a
+     * reader of a time range goes by these, not by the order of segments. INT64_MAX and
+     * INT64_MIN while it holds no record with a time. */
+    int64_t min_time_ns, max_time_ns;
 } segment;
+
+#define NO_MIN_TIME INT64_MAX
+#define NO_MAX_TIME INT64_MIN
+
+/* Widens [*min, *max] by the time of one payload (one whose head does not decode has
+ * none). */
+static void widen_times(const uint8_t *payload, size_t len, int64_t *min, int64_t *max)
+{
+    selgw_record_type type;
+    int64_t t;
+    if (!selgw_record_head(payload, len, &type, &t, NULL, NULL))
+        return;
+    if (t < *min)
+        *min = t;
+    if (t > *max)
+        *max = t;
+}
 
 /* A segment dropped by the disk budget: its file is removed once the GAP record that
  * stands for it is committed, so a crash in between never loses records silently. */
@@ -683,8 +705,8 @@ static int roll_segment(selgw_journal *j, uint64_t first_seq, const char **what,
         return e;
     }
     pthread_mutex_lock(&j->lock);
-    bool ok =
-        add_segment(j, (segment){first_seq, first_seq - 1, SEGMENT_HEADER_SIZE, selgw_utc_ns()});
+    bool ok = add_segment(j, (segment){first_seq, first_seq - 1, SEGMENT_HEADER_SIZE,
+                                       selgw_utc_ns(), NO_MIN_TIME, NO_MAX_TIME});
     j->force_roll = false;
     pthread_mutex_unlock(&j->lock);
     if (!ok) {
@@ -734,6 +756,9 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
             chunk_end += n;
         }
         size_t chunk = chunk_end - off;
+        int64_t min_time = NO_MIN_TIME, max_time = NO_MAX_TIME;
+        for (size_t f = off; f < chunk_end; f += FRAME_HEADER_SIZE + get_u32(buf + f))
+            widen_times(buf + f + FRAME_HEADER_SIZE, get_u32(buf + f), &min_time, &max_time);
 
         int e = write_all(j->active_fd, buf + off, chunk, at);
         if (e) {
@@ -775,6 +800,10 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
         last->bytes = at + chunk;
         last->last_seq = last_seq;
         last->mtime_ns = selgw_utc_ns();
+        if (min_time < last->min_time_ns)
+            last->min_time_ns = min_time;
+        if (max_time > last->max_time_ns)
+            last->max_time_ns = max_time;
         j->committed = last_seq;
         j->writing_off = chunk_end;
         recount_backlog(j);
@@ -1203,6 +1232,7 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
     char why[160];
     const char *problem = NULL;
     uint64_t valid = 0, expect = first_seq, bad_at = 0;
+    int64_t min_time = NO_MIN_TIME, max_time = NO_MAX_TIME;
     if (size < SEGMENT_HEADER_SIZE) {
         selgw_explain(why, sizeof why, "segment header incomplete (%" PRIu64 " of %u bytes)", size,
                       SEGMENT_HEADER_SIZE);
@@ -1235,6 +1265,8 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
             problem = check_frame(map, size, off, expect, &flen, why, sizeof why);
             if (problem)
                 break;
+            widen_times(map + off + FRAME_HEADER_SIZE, flen - FRAME_HEADER_SIZE, &min_time,
+                        &max_time);
             off += flen;
             expect++;
         }
@@ -1272,7 +1304,8 @@ static selgw_err recover_segment(selgw_journal *j, uint64_t first_seq, bool is_l
     } else if (valid < SEGMENT_HEADER_SIZE) {
         valid = SEGMENT_HEADER_SIZE; /* read-only: an empty segment, as it will be */
     }
-    if (!add_segment(j, (segment){first_seq, expect - 1, valid, utc_of(&st.st_mtim)})) {
+    if (!add_segment(
+            j, (segment){first_seq, expect - 1, valid, utc_of(&st.st_mtim), min_time, max_time})) {
         err = SELGW_ERR_NOMEM;
         goto out;
     }
@@ -2158,6 +2191,35 @@ selgw_err selgw_journal_read(selgw_journal_reader *r, uint64_t *seq, const uint8
         return SELGW_OK;
     }
     return SELGW_ERR_AGAIN;
+}
+
+/* ---- the time index ------------------------------------------------------------------ */
+
+selgw_err selgw_journal_segments(selgw_journal *j, selgw_journal_segment_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    if (!j)
+        return SELGW_ERR_INVALID;
+    pthread_mutex_lock(&j->lock);
+    selgw_journal_segment_info *list = calloc(j->seg_count ? j->seg_count : 1, sizeof *list);
+    if (!list) {
+        pthread_mutex_unlock(&j->lock);
+        return SELGW_ERR_NOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < j->seg_count; i++) {
+        const segment *s = &j->segs[i];
+        /* only committed records: the live segment's last_seq moves with each commit */
+        if (segment_records(s) == 0)
+            continue;
+        list[n++] =
+            (selgw_journal_segment_info){s->first_seq, s->last_seq, s->min_time_ns, s->max_time_ns};
+    }
+    pthread_mutex_unlock(&j->lock);
+    *out = list;
+    *count = n;
+    return SELGW_OK;
 }
 
 /* ---- describe ------------------------------------------------------------------------ */

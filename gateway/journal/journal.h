@@ -187,6 +187,19 @@ selgw_err selgw_journal_read(selgw_journal_reader *r, uint64_t *seq, const uint8
 /* Moves the reader back to just after `after_seq` (to resend what was not acknowledged). */
 selgw_err selgw_journal_reader_seek(selgw_journal_reader *r, uint64_t after_seq);
 
+/* The time index: each segment that holds committed records, in sequence order, with the
+ * smallest and largest of its records' own times (a record's time is when its poll began
+ * or its event happened; min > max when no record in it has one). Computed once per
+ * segment at opening (recovery reads every record anyway) and kept up to date as records
+ * are committed, so that a reader of a time range opens only the segments that can hold
+ * it. Times are nearly in sequence order, but a clock step can put a later segment
+ * earlier: a reader checks every segment's range. *out is malloc'd (free it). */
+typedef struct selgw_journal_segment_info {
+    uint64_t first_seq, last_seq;
+    int64_t min_time_ns, max_time_ns;
+} selgw_journal_segment_info;
+selgw_err selgw_journal_segments(selgw_journal *j, selgw_journal_segment_info **out, size_t *count);
+
 /* Cursors: the last sequence a sink delivered. set persists crash-safely, and may let the
  * journal remove segments that every sink has passed. */
 uint64_t selgw_journal_cursor(selgw_journal *j, const char *sink);

@@ -448,6 +448,43 @@ static void clear_record(selgw_record *out)
     memset(&out->text, 0, sizeof *out - offsetof(selgw_record, text));
 }
 
+bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, int64_t *time_ns,
+                       selgw_str *chain, selgw_str *plot)
+{
+    if (!buf || len > SELGW_RECORD_MAX_PAYLOAD)
+        return false;
+    reader r = {.buf = buf, .len = len};
+    uint64_t format = get_uint(&r, 1);
+    uint64_t t = get_uint(&r, 1);
+    selgw_str c = {"", 0};
+    if (format >= 2 && format <= 3) {
+        c = get_str(&r);
+        take(&r, 8 + SELGW_RECORD_HASH_BYTES); /* chain_seq, prev */
+    } else if (format != 1) {
+        return false;
+    }
+    int64_t when = (int64_t)get_uint(&r, 8);
+    selgw_str p = {"", 0};
+    if (plot) {
+        get_str(&r); /* gateway */
+        if (t == SELGW_RECORD_READING) {
+            get_str(&r); /* base */
+            p = get_str(&r);
+        } else if (t == SELGW_RECORD_ANNOTATION || t == SELGW_RECORD_TAGS) {
+            p = get_str(&r);
+        }
+    }
+    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_CLOCK)
+        return false;
+    *type = (selgw_record_type)t;
+    *time_ns = when;
+    if (chain)
+        *chain = c;
+    if (plot)
+        *plot = p;
+    return true;
+}
+
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
 {
     clear_record(out);

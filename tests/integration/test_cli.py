@@ -330,6 +330,7 @@ FLAGS = {
                     "serial": (None, "DEVICE"), "timeout": (None, "MS"), "baud": (None, "N"),
                     "parity": (None, "N|E|O"), "unit": (None, "N"), "profile": (None, "NAME"),
                     "new-unit": (None, "N"), "new-baud": (None, "N")},
+    "passwd": {},
     "version": {},
     "help": {},
 }

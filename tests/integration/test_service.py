@@ -121,6 +121,38 @@ class Service(unittest.TestCase):
         self.assertTrue(any(l.startswith("<4>warning: bus tcp-nobody") for l in lines), lines)
         h.say("stderr is the journal's stream: " + lines[0])
 
+    def test_rejected_reload_diagnostics_are_errors_in_the_journal(self):
+        """Seen under a real systemd: a reload with a broken config logged its
+        FILE:LINE:COLUMN lines at journald's default priority (info), so `journalctl -p err`
+        showed only "rejected" without saying where. Each line now carries <3>."""
+        path = os.path.join(self.dir, "reload.yaml")
+        with open(self.config) as f:
+            good = f.read()
+        with open(path, "w") as f:
+            f.write(good)
+        script = 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"'
+        gw = h.Process("selgw", ["/bin/sh", "-c", script, "sh", h.SELGW_BIN, "run", "-c", path,
+                                 "--no-print"], env={})
+        try:
+            gw.wait_for(r"polling 1 devices", h.scaled(15), stream="err")
+            with open(path, "w") as f:
+                f.write(good.replace("interval: 1s", "interval: 5 parsecs"))
+            gw.send_signal(signal.SIGHUP)
+            gw.wait_for(r"keeping the running configuration", h.scaled(10), stream="err")
+            self.assertEqual(gw.stop(), 0, gw.describe())
+        finally:
+            gw.stop()
+        lines = gw.stderr()
+        for line in lines:
+            self.assertRegex(line, r"^<(3|4|6|7)>", lines)
+        where = [l for l in lines if "parsecs" in l]
+        self.assertTrue(where, lines)
+        for line in where:
+            self.assertRegex(line, r"^<3>" + re.escape(path) + r":\d+:\d+: interval: ")
+        self.assertTrue(any(re.match(r"^<3>selgw: .*configuration rejected \(1 error\)", l)
+                            for l in lines), lines)
+        h.say("rejected reload under journald: " + where[0])
+
     def test_plain_lines_when_stderr_is_not_the_journal(self):
         gw = self.start({"JOURNAL_STREAM": "1:1"}, False)
         gw.wait_for(r"polling 1 devices", h.scaled(15), stream="err")

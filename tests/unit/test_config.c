@@ -328,6 +328,65 @@ static void test_http_section(void **state)
                      "t.yaml:5:16: listen: \"127.0.0.1:99999\": the port must be a number");
 }
 
+#define GOOD_HASH                                                                                  \
+    "$argon2id$v=19$m=65536,t=2,p=1$mkwISnxGxvmRPOLSYPQVOg$WdSOockoLdUMYfYauS4zy5cBglz+ofErWl80N3" \
+    "ZYjWU"
+
+/* The http section's password (a hash, inline or in a private file, not both) and TLS files
+ * (both or neither), each refusal at its position; the password's text never in a message. */
+static void test_http_access(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(HEAD "http: {password_hash: '" GOOD_HASH "'}\n");
+    assert_string_equal(cfg->http.password_hash, GOOD_HASH);
+    assert_null(cfg->http.tls_cert);
+    char summary[4096] = "";
+    FILE *mem = fmemopen(summary, sizeof summary - 1, "w");
+    selgw_config_summary(cfg, mem);
+    fclose(mem);
+    assert_non_null(strstr(summary, "http: status API on 127.0.0.1:9108 (selgw status, /metrics), "
+                                    "with a password\n"));
+    assert_null(strstr(summary, "argon2")); /* nor the hash */
+    selgw_config_free(cfg);
+    cfg = load_good(HEAD);
+    assert_null(cfg->http.password_hash);
+    selgw_config_free(cfg);
+    expect_one_error(HEAD "http: {password_hash: 'hunter22'}\n",
+                     "t.yaml:5:23: password_hash: not a password hash");
+    char path[] = "/tmp/selgw-test-hash-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char line[] = GOOD_HASH "\n";
+    assert_int_equal(write(fd, line, sizeof line - 1), (ssize_t)(sizeof line - 1));
+    close(fd);
+    char text[512];
+    snprintf(text, sizeof text, HEAD "http:\n  password_file: %s\n", path);
+    cfg = load_good(text);
+    assert_string_equal(cfg->http.password_hash, GOOD_HASH);
+    selgw_config_free(cfg);
+    snprintf(text, sizeof text,
+             HEAD "http:\n  password_hash: '" GOOD_HASH "'\n  password_file: %s\n", path);
+    expect_one_error(text, "t.yaml:7:18: password_file: give password_hash or password_file");
+    chmod(path, 0644);
+    snprintf(text, sizeof text, HEAD "http:\n  password_file: %s\n", path);
+    expect_one_error(text, "t.yaml:6:18: password_file: '/tmp/selgw-test-hash-");
+    snprintf(text, sizeof text, HEAD "http:\n  tls_cert: %s\n", path);
+    expect_one_error(text, "t.yaml:6:13: tls_cert needs tls_key");
+    chmod(path, 0600);
+    snprintf(text, sizeof text, HEAD "http:\n  tls_key: %s\n", path);
+    expect_one_error(text, "t.yaml:6:12: tls_key needs tls_cert");
+    snprintf(text, sizeof text, HEAD "http:\n  tls_cert: %s\n  tls_key: %s\n", path, path);
+    cfg = load_good(text);
+    assert_string_equal(cfg->http.tls_cert, path);
+    assert_string_equal(cfg->http.tls_key, path);
+    mem = fmemopen(summary, sizeof summary - 1, "w");
+    selgw_config_summary(cfg, mem);
+    fclose(mem);
+    assert_non_null(strstr(summary, "(selgw status, /metrics), over TLS\n"));
+    selgw_config_free(cfg);
+    unlink(path);
+}
+
 static void test_unknown_keys_everywhere(void **state)
 {
     (void)state;
@@ -2348,6 +2407,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_unknown_keys_everywhere),
         cmocka_unit_test(test_http_section),
+        cmocka_unit_test(test_http_access),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_missing_required_keys),

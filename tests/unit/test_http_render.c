@@ -1,7 +1,9 @@
 /* The HTTP API's encoders, pure functions of a status snapshot: the Prometheus text
  * exposition (exact text: escaping of label values and HELP, cumulative histogram buckets
  * ending in +Inf, number formatting), the JSON of /api/v1/status and /api/v1/latest (read
- * back with jansson), the listen address parser, and the `selgw status` table. */
+ * back with jansson), the listen address parser, and the `selgw status` table; the
+ * dashboard's JSON (plots, a plot's history with its points without value, notes, read
+ * back with jansson and, for escaping, as exact text) and the periods of its requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,6 +281,207 @@ static void test_latest_json(void **state)
     assert_null(text);
 }
 
+/* ---- the dashboard's API ---- */
+
+static const selgw_status_household households[2] = {
+    {"HH-001", "ZY-2025-001", 0, INT32_MAX},
+    {"HH-0\"2", "ZY-2019-7", 0, 20000}, /* ended 2024-10-05 */
+};
+
+static void farm(selgw_status *st, selgw_status_base *base, selgw_status_plot plots[2])
+{
+    *base = (selgw_status_base){"b1", "演示基地", "紫阳县", "汉王镇"};
+    plots[0] = (selgw_status_plot){"pl", "b1", "tea", 12.5, 2, households};
+    plots[1] = (selgw_status_plot){"empty", "b1", "konjac", 0, 0, NULL};
+    st->utc_offset_minutes = 480;
+    st->base_count = 1;
+    st->bases = base;
+    st->plot_count = 2;
+    st->plots = plots;
+}
+
+/* Bases and plots; a plot's households (active or not on the local day), devices, and the
+ * latest value of each device's fields: the failed one null with read_failed, at the time
+ * of its poll; a device never polled has none. */
+static void test_plots_json(void **state)
+{
+    (void)state;
+    selgw_status st;
+    selgw_status_bus bus;
+    selgw_status_device dev[3];
+    selgw_status_sink sink;
+    selgw_status_base base;
+    selgw_status_plot plots[2];
+    snapshot(&st, &bus, dev, &sink);
+    dev[2] = dev[0];
+    dev[2].id = "new-one";
+    dev[2].health.polls = 0;
+    st.devices = dev;
+    st.device_count = 3;
+    farm(&st, &base, plots);
+    char *text = selgw_render_plots_json(&st);
+    assert_non_null(text);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    if (!root)
+        fail_msg("not JSON: %s\n%s", err.text, text);
+    assert_string_equal(json_string_value(json_object_get(root, "gateway")), "gw-1");
+    assert_string_equal(json_string_value(json_object_get(root, "utc_offset")), "+08:00");
+    json_t *b = json_array_get(json_object_get(root, "bases"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "name")), "演示基地");
+    assert_string_equal(json_string_value(json_object_get(b, "township")), "汉王镇");
+    json_t *p = json_array_get(json_object_get(root, "plots"), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "crop")), "tea");
+    assert_true(json_number_value(json_object_get(p, "area_mu")) == 12.5);
+    json_t *hh = json_object_get(p, "households");
+    assert_int_equal(json_array_size(hh), 2);
+    assert_true(json_is_null(json_object_get(json_array_get(hh, 0), "to")));
+    assert_true(json_is_true(json_object_get(json_array_get(hh, 0), "active")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(hh, 1), "household")),
+                        "HH-0\"2");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(hh, 1), "to")),
+                        "2024-10-04");
+    assert_true(json_is_false(json_object_get(json_array_get(hh, 1), "active")));
+    json_t *devices = json_object_get(p, "devices");
+    assert_int_equal(json_array_size(devices), 3);
+    assert_string_equal(json_string_value(json_array_get(devices, 1)), "silent\"one");
+    json_t *latest = json_object_get(p, "latest");
+    assert_int_equal(json_array_size(latest), 3); /* 2 + 1 fields; new-one not polled */
+    json_t *m = json_array_get(latest, 0);
+    assert_string_equal(json_string_value(json_object_get(m, "device")), "soil-01");
+    assert_string_equal(json_string_value(json_object_get(m, "field")), "soil_moisture");
+    assert_string_equal(json_string_value(json_object_get(m, "unit")), "%");
+    assert_true(json_number_value(json_object_get(m, "value")) == 23.5);
+    assert_string_equal(json_string_value(json_object_get(m, "quality")), "ok");
+    assert_string_equal(json_string_value(json_object_get(m, "time")),
+                        "2026-12-02T05:05:08.000000Z");
+    assert_true(fabs(json_number_value(json_object_get(m, "age_s")) - 2.0) < 1e-9);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(latest, 1), "quality")),
+                        "out_of_range");
+    json_t *ec = json_array_get(latest, 2);
+    assert_string_equal(json_string_value(json_object_get(ec, "device")), "silent\"one");
+    assert_true(json_is_null(json_object_get(ec, "value")));
+    assert_string_equal(json_string_value(json_object_get(ec, "quality")), "read_failed");
+    assert_int_equal(json_array_size(json_object_get(p, "alerts")), 0);
+    json_t *empty = json_array_get(json_object_get(root, "plots"), 1);
+    assert_true(json_is_null(json_object_get(empty, "area_mu")));
+    assert_int_equal(json_array_size(json_object_get(empty, "devices")), 0);
+    assert_int_equal(json_array_size(json_object_get(empty, "latest")), 0);
+    json_decref(root);
+    free(text);
+}
+
+/* Points as [milliseconds, value]; a point without value (NaN) as null, never a number;
+ * step_s 0 for raw readings. Exact text: the pages read it. */
+static void test_history_json(void **state)
+{
+    (void)state;
+    const selgw_history_point pts[3] = {
+        {INT64_C(1764658800000000000), 23.4},
+        {INT64_C(1764658920123456789), NAN},
+        {INT64_C(1764659040000000000), INFINITY},
+    };
+    const selgw_history_series series[2] = {{"soil-1", "soil_moisture", "%", 3, pts},
+                                            {"a\"b", "x\ny", "", 0, NULL}};
+    selgw_history h = {.plot = "p1",
+                       .from_ns = INT64_C(1764658800000000000),
+                       .to_ns = INT64_C(1764745200000000000),
+                       .step_ns = 120 * INT64_C(1000000000),
+                       .series_count = 2,
+                       .series = series};
+    char *text = selgw_render_history_json(&h);
+    assert_string_equal(
+        text, "{\"plot\":\"p1\",\"from\":\"2025-12-02T07:00:00.000000Z\","
+              "\"to\":\"2025-12-03T07:00:00.000000Z\",\"step_s\":120,\"series\":[\n"
+              "{\"device\":\"soil-1\",\"field\":\"soil_moisture\",\"unit\":\"%\","
+              "\"points\":[[1764658800000,23.4],[1764658920123,null],"
+              "[1764659040000,null]]},\n"
+              "{\"device\":\"a\\\"b\",\"field\":\"x\\ny\",\"unit\":\"\",\"points\":[]}]}\n");
+    free(text);
+    h.step_ns = 0;
+    h.series_count = 0;
+    text = selgw_render_history_json(&h);
+    json_t *root = json_loads(text, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(root, "step_s")), 0);
+    assert_int_equal(json_array_size(json_object_get(root, "series")), 0);
+    json_decref(root);
+    free(text);
+}
+
+/* Annotations with text and ref, events with their type; text that is not clean JSON
+ * (quotes, control characters, bytes that are not UTF-8) escaped. */
+static void test_notes_json(void **state)
+{
+    (void)state;
+    const char text[] = "Se 0.41 mg/kg \"ok\"\t\x01\xff";
+    const selgw_history_note annotations[1] = {
+        {INT64_C(1764658800000000000), "annotation", text, "LAB-17", sizeof text - 1, 6}};
+    const selgw_history_note events[1] = {
+        {INT64_C(1764658805000000000), "tags", "{\"crop\":\"tea\"}", "", 14, 0}};
+    selgw_notes n = {
+        "p1",  INT64_C(1764658800000000000), INT64_C(1764745200000000000), 1, annotations, 1,
+        events};
+    char *out = selgw_render_notes_json(&n);
+    assert_string_equal(out, "{\"plot\":\"p1\",\"from\":\"2025-12-02T07:00:00.000000Z\","
+                             "\"to\":\"2025-12-03T07:00:00.000000Z\",\"annotations\":[{\"time\":"
+                             "\"2025-12-02T07:00:00.000000Z\",\"text\":\"Se 0.41 mg/kg "
+                             "\\\"ok\\\"\\t\\u0001\xef\xbf\xbd\",\"ref\":\"LAB-17\"}],"
+                             "\"events\":[{\"time\":\"2025-12-02T07:00:05.000000Z\",\"type\":"
+                             "\"tags\",\"text\":\"{\\\"crop\\\":\\\"tea\\\"}\"}]}\n");
+    free(out);
+}
+
+/* period=24h|7d|30d, or from/to; the step keeps a period within 720 buckets; anything else
+ * refused with why. */
+static void test_history_period(void **state)
+{
+    (void)state;
+    selgw_history_query q;
+    char why[160];
+    int64_t s = INT64_C(1000000000);
+    assert_int_equal(selgw_history_period("24h", NULL, NULL, "24h", NOW, &q, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.to_ns, NOW);
+    assert_int_equal(q.from_ns, NOW - 86400 * s);
+    assert_int_equal(q.step_ns, 120 * s);
+    assert_int_equal(q.max_points, 720);
+    assert_int_equal(selgw_history_period("7d", NULL, NULL, "24h", NOW, &q, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.step_ns, 900 * s);
+    assert_int_equal(selgw_history_period(NULL, NULL, NULL, "30d", NOW, &q, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.from_ns, NOW - 30 * 86400 * s);
+    assert_int_equal(q.step_ns, 3600 * s);
+    assert_int_equal(selgw_history_period(NULL, "2026-12-01T00:00:00Z", "2026-12-01T01:00:00Z",
+                                          "24h", NOW, &q, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.to_ns - q.from_ns, 3600 * s);
+    assert_int_equal(q.step_ns, 5 * s);
+    assert_int_equal(selgw_history_period(NULL, "2026-12-01T08:00:00+08:00", NULL, "24h", NOW, &q,
+                                          why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.from_ns, INT64_C(1796083200) * s);
+    assert_int_equal(q.to_ns, NOW);
+    assert_int_equal(q.step_ns, 300 * s); /* a day and 9 h and some: 180 s would not do */
+    struct {
+        const char *period, *from, *to, *why;
+    } bad[] = {
+        {"1y", NULL, NULL, "period is one of 24h, 7d, 30d"},
+        {"24h", "2026-12-01T00:00:00Z", NULL, "give period or from/to, not both"},
+        {NULL, NULL, "2026-12-01T00:00:00Z", "to needs from"},
+        {NULL, "yesterday", NULL, "from is not an RFC 3339 time"},
+        {NULL, "2026-12-01T00:00:00Z", "2026-11-01T00:00:00Z", "from is after to"},
+        {NULL, "2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "a period of at most 400 days"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(selgw_history_period(bad[i].period, bad[i].from, bad[i].to, "24h", NOW, &q,
+                                              why, sizeof why),
+                         SELGW_ERR_INVALID);
+        assert_string_equal(why, bad[i].why);
+    }
+}
+
 static void test_status_table(void **state)
 {
     (void)state;
@@ -383,6 +586,10 @@ int main(void)
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_latest_json),
         cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_plots_json),
+        cmocka_unit_test(test_history_json),
+        cmocka_unit_test(test_notes_json),
+        cmocka_unit_test(test_history_period),
         cmocka_unit_test(test_latest_device_parse),
         cmocka_unit_test(test_listen_addresses),
     };
