@@ -200,6 +200,10 @@ static const wording cleared_words[] = {
                            "F changes again, now V (alert since S)"},
 };
 
+static const wording withdrawn = {"F 告警撤销，并非读数恢复（告警自 S 起）",
+                                  "F: alert withdrawn, not by a reading (alert since S)"};
+static const wording stale_back = {"F 恢复读数（告警自 S 起）", "F reads again (alert since S)"};
+
 size_t selgw_webhook_alert_text(const selgw_webhook_render *r, const selgw_record *a,
                                 const char *base_name, bool markdown, char *buf, size_t cap)
 {
@@ -234,10 +238,19 @@ size_t selgw_webhook_alert_text(const selgw_webhook_render *r, const selgw_recor
     const wording *words = raised ? raised_words : cleared_words;
     const char *what =
         condition >= 1 && condition <= 4 ? (en ? words[condition].en : words[condition].zh) : "F V";
+    /* Cleared by no reading (its rule was removed or changed: the gateway's log says why). A
+     * stale sensor's clearing may carry no single value: it reads again. */
+    if (!raised && !isfinite(a->alert_value))
+        what = a->alert_condition == SELGW_ALERT_STALE ? (en ? stale_back.en : stale_back.zh)
+                                                       : (en ? withdrawn.en : withdrawn.zh);
     for (const char *p = what; *p; p++) {
         switch (*p) {
         case 'F':
-            put_name(&w, r, "fields", a->field);
+            /* a rule without a field watches the device as a whole */
+            if (a->field.len)
+                put_name(&w, r, "fields", a->field);
+            else
+                put(&w, en ? "Every field" : "所有字段");
             break;
         case 'V':
             put_value(&w, r, a, a->alert_value);

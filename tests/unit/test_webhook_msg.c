@@ -177,6 +177,33 @@ static void test_other_conditions(void **state)
                         "[CLEARED] B / plot demo-p01 (Tea): Soil pH changes again, now 0 (alert "
                         "since 2026-11-28 22:05) (device air-1)");
 
+    /* a stale rule without a field watches the whole device; cleared, it may have no value */
+    a = frost();
+    a.field = str("");
+    a.unit = str("");
+    a.alert_condition = SELGW_ALERT_STALE;
+    a.alert_value = NAN;
+    a.alert_threshold = NAN;
+    assert_string_equal(text_of(&zh, &a, "B", false),
+                        "【告警】B / 地块 demo-p01（茶叶）：所有字段 自 08:05 起无有效读数（设备 "
+                        "air-1）");
+    a.alert_state = SELGW_ALERT_CLEARED;
+    assert_string_equal(text_of(&en, &a, "B", false),
+                        "[CLEARED] B / plot demo-p01 (Tea): Every field reads again (alert since "
+                        "08:05) (device air-1)");
+    /* cleared by no reading (its rule removed or changed on a reload) */
+    a = frost();
+    a.alert_state = SELGW_ALERT_CLEARED;
+    a.alert_value = NAN;
+    a.alert_threshold = NAN;
+    assert_string_equal(
+        text_of(&zh, &a, "B", false),
+        "【解除】B / 地块 demo-p01（茶叶）：空气温度 告警撤销，并非读数恢复（告警自 "
+        "08:05 起）（设备 air-1）");
+    assert_string_equal(text_of(&en, &a, "B", false),
+                        "[CLEARED] B / plot demo-p01 (Tea): Air temperature: alert withdrawn, not "
+                        "by a reading (alert since 08:05) (device air-1)");
+
     /* a field, unit and crop the table does not know show as their ids */
     a = frost();
     a.field = str("leaf_wetness");
