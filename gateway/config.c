@@ -79,6 +79,11 @@ typedef struct option {
 /* OPT_CHOICE words map to enum values by position. */
 _Static_assert(SELGW_FSYNC_BATCH == 0 && SELGW_FSYNC_INTERVAL == 1 && SELGW_FSYNC_NONE == 2,
                "fsync choices follow selgw_fsync_policy");
+_Static_assert(SELGW_WEBHOOK_WECOM == 0 && SELGW_WEBHOOK_DINGTALK == 1 && SELGW_WEBHOOK_JSON == 2,
+               "webhook format choices follow selgw_webhook_format");
+_Static_assert(SELGW_WEBHOOK_MARKDOWN == 0 && SELGW_WEBHOOK_TEXT == 1 && SELGW_LANG_ZH == 0 &&
+                   SELGW_LANG_EN == 1,
+               "webhook message and language choices follow their enums");
 _Static_assert(SELGW_WHEN_FULL_STOP == 0 && SELGW_WHEN_FULL_DROP_OLDEST == 1,
                "when_full choices follow selgw_when_full");
 
@@ -93,6 +98,7 @@ static const option options[] = {
     {"root", "journal", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "mqtt", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "influxdb", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "webhook", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "http", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
 
@@ -201,6 +207,23 @@ static const option options[] = {
     {"influx_v2", "token_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
     {"retry", "min", OPT_DURATION, false, 100, 600000, 1000, NULL, NULL},
     {"retry", "max", OPT_DURATION, false, 1000, 3600000, 300000, NULL, NULL},
+
+    /* webhook: alerts to a group robot; on when the section is present and not disabled */
+    {"webhook", "enabled", OPT_BOOL, false, 0, 0, 1, NULL, NULL},
+    {"webhook", "format", OPT_CHOICE, true, 0, 0, 0, NULL, "wecom|dingtalk|json"},
+    {"webhook", "message", OPT_CHOICE, false, 0, 0, SELGW_WEBHOOK_MARKDOWN, NULL, "markdown|text"},
+    {"webhook", "language", OPT_CHOICE, false, 0, 0, SELGW_LANG_ZH, NULL, "zh|en"},
+    {"webhook", "mention_all", OPT_BOOL, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "url_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "url_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "secret_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "secret_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "timeout", OPT_DURATION, false, 1000, 120000, 10000, NULL, NULL},
+    /* the robots take about 20 messages a minute (docs/WEBHOOK.md) */
+    {"webhook", "rate_limit", OPT_INT, false, 1, 600, 20, NULL, NULL},
+    {"webhook", "retry", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"webhook", "dead_letter", OPT_STRING, false, 0, 0, 0, "webhook-dead-letter.jsonl", NULL},
+    {"webhook", "dead_letter_after", OPT_INT, false, 1, 1000, 10, NULL, NULL},
 
     /* signing: seals are written only when the section is present (docs/EVIDENCE.md) */
     {"signing", "secret_key", OPT_OWNER_FILE, true, 0, 0, 0, NULL, NULL},
@@ -1598,6 +1621,113 @@ static void parse_influx(loader *ld, struct fy_node *root)
     }
 }
 
+/* A webhook URL read from a secret: http(s)://HOST... with no credentials and no spaces. It
+ * holds the robot's key, so no message quotes it. */
+static void check_webhook_url(loader *ld, struct fy_node *node, const char *key, const char *url)
+{
+    size_t scheme = !strncasecmp(url, "https://", 8) ? 8 : !strncasecmp(url, "http://", 7) ? 7 : 0;
+    const char *authority = url + scheme;
+    size_t authority_len = strcspn(authority, "/?#");
+    if (!scheme || authority_len == 0)
+        error_at(ld, node, "%s: the URL it holds must begin with https:// (or http://) and a host",
+                 key);
+    else if (memchr(authority, '@', authority_len))
+        error_at(ld, node, "%s: the URL it holds must not carry credentials before its host", key);
+    else if (strpbrk(url, " #") || has_control_chars(url))
+        error_at(ld, node, "%s: the URL it holds has a space, '#' or a control character", key);
+}
+
+size_t selgw_url_host(const char *url, const char **host)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    *host = p ? p + 3 : url ? url : "";
+    size_t n = strcspn(*host, "/?#");
+    const char *at = memchr(*host, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - *host);
+        *host = at + 1;
+    }
+    return n;
+}
+
+static void parse_webhook(loader *ld, struct fy_node *root)
+{
+    selgw_webhook_config *w = &ld->cfg->webhook;
+    bool present;
+    struct fy_node *map = root_section(ld, root, "webhook", &present);
+    if (!map || !check_section_keys(ld->yaml, map, "webhook", "webhook"))
+        return;
+    const char *what = "webhook";
+    bool enabled = true;
+    read_option(ld, map, "webhook", "enabled", what, &enabled, NULL);
+    int format = 0, style = 0, language = 0;
+    bool format_ok = read_option(ld, map, "webhook", "format", what, &format, NULL) == READ_OK;
+    w->format = (selgw_webhook_format)format;
+    struct fy_node *style_node;
+    if (read_option(ld, map, "webhook", "message", what, &style, &style_node) == READ_OK &&
+        format_ok && w->format == SELGW_WEBHOOK_JSON)
+        error_at(ld, style_node, "message: only the robots' formats (wecom, dingtalk) have one");
+    w->style = (selgw_webhook_style)style;
+    read_option(ld, map, "webhook", "language", what, &language, NULL);
+    w->language = (selgw_language)language;
+    struct fy_node *mention_node;
+    if (read_option(ld, map, "webhook", "mention_all", what, &w->mention_all, &mention_node) ==
+            READ_OK &&
+        w->mention_all && format_ok) {
+        if (w->format == SELGW_WEBHOOK_JSON)
+            error_at(ld, mention_node,
+                     "mention_all: only the robots' formats (wecom, dingtalk) "
+                     "have one");
+        else if (w->format == SELGW_WEBHOOK_WECOM && w->style == SELGW_WEBHOOK_MARKDOWN)
+            error_at(ld, mention_node,
+                     "mention_all: WeCom's markdown messages cannot mention anyone; use "
+                     "message: text");
+    }
+    read_option(ld, map, "webhook", "timeout", what, &w->timeout_ms, NULL);
+    read_option(ld, map, "webhook", "rate_limit", what, &w->rate_per_minute, NULL);
+    read_option(ld, map, "webhook", "dead_letter", what, &w->dead_letter_path, NULL);
+    read_option(ld, map, "webhook", "dead_letter_after", what, &w->dead_letter_after, NULL);
+
+    struct fy_node *retry = NULL;
+    if (read_option(ld, map, "webhook", "retry", what, NULL, &retry) != READ_OK ||
+        !check_section_keys(ld->yaml, retry, "retry", "retry"))
+        retry = NULL;
+    struct fy_node *max_node;
+    bool ok = read_option(ld, retry, "retry", "min", "retry", &w->retry_min_ms, NULL) != READ_BAD;
+    ok &= read_option(ld, retry, "retry", "max", "retry", &w->retry_max_ms, &max_node) != READ_BAD;
+    if (ok && w->retry_max_ms < w->retry_min_ms) {
+        char lo[32], hi[32];
+        format_duration(lo, sizeof(lo), w->retry_min_ms);
+        format_duration(hi, sizeof(hi), w->retry_max_ms);
+        error_at(ld, max_node ? max_node : retry, "retry: max %s is less than min %s", hi, lo);
+    }
+
+    /* A section switched off keeps its settings checked but needs no secret. */
+    if (!enabled)
+        return;
+    w->enabled = true;
+    struct fy_node *file = selgw_yaml_get(map, "url_file", NULL);
+    struct fy_node *env = selgw_yaml_get(map, "url_env", NULL);
+    if ((!file || selgw_yaml_is_null(file)) && (!env || selgw_yaml_is_null(env))) {
+        error_at(ld, map,
+                 "missing url_file or url_env in webhook (the robot's URL holds its key: a "
+                 "secret, so it is not written in the config)");
+    } else {
+        read_secret(ld, map, "webhook", "url_file", "url_env", NULL, what, &w->url);
+        if (w->url && w->url[0])
+            check_webhook_url(ld, file && !selgw_yaml_is_null(file) ? file : env,
+                              file && !selgw_yaml_is_null(file) ? "url_file" : "url_env", w->url);
+    }
+    struct fy_node *secret = selgw_yaml_get(map, "secret_file", NULL);
+    if (!secret || selgw_yaml_is_null(secret))
+        secret = selgw_yaml_get(map, "secret_env", NULL);
+    if (secret && !selgw_yaml_is_null(secret) && format_ok && w->format != SELGW_WEBHOOK_DINGTALK)
+        error_at(ld, secret,
+                 "a signing secret is for format: dingtalk (its robot's \"sign\" security mode)");
+    else
+        read_secret(ld, map, "webhook", "secret_file", "secret_env", NULL, what, &w->secret);
+}
+
 static void parse_signing(loader *ld, struct fy_node *root)
 {
     selgw_signing_config *sg = &ld->cfg->signing;
@@ -1994,6 +2124,7 @@ static void parse_config(loader *ld)
     parse_journal(ld, root);
     parse_mqtt(ld, root);
     parse_influx(ld, root);
+    parse_webhook(ld, root);
     parse_signing(ld, root);
     parse_http(ld, root);
 
@@ -2060,6 +2191,10 @@ void selgw_config_free(selgw_config *cfg)
     free_secret(x->token);
     free(x->measurement);
     free(x->dead_letter_path);
+    selgw_webhook_config *w = &cfg->webhook;
+    free_secret(w->url);
+    free_secret(w->secret);
+    free(w->dead_letter_path);
     free(cfg->signing.secret_key);
     free(cfg->http.listen);
     free(cfg->http.password_hash);
@@ -2341,7 +2476,16 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
                     x->retention_policy ? x->retention_policy : "",
                     x->measurement ? x->measurement : "?");
     }
-    if (!m->enabled && !x->enabled)
+    const selgw_webhook_config *w = &cfg->webhook;
+    if (w->enabled) {
+        const char *host;
+        size_t host_len = selgw_url_host(w->url, &host);
+        static const char *const formats[] = {"WeCom group robot", "DingTalk robot", "JSON POST"};
+        fprintf(out, "sink webhook: alerts to a %s at %.*s%s, %s, at most %d a minute\n",
+                formats[w->format], (int)host_len, host, w->secret ? " (signed)" : "",
+                w->language == SELGW_LANG_EN ? "English" : "Chinese", w->rate_per_minute);
+    }
+    if (!m->enabled && !x->enabled && !w->enabled)
         fprintf(out, "no sinks: records stay in the journal\n");
     const selgw_signing_config *sg = &cfg->signing;
     if (sg->enabled) {

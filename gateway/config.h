@@ -137,6 +137,43 @@ typedef struct selgw_influx_config {
                              * journal dir when not absolute; default "dead-letter.lp" */
 } selgw_influx_config;
 
+/* Alerts sent to a group robot or any JSON endpoint (docs/WEBHOOK.md). */
+typedef enum selgw_webhook_format {
+    SELGW_WEBHOOK_WECOM,    /* enterprise WeChat (WeCom) group robot */
+    SELGW_WEBHOOK_DINGTALK, /* DingTalk custom robot */
+    SELGW_WEBHOOK_JSON,     /* the alert record's JSON with a rendered "message" */
+} selgw_webhook_format;
+
+typedef enum selgw_webhook_style {
+    SELGW_WEBHOOK_MARKDOWN, /* the robots' markdown message (default) */
+    SELGW_WEBHOOK_TEXT,     /* their plain text message */
+} selgw_webhook_style;
+
+/* The language of texts people read: Chinese first, English as a switch. */
+typedef enum selgw_language {
+    SELGW_LANG_ZH,
+    SELGW_LANG_EN,
+} selgw_language;
+
+typedef struct selgw_webhook_config {
+    bool enabled; /* a `webhook:` section with enabled: true (the default) */
+    selgw_webhook_format format;
+    selgw_webhook_style style;
+    selgw_language language;
+    bool mention_all; /* raised alerts notify everyone in the group (@all) */
+    char *url;        /* from url_file or url_env: holds the robot's key, a secret; never logged */
+    char *secret;     /* DingTalk sign mode, from secret_file or secret_env; NULL when none */
+    int timeout_ms;
+    int rate_per_minute; /* messages a minute at most: spaced out, never dropped */
+    int retry_min_ms, retry_max_ms;
+    int dead_letter_after;  /* refusals of one alert before it is set aside */
+    char *dead_letter_path; /* relative to the journal dir when not absolute */
+} selgw_webhook_config;
+
+/* The host (and port) of a URL, which is all of a webhook URL that may be shown: its path
+ * or query holds the robot's key. *host points into url; returns its length. Pure. */
+size_t selgw_url_host(const char *url, const char **host);
+
 /* Signed seals over the evidence chains (docs/EVIDENCE.md). Without a `signing:` section
  * records are still hash-chained, but nothing is sealed, so nothing can be exported as
  * evidence. */
@@ -174,6 +211,7 @@ typedef struct selgw_config {
     selgw_journal_config journal;
     selgw_mqtt_config mqtt;
     selgw_influx_config influxdb;
+    selgw_webhook_config webhook;
     selgw_signing_config signing;
     selgw_http_config http;
 } selgw_config;

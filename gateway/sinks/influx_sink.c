@@ -6,11 +6,7 @@
 
 #include <jansson.h>
 
-#include "base/durable.h"
-
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -25,6 +21,7 @@
 #include <zlib.h>
 
 #include "base/clock.h"
+#include "sinks/http_post.h"
 #include "sinks/lineproto.h"
 #include "base/log.h"
 #include "base/safe_text.h"
@@ -34,8 +31,6 @@
 /* A batch stops growing past this many bytes of line protocol even below batch_lines:
  * InfluxDB 1.x refuses bodies over 25,000,000 bytes by default (max-body-size). */
 #define BATCH_TEXT_LIMIT ((size_t)8 << 20)
-/* Bytes of a response body kept: enough for the server's error message. */
-#define RESPONSE_KEEP 4096
 #define MESSAGE_SIZE 512
 /* A Retry-After beyond this is taken as nonsense and capped. */
 #define RETRY_AFTER_CAP_S 3600L
@@ -69,13 +64,7 @@ struct selgw_influx_sink {
     bool gzip;
     int timeout_ms, retry_min_ms, retry_max_ms;
 
-    CURL *curl;
-    struct curl_slist *headers;
-    char curl_error[CURL_ERROR_SIZE];
-    CURLcode curl_result;
-    char response[RESPONSE_KEEP + 1];
-    size_t response_len;
-    char retry_after[64];
+    selgw_http_post http;
     char message[MESSAGE_SIZE]; /* why the last request failed, for logs and dead letters */
 
     /* The batch in hand: its line protocol text, its lines, the last record it covers
@@ -252,56 +241,12 @@ size_t selgw_influx_response_message(const char *body, size_t len, char *out, si
 static void describe_failure(selgw_influx_sink *s, long status)
 {
     if (status == 0) {
-        const char *why = s->curl_error[0] ? s->curl_error : curl_easy_strerror(s->curl_result);
+        const char *why = selgw_http_post_why(&s->http);
         set_message(s, why, strlen(why));
         return;
     }
-    selgw_influx_response_message(s->response, s->response_len, s->message, sizeof s->message);
-}
-
-static selgw_err retry_error(selgw_influx_sink *s, long status)
-{
-    if (status != 0)
-        return SELGW_ERR_SERVER;
-    switch (s->curl_result) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return SELGW_ERR_TIMEOUT;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return SELGW_ERR_CONNECT;
-    default:
-        return SELGW_ERR_DISCONNECTED;
-    }
-}
-
-/* ---- libcurl callbacks ---- */
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
-{
-    selgw_influx_sink *s = user;
-    size_t n = size * nmemb;
-    size_t room = RESPONSE_KEEP - s->response_len;
-    size_t take = n < room ? n : room;
-    memcpy(s->response + s->response_len, data, take);
-    s->response_len += take;
-    s->response[s->response_len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
-{
-    selgw_influx_sink *s = user;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        size_t value_len = n - (sizeof name - 1);
-        if (value_len >= sizeof s->retry_after)
-            value_len = sizeof s->retry_after - 1;
-        memcpy(s->retry_after, data + sizeof name - 1, value_len);
-        s->retry_after[value_len] = '\0';
-    }
-    return n;
+    selgw_influx_response_message(s->http.response, s->http.response_len, s->message,
+                                  sizeof s->message);
 }
 
 /* ---- the batch ---- */
@@ -447,17 +392,8 @@ static selgw_err post_lines(selgw_influx_sink *s, size_t lo, size_t hi, long *st
         if (err != SELGW_OK)
             return err;
     }
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    s->response_len = 0;
-    s->response[0] = '\0';
-    s->retry_after[0] = '\0';
-    s->curl_error[0] = '\0';
     s->message[0] = '\0';
-    s->curl_result = curl_easy_perform(s->curl);
-    *status = 0;
-    if (s->curl_result == CURLE_OK)
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
+    selgw_http_post_send(&s->http, body, body_len, status);
     return SELGW_OK;
 }
 
@@ -465,18 +401,6 @@ static selgw_err post_lines(selgw_influx_sink *s, size_t lo, size_t hi, long *st
  * sequence, the status and the server's reason, then the line itself; fsync'd. */
 static selgw_err write_dead_letter(selgw_influx_sink *s, const batch_line *line, long status)
 {
-    if (s->dead_letter_fd < 0) {
-        int fd =
-            open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-        bool created = fd >= 0;
-        if (fd < 0 && errno == EEXIST)
-            fd = open(s->dead_letter_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd < 0)
-            return selgw_err_from_errno(errno);
-        if (created)
-            selgw_fsync_parent(s->dead_letter_path); /* the new name must survive too */
-        s->dead_letter_fd = fd;
-    }
     char when[SELGW_UTC_TEXT_SIZE];
     char comment[MESSAGE_SIZE + 128];
     int n = snprintf(comment, sizeof comment, "# %s seq=%" PRIu64 " %ld %s\n",
@@ -486,28 +410,7 @@ static selgw_err write_dead_letter(selgw_influx_sink *s, const batch_line *line,
     size_t comment_len = (size_t)n < sizeof comment ? (size_t)n : sizeof comment - 1;
     const char *parts[2] = {comment, s->text + line->offset};
     size_t lens[2] = {comment_len, line->len};
-    selgw_err err = SELGW_OK;
-    for (int i = 0; i < 2 && err == SELGW_OK; i++) {
-        size_t done = 0;
-        while (done < lens[i]) {
-            ssize_t w = write(s->dead_letter_fd, parts[i] + done, lens[i] - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                err = selgw_err_from_errno(errno);
-                break;
-            }
-            done += (size_t)w;
-        }
-    }
-    if (err == SELGW_OK && fsync(s->dead_letter_fd) != 0)
-        err = selgw_err_from_errno(errno);
-    if (err != SELGW_OK) {
-        /* Reopen next time: after a failed fsync nothing written here can be trusted. */
-        close(s->dead_letter_fd);
-        s->dead_letter_fd = -1;
-    }
-    return err;
+    return selgw_dead_letter_append(&s->dead_letter_fd, s->dead_letter_path, parts, lens, 2);
 }
 
 /* Sets a refused line aside; a local failure to do so is retried (the line is never
@@ -598,7 +501,7 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
                 return SEND_STOPPED;
             break;
         case SELGW_INFLUX_RETRY: {
-            err = retry_error(s, status);
+            err = selgw_http_post_error(&s->http, status);
             if (status != 0)
                 snprintf(detail, sizeof detail, "HTTP %ld: %s", status, s->message);
             else
@@ -608,9 +511,9 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
             if (s->backoff_ms > s->retry_max_ms)
                 s->backoff_ms = s->retry_max_ms;
             long delay_ms = s->backoff_ms;
-            long after_s = status != 0
-                               ? selgw_influx_retry_after_s(s->retry_after, (long long)time(NULL))
-                               : -1;
+            long after_s =
+                status != 0 ? selgw_influx_retry_after_s(s->http.retry_after, (long long)time(NULL))
+                            : -1;
             if (after_s >= 0) {
                 /* The server said when: not sooner, however short our own backoff is. */
                 if (after_s > RETRY_AFTER_CAP_S)
@@ -620,7 +523,7 @@ static send_outcome send_range(selgw_influx_sink *s, size_t lo, size_t hi)
             note_error(s, err, true);
             if (!pause_ms(s, delay_ms))
                 return SEND_STOPPED;
-            if (status == 0 && s->curl_result == CURLE_OPERATION_TIMEDOUT && hi - lo > 1) {
+            if (status == 0 && s->http.result == CURLE_OPERATION_TIMEDOUT && hi - lo > 1) {
                 /* A slow uplink may never carry the whole request within timeout_ms:
                  * send it in halves (points written by a late success are written again,
                  * the same). */
@@ -735,17 +638,6 @@ static void sink_thread(void *arg)
 
 /* ---- life cycle ---- */
 
-static char *join_path(const char *dir, const char *path)
-{
-    char *out = NULL;
-    if (path[0] == '/' || !dir || !dir[0])
-        return strdup(path);
-    size_t n = strlen(dir);
-    if (asprintf(&out, "%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", path) < 0)
-        return NULL;
-    return out;
-}
-
 static char *build_write_url(CURL *curl, const selgw_influx_config *cfg)
 {
     size_t base_len = strlen(cfg->url);
@@ -797,65 +689,37 @@ fail:
 
 static selgw_err setup_curl(selgw_influx_sink *s, const selgw_influx_config *cfg)
 {
-    s->curl = curl_easy_init();
-    if (!s->curl)
+    char *auth = NULL;
+    if (cfg->api == 2 && cfg->token && asprintf(&auth, "Authorization: Token %s", cfg->token) < 0)
         return SELGW_ERR_NOMEM;
-    s->write_url = build_write_url(s->curl, cfg);
-    if (!s->write_url)
-        return SELGW_ERR_NOMEM;
-    static const char *const fixed[] = {
-        "Content-Type: text/plain; charset=utf-8",
-        "Expect:", /* no 100-continue round trip before each body */
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        struct curl_slist *h = curl_slist_append(s->headers, fixed[i]);
-        if (!h)
-            return SELGW_ERR_NOMEM;
-        s->headers = h;
-    }
-    if (s->gzip) {
-        struct curl_slist *h = curl_slist_append(s->headers, "Content-Encoding: gzip");
-        if (!h)
-            return SELGW_ERR_NOMEM;
-        s->headers = h;
-    }
-    if (cfg->api == 2 && cfg->token) {
-        char *auth = NULL;
-        if (asprintf(&auth, "Authorization: Token %s", cfg->token) < 0)
-            return SELGW_ERR_NOMEM;
-        struct curl_slist *h = curl_slist_append(s->headers, auth);
+    const char *headers[4];
+    size_t n = 0;
+    headers[n++] = "Content-Type: text/plain; charset=utf-8";
+    if (s->gzip)
+        headers[n++] = "Content-Encoding: gzip";
+    if (auth)
+        headers[n++] = auth;
+    headers[n] = NULL;
+    selgw_err err = selgw_http_post_init(&s->http, headers, s->timeout_ms);
+    if (auth) {
         explicit_bzero(auth, strlen(auth));
         free(auth);
-        if (!h)
-            return SELGW_ERR_NOMEM;
-        s->headers = h;
     }
-    CURL *c = s->curl;
-    bool ok = curl_easy_setopt(c, CURLOPT_URL, s->write_url) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)s->timeout_ms) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_USERAGENT, "selgw/" SELGW_VERSION) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->curl_error) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_WRITEDATA, s) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HEADERDATA, s) == CURLE_OK;
-#if LIBCURL_VERSION_NUM >= 0x075500
-    ok = ok && curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-#else
-    ok = ok && curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
-                   CURLE_OK;
-#endif
-    if (ok && cfg->api != 2 && cfg->username && cfg->username[0]) {
-        ok = curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) == CURLE_OK &&
-             curl_easy_setopt(c, CURLOPT_USERNAME, cfg->username) == CURLE_OK &&
-             curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->password ? cfg->password : "") == CURLE_OK;
+    if (err != SELGW_OK)
+        return err;
+    s->write_url = build_write_url(s->http.curl, cfg);
+    if (!s->write_url)
+        return SELGW_ERR_NOMEM;
+    err = selgw_http_post_url(&s->http, s->write_url);
+    CURL *c = s->http.curl;
+    if (err == SELGW_OK && cfg->api != 2 && cfg->username && cfg->username[0]) {
+        bool ok =
+            curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) == CURLE_OK &&
+            curl_easy_setopt(c, CURLOPT_USERNAME, cfg->username) == CURLE_OK &&
+            curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->password ? cfg->password : "") == CURLE_OK;
+        err = ok ? SELGW_OK : SELGW_ERR_INVALID;
     }
-    return ok ? SELGW_OK : SELGW_ERR_INVALID;
+    return err;
 }
 
 selgw_err selgw_influx_sink_new(const selgw_influx_config *cfg, const char *journal_dir,
@@ -894,13 +758,9 @@ selgw_err selgw_influx_sink_new(const selgw_influx_config *cfg, const char *jour
         selgw_log(SELGW_LOG_ERROR, "influxdb: api is %d; it must be 1 or 2", cfg->api);
         return SELGW_ERR_INVALID;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return SELGW_ERR_NOMEM;
     selgw_influx_sink *s = calloc(1, sizeof *s);
-    if (!s) {
-        curl_global_cleanup();
+    if (!s)
         return SELGW_ERR_NOMEM;
-    }
     s->dead_letter_fd = -1;
     s->journal = journal;
     s->api = cfg->api;
@@ -912,13 +772,12 @@ selgw_err selgw_influx_sink_new(const selgw_influx_config *cfg, const char *jour
     s->retry_max_ms = cfg->retry_max_ms;
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s);
-        curl_global_cleanup();
         return SELGW_ERR_NOMEM;
     }
     selgw_err err = selgw_worker_new(&s->worker);
     if (err == SELGW_OK) {
         s->measurement = strdup(cfg->measurement);
-        s->dead_letter_path = join_path(journal_dir, cfg->dead_letter_path);
+        s->dead_letter_path = selgw_sink_path(journal_dir, cfg->dead_letter_path);
         err = s->measurement && s->dead_letter_path ? setup_curl(s, cfg) : SELGW_ERR_NOMEM;
     }
     if (err != SELGW_OK) {
@@ -953,9 +812,7 @@ void selgw_influx_sink_free(selgw_influx_sink *s)
     if (!s)
         return;
     selgw_worker_free(s->worker); /* stops the thread first */
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
-    curl_slist_free_all(s->headers);
+    selgw_http_post_cleanup(&s->http);
     if (s->zs_ready)
         deflateEnd(&s->zs);
     if (s->dead_letter_fd >= 0)
@@ -968,7 +825,6 @@ void selgw_influx_sink_free(selgw_influx_sink *s)
     free(s->dead_letter_path);
     pthread_mutex_destroy(&s->lock);
     free(s);
-    curl_global_cleanup();
 }
 
 void selgw_influx_sink_stats(selgw_influx_sink *s, selgw_sink_stats *out)

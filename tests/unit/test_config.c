@@ -1652,6 +1652,191 @@ static void test_influx_errors(void **state)
                             "token_file), not in the URL");
 }
 
+#define ROBOT_URL "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" SECRET
+
+static void test_webhook_values(void **state)
+{
+    (void)state;
+    /* absent: no sink */
+    selgw_config *cfg = load_good(HEAD);
+    assert_false(cfg->webhook.enabled);
+    selgw_config_free(cfg);
+
+    assert_int_equal(setenv("SELGW_TEST_ROBOT_URL", ROBOT_URL, 1), 0);
+    cfg = load_good(HEAD "webhook:\n  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n");
+    const selgw_webhook_config *w = &cfg->webhook;
+    assert_true(w->enabled);
+    assert_int_equal(w->format, SELGW_WEBHOOK_WECOM);
+    assert_int_equal(w->style, SELGW_WEBHOOK_MARKDOWN);
+    assert_int_equal(w->language, SELGW_LANG_ZH);
+    assert_string_equal(w->url, ROBOT_URL);
+    assert_null(w->secret);
+    assert_false(w->mention_all);
+    assert_int_equal(w->timeout_ms, 10000);
+    assert_int_equal(w->rate_per_minute, 20);
+    assert_int_equal(w->retry_min_ms, 1000);
+    assert_int_equal(w->retry_max_ms, 300000);
+    assert_int_equal(w->dead_letter_after, 10);
+    assert_string_equal(w->dead_letter_path, "webhook-dead-letter.jsonl");
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink webhook: alerts to a WeCom group robot at "
+                                 "qyapi.weixin.qq.com, Chinese, at most 20 a minute\n"));
+    assert_null(strstr(text, SECRET));
+    assert_null(strstr(text, "no sinks"));
+    free(text);
+    selgw_config_free(cfg);
+
+    /* every key, DingTalk with its signing secret from a file */
+    const char *url = scratch_file("robot-url",
+                                   "https://oapi.dingtalk.com/robot/send?"
+                                   "access_token=" SECRET "\n",
+                                   0600);
+    char url_path[256];
+    snprintf(url_path, sizeof url_path, "%s", url);
+    const char *secret = scratch_file("robot-secret", "SEC" SECRET "\n", 0600);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             HEAD "webhook:\n  format: dingtalk\n  message: text\n  language: en\n"
+                  "  url_file: %s\n  secret_file: %s\n  timeout: 5s\n  rate_limit: 10\n"
+                  "  mention_all: true\n"
+                  "  retry: {min: 2s, max: 1m}\n  dead_letter: /tmp/dead.jsonl\n"
+                  "  dead_letter_after: 3\n",
+             url_path, secret);
+    cfg = load_good(yaml);
+    w = &cfg->webhook;
+    assert_int_equal(w->format, SELGW_WEBHOOK_DINGTALK);
+    assert_int_equal(w->style, SELGW_WEBHOOK_TEXT);
+    assert_int_equal(w->language, SELGW_LANG_EN);
+    assert_string_equal(w->url, "https://oapi.dingtalk.com/robot/send?access_token=" SECRET);
+    assert_string_equal(w->secret, "SEC" SECRET);
+    assert_true(w->mention_all);
+    assert_int_equal(w->timeout_ms, 5000);
+    assert_int_equal(w->rate_per_minute, 10);
+    assert_int_equal(w->retry_min_ms, 2000);
+    assert_int_equal(w->retry_max_ms, 60000);
+    assert_int_equal(w->dead_letter_after, 3);
+    assert_string_equal(w->dead_letter_path, "/tmp/dead.jsonl");
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink webhook: alerts to a DingTalk robot at oapi.dingtalk.com "
+                                 "(signed), English, at most 10 a minute\n"));
+    assert_null(strstr(text, SECRET));
+    free(text);
+    selgw_config_free(cfg);
+
+    /* switched off: checked, but neither the sink nor its secret */
+    cfg = load_good(HEAD "webhook:\n  enabled: false\n  format: json\n"
+                         "  url_env: SELGW_TEST_NOT_SET\n");
+    assert_false(cfg->webhook.enabled);
+    assert_null(cfg->webhook.url);
+    selgw_config_free(cfg);
+
+    /* a read-only command reads no secret */
+    const char *path = scratch_file("ro.yaml",
+                                    "gateway: {id: gw}\nbases: [{id: b1, name: Base}]\n"
+                                    "webhook:\n  format: json\n  url_env: SELGW_TEST_NOT_SET\n",
+                                    0600);
+    selgw_diag *diag = selgw_diag_new();
+    cfg = NULL;
+    assert_int_equal(selgw_config_load_file_read_only(path, diag, &cfg), SELGW_OK);
+    assert_true(cfg->webhook.enabled);
+    assert_string_equal(cfg->webhook.url, "");
+    selgw_config_free(cfg);
+    selgw_diag_free(diag);
+    unsetenv("SELGW_TEST_ROBOT_URL");
+}
+
+static void test_webhook_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("SELGW_TEST_ROBOT_URL", ROBOT_URL, 1), 0);
+    /* line 5 "webhook:", line 6 the format, line 7 the url */
+    static const struct {
+        const char *lines;
+        const char *message;
+    } cases[] = {
+        {"  url_env: SELGW_TEST_ROBOT_URL", "t.yaml:6:3: missing required key 'format' in webhook"},
+        {"  format: wechat\n  url_env: SELGW_TEST_ROBOT_URL",
+         "t.yaml:6:11: format: expected wecom, dingtalk or json, got 'wechat'"},
+        {"  format: wecom", "t.yaml:6:3: missing url_file or url_env in webhook"},
+        {"  format: wecom\n  url_env: SELGW_TEST_NOT_SET",
+         "t.yaml:7:12: url_env: environment variable SELGW_TEST_NOT_SET is not set"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  url_file: /x",
+         "t.yaml:8:13: url_file: give url_file or url_env, not both"},
+        {"  format: json\n  url_env: SELGW_TEST_ROBOT_URL\n  message: text",
+         "t.yaml:8:12: message: only the robots' formats (wecom, dingtalk) have one"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  secret_env: SELGW_TEST_ROBOT_URL",
+         "t.yaml:8:15: a signing secret is for format: dingtalk"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  language: fr",
+         "t.yaml:8:13: language: expected zh or en, got 'fr'"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  rate_limit: 0",
+         "t.yaml:8:15: rate_limit: 0 is out of range 1..600"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  timeout: 500ms",
+         "t.yaml:8:12: timeout: 500ms is out of range 1s..2m"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  retry: {min: 1m, max: 30s}",
+         "t.yaml:8:25: retry: max 30s is less than min 1m"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  dead_letter_after: 0",
+         "t.yaml:8:22: dead_letter_after: 0 is out of range 1..1000"},
+        {"  format: json\n  url_env: SELGW_TEST_ROBOT_URL\n  mention_all: true",
+         "t.yaml:8:16: mention_all: only the robots' formats (wecom, dingtalk) have one"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  mention_all: true",
+         "t.yaml:8:16: mention_all: WeCom's markdown messages cannot mention anyone; use "
+         "message: text"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  enabled: yes please",
+         "t.yaml:8:12: enabled: expected true or false"},
+        {"  format: wecom\n  url_env: SELGW_TEST_ROBOT_URL\n  url: https://example.com",
+         "t.yaml:8:3: unknown key 'url' in webhook"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text), HEAD "webhook:\n%s\n", cases[i].lines);
+        expect_one_secret_error(text, cases[i].message);
+    }
+    /* a URL that is not one, or has credentials: said without quoting it (it holds a key) */
+    static const struct {
+        const char *url, *message;
+    } urls[] = {
+        {"qyapi.weixin.qq.com/send?key=" SECRET,
+         "t.yaml:7:12: url_env: the URL it holds must begin with https:// (or http://) and a host"},
+        {"https://?key=" SECRET,
+         "t.yaml:7:12: url_env: the URL it holds must begin with https:// (or http://) and a host"},
+        {"https://u:" SECRET "@h/send",
+         "t.yaml:7:12: url_env: the URL it holds must not carry credentials before its host"},
+        {"https://h/send?key=" SECRET " x",
+         "t.yaml:7:12: url_env: the URL it holds has a space, '#' or a control character"},
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        assert_int_equal(setenv("SELGW_TEST_BAD_URL", urls[i].url, 1), 0);
+        expect_one_secret_error(HEAD "webhook:\n  format: wecom\n  url_env: SELGW_TEST_BAD_URL\n",
+                                urls[i].message);
+    }
+    unsetenv("SELGW_TEST_BAD_URL");
+    unsetenv("SELGW_TEST_ROBOT_URL");
+}
+
+static void test_url_host(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *host;
+    } cases[] = {
+        {"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K", "qyapi.weixin.qq.com"},
+        {"http://127.0.0.1:8080?key=K", "127.0.0.1:8080"},
+        {"https://[2001:db8::1]:443/x", "[2001:db8::1]:443"},
+        {"https://user:K@h.example/x", "h.example"},
+        {"h.example/x#K", "h.example"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *host;
+        size_t n = selgw_url_host(cases[i].url, &host);
+        assert_int_equal(n, strlen(cases[i].host));
+        assert_memory_equal(host, cases[i].host, n);
+    }
+    const char *host;
+    assert_int_equal(selgw_url_host(NULL, &host), 0);
+}
+
 static void test_secret_files(void **state)
 {
     (void)state;
@@ -1994,19 +2179,20 @@ static void test_example_sinks_uncommented(void **state)
     free(text);
     if (err == SELGW_OK) {
         /* a gateway that has the files */
-        assert_true(cfg->mqtt.enabled && cfg->influxdb.enabled);
+        assert_true(cfg->mqtt.enabled && cfg->influxdb.enabled && cfg->webhook.enabled);
         selgw_config_free(cfg);
     } else {
         assert_int_equal(err, SELGW_ERR_CONFIG);
         for (size_t i = 0; i < selgw_diag_count(diag); i++) {
             const char *message = selgw_diag_message(diag, i);
             if (!strstr(message, "password_file: cannot read '/etc/selgw/") &&
+                !strstr(message, "url_file: cannot read '/etc/selgw/") &&
                 !strstr(message, "ca_file: cannot read '/etc/ssl/certs/")) {
                 print_diag(diag);
                 fail_msg("unexpected: %s", message);
             }
         }
-        assert_true(selgw_diag_count(diag) >= 2);
+        assert_true(selgw_diag_count(diag) >= 3);
     }
     selgw_diag_free(diag);
 }
@@ -2266,6 +2452,9 @@ int main(void)
         cmocka_unit_test(test_example_sinks_uncommented),
         cmocka_unit_test(test_every_file_in_config_dir),
         cmocka_unit_test(test_free_null),
+        cmocka_unit_test_setup_teardown(test_webhook_values, setup_scratch, teardown_scratch),
+        cmocka_unit_test(test_webhook_errors),
+        cmocka_unit_test(test_url_host),
     };
     return cmocka_run_group_tests(tests, setup_cwd, teardown_scratch);
 }
