@@ -37,6 +37,27 @@ typedef struct selgw_sink_ops {
     void (*destroy)(void *state); /* stops first */
 } selgw_sink_ops;
 
+/* A sink's start, stop, stats and destroy ops as trampolines to its typed functions
+ * TYPE_start, TYPE_stop, TYPE_stats and TYPE_free (which take a TYPE *), so that each sink
+ * file writes only its configured and create ops and the table. */
+#define SELGW_SINK_TRAMPOLINES(TYPE)                                                               \
+    static selgw_err ops_start(void *state)                                                        \
+    {                                                                                              \
+        return TYPE##_start((TYPE *)state);                                                        \
+    }                                                                                              \
+    static void ops_stop(void *state)                                                              \
+    {                                                                                              \
+        TYPE##_stop((TYPE *)state);                                                                \
+    }                                                                                              \
+    static void ops_stats(void *state, selgw_sink_stats *out)                                      \
+    {                                                                                              \
+        TYPE##_stats((TYPE *)state, out);                                                          \
+    }                                                                                              \
+    static void ops_destroy(void *state)                                                           \
+    {                                                                                              \
+        TYPE##_free((TYPE *)state);                                                                \
+    }
+
 extern const selgw_sink_ops selgw_mqtt_sink_ops;
 extern const selgw_sink_ops selgw_influx_sink_ops;
 extern const selgw_sink_ops selgw_webhook_sink_ops;

@@ -519,25 +519,7 @@ static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, voi
     return err;
 }
 
-static selgw_err ops_start(void *state)
-{
-    return selgw_webhook_sink_start(state);
-}
-
-static void ops_stop(void *state)
-{
-    selgw_webhook_sink_stop(state);
-}
-
-static void ops_stats(void *state, selgw_sink_stats *out)
-{
-    selgw_webhook_sink_stats(state, out);
-}
-
-static void ops_destroy(void *state)
-{
-    selgw_webhook_sink_free(state);
-}
+SELGW_SINK_TRAMPOLINES(selgw_webhook_sink)
 
 const selgw_sink_ops selgw_webhook_sink_ops = {
     .name = SELGW_WEBHOOK_SINK_NAME,
