@@ -35,6 +35,17 @@ typedef struct selgw_status_sink {
     uint64_t backlog_records; /* the journal's committed head minus the sink's cursor */
 } selgw_status_sink;
 
+/* An active alert (docs/ALERTS.md). */
+typedef struct selgw_status_alert {
+    const char *rule, *base, *plot, *crop, *device;
+    const char *field, *unit; /* "" for a stale rule on the device as a whole */
+    const char *condition;    /* "below", "above", "stale", "stuck" */
+    double value;             /* the reading that raised it; NaN when none (stale) */
+    double threshold;         /* the raising threshold; NaN for stale and stuck */
+    int64_t since_ns;         /* UTC: when the condition began */
+    int64_t raised_ns;        /* UTC: when it was raised (the reading's time) */
+} selgw_status_alert;
+
 typedef struct selgw_status {
     const char *gateway_id;
     const char *version;
@@ -48,6 +59,8 @@ typedef struct selgw_status {
     size_t sink_count;
     const selgw_status_sink *sinks;
     selgw_journal_stats journal;
+    size_t alert_count;
+    const selgw_status_alert *alerts; /* the active alerts */
 } selgw_status;
 
 /* What the server does with a snapshot (encodes it); called by the source. */
