@@ -225,7 +225,7 @@ static const option options[] = {
     {"alert", "for", OPT_LONG_DURATION, false, 0, 30 * DAY_MS, 0, NULL, NULL},
     {"alert", "clear_for", OPT_LONG_DURATION, false, 0, 30 * DAY_MS, 0, NULL, NULL},
     {"alert", "stale_after", OPT_INT, false, 1, 100000, 0, NULL, NULL},
-    {"alert", "stuck_for", OPT_LONG_DURATION, false, 60000, 365 * DAY_MS, 0, NULL, NULL},
+    {"alert", "stuck_for", OPT_LONG_DURATION, false, 1000, 365 * DAY_MS, 0, NULL, NULL},
     {"alert", "source", OPT_STRING, false, 0, 0, 0, NULL, NULL},
 };
 
@@ -2326,6 +2326,16 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
         fprintf(out, "http: status API on %s (selgw status, /metrics)\n", cfg->http.listen);
     else
         fprintf(out, "http: off (no status API)\n");
+    if (cfg->alert_count) {
+        fprintf(out, "alerts: %zu %s:", cfg->alert_count,
+                plural(cfg->alert_count, "rule", "rules"));
+        for (size_t i = 0; i < cfg->alert_count; i++)
+            fprintf(out, " %s (%s)", cfg->alerts[i].id,
+                    selgw_alert_condition_name(cfg->alerts[i].condition));
+        fprintf(out, "\n");
+    } else {
+        fprintf(out, "alerts: none\n");
+    }
 }
 
 /* ---- alerts (docs/ALERTS.md) ---- */

@@ -394,27 +394,31 @@ static void format_alert_value(char *buf, size_t cap, double v, const char *unit
 /* One INFO line per transition (docs/ALERTS.md). */
 static void log_alert(const selgw_alert_event *ev)
 {
-    char value[64], threshold[64], since[SELGW_UTC_TEXT_SIZE];
+    char value[64], threshold[64], since[SELGW_UTC_TEXT_SIZE], what[200];
     format_alert_value(value, sizeof value, ev->value, ev->unit);
     format_alert_value(threshold, sizeof threshold, ev->threshold, ev->unit);
-    const char *what = ev->field[0] ? ev->field : "the device";
-    if (ev->why)
-        selgw_log(SELGW_LOG_INFO, "alert %s cleared on plot %s (device %s, %s): %s", ev->rule,
-                  ev->plot, ev->device, what, ev->why);
-    else if (ev->state == SELGW_ALERT_RAISED)
-        selgw_log(SELGW_LOG_INFO,
-                  "alert %s raised on plot %s: %s of device %s %s: %s%s%s "
-                  "since %s",
-                  ev->rule, ev->plot, what, ev->device, selgw_alert_condition_name(ev->condition),
-                  value, isfinite(ev->threshold) ? ", threshold " : "",
-                  isfinite(ev->threshold) ? threshold : "", selgw_format_utc(ev->since_ns, since));
+    if (ev->field[0])
+        snprintf(what, sizeof what, "%s of device %s", ev->field, ev->device);
     else
-        selgw_log(SELGW_LOG_INFO,
-                  "alert %s cleared on plot %s: %s of device %s: %s%s%s "
-                  "(raised at %s)",
-                  ev->rule, ev->plot, what, ev->device, value,
-                  isfinite(ev->threshold) ? ", clearing threshold " : "",
-                  isfinite(ev->threshold) ? threshold : "", selgw_format_utc(ev->since_ns, since));
+        snprintf(what, sizeof what, "device %s", ev->device);
+    selgw_format_utc(ev->since_ns, since);
+    if (ev->why)
+        selgw_log(SELGW_LOG_INFO, "alert %s cleared on plot %s (%s): %s", ev->rule, ev->plot, what,
+                  ev->why);
+    else if (ev->state == SELGW_ALERT_CLEARED)
+        selgw_log(SELGW_LOG_INFO, "alert %s cleared on plot %s: %s is %s%s%s (raised at %s)",
+                  ev->rule, ev->plot, what, value, isfinite(ev->threshold) ? ", past " : "",
+                  isfinite(ev->threshold) ? threshold : "", since);
+    else if (ev->condition == SELGW_ALERT_STALE)
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: no valid reading of %s since %s",
+                  ev->rule, ev->plot, what, since);
+    else if (ev->condition == SELGW_ALERT_STUCK)
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: %s has been %s since %s", ev->rule,
+                  ev->plot, what, value, since);
+    else
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: %s is %s, %s %s since %s", ev->rule,
+                  ev->plot, what, value, selgw_alert_condition_name(ev->condition), threshold,
+                  since);
 }
 
 /* The engine's callback, under g->lock: the transition as the next record of the plot's
