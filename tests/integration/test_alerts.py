@@ -62,6 +62,8 @@ class Alerts(unittest.TestCase):
             {"id": "frozen", "crops": ["konjac"], "field": "soil_moisture", "stuck_for": "5s"},
             {"id": "silent", "plots": ["plot-konjac"], "stale_after": 5},
         ]
+        cfg["http"] = {"listen": f"127.0.0.1:{h.free_port()}"}
+        self.cfg = cfg
         self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
         self.control = os.path.join(self.dir, "control")
         self.step = 0
@@ -260,6 +262,41 @@ class Alerts(unittest.TestCase):
         self.assertRegex(res.stdout, r"ALERT cleared: frost .* tea-air = 8")
         self.assertRegex(res.stdout, r"ALERT raised: drought")
         self.assertNotIn("konjac-soil", res.stdout)
+
+    def test_reload_clears_the_alerts_of_removed_rules_and_keeps_the_others(self):
+        self.air(1.0)
+        self.soil(14)
+        self.start_gateway()
+        self.wait_alert("frost", "raised")
+        self.wait_alert("drought", "raised")
+        # the frost rule removed, the drought rule unchanged, the frozen one changed
+        cfg = dict(self.cfg)
+        cfg["alerts"] = [a for a in self.cfg["alerts"] if a["id"] != "frost"]
+        cfg["alerts"] = [dict(a, stuck_for="6s") if a["id"] == "frozen" else a
+                         for a in cfg["alerts"]]
+        h.write_config(self.cfg_path, cfg)
+        self.gw.send_signal(signal.SIGHUP)
+        self.wait_alert("frost", "cleared")
+        cleared = self.of("frost", "cleared")[0]
+        self.assertIsNone(cleared["value"])  # no reading decided it
+        self.assertIsNone(cleared["threshold"])
+        # since: when it was raised, i.e. the time of the reading that raised it, a moment
+        # before the raise was journaled
+        raised_at = h.reading_seconds(self.of("frost", "raised")[0])
+        since = h.reading_seconds({"time": cleared["since"]})
+        self.assertTrue(raised_at - 1 < since <= raised_at, (cleared, raised_at))
+        self.gw.wait_for(r"alert frost cleared on plot plot-tea \(air_temperature of device "
+                         r"tea-air\): the rule was removed from the config", h.scaled(5),
+                         stream="err")
+        self.hold(h.scaled(2))  # still dry, still cold: nothing raised again, nothing cleared
+        self.assertEqual([r["state"] for r in self.of("drought")], ["raised"])
+        self.assertEqual([r["state"] for r in self.of("frost")], ["raised", "cleared"])
+        # on the broker: the drought alert retained, the frost one gone
+        topic = "selgw/itest-base/plot-tea/alert/"
+        self.assertTrue(h.wait_until(
+            lambda: [x.split(" ", 1)[0] for x in self.retained(topic + "#")] == [
+                topic + "drought/tea-soil"], h.scaled(10)), self.retained(topic + "#"))
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
 
 
 if __name__ == "__main__":
