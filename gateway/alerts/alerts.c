@@ -471,18 +471,21 @@ selgw_err selgw_alert_engine_restore(selgw_alert_engine *e, const selgw_record *
     return err;
 }
 
-/* Why an active alert of entry en is no longer held by today's config (NULL: it is). */
+/* Why an active alert of entry en is no longer held by today's config (NULL: it is): the
+ * device must still be on the alert's plot, and that plot (with today's crop) in the rule's
+ * scope. */
 static const char *not_watched(const entry *en, const selgw_alert_rule *rule,
                                const selgw_config *cfg)
 {
-    if (!selgw_alert_rule_applies(rule, en->plot, en->crop))
-        return "its plot is no longer in the rule's scope";
     for (size_t d = 0; d < cfg->device_count; d++) {
         const selgw_device *dev = &cfg->devices[d];
-        if (!strcmp(dev->id, en->device))
-            return dev->plot < cfg->plot_count && !strcmp(cfg->plots[dev->plot].id, en->plot)
-                       ? NULL
-                       : "the device is no longer on the plot";
+        if (strcmp(dev->id, en->device))
+            continue;
+        if (dev->plot >= cfg->plot_count || strcmp(cfg->plots[dev->plot].id, en->plot))
+            return "the device is no longer on the plot";
+        if (!selgw_alert_rule_applies(rule, en->plot, cfg->plots[dev->plot].crop))
+            return "its plot is no longer in the rule's scope";
+        return NULL;
     }
     return "the device is no longer in the config";
 }

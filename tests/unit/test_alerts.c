@@ -495,11 +495,38 @@ static void test_reload_keeps_unchanged_rules_and_clears_the_others(void **state
     assert_string_equal(log2.items[2].rule, "frost-2");
     assert_int_equal(log2.items[2].state, SELGW_ALERT_RAISED);
 
-    /* the device moved to the konjac plot: its alerts are cleared */
-    g.devices[0].plot = 1;
+    /* a new scope without tea-1's crop: tea-frost is cleared (the state of a rule whose
+     * condition is unchanged is kept, but not for a plot out of its scope) */
+    char *tea[] = {"tea"};
+    g.rules[0].crop_count = 1;
+    g.rules[0].crops = g.konjac;
+    g.rules[1].crop_count = 1; /* frost-2: now for tea, which tea-1 still is */
+    g.rules[1].crops = tea;
     log_t log3 = {0};
     assert_int_equal(selgw_alert_engine_reconfigure(e, &g.cfg, collect, &log3), SELGW_OK);
-    assert_int_equal(log3.count, 2);
+    assert_int_equal(log3.count, 1);
+    assert_string_equal(log3.items[0].rule, "tea-frost");
+    assert_true(log3.items[0].had_why);
+    assert_int_equal(selgw_alert_engine_active_count(e), 1);
+
+    /* tea-1 now grows konjac: frost-2, for tea, is cleared */
+    g.plots[0].crop = "konjac";
+    log_t log4 = {0};
+    assert_int_equal(selgw_alert_engine_reconfigure(e, &g.cfg, collect, &log4), SELGW_OK);
+    assert_int_equal(log4.count, 1);
+    assert_string_equal(log4.items[0].rule, "frost-2");
+    assert_int_equal(selgw_alert_engine_active_count(e), 0);
+
+    /* raised again on konjac, then the device moves to the other plot: cleared */
+    selgw_reading r = air(T0 + 3 * MIN_NS, -1, SELGW_QUALITY_OK);
+    r.crop = "konjac";
+    feed(e, r, &log4);
+    assert_int_equal(log4.count, 2); /* tea-frost (konjac scope) */
+    g.devices[0].plot = 1;
+    log_t log5 = {0};
+    assert_int_equal(selgw_alert_engine_reconfigure(e, &g.cfg, collect, &log5), SELGW_OK);
+    assert_int_equal(log5.count, 1);
+    assert_true(log5.items[0].had_why);
     assert_int_equal(selgw_alert_engine_active_count(e), 0);
     selgw_alert_engine_free(e);
 }
