@@ -101,6 +101,7 @@ static const option options[] = {
     {"root", "webhook", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "http", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "alerts", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
 
     {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"gateway", "location", OPT_STRING, false, 0, 0, 0, "", NULL},
@@ -236,6 +237,23 @@ static const option options[] = {
     {"http", "password_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
     {"http", "tls_cert", OPT_FILE, false, 0, 0, 0, NULL, NULL},
     {"http", "tls_key", OPT_PRIVATE_FILE, false, 0, 0, 0, NULL, NULL},
+
+    /* alerts: a list of rules (docs/ALERTS.md); each has one condition: below (with
+     * clear_above), above (with clear_below), stale_after or stuck_for */
+    {"alert", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
+    {"alert", "crops", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"alert", "plots", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"alert", "field", OPT_ID, false, 0, 0, 0, NULL, NULL},
+    {"alert", "below", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL, NULL},
+    {"alert", "clear_above", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL, NULL},
+    {"alert", "above", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL, NULL},
+    {"alert", "clear_below", OPT_DOUBLE, false, -1e9, 1e9, 0, NULL, NULL},
+    /* clear_for: the same as `for` when not given */
+    {"alert", "for", OPT_LONG_DURATION, false, 0, 30 * DAY_MS, 0, NULL, NULL},
+    {"alert", "clear_for", OPT_LONG_DURATION, false, 0, 30 * DAY_MS, 0, NULL, NULL},
+    {"alert", "stale_after", OPT_INT, false, 1, 100000, 0, NULL, NULL},
+    {"alert", "stuck_for", OPT_LONG_DURATION, false, 1000, 365 * DAY_MS, 0, NULL, NULL},
+    {"alert", "source", OPT_STRING, false, 0, 0, 0, NULL, NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -370,6 +388,10 @@ struct bus_nodes {
     bool kind_known;
 };
 
+struct alert_nodes {
+    struct fy_node *item, *id, *field, *crops, *plots;
+};
+
 struct device_nodes {
     struct fy_node *item, *id, *bus, *plot, *profile, *unit_id, *calibration, *max_read_registers;
 };
@@ -386,6 +408,7 @@ typedef struct loader {
     struct plot_nodes *plot_nodes;
     struct bus_nodes *bus_nodes;
     struct device_nodes *device_nodes;
+    struct alert_nodes *alert_nodes;
 } loader;
 
 static void error_at(loader *ld, struct fy_node *node, const char *fmt, ...)
@@ -2063,6 +2086,10 @@ static void load_profiles(loader *ld, struct fy_node *root)
         }                                                                                          \
     } while (0)
 
+static void parse_alerts(loader *ld, struct fy_node *root);
+static void check_alerts(loader *ld);
+static void free_alerts(selgw_config *cfg);
+
 static void parse_config(loader *ld)
 {
     static const char *const sections[] = {"root", NULL};
@@ -2127,9 +2154,12 @@ static void parse_config(loader *ld)
     parse_webhook(ld, root);
     parse_signing(ld, root);
     parse_http(ld, root);
+    parse_alerts(ld, root);
 
     if (!ld->failed)
         cross_check(ld);
+    if (!ld->failed)
+        check_alerts(ld);
 }
 
 void selgw_config_free(selgw_config *cfg)
@@ -2200,6 +2230,7 @@ void selgw_config_free(selgw_config *cfg)
     free(cfg->http.password_hash);
     free(cfg->http.tls_cert);
     free(cfg->http.tls_key);
+    free_alerts(cfg);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -2214,6 +2245,7 @@ static void loader_free_nodes(loader *ld)
     free(ld->plot_nodes);
     free(ld->bus_nodes);
     free(ld->device_nodes);
+    free(ld->alert_nodes);
 }
 
 /* Every device's and plot's evidence chain name, built once here rather than formatted
@@ -2502,4 +2534,334 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
                 cfg->http.tls_cert ? ", over TLS" : "");
     else
         fprintf(out, "http: off (no status API)\n");
+    if (cfg->alert_count) {
+        fprintf(out, "alerts: %zu %s:", cfg->alert_count,
+                plural(cfg->alert_count, "rule", "rules"));
+        for (size_t i = 0; i < cfg->alert_count; i++)
+            fprintf(out, " %s (%s)", cfg->alerts[i].id,
+                    selgw_alert_condition_name(cfg->alerts[i].condition));
+        fprintf(out, "\n");
+    } else {
+        fprintf(out, "alerts: none\n");
+    }
+}
+
+/* ---- alerts (docs/ALERTS.md) ---- */
+
+/* A list of ids (plots) or crop names: strings, each checked as its option says. */
+static char **read_name_list(loader *ld, struct fy_node *list, const char *what, size_t *count)
+{
+    size_t n = selgw_yaml_count(list);
+    *count = 0;
+    if (n == 0)
+        return NULL;
+    char **out = calloc(n, sizeof *out);
+    if (!out) {
+        ld->failed = true;
+        return NULL;
+    }
+    void *iter = NULL;
+    struct fy_node *entry;
+    while ((entry = selgw_yaml_seq_next(list, &iter)) && *count < n) {
+        char *text = NULL;
+        if (!selgw_yaml_string(ld->yaml, entry, what, &text))
+            continue;
+        if (!*text || has_control_chars(text)) {
+            error_at(ld, entry, "%s: an entry must be a non-empty name", what);
+            free(text);
+            continue;
+        }
+        out[(*count)++] = text;
+    }
+    return out;
+}
+
+static void parse_alert(loader *ld, struct fy_node *item, selgw_alert_rule *rule,
+                        struct alert_nodes *nodes)
+{
+    nodes->item = item;
+    if (!check_section_keys(ld->yaml, item, "alert", "alert rule"))
+        return;
+    read_option(ld, item, "alert", "id", "alert rule", &rule->id, &nodes->id);
+    char what[160];
+    describe_item(what, sizeof(what), "alert rule", rule->id);
+    if (read_option(ld, item, "alert", "crops", what, NULL, &nodes->crops) == READ_OK)
+        rule->crops = read_name_list(ld, nodes->crops, "crops", &rule->crop_count);
+    else
+        nodes->crops = NULL;
+    if (read_option(ld, item, "alert", "plots", what, NULL, &nodes->plots) == READ_OK)
+        rule->plots = read_name_list(ld, nodes->plots, "plots", &rule->plot_count);
+    else
+        nodes->plots = NULL;
+    if (read_option(ld, item, "alert", "field", what, &rule->field, &nodes->field) != READ_OK)
+        nodes->field = NULL;
+    read_option(ld, item, "alert", "source", what, &rule->source, NULL);
+
+    /* exactly one condition */
+    static const char *const conditions[] = {"below", "above", "stale_after", "stuck_for"};
+    struct fy_node *cond_nodes[4] = {NULL};
+    read_result got[4];
+    got[0] = read_option(ld, item, "alert", "below", what, &rule->threshold, &cond_nodes[0]);
+    double above = 0;
+    got[1] = read_option(ld, item, "alert", "above", what, &above, &cond_nodes[1]);
+    got[2] =
+        read_option(ld, item, "alert", "stale_after", what, &rule->stale_after, &cond_nodes[2]);
+    got[3] = read_option(ld, item, "alert", "stuck_for", what, &rule->stuck_for_ms, &cond_nodes[3]);
+    int which = -1, given = 0;
+    for (int i = 0; i < 4; i++)
+        if (got[i] != READ_ABSENT) {
+            given++;
+            if (which < 0)
+                which = i;
+            else
+                error_at(ld, cond_nodes[i],
+                         "%s: '%s' and '%s' are two conditions; a rule has one (write two rules)",
+                         what, conditions[which], conditions[i]);
+        }
+    if (given == 0) {
+        error_at(ld, item,
+                 "%s has no condition: give one of below (with clear_above), above "
+                 "(with clear_below), stale_after or stuck_for",
+                 what);
+        return;
+    }
+    struct fy_node *clear_node = NULL, *other_clear = NULL, *for_node = NULL,
+                   *clear_for_node = NULL;
+    double clear_above = 0, clear_below = 0;
+    read_result clear_above_got =
+        read_option(ld, item, "alert", "clear_above", what, &clear_above, &clear_node);
+    read_result clear_below_got =
+        read_option(ld, item, "alert", "clear_below", what, &clear_below, &other_clear);
+    read_result for_got = read_option(ld, item, "alert", "for", what, &rule->for_ms, &for_node);
+    read_result clear_for_got =
+        read_option(ld, item, "alert", "clear_for", what, &rule->clear_for_ms, &clear_for_node);
+    if (clear_for_got == READ_ABSENT)
+        rule->clear_for_ms = rule->for_ms;
+    bool threshold_rule = which == 0 || which == 1;
+    if (!threshold_rule) {
+        struct fy_node *stray[] = {clear_above_got != READ_ABSENT ? clear_node : NULL,
+                                   clear_below_got != READ_ABSENT ? other_clear : NULL,
+                                   for_got != READ_ABSENT ? for_node : NULL,
+                                   clear_for_got != READ_ABSENT ? clear_for_node : NULL};
+        static const char *const stray_keys[] = {"clear_above", "clear_below", "for", "clear_for"};
+        for (int i = 0; i < 4; i++)
+            if (stray[i])
+                error_at(ld, stray[i], "%s: '%s' goes with below or above, not with %s", what,
+                         stray_keys[i], conditions[which]);
+    }
+    switch (which) {
+    case 0:
+        rule->condition = SELGW_ALERT_BELOW;
+        if (clear_below_got != READ_ABSENT)
+            error_at(ld, other_clear,
+                     "%s: clear_below goes with above; below clears with "
+                     "clear_above",
+                     what);
+        if (clear_above_got == READ_ABSENT)
+            error_at(ld, cond_nodes[0],
+                     "%s: below needs clear_above (the value above which "
+                     "it clears: the hysteresis)",
+                     what);
+        else if (clear_above_got == READ_OK && got[0] == READ_OK &&
+                 !(clear_above > rule->threshold))
+            error_at(ld, clear_node,
+                     "%s: clear_above (%g) must be above below (%g), or the "
+                     "alert would flap at the threshold",
+                     what, clear_above, rule->threshold);
+        rule->clear_threshold = clear_above;
+        break;
+    case 1:
+        rule->condition = SELGW_ALERT_ABOVE;
+        rule->threshold = above;
+        if (clear_above_got != READ_ABSENT)
+            error_at(ld, clear_node,
+                     "%s: clear_above goes with below; above clears with "
+                     "clear_below",
+                     what);
+        if (clear_below_got == READ_ABSENT)
+            error_at(ld, cond_nodes[1],
+                     "%s: above needs clear_below (the value below which "
+                     "it clears: the hysteresis)",
+                     what);
+        else if (clear_below_got == READ_OK && got[1] == READ_OK && !(clear_below < above))
+            error_at(ld, other_clear,
+                     "%s: clear_below (%g) must be below above (%g), or the "
+                     "alert would flap at the threshold",
+                     what, clear_below, above);
+        rule->clear_threshold = clear_below;
+        break;
+    case 2:
+        rule->condition = SELGW_ALERT_STALE;
+        rule->threshold = rule->clear_threshold = NAN;
+        break;
+    default:
+        rule->condition = SELGW_ALERT_STUCK;
+        rule->threshold = rule->clear_threshold = NAN;
+        break;
+    }
+    if (threshold_rule && !rule->field)
+        error_at(ld, item, "%s: %s needs a field", what, conditions[which]);
+}
+
+static void parse_alerts(loader *ld, struct fy_node *root)
+{
+    selgw_config *cfg = ld->cfg;
+    size_t n;
+    struct fy_node *list = root_list(ld, root, "alerts", &n);
+    ALLOC_ITEMS(ld, n, cfg->alerts, cfg->alert_count, ld->alert_nodes);
+    void *iter = NULL;
+    struct fy_node *item;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->alert_count < n) {
+        size_t i = cfg->alert_count++;
+        parse_alert(ld, item, &cfg->alerts[i], &ld->alert_nodes[i]);
+    }
+}
+
+bool selgw_alert_rule_applies(const selgw_alert_rule *rule, const char *plot_id, const char *crop)
+{
+    if (rule->crop_count == 0 && rule->plot_count == 0)
+        return true;
+    for (size_t i = 0; i < rule->plot_count; i++)
+        if (plot_id && !strcmp(rule->plots[i], plot_id))
+            return true;
+    for (size_t i = 0; i < rule->crop_count; i++)
+        if (crop && !strcmp(rule->crops[i], crop))
+            return true;
+    return false;
+}
+
+/* The n-th entry node of a sequence. */
+static struct fy_node *seq_entry(struct fy_node *seq, size_t n)
+{
+    void *iter = NULL;
+    struct fy_node *entry = NULL;
+    for (size_t i = 0; i <= n; i++)
+        if (!(entry = selgw_yaml_seq_next(seq, &iter)))
+            return seq;
+    return entry;
+}
+
+/* After cross_check: ids unique, the scope's plots and crops known, and the field one that
+ * a device of the scope has. An unknown crop is an error, not a warning: a rule that
+ * watches nothing because of a typo would stay silent through the frost it was written for. */
+static void check_alerts(loader *ld)
+{
+    selgw_config *cfg = ld->cfg;
+    if (cfg->alert_count == 0)
+        return;
+    char **ids = calloc(cfg->alert_count, sizeof *ids);
+    struct fy_node **id_nodes = calloc(cfg->alert_count, sizeof *id_nodes);
+    char **plot_ids = calloc(cfg->plot_count + 1, sizeof *plot_ids);
+    const char **crops = calloc(cfg->plot_count + 1, sizeof *crops);
+    const char **fields = calloc(SELGW_READING_MAX_FIELDS * 4 + 1, sizeof *fields);
+    if (!ids || !id_nodes || !plot_ids || !crops || !fields) {
+        ld->failed = true;
+        goto done;
+    }
+    for (size_t i = 0; i < cfg->alert_count; i++) {
+        ids[i] = cfg->alerts[i].id;
+        id_nodes[i] = ld->alert_nodes[i].id;
+    }
+    check_duplicate_ids(ld, "alert rule", cfg->alert_count, ids, id_nodes);
+    GATHER_IDS(cfg->plots, cfg->plot_count, plot_ids);
+    size_t crop_count = 0;
+    for (size_t i = 0; i < cfg->plot_count; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < crop_count && cfg->plots[i].crop; j++)
+            seen |= !strcmp(crops[j], cfg->plots[i].crop);
+        if (!seen && cfg->plots[i].crop)
+            crops[crop_count++] = cfg->plots[i].crop;
+    }
+    for (size_t r = 0; r < cfg->alert_count; r++) {
+        selgw_alert_rule *rule = &cfg->alerts[r];
+        struct alert_nodes *nodes = &ld->alert_nodes[r];
+        for (size_t i = 0; i < rule->plot_count; i++)
+            resolve(ld, seq_entry(nodes->plots, i), "plot", cfg->plot_count, plot_ids);
+        for (size_t i = 0; i < rule->crop_count; i++) {
+            bool known = false;
+            for (size_t j = 0; j < crop_count; j++)
+                known |= !strcmp(crops[j], rule->crops[i]);
+            if (!known)
+                suggest_error(ld, seq_entry(nodes->crops, i), "crop", rule->crops[i], crops,
+                              "no plot of this config grows it");
+        }
+        if (!rule->field)
+            continue;
+        /* the fields the devices of the scope's plots have */
+        size_t field_count = 0;
+        bool found = false;
+        for (size_t d = 0; d < cfg->device_count && !found; d++) {
+            const selgw_device *dev = &cfg->devices[d];
+            if (dev->plot == SIZE_MAX || !selgw_alert_rule_applies(rule, cfg->plots[dev->plot].id,
+                                                                   cfg->plots[dev->plot].crop))
+                continue;
+            if (!dev->profile) {
+                found = true; /* its unknown profile is reported: no guess about its fields */
+                break;
+            }
+            for (size_t f = 0; f < dev->profile->field_count; f++) {
+                const char *name = selgw_device_field_name(dev, (int)f);
+                if (!strcmp(name, rule->field)) {
+                    found = true;
+                    break;
+                }
+                bool seen = false;
+                for (size_t k = 0; k < field_count; k++)
+                    seen |= !strcmp(fields[k], name);
+                if (!seen && field_count < SELGW_READING_MAX_FIELDS * 4)
+                    fields[field_count++] = name;
+            }
+        }
+        if (found)
+            continue;
+        char what[160];
+        describe_item(what, sizeof(what), "alert rule", rule->id);
+        if (field_count == 0) {
+            error_at(ld, nodes->field, "%s: no device is on a plot of its scope", what);
+            continue;
+        }
+        size_t need = 1;
+        for (size_t k = 0; k < field_count; k++)
+            need += strlen(fields[k]) + 2;
+        char *list = malloc(need);
+        if (!list) {
+            ld->failed = true;
+            break;
+        }
+        size_t len = 0;
+        for (size_t k = 0; k < field_count; k++)
+            len += (size_t)sprintf(list + len, "%s%s", k ? ", " : "", fields[k]);
+        fields[field_count] = NULL;
+        const char *guess = selgw_closest(rule->field, fields);
+        error_at(ld, nodes->field,
+                 "%s: no device of its plots has a field '%s'%s%s%s; they have: %s", what,
+                 rule->field, guess ? " (did you mean '" : "", guess ? guess : "",
+                 guess ? "'?)" : "", list);
+        free(list);
+    }
+    /* a rule with a field but no device at all in scope is reported above; a rule without
+     * a field watches what its scope has */
+done:
+    free(ids);
+    free(id_nodes);
+    free(plot_ids);
+    free(crops);
+    free(fields);
+}
+
+static void free_alerts(selgw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->alert_count; i++) {
+        selgw_alert_rule *rule = &cfg->alerts[i];
+        free(rule->id);
+        free(rule->field);
+        free(rule->source);
+        for (size_t j = 0; j < rule->crop_count; j++)
+            free(rule->crops[j]);
+        free(rule->crops);
+        for (size_t j = 0; j < rule->plot_count; j++)
+            free(rule->plots[j]);
+        free(rule->plots);
+    }
+    free(cfg->alerts);
 }

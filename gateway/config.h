@@ -15,6 +15,7 @@
 #include "base/diag.h"
 #include "base/error.h"
 #include "journal/journal.h" /* selgw_journal_config */
+#include "journal/record.h"  /* selgw_alert_condition */
 #include "sensors/calibration.h"
 
 /* The sensor library's types the config refers to; the .c files that use them include
@@ -194,6 +195,27 @@ typedef struct selgw_http_config {
     char *tls_cert, *tls_key; /* PEM files: HTTPS only; both or neither */
 } selgw_http_config;
 
+/* An alert rule (docs/ALERTS.md): one condition on the devices of its scope's plots. */
+typedef struct selgw_alert_rule {
+    char *id;
+    selgw_alert_condition condition;
+    char *field;            /* the field watched; NULL: any field (stuck), the device (stale) */
+    double threshold;       /* below/above: raised past it */
+    double clear_threshold; /* below: clear_above; above: clear_below (the hysteresis) */
+    int64_t for_ms;         /* below/above: how long the condition holds before it is raised */
+    int64_t clear_for_ms;   /* how long past the clearing threshold before it clears */
+    int stale_after;        /* stale: polls in a row without a valid reading */
+    int64_t stuck_for_ms;   /* stuck: the same value, bit for bit, this long */
+    char *source;           /* the agronomic source of the threshold; NULL when not given */
+    size_t crop_count;      /* scope: plots of these crops ... */
+    char **crops;
+    size_t plot_count; /* ... and these plots (ids, each one of the config's); none: all */
+    char **plots;
+} selgw_alert_rule;
+
+/* Whether a rule watches a plot (its id and crop). */
+bool selgw_alert_rule_applies(const selgw_alert_rule *rule, const char *plot_id, const char *crop);
+
 typedef struct selgw_config {
     char *path; /* file it was loaded from, or the display name */
     char *gateway_id;
@@ -214,6 +236,8 @@ typedef struct selgw_config {
     selgw_webhook_config webhook;
     selgw_signing_config signing;
     selgw_http_config http;
+    size_t alert_count;
+    selgw_alert_rule *alerts;
 } selgw_config;
 
 /* Loads and validates. On success *out owns everything; on failure *out is NULL, every

@@ -26,6 +26,7 @@
 #include "poll/transport.h"
 #include "http/server.h"
 #include "plot_history.h"
+#include "alerts/alerts.h"
 
 /* A change of CLOCK_REALTIME against CLOCK_MONOTONIC larger than these is a step (NTP
  * steps past 128 ms; slewing moves far less than this in a second). */
@@ -118,6 +119,9 @@ struct selgw_gateway {
     selgw_http_server *http;
     int64_t start_ns;           /* UTC */
     uint64_t config_generation; /* under lock: 1, and +1 at each reload taken */
+
+    /* Alerts (under lock): fed every reading; each transition an ALERT in the plot's chain. */
+    selgw_alert_engine *alerts;
 };
 
 static void print_record(selgw_gateway *g, const uint8_t *payload, size_t len, uint64_t seq)
@@ -373,6 +377,131 @@ static selgw_err append_chained_locked(selgw_gateway *g, const char *chain, enco
     return err;
 }
 
+/* ---- alerts ------------------------------------------------------------------------------ */
+
+static size_t encode_alert(const void *arg, const selgw_chain_link *link, uint8_t *buf, size_t cap)
+{
+    return selgw_record_encode_alert(arg, link, buf, cap);
+}
+
+static void format_alert_value(char *buf, size_t cap, double v, const char *unit)
+{
+    if (isfinite(v))
+        snprintf(buf, cap, "%g%s%s", v, unit[0] ? " " : "", unit);
+    else
+        snprintf(buf, cap, "no value");
+}
+
+/* One INFO line per transition (docs/ALERTS.md). */
+static void log_alert(const selgw_alert_event *ev)
+{
+    char value[64], threshold[64], since[SELGW_UTC_TEXT_SIZE], what[200];
+    format_alert_value(value, sizeof value, ev->value, ev->unit);
+    format_alert_value(threshold, sizeof threshold, ev->threshold, ev->unit);
+    if (ev->field[0])
+        snprintf(what, sizeof what, "%s of device %s", ev->field, ev->device);
+    else
+        snprintf(what, sizeof what, "device %s", ev->device);
+    selgw_format_utc(ev->since_ns, since);
+    if (ev->why)
+        selgw_log(SELGW_LOG_INFO, "alert %s cleared on plot %s (%s): %s", ev->rule, ev->plot, what,
+                  ev->why);
+    else if (ev->state == SELGW_ALERT_CLEARED)
+        selgw_log(SELGW_LOG_INFO, "alert %s cleared on plot %s: %s is %s%s%s (raised at %s)",
+                  ev->rule, ev->plot, what, value, isfinite(ev->threshold) ? ", past " : "",
+                  isfinite(ev->threshold) ? threshold : "", since);
+    else if (ev->condition == SELGW_ALERT_STALE)
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: no valid reading of %s since %s",
+                  ev->rule, ev->plot, what, since);
+    else if (ev->condition == SELGW_ALERT_STUCK)
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: %s has been %s since %s", ev->rule,
+                  ev->plot, what, value, since);
+    else
+        selgw_log(SELGW_LOG_INFO, "alert %s raised on plot %s: %s is %s, %s %s since %s", ev->rule,
+                  ev->plot, what, value, selgw_alert_condition_name(ev->condition), threshold,
+                  since);
+}
+
+/* The engine's callback, under g->lock: the transition as the next record of the plot's
+ * chain, stamped now (the gateway decided it now; `since` says when the condition began). */
+static void journal_alert_locked(void *ctx, const selgw_alert_event *ev)
+{
+    selgw_gateway *g = ctx;
+    char chain[8 + SELGW_ID_MAX * 4];
+    snprintf(chain, sizeof chain, "plot/%s", ev->plot);
+    selgw_record *rec = calloc(1, sizeof *rec);
+    if (!rec) {
+        selgw_log(SELGW_LOG_ERROR, "alert %s on plot %s: out of memory: not journaled", ev->rule,
+                  ev->plot);
+        return;
+    }
+    rec->type = SELGW_RECORD_ALERT;
+    rec->time_ns = selgw_utc_ns();
+    rec->gateway = str_of(g->cfg->gateway_id);
+    rec->base = str_of(ev->base);
+    rec->plot = str_of(ev->plot);
+    rec->crop = str_of(ev->crop);
+    rec->rule = str_of(ev->rule);
+    rec->device = str_of(ev->device);
+    rec->field = str_of(ev->field);
+    rec->unit = str_of(ev->unit);
+    rec->alert_state = ev->state;
+    rec->alert_condition = ev->condition;
+    rec->alert_value = ev->value;
+    rec->alert_threshold = ev->threshold;
+    rec->alert_since_ns = ev->since_ns;
+    log_alert(ev);
+    selgw_err err =
+        append_chained_locked(g, chain, encode_alert, rec, rec->time_ns, KIND_EVENT, NULL);
+    if (err != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "alert %s on plot %s: not journaled: %s", ev->rule, ev->plot,
+                  selgw_strerror(err));
+    free(rec);
+}
+
+static void feed_alerts_locked(selgw_gateway *g, const selgw_reading *reading)
+{
+    if (g->alerts &&
+        selgw_alert_engine_feed(g->alerts, reading, journal_alert_locked, g) == SELGW_ERR_NOMEM)
+        selgw_log(SELGW_LOG_ERROR, "alerts: out of memory: a reading of %s was not checked",
+                  reading->device);
+}
+
+static bool restore_alert(void *ctx, uint64_t jseq, const uint8_t *payload, size_t len)
+{
+    (void)jseq;
+    selgw_gateway *g = ctx;
+    selgw_record *rec = malloc(sizeof *rec);
+    if (!rec)
+        return false;
+    bool ok = true;
+    if (selgw_record_decode(payload, len, rec) == SELGW_OK && rec->type == SELGW_RECORD_ALERT)
+        ok = selgw_alert_engine_restore(g->alerts, rec) == SELGW_OK;
+    free(rec);
+    return ok;
+}
+
+/* At start: the alerts active before it, from the ALERT records of the plot chain log
+ * (which load_chains brought up to date with the journal), so that none is raised again
+ * or forgotten. */
+static selgw_err load_alerts(selgw_gateway *g)
+{
+    selgw_err err = selgw_alert_engine_new(g->cfg, &g->alerts);
+    if (err != SELGW_OK)
+        return err;
+    char why[512] = "";
+    err = selgw_plotlog_each(g->journal_dir, NULL, restore_alert, g, why, sizeof why);
+    if (err != SELGW_OK)
+        selgw_log(SELGW_LOG_WARN,
+                  "alerts: cannot read the plot chain log (%s): alerts active "
+                  "before this start are not known and may be raised again",
+                  why[0] ? why : selgw_strerror(err));
+    size_t active = selgw_alert_engine_active_count(g->alerts);
+    if (active)
+        selgw_log(SELGW_LOG_INFO, "alerts: %zu active before this start", active);
+    return SELGW_OK;
+}
+
 /* Pollers call this from their threads for every completed poll. */
 static void accept_reading(void *ctx, const selgw_device *device, const selgw_reading *reading)
 {
@@ -380,6 +509,7 @@ static void accept_reading(void *ctx, const selgw_device *device, const selgw_re
     pthread_mutex_lock(&g->lock);
     append_chained_locked(g, device->chain, encode_reading, reading, reading->time_ns, KIND_READING,
                           NULL);
+    feed_alerts_locked(g, reading);
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -1149,6 +1279,8 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
         if (err != SELGW_OK)
             selgw_log(SELGW_LOG_ERROR, "signing key: %s", why[0] ? why : selgw_strerror(err));
     }
+    if (err == SELGW_OK)
+        err = load_alerts(g);
     if (err != SELGW_OK) {
         selgw_gateway_free(g);
         return err;
@@ -1223,6 +1355,33 @@ static bool farm_snapshot(const selgw_config *cfg, selgw_status *st, farm_view *
     return true;
 }
 
+/* The active alerts, gathered for a status snapshot. */
+typedef struct alert_list {
+    selgw_status_alert *items;
+    size_t count, cap;
+} alert_list;
+
+static void list_alert(void *ctx, const selgw_alert_event *ev)
+{
+    alert_list *list = ctx;
+    if (list->count == list->cap)
+        return;
+    list->items[list->count++] = (selgw_status_alert){
+        .rule = ev->rule,
+        .base = ev->base,
+        .plot = ev->plot,
+        .crop = ev->crop,
+        .device = ev->device,
+        .field = ev->field,
+        .unit = ev->unit,
+        .condition = selgw_alert_condition_name(ev->condition),
+        .value = ev->value,
+        .threshold = ev->threshold,
+        .since_ns = ev->since_ns,
+        .raised_ns = ev->raised_ns,
+    };
+}
+
 /* The HTTP server's source (http/status.h). Under g->lock, which a reload takes to replace
  * the pollers, the sinks and the config, so the strings of the snapshot (pointing into the
  * config) stay valid while the server encodes it. The encoding is short (no I/O): pollers
@@ -1244,7 +1403,10 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
     selgw_status_sink *sinks = calloc(SELGW_SINK_KINDS_MAX, sizeof *sinks);
     selgw_reading_field *fields = NULL;
     farm_view farm = {0};
-    if (buses && devices && sinks) {
+    size_t alert_count = selgw_alert_engine_active_count(g->alerts);
+    alert_list alerts = {calloc(alert_count ? alert_count : 1, sizeof *alerts.items), 0,
+                         alert_count};
+    if (buses && devices && sinks && alerts.items) {
         /* first the field counts, so that every device's fields fit in one allocation */
         size_t d = 0;
         for (size_t b = 0; g->pollers && b < g->poller_count; b++)
@@ -1267,6 +1429,10 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
                            .device_count = device_count,
                            .devices = devices,
                            .sinks = sinks};
+        /* the engine's strings stay valid under g->lock, while the snapshot is encoded */
+        selgw_alert_engine_each_active(g->alerts, list_alert, &alerts);
+        st.alerts = alerts.items;
+        st.alert_count = alerts.count;
         size_t d = 0, f = 0, b = 0;
         for (size_t k = 0; g->pollers && k < g->poller_count; k++) {
             selgw_poller *p = g->pollers[k];
@@ -1314,6 +1480,7 @@ static bool status_source(void *ctx, selgw_status_visit_fn visit, void *visit_ct
     free(buses);
     free(devices);
     free(sinks);
+    free(alerts.items);
     return ok;
 }
 
@@ -1382,6 +1549,8 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     record_plotlog_ahead_gap_locked(g);
     record_clock_locked(g);
     record_tags_locked(g);
+    /* restored alerts that today's rules no longer hold are cleared, on record */
+    selgw_alert_engine_settle(g->alerts, g->cfg, journal_alert_locked, g);
     g->last_seal_ns = selgw_mono_ns();
     pthread_mutex_unlock(&g->lock);
     if (noted && selgw_journal_flush(g->journal) == SELGW_OK)
@@ -1473,6 +1642,10 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
     pthread_mutex_lock(&g->lock);
     append_gateway_event_locked(g, SELGW_RECORD_START, text);
     record_tags_locked(g); /* households, devices or calibration of a plot may have changed */
+    /* rules removed or changed: their alerts are cleared, on record (docs/ALERTS.md) */
+    if (selgw_alert_engine_reconfigure(g->alerts, cfg, journal_alert_locked, g) != SELGW_OK)
+        selgw_log(SELGW_LOG_ERROR, "reload: out of memory for the alert rules: the previous "
+                                   "rules stay in force");
     pthread_mutex_unlock(&g->lock);
     persist(g);
     if (g->running)
@@ -1569,6 +1742,7 @@ void selgw_gateway_free(selgw_gateway *g)
         selgw_journal_set_gap_hook(g->journal, NULL);
     selgw_journal_close(g->journal);
     selgw_chains_free(g->chains);
+    selgw_alert_engine_free(g->alerts);
     selgw_signer_free(g->signer);
     selgw_plotlog_free(g->plotlog);
     for (size_t i = 0; i < g->plot_pending_count; i++)

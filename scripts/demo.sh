@@ -23,8 +23,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A day of simulated weather passes in 24 minutes, so the values move visibly.
-./build/selgw-sim --time-scale 60 >"$workdir/sim.out" 2>"$workdir/sim.err" &
+# A day of simulated weather passes in 4 minutes, so the values move visibly; it starts at
+# 21:00 Beijing time on a frost night (--scenario cold-night: below 2 degC from about 22:10
+# to 05:50), so the tea frost alert of config/demo.yaml is raised within a minute and
+# cleared about two minutes after the start (docs/ALERTS.md).
+./build/selgw-sim --time-scale 360 --scenario cold-night \
+  --start-time "$(TZ=Asia/Shanghai date +%F)T21:00:00+08:00" \
+  >"$workdir/sim.out" 2>"$workdir/sim.err" &
 sim_pid=$!
 for _ in $(seq 100); do
   grep -qx ready "$workdir/sim.out" 2>/dev/null && break

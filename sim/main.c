@@ -67,6 +67,12 @@ static void usage(FILE *out)
             "      --control FILE       runtime faults, 'DEVICE KIND[:ARG]' per line, '#'\n"
             "                           comments; re-read on SIGHUP, replacing the previous\n"
             "                           runtime faults (which take precedence over --fault)\n"
+            "                           and scripted values: 'value DEV FIELD NUMBER' (the\n"
+            "                           field reports NUMBER), 'freeze DEV [FIELD]' (the same\n"
+            "                           value, bit for bit, while the line stays)\n"
+            "      --scenario NAME      cold-night: air temperature 12 degC at 14:00 local\n"
+            "                           time, -1 degC at 02:00, below 2 degC from ~22:10 to\n"
+            "                           ~05:50 (a frost night for the alert rules)\n"
             "      --stats-file FILE    write per-device statistics as JSON at exit\n"
             "  -h, --help               this help\n"
             "\n"
@@ -150,6 +156,7 @@ enum {
     OPT_DEVICE_AT,
     OPT_CONTROL,
     OPT_STATS_FILE,
+    OPT_SCENARIO,
 };
 
 /* Returns 0, or the exit status when the program must stop (help: -1 for exit 0). */
@@ -170,6 +177,7 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
         {"device-at", required_argument, NULL, OPT_DEVICE_AT},
         {"control", required_argument, NULL, OPT_CONTROL},
         {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -246,6 +254,12 @@ static int parse_args(int argc, char **argv, selgw_sim_options *opts, const char
             free(opts->control_file);
             if (!(opts->control_file = strdup(optarg)))
                 return EXIT_FAILURE;
+            break;
+        case OPT_SCENARIO:
+            if (selgw_sim_scenario_parse(optarg, &opts->scenario) != SELGW_OK) {
+                fprintf(stderr, "selgw-sim: --scenario %s: expected cold-night or none\n", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case OPT_STATS_FILE:
             free(opts->stats_file);

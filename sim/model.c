@@ -412,3 +412,11 @@ uint8_t selgw_model_bit(const selgw_field *field, uint64_t device_seed, int utc_
     uint64_t salt = (uint64_t)(int64_t)floor(time_s / 3600.0) ^ (uint64_t)field->address << 40;
     return (mix64(device_seed ^ mix64(salt)) & 7) < 2;
 }
+
+double selgw_model_cold_night(int utc_offset_minutes, double time_s)
+{
+    double local_h = fmod((time_s + utc_offset_minutes * 60.0) / 3600.0, 24.0);
+    if (local_h < 0)
+        local_h += 24.0;
+    return 5.5 + 6.5 * cos(2.0 * M_PI * (local_h - 14.0) / 24.0);
+}

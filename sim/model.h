@@ -59,4 +59,10 @@ uint8_t selgw_model_bit(const selgw_field *field, uint64_t device_seed, int utc_
 double selgw_model_irrigation_period_s(uint64_t device_seed);
 double selgw_model_next_irrigation(uint64_t device_seed, double time_s);
 
+/* The air temperature of the cold-night scenario (selgw-sim --scenario cold-night): 12 degC at
+ * 14:00 local time, -1 degC at 02:00, a cosine between, so that it is below 2 degC from
+ * about 22:10 to 05:50 and above 3 degC again from about 06:30: a spring night with frost
+ * for the alert rules and the demo. Pure, like the model. */
+double selgw_model_cold_night(int utc_offset_minutes, double time_s);
+
 #endif

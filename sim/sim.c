@@ -155,6 +155,14 @@ void selgw_sim_fault_format(const selgw_sim_fault *fault, char *buf, size_t len)
 
 #define REGISTER_SPACE 65536u
 
+enum script_kind { SCRIPT_NONE, SCRIPT_VALUE, SCRIPT_FROZEN };
+
+struct field_script {
+    enum script_kind kind;
+    double value;    /* SCRIPT_VALUE */
+    double frozen_s; /* SCRIPT_FROZEN: the simulated time whose value it keeps */
+};
+
 struct selgw_sim_device {
     const selgw_profile *profile;
     uint64_t seed;
@@ -163,6 +171,9 @@ struct selgw_sim_device {
      * value, and one bit per register saying it was written. */
     uint16_t *written;
     uint8_t *written_mask;
+    /* Scripted values, one per field of the profile, allocated on the first script. */
+    struct field_script *script;
+    selgw_sim_scenario scenario;
 };
 
 selgw_sim_device *selgw_sim_device_new(const selgw_profile *profile, uint64_t seed,
@@ -183,7 +194,97 @@ void selgw_sim_device_free(selgw_sim_device *dev)
         return;
     free(dev->written);
     free(dev->written_mask);
+    free(dev->script);
     free(dev);
+}
+
+static ssize_t field_index(const selgw_sim_device *dev, const char *name)
+{
+    for (size_t i = 0; i < dev->profile->field_count; i++)
+        if (!strcmp(dev->profile->fields[i].name, name))
+            return (ssize_t)i;
+    return -1;
+}
+
+static selgw_err script_for(selgw_sim_device *dev, const char *field, size_t *first, size_t *end)
+{
+    if (!dev->script) {
+        dev->script =
+            calloc(dev->profile->field_count ? dev->profile->field_count : 1, sizeof *dev->script);
+        if (!dev->script)
+            return SELGW_ERR_NOMEM;
+    }
+    if (!field) {
+        *first = 0;
+        *end = dev->profile->field_count;
+        return SELGW_OK;
+    }
+    ssize_t i = field_index(dev, field);
+    if (i < 0)
+        return SELGW_ERR_INVALID;
+    *first = (size_t)i;
+    *end = (size_t)i + 1;
+    return SELGW_OK;
+}
+
+selgw_err selgw_sim_device_set_value(selgw_sim_device *dev, const char *field, double value)
+{
+    size_t first, end;
+    selgw_err err = script_for(dev, field, &first, &end);
+    for (size_t i = first; err == SELGW_OK && i < end; i++)
+        dev->script[i] = (struct field_script){.kind = SCRIPT_VALUE, .value = value};
+    return err;
+}
+
+selgw_err selgw_sim_device_freeze(selgw_sim_device *dev, const char *field, double time_s)
+{
+    size_t first, end;
+    selgw_err err = script_for(dev, field, &first, &end);
+    for (size_t i = first; err == SELGW_OK && i < end; i++)
+        if (dev->script[i].kind != SCRIPT_FROZEN) /* frozen twice: still the first value */
+            dev->script[i] = (struct field_script){.kind = SCRIPT_FROZEN, .frozen_s = time_s};
+    return err;
+}
+
+void selgw_sim_device_clear_script(selgw_sim_device *dev)
+{
+    free(dev->script);
+    dev->script = NULL;
+}
+
+void selgw_sim_device_set_scenario(selgw_sim_device *dev, selgw_sim_scenario scenario)
+{
+    dev->scenario = scenario;
+}
+
+selgw_err selgw_sim_scenario_parse(const char *text, selgw_sim_scenario *out)
+{
+    if (!strcmp(text, "cold-night"))
+        *out = SELGW_SIM_SCENARIO_COLD_NIGHT;
+    else if (!strcmp(text, "none"))
+        *out = SELGW_SIM_SCENARIO_NONE;
+    else
+        return SELGW_ERR_INVALID;
+    return SELGW_OK;
+}
+
+/* What the device reports for a field at time_s: scripted, the scenario's, or the model's.
+ * *as_given: a scripted or scenario value, which is reported even outside the field's
+ * range (the gateway flags it), where the model's always stays within it. */
+static double field_value(const selgw_sim_device *dev, const selgw_field *field, double time_s,
+                          bool *as_given)
+{
+    size_t i = (size_t)(field - dev->profile->fields);
+    *as_given = true;
+    if (dev->script && dev->script[i].kind == SCRIPT_VALUE)
+        return dev->script[i].value;
+    if (dev->script && dev->script[i].kind == SCRIPT_FROZEN)
+        time_s = dev->script[i].frozen_s;
+    if (dev->scenario == SELGW_SIM_SCENARIO_COLD_NIGHT &&
+        selgw_model_quantity_of(field->name) == SELGW_MODEL_AIR_TEMPERATURE)
+        return selgw_model_cold_night(dev->utc_offset_minutes, time_s);
+    *as_given = false;
+    return selgw_model_value(field, dev->seed, dev->utc_offset_minutes, time_s);
 }
 
 static bool is_written(const selgw_sim_device *dev, unsigned addr)
@@ -250,8 +351,11 @@ static void encode_field(const selgw_sim_device *dev, const selgw_field *field, 
     memset(regs, 0, 4 * sizeof regs[0]);
     if (n == 0 || n > 4)
         return;
-    double value = selgw_model_value(field, dev->seed, dev->utc_offset_minutes, time_s);
-    if (selgw_encode_registers(field, snap_to_step(field, value), regs, n) != SELGW_OK)
+    bool as_given;
+    double value = field_value(dev, field, time_s, &as_given);
+    if (!as_given)
+        value = snap_to_step(field, value);
+    if (selgw_encode_registers(field, value, regs, n) != SELGW_OK)
         memset(regs, 0, 4 * sizeof regs[0]); /* does not fit the type: the profile is odd */
 }
 
@@ -1505,6 +1609,7 @@ selgw_err selgw_sim_new(const selgw_config *cfg, const selgw_sim_options *opts, 
             e = SELGW_ERR_NOMEM;
             goto fail;
         }
+        selgw_sim_device_set_scenario(d->image, opts->scenario);
         for (size_t f = 0; f < opts->fault_count; f++)
             if (strcmp(opts->faults[f].device_id, cd->id) == 0)
                 d->cli_fault = opts->faults[f].fault;
@@ -1591,6 +1696,66 @@ void selgw_sim_print_buses(const selgw_sim *sim, FILE *out)
 /* ------------------------------------------------------------------------------------------
  * The control file */
 
+/* A `value DEVICE FIELD X` or `freeze DEVICE [FIELD]` line of the control file (after its
+ * first word); true when taken. A field frozen under the previous reading (old_scripts)
+ * keeps the value it was frozen at. */
+static bool control_script_line(selgw_sim *sim, const char *word, char **save,
+                                struct field_script **old_scripts, int lineno)
+{
+    bool is_value = !strcmp(word, "value");
+    char *device = strtok_r(NULL, " \t\r\n", save);
+    char *field = device ? strtok_r(NULL, " \t\r\n", save) : NULL;
+    char *number = field && is_value ? strtok_r(NULL, " \t\r\n", save) : NULL;
+    char *extra = strtok_r(NULL, " \t\r\n", save);
+    if (!device || (is_value && !number) || extra) {
+        fprintf(sim->err, "%s:%d: expected '%s'; line ignored\n", sim->control_file, lineno,
+                is_value ? "value DEVICE FIELD NUMBER" : "freeze DEVICE [FIELD]");
+        return false;
+    }
+    ssize_t d = sim_device_index(sim, device);
+    if (d < 0) {
+        fprintf(sim->err,
+                "%s:%d: no such device '%s' (or its bus is not simulated); line "
+                "ignored\n",
+                sim->control_file, lineno, device);
+        return false;
+    }
+    selgw_sim_device *image = sim->devices[d].image;
+    if (field && field_index(image, field) < 0) {
+        fprintf(sim->err, "%s:%d: device %s has no field '%s'; line ignored\n", sim->control_file,
+                lineno, device, field);
+        return false;
+    }
+    selgw_err err;
+    if (is_value) {
+        char *end;
+        errno = 0;
+        double value = strtod(number, &end);
+        if (!*number || *end || errno || !isfinite(value)) {
+            fprintf(sim->err, "%s:%d: '%s' is not a number; line ignored\n", sim->control_file,
+                    lineno, number);
+            return false;
+        }
+        err = selgw_sim_device_set_value(image, field, value);
+    } else {
+        double now = sim_time(sim);
+        err = SELGW_OK;
+        for (size_t i = 0; err == SELGW_OK && i < image->profile->field_count; i++) {
+            if (field && strcmp(image->profile->fields[i].name, field))
+                continue;
+            const struct field_script *old = old_scripts[d] ? &old_scripts[d][i] : NULL;
+            err = selgw_sim_device_freeze(image, image->profile->fields[i].name,
+                                          old && old->kind == SCRIPT_FROZEN ? old->frozen_s : now);
+        }
+    }
+    if (err != SELGW_OK) {
+        fprintf(sim->err, "%s:%d: %s; line ignored\n", sim->control_file, lineno,
+                selgw_strerror(err));
+        return false;
+    }
+    return true;
+}
+
 void selgw_sim_reload_control(selgw_sim *sim)
 {
     if (!sim->control_file)
@@ -1617,10 +1782,25 @@ void selgw_sim_reload_control(selgw_sim *sim)
         fclose(f);
         return;
     }
+    /* Scripts are replaced too; a field frozen before and still frozen keeps its value. */
+    struct field_script **old_scripts =
+        calloc(sim->device_count ? sim->device_count : 1, sizeof *old_scripts);
+    if (!old_scripts) {
+        fprintf(sim->err, "selgw-sim: %s: out of memory; runtime faults unchanged\n",
+                sim->control_file);
+        free(has);
+        free(faults);
+        fclose(f);
+        return;
+    }
+    for (size_t i = 0; i < sim->device_count; i++) {
+        old_scripts[i] = sim->devices[i].image->script;
+        sim->devices[i].image->script = NULL;
+    }
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0;
-    size_t count = 0;
+    size_t count = 0, scripted = 0;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
         char *hash = strchr(line, '#');
@@ -1630,6 +1810,11 @@ void selgw_sim_reload_control(selgw_sim *sim)
         char *device = strtok_r(line, " \t\r\n", &save);
         if (!device)
             continue;
+        if (!strcmp(device, "value") || !strcmp(device, "freeze")) {
+            if (control_script_line(sim, device, &save, old_scripts, lineno))
+                scripted++;
+            continue;
+        }
         char *kind = strtok_r(NULL, " \t\r\n", &save);
         char *extra = kind ? strtok_r(NULL, " \t\r\n", &save) : NULL;
         if (!kind || extra) {
@@ -1664,8 +1849,11 @@ void selgw_sim_reload_control(selgw_sim *sim)
         sim->devices[i].has_runtime_fault = has[i];
         sim->devices[i].runtime_fault = faults[i];
     }
-    fprintf(sim->err, "selgw-sim: %s: %zu runtime fault%s\n", sim->control_file, count,
-            count == 1 ? "" : "s");
+    fprintf(sim->err, "selgw-sim: %s: %zu runtime fault%s, %zu scripted value%s\n",
+            sim->control_file, count, count == 1 ? "" : "s", scripted, scripted == 1 ? "" : "s");
+    for (size_t i = 0; i < sim->device_count; i++)
+        free(old_scripts[i]);
+    free(old_scripts);
     free(has);
     free(faults);
 }

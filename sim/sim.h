@@ -86,6 +86,25 @@ void selgw_sim_device_free(selgw_sim_device *dev); /* NULL is fine */
 selgw_err selgw_sim_device_reply(selgw_sim_device *dev, const uint8_t *req, size_t req_len,
                                  double time_s, uint8_t *rsp, size_t *rsp_len);
 
+/* Scripted values, for tests and the demo (the control file's `value` and `freeze` lines,
+ * `--scenario`). A field set to a value reports it (snapped to the field's step) instead of
+ * the model's; a frozen field reports, bit for bit, what it reported at time_s; a device
+ * with the cold-night scenario reports selgw_model_cold_night as its air temperature. Field
+ * NULL: every field of the device. SELGW_ERR_INVALID for a field the profile does not
+ * have. */
+selgw_err selgw_sim_device_set_value(selgw_sim_device *dev, const char *field, double value);
+selgw_err selgw_sim_device_freeze(selgw_sim_device *dev, const char *field, double time_s);
+void selgw_sim_device_clear_script(selgw_sim_device *dev);
+
+typedef enum selgw_sim_scenario {
+    SELGW_SIM_SCENARIO_NONE,
+    SELGW_SIM_SCENARIO_COLD_NIGHT,
+} selgw_sim_scenario;
+
+void selgw_sim_device_set_scenario(selgw_sim_device *dev, selgw_sim_scenario scenario);
+/* "cold-night" (or "none"); SELGW_ERR_INVALID otherwise. */
+selgw_err selgw_sim_scenario_parse(const char *text, selgw_sim_scenario *out);
+
 /* ---- The simulator program ---- */
 
 /* "ID=VALUE" settings from the command line, split. */
@@ -119,6 +138,7 @@ typedef struct selgw_sim_options {
     selgw_sim_device_fault *faults;
     char *control_file;
     char *stats_file;
+    selgw_sim_scenario scenario; /* --scenario, for every device */
 } selgw_sim_options;
 
 void selgw_sim_options_init(selgw_sim_options *opts);

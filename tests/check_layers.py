@@ -25,10 +25,12 @@ ALLOWED = {
     "sinks": {"base", "journal", "config", "sinks"},
     "evidence": {"base", "journal", "config", "evidence"},
     "sim": {"base", "sensors", "config", "sim"},
+    # the alert engine: readings and rules in, transitions out (record.h: the alert enums)
+    "alerts": {"base", "journal", "config", "alerts"},
     # the HTTP API reads a snapshot of plain data (http/status.h) that gateway.c builds
     "http": {"base", "http"},
     "gateway": {"base", "sensors", "config", "poll", "journal", "sinks", "evidence", "http",
-                "gateway"},
+                "alerts", "gateway"},
 }
 
 

@@ -240,6 +240,9 @@ char *selgw_render_metrics(const selgw_status *st, size_t *len)
     device_metrics(&e, st);
     journal_metrics(&e, st);
     sink_metrics(&e, st);
+    scalar(&e, "selgw_alerts_active", "gauge",
+           "Alerts raised and not cleared, over every plot and rule (docs/ALERTS.md).",
+           (double)st->alert_count);
     if (e.failed || !e.buf) {
         selgw_expo_free(&e);
         return NULL;

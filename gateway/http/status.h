@@ -51,6 +51,16 @@ typedef struct selgw_status_plot {
     size_t household_count;
     const selgw_status_household *households;
 } selgw_status_plot;
+/* An active alert (docs/ALERTS.md). */
+typedef struct selgw_status_alert {
+    const char *rule, *base, *plot, *crop, *device;
+    const char *field, *unit; /* "" for a stale rule on the device as a whole */
+    const char *condition;    /* "below", "above", "stale", "stuck" */
+    double value;             /* the reading that raised it; NaN when none (stale) */
+    double threshold;         /* the raising threshold; NaN for stale and stuck */
+    int64_t since_ns;         /* UTC: when the condition began */
+    int64_t raised_ns;        /* UTC: when it was raised (the reading's time) */
+} selgw_status_alert;
 
 typedef struct selgw_status {
     const char *gateway_id;
@@ -70,6 +80,8 @@ typedef struct selgw_status {
     const selgw_status_base *bases;
     size_t plot_count;
     const selgw_status_plot *plots; /* a device names its plot by id */
+    size_t alert_count;
+    const selgw_status_alert *alerts; /* the active alerts */
 } selgw_status;
 
 /* What the server does with a snapshot (encodes it); called by the source. */

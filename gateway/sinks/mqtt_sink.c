@@ -44,6 +44,8 @@ typedef struct window_entry {
     uint64_t seq;
     int mid;   /* libmosquitto message id; 16-bit and reused, so only valid while in flight */
     bool done; /* acknowledged, refused, or skipped: the cursor may pass it */
+    bool more; /* another publish of the same record follows (a cleared alert's two): the
+                * cursor passes the record only with the last of them */
 } window_entry;
 
 typedef enum link_state {
@@ -155,24 +157,35 @@ size_t selgw_mqtt_topic(const char *prefix, const selgw_record *rec, char *buf, 
         return 0;
     selgw_str levels[3];
     size_t level_count;
+    selgw_str levels_alert[5];
+    selgw_str *use = levels;
     if (rec->type == SELGW_RECORD_READING) {
         levels[0] = rec->base;
         levels[1] = rec->plot;
         levels[2] = rec->device;
         level_count = 3;
+    } else if (rec->type == SELGW_RECORD_ALERT) {
+        /* one retained message per (rule, device): see docs/MQTT.md, "Alerts" */
+        levels_alert[0] = rec->base;
+        levels_alert[1] = rec->plot;
+        levels_alert[2] = (selgw_str){"alert", 5};
+        levels_alert[3] = rec->rule;
+        levels_alert[4] = rec->device;
+        use = levels_alert;
+        level_count = 5;
     } else {
         levels[0] = rec->gateway;
         levels[1] = (selgw_str){"event", 5};
         level_count = 2;
     }
     for (size_t i = 0; i < level_count; i++)
-        if (!topic_level_ok(levels[i].ptr, levels[i].len))
+        if (!topic_level_ok(use[i].ptr, use[i].len))
             return 0;
     size_t len = 0;
     topic_put(buf, cap, &len, prefix, strlen(prefix));
     for (size_t i = 0; i < level_count; i++) {
         topic_put(buf, cap, &len, "/", 1);
-        topic_put(buf, cap, &len, levels[i].ptr, levels[i].len);
+        topic_put(buf, cap, &len, use[i].ptr, use[i].len);
     }
     if (len > TOPIC_MAX)
         return 0;
@@ -228,17 +241,30 @@ static bool ensure_capacity(char **buf, size_t *cap, size_t need)
 
 /* ---- window and cursor ------------------------------------------------------------------- */
 
+/* The window holds max_inflight records, and one more entry: a cleared alert's second
+ * publish (see record_publish). */
+static size_t window_cap(const selgw_mqtt_sink *s)
+{
+    return (size_t)s->max_inflight + 1;
+}
+
 static window_entry *window_at(selgw_mqtt_sink *s, size_t i)
 {
-    return &s->window[(s->window_head + i) % (size_t)s->max_inflight];
+    return &s->window[(s->window_head + i) % window_cap(s)];
+}
+
+static void window_push_part(selgw_mqtt_sink *s, uint64_t seq, int mid, bool done, bool more)
+{
+    if (s->window_count == 0)
+        s->last_progress_ns = selgw_mono_ns();
+    *window_at(s, s->window_count) =
+        (window_entry){.seq = seq, .mid = mid, .done = done, .more = more};
+    s->window_count++;
 }
 
 static void window_push(selgw_mqtt_sink *s, uint64_t seq, int mid, bool done)
 {
-    if (s->window_count == 0)
-        s->last_progress_ns = selgw_mono_ns();
-    *window_at(s, s->window_count) = (window_entry){.seq = seq, .mid = mid, .done = done};
-    s->window_count++;
+    window_push_part(s, seq, mid, done, false);
 }
 
 /* Moves the cursor over the done entries at the front of the window: acknowledgements can
@@ -247,8 +273,10 @@ static void window_advance(selgw_mqtt_sink *s)
 {
     uint64_t before = s->acked_seq;
     while (s->window_count > 0 && s->window[s->window_head].done) {
-        s->acked_seq = s->window[s->window_head].seq;
-        s->window_head = (s->window_head + 1) % (size_t)s->max_inflight;
+        const window_entry *front = &s->window[s->window_head];
+        if (!front->more) /* a record's first part done: only what came before it is */
+            s->acked_seq = front->seq;
+        s->window_head = (s->window_head + 1) % window_cap(s);
         s->window_count--;
         s->acks_unpersisted++;
     }
@@ -624,6 +652,59 @@ static void record_skip(selgw_mqtt_sink *s, uint64_t seq, const char *why)
     window_advance(s);
 }
 
+typedef enum part_result {
+    PART_SENT,        /* handed to the library (QoS 0: done) */
+    PART_SKIPPED,     /* refused by the library for good: counted, the cursor may pass it */
+    PART_QUEUED,      /* queued inside the library for the next connection: stop feeding */
+    PART_AGAIN,       /* nothing kept: read the record again */
+    PART_AGAIN_LATER, /* nothing kept, and wait a moment before reading it again */
+} part_result;
+
+/* One publish of a record to s->topic; a window entry is pushed unless it must be read
+ * again. more: another publish of the same record follows. */
+static part_result publish_part(selgw_mqtt_sink *s, uint64_t seq, const char *payload, size_t len,
+                                bool retain, bool more)
+{
+    int mid = 0;
+    int rc = mosquitto_publish(s->mosq, &mid, s->topic, (int)len, payload, s->qos, retain);
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS:
+        if (s->qos == 0) {
+            pthread_mutex_lock(&s->lock);
+            s->stats.delivered++;
+            s->stats.last_delivery_ns = selgw_utc_ns();
+            pthread_mutex_unlock(&s->lock);
+        }
+        window_push_part(s, seq, mid, s->qos == 0, more);
+        return PART_SENT;
+    case MOSQ_ERR_PAYLOAD_SIZE:
+    case MOSQ_ERR_OVERSIZE_PACKET:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_INVAL: {
+        char why[96];
+        selgw_explain(why, sizeof why, "libmosquitto refused it: %s", mosquitto_strerror(rc));
+        refusal_note(s, seq, why);
+        window_push_part(s, seq, 0, true, more);
+        return PART_SKIPPED;
+    }
+    case MOSQ_ERR_NOMEM:
+    case MOSQ_ERR_QOS_NOT_SUPPORTED:
+    case MOSQ_ERR_NOT_SUPPORTED:
+        /* Not queued: read it again later. */
+        selgw_log(SELGW_LOG_ERROR, "%s: cannot publish record seq %llu: %s", s->what,
+                  (unsigned long long)seq, mosquitto_strerror(rc));
+        return PART_AGAIN_LATER;
+    default:
+        if (s->qos > 0) {
+            /* Queued inside the library (e.g. MOSQ_ERR_NO_CONN) and sent again on the next
+             * connection: publishing it again would duplicate it. */
+            window_push_part(s, seq, mid, false, more);
+            return PART_QUEUED;
+        }
+        return PART_AGAIN; /* QoS 0: nothing was kept */
+    }
+}
+
 /* Publishes one record. Returns false when feeding must stop for now (the record will be
  * read again, or is queued inside the library for the next connection). */
 static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payload, size_t len)
@@ -661,47 +742,31 @@ static bool record_publish(selgw_mqtt_sink *s, uint64_t seq, const uint8_t *payl
         record_skip(s, seq, "it is too large for MQTT");
         return true;
     }
-    int mid = 0;
-    int rc = mosquitto_publish(s->mosq, &mid, s->topic, (int)json_len, s->json, s->qos, false);
-    switch (rc) {
-    case MOSQ_ERR_SUCCESS:
-        if (s->qos == 0) {
-            pthread_mutex_lock(&s->lock);
-            s->stats.delivered++;
-            s->stats.last_delivery_ns = selgw_utc_ns();
-            pthread_mutex_unlock(&s->lock);
-        }
-        window_push(s, seq, mid, s->qos == 0);
-        window_advance(s);
-        return true;
-    case MOSQ_ERR_PAYLOAD_SIZE:
-    case MOSQ_ERR_OVERSIZE_PACKET:
-    case MOSQ_ERR_MALFORMED_UTF8:
-    case MOSQ_ERR_INVAL: {
-        char why[96];
-        selgw_explain(why, sizeof why, "libmosquitto refused it: %s", mosquitto_strerror(rc));
-        record_skip(s, seq, why);
-        return true;
-    }
-    case MOSQ_ERR_NOMEM:
-    case MOSQ_ERR_QOS_NOT_SUPPORTED:
-    case MOSQ_ERR_NOT_SUPPORTED:
-        /* Not queued: read it again later. */
-        selgw_log(SELGW_LOG_ERROR, "%s: cannot publish record seq %llu: %s", s->what,
-                  (unsigned long long)seq, mosquitto_strerror(rc));
+    bool alert = s->record.type == SELGW_RECORD_ALERT;
+    bool cleared = alert && s->record.alert_state == SELGW_ALERT_CLEARED;
+    /* An alert is retained while it is active: raised, its JSON retained; cleared, its
+     * JSON (not retained, for those listening) and then an empty retained message, which
+     * removes the raised one from the broker. The cursor passes the record only when
+     * both are acknowledged (docs/MQTT.md, "Alerts"). */
+    part_result first = publish_part(s, seq, s->json, json_len, alert && !cleared, cleared);
+    if (first == PART_AGAIN || first == PART_AGAIN_LATER) {
         reader_rewind(s, seq);
-        s->journal_retry_ns = selgw_mono_ns() + JOURNAL_RETRY_MS * SELGW_NS_PER_MS;
-        return false;
-    default:
-        if (s->qos > 0) {
-            /* Queued inside the library (e.g. MOSQ_ERR_NO_CONN) and sent again on the next
-             * connection: publishing it again would duplicate it. */
-            window_push(s, seq, mid, false);
-        } else {
-            reader_rewind(s, seq); /* QoS 0: nothing was kept */
-        }
+        if (first == PART_AGAIN_LATER)
+            s->journal_retry_ns = selgw_mono_ns() + JOURNAL_RETRY_MS * SELGW_NS_PER_MS;
         return false;
     }
+    part_result second = PART_SENT;
+    if (cleared) {
+        second = publish_part(s, seq, NULL, 0, true, false);
+        if (second == PART_AGAIN || second == PART_AGAIN_LATER) {
+            /* the first part is in flight and cannot be taken back: this one is given up,
+             * counted as refused, rather than holding the cursor forever */
+            refusal_note(s, seq, "the retained alert could not be removed");
+            window_push(s, seq, 0, true);
+        }
+    }
+    window_advance(s);
+    return first != PART_QUEUED && second != PART_QUEUED;
 }
 
 static void window_feed(selgw_mqtt_sink *s)
@@ -952,7 +1017,7 @@ selgw_err selgw_mqtt_sink_new(const selgw_mqtt_config *cfg, const char *gateway_
         s->what = NULL;
         failed = true;
     }
-    s->window = calloc((size_t)s->max_inflight, sizeof *s->window);
+    s->window = calloc(window_cap(s), sizeof *s->window);
     if (failed || !s->window || !ensure_capacity(&s->topic, &s->topic_cap, 256) ||
         !ensure_capacity(&s->json, &s->json_cap, 8192)) {
         selgw_mqtt_sink_free(s);

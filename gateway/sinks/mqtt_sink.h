@@ -8,8 +8,11 @@
  * from the journal again.
  *
  * Topics: readings go to <prefix>/<base>/<plot>/<device> with the record's JSON as payload
- * (sequence number, time, tags, households, fields); <prefix>/<gateway>/status is retained
- * "online" after connecting and set to "offline" by the will. */
+ * (sequence number, time, tags, households, fields); alerts to
+ * <prefix>/<base>/<plot>/alert/<rule>/<device>, retained while active (a clear publishes its
+ * JSON, then an empty retained message; the cursor passes it when both are acknowledged);
+ * <prefix>/<gateway>/status is retained "online" after connecting and set to "offline" by
+ * the will. */
 #ifndef SELGW_MQTT_SINK_H
 #define SELGW_MQTT_SINK_H
 
@@ -34,8 +37,9 @@ void selgw_mqtt_sink_free(selgw_mqtt_sink *s);       /* stops first; NULL is fin
 
 void selgw_mqtt_sink_stats(selgw_mqtt_sink *s, selgw_sink_stats *out);
 
-/* <prefix>/<base>/<plot>/<device> for a reading, <prefix>/<gateway>/event for other
- * records, snprintf-style. Pure. */
+/* <prefix>/<base>/<plot>/<device> for a reading, <prefix>/<base>/<plot>/alert/<rule>/<device>
+ * for an alert, <prefix>/<gateway>/event for other records, snprintf-style; 0 when a level
+ * would be empty or hold '/', '+', '#' or NUL. Pure. */
 size_t selgw_mqtt_topic(const char *prefix, const selgw_record *rec, char *buf, size_t cap);
 
 #endif

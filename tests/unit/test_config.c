@@ -2398,6 +2398,96 @@ static void test_free_null(void **state)
     assert_int_equal(selgw_plot_contracts_on(NULL, 0, NULL, 0), 0);
 }
 
+/* ---- alerts ---- */
+
+/* Two plots (tea p1, konjac p2), a climate device on p1 and a soil device on p2; the
+ * alerts section begins on line 11. */
+#define ALERT_HEAD                                                                                 \
+    HEAD_PLOTS "  - {id: p2, base: b1, crop: konjac}\n"                                            \
+               "buses: [{id: x, type: tcp, host: h}]\n"                                            \
+               "devices:\n"                                                                        \
+               "  - {id: air, bus: x, unit_id: 1, profile: test-climate, plot: p1}\n"              \
+               "  - {id: soil, bus: x, unit_id: 2, profile: test-soil, plot: p2}\n"
+
+static void test_alert_rules(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(
+        ALERT_HEAD "alerts:\n"
+                   "  - {id: frost, crops: [tea], field: air_temperature, below: 2,\n"
+                   "     clear_above: 3, for: 10m, source: \"o-cha.net\"}\n"
+                   "  - {id: wet, plots: [p2], field: soil_moisture, above: 45, clear_below: 40,\n"
+                   "     for: 6h, clear_for: 1h}\n"
+                   "  - {id: quiet, stale_after: 5}\n"
+                   "  - {id: frozen, stuck_for: 6h}\n");
+    assert_int_equal(cfg->alert_count, 4);
+    const selgw_alert_rule *a = cfg->alerts;
+    assert_string_equal(a[0].id, "frost");
+    assert_int_equal(a[0].condition, SELGW_ALERT_BELOW);
+    assert_string_equal(a[0].field, "air_temperature");
+    assert_true(a[0].threshold == 2 && a[0].clear_threshold == 3);
+    assert_true(a[0].for_ms == 600000 && a[0].clear_for_ms == 600000); /* clear_for = for */
+    assert_string_equal(a[0].source, "o-cha.net");
+    assert_int_equal(a[0].crop_count, 1);
+    assert_true(selgw_alert_rule_applies(&a[0], "p1", "tea"));
+    assert_false(selgw_alert_rule_applies(&a[0], "p2", "konjac"));
+    assert_int_equal(a[1].condition, SELGW_ALERT_ABOVE);
+    assert_true(a[1].threshold == 45 && a[1].clear_threshold == 40);
+    assert_true(a[1].for_ms == 6 * 3600000 && a[1].clear_for_ms == 3600000);
+    assert_true(selgw_alert_rule_applies(&a[1], "p2", "konjac"));
+    assert_int_equal(a[2].condition, SELGW_ALERT_STALE);
+    assert_int_equal(a[2].stale_after, 5);
+    assert_null(a[2].field);
+    assert_true(selgw_alert_rule_applies(&a[2], "p1", "tea")); /* no scope: every plot */
+    assert_int_equal(a[3].condition, SELGW_ALERT_STUCK);
+    assert_true(a[3].stuck_for_ms == 6 * 3600000);
+    selgw_config_free(cfg);
+}
+
+static void test_alert_rule_errors(void **state)
+{
+    (void)state;
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: air_temperature, below: 2,"
+                                " clear_above: 3, fro: 10m}\n",
+                     "t.yaml:12:63: unknown key 'fro' in alert rule (did you mean 'for'?)");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: air_temperature, below: 2,"
+                                " clear_above: 1}\n",
+                     "t.yaml:12:60: alert rule 'f': clear_above (1) must be above below (2)");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: soil_moisture, above: 40,"
+                                " clear_below: 45}\n",
+                     "t.yaml:12:59: alert rule 'f': clear_below (45) must be below above (40)");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: air_temperature, below: 2}\n",
+                     "t.yaml:12:44: alert rule 'f': below needs clear_above");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: air_temperature}\n",
+                     "t.yaml:12:5: alert rule 'f' has no condition");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, stale_after: 3, stuck_for: 1h}\n",
+                     "t.yaml:12:40: alert rule 'f': 'stale_after' and 'stuck_for' are two "
+                     "conditions");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, stale_after: 3, for: 1h}\n",
+                     "t.yaml:12:34: alert rule 'f': 'for' goes with below or above");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, below: 2, clear_above: 3}\n",
+                     "t.yaml:12:5: alert rule 'f': below needs a field");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, crops: [tee], stale_after: 3}\n",
+                     "t.yaml:12:21: unknown crop 'tee' (did you mean 'tea'?); no plot of this "
+                     "config grows it");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, plots: [p1, p3], stale_after: 3}\n",
+                     "t.yaml:12:25: unknown plot 'p3' (did you mean 'p1'?)");
+    /* the field is checked against the devices of the scope's plots */
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, crops: [konjac], field: air_temperature,"
+                                " below: 2, clear_above: 3}\n",
+                     "t.yaml:12:37: alert rule 'f': no device of its plots has a field "
+                     "'air_temperature' (did you mean 'soil_temperature'?); they have: "
+                     "soil_moisture, soil_temperature, soil_ec");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, field: soil_moistur, stuck_for: 1h}\n",
+                     "t.yaml:12:20: alert rule 'f': no device of its plots has a field "
+                     "'soil_moistur' (did you mean 'soil_moisture'?)");
+    expect_one_error(ALERT_HEAD
+                     "alerts:\n  - {id: f, stale_after: 3}\n  - {id: f, stale_after: 4}\n",
+                     "t.yaml:13:10: duplicate alert rule id 'f' (first defined at 12:10)");
+    expect_one_error(ALERT_HEAD "alerts:\n  - {id: f, stale_after: 0}\n",
+                     "t.yaml:12:26: stale_after: 0 is out of range 1..100000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2455,6 +2545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_values, setup_scratch, teardown_scratch),
         cmocka_unit_test(test_webhook_errors),
         cmocka_unit_test(test_url_host),
+        cmocka_unit_test(test_alert_rules),
+        cmocka_unit_test(test_alert_rule_errors),
     };
     return cmocka_run_group_tests(tests, setup_cwd, teardown_scratch);
 }

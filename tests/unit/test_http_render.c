@@ -212,6 +212,17 @@ static void test_metrics_text(void **state)
                        "# TYPE selgw_device_polls_total"));
     /* a kind that did not happen and is not one a poll usually meets is left out */
     assert_null(strstr(text, "kind=\"journal_full\""));
+    /* no alert active: the gauge says 0 */
+    assert_non_null(strstr(text, "# TYPE selgw_alerts_active gauge\nselgw_alerts_active 0\n"));
+    free(text);
+
+    selgw_status_alert alerts[2] = {{.rule = "tea-frost", .plot = "p1", .condition = "below"},
+                                    {.rule = "stale", .plot = "p2", .condition = "stale"}};
+    st.alerts = alerts;
+    st.alert_count = 2;
+    text = selgw_render_metrics(&st, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\nselgw_alerts_active 2\n"));
     free(text);
 }
 

@@ -102,6 +102,52 @@ static void test_topic_rejects_wildcards_and_empty_levels(void **state)
     assert_int_equal(selgw_mqtt_topic("selgw", NULL, buf, sizeof buf), 0);
 }
 
+static selgw_record alert_record(const char *rule, const char *device)
+{
+    selgw_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = SELGW_RECORD_ALERT;
+    rec.gateway = (selgw_str){"gw-1", 4};
+    rec.base = (selgw_str){"ziyang-hanwang", 14};
+    rec.plot = (selgw_str){"hw-p01", 6};
+    rec.rule = (selgw_str){rule, strlen(rule)};
+    rec.device = (selgw_str){device, strlen(device)};
+    rec.alert_state = SELGW_ALERT_RAISED;
+    return rec;
+}
+
+/* An alert goes below its plot, one topic per rule and device (one retained message each);
+ * the rule and device levels are checked like the others. */
+static void test_topic_alert(void **state)
+{
+    (void)state;
+    char buf[128];
+    selgw_record rec = alert_record("tea-frost", "p01-air");
+    const char *want = "selgw/ziyang-hanwang/hw-p01/alert/tea-frost/p01-air";
+    assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), strlen(want));
+    assert_string_equal(buf, want);
+    rec.alert_state = SELGW_ALERT_CLEARED; /* the same topic: the clear replaces the raise */
+    assert_int_equal(selgw_mqtt_topic("farm/x", &rec, buf, sizeof buf), strlen(want) - 5 + 6);
+    assert_string_equal(buf, "farm/x/ziyang-hanwang/hw-p01/alert/tea-frost/p01-air");
+    assert_int_equal(selgw_mqtt_topic("x", &rec, NULL, 0), strlen(want) - 4);
+    const char *bad_ids[] = {"a+b", "#", "a/b", ""};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        rec = alert_record(bad_ids[i], "dev");
+        assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), 0);
+        rec = alert_record("rule", bad_ids[i]);
+        assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), 0);
+        rec = alert_record("rule", "dev");
+        rec.plot = (selgw_str){bad_ids[i], strlen(bad_ids[i])};
+        assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), 0);
+        rec = alert_record("rule", "dev");
+        rec.base = (selgw_str){bad_ids[i], strlen(bad_ids[i])};
+        assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), 0);
+    }
+    rec = alert_record("ru\0le", "dev");
+    rec.rule.len = 5;
+    assert_int_equal(selgw_mqtt_topic("selgw", &rec, buf, sizeof buf), 0);
+}
+
 /* Needs a journal, but no broker: the sink is never started. */
 static void test_new_rejects_bad_config(void **state)
 {
@@ -144,6 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topic_reading_and_event),
+        cmocka_unit_test(test_topic_alert),
         cmocka_unit_test(test_topic_truncates_like_snprintf),
         cmocka_unit_test(test_topic_rejects_wildcards_and_empty_levels),
         cmocka_unit_test(test_new_rejects_bad_config),

@@ -483,6 +483,68 @@ static void test_device_reads(void **state)
     selgw_sim_device_free(dev);
 }
 
+/* The air temperature register (function 4, address 1, s16 at 0.1 degC) at time_s. */
+static double air_at(selgw_sim_device *dev, double time_s)
+{
+    const uint8_t req[] = {4, 0, 1, 0, 1};
+    uint8_t rsp[SELGW_SIM_MAX_PDU];
+    size_t n = 0;
+    assert_int_equal(selgw_sim_device_reply(dev, req, sizeof req, time_s, rsp, &n), SELGW_OK);
+    assert_int_equal(n, 4);
+    return (int16_t)get16(rsp + 2) * 0.1;
+}
+
+/* The cold night: -1 degC at 02:00 local, 12 at 14:00, below 2 from before 23:00 to after
+ * 05:00, above 3 by 07:00; and the device reports it for its air temperature only. */
+static void test_cold_night_scenario(void **state)
+{
+    (void)state;
+    double midnight = 1796140800; /* 2026-12-02T00:00:00+08:00 */
+    assert_true(fabs(selgw_model_cold_night(UTC8, midnight + 2 * 3600) - -1) < 1e-9);
+    assert_true(fabs(selgw_model_cold_night(UTC8, midnight + 14 * 3600) - 12) < 1e-9);
+    assert_true(selgw_model_cold_night(UTC8, midnight - 3600) < 2);     /* 23:00 */
+    assert_true(selgw_model_cold_night(UTC8, midnight + 5 * 3600) < 2); /* 05:00 */
+    assert_true(selgw_model_cold_night(UTC8, midnight + 7 * 3600) > 3); /* 07:00 */
+    assert_true(selgw_model_cold_night(UTC8, midnight - 3 * 3600) > 3); /* 21:00 */
+    assert_true(selgw_model_cold_night(0, midnight + 2 * 3600) > 3);    /* 02:00 UTC = 10:00 */
+
+    selgw_sim_device *dev = selgw_sim_device_new(&odd_profile, 42, UTC8);
+    assert_non_null(dev);
+    double model = air_at(dev, midnight + 2 * 3600);
+    assert_true(model >= 10 && model <= 12); /* the model keeps the field's range */
+    selgw_sim_device_set_scenario(dev, SELGW_SIM_SCENARIO_COLD_NIGHT);
+    assert_true(fabs(air_at(dev, midnight + 2 * 3600) - -1) < 0.051);
+    selgw_sim_scenario sc;
+    assert_int_equal(selgw_sim_scenario_parse("cold-night", &sc), SELGW_OK);
+    assert_int_equal(sc, SELGW_SIM_SCENARIO_COLD_NIGHT);
+    assert_int_equal(selgw_sim_scenario_parse("cold", &sc), SELGW_ERR_INVALID);
+    selgw_sim_device_free(dev);
+}
+
+/* Scripted values: a value replaces the model's; a frozen field keeps the value it had
+ * when frozen (freezing again does not move it); clearing returns to the model. */
+static void test_scripted_values(void **state)
+{
+    (void)state;
+    selgw_sim_device *dev = selgw_sim_device_new(&odd_profile, 42, UTC8);
+    assert_non_null(dev);
+    double t = T0;
+    assert_int_equal(selgw_sim_device_set_value(dev, "air_temperature", 1.5), SELGW_OK);
+    assert_true(fabs(air_at(dev, t) - 1.5) < 1e-9);
+    assert_true(fabs(air_at(dev, t + 86400 / 2) - 1.5) < 1e-9);
+    assert_int_equal(selgw_sim_device_set_value(dev, "no_such_field", 1), SELGW_ERR_INVALID);
+    selgw_sim_device_clear_script(dev);
+    double at_6h = air_at(dev, t + 6 * 3600), at_12h = air_at(dev, t + 12 * 3600);
+    assert_true(at_6h != at_12h); /* the model moves */
+    assert_int_equal(selgw_sim_device_freeze(dev, NULL, t + 6 * 3600), SELGW_OK);
+    assert_true(air_at(dev, t + 12 * 3600) == at_6h);
+    assert_int_equal(selgw_sim_device_freeze(dev, "air_temperature", t + 12 * 3600), SELGW_OK);
+    assert_true(air_at(dev, t + 18 * 3600) == at_6h);
+    selgw_sim_device_clear_script(dev);
+    assert_true(air_at(dev, t + 12 * 3600) == at_12h);
+    selgw_sim_device_free(dev);
+}
+
 static void test_device_writes(void **state)
 {
     (void)state;
@@ -541,6 +603,8 @@ int main(void)
         cmocka_unit_test(test_irrigation_jump),
         cmocka_unit_test(test_device_reads),
         cmocka_unit_test(test_device_writes),
+        cmocka_unit_test(test_cold_night_scenario),
+        cmocka_unit_test(test_scripted_values),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
