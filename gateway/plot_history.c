@@ -395,8 +395,22 @@ static bool add_plot_note(void *ctx, const selgw_record *rec)
     notes_acc *n = ctx;
     if (!str_is(rec->plot, n->plot))
         return true;
-    return rec->type == SELGW_RECORD_ANNOTATION ? add_note(&n->annotations, rec, "annotation")
-                                                : add_note(&n->events, rec, "tags");
+    if (rec->type == SELGW_RECORD_ANNOTATION)
+        return add_note(&n->annotations, rec, "annotation");
+    if (rec->type == SELGW_RECORD_TAGS)
+        return add_note(&n->events, rec, "tags");
+    /* an alert's text is its record's JSON: the page words it in the reader's language */
+    selgw_record alert = *rec;
+    alert.chained = false;
+    size_t need = selgw_record_json(&alert, NULL, 0);
+    char *json = malloc(need + 1);
+    if (!json)
+        return false;
+    selgw_record_json(&alert, json, need + 1);
+    alert.text = (selgw_str){json, need};
+    bool ok = add_note(&n->events, &alert, "alert");
+    free(json);
+    return ok;
 }
 
 static int compare_notes(const void *x, const void *y)
@@ -422,8 +436,9 @@ selgw_err selgw_plot_notes(selgw_journal *j, const selgw_history_query *q,
     notes_acc n = {.plot = q->plot};
     selgw_history_scan scan = {0};
     selgw_err err = scan_period(j, q->plot, q->from_ns, q->to_ns,
-                                1u << SELGW_RECORD_ANNOTATION | 1u << SELGW_RECORD_TAGS, &scan,
-                                add_plot_note, &n);
+                                1u << SELGW_RECORD_ANNOTATION | 1u << SELGW_RECORD_TAGS |
+                                    1u << SELGW_RECORD_ALERT,
+                                &scan, add_plot_note, &n);
     if (!err) {
         /* mergesort would keep journal order among equal times; qsort's is fine: the
          * journal order of two notes of the same nanosecond says nothing more */

@@ -621,6 +621,26 @@
     return el("div", { class: "scroll" }, el("table", { class: "table" }, [el("thead", null, head), el("tbody", null, rows)]));
   }
 
+  // an alert raised or cleared, from its record's JSON (the event's text), in words
+  function alertEvent(e) {
+    var a;
+    try {
+      a = JSON.parse(e.text || "");
+    } catch (err) {
+      a = null;
+    }
+    if (!a) return el("li", { "data-type": "alert" }, [el("span", { class: "time" }, fmtTime(e.time)), el("span", { class: "text" }, e.text || "")]);
+    var u = a.unit ? unitText(a.unit) : "";
+    var text = tOr("alert_", a.state || "") + "：" + (a.field ? fieldName(a.field) : a.device || "") + " " + tOr("alert_", a.condition || "");
+    if (a.threshold !== null && a.threshold !== undefined) text += " " + fmtNum(a.threshold) + " " + u;
+    if (a.value !== null && a.value !== undefined) text += "（" + fmtNum(a.value) + " " + u + "）";
+    return el("li", { "data-type": "alert", "data-state": a.state || "", "data-rule": a.rule || "" }, [
+      el("span", { class: "time" }, fmtTime(e.time)),
+      el("span", { class: "text" }, text),
+      el("span", { class: "ref" }, (a.rule || "") + (a.device ? " · " + a.device : "")),
+    ]);
+  }
+
   function notesList(notes) {
     var ann = (notes && notes.annotations) || [];
     var ev = (notes && notes.events) || [];
@@ -637,6 +657,7 @@
     if (ev.length) {
       out.push(el("h3", null, t("events")));
       out.push(el("ul", { class: "notes events" }, ev.map(function (e) {
+        if (e.type === "alert") return alertEvent(e);
         // an event's text can be long (the plot's tags as JSON): folded, shown on a tap
         return el("li", { "data-type": e.type || "" }, [
           el("span", { class: "time" }, fmtTime(e.time)),

@@ -37,6 +37,8 @@ var SELGW_I18N = {
   alert_stale: { zh: "长时间无有效读数", en: "no valid reading for a while" },
   alert_stuck: { zh: "数值长时间不变（传感器可能卡死）", en: "same value for a long time (sensor stuck?)" },
   alert_since: { zh: "开始于", en: "since" },
+  alert_raised: { zh: "告警", en: "Raised" },
+  alert_cleared: { zh: "解除", en: "Cleared" },
   devices_health: { zh: "设备状态", en: "Devices" },
   details: { zh: "详情与曲线", en: "Details and charts" },
   ago_s: { zh: "{n} 秒前", en: "{n} s ago" },

@@ -53,7 +53,7 @@ typedef struct selgw_history {
 
 typedef struct selgw_history_note {
     int64_t time_ns;
-    const char *type; /* "annotation", "tags" */
+    const char *type; /* "annotation", "tags", "alert" (text: the record's JSON) */
     const char *text, *ref;
     size_t text_len, ref_len; /* text and ref are not NUL-terminated */
 } selgw_history_note;
@@ -64,7 +64,7 @@ typedef struct selgw_notes {
     size_t annotation_count;
     const selgw_history_note *annotations; /* lab results and notes */
     size_t event_count;
-    const selgw_history_note *events; /* tag changes (and, later, alerts) */
+    const selgw_history_note *events; /* tag changes and alerts raised or cleared */
 } selgw_notes;
 
 typedef void (*selgw_history_visit_fn)(void *visit_ctx, const selgw_history *history);

@@ -472,6 +472,42 @@ static int32_t local_day(int64_t utc_ns, int offset_minutes)
     return (int32_t)(s >= 0 ? s / 86400 : -((-s + 86399) / 86400));
 }
 
+/* The active alerts of one plot as a JSON array (docs/API.md). */
+static void alert_entries(char *buf, size_t cap, size_t *len, const selgw_status *st,
+                          const char *plot)
+{
+    selgw_text_char(buf, cap, len, '[');
+    bool first = true;
+    for (size_t i = 0; i < st->alert_count; i++) {
+        const selgw_status_alert *a = &st->alerts[i];
+        if (strcmp(a->plot, plot))
+            continue;
+        selgw_text_bytes(buf, cap, len, first ? "{" : ",{", first ? 1 : 2);
+        first = false;
+        const struct {
+            const char *key, *value;
+        } texts[] = {{"rule", a->rule},
+                     {"device", a->device},
+                     {"field", a->field},
+                     {"unit", a->unit},
+                     {"condition", a->condition}};
+        for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+            json_key(buf, cap, len, k == 0, texts[k].key);
+            selgw_json_string(buf, cap, len, texts[k].value ? texts[k].value : "");
+        }
+        json_key(buf, cap, len, false, "threshold");
+        selgw_json_number(buf, cap, len, a->threshold);
+        json_key(buf, cap, len, false, "value");
+        selgw_json_number(buf, cap, len, a->value);
+        json_key(buf, cap, len, false, "since");
+        json_time(buf, cap, len, a->since_ns);
+        json_key(buf, cap, len, false, "raised");
+        json_time(buf, cap, len, a->raised_ns);
+        selgw_text_char(buf, cap, len, '}');
+    }
+    selgw_text_char(buf, cap, len, ']');
+}
+
 static void latest_entries(char *buf, size_t cap, size_t *len, const selgw_status *st,
                            const char *plot, bool *first)
 {
@@ -581,9 +617,9 @@ static void plots_text(char *buf, size_t cap, size_t *len, const void *ctx)
         first = true;
         latest_entries(buf, cap, len, st, p->id, &first);
         selgw_text_char(buf, cap, len, ']');
-        /* active alerts: filled once the alert engine hands them over */
         json_key(buf, cap, len, false, "alerts");
-        selgw_text_bytes(buf, cap, len, "[]}", 3);
+        alert_entries(buf, cap, len, st, p->id);
+        selgw_text_char(buf, cap, len, '}');
     }
     selgw_text_bytes(buf, cap, len, "]}\n", 3);
 }

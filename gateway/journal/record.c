@@ -467,14 +467,14 @@ bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, 
     selgw_str p = {"", 0};
     if (plot) {
         get_str(&r); /* gateway */
-        if (t == SELGW_RECORD_READING) {
+        if (t == SELGW_RECORD_READING || t == SELGW_RECORD_ALERT) {
             get_str(&r); /* base */
             p = get_str(&r);
         } else if (t == SELGW_RECORD_ANNOTATION || t == SELGW_RECORD_TAGS) {
             p = get_str(&r);
         }
     }
-    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_CLOCK)
+    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_ALERT)
         return false;
     *type = (selgw_record_type)t;
     *time_ns = when;

@@ -191,7 +191,7 @@ void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_REC
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out);
 
 /* The head of a payload without the rest: its type, time and chain, and for a reading, an
- * annotation or a tags record its plot ("" for the others); chain and plot may be NULL.
+ * annotation, a tags or an alert record its plot ("" for the others); chain and plot may be NULL.
  * False when what it reads is not well formed; true does not mean the rest is (decode
  * says). For the journal's time index and for filters that skip most records undecoded. */
 bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, int64_t *time_ns,

@@ -8,6 +8,7 @@ the plot chains, from `selgw journal --dump`), published on MQTT and retained wh
 (a subscriber that connects during the frost gets the raise, one that connects after the
 clear gets nothing), and an export of the tea plot verifies with the alerts among its
 events."""
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -143,6 +145,14 @@ class Alerts(unittest.TestCase):
         self.gw = h.Gateway(self.cfg_path, "--no-print")
         self.gw.wait_for(r"polling 3 devices", h.scaled(10), stream="err")
 
+    def api(self, path):
+        url = f"http://{self.cfg['http']['listen']}{path}"
+        with urllib.request.urlopen(url, timeout=10) as res:
+            return json.loads(res.read().decode("utf-8"))
+
+    def plot_alerts(self, plot):
+        return next(p for p in self.api("/api/v1/plots")["plots"] if p["id"] == plot)["alerts"]
+
     def retained(self, topic):
         """What a subscriber connecting now receives retained: (topic, payload) lines."""
         res = subprocess.run([servers.MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
@@ -182,6 +192,13 @@ class Alerts(unittest.TestCase):
             for line in self.retained("selgw/itest-base/plot-tea/alert/#")), h.scaled(10)),
             self.retained("selgw/itest-base/plot-tea/alert/#"))
 
+        # the dashboard's API shows the active alert on its plot's card
+        active = [a for a in self.plot_alerts("plot-tea") if a["rule"] == "frost"]
+        self.assertEqual(len(active), 1, self.plot_alerts("plot-tea"))
+        self.assertEqual((active[0]["field"], active[0]["condition"], active[0]["threshold"],
+                          active[0]["device"], active[0]["value"]),
+                         ("air_temperature", "below", 2, "tea-air", raised["value"]))
+
         # a restart in the middle of the frost: not raised a second time
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
         self.start_gateway()
@@ -203,6 +220,13 @@ class Alerts(unittest.TestCase):
         cleared = self.of("frost", "cleared")[0]
         self.assertEqual(cleared["threshold"], 3)
         self.assertEqual(cleared["value"], 8)
+        # off the card; the plot's notes list the raise and the clear, as journaled
+        self.assertEqual([a for a in self.plot_alerts("plot-tea") if a["rule"] == "frost"], [])
+        events = self.api("/api/v1/plots/plot-tea/notes?period=24h")["events"]
+        frost = [json.loads(e["text"]) for e in events if e["type"] == "alert"
+                 and json.loads(e["text"])["rule"] == "frost"]
+        self.assertEqual([(a["state"], a["value"]) for a in frost],
+                         [("raised", raised["value"]), ("cleared", 8)], events)
 
         # ---- a frozen sensor, then a silent one, on the konjac plot ----
         self.set("konjac", "freeze konjac-soil soil_moisture")

@@ -1501,6 +1501,42 @@ static void test_alert_round_trip_and_json(void **state)
     assert_int_equal(selgw_record_encode_alert(&in, NULL, buf, sizeof buf), 0);
 }
 
+/* The head reader (the time index, the history's filters) agrees with the decoder on every
+ * kind of record, an alert included. */
+static void test_head_agrees_with_decode(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint8_t buf[4096];
+    for (int kind = 0; kind <= CHAINED_KINDS; kind++) {
+        size_t n;
+        if (kind == CHAINED_KINDS) {
+            selgw_record alert = frost_alert();
+            selgw_chain_link link = {.chain = "plot/hw-p01", .chain_seq = 3};
+            n = selgw_record_encode_alert(&alert, &link, buf, sizeof buf);
+        } else {
+            n = encode_chained(kind, &f, buf, sizeof buf);
+        }
+        assert_true(n > 0 && n <= sizeof buf);
+        selgw_record rec;
+        assert_int_equal(selgw_record_decode(buf, n, &rec), SELGW_OK);
+        selgw_record_type type;
+        int64_t time_ns;
+        selgw_str chain, plot;
+        assert_true(selgw_record_head(buf, n, &type, &time_ns, &chain, &plot));
+        assert_int_equal(type, rec.type);
+        assert_true(time_ns == rec.time_ns);
+        assert_int_equal(chain.len, rec.chain.len);
+        assert_memory_equal(chain.ptr, rec.chain.ptr, chain.len);
+        bool has_plot = rec.type == SELGW_RECORD_READING || rec.type == SELGW_RECORD_ANNOTATION ||
+                        rec.type == SELGW_RECORD_TAGS || rec.type == SELGW_RECORD_ALERT;
+        assert_int_equal(plot.len, has_plot ? rec.plot.len : 0);
+        if (has_plot)
+            assert_memory_equal(plot.ptr, rec.plot.ptr, plot.len);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1524,6 +1560,7 @@ int main(void)
         cmocka_unit_test(test_format1_still_decodes),
         cmocka_unit_test(test_json_chained),
         cmocka_unit_test(test_alert_round_trip_and_json),
+        cmocka_unit_test(test_head_agrees_with_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
