@@ -27,15 +27,20 @@ MEASUREMENT = "reading"
 # summary are local days.
 TZ = "Asia/Shanghai"
 
-# The fields a base manager watches: key in InfluxDB, Chinese and English name, Grafana unit.
-FIELDS = [
-    ("soil_moisture", "土壤湿度", "Soil moisture", "percent"),
-    ("soil_temperature", "土壤温度", "Soil temperature", "celsius"),
-    ("soil_ec", "土壤电导率", "Soil EC", "suffix: µS/cm"),
-    ("soil_ph", "土壤 pH", "Soil pH", "none"),
-    ("air_temperature", "气温", "Air temperature", "celsius"),
-    ("air_humidity", "空气湿度", "Air humidity", "humidity"),
+# The fields a base manager watches: key in InfluxDB and Grafana unit. Their Chinese and
+# English names come from dashboards/i18n.json, the one table of names the gateway's own
+# pages and alert texts use too, so a field is called the same everywhere.
+WATCHED = [
+    ("soil_moisture", "percent"),
+    ("soil_temperature", "celsius"),
+    ("soil_ec", "suffix: µS/cm"),
+    ("soil_ph", "none"),
+    ("air_temperature", "celsius"),
+    ("air_humidity", "humidity"),
 ]
+with open(os.path.join(HERE, "..", "i18n.json"), encoding="utf-8") as _f:
+    _NAMES = json.load(_f)["fields"]
+FIELDS = [(key, _NAMES[key]["zh"], _NAMES[key]["en"], unit) for key, unit in WATCHED]
 
 TIME_FILTER = "$timeFilter"
 OK = "\"status\" = 'ok'"

@@ -483,7 +483,7 @@ class Grafana(unittest.TestCase):
               "last ok point in the last-point table")
 
     def test_plot_shows_its_devices_and_coverage(self):
-        q = self.panel("selgw-plot", "土壤湿度")
+        q = self.panel("selgw-plot", "土壤含水率")
         devices = {s["tags"]["device"] for s in self.check_query("plot soil moisture", q)}
         self.assertEqual(devices, {"soil-1", "soil-2"})
         q = self.panel("selgw-season", "数据覆盖率")
