@@ -124,6 +124,8 @@ class DashboardPages(unittest.TestCase):
         cfg["mqtt"] = {"host": "127.0.0.1", "port": cls.broker.port, "qos": 1,
                        "topic_prefix": "dash", "reconnect": {"min": "200ms", "max": "1s"}}
         cfg["http"] = {"listen": f"127.0.0.1:{cls.http_port}"}
+        # the silent device raises a stale alert on its plot's card
+        cfg["alerts"] = [{"id": "silent-sensor", "plots": ["plot-konjac"], "stale_after": 3}]
         cls.cfg = cfg
         cls.cfg_path = h.write_config(os.path.join(cls.dir, "gw.yaml"), cfg)
         cls.url = f"http://127.0.0.1:{cls.http_port}"
@@ -384,6 +386,27 @@ class DashboardPages(unittest.TestCase):
         # the base's name is text, not markup
         self.assertIn(BASE_NAME, self.driver.find_element(By.CSS_SELECTOR, ".base h1").text)
         self.assertIsNone(self.js("return document.getElementById('pwned')"))
+
+    def test_an_active_alert_shows_on_its_plot_card(self):
+        plots = {p["id"]: p for p in get_json(self.url + "/api/v1/plots")["plots"]}
+        alerts = plots["plot-konjac"]["alerts"]
+        self.assertEqual([(a["rule"], a["device"], a["condition"]) for a in alerts],
+                         [("silent-sensor", SILENT, "stale")], alerts)
+        self.assertEqual(plots["plot-tea"]["alerts"], [])
+        stale = {"zh-CN": "长时间无有效读数", "en": "no valid reading for a while"}
+        for lang in ("zh-CN", "en"):
+            self.load("/", lang, PHONE)
+            card = self.driver.find_element(By.CSS_SELECTOR, '.plot-card[data-plot="plot-konjac"]')
+            shown = card.find_elements(By.CSS_SELECTOR, 'li.alert[data-rule="silent-sensor"]')
+            self.assertEqual(len(shown), 1, card.text)
+            self.assertIn(stale[lang], shown[0].text)
+            self.assertIn(SILENT, shown[0].text)
+            tea = self.driver.find_element(By.CSS_SELECTOR, '.plot-card[data-plot="plot-tea"]')
+            self.assertEqual(tea.find_elements(By.CSS_SELECTOR, "li.alert"), [])
+            self.assertIn(WORDS[lang]["/"], tea.text)
+            self.assertEqual(self.console_errors(), [])
+            self.screenshot(f"alert-{lang}", PHONE)
+        h.say(f"stale alert of {SILENT} on the plot-konjac card in both languages")
 
     def test_devices_page_shows_the_failed_device(self):
         for lang in ("zh-CN", "en"):
