@@ -335,19 +335,25 @@ static void test_short_interval(void **state)
         put(f, 0, T0 + i * MIN, i, false);
     for (int i = 0; i <= 5; i++)
         put(f, 0, T0 + 5 * MIN + 5 * S + i * MIN, 10 + i, false);
+    /* soil-2: the review's case, the short interval first */
+    put(f, 1, T0, 1, false);
+    for (int i = 0; i < 10; i++)
+        put(f, 1, T0 + 5 * S + i * MIN, 2 + i, false);
     /* soil-3, every 10 minutes for 3 hours, once 5 s after a poll */
     for (int i = 0; i <= 18; i++) {
         put(f, 2, T0 + i * 10 * MIN, i, false);
         if (i == 3)
             put(f, 2, T0 + i * 10 * MIN + 5 * S, i, false);
     }
-    const selgw_history_interval iv[] = {{"soil-1", MIN}, {"soil-3", 10 * MIN}};
-    for (size_t n = 0; n <= 2; n += 2) {
+    const selgw_history_interval iv[] = {{"soil-1", MIN}, {"soil-2", MIN}, {"soil-3", 10 * MIN}};
+    for (size_t n = 0; n <= 3; n += 3) {
         got *g = query_with(f, "hw-p01", T0, T0 + 11 * MIN, MIN, 720, iv, n);
         assert_int_equal(g->step_ns, 0);
         assert_int_equal(g->point_count[0], 12);
         assert_int_equal(count_null(g, 0), 0);
         expect_point(g, 0, 6, T0 + 5 * MIN + 5 * S, 10);
+        assert_int_equal(g->point_count[2], 11);
+        assert_int_equal(count_null(g, 2), 0);
         free(g);
         g = query_with(f, "hw-p02", T0, T0 + 180 * MIN, 5 * MIN, 10, iv, n);
         assert_int_equal(g->step_ns, 5 * MIN);
