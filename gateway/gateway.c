@@ -1497,13 +1497,45 @@ static bool has_plot(selgw_gateway *g, const char *plot)
     return found;
 }
 
+/* A copy of every device's poll interval in the running config (all devices: one moved from
+ * the plot has readings in its past), in one allocation: freed with free(*out). */
+static bool device_intervals(selgw_gateway *g, selgw_history_interval **out, size_t *count)
+{
+    pthread_mutex_lock(&g->lock);
+    size_t n = g->cfg->device_count, ids = 0;
+    for (size_t i = 0; i < n; i++)
+        ids += strlen(g->cfg->devices[i].id) + 1;
+    selgw_history_interval *iv = malloc(n * sizeof *iv + ids + 1);
+    if (iv) {
+        char *p = (char *)(iv + n);
+        for (size_t i = 0; i < n; i++) {
+            const selgw_device *d = &g->cfg->devices[i];
+            size_t len = strlen(d->id) + 1;
+            memcpy(p, d->id, len);
+            iv[i] = (selgw_history_interval){p, (int64_t)d->interval_ms * SELGW_NS_PER_MS};
+            p += len;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    *out = iv;
+    *count = n;
+    return iv != NULL;
+}
+
 static selgw_err history_source(void *ctx, const selgw_history_query *q,
                                 selgw_history_visit_fn visit, void *visit_ctx)
 {
     selgw_gateway *g = ctx;
     if (!has_plot(g, q->plot))
         return SELGW_ERR_NOT_FOUND;
-    return selgw_plot_history(g->journal, q, visit, visit_ctx);
+    selgw_history_query with = *q;
+    selgw_history_interval *intervals;
+    if (!device_intervals(g, &intervals, &with.interval_count))
+        return SELGW_ERR_NOMEM;
+    with.intervals = intervals;
+    selgw_err err = selgw_plot_history(g->journal, &with, visit, visit_ctx);
+    free(intervals);
+    return err;
 }
 
 static selgw_err notes_source(void *ctx, const selgw_history_query *q, selgw_notes_visit_fn visit,

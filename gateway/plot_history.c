@@ -88,6 +88,7 @@ static char *str_dup(selgw_str s)
 typedef struct bucket {
     double sum;
     uint32_t good, polls;
+    int64_t first, last; /* the times of its earliest and latest reading */
 } bucket;
 
 typedef struct series {
@@ -97,14 +98,15 @@ typedef struct series {
     size_t order;             /* the field's position in its device's readings */
     selgw_history_point *raw; /* up to max_points + 1 readings */
     size_t raw_count;
-    bucket *buckets;              /* bucket_count */
-    int64_t last_time, min_delta; /* shortest positive time between two readings */
+    bucket *buckets;     /* bucket_count */
+    int64_t interval_ns; /* the device's configured poll interval, 0: not in the config */
     size_t out_count;
     selgw_history_point *out;
 } series;
 
 typedef struct device_entry {
     char *id;
+    int64_t interval_ns; /* from the query, 0: not in the running config */
     size_t *by_position; /* series index of the field at each position, SIZE_MAX: none yet */
     size_t positions;
 } device_entry;
@@ -137,6 +139,9 @@ static device_entry *find_device(acc *a, selgw_str id)
     *d = (device_entry){.id = str_dup(id)};
     if (!d->id)
         return NULL;
+    for (size_t i = 0; i < a->q->interval_count; i++)
+        if (str_is(id, a->q->intervals[i].device))
+            d->interval_ns = a->q->intervals[i].interval_ns;
     a->last_device = a->device_count++;
     return d;
 }
@@ -163,11 +168,8 @@ static series *find_series(acc *a, device_entry *d, size_t pos, const selgw_reco
             a->series_cap = cap;
         }
         series *s = &a->series[a->series_count];
-        *s = (series){.device = dev,
-                      .device_id = d->id,
-                      .order = pos,
-                      .last_time = INT64_MIN,
-                      .min_delta = INT64_MAX};
+        *s = (series){
+            .device = dev, .device_id = d->id, .order = pos, .interval_ns = d->interval_ns};
         s->field = str_dup(f->name);
         s->unit = str_dup(f->unit);
         s->raw = malloc((a->q->max_points + 1) * sizeof *s->raw);
@@ -213,17 +215,17 @@ static bool add_reading(void *ctx, const selgw_record *rec)
         if (s->raw_count <= a->q->max_points)
             s->raw[s->raw_count] = (selgw_history_point){rec->time_ns, v};
         s->raw_count++;
-        if (s->last_time != INT64_MIN) {
-            int64_t delta = rec->time_ns - s->last_time;
-            if (delta > 0 && delta < s->min_delta)
-                s->min_delta = delta;
-        }
-        s->last_time = rec->time_ns;
         if (b < a->bucket_count) {
-            s->buckets[b].polls++;
+            bucket *k = &s->buckets[b];
+            if (!k->polls++)
+                k->first = k->last = rec->time_ns;
+            else if (rec->time_ns < k->first)
+                k->first = rec->time_ns;
+            else if (rec->time_ns > k->last)
+                k->last = rec->time_ns;
             if (good) {
-                s->buckets[b].sum += v;
-                s->buckets[b].good++;
+                k->sum += v;
+                k->good++;
             }
         }
     }
@@ -236,39 +238,98 @@ static int compare_points(const void *x, const void *y)
     return p->time_ns < q->time_ns ? -1 : p->time_ns > q->time_ns;
 }
 
-/* A pause longer than this many of the series' shortest intervals is a gap. */
+/* A pause longer than this many poll intervals is a gap. */
 #define GAP_INTERVALS 2.5
+/* How many intervals on either side of a pause show the interval polls kept there. */
+#define GAP_WINDOW 5
 
-static bool is_gap(const series *s, int64_t delta)
+static int64_t median(const int64_t *d, size_t n)
 {
-    return s->min_delta != INT64_MAX && (double)delta > GAP_INTERVALS * (double)s->min_delta;
+    int64_t v[GAP_WINDOW];
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j && v[j - 1] > d[i]; j--)
+            v[j] = v[j - 1];
+        v[j] = d[i];
+    }
+    return n ? v[n / 2] : 0;
+}
+
+/* The poll interval the pause d[i] (of the n intervals between a series' readings, in time
+ * order) is judged against: the device's configured one, or what its polls kept before or
+ * after the pause when that is longer: the median of up to GAP_WINDOW intervals on each
+ * side, so one short interval (a restart just after a poll) changes nothing, and a part of
+ * the period polled at a longer interval (the config changed since) is no row of gaps.
+ * 0: nothing to judge by. */
+static int64_t expected_interval(const int64_t *d, size_t n, size_t i, int64_t configured)
+{
+    size_t before = i < GAP_WINDOW ? i : GAP_WINDOW;
+    size_t after = n - i - 1 < GAP_WINDOW ? n - i - 1 : GAP_WINDOW;
+    int64_t e = configured, m = median(d + i - before, before);
+    if (m > e)
+        e = m;
+    m = median(d + i + 1, after);
+    return m > e ? m : e;
+}
+
+static bool is_gap(int64_t delta, int64_t expected)
+{
+    return expected > 0 && (double)delta > GAP_INTERVALS * (double)expected;
 }
 
 static bool finish_raw(series *s)
 {
     qsort(s->raw, s->raw_count, sizeof *s->raw, compare_points);
     s->out = malloc((2 * s->raw_count + 1) * sizeof *s->out);
-    if (!s->out)
+    int64_t *d = malloc((s->raw_count + 1) * sizeof *d);
+    if (!s->out || !d) {
+        free(d);
         return false;
+    }
+    size_t n = s->raw_count ? s->raw_count - 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        d[i] = s->raw[i + 1].time_ns - s->raw[i].time_ns;
     for (size_t i = 0; i < s->raw_count; i++) {
-        if (i && is_gap(s, s->raw[i].time_ns - s->raw[i - 1].time_ns))
-            s->out[s->out_count++] =
-                (selgw_history_point){s->raw[i - 1].time_ns + s->min_delta, NAN};
+        if (i) {
+            int64_t e = expected_interval(d, n, i - 1, s->interval_ns);
+            if (is_gap(d[i - 1], e))
+                s->out[s->out_count++] = (selgw_history_point){s->raw[i - 1].time_ns + e, NAN};
+        }
         s->out[s->out_count++] = s->raw[i];
     }
+    free(d);
     return true;
 }
 
 static bool finish_buckets(const acc *a, series *s)
 {
+    /* The intervals between readings as far as buckets tell: from one polled bucket's last
+     * reading to the next one's first (a pause: empty buckets between, a candidate gap),
+     * and a bucket of several polls stands for the mean interval in it. */
     s->out = malloc((a->bucket_count + 1) * sizeof *s->out);
-    if (!s->out)
-        return false;
+    int64_t *d = malloc((2 * a->bucket_count + 1) * sizeof *d);
+    size_t *pause = malloc((a->bucket_count + 1) * sizeof *pause); /* index into d */
+    bool ok = s->out && d && pause;
+    size_t n = 0;
+    const bucket *prev = NULL;
+    for (size_t b = 0; ok && b < a->bucket_count; b++) {
+        const bucket *k = &s->buckets[b];
+        if (!k->polls)
+            continue;
+        pause[b] = SIZE_MAX;
+        if (prev) {
+            if (prev != k - 1)
+                pause[b] = n;
+            d[n++] = k->first - prev->last;
+        }
+        if (k->polls > 1)
+            d[n++] = (k->last - k->first) / (k->polls - 1);
+        prev = k;
+    }
     int64_t step = a->q->step_ns;
     size_t empty_run = 0;
     int64_t run_start = 0;
-    bool any = false;
-    for (size_t b = 0; b < a->bucket_count; b++) {
+    for (size_t b = 0; ok && b < a->bucket_count; b++) {
         const bucket *k = &s->buckets[b];
         int64_t t = a->first_bucket + (int64_t)b * step;
         if (!k->polls) {
@@ -276,15 +337,17 @@ static bool finish_buckets(const acc *a, series *s)
                 run_start = t;
             continue;
         }
-        /* a run of empty buckets between two polled ones: a gap when longer than polls
-         * are apart (a device polled less often than the step leaves buckets empty) */
-        if (any && empty_run && is_gap(s, (int64_t)(empty_run + 1) * step))
+        /* a run of empty buckets between two polled ones is a gap when the pause is; a
+         * device polled less often than the step leaves empty buckets that are none */
+        if (pause[b] != SIZE_MAX &&
+            is_gap(d[pause[b]], expected_interval(d, n, pause[b], s->interval_ns)))
             s->out[s->out_count++] = (selgw_history_point){run_start, NAN};
         empty_run = 0;
-        any = true;
         s->out[s->out_count++] = (selgw_history_point){t, k->good ? k->sum / (double)k->good : NAN};
     }
-    return true;
+    free(d);
+    free(pause);
+    return ok;
 }
 
 static int compare_series(const void *x, const void *y)

@@ -17,12 +17,14 @@
 /* Reads q->plot's readings in [q->from_ns, q->to_ns] and calls visit with the series.
  * When every series has at most q->max_points readings they are given as they are (step
  * 0): a failed poll or a value out of range is a point without value, and a pause of more
- * than 2.5 poll intervals (the shortest seen) gets one such point. Otherwise each series is
- * averaged into buckets of q->step_ns aligned on multiples of it since the epoch: a bucket's
- * value is the mean of its good (ok) readings, none when its polls all failed; a run of
- * empty buckets longer than 2.5 poll intervals gets one point without value, so a chart
- * shows a gap and never draws a line across it. Series are sorted by device, then in the
- * order of the device's fields. */
+ * than 2.5 poll intervals gets one such point. Otherwise each series is averaged into
+ * buckets of q->step_ns aligned on multiples of it since the epoch: a bucket's value is the
+ * mean of its good (ok) readings, none when its polls all failed; a run of empty buckets in
+ * such a pause gets one point without value, so a chart shows a gap and never draws a line
+ * across it. The poll interval is the device's in q->intervals, or the median of the
+ * intervals between its readings just before or after the pause when that is longer (a
+ * device no longer in the config, an interval changed in the period). Series are sorted by
+ * device, then in the order of the device's fields. */
 selgw_err selgw_plot_history(selgw_journal *j, const selgw_history_query *q,
                              selgw_history_visit_fn visit, void *visit_ctx);
 

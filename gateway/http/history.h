@@ -14,15 +14,26 @@
 
 #include "base/error.h"
 
-/* Most points a series gets: more readings than this in the period and they are averaged
- * into buckets. */
+/* Most readings a series may have in the period to be given as they are: more than this and
+ * they are averaged into buckets. */
 #define SELGW_HISTORY_MAX_POINTS 720
+
+/* A device's poll interval in the running config: a pause in its readings is judged against
+ * it. */
+typedef struct selgw_history_interval {
+    const char *device;
+    int64_t interval_ns;
+} selgw_history_interval;
 
 typedef struct selgw_history_query {
     const char *plot;
     int64_t from_ns, to_ns; /* UTC, inclusive */
     int64_t step_ns;        /* bucket width when the readings are more than max_points */
     size_t max_points;
+    /* The poll intervals of the running config's devices, filled in by the source (the
+     * server leaves them out); a device not among them is judged by its readings alone. */
+    size_t interval_count;
+    const selgw_history_interval *intervals;
 } selgw_history_query;
 
 typedef struct selgw_history_point {

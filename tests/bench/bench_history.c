@@ -212,7 +212,7 @@ int main(int argc, char **argv)
     } periods[] = {{"24h", 86400}, {"7d", 7 * 86400}, {"30d", 30 * 86400}};
     const char *plot = plots[plot_count / 2];
     for (size_t p = 0; p < sizeof periods / sizeof periods[0]; p++) {
-        selgw_history_query q;
+        selgw_history_query q = {0};
         char why[160];
         if (selgw_history_period(periods[p].name, NULL, NULL, "24h", end + S, &q, why,
                                  sizeof why) != SELGW_OK) {

@@ -170,13 +170,33 @@ class DashboardApi(unittest.TestCase):
         t_from = time.time() - 60
         time.sleep(h.scaled(2))
         t_to = time.time() - 0.5
-        time.sleep(0.5)
+
+        # every reading of the period committed: the gateway's history holds a later one of
+        # each device (a device's readings are committed in the order of its polls; the
+        # silent one's come seconds apart in its backoff)
+        def committed_past_to():
+            later = client.json("/api/v1/plots/plot-tea/history?from=" + rfc3339(t_to + 0.001))
+            return {s["device"] for s in later["series"] if s["points"]} >= set(TEA + [SILENT])
+        self.assertTrue(h.wait_until(committed_past_to, h.scaled(15), interval=0.2),
+                        self.gw.describe())
 
         # -- /api/v1/plots ------------------------------------------------------------------
         plots = client.json("/api/v1/plots")
         history = client.json("/api/v1/plots/plot-tea/history?from=" + rfc3339(t_from) +
                               "&to=" + rfc3339(t_to))
-        records = servers.journal_records(self.cfg_path)
+
+        # the latest readings may be newer than the journal's dump for a moment: dump until
+        # it has them (an assertion below says which one is missing if it never does)
+        dumped = {}
+
+        def journal_has_latest():
+            dumped["records"] = servers.journal_records(self.cfg_path)
+            keys = {(r["device"], r["time"]) for r in dumped["records"]
+                    if r.get("type") == "reading"}
+            return all((e["device"], e["time"]) in keys
+                       for p in plots["plots"] for e in p["latest"])
+        h.wait_until(journal_has_latest, h.scaled(10), interval=0.2)
+        records = dumped["records"]
         readings = [r for r in records if r.get("type") == "reading"]
         by_key = {(r["device"], r["time"]): r for r in readings}
 

@@ -116,15 +116,22 @@ static void keep(void *ctx, const selgw_history *h)
     }
 }
 
-static got *query(fixture *f, const char *plot, int64_t from, int64_t to, int64_t step,
-                  size_t max_points)
+/* A query with the devices' configured poll intervals, as the gateway's source makes it. */
+static got *query_with(fixture *f, const char *plot, int64_t from, int64_t to, int64_t step,
+                       size_t max_points, const selgw_history_interval *iv, size_t n)
 {
     assert_int_equal(selgw_journal_flush(f->sj.journal), SELGW_OK);
     got *g = calloc(1, sizeof *g);
-    selgw_history_query q = {plot, from, to, step, max_points};
+    selgw_history_query q = {plot, from, to, step, max_points, n, iv};
     assert_int_equal(selgw_plot_history(f->sj.journal, &q, keep, g), SELGW_OK);
     assert_int_equal(g->calls, 1);
     return g;
+}
+
+static got *query(fixture *f, const char *plot, int64_t from, int64_t to, int64_t step,
+                  size_t max_points)
+{
+    return query_with(f, plot, from, to, step, max_points, NULL, 0);
 }
 
 static void expect_point(const got *g, size_t series, size_t i, int64_t t, double v)
@@ -135,6 +142,15 @@ static void expect_point(const got *g, size_t series, size_t i, int64_t t, doubl
         (!isnan(v) && fabs(p->value - v) > 1e-9))
         fail_msg("series %zu point %zu: (%lld, %g), expected (%lld, %g)", series, i,
                  (long long)((p->time_ns - T0) / S), p->value, (long long)((t - T0) / S), v);
+}
+
+/* The points of a series without value (failed polls and gaps). */
+static size_t count_null(const got *g, size_t series)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->point_count[series]; i++)
+        n += isnan(g->points[series][i].value);
+    return n;
 }
 
 /* Few readings: every one a point; a failed poll and a pause of 4 intervals are points
@@ -308,6 +324,115 @@ static void test_clock_step(void **state)
     free(g);
 }
 
+/* One short interval (the gateway restarted 5 s after a poll, then polled a minute apart
+ * again) is no reason to see gaps between the other readings: with the configured interval
+ * and without (a device no longer in the config), raw and in buckets. */
+static void test_short_interval(void **state)
+{
+    fixture *f = *state;
+    test_scratch_journal_open(&f->sj, NULL);
+    for (int i = 0; i <= 5; i++)
+        put(f, 0, T0 + i * MIN, i, false);
+    for (int i = 0; i <= 5; i++)
+        put(f, 0, T0 + 5 * MIN + 5 * S + i * MIN, 10 + i, false);
+    /* soil-2: the review's case, the short interval first */
+    put(f, 1, T0, 1, false);
+    for (int i = 0; i < 10; i++)
+        put(f, 1, T0 + 5 * S + i * MIN, 2 + i, false);
+    /* soil-3, every 10 minutes for 3 hours, once 5 s after a poll */
+    for (int i = 0; i <= 18; i++) {
+        put(f, 2, T0 + i * 10 * MIN, i, false);
+        if (i == 3)
+            put(f, 2, T0 + i * 10 * MIN + 5 * S, i, false);
+    }
+    const selgw_history_interval iv[] = {{"soil-1", MIN}, {"soil-2", MIN}, {"soil-3", 10 * MIN}};
+    for (size_t n = 0; n <= 3; n += 3) {
+        got *g = query_with(f, "hw-p01", T0, T0 + 11 * MIN, MIN, 720, iv, n);
+        assert_int_equal(g->step_ns, 0);
+        assert_int_equal(g->point_count[0], 12);
+        assert_int_equal(count_null(g, 0), 0);
+        expect_point(g, 0, 6, T0 + 5 * MIN + 5 * S, 10);
+        assert_int_equal(g->point_count[2], 11);
+        assert_int_equal(count_null(g, 2), 0);
+        free(g);
+        g = query_with(f, "hw-p02", T0, T0 + 180 * MIN, 5 * MIN, 10, iv, n);
+        assert_int_equal(g->step_ns, 5 * MIN);
+        assert_int_equal(g->point_count[0], 19); /* every other bucket empty, no gap */
+        assert_int_equal(count_null(g, 0), 0);
+        expect_point(g, 0, 3, T0 + 30 * MIN, 3);
+        free(g);
+    }
+}
+
+/* A real outage is still a gap, with a short interval elsewhere in the period, with and
+ * without the configured interval; a pause shorter than 2.5 configured intervals is none. */
+static void test_outage(void **state)
+{
+    fixture *f = *state;
+    test_scratch_journal_open(&f->sj, NULL);
+    for (int i = 0; i <= 25; i++) {
+        if (i > 10 && i < 20)
+            continue; /* down for 9 minutes */
+        put(f, 0, T0 + i * MIN, i, false);
+        if (i == 3)
+            put(f, 0, T0 + i * MIN + 5 * S, i, false);
+        if (i != 22) /* soil-2 misses one poll: 2 minutes without a reading */
+            put(f, 1, T0 + i * MIN + S, 100 + i, false);
+    }
+    const selgw_history_interval iv[] = {{"soil-1", MIN}, {"soil-2", MIN}};
+    for (size_t n = 0; n <= 2; n += 2) {
+        got *g = query_with(f, "hw-p01", T0, T0 + 25 * MIN + 10 * S, MIN, 720, iv, n);
+        assert_int_equal(g->step_ns, 0);
+        assert_int_equal(g->point_count[0], 19); /* 18 readings, one gap */
+        assert_int_equal(count_null(g, 0), 1);
+        expect_point(g, 0, 11, T0 + 10 * MIN, 10);
+        expect_point(g, 0, 12, T0 + 11 * MIN, NAN);
+        expect_point(g, 0, 13, T0 + 20 * MIN, 20);
+        /* soil-2 was down with soil-1; a missed poll is no gap */
+        assert_int_equal(g->point_count[2], 17);
+        assert_int_equal(count_null(g, 2), 1);
+        expect_point(g, 2, 11, T0 + 11 * MIN + S, NAN);
+        free(g);
+    }
+}
+
+/* The poll interval changed in the period (from a minute to 10 s, the config says 10 s now):
+ * the part polled a minute apart is no row of gaps; outages in either part are gaps. The
+ * other way round (10 s before, the config says a minute now), a pause of 70 s in the 10 s
+ * part is shorter than 2.5 configured intervals: no gap. */
+static void test_changed_interval(void **state)
+{
+    fixture *f = *state;
+    test_scratch_journal_open(&f->sj, NULL);
+    for (int i = 0; i <= 30; i++)
+        if (i < 10 || i >= 15)
+            put(f, 0, T0 + i * MIN, i, false);
+    for (int i = 1; i <= 60; i++)
+        if (i < 30 || i >= 36)
+            put(f, 0, T0 + 30 * MIN + i * 10 * S, 100 + i, false);
+    const selgw_history_interval now10[] = {{"soil-1", 10 * S}};
+    for (size_t n = 0; n <= 1; n++) {
+        got *g = query_with(f, "hw-p01", T0, T0 + 40 * MIN, MIN, 720, now10, n);
+        assert_int_equal(g->step_ns, 0);
+        assert_int_equal(g->point_count[0], 26 + 54 + 2);
+        assert_int_equal(count_null(g, 0), 2);
+        expect_point(g, 0, 9, T0 + 9 * MIN, 9);
+        expect_point(g, 0, 10, T0 + 10 * MIN, NAN);
+        expect_point(g, 0, 11, T0 + 15 * MIN, 15);
+        expect_point(g, 0, 27, T0 + 30 * MIN + 10 * S, 101);
+        expect_point(g, 0, 55, T0 + 34 * MIN + 50 * S, 129);
+        expect_point(g, 0, 56, T0 + 35 * MIN, NAN);
+        expect_point(g, 0, 57, T0 + 36 * MIN, 136);
+        free(g);
+    }
+    const selgw_history_interval now60[] = {{"soil-1", MIN}};
+    got *g = query_with(f, "hw-p01", T0, T0 + 40 * MIN, MIN, 720, now60, 1);
+    assert_int_equal(g->point_count[0], 26 + 54 + 1);
+    assert_int_equal(count_null(g, 0), 1);
+    expect_point(g, 0, 10, T0 + 10 * MIN, NAN);
+    free(g);
+}
+
 typedef struct got_notes {
     size_t annotations, events;
     char text[4][64], ref[4][64], type[4][16];
@@ -345,7 +470,8 @@ static void test_notes(void **state)
     put_note(f, SELGW_RECORD_ANNOTATION, "hw-p01", T0 + 2 * 1440 * MIN, "later", "");
     assert_int_equal(selgw_journal_flush(f->sj.journal), SELGW_OK);
     got_notes g = {0};
-    selgw_history_query q = {"hw-p01", T0, T0 + MIN, MIN, 720};
+    selgw_history_query q = {
+        .plot = "hw-p01", .from_ns = T0, .to_ns = T0 + MIN, .step_ns = MIN, .max_points = 720};
     assert_int_equal(selgw_plot_notes(f->sj.journal, &q, keep_notes, &g), SELGW_OK);
     assert_int_equal(g.annotations, 2);
     assert_string_equal(g.text[0], "Se 0.41 mg/kg");
@@ -362,6 +488,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_raw_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notes, setup, teardown),
