@@ -158,6 +158,7 @@ typedef struct dropped_segment {
 typedef struct sink_cursor {
     char *name;
     uint64_t seq;
+    bool saved; /* it has a file: read at opening or written since */
 } sink_cursor;
 
 typedef struct byte_buf {
@@ -561,16 +562,17 @@ static selgw_err write_cursor_file(selgw_journal *j, const char *sink, uint64_t 
     return err;
 }
 
-static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *seq,
+static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *seq, bool *saved,
                                   selgw_journal_recovery *rec)
 {
     char name[MAX_SINK_NAME + 16];
     snprintf(name, sizeof name, "cursor.%s", sink);
     *seq = 0;
+    *saved = false;
     int fd = openat(j->dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            return SELGW_OK;
+            return SELGW_OK; /* a sink configured for the first time */
         set_message(rec, "cursor file %s: %s", name, strerror(errno));
         return SELGW_ERR_IO;
     }
@@ -596,6 +598,7 @@ static selgw_err read_cursor_file(selgw_journal *j, const char *sink, uint64_t *
         return SELGW_ERR_CORRUPT;
     }
     *seq = v;
+    *saved = true;
     return SELGW_OK;
 }
 
@@ -618,6 +621,17 @@ uint64_t selgw_journal_cursor(selgw_journal *j, const char *sink)
     return seq;
 }
 
+bool selgw_journal_cursor_saved(selgw_journal *j, const char *sink)
+{
+    if (!j)
+        return false;
+    pthread_mutex_lock(&j->lock);
+    ssize_t i = find_sink(j, sink);
+    bool saved = i >= 0 && j->sinks[i].saved;
+    pthread_mutex_unlock(&j->lock);
+    return saved;
+}
+
 selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t seq)
 {
     if (!j || !j->writable)
@@ -634,6 +648,7 @@ selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t 
     if (err == SELGW_OK) {
         pthread_mutex_lock(&j->lock);
         j->sinks[i].seq = seq;
+        j->sinks[i].saved = true;
         recount_backlog(j);
         if (j->refusing != SELGW_OK)
             pthread_cond_broadcast(&j->space_cv);
@@ -1555,7 +1570,8 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
         last = j->segs[j->seg_count - 1].first_seq - 1;
     uint64_t record_last = last;
     for (size_t i = 0; i < j->sink_count; i++) {
-        if ((err = read_cursor_file(j, j->sinks[i].name, &j->sinks[i].seq, rec)) != SELGW_OK)
+        if ((err = read_cursor_file(j, j->sinks[i].name, &j->sinks[i].seq, &j->sinks[i].saved,
+                                    rec)) != SELGW_OK)
             goto fail;
         if (j->sinks[i].seq > last)
             last = j->sinks[i].seq;

@@ -204,6 +204,11 @@ selgw_err selgw_journal_segments(selgw_journal *j, selgw_journal_segment_info **
  * journal remove segments that every sink has passed. */
 uint64_t selgw_journal_cursor(selgw_journal *j, const char *sink);
 selgw_err selgw_journal_set_cursor(selgw_journal *j, const char *sink, uint64_t seq);
+/* Whether the sink's cursor has a file: found at opening or written since. A sink
+ * configured for the first time has none, and its cursor reads 0 (the beginning); a cursor
+ * file that says 0 is a real position. A sink that wants no history (the webhook) tells
+ * them apart with this and sets its cursor to the committed sequence. */
+bool selgw_journal_cursor_saved(selgw_journal *j, const char *sink);
 
 /* Undelivered bytes (from the slowest cursor to the head). */
 uint64_t selgw_journal_backlog_bytes(selgw_journal *j);

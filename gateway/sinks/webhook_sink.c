@@ -21,11 +21,11 @@
 /* The journal cannot be woken by our stop: wait for new records in slices this long. */
 #define JOURNAL_WAIT_MS 500
 /* The cursor must not hold back the journal's retention, so it moves past the records
- * passed over (not alerts) too: when the sink has caught up, at most every
- * IDLE_SAVE_INTERVAL_MS (each save is an fsync, on an SD card too), every
- * SKIPPED_SAVE_EVERY records while more keep coming, and at stop. */
-#define SKIPPED_SAVE_EVERY 4096
-#define IDLE_SAVE_INTERVAL_MS 2000
+ * passed over (not alerts) too; but each save is an fsync, on an SD card too, and almost
+ * every record is passed over: those are saved at most every PASSED_SAVE_INTERVAL_MS (a
+ * minute of readings is nothing to retention), and at stop. An acknowledged alert is saved
+ * at once. */
+#define PASSED_SAVE_INTERVAL_MS 60000
 /* The robots' own rate limit answered: wait this long before the next try. */
 #define SLOW_DOWN_MS 60000
 #define ERRMSG_SIZE 256
@@ -62,8 +62,10 @@ struct selgw_webhook_sink {
     char errmsg[ERRMSG_SIZE];
     long errcode;
 
-    selgw_repeat alarm; /* the server or the connection */
-    selgw_repeat local; /* our own journal or disk */
+    selgw_repeat alarm;       /* the server or the connection */
+    selgw_repeat local;       /* our own journal or disk */
+    selgw_repeat undecodable; /* records this build cannot decode, passed over */
+    uint64_t start_after;     /* the first start: the journal's records up to here are history */
     selgw_worker *worker;
     pthread_mutex_t lock; /* guards stats */
     selgw_sink_stats stats;
@@ -127,8 +129,10 @@ static selgw_err write_dead_letter(selgw_webhook_sink *s, uint64_t seq, long sta
     return selgw_dead_letter_append(&s->dead_letter_fd, s->dead_letter_path, parts, lens, 3);
 }
 
+/* Sets the alert aside in the dead-letter file (`why` for the log): a local failure to
+ * write it is retried until it works or the sink stops, never passed. */
 static deliver_outcome dead_letter(selgw_webhook_sink *s, uint64_t seq, long status,
-                                   const char *body, size_t body_len)
+                                   const char *body, size_t body_len, const char *why)
 {
     for (;;) {
         selgw_err err = write_dead_letter(s, seq, status, body, body_len);
@@ -143,13 +147,28 @@ static deliver_outcome dead_letter(selgw_webhook_sink *s, uint64_t seq, long sta
             return DELIVER_STOPPED;
     }
     selgw_repeat_ok(&s->local, s->what);
-    selgw_log(SELGW_LOG_WARN, "%s: alert %" PRIu64 " refused %d times, set aside in %s", s->what,
-              seq, s->dead_letter_after, s->dead_letter_path);
+    selgw_log(SELGW_LOG_WARN, "%s: alert %" PRIu64 " %s, set aside in %s", s->what, seq, why,
+              s->dead_letter_path);
     pthread_mutex_lock(&s->lock);
     s->stats.refused++;
     s->stats.errors[SELGW_ERR_REJECTED]++;
     pthread_mutex_unlock(&s->lock);
     return DELIVER_DONE;
+}
+
+/* An ALERT record (its type byte says so) that this build cannot decode: it passed the
+ * journal's CRC, so it is what was written, by a newer build (a downgrade) or a faulty one.
+ * No message can be made of it, and holding the cursor before it would stop every later
+ * alert, so it is set aside in the dead-letter file with the reason and no body; it stays
+ * in the journal (until retention) for a build that can read it. */
+static deliver_outcome dead_letter_undecodable(selgw_webhook_sink *s, uint64_t seq, selgw_err err)
+{
+    s->errcode = -1;
+    snprintf(s->errmsg, sizeof s->errmsg,
+             "journal record %" PRIu64 " is an ALERT record this build cannot decode (%s): "
+             "no message was made; read it with a newer selgw journal --dump",
+             seq, selgw_strerror(err));
+    return dead_letter(s, seq, 0, "null", 4, "cannot be decoded by this build");
 }
 
 static long next_backoff(selgw_webhook_sink *s)
@@ -223,7 +242,9 @@ static deliver_outcome deliver(selgw_webhook_sink *s, uint64_t seq)
             note_error(s, SELGW_ERR_REJECTED, true);
             if (++refusals >= s->dead_letter_after) {
                 s->backoff_ms = 0;
-                outcome = dead_letter(s, seq, status, body, body_len);
+                char why[64];
+                snprintf(why, sizeof why, "refused %d times", s->dead_letter_after);
+                outcome = dead_letter(s, seq, status, body, body_len, why);
                 goto done;
             }
             delay_ms = next_backoff(s);
@@ -274,12 +295,26 @@ static void save_cursor(selgw_webhook_sink *s, uint64_t seq, uint64_t *cursor)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Saves what was passed over since the last save when that was long enough ago. */
+static void save_passed(selgw_webhook_sink *s, uint64_t done_seq, uint64_t *cursor,
+                        int64_t *saved_ns)
+{
+    if (done_seq > *cursor &&
+        selgw_mono_ns() - *saved_ns >= (int64_t)PASSED_SAVE_INTERVAL_MS * SELGW_NS_PER_MS) {
+        save_cursor(s, done_seq, cursor);
+        *saved_ns = selgw_mono_ns();
+    }
+}
+
 static void sink_thread(void *arg)
 {
     selgw_webhook_sink *s = arg;
     uint64_t cursor = selgw_journal_cursor(s->journal, SELGW_WEBHOOK_SINK_NAME);
-    uint64_t read_seq = cursor; /* the last record read */
-    uint64_t done_seq = cursor; /* the last record done with: passed over or delivered */
+    /* the last record done with (passed over or delivered): reading goes on after it. On
+     * the first start it is ahead of a cursor that could not be saved (the save is tried
+     * again with the next records passed over). */
+    uint64_t done_seq = cursor > s->start_after ? cursor : s->start_after;
+    uint64_t read_seq = done_seq; /* the last record read */
     int64_t saved_ns = selgw_mono_ns();
     pthread_mutex_lock(&s->lock);
     s->stats.last_seq = cursor;
@@ -287,7 +322,7 @@ static void sink_thread(void *arg)
     selgw_journal_reader *reader = NULL;
     while (!selgw_worker_stopping(s->worker)) {
         if (!reader) {
-            selgw_err err = selgw_journal_reader_new(s->journal, cursor, &reader);
+            selgw_err err = selgw_journal_reader_new(s->journal, done_seq, &reader);
             if (err != SELGW_OK) {
                 selgw_repeat_fail(&s->local, s->what, err, "cannot read the journal");
                 note_error(s, err, false);
@@ -295,19 +330,14 @@ static void sink_thread(void *arg)
                     break;
                 continue;
             }
-            read_seq = done_seq = cursor;
+            read_seq = done_seq;
         }
         uint64_t seq;
         const uint8_t *payload;
         size_t len;
         selgw_err err = selgw_journal_read(reader, &seq, &payload, &len);
         if (err == SELGW_ERR_AGAIN) {
-            /* Caught up: what was passed over is done with. */
-            if (done_seq > cursor &&
-                selgw_mono_ns() - saved_ns >= IDLE_SAVE_INTERVAL_MS * SELGW_NS_PER_MS) {
-                save_cursor(s, done_seq, &cursor);
-                saved_ns = selgw_mono_ns();
-            }
+            save_passed(s, done_seq, &cursor, &saved_ns); /* caught up */
             int64_t began = selgw_mono_ns();
             uint64_t committed = selgw_journal_wait(s->journal, read_seq, JOURNAL_WAIT_MS);
             /* A journal that returns at once with nothing new (closed under us) must not
@@ -319,8 +349,8 @@ static void sink_thread(void *arg)
             continue;
         }
         if (err != SELGW_OK) {
-            /* A bad record in the journal: nothing can pass it. Try again from the cursor
-             * now and then. */
+            /* A bad record in the journal: nothing can pass it. Try again from there now
+             * and then. */
             selgw_repeat_fail(&s->local, s->what, err,
                               "the next journal record is unreadable; delivery is stopped there");
             note_error(s, err, false);
@@ -331,22 +361,28 @@ static void sink_thread(void *arg)
             continue;
         }
         read_seq = seq;
-        if (selgw_record_decode(payload, len, &s->record) != SELGW_OK) {
-            /* It passed the journal's CRC, so it is what was written: a format this build
-             * cannot read. It stays in the journal for a newer build. */
-            selgw_log(SELGW_LOG_ERROR,
-                      "%s: journal record %" PRIu64 " is not a record this version can decode; "
-                      "not sent",
-                      s->what, seq);
+        err = selgw_record_decode(payload, len, &s->record);
+        if (err != SELGW_OK && len >= 2 && payload[1] == SELGW_RECORD_ALERT) {
+            if (dead_letter_undecodable(s, seq, err) == DELIVER_STOPPED)
+                break;
             done_seq = seq;
+            save_cursor(s, seq, &cursor);
+            saved_ns = selgw_mono_ns();
             continue;
         }
+        if (err != SELGW_OK) {
+            /* Not an alert (a newer build's record, read after a downgrade): not ours to
+             * send. Logged once, counted until a record decodes again. */
+            selgw_repeat_fail(&s->undecodable, s->what, err,
+                              "journal records this build cannot decode, not alerts: passed over");
+            done_seq = seq;
+            save_passed(s, done_seq, &cursor, &saved_ns);
+            continue;
+        }
+        selgw_repeat_ok(&s->undecodable, s->what);
         if (s->record.type != SELGW_RECORD_ALERT) {
             done_seq = seq;
-            if (done_seq - cursor >= SKIPPED_SAVE_EVERY) {
-                save_cursor(s, done_seq, &cursor);
-                saved_ns = selgw_mono_ns();
-            }
+            save_passed(s, done_seq, &cursor, &saved_ns);
             continue;
         }
         s->record.seq = seq;
@@ -362,6 +398,27 @@ static void sink_thread(void *arg)
     if (done_seq > cursor)
         save_cursor(s, done_seq, &cursor);
     selgw_journal_reader_free(reader);
+}
+
+/* A webhook turned on for the first time (its cursor has no file) starts at the journal's
+ * committed sequence: a season of old alerts posted to the group at 20 a minute would bury
+ * today's. Called at creation, before the gateway appends this run's first record. */
+static void skip_history(selgw_webhook_sink *s)
+{
+    uint64_t first = 0, last = 0;
+    selgw_journal_range(s->journal, &first, &last);
+    s->start_after = selgw_journal_committed_seq(s->journal);
+    selgw_log(SELGW_LOG_INFO,
+              "%s: first start (no cursor file): the %" PRIu64 " records already in the "
+              "journal (up to seq %" PRIu64 "), alerts among them, are history and not sent; "
+              "alerts from now on are",
+              s->what, first && last >= first ? last - first + 1 : 0, s->start_after);
+    selgw_err err = selgw_journal_set_cursor(s->journal, SELGW_WEBHOOK_SINK_NAME, s->start_after);
+    if (err != SELGW_OK) {
+        /* the thread starts there all the same and saves with the next records passed */
+        selgw_repeat_fail(&s->local, s->what, err, "cannot save the cursor");
+        note_error(s, err, false);
+    }
 }
 
 /* ---- life cycle ---- */
@@ -438,6 +495,8 @@ selgw_err selgw_webhook_sink_new(const selgw_config *cfg, selgw_journal *journal
         selgw_webhook_sink_free(s);
         return err;
     }
+    if (!selgw_journal_cursor_saved(journal, SELGW_WEBHOOK_SINK_NAME))
+        skip_history(s);
     *out = s;
     return SELGW_OK;
 }

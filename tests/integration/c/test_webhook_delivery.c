@@ -4,8 +4,11 @@
  * readings, as the alert engine will append them: each alert is posted once, in order;
  * an errcode is retried and never counted as delivered; the robot gone for a while delays
  * alerts and loses none; the cursor survives a restart; what the robot refuses for good
- * goes to the dead-letter file; a wrong key is kept and retried, never set aside; DingTalk's
- * signature is checked by the fake; the key is never logged. An integration test: it
+ * goes to the dead-letter file, and so does an ALERT record this build cannot decode; a
+ * wrong key is kept and retried, never set aside; DingTalk's signature is checked by the
+ * fake; the key is never logged; a webhook turned on for the first time (no cursor file)
+ * posts none of the alerts already in the journal; while only readings flow, the cursor is
+ * saved at stop, not at each record. An integration test: it
  * starts servers. The messages themselves are tests/unit/test_webhook_msg.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,6 +186,10 @@ static int setup(void **state)
     test_scratch_journal_init(&f->j, "webhook", NULL);
     f->j.cfg.retention_ms = 0;
     test_scratch_journal_open(&f->j, SELGW_WEBHOOK_SINK_NAME);
+    /* A cursor file at 0 is a real position (the webhook was on before the journal's first
+     * record): every alert appended before a sink starts is posted. Without a file the
+     * sink would skip them (test_first_start_skips_earlier_alerts). */
+    assert_int_equal(selgw_journal_set_cursor(f->j.journal, SELGW_WEBHOOK_SINK_NAME, 0), SELGW_OK);
     f->cfg = f->farm.cfg;
     f->cfg.utc_offset_minutes = 480;
     f->cfg.journal = f->j.cfg;
@@ -302,18 +309,29 @@ static void wait_delivered(selgw_webhook_sink *s, uint64_t n)
     }
 }
 
-/* Until the cursor is at the journal's last record (readings after alerts included). */
-static void wait_cursor_at_end(fixture *f, selgw_webhook_sink *s)
+/* Until the cursor is at the last alert appended. It stays there while the sink has only
+ * passed over readings (the trailing one): those are saved at most once a minute, and at
+ * stop. */
+static void wait_cursor_at_last_alert(fixture *f, selgw_webhook_sink *s)
 {
-    uint64_t last = selgw_journal_committed_seq(f->j.journal);
+    uint64_t last = f->alert_seq[f->next_alert - 1];
     int64_t deadline = test_deadline_after_s(WAIT_LIMIT_S);
     while (stats_of(s).last_seq < last) {
         if (selgw_mono_ns() > deadline)
-            fail_msg("cursor %llu, journal at %llu", (unsigned long long)stats_of(s).last_seq,
+            fail_msg("cursor %llu, last alert at %llu", (unsigned long long)stats_of(s).last_seq,
                      (unsigned long long)last);
         test_sleep_ms(10);
     }
+    assert_int_equal(stats_of(s).last_seq, last);
     assert_int_equal(selgw_journal_cursor(f->j.journal, SELGW_WEBHOOK_SINK_NAME), last);
+}
+
+/* After the sink stopped: its cursor is at the journal's last record (what it passed over
+ * is saved at stop). */
+static void check_cursor_at_end(fixture *f)
+{
+    assert_int_equal(selgw_journal_cursor(f->j.journal, SELGW_WEBHOOK_SINK_NAME),
+                     selgw_journal_committed_seq(f->j.journal));
 }
 
 /* Until the fake has had at least n requests. */
@@ -352,7 +370,7 @@ static void test_posted_in_order_once_each(void **state)
     append_alerts(f, 5);
     selgw_webhook_sink *s = sink_start(f);
     wait_delivered(s, 5);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     request reqs[32];
     size_t n = read_requests(&f->robot, reqs, 32);
     assert_int_equal(n, 5);
@@ -367,6 +385,7 @@ static void test_posted_in_order_once_each(void **state)
     assert_int_equal(st.refused, 0);
     assert_int_equal(st.last_error, SELGW_OK);
     selgw_webhook_sink_free(s);
+    check_cursor_at_end(f);
 }
 
 static void test_errcode_is_retried_not_delivered(void **state)
@@ -393,7 +412,7 @@ static void test_errcode_is_retried_not_delivered(void **state)
     assert_int_equal(stats_of(s).delivered, 0);
     fake_answer(&f->robot, "ok");
     wait_delivered(s, 2);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     n = read_requests(&f->robot, reqs, 256);
     check_acknowledged(reqs, n, 0, 2);
     selgw_webhook_sink_free(s);
@@ -407,7 +426,7 @@ static void test_outage_delays_and_loses_none(void **state)
     append_alerts(f, 3);
     selgw_webhook_sink *s = sink_start(f);
     wait_delivered(s, 3);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     fake_stop(&f->robot);
 
     /* the robot is gone: alerts and readings keep being journaled */
@@ -430,7 +449,7 @@ static void test_outage_delays_and_loses_none(void **state)
     robot_start(f, "after", port, NULL);
     assert_int_equal(f->robot.port, port);
     wait_delivered(s, 7);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     request reqs[32];
     size_t n = read_requests(&f->robot, reqs, 32);
     assert_int_equal(n, 4);
@@ -445,7 +464,7 @@ static void test_cursor_survives_a_restart(void **state)
     append_alerts(f, 3);
     selgw_webhook_sink *s = sink_start(f);
     wait_delivered(s, 3);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     selgw_webhook_sink_free(s);
     /* the gateway restarts: the journal is opened again, a new sink */
     selgw_journal_close(f->j.journal);
@@ -453,12 +472,119 @@ static void test_cursor_survives_a_restart(void **state)
     append_alerts(f, 2);
     s = sink_start(f);
     wait_delivered(s, 2);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     request reqs[32];
     size_t n = read_requests(&f->robot, reqs, 32);
     assert_int_equal(n, 5);
     check_acknowledged(reqs, n, 0, 5);
     selgw_webhook_sink_free(s);
+    check_cursor_at_end(f);
+}
+
+/* A journal that already holds alerts when the webhook is turned on (no cursor file): none
+ * of them is posted, the cursor starts at the journal's committed sequence, and an alert
+ * after that is posted. */
+static void test_first_start_skips_earlier_alerts(void **state)
+{
+    fixture *f = *state;
+    robot_start(f, "robot", 0, NULL);
+    append_alerts(f, 3);
+    uint64_t history = selgw_journal_committed_seq(f->j.journal);
+    /* the gateway before the webhook was configured: no cursor file */
+    selgw_journal_close(f->j.journal);
+    char path[600];
+    snprintf(path, sizeof path, "%s/cursor.%s", f->j.journal_dir, SELGW_WEBHOOK_SINK_NAME);
+    assert_int_equal(unlink(path), 0);
+    test_scratch_journal_open(&f->j, SELGW_WEBHOOK_SINK_NAME);
+    assert_false(selgw_journal_cursor_saved(f->j.journal, SELGW_WEBHOOK_SINK_NAME));
+    assert_int_equal(selgw_journal_cursor(f->j.journal, SELGW_WEBHOOK_SINK_NAME), 0);
+    selgw_webhook_sink *s = sink_start(f);
+    /* saved at creation, before any new record */
+    assert_true(selgw_journal_cursor_saved(f->j.journal, SELGW_WEBHOOK_SINK_NAME));
+    assert_int_equal(selgw_journal_cursor(f->j.journal, SELGW_WEBHOOK_SINK_NAME), history);
+    assert_int_equal(access(path, F_OK), 0);
+    append_alerts(f, 1);
+    wait_delivered(s, 1);
+    wait_cursor_at_last_alert(f, s);
+    request reqs[8];
+    size_t n = read_requests(&f->robot, reqs, 8);
+    assert_int_equal(n, 1); /* alert 3 only: 0..2 came before the webhook */
+    check_acknowledged(reqs, n, 3, 1);
+    selgw_webhook_sink_free(s);
+
+    /* a restart: the cursor file exists now, and the sink goes on from it */
+    selgw_journal_close(f->j.journal);
+    test_scratch_journal_open(&f->j, SELGW_WEBHOOK_SINK_NAME);
+    assert_true(selgw_journal_cursor_saved(f->j.journal, SELGW_WEBHOOK_SINK_NAME));
+    append_alerts(f, 1);
+    s = sink_start(f);
+    wait_delivered(s, 1);
+    wait_cursor_at_last_alert(f, s);
+    n = read_requests(&f->robot, reqs, 8);
+    assert_int_equal(n, 2);
+    check_acknowledged(reqs, n, 3, 2);
+    selgw_webhook_sink_free(s);
+}
+
+/* An ALERT record this build cannot decode is set aside in the dead-letter file with the
+ * reason (no body), and the alerts after it are posted; a record of another type that does
+ * not decode is passed over (not ours to send) and set aside nowhere. */
+static void test_undecodable_alert_is_set_aside(void **state)
+{
+    fixture *f = *state;
+    robot_start(f, "robot", 0, NULL);
+    append_alerts(f, 1);
+    append_alert(f); /* alert 1, posted; then two copies of it that do not decode */
+    uint8_t buf[1024];
+    size_t len = 0;
+    {
+        selgw_journal_reader *r = NULL;
+        assert_int_equal(selgw_journal_flush(f->j.journal), SELGW_OK);
+        assert_int_equal(selgw_journal_reader_new(f->j.journal, f->alert_seq[1] - 1, &r), SELGW_OK);
+        uint64_t seq;
+        const uint8_t *payload;
+        assert_int_equal(selgw_journal_read(r, &seq, &payload, &len), SELGW_OK);
+        assert_int_equal(seq, f->alert_seq[1]);
+        assert_true(len <= sizeof buf);
+        memcpy(buf, payload, len);
+        selgw_journal_reader_free(r);
+    }
+    assert_int_equal(buf[1], SELGW_RECORD_ALERT);
+    selgw_record rec;
+    assert_int_not_equal(selgw_record_decode(buf, len - 7, &rec), SELGW_OK);
+    /* cut short: it passes the journal's CRC (it is what was written) but does not decode */
+    uint64_t bad_alert = 0;
+    append(f, buf, len - 7, &bad_alert);
+    buf[1] = 42; /* a type this build does not know, from a newer build */
+    assert_int_not_equal(selgw_record_decode(buf, len, &rec), SELGW_OK);
+    append(f, buf, len, NULL);
+    append_alerts(f, 1); /* alert 2 */
+    selgw_webhook_sink *s = sink_start(f);
+    wait_delivered(s, 3); /* alert 0, the good copy of alert 1, alert 2 */
+    wait_cursor_at_last_alert(f, s);
+    assert_int_equal(stats_of(s).refused, 1);
+    request reqs[8];
+    size_t n = read_requests(&f->robot, reqs, 8);
+    assert_int_equal(n, 3);
+    check_acknowledged(reqs, n, 0, 3);
+    selgw_webhook_sink_free(s);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/webhook-dead.jsonl", f->j.journal_dir);
+    size_t text_len;
+    char *text = test_read_file(path, &text_len);
+    assert_non_null(text);
+    assert_true(text_len > 0 && text[text_len - 1] == '\n');
+    assert_null(memchr(text, '\n', text_len - 1)); /* one line: the alert only */
+    json_t *root = json_loadb(text, text_len, 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_integer_value(json_object_get(root, "seq")), bad_alert);
+    assert_int_equal(json_integer_value(json_object_get(root, "http_status")), 0);
+    assert_true(json_is_null(json_object_get(root, "body")));
+    const char *why = json_string_value(json_object_get(root, "errmsg"));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "cannot decode"));
+    json_decref(root);
 }
 
 static void test_refused_for_good_goes_to_the_dead_letter_file(void **state)
@@ -475,11 +601,11 @@ static void test_refused_for_good_goes_to_the_dead_letter_file(void **state)
             fail_msg("not set aside");
         test_sleep_ms(10);
     }
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     fake_answer(&f->robot, "ok");
     append_alerts(f, 1);
     wait_delivered(s, 1);
-    wait_cursor_at_end(f, s);
+    wait_cursor_at_last_alert(f, s);
     request reqs[32];
     size_t n = read_requests(&f->robot, reqs, 32);
     assert_int_equal(n, 4); /* three refusals, then the next alert */
@@ -585,6 +711,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key_is_kept_and_not_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dingtalk_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_start_skips_earlier_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undecodable_alert_is_set_aside, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
