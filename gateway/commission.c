@@ -493,9 +493,9 @@ static int read_from_gateway(const selgw_config *cfg, const selgw_device *dev, b
         return 1;
     }
     char base[300], path[300], why[600] = "", *body = NULL;
-    selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
+    selgw_http_url_of_listen(cfg->http.listen, cfg->http.tls_cert != NULL, base, sizeof base);
     snprintf(path, sizeof path, "/api/v1/latest/%s", dev->id);
-    selgw_err err = selgw_http_get(base, path, &body, why, sizeof why);
+    selgw_err err = selgw_http_get(base, path, cfg->http.tls_cert, &body, why, sizeof why);
     if (err == SELGW_ERR_CONNECT || err == SELGW_ERR_TIMEOUT) {
         fprintf(stderr,
                 "%s. Nothing answers at %s, its HTTP API (%s): check http.listen, or stop the "

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "base/durable.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include "base/clock.h"
 #include "base/embedded.h"
 #include "base/listen.h"
+#include "base/log.h"
+#include "base/password.h"
 #include "base/reading.h"
 #include "base/yaml.h"
 #include "journal/record.h" /* how large a seal may be */
@@ -1644,8 +1647,26 @@ static void parse_influx(loader *ld, struct fy_node *root)
     }
 }
 
+/* Whether a URL's authority (HOST[:PORT]) names this machine: localhost, 127.x.y.z, [::1]. */
+static bool url_host_is_loopback(const char *authority, size_t len)
+{
+    if (len >= 5 && !strncmp(authority, "[::1]", 5))
+        return len == 5 || authority[5] == ':';
+    size_t n = 0;
+    while (n < len && authority[n] != ':')
+        n++;
+    char host[16];
+    if (n >= sizeof host)
+        return false;
+    memcpy(host, authority, n);
+    host[n] = '\0';
+    struct in_addr a;
+    return !strcasecmp(host, "localhost") ||
+           (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+}
+
 /* A webhook URL read from a secret: http(s)://HOST... with no credentials and no spaces. It
- * holds the robot's key, so no message quotes it. */
+ * holds the robot's key, so no message quotes it; http:// to another machine is warned of. */
 static void check_webhook_url(loader *ld, struct fy_node *node, const char *key, const char *url)
 {
     size_t scheme = !strncasecmp(url, "https://", 8) ? 8 : !strncasecmp(url, "http://", 7) ? 7 : 0;
@@ -1658,6 +1679,15 @@ static void check_webhook_url(loader *ld, struct fy_node *node, const char *key,
         error_at(ld, node, "%s: the URL it holds must not carry credentials before its host", key);
     else if (strpbrk(url, " #") || has_control_chars(url))
         error_at(ld, node, "%s: the URL it holds has a space, '#' or a control character", key);
+    else if (scheme == 7 && !url_host_is_loopback(authority, authority_len)) {
+        /* a warning, not an error: a relay on the LAN may be the robot's way out. The URL is
+         * not quoted, its key in it */
+        selgw_yaml_pos pos = selgw_yaml_node_pos(node);
+        selgw_log(SELGW_LOG_WARN,
+                  "%s:%d:%d: webhook %s: the URL it holds is http:// to another machine: the "
+                  "robot's key in it travels in clear; use https://",
+                  selgw_yaml_file(ld->yaml), pos.line, pos.column, key);
+    }
 }
 
 size_t selgw_url_host(const char *url, const char **host)
@@ -1763,25 +1793,6 @@ static void parse_signing(loader *ld, struct fy_node *root)
     read_option(ld, map, "signing", "seal_interval", "signing", &sg->seal_interval_ms, NULL);
 }
 
-/* A crypto_pwhash_str string as libsodium writes it: "$argon2id$v=19$m=...,t=...,p=...$"
- * then salt and hash in unpadded base64. The shape only: the server verifies with it. */
-static bool looks_like_password_hash(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 40 || n >= 128 || (strncmp(s, "$argon2id$v=", 12) && strncmp(s, "$argon2i$v=", 11)))
-        return false;
-    size_t dollars = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '$')
-            dollars++;
-        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '=' || c == ',' || c == '+' || c == '/'))
-            return false;
-    }
-    return dollars == 5;
-}
-
 /* http's password (password_hash or password_file, not both) and TLS files (both or
  * neither). */
 static void parse_http_access(loader *ld, struct fy_node *map)
@@ -1803,8 +1814,9 @@ static void parse_http_access(loader *ld, struct fy_node *map)
                 hash_node = file_node;
         }
     }
-    if (h->password_hash && !looks_like_password_hash(h->password_hash)) {
-        /* the text is a hash, not the password: still, it is not echoed */
+    if (h->password_hash && !selgw_password_hash_valid(h->password_hash)) {
+        /* the server's own rule (base/password.h): what passes here, it takes. The text is
+         * a hash, not the password: still, it is not echoed */
         error_at(ld, hash_node ? hash_node : map,
                  "%s: not a password hash ($argon2id$v=19$m=...); make one with `selgw passwd`",
                  file_node ? "password_file" : "password_hash");

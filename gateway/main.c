@@ -50,7 +50,7 @@
 #include "sensors/plan.h"
 #include "service.h"
 #include "journal/record.h"
-#include "http/auth.h"
+#include "base/password.h"
 #include "http/client.h"
 
 /* Also the status of a usage error: a config that cannot be used and a command line that
@@ -839,7 +839,8 @@ typedef struct command {
 static const flag status_flags[] = {
     CONFIG_FLAG(status_options),
     TEXT_FLAG("url", 0, "URL", status_options, url,
-              "the API's address, e.g. http://127.0.0.1:9108 (instead of the config's)"),
+              "the API's address, e.g. http://127.0.0.1:9108 (instead of the config's; with -c "
+              "too, the config's http.tls_cert is the certificate trusted)"),
     {0},
 };
 
@@ -849,31 +850,44 @@ static int cmd_status(const command_options *options)
 {
     const status_options *opt = &options->status;
     char base[300], expect[SELGW_ID_MAX + 1] = "", answered[SELGW_ID_MAX + 1];
+    char *ca_file = NULL; /* the config's http.tls_cert: the certificate an https API shows */
     if (opt->url) {
         snprintf(base, sizeof base, "%s", opt->url);
         size_t n = strlen(base);
         while (n && base[n - 1] == '/')
             base[--n] = '\0';
-    } else {
+    }
+    if (!opt->url || opt->config_path) {
+        /* the config gives the address, or with --url only the certificate to trust */
         selgw_config *cfg = load_config_read_only(opt->config_path);
         if (!cfg)
             return EXIT_CONFIG;
+        if (cfg->http.tls_cert && !(ca_file = strdup(cfg->http.tls_cert))) {
+            selgw_config_free(cfg);
+            fprintf(stderr, "selgw status: out of memory\n");
+            return 1;
+        }
         bool enabled = cfg->http.enabled;
-        selgw_http_url_of_listen(cfg->http.listen, base, sizeof base);
-        snprintf(expect, sizeof expect, "%s", cfg->gateway_id);
+        if (!opt->url) {
+            selgw_http_url_of_listen(cfg->http.listen, cfg->http.tls_cert != NULL, base,
+                                     sizeof base);
+            snprintf(expect, sizeof expect, "%s", cfg->gateway_id);
+        }
         selgw_config_free(cfg);
-        if (!enabled) {
+        if (!opt->url && !enabled) {
             fprintf(stderr,
                     "selgw status: %s has http: enabled: false, so the gateway serves "
                     "no status; turn it on and reload, or give --url\n",
                     opt->config_path ? opt->config_path : "the built-in demo config");
+            free(ca_file);
             return 1;
         }
     }
     char why[600] = "", *status = NULL, *latest = NULL;
-    selgw_err err = selgw_http_get(base, "/api/v1/status", &status, why, sizeof why);
+    selgw_err err = selgw_http_get(base, "/api/v1/status", ca_file, &status, why, sizeof why);
     if (err == SELGW_OK)
-        err = selgw_http_get(base, "/api/v1/latest", &latest, why, sizeof why);
+        err = selgw_http_get(base, "/api/v1/latest", ca_file, &latest, why, sizeof why);
+    free(ca_file);
     if (err == SELGW_ERR_CONNECT || err == SELGW_ERR_TIMEOUT) {
         fprintf(stderr,
                 "selgw status: no gateway answers at %s (%s).\n"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-_Static_assert(SELGW_PASSWORD_HASH_SIZE == crypto_pwhash_STRBYTES, "hash string size");
+#include "base/clock.h"
 
 /* Credentials remembered as verified; the oldest is replaced. */
 #define CACHE_SLOTS 4
@@ -22,32 +22,9 @@ struct selgw_http_auth {
     bool used[CACHE_SLOTS];
     unsigned next_slot;
     unsigned long verifies;
+    bool failed;       /* a verify failed, at failed_ns */
+    int64_t failed_ns; /* selgw_mono_ns */
 };
-
-bool selgw_password_hash_valid(const char *text)
-{
-    if (!text || strlen(text) >= SELGW_PASSWORD_HASH_SIZE)
-        return false;
-    /* libsodium's crypto_pwhash_str writes argon2id; argon2i strings verify too */
-    if (strncmp(text, "$argon2id$", 10) && strncmp(text, "$argon2i$", 9))
-        return false;
-    if (sodium_init() < 0)
-        return false;
-    /* the parameters parse: crypto_pwhash_str_needs_rehash returns -1 on a malformed
-     * string (0 or 1 otherwise) */
-    return crypto_pwhash_str_needs_rehash(text, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != -1;
-}
-
-selgw_err selgw_password_hash(const char *password, size_t len, char out[SELGW_PASSWORD_HASH_SIZE])
-{
-    if (sodium_init() < 0)
-        return SELGW_ERR_NOMEM;
-    if (crypto_pwhash_str(out, password, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        return SELGW_ERR_NOMEM; /* the only way it fails: the memory limit */
-    return SELGW_OK;
-}
 
 selgw_err selgw_http_auth_new(const char *hash, selgw_http_auth **out)
 {
@@ -83,6 +60,11 @@ unsigned long selgw_http_auth_verifies(selgw_http_auth *a)
 
 bool selgw_http_auth_check(selgw_http_auth *a, const char *authorization)
 {
+    return selgw_http_auth_check_at(a, authorization, selgw_mono_ns());
+}
+
+bool selgw_http_auth_check_at(selgw_http_auth *a, const char *authorization, int64_t now_ns)
+{
     if (!a || !authorization || strncasecmp(authorization, "Basic ", 6))
         return false;
     const char *b64 = authorization + 6;
@@ -100,16 +82,20 @@ bool selgw_http_auth_check(selgw_http_auth *a, const char *authorization)
     bool hit = false;
     for (unsigned i = 0; i < CACHE_SLOTS; i++)
         hit |= a->used[i] && sodium_memcmp(a->cache[i], tag, sizeof tag) == 0;
+    /* a guess came less than the back-off ago: no verify for this one (the one thread of
+     * the server is not spent on a stream of guesses) */
+    bool backing_off =
+        !hit && a->failed && now_ns - a->failed_ns < (int64_t)SELGW_HTTP_AUTH_BACKOFF_MS * 1000000;
     pthread_mutex_unlock(&a->lock);
-    if (hit) {
+    if (hit || backing_off) {
         sodium_memzero(tag, sizeof tag);
-        return true;
+        return hit;
     }
 
     /* user:password; sodium's decoder, which takes constant time (a secret) */
     uint8_t credentials[MAX_CREDENTIALS];
     size_t len = 0;
-    bool ok = false;
+    bool ok = false, verified = false;
     if (sodium_base642bin(credentials, sizeof credentials, b64, b64_len, NULL, &len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) == 0) {
         const uint8_t *colon = memchr(credentials, ':', len);
@@ -120,9 +106,16 @@ bool selgw_http_auth_check(selgw_http_auth *a, const char *authorization)
             a->verifies++;
             pthread_mutex_unlock(&a->lock);
             ok = crypto_pwhash_str_verify(a->hash, password, plen) == 0;
+            verified = true;
         }
     }
     sodium_memzero(credentials, sizeof credentials);
+    if (!ok && verified) {
+        pthread_mutex_lock(&a->lock);
+        a->failed = true;
+        a->failed_ns = now_ns;
+        pthread_mutex_unlock(&a->lock);
+    }
     if (ok) {
         pthread_mutex_lock(&a->lock);
         memcpy(a->cache[a->next_slot], tag, sizeof tag);

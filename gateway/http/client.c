@@ -5,18 +5,29 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* An answer larger than this is not the API's. */
 #define MAX_BODY (64u << 20)
 
-void selgw_http_url_of_listen(const char *listen, char *buf, size_t cap)
+void selgw_http_url_of_listen(const char *listen, bool tls, char *buf, size_t cap)
 {
+    const char *scheme = tls ? "https" : "http";
     if (!strncmp(listen, "0.0.0.0:", 8))
-        snprintf(buf, cap, "http://127.0.0.1:%s", listen + 8);
+        snprintf(buf, cap, "%s://127.0.0.1:%s", scheme, listen + 8);
     else if (!strncmp(listen, "[::]:", 5))
-        snprintf(buf, cap, "http://[::1]:%s", listen + 5);
+        snprintf(buf, cap, "%s://[::1]:%s", scheme, listen + 5);
     else
-        snprintf(buf, cap, "http://%s", listen);
+        snprintf(buf, cap, "%s://%s", scheme, listen);
+}
+
+/* Whether the URL names this machine by a loopback address or localhost. */
+static bool url_is_loopback(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return !strncmp(host, "127.", 4) || !strncmp(host, "[::1]", 5) ||
+           !strncasecmp(host, "localhost", 9);
 }
 
 typedef struct body_buf {
@@ -41,8 +52,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
-selgw_err selgw_http_get(const char *base_url, const char *path, char **body, char *why,
-                         size_t why_cap)
+selgw_err selgw_http_get(const char *base_url, const char *path, const char *ca_file, char **body,
+                         char *why, size_t why_cap)
 {
     *body = NULL;
     char url[512];
@@ -60,6 +71,16 @@ selgw_err selgw_http_get(const char *base_url, const char *path, char **body, ch
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROXY, ""); /* a local API: never through a proxy */
+    if (ca_file) {
+        /* the gateway's own certificate (http.tls_cert) is the one trusted: a self-signed one
+         * works, and nothing else passes. Its name is not checked on loopback, where the URL
+         * from a wildcard listen (127.0.0.1) is rarely a name the certificate carries: only
+         * the holder of tls_key can present that certificate anyway */
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+        if (url_is_loopback(url))
+            curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     /* a gateway whose API has a password (http.password_hash): the operator's environment
      * holds it, never a command line that `ps` shows */
     const char *password = getenv(SELGW_HTTP_PASSWORD_ENV);

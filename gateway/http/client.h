@@ -11,20 +11,23 @@
 #include "base/error.h"
 #include "base/reading.h"
 
-/* The base URL of the API at a listen address ("127.0.0.1:9108" -> "http://127.0.0.1:9108";
- * a wildcard address is asked on loopback) into buf. */
-void selgw_http_url_of_listen(const char *listen, char *buf, size_t cap);
+/* The base URL of the API at a listen address ("127.0.0.1:9108" -> "http://127.0.0.1:9108",
+ * "https://..." when tls: the config has http.tls_cert; a wildcard address is asked on
+ * loopback) into buf. */
+void selgw_http_url_of_listen(const char *listen, bool tls, char *buf, size_t cap);
 
 /* The environment variable that holds the API's password for `selgw status` and `selgw
  * read`, when the gateway has one (http.password_hash). */
 #define SELGW_HTTP_PASSWORD_ENV "SELGW_HTTP_PASSWORD"
 
 /* GETs base_url + path: the body (malloc'd, NUL-terminated) of a 200 answer, with the
- * password of SELGW_HTTP_PASSWORD_ENV when it is set. Otherwise SELGW_ERR_CONNECT (nobody
- * listens), SELGW_ERR_TIMEOUT, SELGW_ERR_AUTH (401: no or another password),
- * SELGW_ERR_SERVER (another status), SELGW_ERR_NOMEM, with why saying what happened. */
-selgw_err selgw_http_get(const char *base_url, const char *path, char **body, char *why,
-                         size_t why_cap);
+ * password of SELGW_HTTP_PASSWORD_ENV when it is set. ca_file: for https, the PEM
+ * certificate to trust instead of the system's (the gateway's http.tls_cert, self-signed
+ * or not; its name is then not checked for a loopback URL); NULL: the system's. Otherwise
+ * SELGW_ERR_CONNECT (nobody listens), SELGW_ERR_TIMEOUT, SELGW_ERR_AUTH (401: no or another
+ * password), SELGW_ERR_SERVER (another status), SELGW_ERR_NOMEM, with why saying what happened. */
+selgw_err selgw_http_get(const char *base_url, const char *path, const char *ca_file, char **body,
+                         char *why, size_t why_cap);
 
 /* Prints the table of `selgw status` from the two JSON documents. Pure but for out:
  * SELGW_ERR_INVALID when they are not what the API serves. */

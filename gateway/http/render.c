@@ -721,7 +721,13 @@ char *selgw_render_notes_json(const selgw_notes *n)
 
 /* ---- the period of a history request ------------------------------------------------------ */
 
-#define MAX_PERIOD_NS (INT64_C(400) * 86400 * SELGW_NS_PER_S)
+/* The longest from/to a history or notes request may span: the longest period the dashboard
+ * offers (30d) and a day of slack for a calendar month. The answer is built on the server's
+ * one thread from every journal segment the period overlaps, so the span bounds what one
+ * request costs (a year would be a season of readings read and bucketed while /metrics
+ * waits); longer views are Grafana's (from InfluxDB) or `selgw export`'s. */
+#define MAX_PERIOD_DAYS 31
+#define MAX_PERIOD_NS ((int64_t)MAX_PERIOD_DAYS * 86400 * SELGW_NS_PER_S)
 
 static int64_t choose_step(int64_t span_ns, size_t max_points)
 {
@@ -767,7 +773,10 @@ selgw_err selgw_history_period(const char *period, const char *from, const char 
             return SELGW_ERR_INVALID;
         }
         if (q->to_ns - q->from_ns > MAX_PERIOD_NS) {
-            selgw_explain(why, why_cap, "a period of at most 400 days");
+            selgw_explain(why, why_cap,
+                          "from and to at most %d days apart (for longer periods: Grafana or "
+                          "selgw export)",
+                          MAX_PERIOD_DAYS);
             return SELGW_ERR_INVALID;
         }
     } else {

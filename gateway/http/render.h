@@ -41,7 +41,7 @@ char *selgw_render_notes_json(const selgw_notes *n);
  * or from alone: up to now). Sets q->from_ns, to_ns, step_ns (the smallest of 1 s, 5 s, 10
  * s, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, then whole days, that keeps the
  * period within max_points buckets) and max_points. SELGW_ERR_INVALID with why otherwise
- * (a period longer than 400 days too). */
+ * (from and to more than 31 days apart too: each request reads the journal). */
 selgw_err selgw_history_period(const char *period, const char *from, const char *to,
                                const char *default_period, int64_t now_ns, selgw_history_query *q,
                                char *why, size_t why_cap);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 
@@ -240,6 +241,35 @@ static bool dashboard(struct MHD_Connection *connection, const char *url, const 
     return true;
 }
 
+bool selgw_http_host_allowed(const char *host)
+{
+    if (!host)
+        return true; /* HTTP/1.0: no browser sends a request without one */
+    char name[64];
+    size_t n;
+    bool bracketed = host[0] == '[';
+    if (bracketed) {
+        const char *end = strchr(host, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return false;
+        n = (size_t)(end - host - 1);
+        host++;
+    } else {
+        const char *colon = strchr(host, ':');
+        n = colon ? (size_t)(colon - host) : strlen(host);
+    }
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (bracketed)
+        return inet_pton(AF_INET6, name, addr) == 1;
+    if (n > 0 && name[n - 1] == '.')
+        name[--n] = '\0'; /* "localhost." is localhost */
+    return !strcasecmp(name, "localhost") || inet_pton(AF_INET, name, addr) == 1;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -248,19 +278,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
     (void)upload_data;
     (void)con_cls;
     selgw_http_server *s = cls;
+    /* without a password, a name that is not this machine's address or localhost: a page
+     * of another site that rebinds its name here (selgw_http_host_allowed) */
+    bool misdirected = !s->auth && !selgw_http_host_allowed(MHD_lookup_connection_value(
+                                       connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST));
     /* one check of the password (a wrong one costs a slow verify): the pages need it too */
     bool unauthorized =
         s->auth &&
         !selgw_http_auth_check(s->auth, MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                                     MHD_HTTP_HEADER_AUTHORIZATION));
     enum MHD_Result page_rc;
-    if (!unauthorized && dashboard(connection, url, method, *upload_data_size, &page_rc))
+    if (!unauthorized && !misdirected &&
+        dashboard(connection, url, method, *upload_data_size, &page_rc))
         return page_rc;
     answer a = {.route = parse_route(url), .status = MHD_HTTP_INTERNAL_SERVER_ERROR};
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         set_error(&a, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET: the API never changes anything");
     } else if (*upload_data_size) {
         set_error(&a, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+    } else if (misdirected) {
+        set_error(&a, MHD_HTTP_MISDIRECTED_REQUEST,
+                  "this gateway answers by its address or localhost only, not by a name, "
+                  "unless it has a password (http.password_hash): a guard against DNS "
+                  "rebinding");
     } else if (unauthorized) {
         set_error(&a, MHD_HTTP_UNAUTHORIZED, "this gateway's API needs its password");
     } else if (a.route.kind == ROUTE_NONE) {
@@ -282,8 +322,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         return MHD_NO;
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
-    /* read-only data of the moment: no cache may keep it */
+    /* read-only data of the moment: no cache may keep it; and a browser takes it for the
+     * type it says, never for a page or a script it guessed */
     MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
     if (a.status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     if (unauthorized)

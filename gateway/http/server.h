@@ -8,10 +8,12 @@
  * what the history source read from the journal, and nothing it receives reaches the
  * pipeline. One worker thread (base/worker.h) runs the server; a scrape costs one snapshot
  * and one encoding. With a password every request needs it (HTTP Basic, http/auth.h); with
- * a certificate and key it speaks only HTTPS. */
+ * a certificate and key it speaks only HTTPS. Without a password it answers only requests
+ * whose Host is an address or localhost (selgw_http_host_allowed). */
 #ifndef SELGW_HTTP_SERVER_H
 #define SELGW_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -37,5 +39,15 @@ selgw_err selgw_http_server_new(const selgw_http_options *opt, selgw_status_sour
                                 selgw_http_server **out, char *why, size_t why_cap);
 /* Stops the thread (answers in progress finish) and closes the socket; NULL is fine. */
 void selgw_http_server_free(selgw_http_server *s);
+
+/* Whether a request's Host header (NULL when it has none) may be answered by a server
+ * without a password. A guard against DNS rebinding: a web page of another site that
+ * points its own name at this gateway's address could otherwise read the API from a
+ * browser on the LAN or on the gateway itself; its requests carry its name. So the name
+ * must be "localhost" or an address (IPv4, or IPv6 in brackets), which no page of another
+ * site can have; the port is not looked at (an ssh tunnel changes it, and it tells no site
+ * from another). With a password the check is not made: such a page has no credentials, and
+ * a name (gateway.local, a reverse proxy's) then works. Pure. */
+bool selgw_http_host_allowed(const char *host);
 
 #endif

@@ -17,6 +17,7 @@
 #include "sensors/decode.h"
 #include "sensors/plan.h"
 #include "base/clock.h"
+#include "base/password.h"
 #include "base/yaml.h"
 #include "test_util.h"
 
@@ -353,6 +354,17 @@ static void test_http_access(void **state)
     selgw_config_free(cfg);
     expect_one_error(HEAD "http: {password_hash: 'hunter22'}\n",
                      "t.yaml:5:23: password_hash: not a password hash");
+    /* the shape of a hash is not enough: the server's rule is the config's (review 11 #3).
+     * m=1 KiB is below Argon2's 8 KiB; a salt of 4 bytes below its 8 */
+    expect_one_error(HEAD "http: {password_hash: '$argon2id$v=19$m=1,t=1,p=1$"
+                          "mkwISnxGxvmRPOLSYPQVOg$WdSOockoLdUMYfYauS4zy5cBglz+ofErWl80N3ZYjWU'}\n",
+                     "t.yaml:5:23: password_hash: not a password hash");
+    expect_one_error(HEAD "http: {password_hash: '$argon2id$v=19$m=65536,t=2,p=1$mkwISg$"
+                          "WdSOockoLdUMYfYauS4zy5cBglz+ofErWl80N3ZYjWU'}\n",
+                     "t.yaml:5:23: password_hash: not a password hash");
+    assert_false(selgw_password_hash_valid("$argon2id$v=19$m=1,t=1,p=1$mkwISnxGxvmRPOLSYPQVOg$"
+                                           "WdSOockoLdUMYfYauS4zy5cBglz+ofErWl80N3ZYjWU"));
+    assert_true(selgw_password_hash_valid(GOOD_HASH));
     char path[] = "/tmp/selgw-test-hash-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -1814,6 +1826,62 @@ static void test_webhook_errors(void **state)
     unsetenv("SELGW_TEST_ROBOT_URL");
 }
 
+/* What loading text logs on stderr (the config's warnings), into buf. */
+static void load_logging(const char *text, char *buf, size_t cap)
+{
+    char path[] = "/tmp/selgw-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    selgw_config *cfg = load_good(text);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    selgw_config_free(cfg);
+    ssize_t n = pread(fd, buf, cap - 1, 0);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+/* A webhook URL with http:// to another machine: a warning at its position (review 11 #10),
+ * the key not in it; to this machine, or https://, none. */
+static void test_webhook_http_warning(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        bool warned;
+    } cases[] = {
+        {"http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" SECRET, true},
+        {"HTTP://192.168.1.9:8080/send?key=" SECRET, true},
+        {"http://localhost.example/send?key=" SECRET, true},
+        {"http://127.0.0.1.evil.example/send?key=" SECRET, true},
+        {"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" SECRET, false},
+        {"http://127.0.0.1:8080/send?key=" SECRET, false},
+        {"http://127.8.9.10/send?key=" SECRET, false},
+        {"http://localhost:8080/send?key=" SECRET, false},
+        {"http://[::1]:8080/send?key=" SECRET, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(setenv("SELGW_TEST_HTTP_URL", cases[i].url, 1), 0);
+        char log[2048];
+        load_logging(HEAD "webhook:\n  format: wecom\n  url_env: SELGW_TEST_HTTP_URL\n", log,
+                     sizeof log);
+        const char *warning = strstr(log, "t.yaml:7:12: webhook url_env: the URL it holds is "
+                                          "http:// to another machine: the robot's key in it "
+                                          "travels in clear; use https://");
+        if (cases[i].warned ? !warning : warning != NULL)
+            fail_msg("%s: %s", cases[i].url, log);
+        assert_null(strstr(log, SECRET));
+    }
+    unsetenv("SELGW_TEST_HTTP_URL");
+}
+
 static void test_url_host(void **state)
 {
     (void)state;
@@ -2544,6 +2612,7 @@ int main(void)
         cmocka_unit_test(test_free_null),
         cmocka_unit_test_setup_teardown(test_webhook_values, setup_scratch, teardown_scratch),
         cmocka_unit_test(test_webhook_errors),
+        cmocka_unit_test(test_webhook_http_warning),
         cmocka_unit_test(test_url_host),
         cmocka_unit_test(test_alert_rules),
         cmocka_unit_test(test_alert_rule_errors),

@@ -13,6 +13,7 @@
 
 #include "base/embedded.h"
 #include "http/pages.h"
+#include "http/server.h"
 
 static const struct selgw_embedded_file *file(const char *name)
 {
@@ -122,9 +123,48 @@ static void test_everything_else_is_404_but_the_api(void **state)
     }
 }
 
+/* The Host a server without a password answers (review 11 #10, DNS rebinding): an
+ * address or localhost, with any port; no name, nothing malformed. */
+static void test_host_allowed(void **state)
+{
+    (void)state;
+    const char *good[] = {NULL,
+                          "127.0.0.1:9108",
+                          "127.0.0.1",
+                          "localhost:9108",
+                          "LocalHost",
+                          "localhost.:80",
+                          "[::1]:9108",
+                          "[::1]",
+                          "192.168.1.20:9108",
+                          "10.0.0.7:8080",
+                          "[fe80::1]:9108",
+                          "0.0.0.0:9108"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!selgw_http_host_allowed(good[i]))
+            fail_msg("%s refused", good[i] ? good[i] : "(none)");
+    const char *bad[] = {"",
+                         ":9108",
+                         "evil.example:9108",
+                         "evil.example",
+                         "localhost.evil.example",
+                         "127.0.0.1.nip.io:9108",
+                         "[::1",
+                         "[::1]x",
+                         "[evil.example]:9108",
+                         "::1:9108",
+                         "127.1",
+                         "gateway.local:9108",
+                         "a-name-longer-than-sixty-four-characters-aaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (selgw_http_host_allowed(bad[i]))
+            fail_msg("%s taken", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_allowed),
         cmocka_unit_test(test_pages_are_the_shell),
         cmocka_unit_test(test_assets_have_their_types),
         cmocka_unit_test(test_etags_differ_and_give_304),

@@ -478,6 +478,11 @@ static void test_history_period(void **state)
     assert_int_equal(q.from_ns, INT64_C(1796083200) * s);
     assert_int_equal(q.to_ns, NOW);
     assert_int_equal(q.step_ns, 300 * s); /* a day and 9 h and some: 180 s would not do */
+    /* 31 days exactly, a calendar month: the longest span taken */
+    assert_int_equal(selgw_history_period(NULL, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z",
+                                          "24h", NOW, &q, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(q.to_ns - q.from_ns, 31 * 86400 * s);
     struct {
         const char *period, *from, *to, *why;
     } bad[] = {
@@ -486,7 +491,12 @@ static void test_history_period(void **state)
         {NULL, NULL, "2026-12-01T00:00:00Z", "to needs from"},
         {NULL, "yesterday", NULL, "from is not an RFC 3339 time"},
         {NULL, "2026-12-01T00:00:00Z", "2026-11-01T00:00:00Z", "from is after to"},
-        {NULL, "2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "a period of at most 400 days"},
+        {NULL, "2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z",
+         "from and to at most 31 days apart (for longer periods: Grafana or selgw export)"},
+        {NULL, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00.000000001Z",
+         "from and to at most 31 days apart (for longer periods: Grafana or selgw export)"},
+        {NULL, "2026-09-01T00:00:00Z", NULL, /* to: now, 2026-12-01 and some */
+         "from and to at most 31 days apart (for longer periods: Grafana or selgw export)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why[0] = '\0';
@@ -584,10 +594,15 @@ static void test_listen_addresses(void **state)
     assert_false(selgw_parse_listen("127.0.0.1", &a, &len, why, sizeof why));
     assert_false(selgw_parse_listen("::1:80", &a, &len, why, sizeof why));
     char url[100];
-    selgw_http_url_of_listen("0.0.0.0:9108", url, sizeof url);
+    selgw_http_url_of_listen("0.0.0.0:9108", false, url, sizeof url);
     assert_string_equal(url, "http://127.0.0.1:9108");
-    selgw_http_url_of_listen("[::1]:9108", url, sizeof url);
+    selgw_http_url_of_listen("[::1]:9108", false, url, sizeof url);
     assert_string_equal(url, "http://[::1]:9108");
+    /* a gateway with http.tls_cert is asked over https */
+    selgw_http_url_of_listen("[::]:9108", true, url, sizeof url);
+    assert_string_equal(url, "https://[::1]:9108");
+    selgw_http_url_of_listen("192.0.2.7:443", true, url, sizeof url);
+    assert_string_equal(url, "https://192.0.2.7:443");
 }
 
 int main(void)
