@@ -119,48 +119,12 @@ static void fake_start(fake_server *f, const char *dir, const char *name,
         argv[argc++] = options[i];
     }
     argv[argc] = NULL;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        /* Debian's python3 (standard library only is needed, but be sure of the one). */
-        execv("/usr/bin/python3", (char *const *)argv);
-        execvp("python3", (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32];
-    size_t len = 0;
-    while (len + 1 < sizeof line) {
-        ssize_t n = read(fds[0], line + len, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || line[len] == '\n')
-            break;
-        len++;
-    }
-    line[len] = '\0';
-    close(fds[0]);
-    f->pid = pid;
-    f->port = atoi(line);
-    if (f->port <= 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        fail_msg("fake_influx.py did not start (said \"%s\")", line);
-    }
+    f->pid = test_start_server(argv, &f->port);
 }
 
 static void fake_stop(fake_server *f)
 {
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        waitpid(f->pid, NULL, 0);
-        f->pid = 0;
-    }
+    test_stop_server(&f->pid);
 }
 
 /* One request as the fake logged it. */

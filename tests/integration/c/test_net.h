@@ -1,14 +1,18 @@
 /* What the C integration tests share to talk to the servers they start on loopback: a free
- * port, whether one accepts connections, and waiting by the monotonic clock. Header-only;
+ * port, whether one accepts connections, waiting by the monotonic clock, and starting and
+ * stopping a python fake server that prints its port. Header-only;
  * its asserts are cmocka's. */
 #ifndef SELGW_TEST_NET_H
 #define SELGW_TEST_NET_H
 
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -16,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -57,6 +62,57 @@ static inline bool test_port_accepts(int port)
     bool ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
     close(fd);
     return ok;
+}
+
+/* Runs a python3 fake server (argv: "python3", the script, its options; NULL-terminated)
+ * with its stdout on a pipe and reads the first line, the port it listens on. Fails the
+ * test, naming the script, when it says no port. Returns its pid; stop it with
+ * test_stop_server. */
+static inline pid_t test_start_server(const char *const *argv, int *port)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        /* Debian's python3 (only the standard library is needed, but be sure of the one). */
+        execv("/usr/bin/python3", (char *const *)argv);
+        execvp("python3", (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32];
+    size_t len = 0;
+    while (len + 1 < sizeof line) {
+        ssize_t n = read(fds[0], line + len, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+    close(fds[0]);
+    *port = atoi(line);
+    if (*port <= 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        fail_msg("%s did not start (said \"%s\")", argv[1], line);
+    }
+    return pid;
+}
+
+/* Stops what test_start_server started; *pid 0 afterwards (and a second call does nothing). */
+static inline void test_stop_server(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
+    }
 }
 
 #endif
