@@ -75,6 +75,15 @@ static void farm_init(farm *f)
     f->konjac[0] = "konjac";
 }
 
+/* An engine for the farm's first count rules. */
+static selgw_alert_engine *engine_of(farm *f, size_t count)
+{
+    f->cfg.alert_count = count;
+    selgw_alert_engine *e = NULL;
+    assert_int_equal(selgw_alert_engine_new(&f->cfg, &e), SELGW_OK);
+    return e;
+}
+
 static selgw_alert_rule frost_rule(int64_t for_ms)
 {
     return (selgw_alert_rule){.id = "tea-frost",
@@ -115,9 +124,7 @@ static void test_cold_night_raises_once_and_clears_once(void **state)
     farm f;
     farm_init(&f);
     f.rules[0] = frost_rule(10 * 60000);
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     double night[120];
     size_t n = 0;
@@ -170,9 +177,7 @@ static void test_hovering_at_the_threshold_does_not_flap(void **state)
     farm_init(&f);
     f.rules[0] = frost_rule(0);
     f.rules[0].clear_for_ms = 5 * 60000;
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     int64_t t = T0;
     for (int i = 0; i < 60; i++, t += MIN_NS)
@@ -202,9 +207,7 @@ static void test_a_short_dip_raises_nothing(void **state)
     farm f;
     farm_init(&f);
     f.rules[0] = frost_rule(10 * 60000);
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     int64_t t = T0;
     for (int i = 0; i < 10; i++, t += MIN_NS) /* 0..9 min: readings at 0, 1, ... 9 */
@@ -229,9 +232,7 @@ static void test_failed_readings_neither_raise_nor_clear(void **state)
     farm f;
     farm_init(&f);
     f.rules[0] = frost_rule(10 * 60000);
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     int64_t t = T0;
     feed(e, air(t, 1.0, SELGW_QUALITY_OK), &log);
@@ -264,9 +265,7 @@ static void test_stale_after_n_failed_polls_and_cleared_by_a_valid_one(void **st
                                     .threshold = NAN,
                                     .clear_threshold = NAN,
                                     .stale_after = 3};
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     int64_t t = T0;
     feed(e, air(t, 10, SELGW_QUALITY_OK), &log);
@@ -307,9 +306,7 @@ static void test_stuck_raised_after_the_duration_and_cleared_by_a_change(void **
                                     .threshold = NAN,
                                     .clear_threshold = NAN,
                                     .stuck_for_ms = 30 * 60000};
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     int64_t t = T0;
     for (int i = 0; i < 30; i++) /* 0..29 min */
@@ -362,9 +359,7 @@ static void test_scope_and_field_choose_the_devices(void **state)
                                     .crops = f.konjac};
     f.rules[1] = frost_rule(0);
     f.rules[1].field = "soil_moisture"; /* air-1 has none */
-    f.cfg.alert_count = 2;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 2);
     log_t log = {0};
     feed(e, air(T0, 45, SELGW_QUALITY_OK), &log); /* tea plot: not in scope */
     feed(e, air(T0 + MIN_NS, -5, SELGW_QUALITY_OK), &log);
@@ -409,9 +404,7 @@ static void test_restart_restores_active_alerts(void **state)
     farm f;
     farm_init(&f);
     f.rules[0] = frost_rule(0);
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     selgw_record recs[] = {
         alert_record("tea-frost", SELGW_ALERT_RAISED, 2, T0),
         alert_record("old-rule", SELGW_ALERT_RAISED, 2, T0),
@@ -463,9 +456,7 @@ static void test_reload_keeps_unchanged_rules_and_clears_the_others(void **state
     f.rules[1].id = "frost-2";
     f.rules[2] = frost_rule(0);
     f.rules[2].id = "frost-3";
-    f.cfg.alert_count = 3;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 3);
     log_t log = {0};
     feed(e, air(T0, 1, SELGW_QUALITY_OK), &log);
     assert_int_equal(log.count, 3);
@@ -537,9 +528,7 @@ static void test_active_alerts_are_listed(void **state)
     farm f;
     farm_init(&f);
     f.rules[0] = frost_rule(0);
-    f.cfg.alert_count = 1;
-    selgw_alert_engine *e;
-    assert_int_equal(selgw_alert_engine_new(&f.cfg, &e), SELGW_OK);
+    selgw_alert_engine *e = engine_of(&f, 1);
     log_t log = {0};
     selgw_alert_engine_each_active(e, collect, &log);
     assert_int_equal(log.count, 0);
