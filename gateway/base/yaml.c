@@ -809,11 +809,19 @@ static void take_fy_errors(selgw_yaml *yaml)
 /* YAML is Unicode text; a file in another encoding (GBK from a Chinese editor, a byte
  * damaged on an SD card) is refused here, where it is, before the parser sees it:
  * libfyaml 0.7.12 loops forever on some such bytes (its issue #101). */
-static bool text_is_utf8(selgw_yaml *yaml)
+/* A run of this many apostrophes is refused before the parser: inside a single-quoted
+ * scalar libfyaml 0.7.12 (Debian 12) loses a buffer on four or more escaped quotes in a row
+ * ('' each), found by fuzzing the profile reader. No config or profile needs them. */
+#define APOSTROPHE_RUN_MAX 7
+
+/* Text libfyaml can be given: UTF-8 (on some other bytes libfyaml 0.7.12 hangs) without a
+ * run of apostrophes it leaks on. The first problem is reported where it is. */
+static bool text_is_parseable(selgw_yaml *yaml)
 {
     const unsigned char *p = (const unsigned char *)yaml->text;
     size_t n = strlen(yaml->text);
     int line = 1, column = 1;
+    int run = 0, run_column = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t seq = p[i] < 0x80 ? 1 : selgw_utf8_sequence(p + i, n - i, &cp);
@@ -823,6 +831,19 @@ static bool text_is_utf8(selgw_yaml *yaml)
                                 "written in another encoding, such as GBK?)",
                                 p[i]);
             return false;
+        }
+        if (p[i] == '\'') {
+            if (run++ == 0)
+                run_column = column;
+            if (run > APOSTROPHE_RUN_MAX) {
+                selgw_yaml_error_at(yaml, (selgw_yaml_pos){line, run_column},
+                                    "more than %d apostrophes (') in a row: write fewer (the "
+                                    "YAML library mishandles them)",
+                                    APOSTROPHE_RUN_MAX);
+                return false;
+            }
+        } else {
+            run = 0;
         }
         if (p[i] == '\n') {
             line++;
@@ -837,7 +858,7 @@ static bool text_is_utf8(selgw_yaml *yaml)
 
 static selgw_err parse_text(selgw_yaml *yaml)
 {
-    if (!text_is_utf8(yaml))
+    if (!text_is_parseable(yaml))
         return SELGW_ERR_CONFIG;
     struct fy_diag_cfg diag_cfg;
     fy_diag_cfg_default(&diag_cfg);
