@@ -297,10 +297,15 @@ static void test_not_utf8(void **state)
     expect_one_error("gateway: {id: gw}\nbases: [{id: b, name: \xba\xba\xcd\xf5}]\n",
                      "t.yaml:2:23: byte 0xba is not UTF-8: save the file as UTF-8");
     expect_one_error("gateway: {id: gw}\n%\x80\n", "t.yaml:2:2: byte 0x80 is not UTF-8");
-    /* libfyaml 0.7.12 leaks on four escaped quotes in a row in a single-quoted scalar */
-    expect_one_error("gateway: {id: gw, location: 'x''''''''y'}\n",
-                     "t.yaml:1:31: more than 7 apostrophes (') in a row: write fewer");
-    selgw_config_free(load_good("gateway: {id: gw, location: \"seven are fine: '''''''\"}\n"));
+    /* libfyaml 0.7.12 misreads two escaped quotes in a row in a single-quoted scalar
+     * (wrong text, often a lost buffer): four apostrophes in a row are refused */
+    expect_one_error("gateway: {id: gw, location: 'x''''y'}\n",
+                     "t.yaml:1:31: more than 3 apostrophes (') in a row: the YAML library "
+                     "(libfyaml 0.7.12) misreads them; write fewer");
+    /* up to three are read right: an escape next to the closing or opening quote */
+    selgw_config *cfg = load_good("gateway: {id: gw, location: '''x'''}\n");
+    assert_string_equal(cfg->gateway_location, "'x'");
+    selgw_config_free(cfg);
 }
 
 static void test_duplicate_keys(void **state)
