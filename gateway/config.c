@@ -2389,19 +2389,9 @@ selgw_calibration selgw_device_calibration(const selgw_device *dev, int field)
     return (selgw_calibration){1, 0};
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 int32_t selgw_config_local_day(const selgw_config *cfg, int64_t utc_ns)
 {
-    int64_t seconds = floor_div(utc_ns, 1000000000);
-    int64_t offset = cfg ? (int64_t)cfg->utc_offset_minutes * 60 : 0;
-    return (int32_t)floor_div(seconds + offset, 86400);
+    return selgw_local_day(utc_ns, cfg ? cfg->utc_offset_minutes : 0);
 }
 
 size_t selgw_plot_contracts_on(const selgw_plot *plot, int32_t day, const selgw_contract **out,
@@ -2446,9 +2436,8 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     fprintf(out, "gateway %s", cfg->gateway_id ? cfg->gateway_id : "?");
     if (cfg->gateway_location && *cfg->gateway_location)
         fprintf(out, " (%s)", cfg->gateway_location);
-    int offset = cfg->utc_offset_minutes;
-    fprintf(out, ", local time UTC%c%02d:%02d\n", offset < 0 ? '-' : '+', abs(offset) / 60,
-            abs(offset) % 60);
+    char offset[SELGW_OFFSET_TEXT_SIZE];
+    fprintf(out, ", local time UTC%s\n", selgw_format_utc_offset(cfg->utc_offset_minutes, offset));
     fprintf(out, "config %s\n", cfg->path ? cfg->path : "?");
     fprintf(out, "%zu %s, %zu %s, %zu %s, %zu %s; %zu %s available\n", cfg->base_count,
             plural(cfg->base_count, "base", "bases"), cfg->plot_count,

@@ -314,6 +314,28 @@ bool selgw_parse_date(const char *text, int32_t *out)
     return true;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if (a % b != 0 && (a < 0) != (b < 0))
+        q--;
+    return q;
+}
+
+char *selgw_format_utc_offset(int offset_minutes, char buf[SELGW_OFFSET_TEXT_SIZE])
+{
+    unsigned m = offset_minutes < 0 ? 0u - (unsigned)offset_minutes : (unsigned)offset_minutes;
+    snprintf(buf, SELGW_OFFSET_TEXT_SIZE, "%c%02u:%02u", offset_minutes < 0 ? '-' : '+',
+             m / 60 % 100, m % 60);
+    return buf;
+}
+
+int32_t selgw_local_day(int64_t utc_ns, int offset_minutes)
+{
+    int64_t seconds = floor_div(utc_ns, SELGW_NS_PER_S) + (int64_t)offset_minutes * 60;
+    return (int32_t)floor_div(seconds, 86400);
+}
+
 char *selgw_format_local(int64_t utc_ns, int offset_minutes, char buf[SELGW_INSTANT_TEXT_SIZE])
 {
     if (offset_minutes == 0)
@@ -323,9 +345,9 @@ char *selgw_format_local(int64_t utc_ns, int offset_minutes, char buf[SELGW_INST
     size_t n = strlen(text);
     if (n && text[n - 1] == 'Z')
         text[n - 1] = '\0';
-    int m = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+    char offset[SELGW_OFFSET_TEXT_SIZE];
     /* an instant is at most 29 characters without its Z; the precision tells the compiler */
-    snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%.33s%c%02d:%02d", text, offset_minutes < 0 ? '-' : '+',
-             m / 60 % 100, m % 60);
+    snprintf(buf, SELGW_INSTANT_TEXT_SIZE, "%.33s%.6s", text,
+             selgw_format_utc_offset(offset_minutes, offset));
     return buf;
 }

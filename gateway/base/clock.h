@@ -31,6 +31,16 @@ char *selgw_format_day(int32_t day, char buf[SELGW_DAY_TEXT_SIZE]);
  * the text is anything else. */
 bool selgw_parse_date(const char *text, int32_t *out);
 
+/* An offset in minutes east of UTC as "+08:00" / "-03:30". Needs SELGW_OFFSET_TEXT_SIZE
+ * bytes; returns buf. */
+#define SELGW_OFFSET_TEXT_SIZE 16
+char *selgw_format_utc_offset(int offset_minutes, char buf[SELGW_OFFSET_TEXT_SIZE]);
+
+/* The local day (days since 1970-01-01) of a UTC instant at an offset in minutes east of
+ * UTC: the day of contracts, of a dashboard's "today", of an alert text's date. Rounds
+ * down, so an instant before 1970 falls on the day it is in. */
+int32_t selgw_local_day(int64_t utc_ns, int offset_minutes);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (no validation); and the inverse. */
 int32_t selgw_days_from_civil(int year, unsigned month, unsigned day);
 void selgw_civil_from_days(int32_t days, int *year, unsigned *month, unsigned *day);
@@ -56,8 +66,8 @@ bool selgw_utc_from_civil(int year, int month, int day, int hour, int minute, in
                           int64_t fraction_ns, int64_t *utc_ns);
 
 /* The forms of a time on the command line, for messages and help texts. */
-#define SELGW_TIME_FORMS                                                                       \
-    "YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone (Z, +08:00) or else in the gateway's "  \
+#define SELGW_TIME_FORMS                                                                           \
+    "YYYY-MM-DD[THH:MM[:SS[.fraction]]], with its zone (Z, +08:00) or else in the gateway's "      \
     "utc_offset"
 
 /* A time typed on the command line (--from, --to): one of selgw_parse_time_arg's forms.

@@ -465,13 +465,6 @@ static void json_day(char *buf, size_t cap, size_t *len, int32_t day)
         selgw_json_string(buf, cap, len, selgw_format_day(day, text));
 }
 
-/* The local day (days since 1970-01-01) of a UTC instant at an offset in minutes. */
-static int32_t local_day(int64_t utc_ns, int offset_minutes)
-{
-    int64_t s = utc_ns / SELGW_NS_PER_S + (int64_t)offset_minutes * 60;
-    return (int32_t)(s >= 0 ? s / 86400 : -((-s + 86399) / 86400));
-}
-
 /* The active alerts of one plot as a JSON array (docs/API.md). */
 static void alert_entries(char *buf, size_t cap, size_t *len, const selgw_status *st,
                           const char *plot)
@@ -548,9 +541,8 @@ static void plots_text(char *buf, size_t cap, size_t *len, const void *ctx)
     json_key(buf, cap, len, false, "now");
     json_time(buf, cap, len, st->now_ns);
     json_key(buf, cap, len, false, "utc_offset");
-    int off = st->utc_offset_minutes;
-    selgw_text_format(buf, cap, len, "\"%c%02d:%02d\"", off < 0 ? '-' : '+', abs(off) / 60,
-                      abs(off) % 60);
+    char offset[SELGW_OFFSET_TEXT_SIZE];
+    selgw_json_string(buf, cap, len, selgw_format_utc_offset(st->utc_offset_minutes, offset));
     json_key(buf, cap, len, false, "bases");
     selgw_text_char(buf, cap, len, '[');
     for (size_t i = 0; i < st->base_count; i++) {
@@ -569,7 +561,7 @@ static void plots_text(char *buf, size_t cap, size_t *len, const void *ctx)
     selgw_text_char(buf, cap, len, ']');
     json_key(buf, cap, len, false, "plots");
     selgw_text_char(buf, cap, len, '[');
-    int32_t today = local_day(st->now_ns, st->utc_offset_minutes);
+    int32_t today = selgw_local_day(st->now_ns, st->utc_offset_minutes);
     for (size_t i = 0; i < st->plot_count; i++) {
         const selgw_status_plot *p = &st->plots[i];
         selgw_text_bytes(buf, cap, len, i ? ",{" : "{", i ? 2 : 1);

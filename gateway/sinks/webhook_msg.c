@@ -157,12 +157,10 @@ static void put_value(writer *w, const selgw_webhook_render *r, const selgw_reco
 /* A local time: "08:05" on the alert's own day, "2026-11-28 22:05" on another. */
 static void put_time(writer *w, const selgw_webhook_render *r, int64_t when_ns, int64_t alert_ns)
 {
-    int64_t offset_s = (int64_t)r->utc_offset_minutes * 60;
-    int64_t local_s = when_ns / SELGW_NS_PER_S + offset_s;
-    int64_t alert_s = alert_ns / SELGW_NS_PER_S + offset_s;
-    int64_t day = local_s >= 0 ? local_s / 86400 : -((-local_s + 86399) / 86400);
-    int64_t alert_day = alert_s >= 0 ? alert_s / 86400 : -((-alert_s + 86399) / 86400);
-    int64_t second_of_day = local_s - day * 86400;
+    int32_t day = selgw_local_day(when_ns, r->utc_offset_minutes);
+    int32_t alert_day = selgw_local_day(alert_ns, r->utc_offset_minutes);
+    int64_t local_s = when_ns / SELGW_NS_PER_S + (int64_t)r->utc_offset_minutes * 60;
+    int64_t second_of_day = local_s - (int64_t)day * 86400;
     char text[48];
     if (day == alert_day) {
         snprintf(text, sizeof text, "%02d:%02d", (int)(second_of_day / 3600),
@@ -170,7 +168,7 @@ static void put_time(writer *w, const selgw_webhook_render *r, int64_t when_ns, 
     } else {
         int year;
         unsigned month, mday;
-        selgw_civil_from_days((int32_t)day, &year, &month, &mday);
+        selgw_civil_from_days(day, &year, &month, &mday);
         snprintf(text, sizeof text, "%04d-%02u-%02u %02d:%02d", year, month, mday,
                  (int)(second_of_day / 3600), (int)(second_of_day % 3600 / 60));
     }

@@ -593,6 +593,26 @@ static void test_clock_synchronised_says_which(void **state)
     assert_non_null(strstr(text, synced ? "synchronised, estimated error" : "not synchronised"));
 }
 
+/* Offsets as text, and the local day of an instant at an offset (rounding down, also
+ * before 1970). */
+static void test_offset_text_and_local_day(void **state)
+{
+    (void)state;
+    char text[SELGW_OFFSET_TEXT_SIZE];
+    assert_string_equal(selgw_format_utc_offset(8 * 60, text), "+08:00");
+    assert_string_equal(selgw_format_utc_offset(0, text), "+00:00");
+    assert_string_equal(selgw_format_utc_offset(-(3 * 60 + 30), text), "-03:30");
+    assert_string_equal(selgw_format_utc_offset(14 * 60, text), "+14:00");
+    const int64_t hour = 3600 * SELGW_NS_PER_S;
+    assert_int_equal(selgw_local_day(0, 0), 0);
+    assert_int_equal(selgw_local_day(16 * hour - 1, 8 * 60), 0);
+    assert_int_equal(selgw_local_day(16 * hour, 8 * 60), 1);
+    assert_int_equal(selgw_local_day(-1, 0), -1);
+    assert_int_equal(selgw_local_day(-8 * hour, 8 * 60), 0);
+    assert_int_equal(selgw_local_day(-8 * hour - 1, 8 * 60), -1);
+    assert_int_equal(selgw_local_day(2 * hour, -3 * 60), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_clock_synchronised_says_which),
         /* last: its signed overflow stops a sanitizer build's binary */
         cmocka_unit_test(test_time_arg_refuses_instants_past_2262_west_of_utc),
+        cmocka_unit_test(test_offset_text_and_local_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
