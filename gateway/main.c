@@ -574,15 +574,15 @@ static int cmd_export(const command_options *options)
     }
     char why[512] = "";
     uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
-    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output,
-                                          !opt->plain, hash, why, sizeof why);
+    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, !opt->plain,
+                                          hash, why, sizeof why);
     if (err == SELGW_ERR_AGAIN) {
         /* No seal covers the period's end yet: ask the running gateway for one now. */
         char asked_why[256] = "";
         selgw_seal_request req;
-        selgw_err asked = wait_s > 0 ? selgw_seal_request_send(cfg, &req, asked_why,
-                                                               sizeof asked_why)
-                                     : SELGW_ERR_AGAIN;
+        selgw_err asked = wait_s > 0
+                              ? selgw_seal_request_send(cfg, &req, asked_why, sizeof asked_why)
+                              : SELGW_ERR_AGAIN;
         if (asked == SELGW_OK) {
             fprintf(stderr,
                     "selgw export: no seal covers the period yet: asked the running gateway "
@@ -603,7 +603,7 @@ static int cmd_export(const command_options *options)
                      "no seal covers every poll begun before %s yet, and the gateway is not "
                      "running (%s): its next start and clean stop will seal the period",
                      t2, asked_why);
-        else if (err == SELGW_ERR_AGAIN && wait_s > 0)
+        else if (err == SELGW_ERR_AGAIN && wait_s > 0 && asked_why[0])
             snprintf(why, sizeof why, "no seal covers every poll begun before %s yet: %s", t2,
                      asked_why);
     }

@@ -116,8 +116,8 @@ static ssize_t reader_read(void *cookie, char *buf, size_t size)
         int e = errno;
         r->failed = true;
         if (zerr == Z_BUF_ERROR)
-            snprintf(r->error, sizeof r->error,
-                     "the gzip stream is cut off (truncated file): %s", msg);
+            snprintf(r->error, sizeof r->error, "the gzip stream is cut off (truncated file): %s",
+                     msg);
         else if (zerr == Z_DATA_ERROR)
             snprintf(r->error, sizeof r->error, "the gzip stream is damaged: %s", msg);
         else if (zerr == Z_MEM_ERROR)
@@ -349,8 +349,7 @@ selgw_err selgw_bundle_close_write(FILE *f, bool abandon, uint8_t hash[32], char
     } else {
         err = selgw_durable_commit(w->fd, w->tmp, w->path);
         if (err != SELGW_OK)
-            selgw_explain_errno(why, why_cap, errno, "%s: cannot put the bundle in place",
-                                w->path);
+            selgw_explain_errno(why, why_cap, errno, "%s: cannot put the bundle in place", w->path);
     }
     w->tmp = NULL; /* the commit or the abandon freed it */
     if (hash)

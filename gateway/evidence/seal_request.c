@@ -15,8 +15,7 @@
  * read-only, which scans it: not much more often than a seal can be expected. */
 #define POLL_MS 250
 
-static selgw_err open_journal(const selgw_config *cfg, selgw_journal **j, char *why,
-                              size_t why_cap)
+static selgw_err open_journal(const selgw_config *cfg, selgw_journal **j, char *why, size_t why_cap)
 {
     selgw_journal_recovery recovery;
     memset(&recovery, 0, sizeof recovery);
@@ -114,8 +113,7 @@ static selgw_err look(const selgw_config *cfg, selgw_seal_request *req, int64_t 
 }
 
 selgw_err selgw_seal_request_wait(const selgw_config *cfg, selgw_seal_request *req,
-                                  int64_t until_ns, int64_t timeout_ms, char *why,
-                                  size_t why_cap)
+                                  int64_t until_ns, int64_t timeout_ms, char *why, size_t why_cap)
 {
     int64_t deadline = selgw_mono_ns() + timeout_ms * SELGW_NS_PER_MS;
     for (;;) {

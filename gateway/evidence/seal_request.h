@@ -29,7 +29,6 @@ selgw_err selgw_seal_request_send(const selgw_config *cfg, selgw_seal_request *r
  * SELGW_ERR_NOT_FOUND: the gateway stopped without one; other: the journal cannot be
  * read (`why`). */
 selgw_err selgw_seal_request_wait(const selgw_config *cfg, selgw_seal_request *req,
-                                  int64_t until_ns, int64_t timeout_ms, char *why,
-                                  size_t why_cap);
+                                  int64_t until_ns, int64_t timeout_ms, char *why, size_t why_cap);
 
 #endif

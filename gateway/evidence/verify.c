@@ -144,7 +144,7 @@ typedef struct verify_state {
     char key_label[160]; /* escaped */
     char fingerprint[SELGW_KEY_FINGERPRINT_SIZE];
     char bundle_hash[SELGW_BUNDLE_HASH_TEXT_SIZE]; /* "" when the stream gives none */
-    char *gateway, *plot; /* header: ids, checked */
+    char *gateway, *plot;                          /* header: ids, checked */
     int64_t from_ns, to_ns;
     char plot_chain[160];
 

@@ -1445,7 +1445,8 @@ static void free_journal(selgw_journal *j)
     if (j->dir_fd >= 0)
         close(j->dir_fd);
     if (j->lock_fd >= 0) {
-        if (j->lock_held && ftruncate(j->lock_fd, 0) != 0) /* no pid left for a process that has gone */
+        /* no pid left behind to name a process that has gone */
+        if (j->lock_held && ftruncate(j->lock_fd, 0) != 0)
             selgw_log(SELGW_LOG_DEBUG, "journal %s: cannot empty %s", j->dir, LOCK_FILE);
         close(j->lock_fd);
     }
@@ -2363,8 +2364,8 @@ void selgw_journal_announce_owner(selgw_journal *j, long pid)
     int n = snprintf(text, sizeof text, "%ld\n", pid);
     /* best effort: without it, export cannot ask for a seal and says so */
     if (ftruncate(j->lock_fd, 0) != 0 || pwrite(j->lock_fd, text, (size_t)n, 0) != n)
-        selgw_log(SELGW_LOG_WARN, "journal %s: cannot write the pid into %s: %s", j->dir,
-                  LOCK_FILE, strerror(errno));
+        selgw_log(SELGW_LOG_WARN, "journal %s: cannot write the pid into %s: %s", j->dir, LOCK_FILE,
+                  strerror(errno));
 }
 
 selgw_err selgw_journal_owner(const char *dir, long *pid)

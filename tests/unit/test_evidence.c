@@ -294,7 +294,8 @@ static int teardown(void **state)
 static void export_ok(fixture *f, const char *plot, int64_t from, int64_t to)
 {
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(&f->farm.cfg, plot, from, to, f->bundle, false, NULL, why, sizeof why);
+    selgw_err err = selgw_evidence_export(&f->farm.cfg, plot, from, to, f->bundle, false, NULL, why,
+                                          sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "export: %s: %s\n", selgw_strerror(err), why);
     assert_int_equal(err, SELGW_OK);
@@ -527,8 +528,8 @@ static void test_export_compressed(void **state)
     snprintf(plain_path, sizeof plain_path, "%s", f->bundle);
     assert_true(strlen(f->bundle) + 3 < sizeof f->bundle);
     strcat(gz->bundle, ".gz");
-    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, gz->bundle, true,
-                                           gz_hash, why, sizeof why),
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, gz->bundle, true, gz_hash,
+                                           why, sizeof why),
                      SELGW_OK);
     assert_memory_equal(gz_hash, plain_hash, 32);
     size_t len;
@@ -589,9 +590,9 @@ static void test_export_needs_closing_seal(void **state)
     fixture *f = *state;
     build_journal(f, false);
     char why[512] = "";
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL, why, sizeof why),
-        SELGW_ERR_AGAIN);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_AGAIN);
     assert_non_null(strstr(why, "no seal covers every poll begun before 2026-11-29T13:55:40Z yet: "
                                 "wait for the next seal (signing.seal_interval) or stop the "
                                 "gateway cleanly"));
@@ -603,17 +604,17 @@ static void test_export_refusals(void **state)
     fixture *f = *state;
     build_journal(f, true);
     char why[512] = "";
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-zz", T1, T2, f->bundle, false, NULL, why, sizeof why),
-        SELGW_ERR_NOT_FOUND);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-zz", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_NOT_FOUND);
     assert_non_null(strstr(why, "no readings of plot hw-zz"));
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T2, T1, f->bundle, false, NULL, why, sizeof why),
-        SELGW_ERR_INVALID);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T2, T1, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_INVALID);
     f->farm.cfg.signing.enabled = false;
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL, why, sizeof why),
-        SELGW_ERR_INVALID);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_INVALID);
     assert_non_null(strstr(why, "signing is off"));
 }
 
