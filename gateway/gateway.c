@@ -4,11 +4,13 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evidence/chains.h"
 #include "base/clock.h"
@@ -82,6 +84,7 @@ struct selgw_gateway {
     uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
     selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
     int64_t last_seal_ns; /* monotonic */
+    atomic_bool seal_requested; /* selgw_gateway_request_seal: seal at the next round */
     int clock_synced;     /* last recorded clock state: -1 none yet */
     int64_t clock_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
     bool clock_offset_known;
@@ -928,8 +931,13 @@ static void sealer_thread(void *arg)
         journal_annotations(g);
         pthread_mutex_lock(&g->lock);
         record_clock_locked(g);
-        if (g->signer && selgw_mono_ns() - g->last_seal_ns >=
-                             (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS)
+        bool asked = atomic_exchange(&g->seal_requested, false);
+        if (asked)
+            selgw_log(SELGW_LOG_INFO, g->signer ? "seal asked for (SIGUSR1): sealing now"
+                                                : "seal asked for (SIGUSR1), but signing is off");
+        if (g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
+                                       (int64_t)g->cfg->signing.seal_interval_ms *
+                                           SELGW_NS_PER_MS))
             seal_locked(g);
         else if ((g->checkpoint_due ||
                   selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
@@ -1597,7 +1605,17 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     start_pollers(g);
     g->running = true;
     start_http(g);
+    /* from now on a SIGUSR1 reaches a sealer that answers it */
+    selgw_journal_announce_owner(g->journal, (long)getpid());
     return SELGW_OK;
+}
+
+void selgw_gateway_request_seal(selgw_gateway *g)
+{
+    if (!g)
+        return;
+    atomic_store(&g->seal_requested, true);
+    selgw_worker_nudge(g->sealer);
 }
 
 size_t selgw_gateway_device_count(const selgw_gateway *g)

@@ -34,6 +34,12 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
 /* Records the start in the journal, starts the sinks and the pollers' threads. */
 selgw_err selgw_gateway_start(selgw_gateway *g);
 
+/* Asks for a seal now (`selgw export` sends the gateway SIGUSR1; main's handler only sets
+ * a flag, its loop calls this): the sealer seals at its next round, at once, with the
+ * usual covers_until. Nothing when signing is off. Any thread. Once started, the gateway
+ * announces its pid in the journal's lock file so that export knows whom to ask. */
+void selgw_gateway_request_seal(selgw_gateway *g);
+
 /* Devices of the running config. */
 size_t selgw_gateway_device_count(const selgw_gateway *g);
 

@@ -39,8 +39,10 @@
 #include "base/clock.h"
 #include "commission.h"
 #include "config.h"
+#include "evidence/bundle_io.h"
 #include "evidence/evidence.h"
 #include "evidence/provenance.h"
+#include "evidence/seal_request.h"
 #include "evidence/keys.h"
 #include "gateway.h"
 #include "journal/journal.h"
@@ -104,6 +106,8 @@ typedef struct annotate_options {
 typedef struct export_options {
     const char *config_path, *plot, *output;
     time_flag from, to;
+    bool plain;       /* --plain, --no-compress: the text as it is, not gzip */
+    const char *wait; /* --wait SECONDS for a seal asked of the running gateway */
 } export_options;
 
 typedef struct verify_options {
@@ -217,11 +221,14 @@ static int cmd_check(const command_options *options)
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t seal_requested;
 
 static void on_signal(int sig)
 {
     if (sig == SIGHUP)
         reload_requested = 1;
+    else if (sig == SIGUSR1)
+        seal_requested = 1; /* `selgw export` asks for a seal now */
     else
         stop_signal = sig;
 }
@@ -268,12 +275,14 @@ static int cmd_run(const command_options *options)
     sigaddset(&handled, SIGINT);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &handled, &old_set);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 
     /* Under systemd (Type=notify): ready once started, the watchdog pinged from the loop
      * below while the gateway is healthy. Nothing is sent outside systemd, or with --once. */
@@ -305,11 +314,16 @@ static int cmd_run(const command_options *options)
         sigdelset(&wait_set, SIGINT);
         sigdelset(&wait_set, SIGTERM);
         sigdelset(&wait_set, SIGHUP);
+        sigdelset(&wait_set, SIGUSR1);
         int watchdog_ms = selgw_service_watchdog_period_ms(service);
         struct timespec watchdog_wait = {watchdog_ms / 1000, (watchdog_ms % 1000) * 1000000L};
         while (!stop_signal) {
             /* sigsuspend with a timeout: the watchdog's period, or none without one. */
             ppoll(NULL, 0, watchdog_ms >= 0 ? &watchdog_wait : NULL, &wait_set);
+            if (seal_requested && !stop_signal) {
+                seal_requested = 0;
+                selgw_gateway_request_seal(g);
+            }
             if (!stop_signal)
                 watch(service, g); /* also right before a reload, which may take a while */
             if (reload_requested && !stop_signal) {
@@ -547,14 +561,61 @@ static int cmd_export(const command_options *options)
         selgw_config_free(cfg);
         return EXIT_CONFIG;
     }
+    long wait_s = 60;
+    if (opt->wait) {
+        char *end;
+        errno = 0;
+        wait_s = strtol(opt->wait, &end, 10);
+        if (errno || end == opt->wait || *end || wait_s < 0 || wait_s > 86400) {
+            fprintf(stderr, "selgw export: --wait takes whole seconds from 0 to 86400\n");
+            selgw_config_free(cfg);
+            return EXIT_CONFIG;
+        }
+    }
     char why[512] = "";
-    selgw_err err =
-        selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, why, sizeof why);
-    if (err != SELGW_OK)
+    uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
+    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, !opt->plain,
+                                          hash, why, sizeof why);
+    if (err == SELGW_ERR_AGAIN) {
+        /* No seal covers the period's end yet: ask the running gateway for one now. */
+        char asked_why[256] = "";
+        selgw_seal_request req;
+        selgw_err asked = wait_s > 0
+                              ? selgw_seal_request_send(cfg, &req, asked_why, sizeof asked_why)
+                              : SELGW_ERR_AGAIN;
+        if (asked == SELGW_OK) {
+            fprintf(stderr,
+                    "selgw export: no seal covers the period yet: asked the running gateway "
+                    "(pid %ld) for one, waiting up to %ld s\n",
+                    req.pid, wait_s);
+            asked = selgw_seal_request_wait(cfg, &req, to.ns, (int64_t)wait_s * 1000, asked_why,
+                                            sizeof asked_why);
+            if (asked == SELGW_OK) {
+                why[0] = '\0';
+                err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output,
+                                            !opt->plain, hash, why, sizeof why);
+            }
+        }
+        char t2[SELGW_INSTANT_TEXT_SIZE];
+        selgw_format_instant(to.ns, t2);
+        if (err == SELGW_ERR_AGAIN && asked == SELGW_ERR_NOT_FOUND)
+            snprintf(why, sizeof why,
+                     "no seal covers every poll begun before %s yet, and the gateway is not "
+                     "running (%s): its next start and clean stop will seal the period",
+                     t2, asked_why);
+        else if (err == SELGW_ERR_AGAIN && wait_s > 0 && asked_why[0])
+            snprintf(why, sizeof why, "no seal covers every poll begun before %s yet: %s", t2,
+                     asked_why);
+    }
+    if (err != SELGW_OK) {
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
-    else
-        fprintf(stderr, "selgw export: evidence for plot %s written to %s\n", opt->plot,
-                opt->output);
+    } else {
+        char text[SELGW_BUNDLE_HASH_TEXT_SIZE];
+        selgw_bundle_hash_text(hash, text);
+        fprintf(stderr, "selgw export: evidence for plot %s written to %s%s\n", opt->plot,
+                opt->output, opt->plain ? "" : " (gzip)");
+        printf("bundle hash: %s\n", text);
+    }
     selgw_config_free(cfg);
     return err == SELGW_OK ? 0 : 1;
 }
@@ -752,7 +813,13 @@ static const flag export_flags[] = {
     TEXT_FLAG("plot", 0, "P", export_options, plot, "the plot"),
     TIME_FLAG("from", "T1", export_options, from, "the period's start (inclusive)"),
     TIME_FLAG("to", "T2", export_options, to, "the period's end (exclusive)"),
-    TEXT_FLAG("output", 'o', "BUNDLE", export_options, output, "the evidence file to write"),
+    TEXT_FLAG("output", 'o', "BUNDLE", export_options, output,
+              "the evidence file to write (gzip-compressed)"),
+    BOOL_FLAG("plain", export_options, plain, "write the bundle as plain text, not gzip"),
+    BOOL_FLAG("no-compress", export_options, plain, "the same as --plain"),
+    TEXT_FLAG("wait", 0, "SECONDS", export_options, wait,
+              "when no seal covers the period yet, ask the running gateway for one and wait "
+              "up to SECONDS for it (default 60; 0: do not ask)"),
     {0},
 };
 
@@ -1018,9 +1085,11 @@ static const command commands[] = {
      "record a lab result or note for plot P (e.g. a soil selenium analysis with its lab\n"
      "report number); the running gateway chains and seals it with the readings\n",
      annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
-    {"export", "[[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE",
+    {"export", "[[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE [--plain] [--wait SECONDS]",
      "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
-     "history, the seals that cover the period and the public key\n",
+     "history, the seals that cover the period and the public key; gzip-compressed unless\n"
+     "--plain. Prints the bundle's hash. When no seal covers T2 yet, asks the running\n"
+     "gateway for one (SIGUSR1) and waits for it\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
     {"verify", "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]",
      "check an evidence bundle offline (no server, no config): signatures, links, nothing\n"

@@ -40,34 +40,42 @@ selgw_err selgw_fsync_parent(const char *path)
     return rc == 0 ? SELGW_OK : SELGW_ERR_IO;
 }
 
-selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx)
+selgw_err selgw_durable_temp(const char *path, mode_t mode, int *fd, char **tmp)
 {
     size_t cap = strlen(path) + 16;
-    char *tmp = malloc(cap);
-    if (!tmp)
+    char *name = malloc(cap);
+    if (!name) {
+        errno = ENOMEM;
         return SELGW_ERR_NOMEM;
-    snprintf(tmp, cap, "%s" TEMP_SUFFIX "XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    }
+    snprintf(name, cap, "%s" TEMP_SUFFIX "XXXXXX", path);
+    int d = mkstemp(name);
+    if (d < 0 || fchmod(d, mode) != 0) {
         int e = errno;
-        free(tmp);
+        if (d >= 0) {
+            close(d);
+            unlink(name);
+        }
+        free(name);
         errno = e;
         return selgw_err_from_errno(e);
     }
+    *fd = d;
+    *tmp = name;
+    return SELGW_OK;
+}
+
+selgw_err selgw_durable_commit(int fd, char *tmp, const char *path)
+{
     selgw_err err = SELGW_OK;
-    FILE *f = NULL;
-    if (fchmod(fd, mode) != 0 || !(f = fdopen(fd, "w")))
-        err = selgw_err_from_errno(errno);
-    if (err == SELGW_OK)
-        err = write(f, ctx);
-    if (err == SELGW_OK && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
-        err = selgw_err_from_errno(errno);
-    int e = errno;
-    if (f ? fclose(f) != 0 : close(fd) != 0) {
-        if (err == SELGW_OK) {
-            e = errno;
-            err = selgw_err_from_errno(e);
-        }
+    int e = 0;
+    if (fdatasync(fd) != 0) {
+        e = errno;
+        err = selgw_err_from_errno(e);
+    }
+    if (close(fd) != 0 && err == SELGW_OK) {
+        e = errno;
+        err = selgw_err_from_errno(e);
     }
     if (err == SELGW_OK && rename(tmp, path) != 0) {
         e = errno;
@@ -80,6 +88,53 @@ selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer
     free(tmp);
     errno = e;
     return err;
+}
+
+void selgw_durable_abandon(int fd, char *tmp)
+{
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+    errno = e;
+}
+
+selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx)
+{
+    int fd = -1;
+    char *tmp = NULL;
+    selgw_err err = selgw_durable_temp(path, mode, &fd, &tmp);
+    if (err != SELGW_OK)
+        return err;
+    /* the stream writes through a duplicate, so that fd stays open for the commit */
+    int dup_fd = dup(fd);
+    FILE *f = dup_fd >= 0 ? fdopen(dup_fd, "w") : NULL;
+    if (!f) {
+        int e = errno;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        selgw_durable_abandon(fd, tmp);
+        errno = e;
+        return selgw_err_from_errno(e);
+    }
+    err = write(f, ctx);
+    int e = errno;
+    if (err == SELGW_OK && fflush(f) != 0) {
+        e = errno;
+        err = selgw_err_from_errno(e);
+    }
+    if (fclose(f) != 0 && err == SELGW_OK) {
+        e = errno;
+        err = selgw_err_from_errno(e);
+    }
+    if (err != SELGW_OK) {
+        selgw_durable_abandon(fd, tmp);
+        errno = e;
+        return err;
+    }
+    return selgw_durable_commit(fd, tmp, path);
 }
 
 bool selgw_durable_is_temp(const char *name)

@@ -28,6 +28,16 @@ selgw_err selgw_fsync_parent(const char *path);
 typedef selgw_err (*selgw_file_writer)(FILE *f, void *ctx);
 selgw_err selgw_durable_replace(const char *path, mode_t mode, selgw_file_writer write, void *ctx);
 
+/* The same in steps, for a writer that is not one callback (an evidence bundle written
+ * through a compressing stream): selgw_durable_temp makes the temporary file beside path
+ * ("<path>.tmp-XXXXXX", mode `mode`) and returns its descriptor and malloc'd name;
+ * selgw_durable_commit fdatasyncs and closes fd, renames tmp over path and fsyncs the
+ * directory; selgw_durable_abandon closes fd and removes tmp. Commit and abandon free tmp;
+ * on a failed commit the temporary file is removed too. On failure errno says why. */
+selgw_err selgw_durable_temp(const char *path, mode_t mode, int *fd, char **tmp);
+selgw_err selgw_durable_commit(int fd, char *tmp, const char *path);
+void selgw_durable_abandon(int fd, char *tmp);
+
 /* Whether a file name (without its directory) is one of selgw_durable_replace's temporary
  * files, "<name>.tmp-XXXXXX": one left by a crash may be removed. */
 bool selgw_durable_is_temp(const char *name);

@@ -20,10 +20,14 @@
 #include "config.h"
 #include "base/error.h"
 
-/* Writes the bundle. `why` explains a failure (e.g. no seal after T2 yet). */
+/* Writes the bundle, gzip-compressed when compress (evidence/bundle_io.h), and gives its
+ * hash (BLAKE2b-256 of the uncompressed text) in hash unless NULL. `why` explains a failure
+ * (e.g. no seal after T2 yet: SELGW_ERR_AGAIN). */
 selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
-                                int64_t to_ns, const char *out_path, char *why, size_t why_cap);
+                                int64_t to_ns, const char *out_path, bool compress,
+                                uint8_t hash[32], char *why, size_t why_cap);
 
+struct selgw_report;
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
     const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
@@ -33,9 +37,15 @@ typedef struct selgw_verify_options {
     const char *plot;
     bool has_from, has_to;
     int64_t from_ns, to_ns;
+    /* The lot the bundle is for (each section of a lot bundle), or NULL. */
+    const char *lot;
+    /* The bundle's hash as verify prints it ("blake2b-256:<64 hex>"), or NULL. */
+    const char *bundle_hash;
+    /* Where the HTML report collects what verify finds (gateway/evidence/report.h), or NULL. */
+    struct selgw_report *report;
 } selgw_verify_options;
 
-/* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns
+/* Verifies the bundle in `path` (gzip-compressed or plain, evidence/bundle_io.h) and prints the summary and the verdict to out. Returns
  *   SELGW_OK          VERIFIED: every check holds and the key is one the auditor trusts
  *                     (--pubkey, or in the keys file);
  *   SELGW_ERR_AUTH    every check holds, but no trusted key was given: the key is only the
@@ -44,7 +54,9 @@ typedef struct selgw_verify_options {
  *   other             the bundle or a key could not be read (said on out). */
 selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
 
-/* The same from an open stream; `name` is how the bundle is called in messages. */
+/* The same from an open stream; `name` is how the bundle is called in messages. The
+ * summary names the bundle's hash: opt->bundle_hash when given, else the hash of what was
+ * read when `in` is a bundle stream (selgw_bundle_open_read), else none. */
 selgw_err selgw_evidence_verify_stream(FILE *in, const char *name,
                                        const selgw_verify_options *opt, FILE *out);
 

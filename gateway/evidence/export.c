@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/durable.h"
 #include "evidence/bundle.h"
+#include "evidence/bundle_io.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "evidence/plotlog.h"
@@ -598,7 +599,8 @@ static selgw_err write_bundle_file(FILE *f, void *ctx)
 }
 
 selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
-                                int64_t to_ns, const char *out_path, char *why, size_t why_cap)
+                                int64_t to_ns, const char *out_path, bool compress,
+                                uint8_t hash[32], char *why, size_t why_cap)
 {
     if (why && why_cap)
         why[0] = '\0';
@@ -663,12 +665,18 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     if (err == SELGW_OK)
         err = choose_chains(&st, why, why_cap);
     if (err == SELGW_OK) {
-        /* Evidence is for others to read: nothing secret in it. A bundle on disk is never
-         * half-written. */
-        bundle_writer w = {&st, pk, text, 0, why, why_cap};
-        err = selgw_durable_replace(out_path, 0644, write_bundle_file, &w);
-        if (err != SELGW_OK && (!why || !why[0]))
-            selgw_explain(why, why_cap, "%s: %s", out_path, strerror(errno));
+        /* A bundle on disk is never half-written: a temporary file until it is whole. */
+        FILE *out = selgw_bundle_open_write(out_path, compress, why, why_cap);
+        if (!out) {
+            err = selgw_err_from_errno(errno);
+        } else {
+            bundle_writer w = {&st, pk, text, 0, why, why_cap};
+            err = write_bundle_file(out, &w);
+            selgw_err closed = selgw_bundle_close_write(out, err != SELGW_OK, hash,
+                                                        err == SELGW_OK ? why : NULL, why_cap);
+            if (err == SELGW_OK)
+                err = closed;
+        }
     }
     selgw_journal_close(st.journal);
     heads_free(&st.first_seen);

@@ -21,6 +21,7 @@
 #include "base/base64.h"
 #include "base/clock.h"
 #include "evidence/bundle.h"
+#include "evidence/bundle_io.h"
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
 #include "journal/record.h"
@@ -142,7 +143,8 @@ typedef struct verify_state {
     key_source key_from;
     char key_label[160]; /* escaped */
     char fingerprint[SELGW_KEY_FINGERPRINT_SIZE];
-    char *gateway, *plot; /* header: ids, checked */
+    char bundle_hash[SELGW_BUNDLE_HASH_TEXT_SIZE]; /* "" when the stream gives none */
+    char *gateway, *plot;                          /* header: ids, checked */
     int64_t from_ns, to_ns;
     char plot_chain[160];
 
@@ -1332,6 +1334,8 @@ static void print_summary(verify_state *vs, const char *key_text)
     fprintf(out, "\n  key:        %s\n", key_text);
     fprintf(out, "  key check:  fingerprint %s, %s%s%s%s\n", vs->fingerprint, key_source_text(vs),
             vs->key_label[0] ? " as \"" : "", vs->key_label, vs->key_label[0] ? "\"" : "");
+    if (vs->bundle_hash[0])
+        fprintf(out, "  bundle:     %s\n", vs->bundle_hash);
     char sa[SELGW_UTC_TEXT_SIZE], sb[SELGW_UTC_TEXT_SIZE];
     if (vs->have_opening) {
         selgw_format_utc(vs->opening_time, sa);
@@ -1739,6 +1743,7 @@ typedef struct line_reader {
     size_t carry_len, carry_cap;
     bool skipping; /* inside a line longer than MAX_LINE_BYTES */
     bool eof, error;
+    int read_errno; /* errno of the failed read (errno is the reading thread's own) */
     uint64_t line_no;
     size_t chunk; /* bytes read a batch: from 64 KiB, doubling up to BATCH_BYTES, so that
                    * a small bundle costs little memory and a large one few batches */
@@ -1772,6 +1777,7 @@ static bool read_batch(line_reader *r, batch *b, bool *nomem)
         if (n < r->chunk) {
             r->eof = true;
             r->error = ferror(r->in) != 0;
+            r->read_errno = errno;
         }
     }
     b->text_len = len;
@@ -1988,8 +1994,18 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     pthread_mutex_unlock(&p.lock);
     if (p.helper_running)
         pthread_join(p.helper, NULL);
-    if (reader.error)
-        problem(&vs, "%s: read error: %s", name, strerror(errno));
+    if (reader.error) {
+        const char *why = selgw_bundle_read_error(f);
+        problem(&vs, "%s: read error: %s", name, why ? why : strerror(reader.read_errno));
+    } else if (opt && opt->bundle_hash) {
+        char *h = shown_text(opt->bundle_hash);
+        snprintf(vs.bundle_hash, sizeof vs.bundle_hash, "%s", h ? h : "");
+        free(h);
+    } else {
+        uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
+        if (selgw_bundle_read_hash(f, hash))
+            selgw_bundle_hash_text(hash, vs.bundle_hash);
+    }
     batch_free(&batches[0]);
     batch_free(&batches[1]);
     free(reader.carry);
@@ -2068,7 +2084,7 @@ selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *op
         fprintf(out, "NOT VERIFIED: no bundle given\n");
         return SELGW_ERR_INVALID;
     }
-    FILE *f = fopen(path, "r");
+    FILE *f = selgw_bundle_open_read(path, NULL, 0);
     if (!f) {
         char *p = shown_text(path);
         fprintf(out, "NOT VERIFIED: %s: %s\n", p ? p : "", strerror(errno));

@@ -172,6 +172,7 @@ struct selgw_journal {
     char *dir;
     int dir_fd;
     int lock_fd;
+    bool lock_held; /* lock_fd's flock is ours (else it is another process's) */
     bool writable;
     uint64_t segment_bytes;
     selgw_fsync_policy fsync_policy;
@@ -1443,8 +1444,12 @@ static void free_journal(selgw_journal *j)
         close(j->active_fd);
     if (j->dir_fd >= 0)
         close(j->dir_fd);
-    if (j->lock_fd >= 0)
+    if (j->lock_fd >= 0) {
+        /* no pid left behind to name a process that has gone */
+        if (j->lock_held && ftruncate(j->lock_fd, 0) != 0)
+            selgw_log(SELGW_LOG_DEBUG, "journal %s: cannot empty %s", j->dir, LOCK_FILE);
         close(j->lock_fd);
+    }
     if (j->reserve_fd >= 0)
         close(j->reserve_fd);
     for (size_t i = 0; i < j->sink_count; i++)
@@ -1561,6 +1566,7 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
             err = SELGW_ERR_IO;
             goto fail;
         }
+        j->lock_held = true;
     }
 
     if ((err = scan_directory(j, rec)) != SELGW_OK)
@@ -2348,6 +2354,46 @@ selgw_err selgw_journal_would_refuse(selgw_journal *j, size_t len)
                         : SELGW_OK;
     pthread_mutex_unlock(&j->lock);
     return why;
+}
+
+void selgw_journal_announce_owner(selgw_journal *j, long pid)
+{
+    if (!j || j->lock_fd < 0 || !j->lock_held)
+        return;
+    char text[32];
+    int n = snprintf(text, sizeof text, "%ld\n", pid);
+    /* best effort: without it, export cannot ask for a seal and says so */
+    if (ftruncate(j->lock_fd, 0) != 0 || pwrite(j->lock_fd, text, (size_t)n, 0) != n)
+        selgw_log(SELGW_LOG_WARN, "journal %s: cannot write the pid into %s: %s", j->dir, LOCK_FILE,
+                  strerror(errno));
+}
+
+selgw_err selgw_journal_owner(const char *dir, long *pid)
+{
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0)
+        return errno == EACCES || errno == EPERM ? SELGW_ERR_PERMISSION : SELGW_ERR_NOT_FOUND;
+    int fd = openat(dir_fd, LOCK_FILE, O_RDONLY | O_CLOEXEC);
+    close(dir_fd);
+    if (fd < 0)
+        return errno == EACCES || errno == EPERM ? SELGW_ERR_PERMISSION : SELGW_ERR_NOT_FOUND;
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) {
+        close(fd); /* nobody holds it (this call's lock goes with the close) */
+        return SELGW_ERR_NOT_FOUND;
+    }
+    char text[32];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    if (n <= 0)
+        return SELGW_ERR_AGAIN;
+    text[n] = '\0';
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\n' || value <= 1)
+        return SELGW_ERR_AGAIN;
+    *pid = value;
+    return SELGW_OK;
 }
 
 bool selgw_journal_in_use(const char *dir)

@@ -86,6 +86,16 @@ selgw_err selgw_journal_open(const selgw_journal_config *cfg, const char *const 
  * takes with start_writer): that gateway owns the config's buses too. */
 bool selgw_journal_in_use(const char *dir);
 
+/* The process that holds the journal writes its pid into the lock file once it answers
+ * requests (SIGUSR1: a seal now, docs/EVIDENCE.md "Export"), so that `selgw export` knows
+ * whom to ask; the close empties it again. Nothing for a journal opened read-only. */
+void selgw_journal_announce_owner(selgw_journal *j, long pid);
+/* The pid a running gateway announced for dir: SELGW_OK with *pid; SELGW_ERR_NOT_FOUND
+ * when no process holds the journal; SELGW_ERR_AGAIN when one holds it but has announced
+ * no pid (still starting, or not a gateway that answers); SELGW_ERR_PERMISSION when this
+ * user may not read the lock file. */
+selgw_err selgw_journal_owner(const char *dir, long *pid);
+
 /* The gateway named in the GAP records the journal writes itself (disk budget). */
 void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id);
 

@@ -4,6 +4,7 @@ gateway: a short signing run against selgw-sim, exported as bundles, plus a few 
 altered the way tests/integration/test_evidence_attacks.py alters them. Run it after a
 change of the bundle or record format, from a build: SELGW_BIN=build/selgw
 SELGW_SIM_BIN=build/selgw-sim python3 tests/fuzz/make_seeds.py"""
+import gzip
 import os
 import shutil
 import sys
@@ -48,7 +49,7 @@ def main():
     sim.stop()
     honest = os.path.join(out, "honest.evidence")
     res = h.selgw("export", "-c", path, "--plot", "plot-tea", "--from", utc(t1), "--to",
-                  utc(t2), "-o", honest)
+                  utc(t2), "-o", honest, "--plain")
     assert res.returncode == 0, res.describe()
     b = B.Bundle(honest)
     b.chain("device/tea-soil")[1].payload[-3] ^= 1
@@ -61,6 +62,12 @@ def main():
         data = f.read()
     with open(os.path.join(out, "cut.evidence"), "wb") as f:
         f.write(data[:len(data) * 2 // 3])
+    # the gzip form (export's default), whole and cut off
+    packed = gzip.compress(data, mtime=0)
+    with open(os.path.join(out, "honest.evidence.gz"), "wb") as f:
+        f.write(packed)
+    with open(os.path.join(out, "cut.evidence.gz"), "wb") as f:
+        f.write(packed[:len(packed) * 2 // 3])
     shutil.rmtree(d, ignore_errors=True)
     print("seeds written to", out)
 

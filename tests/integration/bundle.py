@@ -6,6 +6,7 @@ fields a forger touches (chain, position, prev, time, and for seals their heads)
 links every chain anew after records were changed or removed, and signs every seal with a
 key of the forger's: what someone without the gateway's key can do at best."""
 import base64
+import gzip
 import hashlib
 import struct
 
@@ -109,10 +110,22 @@ class Record:
         self.heads = [list(h) for h in heads]
 
 
+def read_text(path):
+    """A bundle file's text: gunzipped when it is gzip (what selgw export writes unless
+    --plain), else as it is."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def text_hash(text):
+    """The bundle hash selgw export and verify print: BLAKE2b-256 of the uncompressed text."""
+    return "blake2b-256:" + hashlib.blake2b(text, digest_size=32).hexdigest()
+
+
 class Bundle:
     def __init__(self, path):
-        with open(path, "rb") as f:
-            lines = f.read().split(b"\n")
+        lines = read_text(path).split(b"\n")
         assert lines[-1] == b""
         self.header = lines[:6]
         self.records = []
@@ -123,13 +136,14 @@ class Bundle:
             assert tag == b"record"
             self.records.append(Record(int(jseq), base64.b64decode(b64, validate=True)))
 
-    def save(self, path, header=None):
+    def save(self, path, header=None, compress=False):
         out = list(header or self.header)
         for rec in self.records:
             out.append(b"record %d %s" % (rec.jseq, base64.b64encode(bytes(rec.payload))))
         out.append(b"end %d" % len(self.records))
+        text = b"\n".join(out) + b"\n"
         with open(path, "wb") as f:
-            f.write(b"\n".join(out) + b"\n")
+            f.write(gzip.compress(text) if compress else text)
 
     def chain(self, name):
         return [r for r in self.records if r.chain == name]

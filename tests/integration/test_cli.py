@@ -315,7 +315,8 @@ FLAGS = {
     "annotate": {"config": ("c", "FILE"), "plot": (None, "P"), "text": (None, "TEXT"),
                  "ref": (None, "REPORT")},
     "export": {"config": ("c", "FILE"), "plot": (None, "P"), "from": (None, "T1"),
-               "to": (None, "T2"), "output": ("o", "BUNDLE")},
+               "to": (None, "T2"), "output": ("o", "BUNDLE"), "plain": (None, None),
+               "no-compress": (None, None), "wait": (None, "SECONDS")},
     "verify": {"pubkey": (None, "ed25519:HEX"), "keys": (None, "FILE"), "plot": (None, "P"),
                "from": (None, "T1"), "to": (None, "T2")},
     "status": {"config": ("c", "FILE"), "url": (None, "URL")},
@@ -424,10 +425,12 @@ class CommandLine(unittest.TestCase):
             all_flags.update(flags)
         cases = set()
         for cmd, flags in FLAGS.items():
-            foreign = [n for n in all_flags if n not in flags]
+            # (a flag that begins another of cmd's, as --unit does --units, is that one
+            # abbreviated: not foreign)
+            foreign = [n for n in all_flags if not any(f.startswith(n) for f in flags)]
             cases.add((cmd, f"--{foreign[len(cmd) % len(foreign)]}"))
         for i, (name, (letter, _)) in enumerate(all_flags.items()):
-            others = [c for c, f in FLAGS.items() if name not in f]
+            others = [c for c, f in FLAGS.items() if not any(x.startswith(name) for x in f)]
             cases.add((others[i % len(others)], f"--{name}"))
             if letter:
                 cases.add((others[(i + 1) % len(others)], f"-{letter}"))

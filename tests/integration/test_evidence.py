@@ -7,12 +7,16 @@ annotation; the other plot's device is not in it. Editing one byte of a reading 
 bundle, or removing a record, makes verification fail and name the record."""
 import base64
 import os
+import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle as B  # noqa: E402
 import harness as h  # noqa: E402
 
 
@@ -73,11 +77,16 @@ class Evidence(unittest.TestCase):
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
         return t0
 
-    def export(self, t_from, t_to, name="plot-tea.evidence"):
+    def export(self, t_from, t_to, name="plot-tea.evidence", *args):
         out = os.path.join(self.dir, name)
         res = h.selgw("export", "-c", self.cfg_path, "--plot", "plot-tea", "--from",
-                      utc(t_from), "--to", utc(t_to), "-o", out)
+                      utc(t_from), "--to", utc(t_to), "-o", out, *args)
         self.assertEqual(res.returncode, 0, res.describe())
+        # the hash an operator writes down: of the uncompressed text, on stdout
+        m = re.fullmatch(r"bundle hash: (blake2b-256:[0-9a-f]{64})\n", res.stdout)
+        self.assertTrue(m, res.describe())
+        self.assertEqual(m.group(1), B.text_hash(B.read_text(out)))
+        self.last_hash = m.group(1)
         return out
 
     def verify(self, path):
@@ -87,7 +96,8 @@ class Evidence(unittest.TestCase):
         t0 = self.run_gateway()
         # The period starts after the first seal of the first run and ends before the
         # final seal of the clean stop.
-        bundle = self.export(t0 + 2, time.time() - 1)
+        t_to = time.time() - 1
+        bundle = self.export(t0 + 2, t_to)
         res = self.verify(bundle)
         self.assertEqual(res.returncode, 0, res.describe())
         out = res.stdout
@@ -98,8 +108,23 @@ class Evidence(unittest.TestCase):
         self.assertIn("soil_moisture", out)
         self.assertIn("VERIFIED", out)
         self.assertRegex(out, r"failed poll")  # the outage is in the record, with its reason
-        with open(bundle) as f:
-            lines = f.read().splitlines()
+        # gzip by default (zcat reads it); verify prints the same hash as export did
+        with open(bundle, "rb") as f:
+            self.assertEqual(f.read(2), b"\x1f\x8b")
+        self.assertIn("\n  bundle:     %s\n" % self.last_hash, out)
+        gz_hash = self.last_hash
+        plain = self.export(t0 + 2, t_to, "plot-tea-plain.evidence", "--plain")
+        self.assertEqual(self.last_hash, gz_hash)
+        res = self.verify(plain)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("\n  bundle:     %s\n" % gz_hash, res.stdout)
+        self.assertEqual(res.stdout.splitlines()[-1], out.splitlines()[-1])
+        if shutil.which("b2sum") and shutil.which("zcat"):
+            # the command docs/EVIDENCE.md gives to check the hash by hand
+            b2 = subprocess.run("zcat %s | b2sum -l 256" % bundle, shell=True,
+                                capture_output=True, text=True, check=True).stdout
+            self.assertEqual("blake2b-256:" + b2.split()[0], gz_hash)
+        lines = B.read_text(bundle).decode().splitlines()
         self.assertNotIn("konjac-soil", "\n".join(lines) + out)
         records = [i for i, x in enumerate(lines) if x.startswith("record ")]
 
@@ -138,6 +163,47 @@ class Evidence(unittest.TestCase):
         other_pub = h.selgw("keygen", other).stdout.strip()
         res = h.selgw("verify", bundle, "--pubkey", other_pub)
         self.assertNotEqual(res.returncode, 0)
+
+    def test_export_of_today_asks_for_a_seal(self):
+        """With seals an hour apart, the readings of the last seconds are exported at once:
+        export asks the running gateway for a seal (SIGUSR1) and waits for it. With the
+        gateway gone (killed: no seal at its stop), it refuses and says so."""
+        with open(self.cfg_path) as f:
+            text = f.read()
+        self.assertIn("seal_interval: 1s", text)
+        with open(self.cfg_path, "w") as f:
+            f.write(text.replace("seal_interval: 1s", "seal_interval: 1h"))
+        t0 = time.time()
+        self.gw = h.Gateway(self.cfg_path, "--no-print")
+        self.gw.wait_for(r"polling 3 devices", h.scaled(10), stream="err")
+        time.sleep(h.scaled(2.5))
+        t_to = time.time()
+        out = os.path.join(self.dir, "today.evidence")
+        res = h.selgw("export", "-c", self.cfg_path, "--plot", "plot-tea", "--from",
+                      utc(t0 - 1), "--to", utc(t_to), "-o", out,
+                      "--wait", "20")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("asked the running gateway (pid %d) for one" % self.gw.pid,
+                      res.stderr)
+        self.gw.wait_for(r"seal asked for \(SIGUSR1\): sealing now", h.scaled(5), stream="err")
+        res = self.verify(out)
+        self.assertEqual(res.returncode, 0, res.describe())
+        h.say("today's data exported at once: " + res.stdout.splitlines()[-1][:80])
+
+        # killed: no final seal, nobody to ask
+        self.gw.stop(sig=signal.SIGKILL)
+        self.gw = None
+        time.sleep(0.2)
+        # (an end after the requested seal for sure: utc() drops the fraction of a second)
+        res = h.selgw("export", "-c", self.cfg_path, "--plot", "plot-tea", "--from",
+                      utc(t0 - 1), "--to", utc(time.time() + 2), "-o", out + "2")
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("no seal covers every poll begun before", res.stderr)
+        self.assertIn("yet, and the gateway is not running (no gateway is running on journal",
+                      res.stderr)
+        self.assertIn("its next start and clean stop will seal the period", res.stderr)
+        self.assertFalse(os.path.exists(out + "2"))
+        h.say("without a gateway: " + res.stderr.strip()[:160])
 
     def test_key_permissions(self):
         os.chmod(self.key, 0o644)

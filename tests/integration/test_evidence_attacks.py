@@ -118,8 +118,8 @@ class EvidenceAttacks(unittest.TestCase):
     def test_device_chain_left_out(self):
         b = B.Bundle(self.honest)
         self.assertGreater(b.remove(lambda r: r.chain == "device/tea-air"), 5)
-        path = self.altered("no-device.evidence")
-        b.save(path)
+        path = self.altered("no-device.evidence.gz")
+        b.save(path, compress=True)  # a forgery compressed is read and refused alike
         res = self.verify(path, "--pubkey", self.pubkey)
         self.assert_not_verified(res, "device tea-air, which the plot's tags name (record")
         h.say("a device chain left out: " + re.search(r"device tea-air, which.*", res.stdout)
@@ -214,8 +214,7 @@ class EvidenceAttacks(unittest.TestCase):
             self.assertIn("single lines of UTF-8 without control characters", res.stderr)
 
     def test_header_tricks(self):
-        with open(self.honest, "rb") as f:
-            lines = f.read().split(b"\n")
+        lines = B.read_text(self.honest).split(b"\n")
         cases = [
             (3, b"plot plot-tea\x00 plot-konjac", "line 4: a NUL byte inside the line"),
             (5, b"to 2611-01-01T00:00:00Z", "line 6: expected \"to <YYYY-MM-DDTHH:MM:SS"),

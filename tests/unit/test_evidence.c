@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "evidence/bundle_io.h"
 #include "evidence/evidence.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
@@ -293,7 +294,8 @@ static int teardown(void **state)
 static void export_ok(fixture *f, const char *plot, int64_t from, int64_t to)
 {
     char why[512] = "";
-    selgw_err err = selgw_evidence_export(&f->farm.cfg, plot, from, to, f->bundle, why, sizeof why);
+    selgw_err err = selgw_evidence_export(&f->farm.cfg, plot, from, to, f->bundle, false, NULL, why,
+                                          sizeof why);
     if (err != SELGW_OK)
         fprintf(stderr, "export: %s: %s\n", selgw_strerror(err), why);
     assert_int_equal(err, SELGW_OK);
@@ -502,6 +504,51 @@ static void test_export_and_verify(void **state)
     free(out);
 }
 
+/* The same bundle written gzip-compressed: verified alike, with the same hash (of the
+ * text) in the summary as the plain file, the one export gave; cut off, it is refused. */
+static void test_export_compressed(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    char why[512] = "";
+    uint8_t plain_hash[32], gz_hash[32];
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false,
+                                           plain_hash, why, sizeof why),
+                     SELGW_OK);
+    char hash_line[128], text[SELGW_BUNDLE_HASH_TEXT_SIZE];
+    selgw_bundle_hash_text(plain_hash, text);
+    snprintf(hash_line, sizeof hash_line, "\n  bundle:     %s\n", text);
+    char *out = NULL;
+    expect_verified(f, f->public_key, &out);
+    assert_non_null(strstr(out, hash_line));
+    free(out);
+
+    fixture *gz = f; /* the same fixture, the bundle path now a .gz */
+    char plain_path[sizeof f->bundle];
+    snprintf(plain_path, sizeof plain_path, "%s", f->bundle);
+    assert_true(strlen(f->bundle) + 3 < sizeof f->bundle);
+    strcat(gz->bundle, ".gz");
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, gz->bundle, true, gz_hash,
+                                           why, sizeof why),
+                     SELGW_OK);
+    assert_memory_equal(gz_hash, plain_hash, 32);
+    size_t len;
+    const unsigned char *bytes = (const unsigned char *)test_read_file(gz->bundle, &len);
+    assert_true(bytes[0] == 0x1f && bytes[1] == 0x8b);
+    expect_verified(gz, f->public_key, &out);
+    assert_non_null(strstr(out, hash_line));
+    free(out);
+
+    assert_int_equal(truncate(gz->bundle, (off_t)len - 20), 0);
+    selgw_err err;
+    out = verify(gz, f->public_key, &err);
+    assert_int_equal(err, SELGW_ERR_CORRUPT);
+    assert_non_null(strstr(out, "read error: the gzip stream is cut off"));
+    assert_null(strstr(out, "  bundle:     ")); /* no hash of a bundle not read whole */
+    free(out);
+    snprintf(f->bundle, sizeof f->bundle, "%s", plain_path);
+}
+
 static void test_export_other_plot(void **state)
 {
     fixture *f = *state;
@@ -543,9 +590,9 @@ static void test_export_needs_closing_seal(void **state)
     fixture *f = *state;
     build_journal(f, false);
     char why[512] = "";
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
-        SELGW_ERR_AGAIN);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_AGAIN);
     assert_non_null(strstr(why, "no seal covers every poll begun before 2026-11-29T13:55:40Z yet: "
                                 "wait for the next seal (signing.seal_interval) or stop the "
                                 "gateway cleanly"));
@@ -557,17 +604,17 @@ static void test_export_refusals(void **state)
     fixture *f = *state;
     build_journal(f, true);
     char why[512] = "";
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-zz", T1, T2, f->bundle, why, sizeof why),
-        SELGW_ERR_NOT_FOUND);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-zz", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_NOT_FOUND);
     assert_non_null(strstr(why, "no readings of plot hw-zz"));
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T2, T1, f->bundle, why, sizeof why),
-        SELGW_ERR_INVALID);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T2, T1, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_INVALID);
     f->farm.cfg.signing.enabled = false;
-    assert_int_equal(
-        selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, why, sizeof why),
-        SELGW_ERR_INVALID);
+    assert_int_equal(selgw_evidence_export(&f->farm.cfg, "hw-a", T1, T2, f->bundle, false, NULL,
+                                           why, sizeof why),
+                     SELGW_ERR_INVALID);
     assert_non_null(strstr(why, "signing is off"));
 }
 
@@ -1398,6 +1445,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_export_and_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_other_plot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_without_opening_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_needs_closing_seal, setup, teardown),

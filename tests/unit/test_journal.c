@@ -814,6 +814,38 @@ static void test_bad_segment_header_and_unreadable_files(void **state)
     assert_non_null(strstr(rec.message, "00000000000000000003.seg"));
 }
 
+/* The pid a running gateway announces in the lock file: found while the journal is held,
+ * not before it is announced, never after the close (a pid left behind would name some
+ * other process); a second writer that is refused does not wipe it. */
+static void test_owner_pid(void **state)
+{
+    fixture *f = *state;
+    long pid = 0;
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_ERR_NOT_FOUND);
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_ERR_AGAIN);
+    selgw_journal_announce_owner(j, 4242);
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_OK);
+    assert_int_equal(pid, 4242);
+    selgw_journal *second = NULL;
+    selgw_journal_recovery rec;
+    assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, true, &second, &rec), SELGW_ERR_IO);
+    pid = 0;
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_OK);
+    assert_int_equal(pid, 4242);
+    selgw_journal_close(j);
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_ERR_NOT_FOUND);
+    /* a journal opened read-only announces nothing */
+    assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, false, &j, &rec), SELGW_OK);
+    selgw_journal_announce_owner(j, 99);
+    selgw_journal_close(j);
+    size_t len;
+    char path[300];
+    snprintf(path, sizeof path, "%s/lock", f->cfg.dir);
+    test_read_file(path, &len);
+    assert_int_equal(len, 0);
+}
+
 static void test_directory_created_and_read_only_mode(void **state)
 {
     fixture *f = *state;
@@ -1625,6 +1657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_segment_header_and_unreadable_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_directory_created_and_read_only_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_persist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_beyond_the_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
