@@ -24,6 +24,7 @@
 selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
                                 int64_t to_ns, const char *out_path, char *why, size_t why_cap);
 
+struct selgw_report;
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
     const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
@@ -33,6 +34,12 @@ typedef struct selgw_verify_options {
     const char *plot;
     bool has_from, has_to;
     int64_t from_ns, to_ns;
+    /* The lot the bundle is for (each section of a lot bundle), or NULL. */
+    const char *lot;
+    /* The bundle's hash as verify prints it ("blake2b-256:<64 hex>"), or NULL. */
+    const char *bundle_hash;
+    /* Where the HTML report collects what verify finds (gateway/evidence/report.h), or NULL. */
+    struct selgw_report *report;
 } selgw_verify_options;
 
 /* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns
@@ -41,7 +48,10 @@ typedef struct selgw_verify_options {
  *   SELGW_ERR_AUTH    every check holds, but no trusted key was given: the key is only the
  *                     bundle's own claim (anyone can sign a forgery with a key of their own);
  *   SELGW_ERR_CORRUPT NOT VERIFIED: the problems are listed;
- *   other             the bundle or a key could not be read (said on out). */
+ *   other             the bundle or a key could not be read (said on out).
+ * With opt->report, each call adds one section to the report (evidence/report.h) with the
+ * same facts it prints (verdict, problems, summary, events) and the daily statistics of
+ * every field; what is printed and returned is the same with or without it. */
 selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
 
 /* The same from an open stream; `name` is how the bundle is called in messages. */
