@@ -1399,10 +1399,28 @@ static bool read_args(const command *cmd, int argc, char **argv, command_options
     const char *extra = NULL;
     opterr = 0; /* the refusals below say more than getopt_long's messages */
     optind = 0; /* start over (glibc), reading optstring's "+" or "-" again */
-    for (int c; (c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1;) {
+    for (int c, at = 1; (at = optind ? optind : 1, c = getopt_long(argc, argv, optstring, longopts,
+                                                                 NULL)) != -1;) {
         if (c == 1) {
             take_operand(cmd, opt, optarg, &extra);
             continue;
+        }
+        /* getopt_long takes an unambiguous abbreviation (--unit for --units): a flag is
+         * spelled whole, or it is refused like any flag the command does not take. (A long
+         * flag is never in a cluster of letters, so argv[at] is the one it was read from.) */
+        const char *word = at < argc ? argv[at] : "";
+        if (c != '?' && c != ':' && word[0] == '-' && word[1] == '-' && word[2]) {
+            size_t len = strcspn(word + 2, "=");
+            const char *name = NULL;
+            for (size_t i = 0; i < n; i++)
+                if (longopts[i].val == c)
+                    name = longopts[i].name;
+            if (name && (strlen(name) != len || strncmp(name, word + 2, len))) {
+                char spelled[64];
+                snprintf(spelled, sizeof spelled, "%.*s", (int)(len + 2), word);
+                refuse_flag(cmd, spelled, longopts);
+                return false;
+            }
         }
         /* On '?', optopt is an unknown letter, 0 for an unknown or ambiguous --name (typed),
          * or the flag given a value it does not take (--name=V); on ':', the flag. */

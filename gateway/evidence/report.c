@@ -31,6 +31,17 @@
 
 /* ---- escaping ------------------------------------------------------------------------- */
 
+/* Appends s[0..n) whole or not at all, so that a cut text never ends inside an entity or a
+ * character (once a piece does not fit, no later one does: *len only grows). */
+static void put_whole(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+    if (buf && *len + n < cap) {
+        memcpy(buf + *len, s, n);
+        buf[*len + n] = '\0';
+    }
+    *len += n;
+}
+
 void selgw_html_escape(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
     static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
@@ -41,36 +52,36 @@ void selgw_html_escape(char *buf, size_t cap, size_t *len, const char *s, size_t
             uint32_t cp;
             size_t seq = selgw_utf8_sequence(p + i, n - i, &cp);
             if (seq == 0 || selgw_code_point_is_control(cp)) {
-                selgw_text_bytes(buf, cap, len, replacement, 3);
+                put_whole(buf, cap, len, replacement, 3); /* each malformed byte */
                 if (seq)
                     i += seq - 1;
             } else {
-                selgw_text_bytes(buf, cap, len, s + i, seq);
+                put_whole(buf, cap, len, s + i, seq);
                 i += seq - 1;
             }
             continue;
         }
         switch (c) {
         case '&':
-            selgw_text_bytes(buf, cap, len, "&amp;", 5);
+            put_whole(buf, cap, len, "&amp;", 5);
             break;
         case '<':
-            selgw_text_bytes(buf, cap, len, "&lt;", 4);
+            put_whole(buf, cap, len, "&lt;", 4);
             break;
         case '>':
-            selgw_text_bytes(buf, cap, len, "&gt;", 4);
+            put_whole(buf, cap, len, "&gt;", 4);
             break;
         case '"':
-            selgw_text_bytes(buf, cap, len, "&quot;", 6);
+            put_whole(buf, cap, len, "&quot;", 6);
             break;
         case '\'':
-            selgw_text_bytes(buf, cap, len, "&#39;", 5);
+            put_whole(buf, cap, len, "&#39;", 5);
             break;
         default:
             if (c < 0x20 || c == 0x7f)
-                selgw_text_bytes(buf, cap, len, replacement, 3);
+                put_whole(buf, cap, len, replacement, 3);
             else
-                selgw_text_char(buf, cap, len, (char)c);
+                put_whole(buf, cap, len, (const char *)&p[i], 1);
         }
     }
 }

@@ -38,9 +38,11 @@ char *selgw_report_html(const selgw_report *r, size_t *len);
 selgw_err selgw_report_print_pdf(const char *html_path, const char *pdf_path, char *why,
                                  size_t cap);
 
-/* s[0..n) as HTML text or attribute value, snprintf-style (base/text_writer.h): & < > " '
- * as entities; control characters (C0, DEL, C1, bidirectional overrides and the rest of
- * selgw_code_point_is_control) and bytes of malformed UTF-8 as U+FFFD; all else as is. */
+/* s[0..n) as HTML text or attribute value, snprintf-style (base/text_writer.h; an entity
+ * or character that does not fit whole is not written): & < > " ' as entities; control
+ * characters (C0 with tab and newline, DEL, C1, bidirectional overrides and the rest of
+ * selgw_code_point_is_control) as U+FFFD, and each byte of malformed UTF-8 as U+FFFD; all
+ * else as is. */
 void selgw_html_escape(char *buf, size_t cap, size_t *len, const char *s, size_t n);
 
 /* ---- the model ------------------------------------------------------------------------- */
