@@ -3,8 +3,9 @@
 
 One plot, four devices, one reading a minute for 180 days (1,036,800 readings), chained and
 sealed every 10 minutes of their time with a fresh key (tests/bench/journal_fill), then
-`selgw export` for the season and `selgw verify`. Prints the bundle's size and the time
-(and peak memory) of export and verification; exits non-zero if it does not verify."""
+`selgw export` for the season and `selgw verify`, without and with --report. Prints the
+bundle's size and the time (and peak memory) of export, verification and the report; exits
+non-zero if it does not verify."""
 import argparse
 import os
 import resource
@@ -79,6 +80,10 @@ def main():
                              text=True).stdout  # (exercises read-only open on a big journal)
         del pub
         verify_s, verify_mib, summary = timed([benchlib.SELGW, "verify", bundle, "--pubkey", pubkey])
+        # the same with the report people read (daily statistics per device, field and day)
+        html = os.path.join(tmp, "season.html")
+        report_s, report_mib, _ = timed([benchlib.SELGW, "verify", bundle, "--pubkey", pubkey,
+                                         "--report", html])
         size = os.path.getsize(bundle)
         with open(bundle) as f:
             records = sum(1 for line in f if line.startswith("record "))
@@ -90,6 +95,8 @@ def main():
               % (size / 1e6, records, size / max(records, 1)))
         print("  verify             %.1f s (%.0f records/s), peak RSS %.0f MiB"
               % (verify_s, records / verify_s, verify_mib))
+        print("  verify --report    %.1f s, peak RSS %.0f MiB, report %.0f kB"
+              % (report_s, report_mib, os.path.getsize(html) / 1e3))
         print("  " + [x for x in summary.splitlines() if x.startswith("VERIFIED")][0][:150])
     finally:
         subprocess.run(["rm", "-rf", tmp])
