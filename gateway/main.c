@@ -44,6 +44,7 @@
 #include "evidence/provenance.h"
 #include "evidence/seal_request.h"
 #include "evidence/keys.h"
+#include "evidence/report.h"
 #include "gateway.h"
 #include "journal/journal.h"
 #include "sinks/lineproto.h"
@@ -113,6 +114,7 @@ typedef struct export_options {
 typedef struct verify_options {
     const char *bundle_path, *pubkey, *keys, *plot;
     time_flag from, to;
+    const char *report, *lang, *pdf; /* the HTML report (docs/REPORT.md) */
 } verify_options;
 
 typedef struct status_options {
@@ -632,23 +634,55 @@ static int cmd_verify(const command_options *options)
     static const char utc[] = "UTC: verify reads no config; give the zone, e.g. +08:00";
     read_local_time("verify", "--from", &from, 0, utc); /* UTC: checked while parsing */
     read_local_time("verify", "--to", &to, 0, utc);
+    if ((opt->lang || opt->pdf) && !opt->report) {
+        fprintf(stderr, "selgw verify: --lang and --pdf go with --report FILE.html\n");
+        return EXIT_CONFIG;
+    }
+    selgw_report *report = NULL;
+    if (opt->report && !(report = selgw_report_new(opt->lang ? opt->lang : "zh"))) {
+        fprintf(stderr, "selgw verify: --lang %s: the report is in zh (the default) or en\n",
+                opt->lang);
+        return EXIT_CONFIG;
+    }
     selgw_verify_options vopt = {.pubkey = opt->pubkey,
                                  .keys_file = opt->keys,
                                  .plot = opt->plot,
                                  .has_from = from.given,
                                  .from_ns = from.ns,
                                  .has_to = to.given,
-                                 .to_ns = to.ns};
+                                 .to_ns = to.ns,
+                                 .report = report};
+    int status;
     switch (selgw_evidence_verify(opt->bundle_path, &vopt, stdout)) {
     case SELGW_OK:
-        return 0;
+        status = 0;
+        break;
     case SELGW_ERR_CORRUPT:
-        return 1;
+        status = 1;
+        break;
     case SELGW_ERR_AUTH:
-        return 3;
+        status = 3;
+        break;
     default:
-        return EXIT_CONFIG;
+        status = EXIT_CONFIG;
     }
+    if (!report)
+        return status;
+    /* The verdict stands as printed; a report that cannot be written is said on stderr, and
+     * turns only a VERIFIED exit status into 4 (a script must not take a missing report
+     * for a written one). */
+    fflush(stdout);
+    char why[600];
+    bool written = selgw_report_write_html(report, opt->report, why, sizeof why) == SELGW_OK;
+    if (!written)
+        fprintf(stderr, "selgw verify: the report was not written: %s\n", why);
+    else if (opt->pdf && selgw_report_print_pdf(opt->report, opt->pdf, why, sizeof why) != SELGW_OK) {
+        fprintf(stderr, "selgw verify: the PDF was not written (the HTML report %s was): %s\n",
+                opt->report, why);
+        written = false;
+    }
+    selgw_report_free(report);
+    return !written && status == 0 ? 4 : status;
 }
 
 static int cmd_pubkey(const command_options *options)
@@ -833,6 +867,12 @@ static const flag verify_flags[] = {
               "the start asked for (a bundle starting later is NOT VERIFIED)"),
     TIME_FLAG("to", "T2", verify_options, to,
               "the end asked for (a bundle ending earlier is NOT VERIFIED)"),
+    TEXT_FLAG("report", 0, "FILE.html", verify_options, report,
+              "also write a report people read: one HTML file, printable (docs/REPORT.md)"),
+    TEXT_FLAG("lang", 0, "zh|en", verify_options, lang,
+              "the report's language: zh (zh-CN, the default) or en"),
+    TEXT_FLAG("pdf", 0, "FILE.pdf", verify_options, pdf,
+              "with --report: also print it to PDF with headless Chromium"),
     {0},
 };
 
@@ -1091,12 +1131,17 @@ static const command commands[] = {
      "--plain. Prints the bundle's hash. When no seal covers T2 yet, asks the running\n"
      "gateway for one (SIGUSR1) and waits for it\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
-    {"verify", "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]",
+    {"verify",
+     "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2] "
+     "[--report FILE.html]",
      "check an evidence bundle offline (no server, no config): signatures, links, nothing\n"
      "missing or added, every device of the plot present, seals covering the period; print a\n"
-     "summary. The key must be one you trust (--pubkey, --keys). Exit 0: VERIFIED;\n"
+     "summary. The key must be one you trust (--pubkey, --keys). With --report, also write\n"
+     "the same as one self-contained HTML file people read (Chinese, or English with\n"
+     "--lang en), and with --pdf print it through headless Chromium. Exit 0: VERIFIED;\n"
      "1: NOT VERIFIED (the problems are listed); 2: the bundle or a key could not be read;\n"
-     "3: every check passed, but no trusted key was given\n",
+     "3: every check passed, but no trusted key was given; 4: VERIFIED, but the report or\n"
+     "its PDF could not be written\n",
      verify_flags, "BUNDLE", offsetof(command_options, verify.bundle_path), cmd_verify},
     {"status", "[[-c] FILE] [--url URL]",
      "show what the running gateway is doing, from its HTTP API: buses, devices (last value,\n"
@@ -1423,10 +1468,28 @@ static bool read_args(const command *cmd, int argc, char **argv, command_options
     const char *extra = NULL;
     opterr = 0; /* the refusals below say more than getopt_long's messages */
     optind = 0; /* start over (glibc), reading optstring's "+" or "-" again */
-    for (int c; (c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1;) {
+    for (int c, at = 1; (at = optind ? optind : 1, c = getopt_long(argc, argv, optstring, longopts,
+                                                                 NULL)) != -1;) {
         if (c == 1) {
             take_operand(cmd, opt, optarg, &extra);
             continue;
+        }
+        /* getopt_long takes an unambiguous abbreviation (--unit for --units): a flag is
+         * spelled whole, or it is refused like any flag the command does not take. (A long
+         * flag is never in a cluster of letters, so argv[at] is the one it was read from.) */
+        const char *word = at < argc ? argv[at] : "";
+        if (c != '?' && c != ':' && word[0] == '-' && word[1] == '-' && word[2]) {
+            size_t len = strcspn(word + 2, "=");
+            const char *name = NULL;
+            for (size_t i = 0; i < n; i++)
+                if (longopts[i].val == c)
+                    name = longopts[i].name;
+            if (name && (strlen(name) != len || strncmp(name, word + 2, len))) {
+                char spelled[64];
+                snprintf(spelled, sizeof spelled, "%.*s", (int)(len + 2), word);
+                refuse_flag(cmd, spelled, longopts);
+                return false;
+            }
         }
         /* On '?', optopt is an unknown letter, 0 for an unknown or ambiguous --name (typed),
          * or the flag given a value it does not take (--name=V); on ':', the flag. */

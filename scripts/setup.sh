@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries the gateway links
   libmodbus-dev libmosquitto-dev libcurl4-openssl-dev libfyaml-dev libsodium-dev zlib1g-dev libjansson-dev
   libmicrohttpd-dev libsystemd-dev
+  # a lot's QR code in the evidence report (docs/REPORT.md)
+  libqrencode-dev
   # the dashboard's charting library, compiled into the binary (docs/DASHBOARD.md)
   libjs-dygraphs
   # the service: systemd-analyze verifies the unit; cpack -G DEB computes the .deb's
@@ -21,6 +23,8 @@ PACKAGES=(
   # the dashboard's page tests: headless Chromium driven by Selenium; CJK fonts, or the
   # Chinese pages render as boxes in the screenshots
   chromium chromium-driver fonts-noto-cjk python3-selenium
+  # the report test decodes the lot's QR code from a screenshot
+  zbar-tools
   # memory checks; fuzzing (libFuzzer comes with clang's runtime)
   valgrind clang libclang-rt-14-dev
 )

@@ -51,7 +51,10 @@ typedef struct selgw_verify_options {
  *   SELGW_ERR_AUTH    every check holds, but no trusted key was given: the key is only the
  *                     bundle's own claim (anyone can sign a forgery with a key of their own);
  *   SELGW_ERR_CORRUPT NOT VERIFIED: the problems are listed;
- *   other             the bundle or a key could not be read (said on out). */
+ *   other             the bundle or a key could not be read (said on out).
+ * With opt->report, each call adds one section to the report (evidence/report.h) with the
+ * same facts it prints (verdict, problems, summary, events) and the daily statistics of
+ * every field; what is printed and returned is the same with or without it. */
 selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
 
 /* The same from an open stream; `name` is how the bundle is called in messages. The

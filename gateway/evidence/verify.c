@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #include "evidence/bundle_io.h"
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
+#include "evidence/report.h"
 #include "journal/record.h"
 #include "base/safe_text.h"
 #include "base/strmap.h"
@@ -33,6 +35,10 @@
 #define MAX_PROBLEMS_LISTED 20
 #define HASH_PREFIX_BYTES 8        /* a seal is named by the first 16 hex digits of its hash */
 #define MAX_FIELDS_PER_DEVICE 1024 /* a profile has at most SELGW_READING_MAX_FIELDS */
+/* Daily statistics for the report are kept for periods of at most this many local days
+ * (about three years): fixed memory per device, field and day. */
+#define MAX_REPORT_DAYS 1100
+#define DEFAULT_UTC_OFFSET_MINUTES (8 * 60) /* China, as the config's default */
 
 static const uint8_t zero_hash[HASH];
 
@@ -103,10 +109,17 @@ typedef struct named_head {
     uint8_t head[HASH];
 } named_head;
 
+/* One local day of a field, for the report. */
+typedef struct day_stats {
+    uint64_t count;
+    double min, max, sum;
+} day_stats;
+
 typedef struct field_stats {
     char *name, *unit; /* escaped */
     uint64_t count, out_of_range;
     double min, max, sum;
+    day_stats *days; /* with a report: one per day of the period, from vs->first_day */
 } field_stats;
 
 typedef struct device_stats {
@@ -121,6 +134,10 @@ typedef struct device_stats {
     size_t *order; /* fields[] index of field i of the last reading */
     size_t order_count, order_cap;
     bool too_many_fields;
+    /* worked out once at the end, for the console and the report */
+    bool has_median;
+    int64_t median_ns;
+    double expected, coverage;
     /* the run of failed polls in progress */
     bool in_failed_run;
     int64_t run_from, run_to;
@@ -135,6 +152,14 @@ typedef struct tags_entry {
 } tags_entry;
 
 typedef enum key_source { KEY_BUNDLE, KEY_GIVEN, KEY_REGISTERED } key_source;
+
+/* A gap or event: its line on the console ("<UTC time>  <what>") and the same fact for
+ * the report, noted once. */
+typedef struct vevent {
+    char *line;
+    size_t index; /* in the order noted: equal times stay in bundle order */
+    selgw_report_event fact;
+} vevent;
 
 typedef struct verify_state {
     FILE *out;
@@ -191,7 +216,10 @@ typedef struct verify_state {
     selgw_strmap *household_index;
     char *last_households; /* the last reading's households, to skip repeats quickly */
     size_t last_households_len;
-    text_list events;
+    vevent *events;
+    size_t event_count, event_cap;
+    uint64_t clock_records;
+    bool clock_synchronised;
     device_stats *devices;
     size_t device_count, device_cap;
     selgw_strmap *device_index;
@@ -199,9 +227,17 @@ typedef struct verify_state {
     size_t tag_count, tag_cap;
     uint64_t period_readings;
 
+    /* with a report: local days of the period for daily statistics */
+    bool report;
+    int tags_offset_minutes; /* the latest tags' utc_offset, or the default */
+    bool days_fixed, days_kept;
+    int utc_offset_minutes;
+    int32_t first_day, day_count;
+
     text_list problems;
     uint64_t problem_count;
     bool nomem;
+    char failure[800]; /* why verification could not be done at all, as printed */
 } verify_state;
 
 /* ---- problems ---------------------------------------------------------------------------- */
@@ -276,6 +312,48 @@ static bool str_is(selgw_str s, const char *text)
 static void hex_prefix(const uint8_t *hash, char out[2 * HASH_PREFIX_BYTES + 1])
 {
     sodium_bin2hex(out, 2 * HASH_PREFIX_BYTES + 1, hash, HASH_PREFIX_BYTES);
+}
+
+/* ---- gaps and events ----------------------------------------------------------------------- */
+
+/* Notes an event: its console line (formatted) and its fact, whose strings it takes. */
+static void event_add(verify_state *vs, selgw_report_event *fact, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void event_add(verify_state *vs, selgw_report_event *fact, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = NULL;
+    int n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && vs->event_count == vs->event_cap) {
+        size_t cap = vs->event_cap ? vs->event_cap * 2 : 16;
+        vevent *grown = realloc(vs->events, cap * sizeof *grown);
+        if (grown) {
+            vs->events = grown;
+            vs->event_cap = cap;
+        }
+    }
+    if (n < 0 || vs->event_count == vs->event_cap) {
+        if (n >= 0)
+            free(line);
+        selgw_report_event_clear(fact);
+        vs->nomem = true;
+        return;
+    }
+    vs->events[vs->event_count] = (vevent){line, vs->event_count, *fact};
+    vs->event_count++;
+}
+
+/* A copy for a fact (NULL stays NULL); out of memory is noted. */
+static char *fact_text(verify_state *vs, const char *s)
+{
+    if (!s)
+        return NULL;
+    char *copy = strdup(s);
+    if (!copy)
+        vs->nomem = true;
+    return copy;
 }
 
 /* ---- chains -------------------------------------------------------------------------------- */
@@ -499,14 +577,17 @@ static void end_failed_run(verify_state *vs, device_stats *d)
     char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
     selgw_format_utc(d->run_from, a);
     selgw_format_utc(d->run_to, b);
-    bool ok =
-        d->run_polls == 1
-            ? text_list_add(&vs->events, "%s  device %s: failed poll: %s", a, d->shown,
-                            d->run_status)
-            : text_list_add(&vs->events, "%s  device %s: %" PRIu64 " failed polls until %s: %s", a,
-                            d->shown, d->run_polls, b, d->run_status);
-    if (!ok)
-        vs->nomem = true;
+    selgw_report_event fact = {.kind = SELGW_REPORT_FAILED_POLLS,
+                               .time_ns = d->run_from,
+                               .device = fact_text(vs, d->shown),
+                               .status = fact_text(vs, d->run_status),
+                               .polls = d->run_polls,
+                               .until_ns = d->run_to};
+    if (d->run_polls == 1)
+        event_add(vs, &fact, "%s  device %s: failed poll: %s", a, d->shown, d->run_status);
+    else
+        event_add(vs, &fact, "%s  device %s: %" PRIu64 " failed polls until %s: %s", a, d->shown,
+                  d->run_polls, b, d->run_status);
     d->in_failed_run = false;
 }
 
@@ -617,6 +698,37 @@ static field_stats *field_for(verify_state *vs, device_stats *d, size_t i,
     return &d->fields[k];
 }
 
+/* The local days of the period, at the utc_offset of the tags seen before the period's
+ * first reading (+08:00 when they give none): fixed once, so that every reading of a field
+ * falls on the same days. */
+static void fix_days(verify_state *vs)
+{
+    vs->days_fixed = true;
+    vs->utc_offset_minutes = vs->tags_offset_minutes;
+    vs->first_day = selgw_local_day(vs->from_ns, vs->utc_offset_minutes);
+    int64_t count = (int64_t)selgw_local_day(vs->to_ns - 1, vs->utc_offset_minutes) -
+                    vs->first_day + 1;
+    vs->days_kept = count >= 1 && count <= MAX_REPORT_DAYS;
+    vs->day_count = vs->days_kept ? (int32_t)count : 0;
+}
+
+static void count_day(verify_state *vs, field_stats *fs, int64_t day, double value)
+{
+    if (day < 0 || day >= vs->day_count)
+        return;
+    if (!fs->days && !(fs->days = calloc((size_t)vs->day_count, sizeof *fs->days))) {
+        vs->nomem = true;
+        return;
+    }
+    day_stats *d = &fs->days[day];
+    if (!d->count || value < d->min)
+        d->min = value;
+    if (!d->count || value > d->max)
+        d->max = value;
+    d->sum += value;
+    d->count++;
+}
+
 static void count_reading(verify_state *vs, const selgw_record *rec)
 {
     device_stats *d = device_for(vs, rec);
@@ -633,6 +745,11 @@ static void count_reading(verify_state *vs, const selgw_record *rec)
         return;
     }
     vs->period_readings++;
+    if (vs->report && !vs->days_fixed)
+        fix_days(vs);
+    int64_t day = vs->days_kept
+                      ? (int64_t)selgw_local_day(rec->time_ns, vs->utc_offset_minutes) - vs->first_day
+                      : -1;
     note_households(vs, rec);
     if (d->readings) {
         if (d->interval_count == d->interval_cap) {
@@ -685,6 +802,8 @@ static void count_reading(verify_state *vs, const selgw_record *rec)
                 fs->min = f->value;
             if (f->value > fs->max)
                 fs->max = f->value;
+            if (day >= 0)
+                count_day(vs, fs, day, f->value);
         }
     }
 }
@@ -744,6 +863,22 @@ static char *describe_tags(const selgw_tags *t)
     return buf;
 }
 
+/* The tags' `utc_offset` ("+08:00"), read tolerantly: tags of gateways that did not record
+ * it, or a text that is not an offset, give the default. */
+static int tags_utc_offset(const char *text, size_t len)
+{
+    json_t *root = json_loadb(text, len, 0, NULL);
+    const char *v = json_string_value(json_object_get(root, "utc_offset"));
+    int minutes = DEFAULT_UTC_OFFSET_MINUTES;
+    unsigned hh, mm;
+    char sign, end;
+    if (v && sscanf(v, "%c%2u:%2u%c", &sign, &hh, &mm, &end) == 3 && (sign == '+' || sign == '-') &&
+        strlen(v) == 6 && hh <= 14 && mm < 60)
+        minutes = (sign == '-' ? -1 : 1) * (int)(hh * 60 + mm);
+    json_decref(root);
+    return minutes;
+}
+
 static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, const char *t)
 {
     char why[200] = "";
@@ -759,9 +894,15 @@ static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, 
     if (!tags->plot || strcmp(tags->plot, vs->plot))
         record_problem(vs, jseq, rec, "the tags are of another plot");
     char *text = describe_tags(tags);
-    if (!text || !text_list_add(&vs->events, "%s  TAGS: %s", t, text))
+    if (!text) {
         vs->nomem = true;
-    free(text);
+    } else {
+        selgw_report_event fact = {
+            .kind = SELGW_REPORT_TAGS, .time_ns = rec->time_ns, .text = text};
+        event_add(vs, &fact, "%s  TAGS: %s", t, text);
+    }
+    if (vs->report)
+        vs->tags_offset_minutes = tags_utc_offset(rec->text.ptr, rec->text.len);
     if (vs->tag_count == vs->tag_cap) {
         size_t cap = vs->tag_cap ? vs->tag_cap * 2 : 8;
         tags_entry *grown = realloc(vs->tags, cap * sizeof *grown);
@@ -776,17 +917,35 @@ static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, 
     vs->tags[vs->tag_count++] = (tags_entry){rec->time_ns, jseq, tags};
 }
 
+static bool text_starts(selgw_str s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && !memcmp(s.ptr, prefix, n);
+}
+
 static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
                        const uint8_t *hash)
 {
     char t[SELGW_UTC_TEXT_SIZE];
     selgw_format_utc(rec->time_ns, t);
+    if (rec->type == SELGW_RECORD_SEAL) {
+        memcpy(vs->last_seal_hash, hash, HASH);
+        return;
+    }
+    if (rec->type == SELGW_RECORD_TAGS) {
+        note_tags(vs, jseq, rec, t);
+        return;
+    }
+    if (rec->type != SELGW_RECORD_START && rec->type != SELGW_RECORD_STOP &&
+        rec->type != SELGW_RECORD_GAP && rec->type != SELGW_RECORD_CLOCK &&
+        rec->type != SELGW_RECORD_ANNOTATION && rec->type != SELGW_RECORD_ALERT)
+        return;
     char *text = shown(rec->text);
     if (!text) {
         vs->nomem = true;
         return;
     }
-    bool ok = true;
+    selgw_report_event fact = {.time_ns = rec->time_ns, .text = text};
     switch (rec->type) {
     case SELGW_RECORD_START: {
         char seal[2 * HASH_PREFIX_BYTES + 1], last[SELGW_UTC_TEXT_SIZE];
@@ -797,45 +956,70 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
          * after one that never stopped tells of a crash. */
         bool reload = rec->text.len >= strlen(SELGW_RELOAD_TEXT) &&
                       !memcmp(rec->text.ptr, SELGW_RELOAD_TEXT, strlen(SELGW_RELOAD_TEXT));
+        fact.kind = SELGW_REPORT_START;
         if (vs->run_state == 1 && !reload) {
             selgw_format_utc(vs->last_record_ns, last);
             snprintf(crash_text, sizeof crash_text,
                      "; the run before it has no STOP: a crash or power cut after %s", last);
             crash = crash_text;
+            fact.crash = true;
+            fact.crash_after_ns = vs->last_record_ns;
         }
-        if (!memcmp(rec->prev_seal, zero_hash, HASH))
-            ok = text_list_add(&vs->events, "%s  START: %s (no seal before it%s)", t, text, crash);
-        else if (vs->seals && memcmp(rec->prev_seal, vs->last_seal_hash, HASH))
-            ok = text_list_add(&vs->events,
-                               "%s  START: %s (continues from seal %s, which is NOT the last "
-                               "seal before it in the bundle%s)",
-                               t, text, seal, crash);
-        else
-            ok = text_list_add(&vs->events, "%s  START: %s (continues from seal %s%s)", t, text,
-                               seal, crash);
+        char detail[160];
+        if (!memcmp(rec->prev_seal, zero_hash, HASH)) {
+            snprintf(detail, sizeof detail, "no seal before it");
+            fact.detail = fact_text(vs, detail);
+            event_add(vs, &fact, "%s  START: %s (no seal before it%s)", t, text, crash);
+        } else if (vs->seals && memcmp(rec->prev_seal, vs->last_seal_hash, HASH)) {
+            snprintf(detail, sizeof detail,
+                     "continues from seal %s, which is NOT the last seal before it in the bundle",
+                     seal);
+            fact.detail = fact_text(vs, detail);
+            event_add(vs, &fact,
+                      "%s  START: %s (continues from seal %s, which is NOT the last "
+                      "seal before it in the bundle%s)",
+                      t, text, seal, crash);
+        } else {
+            snprintf(detail, sizeof detail, "continues from seal %s", seal);
+            fact.detail = fact_text(vs, detail);
+            event_add(vs, &fact, "%s  START: %s (continues from seal %s%s)", t, text, seal,
+                      crash);
+        }
         vs->run_state = 1;
         break;
     }
     case SELGW_RECORD_STOP:
-        ok = text_list_add(&vs->events, "%s  STOP: %s", t, text);
+        fact.kind = SELGW_REPORT_STOP;
+        event_add(vs, &fact, "%s  STOP: %s", t, text);
         vs->run_state = 0;
         break;
     case SELGW_RECORD_GAP:
-        ok = text_list_add(&vs->events, "%s  GAP: journal records %" PRIu64 "..%" PRIu64 ": %s", t,
-                           rec->gap_first_seq, rec->gap_last_seq, text);
+        fact.kind = SELGW_REPORT_GAP;
+        fact.gap_first = rec->gap_first_seq;
+        fact.gap_last = rec->gap_last_seq;
+        event_add(vs, &fact, "%s  GAP: journal records %" PRIu64 "..%" PRIu64 ": %s", t,
+                  rec->gap_first_seq, rec->gap_last_seq, text);
         break;
     case SELGW_RECORD_CLOCK:
-        ok = text_list_add(&vs->events, "%s  CLOCK: %s", t, text);
+        fact.kind = SELGW_REPORT_CLOCK;
+        fact.clock_step = text_starts(rec->text, "stepped");
+        vs->clock_records++;
+        if (text_starts(rec->text, "synchronised"))
+            vs->clock_synchronised = true;
+        event_add(vs, &fact, "%s  CLOCK: %s", t, text);
         break;
     case SELGW_RECORD_ANNOTATION: {
+        fact.kind = SELGW_REPORT_ANNOTATION;
         char *ref = shown(rec->ref);
-        ok = ref && text_list_add(&vs->events, "%s  ANNOTATION: %s (ref %s)", t, text, ref);
-        free(ref);
+        if (!ref) {
+            selgw_report_event_clear(&fact);
+            vs->nomem = true;
+            break;
+        }
+        fact.detail = ref;
+        event_add(vs, &fact, "%s  ANNOTATION: %s (ref %s)", t, text, ref);
         break;
     }
-    case SELGW_RECORD_TAGS:
-        note_tags(vs, jseq, rec, t);
-        break;
     case SELGW_RECORD_ALERT: {
         char *rule = shown(rec->rule), *field = shown(rec->field), *device = shown(rec->device);
         char value[32] = "-", threshold[32] = "-";
@@ -843,25 +1027,32 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
             snprintf(value, sizeof value, "%g", rec->alert_value);
         if (isfinite(rec->alert_threshold))
             snprintf(threshold, sizeof threshold, "%g", rec->alert_threshold);
-        ok = rule && field && device &&
-             text_list_add(&vs->events, "%s  ALERT %s: %s (%s %s, threshold %s) %s = %s", t,
-                           selgw_alert_state_name(rec->alert_state), rule,
-                           selgw_alert_condition_name(rec->alert_condition), field, threshold,
-                           device, value);
-        free(rule);
-        free(field);
-        free(device);
+        fact.kind = SELGW_REPORT_ALERT;
+        fact.detail = field;
+        fact.device = device;
+        fact.status = fact_text(vs, selgw_alert_state_name(rec->alert_state));
+        fact.condition = fact_text(vs, selgw_alert_condition_name(rec->alert_condition));
+        fact.value = rec->alert_value;
+        fact.threshold = rec->alert_threshold;
+        if (!rule || !field || !device) {
+            free(rule);
+            selgw_report_event_clear(&fact);
+            vs->nomem = true;
+            break;
+        }
+        /* an alert is told by its rule (the record's text is not shown) */
+        free(fact.text);
+        fact.text = rule;
+        event_add(vs, &fact, "%s  ALERT %s: %s (%s %s, threshold %s) %s = %s", t,
+                  selgw_alert_state_name(rec->alert_state), rule,
+                  selgw_alert_condition_name(rec->alert_condition), field, threshold, device,
+                  value);
         break;
     }
-    case SELGW_RECORD_SEAL:
-        memcpy(vs->last_seal_hash, hash, HASH);
-        break;
     default:
+        selgw_report_event_clear(&fact);
         break;
     }
-    free(text);
-    if (!ok)
-        vs->nomem = true;
 }
 
 /* ---- one record -------------------------------------------------------------------------- */
@@ -1201,15 +1392,10 @@ static void print_duration(FILE *out, int64_t ns)
 
 /* Events are noted when they are known (a run of failed polls when it ends), each line
  * starting with its fixed-width UTC time: sorted by that, in bundle order for equal times. */
-typedef struct event_ref {
-    const char *text;
-    size_t index;
-} event_ref;
-
 static int compare_events(const void *a, const void *b)
 {
-    const event_ref *x = a, *y = b;
-    int c = strncmp(x->text, y->text, SELGW_UTC_TEXT_SIZE - 1);
+    const vevent *x = a, *y = b;
+    int c = strncmp(x->line, y->line, SELGW_UTC_TEXT_SIZE - 1);
     if (c)
         return c;
     return x->index < y->index ? -1 : x->index > y->index;
@@ -1265,6 +1451,22 @@ static void print_place(verify_state *vs, const selgw_tags *t)
     free(crop);
 }
 
+/* The median interval between polls and the coverage it gives, once, for the console and
+ * the report. */
+static void finish_device(const verify_state *vs, device_stats *d)
+{
+    if (!d->interval_count)
+        return;
+    qsort(d->intervals, d->interval_count, sizeof *d->intervals, compare_i64);
+    d->has_median = true;
+    d->median_ns = d->intervals[d->interval_count / 2];
+    if (d->median_ns > 0) {
+        d->expected = (double)(vs->to_ns - vs->from_ns) / (double)d->median_ns;
+        double coverage = 100.0 * (double)d->readings / d->expected;
+        d->coverage = coverage > 100 ? 100.0 : coverage;
+    }
+}
+
 static void print_device(verify_state *vs, device_stats *d)
 {
     FILE *out = vs->out;
@@ -1281,18 +1483,13 @@ static void print_device(verify_state *vs, device_stats *d)
     if (d->outside)
         fprintf(out, "  %" PRIu64 " more readings outside the period (checked, not counted)\n",
                 d->outside);
-    if (d->interval_count) {
-        qsort(d->intervals, d->interval_count, sizeof *d->intervals, compare_i64);
-        int64_t median = d->intervals[d->interval_count / 2];
+    if (d->has_median) {
         fprintf(out, "  median interval ");
-        print_duration(out, median);
-        if (median > 0) {
-            double expected = (double)(vs->to_ns - vs->from_ns) / (double)median;
-            double coverage = 100.0 * (double)d->readings / expected;
+        print_duration(out, d->median_ns);
+        if (d->median_ns > 0)
             fprintf(out,
                     ", coverage %.1f%% of the period (%" PRIu64 " polls of about %.0f expected)",
-                    coverage > 100 ? 100.0 : coverage, d->readings, expected);
-        }
+                    d->coverage, d->readings, d->expected);
         fprintf(out, "\n");
     }
     if (d->readings) {
@@ -1354,16 +1551,12 @@ static void print_summary(verify_state *vs, const char *key_text)
     for (size_t i = 0; i < vs->device_count; i++)
         print_device(vs, &vs->devices[i]);
     fprintf(out, "\nGaps and events:\n");
-    if (!vs->events.count)
+    if (!vs->event_count)
         fprintf(out, "  (none)\n");
-    event_ref *order = malloc((vs->events.count ? vs->events.count : 1) * sizeof *order);
-    for (size_t i = 0; order && i < vs->events.count; i++)
-        order[i] = (event_ref){vs->events.items[i], i};
-    if (order)
-        qsort(order, vs->events.count, sizeof *order, compare_events);
-    for (size_t i = 0; i < vs->events.count; i++)
-        fprintf(out, "  %s\n", order ? order[i].text : vs->events.items[i]);
-    free(order);
+    if (vs->event_count)
+        qsort(vs->events, vs->event_count, sizeof *vs->events, compare_events);
+    for (size_t i = 0; i < vs->event_count; i++)
+        fprintf(out, "  %s\n", vs->events[i].line);
 }
 
 static void verify_state_free(verify_state *vs)
@@ -1383,7 +1576,11 @@ static void verify_state_free(verify_state *vs)
     text_list_free(&vs->households);
     selgw_strmap_free(vs->household_index);
     free(vs->last_households);
-    text_list_free(&vs->events);
+    for (size_t i = 0; i < vs->event_count; i++) {
+        free(vs->events[i].line);
+        selgw_report_event_clear(&vs->events[i].fact);
+    }
+    free(vs->events);
     text_list_free(&vs->problems);
     for (size_t i = 0; i < vs->device_count; i++) {
         device_stats *d = &vs->devices[i];
@@ -1393,6 +1590,7 @@ static void verify_state_free(verify_state *vs)
         for (size_t k = 0; k < d->field_count; k++) {
             free(d->fields[k].name);
             free(d->fields[k].unit);
+            free(d->fields[k].days);
         }
         free(d->fields);
         free(d->order);
@@ -1403,6 +1601,208 @@ static void verify_state_free(verify_state *vs)
     for (size_t i = 0; i < vs->tag_count; i++)
         selgw_tags_free(vs->tags[i].tags);
     free(vs->tags);
+}
+
+/* ---- the report: the same facts, for people ----------------------------------------------- */
+
+static char *report_text(verify_state *vs, const char *s)
+{
+    return s ? fact_text(vs, s) : NULL;
+}
+
+/* A section that says only why the bundle could not be verified at all. */
+static void report_failure(const selgw_verify_options *opt, const char *name, const char *why)
+{
+    if (!opt || !opt->report)
+        return;
+    selgw_report_section *sec = selgw_report_add_section(opt->report);
+    if (!sec)
+        return;
+    sec->verdict = SELGW_REPORT_NOT_VERIFIED;
+    sec->bundle = selgw_text_escape_dup(name ? name : "", name ? strlen(name) : 0);
+    sec->error = strdup(why);
+    if (opt->lot)
+        sec->lot = shown_text(opt->lot);
+    if (opt->bundle_hash)
+        sec->bundle_hash = shown_text(opt->bundle_hash);
+}
+
+/* The contracts of the tags that count for the period (as check_completeness: those in
+ * force at its start and those recorded within it) whose dates meet the period's local
+ * days, each once. */
+static void report_contracts(verify_state *vs, selgw_report_section *sec)
+{
+    char from_day[SELGW_DAY_TEXT_SIZE], to_day[SELGW_DAY_TEXT_SIZE];
+    selgw_format_day(selgw_local_day(vs->from_ns, vs->utc_offset_minutes), from_day);
+    selgw_format_day(selgw_local_day(vs->to_ns - 1, vs->utc_offset_minutes), to_day);
+    size_t in_force = SIZE_MAX;
+    for (size_t i = 0; i < vs->tag_count; i++)
+        if (vs->tags[i].time_ns <= vs->from_ns)
+            in_force = i;
+    for (size_t i = 0; i < vs->tag_count; i++) {
+        const tags_entry *t = &vs->tags[i];
+        if (i != in_force && (t->time_ns <= vs->from_ns || t->time_ns >= vs->to_ns))
+            continue;
+        for (size_t k = 0; k < t->tags->household_count; k++) {
+            const selgw_tags_household *h = &t->tags->households[k];
+            /* dates are YYYY-MM-DD (checked by the tags parser): they compare as text */
+            if (strcmp(h->from, to_day) > 0 || (h->to && strcmp(h->to, from_day) < 0))
+                continue;
+            char *hh = shown_text(h->household), *ct = shown_text(h->contract);
+            bool seen = false;
+            for (size_t j = 0; hh && ct && j < sec->contract_count && !seen; j++)
+                seen = !strcmp(sec->contracts[j].household, hh) &&
+                       !strcmp(sec->contracts[j].contract, ct);
+            selgw_report_contract *grown =
+                seen || !hh || !ct
+                    ? NULL
+                    : realloc(sec->contracts, (sec->contract_count + 1) * sizeof *grown);
+            if (!grown) {
+                if (!seen)
+                    vs->nomem = true;
+                free(hh);
+                free(ct);
+                continue;
+            }
+            sec->contracts = grown;
+            sec->contracts[sec->contract_count++] = (selgw_report_contract){
+                hh, ct, shown_text(h->from), h->to ? shown_text(h->to) : NULL};
+        }
+    }
+}
+
+static void report_devices(verify_state *vs, selgw_report_section *sec)
+{
+    sec->devices = calloc(vs->device_count ? vs->device_count : 1, sizeof *sec->devices);
+    if (!sec->devices) {
+        vs->nomem = true;
+        return;
+    }
+    for (size_t i = 0; i < vs->device_count; i++) {
+        const device_stats *d = &vs->devices[i];
+        selgw_report_device *rd = &sec->devices[sec->device_count++];
+        rd->id = report_text(vs, d->shown);
+        rd->chain = report_text(vs, d->chain_shown);
+        rd->polls = d->readings;
+        rd->ok = d->ok;
+        rd->failed = d->failed;
+        rd->other_plot = d->other_plot;
+        rd->outside = d->outside;
+        rd->has_interval = d->has_median;
+        rd->median_interval_ns = d->median_ns;
+        rd->coverage_percent = d->coverage;
+        rd->expected_polls = d->expected;
+        rd->first_ns = d->first_ns;
+        rd->last_ns = d->last_ns;
+        rd->fields = calloc(d->field_count ? d->field_count : 1, sizeof *rd->fields);
+        if (!rd->fields) {
+            vs->nomem = true;
+            continue;
+        }
+        for (size_t k = 0; k < d->field_count; k++) {
+            const field_stats *f = &d->fields[k];
+            selgw_report_field *rf = &rd->fields[rd->field_count++];
+            rf->name = report_text(vs, f->name);
+            rf->unit = report_text(vs, f->unit);
+            rf->count = f->count;
+            rf->out_of_range = f->out_of_range;
+            /* as the console prints them */
+            rf->min = f->min;
+            rf->max = f->max;
+            rf->mean = f->count ? f->sum / (double)f->count : NAN;
+            rf->days_left_out = !vs->days_kept && vs->days_fixed;
+            size_t n = 0;
+            for (int32_t day = 0; f->days && day < vs->day_count; day++)
+                n += f->days[day].count > 0;
+            if (!n)
+                continue;
+            rf->days = malloc(n * sizeof *rf->days);
+            if (!rf->days) {
+                vs->nomem = true;
+                continue;
+            }
+            for (int32_t day = 0; day < vs->day_count; day++) {
+                const day_stats *ds = &f->days[day];
+                if (ds->count)
+                    rf->days[rf->day_count++] = (selgw_report_day){
+                        vs->first_day + day, ds->count, ds->min, ds->max, ds->sum};
+            }
+        }
+    }
+}
+
+/* One section of the report with what verify found (and printed) for this bundle. */
+static void fill_report(verify_state *vs, const selgw_verify_options *opt, bool header_ok,
+                        const char *key_text, selgw_err result)
+{
+    selgw_report_section *sec = selgw_report_add_section(opt->report);
+    if (!sec)
+        return;
+    sec->bundle = shown_text(vs->name);
+    sec->verdict = result == SELGW_OK         ? SELGW_REPORT_VERIFIED
+                   : result == SELGW_ERR_AUTH ? SELGW_REPORT_KEY_UNTRUSTED
+                                              : SELGW_REPORT_NOT_VERIFIED;
+    sec->problems = calloc(vs->problems.count ? vs->problems.count : 1, sizeof *sec->problems);
+    for (size_t i = 0; sec->problems && i < vs->problems.count; i++)
+        sec->problems[sec->problem_count_listed++] = report_text(vs, vs->problems.items[i]);
+    sec->problem_count = vs->problem_count;
+    if (opt->lot)
+        sec->lot = shown_text(opt->lot);
+    /* the hash verify printed: the caller's (a lot bundle's, for its sections), else that
+     * of the stream read whole */
+    if (vs->bundle_hash[0])
+        sec->bundle_hash = strdup(vs->bundle_hash);
+    if (!header_ok)
+        return;
+    sec->public_key = report_text(vs, key_text);
+    sec->fingerprint = report_text(vs, vs->fingerprint);
+    sec->key_label = report_text(vs, vs->key_label);
+    sec->key_source = vs->key_from == KEY_GIVEN        ? SELGW_REPORT_KEY_GIVEN
+                      : vs->key_from == KEY_REGISTERED ? SELGW_REPORT_KEY_REGISTERED
+                                                       : SELGW_REPORT_KEY_BUNDLE;
+    sec->gateway = report_text(vs, vs->gateway);
+    sec->plot = report_text(vs, vs->plot);
+    sec->has_period = true;
+    sec->from_ns = vs->from_ns;
+    sec->to_ns = vs->to_ns;
+    if (!vs->days_fixed)
+        fix_days(vs); /* no reading in the period: the tags' offset all the same */
+    sec->utc_offset_minutes = vs->utc_offset_minutes;
+    sec->has_opening = vs->have_opening;
+    sec->opening_ns = vs->opening_time;
+    sec->has_closing = vs->last_was_seal;
+    sec->closing_ns = vs->last_seal_time;
+    sec->records = vs->records;
+    sec->chains = vs->chain_count;
+    sec->seals = vs->seals;
+    sec->clock_synchronised = vs->clock_synchronised;
+    sec->clock_records = vs->clock_records;
+    const selgw_tags *t = latest_tags(vs);
+    if (t) {
+        sec->has_tags = true;
+        sec->base_id = t->base_id ? shown_text(t->base_id) : NULL;
+        sec->base_name = t->base_name ? shown_text(t->base_name) : NULL;
+        sec->county = t->county ? shown_text(t->county) : NULL;
+        sec->township = t->township ? shown_text(t->township) : NULL;
+        sec->crop = t->crop ? shown_text(t->crop) : NULL;
+        sec->has_coordinates = t->has_coordinates;
+        sec->latitude = t->latitude;
+        sec->longitude = t->longitude;
+        sec->area_mu = t->area_mu;
+    }
+    report_contracts(vs, sec);
+    sec->households_seen =
+        calloc(vs->households.count ? vs->households.count : 1, sizeof *sec->households_seen);
+    for (size_t i = 0; sec->households_seen && i < vs->households.count; i++)
+        sec->households_seen[sec->household_seen_count++] =
+            report_text(vs, vs->households.items[i]);
+    report_devices(vs, sec);
+    /* the facts move to the report, in the order the console printed them */
+    sec->events = calloc(vs->event_count ? vs->event_count : 1, sizeof *sec->events);
+    for (size_t i = 0; sec->events && i < vs->event_count; i++) {
+        sec->events[sec->event_count++] = vs->events[i].fact;
+        memset(&vs->events[i].fact, 0, sizeof vs->events[i].fact);
+    }
 }
 
 /* ---- reading the bundle ----------------------------------------------------------------- */
@@ -1490,7 +1890,8 @@ static bool decide_key(verify_state *vs, const selgw_verify_options *opt,
                                              why, sizeof why);
         if (err != SELGW_OK) {
             char *w = shown_text(why);
-            fprintf(vs->out, "NOT VERIFIED: registered keys: %s\n", w ? w : "");
+            snprintf(vs->failure, sizeof vs->failure, "registered keys: %s", w ? w : "");
+            fprintf(vs->out, "NOT VERIFIED: %s\n", vs->failure);
             free(w);
             return false;
         }
@@ -1940,9 +2341,10 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     }
     uint8_t given[SELGW_PUBLIC_KEY_BYTES];
     if (opt && opt->pubkey && !selgw_public_key_parse(opt->pubkey, given)) {
-        char *k = shown_text(opt->pubkey);
-        fprintf(out, "NOT VERIFIED: the given key is not ed25519:<64 hex digits>: %s\n",
-                k ? k : "");
+        char *k = shown_text(opt->pubkey), why[300];
+        snprintf(why, sizeof why, "the given key is not ed25519:<64 hex digits>: %s", k ? k : "");
+        fprintf(out, "NOT VERIFIED: %s\n", why);
+        report_failure(opt, name, why);
         free(k);
         return SELGW_ERR_INVALID;
     }
@@ -1951,6 +2353,8 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     vs.out = out;
     vs.name = name;
     vs.run_state = -1;
+    vs.report = opt && opt->report;
+    vs.tags_offset_minutes = vs.utc_offset_minutes = DEFAULT_UTC_OFFSET_MINUTES;
     bundle_reading br = {.key_ok = true, .opt = opt};
     br.rec = malloc(sizeof *br.rec);
     vs.seal_payload = malloc(SELGW_RECORD_MAX_PAYLOAD);
@@ -2011,6 +2415,7 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     free(reader.carry);
     free(br.rec);
     if (!br.key_ok) {
+        report_failure(opt, name, vs.failure);
         verify_state_free(&vs);
         return SELGW_ERR_INVALID;
     }
@@ -2060,18 +2465,23 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
                     selgw_format_instant(vs.last_seal_covers, c),
                     selgw_format_instant(vs.to_ns, b));
         }
-        for (size_t i = 0; i < vs.device_count; i++)
+        for (size_t i = 0; i < vs.device_count; i++) {
             end_failed_run(&vs, &vs.devices[i]);
+            finish_device(&vs, &vs.devices[i]);
+        }
         if (!vs.nomem)
             print_summary(&vs, br.key_text);
     }
     if (vs.nomem) {
         fprintf(out, "NOT VERIFIED: out of memory while verifying\n");
+        report_failure(opt, name, "out of memory while verifying");
         verify_state_free(&vs);
         return SELGW_ERR_NOMEM;
     }
     selgw_err result;
     print_verdict(&vs, &result);
+    if (vs.report)
+        fill_report(&vs, opt, header_ok, br.key_text, result);
     verify_state_free(&vs);
     return result;
 }
@@ -2082,12 +2492,15 @@ selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *op
         out = stdout;
     if (!path) {
         fprintf(out, "NOT VERIFIED: no bundle given\n");
+        report_failure(opt, NULL, "no bundle given");
         return SELGW_ERR_INVALID;
     }
     FILE *f = selgw_bundle_open_read(path, NULL, 0);
     if (!f) {
-        char *p = shown_text(path);
-        fprintf(out, "NOT VERIFIED: %s: %s\n", p ? p : "", strerror(errno));
+        char *p = shown_text(path), why[600];
+        snprintf(why, sizeof why, "%s: %s", p ? p : "", strerror(errno));
+        fprintf(out, "NOT VERIFIED: %s\n", why);
+        report_failure(opt, path, why);
         free(p);
         return SELGW_ERR_IO;
     }

@@ -5,7 +5,8 @@ One plot, four devices, one reading a minute for 180 days (1,036,800 readings), 
 sealed every 10 minutes of their time with a fresh key (tests/bench/journal_fill), then
 `selgw export` for the season, gzip-compressed (the default) and plain, and `selgw verify`
 of each. Prints both sizes and their ratio, the bundle hash (the same for both forms), and
-the time and peak memory of export and verification of each form; exits non-zero if a
+the time and peak memory of export and verification of each form, and of verification with
+`--report` (the HTML report people read); exits non-zero if a
 bundle does not verify or the two hashes differ. Asserts nothing about time."""
 import argparse
 import os
@@ -95,9 +96,11 @@ def main():
                                  % (form, exported_hash))
             figures[form] = (os.path.getsize(bundle), export_s, export_mib, verify_s,
                              verify_mib, exported_hash, summary)
-            # --- HTML report (integrator): once gateway/evidence/report.h exists, time
-            # `selgw verify BUNDLE --pubkey KEY --report FILE.html` here for each form and
-            # print "  report (%s)  %.1f s, peak RSS %.0f MiB, %.1f MB of HTML". ---
+            # the same with the report people read (daily statistics per device, field and day)
+            html = os.path.join(tmp, "season-%s.html" % form)
+            report_s, report_mib, _ = timed([benchlib.SELGW, "verify", bundle, "--pubkey",
+                                             pubkey, "--report", html])
+            figures[form] += (report_s, report_mib, os.path.getsize(html))
         if figures["gzip"][5] != figures["plain"][5]:
             raise SystemExit("the gzip and the plain bundle have different hashes")
         plain_size, gz_size = figures["plain"][0], figures["gzip"][0]
@@ -109,10 +112,13 @@ def main():
                                                plain_size / max(gz_size, 1)))
         print("  bundle hash        %s (both forms)" % figures["gzip"][5])
         for form in ("gzip", "plain"):
-            size, export_s, export_mib, verify_s, verify_mib, _, summary = figures[form]
+            (size, export_s, export_mib, verify_s, verify_mib, _, summary, report_s,
+             report_mib, html_size) = figures[form]
             print("  export (%-5s)     %.1f s, peak RSS %.0f MiB" % (form, export_s, export_mib))
             print("  verify (%-5s)     %.1f s (%.0f records/s), peak RSS %.0f MiB"
                   % (form, verify_s, records / verify_s, verify_mib))
+            print("  report (%-5s)     %.1f s with --report, peak RSS %.0f MiB, %.0f kB of HTML"
+                  % (form, report_s, report_mib, html_size / 1e3))
         print("  " + [x for x in figures["gzip"][6].splitlines()
                       if x.startswith("VERIFIED")][0][:150])
     finally:

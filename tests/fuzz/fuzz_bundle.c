@@ -3,15 +3,17 @@
  * key its own header names, so that inputs mutated from genuine bundles reach the checks
  * behind a valid signature too. An input that begins as gzip does (1f 8b) is verified from
  * a file, as `selgw verify` does, through the bundle reader's gzip stream (truncated and
- * damaged streams). Seeds: tests/fuzz/corpus/bundle (tests/fuzz/make_seeds.py). */
+ * damaged streams). The report is filled and rendered as well. Seeds: tests/fuzz/corpus/bundle (tests/fuzz/make_seeds.py). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "evidence/evidence.h"
+#include "evidence/report.h"
 
 /* A gzip input: written to an anonymous file, verified by its /proc/self/fd path. */
 static void verify_gzip_file(const uint8_t *data, size_t size, FILE *sink)
@@ -54,8 +56,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *in = fmemopen((void *)data, size, "r");
     if (!in)
         return 0;
-    selgw_verify_options opt = {.pubkey = key[0] ? key : NULL};
+    /* the report too: filled from the same facts and rendered; no bundle text may ever
+     * become markup of its own */
+    selgw_report *report = selgw_report_new("en");
+    selgw_verify_options opt = {.pubkey = key[0] ? key : NULL, .report = report};
     selgw_evidence_verify_stream(in, "fuzz input", &opt, sink);
     fclose(in);
+    char *html = report ? selgw_report_html(report, NULL) : NULL;
+    if (html && (strstr(html, "<script") || strstr(html, "<b>") || strstr(html, "<img")))
+        abort();
+    free(html);
+    selgw_report_free(report);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "config.h"
 #include "evidence/bundle_io.h"
 #include "evidence/evidence.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
 #include "evidence/provenance.h"
+#include "evidence/report.h"
 #include "journal/record.h"
 #include "sensors/profile.h"
 #include "test_farm.h"
@@ -547,6 +550,101 @@ static void test_export_compressed(void **state)
     assert_null(strstr(out, "  bundle:     ")); /* no hash of a bundle not read whole */
     free(out);
     snprintf(f->bundle, sizeof f->bundle, "%s", plain_path);
+}
+
+/* With a report, verify prints the same and adds one section per call with the facts it
+ * printed: the figures per device and field, daily statistics, the events with their
+ * parts, the clock, the place and the contracts; a bundle that cannot be read gives a
+ * section saying why. */
+static void test_verify_fills_report(void **state)
+{
+    fixture *f = *state;
+    build_journal(f, true);
+    export_ok(f, "hw-a", T1, T2);
+    char *plain = NULL;
+    expect_verified(f, f->public_key, &plain);
+    selgw_report *r = selgw_report_new("zh");
+    assert_non_null(r);
+    selgw_verify_options opt = {.pubkey = f->public_key, .report = r, .lot = "ZY-2026-001"};
+    for (int pass = 0; pass < 2; pass++) { /* a lot's bundle: one section per plot */
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        assert_int_equal(selgw_evidence_verify(f->bundle, &opt, out), SELGW_OK);
+        fclose(out);
+        assert_string_equal(text, plain);
+        free(text);
+    }
+    free(plain);
+    assert_int_equal(selgw_report_section_count(r), 2);
+    selgw_report_section *s = selgw_report_section_at(r, 0);
+    assert_int_equal(s->verdict, SELGW_REPORT_VERIFIED);
+    assert_int_equal(s->key_source, SELGW_REPORT_KEY_GIVEN);
+    assert_string_equal(s->plot, "hw-a");
+    assert_string_equal(s->gateway, "gw-1");
+    assert_string_equal(s->lot, "ZY-2026-001");
+    assert_int_equal(s->from_ns, T1);
+    assert_int_equal(s->utc_offset_minutes, 480); /* the tags give none: +08:00 */
+    assert_true(s->clock_synchronised);
+    assert_string_equal(s->county, "紫阳县");
+    assert_string_equal(s->base_name, "汉王");
+    assert_true(s->contract_count >= 2);
+    assert_string_equal(s->contracts[0].household, "HH-001");
+    assert_null(s->contracts[0].to);
+    assert_int_equal(s->device_count, 2);
+    const selgw_report_device *d = &s->devices[1];
+    assert_string_equal(d->id, "soil-2");
+    assert_int_equal(d->polls, 6);
+    assert_int_equal(d->ok, 5);
+    assert_int_equal(d->failed, 1);
+    assert_true(d->has_interval);
+    assert_int_equal(d->median_interval_ns, 60 * SEC);
+    assert_true(d->field_count > 0);
+    for (size_t k = 0; k < d->field_count; k++) {
+        const selgw_report_field *fs = &d->fields[k];
+        /* the period is five minutes of one local day: that day holds every value */
+        assert_int_equal(fs->day_count, 1);
+        assert_int_equal(fs->days[0].day, selgw_local_day(T1, 480));
+        assert_int_equal(fs->days[0].count, fs->count);
+        assert_true(fs->days[0].min == fs->min && fs->days[0].max == fs->max);
+        assert_true(fabs(fs->days[0].sum / (double)fs->days[0].count - fs->mean) < 1e-9);
+    }
+    bool annotation = false, failed = false;
+    for (size_t i = 0; i < s->event_count; i++) {
+        const selgw_report_event *e = &s->events[i];
+        if (i)
+            assert_true(e->time_ns >= s->events[i - 1].time_ns);
+        if (e->kind == SELGW_REPORT_ANNOTATION) {
+            annotation = true;
+            assert_string_equal(e->text, "lab: no pesticide residue found");
+            assert_string_equal(e->detail, "LAB-2026-118");
+        }
+        if (e->kind == SELGW_REPORT_FAILED_POLLS) {
+            failed = true;
+            assert_string_equal(e->device, "soil-2");
+            assert_string_equal(e->status, "timeout");
+            assert_int_equal(e->polls, 1);
+        }
+    }
+    assert_true(annotation && failed);
+    char *html = selgw_report_html(r, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "已验证"));
+    assert_non_null(strstr(html, "id=\"section-2\""));
+    free(html);
+
+    /* a bundle that is not there */
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    assert_int_equal(selgw_evidence_verify("/nonexistent/bundle", &opt, out), SELGW_ERR_IO);
+    fclose(out);
+    free(text);
+    assert_int_equal(selgw_report_section_count(r), 3);
+    s = selgw_report_section_at(r, 2);
+    assert_int_equal(s->verdict, SELGW_REPORT_NOT_VERIFIED);
+    assert_non_null(strstr(s->error, "No such file"));
+    selgw_report_free(r);
 }
 
 static void test_export_other_plot(void **state)
@@ -1446,6 +1544,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_export_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_compressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_fills_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_other_plot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_without_opening_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_needs_closing_seal, setup, teardown),
