@@ -35,6 +35,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle  # noqa: E402
 import harness as h  # noqa: E402
 
 try:
@@ -148,13 +149,12 @@ class Report(unittest.TestCase):
             for p in (gw, sim):
                 if p:
                     p.stop()
-        cls.bundle = os.path.join(cls.dir, "plot-tea.evidence")
+        cls.bundle = os.path.join(cls.dir, "plot-tea.evidence.gz")  # gzip, as export writes
         res = h.selgw("export", "-c", cls.cfg_path, "--plot", "plot-tea", "--from",
                       utc(t0 + 2), "--to", utc(time.time() - 1), "-o", cls.bundle)
         assert res.returncode == 0, res.describe()
         # one byte of a record in the middle changed
-        with open(cls.bundle) as f:
-            lines = f.read().splitlines()
+        lines = bundle.read_text(cls.bundle).decode().splitlines()
         records = [i for i, x in enumerate(lines) if x.startswith("record ")]
         i = records[len(records) // 2]
         tag, seq, payload = lines[i].split(" ", 2)
@@ -224,11 +224,11 @@ class Report(unittest.TestCase):
     # ---- the tests -----------------------------------------------------------------------------
 
     def test_console_and_exit_status_unchanged(self):
-        for bundle, status in ((self.bundle, 0), (self.tampered, 1)):
-            plain = self.verify(bundle)
+        for path, status in ((self.bundle, 0), (self.tampered, 1)):
+            plain = self.verify(path)
             self.assertEqual(plain.returncode, status, plain.describe())
             for lang in ("zh", "en"):
-                res, _ = self.report(bundle, f"same-{lang}", "--lang", lang)
+                res, _ = self.report(path, f"same-{lang}", "--lang", lang)
                 self.assertEqual(res.returncode, status, res.describe())
                 self.assertEqual(res.stdout, plain.stdout)
         res = self.verify(self.bundle, "--report", os.path.join(self.dir, "x.html"),
