@@ -18,7 +18,10 @@
  * Members in this order: format (1), plot, base (id, name, county, township, latitude,
  * longitude as the config has them), crop, area_mu, households (household, contract,
  * from, to: local dates, to null when open-ended), devices (id, bus, unit_id, profile,
- * serial, calibration: field, scale, offset). */
+ * serial, calibration: field, scale, offset), location (null, {latitude, longitude} or
+ * {boundary: [[lat, lon], ...]}), utc_offset ("+08:00"), products (the GI products of the
+ * config whose crops include the plot's crop: name, crops, area {counties, townships,
+ * polygon or null}, season_days). */
 size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot, char *buf, size_t cap);
 
 /* A TAGS record's text read back (the verifier and the exporter need the plot's devices;
@@ -40,6 +43,20 @@ typedef struct selgw_tags_device {
     selgw_tags_calibration *calibration;
 } selgw_tags_device;
 
+/* A geographic-indication product as the tags record it (docs/RECORD.md, "Tags"). */
+typedef struct selgw_tags_product {
+    char *name;
+    size_t crop_count;
+    char **crops;
+    size_t county_count;
+    char **counties;
+    size_t township_count;
+    char **townships;
+    size_t polygon_count; /* 0: no polygon */
+    double (*polygon)[2]; /* [latitude, longitude] */
+    int season_days;
+} selgw_tags_product;
+
 typedef struct selgw_tags {
     int format;
     char *plot, *crop;
@@ -50,6 +67,14 @@ typedef struct selgw_tags {
     selgw_tags_household *households;
     size_t device_count;
     selgw_tags_device *devices;
+    /* Recorded since issue 12; absent (false, 0, NULL) in older tags. */
+    bool has_location;
+    double plot_latitude, plot_longitude; /* the plot's point, when has_location */
+    size_t boundary_count;                /* or its boundary (>= 3 points) */
+    double (*boundary)[2];
+    char *utc_offset; /* "+08:00", or NULL */
+    size_t product_count;
+    selgw_tags_product *products;
 } selgw_tags;
 
 /* Parses a TAGS text (format 1, as selgw_plot_tags_text writes it; members it does not

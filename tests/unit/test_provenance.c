@@ -44,6 +44,7 @@ typedef struct fixture {
 
     test_farm farm;
     selgw_field_calibration calibrations[2];
+    selgw_product products[3];
 } fixture;
 
 /* Two bases (one without coordinates), two plots, two buses; plot hw-a has two contracts
@@ -82,6 +83,40 @@ static void config_init(fixture *f)
     d[2].bus = 1;
     d[2].unit_id = 247;
     f->farm.cfg.journal = (selgw_journal_config){.dir = f->journal_dir};
+    f->farm.cfg.utc_offset_minutes = 8 * 60;
+    f->farm.plots[0].has_point = true;
+    f->farm.plots[0].latitude = 32.5211;
+    f->farm.plots[0].longitude = 108.5302;
+    static double boundary[3][2] = {{32.1, 108.1}, {32.2, 108.1}, {32.2, 108.25}};
+    f->farm.plots[1].boundary = boundary;
+    f->farm.plots[1].boundary_count = 3;
+    static char *tea[] = {"tea"}, *both[] = {"konjac", "tea"}, *ziyang[] = {"紫阳县"},
+                *towns[] = {"汉王镇", "蒿坪镇"};
+    static double polygon[3][2] = {{32, 108}, {33.5, 108}, {33.5, 109.25}};
+    f->products[0] = (selgw_product){.name = "紫阳富硒茶",
+                                     .crop_count = 1,
+                                     .crops = tea,
+                                     .county_count = 1,
+                                     .counties = ziyang,
+                                     .season_days = 365};
+    /* not a product of tea only: the konjac plot lists it too; the cabbage one no plot */
+    f->products[1] = (selgw_product){.name = "GI \"poly\"",
+                                     .crop_count = 2,
+                                     .crops = both,
+                                     .township_count = 2,
+                                     .townships = towns,
+                                     .polygon_count = 3,
+                                     .polygon = polygon,
+                                     .season_days = 200};
+    static char *cabbage[] = {"cabbage"};
+    f->products[2] = (selgw_product){.name = "cabbage GI",
+                                     .crop_count = 1,
+                                     .crops = cabbage,
+                                     .county_count = 1,
+                                     .counties = ziyang,
+                                     .season_days = 1};
+    f->farm.cfg.products = f->products;
+    f->farm.cfg.product_count = 3;
 }
 
 static int setup(void **state)
@@ -226,7 +261,13 @@ static void test_tags_text_exact(void **state)
            "\"serial\":\"SN-0042\",\"calibration\":[{\"field\":\"soil_temperature\",\"scale\":1,"
            "\"offset\":-0.25},{\"field\":\"soil_moisture\",\"scale\":1.02,\"offset\":-1.5}]},"
            "{\"id\":\"soil-3\",\"bus\":\"tcp-1\",\"unit_id\":247,\"profile\":\"test-soil\","
-           "\"serial\":\"\",\"calibration\":[]}]}");
+           "\"serial\":\"\",\"calibration\":[]}],"
+           "\"location\":{\"latitude\":32.5211,\"longitude\":108.5302},\"utc_offset\":\"+08:00\","
+           "\"products\":[{\"name\":\"紫阳富硒茶\",\"crops\":[\"tea\"],\"area\":{"
+           "\"counties\":[\"紫阳县\"],\"townships\":[],\"polygon\":null},\"season_days\":365},"
+           "{\"name\":\"GI \\\"poly\\\"\",\"crops\":[\"konjac\",\"tea\"],\"area\":{"
+           "\"counties\":[],\"townships\":[\"汉王镇\",\"蒿坪镇\"],\"polygon\":[[32,108],"
+           "[33.5,108],[33.5,109.25]]},\"season_days\":200}]}");
     free(a);
 
     /* no coordinates, no area, no contracts; an empty county is not configured (null, as
@@ -238,7 +279,17 @@ static void test_tags_text_exact(void **state)
            "\"county\":null,\"township\":null,\"latitude\":null,\"longitude\":null},"
            "\"crop\":\"konjac\",\"area_mu\":0,\"households\":[],\"devices\":["
            "{\"id\":\"soil-2\",\"bus\":\"rs485-1\",\"unit_id\":3,\"profile\":\"test-soil\","
-           "\"serial\":\"\",\"calibration\":[]}]}");
+           "\"serial\":\"\",\"calibration\":[]}],"
+           "\"location\":{\"boundary\":[[32.1,108.1],[32.2,108.1],[32.2,108.25]]},"
+           "\"utc_offset\":\"+08:00\",\"products\":[{\"name\":\"GI \\\"poly\\\"\","
+           "\"crops\":[\"konjac\",\"tea\"],\"area\":{\"counties\":[],\"townships\":[\"汉王镇\","
+           "\"蒿坪镇\"],\"polygon\":[[32,108],[33.5,108],[33.5,109.25]]},\"season_days\":200}]}");
+    free(b);
+    /* without location and products: null and [] */
+    f->farm.cfg.product_count = 0;
+    f->farm.plots[1].boundary_count = 0;
+    b = tags_text(&f->farm.cfg, 1);
+    assert_non_null(strstr(b, "\"location\":null,\"utc_offset\":\"+08:00\",\"products\":[]}"));
     free(b);
 }
 
@@ -482,7 +533,7 @@ static void test_tags_parse_refusals(void **state)
     parse_refused(no_devices, "not tags of format 1: devices is missing or of the wrong type");
     free(no_devices);
     char *devices_object = replaced(text, "\"devices\":[", "\"devices\":{\"x\":[");
-    char *fixed = replaced(devices_object, "]}]}", "]}]}}");
+    char *fixed = replaced(devices_object, "]}],\"location\"", "]}]},\"location\"");
     parse_refused(fixed, "devices is missing or of the wrong type");
     free(devices_object);
     free(fixed);
@@ -515,6 +566,79 @@ static void test_tags_parse_refusals(void **state)
     assert_int_equal(selgw_tags_parse("{", 1, &t, NULL, 0), SELGW_ERR_CORRUPT);
     assert_null(t);
     free(text);
+}
+
+/* The place members read back: the plot's point or boundary, the offset, the products
+ * with their areas; tags written before them (no such members) still parse, without
+ * them; members of the wrong shape are refused. */
+static void test_tags_place_round_trip(void **state)
+{
+    fixture *f = *state;
+    char *a = tags_text(&f->farm.cfg, 0);
+    selgw_tags *t = parse_ok(a);
+    assert_true(t->has_location);
+    assert_true(t->plot_latitude == 32.5211 && t->plot_longitude == 108.5302);
+    assert_int_equal(t->boundary_count, 0);
+    assert_string_equal(t->utc_offset, "+08:00");
+    assert_int_equal(t->product_count, 2);
+    assert_string_equal(t->products[0].name, "紫阳富硒茶");
+    assert_int_equal(t->products[0].crop_count, 1);
+    assert_string_equal(t->products[0].crops[0], "tea");
+    assert_int_equal(t->products[0].county_count, 1);
+    assert_string_equal(t->products[0].counties[0], "紫阳县");
+    assert_int_equal(t->products[0].township_count, 0);
+    assert_int_equal(t->products[0].polygon_count, 0);
+    assert_int_equal(t->products[0].season_days, 365);
+    assert_string_equal(t->products[1].name, "GI \"poly\"");
+    assert_int_equal(t->products[1].township_count, 2);
+    assert_string_equal(t->products[1].townships[1], "蒿坪镇");
+    assert_int_equal(t->products[1].polygon_count, 3);
+    assert_true(t->products[1].polygon[2][0] == 33.5 && t->products[1].polygon[2][1] == 109.25);
+    assert_int_equal(t->products[1].season_days, 200);
+    selgw_tags_free(t);
+
+    char *b = tags_text(&f->farm.cfg, 1);
+    t = parse_ok(b);
+    assert_false(t->has_location);
+    assert_int_equal(t->boundary_count, 3);
+    assert_true(t->boundary[1][0] == 32.2 && t->boundary[2][1] == 108.25);
+    assert_int_equal(t->product_count, 1);
+    selgw_tags_free(t);
+
+    /* tags of before: no location, offset or products */
+    const char *cut = strstr(a, ",\"location\":");
+    char *old = NULL;
+    assert_true(asprintf(&old, "%.*s}", (int)(cut - a), a) > 0);
+    t = parse_ok(old);
+    assert_false(t->has_location);
+    assert_null(t->utc_offset);
+    assert_int_equal(t->product_count, 0);
+    assert_int_equal(t->device_count, 2);
+    selgw_tags_free(t);
+    free(old);
+
+    char *bad = replaced(a, "\"latitude\":32.5211", "\"latitude\":95");
+    parse_refused(bad, "location");
+    free(bad);
+    bad = replaced(b, "[[32.1,108.1],[32.2,108.1],", "[[32.1,108.1],");
+    parse_refused(bad, "location");
+    free(bad);
+    bad = replaced(b, "[[32,108],", "[[32,108,1],");
+    parse_refused(bad, "polygon");
+    free(bad);
+    bad = replaced(a, "\"season_days\":365", "\"season_days\":0.5");
+    parse_refused(bad, "season_days");
+    free(bad);
+    bad = replaced(a, "\"counties\":[\"紫阳县\"]", "\"counties\":\"紫阳县\"");
+    parse_refused(bad, "counties");
+    free(bad);
+    bad = replaced(a, "\"products\":[", "\"products\":{\"x\":[");
+    char *fixed = replaced(bad, "\"season_days\":200}]}", "\"season_days\":200}]}}");
+    parse_refused(fixed, "products");
+    free(bad);
+    free(fixed);
+    free(a);
+    free(b);
 }
 
 /* ---- annotations --------------------------------------------------------------------- */
@@ -822,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tags_no_ambiguity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_parse_ignores_unknown_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_parse_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tags_place_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_accepts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotations_read_back, setup, teardown),
