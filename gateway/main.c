@@ -24,6 +24,7 @@
  * The global flags -v, -q, -h and --log-level LEVEL go before or after the command. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +43,7 @@
 #include "evidence/evidence.h"
 #include "evidence/provenance.h"
 #include "evidence/keys.h"
+#include "evidence/lot.h"
 #include "gateway.h"
 #include "journal/journal.h"
 #include "sinks/lineproto.h"
@@ -102,9 +104,21 @@ typedef struct annotate_options {
 } annotate_options;
 
 typedef struct export_options {
-    const char *config_path, *plot, *output;
+    const char *config_path, *plot, *output, *lot;
     time_flag from, to;
 } export_options;
+
+/* A flag that may be given more than once (--plot of a lot): its values in order. */
+#define LIST_FLAG_MAX 64
+typedef struct list_flag {
+    const char *items[LIST_FLAG_MAX];
+    size_t count;
+} list_flag;
+
+typedef struct lot_options {
+    const char *config_path, *id, *product, *quantity, *unit, *processing;
+    list_flag plots, households, refs;
+} lot_options;
 
 typedef struct verify_options {
     const char *bundle_path, *pubkey, *keys, *plot;
@@ -130,6 +144,7 @@ typedef union command_options {
     pubkey_options pubkey;
     annotate_options annotate;
     export_options export;
+    lot_options lot;
     verify_options verify;
     status_options status;
     help_options help;
@@ -522,9 +537,32 @@ static int cmd_annotate(const command_options *options)
     return err == SELGW_OK ? 0 : 1;
 }
 
+/* `selgw export --lot ID -o FILE`: the lot's bundle. */
+static int export_lot(const export_options *opt)
+{
+    if (opt->plot || opt->from.given || opt->to.given || !opt->output) {
+        fprintf(stderr, "selgw export: --lot ID takes -o FILE and no --plot, --from or --to (the "
+                        "lot says its plots and their periods)\n");
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config_read_only(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    char why[768] = "";
+    selgw_err err = selgw_evidence_export_lot(cfg, opt->lot, opt->output, why, sizeof why);
+    if (err != SELGW_OK)
+        fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
+    else
+        fprintf(stderr, "selgw export: lot %s written to %s\n", opt->lot, opt->output);
+    selgw_config_free(cfg);
+    return err == SELGW_OK ? 0 : 1;
+}
+
 static int cmd_export(const command_options *options)
 {
     const export_options *opt = &options->export;
+    if (opt->lot)
+        return export_lot(opt);
     if (!opt->plot || !opt->from.given || !opt->to.given || !opt->output) {
         fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
         return EXIT_CONFIG;
@@ -555,6 +593,72 @@ static int cmd_export(const command_options *options)
     else
         fprintf(stderr, "selgw export: evidence for plot %s written to %s\n", opt->plot,
                 opt->output);
+    selgw_config_free(cfg);
+    return err == SELGW_OK ? 0 : 1;
+}
+
+static int cmd_lot(const command_options *options)
+{
+    const lot_options *opt = &options->lot;
+    if (!opt->id || !opt->product || !opt->plots.count || !opt->quantity || !opt->unit) {
+        fprintf(stderr, "selgw lot: --id ID --product NAME --plot P:FROM..TO --quantity Q --unit U "
+                        "are required\n");
+        return EXIT_CONFIG;
+    }
+    char *end = NULL;
+    errno = 0;
+    double quantity = strtod(opt->quantity, &end);
+    if (errno || end == opt->quantity || *end) {
+        fprintf(stderr, "selgw lot: --quantity %s: not a number\n", opt->quantity);
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config_read_only(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    selgw_lot_request req = {.id = opt->id,
+                             .product = opt->product,
+                             .unit = opt->unit,
+                             .processing = opt->processing,
+                             .quantity = quantity,
+                             .plot_count = opt->plots.count,
+                             .plots = opt->plots.items,
+                             .household_count = opt->households.count,
+                             .households = opt->households.items,
+                             .ref_count = opt->refs.count,
+                             .refs = opt->refs.items};
+    char why[768] = "";
+    char *json = NULL;
+    selgw_err err = selgw_lot_build(cfg, &req, selgw_utc_ns(), &json, why, sizeof why);
+    if (err == SELGW_OK && selgw_lot_is_queued(cfg->journal.dir, opt->id)) {
+        snprintf(why, sizeof why, "lot %s is already queued (the gateway journals it soon)",
+                 opt->id);
+        err = SELGW_ERR_INVALID;
+    }
+    if (err == SELGW_OK) {
+        selgw_lot_record *records = NULL;
+        size_t count = 0;
+        err = selgw_lot_records(cfg, opt->id, &records, &count, why, sizeof why);
+        if (err == SELGW_OK && count) {
+            snprintf(why, sizeof why,
+                     "lot %s is already recorded (journal record %" PRIu64 ", plot %s): a lot id "
+                     "is recorded once",
+                     opt->id, records[0].jseq, records[0].plot);
+            err = SELGW_ERR_INVALID;
+        }
+        selgw_lot_records_free(records, count);
+    }
+    if (err == SELGW_OK)
+        err = selgw_lot_spool(cfg, opt->id, json, why, sizeof why);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw lot: %s\n", why[0] ? why : selgw_strerror(err));
+    } else {
+        printf("%s\n", json);
+        fprintf(stderr,
+                "selgw lot: lot %s queued for %zu plot%s; the running gateway records it in "
+                "each plot's chain within a second (or at its next start)\n",
+                opt->id, opt->plots.count, opt->plots.count == 1 ? "" : "s");
+    }
+    free(json);
     selgw_config_free(cfg);
     return err == SELGW_OK ? 0 : 1;
 }
@@ -666,6 +770,7 @@ static int cmd_set_address(const command_options *options)
 
 typedef enum flag_kind {
     FLAG_TEXT,  /* takes a value, kept as typed: a const char * field */
+    FLAG_LIST,  /* takes a value, may be given again: a list_flag field */
     FLAG_TIME,  /* takes a time (selgw_parse_cli_time): a time_flag field */
     FLAG_TRUE,  /* a bool field set to true */
     FLAG_SET,   /* an int field set to the flag's value */
@@ -687,6 +792,10 @@ typedef struct flag {
 #define TEXT_FLAG(name, letter, value_name, type, field, help)                                     \
     {                                                                                              \
         name, letter, FLAG_TEXT, value_name, offsetof(type, field), 0, help                        \
+    }
+#define LIST_FLAG(name, value_name, type, field, help)                                             \
+    {                                                                                              \
+        name, 0, FLAG_LIST, value_name, offsetof(type, field), 0, help                             \
     }
 #define TIME_FLAG(name, value_name, type, field, help)                                             \
     {                                                                                              \
@@ -753,6 +862,23 @@ static const flag export_flags[] = {
     TIME_FLAG("from", "T1", export_options, from, "the period's start (inclusive)"),
     TIME_FLAG("to", "T2", export_options, to, "the period's end (exclusive)"),
     TEXT_FLAG("output", 'o', "BUNDLE", export_options, output, "the evidence file to write"),
+    TEXT_FLAG("lot", 0, "ID", export_options, lot,
+              "instead of --plot, --from, --to: the lot's bundle (its plots' seasons)"),
+    {0},
+};
+
+static const flag lot_flags[] = {
+    CONFIG_FLAG(lot_options),
+    TEXT_FLAG("id", 0, "ID", lot_options, id, "the lot's id (letters, digits, '.', '_', '-')"),
+    TEXT_FLAG("product", 0, "NAME", lot_options, product, "a product of the config's products"),
+    LIST_FLAG("plot", "P:FROM..TO", lot_options, plots,
+              "a plot of the lot and its harvest days (local, YYYY-MM-DD); again for more"),
+    TEXT_FLAG("quantity", 0, "Q", lot_options, quantity, "how much the lot is"),
+    TEXT_FLAG("unit", 0, "U", lot_options, unit, "of the quantity, e.g. kg"),
+    LIST_FLAG("household", "CODE", lot_options, households,
+              "a household who picked (contracted on a plot of the lot); again for more"),
+    TEXT_FLAG("processing", 0, "TEXT", lot_options, processing, "how the lot was processed"),
+    LIST_FLAG("ref", "REF", lot_options, refs, "a reference (lab report...); again for more"),
     {0},
 };
 
@@ -1018,10 +1144,16 @@ static const command commands[] = {
      "record a lab result or note for plot P (e.g. a soil selenium analysis with its lab\n"
      "report number); the running gateway chains and seals it with the readings\n",
      annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
-    {"export", "[[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE",
+    {"export", "[[-c] FILE] (--plot P --from T1 --to T2 | --lot ID) -o BUNDLE",
      "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
-     "history, the seals that cover the period and the public key\n",
+     "history, the seals that cover the period and the public key; or of a lot\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
+    {"lot",
+     "[[-c] FILE] --id ID --product NAME --plot P:FROM..TO [--plot ...] --quantity Q --unit U\n"
+     "    [--household CODE ...] [--processing TEXT] [--ref REF ...]",
+     "record a harvest lot of a GI product in its plots' chains (docs/EVIDENCE.md, Lots);\n"
+     "the running gateway journals it; then `selgw export --lot ID` writes its evidence\n",
+     lot_flags, "FILE", offsetof(command_options, lot.config_path), cmd_lot},
     {"verify", "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2]",
      "check an evidence bundle offline (no server, no config): signatures, links, nothing\n"
      "missing or added, every device of the plot present, seals covering the period; print a\n"
@@ -1253,7 +1385,8 @@ static void refuse_flag(const command *cmd, const char *spelled, const struct op
 
 static bool takes_value(const flag *f)
 {
-    return f->kind == FLAG_TEXT || f->kind == FLAG_TIME || f->kind == FLAG_LEVEL;
+    return f->kind == FLAG_TEXT || f->kind == FLAG_LIST || f->kind == FLAG_TIME ||
+           f->kind == FLAG_LEVEL;
 }
 
 static bool apply_flag(const command *cmd, const flag *f, const char *spelled, const char *value,
@@ -1270,6 +1403,16 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
         }
         *(const char **)field = value;
         return true;
+    case FLAG_LIST: {
+        list_flag *l = (list_flag *)field;
+        if (l->count == LIST_FLAG_MAX) {
+            fprintf(stderr, "selgw %s: %s: at most %d of them\n", cmd ? cmd->name : "", spelled,
+                    LIST_FLAG_MAX);
+            return false;
+        }
+        l->items[l->count++] = value;
+        return true;
+    }
     case FLAG_TIME: {
         time_flag *t = (time_flag *)field;
         char why[256];

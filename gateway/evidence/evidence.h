@@ -24,6 +24,24 @@
 selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
                                 int64_t to_ns, const char *out_path, char *why, size_t why_cap);
 
+/* `selgw export --lot ID`: the lot bundle (docs/EVIDENCE.md, "Lot bundle format"): the lot's
+ * text, then for each of its plots a whole plot bundle of [season_from 00:00, harvest_to +
+ * 1 day 00:00) local, closed by a seal after the plot's LOT record. SELGW_ERR_NOT_FOUND when
+ * the lot is not journaled (`why` says if it is still queued). */
+selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
+                                    const char *out_path, char *why, size_t why_cap);
+
+/* The LOT records of a lot: from the journal and the plot chain log (each once). */
+typedef struct selgw_lot_record {
+    char *plot;
+    uint64_t jseq;
+    char *text;
+} selgw_lot_record;
+selgw_err selgw_lot_records(const selgw_config *cfg, const char *lot, selgw_lot_record **out,
+                            size_t *count, char *why, size_t why_cap);
+void selgw_lot_records_free(selgw_lot_record *records, size_t count);
+
+struct selgw_report;
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
     const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
@@ -33,6 +51,12 @@ typedef struct selgw_verify_options {
     const char *plot;
     bool has_from, has_to;
     int64_t from_ns, to_ns;
+    /* The lot the bundle is for (each section of a lot bundle), or NULL. */
+    const char *lot;
+    /* The bundle's hash as verify prints it ("blake2b-256:<64 hex>"), or NULL. */
+    const char *bundle_hash;
+    /* Where the HTML report collects what verify finds (gateway/evidence/report.h), or NULL. */
+    struct selgw_report *report;
 } selgw_verify_options;
 
 /* Verifies the bundle in `path` and prints the summary and the verdict to out. Returns

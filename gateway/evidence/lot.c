@@ -2,11 +2,15 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/safe_text.h"
 #include "base/text_writer.h"
+#include "config.h"
 
 #define ID_MAX 64
 
@@ -297,4 +301,200 @@ selgw_err selgw_lot_parse(const char *text, size_t len, selgw_lot **out, char *w
     }
     *out = lot;
     return SELGW_OK;
+}
+
+/* ---- a lot from `selgw lot` ------------------------------------------------------------- */
+
+static selgw_err refuse(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static selgw_err refuse(char *why, size_t cap, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return SELGW_ERR_INVALID;
+}
+
+static int clean_line(const char *s)
+{
+    return s && *s && selgw_text_is_clean(s, strlen(s));
+}
+
+typedef struct built_plot {
+    const selgw_plot *plot;
+    int32_t from, to;
+    char season_from[SELGW_DAY_TEXT_SIZE], harvest_from[SELGW_DAY_TEXT_SIZE],
+        harvest_to[SELGW_DAY_TEXT_SIZE];
+} built_plot;
+
+/* "P:YYYY-MM-DD..YYYY-MM-DD" */
+static selgw_err read_plot_arg(const selgw_config *cfg, const selgw_product *product,
+                               const char *arg, int32_t today, built_plot *out, char *why,
+                               size_t cap)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *dots = colon ? strstr(colon, "..") : NULL;
+    if (!colon || !dots || colon == arg)
+        return refuse(why, cap, "--plot %s: expected PLOT:YYYY-MM-DD..YYYY-MM-DD (the harvest's "
+                                "first and last day)", arg);
+    size_t plot_len = (size_t)(colon - arg);
+    out->plot = NULL;
+    for (size_t i = 0; i < cfg->plot_count; i++)
+        if (strlen(cfg->plots[i].id) == plot_len && !memcmp(cfg->plots[i].id, arg, plot_len))
+            out->plot = &cfg->plots[i];
+    if (!out->plot)
+        return refuse(why, cap, "--plot %s: no plot '%.*s' in %s", arg, (int)plot_len, arg,
+                      cfg->path ? cfg->path : "the config");
+    char from[16] = "", to[16] = "";
+    size_t from_len = (size_t)(dots - colon - 1);
+    if (from_len < sizeof from)
+        memcpy(from, colon + 1, from_len), from[from_len] = '\0';
+    snprintf(to, sizeof to, "%s", dots + 2);
+    if (from_len != 10 || strlen(dots + 2) != 10 || !selgw_parse_date(from, &out->from) ||
+        !selgw_parse_date(to, &out->to))
+        return refuse(why, cap, "--plot %s: the harvest dates must be days that exist, "
+                                "YYYY-MM-DD..YYYY-MM-DD", arg);
+    if (out->from > out->to)
+        return refuse(why, cap, "--plot %s: the harvest ends before it begins", arg);
+    if (out->to > today) {
+        char t[SELGW_DAY_TEXT_SIZE];
+        return refuse(why, cap, "--plot %s: the harvest ends after today (%s, local): record a lot "
+                                "once its harvest is over", arg, selgw_format_day(today, t));
+    }
+    int covers = 0;
+    for (size_t i = 0; i < product->crop_count; i++)
+        covers = covers || !strcmp(product->crops[i], out->plot->crop);
+    if (!covers)
+        return refuse(why, cap, "plot %s grows %s, which product %s does not cover", out->plot->id,
+                      out->plot->crop, product->name);
+    selgw_format_day(out->to - product->season_days, out->season_from);
+    selgw_format_day(out->from, out->harvest_from);
+    selgw_format_day(out->to, out->harvest_to);
+    return SELGW_OK;
+}
+
+/* Whether the household has a contract on the plot in force on a day of [from, to]. */
+static int contracted(const selgw_plot *plot, const char *household, int32_t from, int32_t to)
+{
+    for (size_t i = 0; i < plot->contract_count; i++) {
+        const selgw_contract *c = &plot->contracts[i];
+        if (!strcmp(c->household, household) && c->from_day <= to && c->to_day >= from)
+            return 1;
+    }
+    return 0;
+}
+
+/* The product's lot_url with every {lot} replaced by the id (an id: nothing to escape). */
+static char *lot_url(const char *tmpl, const char *id)
+{
+    size_t n = 0, k = strlen(id);
+    for (const char *p = strstr(tmpl, "{lot}"); p; p = strstr(p + 5, "{lot}"))
+        n++;
+    char *out = malloc(strlen(tmpl) + n * k + 1);
+    if (!out)
+        return NULL;
+    char *w = out;
+    for (const char *p = tmpl; *p;) {
+        if (!strncmp(p, "{lot}", 5)) {
+            memcpy(w, id, k);
+            w += k;
+            p += 5;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+selgw_err selgw_lot_build(const selgw_config *cfg, const selgw_lot_request *req, int64_t now_ns,
+                          char **json, char *why, size_t cap)
+{
+    *json = NULL;
+    if (!req->id || !selgw_lot_is_id(req->id))
+        return refuse(why, cap, "--id %s: a lot id has 1 to 64 letters, digits, '.', '_' or '-'",
+                      req->id ? req->id : "(missing)");
+    const selgw_product *product = NULL;
+    for (size_t i = 0; req->product && i < cfg->product_count; i++)
+        if (!strcmp(cfg->products[i].name, req->product))
+            product = &cfg->products[i];
+    if (!product)
+        return refuse(why, cap, "--product %s: no such product in %s (its `products:`)",
+                      req->product ? req->product : "(missing)", cfg->path ? cfg->path : "the config");
+    if (!req->plot_count)
+        return refuse(why, cap, "give at least one --plot PLOT:YYYY-MM-DD..YYYY-MM-DD");
+    if (!(isfinite(req->quantity) && req->quantity > 0))
+        return refuse(why, cap, "--quantity: a positive number");
+    if (!clean_line(req->unit) || (req->processing && !clean_line(req->processing)))
+        return refuse(why, cap, "--unit and --processing must be single non-empty lines of UTF-8 "
+                                "without control characters");
+    for (size_t i = 0; i < req->ref_count; i++)
+        if (!clean_line(req->refs[i]) || strlen(req->refs[i]) > 255)
+            return refuse(why, cap, "--ref %s: a reference is one line of at most 255 bytes "
+                                    "without control characters", req->refs[i]);
+    int32_t today = selgw_local_day(now_ns, cfg->utc_offset_minutes);
+    built_plot *plots = calloc(req->plot_count, sizeof *plots);
+    selgw_lot_plot *lot_plots = calloc(req->plot_count, sizeof *lot_plots);
+    selgw_err err = plots && lot_plots ? SELGW_OK : SELGW_ERR_NOMEM;
+    for (size_t i = 0; err == SELGW_OK && i < req->plot_count; i++) {
+        err = read_plot_arg(cfg, product, req->plots[i], today, &plots[i], why, cap);
+        for (size_t k = 0; err == SELGW_OK && k < i; k++)
+            if (plots[k].plot == plots[i].plot)
+                err = refuse(why, cap, "plot %s is given twice", plots[i].plot->id);
+        lot_plots[i] = (selgw_lot_plot){plots[i].plot ? plots[i].plot->id : NULL,
+                                        plots[i].season_from, plots[i].harvest_from,
+                                        plots[i].harvest_to};
+    }
+    for (size_t h = 0; err == SELGW_OK && h < req->household_count; h++) {
+        const char *hh = req->households[h];
+        int found = 0;
+        for (size_t k = 0; k < h; k++)
+            if (!strcmp(req->households[k], hh))
+                err = refuse(why, cap, "household %s is given twice", hh);
+        for (size_t i = 0; i < req->plot_count; i++)
+            found = found || contracted(plots[i].plot, hh, plots[i].from, plots[i].to);
+        if (err == SELGW_OK && !found) {
+            size_t len = 0;
+            char list[512] = "";
+            for (size_t i = 0; i < req->plot_count; i++)
+                len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0,
+                                        "%s%s (%s..%s)", i ? ", " : "", plots[i].plot->id,
+                                        plots[i].harvest_from, plots[i].harvest_to);
+            err = refuse(why, cap,
+                         "household %s has no contract (in %s) on the lot's plots during their "
+                         "harvest: %s",
+                         hh, cfg->path ? cfg->path : "the config", list);
+        }
+    }
+    char *url = NULL;
+    if (err == SELGW_OK && product->lot_url && !(url = lot_url(product->lot_url, req->id)))
+        err = SELGW_ERR_NOMEM;
+    if (err == SELGW_OK) {
+        selgw_lot lot = {.lot = (char *)req->id,
+                         .product = product->name,
+                         .unit = (char *)req->unit,
+                         .processing = (char *)req->processing,
+                         .url = url,
+                         .quantity = req->quantity,
+                         .plot_count = req->plot_count,
+                         .plots = lot_plots,
+                         .household_count = req->household_count,
+                         .households = (char **)req->households,
+                         .ref_count = req->ref_count,
+                         .refs = (char **)req->refs};
+        size_t need = selgw_lot_json(&lot, NULL, 0);
+        if (!(*json = malloc(need + 1)))
+            err = SELGW_ERR_NOMEM;
+        else
+            selgw_lot_json(&lot, *json, need + 1);
+    }
+    if (err == SELGW_ERR_NOMEM)
+        refuse(why, cap, "out of memory");
+    free(url);
+    free(plots);
+    free(lot_plots);
+    return err;
 }

@@ -57,4 +57,29 @@ int selgw_lot_is_id(const char *s);
 int selgw_lot_plot_period(const selgw_lot_plot *p, int offset_minutes, int64_t *from_ns,
                           int64_t *to_ns);
 
+/* What `selgw lot` was given. Plots as "P:YYYY-MM-DD..YYYY-MM-DD" (the harvest dates,
+ * local, inclusive). */
+struct selgw_config;
+typedef struct selgw_lot_request {
+    const char *id, *product, *unit, *processing; /* processing may be NULL */
+    double quantity;
+    size_t plot_count;
+    const char *const *plots;
+    size_t household_count;
+    const char *const *households;
+    size_t ref_count;
+    const char *const *refs;
+} selgw_lot_request;
+
+/* The lot's canonical text (malloc'd) from a request, checked against the config: the id
+ * an id; the product one of the config's; each plot one of the config's, once, growing a
+ * crop the product covers, with harvest dates that exist, in order, and not after today
+ * (the local day of now_ns); each household contracted (the config's contracts) on at least
+ * one of the lot's plots on at least one day of that plot's harvest; quantity a positive
+ * number; unit, processing and refs single clean lines. season_from is harvest_to minus the
+ * product's season_days; url the product's lot_url with every {lot} replaced by the id, or
+ * null. SELGW_ERR_INVALID with `why` naming what is wrong. Pure. */
+selgw_err selgw_lot_build(const struct selgw_config *cfg, const selgw_lot_request *req,
+                          int64_t now_ns, char **json, char *why, size_t cap);
+
 #endif

@@ -19,6 +19,8 @@
 #include "base/safe_text.h"
 #include <jansson.h>
 #include "base/text_writer.h"
+#include "evidence/lot.h"
+#include "journal/record.h"
 
 #define SPOOL_DIR "annotations"
 
@@ -266,6 +268,51 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     return err;
 }
 
+typedef struct lot_file {
+    int64_t time_ns;
+    const char *lot, *json;
+} lot_file;
+
+static selgw_err write_lot(FILE *f, void *ctx)
+{
+    const lot_file *l = ctx;
+    if (fprintf(f, "selgw-lot 1\ntime %" PRId64 "\nlot %s\ntext %s\n", l->time_ns, l->lot,
+                l->json) < 0)
+        return selgw_err_from_errno(errno);
+    return SELGW_OK;
+}
+
+selgw_err selgw_lot_spool(const selgw_config *cfg, const char *lot, const char *json, char *why,
+                          size_t why_cap)
+{
+    selgw_lot *parsed = NULL;
+    char lot_why[200] = "";
+    if (strlen(json) >= SELGW_QUEUED_TEXT_MAX) {
+        selgw_explain(why, why_cap, "the lot's text is %zu bytes; at most %d fit in the queue",
+                      strlen(json), SELGW_QUEUED_TEXT_MAX - 1);
+        return SELGW_ERR_INVALID;
+    }
+    if (selgw_lot_parse(json, strlen(json), &parsed, lot_why, sizeof lot_why) != SELGW_OK ||
+        strcmp(parsed->lot, lot) || !selgw_text_is_clean(json, strlen(json))) {
+        selgw_lot_free(parsed);
+        selgw_explain(why, why_cap, "not a lot's text: %s", lot_why[0] ? lot_why : "another id");
+        return SELGW_ERR_INVALID;
+    }
+    selgw_lot_free(parsed);
+    char dir[PATH_MAX], path[PATH_MAX];
+    lot_file l = {selgw_utc_ns(), lot, json};
+    if (!format_path(dir, "%s/%s", cfg->journal.dir, SPOOL_DIR) ||
+        !format_path(path, "%s/%020" PRId64 "-%d.lot", dir, l.time_ns, (int)getpid()))
+        return selgw_explain_errno(why, why_cap, errno, "%s/%s", cfg->journal.dir, SPOOL_DIR);
+    mkdir(cfg->journal.dir, 0750);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return selgw_explain_errno(why, why_cap, errno, "%s", dir);
+    selgw_err err = selgw_durable_replace(path, 0640, write_lot, &l);
+    if (err != SELGW_OK)
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+    return err;
+}
+
 /* A value that does not fit was not written by selgw_annotation_spool: refuse it. */
 static bool copy_value(char *dst, size_t cap, const char *src)
 {
@@ -286,19 +333,27 @@ static bool read_annotation(const char *path, selgw_annotation *a)
     if (!f)
         return false;
     static const char *const keys[] = {"selgw-annotation 1", "time ", "plot ", "ref ", "text "};
+    /* a lot: its id where an annotation's reference is, no plot line */
+    static const char *const lot_keys[] = {"selgw-lot 1", "time ", "", "lot ", "text "};
+    size_t plen = strlen(path);
+    bool is_lot = plen > 4 && !strcmp(path + plen - 4, ".lot");
+    const char *const *want = is_lot ? lot_keys : keys;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     int count = 0;
     bool ok = true;
     memset(a, 0, sizeof *a);
+    a->type = is_lot ? SELGW_RECORD_LOT : SELGW_RECORD_ANNOTATION;
     while (ok && (n = getline(&line, &cap, f)) >= 0) {
+        if (is_lot && count == 2)
+            count++; /* no plot line */
         if (count >= 5 || n == 0 || line[n - 1] != '\n' || strlen(line) != (size_t)n) {
             ok = false;
             break;
         }
         line[n - 1] = '\0';
-        const char *key = keys[count++];
+        const char *key = want[count++];
         size_t key_len = strlen(key);
         if (strncmp(line, key, key_len)) {
             ok = false;
@@ -318,7 +373,38 @@ static bool read_annotation(const char *path, selgw_annotation *a)
     }
     free(line);
     fclose(f);
+    if (is_lot) {
+        selgw_lot *lot = NULL;
+        bool fine = ok && count == 5 && selgw_text_is_clean(a->text, strlen(a->text)) &&
+                    selgw_lot_parse(a->text, strlen(a->text), &lot, NULL, 0) == SELGW_OK &&
+                    !strcmp(lot->lot, a->ref);
+        selgw_lot_free(lot);
+        return fine;
+    }
     return ok && count == 5 && a->plot[0] && !annotation_problem(a->text, a->ref);
+}
+
+bool selgw_lot_is_queued(const char *journal_dir, const char *lot)
+{
+    char dir[PATH_MAX];
+    if (!format_path(dir, "%s/%s", journal_dir, SPOOL_DIR))
+        return false;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    selgw_annotation *a = malloc(sizeof *a);
+    struct dirent *e;
+    while (a && !found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char path[PATH_MAX];
+        if (n < 5 || strcmp(e->d_name + n - 4, ".lot") || !format_path(path, "%s/%s", dir, e->d_name))
+            continue;
+        found = read_annotation(path, a) && !strcmp(a->ref, lot);
+    }
+    free(a);
+    closedir(d);
+    return found;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -345,7 +431,8 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".ann") || n >= sizeof((selgw_annotation *)0)->file)
+        if (n < 5 || (strcmp(e->d_name + n - 4, ".ann") && strcmp(e->d_name + n - 4, ".lot")) ||
+            n >= sizeof((selgw_annotation *)0)->file)
             continue;
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 8;

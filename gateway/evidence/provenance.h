@@ -91,17 +91,33 @@ void selgw_tags_free(selgw_tags *t); /* NULL is fine */
 selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, const char *text,
                                  const char *ref, char *why, size_t why_cap);
 
+/* `selgw lot`: queues a lot (its canonical JSON, evidence/lot.h, with id `lot`) in the same
+ * queue as annotations (a *.lot file); the running gateway journals one LOT record per plot
+ * of the lot, all under one hold of its append lock, and removes the file. The caller has
+ * checked the lot against the config (lot.h says what a lot is). */
+selgw_err selgw_lot_spool(const selgw_config *cfg, const char *lot, const char *json, char *why,
+                          size_t why_cap);
+
+/* Whether a lot with this id is queued and not yet journaled (read-only: sets nothing aside). */
+bool selgw_lot_is_queued(const char *journal_dir, const char *lot);
+
+#define SELGW_QUEUED_TEXT_MAX 16384 /* a lot's JSON; an annotation's text is under 1024 */
+
+/* An entry of the queue: an annotation (type SELGW_RECORD_ANNOTATION: plot, text, ref) or a
+ * lot (SELGW_RECORD_LOT: ref is the lot id, text its JSON, plot empty: the lot names its
+ * plots). */
 typedef struct selgw_annotation {
     char file[96]; /* its file in the queue */
+    int type;      /* selgw_record_type: SELGW_RECORD_ANNOTATION or SELGW_RECORD_LOT */
     char plot[128];
     char ref[256];
-    char text[1024];
+    char text[SELGW_QUEUED_TEXT_MAX];
     int64_t time_ns; /* when it was entered (the record takes the gateway's clock) */
 } selgw_annotation;
 
-/* Reads every queued annotation, oldest first, into a new array (free it); returns how
- * many. Files that cannot be read or hold what `selgw annotate` would refuse are renamed
- * *.bad and logged. */
+/* Reads every queued annotation and lot, oldest first, into a new array (free it); returns
+ * how many. Files that cannot be read or hold what `selgw annotate` or `selgw lot` would
+ * refuse are renamed *.bad and logged. */
 size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out);
 
 /* Removes a queued annotation's file: call it once its record is committed. An error (the
