@@ -103,8 +103,8 @@ static bool listed(char *const *names, size_t n, const char *name)
     return false;
 }
 
-static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_product *p,
-                                        char *why, size_t cap, size_t *len)
+static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_product *p, char *why,
+                                        size_t cap, size_t *len)
 {
     const double(*poly)[2] = (const double(*)[2])p->polygon;
     if (t->boundary_count >= 3) {
@@ -118,8 +118,9 @@ static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_pr
     double lat = t->plot_latitude, lon = t->plot_longitude;
     if (!t->has_location) {
         if (!t->has_coordinates) {
-            say(why, cap, len, "the tags give neither the plot's location nor the base's "
-                               "coordinates to compare with the area's polygon");
+            say(why, cap, len,
+                "the tags give neither the plot's location nor the base's "
+                "coordinates to compare with the area's polygon");
             return SELGW_GI_UNDETERMINED;
         }
         whose = "the base's coordinates";
@@ -127,8 +128,9 @@ static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_pr
         lon = t->longitude;
     }
     bool in = selgw_geo_point_in_polygon(lat, lon, poly, p->polygon_count);
-    say(why, cap, len, "%s %.6f, %.6f %s the area's polygon", whose, lat, lon,
-        in ? "lie inside" : "lie outside");
+    bool plural = !t->has_location; /* "coordinates lie", "point lies" */
+    say(why, cap, len, "%s %.6f, %.6f %s %s the area's polygon", whose, lat, lon,
+        plural ? "lie" : "lies", in ? "inside" : "outside");
     return in ? SELGW_GI_INSIDE : SELGW_GI_OUTSIDE;
 }
 
@@ -153,8 +155,7 @@ static selgw_gi_verdict names_verdict(const selgw_tags *t, const selgw_tags_prod
         return SELGW_GI_UNDETERMINED;
     }
     if (county_known && township_known)
-        say(why, cap, len, "county %s and township %s are not in the area", t->county,
-            t->township);
+        say(why, cap, len, "county %s and township %s are not in the area", t->county, t->township);
     else if (county_known)
         say(why, cap, len, "county %s is not in the area", t->county);
     else

@@ -161,7 +161,8 @@ static char **get_list(lot_reader *r, json_t *obj, const char *key, size_t *coun
     }
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(v, i);
-        char *copy = json_is_string(s) ? strndup(json_string_value(s), json_string_length(s)) : NULL;
+        char *copy =
+            json_is_string(s) ? strndup(json_string_value(s), json_string_length(s)) : NULL;
         if (!copy || strlen(copy) != json_string_length(s) || !*copy) {
             free(copy);
             if (!r->what)
@@ -338,8 +339,10 @@ static selgw_err read_plot_arg(const selgw_config *cfg, const selgw_product *pro
     const char *colon = strrchr(arg, ':');
     const char *dots = colon ? strstr(colon, "..") : NULL;
     if (!colon || !dots || colon == arg)
-        return refuse(why, cap, "--plot %s: expected PLOT:YYYY-MM-DD..YYYY-MM-DD (the harvest's "
-                                "first and last day)", arg);
+        return refuse(why, cap,
+                      "--plot %s: expected PLOT:YYYY-MM-DD..YYYY-MM-DD (the harvest's "
+                      "first and last day)",
+                      arg);
     size_t plot_len = (size_t)(colon - arg);
     out->plot = NULL;
     for (size_t i = 0; i < cfg->plot_count; i++)
@@ -355,14 +358,18 @@ static selgw_err read_plot_arg(const selgw_config *cfg, const selgw_product *pro
     snprintf(to, sizeof to, "%s", dots + 2);
     if (from_len != 10 || strlen(dots + 2) != 10 || !selgw_parse_date(from, &out->from) ||
         !selgw_parse_date(to, &out->to))
-        return refuse(why, cap, "--plot %s: the harvest dates must be days that exist, "
-                                "YYYY-MM-DD..YYYY-MM-DD", arg);
+        return refuse(why, cap,
+                      "--plot %s: the harvest dates must be days that exist, "
+                      "YYYY-MM-DD..YYYY-MM-DD",
+                      arg);
     if (out->from > out->to)
         return refuse(why, cap, "--plot %s: the harvest ends before it begins", arg);
     if (out->to > today) {
         char t[SELGW_DAY_TEXT_SIZE];
-        return refuse(why, cap, "--plot %s: the harvest ends after today (%s, local): record a lot "
-                                "once its harvest is over", arg, selgw_format_day(today, t));
+        return refuse(why, cap,
+                      "--plot %s: the harvest ends after today (%s, local): record a lot "
+                      "once its harvest is over",
+                      arg, selgw_format_day(today, t));
     }
     int covers = 0;
     for (size_t i = 0; i < product->crop_count; i++)
@@ -423,18 +430,22 @@ selgw_err selgw_lot_build(const selgw_config *cfg, const selgw_lot_request *req,
             product = &cfg->products[i];
     if (!product)
         return refuse(why, cap, "--product %s: no such product in %s (its `products:`)",
-                      req->product ? req->product : "(missing)", cfg->path ? cfg->path : "the config");
+                      req->product ? req->product : "(missing)",
+                      cfg->path ? cfg->path : "the config");
     if (!req->plot_count)
         return refuse(why, cap, "give at least one --plot PLOT:YYYY-MM-DD..YYYY-MM-DD");
     if (!(isfinite(req->quantity) && req->quantity > 0))
         return refuse(why, cap, "--quantity: a positive number");
     if (!clean_line(req->unit) || (req->processing && !clean_line(req->processing)))
-        return refuse(why, cap, "--unit and --processing must be single non-empty lines of UTF-8 "
-                                "without control characters");
+        return refuse(why, cap,
+                      "--unit and --processing must be single non-empty lines of UTF-8 "
+                      "without control characters");
     for (size_t i = 0; i < req->ref_count; i++)
         if (!clean_line(req->refs[i]) || strlen(req->refs[i]) > 255)
-            return refuse(why, cap, "--ref %s: a reference is one line of at most 255 bytes "
-                                    "without control characters", req->refs[i]);
+            return refuse(why, cap,
+                          "--ref %s: a reference is one line of at most 255 bytes "
+                          "without control characters",
+                          req->refs[i]);
     int32_t today = selgw_local_day(now_ns, cfg->utc_offset_minutes);
     built_plot *plots = calloc(req->plot_count, sizeof *plots);
     selgw_lot_plot *lot_plots = calloc(req->plot_count, sizeof *lot_plots);
@@ -444,9 +455,9 @@ selgw_err selgw_lot_build(const selgw_config *cfg, const selgw_lot_request *req,
         for (size_t k = 0; err == SELGW_OK && k < i; k++)
             if (plots[k].plot == plots[i].plot)
                 err = refuse(why, cap, "plot %s is given twice", plots[i].plot->id);
-        lot_plots[i] = (selgw_lot_plot){plots[i].plot ? plots[i].plot->id : NULL,
-                                        plots[i].season_from, plots[i].harvest_from,
-                                        plots[i].harvest_to};
+        lot_plots[i] =
+            (selgw_lot_plot){plots[i].plot ? plots[i].plot->id : NULL, plots[i].season_from,
+                             plots[i].harvest_from, plots[i].harvest_to};
     }
     for (size_t h = 0; err == SELGW_OK && h < req->household_count; h++) {
         const char *hh = req->households[h];

@@ -40,8 +40,8 @@ static void test_point_in_polygon(void **state)
     assert_true(selgw_geo_point_in_polygon(32.7, 108.2, u_shape, 8));
     assert_true(selgw_geo_point_in_polygon(32.7, 108.8, u_shape, 8));
     assert_true(selgw_geo_point_in_polygon(32.2, 108.5, u_shape, 8));
-    assert_true(selgw_geo_point_in_polygon(32.4, 108.5, u_shape, 8));  /* the notch's floor */
-    assert_true(selgw_geo_point_in_polygon(32.7, 108.6, u_shape, 8));  /* its east wall */
+    assert_true(selgw_geo_point_in_polygon(32.4, 108.5, u_shape, 8)); /* the notch's floor */
+    assert_true(selgw_geo_point_in_polygon(32.7, 108.6, u_shape, 8)); /* its east wall */
     assert_false(selgw_geo_point_in_polygon(32.4, 108.5, square, 2)); /* not a polygon */
 }
 
@@ -143,7 +143,7 @@ static void test_gi_polygon(void **state)
     g.t.plot_latitude = 32.95;
     g.t.plot_longitude = 108.5;
     assert_int_equal(check(&g, why), SELGW_GI_OUTSIDE);
-    assert_non_null(strstr(why, "the plot's point 32.950000, 108.500000 lie outside"));
+    assert_non_null(strstr(why, "the plot's point 32.950000, 108.500000 lies outside"));
     /* on the polygon's edge: inside */
     g.t.plot_latitude = 32.9;
     assert_int_equal(check(&g, why), SELGW_GI_INSIDE);

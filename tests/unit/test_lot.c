@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/diag.h"
+#include "config.h"
 #include "evidence/lot.h"
 
 static char *households[] = {"HH-001", "HH-017"};
@@ -119,7 +122,7 @@ static void test_round_trip_and_escaping(void **state)
     int64_t from, to;
     assert_true(selgw_lot_plot_period(&back->plots[0], 480, &from, &to));
     assert_int_equal(from, 1759248000LL * 1000000000LL); /* 2025-09-30T16:00Z */
-    assert_int_equal(to, 1775836800LL * 1000000000LL); /* 2026-04-10T16:00Z */
+    assert_int_equal(to, 1775836800LL * 1000000000LL);   /* 2026-04-10T16:00Z */
     selgw_lot_free(back);
     selgw_lot_free(NULL);
     free(text);
@@ -158,9 +161,11 @@ static void test_refusals(void **state)
     refused("[]", "the text");
     /* duplicates: a member, a plot, a household */
     refused_edit("\"unit\":\"kg\"", "\"unit\":\"kg\",\"unit\":\"t\"", "duplicate");
-    refused_edit("\"harvest_to\":\"2026-04-12\"}", "\"harvest_to\":\"2026-04-12\"},{\"plot\":\"hw-p01\","
+    refused_edit("\"harvest_to\":\"2026-04-12\"}",
+                 "\"harvest_to\":\"2026-04-12\"},{\"plot\":\"hw-p01\","
                  "\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\","
-                 "\"harvest_to\":\"2026-04-10\"}", "plot hw-p01 twice");
+                 "\"harvest_to\":\"2026-04-10\"}",
+                 "plot hw-p01 twice");
     refused_edit("[\"HH-001\",\"HH-017\"]", "[\"HH-001\",\"HH-001\"]", "households twice");
     /* dates */
     refused_edit("\"2026-04-10\"", "\"2026-02-30\"", "not YYYY-MM-DD");
@@ -190,12 +195,137 @@ static void test_refusals(void **state)
     assert_false(selgw_lot_is_id("批次1"));
 }
 
+/* selgw lot's checks against the config (selgw_lot_build). */
+static const char farm[] =
+    "gateway: {id: gw, utc_offset: '+08:00'}\n"
+    "bases: [{id: b1, name: B, county: 紫阳县}]\n"
+    "plots:\n"
+    "  - {id: p1, base: b1, crop: tea, households: [{household: HH-1, contract: C1, from: "
+    "2026-01-01, to: 2026-04-05}]}\n"
+    "  - {id: p2, base: b1, crop: tea, households: [{household: HH-2, contract: C2, from: "
+    "2026-04-09}]}\n"
+    "  - {id: k1, base: b1, crop: konjac}\n"
+    "products:\n"
+    "  - {name: 紫阳富硒茶, crops: [tea], area: {counties: [紫阳县]}, season_days: 100, "
+    "lot_url: 'https://t.example/{lot}?id={lot}'}\n"
+    "  - {name: GI2, crops: [tea], area: {counties: [紫阳县]}}\n";
+
+static void build_refused(const selgw_config *cfg, selgw_lot_request req, const char *part)
+{
+    char why[512] = "";
+    char *json = (char *)1;
+    int64_t now = 1776000000LL * 1000000000LL; /* 2026-04-12T13:20Z: 21:20 at +08:00 */
+    assert_int_equal(selgw_lot_build(cfg, &req, now, &json, why, sizeof why), SELGW_ERR_INVALID);
+    assert_null(json);
+    if (!strstr(why, part))
+        fail_msg("why \"%s\" does not contain \"%s\"", why, part);
+}
+
+static void test_build(void **state)
+{
+    (void)state;
+    selgw_diag *diag = selgw_diag_new();
+    selgw_config *cfg = NULL;
+    selgw_err loaded = selgw_config_load_string("t.yaml", farm, strlen(farm), diag, &cfg);
+    for (size_t i = 0; i < selgw_diag_count(diag); i++)
+        fprintf(stderr, "%s\n", selgw_diag_message(diag, i));
+    assert_int_equal(loaded, SELGW_OK);
+    selgw_diag_free(diag);
+    const char *plots[] = {"p1:2026-04-01..2026-04-05", "p2:2026-04-08..2026-04-10"};
+    const char *hh[] = {"HH-1", "HH-2"};
+    const char *refs[] = {"LAB-1"};
+    selgw_lot_request req = {.id = "ZY-1",
+                             .product = "紫阳富硒茶",
+                             .unit = "kg",
+                             .processing = "烘干",
+                             .quantity = 7.25,
+                             .plot_count = 2,
+                             .plots = plots,
+                             .household_count = 2,
+                             .households = hh,
+                             .ref_count = 1,
+                             .refs = refs};
+    char *json = NULL;
+    char why[512] = "";
+    int64_t now = 1776000000LL * 1000000000LL;
+    assert_int_equal(selgw_lot_build(cfg, &req, now, &json, why, sizeof why), SELGW_OK);
+    assert_string_equal(json,
+                        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"plots\":["
+                        "{\"plot\":\"p1\",\"season_from\":\"2025-12-26\",\"harvest_from\":"
+                        "\"2026-04-01\",\"harvest_to\":\"2026-04-05\"},{\"plot\":\"p2\","
+                        "\"season_from\":\"2025-12-31\",\"harvest_from\":\"2026-04-08\","
+                        "\"harvest_to\":\"2026-04-10\"}],\"quantity\":7.25,\"unit\":\"kg\","
+                        "\"households\":[\"HH-1\",\"HH-2\"],\"processing\":\"烘干\","
+                        "\"refs\":[\"LAB-1\"],\"url\":\"https://t.example/ZY-1?id=ZY-1\"}");
+    free(json);
+    /* harvest ending today (local) is fine; tomorrow is not */
+    const char *today[] = {"p1:2026-04-01..2026-04-12"};
+    selgw_lot_request r = req;
+    r.plots = today;
+    r.plot_count = 1;
+    r.household_count = 0;
+    r.product = "GI2";
+    assert_int_equal(selgw_lot_build(cfg, &r, now, &json, why, sizeof why), SELGW_OK);
+    assert_non_null(strstr(json, "\"url\":null}"));
+    free(json);
+    const char *tomorrow[] = {"p1:2026-04-01..2026-04-13"};
+    r.plots = tomorrow;
+    build_refused(cfg, r, "the harvest ends after today (2026-04-12, local)");
+
+    r = req;
+    r.id = "ZY 1";
+    build_refused(cfg, r, "--id ZY 1: a lot id has");
+    r = req;
+    r.product = "富硒茶";
+    build_refused(cfg, r, "--product 富硒茶: no such product");
+    const char *unknown[] = {"p9:2026-04-01..2026-04-05"};
+    r = req;
+    r.plots = unknown;
+    r.plot_count = 1;
+    build_refused(cfg, r, "no plot 'p9'");
+    const char *konjac[] = {"k1:2026-04-01..2026-04-05"};
+    r.plots = konjac;
+    r.household_count = 0;
+    build_refused(cfg, r, "plot k1 grows konjac, which product 紫阳富硒茶 does not cover");
+    const char *reversed[] = {"p1:2026-04-05..2026-04-01"};
+    r.plots = reversed;
+    build_refused(cfg, r, "the harvest ends before it begins");
+    const char *bad_day[] = {"p1:2026-02-30..2026-04-01"};
+    r.plots = bad_day;
+    build_refused(cfg, r, "must be days that exist");
+    const char *no_dates[] = {"p1"};
+    r.plots = no_dates;
+    build_refused(cfg, r, "expected PLOT:YYYY-MM-DD..YYYY-MM-DD");
+    const char *twice[] = {"p1:2026-04-01..2026-04-05", "p1:2026-04-06..2026-04-07"};
+    r.plots = twice;
+    r.plot_count = 2;
+    build_refused(cfg, r, "plot p1 is given twice");
+    /* HH-1's contract ends 2026-04-05: not on p1 from the 6th, and never on p2 */
+    const char *late[] = {"p1:2026-04-06..2026-04-07", "p2:2026-04-09..2026-04-10"};
+    const char *hh1[] = {"HH-1"};
+    r = req;
+    r.plots = late;
+    r.households = hh1;
+    r.household_count = 1;
+    build_refused(cfg, r,
+                  "household HH-1 has no contract (in t.yaml) on the lot's plots during "
+                  "their harvest: p1 (2026-04-06..2026-04-07), p2 (2026-04-09..2026-04-10)");
+    r = req;
+    r.quantity = 0;
+    build_refused(cfg, r, "--quantity: a positive number");
+    r = req;
+    r.unit = "kg\n";
+    build_refused(cfg, r, "--unit and --processing must be single");
+    selgw_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_text),
         cmocka_unit_test(test_round_trip_and_escaping),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

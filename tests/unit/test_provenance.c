@@ -25,6 +25,7 @@
 #include "config.h"
 #include "sensors/profile.h"
 #include "evidence/provenance.h"
+#include "journal/record.h"
 
 /* Local day numbers (days since 1970-01-01). */
 #define DAY_2024_02_29 19782
@@ -725,6 +726,47 @@ static void test_spool_accepts(void **state)
 
 /* What was spooled is read back oldest first, with its plot, text, ref ("" when none),
  * time and the name of its queue file; reading takes nothing away. */
+/* Lots go through the same queue: a *.lot file read back in order with the annotations,
+ * as type LOT with the id in ref; a queued id is found; what is not a lot's canonical text
+ * is refused when spooled and set aside when found in the queue. */
+static void test_lots_in_the_queue(void **state)
+{
+    fixture *f = *state;
+    static const char lot[] =
+        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"plots\":[{\"plot\":"
+        "\"hw-a\",\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\","
+        "\"harvest_to\":\"2026-04-10\"}],\"quantity\":1,\"unit\":\"kg\",\"households\":[],"
+        "\"processing\":null,\"refs\":[],\"url\":null}";
+    char why[256] = "";
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", "before", NULL, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-1", lot, why, sizeof why), SELGW_OK);
+    assert_true(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-2"));
+    /* not a lot, or of another id */
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-2", lot, why, sizeof why),
+                     SELGW_ERR_INVALID);
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-1", "{\"format\":1}", why, sizeof why),
+                     SELGW_ERR_INVALID);
+    assert_non_null(strstr(why, "not a lot's text"));
+    /* a file in the queue that is not a lot is set aside */
+    write_queue_file(f, "00000000000000000001-1.lot", "selgw-lot 1\ntime 1\nlot X\ntext {}\n", 40);
+    selgw_annotation *list = NULL;
+    assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 2);
+    assert_int_equal(list[0].type, SELGW_RECORD_ANNOTATION);
+    assert_string_equal(list[0].text, "before");
+    assert_int_equal(list[1].type, SELGW_RECORD_LOT);
+    assert_string_equal(list[1].ref, "ZY-1");
+    assert_string_equal(list[1].plot, "");
+    assert_string_equal(list[1].text, lot);
+    assert_non_null(strstr(list[1].file, ".lot"));
+    assert_non_null(strstr(queue_listing(f), "00000000000000000001-1.lot.bad"));
+    assert_int_equal(selgw_annotation_done(f->journal_dir, &list[1]), SELGW_OK);
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    free(list);
+}
+
 static void test_annotations_read_back(void **state)
 {
     fixture *f = *state;
@@ -947,6 +989,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tags_parse_ignores_unknown_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_parse_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_place_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lots_in_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_accepts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotations_read_back, setup, teardown),
