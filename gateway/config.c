@@ -2669,6 +2669,20 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
     } else {
         fprintf(out, "alerts: none\n");
     }
+    for (size_t i = 0; i < cfg->product_count; i++) {
+        const selgw_product *p = &cfg->products[i];
+        fprintf(out, "product %s: crops", p->name);
+        for (size_t k = 0; k < p->crop_count; k++)
+            fprintf(out, " %s", p->crops[k]);
+        fprintf(out, "; area:");
+        for (size_t k = 0; k < p->county_count; k++)
+            fprintf(out, " %s", p->counties[k]);
+        for (size_t k = 0; k < p->township_count; k++)
+            fprintf(out, " %s", p->townships[k]);
+        if (p->polygon_count)
+            fprintf(out, " polygon of %zu points", p->polygon_count);
+        fprintf(out, "; lot evidence from %d days before the end of harvest\n", p->season_days);
+    }
 }
 
 /* ---- alerts (docs/ALERTS.md) ---- */
