@@ -68,7 +68,10 @@ typedef struct selgw_verify_options {
  *   other             the bundle or a key could not be read (said on out). */
 selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out);
 
-/* The same from an open stream; `name` is how the bundle is called in messages. */
+/* The same from an open stream; `name` is how the bundle is called in messages. A lot
+ * bundle (first line "selgw-lot 1", docs/EVIDENCE.md) is told by its first line: each
+ * section is verified as a plot bundle with opt->lot and opt->plot set to the lot's id and
+ * the section's plot, then the lot as a whole; one verdict at the end, the same results. */
 selgw_err selgw_evidence_verify_stream(FILE *in, const char *name,
                                        const selgw_verify_options *opt, FILE *out);
 

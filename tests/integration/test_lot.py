@@ -209,7 +209,28 @@ class Lot(unittest.TestCase):
         self.assertEqual(res.returncode, 1, res.describe())
         self.assertRegex(res.stdout, r"record %s\b" % seq.decode())
         self.assertIn("section 1 (plot plot-a): NOT VERIFIED", res.stdout)
-        h.say("a section removed and a byte changed: NOT VERIFIED")
+        # the lot's text in the container edited (more tea than was recorded)
+        edited = data.replace(b'"quantity":12.5', b'"quantity":125', 1)
+        path = os.path.join(self.dir, "quantity.lot")
+        with open(path, "wb") as f:
+            f.write(edited)
+        res = self.verify(path)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("section 1 (plot plot-a): its LOT record's text is not the lot's text",
+                      res.stdout)
+        # one plot's bundle passed off as the other's: the section headers swapped
+        swapped = data.replace(b"\nsection plot-a ", b"\nsection plot-X ", 1)
+        swapped = swapped.replace(b"\nsection plot-b ", b"\nsection plot-a ", 1)
+        swapped = swapped.replace(b"\nsection plot-X ", b"\nsection plot-b ", 1)
+        path = os.path.join(self.dir, "swapped.lot")
+        with open(path, "wb") as f:
+            f.write(swapped)
+        res = self.verify(path)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("the bundle is evidence for plot plot-a, not for plot plot-b as asked",
+                      res.stdout)
+        h.say("a section removed, a byte changed, the lot's text edited, sections swapped: "
+              "NOT VERIFIED")
 
 
 if __name__ == "__main__":
