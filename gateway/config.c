@@ -105,6 +105,7 @@ static const option options[] = {
     {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "http", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "alerts", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"root", "products", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
 
     {"gateway", "id", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"gateway", "location", OPT_STRING, false, 0, 0, 0, "", NULL},
@@ -123,6 +124,11 @@ static const option options[] = {
     {"plot", "crop", OPT_STRING, true, 0, 0, 0, NULL, NULL},
     {"plot", "area_mu", OPT_DOUBLE, false, 0, 1e6, 0, NULL, NULL},
     {"plot", "households", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"plot", "location", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    /* a plot's location: a point, or a boundary of at least 3 [latitude, longitude] */
+    {"location", "latitude", OPT_DOUBLE, false, -90, 90, 0, NULL, NULL},
+    {"location", "longitude", OPT_DOUBLE, false, -180, 180, 0, NULL, NULL},
+    {"location", "boundary", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
     {"household", "household", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"household", "contract", OPT_ID, true, 0, 0, 0, NULL, NULL},
     {"household", "from", OPT_DATE, true, 0, 0, 0, NULL, NULL},
@@ -257,6 +263,17 @@ static const option options[] = {
     {"alert", "stale_after", OPT_INT, false, 1, 100000, 0, NULL, NULL},
     {"alert", "stuck_for", OPT_LONG_DURATION, false, 1000, 365 * DAY_MS, 0, NULL, NULL},
     {"alert", "source", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+
+    /* products: geographic-indication products (docs/CONFIG.md, docs/EVIDENCE.md) */
+    {"product", "name", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"product", "crops", OPT_SEQUENCE, true, 0, 0, 0, NULL, NULL},
+    {"product", "area", OPT_MAPPING, true, 0, 0, 0, NULL, NULL},
+    /* how many days before the end of its harvest a lot's evidence starts */
+    {"product", "season_days", OPT_INT, false, 1, 730, 365, NULL, NULL},
+    {"product", "lot_url", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"area", "counties", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"area", "townships", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
+    {"area", "polygon", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -395,6 +412,10 @@ struct alert_nodes {
     struct fy_node *item, *id, *field, *crops, *plots;
 };
 
+struct product_nodes {
+    struct fy_node *item, *name, *crops;
+};
+
 struct device_nodes {
     struct fy_node *item, *id, *bus, *plot, *profile, *unit_id, *calibration, *max_read_registers;
 };
@@ -412,6 +433,7 @@ typedef struct loader {
     struct bus_nodes *bus_nodes;
     struct device_nodes *device_nodes;
     struct alert_nodes *alert_nodes;
+    struct product_nodes *product_nodes;
 } loader;
 
 static void error_at(loader *ld, struct fy_node *node, const char *fmt, ...)
@@ -1157,6 +1179,96 @@ static void parse_contract(loader *ld, struct fy_node *item, selgw_contract *con
     }
 }
 
+/* A list of at least three [latitude, longitude] points (WGS84 degrees, in the bounds of a
+ * base's coordinates), as a new array; NULL with the error reported at the point or the
+ * list. `what` names the list in messages ("boundary", "polygon"). */
+static double (*read_points(loader *ld, struct fy_node *list, const char *what,
+                            size_t *count))[2]
+{
+    *count = 0;
+    size_t n = selgw_yaml_count(list);
+    if (n < 3) {
+        error_at(ld, list, "%s: a polygon needs at least 3 [latitude, longitude] points, got %zu",
+                 what, n);
+        return NULL;
+    }
+    double(*points)[2] = calloc(n, sizeof *points);
+    if (!points) {
+        ld->failed = true;
+        return NULL;
+    }
+    const option *lat = option_find("coordinates", "latitude");
+    const option *lon = option_find("coordinates", "longitude");
+    bool ok = true;
+    void *iter = NULL;
+    struct fy_node *entry;
+    size_t i = 0;
+    while ((entry = selgw_yaml_seq_next(list, &iter)) && i < n) {
+        if (!selgw_yaml_is_sequence(entry) || selgw_yaml_count(entry) != 2) {
+            error_at(ld, entry, "%s: point %zu must be [latitude, longitude]", what, i + 1);
+            ok = false;
+            i++;
+            continue;
+        }
+        void *it = NULL;
+        struct fy_node *a = selgw_yaml_seq_next(entry, &it);
+        struct fy_node *b = selgw_yaml_seq_next(entry, &it);
+        double la = 0, lo = 0;
+        if (!selgw_yaml_double(ld->yaml, a, "latitude", &la) ||
+            !selgw_yaml_double(ld->yaml, b, "longitude", &lo)) {
+            ok = false;
+        } else if (la < lat->min || la > lat->max) {
+            error_at(ld, a, "%s: latitude %g of point %zu is out of range %g..%g", what, la, i + 1,
+                     lat->min, lat->max);
+            ok = false;
+        } else if (lo < lon->min || lo > lon->max) {
+            error_at(ld, b, "%s: longitude %g of point %zu is out of range %g..%g", what, lo,
+                     i + 1, lon->min, lon->max);
+            ok = false;
+        }
+        points[i][0] = la;
+        points[i][1] = lo;
+        i++;
+    }
+    if (!ok) {
+        free(points);
+        return NULL;
+    }
+    *count = n;
+    return points;
+}
+
+/* A plot's `location:`: {latitude, longitude} or {boundary: [[lat, lon], ...]}. */
+static void parse_location(loader *ld, struct fy_node *map, selgw_plot *plot, const char *what)
+{
+    unsigned errors = selgw_yaml_error_count(ld->yaml);
+    if (!check_section_keys(ld->yaml, map, "location", "location") ||
+        selgw_yaml_error_count(ld->yaml) > errors)
+        return; /* an unknown key (a misspelt latitude): said; nothing more to say */
+    struct fy_node *lat_node = NULL, *lon_node = NULL, *boundary = NULL;
+    read_result lat = read_option(ld, map, "location", "latitude", what, &plot->latitude, &lat_node);
+    read_result lon =
+        read_option(ld, map, "location", "longitude", what, &plot->longitude, &lon_node);
+    read_result bnd = read_option(ld, map, "location", "boundary", what, NULL, &boundary);
+    bool point = lat != READ_ABSENT || lon != READ_ABSENT;
+    if (point && bnd != READ_ABSENT) {
+        error_at(ld, boundary,
+                 "%s: location is either a point (latitude, longitude) or a boundary, not both",
+                 what);
+        return;
+    }
+    if (point) {
+        if (lat == READ_ABSENT || lon == READ_ABSENT)
+            error_at(ld, map, "%s: location needs both latitude and longitude", what);
+        plot->has_point = lat == READ_OK && lon == READ_OK;
+        return;
+    }
+    if (bnd == READ_OK)
+        plot->boundary = read_points(ld, boundary, "boundary", &plot->boundary_count);
+    else if (bnd == READ_ABSENT)
+        error_at(ld, map, "%s: location needs latitude and longitude, or a boundary", what);
+}
+
 static void parse_plot(loader *ld, struct fy_node *item, selgw_plot *plot, struct plot_nodes *nodes)
 {
     nodes->item = item;
@@ -1172,6 +1284,9 @@ static void parse_plot(loader *ld, struct fy_node *item, selgw_plot *plot, struc
     free(base_id);
     read_option(ld, item, "plot", "crop", what, &plot->crop, NULL);
     read_option(ld, item, "plot", "area_mu", what, &plot->area_mu, NULL);
+    struct fy_node *location;
+    if (read_option(ld, item, "plot", "location", what, NULL, &location) == READ_OK)
+        parse_location(ld, location, plot, what);
     struct fy_node *households;
     if (read_option(ld, item, "plot", "households", what, NULL, &households) != READ_OK)
         return;
@@ -2101,6 +2216,9 @@ static void load_profiles(loader *ld, struct fy_node *root)
 static void parse_alerts(loader *ld, struct fy_node *root);
 static void check_alerts(loader *ld);
 static void free_alerts(selgw_config *cfg);
+static void parse_products(loader *ld, struct fy_node *root);
+static void check_products(loader *ld);
+static void free_products(selgw_config *cfg);
 
 static void parse_config(loader *ld)
 {
@@ -2167,11 +2285,14 @@ static void parse_config(loader *ld)
     parse_signing(ld, root);
     parse_http(ld, root);
     parse_alerts(ld, root);
+    parse_products(ld, root);
 
     if (!ld->failed)
         cross_check(ld);
     if (!ld->failed)
         check_alerts(ld);
+    if (!ld->failed)
+        check_products(ld);
 }
 
 void selgw_config_free(selgw_config *cfg)
@@ -2195,6 +2316,7 @@ void selgw_config_free(selgw_config *cfg)
             free(plot->contracts[j].contract);
         }
         free(plot->contracts);
+        free(plot->boundary);
     }
     free(cfg->plots);
     for (size_t i = 0; i < cfg->bus_count; i++) {
@@ -2243,6 +2365,7 @@ void selgw_config_free(selgw_config *cfg)
     free(cfg->http.tls_cert);
     free(cfg->http.tls_key);
     free_alerts(cfg);
+    free_products(cfg);
     free(cfg->gateway_id);
     free(cfg->gateway_location);
     free(cfg->path);
@@ -2258,6 +2381,7 @@ static void loader_free_nodes(loader *ld)
     free(ld->bus_nodes);
     free(ld->device_nodes);
     free(ld->alert_nodes);
+    free(ld->product_nodes);
 }
 
 /* Every device's and plot's evidence chain name, built once here rather than formatted
@@ -2544,6 +2668,20 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
         fprintf(out, "\n");
     } else {
         fprintf(out, "alerts: none\n");
+    }
+    for (size_t i = 0; i < cfg->product_count; i++) {
+        const selgw_product *p = &cfg->products[i];
+        fprintf(out, "product %s: crops", p->name);
+        for (size_t k = 0; k < p->crop_count; k++)
+            fprintf(out, " %s", p->crops[k]);
+        fprintf(out, "; area:");
+        for (size_t k = 0; k < p->county_count; k++)
+            fprintf(out, " %s", p->counties[k]);
+        for (size_t k = 0; k < p->township_count; k++)
+            fprintf(out, " %s", p->townships[k]);
+        if (p->polygon_count)
+            fprintf(out, " polygon of %zu points", p->polygon_count);
+        fprintf(out, "; lot evidence from %d days before the end of harvest\n", p->season_days);
     }
 }
 
@@ -2865,4 +3003,136 @@ static void free_alerts(selgw_config *cfg)
         free(rule->plots);
     }
     free(cfg->alerts);
+}
+
+/* ---- products: geographic indications (docs/CONFIG.md) ---- */
+
+static void parse_product(loader *ld, struct fy_node *item, selgw_product *p,
+                          struct product_nodes *nodes)
+{
+    nodes->item = item;
+    if (!check_section_keys(ld->yaml, item, "product", "product"))
+        return;
+    read_option(ld, item, "product", "name", "product", &p->name, &nodes->name);
+    if (p->name && has_control_chars(p->name)) {
+        error_at(ld, nodes->name, "name: control characters are not allowed");
+    }
+    char what[160];
+    describe_item(what, sizeof(what), "product", p->name);
+    if (read_option(ld, item, "product", "crops", what, NULL, &nodes->crops) == READ_OK) {
+        p->crops = read_name_list(ld, nodes->crops, "crops", &p->crop_count);
+        if (p->crop_count == 0 && selgw_yaml_count(nodes->crops) == 0)
+            error_at(ld, nodes->crops, "%s: crops must name at least one crop", what);
+    } else {
+        nodes->crops = NULL;
+    }
+    read_option(ld, item, "product", "season_days", what, &p->season_days, NULL);
+    struct fy_node *url = NULL;
+    if (read_option(ld, item, "product", "lot_url", what, &p->lot_url, &url) == READ_OK) {
+        bool http = !strncasecmp(p->lot_url, "http://", 7) || !strncasecmp(p->lot_url, "https://", 8);
+        if (!http || has_control_chars(p->lot_url) || strchr(p->lot_url, ' ') ||
+            !strstr(p->lot_url, "{lot}"))
+            error_at(ld, url,
+                     "%s: lot_url '%s' must be an http:// or https:// URL without spaces that "
+                     "contains {lot} (where the lot id goes)",
+                     what, p->lot_url);
+    }
+    struct fy_node *area;
+    if (read_option(ld, item, "product", "area", what, NULL, &area) != READ_OK ||
+        !check_section_keys(ld->yaml, area, "area", "area"))
+        return;
+    struct fy_node *list;
+    read_result got[3];
+    if ((got[0] = read_option(ld, area, "area", "counties", what, NULL, &list)) == READ_OK)
+        p->counties = read_name_list(ld, list, "counties", &p->county_count);
+    if ((got[1] = read_option(ld, area, "area", "townships", what, NULL, &list)) == READ_OK)
+        p->townships = read_name_list(ld, list, "townships", &p->township_count);
+    if ((got[2] = read_option(ld, area, "area", "polygon", what, NULL, &list)) == READ_OK)
+        p->polygon = read_points(ld, list, "polygon", &p->polygon_count);
+    /* an area of nothing would hold no plot at all */
+    if (got[0] == READ_ABSENT && got[1] == READ_ABSENT && got[2] == READ_ABSENT)
+        error_at(ld, area, "%s: the area needs counties, townships or a polygon", what);
+    else if (got[0] == READ_OK && got[1] != READ_OK && got[2] != READ_OK && !p->county_count)
+        error_at(ld, area, "%s: the area's list of counties is empty", what);
+    else if (got[1] == READ_OK && got[0] != READ_OK && got[2] != READ_OK && !p->township_count)
+        error_at(ld, area, "%s: the area's list of townships is empty", what);
+}
+
+static void parse_products(loader *ld, struct fy_node *root)
+{
+    selgw_config *cfg = ld->cfg;
+    size_t n;
+    struct fy_node *list = root_list(ld, root, "products", &n);
+    ALLOC_ITEMS(ld, n, cfg->products, cfg->product_count, ld->product_nodes);
+    void *iter = NULL;
+    struct fy_node *item;
+    while (!ld->failed && (item = selgw_yaml_seq_next(list, &iter)) && cfg->product_count < n) {
+        size_t i = cfg->product_count++;
+        cfg->products[i].season_days = (int)option_find("product", "season_days")->default_value;
+        parse_product(ld, item, &cfg->products[i], &ld->product_nodes[i]);
+    }
+}
+
+/* Names unique, and every crop one that a plot of the config grows (a typo would make a
+ * product that covers nothing). */
+static void check_products(loader *ld)
+{
+    selgw_config *cfg = ld->cfg;
+    for (size_t j = 0; j < cfg->product_count; j++) {
+        const selgw_product *b = &cfg->products[j];
+        for (size_t i = 0; b->name && i < j; i++) {
+            if (!cfg->products[i].name || strcmp(cfg->products[i].name, b->name))
+                continue;
+            selgw_yaml_pos first = selgw_yaml_node_pos(ld->product_nodes[i].name);
+            error_at(ld, ld->product_nodes[j].name,
+                     "duplicate product name '%s' (first defined at %d:%d)", b->name, first.line,
+                     first.column);
+            break;
+        }
+    }
+    const char **crops = calloc(cfg->plot_count + 1, sizeof *crops);
+    if (!crops) {
+        ld->failed = true;
+        return;
+    }
+    size_t crop_count = 0;
+    for (size_t i = 0; i < cfg->plot_count; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < crop_count && cfg->plots[i].crop; j++)
+            seen |= !strcmp(crops[j], cfg->plots[i].crop);
+        if (!seen && cfg->plots[i].crop)
+            crops[crop_count++] = cfg->plots[i].crop;
+    }
+    for (size_t p = 0; p < cfg->product_count; p++) {
+        const selgw_product *prod = &cfg->products[p];
+        for (size_t i = 0; i < prod->crop_count; i++) {
+            bool known = false;
+            for (size_t j = 0; j < crop_count; j++)
+                known |= !strcmp(crops[j], prod->crops[i]);
+            if (!known)
+                suggest_error(ld, seq_entry(ld->product_nodes[p].crops, i), "crop", prod->crops[i],
+                              crops, "no plot of this config grows it");
+        }
+    }
+    free(crops);
+}
+
+static void free_products(selgw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->product_count; i++) {
+        selgw_product *p = &cfg->products[i];
+        free(p->name);
+        for (size_t j = 0; j < p->crop_count; j++)
+            free(p->crops[j]);
+        free(p->crops);
+        for (size_t j = 0; j < p->county_count; j++)
+            free(p->counties[j]);
+        free(p->counties);
+        for (size_t j = 0; j < p->township_count; j++)
+            free(p->townships[j]);
+        free(p->townships);
+        free(p->polygon);
+        free(p->lot_url);
+    }
+    free(cfg->products);
 }

@@ -57,7 +57,30 @@ typedef struct selgw_plot {
     double area_mu; /* 亩 (1 mu = 666.7 m2); 0 when not given */
     size_t contract_count;
     selgw_contract *contracts;
+    /* Where the plot lies (optional `location:`): a point, or a boundary of at least three
+     * [latitude, longitude] points (WGS84 degrees), or neither. */
+    bool has_point;
+    double latitude, longitude;
+    size_t boundary_count;
+    double (*boundary)[2];
 } selgw_plot;
+
+/* A geographic-indication product (`products:`, docs/CONFIG.md): its protected area, the
+ * crops it covers, how far before harvest a lot's evidence starts, and where the
+ * enterprise publishes a lot of it. */
+typedef struct selgw_product {
+    char *name; /* e.g. 紫阳富硒茶 */
+    size_t crop_count;
+    char **crops;
+    size_t county_count;
+    char **counties;
+    size_t township_count;
+    char **townships;
+    size_t polygon_count; /* 0: no polygon; else at least 3 [latitude, longitude] points */
+    double (*polygon)[2];
+    int season_days;
+    char *lot_url; /* a URL with "{lot}" in it, or NULL */
+} selgw_product;
 
 typedef enum selgw_bus_kind { SELGW_BUS_TCP, SELGW_BUS_RTU } selgw_bus_kind;
 
@@ -238,6 +261,8 @@ typedef struct selgw_config {
     selgw_http_config http;
     size_t alert_count;
     selgw_alert_rule *alerts;
+    size_t product_count;
+    selgw_product *products;
 } selgw_config;
 
 /* Loads and validates. On success *out owns everything; on failure *out is NULL, every

@@ -23,6 +23,7 @@
 #include "evidence/plotlog.h"
 #include "evidence/bundle.h"
 #include "poll/poller.h"
+#include "evidence/lot.h"
 #include "evidence/provenance.h"
 #include "journal/record.h"
 #include "poll/transport.h"
@@ -859,6 +860,50 @@ static bool annotation_in_flight_locked(const selgw_gateway *g, const char *file
     return false;
 }
 
+/* A queued lot: one LOT record in each of its plots' chains, under the one hold of the
+ * append lock the caller has, so that no seal falls between them. *seq is the last one's.
+ * SELGW_ERR_NOT_FOUND: the lot names a plot the config does not have (set aside). A lot
+ * whose records could be appended only in part is set aside too, not journaled again: the
+ * verifier of its bundle names the plot without one. */
+static selgw_err journal_lot_locked(selgw_gateway *g, const selgw_annotation *a, uint64_t *seq)
+{
+    selgw_lot *lot = NULL;
+    if (selgw_lot_parse(a->text, strlen(a->text), &lot, NULL, 0) != SELGW_OK) {
+        selgw_annotation_set_aside(g->journal_dir, a, "bad");
+        return SELGW_ERR_NOT_FOUND;
+    }
+    for (size_t i = 0; i < lot->plot_count; i++)
+        if (!find_plot(g->cfg, lot->plots[i].plot)) {
+            selgw_annotation_set_aside(g->journal_dir, a, "unknown-plot");
+            selgw_lot_free(lot);
+            return SELGW_ERR_NOT_FOUND;
+        }
+    selgw_err err = SELGW_OK;
+    size_t done = 0;
+    for (; done < lot->plot_count; done++) {
+        const selgw_plot *plot = find_plot(g->cfg, lot->plots[done].plot);
+        selgw_record event = {.type = SELGW_RECORD_LOT,
+                              .plot = str_of(plot->id),
+                              .text = str_of(a->text),
+                              .ref = str_of(lot->lot)};
+        if ((err = append_event_locked(g, &event, plot->chain, KIND_ANNOTATION, seq)) != SELGW_OK)
+            break;
+    }
+    if (err != SELGW_OK && done > 0) {
+        selgw_log(SELGW_LOG_ERROR,
+                  "lot %s: journaled for %zu of its %zu plots, then refused (%s): not journaled "
+                  "again",
+                  lot->lot, done, lot->plot_count, selgw_strerror(err));
+        selgw_annotation_set_aside(g->journal_dir, a, "partly-journaled");
+        err = SELGW_ERR_NOT_FOUND;
+    } else if (err == SELGW_OK) {
+        selgw_log(SELGW_LOG_INFO, "lot %s (%s) journaled in the chains of %zu plot%s", lot->lot,
+                  lot->product, lot->plot_count, lot->plot_count == 1 ? "" : "s");
+    }
+    selgw_lot_free(lot);
+    return err;
+}
+
 /* Queued annotations, read outside the lock; each journaled with the gateway's clock (the
  * time in a queue file is only what its writer claims) and its file removed once
  * committed. */
@@ -873,8 +918,8 @@ static void journal_annotations(selgw_gateway *g)
         const selgw_annotation *a = &list[i];
         if (annotation_in_flight_locked(g, a->file))
             continue;
-        const selgw_plot *plot = find_plot(g->cfg, a->plot);
-        if (!plot) {
+        const selgw_plot *plot = a->type == SELGW_RECORD_LOT ? NULL : find_plot(g->cfg, a->plot);
+        if (!plot && a->type != SELGW_RECORD_LOT) {
             selgw_annotation_set_aside(g->journal_dir, a, "unknown-plot");
             continue;
         }
@@ -886,11 +931,20 @@ static void journal_annotations(selgw_gateway *g)
             g->annotations = grown;
             g->annotation_cap = cap;
         }
+        uint64_t seq;
+        if (a->type == SELGW_RECORD_LOT) {
+            selgw_err err = journal_lot_locked(g, a, &seq);
+            if (err == SELGW_ERR_NOT_FOUND)
+                continue; /* set aside */
+            if (err != SELGW_OK)
+                break;
+            g->annotations[g->annotation_count++] = (taken_annotation){seq, *a};
+            continue;
+        }
         selgw_record event = {.type = SELGW_RECORD_ANNOTATION,
                               .plot = str_of(a->plot),
                               .text = str_of(a->text),
                               .ref = str_of(a->ref)};
-        uint64_t seq;
         if (append_event_locked(g, &event, plot->chain, KIND_ANNOTATION, &seq) != SELGW_OK)
             break;
         g->annotations[g->annotation_count++] = (taken_annotation){seq, *a};

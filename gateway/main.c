@@ -24,6 +24,7 @@
  * The global flags -v, -q, -h and --log-level LEVEL go before or after the command. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,12 +40,15 @@
 #include "base/clock.h"
 #include "commission.h"
 #include "config.h"
+#include "base/durable.h"
 #include "evidence/bundle_io.h"
 #include "evidence/evidence.h"
 #include "evidence/provenance.h"
+#include "evidence/qr.h"
 #include "evidence/seal_request.h"
 #include "evidence/keys.h"
 #include "evidence/report.h"
+#include "evidence/lot.h"
 #include "gateway.h"
 #include "journal/journal.h"
 #include "sinks/lineproto.h"
@@ -105,11 +109,23 @@ typedef struct annotate_options {
 } annotate_options;
 
 typedef struct export_options {
-    const char *config_path, *plot, *output;
+    const char *config_path, *plot, *output, *lot, *qr;
     time_flag from, to;
     bool plain;       /* --plain, --no-compress: the text as it is, not gzip */
     const char *wait; /* --wait SECONDS for a seal asked of the running gateway */
 } export_options;
+
+/* A flag that may be given more than once (--plot of a lot): its values in order. */
+#define LIST_FLAG_MAX 64
+typedef struct list_flag {
+    const char *items[LIST_FLAG_MAX];
+    size_t count;
+} list_flag;
+
+typedef struct lot_options {
+    const char *config_path, *id, *product, *quantity, *unit, *processing;
+    list_flag plots, households, refs;
+} lot_options;
 
 typedef struct verify_options {
     const char *bundle_path, *pubkey, *keys, *plot;
@@ -136,6 +152,7 @@ typedef union command_options {
     pubkey_options pubkey;
     annotate_options annotate;
     export_options export;
+    lot_options lot;
     verify_options verify;
     status_options status;
     help_options help;
@@ -538,30 +555,124 @@ static int cmd_annotate(const command_options *options)
     return err == SELGW_OK ? 0 : 1;
 }
 
+/* `selgw export --lot ID -o FILE`: the lot's bundle. */
+/* One export: a plot's period or a lot, written as --plain says. */
+typedef struct export_job {
+    const export_options *opt;
+    const selgw_config *cfg;
+    int64_t from_ns, to_ns;  /* a plot's period */
+    int64_t needs_seal_ns;   /* what a closing seal must cover: to_ns, or a lot's last record */
+    uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
+} export_job;
+
+static selgw_err export_once(export_job *job, char *why, size_t why_cap)
+{
+    const export_options *opt = job->opt;
+    why[0] = '\0';
+    if (opt->lot) {
+        job->needs_seal_ns = 0;
+        return selgw_evidence_export_lot(job->cfg, opt->lot, opt->output, !opt->plain, job->hash,
+                                         &job->needs_seal_ns, why, why_cap);
+    }
+    job->needs_seal_ns = job->to_ns;
+    return selgw_evidence_export(job->cfg, opt->plot, job->from_ns, job->to_ns, opt->output,
+                                 !opt->plain, job->hash, why, why_cap);
+}
+
+/* Exports; when no seal covers what the export needs yet, asks the running gateway for one
+ * (SIGUSR1) and waits up to wait_s for it, then exports again. */
+static selgw_err export_with_seal(export_job *job, long wait_s, char *why, size_t why_cap)
+{
+    selgw_err err = export_once(job, why, why_cap);
+    if (err != SELGW_ERR_AGAIN)
+        return err;
+    char asked_why[256] = "";
+    selgw_seal_request req;
+    selgw_err asked = wait_s > 0 ? selgw_seal_request_send(job->cfg, &req, asked_why,
+                                                           sizeof asked_why)
+                                 : SELGW_ERR_AGAIN;
+    if (asked == SELGW_OK) {
+        fprintf(stderr,
+                "selgw export: no seal covers the period yet: asked the running gateway "
+                "(pid %ld) for one, waiting up to %ld s\n",
+                req.pid, wait_s);
+        asked = selgw_seal_request_wait(job->cfg, &req, job->needs_seal_ns,
+                                        (int64_t)wait_s * 1000, asked_why, sizeof asked_why);
+        if (asked == SELGW_OK)
+            err = export_once(job, why, why_cap);
+    }
+    char until[SELGW_INSTANT_TEXT_SIZE];
+    selgw_format_instant(job->needs_seal_ns, until);
+    if (err == SELGW_ERR_AGAIN && asked == SELGW_ERR_NOT_FOUND)
+        snprintf(why, why_cap,
+                 "no seal covers every poll begun before %s yet, and the gateway is not "
+                 "running (%s): its next start and clean stop will seal the period",
+                 until, asked_why);
+    else if (err == SELGW_ERR_AGAIN && wait_s > 0 && asked_why[0])
+        snprintf(why, why_cap, "no seal covers every poll begun before %s yet: %s", until,
+                 asked_why);
+    return err;
+}
+
+static selgw_err write_text_file(FILE *f, void *ctx)
+{
+    const char *text = ctx;
+    return fputs(text, f) < 0 ? selgw_err_from_errno(errno) : SELGW_OK;
+}
+
+/* The lot's QR label: the code (the lot id, the bundle's hash, the product's lot_url) as an
+ * SVG, with the lot id and the hash written under it for people. */
+static bool write_qr_label(const selgw_config *cfg, const char *lot_id, const char *hash_text,
+                           const char *path)
+{
+    selgw_lot_record *records = NULL;
+    size_t count = 0;
+    char why[512] = "";
+    selgw_lot *lot = NULL;
+    if (selgw_lot_records(cfg, lot_id, &records, &count, why, sizeof why) != SELGW_OK ||
+        !count ||
+        selgw_lot_parse(records[0].text, strlen(records[0].text), &lot, why, sizeof why) !=
+            SELGW_OK) {
+        fprintf(stderr, "selgw export: the QR label: lot %s cannot be read again: %s\n", lot_id,
+                why[0] ? why : "not found");
+        selgw_lot_records_free(records, count);
+        return false;
+    }
+    selgw_lot_records_free(records, count);
+    char *text = selgw_lot_qr_text(lot->lot, hash_text, lot->url);
+    char *svg = text ? selgw_qr_label_svg(text, lot->lot, lot->product, hash_text) : NULL;
+    selgw_lot_free(lot);
+    bool ok = svg && selgw_durable_replace(path, 0644, write_text_file, svg) == SELGW_OK;
+    if (!ok)
+        fprintf(stderr, "selgw export: the QR label %s: %s\n", path,
+                svg ? strerror(errno) : "the code cannot be made (too long a URL?)");
+    else
+        fprintf(stderr, "selgw export: QR label written to %s (%s)\n", path, text);
+    free(text);
+    free(svg);
+    return ok;
+}
+
 static int cmd_export(const command_options *options)
 {
     const export_options *opt = &options->export;
-    if (!opt->plot || !opt->from.given || !opt->to.given || !opt->output) {
-        fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE are required\n");
+    if (opt->lot && (opt->plot || opt->from.given || opt->to.given || !opt->output)) {
+        fprintf(stderr, "selgw export: --lot ID takes -o FILE and no --plot, --from or --to (the "
+                        "lot says its plots and their periods)\n");
         return EXIT_CONFIG;
     }
-    if (opt->from.zoned && opt->to.zoned && opt->from.ns >= opt->to.ns) {
+    if (opt->qr && !opt->lot) {
+        fprintf(stderr, "selgw export: --qr LABEL.svg is the label of a lot: give --lot ID\n");
+        return EXIT_CONFIG;
+    }
+    if (!opt->lot && (!opt->plot || !opt->from.given || !opt->to.given || !opt->output)) {
+        fprintf(stderr, "selgw export: --plot P --from T1 --to T2 -o FILE (or --lot ID -o FILE) "
+                        "are required\n");
+        return EXIT_CONFIG;
+    }
+    if (!opt->lot && opt->from.zoned && opt->to.zoned && opt->from.ns >= opt->to.ns) {
         fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
         return EXIT_CONFIG; /* said before the config is read, when no zone is missing */
-    }
-    selgw_config *cfg = load_config_read_only(opt->config_path);
-    if (!cfg)
-        return EXIT_CONFIG;
-    time_flag from = opt->from, to = opt->to;
-    if (!read_local_time("export", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
-        !read_local_time("export", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
-        selgw_config_free(cfg);
-        return EXIT_CONFIG;
-    }
-    if (from.ns >= to.ns) {
-        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
-        selgw_config_free(cfg);
-        return EXIT_CONFIG;
     }
     long wait_s = 60;
     if (opt->wait) {
@@ -570,54 +681,109 @@ static int cmd_export(const command_options *options)
         wait_s = strtol(opt->wait, &end, 10);
         if (errno || end == opt->wait || *end || wait_s < 0 || wait_s > 86400) {
             fprintf(stderr, "selgw export: --wait takes whole seconds from 0 to 86400\n");
-            selgw_config_free(cfg);
             return EXIT_CONFIG;
         }
     }
-    char why[512] = "";
-    uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
-    selgw_err err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output, !opt->plain,
-                                          hash, why, sizeof why);
-    if (err == SELGW_ERR_AGAIN) {
-        /* No seal covers the period's end yet: ask the running gateway for one now. */
-        char asked_why[256] = "";
-        selgw_seal_request req;
-        selgw_err asked = wait_s > 0
-                              ? selgw_seal_request_send(cfg, &req, asked_why, sizeof asked_why)
-                              : SELGW_ERR_AGAIN;
-        if (asked == SELGW_OK) {
-            fprintf(stderr,
-                    "selgw export: no seal covers the period yet: asked the running gateway "
-                    "(pid %ld) for one, waiting up to %ld s\n",
-                    req.pid, wait_s);
-            asked = selgw_seal_request_wait(cfg, &req, to.ns, (int64_t)wait_s * 1000, asked_why,
-                                            sizeof asked_why);
-            if (asked == SELGW_OK) {
-                why[0] = '\0';
-                err = selgw_evidence_export(cfg, opt->plot, from.ns, to.ns, opt->output,
-                                            !opt->plain, hash, why, sizeof why);
-            }
+    selgw_config *cfg = load_config_read_only(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    export_job job = {.opt = opt, .cfg = cfg};
+    if (!opt->lot) {
+        time_flag from = opt->from, to = opt->to;
+        if (!read_local_time("export", "--from", &from, cfg->utc_offset_minutes, LOCAL_TIME) ||
+            !read_local_time("export", "--to", &to, cfg->utc_offset_minutes, LOCAL_TIME)) {
+            selgw_config_free(cfg);
+            return EXIT_CONFIG;
         }
-        char t2[SELGW_INSTANT_TEXT_SIZE];
-        selgw_format_instant(to.ns, t2);
-        if (err == SELGW_ERR_AGAIN && asked == SELGW_ERR_NOT_FOUND)
-            snprintf(why, sizeof why,
-                     "no seal covers every poll begun before %s yet, and the gateway is not "
-                     "running (%s): its next start and clean stop will seal the period",
-                     t2, asked_why);
-        else if (err == SELGW_ERR_AGAIN && wait_s > 0 && asked_why[0])
-            snprintf(why, sizeof why, "no seal covers every poll begun before %s yet: %s", t2,
-                     asked_why);
+        if (from.ns >= to.ns) {
+            fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
+            selgw_config_free(cfg);
+            return EXIT_CONFIG;
+        }
+        job.from_ns = from.ns;
+        job.to_ns = to.ns;
     }
+    char why[768] = "";
+    selgw_err err = export_with_seal(&job, wait_s, why, sizeof why);
+    bool label_ok = true;
     if (err != SELGW_OK) {
         fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
     } else {
         char text[SELGW_BUNDLE_HASH_TEXT_SIZE];
-        selgw_bundle_hash_text(hash, text);
-        fprintf(stderr, "selgw export: evidence for plot %s written to %s%s\n", opt->plot,
-                opt->output, opt->plain ? "" : " (gzip)");
+        selgw_bundle_hash_text(job.hash, text);
+        fprintf(stderr, "selgw export: evidence for %s %s written to %s%s\n",
+                opt->lot ? "lot" : "plot", opt->lot ? opt->lot : opt->plot, opt->output,
+                opt->plain ? "" : " (gzip)");
         printf("bundle hash: %s\n", text);
+        if (opt->qr)
+            label_ok = write_qr_label(cfg, opt->lot, text, opt->qr);
     }
+    selgw_config_free(cfg);
+    return err == SELGW_OK && label_ok ? 0 : 1;
+}
+
+static int cmd_lot(const command_options *options)
+{
+    const lot_options *opt = &options->lot;
+    if (!opt->id || !opt->product || !opt->plots.count || !opt->quantity || !opt->unit) {
+        fprintf(stderr, "selgw lot: --id ID --product NAME --plot P:FROM..TO --quantity Q --unit U "
+                        "are required\n");
+        return EXIT_CONFIG;
+    }
+    char *end = NULL;
+    errno = 0;
+    double quantity = strtod(opt->quantity, &end);
+    if (errno || end == opt->quantity || *end) {
+        fprintf(stderr, "selgw lot: --quantity %s: not a number\n", opt->quantity);
+        return EXIT_CONFIG;
+    }
+    selgw_config *cfg = load_config_read_only(opt->config_path);
+    if (!cfg)
+        return EXIT_CONFIG;
+    selgw_lot_request req = {.id = opt->id,
+                             .product = opt->product,
+                             .unit = opt->unit,
+                             .processing = opt->processing,
+                             .quantity = quantity,
+                             .plot_count = opt->plots.count,
+                             .plots = opt->plots.items,
+                             .household_count = opt->households.count,
+                             .households = opt->households.items,
+                             .ref_count = opt->refs.count,
+                             .refs = opt->refs.items};
+    char why[768] = "";
+    char *json = NULL;
+    selgw_err err = selgw_lot_build(cfg, &req, selgw_utc_ns(), &json, why, sizeof why);
+    if (err == SELGW_OK && selgw_lot_is_queued(cfg->journal.dir, opt->id)) {
+        snprintf(why, sizeof why, "lot %s is already queued (the gateway journals it soon)",
+                 opt->id);
+        err = SELGW_ERR_INVALID;
+    }
+    if (err == SELGW_OK) {
+        selgw_lot_record *records = NULL;
+        size_t count = 0;
+        err = selgw_lot_records(cfg, opt->id, &records, &count, why, sizeof why);
+        if (err == SELGW_OK && count) {
+            snprintf(why, sizeof why,
+                     "lot %s is already recorded (journal record %" PRIu64 ", plot %s): a lot id "
+                     "is recorded once",
+                     opt->id, records[0].jseq, records[0].plot);
+            err = SELGW_ERR_INVALID;
+        }
+        selgw_lot_records_free(records, count);
+    }
+    if (err == SELGW_OK)
+        err = selgw_lot_spool(cfg, opt->id, json, why, sizeof why);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw lot: %s\n", why[0] ? why : selgw_strerror(err));
+    } else {
+        printf("%s\n", json);
+        fprintf(stderr,
+                "selgw lot: lot %s queued for %zu plot%s; the running gateway records it in "
+                "each plot's chain within a second (or at its next start)\n",
+                opt->id, opt->plots.count, opt->plots.count == 1 ? "" : "s");
+    }
+    free(json);
     selgw_config_free(cfg);
     return err == SELGW_OK ? 0 : 1;
 }
@@ -761,6 +927,7 @@ static int cmd_set_address(const command_options *options)
 
 typedef enum flag_kind {
     FLAG_TEXT,  /* takes a value, kept as typed: a const char * field */
+    FLAG_LIST,  /* takes a value, may be given again: a list_flag field */
     FLAG_TIME,  /* takes a time (selgw_parse_cli_time): a time_flag field */
     FLAG_TRUE,  /* a bool field set to true */
     FLAG_SET,   /* an int field set to the flag's value */
@@ -782,6 +949,10 @@ typedef struct flag {
 #define TEXT_FLAG(name, letter, value_name, type, field, help)                                     \
     {                                                                                              \
         name, letter, FLAG_TEXT, value_name, offsetof(type, field), 0, help                        \
+    }
+#define LIST_FLAG(name, value_name, type, field, help)                                             \
+    {                                                                                              \
+        name, 0, FLAG_LIST, value_name, offsetof(type, field), 0, help                             \
     }
 #define TIME_FLAG(name, value_name, type, field, help)                                             \
     {                                                                                              \
@@ -854,6 +1025,26 @@ static const flag export_flags[] = {
     TEXT_FLAG("wait", 0, "SECONDS", export_options, wait,
               "when no seal covers the period yet, ask the running gateway for one and wait "
               "up to SECONDS for it (default 60; 0: do not ask)"),
+    TEXT_FLAG("lot", 0, "ID", export_options, lot,
+              "instead of --plot, --from, --to: the lot's bundle (its plots' seasons)"),
+    TEXT_FLAG("qr", 0, "LABEL.svg", export_options, qr,
+              "with --lot: also write the lot's QR label (lot id, bundle hash, the product's "
+              "lot_url)"),
+    {0},
+};
+
+static const flag lot_flags[] = {
+    CONFIG_FLAG(lot_options),
+    TEXT_FLAG("id", 0, "ID", lot_options, id, "the lot's id (letters, digits, '.', '_', '-')"),
+    TEXT_FLAG("product", 0, "NAME", lot_options, product, "a product of the config's products"),
+    LIST_FLAG("plot", "P:FROM..TO", lot_options, plots,
+              "a plot of the lot and its harvest days (local, YYYY-MM-DD); again for more"),
+    TEXT_FLAG("quantity", 0, "Q", lot_options, quantity, "how much the lot is"),
+    TEXT_FLAG("unit", 0, "U", lot_options, unit, "of the quantity, e.g. kg"),
+    LIST_FLAG("household", "CODE", lot_options, households,
+              "a household who picked (contracted on a plot of the lot); again for more"),
+    TEXT_FLAG("processing", 0, "TEXT", lot_options, processing, "how the lot was processed"),
+    LIST_FLAG("ref", "REF", lot_options, refs, "a reference (lab report...); again for more"),
     {0},
 };
 
@@ -1125,12 +1316,21 @@ static const command commands[] = {
      "record a lab result or note for plot P (e.g. a soil selenium analysis with its lab\n"
      "report number); the running gateway chains and seals it with the readings\n",
      annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
-    {"export", "[[-c] FILE] --plot P --from T1 --to T2 -o BUNDLE [--plain] [--wait SECONDS]",
+    {"export",
+     "[[-c] FILE] (--plot P --from T1 --to T2 | --lot ID [--qr LABEL.svg]) -o BUNDLE [--plain]\n"
+     "    [--wait SECONDS]",
      "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
-     "history, the seals that cover the period and the public key; gzip-compressed unless\n"
-     "--plain. Prints the bundle's hash. When no seal covers T2 yet, asks the running\n"
-     "gateway for one (SIGUSR1) and waits for it\n",
+     "history, the seals that cover the period and the public key; or of a lot (each of its\n"
+     "plots' season up to the harvest) and its QR label. gzip-compressed unless --plain.\n"
+     "Prints the bundle's hash. When no seal covers the period yet, asks the running gateway\n"
+     "for one (SIGUSR1) and waits for it\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
+    {"lot",
+     "[[-c] FILE] --id ID --product NAME --plot P:FROM..TO [--plot ...] --quantity Q --unit U\n"
+     "    [--household CODE ...] [--processing TEXT] [--ref REF ...]",
+     "record a harvest lot of a GI product in its plots' chains (docs/EVIDENCE.md, Lots);\n"
+     "the running gateway journals it; then `selgw export --lot ID` writes its evidence\n",
+     lot_flags, "FILE", offsetof(command_options, lot.config_path), cmd_lot},
     {"verify",
      "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2] "
      "[--report FILE.html]",
@@ -1367,7 +1567,8 @@ static void refuse_flag(const command *cmd, const char *spelled, const struct op
 
 static bool takes_value(const flag *f)
 {
-    return f->kind == FLAG_TEXT || f->kind == FLAG_TIME || f->kind == FLAG_LEVEL;
+    return f->kind == FLAG_TEXT || f->kind == FLAG_LIST || f->kind == FLAG_TIME ||
+           f->kind == FLAG_LEVEL;
 }
 
 static bool apply_flag(const command *cmd, const flag *f, const char *spelled, const char *value,
@@ -1384,6 +1585,16 @@ static bool apply_flag(const command *cmd, const flag *f, const char *spelled, c
         }
         *(const char **)field = value;
         return true;
+    case FLAG_LIST: {
+        list_flag *l = (list_flag *)field;
+        if (l->count == LIST_FLAG_MAX) {
+            fprintf(stderr, "selgw %s: %s: at most %d of them\n", cmd ? cmd->name : "", spelled,
+                    LIST_FLAG_MAX);
+            return false;
+        }
+        l->items[l->count++] = value;
+        return true;
+    }
     case FLAG_TIME: {
         time_flag *t = (time_flag *)field;
         char why[256];

@@ -462,6 +462,8 @@ static bool add_plot_note(void *ctx, const selgw_record *rec)
         return add_note(&n->annotations, rec, "annotation");
     if (rec->type == SELGW_RECORD_TAGS)
         return add_note(&n->events, rec, "tags");
+    if (rec->type == SELGW_RECORD_LOT) /* text: the lot's JSON; ref: its id */
+        return add_note(&n->events, rec, "lot");
     /* an alert's text is its record's JSON: the page words it in the reader's language */
     selgw_record alert = *rec;
     alert.chained = false;
@@ -500,7 +502,7 @@ selgw_err selgw_plot_notes(selgw_journal *j, const selgw_history_query *q,
     selgw_history_scan scan = {0};
     selgw_err err = scan_period(j, q->plot, q->from_ns, q->to_ns,
                                 1u << SELGW_RECORD_ANNOTATION | 1u << SELGW_RECORD_TAGS |
-                                    1u << SELGW_RECORD_ALERT,
+                                    1u << SELGW_RECORD_ALERT | 1u << SELGW_RECORD_LOT,
                                 &scan, add_plot_note, &n);
     if (!err) {
         /* mergesort would keep journal order among equal times; qsort's is fine: the

@@ -164,6 +164,7 @@ var SELGW_I18N = {
   // ---- events of a plot's chain ---------------------------------------------------------
   "event.tags": { zh: "地块信息记录（作物、农户、设备）", en: "Plot tags recorded (crop, households, devices)" },
   "event.alert": { zh: "告警", en: "Alert" },
+  "event.lot": { zh: "批次记录（产品、采摘日期、数量）", en: "Lot recorded (product, harvest dates, quantity)" },
 
   // ---- sinks and bus types -------------------------------------------------------------
   "sink.mqtt": { zh: "MQTT", en: "MQTT" },

@@ -330,6 +330,20 @@ char *selgw_format_utc_offset(int offset_minutes, char buf[SELGW_OFFSET_TEXT_SIZ
     return buf;
 }
 
+bool selgw_parse_utc_offset(const char *s, int *offset_minutes)
+{
+    if (!s || strlen(s) != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':')
+        return false;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    int h = (s[1] - '0') * 10 + (s[2] - '0'), m = (s[4] - '0') * 10 + (s[5] - '0');
+    if (h > 14 || m > 59)
+        return false;
+    *offset_minutes = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return true;
+}
+
 int32_t selgw_local_day(int64_t utc_ns, int offset_minutes)
 {
     int64_t seconds = floor_div(utc_ns, SELGW_NS_PER_S) + (int64_t)offset_minutes * 60;

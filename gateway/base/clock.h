@@ -35,6 +35,9 @@ bool selgw_parse_date(const char *text, int32_t *out);
  * bytes; returns buf. */
 #define SELGW_OFFSET_TEXT_SIZE 16
 char *selgw_format_utc_offset(int offset_minutes, char buf[SELGW_OFFSET_TEXT_SIZE]);
+/* The inverse, as strict as what it writes: "+HH:MM" or "-HH:MM", at most 14:59 (a text in a
+ * record: anything else is false). */
+bool selgw_parse_utc_offset(const char *text, int *offset_minutes);
 
 /* The local day (days since 1970-01-01) of a UTC instant at an offset in minutes east of
  * UTC: the day of contracts, of a dashboard's "today", of an alert text's date. Rounds

@@ -27,6 +27,28 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
                                 int64_t to_ns, const char *out_path, bool compress,
                                 uint8_t hash[32], char *why, size_t why_cap);
 
+/* `selgw export --lot ID`: the lot bundle (docs/EVIDENCE.md, "Lot bundle format"): the lot's
+ * text, then for each of its plots a whole plot bundle of [season_from 00:00, harvest_to +
+ * 1 day 00:00) local, closed by a seal after the plot's LOT record. SELGW_ERR_NOT_FOUND when
+ * the lot is not journaled (`why` says if it is still queued). Written and hashed as
+ * selgw_evidence_export writes and hashes a plot bundle. SELGW_ERR_AGAIN when no seal closes
+ * a plot's period yet; *needs_seal_ns (unless NULL; set it to 0 before) is then the instant a
+ * seal must cover (the latest of the lot's records). */
+selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
+                                    const char *out_path, bool compress, uint8_t hash[32],
+                                    int64_t *needs_seal_ns, char *why, size_t why_cap);
+
+/* The LOT records of a lot: from the journal and the plot chain log (each once). */
+typedef struct selgw_lot_record {
+    char *plot;
+    uint64_t jseq;
+    int64_t time_ns; /* the record's time: a lot's period ends there at the latest */
+    char *text;
+} selgw_lot_record;
+selgw_err selgw_lot_records(const selgw_config *cfg, const char *lot, selgw_lot_record **out,
+                            size_t *count, char *why, size_t why_cap);
+void selgw_lot_records_free(selgw_lot_record *records, size_t count);
+
 struct selgw_report;
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
@@ -59,7 +81,10 @@ selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *op
 
 /* The same from an open stream; `name` is how the bundle is called in messages. The
  * summary names the bundle's hash: opt->bundle_hash when given, else the hash of what was
- * read when `in` is a bundle stream (selgw_bundle_open_read), else none. */
+ * read when `in` is a bundle stream (selgw_bundle_open_read), else none. A lot
+ * bundle (first line "selgw-lot 1", docs/EVIDENCE.md) is told by its first line: each
+ * section is verified as a plot bundle with opt->lot and opt->plot set to the lot's id and
+ * the section's plot, then the lot as a whole; one verdict at the end, the same results. */
 selgw_err selgw_evidence_verify_stream(FILE *in, const char *name,
                                        const selgw_verify_options *opt, FILE *out);
 

@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/durable.h"
@@ -17,6 +19,7 @@
 #include "evidence/bundle_io.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
+#include "evidence/lot.h"
 #include "evidence/plotlog.h"
 #include "evidence/provenance.h"
 #include "journal/record.h"
@@ -160,6 +163,7 @@ typedef struct export_state {
     const selgw_config *cfg;
     const char *plot_id;
     int64_t from_ns, to_ns;
+    uint64_t closing_after; /* the closing seal must come after this journal record (a lot's) */
     char plot_chain[512];
     selgw_journal *journal;
     selgw_record *rec;
@@ -264,7 +268,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
             st->have_opening = true;
             st->opening_jseq = jseq;
             st->opening_pos = rec->chain_seq;
-        } else if (seal_covers(rec, st->to_ns)) {
+        } else if (seal_covers(rec, st->to_ns) && jseq > st->closing_after) {
             if ((err = heads_from_seal(&st->closing, rec)) != SELGW_OK)
                 break;
             st->have_closing = true;
@@ -598,20 +602,10 @@ static selgw_err write_bundle_file(FILE *f, void *ctx)
     return err;
 }
 
-selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
-                                int64_t to_ns, const char *out_path, bool compress,
-                                uint8_t hash[32], char *why, size_t why_cap)
+/* What every export needs first: signing on, the config's ids, the public key. */
+static selgw_err export_key(const selgw_config *cfg, uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *why,
+                            size_t why_cap)
 {
-    if (why && why_cap)
-        why[0] = '\0';
-    if (!cfg || !plot_id || !*plot_id || !out_path || !*out_path) {
-        selgw_explain(why, why_cap, "export needs a config, a plot and an output file");
-        return SELGW_ERR_INVALID;
-    }
-    if (from_ns >= to_ns) {
-        selgw_explain(why, why_cap, "the period is empty: its start must be before its end");
-        return SELGW_ERR_INVALID;
-    }
     if (!cfg->signing.enabled || !cfg->signing.secret_key) {
         selgw_explain(
             why, why_cap,
@@ -628,7 +622,6 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
         selgw_explain(why, why_cap, "libsodium cannot be initialised");
         return SELGW_ERR_IO;
     }
-    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
     selgw_signer *signer = NULL;
     char key_why[256] = "";
     selgw_err err = selgw_signer_load(cfg->signing.secret_key, &signer, key_why, sizeof key_why);
@@ -638,13 +631,24 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     }
     selgw_signer_public_key(signer, pk);
     selgw_signer_free(signer);
+    return SELGW_OK;
+}
 
+/* One plot's bundle. With out_path, written durably there (gzip when compress, its hash in
+ * hash unless NULL); else to f. */
+static selgw_err export_plot(const selgw_config *cfg, const uint8_t *pk, const char *plot_id,
+                             int64_t from_ns, int64_t to_ns, uint64_t closing_after,
+                             const char *out_path, bool compress, uint8_t hash[32], FILE *f,
+                             char *why, size_t why_cap)
+{
+    selgw_err err;
     export_state st;
     memset(&st, 0, sizeof st);
     st.cfg = cfg;
     st.plot_id = plot_id;
     st.from_ns = from_ns;
     st.to_ns = to_ns;
+    st.closing_after = closing_after;
     if ((size_t)snprintf(st.plot_chain, sizeof st.plot_chain, "plot/%s", plot_id) >=
         sizeof st.plot_chain) {
         selgw_explain(why, why_cap, "plot id too long");
@@ -665,17 +669,22 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     if (err == SELGW_OK)
         err = choose_chains(&st, why, why_cap);
     if (err == SELGW_OK) {
-        /* A bundle on disk is never half-written: a temporary file until it is whole. */
-        FILE *out = selgw_bundle_open_write(out_path, compress, why, why_cap);
-        if (!out) {
-            err = selgw_err_from_errno(errno);
+        /* Evidence is for others to read: nothing secret in it. A bundle on disk is never
+         * half-written: a temporary file until it is whole. */
+        bundle_writer w = {&st, pk, text, 0, why, why_cap};
+        if (out_path) {
+            FILE *out = selgw_bundle_open_write(out_path, compress, why, why_cap);
+            if (!out) {
+                err = selgw_err_from_errno(errno);
+            } else {
+                err = write_bundle_file(out, &w);
+                selgw_err closed = selgw_bundle_close_write(out, err != SELGW_OK, hash,
+                                                            err == SELGW_OK ? why : NULL, why_cap);
+                if (err == SELGW_OK)
+                    err = closed;
+            }
         } else {
-            bundle_writer w = {&st, pk, text, 0, why, why_cap};
-            err = write_bundle_file(out, &w);
-            selgw_err closed = selgw_bundle_close_write(out, err != SELGW_OK, hash,
-                                                        err == SELGW_OK ? why : NULL, why_cap);
-            if (err == SELGW_OK)
-                err = closed;
+            err = write_bundle_file(f, &w);
         }
     }
     selgw_journal_close(st.journal);
@@ -687,5 +696,265 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     plot_records_free(&st.plot);
     free(st.rec);
     free(text);
+    return err;
+}
+
+selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, int64_t from_ns,
+                                int64_t to_ns, const char *out_path, bool compress,
+                                uint8_t hash[32], char *why, size_t why_cap)
+{
+    if (why && why_cap)
+        why[0] = '\0';
+    if (!cfg || !plot_id || !*plot_id || !out_path || !*out_path) {
+        selgw_explain(why, why_cap, "export needs a config, a plot and an output file");
+        return SELGW_ERR_INVALID;
+    }
+    if (from_ns >= to_ns) {
+        selgw_explain(why, why_cap, "the period is empty: its start must be before its end");
+        return SELGW_ERR_INVALID;
+    }
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    selgw_err err = export_key(cfg, pk, why, why_cap);
+    if (err == SELGW_OK)
+        err = export_plot(cfg, pk, plot_id, from_ns, to_ns, 0, out_path, compress, hash, NULL,
+                          why, why_cap);
+    return err;
+}
+
+/* ---- lots -------------------------------------------------------------------------------- */
+
+void selgw_lot_records_free(selgw_lot_record *records, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(records[i].plot);
+        free(records[i].text);
+    }
+    free(records);
+}
+
+typedef struct lot_scan {
+    const char *lot;
+    selgw_record *rec;
+    selgw_lot_record *items;
+    size_t count, cap;
+    bool nomem;
+} lot_scan;
+
+static bool lot_scan_take(void *ctx, uint64_t jseq, const uint8_t *payload, size_t len)
+{
+    lot_scan *ls = ctx;
+    selgw_record_type type;
+    int64_t t;
+    if (!selgw_record_head(payload, len, &type, &t, NULL, NULL) || type != SELGW_RECORD_LOT ||
+        selgw_record_decode(payload, len, ls->rec) != SELGW_OK || !ls->rec->chained ||
+        ls->rec->ref.len != strlen(ls->lot) || memcmp(ls->rec->ref.ptr, ls->lot, ls->rec->ref.len))
+        return true;
+    for (size_t i = 0; i < ls->count; i++)
+        if (ls->items[i].jseq == jseq)
+            return true; /* in the journal and in the plot chain log */
+    if (ls->count == ls->cap) {
+        size_t cap = ls->cap ? ls->cap * 2 : 4;
+        selgw_lot_record *grown = realloc(ls->items, cap * sizeof *grown);
+        if (!grown) {
+            ls->nomem = true;
+            return false;
+        }
+        ls->items = grown;
+        ls->cap = cap;
+    }
+    selgw_lot_record *r = &ls->items[ls->count];
+    r->jseq = jseq;
+    r->time_ns = t;
+    r->plot = strndup(ls->rec->plot.ptr, ls->rec->plot.len);
+    r->text = strndup(ls->rec->text.ptr, ls->rec->text.len);
+    if (!r->plot || !r->text) {
+        free(r->plot);
+        free(r->text);
+        ls->nomem = true;
+        return false;
+    }
+    ls->count++;
+    return true;
+}
+
+selgw_err selgw_lot_records(const selgw_config *cfg, const char *lot, selgw_lot_record **out,
+                            size_t *count, char *why, size_t why_cap)
+{
+    *out = NULL;
+    *count = 0;
+    lot_scan ls = {.lot = lot, .rec = malloc(sizeof(selgw_record))};
+    if (!ls.rec) {
+        selgw_explain(why, why_cap, "out of memory");
+        return SELGW_ERR_NOMEM;
+    }
+    /* the plot chain log holds every plot chain record the journal has removed */
+    selgw_err err =
+        selgw_plotlog_each(cfg->journal.dir, NULL, lot_scan_take, &ls, why, why_cap);
+    if (err == SELGW_ERR_CORRUPT)
+        err = SELGW_OK; /* a damaged line: the journal may hold what it held */
+    selgw_journal *journal = NULL;
+    if (err == SELGW_OK) {
+        export_state st = {.cfg = cfg};
+        err = open_journal(&st, why, why_cap);
+        journal = st.journal;
+    }
+    selgw_journal_reader *reader = NULL;
+    if (err == SELGW_OK && (err = selgw_journal_reader_new(journal, 0, &reader)) != SELGW_OK)
+        selgw_explain(why, why_cap, "reading the journal: %s", selgw_strerror(err));
+    uint64_t jseq;
+    const uint8_t *payload;
+    size_t len;
+    while (err == SELGW_OK && !ls.nomem &&
+           (err = selgw_journal_read(reader, &jseq, &payload, &len)) == SELGW_OK)
+        lot_scan_take(&ls, jseq, payload, len);
+    if (err == SELGW_ERR_AGAIN)
+        err = SELGW_OK;
+    selgw_journal_reader_free(reader);
+    selgw_journal_close(journal);
+    free(ls.rec);
+    if (ls.nomem && err == SELGW_OK) {
+        selgw_explain(why, why_cap, "out of memory");
+        err = SELGW_ERR_NOMEM;
+    }
+    if (err != SELGW_OK) {
+        selgw_lot_records_free(ls.items, ls.count);
+        return err;
+    }
+    *out = ls.items;
+    *count = ls.count;
+    return SELGW_OK;
+}
+
+/* A section's temporary file, beside the bundle rather than in /tmp (a season's section is
+ * hundreds of MB; /tmp may be memory), removed from the directory at once. */
+static FILE *section_file(const char *out_path)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s.section-XXXXXX", out_path) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+");
+    if (!f)
+        close(fd);
+    return f;
+}
+
+/* Copies the section's bytes (a finished plot bundle in a temporary file) after its line. */
+static selgw_err put_section(FILE *out, const char *plot, FILE *section, char *why, size_t why_cap)
+{
+    long size = ftell(section);
+    if (size < 0 || fseek(section, 0, SEEK_SET) != 0 ||
+        fprintf(out, "section %s %ld\n", plot, size) < 0)
+        return selgw_explain_errno(why, why_cap, errno, "writing the lot bundle");
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, section)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            return selgw_explain_errno(why, why_cap, errno, "writing the lot bundle");
+    if (ferror(section))
+        return selgw_explain_errno(why, why_cap, errno, "reading a section back");
+    return SELGW_OK;
+}
+
+selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
+                                    const char *out_path, bool compress, uint8_t hash[32],
+                                    int64_t *needs_seal_ns, char *why, size_t why_cap)
+{
+    if (why && why_cap)
+        why[0] = '\0';
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    selgw_err err = export_key(cfg, pk, why, why_cap);
+    if (err != SELGW_OK)
+        return err;
+    selgw_lot_record *records = NULL;
+    size_t count = 0;
+    if ((err = selgw_lot_records(cfg, lot_id, &records, &count, why, why_cap)) != SELGW_OK)
+        return err;
+    if (count == 0) {
+        bool queued = selgw_lot_is_queued(cfg->journal.dir, lot_id);
+        selgw_explain(why, why_cap,
+                      queued ? "lot %s is queued, but the gateway has not journaled it yet (is it "
+                               "running?)"
+                             : "no lot %s in the journal or the plot chain log",
+                      lot_id);
+        return SELGW_ERR_NOT_FOUND;
+    }
+    selgw_lot *lot = NULL;
+    char lot_why[200] = "";
+    if (selgw_lot_parse(records[0].text, strlen(records[0].text), &lot, lot_why, sizeof lot_why) !=
+        SELGW_OK) {
+        selgw_explain(why, why_cap, "lot %s: its record (journal record %" PRIu64 ") is %s", lot_id,
+                      records[0].jseq, lot_why);
+        selgw_lot_records_free(records, count);
+        return SELGW_ERR_CORRUPT;
+    }
+    /* each section's closing seal must come after its LOT record: a seal covering the
+     * latest record's time */
+    for (size_t k = 0; needs_seal_ns && k < count; k++)
+        if (records[k].time_ns > *needs_seal_ns)
+            *needs_seal_ns = records[k].time_ns;
+    FILE *out = NULL;
+    for (size_t i = 0; err == SELGW_OK && i < lot->plot_count; i++) {
+        const selgw_lot_record *r = NULL;
+        for (size_t k = 0; k < count; k++)
+            if (!strcmp(records[k].plot, lot->plots[i].plot))
+                r = &records[k];
+        if (!r) {
+            selgw_explain(why, why_cap, "lot %s has no LOT record in the chain of its plot %s", lot_id,
+                          lot->plots[i].plot);
+            err = SELGW_ERR_NOT_FOUND;
+        }
+    }
+    /* written, compressed and hashed as a plot bundle is */
+    if (err == SELGW_OK && !(out = selgw_bundle_open_write(out_path, compress, why, why_cap)))
+        err = selgw_err_from_errno(errno);
+    if (err == SELGW_OK &&
+        fprintf(out, "selgw-lot 1\nlot %s\ntext %s\n", lot->lot, records[0].text) < 0)
+        err = selgw_explain_errno(why, why_cap, errno, "writing the lot bundle");
+    for (size_t i = 0; err == SELGW_OK && i < lot->plot_count; i++) {
+        const selgw_lot_plot *p = &lot->plots[i];
+        const selgw_lot_record *r = NULL;
+        for (size_t k = 0; k < count; k++)
+            if (!strcmp(records[k].plot, p->plot))
+                r = &records[k];
+        int64_t from = 0, to = 0;
+        if (!selgw_lot_plot_period(p, cfg->utc_offset_minutes, r->time_ns, &from, &to)) {
+            selgw_explain(why, why_cap,
+                          "lot %s: its record in the chain of plot %s (journal record %" PRIu64
+                          ") is dated before the plot's season began (%s)",
+                          lot_id, p->plot, r->jseq, p->season_from);
+            err = SELGW_ERR_CORRUPT;
+            break;
+        }
+        FILE *section = section_file(out_path);
+        if (!section) {
+            err = selgw_explain_errno(why, why_cap, errno, "a temporary file for a section");
+            break;
+        }
+        char plot_why[512] = "";
+        err = export_plot(cfg, pk, p->plot, from, to, r->jseq, NULL, false, NULL, section,
+                          plot_why, sizeof plot_why);
+        if (err != SELGW_OK)
+            selgw_explain(why, why_cap, "plot %s (%s..%s): %s", p->plot, p->season_from,
+                          p->harvest_to, plot_why[0] ? plot_why : selgw_strerror(err));
+        else
+            err = put_section(out, p->plot, section, why, why_cap);
+        fclose(section);
+    }
+    if (err == SELGW_OK && fprintf(out, "end %zu\n", lot->plot_count) < 0)
+        err = selgw_explain_errno(why, why_cap, errno, "writing the lot bundle");
+    if (out) {
+        selgw_err closed = selgw_bundle_close_write(out, err != SELGW_OK, hash,
+                                                    err == SELGW_OK ? why : NULL, why_cap);
+        if (err == SELGW_OK)
+            err = closed;
+    }
+    selgw_lot_free(lot);
+    selgw_lot_records_free(records, count);
     return err;
 }

@@ -19,6 +19,8 @@
 #include "base/safe_text.h"
 #include <jansson.h>
 #include "base/text_writer.h"
+#include "evidence/lot.h"
+#include "journal/record.h"
 
 #define SPOOL_DIR "annotations"
 
@@ -36,6 +38,32 @@ static void put_json_text(char *buf, size_t cap, size_t *len, const char *s)
         selgw_json_string_n(buf, cap, len, s, strlen(s));
     else
         selgw_text_bytes(buf, cap, len, "null", 4);
+}
+
+/* [[lat,lon],...] */
+static void put_points(char *buf, size_t cap, size_t *len, const double (*points)[2], size_t n)
+{
+    selgw_text_char(buf, cap, len, '[');
+    for (size_t i = 0; i < n; i++) {
+        selgw_text_format(buf, cap, len, "%s[", i ? "," : "");
+        selgw_json_number_exact(buf, cap, len, points[i][0]);
+        selgw_text_char(buf, cap, len, ',');
+        selgw_json_number_exact(buf, cap, len, points[i][1]);
+        selgw_text_char(buf, cap, len, ']');
+    }
+    selgw_text_char(buf, cap, len, ']');
+}
+
+/* ["a","b"] */
+static void put_names(char *buf, size_t cap, size_t *len, char *const *names, size_t n)
+{
+    selgw_text_char(buf, cap, len, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            selgw_text_char(buf, cap, len, ',');
+        selgw_json_string_n(buf, cap, len, names[i], strlen(names[i]));
+    }
+    selgw_text_char(buf, cap, len, ']');
 }
 
 size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *buf, size_t cap)
@@ -115,6 +143,47 @@ size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot_index, char *bu
             selgw_text_char(buf, cap, &len, '}');
         }
         selgw_text_format(buf, cap, &len, "]}");
+        first = false;
+    }
+    selgw_text_format(buf, cap, &len, "],\"location\":");
+    if (plot->has_point) {
+        selgw_text_format(buf, cap, &len, "{\"latitude\":");
+        selgw_json_number_exact(buf, cap, &len, plot->latitude);
+        selgw_text_format(buf, cap, &len, ",\"longitude\":");
+        selgw_json_number_exact(buf, cap, &len, plot->longitude);
+        selgw_text_char(buf, cap, &len, '}');
+    } else if (plot->boundary_count) {
+        selgw_text_format(buf, cap, &len, "{\"boundary\":");
+        put_points(buf, cap, &len, plot->boundary, plot->boundary_count);
+        selgw_text_char(buf, cap, &len, '}');
+    } else {
+        selgw_text_bytes(buf, cap, &len, "null", 4);
+    }
+    char offset[SELGW_OFFSET_TEXT_SIZE];
+    selgw_text_format(buf, cap, &len, ",\"utc_offset\":\"%s\",\"products\":[",
+                      selgw_format_utc_offset(cfg->utc_offset_minutes, offset));
+    first = true;
+    for (size_t i = 0; i < cfg->product_count; i++) {
+        const selgw_product *p = &cfg->products[i];
+        bool covers = false;
+        for (size_t k = 0; k < p->crop_count && plot->crop; k++)
+            covers = covers || !strcmp(p->crops[k], plot->crop);
+        if (!covers)
+            continue;
+        selgw_text_format(buf, cap, &len, "%s{\"name\":", first ? "" : ",");
+        put_json_text(buf, cap, &len, p->name);
+        selgw_text_format(buf, cap, &len, ",\"crops\":");
+        put_names(buf, cap, &len, p->crops, p->crop_count);
+        selgw_text_format(buf, cap, &len, ",\"area\":{\"counties\":");
+        put_names(buf, cap, &len, p->counties, p->county_count);
+        selgw_text_format(buf, cap, &len, ",\"townships\":");
+        put_names(buf, cap, &len, p->townships, p->township_count);
+        selgw_text_format(buf, cap, &len, ",\"polygon\":");
+        if (p->polygon_count)
+            put_points(buf, cap, &len, p->polygon, p->polygon_count);
+        else
+            selgw_text_bytes(buf, cap, &len, "null", 4);
+        selgw_text_format(buf, cap, &len, "},\"season_days\":%d}", p->season_days);
         first = false;
     }
     selgw_text_format(buf, cap, &len, "]}");
@@ -199,6 +268,51 @@ selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, cons
     return err;
 }
 
+typedef struct lot_file {
+    int64_t time_ns;
+    const char *lot, *json;
+} lot_file;
+
+static selgw_err write_lot(FILE *f, void *ctx)
+{
+    const lot_file *l = ctx;
+    if (fprintf(f, "selgw-lot 1\ntime %" PRId64 "\nlot %s\ntext %s\n", l->time_ns, l->lot,
+                l->json) < 0)
+        return selgw_err_from_errno(errno);
+    return SELGW_OK;
+}
+
+selgw_err selgw_lot_spool(const selgw_config *cfg, const char *lot, const char *json, char *why,
+                          size_t why_cap)
+{
+    selgw_lot *parsed = NULL;
+    char lot_why[200] = "";
+    if (strlen(json) >= SELGW_QUEUED_TEXT_MAX) {
+        selgw_explain(why, why_cap, "the lot's text is %zu bytes; at most %d fit in the queue",
+                      strlen(json), SELGW_QUEUED_TEXT_MAX - 1);
+        return SELGW_ERR_INVALID;
+    }
+    if (selgw_lot_parse(json, strlen(json), &parsed, lot_why, sizeof lot_why) != SELGW_OK ||
+        strcmp(parsed->lot, lot) || !selgw_text_is_clean(json, strlen(json))) {
+        selgw_lot_free(parsed);
+        selgw_explain(why, why_cap, "not a lot's text: %s", lot_why[0] ? lot_why : "another id");
+        return SELGW_ERR_INVALID;
+    }
+    selgw_lot_free(parsed);
+    char dir[PATH_MAX], path[PATH_MAX];
+    lot_file l = {selgw_utc_ns(), lot, json};
+    if (!format_path(dir, "%s/%s", cfg->journal.dir, SPOOL_DIR) ||
+        !format_path(path, "%s/%020" PRId64 "-%d.lot", dir, l.time_ns, (int)getpid()))
+        return selgw_explain_errno(why, why_cap, errno, "%s/%s", cfg->journal.dir, SPOOL_DIR);
+    mkdir(cfg->journal.dir, 0750);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return selgw_explain_errno(why, why_cap, errno, "%s", dir);
+    selgw_err err = selgw_durable_replace(path, 0640, write_lot, &l);
+    if (err != SELGW_OK)
+        selgw_explain(why, why_cap, "%s: %s", path, strerror(errno));
+    return err;
+}
+
 /* A value that does not fit was not written by selgw_annotation_spool: refuse it. */
 static bool copy_value(char *dst, size_t cap, const char *src)
 {
@@ -219,19 +333,27 @@ static bool read_annotation(const char *path, selgw_annotation *a)
     if (!f)
         return false;
     static const char *const keys[] = {"selgw-annotation 1", "time ", "plot ", "ref ", "text "};
+    /* a lot: its id where an annotation's reference is, no plot line */
+    static const char *const lot_keys[] = {"selgw-lot 1", "time ", "", "lot ", "text "};
+    size_t plen = strlen(path);
+    bool is_lot = plen > 4 && !strcmp(path + plen - 4, ".lot");
+    const char *const *want = is_lot ? lot_keys : keys;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     int count = 0;
     bool ok = true;
     memset(a, 0, sizeof *a);
+    a->type = is_lot ? SELGW_RECORD_LOT : SELGW_RECORD_ANNOTATION;
     while (ok && (n = getline(&line, &cap, f)) >= 0) {
+        if (is_lot && count == 2)
+            count++; /* no plot line */
         if (count >= 5 || n == 0 || line[n - 1] != '\n' || strlen(line) != (size_t)n) {
             ok = false;
             break;
         }
         line[n - 1] = '\0';
-        const char *key = keys[count++];
+        const char *key = want[count++];
         size_t key_len = strlen(key);
         if (strncmp(line, key, key_len)) {
             ok = false;
@@ -251,7 +373,38 @@ static bool read_annotation(const char *path, selgw_annotation *a)
     }
     free(line);
     fclose(f);
+    if (is_lot) {
+        selgw_lot *lot = NULL;
+        bool fine = ok && count == 5 && selgw_text_is_clean(a->text, strlen(a->text)) &&
+                    selgw_lot_parse(a->text, strlen(a->text), &lot, NULL, 0) == SELGW_OK &&
+                    !strcmp(lot->lot, a->ref);
+        selgw_lot_free(lot);
+        return fine;
+    }
     return ok && count == 5 && a->plot[0] && !annotation_problem(a->text, a->ref);
+}
+
+bool selgw_lot_is_queued(const char *journal_dir, const char *lot)
+{
+    char dir[PATH_MAX];
+    if (!format_path(dir, "%s/%s", journal_dir, SPOOL_DIR))
+        return false;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    selgw_annotation *a = malloc(sizeof *a);
+    struct dirent *e;
+    while (a && !found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char path[PATH_MAX];
+        if (n < 5 || strcmp(e->d_name + n - 4, ".lot") || !format_path(path, "%s/%s", dir, e->d_name))
+            continue;
+        found = read_annotation(path, a) && !strcmp(a->ref, lot);
+    }
+    free(a);
+    closedir(d);
+    return found;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -278,7 +431,8 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".ann") || n >= sizeof((selgw_annotation *)0)->file)
+        if (n < 5 || (strcmp(e->d_name + n - 4, ".ann") && strcmp(e->d_name + n - 4, ".lot")) ||
+            n >= sizeof((selgw_annotation *)0)->file)
             continue;
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 8;
@@ -401,6 +555,131 @@ static json_t *get_array(tags_reader *r, json_t *obj, const char *key)
     return json_is_array(v) ? v : NULL;
 }
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* [[lat, lon], ...] of at least 3 points in WGS84 bounds: a new array (or NULL with
+ * r->what set to what). */
+static double (*get_points(tags_reader *r, json_t *v, const char *what, size_t *count))[2]
+{
+    *count = 0;
+    size_t n = json_array_size(v);
+    double(*out)[2] = NULL;
+    if (!json_is_array(v) || n < 3 || !(out = calloc(n, sizeof *out))) {
+        if (!r->what)
+            r->what = what;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(v, i);
+        json_t *a = json_array_get(p, 0), *b = json_array_get(p, 1);
+        if (json_array_size(p) != 2 || !json_is_number(a) || !json_is_number(b) ||
+            !(fabs(json_number_value(a)) <= 90) || !(fabs(json_number_value(b)) <= 180)) {
+            free(out);
+            if (!r->what)
+                r->what = what;
+            return NULL;
+        }
+        out[i][0] = json_number_value(a);
+        out[i][1] = json_number_value(b);
+    }
+    *count = n;
+    return out;
+}
+
+/* An array of strings (absent: none, when optional). */
+static char **get_names(tags_reader *r, json_t *obj, const char *key, size_t *count)
+{
+    *count = 0;
+    json_t *v = json_object_get(obj, key);
+    size_t n = json_array_size(v);
+    if (!json_is_array(v)) {
+        if (!r->what)
+            r->what = key;
+        return NULL;
+    }
+    char **out = calloc(n ? n : 1, sizeof *out);
+    if (!out) {
+        if (!r->what)
+            r->what = "(out of memory)";
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(v, i);
+        if (!json_is_string(s) ||
+            !(out[*count] = strndup(json_string_value(s), json_string_length(s)))) {
+            if (!r->what)
+                r->what = key;
+            break;
+        }
+        (*count)++;
+    }
+    return out;
+}
+
+/* The members recorded since issue 12: absent in older tags, checked when present. */
+static void read_place(tags_reader *r, json_t *root, selgw_tags *t)
+{
+    json_t *loc = json_object_get(root, "location");
+    if (loc && !json_is_null(loc)) {
+        json_t *boundary = json_object_get(loc, "boundary");
+        if (!json_is_object(loc)) {
+            r->what = "location";
+        } else if (boundary) {
+            t->boundary = get_points(r, boundary, "location", &t->boundary_count);
+        } else {
+            bool lat = false, lon = false;
+            get_number(r, loc, "latitude", true, &t->plot_latitude, &lat);
+            get_number(r, loc, "longitude", true, &t->plot_longitude, &lon);
+            t->has_location = lat && lon && !r->what && fabs(t->plot_latitude) <= 90 &&
+                              fabs(t->plot_longitude) <= 180;
+            if (!t->has_location && !r->what)
+                r->what = "location";
+        }
+    }
+    get_string(r, root, "utc_offset", false, &t->utc_offset);
+    json_t *products = json_object_get(root, "products");
+    if (!products || r->what)
+        return;
+    if (!json_is_array(products)) {
+        r->what = "products";
+        return;
+    }
+    size_t n = json_array_size(products);
+    t->products = calloc(n ? n : 1, sizeof *t->products);
+    if (!t->products) {
+        r->what = "(out of memory)";
+        return;
+    }
+    for (size_t i = 0; i < n && !r->what; i++) {
+        json_t *p = json_array_get(products, i);
+        selgw_tags_product *out = &t->products[t->product_count++];
+        json_t *area = json_object_get(p, "area");
+        if (!json_is_object(p) || !json_is_object(area)) {
+            r->what = "products";
+            break;
+        }
+        double days = 0;
+        get_string(r, p, "name", true, &out->name);
+        out->crops = get_names(r, p, "crops", &out->crop_count);
+        get_number(r, p, "season_days", true, &days, NULL);
+        if (!r->what && !(days >= 1 && days <= 3650 && days == floor(days)))
+            r->what = "season_days";
+        out->season_days = r->what ? 0 : (int)days;
+        out->counties = get_names(r, area, "counties", &out->county_count);
+        out->townships = get_names(r, area, "townships", &out->township_count);
+        json_t *polygon = json_object_get(area, "polygon");
+        if (!polygon && !r->what)
+            r->what = "polygon";
+        else if (!json_is_null(polygon))
+            out->polygon = get_points(r, polygon, "polygon", &out->polygon_count);
+    }
+}
+
 void selgw_tags_free(selgw_tags *t)
 {
     if (!t)
@@ -429,6 +708,17 @@ void selgw_tags_free(selgw_tags *t)
         free(d->calibration);
     }
     free(t->devices);
+    free(t->boundary);
+    free(t->utc_offset);
+    for (size_t i = 0; i < t->product_count; i++) {
+        selgw_tags_product *p = &t->products[i];
+        free(p->name);
+        free_names(p->crops, p->crop_count);
+        free_names(p->counties, p->county_count);
+        free_names(p->townships, p->township_count);
+        free(p->polygon);
+    }
+    free(t->products);
     free(t);
 }
 
@@ -516,6 +806,8 @@ static void read_tags(tags_reader *r, json_t *root, selgw_tags *t)
     }
     if (!r->what && (!t->households || !t->devices))
         r->what = "(out of memory)";
+    if (!r->what)
+        read_place(r, root, t);
 }
 
 selgw_err selgw_tags_parse(const char *text, size_t len, selgw_tags **out, char *why,

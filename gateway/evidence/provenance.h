@@ -18,7 +18,10 @@
  * Members in this order: format (1), plot, base (id, name, county, township, latitude,
  * longitude as the config has them), crop, area_mu, households (household, contract,
  * from, to: local dates, to null when open-ended), devices (id, bus, unit_id, profile,
- * serial, calibration: field, scale, offset). */
+ * serial, calibration: field, scale, offset), location (null, {latitude, longitude} or
+ * {boundary: [[lat, lon], ...]}), utc_offset ("+08:00"), products (the GI products of the
+ * config whose crops include the plot's crop: name, crops, area {counties, townships,
+ * polygon or null}, season_days). */
 size_t selgw_plot_tags_text(const selgw_config *cfg, size_t plot, char *buf, size_t cap);
 
 /* A TAGS record's text read back (the verifier and the exporter need the plot's devices;
@@ -40,6 +43,20 @@ typedef struct selgw_tags_device {
     selgw_tags_calibration *calibration;
 } selgw_tags_device;
 
+/* A geographic-indication product as the tags record it (docs/RECORD.md, "Tags"). */
+typedef struct selgw_tags_product {
+    char *name;
+    size_t crop_count;
+    char **crops;
+    size_t county_count;
+    char **counties;
+    size_t township_count;
+    char **townships;
+    size_t polygon_count; /* 0: no polygon */
+    double (*polygon)[2]; /* [latitude, longitude] */
+    int season_days;
+} selgw_tags_product;
+
 typedef struct selgw_tags {
     int format;
     char *plot, *crop;
@@ -50,6 +67,14 @@ typedef struct selgw_tags {
     selgw_tags_household *households;
     size_t device_count;
     selgw_tags_device *devices;
+    /* Recorded since issue 12; absent (false, 0, NULL) in older tags. */
+    bool has_location;
+    double plot_latitude, plot_longitude; /* the plot's point, when has_location */
+    size_t boundary_count;                /* or its boundary (>= 3 points) */
+    double (*boundary)[2];
+    char *utc_offset; /* "+08:00", or NULL */
+    size_t product_count;
+    selgw_tags_product *products;
 } selgw_tags;
 
 /* Parses a TAGS text (format 1, as selgw_plot_tags_text writes it; members it does not
@@ -66,17 +91,33 @@ void selgw_tags_free(selgw_tags *t); /* NULL is fine */
 selgw_err selgw_annotation_spool(const selgw_config *cfg, const char *plot, const char *text,
                                  const char *ref, char *why, size_t why_cap);
 
+/* `selgw lot`: queues a lot (its canonical JSON, evidence/lot.h, with id `lot`) in the same
+ * queue as annotations (a *.lot file); the running gateway journals one LOT record per plot
+ * of the lot, all under one hold of its append lock, and removes the file. The caller has
+ * checked the lot against the config (lot.h says what a lot is). */
+selgw_err selgw_lot_spool(const selgw_config *cfg, const char *lot, const char *json, char *why,
+                          size_t why_cap);
+
+/* Whether a lot with this id is queued and not yet journaled (read-only: sets nothing aside). */
+bool selgw_lot_is_queued(const char *journal_dir, const char *lot);
+
+#define SELGW_QUEUED_TEXT_MAX 16384 /* a lot's JSON; an annotation's text is under 1024 */
+
+/* An entry of the queue: an annotation (type SELGW_RECORD_ANNOTATION: plot, text, ref) or a
+ * lot (SELGW_RECORD_LOT: ref is the lot id, text its JSON, plot empty: the lot names its
+ * plots). */
 typedef struct selgw_annotation {
     char file[96]; /* its file in the queue */
+    int type;      /* selgw_record_type: SELGW_RECORD_ANNOTATION or SELGW_RECORD_LOT */
     char plot[128];
     char ref[256];
-    char text[1024];
+    char text[SELGW_QUEUED_TEXT_MAX];
     int64_t time_ns; /* when it was entered (the record takes the gateway's clock) */
 } selgw_annotation;
 
-/* Reads every queued annotation, oldest first, into a new array (free it); returns how
- * many. Files that cannot be read or hold what `selgw annotate` would refuse are renamed
- * *.bad and logged. */
+/* Reads every queued annotation and lot, oldest first, into a new array (free it); returns
+ * how many. Files that cannot be read or hold what `selgw annotate` or `selgw lot` would
+ * refuse are renamed *.bad and logged. */
 size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out);
 
 /* Removes a queued annotation's file: call it once its record is committed. An error (the

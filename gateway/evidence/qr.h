@@ -22,4 +22,11 @@ char *selgw_lot_qr_text(const char *lot_id, const char *bundle_hash, const char 
  * code (about 2,300 bytes at level M) or out of memory. */
 char *selgw_qr_svg(const char *text);
 
+/* A printable label of a lot (`selgw export --lot ID --qr LABEL.svg`): the QR code of text on
+ * top, under it the product and the lot id, and the bundle's hash in full in two lines of
+ * monospace, so that a person can compare it with what `selgw verify` prints. One standalone
+ * SVG document (malloc'd; NULL as selgw_qr_svg). Every text is XML-escaped. */
+char *selgw_qr_label_svg(const char *text, const char *lot_id, const char *product,
+                         const char *bundle_hash);
+
 #endif

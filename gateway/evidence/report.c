@@ -1403,15 +1403,17 @@ static const char *event_kind_label(const labels *t, const selgw_report_event *e
         return t->tags;
     case SELGW_REPORT_ALERT:
         return t->alert;
+    case SELGW_REPORT_LOT:
+        return t->h_lot;
     }
     return "";
 }
 
 static const char *event_class(const selgw_report_event *e)
 {
-    static const char *const names[] = {"failed-polls", "gap",        "start", "stop",
-                                        "clock",        "annotation", "tags",  "alert"};
-    return e->kind <= SELGW_REPORT_ALERT ? names[e->kind] : "other";
+    static const char *const names[] = {"failed-polls", "gap",  "start", "stop", "clock",
+                                        "annotation",   "tags", "alert", "lot"};
+    return e->kind <= SELGW_REPORT_LOT ? names[e->kind] : "other";
 }
 
 static void put_event_rows(render *rd, const selgw_report_section *s, bool gaps)

@@ -96,13 +96,14 @@ typedef enum selgw_report_event_kind {
     SELGW_REPORT_ANNOTATION, /* a lab result or note */
     SELGW_REPORT_TAGS,
     SELGW_REPORT_ALERT,
+    SELGW_REPORT_LOT, /* a harvest lot recorded in the plot's chain: what it says */
 } selgw_report_event_kind;
 
 typedef struct selgw_report_event {
     selgw_report_event_kind kind;
     int64_t time_ns;
-    char *text;   /* GAP: why; START, STOP, CLOCK, ANNOTATION: the record's text; TAGS: what
-                   * they say; ALERT: the rule */
+    char *text;   /* GAP: why; START, STOP, CLOCK, ANNOTATION: the record's text; TAGS, LOT:
+                   * what they say; ALERT: the rule */
     char *detail; /* ANNOTATION: its ref; START: which seal it continues from; ALERT: the
                    * field */
     char *device; /* FAILED_POLLS, ALERT */

@@ -23,7 +23,9 @@
 #include "base/clock.h"
 #include "evidence/bundle.h"
 #include "evidence/bundle_io.h"
+#include "evidence/geo.h"
 #include "evidence/keys.h"
+#include "evidence/lot.h"
 #include "evidence/provenance.h"
 #include "evidence/report.h"
 #include "journal/record.h"
@@ -233,6 +235,12 @@ typedef struct verify_state {
     bool days_fixed, days_kept;
     int utc_offset_minutes;
     int32_t first_day, day_count;
+    /* the lot the bundle is a section of (opt->lot): its LOT record in the plot chain */
+    const char *want_lot;
+    char *lot_text; /* as recorded, NUL-terminated */
+    size_t lot_len;
+    uint64_t lot_jseq;
+    int64_t lot_time_ns;
 
     text_list problems;
     uint64_t problem_count;
@@ -404,6 +412,7 @@ static bool chain_fits(const selgw_record *rec, const char *plot_chain)
     case SELGW_RECORD_ANNOTATION:
     case SELGW_RECORD_TAGS:
     case SELGW_RECORD_ALERT:
+    case SELGW_RECORD_LOT:
         return rec->chain.len == 5 + rec->plot.len && !memcmp(rec->chain.ptr, "plot/", 5) &&
                !memcmp(rec->chain.ptr + 5, rec->plot.ptr, rec->plot.len) &&
                str_is(rec->chain, plot_chain);
@@ -863,22 +872,6 @@ static char *describe_tags(const selgw_tags *t)
     return buf;
 }
 
-/* The tags' `utc_offset` ("+08:00"), read tolerantly: tags of gateways that did not record
- * it, or a text that is not an offset, give the default. */
-static int tags_utc_offset(const char *text, size_t len)
-{
-    json_t *root = json_loadb(text, len, 0, NULL);
-    const char *v = json_string_value(json_object_get(root, "utc_offset"));
-    int minutes = DEFAULT_UTC_OFFSET_MINUTES;
-    unsigned hh, mm;
-    char sign, end;
-    if (v && sscanf(v, "%c%2u:%2u%c", &sign, &hh, &mm, &end) == 3 && (sign == '+' || sign == '-') &&
-        strlen(v) == 6 && hh <= 14 && mm < 60)
-        minutes = (sign == '-' ? -1 : 1) * (int)(hh * 60 + mm);
-    json_decref(root);
-    return minutes;
-}
-
 static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, const char *t)
 {
     char why[200] = "";
@@ -901,8 +894,9 @@ static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, 
             .kind = SELGW_REPORT_TAGS, .time_ns = rec->time_ns, .text = text};
         event_add(vs, &fact, "%s  TAGS: %s", t, text);
     }
-    if (vs->report)
-        vs->tags_offset_minutes = tags_utc_offset(rec->text.ptr, rec->text.len);
+    /* tags of gateways that did not record the offset give the default */
+    if (!selgw_parse_utc_offset(tags->utc_offset, &vs->tags_offset_minutes))
+        vs->tags_offset_minutes = DEFAULT_UTC_OFFSET_MINUTES;
     if (vs->tag_count == vs->tag_cap) {
         size_t cap = vs->tag_cap ? vs->tag_cap * 2 : 8;
         tags_entry *grown = realloc(vs->tags, cap * sizeof *grown);
@@ -923,6 +917,95 @@ static bool text_starts(selgw_str s, const char *prefix)
     return s.len >= n && !memcmp(s.ptr, prefix, n);
 }
 
+/* A lot as people read it: "ZY-1 紫阳富硒茶, 120.5 kg; plots hw-p01 (season from
+ * 2025-10-01, harvest 2026-04-01..2026-04-10); households ...; processing ...; refs ...". */
+static char *describe_lot(const selgw_lot *l)
+{
+    size_t need = 0;
+    char *buf = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = pass ? need + 1 : 0, len = 0;
+        if (pass && !(buf = malloc(cap)))
+            return NULL;
+        selgw_text_escape(buf, cap, &len, l->lot, strlen(l->lot));
+        selgw_text_format(buf, cap, &len, " ");
+        selgw_text_escape(buf, cap, &len, l->product, strlen(l->product));
+        selgw_text_format(buf, cap, &len, ", %.15g ", l->quantity);
+        selgw_text_escape(buf, cap, &len, l->unit, strlen(l->unit));
+        selgw_text_format(buf, cap, &len, "; plots ");
+        for (size_t i = 0; i < l->plot_count; i++) {
+            const selgw_lot_plot *p = &l->plots[i];
+            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_escape(buf, cap, &len, p->plot, strlen(p->plot));
+            selgw_text_format(buf, cap, &len, " (season from %s, harvest %s..%s)", p->season_from,
+                              p->harvest_from, p->harvest_to);
+        }
+        selgw_text_format(buf, cap, &len, "; households ");
+        if (!l->household_count)
+            selgw_text_format(buf, cap, &len, "(none)");
+        for (size_t i = 0; i < l->household_count; i++) {
+            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_escape(buf, cap, &len, l->households[i], strlen(l->households[i]));
+        }
+        if (l->processing) {
+            selgw_text_format(buf, cap, &len, "; processing ");
+            selgw_text_escape(buf, cap, &len, l->processing, strlen(l->processing));
+        }
+        for (size_t i = 0; i < l->ref_count; i++) {
+            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "; refs ");
+            selgw_text_escape(buf, cap, &len, l->refs[i], strlen(l->refs[i]));
+        }
+        if (l->url) {
+            selgw_text_format(buf, cap, &len, "; published at ");
+            selgw_text_escape(buf, cap, &len, l->url, strlen(l->url));
+        }
+        need = len;
+    }
+    return buf;
+}
+
+/* A LOT record: its text must be a lot, of this record's id, naming this plot. The one of
+ * the lot asked for (opt->lot) is kept for the checks at the end. */
+static void note_lot(verify_state *vs, uint64_t jseq, const selgw_record *rec, const char *t)
+{
+    char why[200] = "";
+    selgw_lot *lot = NULL;
+    selgw_err err = selgw_lot_parse(rec->text.ptr, rec->text.len, &lot, why, sizeof why);
+    if (err != SELGW_OK) {
+        if (err == SELGW_ERR_NOMEM)
+            vs->nomem = true;
+        else
+            record_problem(vs, jseq, rec, "the lot is %s", why);
+        return;
+    }
+    bool names_plot = false;
+    for (size_t i = 0; i < lot->plot_count; i++)
+        names_plot = names_plot || !strcmp(lot->plots[i].plot, vs->plot);
+    if (!str_is(rec->ref, lot->lot))
+        record_problem(vs, jseq, rec, "the record's lot id is not the one in its text");
+    if (!names_plot)
+        record_problem(vs, jseq, rec, "the lot does not name plot %s, whose chain holds it",
+                       vs->plot);
+    char *text = describe_lot(lot);
+    if (!text) {
+        vs->nomem = true;
+    } else {
+        selgw_report_event fact = {.kind = SELGW_REPORT_LOT, .time_ns = rec->time_ns, .text = text};
+        event_add(vs, &fact, "%s  LOT: %s", t, text); /* takes text */
+    }
+    if (vs->want_lot && !strcmp(lot->lot, vs->want_lot)) {
+        if (vs->lot_text)
+            record_problem(vs, jseq, rec, "a second LOT record of lot %s (the first is record %" PRIu64 ")",
+                           lot->lot, vs->lot_jseq);
+        else if (!(vs->lot_text = strndup(rec->text.ptr, rec->text.len)))
+            vs->nomem = true;
+        vs->lot_len = rec->text.len;
+        vs->lot_jseq = jseq;
+        vs->lot_time_ns = rec->time_ns;
+    }
+    selgw_lot_free(lot);
+}
+
 static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
                        const uint8_t *hash)
 {
@@ -934,6 +1017,10 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
     }
     if (rec->type == SELGW_RECORD_TAGS) {
         note_tags(vs, jseq, rec, t);
+        return;
+    }
+    if (rec->type == SELGW_RECORD_LOT) {
+        note_lot(vs, jseq, rec, t);
         return;
     }
     if (rec->type != SELGW_RECORD_START && rec->type != SELGW_RECORD_STOP &&
@@ -1423,6 +1510,125 @@ static const selgw_tags *latest_tags(const verify_state *vs)
     return t;
 }
 
+static int find_product(const selgw_tags *t, const char *name)
+{
+    for (size_t i = 0; t && i < t->product_count; i++)
+        if (!strcmp(t->products[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* A section of a lot bundle (opt->lot): the plot's chain holds the lot's LOT record; the
+ * bundle covers the plot's period for the lot (its local dates at the offset the tags
+ * record); the plot's tags list the lot's product and do not place the plot outside its
+ * area. All from signed records: the container's own header is checked against them by
+ * the caller. */
+static void check_lot(verify_state *vs)
+{
+    if (!vs->want_lot)
+        return;
+    char *want = shown_text(vs->want_lot);
+    if (!vs->lot_text) {
+        problem(vs, "chain %s holds no LOT record of lot %s: the bundle is not evidence for it",
+                vs->plot_chain, want ? want : "?");
+        free(want);
+        return;
+    }
+    free(want);
+    selgw_lot *lot = NULL;
+    if (selgw_lot_parse(vs->lot_text, vs->lot_len, &lot, NULL, 0) != SELGW_OK) {
+        vs->nomem = true; /* it parsed when it was noted */
+        return;
+    }
+    const selgw_lot_plot *mine = NULL;
+    for (size_t i = 0; i < lot->plot_count; i++)
+        if (!strcmp(lot->plots[i].plot, vs->plot))
+            mine = &lot->plots[i];
+    const selgw_tags *tags = latest_tags(vs);
+    int offset = 0;
+    int64_t from = 0, to = 0;
+    char *product = shown_text(lot->product);
+    if (!mine) {
+        /* said when the record was noted */
+    } else if (!tags || !selgw_parse_utc_offset(tags->utc_offset, &offset)) {
+        problem(vs, "the plot's tags do not record the gateway's utc_offset: the lot's local "
+                    "dates cannot be placed in time");
+    } else if (!selgw_lot_plot_period(mine, offset, vs->lot_time_ns, &from, &to)) {
+        problem(vs, "the lot's record (record %" PRIu64 ") is dated before its season began",
+                vs->lot_jseq);
+    } else if (vs->from_ns > from || vs->to_ns < to) {
+        char a[SELGW_INSTANT_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
+        problem(vs,
+                "the bundle's period does not cover the lot's for plot %s: %s (season_from "
+                "%s) to %s (the day after harvest_to %s, or the lot's record if earlier)",
+                vs->plot, selgw_format_instant(from, a), mine->season_from,
+                selgw_format_instant(to, b), mine->harvest_to);
+    }
+    int p = find_product(tags, lot->product);
+    if (tags && p < 0) {
+        problem(vs, "the plot's tags do not list product %s, the lot's: its crop is not one "
+                    "the product covers, or the product was not configured",
+                product ? product : "?");
+    } else if (tags) {
+        char why[512];
+        if (selgw_gi_check(tags, (size_t)p, why, sizeof why) == SELGW_GI_OUTSIDE) {
+            char *w = shown_text(why);
+            problem(vs, "plot %s lies OUTSIDE the area of product %s, the lot's: %s", vs->plot,
+                    product ? product : "?", w ? w : "?");
+            free(w);
+        }
+    }
+    free(product);
+    selgw_lot_free(lot);
+}
+
+/* The centroid of a polygon (of its area; the mean of its points if it has none). */
+static void centroid(const double (*pts)[2], size_t n, double *lat, double *lon)
+{
+    double a = 0, cy = 0, cx = 0, my = 0, mx = 0;
+    for (size_t i = 0, j = n - 1; i < n; j = i++) {
+        double f = pts[j][1] * pts[i][0] - pts[i][1] * pts[j][0];
+        a += f;
+        cx += (pts[j][1] + pts[i][1]) * f;
+        cy += (pts[j][0] + pts[i][0]) * f;
+        my += pts[i][0];
+        mx += pts[i][1];
+    }
+    if (fabs(a) < 1e-18) {
+        *lat = my / (double)n;
+        *lon = mx / (double)n;
+    } else {
+        *lat = cy / (3 * a);
+        *lon = cx / (3 * a);
+    }
+}
+
+/* The plot's own location and, per GI product the tags name, whether it lies inside. */
+static void print_location_and_gi(verify_state *vs, const selgw_tags *t)
+{
+    FILE *out = vs->out;
+    if (t->has_location) {
+        fprintf(out, "  location:   point %.6f, %.6f (WGS84)\n", t->plot_latitude,
+                t->plot_longitude);
+    } else if (t->boundary_count >= 3) {
+        double lat, lon;
+        centroid((const double(*)[2])t->boundary, t->boundary_count, &lat, &lon);
+        fprintf(out, "  location:   boundary of %zu points, centroid %.6f, %.6f (WGS84)\n",
+                t->boundary_count, lat, lon);
+    }
+    for (size_t i = 0; i < t->product_count; i++) {
+        char why[512];
+        selgw_gi_verdict v = selgw_gi_check(t, i, why, sizeof why);
+        char *name = shown_text(t->products[i].name), *w = shown_text(why);
+        if (!name || !w)
+            vs->nomem = true;
+        else
+            fprintf(out, "  GI:         %s: %s (%s)\n", name, selgw_gi_verdict_name(v), w);
+        free(name);
+        free(w);
+    }
+}
+
 static void print_place(verify_state *vs, const selgw_tags *t)
 {
     FILE *out = vs->out;
@@ -1442,6 +1648,7 @@ static void print_place(verify_state *vs, const selgw_tags *t)
                         t->latitude, t->longitude);
             fprintf(out, "\n");
         }
+        print_location_and_gi(vs, t);
         fprintf(out, "  crop:       %s\n", t->crop ? crop : "(none recorded)");
     }
     free(base);
@@ -1601,6 +1808,7 @@ static void verify_state_free(verify_state *vs)
     for (size_t i = 0; i < vs->tag_count; i++)
         selgw_tags_free(vs->tags[i].tags);
     free(vs->tags);
+    free(vs->lot_text);
 }
 
 /* ---- the report: the same facts, for people ----------------------------------------------- */
@@ -1731,6 +1939,47 @@ static void report_devices(verify_state *vs, selgw_report_section *sec)
     }
 }
 
+/* The plot's own location and the GI checks, as print_location_and_gi prints them. */
+static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
+                                   const selgw_tags *t)
+{
+    if (t->has_location) {
+        sec->has_plot_location = true;
+        sec->plot_latitude = t->plot_latitude;
+        sec->plot_longitude = t->plot_longitude;
+    } else if (t->boundary_count) {
+        if (!(sec->boundary = malloc(t->boundary_count * sizeof *sec->boundary))) {
+            vs->nomem = true;
+            return;
+        }
+        memcpy(sec->boundary, t->boundary, t->boundary_count * sizeof *sec->boundary);
+        sec->boundary_count = t->boundary_count;
+    }
+    if (!t->product_count)
+        return;
+    if (!(sec->gi = calloc(t->product_count, sizeof *sec->gi))) {
+        vs->nomem = true;
+        return;
+    }
+    for (size_t i = 0; i < t->product_count; i++) {
+        char why[512];
+        selgw_gi_verdict v = selgw_gi_check(t, i, why, sizeof why);
+        selgw_report_gi *g = &sec->gi[sec->gi_count];
+        g->verdict = v == SELGW_GI_INSIDE    ? SELGW_REPORT_GI_INSIDE
+                     : v == SELGW_GI_OUTSIDE ? SELGW_REPORT_GI_OUTSIDE
+                                             : SELGW_REPORT_GI_UNDETERMINED;
+        g->product = shown_text(t->products[i].name);
+        g->reason = shown_text(why);
+        if (!g->product || !g->reason) {
+            free(g->product);
+            free(g->reason);
+            vs->nomem = true;
+            return;
+        }
+        sec->gi_count++;
+    }
+}
+
 /* One section of the report with what verify found (and printed) for this bundle. */
 static void fill_report(verify_state *vs, const selgw_verify_options *opt, bool header_ok,
                         const char *key_text, selgw_err result)
@@ -1789,7 +2038,10 @@ static void fill_report(verify_state *vs, const selgw_verify_options *opt, bool 
         sec->latitude = t->latitude;
         sec->longitude = t->longitude;
         sec->area_mu = t->area_mu;
+        report_location_and_gi(vs, sec, t);
     }
+    if (vs->lot_text && !(sec->lot_json = strdup(vs->lot_text)))
+        vs->nomem = true;
     report_contracts(vs, sec);
     sec->households_seen =
         calloc(vs->households.count ? vs->households.count : 1, sizeof *sec->households_seen);
@@ -2330,9 +2582,16 @@ static void check_line(verify_state *vs, bundle_reading *br, const batch *b, con
     verify_record(vs, it->jseq, b->arena + it->payload_off, it->payload_len, br->rec, it->hash);
 }
 
-selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_verify_options *opt,
-                                       FILE *out)
+/* The verification of one bundle read from f; *lot_text (when lot_text is not NULL) gets the
+ * text of the LOT record of opt->lot that the plot chain holds, or NULL. `source` is the
+ * bundle file's own stream that f reads through (f itself, or the stream under a section
+ * or under the first line replayed): its read errors say why, and when `whole` (f is the
+ * whole file) its hash is the bundle's. */
+static selgw_err verify_stream(FILE *f, FILE *source, bool whole, const char *name,
+                               const selgw_verify_options *opt, FILE *out, char **lot_text)
 {
+    if (lot_text)
+        *lot_text = NULL;
     if (!out)
         out = stdout;
     if (sodium_init() < 0) {
@@ -2355,6 +2614,7 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     vs.run_state = -1;
     vs.report = opt && opt->report;
     vs.tags_offset_minutes = vs.utc_offset_minutes = DEFAULT_UTC_OFFSET_MINUTES;
+    vs.want_lot = opt ? opt->lot : NULL;
     bundle_reading br = {.key_ok = true, .opt = opt};
     br.rec = malloc(sizeof *br.rec);
     vs.seal_payload = malloc(SELGW_RECORD_MAX_PAYLOAD);
@@ -2399,15 +2659,15 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     if (p.helper_running)
         pthread_join(p.helper, NULL);
     if (reader.error) {
-        const char *why = selgw_bundle_read_error(f);
+        const char *why = selgw_bundle_read_error(source);
         problem(&vs, "%s: read error: %s", name, why ? why : strerror(reader.read_errno));
     } else if (opt && opt->bundle_hash) {
         char *h = shown_text(opt->bundle_hash);
         snprintf(vs.bundle_hash, sizeof vs.bundle_hash, "%s", h ? h : "");
         free(h);
-    } else {
+    } else if (whole) {
         uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
-        if (selgw_bundle_read_hash(f, hash))
+        if (selgw_bundle_read_hash(source, hash))
             selgw_bundle_hash_text(hash, vs.bundle_hash);
     }
     batch_free(&batches[0]);
@@ -2443,6 +2703,7 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
         }
         check_completeness(&vs);
         check_asked(&vs, opt);
+        check_lot(&vs);
         char a[SELGW_UTC_TEXT_SIZE], b[SELGW_INSTANT_TEXT_SIZE];
         if (vs.have_opening && vs.opening_time > vs.from_ns) {
             selgw_format_utc(vs.opening_time, a);
@@ -2482,8 +2743,358 @@ selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_ve
     print_verdict(&vs, &result);
     if (vs.report)
         fill_report(&vs, opt, header_ok, br.key_text, result);
+    if (lot_text) {
+        *lot_text = vs.lot_text;
+        vs.lot_text = NULL;
+    }
     verify_state_free(&vs);
     return result;
+}
+
+/* ---- lot bundles (docs/EVIDENCE.md, "Lot bundle format") -------------------------------- */
+
+/* A stream over another: first the bytes of `prefix` (what was read to tell the kind of
+ * bundle), then the other stream's, at most `left` of them when limited (one section of a
+ * lot bundle). Closing it leaves the other stream open. */
+typedef struct sub_stream {
+    FILE *in;
+    const char *prefix;
+    size_t prefix_len, prefix_pos;
+    bool limited;
+    uint64_t left;
+} sub_stream;
+
+static ssize_t sub_stream_read(void *cookie, char *buf, size_t size)
+{
+    sub_stream *k = cookie;
+    if (k->prefix_pos < k->prefix_len) {
+        size_t n = k->prefix_len - k->prefix_pos < size ? k->prefix_len - k->prefix_pos : size;
+        memcpy(buf, k->prefix + k->prefix_pos, n);
+        k->prefix_pos += n;
+        return (ssize_t)n;
+    }
+    if (k->limited && size > k->left)
+        size = (size_t)k->left;
+    if (!size)
+        return 0;
+    size_t got = fread(buf, 1, size, k->in);
+    if (got == 0 && ferror(k->in))
+        return -1;
+    if (k->limited)
+        k->left -= got;
+    return (ssize_t)got;
+}
+
+static FILE *sub_stream_open(sub_stream *k)
+{
+    cookie_io_functions_t io = {.read = sub_stream_read};
+    return fopencookie(k, "r", io);
+}
+
+#define LOT_MAGIC "selgw-lot 1"
+#define LOT_LINE_MAX (1u << 20)
+
+/* One line of the container without its LF, malloc'd; NULL at EOF, on a NUL byte, without
+ * an LF, or longer than LOT_LINE_MAX (*bad says which of these it was). */
+static char *read_container_line(FILE *f, bool *bad)
+{
+    size_t cap = 128, len = 0;
+    char *line = malloc(cap);
+    *bad = false;
+    if (!line)
+        return NULL;
+    int c;
+    while ((c = fgetc(f)) != EOF && c != '\n') {
+        if (c == 0 || len + 1 >= LOT_LINE_MAX) {
+            *bad = true;
+            free(line);
+            return NULL;
+        }
+        if (len + 1 >= cap) {
+            char *grown = realloc(line, cap * 2);
+            if (!grown) {
+                free(line);
+                return NULL;
+            }
+            line = grown;
+            cap *= 2;
+        }
+        line[len++] = (char)c;
+    }
+    line[len] = '\0';
+    if (c == EOF) {
+        *bad = len > 0; /* a line cut off */
+        free(line);
+        return NULL;
+    }
+    return line;
+}
+
+typedef struct lot_check {
+    text_list problems;
+    uint64_t problem_count;
+} lot_check;
+
+static void lot_problem(lot_check *lc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lot_problem(lot_check *lc, const char *fmt, ...)
+{
+    lc->problem_count++;
+    if (lc->problems.count >= MAX_PROBLEMS_LISTED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n >= 0)
+        text_list_take(&lc->problems, s);
+}
+
+static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify_options *opt,
+                                   FILE *out)
+{
+    lot_check lc;
+    memset(&lc, 0, sizeof lc);
+    selgw_lot *lot = NULL;
+    char *header_text = NULL;
+    bool *seen = NULL;
+    char **verdicts = NULL;
+    size_t sections = 0;
+    selgw_err worst_other = SELGW_OK; /* a key or file that could not be read */
+    bool untrusted = false, failed = false, ended = false;
+    bool bad;
+    size_t first_section = opt && opt->report ? selgw_report_section_count(opt->report) : 0;
+    char *line = read_container_line(f, &bad);
+    const char *id = line && !strncmp(line, "lot ", 4) ? line + 4 : NULL;
+    char *text_line = id ? read_container_line(f, &bad) : NULL;
+    char why[256] = "";
+    if (!id || !selgw_lot_is_id(id)) {
+        lot_problem(&lc, "line 2: expected \"lot <id>\"");
+    } else if (!text_line || strncmp(text_line, "text ", 5)) {
+        lot_problem(&lc, "line 3: expected \"text <the lot's JSON>\"");
+    } else if (selgw_lot_parse(text_line + 5, strlen(text_line + 5), &lot, why, sizeof why) !=
+               SELGW_OK) {
+        char *w = shown_text(why);
+        lot_problem(&lc, "line 3: the lot's text is %s", w ? w : "?");
+        free(w);
+    } else if (strcmp(lot->lot, id)) {
+        lot_problem(&lc, "line 3: the text is of another lot than line 2 names");
+        selgw_lot_free(lot);
+        lot = NULL;
+    }
+    if (lot) {
+        header_text = text_line + 5;
+        char *d = describe_lot(lot);
+        fprintf(out, "Lot %s\n", d ? d : "?");
+        free(d);
+        seen = calloc(lot->plot_count, sizeof *seen);
+        verdicts = calloc(lot->plot_count, sizeof *verdicts);
+        if (!seen || !verdicts)
+            lot_problem(&lc, "out of memory");
+    }
+    uint64_t line_no = 3;
+    while (lot && seen && verdicts && !ended) {
+        free(line);
+        line = read_container_line(f, &bad);
+        line_no++;
+        if (!line) {
+            lot_problem(&lc, "line %" PRIu64 ": %s", line_no,
+                        bad ? "a NUL byte, a line cut off or too long"
+                            : "no end line: the lot bundle is cut off");
+            break;
+        }
+        if (!strncmp(line, "end ", 4)) {
+            uint64_t n;
+            const char *end;
+            if (!selgw_parse_u64(line + 4, &end, &n) || *end || n != sections)
+                lot_problem(&lc,
+                            "line %" PRIu64 ": the end line does not say %zu, the number of "
+                            "sections",
+                            line_no, sections);
+            ended = true;
+            if (fgetc(f) != EOF)
+                lot_problem(&lc, "text after the end line");
+            break;
+        }
+        char plot[SELGW_ID_MAX + 1];
+        uint64_t len = 0;
+        const char *rest;
+        char *space = !strncmp(line, "section ", 8) ? strchr(line + 8, ' ') : NULL;
+        size_t plot_len = space ? (size_t)(space - line - 8) : 0;
+        if (!space || plot_len == 0 || plot_len >= sizeof plot ||
+            !selgw_parse_u64(space + 1, &rest, &len) || *rest) {
+            lot_problem(&lc,
+                        "line %" PRIu64 ": expected \"section <plot> <bytes>\" or \"end <n>\"",
+                        line_no);
+            break; /* the rest cannot be found */
+        }
+        memcpy(plot, line + 8, plot_len);
+        plot[plot_len] = '\0';
+        char *shown_plot = shown_text(plot);
+        size_t index = SIZE_MAX;
+        for (size_t i = 0; i < lot->plot_count; i++)
+            if (!strcmp(lot->plots[i].plot, plot))
+                index = i;
+        sections++;
+        fprintf(out, "\n==== Section %zu: plot %s (%" PRIu64 " bytes) ====\n", sections,
+                shown_plot ? shown_plot : "?", len);
+        if (index == SIZE_MAX)
+            lot_problem(&lc, "section %zu is of plot %s, which is not a plot of the lot", sections,
+                        shown_plot ? shown_plot : "?");
+        else if (seen[index])
+            lot_problem(&lc, "section %zu: a second section of plot %s", sections,
+                        shown_plot ? shown_plot : "?");
+        sub_stream k = {.in = f, .limited = true, .left = len};
+        FILE *sf = sub_stream_open(&k);
+        if (!sf) {
+            lot_problem(&lc, "out of memory");
+            free(shown_plot);
+            break;
+        }
+        selgw_verify_options sopt = opt ? *opt : (selgw_verify_options){0};
+        sopt.lot = lot->lot;
+        sopt.plot = plot;
+        sopt.has_from = sopt.has_to = false; /* the lot's period, from its LOT record */
+        char section_name[600];
+        snprintf(section_name, sizeof section_name, "%s, section %zu", name, sections);
+        char *text = NULL;
+        selgw_err r = verify_stream(sf, f, false, section_name, &sopt, out, &text);
+        char drain[4096];
+        while (fread(drain, 1, sizeof drain, sf) > 0)
+            ;
+        fclose(sf);
+        if (k.left) {
+            lot_problem(&lc, "section %zu (plot %s): cut off: %" PRIu64 " of its bytes are missing",
+                        sections, shown_plot ? shown_plot : "?", k.left);
+            failed = true;
+        }
+        if (r == SELGW_ERR_AUTH)
+            untrusted = true;
+        else if (r == SELGW_ERR_CORRUPT || r == SELGW_ERR_NOMEM)
+            failed = true;
+        else if (r != SELGW_OK && worst_other == SELGW_OK)
+            worst_other = r;
+        if (r == SELGW_ERR_CORRUPT)
+            lot_problem(&lc, "section %zu (plot %s): NOT VERIFIED (its problems are listed above)",
+                        sections, shown_plot ? shown_plot : "?");
+        if (text && strcmp(text, header_text))
+            lot_problem(&lc,
+                        "section %zu (plot %s): its LOT record's text is not the lot's text "
+                        "(line 3): the lot was altered in one of them",
+                        sections, shown_plot ? shown_plot : "?");
+        if (index != SIZE_MAX && !seen[index]) {
+            seen[index] = true;
+            verdicts[index] = strdup(r == SELGW_OK                         ? "VERIFIED"
+                                     : r == SELGW_ERR_AUTH                 ? "checked, key not trusted"
+                                     : r == SELGW_ERR_CORRUPT              ? "NOT VERIFIED"
+                                                                           : "not read");
+        }
+        free(text);
+        free(shown_plot);
+        if (worst_other != SELGW_OK)
+            break; /* the key: every section would say the same */
+    }
+    for (size_t i = 0; lot && seen && i < lot->plot_count; i++)
+        if (!seen[i] && ended) {
+            char *p = shown_text(lot->plots[i].plot);
+            lot_problem(&lc, "plot %s of the lot has no section: its evidence is left out",
+                        p ? p : "?");
+            free(p);
+        }
+    /* the hash of the whole file, read to its end (the QR label names it) */
+    char hash_text[SELGW_BUNDLE_HASH_TEXT_SIZE] = "";
+    uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
+    if (opt && opt->bundle_hash) {
+        char *h = shown_text(opt->bundle_hash);
+        snprintf(hash_text, sizeof hash_text, "%s", h ? h : "");
+        free(h);
+    } else if (ended && selgw_bundle_read_hash(f, hash)) {
+        selgw_bundle_hash_text(hash, hash_text);
+    }
+    for (size_t i = first_section; hash_text[0] && opt && opt->report &&
+                                   i < selgw_report_section_count(opt->report);
+         i++)
+        selgw_report_set_bundle_hash(opt->report, i, hash_text);
+    if (lot && verdicts) {
+        fprintf(out, "\nLot %s, %zu section%s:\n", lot->lot, sections, sections == 1 ? "" : "s");
+        if (hash_text[0])
+            fprintf(out, "  bundle: %s\n", hash_text);
+        for (size_t i = 0; i < lot->plot_count; i++) {
+            char *p = shown_text(lot->plots[i].plot);
+            fprintf(out, "  plot %s: %s\n", p ? p : "?", verdicts[i] ? verdicts[i] : "no section");
+            free(p);
+        }
+    }
+    selgw_err result;
+    if (worst_other != SELGW_OK && !lc.problem_count) {
+        result = worst_other; /* said by the section */
+    } else if (lc.problem_count || failed) {
+        fprintf(out, "\nProblems of the lot:\n");
+        for (size_t i = 0; i < lc.problems.count; i++)
+            fprintf(out, "  %s\n", lc.problems.items[i]);
+        if (lc.problem_count > lc.problems.count)
+            fprintf(out, "  ... and %" PRIu64 " more\n", lc.problem_count - lc.problems.count);
+        fprintf(out, "NOT VERIFIED: %" PRIu64 " problem%s\n", lc.problem_count,
+                lc.problem_count == 1 ? "" : "s");
+        result = SELGW_ERR_CORRUPT;
+    } else if (untrusted) {
+        fprintf(out,
+                "\nNOT VERIFIED: the key is not trusted. Every check of the lot's %zu sections "
+                "passed, but their key is only the bundle's own claim: verify with --pubkey KEY "
+                "or --keys FILE\n",
+                sections);
+        result = SELGW_ERR_AUTH;
+    } else {
+        char *product = shown_text(lot->product);
+        fprintf(out,
+                "\nVERIFIED lot %s (%s): %zu sections, one for each plot of the lot, each "
+                "VERIFIED above with a trusted key. Checked: every section as a bundle of its "
+                "own; each plot's chain holds the lot's LOT record, identical to the lot's text; "
+                "each section covers its plot's season up to the end of its harvest; each plot's "
+                "tags list the lot's product and do not place the plot outside its area\n",
+                lot->lot, product ? product : "?", sections);
+        free(product);
+        result = SELGW_OK;
+    }
+    for (size_t i = 0; lot && verdicts && i < lot->plot_count; i++)
+        free(verdicts[i]);
+    free(verdicts);
+    free(seen);
+    selgw_lot_free(lot);
+    free(line);
+    free(text_line);
+    text_list_free(&lc.problems);
+    return result;
+}
+
+selgw_err selgw_evidence_verify_stream(FILE *f, const char *name, const selgw_verify_options *opt,
+                                       FILE *out)
+{
+    if (!out)
+        out = stdout;
+    /* The first line says which kind of bundle it is; what was read to know is replayed. */
+    char first[sizeof LOT_MAGIC + 1];
+    size_t n = 0;
+    int c = 0;
+    while (n < sizeof first && (c = fgetc(f)) != EOF) {
+        first[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n == sizeof LOT_MAGIC && !memcmp(first, LOT_MAGIC "\n", n))
+        return verify_lot_bundle(f, name, opt, out);
+    if (fseeko(f, -(off_t)n, SEEK_CUR) == 0) /* a file: read it again from its start */
+        return verify_stream(f, f, true, name, opt, out, NULL);
+    clearerr(f);
+    sub_stream k = {.in = f, .prefix = first, .prefix_len = n};
+    FILE *whole = sub_stream_open(&k);
+    if (!whole) {
+        fprintf(out, "NOT VERIFIED: out of memory\n");
+        return SELGW_ERR_NOMEM;
+    }
+    selgw_err err = verify_stream(whole, f, true, name, opt, out, NULL);
+    fclose(whole);
+    return err;
 }
 
 selgw_err selgw_evidence_verify(const char *path, const selgw_verify_options *opt, FILE *out)

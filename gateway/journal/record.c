@@ -164,6 +164,7 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
     case SELGW_RECORD_ANNOTATION:
     case SELGW_RECORD_TAGS:
     case SELGW_RECORD_CLOCK:
+    case SELGW_RECORD_LOT:
         break;
     default:
         return 0;
@@ -171,7 +172,7 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
     if (type == SELGW_RECORD_GAP && rec->gap_first_seq > rec->gap_last_seq)
         return 0;
     put_head(&w, type, link, rec->time_ns, rec->gateway);
-    if (type == SELGW_RECORD_ANNOTATION || type == SELGW_RECORD_TAGS)
+    if (type == SELGW_RECORD_ANNOTATION || type == SELGW_RECORD_TAGS || type == SELGW_RECORD_LOT)
         put_sstr(&w, rec->plot);
     put_sstr(&w, rec->text);
     if (type == SELGW_RECORD_START)
@@ -180,7 +181,7 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
         put_uint(&w, rec->gap_first_seq, 8);
         put_uint(&w, rec->gap_last_seq, 8);
     }
-    if (type == SELGW_RECORD_ANNOTATION)
+    if (type == SELGW_RECORD_ANNOTATION || type == SELGW_RECORD_LOT)
         put_sstr(&w, rec->ref);
     return finish(&w);
 }
@@ -470,11 +471,13 @@ bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, 
         if (t == SELGW_RECORD_READING || t == SELGW_RECORD_ALERT) {
             get_str(&r); /* base */
             p = get_str(&r);
-        } else if (t == SELGW_RECORD_ANNOTATION || t == SELGW_RECORD_TAGS) {
+        } else if (t == SELGW_RECORD_ANNOTATION || t == SELGW_RECORD_TAGS ||
+                   t == SELGW_RECORD_LOT) {
             p = get_str(&r);
         }
     }
-    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_ALERT)
+    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_LOT ||
+        (t == SELGW_RECORD_LOT && format < 3))
         return false;
     *type = (selgw_record_type)t;
     *time_ns = when;
@@ -535,6 +538,13 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
     case SELGW_RECORD_TAGS:
         out->plot = get_str(&r);
         out->text = get_str(&r);
+        break;
+    case SELGW_RECORD_LOT:
+        if (format < 3)
+            r.bad = 1; /* lots came with record format 3 */
+        out->plot = get_str(&r);
+        out->text = get_str(&r);
+        out->ref = get_str(&r);
         break;
     case SELGW_RECORD_SEAL:
         decode_seal(&r, format, out);
@@ -614,6 +624,8 @@ static const char *type_name(selgw_record_type type)
         return "clock";
     case SELGW_RECORD_ALERT:
         return "alert";
+    case SELGW_RECORD_LOT:
+        return "lot";
     }
     return "unknown";
 }
@@ -676,6 +688,7 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
 {
     switch (rec->type) {
     case SELGW_RECORD_ANNOTATION:
+    case SELGW_RECORD_LOT:
         put_next_member(buf, cap, len, "plot", rec->plot);
         put_next_member(buf, cap, len, "text", rec->text);
         put_next_member(buf, cap, len, "ref", rec->ref);

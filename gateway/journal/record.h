@@ -31,6 +31,8 @@ typedef enum selgw_record_type {
     SELGW_RECORD_TAGS = 7,       /* a plot's tags changed or were first recorded (plot, text) */
     SELGW_RECORD_CLOCK = 8,      /* the clock's synchronisation state (text) */
     SELGW_RECORD_ALERT = 9,      /* an alert raised or cleared on a plot (docs/ALERTS.md) */
+    SELGW_RECORD_LOT = 10, /* a harvest lot of one or more plots (plot, text: the lot's JSON,
+                            * ref: the lot id), one per plot; record format 3 only */
 } selgw_record_type;
 
 /* What an ALERT record says happened. */
@@ -105,8 +107,8 @@ typedef struct selgw_record {
     /* SELGW_RECORD_START, _STOP, _GAP, _ANNOTATION, _TAGS, _CLOCK */
     selgw_str text;
     uint64_t gap_first_seq, gap_last_seq; /* SELGW_RECORD_GAP: the records it stands for */
-    selgw_str ref;                        /* SELGW_RECORD_ANNOTATION: e.g. the lab report number */
-    /* (SELGW_RECORD_ANNOTATION and _TAGS name their plot in `plot`.) */
+    selgw_str ref; /* SELGW_RECORD_ANNOTATION: e.g. the lab report number; _LOT: the lot id */
+    /* (SELGW_RECORD_ANNOTATION, _TAGS and _LOT name their plot in `plot`.) */
 
     /* SELGW_RECORD_ALERT: on the plot `plot` of `base` (crop `crop`), rule `rule` was
      * raised or cleared for `field` of `device`; value is the reading that decided it (NaN
@@ -151,7 +153,7 @@ typedef struct selgw_record {
 size_t selgw_record_encode_reading(const selgw_reading *reading, const selgw_chain_link *link,
                                    uint8_t *buf, size_t cap);
 
-/* Encodes a START, STOP, GAP, ANNOTATION, TAGS or CLOCK record the same way, from the
+/* Encodes a START, STOP, GAP, ANNOTATION, TAGS, CLOCK or LOT record the same way, from the
  * members of rec that its type uses (time_ns, gateway, text, gap range, plot, ref,
  * prev_seal); the chain comes from link (may be NULL). */
 size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link *link,
@@ -191,7 +193,7 @@ void selgw_record_hash(const uint8_t *payload, size_t len, uint8_t out[SELGW_REC
 selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out);
 
 /* The head of a payload without the rest: its type, time and chain, and for a reading, an
- * annotation, a tags or an alert record its plot ("" for the others); chain and plot may be NULL.
+ * annotation, a tags, an alert or a lot record its plot ("" for the others); chain and plot may be NULL.
  * False when what it reads is not well formed; true does not mean the rest is (decode
  * says). For the journal's time index and for filters that skip most records undecoded. */
 bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, int64_t *time_ns,

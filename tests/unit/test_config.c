@@ -746,6 +746,83 @@ static void test_contracts_checked(void **state)
     selgw_config_free(cfg);
 }
 
+/* A plot's location (a point or a boundary) and the GI products, read and checked with
+ * their positions. */
+static void test_locations_and_products(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(
+        HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {latitude: 32.52, longitude: 108.53}}\n"
+                   "  - id: p3\n    base: b1\n    crop: konjac\n    location:\n"
+                   "      boundary: [[32.5, 108.5], [32.6, 108.5], [32.6, 108.6]]\n"
+                   "products:\n"
+                   "  - name: 紫阳富硒茶\n    crops: [tea]\n    area: {counties: [紫阳县]}\n"
+                   "    lot_url: https://trace.example.com/lot/{lot}\n"
+                   "  - name: GI\n    crops: [tea, konjac]\n    season_days: 200\n"
+                   "    area:\n      townships: [汉王镇]\n"
+                   "      polygon: [[32, 108], [33, 108], [33, 109]]\n");
+    assert_false(cfg->plots[0].has_point);
+    assert_int_equal(cfg->plots[0].boundary_count, 0);
+    assert_true(cfg->plots[1].has_point);
+    assert_true(cfg->plots[1].latitude == 32.52 && cfg->plots[1].longitude == 108.53);
+    assert_int_equal(cfg->plots[2].boundary_count, 3);
+    assert_true(cfg->plots[2].boundary[2][1] == 108.6);
+    assert_int_equal(cfg->product_count, 2);
+    assert_string_equal(cfg->products[0].name, "紫阳富硒茶");
+    assert_int_equal(cfg->products[0].season_days, 365); /* the default */
+    assert_string_equal(cfg->products[0].counties[0], "紫阳县");
+    assert_string_equal(cfg->products[0].lot_url, "https://trace.example.com/lot/{lot}");
+    assert_int_equal(cfg->products[1].season_days, 200);
+    assert_int_equal(cfg->products[1].crop_count, 2);
+    assert_int_equal(cfg->products[1].polygon_count, 3);
+    assert_null(cfg->products[1].lot_url);
+    selgw_config_free(cfg);
+
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {latitude: 91, "
+                                "longitude: 108}}\n",
+                     "t.yaml:6:56: latitude: 91 is out of range -90..90");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {latitude: 32}}\n",
+                     "t.yaml:6:45: plot 'p2': location needs both latitude and longitude");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {boundary: "
+                                "[[32, 108], [33, 108]]}}\n",
+                     "t.yaml:6:56: boundary: a polygon needs at least 3 [latitude, longitude] "
+                     "points, got 2");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {boundary: "
+                                "[[32, 108], [33, 181], [33, 109]]}}\n",
+                     "t.yaml:6:73: boundary: longitude 181 of point 2 is out of range -180..180");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {boundary: "
+                                "[[32, 108], 33, [33, 109]]}}\n",
+                     "t.yaml:6:68: boundary: point 2 must be [latitude, longitude]");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {latitude: 32, "
+                                "longitude: 108, boundary: [[32, 108], [33, 108], [33, 109]]}}\n",
+                     "t.yaml:6:86: plot 'p2': location is either a point");
+    expect_one_error(HEAD_PLOTS "  - {id: p2, base: b1, crop: tea, location: {lat: 32}}\n",
+                     "t.yaml:6:46: unknown key 'lat' in location");
+    /* products */
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tae], area: {counties: [A]}}\n",
+                     "t.yaml:6:23: unknown crop 'tae' (did you mean 'tea'?); no plot of this "
+                     "config grows it");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {}}\n",
+                     "t.yaml:6:35: product 'X': the area needs counties, townships or a polygon");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {counties: [A]}, "
+                          "season_days: 731}\n",
+                     "t.yaml:6:65: season_days: 731 is out of range 1..730");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {counties: [A]}, "
+                          "lot_url: 'https://x.example/lot'}\n",
+                     "t.yaml:6:61: product 'X': lot_url 'https://x.example/lot' must be");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {counties: [A]}, "
+                          "region: 1}\n",
+                     "t.yaml:6:52: unknown key 'region' in product");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {counties: [A], "
+                          "provinces: [B]}}\n",
+                     "t.yaml:6:51: unknown key 'provinces' in area");
+    expect_one_error(HEAD "products:\n  - {name: X, crops: [tea], area: {counties: [A]}}\n"
+                          "  - {name: X, crops: [tea], area: {counties: [B]}}\n",
+                     "t.yaml:7:12: duplicate product name 'X' (first defined at 6:12)");
+    expect_one_error(HEAD "products:\n  - {name: X, area: {counties: [A]}}\n",
+                     "t.yaml:6:5: missing required key 'crops' in product 'X'");
+}
+
 static void test_bus_options_of_the_other_kind(void **state)
 {
     (void)state;
@@ -2587,6 +2664,7 @@ int main(void)
         cmocka_unit_test(test_seal_must_fit),
         cmocka_unit_test(test_id_length),
         cmocka_unit_test(test_contracts_checked),
+        cmocka_unit_test(test_locations_and_products),
         cmocka_unit_test(test_bus_options_of_the_other_kind),
         cmocka_unit_test(test_calibration_of_unknown_field),
         cmocka_unit_test(test_shared_line_or_endpoint),

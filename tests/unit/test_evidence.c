@@ -565,7 +565,7 @@ static void test_verify_fills_report(void **state)
     expect_verified(f, f->public_key, &plain);
     selgw_report *r = selgw_report_new("zh");
     assert_non_null(r);
-    selgw_verify_options opt = {.pubkey = f->public_key, .report = r, .lot = "ZY-2026-001"};
+    selgw_verify_options opt = {.pubkey = f->public_key, .report = r};
     for (int pass = 0; pass < 2; pass++) { /* a lot's bundle: one section per plot */
         char *text = NULL;
         size_t size = 0;
@@ -582,9 +582,10 @@ static void test_verify_fills_report(void **state)
     assert_int_equal(s->key_source, SELGW_REPORT_KEY_GIVEN);
     assert_string_equal(s->plot, "hw-a");
     assert_string_equal(s->gateway, "gw-1");
-    assert_string_equal(s->lot, "ZY-2026-001");
+    assert_null(s->lot); /* a plain bundle: no lot */
     assert_int_equal(s->from_ns, T1);
-    assert_int_equal(s->utc_offset_minutes, 480); /* the tags give none: +08:00 */
+    /* the offset the tags record: the config's */
+    assert_int_equal(s->utc_offset_minutes, f->farm.cfg.utc_offset_minutes);
     assert_true(s->clock_synchronised);
     assert_string_equal(s->county, "紫阳县");
     assert_string_equal(s->base_name, "汉王");
@@ -604,7 +605,7 @@ static void test_verify_fills_report(void **state)
         const selgw_report_field *fs = &d->fields[k];
         /* the period is five minutes of one local day: that day holds every value */
         assert_int_equal(fs->day_count, 1);
-        assert_int_equal(fs->days[0].day, selgw_local_day(T1, 480));
+        assert_int_equal(fs->days[0].day, selgw_local_day(T1, f->farm.cfg.utc_offset_minutes));
         assert_int_equal(fs->days[0].count, fs->count);
         assert_true(fs->days[0].min == fs->min && fs->days[0].max == fs->max);
         assert_true(fabs(fs->days[0].sum / (double)fs->days[0].count - fs->mean) < 1e-9);

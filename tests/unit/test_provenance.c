@@ -25,6 +25,7 @@
 #include "config.h"
 #include "sensors/profile.h"
 #include "evidence/provenance.h"
+#include "journal/record.h"
 
 /* Local day numbers (days since 1970-01-01). */
 #define DAY_2024_02_29 19782
@@ -44,6 +45,7 @@ typedef struct fixture {
 
     test_farm farm;
     selgw_field_calibration calibrations[2];
+    selgw_product products[3];
 } fixture;
 
 /* Two bases (one without coordinates), two plots, two buses; plot hw-a has two contracts
@@ -82,6 +84,40 @@ static void config_init(fixture *f)
     d[2].bus = 1;
     d[2].unit_id = 247;
     f->farm.cfg.journal = (selgw_journal_config){.dir = f->journal_dir};
+    f->farm.cfg.utc_offset_minutes = 8 * 60;
+    f->farm.plots[0].has_point = true;
+    f->farm.plots[0].latitude = 32.5211;
+    f->farm.plots[0].longitude = 108.5302;
+    static double boundary[3][2] = {{32.1, 108.1}, {32.2, 108.1}, {32.2, 108.25}};
+    f->farm.plots[1].boundary = boundary;
+    f->farm.plots[1].boundary_count = 3;
+    static char *tea[] = {"tea"}, *both[] = {"konjac", "tea"}, *ziyang[] = {"紫阳县"},
+                *towns[] = {"汉王镇", "蒿坪镇"};
+    static double polygon[3][2] = {{32, 108}, {33.5, 108}, {33.5, 109.25}};
+    f->products[0] = (selgw_product){.name = "紫阳富硒茶",
+                                     .crop_count = 1,
+                                     .crops = tea,
+                                     .county_count = 1,
+                                     .counties = ziyang,
+                                     .season_days = 365};
+    /* not a product of tea only: the konjac plot lists it too; the cabbage one no plot */
+    f->products[1] = (selgw_product){.name = "GI \"poly\"",
+                                     .crop_count = 2,
+                                     .crops = both,
+                                     .township_count = 2,
+                                     .townships = towns,
+                                     .polygon_count = 3,
+                                     .polygon = polygon,
+                                     .season_days = 200};
+    static char *cabbage[] = {"cabbage"};
+    f->products[2] = (selgw_product){.name = "cabbage GI",
+                                     .crop_count = 1,
+                                     .crops = cabbage,
+                                     .county_count = 1,
+                                     .counties = ziyang,
+                                     .season_days = 1};
+    f->farm.cfg.products = f->products;
+    f->farm.cfg.product_count = 3;
 }
 
 static int setup(void **state)
@@ -226,7 +262,13 @@ static void test_tags_text_exact(void **state)
            "\"serial\":\"SN-0042\",\"calibration\":[{\"field\":\"soil_temperature\",\"scale\":1,"
            "\"offset\":-0.25},{\"field\":\"soil_moisture\",\"scale\":1.02,\"offset\":-1.5}]},"
            "{\"id\":\"soil-3\",\"bus\":\"tcp-1\",\"unit_id\":247,\"profile\":\"test-soil\","
-           "\"serial\":\"\",\"calibration\":[]}]}");
+           "\"serial\":\"\",\"calibration\":[]}],"
+           "\"location\":{\"latitude\":32.5211,\"longitude\":108.5302},\"utc_offset\":\"+08:00\","
+           "\"products\":[{\"name\":\"紫阳富硒茶\",\"crops\":[\"tea\"],\"area\":{"
+           "\"counties\":[\"紫阳县\"],\"townships\":[],\"polygon\":null},\"season_days\":365},"
+           "{\"name\":\"GI \\\"poly\\\"\",\"crops\":[\"konjac\",\"tea\"],\"area\":{"
+           "\"counties\":[],\"townships\":[\"汉王镇\",\"蒿坪镇\"],\"polygon\":[[32,108],"
+           "[33.5,108],[33.5,109.25]]},\"season_days\":200}]}");
     free(a);
 
     /* no coordinates, no area, no contracts; an empty county is not configured (null, as
@@ -238,7 +280,17 @@ static void test_tags_text_exact(void **state)
            "\"county\":null,\"township\":null,\"latitude\":null,\"longitude\":null},"
            "\"crop\":\"konjac\",\"area_mu\":0,\"households\":[],\"devices\":["
            "{\"id\":\"soil-2\",\"bus\":\"rs485-1\",\"unit_id\":3,\"profile\":\"test-soil\","
-           "\"serial\":\"\",\"calibration\":[]}]}");
+           "\"serial\":\"\",\"calibration\":[]}],"
+           "\"location\":{\"boundary\":[[32.1,108.1],[32.2,108.1],[32.2,108.25]]},"
+           "\"utc_offset\":\"+08:00\",\"products\":[{\"name\":\"GI \\\"poly\\\"\","
+           "\"crops\":[\"konjac\",\"tea\"],\"area\":{\"counties\":[],\"townships\":[\"汉王镇\","
+           "\"蒿坪镇\"],\"polygon\":[[32,108],[33.5,108],[33.5,109.25]]},\"season_days\":200}]}");
+    free(b);
+    /* without location and products: null and [] */
+    f->farm.cfg.product_count = 0;
+    f->farm.plots[1].boundary_count = 0;
+    b = tags_text(&f->farm.cfg, 1);
+    assert_non_null(strstr(b, "\"location\":null,\"utc_offset\":\"+08:00\",\"products\":[]}"));
     free(b);
 }
 
@@ -482,7 +534,7 @@ static void test_tags_parse_refusals(void **state)
     parse_refused(no_devices, "not tags of format 1: devices is missing or of the wrong type");
     free(no_devices);
     char *devices_object = replaced(text, "\"devices\":[", "\"devices\":{\"x\":[");
-    char *fixed = replaced(devices_object, "]}]}", "]}]}}");
+    char *fixed = replaced(devices_object, "]}],\"location\"", "]}]},\"location\"");
     parse_refused(fixed, "devices is missing or of the wrong type");
     free(devices_object);
     free(fixed);
@@ -515,6 +567,79 @@ static void test_tags_parse_refusals(void **state)
     assert_int_equal(selgw_tags_parse("{", 1, &t, NULL, 0), SELGW_ERR_CORRUPT);
     assert_null(t);
     free(text);
+}
+
+/* The place members read back: the plot's point or boundary, the offset, the products
+ * with their areas; tags written before them (no such members) still parse, without
+ * them; members of the wrong shape are refused. */
+static void test_tags_place_round_trip(void **state)
+{
+    fixture *f = *state;
+    char *a = tags_text(&f->farm.cfg, 0);
+    selgw_tags *t = parse_ok(a);
+    assert_true(t->has_location);
+    assert_true(t->plot_latitude == 32.5211 && t->plot_longitude == 108.5302);
+    assert_int_equal(t->boundary_count, 0);
+    assert_string_equal(t->utc_offset, "+08:00");
+    assert_int_equal(t->product_count, 2);
+    assert_string_equal(t->products[0].name, "紫阳富硒茶");
+    assert_int_equal(t->products[0].crop_count, 1);
+    assert_string_equal(t->products[0].crops[0], "tea");
+    assert_int_equal(t->products[0].county_count, 1);
+    assert_string_equal(t->products[0].counties[0], "紫阳县");
+    assert_int_equal(t->products[0].township_count, 0);
+    assert_int_equal(t->products[0].polygon_count, 0);
+    assert_int_equal(t->products[0].season_days, 365);
+    assert_string_equal(t->products[1].name, "GI \"poly\"");
+    assert_int_equal(t->products[1].township_count, 2);
+    assert_string_equal(t->products[1].townships[1], "蒿坪镇");
+    assert_int_equal(t->products[1].polygon_count, 3);
+    assert_true(t->products[1].polygon[2][0] == 33.5 && t->products[1].polygon[2][1] == 109.25);
+    assert_int_equal(t->products[1].season_days, 200);
+    selgw_tags_free(t);
+
+    char *b = tags_text(&f->farm.cfg, 1);
+    t = parse_ok(b);
+    assert_false(t->has_location);
+    assert_int_equal(t->boundary_count, 3);
+    assert_true(t->boundary[1][0] == 32.2 && t->boundary[2][1] == 108.25);
+    assert_int_equal(t->product_count, 1);
+    selgw_tags_free(t);
+
+    /* tags of before: no location, offset or products */
+    const char *cut = strstr(a, ",\"location\":");
+    char *old = NULL;
+    assert_true(asprintf(&old, "%.*s}", (int)(cut - a), a) > 0);
+    t = parse_ok(old);
+    assert_false(t->has_location);
+    assert_null(t->utc_offset);
+    assert_int_equal(t->product_count, 0);
+    assert_int_equal(t->device_count, 2);
+    selgw_tags_free(t);
+    free(old);
+
+    char *bad = replaced(a, "\"latitude\":32.5211", "\"latitude\":95");
+    parse_refused(bad, "location");
+    free(bad);
+    bad = replaced(b, "[[32.1,108.1],[32.2,108.1],", "[[32.1,108.1],");
+    parse_refused(bad, "location");
+    free(bad);
+    bad = replaced(b, "[[32,108],", "[[32,108,1],");
+    parse_refused(bad, "polygon");
+    free(bad);
+    bad = replaced(a, "\"season_days\":365", "\"season_days\":0.5");
+    parse_refused(bad, "season_days");
+    free(bad);
+    bad = replaced(a, "\"counties\":[\"紫阳县\"]", "\"counties\":\"紫阳县\"");
+    parse_refused(bad, "counties");
+    free(bad);
+    bad = replaced(a, "\"products\":[", "\"products\":{\"x\":[");
+    char *fixed = replaced(bad, "\"season_days\":200}]}", "\"season_days\":200}]}}");
+    parse_refused(fixed, "products");
+    free(bad);
+    free(fixed);
+    free(a);
+    free(b);
 }
 
 /* ---- annotations --------------------------------------------------------------------- */
@@ -601,6 +726,47 @@ static void test_spool_accepts(void **state)
 
 /* What was spooled is read back oldest first, with its plot, text, ref ("" when none),
  * time and the name of its queue file; reading takes nothing away. */
+/* Lots go through the same queue: a *.lot file read back in order with the annotations,
+ * as type LOT with the id in ref; a queued id is found; what is not a lot's canonical text
+ * is refused when spooled and set aside when found in the queue. */
+static void test_lots_in_the_queue(void **state)
+{
+    fixture *f = *state;
+    static const char lot[] =
+        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"plots\":[{\"plot\":"
+        "\"hw-a\",\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\","
+        "\"harvest_to\":\"2026-04-10\"}],\"quantity\":1,\"unit\":\"kg\",\"households\":[],"
+        "\"processing\":null,\"refs\":[],\"url\":null}";
+    char why[256] = "";
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    assert_int_equal(selgw_annotation_spool(&f->farm.cfg, "hw-a", "before", NULL, why, sizeof why),
+                     SELGW_OK);
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-1", lot, why, sizeof why), SELGW_OK);
+    assert_true(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-2"));
+    /* not a lot, or of another id */
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-2", lot, why, sizeof why),
+                     SELGW_ERR_INVALID);
+    assert_int_equal(selgw_lot_spool(&f->farm.cfg, "ZY-1", "{\"format\":1}", why, sizeof why),
+                     SELGW_ERR_INVALID);
+    assert_non_null(strstr(why, "not a lot's text"));
+    /* a file in the queue that is not a lot is set aside */
+    write_queue_file(f, "00000000000000000001-1.lot", "selgw-lot 1\ntime 1\nlot X\ntext {}\n", 40);
+    selgw_annotation *list = NULL;
+    assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 2);
+    assert_int_equal(list[0].type, SELGW_RECORD_ANNOTATION);
+    assert_string_equal(list[0].text, "before");
+    assert_int_equal(list[1].type, SELGW_RECORD_LOT);
+    assert_string_equal(list[1].ref, "ZY-1");
+    assert_string_equal(list[1].plot, "");
+    assert_string_equal(list[1].text, lot);
+    assert_non_null(strstr(list[1].file, ".lot"));
+    assert_non_null(strstr(queue_listing(f), "00000000000000000001-1.lot.bad"));
+    assert_int_equal(selgw_annotation_done(f->journal_dir, &list[1]), SELGW_OK);
+    assert_false(selgw_lot_is_queued(f->journal_dir, "ZY-1"));
+    free(list);
+}
+
 static void test_annotations_read_back(void **state)
 {
     fixture *f = *state;
@@ -822,6 +988,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tags_no_ambiguity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_parse_ignores_unknown_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_parse_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tags_place_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lots_in_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_accepts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotations_read_back, setup, teardown),

@@ -1501,6 +1501,56 @@ static void test_alert_round_trip_and_json(void **state)
     assert_int_equal(selgw_record_encode_alert(&in, NULL, buf, sizeof buf), 0);
 }
 
+/* A LOT record: plot, text, ref after the head, like an annotation; in its plot's chain;
+ * the head reader gives its plot; JSON like an annotation's with type "lot"; format 3 only. */
+static void test_lot_round_trip_and_json(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"format\":1,\"lot\":\"ZY-1\"}";
+    selgw_record in = {.type = SELGW_RECORD_LOT,
+                       .time_ns = 1764424521123456000LL,
+                       .gateway = {"gw-1", 4},
+                       .plot = {"hw-p01", 6},
+                       .text = {text, sizeof text - 1},
+                       .ref = {"ZY-1", 4}};
+    selgw_chain_link link = {.chain = "plot/hw-p01", .chain_seq = 5};
+    uint8_t buf[512];
+    size_t n = selgw_record_encode_event(&in, &link, buf, sizeof buf);
+    assert_true(n > 0 && n < sizeof buf);
+    assert_int_equal(buf[0], 3);
+    assert_int_equal(buf[1], SELGW_RECORD_LOT);
+    /* after the head: plot, text, ref */
+    size_t tail = 2 + 6 + 2 + (sizeof text - 1) + 2 + 4;
+    assert_memory_equal(buf + n - tail, "\x06\x00hw-p01", 8);
+    assert_memory_equal(buf + n - 6, "\x04\x00ZY-1", 6);
+    selgw_record out;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_OK);
+    assert_int_equal(out.type, SELGW_RECORD_LOT);
+    assert_true(out.chained && out.chain_seq == 5);
+    assert_int_equal(out.ref.len, 4);
+    assert_memory_equal(out.ref.ptr, "ZY-1", 4);
+    assert_int_equal(out.text.len, sizeof text - 1);
+    selgw_record_type type;
+    int64_t t;
+    selgw_str chain, plot;
+    assert_true(selgw_record_head(buf, n, &type, &t, &chain, &plot));
+    assert_int_equal(type, SELGW_RECORD_LOT);
+    assert_int_equal(plot.len, 6);
+    assert_memory_equal(plot.ptr, "hw-p01", 6);
+    char json[512];
+    out.chained = false;
+    selgw_record_json(&out, json, sizeof json);
+    assert_string_equal(json, "{\"type\":\"lot\",\"time\":\"2025-11-29T13:55:21.123456Z\","
+                              "\"gateway\":\"gw-1\",\"plot\":\"hw-p01\",\"text\":"
+                              "\"{\\\"format\\\":1,\\\"lot\\\":\\\"ZY-1\\\"}\",\"ref\":\"ZY-1\"}");
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(selgw_record_decode(buf, k, &out), SELGW_ERR_CORRUPT);
+    /* lots came with format 3 */
+    buf[0] = 2;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_ERR_CORRUPT);
+    assert_false(selgw_record_head(buf, n, &type, &t, &chain, &plot));
+}
+
 /* The head reader (the time index, the history's filters) agrees with the decoder on every
  * kind of record, an alert included. */
 static void test_head_agrees_with_decode(void **state)
@@ -1560,6 +1610,7 @@ int main(void)
         cmocka_unit_test(test_format1_still_decodes),
         cmocka_unit_test(test_json_chained),
         cmocka_unit_test(test_alert_round_trip_and_json),
+        cmocka_unit_test(test_lot_round_trip_and_json),
         cmocka_unit_test(test_head_agrees_with_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
