@@ -21,6 +21,9 @@ PACKAGES=(
   # the dashboard's page tests: headless Chromium driven by Selenium; CJK fonts, or the
   # Chinese pages render as boxes in the screenshots
   chromium chromium-driver fonts-noto-cjk python3-selenium
+  # benchmarks: collectd 5.12 with its modbus and mqtt plugins, the reference that
+  # tests/bench/bench_vs_collectd.py runs side by side with the gateway (docs/BENCHMARKS.md)
+  collectd-core
   # memory checks; fuzzing (libFuzzer comes with clang's runtime)
   valgrind clang libclang-rt-14-dev
 )
@@ -41,7 +44,7 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Debian starts mosquitto and influxd as services on install; the tests run their own
+# Debian starts mosquitto, influxd and collectd as services on install; the tests run their own
 # instances on free ports, so the policy-rc.d guard keeps the system ones from starting.
 if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
