@@ -25,7 +25,8 @@ schedule's lateness is taken from the readings' own poll times (see lateness()).
 import argparse
 import json
 import os
-import re
+import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,10 +49,14 @@ COLLECTD_PREFIX = "bench-collectd"
 
 
 def gateway_config(tmp, buses, per_bus, profile, interval):
-    bus_list, devices = [], []
+    bus_list, devices, ports = [], [], set()
     for b in range(buses):
+        port = h.free_port()
+        while port in ports:  # the kernel may hand out a port again once it is released
+            port = h.free_port()
+        ports.add(port)
         bus_list.append({"id": "tcp%02d" % b, "type": "tcp", "host": "127.0.0.1",
-                         "port": h.free_port(), "response_timeout": "1s"})
+                         "port": port, "response_timeout": "1s"})
         for u in range(1, per_bus + 1):
             devices.append({"id": "dev%04d" % len(devices), "bus": "tcp%02d" % b,
                             "unit_id": u, "profile": profile, "plot": "plot-tea",
@@ -231,9 +236,14 @@ def main():
     ap.add_argument("--profile", default="bench-hr4", help="a profile of tests/bench/profiles")
     ap.add_argument("--without-collectd", action="store_true")
     ap.add_argument("--no-signing", action="store_true")
-    ap.add_argument("--keep", help="keep configs here and print pids (for profiling); "
-                    "with --hold, wait for ENTER before the measured window")
-    ap.add_argument("--hold", action="store_true")
+    ap.add_argument("--keep", help="write configs, journal and broker data here (kept)")
+    ap.add_argument("--selgw-wrap", default="",
+                    help="command put before selgw, e.g. 'valgrind --tool=callgrind "
+                    "--callgrind-out-file=F' (its CPU figures then mean nothing)")
+    ap.add_argument("--attach", action="append", default=[],
+                    help="command started when the measured window opens and sent SIGINT "
+                    "when it closes; {selgw} and {collectd} become their pids, e.g. "
+                    "'strace -c -f -o F -p {selgw}' or 'callgrind_control -z {selgw}'")
     args = ap.parse_args()
     if args.devices % args.buses:
         ap.error("--devices must be a multiple of --buses")
@@ -262,7 +272,8 @@ def main():
     cfg["http"] = {"listen": listen}
     gw_path = h.write_config(os.path.join(tmp, "gw.yaml"), cfg)
 
-    procs = {"selgw": h.Gateway(gw_path)}
+    procs = {"selgw": h.Process("selgw", shlex.split(args.selgw_wrap) +
+                                [h.SELGW_BIN, "run", "-c", gw_path])}
     if with_collectd:
         cd_path = os.path.join(tmp, "collectd.conf")
         write_collectd_config(cd_path, tmp, cfg, args.profile, args.interval, broker.port)
@@ -280,17 +291,19 @@ def main():
                 raise AssertionError("%s delivered no value within 30 s\n%s"
                                      % (who, procs[who].describe()))
         time.sleep(args.warmup)
-        if args.keep:
-            for who, p in procs.items():
-                print("%s pid %d" % (who, p.pid), flush=True)
-            if args.hold:
-                input("ENTER starts the measured window: ")
+        pids = {w: p.pid for w, p in procs.items()}
+        attached = [subprocess.Popen(shlex.split(a.format(**pids)), preexec_fn=h.die_with_parent)
+                    for a in args.attach]
         metrics0 = scrape_metrics(listen)
         t0 = time.monotonic()
         cpu0 = {w: cpu_ticks(p.pid) for w, p in procs.items()}
         time.sleep(args.seconds)
         cpu1 = {w: cpu_ticks(p.pid) for w, p in procs.items()}
         t1 = time.monotonic()
+        for a in attached:
+            if a.poll() is None:
+                a.send_signal(signal.SIGINT)
+            a.wait(30)
         metrics1 = scrape_metrics(listen)
         rss = {w: (status_kib(p.pid, "VmHWM"), status_kib(p.pid, "VmRSS"))
                for w, p in procs.items()}
