@@ -208,6 +208,30 @@ def lateness(poll_times, interval):
     return sorted(out), skipped
 
 
+def lateness_against_plan(poll_times, bus_of, interval):
+    """selgw's poller plans every device of a bus for the same instant each cycle (they all
+    start due at once and each next time is the last plus the interval, gateway/poll/
+    poller.c), and polls the due devices one after another. The plan's instant of a cycle is
+    taken as the time of the bus's first reading in it (so this under-states lateness by
+    that first poll's own delay); a reading's lateness is its time minus that. Returns the
+    sorted lateness in seconds over all readings of buses with more than one device."""
+    by_bus = {}
+    for device, times in poll_times.items():
+        by_bus.setdefault(bus_of[device], []).extend(times)
+    out = []
+    for times in by_bus.values():
+        if len(times) < 2:
+            continue
+        times.sort()
+        cycles = {}
+        for t in times:
+            cycles.setdefault(round((t - times[0]) / interval), []).append(t)
+        for ts in cycles.values():
+            if len(ts) > 1:
+                out += [t - ts[0] for t in ts]
+    return sorted(out)
+
+
 def scrape_metrics(listen):
     try:
         with urllib.request.urlopen("http://%s/metrics" % listen, timeout=5) as r:
@@ -359,6 +383,12 @@ def main():
               " p50 %.1f ms, p99 %.1f ms, max %.1f ms; slots skipped %d"
               % (1e3 * percentile(late, 50), 1e3 * percentile(late, 99), 1e3 * late[-1],
                  skipped))
+        if args.devices > args.buses:
+            bus_of = {d["id"]: d["bus"] for d in cfg["devices"]}
+            plan = lateness_against_plan(counter.poll_times, bus_of, args.interval)
+            print("  selgw poll lateness against the plan (reading time after its bus cycle's"
+                  " first reading): p50 %.1f ms, p99 %.1f ms, max %.1f ms"
+                  % (1e3 * percentile(plan, 50), 1e3 * percentile(plan, 99), 1e3 * plan[-1]))
         counts = [len(v) for v in counter.poll_times.values()]
         print("  selgw readings per device over the run: min %d, median %d, max %d;"
               " devices heard %d of %d" % (min(counts), statistics.median(counts),
