@@ -8,6 +8,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_poll.py "$@"
 /usr/bin/python3 tests/bench/bench_rtu.py "$@"
+# issue 13: selgw against collectd on 50 devices at 1 Hz, and the 1,000-device shape
+# (docs/BENCHMARKS.md)
+/usr/bin/python3 tests/bench/bench_vs_collectd.py --seconds 300 "$@"
+/usr/bin/python3 tests/bench/bench_vs_collectd.py --seconds 300 --devices 1000 --buses 20 \
+  --interval 10 --profile bench-hr20 --warmup 15 "$@"
 ./build/tests/bench_journal
 ./build/tests/bench_history
 /usr/bin/python3 tests/bench/bench_drain.py

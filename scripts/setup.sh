@@ -25,6 +25,9 @@ PACKAGES=(
   chromium chromium-driver fonts-noto-cjk python3-selenium
   # the report test decodes the lot's QR code from a screenshot
   zbar-tools
+  # benchmarks: collectd 5.12 with its modbus and mqtt plugins, the reference that
+  # tests/bench/bench_vs_collectd.py runs side by side with the gateway (docs/BENCHMARKS.md)
+  collectd-core
   # memory checks; fuzzing (libFuzzer comes with clang's runtime)
   valgrind clang libclang-rt-14-dev
 )
@@ -45,7 +48,7 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Debian starts mosquitto and influxd as services on install; the tests run their own
+# Debian starts mosquitto, influxd and collectd as services on install; the tests run their own
 # instances on free ports, so the policy-rc.d guard keeps the system ones from starting.
 if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
