@@ -103,88 +103,111 @@ static bool listed(char *const *names, size_t n, const char *name)
     return false;
 }
 
-static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_product *p, char *why,
-                                        size_t cap, size_t *len)
+/* Each reason in English and Chinese: [zh] picks. */
+#define TEXT(en, zh_text) (zh ? (zh_text) : (en))
+
+static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_product *p, bool zh,
+                                        char *why, size_t cap, size_t *len)
 {
     const double(*poly)[2] = (const double(*)[2])p->polygon;
     if (t->boundary_count >= 3) {
         bool in = selgw_geo_polygon_in_polygon((const double(*)[2])t->boundary, t->boundary_count,
                                                poly, p->polygon_count);
-        say(why, cap, len, "the plot's boundary (%zu points) lies %s the area's polygon",
-            t->boundary_count, in ? "inside" : "not wholly inside");
+        say(why, cap, len,
+            in ? TEXT("the plot's boundary (%zu points) lies inside the area's polygon",
+                      "地块边界（%zu 个点）位于保护范围多边形内")
+               : TEXT("the plot's boundary (%zu points) lies not wholly inside the area's polygon",
+                      "地块边界（%zu 个点）未完全位于保护范围多边形内"),
+            t->boundary_count);
         return in ? SELGW_GI_INSIDE : SELGW_GI_OUTSIDE;
     }
-    const char *whose = "the plot's point";
+    const char *whose = TEXT("the plot's point", "地块位置");
     double lat = t->plot_latitude, lon = t->plot_longitude;
     if (!t->has_location) {
         if (!t->has_coordinates) {
-            say(why, cap, len,
-                "the tags give neither the plot's location nor the base's "
-                "coordinates to compare with the area's polygon");
+            say(why, cap, len, "%s",
+                TEXT("the tags give neither the plot's location nor the base's coordinates "
+                     "to compare with the area's polygon",
+                     "标签中既无地块位置也无基地坐标，无法与保护范围多边形比对"));
             return SELGW_GI_UNDETERMINED;
         }
-        whose = "the base's coordinates";
+        whose = TEXT("the base's coordinates", "基地坐标");
         lat = t->latitude;
         lon = t->longitude;
     }
     bool in = selgw_geo_point_in_polygon(lat, lon, poly, p->polygon_count);
     bool plural = !t->has_location; /* "coordinates lie", "point lies" */
-    say(why, cap, len, "%s %.6f, %.6f %s %s the area's polygon", whose, lat, lon,
-        plural ? "lie" : "lies", in ? "inside" : "outside");
+    if (zh)
+        say(why, cap, len, "%s %.6f, %.6f %s保护范围多边形内", whose, lat, lon,
+            in ? "位于" : "不在");
+    else
+        say(why, cap, len, "%s %.6f, %.6f %s %s the area's polygon", whose, lat, lon,
+            plural ? "lie" : "lies", in ? "inside" : "outside");
     return in ? SELGW_GI_INSIDE : SELGW_GI_OUTSIDE;
 }
 
-static selgw_gi_verdict names_verdict(const selgw_tags *t, const selgw_tags_product *p, char *why,
-                                      size_t cap, size_t *len)
+static selgw_gi_verdict names_verdict(const selgw_tags *t, const selgw_tags_product *p, bool zh,
+                                      char *why, size_t cap, size_t *len)
 {
     if (p->county_count && listed(p->counties, p->county_count, t->county)) {
-        say(why, cap, len, "county %s is in the area", t->county);
+        say(why, cap, len, TEXT("county %s is in the area", "县 %s 在保护范围内"), t->county);
         return SELGW_GI_INSIDE;
     }
     if (p->township_count && listed(p->townships, p->township_count, t->township)) {
-        say(why, cap, len, "township %s is in the area", t->township);
+        say(why, cap, len, TEXT("township %s is in the area", "乡镇 %s 在保护范围内"),
+            t->township);
         return SELGW_GI_INSIDE;
     }
     bool county_known = p->county_count && t->county;
     bool township_known = p->township_count && t->township;
     if (!county_known && !township_known) {
-        say(why, cap, len, "the tags name no %s of the base to compare with the area's list",
-            p->county_count && p->township_count ? "county or township"
-            : p->county_count                    ? "county"
-                                                 : "township");
+        say(why, cap, len, TEXT("the tags name no %s of the base to compare with the area's list",
+                                "标签中没有基地的%s，无法与保护范围名单比对"),
+            p->county_count && p->township_count ? TEXT("county or township", "县或乡镇")
+            : p->county_count                    ? TEXT("county", "县")
+                                                 : TEXT("township", "乡镇"));
         return SELGW_GI_UNDETERMINED;
     }
     if (county_known && township_known)
-        say(why, cap, len, "county %s and township %s are not in the area", t->county, t->township);
+        say(why, cap, len,
+            TEXT("county %s and township %s are not in the area", "县 %s 和乡镇 %s 都不在保护范围内"),
+            t->county, t->township);
     else if (county_known)
-        say(why, cap, len, "county %s is not in the area", t->county);
+        say(why, cap, len, TEXT("county %s is not in the area", "县 %s 不在保护范围内"), t->county);
     else
-        say(why, cap, len, "township %s is not in the area", t->township);
+        say(why, cap, len, TEXT("township %s is not in the area", "乡镇 %s 不在保护范围内"),
+            t->township);
     return SELGW_GI_OUTSIDE;
 }
 
 selgw_gi_verdict selgw_gi_check(const selgw_tags *t, size_t product, char *why, size_t cap)
 {
+    return selgw_gi_check_in(t, product, false, why, cap);
+}
+
+selgw_gi_verdict selgw_gi_check_in(const selgw_tags *t, size_t product, bool zh, char *why,
+                                   size_t cap)
+{
     size_t len = 0;
     if (why && cap)
         why[0] = '\0';
     if (!t || product >= t->product_count) {
-        say(why, cap, &len, "the tags name no such product");
+        say(why, cap, &len, "%s", TEXT("the tags name no such product", "标签中没有该产品"));
         return SELGW_GI_UNDETERMINED;
     }
     const selgw_tags_product *p = &t->products[product];
     bool by_polygon = p->polygon_count >= 3, by_names = p->county_count || p->township_count;
     if (!by_polygon && !by_names) {
-        say(why, cap, &len, "the product's area is empty");
+        say(why, cap, &len, "%s", TEXT("the product's area is empty", "该产品的保护范围为空"));
         return SELGW_GI_UNDETERMINED;
     }
     selgw_gi_verdict a = SELGW_GI_INSIDE, b = SELGW_GI_INSIDE;
     if (by_names)
-        a = names_verdict(t, p, why, cap, &len);
+        a = names_verdict(t, p, zh, why, cap, &len);
     if (by_names && by_polygon)
-        say(why, cap, &len, "; ");
+        say(why, cap, &len, "%s", TEXT("; ", "；"));
     if (by_polygon)
-        b = polygon_verdict(t, p, why, cap, &len);
+        b = polygon_verdict(t, p, zh, why, cap, &len);
     if (a == SELGW_GI_OUTSIDE || b == SELGW_GI_OUTSIDE)
         return SELGW_GI_OUTSIDE;
     if (a == SELGW_GI_UNDETERMINED || b == SELGW_GI_UNDETERMINED)

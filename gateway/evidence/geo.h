@@ -34,6 +34,9 @@ typedef enum { SELGW_GI_INSIDE, SELGW_GI_OUTSIDE, SELGW_GI_UNDETERMINED } selgw_
  * and no township for a list). `why` (may be NULL) says in English what decided it; it
  * holds names from the tags: escape it before printing. */
 selgw_gi_verdict selgw_gi_check(const selgw_tags *t, size_t product, char *why, size_t cap);
+/* The same, with `why` in Chinese (zh-CN) when zh: for the report people read. */
+selgw_gi_verdict selgw_gi_check_in(const selgw_tags *t, size_t product, bool zh, char *why,
+                                   size_t cap);
 
 /* "inside", "OUTSIDE", "undetermined" */
 const char *selgw_gi_verdict_name(selgw_gi_verdict v);

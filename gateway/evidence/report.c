@@ -96,6 +96,11 @@ struct selgw_report {
     size_t count, cap;
 };
 
+bool selgw_report_is_zh(const selgw_report *r)
+{
+    return r && r->lang == LANG_ZH;
+}
+
 selgw_report *selgw_report_new(const char *lang)
 {
     report_lang l;

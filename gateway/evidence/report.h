@@ -21,6 +21,8 @@ typedef struct selgw_report selgw_report;
 
 /* lang "zh" (zh-CN) or "en"; NULL for any other text or out of memory. */
 selgw_report *selgw_report_new(const char *lang);
+/* Whether the report is in Chinese: texts made for it (the GI checks' reasons) follow it. */
+bool selgw_report_is_zh(const selgw_report *r);
 void selgw_report_free(selgw_report *r); /* NULL is fine */
 
 /* Renders the report (selgw_report_html) and writes it to path whole or not at all

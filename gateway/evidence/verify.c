@@ -1941,7 +1941,7 @@ static void report_devices(verify_state *vs, selgw_report_section *sec)
 
 /* The plot's own location and the GI checks, as print_location_and_gi prints them. */
 static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
-                                   const selgw_tags *t)
+                                   const selgw_tags *t, bool zh)
 {
     if (t->has_location) {
         sec->has_plot_location = true;
@@ -1963,7 +1963,7 @@ static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
     }
     for (size_t i = 0; i < t->product_count; i++) {
         char why[512];
-        selgw_gi_verdict v = selgw_gi_check(t, i, why, sizeof why);
+        selgw_gi_verdict v = selgw_gi_check_in(t, i, zh, why, sizeof why);
         selgw_report_gi *g = &sec->gi[sec->gi_count];
         g->verdict = v == SELGW_GI_INSIDE    ? SELGW_REPORT_GI_INSIDE
                      : v == SELGW_GI_OUTSIDE ? SELGW_REPORT_GI_OUTSIDE
@@ -2038,7 +2038,7 @@ static void fill_report(verify_state *vs, const selgw_verify_options *opt, bool 
         sec->latitude = t->latitude;
         sec->longitude = t->longitude;
         sec->area_mu = t->area_mu;
-        report_location_and_gi(vs, sec, t);
+        report_location_and_gi(vs, sec, t, selgw_report_is_zh(opt->report));
     }
     if (vs->lot_text && !(sec->lot_json = strdup(vs->lot_text)))
         vs->nomem = true;

@@ -105,9 +105,14 @@ static void test_gi_counties_and_townships(void **state)
     g.p.county_count = 2;
     assert_int_equal(check(&g, why), SELGW_GI_INSIDE);
     assert_string_equal(why, "county 紫阳县 is in the area");
+    /* the same reason in Chinese, for the report */
+    assert_int_equal(selgw_gi_check_in(&g.t, 0, true, why, sizeof why), SELGW_GI_INSIDE);
+    assert_string_equal(why, "县 紫阳县 在保护范围内");
     g.t.county = "汉滨区";
     assert_int_equal(check(&g, why), SELGW_GI_OUTSIDE);
     assert_string_equal(why, "county 汉滨区 is not in the area");
+    assert_int_equal(selgw_gi_check_in(&g.t, 0, true, why, sizeof why), SELGW_GI_OUTSIDE);
+    assert_string_equal(why, "县 汉滨区 不在保护范围内");
     /* or its township */
     g.p.townships = g.townships;
     g.p.township_count = 1;
