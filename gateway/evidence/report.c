@@ -94,7 +94,25 @@ struct selgw_report {
     report_lang lang;
     selgw_report_section *sections;
     size_t count, cap;
+    /* a lot bundle's verdict over all its sections (selgw_report_set_lot_verdict) */
+    char *lot;
+    selgw_report_verdict lot_verdict;
+    char **lot_problems;
+    size_t lot_listed;
+    uint64_t lot_problem_count;
 };
+
+static void lot_verdict_clear(selgw_report *r)
+{
+    free(r->lot);
+    for (size_t i = 0; i < r->lot_listed; i++)
+        free(r->lot_problems[i]);
+    free(r->lot_problems);
+    r->lot = NULL;
+    r->lot_problems = NULL;
+    r->lot_listed = 0;
+    r->lot_problem_count = 0;
+}
 
 bool selgw_report_is_zh(const selgw_report *r)
 {
@@ -190,6 +208,7 @@ void selgw_report_free(selgw_report *r)
     for (size_t i = 0; i < r->count; i++)
         section_clear(&r->sections[i]);
     free(r->sections);
+    lot_verdict_clear(r);
     free(r);
 }
 
@@ -307,10 +326,36 @@ selgw_err selgw_report_add_gi(selgw_report *r, size_t section, const char *produ
     return SELGW_OK;
 }
 
+selgw_err selgw_report_set_lot_verdict(selgw_report *r, const char *lot,
+                                       selgw_report_verdict verdict, char *const *problems,
+                                       size_t listed, uint64_t count)
+{
+    if (!r || !lot || (listed && !problems) || verdict > SELGW_REPORT_KEY_UNTRUSTED)
+        return SELGW_ERR_INVALID;
+    lot_verdict_clear(r);
+    r->lot = shown_copy(lot);
+    r->lot_problems = calloc(listed ? listed : 1, sizeof *r->lot_problems);
+    if (!r->lot || !r->lot_problems) {
+        lot_verdict_clear(r);
+        return SELGW_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < listed; i++) {
+        if (!(r->lot_problems[i] = shown_copy(problems[i]))) {
+            lot_verdict_clear(r);
+            return SELGW_ERR_NOMEM;
+        }
+        r->lot_listed++;
+    }
+    r->lot_verdict = verdict;
+    r->lot_problem_count = count > listed ? count : listed;
+    return SELGW_OK;
+}
+
 /* ---- the labels ------------------------------------------------------------------------- */
 
 typedef struct labels {
-    const char *html_lang, *title, *intro, *bundle_title, *could_not_read;
+    const char *html_lang, *title, *intro, *bundle_title, *could_not_read, *lot_title,
+        *lot_verified_expl;
     const char *verified, *not_verified, *untrusted, *verified_expl, *untrusted_expl;
     const char *problems, *more_problems;
     const char *fingerprint, *public_key, *key_source, *key_given, *key_registered, *key_bundle;
@@ -339,6 +384,8 @@ static const labels zh = {
     .title = "产地证据报告",
     .intro = "本报告由 selgw verify 根据签名的证据包离线生成，不依赖任何服务器。时间均为网关本地时间（UTC%s）。",
     .bundle_title = "地块 %s 的证据",
+    .lot_title = "批次 %s 的证据",
+    .lot_verified_expl = "批次的每个地块各有一节证据，且各自通过验证（见下）；每个地块的链中都有这份批次记录，内容一致；每节覆盖该地块自生长季开始至采收结束（或批次登记时）；每个地块的标签列出该产品，且不在其保护范围之外。",
     .could_not_read = "无法读取证据包",
     .verified = "已验证",
     .not_verified = "未通过验证",
@@ -457,6 +504,8 @@ static const labels en = {
     .title = "Evidence of origin",
     .intro = "Written by selgw verify offline from the signed evidence bundle, with no server. Times are the gateway's local time (UTC%s).",
     .bundle_title = "Evidence for plot %s",
+    .lot_title = "Evidence for lot %s",
+    .lot_verified_expl = "Every plot of the lot has its section, each VERIFIED on its own (below); each plot's chain holds the lot's record, the same text in all; each section covers its plot from the start of the season to the end of the harvest (or the lot's record); each plot's tags list the product and do not place the plot outside its area.",
     .could_not_read = "The bundle could not be read",
     .verified = "VERIFIED",
     .not_verified = "NOT VERIFIED",
@@ -743,6 +792,55 @@ static void put_number(render *rd, double v)
 
 /* ---- the verdict, the clock ----------------------------------------------------------- */
 
+static void put_problem_list(render *rd, char *const *problems, size_t listed, uint64_t count)
+{
+    const labels *t = rd->t;
+    if (!count)
+        return;
+    hb_put(&rd->b, "<p class=\"problems-title\">");
+    hb_label(&rd->b, t->problems, count);
+    hb_put(&rd->b, "</p><ol class=\"problems\">");
+    for (size_t i = 0; i < listed; i++) {
+        hb_put(&rd->b, "<li>");
+        hb_esc(&rd->b, problems[i]);
+        hb_put(&rd->b, "</li>");
+    }
+    hb_put(&rd->b, "</ol>");
+    if (count > listed) {
+        hb_put(&rd->b, "<p>");
+        hb_label(&rd->b, t->more_problems, count - listed);
+        hb_put(&rd->b, "</p>");
+    }
+}
+
+/* A lot bundle's verdict over all its sections, on top. */
+static void put_lot_verdict(render *rd, const selgw_report *r)
+{
+    const labels *t = rd->t;
+    const char *cls = r->lot_verdict == SELGW_REPORT_VERIFIED       ? "verified"
+                      : r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED ? "untrusted"
+                                                                     : "not-verified";
+    const char *word = r->lot_verdict == SELGW_REPORT_VERIFIED       ? t->verified
+                       : r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED ? t->untrusted
+                                                                      : t->not_verified;
+    char *lot = html_dup(r->lot);
+    if (!lot) {
+        rd->b.nomem = true;
+        return;
+    }
+    hb_put(&rd->b, "<section class=\"lot-verdict\" id=\"lot-verdict\"><h2>");
+    hb_label(&rd->b, t->lot_title, lot);
+    free(lot);
+    hb_printf(&rd->b, "</h2><div class=\"verdict %s\" id=\"verdict-lot\"><p class=\"word\">%s</p>",
+              cls, word);
+    if (r->lot_verdict == SELGW_REPORT_VERIFIED)
+        hb_printf(&rd->b, "<p>%s</p>", t->lot_verified_expl);
+    else if (r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED)
+        hb_printf(&rd->b, "<p>%s</p>", t->untrusted_expl);
+    put_problem_list(rd, r->lot_problems, r->lot_listed, r->lot_problem_count);
+    hb_put(&rd->b, "</div></section>\n");
+}
+
 static void put_verdict(render *rd, const selgw_report_section *s, size_t index)
 {
     const labels *t = rd->t;
@@ -763,22 +861,7 @@ static void put_verdict(render *rd, const selgw_report_section *s, size_t index)
     } else if (s->verdict == SELGW_REPORT_KEY_UNTRUSTED) {
         hb_printf(&rd->b, "<p>%s</p>", t->untrusted_expl);
     }
-    if (s->problem_count) {
-        hb_put(&rd->b, "<p class=\"problems-title\">");
-        hb_label(&rd->b, t->problems, s->problem_count);
-        hb_put(&rd->b, "</p><ol class=\"problems\">");
-        for (size_t i = 0; i < s->problem_count_listed; i++) {
-            hb_put(&rd->b, "<li>");
-            hb_esc(&rd->b, s->problems[i]);
-            hb_put(&rd->b, "</li>");
-        }
-        hb_put(&rd->b, "</ol>");
-        if (s->problem_count > s->problem_count_listed) {
-            hb_put(&rd->b, "<p>");
-            hb_label(&rd->b, t->more_problems, s->problem_count - s->problem_count_listed);
-            hb_put(&rd->b, "</p>");
-        }
-    }
+    put_problem_list(rd, s->problems, s->problem_count_listed, s->problem_count);
     if (s->fingerprint) {
         hb_printf(&rd->b, "<table class=\"key\"><tr><th>%s</th><td class=\"fingerprint\">",
                   t->fingerprint);
@@ -1586,6 +1669,8 @@ char *selgw_report_html(const selgw_report *r, size_t *len)
               t->html_lang, t->title, style, t->title);
     hb_label(&rd.b, t->intro, offset_text);
     hb_put(&rd.b, "</p></header>\n");
+    if (r->lot)
+        put_lot_verdict(&rd, r);
     for (size_t i = 0; i < r->count; i++) {
         const selgw_report_section *s = &r->sections[i];
         rd.offset = s->utc_offset_minutes;

@@ -192,6 +192,13 @@ size_t selgw_report_section_count(const selgw_report *r);
 /* Section i (0 first), NULL past the end. */
 selgw_report_section *selgw_report_section_at(selgw_report *r, size_t i);
 
+/* The verdict of a lot bundle as a whole (each section also has its own): shown on top,
+ * before the sections, with the lot's own problems (a section missing, a lot text that
+ * differs...). Copies lot and the first `listed` problems; count may be more than listed. */
+selgw_err selgw_report_set_lot_verdict(selgw_report *r, const char *lot,
+                                       selgw_report_verdict verdict, char *const *problems,
+                                       size_t listed, uint64_t count);
+
 /* What others add to section i (NULL strings are refused with SELGW_ERR_INVALID, as is an
  * index past the end). Texts are copied as shown (safe_text.h). */
 selgw_err selgw_report_set_lot_json(selgw_report *r, size_t section, const char *json);

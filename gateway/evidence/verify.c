@@ -2975,7 +2975,7 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
         else if (r != SELGW_OK && worst_other == SELGW_OK)
             worst_other = r;
         if (r == SELGW_ERR_CORRUPT)
-            lot_problem(&lc, "section %zu (plot %s): NOT VERIFIED (its problems are listed above)",
+            lot_problem(&lc, "section %zu (plot %s): NOT VERIFIED (its problems are listed with it)",
                         sections, shown_plot ? shown_plot : "?");
         if (text && strcmp(text, header_text))
             lot_problem(&lc,
@@ -3050,12 +3050,19 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
                 "\nVERIFIED lot %s (%s): %zu sections, one for each plot of the lot, each "
                 "VERIFIED above with a trusted key. Checked: every section as a bundle of its "
                 "own; each plot's chain holds the lot's LOT record, identical to the lot's text; "
-                "each section covers its plot's season up to the end of its harvest; each plot's "
+                "each section covers its plot's season up to the end of its harvest (or the lot's "
+                "record); each plot's "
                 "tags list the lot's product and do not place the plot outside its area\n",
                 lot->lot, product ? product : "?", sections);
         free(product);
         result = SELGW_OK;
     }
+    if (opt && opt->report) /* the lot's own verdict on top of the report */
+        selgw_report_set_lot_verdict(opt->report, lot ? lot->lot : "?",
+                                     result == SELGW_OK         ? SELGW_REPORT_VERIFIED
+                                     : result == SELGW_ERR_AUTH ? SELGW_REPORT_KEY_UNTRUSTED
+                                                                : SELGW_REPORT_NOT_VERIFIED,
+                                     lc.problems.items, lc.problems.count, lc.problem_count);
     for (size_t i = 0; lot && verdicts && i < lot->plot_count; i++)
         free(verdicts[i]);
     free(verdicts);

@@ -210,6 +210,7 @@ class Lot(unittest.TestCase):
         with open(html, encoding="utf-8") as f:
             page = f.read()
         self.assertEqual(page.count('id="section-'), 2)
+        self.assertIn('<div class="verdict verified" id="verdict-lot">', page)
         for text in ("紫阳富硒茶", "ZY-1", "plot-a", "plot-b", "12.5", "HH-101", "LAB-2026-7",
                      exported_hash, "data-modules="):
             self.assertIn(text, page)
@@ -231,9 +232,18 @@ class Lot(unittest.TestCase):
         path = os.path.join(self.dir, "removed.lot")
         with open(path, "wb") as f:
             f.write(removed)
-        res = self.verify(path)
+        html = os.path.join(ARTIFACTS, "removed-report.html")
+        res = h.selgw("verify", path, "--pubkey", self.pubkey, "--report", html)
         self.assertEqual(res.returncode, 1, res.describe())
         self.assertIn("plot plot-b of the lot has no section", res.stdout)
+        # its report says so on top, though the section left in verifies on its own
+        with open(html, encoding="utf-8") as f:
+            page = f.read()
+        top = page.index('id="verdict-lot"')
+        self.assertLess(top, page.index('id="section-1"'))
+        self.assertIn('<div class="verdict not-verified" id="verdict-lot">', page)
+        self.assertIn("plot plot-b of the lot has no section", page[top:page.index('id="section-1"')])
+        self.assertIn('<div class="verdict verified" id="verdict-1">', page)
         # a byte changed inside a record of the first section (its length unchanged)
         rec = next(i for i in range(first + 1, second) if lines[i].startswith(b"record ")
                    and i > first + 12)

@@ -370,9 +370,41 @@ static void test_render_failure_and_sections(void **state)
     selgw_report_free(NULL);
 }
 
+/* A lot bundle's own verdict, on top of its sections: NOT VERIFIED in red with the lot's
+ * problems, escaped, though a section is VERIFIED; set again, it replaces the first. */
+static void test_render_lot_verdict(void **state)
+{
+    (void)state;
+    selgw_report *r = small_report("zh", SELGW_REPORT_VERIFIED, true);
+    char *problems[] = {"plot hw-p02 of the lot has no section: its evidence is left out",
+                        "section 1 <b>"};
+    assert_int_equal(selgw_report_set_lot_verdict(r, "ZY-1", SELGW_REPORT_NOT_VERIFIED, problems,
+                                                  2, 3),
+                     SELGW_OK);
+    char *html = render(r);
+    const char *top = strstr(html, "<section class=\"lot-verdict\" id=\"lot-verdict\"><h2>批次 ZY-1 的证据</h2>");
+    assert_non_null(top);
+    assert_true(top < strstr(html, "id=\"section-1\""));
+    assert_has(html, "<div class=\"verdict not-verified\" id=\"verdict-lot\"><p class=\"word\">未通过验证</p>");
+    assert_has(html, "<li>plot hw-p02 of the lot has no section: its evidence is left out</li>");
+    assert_has(html, "<li>section 1 &lt;b&gt;</li>");
+    assert_has(html, "<div class=\"verdict verified\" id=\"verdict-1\">");
+    free(html);
+    assert_int_equal(selgw_report_set_lot_verdict(r, "ZY-1", SELGW_REPORT_VERIFIED, NULL, 0, 0),
+                     SELGW_OK);
+    html = render(r);
+    assert_has(html, "<div class=\"verdict verified\" id=\"verdict-lot\">");
+    assert_null(strstr(html, "has no section"));
+    free(html);
+    assert_int_equal(selgw_report_set_lot_verdict(r, NULL, SELGW_REPORT_VERIFIED, NULL, 0, 0),
+                     SELGW_ERR_INVALID);
+    selgw_report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_lot_verdict),
         cmocka_unit_test(test_escape_markup),
         cmocka_unit_test(test_escape_controls_and_malformed),
         cmocka_unit_test(test_escape_snprintf_contract),
