@@ -923,7 +923,9 @@ selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
             if (!strcmp(records[k].plot, p->plot))
                 r = &records[k];
         int64_t from = 0, to = 0;
-        if (!selgw_lot_plot_period(p, cfg->utc_offset_minutes, r->time_ns, &from, &to)) {
+        int offset = 0; /* the lot's own: verify places the period with it too */
+        selgw_parse_utc_offset(lot->utc_offset, &offset); /* it parsed with the lot */
+        if (!selgw_lot_plot_period(p, offset, r->time_ns, &from, &to)) {
             selgw_explain(why, why_cap,
                           "lot %s: its record in the chain of plot %s (journal record %" PRIu64
                           ") is dated before the plot's season began (%s)",

@@ -54,6 +54,15 @@ static bool properly_cross(const double *a, const double *b, const double *c, co
            ((d3 > ON_LINE && d4 < -ON_LINE) || (d3 < -ON_LINE && d4 > ON_LINE));
 }
 
+/* Inside the polygon and on none of its edges. */
+static bool strictly_inside(const double *p, const double (*polygon)[2], size_t n)
+{
+    for (size_t i = 0, j = n - 1; i < n; j = i++)
+        if (on_segment(p, polygon[j], polygon[i]))
+            return false;
+    return selgw_geo_point_in_polygon(p[0], p[1], polygon, n);
+}
+
 bool selgw_geo_polygon_in_polygon(const double (*inner)[2], size_t m, const double (*outer)[2],
                                   size_t n)
 {
@@ -66,6 +75,16 @@ bool selgw_geo_polygon_in_polygon(const double (*inner)[2], size_t m, const doub
         for (size_t k = 0, l = n - 1; k < n; l = k++)
             if (properly_cross(inner[j], inner[i], outer[l], outer[k]))
                 return false;
+    /* An inner edge can leave the area without crossing its outline properly: from vertex
+     * to vertex of a notch. Then a vertex of the outline lies strictly inside the inner
+     * polygon, or the edge's midpoint lies outside the area. */
+    for (size_t k = 0; k < n; k++)
+        if (strictly_inside(outer[k], inner, m))
+            return false;
+    for (size_t i = 0, j = m - 1; i < m; j = i++)
+        if (!selgw_geo_point_in_polygon((inner[j][0] + inner[i][0]) / 2,
+                                        (inner[j][1] + inner[i][1]) / 2, outer, n))
+            return false;
     return true;
 }
 
@@ -213,4 +232,41 @@ selgw_gi_verdict selgw_gi_check_in(const selgw_tags *t, size_t product, bool zh,
     if (a == SELGW_GI_UNDETERMINED || b == SELGW_GI_UNDETERMINED)
         return SELGW_GI_UNDETERMINED;
     return SELGW_GI_INSIDE;
+}
+
+static void say_names(char *buf, size_t cap, size_t *len, char *const *names, size_t n,
+                      const char *sep)
+{
+    for (size_t i = 0; i < n; i++)
+        say(buf, cap, len, "%s%s", i ? sep : "", names[i]);
+}
+
+size_t selgw_gi_area_text(const selgw_tags_product *p, bool zh, char *out, size_t room)
+{
+    size_t len = 0;
+    if (!out || !room)
+        return 0;
+    out[0] = '\0';
+    const char *sep = TEXT(", ", "、");
+    bool first = true;
+    if (p->county_count) {
+        say(out, room, &len, "%s", TEXT("counties ", "县："));
+        say_names(out, room, &len, p->counties, p->county_count, sep);
+        first = false;
+    }
+    if (p->township_count) {
+        say(out, room, &len, "%s%s", first ? "" : TEXT("; ", "；"), TEXT("townships ", "乡镇："));
+        say_names(out, room, &len, p->townships, p->township_count, sep);
+        first = false;
+    }
+    if (p->polygon_count) {
+        say(out, room, &len, "%s%s", first ? "" : TEXT("; ", "；"),
+            TEXT("polygon (latitude longitude) ", "多边形（纬度 经度）："));
+        for (size_t i = 0; i < p->polygon_count; i++)
+            say(out, room, &len, "%s%.6f %.6f", i ? sep : "", p->polygon[i][0], p->polygon[i][1]);
+        first = false;
+    }
+    if (first)
+        say(out, room, &len, "%s", TEXT("(empty)", "（空）"));
+    return len;
 }

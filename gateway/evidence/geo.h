@@ -38,6 +38,13 @@ selgw_gi_verdict selgw_gi_check(const selgw_tags *t, size_t product, char *why, 
 selgw_gi_verdict selgw_gi_check_in(const selgw_tags *t, size_t product, bool zh, char *why,
                                    size_t cap);
 
+/* The area a product declares, as people read it (the enterprise's own declaration, from
+ * the signed tags: a certifier compares it with the official protected area): "counties
+ * 紫阳县, 岚皋县; townships ...; polygon 32.300000 108.300000, ..." or in Chinese. Its names
+ * come from the tags: escape before printing. Writes at most cap bytes, NUL-terminated,
+ * cut short if it does not fit; returns its length. */
+size_t selgw_gi_area_text(const selgw_tags_product *p, bool zh, char *buf, size_t cap);
+
 /* "inside", "OUTSIDE", "undetermined" */
 const char *selgw_gi_verdict_name(selgw_gi_verdict v);
 

@@ -42,6 +42,8 @@ size_t selgw_lot_json(const selgw_lot *lot, char *buf, size_t cap)
     put_text_or_null(buf, cap, &len, lot->lot ? lot->lot : "");
     selgw_text_format(buf, cap, &len, ",\"product\":");
     put_text_or_null(buf, cap, &len, lot->product ? lot->product : "");
+    selgw_text_format(buf, cap, &len, ",\"utc_offset\":");
+    put_text_or_null(buf, cap, &len, lot->utc_offset ? lot->utc_offset : "");
     selgw_text_format(buf, cap, &len, ",\"plots\":[");
     for (size_t i = 0; i < lot->plot_count; i++) {
         const selgw_lot_plot *p = &lot->plots[i];
@@ -107,6 +109,7 @@ void selgw_lot_free(selgw_lot *lot)
     free(lot->unit);
     free(lot->processing);
     free(lot->url);
+    free(lot->utc_offset);
     for (size_t i = 0; i < lot->plot_count; i++) {
         free(lot->plots[i].plot);
         free(lot->plots[i].season_from);
@@ -201,6 +204,10 @@ static void read_lot(lot_reader *r, json_t *root, selgw_lot *lot)
     if (lot->lot && !selgw_lot_is_id(lot->lot) && !r->what)
         r->what = "lot";
     lot->product = get_text(r, root, "product", 0);
+    lot->utc_offset = get_text(r, root, "utc_offset", 0);
+    int offset;
+    if (lot->utc_offset && !selgw_parse_utc_offset(lot->utc_offset, &offset) && !r->what)
+        r->what = "utc_offset";
     json_t *plots = json_object_get(root, "plots");
     size_t n = json_array_size(plots);
     if (!json_is_array(plots) || n == 0) {
@@ -483,11 +490,14 @@ selgw_err selgw_lot_build(const selgw_config *cfg, const selgw_lot_request *req,
         }
     }
     char *url = NULL;
+    char offset[SELGW_OFFSET_TEXT_SIZE];
+    selgw_format_utc_offset(cfg->utc_offset_minutes, offset);
     if (err == SELGW_OK && product->lot_url && !(url = lot_url(product->lot_url, req->id)))
         err = SELGW_ERR_NOMEM;
     if (err == SELGW_OK) {
         selgw_lot lot = {.lot = (char *)req->id,
                          .product = product->name,
+                         .utc_offset = offset,
                          .unit = (char *)req->unit,
                          .processing = (char *)req->processing,
                          .url = url,

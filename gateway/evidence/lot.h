@@ -27,6 +27,7 @@ typedef struct selgw_lot_plot {
 
 typedef struct selgw_lot {
     char *lot, *product, *unit;
+    char *utc_offset; /* "+08:00": the gateway's, at which the lot's dates are local dates */
     char *processing, *url; /* NULL when null */
     double quantity;
     size_t plot_count;

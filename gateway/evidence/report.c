@@ -385,7 +385,7 @@ static const labels zh = {
     .intro = "本报告由 selgw verify 根据签名的证据包离线生成，不依赖任何服务器。时间均为网关本地时间（UTC%s）。",
     .bundle_title = "地块 %s 的证据",
     .lot_title = "批次 %s 的证据",
-    .lot_verified_expl = "批次的每个地块各有一节证据，且各自通过验证（见下）；每个地块的链中都有这份批次记录，内容一致；每节覆盖该地块自生长季开始至采收结束（或批次登记时）；每个地块的标签列出该产品，且不在其保护范围之外。",
+    .lot_verified_expl = "批次的每个地块各有一节证据，且各自通过验证（见下）；每个地块的链中都有这份批次记录，内容一致；每节覆盖该地块自生长季开始至采收结束（或批次登记时）；每个地块的标签列出该产品，且地块位于其保护范围内。",
     .could_not_read = "无法读取证据包",
     .verified = "已验证",
     .not_verified = "未通过验证",
@@ -505,7 +505,7 @@ static const labels en = {
     .intro = "Written by selgw verify offline from the signed evidence bundle, with no server. Times are the gateway's local time (UTC%s).",
     .bundle_title = "Evidence for plot %s",
     .lot_title = "Evidence for lot %s",
-    .lot_verified_expl = "Every plot of the lot has its section, each VERIFIED on its own (below); each plot's chain holds the lot's record, the same text in all; each section covers its plot from the start of the season to the end of the harvest (or the lot's record); each plot's tags list the product and do not place the plot outside its area.",
+    .lot_verified_expl = "Every plot of the lot has its section, each VERIFIED on its own (below); each plot's chain holds the lot's record, the same text in all; each section covers its plot from the start of the season to the end of the harvest (or the lot's record); each plot's tags list the product and place the plot inside its area.",
     .could_not_read = "The bundle could not be read",
     .verified = "VERIFIED",
     .not_verified = "NOT VERIFIED",
@@ -838,7 +838,23 @@ static void put_lot_verdict(render *rd, const selgw_report *r)
     else if (r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED)
         hb_printf(&rd->b, "<p>%s</p>", t->untrusted_expl);
     put_problem_list(rd, r->lot_problems, r->lot_listed, r->lot_problem_count);
-    hb_put(&rd->b, "</div></section>\n");
+    /* the lot's plots at a glance: each section's own verdict */
+    hb_put(&rd->b, "<ul class=\"lot-sections\">");
+    for (size_t i = 0; i < r->count; i++) {
+        const selgw_report_section *s = &r->sections[i];
+        const char *v = s->verdict == SELGW_REPORT_VERIFIED       ? t->verified
+                        : s->verdict == SELGW_REPORT_KEY_UNTRUSTED ? t->untrusted
+                                                                   : t->not_verified;
+        hb_put(&rd->b, "<li>");
+        char *plot = html_dup(s->plot ? s->plot : s->bundle);
+        if (plot)
+            hb_label(&rd->b, t->bundle_title, plot);
+        else
+            rd->b.nomem = true;
+        free(plot);
+        hb_printf(&rd->b, ": %s</li>", v);
+    }
+    hb_put(&rd->b, "</ul></div></section>\n");
 }
 
 static void put_verdict(render *rd, const selgw_report_section *s, size_t index)

@@ -1519,8 +1519,8 @@ static int find_product(const selgw_tags *t, const char *name)
 }
 
 /* A section of a lot bundle (opt->lot): the plot's chain holds the lot's LOT record; the
- * bundle covers the plot's period for the lot (its local dates at the offset the tags
- * record); the plot's tags list the lot's product and do not place the plot outside its
+ * bundle covers the plot's period for the lot (its local dates at the offset the lot
+ * record); the plot's tags list the lot's product and place the plot inside its
  * area. All from signed records: the container's own header is checked against them by
  * the caller. */
 static void check_lot(verify_state *vs)
@@ -1548,11 +1548,10 @@ static void check_lot(verify_state *vs)
     int offset = 0;
     int64_t from = 0, to = 0;
     char *product = shown_text(lot->product);
+    /* the lot's own offset (it parsed with the lot): the exporter places the period with it */
+    selgw_parse_utc_offset(lot->utc_offset, &offset);
     if (!mine) {
         /* said when the record was noted */
-    } else if (!tags || !selgw_parse_utc_offset(tags->utc_offset, &offset)) {
-        problem(vs, "the plot's tags do not record the gateway's utc_offset: the lot's local "
-                    "dates cannot be placed in time");
     } else if (!selgw_lot_plot_period(mine, offset, vs->lot_time_ns, &from, &to)) {
         problem(vs, "the lot's record (record %" PRIu64 ") is dated before its season began",
                 vs->lot_jseq);
@@ -1570,13 +1569,19 @@ static void check_lot(verify_state *vs)
                     "the product covers, or the product was not configured",
                 product ? product : "?");
     } else if (tags) {
+        /* a lot claims its product: a place that cannot be checked proves nothing */
         char why[512];
-        if (selgw_gi_check(tags, (size_t)p, why, sizeof why) == SELGW_GI_OUTSIDE) {
-            char *w = shown_text(why);
+        selgw_gi_verdict v = selgw_gi_check(tags, (size_t)p, why, sizeof why);
+        char *w = v != SELGW_GI_INSIDE ? shown_text(why) : NULL;
+        if (v == SELGW_GI_OUTSIDE)
             problem(vs, "plot %s lies OUTSIDE the area of product %s, the lot's: %s", vs->plot,
                     product ? product : "?", w ? w : "?");
-            free(w);
-        }
+        else if (v == SELGW_GI_UNDETERMINED)
+            problem(vs,
+                    "whether plot %s lies in the area of product %s, the lot's, cannot be "
+                    "checked: %s",
+                    vs->plot, product ? product : "?", w ? w : "?");
+        free(w);
     }
     free(product);
     selgw_lot_free(lot);
@@ -1626,6 +1631,14 @@ static void print_location_and_gi(verify_state *vs, const selgw_tags *t)
             fprintf(out, "  GI:         %s: %s (%s)\n", name, selgw_gi_verdict_name(v), w);
         free(name);
         free(w);
+        char area[2048];
+        selgw_gi_area_text(&t->products[i], false, area, sizeof area);
+        char *a = shown_text(area);
+        if (!a)
+            vs->nomem = true;
+        else
+            fprintf(out, "  GI area:    %s (declared in the signed tags)\n", a);
+        free(a);
     }
 }
 
@@ -1962,8 +1975,15 @@ static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
         return;
     }
     for (size_t i = 0; i < t->product_count; i++) {
-        char why[512];
+        char why[2560];
         selgw_gi_verdict v = selgw_gi_check_in(t, i, zh, why, sizeof why);
+        /* and the area it was checked against: the enterprise's own declaration */
+        size_t used = strlen(why);
+        if (used + 8 < sizeof why) {
+            snprintf(why + used, sizeof why - used, "%s", zh ? "。保护范围（标签所载）：" : ". The area (as the tags declare it): ");
+            used = strlen(why);
+            selgw_gi_area_text(&t->products[i], zh, why + used, sizeof why - used);
+        }
         selgw_report_gi *g = &sec->gi[sec->gi_count];
         g->verdict = v == SELGW_GI_INSIDE    ? SELGW_REPORT_GI_INSIDE
                      : v == SELGW_GI_OUTSIDE ? SELGW_REPORT_GI_OUTSIDE
@@ -2954,7 +2974,8 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
         selgw_verify_options sopt = opt ? *opt : (selgw_verify_options){0};
         sopt.lot = lot->lot;
         sopt.plot = plot;
-        sopt.has_from = sopt.has_to = false; /* the lot's period, from its LOT record */
+        /* the lot's period comes from its LOT record; a period the auditor asked for
+         * (--from, --to) must lie in every section's too */
         char section_name[600];
         snprintf(section_name, sizeof section_name, "%s, section %zu", name, sections);
         char *text = NULL;
@@ -2993,6 +3014,17 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
         free(shown_plot);
         if (worst_other != SELGW_OK)
             break; /* the key: every section would say the same */
+    }
+    if (lot && opt && opt->plot) { /* --plot: the lot must be evidence for that plot */
+        bool of_lot = false;
+        for (size_t i = 0; i < lot->plot_count; i++)
+            of_lot = of_lot || !strcmp(lot->plots[i].plot, opt->plot);
+        if (!of_lot) {
+            char *asked = shown_text(opt->plot);
+            lot_problem(&lc, "the bundle is evidence for lot %s, which has no plot %s as asked",
+                        lot->lot, asked ? asked : "?");
+            free(asked);
+        }
     }
     for (size_t i = 0; lot && seen && i < lot->plot_count; i++)
         if (!seen[i] && ended) {
@@ -3052,7 +3084,7 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
                 "own; each plot's chain holds the lot's LOT record, identical to the lot's text; "
                 "each section covers its plot's season up to the end of its harvest (or the lot's "
                 "record); each plot's "
-                "tags list the lot's product and do not place the plot outside its area\n",
+                "tags list the lot's product and place the plot inside its area\n",
                 lot->lot, product ? product : "?", sections);
         free(product);
         result = SELGW_OK;

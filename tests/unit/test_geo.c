@@ -60,6 +60,15 @@ static void test_polygon_in_polygon(void **state)
     /* one arm alone is inside */
     const double arm[3][2] = {{32.8, 108.1}, {32.9, 108.3}, {32.95, 108.1}};
     assert_true(selgw_geo_polygon_in_polygon(arm, 3, u_shape, 8));
+    /* a plot drawn from vertex to vertex of the area's outline across a V notch: no vertex
+     * outside, no proper crossing, yet the notch is in the plot (the reviewer's case) */
+    const double notched[7][2] = {{0, 0}, {0, 4}, {4, 4}, {4, 3}, {1, 2}, {4, 1}, {4, 0}};
+    const double over_notch[3][2] = {{4, 1}, {4, 3}, {0.5, 2}};
+    assert_false(selgw_geo_point_in_polygon(3, 2, notched, 7)); /* in the notch: outside */
+    assert_false(selgw_geo_polygon_in_polygon(over_notch, 3, notched, 7));
+    /* beside the notch, sharing its edge, it is inside */
+    const double beside[3][2] = {{4, 0}, {4, 1}, {1, 1}};
+    assert_true(selgw_geo_polygon_in_polygon(beside, 3, notched, 7));
 }
 
 /* Tags of a plot of base 汉王 in 紫阳县, with one product whose area the test sets. */

@@ -29,6 +29,7 @@ static selgw_lot example(void)
 {
     return (selgw_lot){.lot = "ZY-2026-001",
                        .product = "紫阳富硒茶",
+                       .utc_offset = "+08:00",
                        .unit = "kg",
                        .processing = "杀青、揉捻、烘干",
                        .url = "https://trace.example.com/lot/ZY-2026-001",
@@ -52,7 +53,7 @@ static char *json_of(const selgw_lot *lot)
 }
 
 static const char expected[] =
-    "{\"format\":1,\"lot\":\"ZY-2026-001\",\"product\":\"紫阳富硒茶\",\"plots\":["
+    "{\"format\":1,\"lot\":\"ZY-2026-001\",\"product\":\"紫阳富硒茶\",\"utc_offset\":\"+08:00\",\"plots\":["
     "{\"plot\":\"hw-p01\",\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\","
     "\"harvest_to\":\"2026-04-10\"},"
     "{\"plot\":\"hw-p02\",\"season_from\":\"2025-10-03\",\"harvest_from\":\"2026-04-03\","
@@ -186,6 +187,8 @@ static void test_refusals(void **state)
     refused_edit("\"quantity\":120.5", "\"quantity\":-1", "quantity");
     refused_edit("\"quantity\":120.5", "\"quantity\":\"120.5\"", "quantity");
     refused_edit("\"format\":1", "\"format\":2", "format");
+    refused_edit("\"utc_offset\":\"+08:00\"", "\"utc_offset\":\"+8\"", "utc_offset");
+    refused_edit("\"utc_offset\":\"+08:00\",", "", "utc_offset");
     refused_edit("\"plots\":[{", "\"plots\":[],\"x\":[{", "plots");
     /* not canonical: order, whitespace, an unknown member, another number spelling */
     refused_edit("\"format\":1,\"lot\":\"ZY-2026-001\"", "\"lot\":\"ZY-2026-001\",\"format\":1",
@@ -256,7 +259,7 @@ static void test_build(void **state)
     int64_t now = 1776000000LL * 1000000000LL;
     assert_int_equal(selgw_lot_build(cfg, &req, now, &json, why, sizeof why), SELGW_OK);
     assert_string_equal(json,
-                        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"plots\":["
+                        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"utc_offset\":\"+08:00\",\"plots\":["
                         "{\"plot\":\"p1\",\"season_from\":\"2025-12-26\",\"harvest_from\":"
                         "\"2026-04-01\",\"harvest_to\":\"2026-04-05\"},{\"plot\":\"p2\","
                         "\"season_from\":\"2025-12-31\",\"harvest_from\":\"2026-04-08\","

@@ -733,7 +733,7 @@ static void test_lots_in_the_queue(void **state)
 {
     fixture *f = *state;
     static const char lot[] =
-        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"plots\":[{\"plot\":"
+        "{\"format\":1,\"lot\":\"ZY-1\",\"product\":\"紫阳富硒茶\",\"utc_offset\":\"+08:00\",\"plots\":[{\"plot\":"
         "\"hw-a\",\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\","
         "\"harvest_to\":\"2026-04-10\"}],\"quantity\":1,\"unit\":\"kg\",\"households\":[],"
         "\"processing\":null,\"refs\":[],\"url\":null}";

@@ -296,7 +296,7 @@ static void test_render_gi_and_plot_location(void **state)
 }
 
 static const char lot_json[] =
-    "{\"format\":1,\"lot\":\"ZY-2026-001\",\"product\":\"紫阳富硒茶\",\"plots\":[{\"plot\":"
+    "{\"format\":1,\"lot\":\"ZY-2026-001\",\"product\":\"紫阳富硒茶\",\"utc_offset\":\"+08:00\",\"plots\":[{\"plot\":"
     "\"hw-p01\",\"season_from\":\"2025-10-01\",\"harvest_from\":\"2026-04-01\",\"harvest_to\":"
     "\"2026-04-10\"}],\"quantity\":120.5,\"unit\":\"kg\",\"households\":[\"HH-001\",\"HH-017\"],"
     "\"processing\":\"杀青、揉捻、烘干<b>\",\"refs\":[\"LAB-2026-118\"],\"url\":"
@@ -389,6 +389,7 @@ static void test_render_lot_verdict(void **state)
     assert_has(html, "<li>plot hw-p02 of the lot has no section: its evidence is left out</li>");
     assert_has(html, "<li>section 1 &lt;b&gt;</li>");
     assert_has(html, "<div class=\"verdict verified\" id=\"verdict-1\">");
+    assert_has(html, "<ul class=\"lot-sections\"><li>地块 ");
     free(html);
     assert_int_equal(selgw_report_set_lot_verdict(r, "ZY-1", SELGW_REPORT_VERIFIED, NULL, 0, 0),
                      SELGW_OK);
