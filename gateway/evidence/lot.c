@@ -10,6 +10,8 @@
 #include "base/clock.h"
 #include "base/safe_text.h"
 #include "base/text_writer.h"
+#include "evidence/geo.h"
+#include "evidence/provenance.h"
 #include "config.h"
 
 #define ID_MAX 64
@@ -333,6 +335,41 @@ static int clean_line(const char *s)
     return s && *s && selgw_text_is_clean(s, strlen(s));
 }
 
+/* The GI check verify makes of a lot, made now on the tags the config gives the plot: a lot
+ * whose plot is outside the product's area, or whose place cannot be checked, would never
+ * verify, so it is refused here, where it can still be corrected. */
+static selgw_err place_in_area(const selgw_config *cfg, const selgw_plot *plot,
+                               const selgw_product *product, char *why, size_t cap)
+{
+    size_t index = (size_t)(plot - cfg->plots);
+    size_t need = selgw_plot_tags_text(cfg, index, NULL, 0);
+    char *text = malloc(need + 1);
+    if (!text)
+        return SELGW_ERR_NOMEM;
+    selgw_plot_tags_text(cfg, index, text, need + 1);
+    selgw_tags *tags = NULL;
+    selgw_err err = selgw_tags_parse(text, need, &tags, NULL, 0);
+    free(text);
+    if (err != SELGW_OK)
+        return err;
+    size_t p = SIZE_MAX;
+    for (size_t i = 0; i < tags->product_count; i++)
+        if (!strcmp(tags->products[i].name, product->name))
+            p = i;
+    char reason[512] = "";
+    selgw_gi_verdict v =
+        p == SIZE_MAX ? SELGW_GI_UNDETERMINED : selgw_gi_check(tags, p, reason, sizeof reason);
+    selgw_tags_free(tags);
+    if (v == SELGW_GI_INSIDE)
+        return SELGW_OK;
+    return refuse(why, cap,
+                  v == SELGW_GI_OUTSIDE
+                      ? "plot %s lies outside the area of product %s: %s"
+                      : "whether plot %s lies in the area of product %s cannot be checked: %s "
+                        "(configure the base's county or coordinates, or the plot's location)",
+                  plot->id, product->name, reason[0] ? reason : "the product is not in its tags");
+}
+
 typedef struct built_plot {
     const selgw_plot *plot;
     int32_t from, to;
@@ -386,6 +423,9 @@ static selgw_err read_plot_arg(const selgw_config *cfg, const selgw_product *pro
     if (!covers)
         return refuse(why, cap, "plot %s grows %s, which product %s does not cover", out->plot->id,
                       out->plot->crop, product->name);
+    selgw_err gi = place_in_area(cfg, out->plot, product, why, cap);
+    if (gi != SELGW_OK)
+        return gi;
     selgw_format_day(out->to - product->season_days, out->season_from);
     selgw_format_day(out->from, out->harvest_from);
     selgw_format_day(out->to, out->harvest_to);

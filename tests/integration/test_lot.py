@@ -49,8 +49,14 @@ products:
   - name: 汉王片区茶
     crops: [tea]
     area:
-      polygon: [[32.50, 108.50], [32.50, 108.56], [32.54, 108.56], [32.54, 108.50]]
+      polygon: %s
 """
+# 汉王片区 as the running gateway has it (NARROW: plot-b outside), and as the config file
+# says while the lots are recorded (WIDE: both plots), changed without a reload: so that
+# selgw lot, which checks the file, lets through a lot the gateway's signed tags place
+# outside, and verify must catch it
+WIDE = "[[32.50, 108.40], [32.50, 108.56], [32.65, 108.56], [32.65, 108.40]]"
+NARROW = "[[32.50, 108.50], [32.50, 108.56], [32.54, 108.56], [32.54, 108.50]]"
 
 
 class Lot(unittest.TestCase):
@@ -85,8 +91,10 @@ class Lot(unittest.TestCase):
         # no seal comes by itself during the test: export must ask for one
         cfg["signing"] = {"secret_key": self.key, "seal_interval": "1h"}
         self.cfg_path = h.write_config(os.path.join(self.dir, "gw.yaml"), cfg)
+        with open(self.cfg_path, encoding="utf-8") as f:
+            self.cfg_text = f.read()
         with open(self.cfg_path, "a", encoding="utf-8") as f:
-            f.write(PRODUCTS)
+            f.write(PRODUCTS % NARROW)
         res = h.selgw("check", self.cfg_path)
         self.assertEqual(res.returncode, 0, res.describe())
         self.sim = h.Simulator(self.cfg_path)
@@ -104,8 +112,18 @@ class Lot(unittest.TestCase):
     def verify(self, path):
         return h.selgw("verify", path, "--pubkey", self.pubkey)
 
+    def write_products(self, area):
+        with open(self.cfg_path, "w", encoding="utf-8") as f:
+            f.write(self.cfg_text + PRODUCTS % area)
+
     def test_lot_of_two_plots(self):
         d = str(self.day)
+        # as the file says: plot-b refused for 汉王片区茶
+        res = self.lot("--id", "HW-0", "--product", "汉王片区茶", "--plot", f"plot-b:{d}..{d}",
+                       "--quantity", "1", "--unit", "kg")
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("plot plot-b lies outside the area of product 汉王片区茶", res.stderr)
+        self.write_products(WIDE)  # not reloaded: the gateway keeps NARROW
         res = self.lot("--id", "ZY-1", "--product", "紫阳富硒茶", "--plot", f"plot-a:{d}..{d}",
                        "--plot", f"plot-b:{d}..{d}", "--quantity", "12.5", "--unit", "kg",
                        "--household", "HH-101", "--household", "HH-201",
@@ -148,6 +166,7 @@ class Lot(unittest.TestCase):
         res = self.lot("--id", "ZY-1", "--product", "紫阳富硒茶", "--plot", f"plot-a:{d}..{d}",
                        "--quantity", "1", "--unit", "kg")
         self.assertIn("lot ZY-1 is already recorded", res.stderr)
+
 
         # exported at once: the gateway is asked for a seal
         os.makedirs(ARTIFACTS, exist_ok=True)

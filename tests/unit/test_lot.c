@@ -207,17 +207,19 @@ static void test_refusals(void **state)
 /* selgw lot's checks against the config (selgw_lot_build). */
 static const char farm[] =
     "gateway: {id: gw, utc_offset: '+08:00'}\n"
-    "bases: [{id: b1, name: B, county: 紫阳县}]\n"
+    "bases: [{id: b1, name: B, county: 紫阳县}, {id: b2, name: nowhere}]\n"
     "plots:\n"
     "  - {id: p1, base: b1, crop: tea, households: [{household: HH-1, contract: C1, from: "
     "2026-01-01, to: 2026-04-05}]}\n"
     "  - {id: p2, base: b1, crop: tea, households: [{household: HH-2, contract: C2, from: "
     "2026-04-09}]}\n"
     "  - {id: k1, base: b1, crop: konjac}\n"
+    "  - {id: q1, base: b2, crop: tea}\n"
     "products:\n"
     "  - {name: 紫阳富硒茶, crops: [tea], area: {counties: [紫阳县]}, season_days: 100, "
     "lot_url: 'https://t.example/{lot}?id={lot}'}\n"
-    "  - {name: GI2, crops: [tea], area: {counties: [紫阳县]}}\n";
+    "  - {name: GI2, crops: [tea], area: {counties: [紫阳县]}}\n"
+    "  - {name: GI3, crops: [tea], area: {counties: [岚皋县]}}\n";
 
 static void build_refused(const selgw_config *cfg, selgw_lot_request req, const char *part)
 {
@@ -296,6 +298,18 @@ static void test_build(void **state)
     r.plots = konjac;
     r.household_count = 0;
     build_refused(cfg, r, "plot k1 grows konjac, which product 紫阳富硒茶 does not cover");
+    /* the GI check verify would make: outside the area, or a place it cannot check */
+    const char *p1_only[] = {"p1:2026-04-01..2026-04-05"};
+    r.plots = p1_only;
+    r.product = "GI3";
+    build_refused(cfg, r, "plot p1 lies outside the area of product GI3: county 紫阳县 is not in "
+                          "the area");
+    const char *nowhere[] = {"q1:2026-04-01..2026-04-05"};
+    r.plots = nowhere;
+    r.product = "紫阳富硒茶";
+    build_refused(cfg, r, "whether plot q1 lies in the area of product 紫阳富硒茶 cannot be "
+                          "checked: the tags name no county of the base");
+    r.product = req.product;
     const char *reversed[] = {"p1:2026-04-05..2026-04-01"};
     r.plots = reversed;
     build_refused(cfg, r, "the harvest ends before it begins");
