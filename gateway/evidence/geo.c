@@ -125,6 +125,23 @@ static bool listed(char *const *names, size_t n, const char *name)
 /* Each reason in English and Chinese: [zh] picks. */
 #define TEXT(en, zh_text) (zh ? (zh_text) : (en))
 
+/* A township of the list: "汉王镇" names it alone (township names repeat across counties),
+ * "紫阳县/汉王镇" names it in its county, and then the base's county must match too. */
+static bool township_listed(char *const *names, size_t n, const char *county,
+                            const char *township)
+{
+    if (!township)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strchr(names[i], '/');
+        if (!slash ? !strcmp(names[i], township)
+                   : county && strlen(county) == (size_t)(slash - names[i]) &&
+                         !memcmp(names[i], county, strlen(county)) && !strcmp(slash + 1, township))
+            return true;
+    }
+    return false;
+}
+
 static selgw_gi_verdict polygon_verdict(const selgw_tags *t, const selgw_tags_product *p, bool zh,
                                         char *why, size_t cap, size_t *len)
 {
@@ -172,7 +189,8 @@ static selgw_gi_verdict names_verdict(const selgw_tags *t, const selgw_tags_prod
         say(why, cap, len, TEXT("county %s is in the area", "县 %s 在保护范围内"), t->county);
         return SELGW_GI_INSIDE;
     }
-    if (p->township_count && listed(p->townships, p->township_count, t->township)) {
+    if (p->township_count && township_listed(p->townships, p->township_count, t->county,
+                                             t->township)) {
         say(why, cap, len, TEXT("township %s is in the area", "乡镇 %s 在保护范围内"),
             t->township);
         return SELGW_GI_INSIDE;

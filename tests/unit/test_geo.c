@@ -128,6 +128,14 @@ static void test_gi_counties_and_townships(void **state)
     g.t.township = "蒿坪镇";
     assert_int_equal(check(&g, why), SELGW_GI_INSIDE);
     assert_string_equal(why, "township 蒿坪镇 is in the area");
+    /* a township named in its county: the base's county must match too */
+    g.townships[0] = "岚皋县/蒿坪镇";
+    g.t.county = "汉滨区";
+    assert_int_equal(check(&g, why), SELGW_GI_OUTSIDE);
+    g.townships[0] = "汉滨区/蒿坪镇";
+    assert_int_equal(check(&g, why), SELGW_GI_INSIDE);
+    assert_string_equal(why, "township 蒿坪镇 is in the area");
+    g.townships[0] = "蒿坪镇";
     /* the tags lack both: undetermined */
     g.t.county = NULL;
     g.t.township = NULL;
