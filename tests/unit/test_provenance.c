@@ -751,7 +751,8 @@ static void test_lots_in_the_queue(void **state)
                      SELGW_ERR_INVALID);
     assert_non_null(strstr(why, "not a lot's text"));
     /* a file in the queue that is not a lot is set aside */
-    write_queue_file(f, "00000000000000000001-1.lot", "selgw-lot 1\ntime 1\nlot X\ntext {}\n", 40);
+    static const char not_a_lot[] = "selgw-lot 1\ntime 1\nlot X\ntext {}\n";
+    write_queue_file(f, "00000000000000000001-1.lot", not_a_lot, sizeof not_a_lot - 1);
     selgw_annotation *list = NULL;
     assert_int_equal(selgw_annotations_read(f->journal_dir, &list), 2);
     assert_int_equal(list[0].type, SELGW_RECORD_ANNOTATION);
