@@ -157,3 +157,30 @@ def journal_records(config_path):
     if res.returncode != 0:
         raise AssertionError("selgw journal --dump failed\n" + res.describe())
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+class EvidenceSubscriber(h.Process):
+    """mosquitto_sub over MQTT 5 with a persistent session (-c, fixed id, session without
+    expiry, QoS 1) on PREFIX/+/evidence, printing each message's topic, content type, user
+    properties and payload in hex: what the evidence uplink published (docs/ARCHIVE.md)."""
+
+    def __init__(self, broker, prefix, client_id="selgw-itest-evidence"):
+        super().__init__("mosquitto_sub", [
+            MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-V", "5",
+            "-t", f"{prefix}/+/evidence", "-q", "1", "-c", "-i", client_id,
+            "-F", "%t|%C|%P|%x"])
+
+    def messages(self):
+        """(topic, content type, {user property: value}, payload bytes) of every message."""
+        out = []
+        for line in self.stdout():
+            parts = line.split("|")
+            if len(parts) != 4:
+                continue
+            topic, ctype, props, payload = parts
+            user = dict(p.split(":", 1) for p in props.split() if ":" in p)
+            out.append((topic, ctype, user, bytes.fromhex(payload)))
+        return out
+
+    def seqs(self):
+        return [int(m[2]["selgw-seq"]) for m in self.messages() if "selgw-seq" in m[2]]
