@@ -14,6 +14,7 @@
  *   selgw read               read one device once (commission.c has these four)
  *   selgw set-address        give a new probe its own unit id (and baud rate)
  *   selgw passwd             hash a password for the HTTP API (http.password_hash)
+ *   selgw archive -c FILE    the central archive: the gateways' evidence into PostgreSQL
  *   selgw version            print the version
  *   selgw help [COMMAND]     the list of commands, or the help of one
  *
@@ -37,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/archive.h"
+#include "archive/archive_config.h"
 #include "base/clock.h"
 #include "commission.h"
 #include "config.h"
@@ -138,6 +141,11 @@ typedef struct status_options {
     const char *url;         /* the API's base URL, instead of the config's http.listen */
 } status_options;
 
+typedef struct archive_options {
+    const char *config_path; /* the archive's own config (docs/ARCHIVE.md) */
+    bool check;              /* validate it and print a summary, nothing else */
+} archive_options;
+
 typedef struct help_options {
     const char *command; /* NULL: the overview */
 } help_options;
@@ -155,6 +163,7 @@ typedef union command_options {
     lot_options lot;
     verify_options verify;
     status_options status;
+    archive_options archive;
     help_options help;
     selgw_profiles_options profiles;
     selgw_read_options read;
@@ -1134,6 +1143,12 @@ typedef struct command {
     int (*run)(const command_options *opt);
 } command;
 
+static const flag archive_flags[] = {
+    CONFIG_FLAG(archive_options),
+    BOOL_FLAG("check", archive_options, check, "validate the file and print a summary, then exit"),
+    {0},
+};
+
 static const flag status_flags[] = {
     CONFIG_FLAG(status_options),
     TEXT_FLAG("url", 0, "URL", status_options, url,
@@ -1144,6 +1159,44 @@ static const flag status_flags[] = {
 
 /* A client of the running gateway's HTTP API: it never opens the journal or a bus, so it
  * works while the gateway runs, as any user who can reach the address. */
+static int cmd_archive(const command_options *options)
+{
+    const archive_options *opt = &options->archive;
+    if (!opt->config_path) {
+        fprintf(stderr, "selgw archive: -c FILE is required\n");
+        return EXIT_CONFIG;
+    }
+    selgw_diag *diag = selgw_diag_new();
+    selgw_archive_config *cfg = NULL;
+    selgw_err err = diag ? selgw_archive_config_load(opt->config_path, diag, &cfg) : SELGW_ERR_NOMEM;
+    if (err != SELGW_OK) {
+        if (diag && selgw_diag_count(diag) > 0) {
+            selgw_diag_sort(diag);
+            selgw_diag_print(diag, stderr);
+        } else {
+            fprintf(stderr, "selgw archive: cannot load %s: %s\n", opt->config_path,
+                    selgw_strerror(err));
+        }
+        selgw_diag_free(diag);
+        return EXIT_CONFIG;
+    }
+    selgw_diag_free(diag);
+    if (opt->check) {
+        printf("%s: OK\n", opt->config_path);
+        selgw_archive_config_summary(cfg, stdout);
+        selgw_archive_config_free(cfg);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int status = selgw_archive_run(cfg, &stop_signal);
+    selgw_archive_config_free(cfg);
+    return status;
+}
+
 static int cmd_status(const command_options *options)
 {
     const status_options *opt = &options->status;
@@ -1376,6 +1429,12 @@ static const command commands[] = {
      "a terminal, and print the line to put in the config's http: section: its hash\n"
      "(libsodium Argon2id), never the password\n",
      no_flags, NULL, 0, cmd_passwd},
+    {"archive", "-c FILE [--check]",
+     "the central archive (docs/ARCHIVE.md): receive the gateways' evidence uplink from an\n"
+     "MQTT 5 broker (persistent session, shared subscription) and store every record in\n"
+     "PostgreSQL, once, acknowledged only after it is committed; until SIGINT or SIGTERM.\n"
+     "Exit 3 when a record could not be committed (it was not acknowledged)\n",
+     archive_flags, "FILE", offsetof(command_options, archive.config_path), cmd_archive},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},
