@@ -110,7 +110,17 @@ static void explain(char *why, size_t cap, const char *what, PGconn *conn)
     size_t len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
         len--;
-    snprintf(why, cap, "%s: %.*s", what, (int)len, msg);
+    int n = snprintf(why, cap, "%s: ", what);
+    size_t at = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    /* one log line: PostgreSQL's message may have several */
+    for (size_t i = 0; i < len && at + 1 < cap; i++) {
+        char c = msg[i] == '\n' || msg[i] == '\t' ? ' ' : msg[i];
+        if (c == ' ' && at > 0 && why[at - 1] == ' ')
+            continue;
+        why[at++] = c;
+    }
+    if (cap > 0)
+        why[at < cap ? at : cap - 1] = '\0';
 }
 
 /* Runs sql with text parameters; true when it gave `want`. The result is returned in *res
