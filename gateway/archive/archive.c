@@ -41,6 +41,8 @@ typedef struct archive {
     struct mosquitto *mosq;
     char filter[1024];
     bool up, dropped, subscribe_failed;
+    char what[300];          /* "archive: broker HOST:PORT", for repeated failures */
+    selgw_repeat link_repeat; /* connection failures: logged when they start, with a count */
     selgw_record record;
     /* counts since start */
     uint64_t stored, duplicates, conflicts, rejected, breaks, pending;
@@ -149,6 +151,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
         return;
     }
     a->up = true;
+    selgw_repeat_ok(&a->link_repeat, a->what);
     selgw_log(SELGW_LOG_INFO, "archive: connected to %s:%d as %s (session %s)", a->cfg->host,
               a->cfg->port, a->cfg->client_id,
               flags & 1 ? "resumed" : "new: the broker had none for this client id");
@@ -289,6 +292,7 @@ int selgw_archive_run(const selgw_archive_config *cfg, volatile sig_atomic_t *st
         free(a);
         return 1;
     }
+    snprintf(a->what, sizeof a->what, "archive: broker %s:%d", cfg->host, cfg->port);
     mosquitto_lib_init();
     if (!client_create(a))
         goto done;
@@ -301,9 +305,8 @@ int selgw_archive_run(const selgw_archive_config *cfg, volatile sig_atomic_t *st
         if (want_connect) {
             int rc = connect_broker(a);
             if (rc != MOSQ_ERR_SUCCESS) {
-                selgw_log(SELGW_LOG_WARN, "archive: cannot connect to %s:%d: %s", cfg->host,
-                          cfg->port,
-                          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                selgw_repeat_fail(&a->link_repeat, a->what, SELGW_ERR_CONNECT,
+                                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
                 wait_ms(stop, backoff);
                 backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
                 continue;

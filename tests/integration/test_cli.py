@@ -337,6 +337,7 @@ FLAGS = {
                     "parity": (None, "N|E|O"), "unit": (None, "N"), "profile": (None, "NAME"),
                     "new-unit": (None, "N"), "new-baud": (None, "N")},
     "passwd": {},
+    "archive": {"config": ("c", "FILE"), "check": (None, None)},
     "version": {},
     "help": {},
 }
