@@ -44,7 +44,7 @@ static const option options[] = {
     {"mqtt", "client_id", K_ID, true, 0, 0, 0, NULL, F(client_id)},
     {"mqtt", "topic_prefix", K_TOPIC, false, 0, 0, 0, "selgw", F(topic_prefix)},
     {"mqtt", "share_group", K_ID, false, 0, 0, 0, "selgw-archive", F(share_group)},
-    {"mqtt", "session_expiry", K_DURATION, false, 60, 4294967294.0, 86400, NULL,
+    {"mqtt", "session_expiry", K_DURATION, false, 60, 2147483647.0, 86400, NULL,
      F(session_expiry_s)},
     {"mqtt", "keepalive", K_DURATION, false, 5, 65535, 60, NULL, F(keepalive_s)},
     {"mqtt", "receive_maximum", K_INT, false, 1, 65535, 100, NULL, F(receive_maximum)},
