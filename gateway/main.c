@@ -40,6 +40,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive_config.h"
+#include "archive/archive_source.h"
 #include "base/clock.h"
 #include "commission.h"
 #include "config.h"
@@ -116,6 +117,8 @@ typedef struct export_options {
     time_flag from, to;
     bool plain;       /* --plain, --no-compress: the text as it is, not gzip */
     const char *wait; /* --wait SECONDS for a seal asked of the running gateway */
+    /* from the central archive instead of the journal (docs/ARCHIVE.md) */
+    const char *archive, *gateway, *pubkey;
 } export_options;
 
 /* A flag that may be given more than once (--plot of a lot): its values in order. */
@@ -662,9 +665,73 @@ static bool write_qr_label(const selgw_config *cfg, const char *lot_id, const ch
     return ok;
 }
 
+/* `selgw export --archive DSN --gateway G --pubkey KEY --plot P --from T1 --to T2 -o FILE`:
+ * the same bundle, read from the archive's rows; times without a zone are UTC (there is no
+ * config to give the gateway's offset). */
+static int export_from_archive(const export_options *opt)
+{
+    if (opt->config_path || opt->lot || opt->qr || opt->wait) {
+        fprintf(stderr, "selgw export: --archive takes no -c, --lot, --qr or --wait\n");
+        return EXIT_CONFIG;
+    }
+    if (!opt->gateway || !opt->pubkey || !opt->plot || !opt->from.given || !opt->to.given ||
+        !opt->output) {
+        fprintf(stderr, "selgw export: --archive DSN needs --gateway G --pubkey ed25519:HEX "
+                        "--plot P --from T1 --to T2 -o FILE\n");
+        return EXIT_CONFIG;
+    }
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    if (!selgw_public_key_parse(opt->pubkey, pk)) {
+        fprintf(stderr, "selgw export: --pubkey %s: not ed25519:<64 hex digits>\n", opt->pubkey);
+        return EXIT_CONFIG;
+    }
+    time_flag from = opt->from, to = opt->to;
+    if (!read_local_time("export", "--from", &from, 0, "UTC") ||
+        !read_local_time("export", "--to", &to, 0, "UTC"))
+        return EXIT_CONFIG;
+    if (from.ns >= to.ns) {
+        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
+        return EXIT_CONFIG;
+    }
+    char why[768] = "";
+    selgw_archive_source *archive = NULL;
+    selgw_err err = selgw_archive_source_new(opt->archive, opt->gateway, &archive, why, sizeof why);
+    uint8_t hash[32];
+    if (err == SELGW_OK && selgw_archive_source_count(archive) == 0) {
+        snprintf(why, sizeof why, "the archive holds no record of gateway %s", opt->gateway);
+        err = SELGW_ERR_NOT_FOUND;
+    }
+    if (err == SELGW_OK) {
+        selgw_record_source src = {.ctx = archive,
+                                   .open = selgw_archive_reader_open,
+                                   .read = selgw_archive_reader_read,
+                                   .close = selgw_archive_reader_close};
+        err = selgw_evidence_export_source(&src, opt->gateway, pk, opt->plot, from.ns, to.ns,
+                                           opt->output, !opt->plain, hash, why, sizeof why);
+    }
+    selgw_archive_source_free(archive);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
+        return 1;
+    }
+    char text[SELGW_BUNDLE_HASH_TEXT_SIZE];
+    selgw_bundle_hash_text(hash, text);
+    fprintf(stderr, "selgw export: evidence for plot %s of gateway %s from the archive written "
+                    "to %s%s\n",
+            opt->plot, opt->gateway, opt->output, opt->plain ? "" : " (gzip)");
+    printf("bundle hash: %s\n", text);
+    return 0;
+}
+
 static int cmd_export(const command_options *options)
 {
     const export_options *opt = &options->export;
+    if (opt->archive)
+        return export_from_archive(opt);
+    if (opt->gateway || opt->pubkey) {
+        fprintf(stderr, "selgw export: --gateway and --pubkey go with --archive DSN\n");
+        return EXIT_CONFIG;
+    }
     if (opt->lot && (opt->plot || opt->from.given || opt->to.given || !opt->output)) {
         fprintf(stderr, "selgw export: --lot ID takes -o FILE and no --plot, --from or --to (the "
                         "lot says its plots and their periods)\n");
@@ -1039,6 +1106,12 @@ static const flag export_flags[] = {
     TEXT_FLAG("qr", 0, "LABEL.svg", export_options, qr,
               "with --lot: also write the lot's QR label (lot id, bundle hash, the product's "
               "lot_url)"),
+    TEXT_FLAG("archive", 0, "DSN", export_options, archive,
+              "instead of a config's journal: the records `selgw archive` stored in this "
+              "PostgreSQL (a libpq conninfo or URI); with --gateway and --pubkey"),
+    TEXT_FLAG("gateway", 0, "G", export_options, gateway, "with --archive: the gateway's id"),
+    TEXT_FLAG("pubkey", 0, "ed25519:HEX", export_options, pubkey,
+              "with --archive: the gateway's public key, written into the bundle"),
     {0},
 };
 
@@ -1371,12 +1444,14 @@ static const command commands[] = {
      annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
     {"export",
      "[[-c] FILE] (--plot P --from T1 --to T2 | --lot ID [--qr LABEL.svg]) -o BUNDLE [--plain]\n"
-     "    [--wait SECONDS]",
+     "    [--wait SECONDS]\n"
+     "    | --archive DSN --gateway G --pubkey ed25519:HEX --plot P --from T1 --to T2 -o BUNDLE",
      "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
      "history, the seals that cover the period and the public key; or of a lot (each of its\n"
      "plots' season up to the harvest) and its QR label. gzip-compressed unless --plain.\n"
      "Prints the bundle's hash. When no seal covers the period yet, asks the running gateway\n"
-     "for one (SIGUSR1) and waits for it\n",
+     "for one (SIGUSR1) and waits for it. With --archive, the same bundle from the records\n"
+     "`selgw archive` stored in PostgreSQL (no config; times without a zone are UTC)\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
     {"lot",
      "[[-c] FILE] --id ID --product NAME --plot P:FROM..TO [--plot ...] --quantity Q --unit U\n"

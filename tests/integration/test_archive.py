@@ -143,6 +143,36 @@ class ArchiveTest(unittest.TestCase):
               f"stored by {by}")
         return by
 
+    def export_both(self, records):
+        """A plot's bundle exported from the gateway's journal and from the archive: the same
+        bytes, and it verifies."""
+        readings = [r for r in records if r["type"] == "reading" and r["plot"] == "plot-tea"]
+        t1 = readings[len(readings) // 4]["time"]
+        t2 = readings[3 * len(readings) // 4]["time"]
+        res = h.selgw("pubkey", self.key)
+        self.assertEqual(res.returncode, 0, res.describe())
+        pub = res.stdout.strip()
+        from_journal = os.path.join(self.dir, "journal.evidence")
+        from_archive = os.path.join(self.dir, "archive.evidence")
+        res = h.selgw("export", "-c", self.cfg_path, "--plot", "plot-tea", "--from", t1, "--to",
+                      t2, "-o", from_journal, "--plain", "--wait", "0")
+        self.assertEqual(res.returncode, 0, res.describe())
+        res = h.selgw("export", "--archive", self.pg.conninfo, "--gateway", GATEWAY, "--pubkey",
+                      pub, "--plot", "plot-tea", "--from", t1, "--to", t2, "-o", from_archive,
+                      "--plain")
+        self.assertEqual(res.returncode, 0, res.describe())
+        with open(from_journal, "rb") as f:
+            a = f.read()
+        with open(from_archive, "rb") as f:
+            b = f.read()
+        self.assertEqual(a, b, "the archive's bundle differs from the journal's")
+        res = h.selgw("verify", from_archive, "--pubkey", pub)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("VERIFIED", res.stdout)
+        lines = a.decode().count("\nrecord ")
+        h.say(f"plot-tea {t1} .. {t2}: the bundle from the archive ({lines} records) is "
+              f"byte-identical to the journal's and verifies")
+
     def test_takeover_and_burst(self):
         for name in self.archive_cfgs:
             self.start_archive(name)
@@ -178,6 +208,7 @@ class ArchiveTest(unittest.TestCase):
         self.gw = None
         by = self.drain_and_check()
         self.assertEqual(set(by), {"selgw-archive-1", "selgw-archive-2"})
+        self.export_both(servers.journal_records(self.cfg_path))
         for name in list(self.archives):
             a = self.archives.pop(name)
             self.assertEqual(a.stop(), 0, a.describe())
