@@ -41,6 +41,11 @@ static const char SCHEMA[] =
     " received timestamptz NOT NULL DEFAULT now(),"
     " received_by text NOT NULL);";
 
+static const char SCHEMA_PRESENT[] =
+    "SELECT to_regclass('evidence_records') IS NOT NULL"
+    " AND to_regclass('evidence_records_chain') IS NOT NULL"
+    " AND to_regclass('evidence_rejected') IS NOT NULL";
+
 /* Any constant: archives starting together create the tables one after the other
  * (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index). */
 static const char SCHEMA_LOCK[] = "SELECT pg_advisory_xact_lock(5633475)";
@@ -204,10 +209,17 @@ selgw_err selgw_archive_store_open(const char *conninfo, const char *archive_id,
     }
     /* warnings such as "relation already exists, skipping" are not for the log */
     PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
-    bool ok = run(s, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap) &&
-              run(s, SCHEMA_LOCK, 0, NULL, PGRES_TUPLES_OK, NULL, why, why_cap) &&
-              run(s, SCHEMA, 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap) &&
-              run(s, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap);
+    /* When the tables are there, no DDL at all: CREATE INDEX IF NOT EXISTS would still wait
+     * for a lock on a table that other archives are writing. */
+    PGresult *present = NULL;
+    bool ok = run(s, SCHEMA_PRESENT, 0, NULL, PGRES_TUPLES_OK, &present, why, why_cap);
+    bool have_all = ok && PQntuples(present) == 1 && !strcmp(PQgetvalue(present, 0, 0), "t");
+    PQclear(present);
+    if (ok && !have_all)
+        ok = run(s, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap) &&
+             run(s, SCHEMA_LOCK, 0, NULL, PGRES_TUPLES_OK, NULL, why, why_cap) &&
+             run(s, SCHEMA, 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap) &&
+             run(s, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap);
     if (!ok) {
         rollback(s);
         selgw_archive_store_free(s);

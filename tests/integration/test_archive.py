@@ -5,8 +5,11 @@ on one shared subscription.
 
 Takeover and burst: one archive is killed with SIGKILL while records flow and the other
 goes on storing; the killed one comes back with its client id and gets what its session
-kept. Then both are stopped while the gateway goes on, started again to a burst of queued
-records, and one is killed with SIGKILL in the middle of it and started again. At the end
+kept. Then both are stopped while the gateway goes on, started again to the burst of
+queued records while a test session holds the table locked against writes, and one is
+killed with SIGKILL while it waits inside its transaction (messages in flight, none
+acknowledged), and started again. A message that is not a record is kept aside in
+evidence_rejected. A plot bundle exported from the archive equals the journal's. At the end
 every record of the gateway's journal is in PostgreSQL exactly once, with its exact bytes
 (its hash is the journal's), and no chain break is flagged.
 
@@ -71,7 +74,8 @@ class ArchiveTest(unittest.TestCase):
                 f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {self.broker.port}\n"
                         f"  client_id: selgw-{name}\n  topic_prefix: {PREFIX}\n"
                         f"  session_expiry: 1h\n"
-                        f"postgresql:\n  conninfo: \"{self.pg.conninfo}\"\n")
+                        f"postgresql:\n  conninfo: \"{self.pg.conninfo} "
+                        f"application_name={name}\"\n")
             self.archive_cfgs[name] = path
         self.archives = {}
         self.gw = None
@@ -83,10 +87,10 @@ class ArchiveTest(unittest.TestCase):
         self.broker.stop()
         self.pg.stop()
 
-    def start_archive(self, name):
+    def start_archive(self, name, ready=r"subscribed to \$share/selgw-archive/itest/\+/evidence "
+                                      r"at QoS 1"):
         a = servers.Archive(self.archive_cfgs[name], name)
-        a.wait_for(r"subscribed to \$share/selgw-archive/itest/\+/evidence at QoS 1",
-                   h.scaled(15), stream="err")
+        a.wait_for(ready, h.scaled(15), stream="err")
         self.archives[name] = a
         return a
 
@@ -133,7 +137,7 @@ class ArchiveTest(unittest.TestCase):
         pending = {s: v for s, v in stored.items() if v[0] == "pending"}
         self.assertFalse(pending, f"links left pending: {sorted(pending)[:10]}")
         rejected = self.pg.psql("SELECT count(*) FROM evidence_rejected")[0][0]
-        self.assertEqual(rejected, "0")
+        self.assertEqual(int(rejected), getattr(self, "rejected_expected", 0))
         by = {}
         for link, problem, who in stored.values():
             by[who] = by.get(who, 0) + 1
@@ -193,19 +197,48 @@ class ArchiveTest(unittest.TestCase):
         for name in list(self.archives):
             self.assertEqual(self.archives.pop(name).stop(), 0)
         rows_before = self.rows()
-        time.sleep(h.scaled(4))
-        self.start_archive("archive-1")
-        a2 = self.start_archive("archive-2")
-        # kill archive-2 in the middle of the burst of queued records
-        h.wait_until(lambda: self.rows() >= rows_before + 20, h.scaled(20), interval=0.02)
-        a2.stop(sig=signal.SIGKILL)
-        killed_at = self.rows()
-        h.say(f"burst: archive-2 killed (SIGKILL) with {killed_at - rows_before} of it stored")
-        time.sleep(h.scaled(1))
-        self.start_archive("archive-2")
-        time.sleep(h.scaled(2))
+        time.sleep(h.scaled(6))
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
         self.gw = None
+        journaled = len(servers.journal_records(self.cfg_path))
+        # The burst meets a table locked against writes, so that archive-2 is caught in the
+        # middle of it for sure: inside on_message, its transaction waiting, messages in
+        # flight and none of them acknowledged. Then it is killed and the lock let go.
+        import subprocess
+        locker = subprocess.Popen(
+            [servers.PSQL, "-X", "-q", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U",
+             "postgres", "-d", "selgw"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            text=True)
+        locker.stdin.write("BEGIN; LOCK TABLE evidence_records IN SHARE MODE;\n")
+        locker.stdin.flush()
+        # the resumed sessions' messages come at once, before the SUBACK: connected is ready
+        self.start_archive("archive-1", ready=r"connected .* \(session resumed\)")
+        a2 = self.start_archive("archive-2", ready=r"connected .* \(session resumed\)")
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'archive-2' AND wait_event_type = 'Lock'")
+        caught = h.wait_until(lambda: self.pg.psql(waiting)[0][0] == "1", h.scaled(20))
+        a2.stop(sig=signal.SIGKILL)
+        del self.archives["archive-2"]
+        stored_at_kill = self.rows() - rows_before
+        locker.stdin.write("ROLLBACK;\n")
+        locker.stdin.close()
+        locker.wait(timeout=30)
+        self.assertTrue(caught, "archive-2 never waited inside a transaction")
+        h.say(f"burst of {journaled - rows_before} queued records: archive-2 killed (SIGKILL) "
+              f"inside its transaction, {stored_at_kill} of them stored then")
+        self.start_archive("archive-2")
+        # a message that is not a record: kept aside with the reason, the archives go on
+        res = __import__("subprocess").run(
+            [servers.MOSQUITTO_SUB.replace("_sub", "_pub"), "-h", "127.0.0.1", "-p",
+             str(self.broker.port), "-V", "5", "-q", "1", "-t", f"{PREFIX}/{GATEWAY}/evidence",
+             "-m", "not a record"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertTrue(h.wait_until(
+            lambda: self.pg.psql("SELECT count(*) FROM evidence_rejected")[0][0] == "1",
+            h.scaled(10)), "the bad message was not kept in evidence_rejected")
+        reason = self.pg.psql("SELECT reason FROM evidence_rejected")[0][0]
+        self.assertEqual(reason, "no content type")
+        self.rejected_expected = 1
         by = self.drain_and_check()
         self.assertEqual(set(by), {"selgw-archive-1", "selgw-archive-2"})
         self.export_both(servers.journal_records(self.cfg_path))
