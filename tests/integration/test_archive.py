@@ -211,6 +211,9 @@ class ArchiveTest(unittest.TestCase):
             text=True)
         locker.stdin.write("BEGIN; LOCK TABLE evidence_records IN SHARE MODE;\n")
         locker.stdin.flush()
+        locked = ("SELECT count(*) FROM pg_locks WHERE relation = 'evidence_records'::regclass"
+                  " AND mode = 'ShareLock' AND granted")
+        self.assertTrue(h.wait_until(lambda: self.pg.psql(locked)[0][0] == "1", h.scaled(10)))
         # the resumed sessions' messages come at once, before the SUBACK: connected is ready
         self.start_archive("archive-1", ready=r"connected .* \(session resumed\)")
         a2 = self.start_archive("archive-2", ready=r"connected .* \(session resumed\)")
