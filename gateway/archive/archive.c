@@ -45,7 +45,7 @@ typedef struct archive {
     selgw_repeat link_repeat; /* connection failures: logged when they start, with a count */
     selgw_record record;
     /* counts since start */
-    uint64_t stored, duplicates, conflicts, rejected, breaks, pending;
+    uint64_t stored, duplicates, conflicts, rejected, breaks;
     int64_t reported_ns;
 } archive;
 
