@@ -100,6 +100,7 @@ static const option options[] = {
     {"root", "devices", OPT_SEQUENCE, false, 0, 0, 0, NULL, NULL},
     {"root", "journal", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "mqtt", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"root", "uplink", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "influxdb", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "webhook", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"root", "signing", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
@@ -190,6 +191,20 @@ static const option options[] = {
     {"mqtt", "keepalive", OPT_DURATION, false, 5000, 18 * 3600000.0, 60000, NULL, NULL},
     {"mqtt", "max_inflight", OPT_INT, false, 1, 1000, 20, NULL, NULL},
     {"mqtt", "reconnect", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    /* uplink: the evidence uplink (docs/ARCHIVE.md), enabled by the presence of the
+     * section; always MQTT 5 and QoS 1, so it has no protocol or qos key. tls and
+     * reconnect are the mqtt section's sub-sections. */
+    {"uplink", "host", OPT_STRING, true, 0, 0, 0, NULL, NULL},
+    {"uplink", "port", OPT_INT, false, 1, 65535, 1883, NULL, NULL}, /* 8883 with tls.ca_file */
+    {"uplink", "topic_prefix", OPT_TOPIC, false, 0, 0, 0, "selgw", NULL},
+    {"uplink", "client_id", OPT_ID, false, 0, 0, 0, NULL, NULL}, /* selgw-<gateway id>-uplink */
+    {"uplink", "username", OPT_STRING, false, 0, 0, 0, NULL, NULL},
+    {"uplink", "password_file", OPT_SECRET_FILE, false, 0, 0, 0, NULL, NULL},
+    {"uplink", "password_env", OPT_SECRET_ENV, false, 0, 0, 0, NULL, NULL},
+    {"uplink", "tls", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
+    {"uplink", "keepalive", OPT_DURATION, false, 5000, 18 * 3600000.0, 60000, NULL, NULL},
+    {"uplink", "max_inflight", OPT_INT, false, 1, 1000, 20, NULL, NULL},
+    {"uplink", "reconnect", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"tls", "ca_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
     {"tls", "cert_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
     {"tls", "key_file", OPT_PRIVATE_FILE, false, 0, 0, 0, NULL, NULL},
@@ -1627,21 +1642,25 @@ static void parse_journal(loader *ld, struct fy_node *root)
     }
 }
 
-static void parse_mqtt(loader *ld, struct fy_node *root)
+/* A broker section: `mqtt` (the MQTT sink) or `uplink` (the evidence uplink, always MQTT 5
+ * at QoS 1: its table has no protocol or qos key). Its client id defaults to
+ * selgw-<gateway id> followed by client_id_suffix, so that the two sections never connect
+ * with one id to one broker (the broker would drop one for the other). */
+static void parse_broker(loader *ld, struct fy_node *root, const char *section,
+                         const char *client_id_suffix, selgw_mqtt_config *m)
 {
-    selgw_mqtt_config *m = &ld->cfg->mqtt;
-    struct fy_node *map = root_section(ld, root, "mqtt", &m->enabled);
-    if (!map || !check_section_keys(ld->yaml, map, "mqtt", "mqtt"))
+    struct fy_node *map = root_section(ld, root, section, &m->enabled);
+    if (!map || !check_section_keys(ld->yaml, map, section, section))
         return;
-    const char *what = "mqtt";
+    const char *what = section;
     struct fy_node *node;
-    if (read_option(ld, map, "mqtt", "host", what, &m->host, &node) == READ_OK &&
+    if (read_option(ld, map, section, "host", what, &m->host, &node) == READ_OK &&
         (strstr(m->host, "://") || strpbrk(m->host, " /") || has_control_chars(m->host)))
         error_at(ld, node, "host '%s': give the broker's name or address, not a URL or path",
                  m->host);
 
     struct fy_node *tls;
-    if (read_option(ld, map, "mqtt", "tls", what, NULL, &tls) == READ_OK &&
+    if (read_option(ld, map, section, "tls", what, NULL, &tls) == READ_OK &&
         check_section_keys(ld->yaml, tls, "tls", "tls")) {
         struct fy_node *cert_node, *key_node, *insecure_node;
         read_option(ld, tls, "tls", "ca_file", "tls", &m->ca_file, NULL);
@@ -1665,28 +1684,33 @@ static void parse_mqtt(loader *ld, struct fy_node *root)
                          "/etc/ssl/certs/ca-certificates.crt for a public CA)");
         }
     }
-    if (read_option(ld, map, "mqtt", "port", what, &m->port, NULL) == READ_ABSENT && m->ca_file)
+    if (read_option(ld, map, section, "port", what, &m->port, NULL) == READ_ABSENT && m->ca_file)
         m->port = 8883;
-    read_option(ld, map, "mqtt", "protocol", what, &m->protocol, NULL);
-    read_option(ld, map, "mqtt", "qos", what, &m->qos, NULL);
-    read_option(ld, map, "mqtt", "topic_prefix", what, &m->topic_prefix, NULL);
-    if (read_option(ld, map, "mqtt", "client_id", what, &m->client_id, NULL) == READ_ABSENT &&
-        ld->cfg->gateway_id && asprintf(&m->client_id, "selgw-%s", ld->cfg->gateway_id) < 0) {
+    if (option_find(section, "protocol")) {
+        read_option(ld, map, section, "protocol", what, &m->protocol, NULL);
+        read_option(ld, map, section, "qos", what, &m->qos, NULL);
+    } else {
+        m->protocol = 5;
+        m->qos = 1;
+    }
+    read_option(ld, map, section, "topic_prefix", what, &m->topic_prefix, NULL);
+    if (read_option(ld, map, section, "client_id", what, &m->client_id, NULL) == READ_ABSENT &&
+        ld->cfg->gateway_id && asprintf(&m->client_id, "selgw-%s%s", ld->cfg->gateway_id, client_id_suffix) < 0) {
         m->client_id = NULL;
         ld->failed = true;
     }
-    read_option(ld, map, "mqtt", "username", what, &m->username, NULL);
-    read_secret(ld, map, "mqtt", "password_file", "password_env", "username", what, &m->password);
+    read_option(ld, map, section, "username", what, &m->username, NULL);
+    read_secret(ld, map, section, "password_file", "password_env", "username", what, &m->password);
     int keepalive_ms = 0;
-    if (read_option(ld, map, "mqtt", "keepalive", what, &keepalive_ms, &node) != READ_BAD) {
+    if (read_option(ld, map, section, "keepalive", what, &keepalive_ms, &node) != READ_BAD) {
         if (keepalive_ms % 1000)
             error_at(ld, node, "keepalive: %dms is not a whole number of seconds", keepalive_ms);
         m->keepalive_s = keepalive_ms / 1000;
     }
-    read_option(ld, map, "mqtt", "max_inflight", what, &m->max_inflight, NULL);
+    read_option(ld, map, section, "max_inflight", what, &m->max_inflight, NULL);
 
     struct fy_node *reconnect = NULL;
-    if (read_option(ld, map, "mqtt", "reconnect", what, NULL, &reconnect) != READ_OK ||
+    if (read_option(ld, map, section, "reconnect", what, NULL, &reconnect) != READ_OK ||
         !check_section_keys(ld->yaml, reconnect, "reconnect", "reconnect"))
         reconnect = NULL;
     struct fy_node *max_node;
@@ -1701,6 +1725,16 @@ static void parse_mqtt(loader *ld, struct fy_node *root)
         error_at(ld, max_node ? max_node : reconnect, "reconnect: max %s is less than min %s", hi,
                  lo);
     }
+}
+
+static void parse_mqtt(loader *ld, struct fy_node *root)
+{
+    parse_broker(ld, root, "mqtt", "", &ld->cfg->mqtt);
+}
+
+static void parse_uplink(loader *ld, struct fy_node *root)
+{
+    parse_broker(ld, root, "uplink", "-uplink", &ld->cfg->uplink);
 }
 
 static void parse_influx(loader *ld, struct fy_node *root)
@@ -2280,6 +2314,7 @@ static void parse_config(loader *ld)
 
     parse_journal(ld, root);
     parse_mqtt(ld, root);
+    parse_uplink(ld, root);
     parse_influx(ld, root);
     parse_webhook(ld, root);
     parse_signing(ld, root);
@@ -2335,15 +2370,18 @@ void selgw_config_free(selgw_config *cfg)
     selgw_profile_set_free(cfg->profiles);
     free(cfg->journal.dir);
     free(cfg->journal.group);
-    selgw_mqtt_config *m = &cfg->mqtt;
-    free(m->host);
-    free(m->topic_prefix);
-    free(m->client_id);
-    free(m->username);
-    free_secret(m->password);
-    free(m->ca_file);
-    free(m->cert_file);
-    free(m->key_file);
+    selgw_mqtt_config *brokers[] = {&cfg->mqtt, &cfg->uplink};
+    for (size_t i = 0; i < sizeof brokers / sizeof brokers[0]; i++) {
+        selgw_mqtt_config *m = brokers[i];
+        free(m->host);
+        free(m->topic_prefix);
+        free(m->client_id);
+        free(m->username);
+        free_secret(m->password);
+        free(m->ca_file);
+        free(m->cert_file);
+        free(m->key_file);
+    }
     selgw_influx_config *x = &cfg->influxdb;
     free(x->url);
     free(x->database);
@@ -2620,6 +2658,15 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
                 m->ca_file ? (m->cert_file ? ", TLS with client certificate" : ", TLS") : "",
                 m->topic_prefix ? m->topic_prefix : "?", m->client_id ? m->client_id : "?",
                 m->username ? ", with username" : "");
+    const selgw_mqtt_config *u = &cfg->uplink;
+    if (u->enabled)
+        fprintf(out,
+                "sink uplink: %s:%d, MQTT 5, QoS 1, evidence to %s/%s/evidence, client id "
+                "%s%s%s\n",
+                u->host ? u->host : "?", u->port, u->topic_prefix ? u->topic_prefix : "?",
+                cfg->gateway_id ? cfg->gateway_id : "?", u->client_id ? u->client_id : "?",
+                u->ca_file ? (u->cert_file ? ", TLS with client certificate" : ", TLS") : "",
+                u->username ? ", with username" : "");
     const selgw_influx_config *x = &cfg->influxdb;
     if (x->enabled) {
         if (x->api == 2)

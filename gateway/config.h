@@ -255,6 +255,9 @@ typedef struct selgw_config {
     selgw_device *devices;
     selgw_journal_config journal;
     selgw_mqtt_config mqtt;
+    /* the evidence uplink (`uplink:`, docs/ARCHIVE.md): the same keys as mqtt but protocol
+     * (always 5) and qos (always 1) */
+    selgw_mqtt_config uplink;
     selgw_influx_config influxdb;
     selgw_webhook_config webhook;
     selgw_signing_config signing;

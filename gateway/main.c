@@ -14,6 +14,7 @@
  *   selgw read               read one device once (commission.c has these four)
  *   selgw set-address        give a new probe its own unit id (and baud rate)
  *   selgw passwd             hash a password for the HTTP API (http.password_hash)
+ *   selgw archive -c FILE    the central archive: the gateways' evidence into PostgreSQL
  *   selgw version            print the version
  *   selgw help [COMMAND]     the list of commands, or the help of one
  *
@@ -37,6 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/archive.h"
+#include "archive/archive_config.h"
+#include "archive/archive_source.h"
 #include "base/clock.h"
 #include "commission.h"
 #include "config.h"
@@ -113,6 +117,8 @@ typedef struct export_options {
     time_flag from, to;
     bool plain;       /* --plain, --no-compress: the text as it is, not gzip */
     const char *wait; /* --wait SECONDS for a seal asked of the running gateway */
+    /* from the central archive instead of the journal (docs/ARCHIVE.md) */
+    const char *archive, *gateway, *pubkey;
 } export_options;
 
 /* A flag that may be given more than once (--plot of a lot): its values in order. */
@@ -138,6 +144,11 @@ typedef struct status_options {
     const char *url;         /* the API's base URL, instead of the config's http.listen */
 } status_options;
 
+typedef struct archive_options {
+    const char *config_path; /* the archive's own config (docs/ARCHIVE.md) */
+    bool check;              /* validate it and print a summary, nothing else */
+} archive_options;
+
 typedef struct help_options {
     const char *command; /* NULL: the overview */
 } help_options;
@@ -155,6 +166,7 @@ typedef union command_options {
     lot_options lot;
     verify_options verify;
     status_options status;
+    archive_options archive;
     help_options help;
     selgw_profiles_options profiles;
     selgw_read_options read;
@@ -653,9 +665,73 @@ static bool write_qr_label(const selgw_config *cfg, const char *lot_id, const ch
     return ok;
 }
 
+/* `selgw export --archive DSN --gateway G --pubkey KEY --plot P --from T1 --to T2 -o FILE`:
+ * the same bundle, read from the archive's rows; times without a zone are UTC (there is no
+ * config to give the gateway's offset). */
+static int export_from_archive(const export_options *opt)
+{
+    if (opt->config_path || opt->lot || opt->qr || opt->wait) {
+        fprintf(stderr, "selgw export: --archive takes no -c, --lot, --qr or --wait\n");
+        return EXIT_CONFIG;
+    }
+    if (!opt->gateway || !opt->pubkey || !opt->plot || !opt->from.given || !opt->to.given ||
+        !opt->output) {
+        fprintf(stderr, "selgw export: --archive DSN needs --gateway G --pubkey ed25519:HEX "
+                        "--plot P --from T1 --to T2 -o FILE\n");
+        return EXIT_CONFIG;
+    }
+    uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+    if (!selgw_public_key_parse(opt->pubkey, pk)) {
+        fprintf(stderr, "selgw export: --pubkey %s: not ed25519:<64 hex digits>\n", opt->pubkey);
+        return EXIT_CONFIG;
+    }
+    time_flag from = opt->from, to = opt->to;
+    if (!read_local_time("export", "--from", &from, 0, "UTC") ||
+        !read_local_time("export", "--to", &to, 0, "UTC"))
+        return EXIT_CONFIG;
+    if (from.ns >= to.ns) {
+        fprintf(stderr, "selgw export: --from T1 must be before --to T2\n");
+        return EXIT_CONFIG;
+    }
+    char why[768] = "";
+    selgw_archive_source *archive = NULL;
+    selgw_err err = selgw_archive_source_new(opt->archive, opt->gateway, &archive, why, sizeof why);
+    uint8_t hash[32];
+    if (err == SELGW_OK && selgw_archive_source_count(archive) == 0) {
+        snprintf(why, sizeof why, "the archive holds no record of gateway %s", opt->gateway);
+        err = SELGW_ERR_NOT_FOUND;
+    }
+    if (err == SELGW_OK) {
+        selgw_record_source src = {.ctx = archive,
+                                   .open = selgw_archive_reader_open,
+                                   .read = selgw_archive_reader_read,
+                                   .close = selgw_archive_reader_close};
+        err = selgw_evidence_export_source(&src, opt->gateway, pk, opt->plot, from.ns, to.ns,
+                                           opt->output, !opt->plain, hash, why, sizeof why);
+    }
+    selgw_archive_source_free(archive);
+    if (err != SELGW_OK) {
+        fprintf(stderr, "selgw export: %s\n", why[0] ? why : selgw_strerror(err));
+        return 1;
+    }
+    char text[SELGW_BUNDLE_HASH_TEXT_SIZE];
+    selgw_bundle_hash_text(hash, text);
+    fprintf(stderr, "selgw export: evidence for plot %s of gateway %s from the archive written "
+                    "to %s%s\n",
+            opt->plot, opt->gateway, opt->output, opt->plain ? "" : " (gzip)");
+    printf("bundle hash: %s\n", text);
+    return 0;
+}
+
 static int cmd_export(const command_options *options)
 {
     const export_options *opt = &options->export;
+    if (opt->archive)
+        return export_from_archive(opt);
+    if (opt->gateway || opt->pubkey) {
+        fprintf(stderr, "selgw export: --gateway and --pubkey go with --archive DSN\n");
+        return EXIT_CONFIG;
+    }
     if (opt->lot && (opt->plot || opt->from.given || opt->to.given || !opt->output)) {
         fprintf(stderr, "selgw export: --lot ID takes -o FILE and no --plot, --from or --to (the "
                         "lot says its plots and their periods)\n");
@@ -1030,6 +1106,12 @@ static const flag export_flags[] = {
     TEXT_FLAG("qr", 0, "LABEL.svg", export_options, qr,
               "with --lot: also write the lot's QR label (lot id, bundle hash, the product's "
               "lot_url)"),
+    TEXT_FLAG("archive", 0, "DSN", export_options, archive,
+              "instead of a config's journal: the records `selgw archive` stored in this "
+              "PostgreSQL (a libpq conninfo or URI); with --gateway and --pubkey"),
+    TEXT_FLAG("gateway", 0, "G", export_options, gateway, "with --archive: the gateway's id"),
+    TEXT_FLAG("pubkey", 0, "ed25519:HEX", export_options, pubkey,
+              "with --archive: the gateway's public key, written into the bundle"),
     {0},
 };
 
@@ -1134,6 +1216,12 @@ typedef struct command {
     int (*run)(const command_options *opt);
 } command;
 
+static const flag archive_flags[] = {
+    CONFIG_FLAG(archive_options),
+    BOOL_FLAG("check", archive_options, check, "validate the file and print a summary, then exit"),
+    {0},
+};
+
 static const flag status_flags[] = {
     CONFIG_FLAG(status_options),
     TEXT_FLAG("url", 0, "URL", status_options, url,
@@ -1144,6 +1232,44 @@ static const flag status_flags[] = {
 
 /* A client of the running gateway's HTTP API: it never opens the journal or a bus, so it
  * works while the gateway runs, as any user who can reach the address. */
+static int cmd_archive(const command_options *options)
+{
+    const archive_options *opt = &options->archive;
+    if (!opt->config_path) {
+        fprintf(stderr, "selgw archive: -c FILE is required\n");
+        return EXIT_CONFIG;
+    }
+    selgw_diag *diag = selgw_diag_new();
+    selgw_archive_config *cfg = NULL;
+    selgw_err err = diag ? selgw_archive_config_load(opt->config_path, diag, &cfg) : SELGW_ERR_NOMEM;
+    if (err != SELGW_OK) {
+        if (diag && selgw_diag_count(diag) > 0) {
+            selgw_diag_sort(diag);
+            selgw_diag_print(diag, stderr);
+        } else {
+            fprintf(stderr, "selgw archive: cannot load %s: %s\n", opt->config_path,
+                    selgw_strerror(err));
+        }
+        selgw_diag_free(diag);
+        return EXIT_CONFIG;
+    }
+    selgw_diag_free(diag);
+    if (opt->check) {
+        printf("%s: OK\n", opt->config_path);
+        selgw_archive_config_summary(cfg, stdout);
+        selgw_archive_config_free(cfg);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int status = selgw_archive_run(cfg, &stop_signal);
+    selgw_archive_config_free(cfg);
+    return status;
+}
+
 static int cmd_status(const command_options *options)
 {
     const status_options *opt = &options->status;
@@ -1318,12 +1444,14 @@ static const command commands[] = {
      annotate_flags, "FILE", offsetof(command_options, annotate.config_path), cmd_annotate},
     {"export",
      "[[-c] FILE] (--plot P --from T1 --to T2 | --lot ID [--qr LABEL.svg]) -o BUNDLE [--plain]\n"
-     "    [--wait SECONDS]",
+     "    [--wait SECONDS]\n"
+     "    | --archive DSN --gateway G --pubkey ed25519:HEX --plot P --from T1 --to T2 -o BUNDLE",
      "write the evidence of plot P over [T1, T2): its devices' records, annotations, tag\n"
      "history, the seals that cover the period and the public key; or of a lot (each of its\n"
      "plots' season up to the harvest) and its QR label. gzip-compressed unless --plain.\n"
      "Prints the bundle's hash. When no seal covers the period yet, asks the running gateway\n"
-     "for one (SIGUSR1) and waits for it\n",
+     "for one (SIGUSR1) and waits for it. With --archive, the same bundle from the records\n"
+     "`selgw archive` stored in PostgreSQL (no config; times without a zone are UTC)\n",
      export_flags, "FILE", offsetof(command_options, export.config_path), cmd_export},
     {"lot",
      "[[-c] FILE] --id ID --product NAME --plot P:FROM..TO [--plot ...] --quantity Q --unit U\n"
@@ -1376,6 +1504,12 @@ static const command commands[] = {
      "a terminal, and print the line to put in the config's http: section: its hash\n"
      "(libsodium Argon2id), never the password\n",
      no_flags, NULL, 0, cmd_passwd},
+    {"archive", "-c FILE [--check]",
+     "the central archive (docs/ARCHIVE.md): receive the gateways' evidence uplink from an\n"
+     "MQTT 5 broker (persistent session, shared subscription) and store every record in\n"
+     "PostgreSQL, once, acknowledged only after it is committed; until SIGINT or SIGTERM.\n"
+     "Exit 3 when a record could not be committed (it was not acknowledged)\n",
+     archive_flags, "FILE", offsetof(command_options, archive.config_path), cmd_archive},
     {"version", "", "print the version\n", no_flags, NULL, 0, cmd_version},
     {"help", "[COMMAND]", "the list of commands, or the help of COMMAND\n", no_flags, "COMMAND",
      offsetof(command_options, help.command), cmd_help},

@@ -11,6 +11,9 @@ PACKAGES=(
   libmicrohttpd-dev libsystemd-dev
   # a lot's QR code in the evidence report (docs/REPORT.md)
   libqrencode-dev
+  # the central archive (selgw archive, docs/ARCHIVE.md): libpq, and the PostgreSQL server
+  # that its integration tests start
+  libpq-dev postgresql
   # the dashboard's charting library, compiled into the binary (docs/DASHBOARD.md)
   libjs-dygraphs
   # the service: systemd-analyze verifies the unit; cpack -G DEB computes the .deb's

@@ -29,8 +29,11 @@ ALLOWED = {
     "alerts": {"base", "journal", "config", "alerts"},
     # the HTTP API reads a snapshot of plain data (http/status.h) that gateway.c builds
     "http": {"base", "http"},
+    # the central archive: records in (journal/record.h), the uplink's message format
+    # (sinks/uplink_msg.h, the one definition both sides share), its own config
+    "archive": {"base", "journal", "sinks", "archive"},
     "gateway": {"base", "sensors", "config", "poll", "journal", "sinks", "evidence", "http",
-                "alerts", "gateway"},
+                "alerts", "archive", "gateway"},
 }
 
 

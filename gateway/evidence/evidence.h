@@ -27,6 +27,26 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
                                 int64_t to_ns, const char *out_path, bool compress,
                                 uint8_t hash[32], char *why, size_t why_cap);
 
+/* Where an export reads records, in journal order, when it is not the config's journal: the
+ * central archive's rows (`selgw export --archive`). open gives a reader of the records
+ * after after_seq; read gives the next (SELGW_ERR_AGAIN: no more), its payload valid until
+ * the next read; close frees the reader. */
+typedef struct selgw_record_source {
+    void *ctx;
+    selgw_err (*open)(void *ctx, uint64_t after_seq, void **reader);
+    selgw_err (*read)(void *reader, uint64_t *seq, const uint8_t **payload, size_t *len);
+    void (*close)(void *reader);
+} selgw_record_source;
+
+/* The plot bundle selgw_evidence_export writes, from src: the same lines, for gateway_id
+ * and its public key pk (the archive does not hold the key). The plot chain must be whole
+ * in src (the archive receives every record; there is no plot chain log). */
+selgw_err selgw_evidence_export_source(const selgw_record_source *src, const char *gateway_id,
+                                       const uint8_t pk[32], const char *plot_id,
+                                       int64_t from_ns, int64_t to_ns, const char *out_path,
+                                       bool compress, uint8_t hash[32], char *why,
+                                       size_t why_cap);
+
 /* `selgw export --lot ID`: the lot bundle (docs/EVIDENCE.md, "Lot bundle format"): the lot's
  * text, then for each of its plots a whole plot bundle of [season_from 00:00, harvest_to +
  * 1 day 00:00) local, closed by a seal after the plot's LOT record. SELGW_ERR_NOT_FOUND when

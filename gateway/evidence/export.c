@@ -165,6 +165,8 @@ typedef struct export_state {
     int64_t from_ns, to_ns;
     uint64_t closing_after; /* the closing seal must come after this journal record (a lot's) */
     char plot_chain[512];
+    const char *gateway_id;
+    const selgw_record_source *src; /* NULL: the config's journal and plot chain log */
     selgw_journal *journal;
     selgw_record *rec;
     heads first_seen;  /* every chain: the first position the journal still holds */
@@ -192,6 +194,34 @@ static selgw_err open_journal(export_state *st, char *why, size_t why_cap)
     return err;
 }
 
+/* The records in journal order: from the config's journal, or from another source (the
+ * archive's rows, which hold every plot chain record, so no plot chain log is read). */
+static selgw_err reader_open(export_state *st, uint64_t after_seq, void **reader)
+{
+    if (st->src)
+        return st->src->open(st->src->ctx, after_seq, reader);
+    selgw_journal_reader *r = NULL;
+    selgw_err err = selgw_journal_reader_new(st->journal, after_seq, &r);
+    *reader = r;
+    return err;
+}
+
+static selgw_err reader_read(export_state *st, void *reader, uint64_t *seq,
+                             const uint8_t **payload, size_t *len)
+{
+    if (st->src)
+        return st->src->read(reader, seq, payload, len);
+    return selgw_journal_read(reader, seq, payload, len);
+}
+
+static void reader_close(export_state *st, void *reader)
+{
+    if (st->src)
+        st->src->close(reader);
+    else
+        selgw_journal_reader_free(reader);
+}
+
 static bool is_plot_chain(const export_state *st, const selgw_record *rec)
 {
     size_t n = strlen(st->plot_chain);
@@ -210,8 +240,8 @@ static bool seal_covers(const selgw_record *seal, int64_t until)
  * records the journal holds. */
 static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_cap)
 {
-    selgw_journal_reader *reader = NULL;
-    selgw_err err = selgw_journal_reader_new(st->journal, 0, &reader);
+    void *reader = NULL;
+    selgw_err err = reader_open(st, 0, &reader);
     if (err != SELGW_OK) {
         selgw_explain(why, why_cap, "reading the journal: %s", selgw_strerror(err));
         return err;
@@ -220,7 +250,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
     const uint8_t *payload;
     size_t len;
     bool seen_in_period = false;
-    while ((err = selgw_journal_read(reader, &jseq, &payload, &len)) == SELGW_OK) {
+    while ((err = reader_read(st, reader, &jseq, &payload, &len)) == SELGW_OK) {
         selgw_record *rec = st->rec;
         if (selgw_record_decode(payload, len, rec) != SELGW_OK) {
             selgw_explain(why, why_cap, "journal record %" PRIu64 " cannot be decoded", jseq);
@@ -283,7 +313,7 @@ static selgw_err find_chains_and_seals(export_state *st, char *why, size_t why_c
                       "the journal has a bad record (run `selgw journal` to see where)");
     else if (err == SELGW_ERR_NOMEM)
         selgw_explain(why, why_cap, "out of memory");
-    selgw_journal_reader_free(reader);
+    reader_close(st, reader);
     return err;
 }
 
@@ -309,8 +339,9 @@ static bool take_logged_plot_record(void *ctx, uint64_t jseq, const uint8_t *pay
 static selgw_err complete_plot_chain(export_state *st, char *why, size_t why_cap)
 {
     plotlog_ctx pc = {st, false};
-    selgw_err err = selgw_plotlog_each(st->cfg->journal.dir, st->plot_chain,
-                                       take_logged_plot_record, &pc, why, why_cap);
+    selgw_err err = st->src ? SELGW_OK
+                            : selgw_plotlog_each(st->cfg->journal.dir, st->plot_chain,
+                                                 take_logged_plot_record, &pc, why, why_cap);
     if (pc.nomem) {
         selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
@@ -524,9 +555,9 @@ static selgw_err write_plot_records(bundle_writer *w, FILE *f, uint64_t before)
 static selgw_err write_records(bundle_writer *w, FILE *f)
 {
     export_state *st = w->st;
-    selgw_journal_reader *reader = NULL;
+    void *reader = NULL;
     uint64_t start = st->have_opening ? st->opening_jseq - 1 : 0;
-    selgw_err err = selgw_journal_reader_new(st->journal, start, &reader);
+    selgw_err err = reader_open(st, start, &reader);
     if (err != SELGW_OK) {
         selgw_explain(w->why, w->why_cap, "reading the journal: %s", selgw_strerror(err));
         return err;
@@ -535,7 +566,7 @@ static selgw_err write_records(bundle_writer *w, FILE *f)
     const uint8_t *payload;
     size_t len;
     while (jseq < st->closing_jseq &&
-           (err = selgw_journal_read(reader, &jseq, &payload, &len)) == SELGW_OK) {
+           (err = reader_read(st, reader, &jseq, &payload, &len)) == SELGW_OK) {
         if (jseq > st->closing_jseq)
             break;
         if (selgw_record_decode(payload, len, st->rec) != SELGW_OK) {
@@ -581,7 +612,7 @@ static selgw_err write_records(bundle_writer *w, FILE *f)
         selgw_explain(w->why, w->why_cap,
                       "the journal has a bad record (run `selgw journal` to see where)");
     }
-    selgw_journal_reader_free(reader);
+    reader_close(st, reader);
     return err;
 }
 
@@ -594,7 +625,7 @@ static selgw_err write_bundle_file(FILE *f, void *ctx)
     selgw_format_instant(st->from_ns, t1);
     selgw_format_instant(st->to_ns, t2);
     if (fprintf(f, "%s\npublic-key %s\ngateway %s\nplot %s\nfrom %s\nto %s\n", SELGW_BUNDLE_MAGIC,
-                key, st->cfg->gateway_id, st->plot_id, t1, t2) < 0)
+                key, st->gateway_id, st->plot_id, t1, t2) < 0)
         return selgw_explain_errno(w->why, w->why_cap, errno, "writing the bundle");
     selgw_err err = write_records(w, f);
     if (err == SELGW_OK && fprintf(f, "end %" PRIu64 "\n", w->count) < 0)
@@ -636,7 +667,8 @@ static selgw_err export_key(const selgw_config *cfg, uint8_t pk[SELGW_PUBLIC_KEY
 
 /* One plot's bundle. With out_path, written durably there (gzip when compress, its hash in
  * hash unless NULL); else to f. */
-static selgw_err export_plot(const selgw_config *cfg, const uint8_t *pk, const char *plot_id,
+static selgw_err export_plot(const selgw_config *cfg, const selgw_record_source *src,
+                             const char *gateway_id, const uint8_t *pk, const char *plot_id,
                              int64_t from_ns, int64_t to_ns, uint64_t closing_after,
                              const char *out_path, bool compress, uint8_t hash[32], FILE *f,
                              char *why, size_t why_cap)
@@ -645,6 +677,8 @@ static selgw_err export_plot(const selgw_config *cfg, const uint8_t *pk, const c
     export_state st;
     memset(&st, 0, sizeof st);
     st.cfg = cfg;
+    st.src = src;
+    st.gateway_id = gateway_id;
     st.plot_id = plot_id;
     st.from_ns = from_ns;
     st.to_ns = to_ns;
@@ -663,7 +697,7 @@ static selgw_err export_plot(const selgw_config *cfg, const uint8_t *pk, const c
         selgw_explain(why, why_cap, "out of memory");
         return SELGW_ERR_NOMEM;
     }
-    err = open_journal(&st, why, why_cap);
+    err = src ? SELGW_OK : open_journal(&st, why, why_cap);
     if (err == SELGW_OK)
         err = find_chains_and_seals(&st, why, why_cap);
     if (err == SELGW_OK)
@@ -716,9 +750,30 @@ selgw_err selgw_evidence_export(const selgw_config *cfg, const char *plot_id, in
     uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
     selgw_err err = export_key(cfg, pk, why, why_cap);
     if (err == SELGW_OK)
-        err = export_plot(cfg, pk, plot_id, from_ns, to_ns, 0, out_path, compress, hash, NULL,
-                          why, why_cap);
+        err = export_plot(cfg, NULL, cfg->gateway_id, pk, plot_id, from_ns, to_ns, 0, out_path,
+                          compress, hash, NULL, why, why_cap);
     return err;
+}
+
+selgw_err selgw_evidence_export_source(const selgw_record_source *src, const char *gateway_id,
+                                       const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                                       const char *plot_id, int64_t from_ns, int64_t to_ns,
+                                       const char *out_path, bool compress, uint8_t hash[32],
+                                       char *why, size_t why_cap)
+{
+    if (why && why_cap)
+        why[0] = '\0';
+    if (!src || !gateway_id || !*gateway_id || !plot_id || !*plot_id || !out_path ||
+        !*out_path) {
+        selgw_explain(why, why_cap, "export needs a source, a gateway, a plot and an output file");
+        return SELGW_ERR_INVALID;
+    }
+    if (from_ns >= to_ns) {
+        selgw_explain(why, why_cap, "the period is empty: its start must be before its end");
+        return SELGW_ERR_INVALID;
+    }
+    return export_plot(NULL, src, gateway_id, pk, plot_id, from_ns, to_ns, 0, out_path, compress,
+                       hash, NULL, why, why_cap);
 }
 
 /* ---- lots -------------------------------------------------------------------------------- */
@@ -939,7 +994,8 @@ selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
             break;
         }
         char plot_why[512] = "";
-        err = export_plot(cfg, pk, p->plot, from, to, r->jseq, NULL, false, NULL, section,
+        err = export_plot(cfg, NULL, cfg->gateway_id, pk, p->plot, from, to, r->jseq, NULL, false,
+                          NULL, section,
                           plot_why, sizeof plot_why);
         if (err != SELGW_OK)
             selgw_explain(why, why_cap, "plot %s (%s..%s): %s", p->plot, p->season_from,

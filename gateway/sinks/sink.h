@@ -61,6 +61,7 @@ typedef struct selgw_sink_ops {
 extern const selgw_sink_ops selgw_mqtt_sink_ops;
 extern const selgw_sink_ops selgw_influx_sink_ops;
 extern const selgw_sink_ops selgw_webhook_sink_ops;
+extern const selgw_sink_ops selgw_uplink_sink_ops;
 
 /* Every kind of sink, in the order they start; NULL-terminated. At most
  * SELGW_SINK_KINDS_MAX. */

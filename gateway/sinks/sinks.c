@@ -9,6 +9,7 @@ const selgw_sink_ops *const selgw_sink_kinds[] = {
     &selgw_mqtt_sink_ops,
     &selgw_influx_sink_ops,
     &selgw_webhook_sink_ops,
+    &selgw_uplink_sink_ops,
     NULL,
 };
 

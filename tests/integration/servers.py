@@ -157,3 +157,110 @@ def journal_records(config_path):
     if res.returncode != 0:
         raise AssertionError("selgw journal --dump failed\n" + res.describe())
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+class EvidenceSubscriber(h.Process):
+    """mosquitto_sub over MQTT 5 with a persistent session (-c, fixed id, session without
+    expiry, QoS 1) on PREFIX/+/evidence, printing each message's topic, content type, user
+    properties and payload in hex: what the evidence uplink published (docs/ARCHIVE.md)."""
+
+    def __init__(self, broker, prefix, client_id="selgw-itest-evidence"):
+        super().__init__("mosquitto_sub", [
+            MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-V", "5",
+            "-t", f"{prefix}/+/evidence", "-q", "1", "-c", "-i", client_id,
+            "-F", "%t|%C|%P|%x"])
+
+    def messages(self):
+        """(topic, content type, {user property: value}, payload bytes) of every message."""
+        out = []
+        for line in self.stdout():
+            parts = line.split("|")
+            if len(parts) != 4:
+                continue
+            topic, ctype, props, payload = parts
+            user = dict(p.split(":", 1) for p in props.split() if ":" in p)
+            out.append((topic, ctype, user, bytes.fromhex(payload)))
+        return out
+
+    def seqs(self):
+        return [int(m[2]["selgw-seq"]) for m in self.messages() if "selgw-seq" in m[2]]
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PSQL = "/usr/bin/psql"
+
+
+class Postgres:
+    """A PostgreSQL 15 server of its own: initdb into a temporary directory, listening on a
+    free loopback port and a socket in that directory, stopped by pid. PostgreSQL refuses
+    to run as root, so as root the server and its tools run as the user `postgres`
+    (setpriv, which execs: the pid stopped is the server's), which owns the directory. A database `selgw` is created; `conninfo` reaches
+    it over TCP as the superuser `postgres` (trust authentication: tests only)."""
+
+    def __init__(self, workdir, user="postgres"):
+        import pwd
+        self.dir = os.path.join(workdir, "postgres")
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(self.dir, exist_ok=True)
+        self.prefix = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(user)
+            os.chmod(workdir, 0o755)
+            for d, _, files in os.walk(self.dir):
+                os.chown(d, pw.pw_uid, pw.pw_gid)
+            self.prefix = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                           "--init-groups", "--"]
+        self.port = h.free_port()
+        res = self._run([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "postgres",
+                         "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+        if res.returncode != 0:
+            raise AssertionError("initdb failed:\n" + res.stdout + res.stderr)
+        self.conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname=selgw"
+        self.proc = None
+        self.start()
+        self.psql("CREATE DATABASE selgw", dbname="postgres")
+
+    def _run(self, argv, timeout=60):
+        import subprocess
+        return subprocess.run(self.prefix + argv, capture_output=True, text=True,
+                              timeout=timeout, cwd="/")
+
+    def start(self):
+        # fsync off: a test's server, never a crash's
+        self.proc = h.Process("postgres", self.prefix + [
+            os.path.join(PG_BIN, "postgres"), "-D", self.data, "-k", self.dir,
+            "-p", str(self.port), "-h", "127.0.0.1", "-c", "fsync=off",
+            "-c", "max_connections=50"])
+        deadline = time.monotonic() + h.scaled(30)
+        while time.monotonic() < deadline:
+            res = self._run([os.path.join(PG_BIN, "pg_isready"), "-h", "127.0.0.1",
+                             "-p", str(self.port)], timeout=10)
+            if res.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError("postgres did not start\n" + self.proc.describe())
+
+    def stop(self):
+        """Fast shutdown (SIGINT): SIGTERM would wait for every client to disconnect."""
+        import signal
+        if self.proc:
+            self.proc.stop(sig=signal.SIGINT)
+            self.proc = None
+
+    def psql(self, sql, dbname="selgw"):
+        """Runs sql; returns the rows as lists of strings (unaligned, tab-separated)."""
+        import subprocess
+        res = subprocess.run([PSQL, "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                              "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                              "-d", dbname, "-c", sql], capture_output=True, text=True,
+                             timeout=120)
+        if res.returncode != 0:
+            raise AssertionError(f"psql {sql!r}: {res.stderr}")
+        return [line.split("\t") for line in res.stdout.splitlines() if line]
+
+
+class Archive(h.Process):
+    """selgw archive -c CONFIG in the background."""
+
+    def __init__(self, config_path, name="selgw-archive"):
+        super().__init__(name, [h.SELGW_BIN, "archive", "-c", config_path])

@@ -317,7 +317,8 @@ FLAGS = {
     "export": {"config": ("c", "FILE"), "plot": (None, "P"), "from": (None, "T1"),
                "to": (None, "T2"), "output": ("o", "BUNDLE"), "plain": (None, None),
                "no-compress": (None, None), "wait": (None, "SECONDS"),
-               "lot": (None, "ID"), "qr": (None, "LABEL.svg")},
+               "lot": (None, "ID"), "qr": (None, "LABEL.svg"), "archive": (None, "DSN"),
+               "gateway": (None, "G"), "pubkey": (None, "ed25519:HEX")},
     "lot": {"config": ("c", "FILE"), "id": (None, "ID"), "product": (None, "NAME"),
             "plot": (None, "P:FROM..TO"), "quantity": (None, "Q"), "unit": (None, "U"),
             "household": (None, "CODE"), "processing": (None, "TEXT"), "ref": (None, "REF")},
@@ -337,6 +338,7 @@ FLAGS = {
                     "parity": (None, "N|E|O"), "unit": (None, "N"), "profile": (None, "NAME"),
                     "new-unit": (None, "N"), "new-baud": (None, "N")},
     "passwd": {},
+    "archive": {"config": ("c", "FILE"), "check": (None, None)},
     "version": {},
     "help": {},
 }

@@ -1530,6 +1530,46 @@ static void test_mqtt_values(void **state)
     selgw_config_free(cfg);
 }
 
+/* The evidence uplink: the mqtt section's keys but protocol and qos (always MQTT 5, QoS 1),
+ * its own client id so that both can use one broker. */
+static void test_uplink_section(void **state)
+{
+    (void)state;
+    selgw_config *cfg = load_good(HEAD "uplink:\n  host: archive.example\n");
+    const selgw_mqtt_config *u = &cfg->uplink;
+    assert_true(u->enabled);
+    assert_false(cfg->mqtt.enabled);
+    assert_string_equal(u->host, "archive.example");
+    assert_int_equal(u->port, 1883);
+    assert_int_equal(u->protocol, 5);
+    assert_int_equal(u->qos, 1);
+    assert_string_equal(u->topic_prefix, "selgw");
+    assert_string_equal(u->client_id, "selgw-gw-uplink");
+    assert_int_equal(u->keepalive_s, 60);
+    assert_int_equal(u->max_inflight, 20);
+    assert_int_equal(u->reconnect_min_ms, 1000);
+    char *text = NULL;
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink uplink: archive.example:1883, MQTT 5, QoS 1, evidence to "
+                                 "selgw/gw/evidence, client id selgw-gw-uplink\n"));
+    free(text);
+    selgw_config_free(cfg);
+
+    cfg = load_good(HEAD "uplink: {host: b, topic_prefix: farm/ev, tls: {ca_file: valid.yaml}, "
+                         "max_inflight: 100, reconnect: {min: 2s, max: 10s}}\n");
+    assert_int_equal(cfg->uplink.port, 8883);
+    assert_string_equal(cfg->uplink.topic_prefix, "farm/ev");
+    assert_int_equal(cfg->uplink.max_inflight, 100);
+    assert_int_equal(cfg->uplink.reconnect_max_ms, 10000);
+    selgw_config_free(cfg);
+
+    expect_one_error(HEAD "uplink:\n  host: b\n  protocol: 5\n",
+                     "t.yaml:7:3: unknown key 'protocol' in uplink");
+    expect_one_error(HEAD "uplink:\n  host: b\n  qos: 1\n", "t.yaml:7:3: unknown key 'qos' in uplink");
+    expect_one_error(HEAD "uplink:\n  port: 1884\n", "t.yaml:6:3: missing required key 'host' in uplink");
+    expect_one_error(HEAD "uplink:\n  host: b\n  max_inflight: 0\n", "t.yaml:7:17: max_inflight");
+}
+
 static void test_mqtt_errors(void **state)
 {
     (void)state;
@@ -2685,6 +2725,7 @@ int main(void)
         cmocka_unit_test(test_mqtt_defaults),
         cmocka_unit_test(test_mqtt_values),
         cmocka_unit_test(test_mqtt_errors),
+        cmocka_unit_test(test_uplink_section),
         cmocka_unit_test(test_influx_v1),
         cmocka_unit_test(test_influx_v2),
         cmocka_unit_test(test_influx_errors),
