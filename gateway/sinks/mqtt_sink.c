@@ -26,8 +26,13 @@
 
 enum {
     LOOP_WAIT_MS = 50,         /* longest one mosquitto_loop() waits: latency of new records */
-    PERSIST_INTERVAL_MS = 200, /* cursor persisted at most this often ... */
-    PERSIST_EVERY_ACKS = 100,  /* ... or after this many acknowledgements */
+    /* The cursor is persisted (a durable save: fdatasync and a directory fsync) at most
+     * every PERSIST_INTERVAL_MS, or sooner after PERSIST_EVERY_ACKS acknowledgements (a
+     * backlog drained fast), and at stop. At 50 messages a second saving it every 200 ms
+     * cost more system calls than publishing (docs/BENCHMARKS.md); what a crash can make
+     * the sink publish again is bounded by these two. */
+    PERSIST_INTERVAL_MS = 5000,
+    PERSIST_EVERY_ACKS = 10000,
     STOP_DRAIN_MS = 2000,      /* at stop, how long to wait for the window's acknowledgements */
     STOP_STATUS_MS = 500,      /* at stop, how long to wait for "offline" to be acknowledged */
     JOURNAL_RETRY_MS = 1000,   /* pause after the journal failed to give a record */
