@@ -517,7 +517,13 @@ static selgw_err client_create(selgw_mqtt_sink *s, char *why, size_t why_cap)
     mosquitto_connect_v5_callback_set(mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(mosq, on_publish);
-    mosquitto_log_callback_set(mosq, on_library_log);
+    /* libmosquitto formats each of its messages (two per record: PUBLISH sent, PUBACK
+     * received) with vsnprintf into a malloc'd buffer whenever a callback is set, and
+     * only debug logging shows them: without it the callback cost a tenth of the
+     * gateway's instructions for nothing (docs/BENCHMARKS.md). The level is set once at
+     * start, before any client is made. */
+    if (selgw_log_enabled(SELGW_LOG_DEBUG))
+        mosquitto_log_callback_set(mosq, on_library_log);
     s->mosq = mosq;
     s->connect_called = false;
     return SELGW_OK;
