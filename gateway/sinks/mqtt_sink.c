@@ -25,7 +25,7 @@
 #include "base/worker.h"
 
 enum {
-    LOOP_WAIT_MS = 50,         /* longest one mosquitto_loop() waits: latency of new records */
+    LOOP_WAIT_MS = 50, /* longest one mosquitto_loop() waits: latency of new records */
     /* The cursor is persisted (a durable save: fdatasync and a directory fsync) at most
      * every PERSIST_INTERVAL_MS, or sooner after PERSIST_EVERY_ACKS acknowledgements (a
      * backlog drained fast), and at stop. At 50 messages a second saving it every 200 ms
@@ -33,9 +33,9 @@ enum {
      * the sink publish again is bounded by these two. */
     PERSIST_INTERVAL_MS = 5000,
     PERSIST_EVERY_ACKS = 10000,
-    STOP_DRAIN_MS = 2000,      /* at stop, how long to wait for the window's acknowledgements */
-    STOP_STATUS_MS = 500,      /* at stop, how long to wait for "offline" to be acknowledged */
-    JOURNAL_RETRY_MS = 1000,   /* pause after the journal failed to give a record */
+    STOP_DRAIN_MS = 2000,    /* at stop, how long to wait for the window's acknowledgements */
+    STOP_STATUS_MS = 500,    /* at stop, how long to wait for "offline" to be acknowledged */
+    JOURNAL_RETRY_MS = 1000, /* pause after the journal failed to give a record */
     CONNECT_TIMEOUT_MIN_MS = 30000, /* a connection attempt without CONNACK is abandoned */
     STALL_MIN_MS = 60000,           /* connected, messages in flight, no acknowledgement at all */
     REFUSAL_REPORT_MS = 60000,      /* refusals after the first are summed up this often */
