@@ -71,6 +71,11 @@ void selgw_log_set_level(selgw_log_level level)
     atomic_store(&log_level, (int)level);
 }
 
+bool selgw_log_enabled(selgw_log_level level)
+{
+    return (int)level <= atomic_load(&log_level);
+}
+
 const char *selgw_log_journal_prefix(selgw_log_level level)
 {
     pthread_once(&style_once, choose_style);

@@ -26,6 +26,9 @@ typedef enum selgw_log_level {
 
 /* Messages above this level are dropped; default INFO. */
 void selgw_log_set_level(selgw_log_level level);
+/* Whether a message of this level would be written: to skip the work of one that would
+ * not (a library's debug callback, for instance). */
+bool selgw_log_enabled(selgw_log_level level);
 /* "error", "warn" (or "warning"), "info", "debug" -> *out; false for anything else. */
 bool selgw_log_level_parse(const char *name, selgw_log_level *out);
 #define SELGW_LOG_LEVEL_NAMES "error, warn, info or debug"

@@ -39,6 +39,40 @@ static inline void selgw_text_bytes(char *buf, size_t cap, size_t *len, const ch
     *len += n;
 }
 
+/* A string literal: its length is known when compiling, so no strlen and no format. */
+#define SELGW_TEXT_LITERAL(buf, cap, len, literal)                                                 \
+    selgw_text_bytes(buf, cap, len, "" literal, sizeof(literal) - 1)
+
+/* A NUL-terminated string as it is (no escaping). */
+static inline void selgw_text_str(char *buf, size_t cap, size_t *len, const char *s)
+{
+    selgw_text_bytes(buf, cap, len, s, strlen(s));
+}
+
+/* v in decimal, as printf's "%llu": the encoders write many of these, and vsnprintf costs
+ * about twenty times as much. */
+static inline void selgw_text_uint(char *buf, size_t cap, size_t *len, unsigned long long v)
+{
+    char text[20];
+    size_t n = sizeof text;
+    do {
+        text[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    selgw_text_bytes(buf, cap, len, text + n, sizeof text - n);
+}
+
+/* v in decimal, as printf's "%lld". */
+static inline void selgw_text_int(char *buf, size_t cap, size_t *len, long long v)
+{
+    if (v < 0) {
+        selgw_text_char(buf, cap, len, '-');
+        selgw_text_uint(buf, cap, len, 0ULL - (unsigned long long)v);
+    } else {
+        selgw_text_uint(buf, cap, len, (unsigned long long)v);
+    }
+}
+
 static inline void selgw_text_format(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -59,17 +93,29 @@ static inline void selgw_text_format(char *buf, size_t cap, size_t *len, const c
  * is always valid UTF-8. */
 static inline void selgw_json_string_n(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
+    static const char hex[] = "0123456789abcdef";
     selgw_text_char(buf, cap, len, '"');
     const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    while (i < n) {
+        /* A run of printable ASCII that needs no escape goes in one copy. */
+        size_t run = i;
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > i) {
+            selgw_text_bytes(buf, cap, len, s + i, run - i);
+            i = run;
+            continue;
+        }
         if (p[i] >= 0x80) {
             uint32_t cp;
             size_t seq = selgw_utf8_sequence(p + i, n - i, &cp);
             if (seq == 0) {
                 selgw_text_bytes(buf, cap, len, "\xef\xbf\xbd", 3); /* U+FFFD */
+                i++;
             } else {
                 selgw_text_bytes(buf, cap, len, s + i, seq);
-                i += seq - 1;
+                i += seq;
             }
             continue;
         }
@@ -89,12 +135,12 @@ static inline void selgw_json_string_n(char *buf, size_t cap, size_t *len, const
         case '\t':
             selgw_text_bytes(buf, cap, len, "\\t", 2);
             break;
-        default:
-            if (p[i] < 0x20 || p[i] == 0x7f)
-                selgw_text_format(buf, cap, len, "\\u%04x", p[i]);
-            else
-                selgw_text_char(buf, cap, len, (char)p[i]);
+        default: { /* the other control characters and DEL: backslash, u, four hex digits */
+            char esc[6] = {'\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 0xf]};
+            selgw_text_bytes(buf, cap, len, esc, sizeof esc);
         }
+        }
+        i++;
     }
     selgw_text_char(buf, cap, len, '"');
 }
@@ -123,7 +169,7 @@ static inline void selgw_text_double(char *buf, size_t cap, size_t *len, double 
         return;
     }
     int exp10 = (int)floor(log10(mag)); /* position of the first significant digit */
-    int decimals = 14 - exp10;           /* 15 significant digits */
+    int decimals = 14 - exp10;          /* 15 significant digits */
     static const long double pow10[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
                                         1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
                                         1e14L, 1e15L, 1e16L, 1e17L, 1e18L};

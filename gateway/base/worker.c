@@ -1,6 +1,8 @@
 #include "base/worker.h"
 
 #include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -8,11 +10,17 @@
 
 struct selgw_worker {
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool running; /* started and not joined yet */
-    bool stop;
-    bool nudged; /* kept until a wait sees it, so that a nudge between waits is not lost */
-    bool idle;   /* in a wait, or its run returned */
+    /* The thread's waits sleep on a semaphore, not on a condition variable under `lock`:
+     * glibc takes the mutex back after a condition wait as if others wanted it, so that
+     * its unlock always makes a FUTEX_WAKE system call. With a poller per bus waking once
+     * a poll that was one system call per poll for nothing (docs/BENCHMARKS.md). A stop
+     * or a nudge sets its flag, then posts; the waiter reads the flags, so that extra
+     * posts only make a wait look again. */
+    sem_t wake;
+    bool running;       /* started and not joined yet */
+    atomic_bool stop;   /* written under lock; read without it by the waiting thread */
+    atomic_bool nudged; /* kept until a wait sees it, so that a nudge between waits is not lost */
+    bool idle;          /* in a wait, or its run returned */
     int64_t busy_since_ns; /* monotonic: when the last wait ended (or the thread began) */
     pthread_t thread;
     void (*run)(void *ctx);
@@ -37,13 +45,12 @@ selgw_err selgw_worker_new(selgw_worker **out)
     selgw_worker *w = calloc(1, sizeof *w);
     if (!w)
         return SELGW_ERR_NOMEM;
-    selgw_err err = selgw_monotonic_cond_init(&w->wake);
-    if (err != SELGW_OK) {
+    if (sem_init(&w->wake, 0, 0) != 0) {
         free(w);
-        return err;
+        return SELGW_ERR_NOMEM;
     }
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
-        pthread_cond_destroy(&w->wake);
+        sem_destroy(&w->wake);
         free(w);
         return SELGW_ERR_NOMEM;
     }
@@ -56,7 +63,7 @@ void selgw_worker_free(selgw_worker *w)
     if (!w)
         return;
     selgw_worker_stop(w);
-    pthread_cond_destroy(&w->wake);
+    sem_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -81,8 +88,8 @@ selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
         return SELGW_ERR_INVALID;
     }
     w->running = true;
-    w->stop = false;
-    w->nudged = false;
+    atomic_store(&w->stop, false);
+    atomic_store(&w->nudged, false);
     w->idle = false;
     w->busy_since_ns = selgw_mono_ns();
     w->run = run;
@@ -103,8 +110,8 @@ void selgw_worker_stop(selgw_worker *w)
         return;
     pthread_mutex_lock(&w->lock);
     bool running = w->running;
-    w->stop = true;
-    pthread_cond_broadcast(&w->wake);
+    atomic_store(&w->stop, true);
+    sem_post(&w->wake);
     pthread_mutex_unlock(&w->lock);
     if (!running)
         return;
@@ -132,10 +139,7 @@ int64_t selgw_worker_busy_ns(selgw_worker *w)
 
 bool selgw_worker_stopping(selgw_worker *w)
 {
-    pthread_mutex_lock(&w->lock);
-    bool stop = w->stop;
-    pthread_mutex_unlock(&w->lock);
-    return stop;
+    return atomic_load(&w->stop);
 }
 
 bool selgw_worker_wait_until(selgw_worker *w, int64_t deadline_ns)
@@ -144,14 +148,17 @@ bool selgw_worker_wait_until(selgw_worker *w, int64_t deadline_ns)
                           .tv_nsec = (long)(deadline_ns % SELGW_NS_PER_S)};
     pthread_mutex_lock(&w->lock);
     w->idle = true;
-    /* Checked against the clock too, not only ETIMEDOUT: wake-ups may be spurious. */
-    while (!w->stop && !w->nudged && selgw_mono_ns() < deadline_ns)
-        if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT)
+    pthread_mutex_unlock(&w->lock);
+    /* Checked against the clock too, not only ETIMEDOUT: a post left over from an earlier
+     * nudge ends a wait early. */
+    while (!atomic_load(&w->stop) && !atomic_load(&w->nudged) && selgw_mono_ns() < deadline_ns)
+        if (sem_clockwait(&w->wake, CLOCK_MONOTONIC, &ts) != 0 && errno == ETIMEDOUT)
             break;
-    w->nudged = false;
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->nudged, false);
     w->idle = false;
     w->busy_since_ns = selgw_mono_ns();
-    bool go_on = !w->stop;
+    bool go_on = !atomic_load(&w->stop);
     pthread_mutex_unlock(&w->lock);
     return go_on;
 }
@@ -163,8 +170,6 @@ bool selgw_worker_wait_ms(selgw_worker *w, int64_t ms)
 
 void selgw_worker_nudge(selgw_worker *w)
 {
-    pthread_mutex_lock(&w->lock);
-    w->nudged = true;
-    pthread_cond_broadcast(&w->wake);
-    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->nudged, true);
+    sem_post(&w->wake);
 }

@@ -3,8 +3,8 @@
  * A poller, a sink and the sealer each run one loop on their own thread (the journal's
  * writer keeps its own, tied to its several condition variables), each
  * sleeps between rounds and must wake at once when asked to stop. This owns what they all
- * need for that: the thread, the stop flag, a mutex and a condition variable on
- * CLOCK_MONOTONIC (a step of the wall clock must neither stretch nor cut a wait). The
+ * need for that: the thread, the stop flag, a mutex and a semaphore whose waits take
+ * CLOCK_MONOTONIC deadlines (a step of the wall clock must neither stretch nor cut a wait). The
  * worker's lock guards only its own state; a module keeps its stats under its own lock. */
 #ifndef SELGW_WORKER_H
 #define SELGW_WORKER_H

@@ -421,11 +421,13 @@ size_t selgw_annotations_read(const char *journal_dir, selgw_annotation **out)
                   strerror(errno));
         return 0;
     }
-    /* queue files `selgw annotate` was writing when it died; an hour leaves one at work */
-    selgw_durable_remove_temps(dir, NULL, 3600);
+    /* Opened first: the sealer looks every second, and the queue usually does not exist
+     * (no annotation was ever queued); then this is one failed open, not two. */
     DIR *d = opendir(dir);
     if (!d)
         return 0;
+    /* queue files `selgw annotate` was writing when it died; an hour leaves one at work */
+    selgw_durable_remove_temps(dir, NULL, 3600);
     char **names = NULL;
     size_t count = 0, cap = 0;
     struct dirent *e;

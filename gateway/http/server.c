@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/listen.h"
@@ -21,13 +23,13 @@
 #include "http/pages.h"
 #include "http/render.h"
 
-/* How long the thread waits for a connection before it looks whether it should stop: the
- * longest a stop waits for it. */
-#define POLL_MS 100
-
 struct selgw_http_server {
     struct MHD_Daemon *daemon;
     selgw_worker *worker;
+    /* Made readable to stop the thread. It used to wake every 100 ms to look whether it
+     * should stop: 10 wake-ups a second while nobody asks anything (docs/BENCHMARKS.md);
+     * now it sleeps until a connection, libmicrohttpd's own timeout, or this. */
+    int stop_fd;
     selgw_status_source_fn source;
     void *source_ctx;
     selgw_history_source history; /* history NULL: none */
@@ -349,11 +351,19 @@ static void server_thread(void *arg)
             selgw_log(SELGW_LOG_ERROR, "HTTP API: cannot wait for connections; it stops");
             return;
         }
-        struct timeval tv = {0, POLL_MS * 1000};
+        /* The stop fd stays readable once written (it is never drained), so that a stop
+         * asked for just before the worker's flag is set cannot be slept through. */
+        FD_SET(s->stop_fd, &rs);
+        if (s->stop_fd > max)
+            max = s->stop_fd;
+        struct timeval tv, *wait = NULL; /* NULL: until something happens */
         MHD_UNSIGNED_LONG_LONG mhd_ms;
-        if (MHD_get_timeout(s->daemon, &mhd_ms) == MHD_YES && mhd_ms < POLL_MS)
-            tv.tv_usec = (suseconds_t)mhd_ms * 1000;
-        if (select(max + 1, &rs, &ws, &es, &tv) < 0 && errno != EINTR) {
+        if (MHD_get_timeout(s->daemon, &mhd_ms) == MHD_YES) {
+            tv.tv_sec = (time_t)(mhd_ms / 1000);
+            tv.tv_usec = (suseconds_t)(mhd_ms % 1000) * 1000;
+            wait = &tv;
+        }
+        if (select(max + 1, &rs, &ws, &es, wait) < 0 && errno != EINTR) {
             selgw_log(SELGW_LOG_ERROR, "HTTP API: select: %s; it stops", strerror(errno));
             return;
         }
@@ -458,6 +468,13 @@ selgw_err selgw_http_server_new(const selgw_http_options *opt, selgw_status_sour
     selgw_http_server *s = calloc(1, sizeof *s);
     if (!s)
         return SELGW_ERR_NOMEM;
+    s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->stop_fd < 0 || s->stop_fd >= FD_SETSIZE) {
+        selgw_explain(why, why_cap, "cannot make the HTTP API's stop signal: %s",
+                      s->stop_fd < 0 ? strerror(errno) : "too many open files for select");
+        selgw_http_server_free(s);
+        return SELGW_ERR_IO;
+    }
     s->source = source;
     s->source_ctx = source_ctx;
     if (history)
@@ -523,6 +540,11 @@ void selgw_http_server_free(selgw_http_server *s)
 {
     if (!s)
         return;
+    if (s->stop_fd >= 0) {
+        uint64_t one = 1;
+        if (write(s->stop_fd, &one, sizeof one) < 0) /* cannot fail: the count is tiny */
+            selgw_log(SELGW_LOG_ERROR, "HTTP API: cannot signal the stop: %s", strerror(errno));
+    }
     selgw_worker_free(s->worker); /* stops and joins the thread first; NULL is fine */
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
@@ -531,5 +553,7 @@ void selgw_http_server_free(selgw_http_server *s)
     if (s->tls_key)
         explicit_bzero(s->tls_key, s->tls_key_len);
     free(s->tls_key);
+    if (s->stop_fd >= 0)
+        close(s->stop_fd);
     free(s);
 }

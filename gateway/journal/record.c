@@ -656,10 +656,22 @@ const char *selgw_alert_condition_name(selgw_alert_condition condition)
     return "unknown";
 }
 
+/* The JSON below is written with literal pieces, hand-formatted integers and times
+ * (text_writer.h, selgw_format_utc), never vsnprintf: formatting every member through
+ * vsnprintf was half of all the gateway's instructions while publishing to MQTT
+ * (docs/BENCHMARKS.md, issue 13). tests/unit/test_record_json.c checks that the output is
+ * byte for byte what the vsnprintf version wrote. */
+#define LIT(literal) SELGW_TEXT_LITERAL(buf, cap, len, literal)
+
+/* ,"key": with key a literal */
+#define KEY(key) LIT(",\"" key "\":")
+
 /* ,"key":number, or null when it is not finite */
 static void put_number_member(char *buf, size_t cap, size_t *len, const char *key, double v)
 {
-    selgw_text_format(buf, cap, len, ",\"%s\":", key);
+    LIT(",\"");
+    selgw_text_str(buf, cap, len, key);
+    LIT("\":");
     selgw_json_number(buf, cap, len, v);
 }
 
@@ -668,10 +680,18 @@ static void put_hex_member(char *buf, size_t cap, size_t *len, const char *key,
                            const uint8_t *bytes, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
-    selgw_text_format(buf, cap, len, ",\"%s\":\"", key);
-    for (size_t i = 0; i < n; i++) {
-        selgw_text_char(buf, cap, len, digits[bytes[i] >> 4]);
-        selgw_text_char(buf, cap, len, digits[bytes[i] & 0xf]);
+    LIT(",\"");
+    selgw_text_str(buf, cap, len, key);
+    LIT("\":\"");
+    char hex[2 * SELGW_RECORD_SIGNATURE_BYTES];
+    size_t done = 0;
+    while (done < n) { /* in pieces of at most sizeof hex characters */
+        size_t k = 0;
+        for (; done < n && k < sizeof hex; done++) {
+            hex[k++] = digits[bytes[done] >> 4];
+            hex[k++] = digits[bytes[done] & 0xf];
+        }
+        selgw_text_bytes(buf, cap, len, hex, k);
     }
     selgw_text_char(buf, cap, len, '"');
 }
@@ -679,8 +699,19 @@ static void put_hex_member(char *buf, size_t cap, size_t *len, const char *key,
 /* ,"key":"value" */
 static void put_next_member(char *buf, size_t cap, size_t *len, const char *key, selgw_str value)
 {
-    selgw_text_format(buf, cap, len, ",\"%s\":", key);
+    LIT(",\"");
+    selgw_text_str(buf, cap, len, key);
+    LIT("\":");
     put_json_str(buf, cap, len, value);
+}
+
+/* "time" as selgw_format_utc writes it, in quotes */
+static void put_utc(char *buf, size_t cap, size_t *len, int64_t utc_ns)
+{
+    char when[SELGW_UTC_TEXT_SIZE];
+    selgw_text_char(buf, cap, len, '"');
+    selgw_text_str(buf, cap, len, selgw_format_utc(utc_ns, when));
+    selgw_text_char(buf, cap, len, '"');
 }
 
 /* The members of an event after "gateway", as its type has them. */
@@ -697,39 +728,43 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         put_next_member(buf, cap, len, "plot", rec->plot);
         put_next_member(buf, cap, len, "text", rec->text);
         break;
-    case SELGW_RECORD_ALERT: {
-        char since[SELGW_UTC_TEXT_SIZE];
+    case SELGW_RECORD_ALERT:
         put_next_member(buf, cap, len, "base", rec->base);
         put_next_member(buf, cap, len, "plot", rec->plot);
         put_next_member(buf, cap, len, "crop", rec->crop);
         put_next_member(buf, cap, len, "rule", rec->rule);
-        selgw_text_format(buf, cap, len, ",\"state\":\"%s\",\"condition\":\"%s\"",
-                          selgw_alert_state_name(rec->alert_state),
-                          selgw_alert_condition_name(rec->alert_condition));
+        KEY("state");
+        selgw_text_char(buf, cap, len, '"');
+        selgw_text_str(buf, cap, len, selgw_alert_state_name(rec->alert_state));
+        LIT("\",\"condition\":\"");
+        selgw_text_str(buf, cap, len, selgw_alert_condition_name(rec->alert_condition));
+        selgw_text_char(buf, cap, len, '"');
         put_next_member(buf, cap, len, "device", rec->device);
         put_next_member(buf, cap, len, "field", rec->field);
         put_next_member(buf, cap, len, "unit", rec->unit);
         put_number_member(buf, cap, len, "value", rec->alert_value);
         put_number_member(buf, cap, len, "threshold", rec->alert_threshold);
-        selgw_text_format(buf, cap, len, ",\"since\":\"%s\"",
-                          selgw_format_utc(rec->alert_since_ns, since));
+        KEY("since");
+        put_utc(buf, cap, len, rec->alert_since_ns);
         break;
-    }
     case SELGW_RECORD_SEAL:
         if (rec->seal_has_covers) {
-            char until[SELGW_UTC_TEXT_SIZE];
-            selgw_text_format(buf, cap, len, ",\"covers_until\":\"%s\"",
-                              selgw_format_utc(rec->seal_covers_until_ns, until));
+            KEY("covers_until");
+            put_utc(buf, cap, len, rec->seal_covers_until_ns);
         }
-        selgw_text_format(buf, cap, len, ",\"heads\":[");
+        KEY("heads");
+        selgw_text_char(buf, cap, len, '[');
         for (size_t i = 0; i < rec->seal_count; i++) {
             selgw_str chain;
             uint64_t chain_seq;
             const uint8_t *head;
             selgw_record_seal_entry(rec, i, &chain, &chain_seq, &head);
-            selgw_text_format(buf, cap, len, "%s{\"chain\":", i ? "," : "");
+            if (i)
+                selgw_text_char(buf, cap, len, ',');
+            LIT("{\"chain\":");
             put_json_str(buf, cap, len, chain);
-            selgw_text_format(buf, cap, len, ",\"chain_seq\":%llu", (unsigned long long)chain_seq);
+            KEY("chain_seq");
+            selgw_text_uint(buf, cap, len, chain_seq);
             put_hex_member(buf, cap, len, "head", head, SELGW_RECORD_HASH_BYTES);
             selgw_text_char(buf, cap, len, '}');
         }
@@ -740,10 +775,12 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         break;
     default: /* start, stop, gap, clock */
         put_next_member(buf, cap, len, "text", rec->text);
-        if (rec->type == SELGW_RECORD_GAP)
-            selgw_text_format(buf, cap, len, ",\"first\":%llu,\"last\":%llu",
-                              (unsigned long long)rec->gap_first_seq,
-                              (unsigned long long)rec->gap_last_seq);
+        if (rec->type == SELGW_RECORD_GAP) {
+            KEY("first");
+            selgw_text_uint(buf, cap, len, rec->gap_first_seq);
+            KEY("last");
+            selgw_text_uint(buf, cap, len, rec->gap_last_seq);
+        }
         if (rec->type == SELGW_RECORD_START &&
             (rec->chained || memcmp(rec->prev_seal, zero_hash, SELGW_RECORD_HASH_BYTES)))
             put_hex_member(buf, cap, len, "prev_seal", rec->prev_seal, SELGW_RECORD_HASH_BYTES);
@@ -751,61 +788,106 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
     }
 }
 
-/* "key":"value", */
-static void put_member(char *buf, size_t cap, size_t *len, const char *key, selgw_str value)
-{
-    selgw_text_format(buf, cap, len, "\"%s\":", key);
-    put_json_str(buf, cap, len, value);
-    selgw_text_char(buf, cap, len, ',');
-}
-
 /* A reading's members after "time", in the order docs/RECORD.md lists them. */
 static void put_reading_members(const selgw_record *rec, char *buf, size_t cap, size_t *len)
 {
+    /* "key": of each tag, with its quotes and colon, so that each is one copy */
     const struct {
         const char *key;
+        size_t key_len;
         selgw_str value;
     } tags[] = {
-        {"gateway", rec->gateway}, {"base", rec->base},     {"plot", rec->plot},
-        {"crop", rec->crop},       {"device", rec->device}, {"profile", rec->profile},
-        {"serial", rec->serial},   {"bus", rec->bus},
+#define TAG(key, member) {"\"" key "\":", sizeof(key) + 2, rec->member}
+        TAG("gateway", gateway), TAG("base", base),       TAG("plot", plot),     TAG("crop", crop),
+        TAG("device", device),   TAG("profile", profile), TAG("serial", serial), TAG("bus", bus),
+#undef TAG
     };
-    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        put_member(buf, cap, len, tags[i].key, tags[i].value);
-    selgw_text_format(buf, cap, len, "\"unit_id\":%d,\"households\":[", rec->unit_id);
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        selgw_text_bytes(buf, cap, len, tags[i].key, tags[i].key_len);
+        put_json_str(buf, cap, len, tags[i].value);
+        selgw_text_char(buf, cap, len, ',');
+    }
+    LIT("\"unit_id\":");
+    selgw_text_int(buf, cap, len, rec->unit_id);
+    LIT(",\"households\":[");
     for (size_t i = 0; i < rec->household_count; i++) {
         if (i)
             selgw_text_char(buf, cap, len, ',');
-        selgw_text_format(buf, cap, len, "{\"household\":");
+        LIT("{\"household\":");
         put_json_str(buf, cap, len, rec->households[i].household);
-        selgw_text_format(buf, cap, len, ",\"contract\":");
+        LIT(",\"contract\":");
         put_json_str(buf, cap, len, rec->households[i].contract);
         selgw_text_char(buf, cap, len, '}');
     }
-    selgw_text_format(buf, cap, len, "],\"status\":\"%s\"", selgw_err_token(rec->status));
+    LIT("],\"status\":\"");
+    selgw_text_str(buf, cap, len, selgw_err_token(rec->status));
+    selgw_text_char(buf, cap, len, '"');
     if (rec->status != SELGW_OK) {
-        selgw_text_format(buf, cap, len, ",\"error\":");
+        KEY("error");
         selgw_json_string(buf, cap, len, selgw_strerror(rec->status));
     }
-    if (rec->status == SELGW_ERR_EXCEPTION)
-        selgw_text_format(buf, cap, len, ",\"exception\":%d", rec->exception_code);
-    selgw_text_format(buf, cap, len, ",\"attempts\":%u,\"fields\":{", rec->attempts);
+    if (rec->status == SELGW_ERR_EXCEPTION) {
+        KEY("exception");
+        selgw_text_int(buf, cap, len, rec->exception_code);
+    }
+    KEY("attempts");
+    selgw_text_uint(buf, cap, len, rec->attempts);
+    LIT(",\"fields\":{");
     for (size_t i = 0; i < rec->field_count; i++) {
         const selgw_record_field *f = &rec->fields[i];
         if (i)
             selgw_text_char(buf, cap, len, ',');
         put_json_str(buf, cap, len, f->name);
-        selgw_text_format(buf, cap, len, ":{\"value\":");
+        LIT(":{\"value\":");
         if (f->quality == SELGW_QUALITY_READ_FAILED)
-            selgw_text_format(buf, cap, len, "null");
+            LIT("null");
         else
             selgw_json_number(buf, cap, len, f->value);
-        selgw_text_format(buf, cap, len, ",\"unit\":");
+        KEY("unit");
         put_json_str(buf, cap, len, f->unit);
-        selgw_text_format(buf, cap, len, ",\"quality\":\"%s\"}", selgw_quality_name(f->quality));
+        LIT(",\"quality\":\"");
+        selgw_text_str(buf, cap, len, selgw_quality_name(f->quality));
+        LIT("\"}");
     }
     selgw_text_char(buf, cap, len, '}');
 }
+
+static size_t record_json(const selgw_record *rec, char *buf, size_t cap, size_t *len)
+{
+    selgw_text_char(buf, cap, len, '{');
+    if (rec->seq) {
+        LIT("\"seq\":");
+        selgw_text_uint(buf, cap, len, rec->seq);
+        selgw_text_char(buf, cap, len, ',');
+    }
+    LIT("\"type\":\"");
+    selgw_text_str(buf, cap, len, type_name(rec->type));
+    LIT("\",\"time\":");
+    put_utc(buf, cap, len, rec->time_ns);
+    selgw_text_char(buf, cap, len, ',');
+    if (rec->type == SELGW_RECORD_READING) {
+        put_reading_members(rec, buf, cap, len);
+    } else {
+        LIT("\"gateway\":");
+        put_json_str(buf, cap, len, rec->gateway);
+        put_event_members(rec, buf, cap, len);
+    }
+    /* After the type's members, so that a reading's JSON begins with the reading itself
+     * whether or not it is chained. */
+    if (rec->chained) {
+        put_next_member(buf, cap, len, "chain", rec->chain);
+        KEY("chain_seq");
+        selgw_text_uint(buf, cap, len, rec->chain_seq);
+        put_hex_member(buf, cap, len, "prev", rec->prev, SELGW_RECORD_HASH_BYTES);
+    }
+    if (rec->has_hash)
+        put_hex_member(buf, cap, len, "hash", rec->hash, SELGW_RECORD_HASH_BYTES);
+    selgw_text_char(buf, cap, len, '}');
+    return *len;
+}
+
+#undef KEY
+#undef LIT
 
 size_t selgw_record_json(const selgw_record *rec, char *buf, size_t cap)
 {
@@ -814,30 +896,5 @@ size_t selgw_record_json(const selgw_record *rec, char *buf, size_t cap)
         cap = 0;
     if (cap)
         buf[0] = '\0';
-    char when[SELGW_UTC_TEXT_SIZE];
-
-    selgw_text_char(buf, cap, &len, '{');
-    if (rec->seq)
-        selgw_text_format(buf, cap, &len, "\"seq\":%llu,", (unsigned long long)rec->seq);
-    selgw_text_format(buf, cap, &len, "\"type\":\"%s\",\"time\":\"%s\",", type_name(rec->type),
-                      selgw_format_utc(rec->time_ns, when));
-    if (rec->type == SELGW_RECORD_READING) {
-        put_reading_members(rec, buf, cap, &len);
-    } else {
-        selgw_text_format(buf, cap, &len, "\"gateway\":");
-        put_json_str(buf, cap, &len, rec->gateway);
-        put_event_members(rec, buf, cap, &len);
-    }
-    /* After the type's members, so that a reading's JSON begins with the reading itself
-     * whether or not it is chained. */
-    if (rec->chained) {
-        put_next_member(buf, cap, &len, "chain", rec->chain);
-        selgw_text_format(buf, cap, &len, ",\"chain_seq\":%llu",
-                          (unsigned long long)rec->chain_seq);
-        put_hex_member(buf, cap, &len, "prev", rec->prev, SELGW_RECORD_HASH_BYTES);
-    }
-    if (rec->has_hash)
-        put_hex_member(buf, cap, &len, "hash", rec->hash, SELGW_RECORD_HASH_BYTES);
-    selgw_text_char(buf, cap, &len, '}');
-    return len;
+    return record_json(rec, buf, cap, &len);
 }

@@ -276,18 +276,30 @@ static selgw_err tcp_read(void *state, int unit_id, const selgw_read_request *rq
     if (send_all(fd, request, sizeof request, link->response_timeout_ms) == -1)
         return translate_errno(errno, exception_code);
 
+    /* Each receive takes whatever has come, up to a whole ADU, rather than only the bytes
+     * the framing asks for next (header, function and count, data): a reply arrives in one
+     * segment, and reading it in three pieces cost two more poll and recv calls per poll
+     * (docs/BENCHMARKS.md). The framing then walks over what was received exactly as it
+     * walked over the pieces: `framed` steps through the lengths it asks for, and the
+     * reply is judged at the same length as before. Bytes received after the reply are
+     * dropped: they are what discard_input would have flushed before the next request. */
     uint8_t reply[SELGW_MODBUS_TCP_MAX_ADU];
-    size_t have = 0, wanted;
+    size_t framed = 0, received = 0, wanted;
     int wait_ms = link->response_timeout_ms;
-    while ((wanted = selgw_modbus_tcp_reply_wanted(reply, have, &sent)) > have) {
-        ssize_t n = receive_some(fd, reply + have, wanted - have, wait_ms);
+    while ((wanted = selgw_modbus_tcp_reply_wanted(reply, framed, &sent)) > framed) {
+        if (wanted <= received) {
+            framed = wanted;
+            continue;
+        }
+        ssize_t n = receive_some(fd, reply + received, sizeof reply - received, wait_ms);
         if (n < 0)
             return translate_errno(errno, exception_code);
-        have += (size_t)n;
+        received += (size_t)n;
+        framed = received < wanted ? received : wanted;
         wait_ms = link->byte_timeout_ms;
     }
-    trace(link, false, reply, have);
-    return selgw_modbus_decode_tcp_reply(reply, have, &sent, regs, bits, exception_code, why,
+    trace(link, false, reply, framed);
+    return selgw_modbus_decode_tcp_reply(reply, framed, &sent, regs, bits, exception_code, why,
                                          why_cap);
 }
 

@@ -1,18 +1,20 @@
 /* selgw: the MQTT sink (libmosquitto 2.0). See mqtt_sink.h for the contract and docs/MQTT.md
  * for topics, delivery guarantees and the choices made here.
  *
- * One thread per sink owns the libmosquitto client and drives it with mosquitto_loop()
- * itself (not mosquitto_loop_start), so that it sees every failure the library reports
+ * One thread per sink owns the libmosquitto client and drives it itself (client_loop: the
+ * work of mosquitto_loop(), not mosquitto_loop_start), so that it sees every failure the
+ * library reports
  * and decides what to do: reconnect with backoff, or throw the client away and build a
  * new one when the library would give up (TLS, authentication, name lookup, protocol).
  * All the sink's delivery state (window, cursor, client) is touched only by that thread;
- * the libmosquitto callbacks run inside mosquitto_loop() on the same thread. Only the stop
+ * the libmosquitto callbacks run inside client_loop() on the same thread. Only the stop
  * request and the statistics are shared, under `lock`. */
 #include "sinks/mqtt_sink.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,12 +27,17 @@
 #include "base/worker.h"
 
 enum {
-    LOOP_WAIT_MS = 50,         /* longest one mosquitto_loop() waits: latency of new records */
-    PERSIST_INTERVAL_MS = 200, /* cursor persisted at most this often ... */
-    PERSIST_EVERY_ACKS = 100,  /* ... or after this many acknowledgements */
-    STOP_DRAIN_MS = 2000,      /* at stop, how long to wait for the window's acknowledgements */
-    STOP_STATUS_MS = 500,      /* at stop, how long to wait for "offline" to be acknowledged */
-    JOURNAL_RETRY_MS = 1000,   /* pause after the journal failed to give a record */
+    LOOP_WAIT_MS = 50, /* longest one client_loop() waits: latency of new records */
+    /* The cursor is persisted (a durable save: fdatasync and a directory fsync) at most
+     * every PERSIST_INTERVAL_MS, or sooner after PERSIST_EVERY_ACKS acknowledgements (a
+     * backlog drained fast), and at stop. At 50 messages a second saving it every 200 ms
+     * cost more system calls than publishing (docs/BENCHMARKS.md); what a crash can make
+     * the sink publish again is bounded by these two. */
+    PERSIST_INTERVAL_MS = 5000,
+    PERSIST_EVERY_ACKS = 10000,
+    STOP_DRAIN_MS = 2000,    /* at stop, how long to wait for the window's acknowledgements */
+    STOP_STATUS_MS = 500,    /* at stop, how long to wait for "offline" to be acknowledged */
+    JOURNAL_RETRY_MS = 1000, /* pause after the journal failed to give a record */
     CONNECT_TIMEOUT_MIN_MS = 30000, /* a connection attempt without CONNACK is abandoned */
     STALL_MIN_MS = 60000,           /* connected, messages in flight, no acknowledgement at all */
     REFUSAL_REPORT_MS = 60000,      /* refusals after the first are summed up this often */
@@ -366,7 +373,7 @@ static void refusal_note(selgw_mqtt_sink *s, uint64_t seq, const char *why)
         refusal_report(s);
 }
 
-/* ---- libmosquitto callbacks (run inside mosquitto_loop on the sink thread) ------------- */
+/* ---- libmosquitto callbacks (run inside client_loop on the sink thread) ----------------- */
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
@@ -512,7 +519,13 @@ static selgw_err client_create(selgw_mqtt_sink *s, char *why, size_t why_cap)
     mosquitto_connect_v5_callback_set(mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(mosq, on_publish);
-    mosquitto_log_callback_set(mosq, on_library_log);
+    /* libmosquitto formats each of its messages (two per record: PUBLISH sent, PUBACK
+     * received) with vsnprintf into a malloc'd buffer whenever a callback is set, and
+     * only debug logging shows them: without it the callback cost a tenth of the
+     * gateway's instructions for nothing (docs/BENCHMARKS.md). The level is set once at
+     * start, before any client is made. */
+    if (selgw_log_enabled(SELGW_LOG_DEBUG))
+        mosquitto_log_callback_set(mosq, on_library_log);
     s->mosq = mosq;
     s->connect_called = false;
     return SELGW_OK;
@@ -832,6 +845,38 @@ static void link_check_timeouts(selgw_mqtt_sink *s)
     }
 }
 
+/* One round of the client's I/O: what mosquitto_loop() does (wait for the socket, read,
+ * write what is queued, keepalive), through libmosquitto's functions for an event loop of
+ * one's own. mosquitto_loop() also waits on a socketpair into which every publish writes a
+ * byte, to wake a loop running on another thread, and reads that byte back, one per round:
+ * on this thread, which publishes itself and whose publish writes to the socket at once,
+ * that was one more read and often one more round per message (docs/BENCHMARKS.md). The
+ * socketpair is non-blocking: once full, libmosquitto's writes to it fail and are ignored.
+ * Returns a libmosquitto error as mosquitto_loop() does. */
+static int client_loop(selgw_mqtt_sink *s, int wait_ms)
+{
+    int fd = mosquitto_socket(s->mosq);
+    if (fd < 0)
+        return MOSQ_ERR_NO_CONN;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (mosquitto_want_write(s->mosq))
+        pfd.events |= POLLOUT;
+    int n = poll(&pfd, 1, wait_ms);
+    if (n < 0)
+        return errno == EINTR ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ERRNO;
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+        int rc = mosquitto_loop_read(s->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(s->mosq) < 0)
+            return rc;
+    }
+    if ((pfd.revents & POLLOUT) && mosquitto_want_write(s->mosq)) {
+        int rc = mosquitto_loop_write(s->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(s->mosq) < 0)
+            return rc;
+    }
+    return mosquitto_loop_misc(s->mosq);
+}
+
 /* Stop: publish nothing new, give the window a moment to be acknowledged, persist the
  * cursor, say "offline" (a clean disconnect does not fire the will), disconnect. */
 static void link_shutdown(selgw_mqtt_sink *s)
@@ -839,7 +884,7 @@ static void link_shutdown(selgw_mqtt_sink *s)
     if (s->mosq && s->link == LINK_UP) {
         int64_t deadline = selgw_mono_ns() + STOP_DRAIN_MS * SELGW_NS_PER_MS;
         while (s->window_count > 0 && s->link == LINK_UP && selgw_mono_ns() < deadline) {
-            int rc = mosquitto_loop(s->mosq, LOOP_WAIT_MS, 1);
+            int rc = client_loop(s, LOOP_WAIT_MS);
             if (rc != MOSQ_ERR_SUCCESS || s->dropped)
                 s->link = LINK_IDLE;
         }
@@ -850,7 +895,7 @@ static void link_shutdown(selgw_mqtt_sink *s)
                                        (int)strlen(STATUS_OFFLINE), STATUS_OFFLINE, 1, true);
             deadline = selgw_mono_ns() + STOP_STATUS_MS * SELGW_NS_PER_MS;
             while (rc == MOSQ_ERR_SUCCESS && !s->status_acked && selgw_mono_ns() < deadline) {
-                rc = mosquitto_loop(s->mosq, LOOP_WAIT_MS, 1);
+                rc = client_loop(s, LOOP_WAIT_MS);
                 if (s->dropped)
                     break;
             }
@@ -858,7 +903,7 @@ static void link_shutdown(selgw_mqtt_sink *s)
             if (mosquitto_disconnect(s->mosq) == MOSQ_ERR_SUCCESS) {
                 /* Let the DISCONNECT go out and the broker close its side. */
                 for (int i = 0; i < 10; i++)
-                    if (mosquitto_loop(s->mosq, LOOP_WAIT_MS, 1) != MOSQ_ERR_SUCCESS)
+                    if (client_loop(s, LOOP_WAIT_MS) != MOSQ_ERR_SUCCESS)
                         break;
             }
         }
@@ -913,7 +958,7 @@ static void sink_thread(void *arg)
             continue;
         }
         window_feed(s);
-        int rc = mosquitto_loop(s->mosq, LOOP_WAIT_MS, 1);
+        int rc = client_loop(s, LOOP_WAIT_MS);
         int saved_errno = errno;
         if (rc != MOSQ_ERR_SUCCESS)
             link_failed(s, rc, saved_errno);
