@@ -801,15 +801,43 @@ static void delivery_thread(void *arg)
 
 /* ---- public ---------------------------------------------------------------------------- */
 
+/* The defaults are the config's (its one table of keys, as docs/CONFIG.md lists them),
+ * applied when it is loaded; a config built by hand must be as complete. */
+const char *selgw_mqtt_delivery_config_problem(const selgw_mqtt_config *cfg)
+{
+    if (!cfg->host || !cfg->host[0])
+        return "host is missing";
+    if (!cfg->client_id)
+        return "client_id is missing";
+    if (cfg->port < 1 || cfg->port > 65535)
+        return "port is outside 1..65535";
+    if (cfg->max_inflight < 1 || cfg->max_inflight > 65535)
+        return "max_inflight is outside 1..65535";
+    if (cfg->keepalive_s < 1 || cfg->keepalive_s > 65535)
+        return "keepalive is outside 1..65535 s";
+    if (cfg->reconnect_min_ms < 1 || cfg->reconnect_min_ms > cfg->reconnect_max_ms)
+        return "reconnect_min_ms must be positive and <= reconnect_max_ms";
+    if ((cfg->cert_file != NULL) != (cfg->key_file != NULL))
+        return "cert_file and key_file go together";
+    if (cfg->cert_file && !cfg->ca_file)
+        return "a client certificate needs ca_file (TLS)";
+    return NULL;
+}
+
 selgw_err selgw_mqtt_delivery_new(const selgw_mqtt_delivery_options *opts, selgw_journal *journal,
                                   selgw_mqtt_delivery **out)
 {
     if (!out)
         return SELGW_ERR_INVALID;
     *out = NULL;
-    if (!opts || !opts->cfg || !opts->hooks.publish_record || !opts->cursor_name ||
-        !opts->label || !opts->what || !journal || opts->cfg->max_inflight < 1)
+    if (!opts || !opts->cfg || !opts->hooks.publish_record || !opts->cursor_name || !opts->label ||
+        !opts->what || !journal)
         return SELGW_ERR_INVALID;
+    const char *problem = selgw_mqtt_delivery_config_problem(opts->cfg);
+    if (problem) {
+        selgw_log(SELGW_LOG_ERROR, "%s: %s", opts->label, problem);
+        return SELGW_ERR_INVALID;
+    }
     const selgw_mqtt_config *cfg = opts->cfg;
     pthread_once(&lib_once, lib_init);
 

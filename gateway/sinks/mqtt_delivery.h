@@ -55,7 +55,7 @@ typedef struct selgw_mqtt_delivery_hooks {
 
 typedef struct selgw_mqtt_delivery_options {
     const selgw_mqtt_config *cfg; /* server, client id, credentials, TLS, keepalive, window,
-                                   * backoff; checked by the sink; copied */
+                                   * backoff; copied */
     int protocol;                 /* 311 or 5 */
     int qos;                      /* 0, 1 or 2 */
     const char *cursor_name;      /* the journal cursor it reads from and advances */
@@ -65,6 +65,10 @@ typedef struct selgw_mqtt_delivery_options {
     selgw_mqtt_delivery_hooks hooks;
     void *owner; /* the hooks' first argument */
 } selgw_mqtt_delivery_options;
+
+/* What is wrong with the part of cfg the delivery uses (server, client id, window,
+ * keepalive, backoff, TLS files), NULL when nothing; a sink checks its own part. Pure. */
+const char *selgw_mqtt_delivery_config_problem(const selgw_mqtt_config *cfg);
 
 /* Builds the client once, so that bad TLS files or credentials are reported now (logged
  * with the label), not only in the thread's log. */

@@ -146,8 +146,8 @@ static int configure_client(void *owner, struct mosquitto *mosq, const char **st
 {
     selgw_mqtt_sink *s = owner;
     *step = "will";
-    return mosquitto_will_set(mosq, s->status_topic, (int)strlen(STATUS_OFFLINE), STATUS_OFFLINE,
-                              1, true);
+    return mosquitto_will_set(mosq, s->status_topic, (int)strlen(STATUS_OFFLINE), STATUS_OFFLINE, 1,
+                              true);
 }
 
 static void connected(void *owner, struct mosquitto *mosq)
@@ -226,36 +226,27 @@ static selgw_mqtt_publish_result publish_record(void *owner, selgw_mqtt_delivery
 
 /* The defaults are the config's (its one table of keys, as docs/CONFIG.md lists them),
  * applied when it is loaded; a config built by hand must be as complete. */
+static const char *own_config_problem(const selgw_mqtt_config *cfg, const char *gateway_id)
+{
+    if (!cfg->topic_prefix)
+        return "topic_prefix is missing";
+    if (cfg->protocol != 311 && cfg->protocol != 5)
+        return "protocol must be 311 or 5";
+    if (cfg->qos < 0 || cfg->qos > 2)
+        return "qos must be 0, 1 or 2";
+    if (!gateway_id || !topic_level_ok(gateway_id, strlen(gateway_id)))
+        return "the gateway id cannot be a topic level";
+    if (!topic_prefix_ok(cfg->topic_prefix))
+        return "topic_prefix must not be empty, begin with '$' or '/', end with '/', or "
+               "contain '+' or '#'";
+    return NULL;
+}
+
 static selgw_err config_check(const selgw_mqtt_config *cfg, const char *gateway_id)
 {
-    const char *problem = NULL;
-    if (!cfg->host || !cfg->host[0])
-        problem = "host is missing";
-    else if (!cfg->topic_prefix)
-        problem = "topic_prefix is missing";
-    else if (!cfg->client_id)
-        problem = "client_id is missing";
-    else if (cfg->port < 1 || cfg->port > 65535)
-        problem = "port is outside 1..65535";
-    else if (cfg->protocol != 311 && cfg->protocol != 5)
-        problem = "protocol must be 311 or 5";
-    else if (cfg->qos < 0 || cfg->qos > 2)
-        problem = "qos must be 0, 1 or 2";
-    else if (cfg->max_inflight < 1 || cfg->max_inflight > 65535)
-        problem = "max_inflight is outside 1..65535";
-    else if (cfg->keepalive_s < 1 || cfg->keepalive_s > 65535)
-        problem = "keepalive is outside 1..65535 s";
-    else if (cfg->reconnect_min_ms < 1 || cfg->reconnect_min_ms > cfg->reconnect_max_ms)
-        problem = "reconnect_min_ms must be positive and <= reconnect_max_ms";
-    else if ((cfg->cert_file != NULL) != (cfg->key_file != NULL))
-        problem = "cert_file and key_file go together";
-    else if (cfg->cert_file && !cfg->ca_file)
-        problem = "a client certificate needs ca_file (TLS)";
-    else if (!gateway_id || !topic_level_ok(gateway_id, strlen(gateway_id)))
-        problem = "the gateway id cannot be a topic level";
-    else if (!topic_prefix_ok(cfg->topic_prefix))
-        problem = "topic_prefix must not be empty, begin with '$' or '/', end with '/', or "
-                  "contain '+' or '#'";
+    const char *problem = selgw_mqtt_delivery_config_problem(cfg);
+    if (!problem)
+        problem = own_config_problem(cfg, gateway_id);
     if (problem) {
         selgw_log(SELGW_LOG_ERROR, "mqtt sink: %s", problem);
         return SELGW_ERR_INVALID;
@@ -352,13 +343,7 @@ void selgw_mqtt_sink_free(selgw_mqtt_sink *s)
 
 void selgw_mqtt_sink_stats(selgw_mqtt_sink *s, selgw_sink_stats *out)
 {
-    if (!out)
-        return;
-    if (!s) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    selgw_mqtt_delivery_stats(s->delivery, out);
+    selgw_mqtt_delivery_stats(s ? s->delivery : NULL, out);
 }
 
 /* ---- as a sink of the gateway -------------------------------------------------------- */

@@ -51,31 +51,23 @@ static selgw_mqtt_publish_result publish_record(void *owner, selgw_mqtt_delivery
 
 /* ---- public -------------------------------------------------------------------------------- */
 
+static const char *own_config_problem(const selgw_mqtt_config *cfg, const char *gateway_id,
+                                      char *topic, size_t topic_cap)
+{
+    if (selgw_uplink_topic(cfg->topic_prefix, gateway_id, topic, topic_cap) == 0 ||
+        strlen(topic) >= topic_cap - 1)
+        return "topic_prefix and the gateway id do not make a topic";
+    if (mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
+        return "topic_prefix is not valid UTF-8";
+    return NULL;
+}
+
 static selgw_err config_check(const selgw_mqtt_config *cfg, const char *gateway_id, char *topic,
                               size_t topic_cap)
 {
-    const char *problem = NULL;
-    if (!cfg->host || !cfg->host[0])
-        problem = "host is missing";
-    else if (!cfg->client_id)
-        problem = "client_id is missing";
-    else if (cfg->port < 1 || cfg->port > 65535)
-        problem = "port is outside 1..65535";
-    else if (cfg->max_inflight < 1 || cfg->max_inflight > 65535)
-        problem = "max_inflight is outside 1..65535";
-    else if (cfg->keepalive_s < 1 || cfg->keepalive_s > 65535)
-        problem = "keepalive is outside 1..65535 s";
-    else if (cfg->reconnect_min_ms < 1 || cfg->reconnect_min_ms > cfg->reconnect_max_ms)
-        problem = "reconnect min must be positive and <= max";
-    else if ((cfg->cert_file != NULL) != (cfg->key_file != NULL))
-        problem = "cert_file and key_file go together";
-    else if (cfg->cert_file && !cfg->ca_file)
-        problem = "a client certificate needs ca_file (TLS)";
-    else if (selgw_uplink_topic(cfg->topic_prefix, gateway_id, topic, topic_cap) == 0 ||
-             strlen(topic) >= topic_cap - 1)
-        problem = "topic_prefix and the gateway id do not make a topic";
-    else if (mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
-        problem = "topic_prefix is not valid UTF-8";
+    const char *problem = selgw_mqtt_delivery_config_problem(cfg);
+    if (!problem)
+        problem = own_config_problem(cfg, gateway_id, topic, topic_cap);
     if (problem) {
         selgw_log(SELGW_LOG_ERROR, "evidence uplink: %s", problem);
         return SELGW_ERR_INVALID;
@@ -148,13 +140,7 @@ void selgw_uplink_sink_free(selgw_uplink_sink *s)
 
 void selgw_uplink_sink_stats(selgw_uplink_sink *s, selgw_sink_stats *out)
 {
-    if (!out)
-        return;
-    if (!s) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    selgw_mqtt_delivery_stats(s->delivery, out);
+    selgw_mqtt_delivery_stats(s ? s->delivery : NULL, out);
 }
 
 /* ---- as a sink of the gateway -------------------------------------------------------------- */
