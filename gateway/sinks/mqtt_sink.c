@@ -9,7 +9,6 @@
  * the record and buffers are touched only there. */
 #include "sinks/mqtt_sink.h"
 
-#include <limits.h>
 #include <mosquitto.h>
 #include <stdbool.h>
 #include <stdio.h>
