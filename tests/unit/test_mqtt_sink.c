@@ -11,6 +11,7 @@
 
 #include "journal/journal.h"
 #include "journal/record.h"
+#include "sinks/mqtt_delivery.h"
 #include "sinks/mqtt_sink.h"
 #include "test_farm.h"
 #include "test_sink_configs.h"
@@ -186,6 +187,33 @@ static void test_new_rejects_bad_config(void **state)
     test_scratch_journal_close(&j);
 }
 
+/* The part of the config both the MQTT sink and the evidence uplink deliver with. */
+static void test_delivery_config_problem(void **state)
+{
+    (void)state;
+    selgw_mqtt_config cfg = test_mqtt_config(1883, 5);
+    assert_null(selgw_mqtt_delivery_config_problem(&cfg));
+    cfg.host = "";
+    assert_string_equal(selgw_mqtt_delivery_config_problem(&cfg), "host is missing");
+    cfg = test_mqtt_config(1883, 5);
+    cfg.max_inflight = 0;
+    assert_string_equal(selgw_mqtt_delivery_config_problem(&cfg),
+                        "max_inflight is outside 1..65535");
+    cfg = test_mqtt_config(1883, 5);
+    cfg.reconnect_min_ms = cfg.reconnect_max_ms + 1;
+    assert_string_equal(selgw_mqtt_delivery_config_problem(&cfg),
+                        "reconnect_min_ms must be positive and <= reconnect_max_ms");
+    cfg = test_mqtt_config(1883, 5);
+    cfg.cert_file = "client.pem";
+    assert_string_equal(selgw_mqtt_delivery_config_problem(&cfg),
+                        "cert_file and key_file go together");
+    cfg.key_file = "client.key";
+    assert_string_equal(selgw_mqtt_delivery_config_problem(&cfg),
+                        "a client certificate needs ca_file (TLS)");
+    cfg.ca_file = "ca.pem";
+    assert_null(selgw_mqtt_delivery_config_problem(&cfg));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_topic_truncates_like_snprintf),
         cmocka_unit_test(test_topic_rejects_wildcards_and_empty_levels),
         cmocka_unit_test(test_new_rejects_bad_config),
+        cmocka_unit_test(test_delivery_config_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
