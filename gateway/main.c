@@ -575,6 +575,7 @@ typedef struct export_job {
     int64_t from_ns, to_ns;  /* a plot's period */
     int64_t needs_seal_ns;   /* what a closing seal must cover: to_ns, or a lot's last record */
     uint8_t hash[SELGW_BUNDLE_HASH_BYTES];
+    selgw_lot *lot;          /* a lot once exported: what its label shows */
 } export_job;
 
 static selgw_err export_once(export_job *job, char *why, size_t why_cap)
@@ -584,7 +585,7 @@ static selgw_err export_once(export_job *job, char *why, size_t why_cap)
     if (opt->lot) {
         job->needs_seal_ns = 0;
         return selgw_evidence_export_lot(job->cfg, opt->lot, opt->output, !opt->plain, job->hash,
-                                         &job->needs_seal_ns, why, why_cap);
+                                         &job->needs_seal_ns, &job->lot, why, why_cap);
     }
     job->needs_seal_ns = job->to_ns;
     return selgw_evidence_export(job->cfg, opt->plot, job->from_ns, job->to_ns, opt->output,
@@ -634,26 +635,10 @@ static selgw_err write_text_file(FILE *f, void *ctx)
 
 /* The lot's QR label: the code (the lot id, the bundle's hash, the product's lot_url) as an
  * SVG, with the lot id and the hash written under it for people. */
-static bool write_qr_label(const selgw_config *cfg, const char *lot_id, const char *hash_text,
-                           const char *path)
+static bool write_qr_label(const selgw_lot *lot, const char *hash_text, const char *path)
 {
-    selgw_lot_record *records = NULL;
-    size_t count = 0;
-    char why[512] = "";
-    selgw_lot *lot = NULL;
-    if (selgw_lot_records(cfg, lot_id, &records, &count, why, sizeof why) != SELGW_OK ||
-        !count ||
-        selgw_lot_parse(records[0].text, strlen(records[0].text), &lot, why, sizeof why) !=
-            SELGW_OK) {
-        fprintf(stderr, "selgw export: the QR label: lot %s cannot be read again: %s\n", lot_id,
-                why[0] ? why : "not found");
-        selgw_lot_records_free(records, count);
-        return false;
-    }
-    selgw_lot_records_free(records, count);
     char *text = selgw_lot_qr_text(lot->lot, hash_text, lot->url);
     char *svg = text ? selgw_qr_label_svg(text, lot->lot, lot->product, hash_text) : NULL;
-    selgw_lot_free(lot);
     bool ok = svg && selgw_durable_replace(path, 0644, write_text_file, svg) == SELGW_OK;
     if (!ok)
         fprintf(stderr, "selgw export: the QR label %s: %s\n", path,
@@ -792,8 +777,9 @@ static int cmd_export(const command_options *options)
                 opt->plain ? "" : " (gzip)");
         printf("bundle hash: %s\n", text);
         if (opt->qr)
-            label_ok = write_qr_label(cfg, opt->lot, text, opt->qr);
+            label_ok = write_qr_label(job.lot, text, opt->qr);
     }
+    selgw_lot_free(job.lot);
     selgw_config_free(cfg);
     return err == SELGW_OK && label_ok ? 0 : 1;
 }

@@ -53,10 +53,14 @@ selgw_err selgw_evidence_export_source(const selgw_record_source *src, const cha
  * the lot is not journaled (`why` says if it is still queued). Written and hashed as
  * selgw_evidence_export writes and hashes a plot bundle. SELGW_ERR_AGAIN when no seal closes
  * a plot's period yet; *needs_seal_ns (unless NULL; set it to 0 before) is then the instant a
- * seal must cover (the latest of the lot's records). */
+ * seal must cover (the latest of the lot's records). On SELGW_OK, *lot (unless NULL) is the
+ * lot as read from its record (selgw_lot_free it), so that the caller (its QR label) need
+ * not read the journal for it again. */
+struct selgw_lot;
 selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
                                     const char *out_path, bool compress, uint8_t hash[32],
-                                    int64_t *needs_seal_ns, char *why, size_t why_cap);
+                                    int64_t *needs_seal_ns, struct selgw_lot **lot, char *why,
+                                    size_t why_cap);
 
 /* The LOT records of a lot: from the journal and the plot chain log (each once). */
 typedef struct selgw_lot_record {

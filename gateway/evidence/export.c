@@ -918,8 +918,11 @@ static selgw_err put_section(FILE *out, const char *plot, FILE *section, char *w
 
 selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
                                     const char *out_path, bool compress, uint8_t hash[32],
-                                    int64_t *needs_seal_ns, char *why, size_t why_cap)
+                                    int64_t *needs_seal_ns, selgw_lot **lot_out, char *why,
+                                    size_t why_cap)
 {
+    if (lot_out)
+        *lot_out = NULL;
     if (why && why_cap)
         why[0] = '\0';
     uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
@@ -1012,7 +1015,10 @@ selgw_err selgw_evidence_export_lot(const selgw_config *cfg, const char *lot_id,
         if (err == SELGW_OK)
             err = closed;
     }
-    selgw_lot_free(lot);
+    if (err == SELGW_OK && lot_out)
+        *lot_out = lot;
+    else
+        selgw_lot_free(lot);
     selgw_lot_records_free(records, count);
     return err;
 }
