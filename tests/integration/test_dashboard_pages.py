@@ -28,7 +28,6 @@ scripts/setup.sh installs them and CI runs this test."""
 import datetime
 import json
 import os
-import shutil
 import sys
 import time
 import unittest
@@ -39,23 +38,15 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
+from browser import HAVE_BROWSER, SKIP_REASON  # noqa: E402
+import browser  # noqa: E402
+
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    HAVE_SELENIUM = True
 except ImportError:  # pragma: no cover
-    HAVE_SELENIUM = False
+    pass  # the tests are skipped (HAVE_BROWSER)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HAVE_BROWSER = HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER,
-                                                                             os.X_OK)
-SKIP_REASON = ("needs Debian's chromium, chromium-driver and python3-selenium "
-               "(scripts/setup.sh installs them)")
-
-BUILD_DIR = os.environ.get("SELGW_BUILD_DIR") or os.path.join(h.SOURCE_DIR, "build")
-ARTIFACTS = os.path.join(BUILD_DIR, "test-artifacts", "dashboard")
+ARTIFACTS = browser.artifacts("dashboard")
 
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
@@ -109,7 +100,6 @@ class DashboardPages(unittest.TestCase):
         import servers
         h.check_binaries()
         cls.dir = h.tempdir("dashboard")
-        os.makedirs(ARTIFACTS, exist_ok=True)
         cls.broker = servers.Mosquitto(cls.dir)
         sim_port = h.free_port()
         cls.http_port = h.free_port()
@@ -155,17 +145,7 @@ class DashboardPages(unittest.TestCase):
 
     @classmethod
     def browser(cls):
-        o = webdriver.ChromeOptions()
-        o.binary_location = CHROMIUM
-        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--hide-scrollbars", "--no-first-run", "--lang=zh-CN",
-                  f"--user-data-dir={os.path.join(cls.dir, 'chromium')}"):
-            o.add_argument(a)
-        o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
-        d.set_page_load_timeout(h.scaled(30))
-        d.set_window_size(1300, 1000)
-        return d
+        return browser.chrome(os.path.join(cls.dir, "chromium"), (1300, 1000), "--lang=zh-CN")
 
     @classmethod
     def tearDownClass(cls):
@@ -182,7 +162,7 @@ class DashboardPages(unittest.TestCase):
         return self.driver.execute_script(script, *args)
 
     def console_errors(self):
-        return [e for e in self.driver.get_log("browser") if e.get("level") == "SEVERE"]
+        return browser.console_errors(self.driver)
 
     def load(self, path, lang, size, charts=False):
         """Loads path with ?lang=..., waits until the page drew its data (and its charts),

@@ -18,24 +18,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser  # noqa: E402
 import bundle as bundle_file  # noqa: E402
 import harness as h  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ZBARIMG = shutil.which("zbarimg")
-BUILD_DIR = os.environ.get("SELGW_BUILD_DIR") or os.path.join(h.SOURCE_DIR, "build")
-ARTIFACTS = os.path.join(BUILD_DIR, "test-artifacts", "lot")
-
-
-def screenshot(page, png, size):
-    """A page (file) rendered by headless Chromium into png; False without Chromium."""
-    if not os.access(CHROMIUM, os.X_OK):
-        return False
-    subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--hide-scrollbars", "--window-size=%d,%d" % size,
-                    "--screenshot=" + png, "file://" + page],
-                   capture_output=True, timeout=120)
-    return os.path.exists(png)
+ARTIFACTS = browser.artifacts("lot")
+screenshot = browser.screenshot
 
 
 PRODUCTS = """
@@ -169,7 +158,6 @@ class Lot(unittest.TestCase):
 
 
         # exported at once: the gateway is asked for a seal
-        os.makedirs(ARTIFACTS, exist_ok=True)
         bundle = os.path.join(self.dir, "ZY-1.lot.gz")
         label = os.path.join(ARTIFACTS, "ZY-1-label.svg")
         res = h.selgw("export", "-c", self.cfg_path, "--lot", "ZY-1", "-o", bundle, "--qr", label,

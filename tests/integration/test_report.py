@@ -38,25 +38,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bundle  # noqa: E402
 import harness as h  # noqa: E402
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    HAVE_SELENIUM = True
-except ImportError:  # pragma: no cover
-    HAVE_SELENIUM = False
+from browser import HAVE_BROWSER, SKIP_REASON  # noqa: E402
+import browser  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HAVE_BROWSER = HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER,
-                                                                             os.X_OK)
-SKIP_REASON = ("needs Debian's chromium, chromium-driver and python3-selenium "
-               "(scripts/setup.sh installs them)")
+try:
+    from selenium.webdriver.common.by import By
+except ImportError:  # pragma: no cover
+    pass  # the tests are skipped (HAVE_BROWSER)
 ZBARIMG = shutil.which("zbarimg")
 
-BUILD_DIR = os.environ.get("SELGW_BUILD_DIR") or os.path.join(h.SOURCE_DIR, "build")
-ARTIFACTS = os.path.join(BUILD_DIR, "test-artifacts", "report")
-QR_SVG = os.environ.get("SELGW_QR_SVG") or os.path.join(BUILD_DIR, "tests", "qr_svg")
+ARTIFACTS = browser.artifacts("report")
+QR_SVG = os.environ.get("SELGW_QR_SVG") or os.path.join(browser.BUILD_DIR, "tests", "qr_svg")
 
 NOTE = '<b id="bold">Se</b> 0.62 mg/kg & "NY/T 600"'
 LAB_REF = "LAB-2026-0412"
@@ -105,7 +97,6 @@ class Report(unittest.TestCase):
     def setUpClass(cls):
         h.check_binaries()
         cls.dir = h.tempdir("report")
-        os.makedirs(ARTIFACTS, exist_ok=True)
         key = os.path.join(cls.dir, "gateway.key")
         res = h.selgw("keygen", key)
         assert res.returncode == 0, res.describe()
@@ -168,17 +159,7 @@ class Report(unittest.TestCase):
 
     @classmethod
     def browser(cls):
-        o = webdriver.ChromeOptions()
-        o.binary_location = CHROMIUM
-        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--hide-scrollbars", "--no-first-run",
-                  f"--user-data-dir={os.path.join(cls.dir, 'chromium')}"):
-            o.add_argument(a)
-        o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
-        d.set_page_load_timeout(h.scaled(30))
-        d.set_window_size(1100, 900)
-        return d
+        return browser.chrome(os.path.join(cls.dir, "chromium"), (1100, 900))
 
     @classmethod
     def tearDownClass(cls):
@@ -205,7 +186,7 @@ class Report(unittest.TestCase):
         errors."""
         self.driver.get_log("browser")
         self.driver.get("file://" + path)
-        errors = [e for e in self.driver.get_log("browser") if e.get("level") == "SEVERE"]
+        errors = browser.console_errors(self.driver)
         height = self.js("return Math.ceil(document.documentElement.scrollHeight)")
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": 1100, "height": max(900, min(height, 16000)), "deviceScaleFactor": 1,
