@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "sinks/mqtt_delivery.h"
+#include "sinks/mqtt_topic.h"
 
 enum {
     /* The cursor is persisted (a durable save: fdatasync and a directory fsync) at most
@@ -48,28 +49,6 @@ struct selgw_mqtt_sink {
 
 /* ---- topic ---------------------------------------------------------------------------- */
 
-/* One topic level taken from a record: an id. Never empty and free of the characters that
- * would change the topic's structure or make it a filter. */
-static bool topic_level_ok(const char *p, size_t len)
-{
-    if (!p || len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (p[i] == '/' || p[i] == '+' || p[i] == '#' || p[i] == '\0')
-            return false;
-    return true;
-}
-
-/* The operator's prefix may have several levels ("farm/selgw") but no wildcard, no empty
- * first or last level, and no leading '$' (topics the broker reserves, like $SYS). */
-static bool topic_prefix_ok(const char *prefix)
-{
-    size_t len = prefix ? strlen(prefix) : 0;
-    if (len == 0 || prefix[0] == '$' || prefix[0] == '/' || prefix[len - 1] == '/')
-        return false;
-    return strpbrk(prefix, "+#") == NULL;
-}
-
 static void topic_put(char *buf, size_t cap, size_t *len, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++, (*len)++)
@@ -79,7 +58,7 @@ static void topic_put(char *buf, size_t cap, size_t *len, const char *p, size_t 
 
 size_t selgw_mqtt_topic(const char *prefix, const selgw_record *rec, char *buf, size_t cap)
 {
-    if (!rec || !topic_prefix_ok(prefix))
+    if (!rec || !selgw_mqtt_topic_prefix_ok(prefix))
         return 0;
     selgw_str levels[3];
     size_t level_count;
@@ -105,7 +84,7 @@ size_t selgw_mqtt_topic(const char *prefix, const selgw_record *rec, char *buf, 
         level_count = 2;
     }
     for (size_t i = 0; i < level_count; i++)
-        if (!topic_level_ok(use[i].ptr, use[i].len))
+        if (!selgw_mqtt_topic_level_ok(use[i].ptr, use[i].len))
             return 0;
     size_t len = 0;
     topic_put(buf, cap, &len, prefix, strlen(prefix));
@@ -233,9 +212,9 @@ static const char *own_config_problem(const selgw_mqtt_config *cfg, const char *
         return "protocol must be 311 or 5";
     if (cfg->qos < 0 || cfg->qos > 2)
         return "qos must be 0, 1 or 2";
-    if (!gateway_id || !topic_level_ok(gateway_id, strlen(gateway_id)))
+    if (!gateway_id || !selgw_mqtt_topic_level_ok(gateway_id, strlen(gateway_id)))
         return "the gateway id cannot be a topic level";
-    if (!topic_prefix_ok(cfg->topic_prefix))
+    if (!selgw_mqtt_topic_prefix_ok(cfg->topic_prefix))
         return "topic_prefix must not be empty, begin with '$' or '/', end with '/', or "
                "contain '+' or '#'";
     return NULL;

@@ -6,26 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool level_ok(const char *p, size_t len)
-{
-    if (!p || len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (p[i] == '/' || p[i] == '+' || p[i] == '#' || p[i] == '\0')
-            return false;
-    return true;
-}
-
-/* As the MQTT sink's: several levels allowed, no wildcard, nothing the broker reserves. */
-static bool prefix_ok(const char *prefix)
-{
-    size_t len = prefix ? strlen(prefix) : 0;
-    if (len == 0 || prefix[0] == '$' || prefix[0] == '/' || prefix[len - 1] == '/')
-        return false;
-    if (strpbrk(prefix, "+#"))
-        return false;
-    return strstr(prefix, "//") == NULL;
-}
+#include "sinks/mqtt_topic.h"
 
 static size_t finish(int n, char *buf, size_t cap)
 {
@@ -39,7 +20,8 @@ static size_t finish(int n, char *buf, size_t cap)
 
 size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, size_t cap)
 {
-    if (!prefix_ok(prefix) || !gateway || !level_ok(gateway, strlen(gateway))) {
+    if (!selgw_mqtt_topic_prefix_ok(prefix) || !gateway ||
+        !selgw_mqtt_topic_level_ok(gateway, strlen(gateway))) {
         if (cap > 0)
             buf[0] = '\0';
         return 0;
@@ -50,7 +32,8 @@ size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, si
 
 size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, size_t cap)
 {
-    if (!prefix_ok(prefix) || !group || !level_ok(group, strlen(group))) {
+    if (!selgw_mqtt_topic_prefix_ok(prefix) || !group ||
+        !selgw_mqtt_topic_level_ok(group, strlen(group))) {
         if (cap > 0)
             buf[0] = '\0';
         return 0;
@@ -62,7 +45,7 @@ size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, siz
 size_t selgw_uplink_topic_gateway(const char *topic, const char *prefix, const char **gateway)
 {
     *gateway = NULL;
-    if (!topic || !prefix_ok(prefix))
+    if (!topic || !selgw_mqtt_topic_prefix_ok(prefix))
         return 0;
     size_t plen = strlen(prefix);
     if (strncmp(topic, prefix, plen) != 0 || topic[plen] != '/')
@@ -72,7 +55,7 @@ size_t selgw_uplink_topic_gateway(const char *topic, const char *prefix, const c
     if (!slash || strcmp(slash + 1, SELGW_UPLINK_TOPIC_LEAF) != 0)
         return 0;
     size_t len = (size_t)(slash - start);
-    if (!level_ok(start, len))
+    if (!selgw_mqtt_topic_level_ok(start, len))
         return 0;
     *gateway = start;
     return len;
@@ -107,8 +90,8 @@ selgw_err selgw_uplink_properties(uint64_t seq, mosquitto_property **out)
     char text[SELGW_UPLINK_SEQ_TEXT_MAX];
     selgw_uplink_seq_text(seq, text);
     mosquitto_property *props = NULL;
-    int rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
-                                           SELGW_UPLINK_CONTENT_TYPE);
+    int rc =
+        mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, SELGW_UPLINK_CONTENT_TYPE);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
                                                 SELGW_UPLINK_SEQ_PROPERTY, text);

@@ -96,7 +96,7 @@ static void test_topic_rejects_wildcards_and_empty_levels(void **state)
     assert_int_equal(selgw_mqtt_topic("selgw", &ev, buf, sizeof buf), 0);
     /* prefixes */
     rec = reading_record("base", "plot", "dev");
-    const char *bad_prefixes[] = {"", "a/+", "a/#", "+", "$SYS", "/abs", "trailing/"};
+    const char *bad_prefixes[] = {"", "a/+", "a/#", "+", "$SYS", "/abs", "trailing/", "a//b"};
     for (size_t i = 0; i < sizeof bad_prefixes / sizeof bad_prefixes[0]; i++)
         assert_int_equal(selgw_mqtt_topic(bad_prefixes[i], &rec, buf, sizeof buf), 0);
     assert_int_equal(selgw_mqtt_topic(NULL, &rec, buf, sizeof buf), 0);
