@@ -285,6 +285,22 @@ static void watch(selgw_service *service, selgw_gateway *g)
 static int cmd_run(const command_options *options)
 {
     const run_options *opt = &options->run;
+    /* Signals are blocked in every thread but this one (threads inherit the mask), which
+     * waits for them in sigsuspend; the handler only records which signal came. Set first,
+     * so that a stop asked for while the config loads is a clean stop, not a kill. */
+    sigset_t handled, old_set;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &handled, &old_set);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     selgw_config *cfg = load_config(opt->config_path);
     if (!cfg)
         return EXIT_CONFIG;
@@ -299,21 +315,6 @@ static int cmd_run(const command_options *options)
         .on_failure = on_gateway_failure,
     };
 
-    /* Signals are blocked in every thread but this one (threads inherit the mask), which
-     * waits for them in sigsuspend; the handler only records which signal came. */
-    sigset_t handled, old_set;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGHUP);
-    sigaddset(&handled, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &handled, &old_set);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
 
     /* Under systemd (Type=notify): ready once started, the watchdog pinged from the loop
      * below while the gateway is healthy. Nothing is sent outside systemd, or with --once. */

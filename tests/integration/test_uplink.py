@@ -105,6 +105,9 @@ class Uplink(unittest.TestCase):
         for t in ("reading", "start", "stop", "seal", "tags"):
             self.assertIn(t, types)
         self.gw = h.Gateway(self.drain_path, "--no-print")
+        # up before it is judged: the first gateway may have delivered everything already
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
+                         stream="err")
         wanted = {r["seq"] for r in records}
         ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(60), interval=0.3)
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
