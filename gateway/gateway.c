@@ -92,6 +92,7 @@ struct selgw_gateway {
     uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
     int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
     int64_t last_seal_covers_ns; /* covers_until of the last seal of this run */
+    uint64_t last_seal_jseq;     /* its journal sequence number; 0 before the first */
     bool checkpoint_due;         /* a state snapshot is wanted at the next sealer tick */
     uint64_t last_jseq;          /* the last record appended */
 
@@ -636,6 +637,7 @@ static selgw_err seal_locked(selgw_gateway *g)
         selgw_chains_note_seal(g->chains, hash, seq, now);
         g->max_time_since_seal = now;
         g->last_seal_covers_ns = covers;
+        g->last_seal_jseq = seq;
         take_state_locked(g);
     }
     if (err != SELGW_OK)
@@ -989,17 +991,23 @@ static void sealer_thread(void *arg)
         if (asked)
             selgw_log(SELGW_LOG_INFO, g->signer ? "seal asked for (SIGUSR1): sealing now"
                                                 : "seal asked for (SIGUSR1), but signing is off");
+        bool sealed = false;
         if (g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
                                        (int64_t)g->cfg->signing.seal_interval_ms *
                                            SELGW_NS_PER_MS))
-            seal_locked(g);
+            sealed = seal_locked(g) == SELGW_OK;
         else if ((g->checkpoint_due ||
                   selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
                  selgw_chains_checkpoint(g->chains) > g->state_checkpoint_jseq)
             take_state_locked(g);
         g->checkpoint_due = false;
         bool work = g->state_text || g->plot_pending_count || g->annotation_count;
+        uint64_t seal_jseq = g->last_seal_jseq;
+        int64_t seal_covers = g->last_seal_covers_ns;
         pthread_mutex_unlock(&g->lock);
+        /* once the seal is on disk, say so to a `selgw export` waiting for it */
+        if (sealed && selgw_journal_flush(g->journal) == SELGW_OK)
+            selgw_journal_announce_seal(g->journal, (long)getpid(), seal_jseq, seal_covers);
         if (work)
             persist(g);
         note_refusals(g);

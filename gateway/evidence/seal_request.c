@@ -11,9 +11,12 @@
 #include "journal/journal.h"
 #include "journal/record.h"
 
-/* How often the journal is read again while waiting. Each reading opens the journal
- * read-only, which scans it: not much more often than a seal can be expected. */
-#define POLL_MS 250
+/* How often the lock file is read while waiting: the gateway writes each committed seal's
+ * number there (selgw_journal_announce_seal), a few bytes to read. */
+#define POLL_MS 100
+/* How often the journal itself is read while waiting, in case the announcement could not
+ * be written: opening it read-only scans it, a second or more on a season's journal. */
+#define JOURNAL_POLL_MS 5000
 
 static selgw_err open_journal(const selgw_config *cfg, selgw_journal **j, char *why, size_t why_cap)
 {
@@ -116,11 +119,20 @@ selgw_err selgw_seal_request_wait(const selgw_config *cfg, selgw_seal_request *r
                                   int64_t until_ns, int64_t timeout_ms, char *why, size_t why_cap)
 {
     int64_t deadline = selgw_mono_ns() + timeout_ms * SELGW_NS_PER_MS;
+    int64_t next_look = 0; /* the journal is read at once, then when a seal is announced */
     for (;;) {
-        bool covered, sealed;
-        selgw_err err = look(cfg, req, until_ns, &covered, &sealed, why, why_cap);
-        if (err != SELGW_OK || covered)
-            return err;
+        bool covered = false, sealed = false;
+        uint64_t seal_seq;
+        int64_t seal_covers;
+        bool announced = selgw_journal_owner_seal(cfg->journal.dir, &seal_seq, &seal_covers) ==
+                             SELGW_OK &&
+                         seal_seq > req->after_seq;
+        if (announced || selgw_mono_ns() >= next_look) {
+            selgw_err err = look(cfg, req, until_ns, &covered, &sealed, why, why_cap);
+            if (err != SELGW_OK || covered)
+                return err;
+            next_look = selgw_mono_ns() + JOURNAL_POLL_MS * SELGW_NS_PER_MS;
+        }
         long pid;
         if (selgw_journal_owner(cfg->journal.dir, &pid) == SELGW_ERR_NOT_FOUND) {
             /* it stopped: its last seal was read above, or is not there at all */

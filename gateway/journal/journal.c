@@ -2356,19 +2356,36 @@ selgw_err selgw_journal_would_refuse(selgw_journal *j, size_t len)
     return why;
 }
 
-void selgw_journal_announce_owner(selgw_journal *j, long pid)
+/* The lock file's text: "PID\n", and after a seal "PID\nSEAL_SEQ COVERS_UNTIL_NS\n". */
+static void write_lock_text(selgw_journal *j, const char *text, size_t len)
 {
     if (!j || j->lock_fd < 0 || !j->lock_held)
         return;
-    char text[32];
-    int n = snprintf(text, sizeof text, "%ld\n", pid);
-    /* best effort: without it, export cannot ask for a seal and says so */
-    if (ftruncate(j->lock_fd, 0) != 0 || pwrite(j->lock_fd, text, (size_t)n, 0) != n)
+    /* best effort: without it, export cannot ask for a seal (or waits by reading the
+     * journal) and says so */
+    if (ftruncate(j->lock_fd, 0) != 0 || pwrite(j->lock_fd, text, len, 0) != (ssize_t)len)
         selgw_log(SELGW_LOG_WARN, "journal %s: cannot write the pid into %s: %s", j->dir, LOCK_FILE,
                   strerror(errno));
 }
 
-selgw_err selgw_journal_owner(const char *dir, long *pid)
+void selgw_journal_announce_owner(selgw_journal *j, long pid)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%ld\n", pid);
+    write_lock_text(j, text, (size_t)n);
+}
+
+void selgw_journal_announce_seal(selgw_journal *j, long pid, uint64_t seal_seq,
+                                 int64_t covers_until_ns)
+{
+    char text[96];
+    int n = snprintf(text, sizeof text, "%ld\n%" PRIu64 " %" PRId64 "\n", pid, seal_seq,
+                     covers_until_ns);
+    write_lock_text(j, text, (size_t)n);
+}
+
+/* Reads the lock file of a journal a process holds into text (NUL-terminated). */
+static selgw_err read_lock_text(const char *dir, char *text, size_t cap)
 {
     int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0)
@@ -2381,18 +2398,44 @@ selgw_err selgw_journal_owner(const char *dir, long *pid)
         close(fd); /* nobody holds it (this call's lock goes with the close) */
         return SELGW_ERR_NOT_FOUND;
     }
-    char text[32];
-    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    ssize_t n = pread(fd, text, cap - 1, 0);
     close(fd);
     if (n <= 0)
         return SELGW_ERR_AGAIN;
     text[n] = '\0';
+    return SELGW_OK;
+}
+
+selgw_err selgw_journal_owner(const char *dir, long *pid)
+{
+    char text[96];
+    selgw_err err = read_lock_text(dir, text, sizeof text);
+    if (err != SELGW_OK)
+        return err;
     char *end;
     errno = 0;
     long value = strtol(text, &end, 10);
     if (errno || end == text || *end != '\n' || value <= 1)
         return SELGW_ERR_AGAIN;
     *pid = value;
+    return SELGW_OK;
+}
+
+selgw_err selgw_journal_owner_seal(const char *dir, uint64_t *seal_seq, int64_t *covers_until_ns)
+{
+    char text[96];
+    selgw_err err = read_lock_text(dir, text, sizeof text);
+    if (err != SELGW_OK)
+        return err;
+    const char *line = strchr(text, '\n');
+    uint64_t seq;
+    int64_t covers;
+    char nl;
+    if (!line || sscanf(line + 1, "%" SCNu64 " %" SCNd64 "%c", &seq, &covers, &nl) != 3 ||
+        nl != '\n' || seq == 0)
+        return SELGW_ERR_NOT_FOUND;
+    *seal_seq = seq;
+    *covers_until_ns = covers;
     return SELGW_OK;
 }
 

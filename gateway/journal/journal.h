@@ -95,6 +95,15 @@ void selgw_journal_announce_owner(selgw_journal *j, long pid);
  * no pid (still starting, or not a gateway that answers); SELGW_ERR_PERMISSION when this
  * user may not read the lock file. */
 selgw_err selgw_journal_owner(const char *dir, long *pid);
+/* After a seal is committed, the owner writes its sequence number and the instant its
+ * polls are covered until into the lock file beside the pid, so that `selgw export`
+ * waiting for a seal reads a few bytes instead of opening (scanning) the journal again and
+ * again. Best effort, as the pid. */
+void selgw_journal_announce_seal(selgw_journal *j, long pid, uint64_t seal_seq,
+                                 int64_t covers_until_ns);
+/* The last seal announced there: SELGW_OK with both; SELGW_ERR_NOT_FOUND when no process
+ * holds the journal or none was announced since it started; other as selgw_journal_owner. */
+selgw_err selgw_journal_owner_seal(const char *dir, uint64_t *seal_seq, int64_t *covers_until_ns);
 
 /* The gateway named in the GAP records the journal writes itself (disk budget). */
 void selgw_journal_set_gateway(selgw_journal *j, const char *gateway_id);

@@ -6,6 +6,7 @@ exported for one plot verifies offline and names the plot's households, fields a
 annotation; the other plot's device is not in it. Editing one byte of a reading in the
 bundle, or removing a record, makes verification fail and name the record."""
 import base64
+import json
 import os
 import re
 import shutil
@@ -188,6 +189,17 @@ class Evidence(unittest.TestCase):
         self.gw.wait_for(r"seal asked for \(SIGUSR1\): sealing now", h.scaled(5), stream="err")
         res = self.verify(out)
         self.assertEqual(res.returncode, 0, res.describe())
+        # export waited by reading the journal's lock file, where the gateway announces each
+        # committed seal beside its pid: the announced seal is the journal's last seal
+        with open(os.path.join(self.dir, "journal-gw", "lock")) as f:
+            pid_line, seal_line = f.read().splitlines()
+        self.assertEqual(int(pid_line), self.gw.pid)
+        seal_seq, covers_ns = (int(x) for x in seal_line.split())
+        res = h.selgw("journal", "-c", self.cfg_path, "--dump")
+        seals = [json.loads(line) for line in res.stdout.splitlines()
+                 if '"type":"seal"' in line]
+        self.assertTrue(seals and seals[-1]["seq"] == seal_seq, (seal_seq, seals[-1:]))
+        self.assertGreaterEqual(covers_ns, int(t_to) * 10**9)
         h.say("today's data exported at once: " + res.stdout.splitlines()[-1][:80])
 
         # killed: no final seal, nobody to ask

@@ -827,6 +827,23 @@ static void test_owner_pid(void **state)
     selgw_journal_announce_owner(j, 4242);
     assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_OK);
     assert_int_equal(pid, 4242);
+    /* a seal announced beside the pid; the pid still reads */
+    uint64_t seal_seq = 0;
+    int64_t covers = 0;
+    assert_int_equal(selgw_journal_owner_seal(f->cfg.dir, &seal_seq, &covers),
+                     SELGW_ERR_NOT_FOUND);
+    selgw_journal_announce_seal(j, 4242, 812, -5);
+    assert_int_equal(selgw_journal_owner_seal(f->cfg.dir, &seal_seq, &covers), SELGW_OK);
+    assert_int_equal(seal_seq, 812);
+    assert_int_equal(covers, -5);
+    selgw_journal_announce_seal(j, 4242, UINT64_MAX, INT64_MAX);
+    assert_int_equal(selgw_journal_owner_seal(f->cfg.dir, &seal_seq, &covers), SELGW_OK);
+    assert_true(seal_seq == UINT64_MAX && covers == INT64_MAX);
+    assert_int_equal(selgw_journal_owner(f->cfg.dir, &pid), SELGW_OK);
+    assert_int_equal(pid, 4242);
+    selgw_journal_announce_owner(j, 4242); /* (a restart's announcement drops it) */
+    assert_int_equal(selgw_journal_owner_seal(f->cfg.dir, &seal_seq, &covers),
+                     SELGW_ERR_NOT_FOUND);
     selgw_journal *second = NULL;
     selgw_journal_recovery rec;
     assert_int_equal(selgw_journal_open(&f->cfg, NULL, 0, true, &second, &rec), SELGW_ERR_IO);
