@@ -315,7 +315,6 @@ static int cmd_run(const command_options *options)
         .on_failure = on_gateway_failure,
     };
 
-
     /* Under systemd (Type=notify): ready once started, the watchdog pinged from the loop
      * below while the gateway is healthy. Nothing is sent outside systemd, or with --once. */
     selgw_service *service = NULL;
@@ -817,11 +816,13 @@ static int cmd_lot(const command_options *options)
     char why[768] = "";
     char *json = NULL;
     selgw_err err = selgw_lot_build(cfg, &req, selgw_utc_ns(), &json, why, sizeof why);
-    if (err == SELGW_OK && selgw_lot_is_queued(cfg->journal.dir, opt->id)) {
-        snprintf(why, sizeof why, "lot %s is already queued (the gateway journals it soon)",
-                 opt->id);
-        err = SELGW_ERR_INVALID;
-    }
+    int queue_lock = -1;
+    if (err == SELGW_OK &&
+        (queue_lock = selgw_lot_queue_lock(cfg->journal.dir, why, sizeof why)) < 0)
+        err = SELGW_ERR_IO;
+    /* The queue before the journal: the gateway removes a queue file only after its
+     * records are committed, so in this order a lot is seen in one or the other. */
+    bool queued = err == SELGW_OK && selgw_lot_is_queued(cfg->journal.dir, opt->id);
     if (err == SELGW_OK) {
         selgw_lot_record *records = NULL;
         size_t count = 0;
@@ -832,11 +833,16 @@ static int cmd_lot(const command_options *options)
                      "is recorded once",
                      opt->id, records[0].jseq, records[0].plot);
             err = SELGW_ERR_INVALID;
+        } else if (err == SELGW_OK && queued) {
+            snprintf(why, sizeof why, "lot %s is already queued (the gateway journals it soon)",
+                     opt->id);
+            err = SELGW_ERR_INVALID;
         }
         selgw_lot_records_free(records, count);
     }
     if (err == SELGW_OK)
         err = selgw_lot_spool(cfg, opt->id, json, why, sizeof why);
+    selgw_lot_queue_unlock(queue_lock);
     if (err != SELGW_OK) {
         fprintf(stderr, "selgw lot: %s\n", why[0] ? why : selgw_strerror(err));
     } else {

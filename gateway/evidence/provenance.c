@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -398,13 +400,49 @@ bool selgw_lot_is_queued(const char *journal_dir, const char *lot)
     while (a && !found && (e = readdir(d))) {
         size_t n = strlen(e->d_name);
         char path[PATH_MAX];
-        if (n < 5 || strcmp(e->d_name + n - 4, ".lot") || !format_path(path, "%s/%s", dir, e->d_name))
+        if (n < 5 || strcmp(e->d_name + n - 4, ".lot") ||
+            !format_path(path, "%s/%s", dir, e->d_name))
             continue;
         found = read_annotation(path, a) && !strcmp(a->ref, lot);
     }
     free(a);
     closedir(d);
     return found;
+}
+
+int selgw_lot_queue_lock(const char *journal_dir, char *why, size_t why_cap)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (!format_path(dir, "%s/%s", journal_dir, SPOOL_DIR) ||
+        !format_path(path, "%s/lot.lock", dir)) {
+        selgw_explain_errno(why, why_cap, errno, "%s/%s", journal_dir, SPOOL_DIR);
+        return -1;
+    }
+    mkdir(journal_dir, 0750);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        selgw_explain_errno(why, why_cap, errno, "%s", dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        selgw_explain_errno(why, why_cap, errno, "%s", path);
+        return -1;
+    }
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0) {
+        selgw_explain_errno(why, why_cap, errno, "%s: lock", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void selgw_lot_queue_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* the flock goes with it */
 }
 
 static int compare_names(const void *a, const void *b)

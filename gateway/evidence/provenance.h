@@ -101,6 +101,15 @@ selgw_err selgw_lot_spool(const selgw_config *cfg, const char *lot, const char *
 /* Whether a lot with this id is queued and not yet journaled (read-only: sets nothing aside). */
 bool selgw_lot_is_queued(const char *journal_dir, const char *lot);
 
+/* Two `selgw lot` with the same id at once would both find it neither queued nor
+ * journaled and both queue it: each holds this exclusive lock (a flock on
+ * <journal dir>/annotations/lot.lock, waited for) from its checks until its file is
+ * queued. The gateway removes a queue file only after its records are committed, so a lot
+ * is always in the queue or the journal, and checking the queue first sees it. Returns the
+ * lock's descriptor (>= 0) or -1 with `why`; selgw_lot_queue_unlock(-1) does nothing. */
+int selgw_lot_queue_lock(const char *journal_dir, char *why, size_t why_cap);
+void selgw_lot_queue_unlock(int fd);
+
 #define SELGW_QUEUED_TEXT_MAX 16384 /* a lot's JSON; an annotation's text is under 1024 */
 
 /* An entry of the queue: an annotation (type SELGW_RECORD_ANNOTATION: plot, text, ref) or a

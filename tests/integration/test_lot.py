@@ -105,6 +105,33 @@ class Lot(unittest.TestCase):
         with open(self.cfg_path, "w", encoding="utf-8") as f:
             f.write(self.cfg_text + PRODUCTS % area)
 
+    def test_same_id_at_once_recorded_once(self):
+        """Eight `selgw lot` with one id at the same moment: one is queued, seven refused,
+        and the gateway journals the lot once (each holds the queue's lock from its checks
+        to its file)."""
+        import concurrent.futures
+        import json
+        d = str(self.day)
+        args = ("--id", "RACE-1", "--product", "紫阳富硒茶", "--plot", f"plot-a:{d}..{d}",
+                "--quantity", "1", "--unit", "kg")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: self.lot(*args), range(8)))
+        accepted = [r for r in results if r.returncode == 0]
+        self.assertEqual(len(accepted), 1, "\n".join(r.describe() for r in results))
+        for r in results:
+            if r.returncode:
+                self.assertRegex(r.stderr, r"lot RACE-1 is already (queued|recorded)",
+                                 r.describe())
+        self.gw.wait_for(r"lot RACE-1 .* journaled in the chains of 1 plot", h.scaled(10),
+                         stream="err")
+        self.gw.stop()
+        self.gw = None
+        res = h.selgw("journal", "-c", self.cfg_path, "--dump")
+        lots = [r for r in map(json.loads, res.stdout.splitlines())
+                if r["type"] == "lot" and '"RACE-1"' in r.get("text", "")]
+        self.assertEqual(len(lots), 1, lots)
+        h.say("8 at once: 1 queued, 7 refused, 1 LOT record")
+
     def test_lot_of_two_plots(self):
         d = str(self.day)
         # as the file says: plot-b refused for 汉王片区茶
