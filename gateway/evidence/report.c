@@ -28,6 +28,7 @@
 #include "base/safe_text.h"
 #include "base/text_writer.h"
 #include "evidence/qr.h"
+#include "evidence/report_zh.h"
 
 /* ---- escaping ------------------------------------------------------------------------- */
 
@@ -1421,11 +1422,38 @@ static void put_fields(render *rd, const selgw_report_section *s)
 
 /* ---- coverage, gaps and events --------------------------------------------------------- */
 
+/* An alert's condition (docs/ALERTS.md) in Chinese; as written when unknown. */
+static const char *zh_condition(const char *condition)
+{
+    static const char *const names[][2] = {
+        {"below", "低于阈值"}, {"above", "高于阈值"}, {"stale", "数据中断"}, {"stuck", "读数不变"}};
+    for (size_t i = 0; condition && i < sizeof names / sizeof *names; i++)
+        if (!strcmp(condition, names[i][0]))
+            return names[i][1];
+    return condition;
+}
+
+/* A gateway's English text as the report shows it, HTML-escaped: in Chinese when the
+ * report is and the form is known (report_zh.h), as written otherwise. */
+static char *shown_dup(const render *rd, const char *en, char *(*translate)(const char *))
+{
+    char *zh = rd->lang == LANG_ZH ? translate(en) : NULL;
+    char *out = html_dup(zh ? zh : en);
+    free(zh);
+    return out;
+}
+
 static void put_event_text(render *rd, const selgw_report_event *e)
 {
     const labels *t = rd->t;
     char a[32];
-    char *device = html_dup(e->device), *status = html_dup(e->status), *text = html_dup(e->text);
+    bool gateway_text = e->kind == SELGW_REPORT_GAP || e->kind == SELGW_REPORT_START ||
+                        e->kind == SELGW_REPORT_STOP || e->kind == SELGW_REPORT_CLOCK;
+    char *device = html_dup(e->device),
+         *status = e->kind == SELGW_REPORT_FAILED_POLLS
+                       ? shown_dup(rd, e->status, selgw_report_zh_status)
+                       : html_dup(e->status),
+         *text = gateway_text ? shown_dup(rd, e->text, selgw_report_zh_text) : html_dup(e->text);
     if (!device || !status || !text) {
         rd->b.nomem = true;
     } else {
@@ -1443,9 +1471,13 @@ static void put_event_text(render *rd, const selgw_report_event *e)
         case SELGW_REPORT_START:
             hb_put(&rd->b, text);
             if (e->detail) {
-                hb_put(&rd->b, " (");
-                hb_esc(&rd->b, e->detail);
-                hb_put(&rd->b, ")");
+                char *detail = shown_dup(rd, e->detail, selgw_report_zh_text);
+                if (!detail)
+                    rd->b.nomem = true;
+                hb_put(&rd->b, rd->lang == LANG_ZH ? "（" : " (");
+                hb_put(&rd->b, detail ? detail : "");
+                hb_put(&rd->b, rd->lang == LANG_ZH ? "）" : ")");
+                free(detail);
             }
             if (e->crash) {
                 hb_put(&rd->b, "<br><strong class=\"crash\">");
@@ -1454,11 +1486,11 @@ static void put_event_text(render *rd, const selgw_report_event *e)
             }
             break;
         case SELGW_REPORT_ALERT: {
-            hb_printf(&rd->b, "%s: ",
+            hb_printf(&rd->b, rd->lang == LANG_ZH ? "%s：" : "%s: ",
                       e->status && !strcmp(e->status, "raised") ? t->raised : t->cleared);
             hb_put(&rd->b, text);
             hb_put(&rd->b, " (");
-            hb_esc(&rd->b, e->condition);
+            hb_esc(&rd->b, rd->lang == LANG_ZH ? zh_condition(e->condition) : e->condition);
             if (e->detail && *e->detail) {
                 hb_put(&rd->b, " ");
                 hb_esc(&rd->b, name_of(rd, "fields", e->detail));
@@ -1538,7 +1570,7 @@ static void put_event_rows(render *rd, const selgw_report_section *s, bool gaps)
         hb_printf(&rd->b, "<tr class=\"%s%s\"><td>", event_class(e),
                   e->kind == SELGW_REPORT_START && e->crash ? " crash" : "");
         put_time(rd, e->time_ns);
-        hb_printf(&rd->b, "</td><td>%s</td><td>", event_kind_label(rd->t, e));
+        hb_printf(&rd->b, "</td><td class=\"kind\">%s</td><td>", event_kind_label(rd->t, e));
         put_event_text(rd, e);
         hb_put(&rd->b, "</td></tr>");
     }
@@ -1643,7 +1675,7 @@ static const char style[] =
     "vertical-align:top}"
     "table.facts th{color:#444;font-weight:600;white-space:nowrap}"
     "table.list{width:100%}table.list th{background:#eef1f4;border-bottom:1px solid #999}"
-    "table.list td{border-bottom:1px solid #ddd}tr{break-inside:avoid}"
+    "table.list td{border-bottom:1px solid #ddd}tr{break-inside:avoid}td.kind{white-space:nowrap}"
     "table.key td{word-break:break-all}.mono,.fingerprint{font-family:\"Noto Sans Mono CJK SC\","
     "monospace}.fingerprint{font-weight:700}"
     ".gi-inside{color:#1b7f3b;font-weight:700}.gi-outside{color:#c0161d;font-weight:700}"

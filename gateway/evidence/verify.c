@@ -231,6 +231,7 @@ typedef struct verify_state {
 
     /* with a report: local days of the period for daily statistics */
     bool report;
+    bool report_zh; /* the report is in Chinese: the TAGS facts are too */
     int tags_offset_minutes; /* the latest tags' utc_offset, or the default */
     bool days_fixed, days_kept;
     int utc_offset_minutes;
@@ -819,53 +820,69 @@ static void count_reading(verify_state *vs, const selgw_record *rec)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-/* A TAGS record as people read it: "crop tea; households ...; devices ...". */
-static char *describe_tags(const selgw_tags *t)
+/* A TAGS record as people read it: "crop tea; households ...; devices ...", or in Chinese
+ * for a zh report ("作物 tea；农户 ...；设备 ..."). */
+typedef struct tags_words {
+    const char *crop, *households, *none, *list_sep, *open, *contract_sep, *since, *close,
+        *devices, *on, *unit, *part_sep;
+} tags_words;
+
+static const tags_words tags_en = {"crop ", "; households ", "(none)", ", ", " (", ", ", "..",
+                                   ")", "; devices ", " on ", " unit ", "; "};
+static const tags_words tags_zh = {"作物 ", "；农户 ", "（无）", "、", "（合同 ", "，", " 起至 ",
+                                   "）", "；设备 ", "，总线 ", "，地址 ", "；"};
+
+static char *describe_tags(const selgw_tags *t, bool zh)
 {
+    const tags_words *w = zh ? &tags_zh : &tags_en;
     size_t need = 0;
     char *buf = NULL;
     for (int pass = 0; pass < 2; pass++) {
         size_t cap = pass ? need + 1 : 0, len = 0;
         if (pass && !(buf = malloc(cap)))
             return NULL;
-        selgw_text_format(buf, cap, &len, "crop ");
+        selgw_text_format(buf, cap, &len, "%s", w->crop);
         selgw_text_escape(buf, cap, &len, t->crop ? t->crop : "-", t->crop ? strlen(t->crop) : 1);
-        selgw_text_format(buf, cap, &len, "; households ");
+        selgw_text_format(buf, cap, &len, "%s", w->households);
         if (!t->household_count)
-            selgw_text_format(buf, cap, &len, "(none)");
+            selgw_text_format(buf, cap, &len, "%s", w->none);
         for (size_t i = 0; i < t->household_count; i++) {
             const selgw_tags_household *h = &t->households[i];
-            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_format(buf, cap, &len, "%s", i ? w->list_sep : "");
             selgw_text_escape(buf, cap, &len, h->household, strlen(h->household));
-            selgw_text_format(buf, cap, &len, " (");
+            selgw_text_format(buf, cap, &len, "%s", w->open);
             selgw_text_escape(buf, cap, &len, h->contract, strlen(h->contract));
-            selgw_text_format(buf, cap, &len, ", ");
+            selgw_text_format(buf, cap, &len, "%s", w->contract_sep);
             selgw_text_escape(buf, cap, &len, h->from, strlen(h->from));
-            selgw_text_format(buf, cap, &len, "..");
+            selgw_text_format(buf, cap, &len, "%s", w->since);
             if (h->to)
                 selgw_text_escape(buf, cap, &len, h->to, strlen(h->to));
-            selgw_text_format(buf, cap, &len, ")");
+            else if (zh)
+                selgw_text_format(buf, cap, &len, "今");
+            selgw_text_format(buf, cap, &len, "%s", w->close);
         }
-        selgw_text_format(buf, cap, &len, "; devices ");
+        selgw_text_format(buf, cap, &len, "%s", w->devices);
         if (!t->device_count)
-            selgw_text_format(buf, cap, &len, "(none)");
+            selgw_text_format(buf, cap, &len, "%s", w->none);
         for (size_t i = 0; i < t->device_count; i++) {
             const selgw_tags_device *d = &t->devices[i];
-            selgw_text_format(buf, cap, &len, "%s", i ? ", " : "");
+            selgw_text_format(buf, cap, &len, "%s", i ? w->list_sep : "");
             selgw_text_escape(buf, cap, &len, d->id, strlen(d->id));
-            selgw_text_format(buf, cap, &len, " (");
+            selgw_text_format(buf, cap, &len, "%s", zh ? "（" : " (");
             selgw_text_escape(buf, cap, &len, d->profile, strlen(d->profile));
-            selgw_text_format(buf, cap, &len, " on ");
+            selgw_text_format(buf, cap, &len, "%s", w->on);
             selgw_text_escape(buf, cap, &len, d->bus, strlen(d->bus));
-            selgw_text_format(buf, cap, &len, " unit %d", d->unit_id);
+            selgw_text_format(buf, cap, &len, "%s%d", w->unit, d->unit_id);
             for (size_t k = 0; k < d->calibration_count; k++) {
-                selgw_text_format(buf, cap, &len, "; ");
+                selgw_text_format(buf, cap, &len, "%s", w->part_sep);
+                if (zh)
+                    selgw_text_format(buf, cap, &len, "校准 ");
                 selgw_text_escape(buf, cap, &len, d->calibration[k].field,
                                   strlen(d->calibration[k].field));
                 selgw_text_format(buf, cap, &len, " x%.15g %+.15g", d->calibration[k].scale,
                                   d->calibration[k].offset);
             }
-            selgw_text_format(buf, cap, &len, ")");
+            selgw_text_format(buf, cap, &len, "%s", w->close);
         }
         need = len;
     }
@@ -886,13 +903,19 @@ static void note_tags(verify_state *vs, uint64_t jseq, const selgw_record *rec, 
     }
     if (!tags->plot || strcmp(tags->plot, vs->plot))
         record_problem(vs, jseq, rec, "the tags are of another plot");
-    char *text = describe_tags(tags);
-    if (!text) {
+    char *text = describe_tags(tags, false);
+    char *shown = vs->report_zh ? describe_tags(tags, true) : text;
+    if (!text || !shown) {
         vs->nomem = true;
+        if (shown != text)
+            free(shown);
+        free(text);
     } else {
         selgw_report_event fact = {
-            .kind = SELGW_REPORT_TAGS, .time_ns = rec->time_ns, .text = text};
+            .kind = SELGW_REPORT_TAGS, .time_ns = rec->time_ns, .text = shown};
         event_add(vs, &fact, "%s  TAGS: %s", t, text);
+        if (shown != text)
+            free(text);
     }
     /* tags of gateways that did not record the offset give the default */
     if (!selgw_parse_utc_offset(tags->utc_offset, &vs->tags_offset_minutes))
@@ -2633,6 +2656,7 @@ static selgw_err verify_stream(FILE *f, FILE *source, bool whole, const char *na
     vs.name = name;
     vs.run_state = -1;
     vs.report = opt && opt->report;
+    vs.report_zh = vs.report && selgw_report_is_zh(opt->report);
     vs.tags_offset_minutes = vs.utc_offset_minutes = DEFAULT_UTC_OFFSET_MINUTES;
     vs.want_lot = opt ? opt->lot : NULL;
     bundle_reading br = {.key_ok = true, .opt = opt};

@@ -274,6 +274,15 @@ class Report(unittest.TestCase):
             if lang == "en":
                 for w in ("已验证", "土壤含水率", "检测结果"):
                     self.assertNotIn(w, body)
+                self.assertIn("started with", body)
+            else:
+                # the gateway's own texts (start, clock, tags) in Chinese too: the record
+                # keeps its English, the report shows the translation (report_zh.h)
+                for w in ("启动，配置文件", "作物 ", "；农户 ", "；设备 "):
+                    self.assertIn(w, body, w)
+                self.assertRegex(body, r"时钟(已同步|未同步)")
+                for w in ("started with", "STA_UNSYNC)", "; households ", "stopped by"):
+                    self.assertNotIn(w, body, w)
             for part in ("sec-place", "sec-plot", "sec-notes", "sec-fields", "sec-coverage",
                          "sec-events"):
                 self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, f"section .{part}")),

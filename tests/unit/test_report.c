@@ -230,7 +230,7 @@ static void test_render_verified_zh(void **state)
     /* coverage and the gaps with their causes */
     assert_has(html, "<td class=\"polls\">6</td><td class=\"ok\">5</td><td class=\"failed\">1</td>"
                      "<td class=\"coverage\">97.5%</td><td class=\"median\">60 秒</td>");
-    assert_has(html, "设备 soil-1：采集失败：timeout");
+    assert_has(html, "设备 soil-1：采集失败：无应答（超时）"); /* report_zh.h */
     assert_has(html, "日志记录 10..12 丢失：disk budget dropped a segment");
     assert_has(html, "2026-04-01 00:00:00"); /* local time at +08:00 */
     free(html);
