@@ -30,6 +30,18 @@ size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, si
                   cap);
 }
 
+size_t selgw_uplink_witness_topic(const char *prefix, const char *gateway, char *buf, size_t cap)
+{
+    if (!selgw_mqtt_topic_prefix_ok(prefix) || !gateway ||
+        !selgw_mqtt_topic_level_ok(gateway, strlen(gateway))) {
+        if (cap > 0)
+            buf[0] = '\0';
+        return 0;
+    }
+    return finish(snprintf(buf, cap, "%s/%s/%s", prefix, gateway, SELGW_UPLINK_WITNESS_LEAF),
+                  buf, cap);
+}
+
 size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, size_t cap)
 {
     if (!selgw_mqtt_topic_prefix_ok(prefix) || !group ||
