@@ -613,7 +613,8 @@ static size_t encode_witness(const void *arg, const selgw_chain_link *link, uint
 }
 
 /* A witness statement came back over the uplink (its thread): checked (well formed, this
- * gateway's, signed by the key it names) and journaled as a WITNESS record of the gateway
+ * gateway's, signed by the key it names, a key of uplink.witness_keys when given) and
+ * journaled as a WITNESS record of the gateway
  * chain before this returns, so before the broker has its PUBACK; unless the same
  * statement (seal and key) was journaled already in this run. */
 static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
@@ -629,6 +630,15 @@ static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
         why = "a statement about another gateway's seal";
     else if (!selgw_witness_signature_ok(&w))
         why = "the witness's signature does not verify";
+    const char *trusted = g->cfg->uplink.witness_keys;
+    char label[128], file_why[600];
+    bool found = false;
+    if (!why && trusted &&
+        selgw_registered_key(trusted, w.key, &found, label, sizeof label, file_why,
+                             sizeof file_why) != SELGW_OK)
+        why = file_why; /* a witness_keys file that went away: nothing is journaled */
+    else if (!why && trusted && !found)
+        why = "a statement by a key not in uplink.witness_keys";
     if (why) {
         selgw_repeat_fail(&g->bad_witness, "witness statements", SELGW_ERR_INVALID, why);
         pthread_mutex_unlock(&g->lock);

@@ -97,11 +97,15 @@ class WitnessTest(unittest.TestCase):
         self.procs.append(a)
         return a
 
-    def gateway(self, gateway, key, env=None):
+    def gateway(self, gateway, key, env=None, witness_keys=None):
         journal = os.path.join(self.dir, f"journal-{gateway}")
-        cfg_path = h.write_config(os.path.join(self.dir, f"{gateway}.yaml"),
-                                  gateway_config(gateway, self.sim_port, self.broker,
-                                                 self.keys[key][0], journal))
+        cfg = gateway_config(gateway, self.sim_port, self.broker, self.keys[key][0], journal)
+        if witness_keys:
+            path = os.path.join(self.dir, f"{gateway}-witnesses")
+            with open(path, "w") as f:
+                f.write("".join(f"{k} archive\n" for k in witness_keys))
+            cfg["uplink"]["witness_keys"] = path
+        cfg_path = h.write_config(os.path.join(self.dir, f"{gateway}.yaml"), cfg)
         return cfg_path, h.Gateway(cfg_path, "--no-print", env=env)
 
     def witnessed_rows(self, gateway):
@@ -113,11 +117,11 @@ class WitnessTest(unittest.TestCase):
         return int(self.pg.psql("SELECT count(*) FROM evidence_records WHERE "
                                 f"gateway = '{gateway}' AND type = {WITNESS}")[0][0])
 
-    def run_until_witnessed(self, gateway, key, seals, env=None):
+    def run_until_witnessed(self, gateway, key, seals, env=None, witness_keys=None):
         """Runs the gateway until the archive holds `seals` witness statements of it and
         the first WITNESS records came back to it; stops it; returns its config and
         journal."""
-        cfg_path, gw = self.gateway(gateway, key, env)
+        cfg_path, gw = self.gateway(gateway, key, env, witness_keys)
         self.procs.append(gw)
         ok = h.wait_until(lambda: len(self.witnessed_rows(gateway)) >= seals and
                           self.archived_witness_records(gateway) >= 2, h.scaled(60),
@@ -144,7 +148,9 @@ class WitnessTest(unittest.TestCase):
         self.start_archive()
         archive_pub = self.keys["archive"][1]
         archive_hex = archive_pub.split(":", 1)[1]
-        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 4)
+        # the gateway journals statements by the archive's key only (uplink.witness_keys)
+        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 4,
+                                                     witness_keys=[archive_pub])
 
         # the journal: WITNESS records in the gateway chain, one per seal, each naming a
         # seal the journal holds by its hash, the archive's key and the archive's time
