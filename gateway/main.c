@@ -135,8 +135,8 @@ typedef struct lot_options {
 
 typedef struct verify_options {
     const char *bundle_path, *pubkey, *keys, *plot;
-    list_flag witness_keys;         /* witnesses the auditor trusts (docs/EVIDENCE.md) */
-    const char *witness_tolerance;  /* seconds; NULL: the default 300 */
+    list_flag witness_keys;        /* witnesses the auditor trusts (docs/EVIDENCE.md) */
+    const char *witness_tolerance; /* seconds; NULL: the default 300 */
     time_flag from, to;
     const char *report, *lang, *pdf; /* the HTML report (docs/REPORT.md) */
 } verify_options;
@@ -316,7 +316,6 @@ static int cmd_run(const command_options *options)
         .serve_http = !opt->once,
         .on_failure = on_gateway_failure,
     };
-
 
     /* Under systemd (Type=notify): ready once started, the watchdog pinged from the loop
      * below while the gateway is healthy. Nothing is sent outside systemd, or with --once. */
@@ -894,8 +893,7 @@ static int cmd_verify(const command_options *options)
         char *end = NULL;
         errno = 0;
         double seconds = strtod(opt->witness_tolerance, &end);
-        if (errno || end == opt->witness_tolerance || *end || !(seconds >= 0) ||
-            seconds > 1e9) {
+        if (errno || end == opt->witness_tolerance || *end || !(seconds >= 0) || seconds > 1e9) {
             fprintf(stderr, "selgw verify: --witness-tolerance %s: not a number of seconds\n",
                     opt->witness_tolerance);
             selgw_report_free(report);

@@ -46,7 +46,7 @@ typedef struct archive {
     char what[300];          /* "archive: broker HOST:PORT", for repeated failures */
     selgw_repeat link_repeat; /* connection failures: logged when they start, with a count */
     selgw_record record;
-    selgw_signer *witness; /* witness: the key it countersigns seals with; NULL: none */
+    selgw_signer *witness;       /* witness: the key it countersigns seals with; NULL: none */
     selgw_repeat publish_repeat; /* statements the library would not take */
     /* counts since start */
     uint64_t stored, duplicates, conflicts, rejected, breaks, witnessed;
@@ -141,8 +141,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     char store_why[512];
     selgw_witness statement;
     bool witnessed = false;
-    if (selgw_archive_store_record(a->store, gateway, seq, payload, len, &a->record, hash,
-                                   &outcome, &link, &statement, &witnessed, store_why,
+    if (selgw_archive_store_record(a->store, gateway, seq, payload, len, &a->record, hash, &outcome,
+                                   &link, &statement, &witnessed, store_why,
                                    sizeof store_why) != SELGW_OK)
         fail_unacknowledged("record", gateway, seq, store_why);
     /* committed: returning lets the library send the PUBACK */

@@ -361,7 +361,8 @@ void selgw_archive_config_summary(const selgw_archive_config *cfg, FILE *out)
             cfg->username ? ", with username" : "", cfg->client_id, cfg->session_expiry_s,
             cfg->share_group, cfg->topic_prefix);
     if (cfg->witness_key)
-        fprintf(out, "archive: witness: countersigns every seal with %s, published to "
-                     "%s/GATEWAY/witness\n",
+        fprintf(out,
+                "archive: witness: countersigns every seal with %s, published to "
+                "%s/GATEWAY/witness\n",
                 cfg->witness_key, cfg->topic_prefix);
 }

@@ -30,7 +30,7 @@ typedef struct selgw_archive_config {
     /* postgresql: */
     char *conninfo;       /* libpq connection string or URI */
     /* witness: (optional) */
-    char *witness_key;    /* Ed25519 secret key (selgw keygen); NULL: no witness */
+    char *witness_key; /* Ed25519 secret key (selgw keygen); NULL: no witness */
 } selgw_archive_config;
 
 /* Loads and validates path; every problem goes to diag as FILE:LINE:COLUMN: message.

@@ -53,11 +53,10 @@ static const char SCHEMA[] =
     " received_by text NOT NULL,"
     " PRIMARY KEY (gateway, seal_hash, witness_key));";
 
-static const char SCHEMA_PRESENT[] =
-    "SELECT to_regclass('evidence_records') IS NOT NULL"
-    " AND to_regclass('evidence_records_chain') IS NOT NULL"
-    " AND to_regclass('evidence_rejected') IS NOT NULL"
-    " AND to_regclass('evidence_witness') IS NOT NULL";
+static const char SCHEMA_PRESENT[] = "SELECT to_regclass('evidence_records') IS NOT NULL"
+                                     " AND to_regclass('evidence_records_chain') IS NOT NULL"
+                                     " AND to_regclass('evidence_rejected') IS NOT NULL"
+                                     " AND to_regclass('evidence_witness') IS NOT NULL";
 
 /* Any constant: archives starting together create the tables one after the other
  * (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index). */
@@ -274,9 +273,8 @@ static const char SQL_SUCCESSOR[] =
     " link_problem = CASE WHEN prev = $4 THEN NULL"
     "  ELSE 'prev is not the hash of seq ' || $5 || ' (position ' || $3 || ')' END"
     " WHERE gateway = $1 AND chain = $2 AND chain_seq = $3::bigint + 1 AND link = 'pending'";
-static const char SQL_WITNESS_GET[] =
-    "SELECT witnessed_ns, signature FROM evidence_witness"
-    " WHERE gateway = $1 AND seal_hash = $2 AND witness_key = $3";
+static const char SQL_WITNESS_GET[] = "SELECT witnessed_ns, signature FROM evidence_witness"
+                                      " WHERE gateway = $1 AND seal_hash = $2 AND witness_key = $3";
 static const char SQL_WITNESS_PUT[] =
     "INSERT INTO evidence_witness (gateway, seal_seq, seal_hash, witness_key, witnessed_ns,"
     " signature, seq, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -322,8 +320,8 @@ static bool witness_seal(selgw_archive_store *s, const char *gateway, const char
     snprintf(seal_seq, sizeof seal_seq, "%" PRIu64, w->seal_seq);
     snprintf(when, sizeof when, "%" PRId64, w->witnessed_ns);
     to_hex(w->signature, SELGW_SIGNATURE_BYTES, sig_hex);
-    const char *put[] = {gateway, seal_seq, hash_hex, key_hex, when, sig_hex, seq_text,
-                         s->archive_id};
+    const char *put[] = {gateway, seal_seq, hash_hex, key_hex,
+                         when,    sig_hex,  seq_text, s->archive_id};
     return run(s, SQL_WITNESS_PUT, 8, put, PGRES_COMMAND_OK, NULL, why, why_cap);
 }
 

@@ -1432,11 +1432,13 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
     selgw_format_utc(w.witnessed_ns, t_w);
     if (!seal) {
         /* a seal before the bundle's opening seal: true, but about nothing in it */
-        selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS, .time_ns = rec->time_ns,
-                                   .text = fact_text(vs, fp), .status = fact_text(vs, "outside")};
+        selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
+                                   .time_ns = rec->time_ns,
+                                   .text = fact_text(vs, fp),
+                                   .status = fact_text(vs, "outside")};
         event_add(vs, &fact,
-                  "%s  WITNESS: seal %" PRIu64 " (before this bundle) witnessed by %s at %s",
-                  t_w, w.seal_seq, fp, t_w);
+                  "%s  WITNESS: seal %" PRIu64 " (before this bundle) witnessed by %s at %s", t_w,
+                  w.seal_seq, fp, t_w);
         return;
     }
     bool checked;

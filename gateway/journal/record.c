@@ -802,8 +802,7 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
     case SELGW_RECORD_WITNESS:
         KEY("seal_seq");
         selgw_text_uint(buf, cap, len, rec->witness_seal_seq);
-        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash,
-                       SELGW_RECORD_HASH_BYTES);
+        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash, SELGW_RECORD_HASH_BYTES);
         put_hex_member(buf, cap, len, "witness_key", rec->witness_key, sizeof rec->witness_key);
         KEY("witnessed");
         put_utc(buf, cap, len, rec->witness_time_ns);

@@ -31,10 +31,10 @@ typedef enum selgw_record_type {
     SELGW_RECORD_TAGS = 7,       /* a plot's tags changed or were first recorded (plot, text) */
     SELGW_RECORD_CLOCK = 8,      /* the clock's synchronisation state (text) */
     SELGW_RECORD_ALERT = 9,      /* an alert raised or cleared on a plot (docs/ALERTS.md) */
-    SELGW_RECORD_LOT = 10, /* a harvest lot of one or more plots (plot, text: the lot's JSON,
-                            * ref: the lot id), one per plot; record format 3 only */
-    SELGW_RECORD_WITNESS = 11, /* a witness (the archive) countersigned one of the gateway's
-                                * seals (docs/EVIDENCE.md, "Witnessed seals"); format 3 only */
+    SELGW_RECORD_LOT = 10,       /* a harvest lot of one or more plots (plot, text: the lot's JSON,
+                                  * ref: the lot id), one per plot; record format 3 only */
+    SELGW_RECORD_WITNESS = 11,   /* a witness (the archive) countersigned one of the gateway's
+                                  * seals (docs/EVIDENCE.md, "Witnessed seals"); format 3 only */
 } selgw_record_type;
 
 /* What an ALERT record says happened. */

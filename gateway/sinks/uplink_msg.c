@@ -38,8 +38,8 @@ size_t selgw_uplink_witness_topic(const char *prefix, const char *gateway, char 
             buf[0] = '\0';
         return 0;
     }
-    return finish(snprintf(buf, cap, "%s/%s/%s", prefix, gateway, SELGW_UPLINK_WITNESS_LEAF),
-                  buf, cap);
+    return finish(snprintf(buf, cap, "%s/%s/%s", prefix, gateway, SELGW_UPLINK_WITNESS_LEAF), buf,
+                  cap);
 }
 
 size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, size_t cap)

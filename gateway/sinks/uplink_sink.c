@@ -47,8 +47,8 @@ static void subscribe_witness(void *owner, struct mosquitto *mosq)
         return;
     int rc = mosquitto_subscribe_v5(mosq, NULL, s->witness_topic, 1, 0, NULL);
     if (rc != MOSQ_ERR_SUCCESS)
-        selgw_log(SELGW_LOG_ERROR, "evidence uplink: cannot subscribe to %s: %s",
-                  s->witness_topic, mosquitto_strerror(rc));
+        selgw_log(SELGW_LOG_ERROR, "evidence uplink: cannot subscribe to %s: %s", s->witness_topic,
+                  mosquitto_strerror(rc));
 }
 
 static void witness_message(void *owner, const struct mosquitto_message *msg,
@@ -62,8 +62,9 @@ static void witness_message(void *owner, const struct mosquitto_message *msg,
     free(type);
     if (!ours) {
         selgw_repeat_fail(&s->foreign, "evidence uplink: messages on the witness topic",
-                          SELGW_ERR_INVALID, "not a witness statement (topic or content type); "
-                                             "ignored");
+                          SELGW_ERR_INVALID,
+                          "not a witness statement (topic or content type); "
+                          "ignored");
         return;
     }
     if (s->inbound)
@@ -142,7 +143,8 @@ selgw_err selgw_uplink_sink_new(const selgw_mqtt_config *cfg, const char *gatewa
     char *what = NULL;
     s->topic = strdup(topic);
     s->witness_topic = strdup(witness_topic);
-    if (!s->topic || !s->witness_topic || asprintf(&what, "evidence uplink %s:%d", cfg->host, cfg->port) < 0) {
+    if (!s->topic || !s->witness_topic ||
+        asprintf(&what, "evidence uplink %s:%d", cfg->host, cfg->port) < 0) {
         selgw_uplink_sink_free(s);
         return SELGW_ERR_NOMEM;
     }

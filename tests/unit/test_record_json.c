@@ -209,8 +209,7 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         char when[SELGW_UTC_TEXT_SIZE];
         selgw_text_format(buf, cap, len, ",\"seal_seq\":%llu",
                           (unsigned long long)rec->witness_seal_seq);
-        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash,
-                       SELGW_RECORD_HASH_BYTES);
+        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash, SELGW_RECORD_HASH_BYTES);
         put_hex_member(buf, cap, len, "witness_key", rec->witness_key, sizeof rec->witness_key);
         selgw_text_format(buf, cap, len, ",\"witnessed\":\"%s\"",
                           reference_format_utc(rec->witness_time_ns, when));
@@ -424,8 +423,8 @@ static void random_hash(uint8_t *out, size_t n)
 }
 
 static const selgw_record_type types[] = {
-    SELGW_RECORD_READING, SELGW_RECORD_START,      SELGW_RECORD_STOP, SELGW_RECORD_GAP,
-    SELGW_RECORD_SEAL,    SELGW_RECORD_ANNOTATION, SELGW_RECORD_TAGS, SELGW_RECORD_CLOCK,
+    SELGW_RECORD_READING, SELGW_RECORD_START,      SELGW_RECORD_STOP,    SELGW_RECORD_GAP,
+    SELGW_RECORD_SEAL,    SELGW_RECORD_ANNOTATION, SELGW_RECORD_TAGS,    SELGW_RECORD_CLOCK,
     SELGW_RECORD_ALERT,   SELGW_RECORD_LOT,        SELGW_RECORD_WITNESS,
 };
 

@@ -51,8 +51,8 @@ static int teardown(void **state)
 
 static selgw_witness statement(void)
 {
-    selgw_witness w = {.gateway = "ziyang-gw-01", .seal_seq = 42,
-                       .witnessed_ns = 1764600000123456789};
+    selgw_witness w = {
+        .gateway = "ziyang-gw-01", .seal_seq = 42, .witnessed_ns = 1764600000123456789};
     for (int i = 0; i < SELGW_HASH_BYTES; i++)
         w.seal_hash[i] = (uint8_t)(i * 7 + 1);
     selgw_witness_sign(&w, signer);
