@@ -191,6 +191,17 @@ class WitnessTest(unittest.TestCase):
         self.assertEqual(when, pg[(first.payload[first.body_at + 8:first.body_at + 40].hex(),
                                    archive_hex)])
         self.assertIn("sealed no later than " + utc(when), res.stdout)
+        # the report (zh-CN by default, en on request) lists the statements among the events
+        for lang, want in (("zh", "见证者密钥指纹"), ("en", "was sealed no later than")):
+            html = os.path.join(self.dir, f"w-{lang}.html")
+            res = self.verify(path, "gw", "--witness-key", archive_pub, "--report", html,
+                              "--lang", lang)
+            self.assertEqual(res.returncode, 0, res.describe())
+            with open(html, encoding="utf-8") as f:
+                page = f.read()
+            self.assertIn('<tr class="witness">', page)
+            self.assertIn(want, page)
+            self.assertIn("受信任的见证者" if lang == "zh" else "(a trusted witness)", page)
         # another key: reported as not trusted, not counted
         res = self.verify(path, "gw", "--witness-key", self.keys["other"][1])
         self.assertEqual(res.returncode, 0, res.describe())
