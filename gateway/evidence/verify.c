@@ -260,6 +260,12 @@ typedef struct verify_state {
     char latest_witness[SELGW_KEY_FINGERPRINT_SIZE];
     int64_t latest_witnessed_seal_ns;
     text_list warnings;
+    /* the last witness key judged, so that a season's statements (one per seal, almost
+     * always by one witness) read the keys files once */
+    bool judged;
+    uint8_t judged_key[SELGW_PUBLIC_KEY_BYTES];
+    bool judged_trusted;
+    char judged_label[128];
 
     text_list problems;
     uint64_t problem_count;
@@ -1353,13 +1359,34 @@ static vseal *seal_at(verify_state *vs, uint64_t chain_seq)
 /* Whether pk is one of the witnesses the auditor trusts (*label: its label, if a file
  * gave one); *checked false when none was given. A file that cannot be read is a failure
  * of verification (said once, in vs->failure). */
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                            char *label, size_t label_cap);
+
 static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
                             bool *checked, char *label, size_t label_cap)
 {
     const selgw_verify_options *opt = vs->opt;
     *checked = opt && opt->witness_key_count > 0;
     label[0] = '\0';
-    for (size_t i = 0; *checked && i < opt->witness_key_count; i++) {
+    if (!*checked)
+        return false;
+    if (!vs->judged || memcmp(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES) != 0) {
+        vs->judged_trusted = look_up_witness(vs, pk, vs->judged_label, sizeof vs->judged_label);
+        memcpy(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES);
+        vs->judged = true;
+    }
+    snprintf(label, label_cap, "%s", vs->judged_label);
+    return vs->judged_trusted;
+}
+
+/* The lookup itself: the keys given, then the files. */
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                            char *label, size_t label_cap)
+{
+    const selgw_verify_options *opt = vs->opt;
+    bool checked = true;
+    label[0] = '\0';
+    for (size_t i = 0; checked && i < opt->witness_key_count; i++) {
         const char *k = opt->witness_keys[i];
         uint8_t given[SELGW_PUBLIC_KEY_BYTES];
         if (!strncmp(k, "ed25519:", 8)) {
@@ -1448,9 +1475,12 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
     char trust[300];
     if (!checked)
         snprintf(trust, sizeof trust, "not judged: give --witness-key to say whom you trust");
-    else if (trusted)
-        snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "", label,
-                 label[0] ? "\"" : "");
+    else if (trusted) {
+        char *shown_label = shown_text(label); /* the keys file's text, escaped */
+        snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "",
+                 shown_label ? shown_label : "", label[0] ? "\"" : "");
+        free(shown_label);
+    }
     else
         snprintf(trust, sizeof trust, "NOT a trusted witness: not counted");
     if (checked && !trusted)

@@ -202,6 +202,11 @@ class WitnessTest(unittest.TestCase):
             self.assertIn('<tr class="witness">', page)
             self.assertIn(want, page)
             self.assertIn("受信任的见证者" if lang == "zh" else "(a trusted witness)", page)
+        # the witness named in a file of keys, with its label
+        res = self.verify(path, "gw", "--witness-key",
+                          os.path.join(self.dir, "itest-w-gw-witnesses"))
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn('a trusted witness "archive"', res.stdout)
         # another key: reported as not trusted, not counted
         res = self.verify(path, "gw", "--witness-key", self.keys["other"][1])
         self.assertEqual(res.returncode, 0, res.describe())
