@@ -1359,8 +1359,8 @@ static vseal *seal_at(verify_state *vs, uint64_t chain_seq)
 /* Whether pk is one of the witnesses the auditor trusts (*label: its label, if a file
  * gave one); *checked false when none was given. A file that cannot be read is a failure
  * of verification (said once, in vs->failure). */
-static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
-                            char *label, size_t label_cap);
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
+                            size_t label_cap);
 
 static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
                             bool *checked, char *label, size_t label_cap)
@@ -1380,8 +1380,8 @@ static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_
 }
 
 /* The lookup itself: the keys given, then the files. */
-static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
-                            char *label, size_t label_cap)
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
+                            size_t label_cap)
 {
     const selgw_verify_options *opt = vs->opt;
     bool checked = true;
@@ -1480,8 +1480,7 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
         snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "",
                  shown_label ? shown_label : "", label[0] ? "\"" : "");
         free(shown_label);
-    }
-    else
+    } else
         snprintf(trust, sizeof trust, "NOT a trusted witness: not counted");
     if (checked && !trusted)
         vs->untrusted_statements++;
