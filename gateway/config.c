@@ -204,6 +204,8 @@ static const option options[] = {
     {"uplink", "tls", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"uplink", "keepalive", OPT_DURATION, false, 5000, 18 * 3600000.0, 60000, NULL, NULL},
     {"uplink", "max_inflight", OPT_INT, false, 1, 1000, 20, NULL, NULL},
+    /* the witnesses whose statements it journals: a file of keys (docs/KEYS.md) */
+    {"uplink", "witness_keys", OPT_FILE, false, 0, 0, 0, NULL, NULL},
     {"uplink", "reconnect", OPT_MAPPING, false, 0, 0, 0, NULL, NULL},
     {"tls", "ca_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
     {"tls", "cert_file", OPT_FILE, false, 0, 0, 0, NULL, NULL},
@@ -1734,7 +1736,11 @@ static void parse_mqtt(loader *ld, struct fy_node *root)
 
 static void parse_uplink(loader *ld, struct fy_node *root)
 {
-    parse_broker(ld, root, "uplink", "-uplink", &ld->cfg->uplink);
+    selgw_mqtt_config *u = &ld->cfg->uplink;
+    parse_broker(ld, root, "uplink", "-uplink", u);
+    struct fy_node *map = u->enabled ? selgw_yaml_get(root, "uplink", NULL) : NULL;
+    if (map && selgw_yaml_is_mapping(map))
+        read_option(ld, map, "uplink", "witness_keys", "uplink", &u->witness_keys, NULL);
 }
 
 static void parse_influx(loader *ld, struct fy_node *root)
@@ -2381,6 +2387,7 @@ void selgw_config_free(selgw_config *cfg)
         free(m->ca_file);
         free(m->cert_file);
         free(m->key_file);
+        free(m->witness_keys);
     }
     selgw_influx_config *x = &cfg->influxdb;
     free(x->url);
@@ -2667,6 +2674,11 @@ void selgw_config_summary(const selgw_config *cfg, FILE *out)
                 cfg->gateway_id ? cfg->gateway_id : "?", u->client_id ? u->client_id : "?",
                 u->ca_file ? (u->cert_file ? ", TLS with client certificate" : ", TLS") : "",
                 u->username ? ", with username" : "");
+    if (u->enabled)
+        fprintf(out, "sink uplink: witness statements from %s/%s/witness journaled%s%s\n",
+                u->topic_prefix ? u->topic_prefix : "?", cfg->gateway_id ? cfg->gateway_id : "?",
+                u->witness_keys ? " from the witnesses in " : " from any witness",
+                u->witness_keys ? u->witness_keys : "");
     const selgw_influx_config *x = &cfg->influxdb;
     if (x->enabled) {
         if (x->api == 2)

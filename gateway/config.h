@@ -139,6 +139,9 @@ typedef struct selgw_mqtt_config {
     int keepalive_s;
     int max_inflight; /* QoS>0 messages awaiting PUBACK at once */
     int reconnect_min_ms, reconnect_max_ms;
+    /* uplink only: a file of the witness keys whose statements it journals (docs/KEYS.md
+     * format); NULL: any witness's well-signed statement */
+    char *witness_keys;
 } selgw_mqtt_config;
 
 typedef struct selgw_influx_config {

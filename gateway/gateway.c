@@ -17,6 +17,7 @@
 #include "base/durable.h"
 #include "journal/journal.h"
 #include "evidence/keys.h"
+#include "evidence/witness.h"
 #include "base/log.h"
 #include "base/worker.h"
 #include "sinks/sink.h"
@@ -51,6 +52,8 @@ typedef struct taken_annotation {
     uint64_t jseq;
     selgw_annotation a;
 } taken_annotation;
+
+enum { WITNESS_REMEMBERED = 64 };
 
 struct selgw_gateway {
     selgw_config *cfg; /* replaced by a reload: other threads read it under lock only */
@@ -112,6 +115,12 @@ struct selgw_gateway {
     selgw_journal_recovery journal_recovery; /* what opening the journal found */
     selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
     selgw_repeat seal_repeat;
+    /* Witness statements (docs/ARCHIVE.md, "The archive as a witness"): the last ones
+     * journaled (seal hash and key), so that a statement sent again is not journaled twice
+     * in a run; and bad statements, logged once with a count. Under lock. */
+    uint8_t witnessed[WITNESS_REMEMBERED][SELGW_HASH_BYTES + SELGW_PUBLIC_KEY_BYTES];
+    size_t witnessed_count, witnessed_next;
+    selgw_repeat bad_witness;
     selgw_repeat annotation_repeat; /* removing queue files of journaled annotations */
     uint64_t refusal_gap_jseq; /* the last GAP of refusals; its note goes once it is in */
     bool refusal_noted;        /* the journal holds a note of refusals */
@@ -596,6 +605,79 @@ static int64_t polls_covered_until_locked(const selgw_gateway *g, int64_t now)
     if (g->refused > 0 && g->refused_first_ns < until)
         until = g->refused_first_ns;
     return until;
+}
+
+static size_t encode_witness(const void *arg, const selgw_chain_link *link, uint8_t *buf,
+                             size_t cap)
+{
+    return selgw_record_encode_witness(arg, link, buf, cap);
+}
+
+/* A witness statement came back over the uplink (its thread): checked (well formed, this
+ * gateway's, signed by the key it names, a key of uplink.witness_keys when given) and
+ * journaled as a WITNESS record of the gateway
+ * chain before this returns, so before the broker has its PUBACK; unless the same
+ * statement (seal and key) was journaled already in this run. */
+static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
+{
+    selgw_gateway *g = ctx;
+    selgw_witness w;
+    const char *why = NULL;
+    pthread_mutex_lock(&g->lock);
+    const char *id = g->cfg->gateway_id;
+    if (selgw_witness_decode(payload, len, &w) != SELGW_OK)
+        why = "not a well-formed witness statement";
+    else if (strcmp(w.gateway, id) != 0)
+        why = "a statement about another gateway's seal";
+    else if (!selgw_witness_signature_ok(&w))
+        why = "the witness's signature does not verify";
+    const char *trusted = g->cfg->uplink.witness_keys;
+    char label[128], file_why[600];
+    bool found = false;
+    if (!why && trusted &&
+        selgw_registered_key(trusted, w.key, &found, label, sizeof label, file_why,
+                             sizeof file_why) != SELGW_OK)
+        why = file_why; /* a witness_keys file that went away: nothing is journaled */
+    else if (!why && trusted && !found)
+        why = "a statement by a key not in uplink.witness_keys";
+    if (why) {
+        selgw_repeat_fail(&g->bad_witness, "witness statements", SELGW_ERR_INVALID, why);
+        pthread_mutex_unlock(&g->lock);
+        return;
+    }
+    uint8_t key[SELGW_HASH_BYTES + SELGW_PUBLIC_KEY_BYTES];
+    memcpy(key, w.seal_hash, SELGW_HASH_BYTES);
+    memcpy(key + SELGW_HASH_BYTES, w.key, SELGW_PUBLIC_KEY_BYTES);
+    for (size_t i = 0; i < g->witnessed_count; i++)
+        if (!memcmp(g->witnessed[i], key, sizeof key)) {
+            pthread_mutex_unlock(&g->lock);
+            return;
+        }
+    selgw_record rec = {.type = SELGW_RECORD_WITNESS,
+                        .time_ns = selgw_utc_ns(),
+                        .gateway = str_of(id),
+                        .witness_seal_seq = w.seal_seq,
+                        .witness_time_ns = w.witnessed_ns,
+                        .witness_signature = w.signature};
+    memcpy(rec.witness_seal_hash, w.seal_hash, SELGW_HASH_BYTES);
+    memcpy(rec.witness_key, w.key, SELGW_PUBLIC_KEY_BYTES);
+    selgw_err err =
+        append_chained_locked(g, "gateway", encode_witness, &rec, rec.time_ns, KIND_EVENT, NULL);
+    if (err == SELGW_OK) {
+        selgw_repeat_ok(&g->bad_witness, "witness statements");
+        memcpy(g->witnessed[g->witnessed_next], key, sizeof key);
+        g->witnessed_next = (g->witnessed_next + 1) % WITNESS_REMEMBERED;
+        if (g->witnessed_count < WITNESS_REMEMBERED)
+            g->witnessed_count++;
+        char fp[SELGW_KEY_FINGERPRINT_SIZE], when[SELGW_UTC_TEXT_SIZE];
+        selgw_key_fingerprint(w.key, fp);
+        selgw_log(SELGW_LOG_INFO, "seal %" PRIu64 " witnessed by %s at %s", w.seal_seq, fp,
+                  selgw_format_utc(w.witnessed_ns, when));
+    } else {
+        selgw_log(SELGW_LOG_ERROR, "cannot journal the witness statement of seal %" PRIu64 ": %s",
+                  w.seal_seq, selgw_strerror(err));
+    }
+    pthread_mutex_unlock(&g->lock);
 }
 
 /* A signed statement of every chain's head, as the next record of the gateway chain; the
@@ -1360,6 +1442,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
     err = selgw_sinks_new(cfg, g->journal, &g->sinks);
+    selgw_sinks_set_inbound(g->sinks, journal_witness, g);
     selgw_poller **pollers = NULL;
     if (err == SELGW_OK)
         err = make_pollers(g, cfg, &pollers);
@@ -1740,6 +1823,7 @@ selgw_err selgw_gateway_reload(selgw_gateway *g, selgw_config *cfg)
                                   "address, password and TLS until a restart");
     selgw_sinks *sinks = NULL;
     err = selgw_sinks_new(cfg, g->journal, &sinks);
+    selgw_sinks_set_inbound(sinks, journal_witness, g);
     pthread_mutex_lock(&g->lock);
     selgw_config *old = g->cfg;
     g->cfg = cfg;

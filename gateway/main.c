@@ -135,6 +135,8 @@ typedef struct lot_options {
 
 typedef struct verify_options {
     const char *bundle_path, *pubkey, *keys, *plot;
+    list_flag witness_keys;        /* witnesses the auditor trusts (docs/EVIDENCE.md) */
+    const char *witness_tolerance; /* seconds; NULL: the default 300 */
     time_flag from, to;
     const char *report, *lang, *pdf; /* the HTML report (docs/REPORT.md) */
 } verify_options;
@@ -887,6 +889,26 @@ static int cmd_verify(const command_options *options)
                                  .has_to = to.given,
                                  .to_ns = to.ns,
                                  .report = report};
+    if (opt->witness_keys.count > SELGW_VERIFY_MAX_WITNESS_KEYS) {
+        fprintf(stderr, "selgw verify: at most %d --witness-key\n", SELGW_VERIFY_MAX_WITNESS_KEYS);
+        selgw_report_free(report);
+        return EXIT_CONFIG;
+    }
+    for (size_t i = 0; i < opt->witness_keys.count; i++)
+        vopt.witness_keys[vopt.witness_key_count++] = opt->witness_keys.items[i];
+    if (opt->witness_tolerance) {
+        char *end = NULL;
+        errno = 0;
+        double seconds = strtod(opt->witness_tolerance, &end);
+        if (errno || end == opt->witness_tolerance || *end || !(seconds >= 0) || seconds > 1e9) {
+            fprintf(stderr, "selgw verify: --witness-tolerance %s: not a number of seconds\n",
+                    opt->witness_tolerance);
+            selgw_report_free(report);
+            return EXIT_CONFIG;
+        }
+        vopt.witness_tolerance_set = true;
+        vopt.witness_tolerance_ns = (int64_t)(seconds * 1e9);
+    }
     int status;
     switch (selgw_evidence_verify(opt->bundle_path, &vopt, stdout)) {
     case SELGW_OK:
@@ -1139,6 +1161,11 @@ static const flag verify_flags[] = {
               "the report's language: zh (zh-CN, the default) or en"),
     TEXT_FLAG("pdf", 0, "FILE.pdf", verify_options, pdf,
               "with --report: also print it to PDF with headless Chromium"),
+    LIST_FLAG("witness-key", "KEY|FILE", verify_options, witness_keys,
+              "a witness you trust (the archive's key): ed25519:HEX or a file of keys; again "
+              "for more"),
+    TEXT_FLAG("witness-tolerance", 0, "SECONDS", verify_options, witness_tolerance,
+              "how far the gateway's clock may be ahead of its witness (default 300)"),
     {0},
 };
 
@@ -1454,7 +1481,7 @@ static const command commands[] = {
      lot_flags, "FILE", offsetof(command_options, lot.config_path), cmd_lot},
     {"verify",
      "BUNDLE [--pubkey ed25519:HEX] [--keys FILE] [--plot P] [--from T1] [--to T2] "
-     "[--report FILE.html]",
+     "[--report FILE.html] [--witness-key KEY|FILE] [--witness-tolerance SECONDS]",
      "check an evidence bundle offline (no server, no config): signatures, links, nothing\n"
      "missing or added, every device of the plot present, seals covering the period; print a\n"
      "summary. The key must be one you trust (--pubkey, --keys). With --report, also write\n"

@@ -30,8 +30,9 @@ ALLOWED = {
     # the HTTP API reads a snapshot of plain data (http/status.h) that gateway.c builds
     "http": {"base", "http"},
     # the central archive: records in (journal/record.h), the uplink's message format
-    # (sinks/uplink_msg.h, the one definition both sides share), its own config
-    "archive": {"base", "journal", "sinks", "archive"},
+    # (sinks/uplink_msg.h, the one definition both sides share), its own config; as a
+    # witness it signs with the evidence's keys and statements (evidence/witness.h)
+    "archive": {"base", "journal", "sinks", "evidence", "archive"},
     "gateway": {"base", "sensors", "config", "poll", "journal", "sinks", "evidence", "http",
                 "alerts", "archive", "gateway"},
 }

@@ -25,6 +25,8 @@
 #include "archive/archive_store.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "evidence/keys.h"
+#include "evidence/witness.h"
 #include "journal/record.h"
 #include "sinks/uplink_msg.h"
 
@@ -44,8 +46,10 @@ typedef struct archive {
     char what[300];          /* "archive: broker HOST:PORT", for repeated failures */
     selgw_repeat link_repeat; /* connection failures: logged when they start, with a count */
     selgw_record record;
+    selgw_signer *witness;       /* witness: the key it countersigns seals with; NULL: none */
+    selgw_repeat publish_repeat; /* statements the library would not take */
     /* counts since start */
-    uint64_t stored, duplicates, conflicts, rejected, breaks;
+    uint64_t stored, duplicates, conflicts, rejected, breaks, witnessed;
     int64_t reported_ns;
 } archive;
 
@@ -74,10 +78,34 @@ static void reject(archive *a, const char *topic, const char *gateway, uint64_t 
               topic, seq, reason);
 }
 
+/* After the commit: the statement to PREFIX/GATEWAY/witness at QoS 1, also for a seal
+ * redelivered (the same statement again: a publish lost before is made good). The library
+ * queues it (the client is threaded) and the loop sends it. A failure here loses nothing
+ * that is stored: the next delivery of the seal publishes it again. */
+static void publish_statement(archive *a, struct mosquitto *mosq, const selgw_witness *w)
+{
+    char topic[1024];
+    uint8_t payload[SELGW_WITNESS_MAX_BYTES];
+    size_t len = selgw_witness_encode(w, payload, sizeof payload);
+    if (selgw_uplink_witness_topic(a->cfg->topic_prefix, w->gateway, topic, sizeof topic) == 0 ||
+        strlen(topic) >= sizeof topic - 1 || len == 0 || len > sizeof payload)
+        return;
+    mosquitto_property *props = NULL;
+    int rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
+                                           SELGW_UPLINK_WITNESS_CONTENT_TYPE);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_publish_v5(mosq, NULL, topic, (int)len, payload, 1, false, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS)
+        selgw_repeat_fail(&a->publish_repeat, "archive: publishing witness statements",
+                          SELGW_ERR_IO, mosquitto_strerror(rc));
+    else
+        selgw_repeat_ok(&a->publish_repeat, "archive: publishing witness statements");
+}
+
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
-    (void)mosq;
     archive *a = obj;
     const uint8_t *payload = msg->payload;
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
@@ -111,10 +139,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     selgw_archive_outcome outcome;
     selgw_archive_link link;
     char store_why[512];
-    if (selgw_archive_store_record(a->store, gateway, seq, payload, len, &a->record, hash,
-                                   &outcome, &link, store_why, sizeof store_why) != SELGW_OK)
+    selgw_witness statement;
+    bool witnessed = false;
+    if (selgw_archive_store_record(a->store, gateway, seq, payload, len, &a->record, hash, &outcome,
+                                   &link, &statement, &witnessed, store_why,
+                                   sizeof store_why) != SELGW_OK)
         fail_unacknowledged("record", gateway, seq, store_why);
     /* committed: returning lets the library send the PUBACK */
+    if (witnessed) {
+        a->witnessed++;
+        publish_statement(a, mosq, &statement);
+    }
     switch (outcome) {
     case SELGW_ARCHIVE_STORED:
         a->stored++;
@@ -204,8 +239,9 @@ static void report(archive *a, const char *when)
 {
     selgw_log(SELGW_LOG_INFO,
               "archive%s: %" PRIu64 " records stored (%" PRIu64 " chain breaks flagged), %" PRIu64
-              " redelivered, %" PRIu64 " conflicting, %" PRIu64 " rejected",
-              when, a->stored, a->breaks, a->duplicates, a->conflicts, a->rejected);
+              " redelivered, %" PRIu64 " conflicting, %" PRIu64 " rejected, %" PRIu64
+              " seals witnessed",
+              when, a->stored, a->breaks, a->duplicates, a->conflicts, a->rejected, a->witnessed);
     a->reported_ns = selgw_mono_ns();
 }
 
@@ -286,11 +322,27 @@ int selgw_archive_run(const selgw_archive_config *cfg, volatile sig_atomic_t *st
         return 1;
     }
     char why[512];
+    if (cfg->witness_key &&
+        selgw_signer_load(cfg->witness_key, &a->witness, why, sizeof why) != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR, "archive: witness key: %s", why);
+        free(a);
+        return 1;
+    }
     if (selgw_archive_store_open(cfg->conninfo, cfg->client_id, &a->store, why, sizeof why) !=
         SELGW_OK) {
         selgw_log(SELGW_LOG_ERROR, "archive: %s", why);
+        selgw_signer_free(a->witness);
         free(a);
         return 1;
+    }
+    if (a->witness) {
+        uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
+        char text[SELGW_PUBLIC_KEY_TEXT_SIZE], fp[SELGW_KEY_FINGERPRINT_SIZE];
+        selgw_signer_public_key(a->witness, pk);
+        selgw_public_key_format(pk, text);
+        selgw_key_fingerprint(pk, fp);
+        selgw_log(SELGW_LOG_INFO, "archive: witness of every seal with key %s (%s)", text, fp);
+        selgw_archive_store_set_witness(a->store, a->witness);
     }
     snprintf(a->what, sizeof a->what, "archive: broker %s:%d", cfg->host, cfg->port);
     mosquitto_lib_init();
@@ -344,6 +396,7 @@ done:
         mosquitto_destroy(a->mosq);
     mosquitto_lib_cleanup();
     selgw_archive_store_free(a->store);
+    selgw_signer_free(a->witness);
     free(a);
     return status;
 }

@@ -56,6 +56,8 @@ static const option options[] = {
     {"tls", "key_file", K_FILE, false, 0, 0, 0, NULL, F(key_file)},
     {"tls", "insecure", K_BOOL, false, 0, 0, 0, NULL, F(tls_insecure)},
     {"postgresql", "conninfo", K_STRING, true, 0, 0, 0, NULL, F(conninfo)},
+    {"root", "witness", K_MAPPING, false, 0, 0, 0, NULL, NONE},
+    {"witness", "key", K_FILE, true, 0, 0, 0, NULL, F(witness_key)},
 };
 
 #define OPTION_COUNT (sizeof options / sizeof options[0])
@@ -284,6 +286,9 @@ static selgw_err load(selgw_yaml *yaml, const char *path, selgw_diag *diag,
     }
     if (pg)
         read_section(&ld, pg, "postgresql");
+    struct fy_node *witness = read_option(&ld, root, find("root", "witness"));
+    if (witness)
+        read_section(&ld, witness, "witness");
     selgw_err err = ld.nomem                           ? SELGW_ERR_NOMEM
                     : selgw_yaml_error_count(yaml) > 0 ? SELGW_ERR_CONFIG
                                                        : SELGW_OK;
@@ -343,6 +348,7 @@ void selgw_archive_config_free(selgw_archive_config *cfg)
     free(cfg->cert_file);
     free(cfg->key_file);
     free_secret(cfg->conninfo); /* it may hold a password */
+    free(cfg->witness_key);
     free(cfg);
 }
 
@@ -354,4 +360,9 @@ void selgw_archive_config_summary(const selgw_archive_config *cfg, FILE *out)
             cfg->host, cfg->port, cfg->ca_file ? ", TLS" : "",
             cfg->username ? ", with username" : "", cfg->client_id, cfg->session_expiry_s,
             cfg->share_group, cfg->topic_prefix);
+    if (cfg->witness_key)
+        fprintf(out,
+                "archive: witness: countersigns every seal with %s, published to "
+                "%s/GATEWAY/witness\n",
+                cfg->witness_key, cfg->topic_prefix);
 }

@@ -29,6 +29,8 @@ typedef struct selgw_archive_config {
     bool tls_insecure;
     /* postgresql: */
     char *conninfo;       /* libpq connection string or URI */
+    /* witness: (optional) */
+    char *witness_key; /* Ed25519 secret key (selgw keygen); NULL: no witness */
 } selgw_archive_config;
 
 /* Loads and validates path; every problem goes to diag as FILE:LINE:COLUMN: message.

@@ -8,6 +8,8 @@
  * predecessor, when it comes, settles it. */
 #include "archive/archive_store.h"
 
+#include "base/clock.h"
+
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -39,12 +41,22 @@ static const char SCHEMA[] =
     " payload bytea NOT NULL,"
     " reason text NOT NULL,"
     " received timestamptz NOT NULL DEFAULT now(),"
-    " received_by text NOT NULL);";
+    " received_by text NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS evidence_witness ("
+    " gateway text NOT NULL,"
+    " seal_seq bigint NOT NULL,"
+    " seal_hash bytea NOT NULL,"
+    " witness_key bytea NOT NULL,"
+    " witnessed_ns bigint NOT NULL,"
+    " signature bytea NOT NULL,"
+    " seq bigint NOT NULL,"
+    " received_by text NOT NULL,"
+    " PRIMARY KEY (gateway, seal_hash, witness_key));";
 
-static const char SCHEMA_PRESENT[] =
-    "SELECT to_regclass('evidence_records') IS NOT NULL"
-    " AND to_regclass('evidence_records_chain') IS NOT NULL"
-    " AND to_regclass('evidence_rejected') IS NOT NULL";
+static const char SCHEMA_PRESENT[] = "SELECT to_regclass('evidence_records') IS NOT NULL"
+                                     " AND to_regclass('evidence_records_chain') IS NOT NULL"
+                                     " AND to_regclass('evidence_rejected') IS NOT NULL"
+                                     " AND to_regclass('evidence_witness') IS NOT NULL";
 
 /* Any constant: archives starting together create the tables one after the other
  * (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index). */
@@ -52,6 +64,7 @@ static const char SCHEMA_LOCK[] = "SELECT pg_advisory_xact_lock(5633475)";
 
 struct selgw_archive_store {
     PGconn *conn;
+    const selgw_signer *witness; /* NULL: not a witness */
     char *archive_id;
     char *hex; /* hex of a payload: '\x' + 2 per byte + NUL */
     size_t hex_cap;
@@ -260,16 +273,67 @@ static const char SQL_SUCCESSOR[] =
     " link_problem = CASE WHEN prev = $4 THEN NULL"
     "  ELSE 'prev is not the hash of seq ' || $5 || ' (position ' || $3 || ')' END"
     " WHERE gateway = $1 AND chain = $2 AND chain_seq = $3::bigint + 1 AND link = 'pending'";
+static const char SQL_WITNESS_GET[] = "SELECT witnessed_ns, signature FROM evidence_witness"
+                                      " WHERE gateway = $1 AND seal_hash = $2 AND witness_key = $3";
+static const char SQL_WITNESS_PUT[] =
+    "INSERT INTO evidence_witness (gateway, seal_seq, seal_hash, witness_key, witnessed_ns,"
+    " signature, seq, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 static const char SQL_REJECT[] =
     "INSERT INTO evidence_rejected (topic, seq, payload, reason, received_by)"
     " VALUES ($1, NULLIF($2, '0')::bigint, $3, $4, $5)";
+
+void selgw_archive_store_set_witness(selgw_archive_store *s, const selgw_signer *signer)
+{
+    s->witness = signer;
+}
+
+/* The witness statement of a seal just stored (or stored before): the one already in
+ * evidence_witness for this seal and key, else a new one stamped now, signed and inserted,
+ * in the seal's transaction. */
+static bool witness_seal(selgw_archive_store *s, const char *gateway, const char *seq_text,
+                         const selgw_record *rec, const uint8_t hash[SELGW_RECORD_HASH_BYTES],
+                         selgw_witness *w, char *why, size_t why_cap)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->gateway, sizeof w->gateway, "%s", gateway);
+    w->seal_seq = rec->chain_seq;
+    memcpy(w->seal_hash, hash, SELGW_HASH_BYTES);
+    selgw_signer_public_key(s->witness, w->key);
+    char hash_hex[3 + 2 * SELGW_HASH_BYTES], key_hex[3 + 2 * SELGW_PUBLIC_KEY_BYTES];
+    to_hex(w->seal_hash, SELGW_HASH_BYTES, hash_hex);
+    to_hex(w->key, SELGW_PUBLIC_KEY_BYTES, key_hex);
+    const char *get[] = {gateway, hash_hex, key_hex};
+    PGresult *r = NULL;
+    if (!run(s, SQL_WITNESS_GET, 3, get, PGRES_TUPLES_OK, &r, why, why_cap))
+        return false;
+    bool have = PQntuples(r) == 1;
+    if (have) { /* a redelivery: the same statement as the first time */
+        w->witnessed_ns = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        have = from_hex(PQgetvalue(r, 0, 1), w->signature, SELGW_SIGNATURE_BYTES);
+    }
+    PQclear(r);
+    if (have)
+        return true;
+    w->witnessed_ns = selgw_utc_ns();
+    selgw_witness_sign(w, s->witness);
+    char seal_seq[24], when[24], sig_hex[3 + 2 * SELGW_SIGNATURE_BYTES];
+    snprintf(seal_seq, sizeof seal_seq, "%" PRIu64, w->seal_seq);
+    snprintf(when, sizeof when, "%" PRId64, w->witnessed_ns);
+    to_hex(w->signature, SELGW_SIGNATURE_BYTES, sig_hex);
+    const char *put[] = {gateway, seal_seq, hash_hex, key_hex,
+                         when,    sig_hex,  seq_text, s->archive_id};
+    return run(s, SQL_WITNESS_PUT, 8, put, PGRES_COMMAND_OK, NULL, why, why_cap);
+}
 
 selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway, uint64_t seq,
                                      const uint8_t *payload, size_t len, const selgw_record *rec,
                                      const uint8_t hash[SELGW_RECORD_HASH_BYTES],
                                      selgw_archive_outcome *outcome, selgw_archive_link *link,
-                                     char *why, size_t why_cap)
+                                     selgw_witness *statement, bool *witnessed, char *why,
+                                     size_t why_cap)
 {
+    if (witnessed)
+        *witnessed = false;
     if (seq > (uint64_t)INT64_MAX || rec->chain_seq > (uint64_t)INT64_MAX - 1) {
         snprintf(why, why_cap, "seq or chain position beyond PostgreSQL's bigint");
         return SELGW_ERR_RANGE;
@@ -351,12 +415,19 @@ selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway
         const char *params[] = {gateway, chain, chain_seq_text, hash_hex, seq_text};
         ok = run(s, SQL_SUCCESSOR, 5, params, PGRES_COMMAND_OK, NULL, why, why_cap);
     }
+    /* A seal of a chain, new or redelivered with the same bytes: countersigned. */
+    bool witness = ok && s->witness && statement && rec->type == SELGW_RECORD_SEAL &&
+                   rec->chained && *outcome != SELGW_ARCHIVE_CONFLICT;
+    if (witness)
+        ok = witness_seal(s, gateway, seq_text, rec, hash, statement, why, why_cap);
     if (ok)
         ok = run(s, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, why, why_cap);
     if (!ok) {
         rollback(s);
         return SELGW_ERR_IO;
     }
+    if (witnessed)
+        *witnessed = witness;
     return SELGW_OK;
 }
 

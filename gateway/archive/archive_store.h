@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "evidence/keys.h"
+#include "evidence/witness.h"
 #include "journal/record.h"
 
 /* A record's link with its chain, as the `link` column spells it. */
@@ -47,14 +49,23 @@ selgw_err selgw_archive_store_open(const char *conninfo, const char *archive_id,
                                    selgw_archive_store **out, char *why, size_t why_cap);
 void selgw_archive_store_free(selgw_archive_store *s); /* NULL is fine */
 
+/* Makes the store a witness: every SEAL record stored from now on is countersigned with
+ * signer (kept by the caller, which frees it after the store). */
+void selgw_archive_store_set_witness(selgw_archive_store *s, const selgw_signer *signer);
+
 /* Stores one decoded record (payload: its exact bytes, hash: their BLAKE2b-256) of gateway
  * under seq, checks its link and settles a waiting successor's, and commits; SELGW_OK only
- * once committed. Any other result: nothing is committed, *why says what failed. */
+ * once committed. Any other result: nothing is committed, *why says what failed. For a
+ * witness and a chained SEAL (new, or redelivered with the same bytes) the same
+ * transaction keeps the witness statement in evidence_witness: the one made when the seal
+ * first came, or a new one stamped now; *statement is it and *witnessed true (statement
+ * and witnessed may be NULL: no statement). */
 selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway, uint64_t seq,
                                      const uint8_t *payload, size_t len, const selgw_record *rec,
                                      const uint8_t hash[SELGW_RECORD_HASH_BYTES],
                                      selgw_archive_outcome *outcome, selgw_archive_link *link,
-                                     char *why, size_t why_cap);
+                                     selgw_witness *statement, bool *witnessed, char *why,
+                                     size_t why_cap);
 
 /* Keeps a message that is not a record of the uplink (wrong content type, no seq, a payload
  * that does not decode, another gateway in the record than in the topic) with the reason,

@@ -74,6 +74,9 @@ selgw_err selgw_lot_records(const selgw_config *cfg, const char *lot, selgw_lot_
 void selgw_lot_records_free(selgw_lot_record *records, size_t count);
 
 struct selgw_report;
+#define SELGW_VERIFY_MAX_WITNESS_KEYS 8
+#define SELGW_VERIFY_WITNESS_TOLERANCE_NS (300 * INT64_C(1000000000))
+
 typedef struct selgw_verify_options {
     const char *pubkey;    /* "ed25519:<hex>": the key the auditor was given, or NULL */
     const char *keys_file; /* a file of registered keys (docs/KEYS.md), or NULL */
@@ -89,6 +92,14 @@ typedef struct selgw_verify_options {
     const char *bundle_hash;
     /* Where the HTML report collects what verify finds (gateway/evidence/report.h), or NULL. */
     struct selgw_report *report;
+    /* Witnessed seals (docs/EVIDENCE.md, "Witnessed seals"): the witnesses the auditor
+     * trusts, each "ed25519:<hex>" or a file of keys as --keys reads (none: a statement's
+     * key is reported, not judged), and how far the gateway's clock may be ahead of a
+     * witness's before verify warns (witness_tolerance_set false: 300 s). */
+    const char *witness_keys[SELGW_VERIFY_MAX_WITNESS_KEYS];
+    size_t witness_key_count;
+    bool witness_tolerance_set;
+    int64_t witness_tolerance_ns;
 } selgw_verify_options;
 
 /* Verifies the bundle in `path` (gzip-compressed or plain, evidence/bundle_io.h) and prints the summary and the verdict to out. Returns

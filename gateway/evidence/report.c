@@ -377,6 +377,8 @@ typedef struct labels {
         *other_plot, *outside;
     const char *gaps, *failed_one, *failed_run, *gap, *start, *crash, *stop, *clock,
         *clock_step, *tags, *alert, *raised, *cleared, *seconds, *minutes, *hours;
+    const char *witness, *witnessed, *witness_trusted, *witness_untrusted, *witness_unchecked,
+        *witness_outside, *witness_ahead;
     const char *h_events, *kind, *what;
 } labels;
 
@@ -488,6 +490,13 @@ static const labels zh = {
     .stop = "停止",
     .clock = "时钟",
     .clock_step = "时钟跳变",
+    .witness = "见证",
+    .witnessed = "%s 的签封不晚于 %s 已存在，见证者密钥指纹 %s",
+    .witness_trusted = "（受信任的见证者）",
+    .witness_untrusted = "（不是受信任的见证者，不计入）",
+    .witness_unchecked = "（未判断：未给出 --witness-key）",
+    .witness_outside = "（签封在本证据包之前）",
+    .witness_ahead = "警告：网关时钟比见证者快 %s",
     .tags = "地块标签",
     .alert = "告警",
     .raised = "触发",
@@ -608,6 +617,13 @@ static const labels en = {
     .stop = "stop",
     .clock = "clock",
     .clock_step = "clock step",
+    .witness = "witness",
+    .witnessed = "the seal of %s was sealed no later than %s, witnessed by key %s",
+    .witness_trusted = " (a trusted witness)",
+    .witness_untrusted = " (NOT a trusted witness: not counted)",
+    .witness_unchecked = " (not judged: no --witness-key given)",
+    .witness_outside = " (a seal before this bundle)",
+    .witness_ahead = "WARNING: the gateway's clock is ahead of its witness by %s",
     .tags = "plot tags",
     .alert = "alert",
     .raised = "raised",
@@ -1503,6 +1519,21 @@ static void put_event_text(render *rd, const selgw_report_event *e)
                 hb_printf(&rd->b, " = %g", e->value);
             break;
         }
+        case SELGW_REPORT_WITNESS: {
+            char b[32];
+            hb_label(&rd->b, t->witnessed, local_time(rd, e->until_ns, a),
+                     local_time(rd, e->time_ns, b), text);
+            hb_put(&rd->b, !strcmp(status, "trusted")     ? t->witness_trusted
+                           : !strcmp(status, "untrusted") ? t->witness_untrusted
+                           : !strcmp(status, "outside")   ? t->witness_outside
+                                                          : t->witness_unchecked);
+            if (e->clock_step && e->detail) {
+                hb_put(&rd->b, "<br><strong class=\"crash\">");
+                hb_label(&rd->b, t->witness_ahead, e->detail);
+                hb_put(&rd->b, "</strong>");
+            }
+            break;
+        }
         case SELGW_REPORT_ANNOTATION:
             hb_put(&rd->b, text);
             if (e->detail) {
@@ -1541,15 +1572,17 @@ static const char *event_kind_label(const labels *t, const selgw_report_event *e
         return t->alert;
     case SELGW_REPORT_LOT:
         return t->h_lot;
+    case SELGW_REPORT_WITNESS:
+        return t->witness;
     }
     return "";
 }
 
 static const char *event_class(const selgw_report_event *e)
 {
-    static const char *const names[] = {"failed-polls", "gap",  "start", "stop", "clock",
-                                        "annotation",   "tags", "alert", "lot"};
-    return e->kind <= SELGW_REPORT_LOT ? names[e->kind] : "other";
+    static const char *const names[] = {"failed-polls", "gap",  "start", "stop",   "clock",
+                                        "annotation",   "tags", "alert", "lot", "witness"};
+    return e->kind <= SELGW_REPORT_WITNESS ? names[e->kind] : "other";
 }
 
 static void put_event_rows(render *rd, const selgw_report_section *s, bool gaps)

@@ -98,7 +98,12 @@ typedef enum selgw_report_event_kind {
     SELGW_REPORT_ANNOTATION, /* a lab result or note */
     SELGW_REPORT_TAGS,
     SELGW_REPORT_ALERT,
-    SELGW_REPORT_LOT, /* a harvest lot recorded in the plot's chain: what it says */
+    SELGW_REPORT_LOT,     /* a harvest lot recorded in the plot's chain: what it says */
+    SELGW_REPORT_WITNESS, /* a witness countersigned a seal: time_ns when it had it, until_ns
+                           * the seal's own time, text the witness key's fingerprint, status
+                           * "trusted", "untrusted", "unchecked" or "outside" (a seal before
+                           * the bundle), clock_step with detail: the gateway's clock was
+                           * ahead of the witness by detail */
 } selgw_report_event_kind;
 
 typedef struct selgw_report_event {

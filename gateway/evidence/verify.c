@@ -25,6 +25,7 @@
 #include "evidence/bundle_io.h"
 #include "evidence/geo.h"
 #include "evidence/keys.h"
+#include "evidence/witness.h"
 #include "evidence/lot.h"
 #include "evidence/provenance.h"
 #include "evidence/report.h"
@@ -163,8 +164,17 @@ typedef struct vevent {
     selgw_report_event fact;
 } vevent;
 
+/* A seal of the bundle, for the witness statements that name it. */
+typedef struct vseal {
+    uint64_t chain_seq, jseq;
+    uint8_t hash[HASH];
+    int64_t time_ns;
+    bool witnessed; /* by a trusted witness (or by any, when none is given) */
+} vseal;
+
 typedef struct verify_state {
     FILE *out;
+    const selgw_verify_options *opt;
     const char *name;
     uint8_t pk[SELGW_PUBLIC_KEY_BYTES];
     key_source key_from;
@@ -242,6 +252,21 @@ typedef struct verify_state {
     size_t lot_len;
     uint64_t lot_jseq;
     int64_t lot_time_ns;
+
+    /* witnessed seals (docs/EVIDENCE.md, "Witnessed seals") */
+    vseal *vseals;
+    size_t vseal_count, vseal_cap;
+    uint64_t statements, untrusted_statements;
+    int64_t latest_witnessed_ns; /* the latest seal witnessed by a trusted witness */
+    char latest_witness[SELGW_KEY_FINGERPRINT_SIZE];
+    int64_t latest_witnessed_seal_ns;
+    text_list warnings;
+    /* the last witness key judged, so that a season's statements (one per seal, almost
+     * always by one witness) read the keys files once */
+    bool judged;
+    uint8_t judged_key[SELGW_PUBLIC_KEY_BYTES];
+    bool judged_trusted;
+    char judged_label[128];
 
     text_list problems;
     uint64_t problem_count;
@@ -1326,6 +1351,207 @@ static void check_times(verify_state *vs, uint64_t jseq, const selgw_record *rec
     }
 }
 
+/* ---- witnessed seals -------------------------------------------------------------------- */
+
+static void note_seal(verify_state *vs, uint64_t jseq, const selgw_record *rec,
+                      const uint8_t hash[HASH])
+{
+    if (vs->vseal_count == vs->vseal_cap) {
+        size_t cap = vs->vseal_cap ? vs->vseal_cap * 2 : 16;
+        vseal *grown = realloc(vs->vseals, cap * sizeof *grown);
+        if (!grown) {
+            vs->nomem = true;
+            return;
+        }
+        vs->vseals = grown;
+        vs->vseal_cap = cap;
+    }
+    vseal *v = &vs->vseals[vs->vseal_count++];
+    *v = (vseal){.chain_seq = rec->chain_seq, .jseq = jseq, .time_ns = rec->time_ns};
+    memcpy(v->hash, hash, HASH);
+}
+
+static vseal *seal_at(verify_state *vs, uint64_t chain_seq)
+{
+    for (size_t i = vs->vseal_count; i-- > 0;)
+        if (vs->vseals[i].chain_seq == chain_seq)
+            return &vs->vseals[i];
+    return NULL;
+}
+
+/* Whether pk is one of the witnesses the auditor trusts (*label: its label, if a file
+ * gave one); *checked false when none was given. A file that cannot be read is a failure
+ * of verification (said once, in vs->failure). */
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
+                            size_t label_cap);
+
+static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                            bool *checked, char *label, size_t label_cap)
+{
+    const selgw_verify_options *opt = vs->opt;
+    *checked = opt && opt->witness_key_count > 0;
+    label[0] = '\0';
+    if (!*checked)
+        return false;
+    if (!vs->judged || memcmp(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES) != 0) {
+        vs->judged_trusted = look_up_witness(vs, pk, vs->judged_label, sizeof vs->judged_label);
+        memcpy(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES);
+        vs->judged = true;
+    }
+    snprintf(label, label_cap, "%s", vs->judged_label);
+    return vs->judged_trusted;
+}
+
+/* The lookup itself: the keys given, then the files. */
+static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
+                            size_t label_cap)
+{
+    const selgw_verify_options *opt = vs->opt;
+    bool checked = true;
+    label[0] = '\0';
+    for (size_t i = 0; checked && i < opt->witness_key_count; i++) {
+        const char *k = opt->witness_keys[i];
+        uint8_t given[SELGW_PUBLIC_KEY_BYTES];
+        if (!strncmp(k, "ed25519:", 8)) {
+            if (selgw_public_key_parse(k, given) && !memcmp(given, pk, sizeof given))
+                return true;
+            continue;
+        }
+        bool found = false;
+        char why[600] = "";
+        if (selgw_registered_key(k, pk, &found, label, label_cap, why, sizeof why) != SELGW_OK) {
+            char *w = shown_text(why);
+            problem(vs, "witness keys: %s", w ? w : "");
+            free(w);
+            continue;
+        }
+        if (found)
+            return true;
+    }
+    label[0] = '\0';
+    return false;
+}
+
+static void print_seconds(char *buf, size_t cap, int64_t ns)
+{
+    snprintf(buf, cap, "%.3f s", (double)ns / 1e9);
+}
+
+/* A WITNESS record: the witness's statement about one of the gateway's seals. Checked
+ * against the seal it names (in this bundle), its signature checked, its key judged
+ * against the witnesses the auditor trusts, and the two clocks compared. */
+static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *rec)
+{
+    vs->statements++;
+    selgw_witness w;
+    memset(&w, 0, sizeof w);
+    if (!rec->gateway.len || rec->gateway.len >= sizeof w.gateway ||
+        memchr(rec->gateway.ptr, '\0', rec->gateway.len)) {
+        record_problem(vs, jseq, rec, "the witness statement's gateway id is not a gateway id");
+        return;
+    }
+    memcpy(w.gateway, rec->gateway.ptr, rec->gateway.len);
+    w.seal_seq = rec->witness_seal_seq;
+    memcpy(w.seal_hash, rec->witness_seal_hash, HASH);
+    memcpy(w.key, rec->witness_key, sizeof w.key);
+    w.witnessed_ns = rec->witness_time_ns;
+    memcpy(w.signature, rec->witness_signature, sizeof w.signature);
+    char fp[SELGW_KEY_FINGERPRINT_SIZE], key_text[SELGW_PUBLIC_KEY_TEXT_SIZE];
+    selgw_key_fingerprint(w.key, fp);
+    selgw_public_key_format(w.key, key_text);
+    if (!selgw_witness_signature_ok(&w)) {
+        record_problem(vs, jseq, rec,
+                       "the witness statement of seal %" PRIu64 " (witness %s) does not verify: "
+                       "forged or altered",
+                       w.seal_seq, fp);
+        return;
+    }
+    if (!str_is(rec->gateway, vs->gateway)) {
+        record_problem(vs, jseq, rec, "the witness statement is about another gateway's seal");
+        return;
+    }
+    vseal *seal = seal_at(vs, w.seal_seq);
+    if (seal && memcmp(seal->hash, w.seal_hash, HASH) != 0) {
+        record_problem(vs, jseq, rec,
+                       "the witness statement names seal %" PRIu64 " with another hash than the "
+                       "bundle's seal at that place: forged or altered",
+                       w.seal_seq);
+        return;
+    }
+    char t_seal[SELGW_UTC_TEXT_SIZE], t_w[SELGW_UTC_TEXT_SIZE];
+    selgw_format_utc(w.witnessed_ns, t_w);
+    if (!seal) {
+        /* a seal before the bundle's opening seal: true, but about nothing in it */
+        selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
+                                   .time_ns = rec->time_ns,
+                                   .text = fact_text(vs, fp),
+                                   .status = fact_text(vs, "outside")};
+        event_add(vs, &fact,
+                  "%s  WITNESS: seal %" PRIu64 " (before this bundle) witnessed by %s at %s", t_w,
+                  w.seal_seq, fp, t_w);
+        return;
+    }
+    bool checked;
+    char label[128];
+    bool trusted = trusted_witness(vs, w.key, &checked, label, sizeof label);
+    selgw_format_utc(seal->time_ns, t_seal);
+    char trust[300];
+    if (!checked)
+        snprintf(trust, sizeof trust, "not judged: give --witness-key to say whom you trust");
+    else if (trusted) {
+        char *shown_label = shown_text(label); /* the keys file's text, escaped */
+        snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "",
+                 shown_label ? shown_label : "", label[0] ? "\"" : "");
+        free(shown_label);
+    } else
+        snprintf(trust, sizeof trust, "NOT a trusted witness: not counted");
+    if (checked && !trusted)
+        vs->untrusted_statements++;
+    const char *status = !checked ? "unchecked" : trusted ? "trusted" : "untrusted";
+    selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
+                               .time_ns = w.witnessed_ns,
+                               .until_ns = seal->time_ns,
+                               .text = fact_text(vs, fp),
+                               .status = fact_text(vs, status)};
+    int64_t tolerance = vs->opt && vs->opt->witness_tolerance_set
+                            ? vs->opt->witness_tolerance_ns
+                            : SELGW_VERIFY_WITNESS_TOLERANCE_NS;
+    int64_t ahead = seal->time_ns - w.witnessed_ns; /* > 0: sealed "after" it was seen */
+    char d[40], tol[40], clock_note[300] = "";
+    if (ahead > tolerance && (!checked || trusted)) {
+        print_seconds(d, sizeof d, ahead);
+        print_seconds(tol, sizeof tol, tolerance);
+        snprintf(clock_note, sizeof clock_note,
+                 "; the gateway's clock is AHEAD of its witness by %s (more than the %s "
+                 "tolerance)",
+                 d, tol);
+        text_list_add(&vs->warnings,
+                      "seal %" PRIu64 " (record %" PRIu64 ") says %s, but witness %s had it at "
+                      "%s: the gateway's clock was ahead of its witness by %s (tolerance %s); "
+                      "its times are not to be trusted as they stand",
+                      w.seal_seq, seal->jseq, t_seal, fp, t_w, d, tol);
+        fact.detail = fact_text(vs, d);
+        fact.clock_step = true;
+    } else if (-ahead > tolerance) {
+        print_seconds(d, sizeof d, -ahead);
+        snprintf(clock_note, sizeof clock_note,
+                 "; witnessed %s after its time: a delivery delay, or the gateway's clock behind",
+                 d);
+    }
+    event_add(vs, &fact,
+              "%s  WITNESS: the seal of %s (record %" PRIu64 ") was sealed no later than %s, "
+              "witnessed by %s (%s), %s%s",
+              t_w, t_seal, seal->jseq, t_w, key_text, fp, trust, clock_note);
+    if (!checked || trusted) {
+        seal->witnessed = true;
+        if (seal->time_ns >= vs->latest_witnessed_seal_ns || !vs->latest_witness[0]) {
+            vs->latest_witnessed_seal_ns = seal->time_ns;
+            vs->latest_witnessed_ns = w.witnessed_ns;
+            memcpy(vs->latest_witness, fp, sizeof fp);
+        }
+    }
+}
+
 static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payload, size_t len,
                           selgw_record *rec, const uint8_t hash[HASH])
 {
@@ -1385,7 +1611,10 @@ static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payloa
         vs->last_seal_has_covers = rec->seal_has_covers;
         vs->last_seal_covers = rec->seal_covers_until_ns;
         vs->last_seal_jseq = jseq;
+        note_seal(vs, jseq, rec, hash);
     }
+    if (rec->type == SELGW_RECORD_WITNESS && str_is(rec->chain, "gateway"))
+        note_witness(vs, jseq, rec);
     if (rec->type == SELGW_RECORD_READING)
         count_reading(vs, rec);
     else
@@ -1790,6 +2019,24 @@ static void print_summary(verify_state *vs, const char *key_text)
     }
     fprintf(out, "; %" PRIu64 " records in %zu chains, %" PRIu64 " seals\n", vs->records,
             vs->chain_count, vs->seals);
+    if (vs->statements) {
+        size_t witnessed = 0;
+        for (size_t i = 0; i < vs->vseal_count; i++)
+            witnessed += vs->vseals[i].witnessed;
+        bool judged = vs->opt && vs->opt->witness_key_count > 0;
+        fprintf(out, "  witnessed:  %zu of %zu seals by %s", witnessed, vs->vseal_count,
+                judged ? "a trusted witness" : "a witness (not judged: no --witness-key)");
+        if (vs->latest_witness[0]) {
+            char w[SELGW_UTC_TEXT_SIZE], t[SELGW_UTC_TEXT_SIZE];
+            fprintf(out, "; the seal of %s sealed no later than %s, witnessed by %s",
+                    selgw_format_utc(vs->latest_witnessed_seal_ns, t),
+                    selgw_format_utc(vs->latest_witnessed_ns, w), vs->latest_witness);
+        }
+        if (vs->untrusted_statements)
+            fprintf(out, "; %" PRIu64 " statement%s by an untrusted key", vs->untrusted_statements,
+                    vs->untrusted_statements == 1 ? "" : "s");
+        fprintf(out, "\n");
+    }
 
     for (size_t i = 0; i < vs->device_count; i++)
         print_device(vs, &vs->devices[i]);
@@ -1825,6 +2072,8 @@ static void verify_state_free(verify_state *vs)
     }
     free(vs->events);
     text_list_free(&vs->problems);
+    text_list_free(&vs->warnings);
+    free(vs->vseals);
     for (size_t i = 0; i < vs->device_count; i++) {
         device_stats *d = &vs->devices[i];
         free(d->shown);
@@ -2210,6 +2459,11 @@ static bool decide_key(verify_state *vs, const selgw_verify_options *opt,
 static void print_verdict(verify_state *vs, selgw_err *result)
 {
     FILE *out = vs->out;
+    if (vs->warnings.count) {
+        fprintf(out, "\nWarnings:\n");
+        for (size_t i = 0; i < vs->warnings.count; i++)
+            fprintf(out, "  WARNING: %s\n", vs->warnings.items[i]);
+    }
     if (vs->problem_count) {
         fprintf(out, "\nProblems:\n");
         for (size_t i = 0; i < vs->problems.count; i++)
@@ -2653,6 +2907,7 @@ static selgw_err verify_stream(FILE *f, FILE *source, bool whole, const char *na
     verify_state vs;
     memset(&vs, 0, sizeof vs);
     vs.out = out;
+    vs.opt = opt;
     vs.name = name;
     vs.run_state = -1;
     vs.report = opt && opt->report;

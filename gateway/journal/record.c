@@ -215,6 +215,21 @@ size_t selgw_record_encode_alert(const selgw_record *rec, const selgw_chain_link
     return finish(&w);
 }
 
+size_t selgw_record_encode_witness(const selgw_record *rec, const selgw_chain_link *link,
+                                   uint8_t *buf, size_t cap)
+{
+    writer w = {.buf = buf, .cap = buf ? cap : 0};
+    if (rec->type != SELGW_RECORD_WITNESS || !rec->witness_signature)
+        return 0;
+    put_head(&w, SELGW_RECORD_WITNESS, link, rec->time_ns, rec->gateway);
+    put_uint(&w, rec->witness_seal_seq, 8);
+    put_bytes(&w, rec->witness_seal_hash, SELGW_RECORD_HASH_BYTES);
+    put_bytes(&w, rec->witness_key, sizeof rec->witness_key);
+    put_uint(&w, (uint64_t)rec->witness_time_ns, 8);
+    put_bytes(&w, rec->witness_signature, SELGW_RECORD_SIGNATURE_BYTES);
+    return finish(&w);
+}
+
 size_t selgw_record_encode_seal(int64_t time_ns, int64_t covers_until_ns, const char *gateway,
                                 const selgw_seal_entry *entries, size_t count,
                                 const selgw_chain_link *link, uint8_t *buf, size_t cap,
@@ -476,8 +491,8 @@ bool selgw_record_head(const uint8_t *buf, size_t len, selgw_record_type *type, 
             p = get_str(&r);
         }
     }
-    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_LOT ||
-        (t == SELGW_RECORD_LOT && format < 3))
+    if (r.bad || t < SELGW_RECORD_READING || t > SELGW_RECORD_WITNESS ||
+        ((t == SELGW_RECORD_LOT || t == SELGW_RECORD_WITNESS) && format < 3))
         return false;
     *type = (selgw_record_type)t;
     *time_ns = when;
@@ -548,6 +563,15 @@ selgw_err selgw_record_decode(const uint8_t *buf, size_t len, selgw_record *out)
         break;
     case SELGW_RECORD_SEAL:
         decode_seal(&r, format, out);
+        break;
+    case SELGW_RECORD_WITNESS:
+        if (format < 3)
+            r.bad = 1; /* witness statements came with record format 3 */
+        out->witness_seal_seq = get_uint(&r, 8);
+        get_hash(&r, out->witness_seal_hash);
+        get_hash(&r, out->witness_key);
+        out->witness_time_ns = (int64_t)get_uint(&r, 8);
+        out->witness_signature = take(&r, SELGW_RECORD_SIGNATURE_BYTES);
         break;
     case SELGW_RECORD_ALERT:
         decode_alert(&r, format, out);
@@ -626,6 +650,8 @@ static const char *type_name(selgw_record_type type)
         return "alert";
     case SELGW_RECORD_LOT:
         return "lot";
+    case SELGW_RECORD_WITNESS:
+        return "witness";
     }
     return "unknown";
 }
@@ -771,6 +797,17 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
         selgw_text_char(buf, cap, len, ']');
         if (rec->signature)
             put_hex_member(buf, cap, len, "signature", rec->signature,
+                           SELGW_RECORD_SIGNATURE_BYTES);
+        break;
+    case SELGW_RECORD_WITNESS:
+        KEY("seal_seq");
+        selgw_text_uint(buf, cap, len, rec->witness_seal_seq);
+        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash, SELGW_RECORD_HASH_BYTES);
+        put_hex_member(buf, cap, len, "witness_key", rec->witness_key, sizeof rec->witness_key);
+        KEY("witnessed");
+        put_utc(buf, cap, len, rec->witness_time_ns);
+        if (rec->witness_signature)
+            put_hex_member(buf, cap, len, "signature", rec->witness_signature,
                            SELGW_RECORD_SIGNATURE_BYTES);
         break;
     default: /* start, stop, gap, clock */

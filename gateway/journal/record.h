@@ -31,8 +31,10 @@ typedef enum selgw_record_type {
     SELGW_RECORD_TAGS = 7,       /* a plot's tags changed or were first recorded (plot, text) */
     SELGW_RECORD_CLOCK = 8,      /* the clock's synchronisation state (text) */
     SELGW_RECORD_ALERT = 9,      /* an alert raised or cleared on a plot (docs/ALERTS.md) */
-    SELGW_RECORD_LOT = 10, /* a harvest lot of one or more plots (plot, text: the lot's JSON,
-                            * ref: the lot id), one per plot; record format 3 only */
+    SELGW_RECORD_LOT = 10,       /* a harvest lot of one or more plots (plot, text: the lot's JSON,
+                                  * ref: the lot id), one per plot; record format 3 only */
+    SELGW_RECORD_WITNESS = 11,   /* a witness (the archive) countersigned one of the gateway's
+                                  * seals (docs/EVIDENCE.md, "Witnessed seals"); format 3 only */
 } selgw_record_type;
 
 /* What an ALERT record says happened. */
@@ -121,6 +123,16 @@ typedef struct selgw_record {
     double alert_value, alert_threshold;
     int64_t alert_since_ns;
 
+    /* SELGW_RECORD_WITNESS: the witness with public key witness_key had the seal at
+     * position witness_seal_seq of the gateway chain, whose record hashes to
+     * witness_seal_hash, at witness_time_ns (its clock, UTC); witness_signature (inside the
+     * payload) is its Ed25519 signature of that statement (evidence/witness.h). */
+    uint64_t witness_seal_seq;
+    uint8_t witness_seal_hash[SELGW_RECORD_HASH_BYTES];
+    uint8_t witness_key[32];
+    int64_t witness_time_ns;
+    const uint8_t *witness_signature; /* SELGW_RECORD_SIGNATURE_BYTES */
+
     /* Evidence chain (format 2; format 1 records have chained false). */
     bool chained;
     selgw_str chain;
@@ -164,6 +176,11 @@ size_t selgw_record_encode_event(const selgw_record *rec, const selgw_chain_link
  * alert_threshold, alert_since_ns). Returns 0 for an unknown state or condition. */
 size_t selgw_record_encode_alert(const selgw_record *rec, const selgw_chain_link *link,
                                  uint8_t *buf, size_t cap);
+
+/* Encodes a WITNESS the same way, from time_ns, gateway and the witness_ members of rec
+ * (witness_signature: 64 bytes, required). Returns 0 without a signature. */
+size_t selgw_record_encode_witness(const selgw_record *rec, const selgw_chain_link *link,
+                                   uint8_t *buf, size_t cap);
 
 /* Encodes a SEAL: time, gateway, up to when it covers every poll (covers_until_ns <=
  * time_ns), the chain heads, and room for the signature. The caller signs the first

@@ -337,6 +337,14 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     window_advance(d);
 }
 
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
+{
+    (void)mosq;
+    selgw_mqtt_delivery *d = obj;
+    d->hooks.message(d->owner, msg, props);
+}
+
 static void on_library_log(struct mosquitto *mosq, void *obj, int level, const char *text)
 {
     (void)mosq;
@@ -387,6 +395,11 @@ static selgw_err client_create(selgw_mqtt_delivery *d, char *why, size_t why_cap
             rc = mosquitto_tls_insecure_set(mosq, true);
         }
     }
+    if (rc == MOSQ_ERR_SUCCESS && d->hooks.message) {
+        /* the PUBACK of a received message waits until the hook returned (see the hook) */
+        step = "threaded mode";
+        rc = mosquitto_threaded_set(mosq, true);
+    }
     if (rc == MOSQ_ERR_SUCCESS && d->hooks.configure_client)
         rc = d->hooks.configure_client(d->owner, mosq, &step);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -397,6 +410,8 @@ static selgw_err client_create(selgw_mqtt_delivery *d, char *why, size_t why_cap
     mosquitto_connect_v5_callback_set(mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(mosq, on_publish);
+    if (d->hooks.message)
+        mosquitto_message_v5_callback_set(mosq, on_message);
     /* libmosquitto formats each of its messages (two per record: PUBLISH sent, PUBACK
      * received) with vsnprintf into a malloc'd buffer whenever a callback is set, and
      * only debug logging shows them: without it the callback cost a tenth of the

@@ -48,6 +48,12 @@ typedef struct selgw_mqtt_delivery_hooks {
     int (*configure_client)(void *owner, struct mosquitto *mosq, const char **step);
     /* After each CONNACK that accepts the connection. Optional. */
     void (*connected)(void *owner, struct mosquitto *mosq);
+    /* A message that arrived on a subscription the sink made (in `connected`); on the
+     * delivery's thread. The client is then marked threaded (mosquitto_threaded_set), so
+     * that libmosquitto 2.0 sends the PUBACK of a QoS 1 message only after this returned
+     * (docs/ARCHIVE.md, "Acknowledging only what is committed"). Optional. */
+    void (*message)(void *owner, const struct mosquitto_message *msg,
+                    const mosquitto_property *props);
     /* At stop, still connected, after the window is acknowledged or given up and the
      * cursor persisted, before DISCONNECT. Optional. */
     void (*stopping)(void *owner, selgw_mqtt_delivery *d);

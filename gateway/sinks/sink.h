@@ -17,6 +17,11 @@
 #include "base/health.h" /* selgw_sink_stats */
 #include "journal/journal.h"
 
+/* What a sink received from its server for the gateway to journal (the uplink: a witness
+ * statement, docs/ARCHIVE.md). Called on the sink's thread with the message's payload;
+ * returns only once the gateway has journaled it or decided not to. */
+typedef void (*selgw_sink_inbound_fn)(void *ctx, const uint8_t *payload, size_t len);
+
 typedef struct selgw_sink_ops {
     /* Its cursor in the journal (the cursor file is named after it) and its name in logs:
      * "mqtt", "influxdb". Never changes: a new name would start over from the beginning. */
@@ -35,6 +40,9 @@ typedef struct selgw_sink_ops {
     void (*stop)(void *state);
     void (*stats)(void *state, selgw_sink_stats *out);
     void (*destroy)(void *state); /* stops first */
+    /* Where it hands what it receives (before start). Optional: NULL for a sink that
+     * receives nothing. */
+    void (*set_inbound)(void *state, selgw_sink_inbound_fn fn, void *ctx);
 } selgw_sink_ops;
 
 /* A sink's start, stop, stats and destroy ops as trampolines to its typed functions
@@ -80,6 +88,9 @@ typedef struct selgw_sinks selgw_sinks;
 /* Creates every sink cfg enables (none: an empty set). On a failure logs "cannot set up
  * the sinks" and frees what was made. */
 selgw_err selgw_sinks_new(const selgw_config *cfg, selgw_journal *journal, selgw_sinks **out);
+/* Gives every sink that receives something (the uplink) its inbound handler; before
+ * selgw_sinks_start. */
+void selgw_sinks_set_inbound(selgw_sinks *set, selgw_sink_inbound_fn fn, void *ctx);
 /* Starts them in order; the first failure ends it and is returned. */
 selgw_err selgw_sinks_start(selgw_sinks *set);
 void selgw_sinks_stop(selgw_sinks *set); /* each persists its cursor; NULL is fine */

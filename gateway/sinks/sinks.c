@@ -67,6 +67,13 @@ selgw_err selgw_sinks_new(const selgw_config *cfg, selgw_journal *journal, selgw
     return SELGW_OK;
 }
 
+void selgw_sinks_set_inbound(selgw_sinks *set, selgw_sink_inbound_fn fn, void *ctx)
+{
+    for (size_t i = 0; set && i < set->count; i++)
+        if (set->sinks[i].ops->set_inbound)
+            set->sinks[i].ops->set_inbound(set->sinks[i].state, fn, ctx);
+}
+
 selgw_err selgw_sinks_start(selgw_sinks *set)
 {
     for (size_t i = 0; set && i < set->count; i++) {

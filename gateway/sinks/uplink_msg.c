@@ -18,7 +18,9 @@ static size_t finish(int n, char *buf, size_t cap)
     return (size_t)n;
 }
 
-size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, size_t cap)
+/* PREFIX/GATEWAY/LEAF */
+static size_t gateway_topic(const char *prefix, const char *gateway, const char *leaf, char *buf,
+                            size_t cap)
 {
     if (!selgw_mqtt_topic_prefix_ok(prefix) || !gateway ||
         !selgw_mqtt_topic_level_ok(gateway, strlen(gateway))) {
@@ -26,8 +28,17 @@ size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, si
             buf[0] = '\0';
         return 0;
     }
-    return finish(snprintf(buf, cap, "%s/%s/%s", prefix, gateway, SELGW_UPLINK_TOPIC_LEAF), buf,
-                  cap);
+    return finish(snprintf(buf, cap, "%s/%s/%s", prefix, gateway, leaf), buf, cap);
+}
+
+size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, size_t cap)
+{
+    return gateway_topic(prefix, gateway, SELGW_UPLINK_TOPIC_LEAF, buf, cap);
+}
+
+size_t selgw_uplink_witness_topic(const char *prefix, const char *gateway, char *buf, size_t cap)
+{
+    return gateway_topic(prefix, gateway, SELGW_UPLINK_WITNESS_LEAF, buf, cap);
 }
 
 size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, size_t cap)

@@ -28,6 +28,13 @@ size_t selgw_uplink_topic(const char *prefix, const char *gateway, char *buf, si
 
 /* The subscription of an archive: $share/GROUP/PREFIX/+/evidence, snprintf-style; 0 as
  * above, or when the group is empty or holds '/', '+', '#'. */
+/* PREFIX/GATEWAY/witness: where a witness (the archive) publishes its countersignatures of
+ * the gateway's seals, and where the gateway's uplink subscribes (docs/ARCHIVE.md, "The
+ * archive as a witness"). Same convention as selgw_uplink_topic. */
+#define SELGW_UPLINK_WITNESS_LEAF "witness"
+#define SELGW_UPLINK_WITNESS_CONTENT_TYPE "application/vnd.selgw.witness"
+size_t selgw_uplink_witness_topic(const char *prefix, const char *gateway, char *buf, size_t cap);
+
 size_t selgw_uplink_filter(const char *group, const char *prefix, char *buf, size_t cap);
 
 /* The gateway id in a topic PREFIX/GATEWAY/evidence: its start and length, or 0 when the

@@ -11,6 +11,7 @@
 #include "sinks/uplink_sink.h"
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,54 @@ enum {
 };
 
 struct selgw_uplink_sink {
-    char *topic; /* PREFIX/GATEWAY/evidence */
+    char *topic;         /* PREFIX/GATEWAY/evidence */
+    char *witness_topic; /* PREFIX/GATEWAY/witness: the witnesses' statements come back */
     selgw_mqtt_delivery *delivery;
+    selgw_sink_inbound_fn inbound; /* the gateway journals the statements; NULL: ignored */
+    void *inbound_ctx;
+    selgw_repeat foreign; /* messages on the witness topic that are not statements */
 };
+
+/* The delivery's hooks for what comes back: on every connection the subscription to the
+ * witness topic (QoS 1; again on each reconnection, since the session is clean), and each
+ * statement handed to the gateway, which journals it before this returns (and so before
+ * the PUBACK goes). */
+static void subscribe_witness(void *owner, struct mosquitto *mosq)
+{
+    selgw_uplink_sink *s = owner;
+    if (!s->inbound)
+        return;
+    int rc = mosquitto_subscribe_v5(mosq, NULL, s->witness_topic, 1, 0, NULL);
+    if (rc != MOSQ_ERR_SUCCESS)
+        selgw_log(SELGW_LOG_ERROR, "evidence uplink: cannot subscribe to %s: %s", s->witness_topic,
+                  mosquitto_strerror(rc));
+}
+
+static void witness_message(void *owner, const struct mosquitto_message *msg,
+                            const mosquitto_property *props)
+{
+    selgw_uplink_sink *s = owner;
+    char *type = NULL;
+    bool ours = msg->topic && !strcmp(msg->topic, s->witness_topic) &&
+                mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &type, false) &&
+                type && !strcmp(type, SELGW_UPLINK_WITNESS_CONTENT_TYPE) && msg->payloadlen > 0;
+    free(type);
+    if (!ours) {
+        selgw_repeat_fail(&s->foreign, "evidence uplink: messages on the witness topic",
+                          SELGW_ERR_INVALID,
+                          "not a witness statement (topic or content type); "
+                          "ignored");
+        return;
+    }
+    if (s->inbound)
+        s->inbound(s->inbound_ctx, msg->payload, (size_t)msg->payloadlen);
+}
+
+void selgw_uplink_sink_set_inbound(selgw_uplink_sink *s, selgw_sink_inbound_fn fn, void *ctx)
+{
+    s->inbound = fn;
+    s->inbound_ctx = ctx;
+}
 
 /* The delivery's hook: the record's exact payload, its seq and content type as MQTT 5
  * properties. */
@@ -83,16 +129,22 @@ selgw_err selgw_uplink_sink_new(const selgw_mqtt_config *cfg, const char *gatewa
     *out = NULL;
     if (!cfg || !journal)
         return SELGW_ERR_INVALID;
-    char topic[1024];
+    char topic[1024], witness_topic[1024];
     selgw_err err = config_check(cfg, gateway_id, topic, sizeof topic);
     if (err != SELGW_OK)
         return err;
+    if (selgw_uplink_witness_topic(cfg->topic_prefix, gateway_id, witness_topic,
+                                   sizeof witness_topic) == 0 ||
+        strlen(witness_topic) >= sizeof witness_topic - 1)
+        return SELGW_ERR_INVALID;
     selgw_uplink_sink *s = calloc(1, sizeof *s);
     if (!s)
         return SELGW_ERR_NOMEM;
     char *what = NULL;
     s->topic = strdup(topic);
-    if (!s->topic || asprintf(&what, "evidence uplink %s:%d", cfg->host, cfg->port) < 0) {
+    s->witness_topic = strdup(witness_topic);
+    if (!s->topic || !s->witness_topic ||
+        asprintf(&what, "evidence uplink %s:%d", cfg->host, cfg->port) < 0) {
         selgw_uplink_sink_free(s);
         return SELGW_ERR_NOMEM;
     }
@@ -105,7 +157,9 @@ selgw_err selgw_uplink_sink_new(const selgw_mqtt_config *cfg, const char *gatewa
         .what = what,
         .persist_interval_ms = PERSIST_INTERVAL_MS,
         .persist_every_acks = PERSIST_EVERY_ACKS,
-        .hooks = {.publish_record = publish_record},
+        .hooks = {.publish_record = publish_record,
+                  .connected = subscribe_witness,
+                  .message = witness_message},
         .owner = s,
     };
     err = selgw_mqtt_delivery_new(&opts, journal, &s->delivery);
@@ -135,6 +189,7 @@ void selgw_uplink_sink_free(selgw_uplink_sink *s)
         return;
     selgw_mqtt_delivery_free(s->delivery); /* stops the thread first */
     free(s->topic);
+    free(s->witness_topic);
     free(s);
 }
 
@@ -160,6 +215,11 @@ static selgw_err ops_create(const selgw_config *cfg, selgw_journal *journal, voi
 
 SELGW_SINK_TRAMPOLINES(selgw_uplink_sink)
 
+static void ops_set_inbound(void *state, selgw_sink_inbound_fn fn, void *ctx)
+{
+    selgw_uplink_sink_set_inbound(state, fn, ctx);
+}
+
 const selgw_sink_ops selgw_uplink_sink_ops = {
     .name = SELGW_UPLINK_SINK_NAME,
     .refused_what = "refused",
@@ -169,4 +229,5 @@ const selgw_sink_ops selgw_uplink_sink_ops = {
     .stop = ops_stop,
     .stats = ops_stats,
     .destroy = ops_destroy,
+    .set_inbound = ops_set_inbound,
 };

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/health.h"
 #include "journal/journal.h"
+#include "sinks/sink.h"
 
 #define SELGW_UPLINK_SINK_NAME "uplink"
 
@@ -21,6 +22,9 @@ selgw_err selgw_uplink_sink_new(const selgw_mqtt_config *cfg, const char *gatewa
 selgw_err selgw_uplink_sink_start(selgw_uplink_sink *s); /* its own thread */
 void selgw_uplink_sink_stop(selgw_uplink_sink *s);       /* waits; the cursor is persisted */
 void selgw_uplink_sink_free(selgw_uplink_sink *s);       /* stops first; NULL is fine */
+/* Before start: subscribe to PREFIX/GATEWAY/witness and hand each witness statement's
+ * payload to fn (the gateway checks and journals it). Without it nothing is subscribed. */
+void selgw_uplink_sink_set_inbound(selgw_uplink_sink *s, selgw_sink_inbound_fn fn, void *ctx);
 void selgw_uplink_sink_stats(selgw_uplink_sink *s, selgw_sink_stats *out);
 
 #endif

@@ -64,6 +64,23 @@ static void test_config_defaults(void **state)
     assert_int_equal(cfg->session_expiry_s, 7 * 86400);
     assert_int_equal(cfg->keepalive_s, 30);
     assert_int_equal(cfg->receive_maximum, 10);
+    assert_null(cfg->witness_key);
+    selgw_archive_config_free(cfg);
+    selgw_diag_free(diag);
+
+    /* a witness: any readable file here (the key itself is checked at start) */
+    diag = selgw_diag_new();
+    char text_cfg[512];
+    snprintf(text_cfg, sizeof text_cfg, "%switness:\n  key: %s/CMakeLists.txt\n", GOOD,
+             SELGW_SOURCE_DIR);
+    assert_int_equal(selgw_archive_config_load_string("a.yaml", text_cfg, diag, &cfg), SELGW_OK);
+    assert_non_null(strstr(cfg->witness_key, "CMakeLists.txt"));
+    f = open_memstream(&text, &len);
+    selgw_archive_config_summary(cfg, f);
+    fclose(f);
+    assert_non_null(strstr(text, "archive: witness: countersigns every seal with "));
+    assert_non_null(strstr(text, "published to selgw/GATEWAY/witness"));
+    free(text);
     selgw_archive_config_free(cfg);
     selgw_diag_free(diag);
 }
@@ -107,6 +124,14 @@ static void test_config_errors(void **state)
                  "a.yaml:5:3: unknown key 'dsn' in postgresql");
     expect_error("mqtt:\n  host: mqtt://b\n  client_id: a\npostgresql:\n  conninfo: x\n",
                  "a.yaml:2:9: host 'mqtt://b'");
+    expect_error("mqtt:\n  host: b\n  client_id: a\npostgresql:\n  conninfo: x\nwitness: {}\n",
+                 "a.yaml:6:10: missing required key 'key' in witness");
+    expect_error("mqtt:\n  host: b\n  client_id: a\npostgresql:\n  conninfo: x\n"
+                 "witness:\n  key: /nonexistent/w.key\n",
+                 "a.yaml:7:8: key: cannot read '/nonexistent/w.key'");
+    expect_error("mqtt:\n  host: b\n  client_id: a\npostgresql:\n  conninfo: x\n"
+                 "witness:\n  key: k\n  tolerance: 5\n",
+                 "a.yaml:8:3: unknown key 'tolerance' in witness");
 }
 
 static selgw_record rec;

@@ -1561,7 +1561,18 @@ static void test_uplink_section(void **state)
     assert_string_equal(cfg->uplink.topic_prefix, "farm/ev");
     assert_int_equal(cfg->uplink.max_inflight, 100);
     assert_int_equal(cfg->uplink.reconnect_max_ms, 10000);
+    assert_null(cfg->uplink.witness_keys);
     selgw_config_free(cfg);
+
+    cfg = load_good(HEAD "uplink: {host: b, witness_keys: valid.yaml}\n");
+    assert_non_null(strstr(cfg->uplink.witness_keys, "valid.yaml"));
+    summary_of(cfg, &text);
+    assert_non_null(strstr(text, "sink uplink: witness statements from selgw/gw/witness "
+                                 "journaled from the witnesses in "));
+    free(text);
+    selgw_config_free(cfg);
+    expect_one_error(HEAD "uplink:\n  host: b\n  witness_keys: /nonexistent/witnesses\n",
+                     "t.yaml:7:17: witness_keys");
 
     expect_one_error(HEAD "uplink:\n  host: b\n  protocol: 5\n",
                      "t.yaml:7:3: unknown key 'protocol' in uplink");

@@ -1587,9 +1587,64 @@ static void test_head_agrees_with_decode(void **state)
     }
 }
 
+/* A WITNESS record: round trip of every member, the head reader agrees, JSON names them,
+ * every truncation and format 2 are refused, no signature encodes nothing. */
+static void test_witness_record(void **state)
+{
+    (void)state;
+    uint8_t sig[SELGW_RECORD_SIGNATURE_BYTES];
+    for (size_t i = 0; i < sizeof sig; i++)
+        sig[i] = (uint8_t)(0xc0 + i);
+    selgw_record in = {.type = SELGW_RECORD_WITNESS,
+                       .time_ns = 1764600000000000000,
+                       .gateway = {"gw-1", 4},
+                       .witness_seal_seq = 9,
+                       .witness_time_ns = 1764599999500000000,
+                       .witness_signature = sig};
+    for (size_t i = 0; i < SELGW_RECORD_HASH_BYTES; i++) {
+        in.witness_seal_hash[i] = (uint8_t)i;
+        in.witness_key[i] = (uint8_t)(0x80 + i);
+    }
+    selgw_chain_link link = {.chain = "gateway", .chain_seq = 10};
+    uint8_t buf[512];
+    size_t n = selgw_record_encode_witness(&in, &link, buf, sizeof buf);
+    assert_int_equal(n, 2 + 2 + 7 + 8 + 32 + 8 + 2 + 4 + 8 + 32 + 32 + 8 + 64);
+    assert_int_equal(buf[1], SELGW_RECORD_WITNESS);
+    selgw_record out;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_OK);
+    assert_int_equal(out.type, SELGW_RECORD_WITNESS);
+    assert_int_equal(out.witness_seal_seq, 9);
+    assert_memory_equal(out.witness_seal_hash, in.witness_seal_hash, SELGW_RECORD_HASH_BYTES);
+    assert_memory_equal(out.witness_key, in.witness_key, sizeof in.witness_key);
+    assert_true(out.witness_time_ns == in.witness_time_ns);
+    assert_memory_equal(out.witness_signature, sig, sizeof sig);
+    assert_true(out.witness_signature == buf + n - sizeof sig);
+    selgw_record_type type;
+    int64_t t;
+    selgw_str chain, plot;
+    assert_true(selgw_record_head(buf, n, &type, &t, &chain, &plot));
+    assert_int_equal(type, SELGW_RECORD_WITNESS);
+    assert_int_equal(plot.len, 0);
+    char json[1024];
+    assert_true(selgw_record_json(&out, json, sizeof json) < sizeof json);
+    assert_non_null(strstr(json, "\"type\":\"witness\""));
+    assert_non_null(strstr(json, ",\"seal_seq\":9,\"seal_hash\":\"000102"));
+    assert_non_null(strstr(json, ",\"witness_key\":\"808182"));
+    assert_non_null(strstr(json, ",\"witnessed\":\"2025-12-01T14:39:59.500000Z\""));
+    assert_non_null(strstr(json, ",\"signature\":\"c0c1c2"));
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(selgw_record_decode(buf, cut, &out), SELGW_ERR_CORRUPT);
+    buf[0] = 2;
+    assert_int_equal(selgw_record_decode(buf, n, &out), SELGW_ERR_CORRUPT);
+    assert_false(selgw_record_head(buf, n, &type, &t, &chain, &plot));
+    in.witness_signature = NULL;
+    assert_int_equal(selgw_record_encode_witness(&in, &link, buf, sizeof buf), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_witness_record),
         cmocka_unit_test(test_reading_round_trip),
         cmocka_unit_test(test_reading_encoding_is_deterministic),
         cmocka_unit_test(test_reading_bytes_as_documented),

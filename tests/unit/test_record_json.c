@@ -117,6 +117,8 @@ static const char *type_name(selgw_record_type type)
         return "alert";
     case SELGW_RECORD_LOT:
         return "lot";
+    case SELGW_RECORD_WITNESS:
+        return "witness";
     }
     return "unknown";
 }
@@ -203,6 +205,19 @@ static void put_event_members(const selgw_record *rec, char *buf, size_t cap, si
             put_hex_member(buf, cap, len, "signature", rec->signature,
                            SELGW_RECORD_SIGNATURE_BYTES);
         break;
+    case SELGW_RECORD_WITNESS: {
+        char when[SELGW_UTC_TEXT_SIZE];
+        selgw_text_format(buf, cap, len, ",\"seal_seq\":%llu",
+                          (unsigned long long)rec->witness_seal_seq);
+        put_hex_member(buf, cap, len, "seal_hash", rec->witness_seal_hash, SELGW_RECORD_HASH_BYTES);
+        put_hex_member(buf, cap, len, "witness_key", rec->witness_key, sizeof rec->witness_key);
+        selgw_text_format(buf, cap, len, ",\"witnessed\":\"%s\"",
+                          reference_format_utc(rec->witness_time_ns, when));
+        if (rec->witness_signature)
+            put_hex_member(buf, cap, len, "signature", rec->witness_signature,
+                           SELGW_RECORD_SIGNATURE_BYTES);
+        break;
+    }
     default: /* start, stop, gap, clock */
         put_next_member(buf, cap, len, "text", rec->text);
         if (rec->type == SELGW_RECORD_GAP)
@@ -408,9 +423,9 @@ static void random_hash(uint8_t *out, size_t n)
 }
 
 static const selgw_record_type types[] = {
-    SELGW_RECORD_READING, SELGW_RECORD_START,      SELGW_RECORD_STOP, SELGW_RECORD_GAP,
-    SELGW_RECORD_SEAL,    SELGW_RECORD_ANNOTATION, SELGW_RECORD_TAGS, SELGW_RECORD_CLOCK,
-    SELGW_RECORD_ALERT,   SELGW_RECORD_LOT,
+    SELGW_RECORD_READING, SELGW_RECORD_START,      SELGW_RECORD_STOP,    SELGW_RECORD_GAP,
+    SELGW_RECORD_SEAL,    SELGW_RECORD_ANNOTATION, SELGW_RECORD_TAGS,    SELGW_RECORD_CLOCK,
+    SELGW_RECORD_ALERT,   SELGW_RECORD_LOT,        SELGW_RECORD_WITNESS,
 };
 
 /* A random record of a random type. A seal goes through its encoder and the decoder (its
@@ -486,6 +501,14 @@ static void random_record(selgw_record *rec, char *pool, size_t pool_cap, uint8_
         random_hash(rec->prev, sizeof rec->prev);
         if (below(2))
             random_hash(rec->prev_seal, sizeof rec->prev_seal);
+        rec->witness_seal_seq = rnd() >> below(64);
+        random_hash(rec->witness_seal_hash, sizeof rec->witness_seal_hash);
+        random_hash(rec->witness_key, sizeof rec->witness_key);
+        rec->witness_time_ns = random_time();
+        if (below(2)) {
+            random_hash(payload, SELGW_RECORD_SIGNATURE_BYTES);
+            rec->witness_signature = payload;
+        }
     }
     rec->seq = below(4) ? rnd() >> below(64) : 0;
     rec->has_hash = below(2);

@@ -29,6 +29,11 @@ static void test_topic(void **state)
     for (size_t i = 0; i < sizeof bad_gateways / sizeof bad_gateways[0]; i++)
         assert_int_equal(selgw_uplink_topic("selgw", bad_gateways[i], buf, sizeof buf), 0);
     assert_int_equal(selgw_uplink_topic(NULL, "g", buf, sizeof buf), 0);
+    /* where the witnesses' statements come back: the same checks */
+    assert_int_equal(selgw_uplink_witness_topic("farm/selgw", "g", buf, sizeof buf), 20);
+    assert_string_equal(buf, "farm/selgw/g/witness");
+    assert_int_equal(selgw_uplink_witness_topic("a/+", "g", buf, sizeof buf), 0);
+    assert_int_equal(selgw_uplink_witness_topic("selgw", "a/b", buf, sizeof buf), 0);
 }
 
 static void test_filter(void **state)

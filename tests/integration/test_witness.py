@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""The archive as a witness of seals (issue 13; docs/ARCHIVE.md "The archive as a witness",
+docs/EVIDENCE.md "Witnessed seals"): a signing gateway with the evidence uplink, mosquitto,
+PostgreSQL and one archive with a witness key.
+
+The archive countersigns every seal it stores (evidence_witness) and publishes the statement
+back; the gateway journals it as a WITNESS record of its gateway chain, which the uplink
+sends to the archive like any record. A bundle exported from the journal (and the same from
+the archive) carries them, and verify says, with the witness's key trusted, when each seal
+was witnessed. A WITNESS record whose time the gateway backdated, with its chains relinked
+and its seals signed again with the gateway's own key, fails verification: only the
+witness's key could have signed it. A second gateway whose clock runs 10 minutes ahead is
+flagged by verify as ahead of its witness."""
+import os
+import struct
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle as bd  # noqa: E402
+import harness as h  # noqa: E402
+import servers  # noqa: E402
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+PREFIX = "itest"
+WITNESS = 11
+
+
+def gateway_config(gateway, sim_port, broker, key, journal, devices=True):
+    cfg = h.make_config(
+        gateway,
+        [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port,
+          "response_timeout": "500ms"}],
+        [{"id": "soil-1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
+          "plot": "plot-tea", "interval": "200ms"}] if devices else [])
+    cfg["uplink"] = {"host": "127.0.0.1", "port": broker.port, "topic_prefix": PREFIX,
+                     "reconnect": {"min": "200ms", "max": "1s"}}
+    if key:
+        cfg["signing"] = {"secret_key": key, "seal_interval": "1s"}
+    if journal:
+        cfg["journal"] = {"dir": journal}
+    return cfg
+
+
+def utc(ns):
+    """A time as selgw prints it (selgw_format_utc): UTC, microseconds, Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + \
+        ".%06dZ" % (ns % 10**9 // 1000)
+
+
+def seed_of(key_path):
+    """The Ed25519 seed of a selgw secret key file (docs/KEYS.md): what the gateway's owner
+    has in hand when forging."""
+    with open(key_path) as f:
+        header, hexkey = f.read().split("\n")[:2]
+    assert header == "selgw-ed25519-secret-key 1"
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hexkey)[:32])
+
+
+class WitnessTest(unittest.TestCase):
+    def setUp(self):
+        h.check_binaries()
+        self.dir = h.tempdir(self.id().rsplit(".", 1)[-1])
+        self.broker = servers.Mosquitto(self.dir)
+        self.pg = servers.Postgres(self.dir)
+        self.procs = []
+        self.keys = {}
+        for name in ("gw", "gw2", "archive", "other"):
+            path = os.path.join(self.dir, f"{name}.key")
+            res = h.selgw("keygen", path)
+            self.assertEqual(res.returncode, 0, res.describe())
+            self.keys[name] = (path, res.stdout.strip())
+        self.sim_port = h.free_port()
+        sim_cfg = gateway_config("sim", self.sim_port, self.broker, None, None)
+        self.sim = h.Simulator(h.write_config(os.path.join(self.dir, "sim.yaml"), sim_cfg))
+        self.procs.append(self.sim)
+        path = os.path.join(self.dir, "archive.yaml")
+        with open(path, "w") as f:
+            f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {self.broker.port}\n"
+                    f"  client_id: selgw-archive-w\n  topic_prefix: {PREFIX}\n"
+                    f"postgresql:\n  conninfo: \"{self.pg.conninfo}\"\n"
+                    f"witness:\n  key: {self.keys['archive'][0]}\n")
+        self.archive_cfg = path
+
+    def tearDown(self):
+        for p in self.procs:
+            p.stop()
+        self.broker.stop()
+        self.pg.stop()
+
+    def start_archive(self):
+        a = servers.Archive(self.archive_cfg, "archive")
+        a.wait_for(r"subscribed to \$share/selgw-archive/itest/\+/evidence at QoS 1",
+                   h.scaled(15), stream="err")
+        self.procs.append(a)
+        return a
+
+    def gateway(self, gateway, key, env=None, witness_keys=None):
+        journal = os.path.join(self.dir, f"journal-{gateway}")
+        cfg = gateway_config(gateway, self.sim_port, self.broker, self.keys[key][0], journal)
+        if witness_keys:
+            path = os.path.join(self.dir, f"{gateway}-witnesses")
+            with open(path, "w") as f:
+                f.write("".join(f"{k} archive\n" for k in witness_keys))
+            cfg["uplink"]["witness_keys"] = path
+        cfg_path = h.write_config(os.path.join(self.dir, f"{gateway}.yaml"), cfg)
+        return cfg_path, h.Gateway(cfg_path, "--no-print", env=env)
+
+    def witnessed_rows(self, gateway):
+        return self.pg.psql("SELECT seal_seq, encode(seal_hash, 'hex'), "
+                            "encode(witness_key, 'hex'), witnessed_ns FROM evidence_witness "
+                            f"WHERE gateway = '{gateway}' ORDER BY seal_seq")
+
+    def archived_witness_records(self, gateway):
+        return int(self.pg.psql("SELECT count(*) FROM evidence_records WHERE "
+                                f"gateway = '{gateway}' AND type = {WITNESS}")[0][0])
+
+    def run_until_witnessed(self, gateway, key, seals, env=None, witness_keys=None):
+        """Runs the gateway until the archive holds `seals` witness statements of it and
+        the first WITNESS records came back to it; stops it; returns its config and
+        journal."""
+        cfg_path, gw = self.gateway(gateway, key, env, witness_keys)
+        self.procs.append(gw)
+        ok = h.wait_until(lambda: len(self.witnessed_rows(gateway)) >= seals and
+                          self.archived_witness_records(gateway) >= 2, h.scaled(60),
+                          interval=0.3)
+        self.assertTrue(ok, f"{gateway}: seals not witnessed\n" + gw.describe() + "\n" +
+                        "\n".join(p.describe() for p in self.procs if p is not gw))
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        return cfg_path, servers.journal_records(cfg_path)
+
+    def export(self, cfg_path, records, name):
+        readings = [r for r in records if r["type"] == "reading"]
+        t1, t2 = readings[len(readings) // 5]["time"], readings[-len(readings) // 5]["time"]
+        out = os.path.join(self.dir, name)
+        res = h.selgw("export", "-c", cfg_path, "--plot", "plot-tea", "--from", t1, "--to", t2,
+                      "-o", out, "--plain", "--wait", "0")
+        self.assertEqual(res.returncode, 0, res.describe())
+        return out, t1, t2
+
+    def verify(self, path, key, *extra):
+        return h.selgw("verify", path, "--pubkey", self.keys[key][1], *extra)
+
+    def test_seals_witnessed_and_verified(self):
+        self.start_archive()
+        archive_pub = self.keys["archive"][1]
+        archive_hex = archive_pub.split(":", 1)[1]
+        # the gateway journals statements by the archive's key only (uplink.witness_keys)
+        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 4,
+                                                     witness_keys=[archive_pub])
+
+        # the journal: WITNESS records in the gateway chain, one per seal, each naming a
+        # seal the journal holds by its hash, the archive's key and the archive's time
+        seals = {r["hash"]: r for r in records if r["type"] == "seal"}
+        witnesses = [r for r in records if r["type"] == "witness"]
+        self.assertGreaterEqual(len(witnesses), 2)
+        pg = {(row[1], row[2]): int(row[3]) for row in self.witnessed_rows("itest-w-gw")}
+        seen = set()
+        for w in witnesses:
+            self.assertEqual(w["chain"], "gateway")
+            self.assertIn(w["seal_hash"], seals, f"names no seal of the journal: {w}")
+            self.assertEqual(seals[w["seal_hash"]]["chain_seq"], w["seal_seq"])
+            self.assertEqual(w["witness_key"], archive_hex)
+            self.assertNotIn(w["seal_hash"], seen, "one seal's statement journaled twice")
+            seen.add(w["seal_hash"])
+            self.assertIn((w["seal_hash"], archive_hex), pg)
+            self.assertGreater(w["seq"], seals[w["seal_hash"]]["seq"])
+        h.say(f"{len(seals)} seals journaled, {len(witnesses)} WITNESS records journaled, "
+              f"{len(pg)} statements in evidence_witness")
+
+        # the bundle: verified, and witnessed by the trusted archive key
+        path, t1, t2 = self.export(cfg_path, records, "w.evidence")
+        text = bd.read_text(path)
+        self.assertIn(b"record ", text)
+        carried = [r for r in bd.Bundle(path).records if r.type == WITNESS]
+        self.assertTrue(carried, "the bundle carries no WITNESS record")
+        res = self.verify(path, "gw", "--witness-key", archive_pub)
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertRegex(res.stdout, r"  witnessed:  [1-9]\d* of \d+ seals by a trusted witness; "
+                                     r"the seal of \S+ sealed no later than \S+, witnessed by ")
+        self.assertRegex(res.stdout, r"WITNESS: the seal of \S+ \(record \d+\) was sealed no later "
+                                     r"than \S+, witnessed by " + archive_pub +
+                                     r" \([0-9a-f-]+\), a trusted witness")
+        self.assertNotIn("WARNING", res.stdout)
+        # the witnessed time verify prints is the archive's, as PostgreSQL holds it
+        first = carried[0]
+        when = struct.unpack("<q", bytes(first.payload[-72:-64]))[0]
+        self.assertEqual(when, pg[(first.payload[first.body_at + 8:first.body_at + 40].hex(),
+                                   archive_hex)])
+        self.assertIn("sealed no later than " + utc(when), res.stdout)
+        # the report (zh-CN by default, en on request) lists the statements among the events
+        for lang, want in (("zh", "见证者密钥指纹"), ("en", "was sealed no later than")):
+            html = os.path.join(self.dir, f"w-{lang}.html")
+            res = self.verify(path, "gw", "--witness-key", archive_pub, "--report", html,
+                              "--lang", lang)
+            self.assertEqual(res.returncode, 0, res.describe())
+            with open(html, encoding="utf-8") as f:
+                page = f.read()
+            self.assertIn('<tr class="witness">', page)
+            self.assertIn(want, page)
+            self.assertIn("受信任的见证者" if lang == "zh" else "(a trusted witness)", page)
+        # the witness named in a file of keys, with its label
+        res = self.verify(path, "gw", "--witness-key",
+                          os.path.join(self.dir, "itest-w-gw-witnesses"))
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn('a trusted witness "archive"', res.stdout)
+        # another key: reported as not trusted, not counted
+        res = self.verify(path, "gw", "--witness-key", self.keys["other"][1])
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("witnessed:  0 of", res.stdout)
+        self.assertIn("NOT a trusted witness: not counted", res.stdout)
+        # no witness key: the statements are reported, not judged
+        res = self.verify(path, "gw")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertIn("not judged", res.stdout)
+        h.say(f"plot-tea {t1} .. {t2}: {len(carried)} WITNESS records in the bundle, VERIFIED, "
+              f"witnessed by the archive's key")
+
+        # the same bundle from the archive (which stored the WITNESS records that came back)
+        from_archive = os.path.join(self.dir, "archive.evidence")
+        res = h.selgw("export", "--archive", self.pg.conninfo, "--gateway", "itest-w-gw",
+                      "--pubkey", self.keys["gw"][1], "--plot", "plot-tea", "--from", t1,
+                      "--to", t2, "-o", from_archive, "--plain")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertEqual(bd.read_text(from_archive), text,
+                         "the archive's bundle differs from the journal's")
+
+        # the gateway's owner backdates a witness statement by an hour, relinks the chains
+        # and signs the seals again with the gateway's own key: only the witness's
+        # signature is left to catch it
+        forged = bd.Bundle(path)
+        w = next(r for r in forged.records if r.type == WITNESS)
+        at = len(w.payload) - 72
+        t = struct.unpack("<q", bytes(w.payload[at:at + 8]))[0] - 3600 * 10**9
+        w.payload[at:at + 8] = struct.pack("<q", t)
+        forged.rechain(seed_of(self.keys["gw"][0]))
+        forged_path = os.path.join(self.dir, "forged.evidence")
+        forged.save(forged_path)
+        res = self.verify(forged_path, "gw", "--witness-key", archive_pub)
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertRegex(res.stdout, r"the witness statement of seal \d+ \(witness [0-9a-f-]+\) "
+                                     r"does not verify: forged or altered")
+        self.assertRegex(res.stdout, r"\nNOT VERIFIED: \d+ problems?\n")
+        # and the seals signed again are other seals than the ones the archive witnessed
+        later = [r for r in forged.records if r.type == WITNESS and r.jseq > w.jseq]
+        if later:
+            self.assertIn("with another hash than the bundle's seal at that place: forged or "
+                          "altered", res.stdout)
+        h.say(f"a backdated WITNESS record, resealed with the gateway's key: NOT VERIFIED "
+              f"({len(later)} later statements no longer match the resealed seals)")
+
+        # the archive's statements did not change meanwhile (a redelivery reuses them)
+        now = {(r[1], r[2]): int(r[3]) for r in self.witnessed_rows("itest-w-gw")}
+        self.assertLessEqual(pg.items(), now.items())
+
+    def test_gateway_clock_ahead_is_flagged(self):
+        self.start_archive()
+        offset_file = os.path.join(self.dir, "clock.offset")
+        with open(offset_file, "wb") as f:
+            f.write(struct.pack("<q", -600 * 10**9))  # the gateway's clock 10 min ahead
+        lib = os.environ.get("SELGW_CLOCKSTEP_LIB")
+        if not lib:
+            raise SystemExit("SELGW_CLOCKSTEP_LIB (built as selgw_clockstep) is missing")
+        env = {"LD_PRELOAD": lib, "SELGW_CLOCKSTEP_FILE": offset_file,
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        cfg_path, records = self.run_until_witnessed("itest-w-ahead", "gw2", 3, env=env)
+        path, _, _ = self.export(cfg_path, records, "ahead.evidence")
+        res = self.verify(path, "gw2", "--witness-key", self.keys["archive"][1])
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertRegex(res.stdout, r"WARNING: seal \d+ \(record \d+\) says \S+, but witness "
+                                     r"[0-9a-f-]+ had it at \S+: the gateway's clock was ahead of "
+                                     r"its witness by (59\d|60\d)\.\d{3} s \(tolerance 300\.000 s\)")
+        self.assertIn("the gateway's clock is AHEAD of its witness", res.stdout)
+        # a tolerance wider than the offset: no warning
+        res = self.verify(path, "gw2", "--witness-key", self.keys["archive"][1],
+                          "--witness-tolerance", "900")
+        self.assertEqual(res.returncode, 0, res.describe())
+        self.assertNotIn("WARNING", res.stdout)
+        h.say("a gateway 10 minutes ahead of its witness: flagged in verify's warnings")
+
+
+if __name__ == "__main__":
+    unittest.main()
