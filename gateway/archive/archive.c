@@ -78,10 +78,13 @@ static void reject(archive *a, const char *topic, const char *gateway, uint64_t 
               topic, seq, reason);
 }
 
-/* After the commit: the statement to PREFIX/GATEWAY/witness at QoS 1, also for a seal
- * redelivered (the same statement again: a publish lost before is made good). The library
- * queues it (the client is threaded) and the loop sends it. A failure here loses nothing
- * that is stored: the next delivery of the seal publishes it again. */
+/* After the commit: the statement to PREFIX/GATEWAY/witness at QoS 1, retained, also for a
+ * seal redelivered (the same statement again: a publish lost before is made good). The
+ * library queues it (the client is threaded) and the loop sends it. A failure here loses
+ * nothing that is stored: the next delivery of the seal publishes it again. Retained,
+ * because the gateway's uplink keeps a clean session: a gateway that was away (above all
+ * one that stopped, whose last seal arrives as it goes) gets the latest statement when it
+ * subscribes again, and the latest seal's witness vouches for everything chained before. */
 static void publish_statement(archive *a, struct mosquitto *mosq, const selgw_witness *w)
 {
     char topic[1024];
@@ -94,7 +97,7 @@ static void publish_statement(archive *a, struct mosquitto *mosq, const selgw_wi
     int rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
                                            SELGW_UPLINK_WITNESS_CONTENT_TYPE);
     if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_publish_v5(mosq, NULL, topic, (int)len, payload, 1, false, props);
+        rc = mosquitto_publish_v5(mosq, NULL, topic, (int)len, payload, 1, true, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS)
         selgw_repeat_fail(&a->publish_repeat, "archive: publishing witness statements",

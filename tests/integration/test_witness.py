@@ -256,6 +256,51 @@ class WitnessTest(unittest.TestCase):
         now = {(r[1], r[2]): int(r[3]) for r in self.witnessed_rows("itest-w-gw")}
         self.assertLessEqual(pg.items(), now.items())
 
+    def test_statement_waits_for_an_absent_gateway(self):
+        """Seals that reach the archive while their gateway is away are witnessed all the
+        same; the latest statement, retained at the broker, is journaled when the gateway
+        comes back (its uplink keeps a clean session: nothing else waits for it)."""
+        archive = self.start_archive()  # its persistent session exists from now on
+        self.assertEqual(archive.stop(), 0, archive.describe())
+        self.procs.remove(archive)
+        # the gateway seals every second; the archive is away: nothing comes back
+        cfg_path, gw = self.gateway("itest-w-away", "gw")
+        self.procs.append(gw)
+        self.assertTrue(h.wait_until(
+            lambda: sum(r["type"] == "seal" for r in servers.journal_records(cfg_path)) >= 3,
+            h.scaled(20), interval=0.5), gw.describe())
+        time.sleep(h.scaled(0.5))
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        records = servers.journal_records(cfg_path)
+        first_run = {r["hash"]: r for r in records if r["type"] == "seal"}
+        self.assertFalse([r for r in records if r["type"] == "witness"])
+        # the archive comes back, stores the queued seals and witnesses them: the gateway
+        # is away
+        self.start_archive()
+        self.assertTrue(h.wait_until(
+            lambda: len([row for row in self.witnessed_rows("itest-w-away")
+                         if row[1] in first_run]) >= 2, h.scaled(20), interval=0.3),
+            "the queued seals were not witnessed")
+        rows = self.witnessed_rows("itest-w-away")
+        witnessed = [row[1] for row in rows if row[1] in first_run]
+        # back: the retained statement names a seal of the first run that was witnessed
+        # while the gateway was away
+        _, gw = self.gateway("itest-w-away", "gw")
+        self.procs.append(gw)
+
+        def journaled():
+            return [r for r in servers.journal_records(cfg_path)
+                    if r["type"] == "witness" and r["seal_hash"] in witnessed]
+        self.assertTrue(h.wait_until(lambda: journaled(), h.scaled(20), interval=0.5),
+                        "no statement of a seal witnessed while away came\n" + gw.describe())
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        got = journaled()
+        h.say(f"{len(witnessed)} seals of the first run witnessed while the gateway was away; "
+              f"{len(got)} statement(s) journaled at its return (record "
+              f"{', '.join(str(r['seq']) for r in got)})")
+
     def test_gateway_clock_ahead_is_flagged(self):
         self.start_archive()
         offset_file = os.path.join(self.dir, "clock.offset")
