@@ -103,14 +103,9 @@ class Fleet(unittest.TestCase):
                                devices=False))
         self.archive_cfgs = {}
         for name in ("archive-1", "archive-2"):
-            path = os.path.join(self.dir, f"{name}.yaml")
-            with open(path, "w") as f:
-                f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {self.broker.port}\n"
-                        f"  client_id: selgw-fleet-{name}\n  topic_prefix: {PREFIX}\n"
-                        f"  session_expiry: 1h\n"
-                        f"postgresql:\n  conninfo: \"{self.pg.conninfo} "
-                        f"application_name={name}\"\n")
-            self.archive_cfgs[name] = path
+            self.archive_cfgs[name] = servers.write_archive_config(
+                os.path.join(self.dir, f"{name}.yaml"), self.broker, self.pg,
+                f"selgw-fleet-{name}", PREFIX, name)
         self.archives = {}
         self.gateways = {}
 
@@ -257,26 +252,8 @@ class Fleet(unittest.TestCase):
         after = [r for r in tea if r["seq"] > restart]
         self.assertTrue(before and after, f"{gw}: readings on both sides of the crash")
         t1, t2 = before[len(before) // 2]["time"], after[len(after) // 2]["time"]
-        res = h.selgw("pubkey", self.keys[gw])
-        self.assertEqual(res.returncode, 0, res.describe())
-        pub = res.stdout.strip()
-        from_journal = os.path.join(self.dir, f"{gw}-journal.evidence")
-        from_archive = os.path.join(self.dir, f"{gw}-archive.evidence")
-        res = h.selgw("export", "-c", self.cfg_paths[gw], "--plot", "plot-tea", "--from", t1,
-                      "--to", t2, "-o", from_journal, "--plain", "--wait", "0")
-        self.assertEqual(res.returncode, 0, res.describe())
-        res = h.selgw("export", "--archive", self.pg.conninfo, "--gateway", gw, "--pubkey",
-                      pub, "--plot", "plot-tea", "--from", t1, "--to", t2, "-o", from_archive,
-                      "--plain")
-        self.assertEqual(res.returncode, 0, res.describe())
-        with open(from_journal, "rb") as f:
-            a = f.read()
-        with open(from_archive, "rb") as f:
-            b = f.read()
-        self.assertEqual(a, b, f"{gw}: the archive's bundle differs from the journal's")
-        res = h.selgw("verify", from_archive, "--pubkey", pub)
-        self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("VERIFIED", res.stdout)
+        a = servers.export_journal_and_archive(self, self.dir, self.cfg_paths[gw],
+                                               self.keys[gw], self.pg, gw, "plot-tea", t1, t2)
         h.say(f"{gw} plot-tea {t1} .. {t2} (across its SIGKILL): the bundle from the archive "
               f"({a.decode().count(chr(10) + 'record ')} records) is byte-identical to the "
               f"journal's and verifies")
