@@ -247,6 +247,30 @@ class ArchiveTest(unittest.TestCase):
         self.gw = None
         self.drain_and_check()
 
+    def test_broker_restart_while_the_archive_is_away(self):
+        """mosquitto 2.0 restores a persistent session from its persistence file but not the
+        session's shared subscription: after a restart, until an archive subscribes again,
+        each record is acknowledged "no matching subscribers" (0x10) and dropped. The uplink
+        publishes such records again until a subscriber takes them: nothing is lost."""
+        a = self.start_archive("archive-1")
+        self.gw = h.Gateway(self.cfg_path, "--no-print")
+        self.wait_rows(30, "archive-1")
+        self.assertEqual(a.stop(), 0, a.describe())
+        del self.archives["archive-1"]
+        h.say(f"{self.rows()} records archived; the archive stops, the broker restarts")
+        self.broker.stop()
+        self.broker.start()
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: record seq \d+ reached no "
+                         r"subscriber", h.scaled(15), stream="err")
+        time.sleep(h.scaled(2))
+        h.say("the gateway's records reach no subscriber; the archive comes back")
+        self.start_archive("archive-1")
+        self.gw.wait_for(r"a subscriber takes the records again", h.scaled(20), stream="err")
+        time.sleep(h.scaled(1))
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        self.gw = None
+        self.drain_and_check()
+
 
 if __name__ == "__main__":
     unittest.main()

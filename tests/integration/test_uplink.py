@@ -118,6 +118,44 @@ class Uplink(unittest.TestCase):
         listing = h.selgw("journal", "-c", self.cfg_path)
         self.assertRegex(listing.stdout, r"uplink")
 
+    def test_nobody_subscribed_yet_nothing_lost(self):
+        """Before any archive has subscribed (or after a broker restart, which in mosquitto
+        2.0 loses the archives' shared subscriptions), the broker acknowledges each record
+        with "no matching subscribers" (0x10) and drops it: the uplink must not count that as
+        delivered. It publishes again until a subscriber takes the records: all arrive."""
+        self.sub.stop()
+        # a clean start with the subscriber's id ends its persistent session: nobody listens
+        import subprocess
+        res = subprocess.run([servers.MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
+                              str(self.broker.port), "-V", "5", "-i", "selgw-itest-evidence",
+                              "-t", "nothing/here", "-E"], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.gw = h.Gateway(self.cfg_path, "--no-print")
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: record seq \d+ reached no "
+                         r"subscriber \(the broker dropped it: No matching subscribers\)",
+                         h.scaled(10), stream="err")
+        time.sleep(h.scaled(2))
+        held = len(servers.journal_records(self.cfg_path))
+        h.say(f"{held} records journaled while nobody subscribed; a subscriber comes")
+        self.sub = servers.EvidenceSubscriber(self.broker, PREFIX)
+        self.gw.wait_for(r"a subscriber takes the records again, after \d+ publishes that "
+                         r"reached none", h.scaled(20), stream="err")
+        self.assertTrue(h.wait_until(lambda: len(set(self.sub.seqs())) >= held, h.scaled(20)))
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        records = servers.journal_records(self.cfg_path)
+        self.gw = h.Gateway(self.drain_path, "--no-print")
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
+                         stream="err")
+        wanted = {r["seq"] for r in records}
+        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(30), interval=0.3)
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        self.assertTrue(ok, f"{len(wanted - set(self.sub.seqs()))} records never arrived, "
+                            f"e.g. {sorted(wanted - set(self.sub.seqs()))[:10]}")
+        dups = check_received(self, records, self.sub.messages())
+        h.say(f"all {len(records)} records arrived byte-identical, the first {held} published "
+              f"again once somebody subscribed; {dups} duplicates")
+
 
 if __name__ == "__main__":
     unittest.main()
