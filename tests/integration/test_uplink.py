@@ -84,6 +84,20 @@ class Uplink(unittest.TestCase):
                 p.stop()
         self.broker.stop()
 
+    def drain_and_check(self, records):
+        """A gateway with no devices on the journal until the subscriber has every one of
+        records; then each arrived with its exact bytes. Returns the duplicates."""
+        self.gw = h.Gateway(self.drain_path, "--no-print")
+        # up before it is judged: the first gateway may have delivered everything already
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
+                         stream="err")
+        wanted = {r["seq"] for r in records}
+        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(60), interval=0.3)
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        missing = sorted(wanted - set(self.sub.seqs()))
+        self.assertTrue(ok, f"{len(missing)} records never arrived, e.g. {missing[:10]}")
+        return check_received(self, records, self.sub.messages())
+
     def test_every_record_exactly_its_bytes_across_a_broker_restart(self):
         self.gw = h.Gateway(self.cfg_path, "--no-print")
         self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
@@ -104,15 +118,7 @@ class Uplink(unittest.TestCase):
         types = {r["type"] for r in records}
         for t in ("reading", "start", "stop", "seal", "tags"):
             self.assertIn(t, types)
-        self.gw = h.Gateway(self.drain_path, "--no-print")
-        # up before it is judged: the first gateway may have delivered everything already
-        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
-                         stream="err")
-        wanted = {r["seq"] for r in records}
-        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(60), interval=0.3)
-        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
-        self.assertTrue(ok, f"{len(wanted - set(self.sub.seqs()))} records not delivered")
-        dups = check_received(self, records, self.sub.messages())
+        dups = self.drain_and_check(records)
         h.say(f"journal: {len(records)} records ({', '.join(sorted(types))}), all received "
               f"byte-identical with their seq; {dups} duplicates")
         listing = h.selgw("journal", "-c", self.cfg_path)
@@ -144,15 +150,7 @@ class Uplink(unittest.TestCase):
         self.assertTrue(h.wait_until(lambda: len(set(self.sub.seqs())) >= held, h.scaled(20)))
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
         records = servers.journal_records(self.cfg_path)
-        self.gw = h.Gateway(self.drain_path, "--no-print")
-        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
-                         stream="err")
-        wanted = {r["seq"] for r in records}
-        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(30), interval=0.3)
-        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
-        self.assertTrue(ok, f"{len(wanted - set(self.sub.seqs()))} records never arrived, "
-                            f"e.g. {sorted(wanted - set(self.sub.seqs()))[:10]}")
-        dups = check_received(self, records, self.sub.messages())
+        dups = self.drain_and_check(records)
         h.say(f"all {len(records)} records arrived byte-identical, the first {held} published "
               f"again once somebody subscribed; {dups} duplicates")
 
