@@ -18,10 +18,13 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_drain.py
 /usr/bin/python3 tests/bench/bench_evidence.py
 /usr/bin/python3 tests/bench/bench_verify_chains.py
-# The long versions of what CI runs briefly: 100 SIGKILLs of a signing gateway, a 9-minute
+# The long versions of what CI runs briefly: 100 SIGKILLs of a signing gateway, 20 rounds of
+# an archive and a gateway of the fleet killed, a 9-minute
 # fault run, an hour on a full disk (as root), and every fuzz target for 10 minutes.
 (cd build && SELGW_CRASH_KILLS=100 SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
   /usr/bin/python3 ../tests/integration/test_evidence_crash.py)
+(cd build && SELGW_FLEET_KILLS=20 SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
+  /usr/bin/python3 ../tests/integration/test_fleet.py)
 (cd build && SELGW_FAULT_SECONDS=540 SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
   /usr/bin/python3 ../tests/integration/test_fault_run.py)
 if [ "$(id -u)" = 0 ]; then

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <mqtt_protocol.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -96,6 +97,12 @@ struct selgw_mqtt_delivery {
     uint64_t last_refused_seq;
     char last_refusal[128];
     int64_t refusal_logged_ns;
+    /* needs_subscriber: publishes the broker dropped for want of a subscriber */
+    bool needs_subscriber;
+    int64_t unheard_since_ns; /* the first of them since a subscriber last took one, or 0 */
+    int64_t resend_at_ns;     /* when to publish the window again from the cursor, or 0 */
+    int resend_backoff_ms;
+    unsigned long unheard;
 };
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -319,8 +326,34 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     }
     if (!entry)
         return; /* e.g. a message outside the window, or a client that was replaced */
-    entry->done = true;
     d->last_progress_ns = selgw_mono_ns();
+    if (d->needs_subscriber && reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS) {
+        /* Acknowledged and dropped: not delivered. The entry stays, so the cursor does not
+         * pass it; the window goes out again after a pause. */
+        if (d->unheard_since_ns == 0) {
+            d->unheard_since_ns = d->last_progress_ns;
+            d->resend_backoff_ms = d->reconnect_min_ms;
+            selgw_log(SELGW_LOG_WARN,
+                      "%s: record seq %llu reached no subscriber (the broker dropped it: %s); "
+                      "publishing again from there until one takes it",
+                      d->what, (unsigned long long)entry->seq,
+                      mosquitto_reason_string(reason_code));
+        }
+        d->unheard++;
+        if (d->resend_at_ns == 0)
+            d->resend_at_ns = d->last_progress_ns + (int64_t)d->resend_backoff_ms * SELGW_NS_PER_MS;
+        return;
+    }
+    entry->done = true;
+    if (d->unheard_since_ns != 0 && reason_code < 0x80) {
+        selgw_log(SELGW_LOG_INFO,
+                  "%s: a subscriber takes the records again, after %lu publishes that reached "
+                  "none in %lld s",
+                  d->what, d->unheard,
+                  (long long)((d->last_progress_ns - d->unheard_since_ns) / SELGW_NS_PER_S));
+        d->unheard_since_ns = 0;
+        d->unheard = 0;
+    }
     if (reason_code >= 0x80) {
         char why[96];
         selgw_explain(why, sizeof why, "the broker refused it: %s (0x%02x)",
@@ -638,9 +671,25 @@ void selgw_mqtt_delivery_skip(selgw_mqtt_delivery *d, uint64_t seq, const char *
     window_push(d, seq, 0, true, false);
 }
 
+/* needs_subscriber: after a publish that reached no subscriber, the whole window again
+ * from the cursor once the pause is over (what reached one comes twice: at least once). */
+static void window_resend_due(selgw_mqtt_delivery *d)
+{
+    if (d->resend_at_ns == 0 || selgw_mono_ns() < d->resend_at_ns)
+        return;
+    d->resend_at_ns = 0;
+    d->resend_backoff_ms = d->resend_backoff_ms > d->reconnect_max_ms / 2
+                               ? d->reconnect_max_ms
+                               : d->resend_backoff_ms * 2;
+    window_restart(d);
+}
+
 static void window_feed(selgw_mqtt_delivery *d)
 {
     if (d->link != LINK_UP || !d->reader || selgw_mono_ns() < d->journal_retry_ns)
+        return;
+    window_resend_due(d);
+    if (d->resend_at_ns != 0)
         return;
     for (int n = 0; n < d->max_inflight; n++) {
         if (d->window_count >= (size_t)d->max_inflight)
@@ -878,6 +927,7 @@ selgw_err selgw_mqtt_delivery_new(const selgw_mqtt_delivery_options *opts, selgw
     d->reconnect_max_ms = cfg->reconnect_max_ms;
     d->persist_interval_ms = opts->persist_interval_ms;
     d->persist_every_acks = opts->persist_every_acks;
+    d->needs_subscriber = opts->needs_subscriber;
     d->cursor_name = copy_string(opts->cursor_name, &failed);
     d->label = copy_string(opts->label, &failed);
     d->what = copy_string(opts->what, &failed);

@@ -68,6 +68,12 @@ typedef struct selgw_mqtt_delivery_options {
     const char *label;            /* "mqtt sink": log lines about the journal and the cursor */
     const char *what;             /* "mqtt broker HOST:PORT": log lines about the link */
     int persist_interval_ms, persist_every_acks;
+    /* MQTT 5: a PUBACK "no matching subscribers" (0x10) is not a delivery. The broker
+     * dropped the message: nobody has it. The cursor stays, and the window is published
+     * again from the cursor after a pause (reconnect backoff), until a subscriber takes it.
+     * For the evidence uplink, whose records must reach an archive; the MQTT sink's readings
+     * may well have no subscriber. */
+    bool needs_subscriber;
     selgw_mqtt_delivery_hooks hooks;
     void *owner; /* the hooks' first argument */
 } selgw_mqtt_delivery_options;

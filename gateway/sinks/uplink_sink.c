@@ -157,6 +157,7 @@ selgw_err selgw_uplink_sink_new(const selgw_mqtt_config *cfg, const char *gatewa
         .what = what,
         .persist_interval_ms = PERSIST_INTERVAL_MS,
         .persist_every_acks = PERSIST_EVERY_ACKS,
+        .needs_subscriber = true,
         .hooks = {.publish_record = publish_record,
                   .connected = subscribe_witness,
                   .message = witness_message},

@@ -264,3 +264,41 @@ class Archive(h.Process):
 
     def __init__(self, config_path, name="selgw-archive"):
         super().__init__(name, [h.SELGW_BIN, "archive", "-c", config_path])
+
+
+def write_archive_config(path, broker, pg, client_id, prefix, application_name):
+    """An archive's config (docs/ARCHIVE.md) towards the broker and PostgreSQL; its
+    connections named application_name in pg_stat_activity."""
+    with open(path, "w") as f:
+        f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n"
+                f"  client_id: {client_id}\n  topic_prefix: {prefix}\n"
+                f"  session_expiry: 1h\n"
+                f"postgresql:\n  conninfo: \"{pg.conninfo} "
+                f"application_name={application_name}\"\n")
+    return path
+
+
+def export_journal_and_archive(test, workdir, cfg_path, key, pg, gateway, plot, t1, t2):
+    """A plot's bundle exported from the gateway's journal and from the archive
+    (`selgw export --archive`): asserts the same bytes and that it verifies with the
+    gateway's key; returns the bundle."""
+    res = h.selgw("pubkey", key)
+    test.assertEqual(res.returncode, 0, res.describe())
+    pub = res.stdout.strip()
+    from_journal = os.path.join(workdir, f"{gateway}-journal.evidence")
+    from_archive = os.path.join(workdir, f"{gateway}-archive.evidence")
+    res = h.selgw("export", "-c", cfg_path, "--plot", plot, "--from", t1, "--to", t2,
+                  "-o", from_journal, "--plain", "--wait", "0")
+    test.assertEqual(res.returncode, 0, res.describe())
+    res = h.selgw("export", "--archive", pg.conninfo, "--gateway", gateway, "--pubkey", pub,
+                  "--plot", plot, "--from", t1, "--to", t2, "-o", from_archive, "--plain")
+    test.assertEqual(res.returncode, 0, res.describe())
+    with open(from_journal, "rb") as f:
+        a = f.read()
+    with open(from_archive, "rb") as f:
+        b = f.read()
+    test.assertEqual(a, b, f"{gateway}: the archive's bundle differs from the journal's")
+    res = h.selgw("verify", from_archive, "--pubkey", pub)
+    test.assertEqual(res.returncode, 0, res.describe())
+    test.assertIn("VERIFIED", res.stdout)
+    return a

@@ -69,14 +69,9 @@ class ArchiveTest(unittest.TestCase):
             gateway_config(sim_port, self.broker, self.key, journal, devices=False))
         self.archive_cfgs = {}
         for name in ("archive-1", "archive-2"):
-            path = os.path.join(self.dir, f"{name}.yaml")
-            with open(path, "w") as f:
-                f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {self.broker.port}\n"
-                        f"  client_id: selgw-{name}\n  topic_prefix: {PREFIX}\n"
-                        f"  session_expiry: 1h\n"
-                        f"postgresql:\n  conninfo: \"{self.pg.conninfo} "
-                        f"application_name={name}\"\n")
-            self.archive_cfgs[name] = path
+            self.archive_cfgs[name] = servers.write_archive_config(
+                os.path.join(self.dir, f"{name}.yaml"), self.broker, self.pg,
+                f"selgw-{name}", PREFIX, name)
         self.archives = {}
         self.gw = None
 
@@ -153,26 +148,8 @@ class ArchiveTest(unittest.TestCase):
         readings = [r for r in records if r["type"] == "reading" and r["plot"] == "plot-tea"]
         t1 = readings[len(readings) // 4]["time"]
         t2 = readings[3 * len(readings) // 4]["time"]
-        res = h.selgw("pubkey", self.key)
-        self.assertEqual(res.returncode, 0, res.describe())
-        pub = res.stdout.strip()
-        from_journal = os.path.join(self.dir, "journal.evidence")
-        from_archive = os.path.join(self.dir, "archive.evidence")
-        res = h.selgw("export", "-c", self.cfg_path, "--plot", "plot-tea", "--from", t1, "--to",
-                      t2, "-o", from_journal, "--plain", "--wait", "0")
-        self.assertEqual(res.returncode, 0, res.describe())
-        res = h.selgw("export", "--archive", self.pg.conninfo, "--gateway", GATEWAY, "--pubkey",
-                      pub, "--plot", "plot-tea", "--from", t1, "--to", t2, "-o", from_archive,
-                      "--plain")
-        self.assertEqual(res.returncode, 0, res.describe())
-        with open(from_journal, "rb") as f:
-            a = f.read()
-        with open(from_archive, "rb") as f:
-            b = f.read()
-        self.assertEqual(a, b, "the archive's bundle differs from the journal's")
-        res = h.selgw("verify", from_archive, "--pubkey", pub)
-        self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("VERIFIED", res.stdout)
+        a = servers.export_journal_and_archive(self, self.dir, self.cfg_path, self.key,
+                                               self.pg, GATEWAY, "plot-tea", t1, t2)
         lines = a.decode().count("\nrecord ")
         h.say(f"plot-tea {t1} .. {t2}: the bundle from the archive ({lines} records) is "
               f"byte-identical to the journal's and verifies")
@@ -266,6 +243,30 @@ class ArchiveTest(unittest.TestCase):
         self.pg.start()
         self.start_archive("archive-1")
         time.sleep(h.scaled(2))
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        self.gw = None
+        self.drain_and_check()
+
+    def test_broker_restart_while_the_archive_is_away(self):
+        """mosquitto 2.0 restores a persistent session from its persistence file but not the
+        session's shared subscription: after a restart, until an archive subscribes again,
+        each record is acknowledged "no matching subscribers" (0x10) and dropped. The uplink
+        publishes such records again until a subscriber takes them: nothing is lost."""
+        a = self.start_archive("archive-1")
+        self.gw = h.Gateway(self.cfg_path, "--no-print")
+        self.wait_rows(30, "archive-1")
+        self.assertEqual(a.stop(), 0, a.describe())
+        del self.archives["archive-1"]
+        h.say(f"{self.rows()} records archived; the archive stops, the broker restarts")
+        self.broker.stop()
+        self.broker.start()
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: record seq \d+ reached no "
+                         r"subscriber", h.scaled(15), stream="err")
+        time.sleep(h.scaled(2))
+        h.say("the gateway's records reach no subscriber; the archive comes back")
+        self.start_archive("archive-1")
+        self.gw.wait_for(r"a subscriber takes the records again", h.scaled(20), stream="err")
+        time.sleep(h.scaled(1))
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
         self.gw = None
         self.drain_and_check()

@@ -84,6 +84,20 @@ class Uplink(unittest.TestCase):
                 p.stop()
         self.broker.stop()
 
+    def drain_and_check(self, records):
+        """A gateway with no devices on the journal until the subscriber has every one of
+        records; then each arrived with its exact bytes. Returns the duplicates."""
+        self.gw = h.Gateway(self.drain_path, "--no-print")
+        # up before it is judged: the first gateway may have delivered everything already
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
+                         stream="err")
+        wanted = {r["seq"] for r in records}
+        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(60), interval=0.3)
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        missing = sorted(wanted - set(self.sub.seqs()))
+        self.assertTrue(ok, f"{len(missing)} records never arrived, e.g. {missing[:10]}")
+        return check_received(self, records, self.sub.messages())
+
     def test_every_record_exactly_its_bytes_across_a_broker_restart(self):
         self.gw = h.Gateway(self.cfg_path, "--no-print")
         self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
@@ -104,19 +118,41 @@ class Uplink(unittest.TestCase):
         types = {r["type"] for r in records}
         for t in ("reading", "start", "stop", "seal", "tags"):
             self.assertIn(t, types)
-        self.gw = h.Gateway(self.drain_path, "--no-print")
-        # up before it is judged: the first gateway may have delivered everything already
-        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10),
-                         stream="err")
-        wanted = {r["seq"] for r in records}
-        ok = h.wait_until(lambda: wanted <= set(self.sub.seqs()), h.scaled(60), interval=0.3)
-        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
-        self.assertTrue(ok, f"{len(wanted - set(self.sub.seqs()))} records not delivered")
-        dups = check_received(self, records, self.sub.messages())
+        dups = self.drain_and_check(records)
         h.say(f"journal: {len(records)} records ({', '.join(sorted(types))}), all received "
               f"byte-identical with their seq; {dups} duplicates")
         listing = h.selgw("journal", "-c", self.cfg_path)
         self.assertRegex(listing.stdout, r"uplink")
+
+    def test_nobody_subscribed_yet_nothing_lost(self):
+        """Before any archive has subscribed (or after a broker restart, which in mosquitto
+        2.0 loses the archives' shared subscriptions), the broker acknowledges each record
+        with "no matching subscribers" (0x10) and drops it: the uplink must not count that as
+        delivered. It publishes again until a subscriber takes the records: all arrive."""
+        self.sub.stop()
+        # a clean start with the subscriber's id ends its persistent session: nobody listens
+        import subprocess
+        res = subprocess.run([servers.MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
+                              str(self.broker.port), "-V", "5", "-i", "selgw-itest-evidence",
+                              "-t", "nothing/here", "-E"], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.gw = h.Gateway(self.cfg_path, "--no-print")
+        self.gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: record seq \d+ reached no "
+                         r"subscriber \(the broker dropped it: No matching subscribers\)",
+                         h.scaled(10), stream="err")
+        time.sleep(h.scaled(2))
+        held = len(servers.journal_records(self.cfg_path))
+        h.say(f"{held} records journaled while nobody subscribed; a subscriber comes")
+        self.sub = servers.EvidenceSubscriber(self.broker, PREFIX)
+        self.gw.wait_for(r"a subscriber takes the records again, after \d+ publishes that "
+                         r"reached none", h.scaled(20), stream="err")
+        self.assertTrue(h.wait_until(lambda: len(set(self.sub.seqs())) >= held, h.scaled(20)))
+        self.assertEqual(self.gw.stop(), 0, self.gw.describe())
+        records = servers.journal_records(self.cfg_path)
+        dups = self.drain_and_check(records)
+        h.say(f"all {len(records)} records arrived byte-identical, the first {held} published "
+              f"again once somebody subscribed; {dups} duplicates")
 
 
 if __name__ == "__main__":
