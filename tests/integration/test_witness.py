@@ -22,6 +22,7 @@ import bundle as bd  # noqa: E402
 import harness as h  # noqa: E402
 import servers  # noqa: E402
 
+from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 PREFIX = "itest"
@@ -57,6 +58,56 @@ def seed_of(key_path):
         header, hexkey = f.read().split("\n")[:2]
     assert header == "selgw-ed25519-secret-key 1"
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hexkey)[:32])
+
+
+def raw_public(key):
+    return key.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw)
+
+
+def statement_message(gateway, seal_seq, seal_hash, pk, when):
+    """What a witness signs (gateway/evidence/witness.h)."""
+    gw = gateway.encode()
+    return (b"selgw-witness 1\0" + struct.pack("<H", len(gw)) + gw +
+            struct.pack("<Q", seal_seq) + seal_hash + pk + struct.pack("<q", when))
+
+
+def statement_fields(rec):
+    """seal_seq, seal_hash, witnessed time of a WITNESS record."""
+    at = rec.body_at
+    return (struct.unpack("<Q", bytes(rec.payload[at:at + 8]))[0],
+            bytes(rec.payload[at + 8:at + 40]),
+            struct.unpack("<q", bytes(rec.payload[-72:-64]))[0])
+
+
+def set_statement(rec, gateway, key, seal_seq, seal_hash, when):
+    """Makes a WITNESS record a statement signed by key (an Ed25519PrivateKey)."""
+    pk = raw_public(key)
+    sig = key.sign(statement_message(gateway, seal_seq, seal_hash, pk, when))
+    rec.payload = rec.payload[:rec.body_at] + struct.pack("<Q", seal_seq) + seal_hash + pk + \
+        struct.pack("<q", when) + sig
+
+
+def relink(bundle, gateway, gw_key, witness_key, change=None):
+    """Links the chains anew and signs the seals with gw_key, as Bundle.rechain; every
+    statement is signed anew by witness_key about its seal as resealed, but the first,
+    which change(rec, seals) rewrites (seals: position -> new hash) when given."""
+    heads, seals, first = {}, {}, True
+    for rec in bundle.records:
+        if rec.chain in heads:
+            rec.set_prev(heads[rec.chain][1])
+        if rec.type == WITNESS:
+            seq, _, when = statement_fields(rec)
+            if first and change:
+                change(rec, seals)
+            elif seq in seals:
+                set_statement(rec, gateway, witness_key, seq, seals[seq], when)
+            first = False
+        if rec.type == bd.SEAL:
+            rec.reseal([(name, pos, heads[name][1] if name in heads and heads[name][0] == pos
+                         else head) for name, pos, head in rec.heads], gw_key)
+            seals[rec.chain_seq] = rec.hash
+        heads[rec.chain] = (rec.chain_seq, rec.hash)
 
 
 class WitnessTest(unittest.TestCase):
@@ -149,7 +200,7 @@ class WitnessTest(unittest.TestCase):
         archive_pub = self.keys["archive"][1]
         archive_hex = archive_pub.split(":", 1)[1]
         # the gateway journals statements by the archive's key only (uplink.witness_keys)
-        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 4,
+        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 6,
                                                      witness_keys=[archive_pub])
 
         # the journal: WITNESS records in the gateway chain, one per seal, each naming a
@@ -176,11 +227,21 @@ class WitnessTest(unittest.TestCase):
         text = bd.read_text(path)
         self.assertIn(b"record ", text)
         carried = [r for r in bd.Bundle(path).records if r.type == WITNESS]
-        self.assertTrue(carried, "the bundle carries no WITNESS record")
+        self.assertGreaterEqual(len(carried), 2, "the bundle carries too few WITNESS records")
         res = self.verify(path, "gw", "--witness-key", archive_pub)
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertRegex(res.stdout, r"  witnessed:  [1-9]\d* of \d+ seals by a trusted witness; "
-                                     r"the seal of \S+ sealed no later than \S+, witnessed by ")
+        # the count is out of the seals before the closing seal (whose statement comes after
+        # it, outside the bundle): those a statement in the bundle names
+        in_bundle = bd.Bundle(path).records
+        self.assertEqual(in_bundle[-1].type, bd.SEAL)
+        before_closing = [r for r in in_bundle[:-1] if r.type == bd.SEAL]
+        named = {statement_fields(r)[1] for r in carried}
+        k = sum(r.hash in named for r in before_closing)
+        self.assertGreaterEqual(k, 1)
+        self.assertIn(f"  witnessed:  {k} of {len(before_closing)} seals before the closing seal "
+                      f"by a trusted witness; the seal of ", res.stdout)
+        self.assertRegex(res.stdout, r"sealed no later than \S+, witnessed by [0-9a-f-]+: the "
+                                     r"records it covers existed by then")
         self.assertRegex(res.stdout, r"WITNESS: the seal of \S+ \(record \d+\) was sealed no later "
                                      r"than \S+, witnessed by " + archive_pub +
                                      r" \([0-9a-f-]+\), a trusted witness")
@@ -210,12 +271,36 @@ class WitnessTest(unittest.TestCase):
         # another key: reported as not trusted, not counted
         res = self.verify(path, "gw", "--witness-key", self.keys["other"][1])
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("witnessed:  0 of", res.stdout)
-        self.assertIn("NOT a trusted witness: not counted", res.stdout)
-        # no witness key: the statements are reported, not judged
+        self.assertIn(f"witnessed:  0 of {len(before_closing)} seals before the closing seal by "
+                      f"a trusted witness; {len(carried)} statements by an untrusted key",
+                      res.stdout)
+        self.assertIn("not judged: key not trusted", res.stdout)
+        self.assertNotIn("sealed no later than", res.stdout)
+        # no witness key: any key could have signed (the gateway's owner's own, to backdate):
+        # the statements are claims, listed and not counted
         res = self.verify(path, "gw")
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("not judged", res.stdout)
+        self.assertIn(f"witnessed:  0 of {len(before_closing)} seals before the closing seal by "
+                      f"a trusted witness (no --witness-key given); {len(carried)} statements "
+                      f"not judged", res.stdout)
+        self.assertRegex(res.stdout, r"WITNESS: statement by key " + archive_pub +
+                         r" \([0-9a-f-]+\) claims it had the seal of \S+ \(record \d+\) at "
+                         r"\S+; not judged: no --witness-key given")
+        self.assertNotIn("sealed no later than", res.stdout)
+        for lang, want in (("zh", "未判断：未给出 --witness-key"),
+                           ("en", "not judged: no --witness-key given")):
+            html = os.path.join(self.dir, f"unjudged-{lang}.html")
+            res = self.verify(path, "gw", "--report", html, "--lang", lang)
+            self.assertEqual(res.returncode, 0, res.describe())
+            with open(html, encoding="utf-8") as f:
+                page = f.read()
+            self.assertIn(want, page)
+            self.assertNotIn("不晚于" if lang == "zh" else "sealed no later than", page)
+        # witness keys that are no keys: a usage error, as a bad --pubkey
+        for bad in ("ed25519:zz", os.path.join(self.dir, "no-such-keys-file")):
+            res = self.verify(path, "gw", "--witness-key", bad)
+            self.assertEqual(res.returncode, 2, res.describe())
+            self.assertIn(f"NOT VERIFIED: --witness-key {bad}: ", res.stdout)
         h.say(f"plot-tea {t1} .. {t2}: {len(carried)} WITNESS records in the bundle, VERIFIED, "
               f"witnessed by the archive's key")
 
@@ -246,11 +331,63 @@ class WitnessTest(unittest.TestCase):
         self.assertRegex(res.stdout, r"\nNOT VERIFIED: \d+ problems?\n")
         # and the seals signed again are other seals than the ones the archive witnessed
         later = [r for r in forged.records if r.type == WITNESS and r.jseq > w.jseq]
-        if later:
-            self.assertIn("with another hash than the bundle's seal at that place: forged or "
-                          "altered", res.stdout)
+        self.assertTrue(later, "the backdated statement is the bundle's last")
+        self.assertIn("names another seal than the bundle's at that place: forked, forged or "
+                      "altered", res.stdout)
         h.say(f"a backdated WITNESS record, resealed with the gateway's key: NOT VERIFIED "
               f"({len(later)} later statements no longer match the resealed seals)")
+
+        # statements verify does not count, or that are problems, signed anew by whoever
+        # could: chains relinked and seals signed again with the gateway's key, every other
+        # statement signed anew by the archive about its seal as resealed
+        gateway = "itest-w-gw"
+        gw_key, archive_key = seed_of(self.keys["gw"][0]), seed_of(self.keys["archive"][0])
+        other_key = seed_of(self.keys["other"][0])
+
+        def variant(name, change):
+            b = bd.Bundle(path)
+            relink(b, gateway, gw_key, archive_key, change)
+            out = os.path.join(self.dir, name)
+            b.save(out)
+            return out
+
+        def restated(key, seq=None, seal_hash=None, when=None):
+            def change(rec, seals):
+                s, _, w = statement_fields(rec)
+                s = s if seq is None else seq
+                h = seals.get(s, bytes(32)) if seal_hash is None else seal_hash
+                set_statement(rec, gateway, key, s, h, w if when is None else when)
+            return change
+
+        cases = [
+            # (name, change, trusted keys, exit status, text)
+            ("relinked", restated(archive_key), [archive_pub], 0,
+             f"witnessed:  {k} of {len(before_closing)} seals before the closing seal"),
+            ("own-key", restated(gw_key), [archive_pub], 1,
+             "is signed by the gateway's own key: not a witness"),
+            ("year-1970", restated(archive_key, when=0), [archive_pub], 1,
+             "gives a time before 2000 or after 2200 (0 ns)"),
+            ("far-future", restated(archive_key, when=2**63 - 1), [archive_pub], 1,
+             "gives a time before 2000 or after 2200"),
+            ("fork-trusted", restated(archive_key, seal_hash=b"\x01" * 32), [archive_pub], 1,
+             "names another seal than the bundle's at that place: forked, forged or altered"),
+            ("fork-untrusted", restated(other_key, seal_hash=b"\x01" * 32), [archive_pub], 0,
+             "(another seal at that place) at "),
+            ("no-seal-trusted", restated(archive_key, seq=10**6), [archive_pub], 1,
+             "names no seal of this bundle"),
+            ("no-seal-untrusted", restated(other_key, seq=10**6), [archive_pub], 0,
+             "(no seal of this bundle) at "),
+        ]
+        for name, change, trusted, status, want in cases:
+            forged_path = variant(name + ".evidence", change)
+            args = [a for key in trusted for a in ("--witness-key", key)]
+            res = self.verify(forged_path, "gw", *args)
+            self.assertEqual(res.returncode, status, name + "\n" + res.describe())
+            self.assertIn(want, res.stdout, name)
+            if name.endswith("untrusted"):
+                self.assertIn("not judged: key not trusted", res.stdout, name)
+        h.say(f"{len(cases)} statements signed anew (own key, 1970, 2262, another seal, no "
+              f"seal; trusted and not): judged as they should be")
 
         # the archive's statements did not change meanwhile (a redelivery reuses them)
         now = {(r[1], r[2]): int(r[3]) for r in self.witnessed_rows("itest-w-gw")}
