@@ -13,6 +13,7 @@ witness's key could have signed it. A second gateway whose clock runs 10 minutes
 flagged by verify as ahead of its witness."""
 import os
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -450,6 +451,87 @@ class WitnessTest(unittest.TestCase):
         h.say(f"{len(witnessed)} seals of the first run witnessed; the statement of its last "
               f"seal journaled once at its return (record {got[0]['seq']}), none of an older one, "
               f"none again after another restart")
+
+    def publish(self, gateway, payload, content_type="application/vnd.selgw.witness"):
+        path = os.path.join(self.dir, "statement.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        res = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
+                              "-q", "1", "-V", "5", "-D", "publish", "content-type", content_type,
+                              "-t", f"{PREFIX}/{gateway}/witness", "-f", path],
+                             capture_output=True, text=True, timeout=h.scaled(20))
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_bad_statements_are_not_journaled(self):
+        """Anyone who can publish to the witness topic: statements about another gateway,
+        with a bad signature, by a key not in uplink.witness_keys, by the trusted key but
+        naming a seal this gateway never made (or a real one at another position), or with
+        another content type: none is journaled; a good one sent after them is, once."""
+        gateway = "itest-w-bad"
+        archive = self.start_archive()
+        archive_pub = self.keys["archive"][1]
+        cfg_path, gw = self.gateway(gateway, "gw", witness_keys=[archive_pub])
+        self.procs.append(gw)
+        self.assertTrue(h.wait_until(
+            lambda: any(r["type"] == "witness" for r in servers.journal_records(cfg_path)),
+            h.scaled(30), interval=0.3), gw.describe())
+        # the archive goes: the seals from now on have no statement
+        self.assertEqual(archive.stop(), 0, archive.describe())
+        self.procs.remove(archive)
+        after = max(r["seq"] for r in servers.journal_records(cfg_path))
+
+        def new_seals():
+            return [r for r in servers.journal_records(cfg_path)
+                    if r["type"] == "seal" and r["seq"] > after]
+        self.assertTrue(h.wait_until(lambda: len(new_seals()) >= 2, h.scaled(20), interval=0.3),
+                        gw.describe())
+        seal = new_seals()[-1]
+        seq, hsh = seal["chain_seq"], bytes.fromhex(seal["hash"])
+        archive_key, fresh = seed_of(self.keys["archive"][0]), Ed25519PrivateKey.generate()
+        now = time.time_ns() // 10**9 * 10**9
+        sec = 10**9
+
+        def signed(key, gw=gateway, seal_seq=seq, seal_hash=hsh, when=now):
+            pk = raw_public(key)
+            sig = key.sign(statement_message(gw, seal_seq, seal_hash, pk, when))
+            g = gw.encode()
+            return (b"\x01" + struct.pack("<H", len(g)) + g + struct.pack("<Q", seal_seq) +
+                    seal_hash + pk + struct.pack("<q", when) + sig)
+
+        good = signed(archive_key, when=now + 7 * sec)
+        bad_sig = bytearray(signed(archive_key, when=now + 1 * sec))
+        bad_sig[-1] ^= 1
+        bad = [
+            ("another gateway's id", signed(archive_key, gw="itest-w-other", when=now + 2 * sec)),
+            ("a bad signature", bytes(bad_sig)),
+            ("a key not in uplink.witness_keys", signed(fresh, when=now + 3 * sec)),
+            ("the trusted key, a seal never made", signed(archive_key, seal_hash=bytes(32),
+                                                          when=now + 4 * sec)),
+            ("the trusted key, another position", signed(archive_key, seal_seq=seq + 1,
+                                                         when=now + 5 * sec)),
+            ("a fresh key, a real position, a wrong hash", signed(fresh, seal_hash=bytes(32),
+                                                                  when=now + 6 * sec)),
+        ]
+        for _, payload in bad:
+            self.publish(gateway, payload)
+        self.publish(gateway, good, content_type="text/plain")  # another content type
+        self.publish(gateway, good)
+
+        def statements():
+            return [r for r in servers.journal_records(cfg_path)
+                    if r["type"] == "witness" and r["seq"] > after]
+        self.assertTrue(h.wait_until(lambda: statements(), h.scaled(20), interval=0.3),
+                        "the good statement was not journaled\n" + gw.describe())
+        self.publish(gateway, good)  # again: journaled once
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        got = statements()
+        self.assertEqual([(r["seal_hash"], r["seal_seq"], r["witness_key"]) for r in got],
+                         [(seal["hash"], seq, archive_pub.split(":", 1)[1])], got)
+        self.assertEqual(got[0]["witnessed"], utc(now + 7 * sec))
+        self.assertIn("names no recent seal of this gateway", gw.describe())
+        h.say(f"{len(bad) + 1} bad statements published to the witness topic: none journaled; "
+              f"the good one after them journaled once")
 
     def test_gateway_clock_ahead_is_flagged(self):
         self.start_archive()
