@@ -468,6 +468,9 @@ class WitnessTest(unittest.TestCase):
         naming a seal this gateway never made (or a real one at another position), or with
         another content type: none is journaled; a good one sent after them is, once."""
         gateway = "itest-w-bad"
+        # the archive reads bytea back whatever the session's output format (checked at the
+        # end, when the gateway sends its records again)
+        self.pg.psql("ALTER DATABASE selgw SET bytea_output = 'escape'")
         archive = self.start_archive()
         archive_pub = self.keys["archive"][1]
         cfg_path, gw = self.gateway(gateway, "gw", witness_keys=[archive_pub])
@@ -532,6 +535,33 @@ class WitnessTest(unittest.TestCase):
         self.assertIn("names no recent seal of this gateway", gw.describe())
         h.say(f"{len(bad) + 1} bad statements published to the witness topic: none journaled; "
               f"the good one after them journaled once")
+
+        # the gateway sends everything again (its uplink cursor rewound): the archive takes
+        # the seals it has witnessed already with the statements it stored (bytea_output is
+        # 'escape'), and goes on to the new seals
+        stored = {row[1]: row for row in self.witnessed_rows(gateway)}
+        self.assertTrue(stored)
+        archive = self.start_archive()
+        with open(os.path.join(self.dir, f"journal-{gateway}", "cursor.uplink"), "w") as f:
+            f.write("0\n")
+        last = max(r["seq"] for r in servers.journal_records(cfg_path))
+        _, gw = self.gateway(gateway, "gw", witness_keys=[archive_pub])
+        self.procs.append(gw)
+        newer = lambda: int(self.pg.psql(  # noqa: E731
+            f"SELECT count(*) FROM evidence_witness WHERE gateway = '{gateway}' AND seq > {last}"
+        )[0][0])
+        self.assertTrue(h.wait_until(lambda: newer() >= 2, h.scaled(30), interval=0.3),
+                        archive.describe() + "\n" + gw.describe())
+        self.assertIsNone(archive.popen.poll(), archive.describe())
+        again = {row[1]: row for row in self.witnessed_rows(gateway)}
+        self.assertLessEqual(stored.items(), again.items())
+        links = self.pg.psql(f"SELECT link, count(*) FROM evidence_records WHERE gateway = "
+                             f"'{gateway}' AND seq <= {last} GROUP BY link")
+        self.assertEqual([row[0] for row in links], ["ok"], links)
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        h.say(f"the uplink rewound: {len(stored)} witnessed seals sent again, their statements "
+              f"read back (bytea_output escape), {newer()} newer seals witnessed")
 
     def test_gateway_clock_ahead_is_flagged(self):
         self.start_archive()
