@@ -387,6 +387,14 @@ class WitnessTest(unittest.TestCase):
             self.assertIn(want, res.stdout, name)
             if name.endswith("untrusted"):
                 self.assertIn("not judged: key not trusted", res.stdout, name)
+                # the report: its own text, at the witnessed time (not a seal's, of 1970)
+                html = os.path.join(self.dir, name + ".html")
+                res = self.verify(forged_path, "gw", *args, "--report", html, "--lang", "en")
+                with open(html, encoding="utf-8") as f:
+                    page = f.read()
+                self.assertIn("had a seal that is not in this bundle at" if "no-seal" in name
+                              else "claims it had another seal at that place at", page, name)
+                self.assertNotIn("1970", page, name)
         h.say(f"{len(cases)} statements signed anew (own key, 1970, 2262, another seal, no "
               f"seal; trusted and not): judged as they should be")
 
