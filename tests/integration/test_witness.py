@@ -360,8 +360,16 @@ class WitnessTest(unittest.TestCase):
                 set_statement(rec, gateway, key, s, h, w if when is None else when)
             return change
 
+        def other_chain(rec, seals):  # moved to a chain "witness" (a name as long)
+            at = 2 + 2  # format, type, the name's u16 length
+            self.assertEqual(bytes(rec.payload[at:at + 7]), b"gateway")
+            rec.payload[at:at + 7] = b"witness"
+            rec.chain = "witness"
+
         cases = [
             # (name, change, trusted keys, exit status, text)
+            ("other-chain", other_chain, [archive_pub], 1,
+             "a record of this type does not belong in this chain"),
             ("relinked", restated(archive_key), [archive_pub], 0,
              f"witnessed:  {k} of {len(before_closing)} seals before the closing seal"),
             ("own-key", restated(gw_key), [archive_pub], 1,
