@@ -468,13 +468,14 @@ class WitnessTest(unittest.TestCase):
               f"seal journaled once at its return (record {got[0]['seq']}), none of an older one, "
               f"none again after another restart")
 
-    def publish(self, gateway, payload, content_type="application/vnd.selgw.witness"):
+    def publish(self, gateway, payload, content_type="application/vnd.selgw.witness",
+                topic="witness", extra=()):
         path = os.path.join(self.dir, "statement.bin")
         with open(path, "wb") as f:
             f.write(payload)
         res = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
                               "-q", "1", "-V", "5", "-D", "publish", "content-type", content_type,
-                              "-t", f"{PREFIX}/{gateway}/witness", "-f", path],
+                              *extra, "-t", f"{PREFIX}/{gateway}/{topic}", "-f", path],
                              capture_output=True, text=True, timeout=h.scaled(20))
         self.assertEqual(res.returncode, 0, res.stderr)
 
@@ -578,6 +579,22 @@ class WitnessTest(unittest.TestCase):
         self.procs.remove(gw)
         h.say(f"the uplink rewound: {len(stored)} witnessed seals sent again, their statements "
               f"read back (bytea_output escape), {newer()} newer seals witnessed")
+
+        # a SEAL record in another chain than the gateway chain: stored, not witnessed
+        g, chain, seq = gateway.encode(), b"plot/plot-tea", 10**9
+        payload = (struct.pack("<BB", 3, bd.SEAL) + struct.pack("<H", len(chain)) + chain +
+                   struct.pack("<Q", 10**6) + bytes(32) + struct.pack("<q", now) +
+                   struct.pack("<H", len(g)) + g + struct.pack("<q", now) +
+                   struct.pack("<I", 0) + bytes(64))
+        self.publish(gateway, payload, "application/vnd.selgw.record", "evidence",
+                     ("-D", "publish", "user-property", "selgw-seq", str(seq)))
+        stored_seal = lambda: self.pg.psql(  # noqa: E731
+            f"SELECT type FROM evidence_records WHERE gateway = '{gateway}' AND seq = {seq}")
+        self.assertTrue(h.wait_until(stored_seal, h.scaled(20), interval=0.3),
+                        archive.describe())
+        self.assertEqual(stored_seal(), [[str(bd.SEAL)]])
+        self.assertEqual(self.pg.psql(f"SELECT count(*) FROM evidence_witness WHERE "
+                                      f"gateway = '{gateway}' AND seq = {seq}"), [["0"]])
 
     def test_gateway_clock_ahead_is_flagged(self):
         self.start_archive()
