@@ -184,6 +184,16 @@ class WitnessTest(unittest.TestCase):
         self.procs.remove(gw)
         return cfg_path, servers.journal_records(cfg_path)
 
+    def assert_final_seals_last(self, records):
+        """Nothing after a stop's final seal (statements arriving then are dropped; the
+        retained one comes back at the next start)."""
+        chain = [r for r in records if r.get("chain") == "gateway"]
+        for i, r in enumerate(chain):
+            if r["type"] == "stop":
+                self.assertEqual(chain[i + 1]["type"], "seal", chain[i + 1])
+                self.assertIn([x["type"] for x in chain[i + 2:i + 3]], ([], ["start"]))
+        self.assertEqual(chain[-1]["type"], "seal")
+
     def export(self, cfg_path, records, name):
         readings = [r for r in records if r["type"] == "reading"]
         t1, t2 = readings[len(readings) // 5]["time"], readings[-len(readings) // 5]["time"]
@@ -220,6 +230,7 @@ class WitnessTest(unittest.TestCase):
             seen.add(w["seal_hash"])
             self.assertIn((w["seal_hash"], archive_hex), pg)
             self.assertGreater(w["seq"], seals[w["seal_hash"]]["seq"])
+        self.assert_final_seals_last(records)
         h.say(f"{len(seals)} seals journaled, {len(witnesses)} WITNESS records journaled, "
               f"{len(pg)} statements in evidence_witness")
 
@@ -460,6 +471,7 @@ class WitnessTest(unittest.TestCase):
         self.assertEqual(gw.stop(), 0, gw.describe())
         self.procs.remove(gw)
         got = journaled()
+        self.assert_final_seals_last(servers.journal_records(cfg_path))
         self.assertEqual([r["seal_hash"] for r in got], [last["hash"]], got)
         self.assertEqual(got[0]["seal_seq"], last["chain_seq"])
         rows = self.witnessed_rows("itest-w-away")
