@@ -779,8 +779,13 @@ static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
         remember_witnessed_locked(g, w.seal_hash, w.key);
     }
     pthread_mutex_unlock(&g->lock);
-    if (err == SELGW_OK)
-        err = selgw_journal_flush(g->journal); /* committed before the PUBACK */
+    if (err != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR,
+                  "cannot journal the witness statement of seal %" PRIu64 ": %s (it is lost)",
+                  w.seal_seq, selgw_strerror(err));
+        return;
+    }
+    err = selgw_journal_flush(g->journal); /* committed before the PUBACK */
     if (err == SELGW_OK) {
         char fp[SELGW_KEY_FINGERPRINT_SIZE], when[SELGW_UTC_TEXT_SIZE];
         selgw_key_fingerprint(w.key, fp);
@@ -788,7 +793,8 @@ static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
                   selgw_format_utc(w.witnessed_ns, when));
     } else {
         selgw_log(SELGW_LOG_ERROR,
-                  "cannot journal the witness statement of seal %" PRIu64 ": %s (it is lost)",
+                  "the witness statement of seal %" PRIu64 " is journaled but not committed "
+                  "(%s): acknowledged all the same; it is written when the journal can",
                   w.seal_seq, selgw_strerror(err));
     }
 }
