@@ -53,7 +53,16 @@ typedef struct taken_annotation {
     selgw_annotation a;
 } taken_annotation;
 
-enum { WITNESS_REMEMBERED = 64 };
+enum { WITNESS_REMEMBERED = 64, RECENT_SEALS = 256 };
+
+/* One of this gateway's recent seals, which a witness statement must name to be journaled:
+ * its hash, and its position in the gateway chain when known (not for the last seal of the
+ * previous run once the journal no longer holds it). */
+typedef struct recent_seal {
+    uint8_t hash[SELGW_HASH_BYTES];
+    uint64_t chain_seq;
+    bool chain_seq_known;
+} recent_seal;
 
 struct selgw_gateway {
     selgw_config *cfg; /* replaced by a reload: other threads read it under lock only */
@@ -86,11 +95,11 @@ struct selgw_gateway {
     selgw_chains *chains;
     char *chains_state; /* path of the chain state file in the journal directory */
     uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
-    selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
-    int64_t last_seal_ns; /* monotonic */
+    selgw_signer *signer;       /* NULL when signing is off: chained, not sealed */
+    int64_t last_seal_ns;       /* monotonic */
     atomic_bool seal_requested; /* selgw_gateway_request_seal: seal at the next round */
-    int clock_synced;     /* last recorded clock state: -1 none yet */
-    int64_t clock_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
+    int clock_synced;           /* last recorded clock state: -1 none yet */
+    int64_t clock_offset_ns;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
     bool clock_offset_known;
     uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
     int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
@@ -108,23 +117,30 @@ struct selgw_gateway {
     size_t plot_pending_count, plot_pending_cap;
     taken_annotation *annotations;
     size_t annotation_count, annotation_cap;
-    selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
+    selgw_plotlog *plotlog;    /* NULL when it cannot be opened (logged) */
     uint64_t plot_copy_failed; /* at start: a plot record that could not be copied */
     uint64_t plotlog_last_jseq, journal_last_at_load; /* the log ahead of the journal? */
-    selgw_chains_recovery recovery; /* what loading the chains found, for the START */
+    selgw_chains_recovery recovery;          /* what loading the chains found, for the START */
     selgw_journal_recovery journal_recovery; /* what opening the journal found */
     selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
     selgw_repeat seal_repeat;
     /* Witness statements (docs/ARCHIVE.md, "The archive as a witness"): the last ones
      * journaled (seal hash and key), so that a statement sent again is not journaled twice
-     * in a run; and bad statements, logged once with a count. Under lock. */
+     * (seeded at start from the journal's records after the last seal); this gateway's
+     * recent seals, the only ones a statement journaled may name (seeded at start with the
+     * last seal of the previous run); bad statements and statements naming no recent seal,
+     * each logged once with a count; whether the gateway is stopping (nothing is journaled
+     * after its final seal). Under lock. */
     uint8_t witnessed[WITNESS_REMEMBERED][SELGW_HASH_BYTES + SELGW_PUBLIC_KEY_BYTES];
     size_t witnessed_count, witnessed_next;
-    selgw_repeat bad_witness;
+    recent_seal recent_seals[RECENT_SEALS];
+    size_t recent_seal_count, recent_seal_next;
+    selgw_repeat bad_witness, foreign_witness;
+    bool stopping;
     selgw_repeat annotation_repeat; /* removing queue files of journaled annotations */
-    uint64_t refusal_gap_jseq; /* the last GAP of refusals; its note goes once it is in */
-    bool refusal_noted;        /* the journal holds a note of refusals */
-    pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
+    uint64_t refusal_gap_jseq;      /* the last GAP of refusals; its note goes once it is in */
+    bool refusal_noted;             /* the journal holds a note of refusals */
+    pthread_mutex_t persist_lock;   /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
     selgw_worker *sealer;
@@ -192,8 +208,7 @@ static selgw_str str_of(const char *s)
 /* A record is in the journal (not yet committed): its chain moves on, and what must
  * outlive the journal or be shown is taken note of. Under lock. */
 static void note_appended_locked(selgw_gateway *g, const char *chain, uint64_t chain_seq,
-                                 const uint8_t *payload, size_t len, uint64_t seq,
-                                 int64_t time_ns)
+                                 const uint8_t *payload, size_t len, uint64_t seq, int64_t time_ns)
 {
     uint8_t hash[SELGW_RECORD_HASH_BYTES];
     selgw_record_hash(payload, len, hash);
@@ -218,8 +233,9 @@ static void note_appended_locked(selgw_gateway *g, const char *chain, uint64_t c
             g->plot_pending[g->plot_pending_count++] = (plot_record){seq, len, copy};
         } else {
             free(copy);
-            selgw_log(SELGW_LOG_ERROR, "%s: out of memory: record %" PRIu64 " is not copied "
-                                       "to the plot chain log (the next start copies it)",
+            selgw_log(SELGW_LOG_ERROR,
+                      "%s: out of memory: record %" PRIu64 " is not copied "
+                      "to the plot chain log (the next start copies it)",
                       chain, seq);
         }
     }
@@ -302,9 +318,8 @@ static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time
     char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
     const selgw_chain_info *h = selgw_chains_find(g->chains, chain);
     if (h && h->chain_seq && time_ns < h->last_time_ns && g->last_step_jseq <= h->last_jseq) {
-        record_step_back_locked(g, "stepped back: chain %s was at %s, the clock now says %s",
-                                chain, selgw_format_utc(h->last_time_ns, a),
-                                selgw_format_utc(time_ns, b));
+        record_step_back_locked(g, "stepped back: chain %s was at %s, the clock now says %s", chain,
+                                selgw_format_utc(h->last_time_ns, a), selgw_format_utc(time_ns, b));
         return;
     }
     uint64_t seal_jseq;
@@ -613,46 +628,141 @@ static size_t encode_witness(const void *arg, const selgw_chain_link *link, uint
     return selgw_record_encode_witness(arg, link, buf, cap);
 }
 
-/* A witness statement came back over the uplink (its thread): checked (well formed, this
- * gateway's, signed by the key it names, a key of uplink.witness_keys when given) and
- * journaled as a WITNESS record of the gateway
- * chain before this returns, so before the broker has its PUBACK; unless the same
- * statement (seal and key) was journaled already in this run. */
+static void remember_seal_locked(selgw_gateway *g, const uint8_t hash[SELGW_HASH_BYTES],
+                                 uint64_t chain_seq, bool chain_seq_known)
+{
+    recent_seal *r = &g->recent_seals[g->recent_seal_next];
+    memcpy(r->hash, hash, SELGW_HASH_BYTES);
+    r->chain_seq = chain_seq;
+    r->chain_seq_known = chain_seq_known;
+    g->recent_seal_next = (g->recent_seal_next + 1) % RECENT_SEALS;
+    if (g->recent_seal_count < RECENT_SEALS)
+        g->recent_seal_count++;
+}
+
+/* Whether w names one of this gateway's recent seals, at its position when known. */
+static bool names_recent_seal_locked(const selgw_gateway *g, const selgw_witness *w)
+{
+    for (size_t i = 0; i < g->recent_seal_count; i++) {
+        const recent_seal *r = &g->recent_seals[i];
+        if (!memcmp(r->hash, w->seal_hash, SELGW_HASH_BYTES))
+            return !r->chain_seq_known || r->chain_seq == w->seal_seq;
+    }
+    return false;
+}
+
+static void remember_witnessed_locked(selgw_gateway *g, const uint8_t *seal_hash,
+                                      const uint8_t *key)
+{
+    memcpy(g->witnessed[g->witnessed_next], seal_hash, SELGW_HASH_BYTES);
+    memcpy(g->witnessed[g->witnessed_next] + SELGW_HASH_BYTES, key, SELGW_PUBLIC_KEY_BYTES);
+    g->witnessed_next = (g->witnessed_next + 1) % WITNESS_REMEMBERED;
+    if (g->witnessed_count < WITNESS_REMEMBERED)
+        g->witnessed_count++;
+}
+
+static bool witnessed_already_locked(const selgw_gateway *g, const selgw_witness *w)
+{
+    for (size_t i = 0; i < g->witnessed_count; i++)
+        if (!memcmp(g->witnessed[i], w->seal_hash, SELGW_HASH_BYTES) &&
+            !memcmp(g->witnessed[i] + SELGW_HASH_BYTES, w->key, SELGW_PUBLIC_KEY_BYTES))
+            return true;
+    return false;
+}
+
+/* At start, before the uplink: the last seal of the previous run (the chains know its
+ * hash; the journal, while it still holds that seal, its position) becomes the first
+ * recent seal, and the statements about it journaled after it are remembered, so that
+ * the retained statement, delivered again at every start, is journaled once. Reads only
+ * the records after the last seal (after a clean stop: none). */
+static void recall_last_seal(selgw_gateway *g)
+{
+    uint8_t hash[SELGW_HASH_BYTES];
+    uint64_t jseq = 0;
+    selgw_chains_last_seal(g->chains, hash, &jseq, NULL);
+    if (jseq == 0)
+        return;
+    uint64_t chain_seq = 0;
+    bool known = false;
+    selgw_journal_reader *r = NULL;
+    selgw_record *rec = malloc(sizeof *rec);
+    if (rec && selgw_journal_reader_new(g->journal, jseq - 1, &r) == SELGW_OK) {
+        uint64_t seq;
+        const uint8_t *payload;
+        size_t len;
+        while (selgw_journal_read(r, &seq, &payload, &len) == SELGW_OK) {
+            if (selgw_record_decode(payload, len, rec) != SELGW_OK || !rec->chained ||
+                rec->chain.len != 7 || memcmp(rec->chain.ptr, "gateway", 7) != 0)
+                continue;
+            uint8_t h[SELGW_RECORD_HASH_BYTES];
+            if (seq == jseq && rec->type == SELGW_RECORD_SEAL) {
+                selgw_record_hash(payload, len, h);
+                known = !memcmp(h, hash, sizeof h);
+                chain_seq = rec->chain_seq;
+            } else if (rec->type == SELGW_RECORD_WITNESS &&
+                       !memcmp(rec->witness_seal_hash, hash, SELGW_HASH_BYTES)) {
+                remember_witnessed_locked(g, rec->witness_seal_hash, rec->witness_key);
+            }
+        }
+    }
+    selgw_journal_reader_free(r);
+    free(rec);
+    remember_seal_locked(g, hash, chain_seq, known);
+}
+
+/* A witness statement came back over the uplink (its thread). Checked first without the
+ * gateway's lock (well formed, this gateway's, signed by the key it names, a key of
+ * uplink.witness_keys when given); then, under the lock, it must name one of this
+ * gateway's recent seals (at its position) and not have been journaled already, and the
+ * gateway must not be stopping (nothing follows the final seal; the retained statement
+ * comes back at the next start). It is journaled as a WITNESS record of the gateway
+ * chain, and committed before this returns, so before the broker has its PUBACK. A
+ * statement that cannot be journaled is lost (docs/ARCHIVE.md). */
 static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
 {
     selgw_gateway *g = ctx;
     selgw_witness w;
     const char *why = NULL;
-    pthread_mutex_lock(&g->lock);
-    const char *id = g->cfg->gateway_id;
-    if (selgw_witness_decode(payload, len, &w) != SELGW_OK)
+    char id[SELGW_WITNESS_MAX_GATEWAY + 1], *trusted = NULL;
+    pthread_mutex_lock(&g->lock); /* the config a reload may replace */
+    snprintf(id, sizeof id, "%s", g->cfg->gateway_id);
+    bool no_memory =
+        g->cfg->uplink.witness_keys && !(trusted = strdup(g->cfg->uplink.witness_keys));
+    pthread_mutex_unlock(&g->lock);
+    char label[128], file_why[600];
+    bool found = false;
+    if (no_memory)
+        why = "out of memory";
+    else if (selgw_witness_decode(payload, len, &w) != SELGW_OK)
         why = "not a well-formed witness statement";
     else if (strcmp(w.gateway, id) != 0)
         why = "a statement about another gateway's seal";
     else if (!selgw_witness_signature_ok(&w))
         why = "the witness's signature does not verify";
-    const char *trusted = g->cfg->uplink.witness_keys;
-    char label[128], file_why[600];
-    bool found = false;
-    if (!why && trusted &&
-        selgw_registered_key(trusted, w.key, &found, label, sizeof label, file_why,
-                             sizeof file_why) != SELGW_OK)
+    else if (!selgw_witness_time_plausible(w.witnessed_ns))
+        why = "a witnessed time before 2000 or after 2200";
+    else if (trusted && selgw_registered_key(trusted, w.key, &found, label, sizeof label, file_why,
+                                             sizeof file_why) != SELGW_OK)
         why = file_why; /* a witness_keys file that went away: nothing is journaled */
-    else if (!why && trusted && !found)
+    else if (trusted && !found)
         why = "a statement by a key not in uplink.witness_keys";
+    free(trusted);
+    pthread_mutex_lock(&g->lock);
     if (why) {
         selgw_repeat_fail(&g->bad_witness, "witness statements", SELGW_ERR_INVALID, why);
         pthread_mutex_unlock(&g->lock);
         return;
     }
-    uint8_t key[SELGW_HASH_BYTES + SELGW_PUBLIC_KEY_BYTES];
-    memcpy(key, w.seal_hash, SELGW_HASH_BYTES);
-    memcpy(key + SELGW_HASH_BYTES, w.key, SELGW_PUBLIC_KEY_BYTES);
-    for (size_t i = 0; i < g->witnessed_count; i++)
-        if (!memcmp(g->witnessed[i], key, sizeof key)) {
-            pthread_mutex_unlock(&g->lock);
-            return;
-        }
+    if (g->stopping || witnessed_already_locked(g, &w)) {
+        pthread_mutex_unlock(&g->lock);
+        return;
+    }
+    if (!names_recent_seal_locked(g, &w)) {
+        selgw_repeat_fail(&g->foreign_witness, "witness statements", SELGW_ERR_INVALID,
+                          "names no recent seal of this gateway: not journaled");
+        pthread_mutex_unlock(&g->lock);
+        return;
+    }
     selgw_record rec = {.type = SELGW_RECORD_WITNESS,
                         .time_ns = selgw_utc_ns(),
                         .gateway = str_of(id),
@@ -665,19 +775,28 @@ static void journal_witness(void *ctx, const uint8_t *payload, size_t len)
         append_chained_locked(g, "gateway", encode_witness, &rec, rec.time_ns, KIND_EVENT, NULL);
     if (err == SELGW_OK) {
         selgw_repeat_ok(&g->bad_witness, "witness statements");
-        memcpy(g->witnessed[g->witnessed_next], key, sizeof key);
-        g->witnessed_next = (g->witnessed_next + 1) % WITNESS_REMEMBERED;
-        if (g->witnessed_count < WITNESS_REMEMBERED)
-            g->witnessed_count++;
+        selgw_repeat_ok(&g->foreign_witness, "witness statements");
+        remember_witnessed_locked(g, w.seal_hash, w.key);
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (err != SELGW_OK) {
+        selgw_log(SELGW_LOG_ERROR,
+                  "cannot journal the witness statement of seal %" PRIu64 ": %s (it is lost)",
+                  w.seal_seq, selgw_strerror(err));
+        return;
+    }
+    err = selgw_journal_flush(g->journal); /* committed before the PUBACK */
+    if (err == SELGW_OK) {
         char fp[SELGW_KEY_FINGERPRINT_SIZE], when[SELGW_UTC_TEXT_SIZE];
         selgw_key_fingerprint(w.key, fp);
         selgw_log(SELGW_LOG_INFO, "seal %" PRIu64 " witnessed by %s at %s", w.seal_seq, fp,
                   selgw_format_utc(w.witnessed_ns, when));
     } else {
-        selgw_log(SELGW_LOG_ERROR, "cannot journal the witness statement of seal %" PRIu64 ": %s",
+        selgw_log(SELGW_LOG_ERROR,
+                  "the witness statement of seal %" PRIu64 " is journaled but not committed "
+                  "(%s): acknowledged all the same; it is written when the journal can",
                   w.seal_seq, selgw_strerror(err));
     }
-    pthread_mutex_unlock(&g->lock);
 }
 
 /* A signed statement of every chain's head, as the next record of the gateway chain; the
@@ -705,9 +824,8 @@ static selgw_err seal_locked(selgw_gateway *g)
         if (selgw_chains_next(g->chains, "gateway", &again) == SELGW_OK &&
             again.chain_seq != link.chain_seq) {
             link = again;
-            err = selgw_chains_encode_seal(g->chains, g->signer, now, covers,
-                                           g->cfg->gateway_id, g->payload, sizeof g->payload,
-                                           &len);
+            err = selgw_chains_encode_seal(g->chains, g->signer, now, covers, g->cfg->gateway_id,
+                                           g->payload, sizeof g->payload, &len);
         }
     }
     if (err == SELGW_OK)
@@ -717,6 +835,7 @@ static selgw_err seal_locked(selgw_gateway *g)
         uint8_t hash[SELGW_RECORD_HASH_BYTES];
         selgw_record_hash(g->payload, len, hash);
         selgw_chains_note_seal(g->chains, hash, seq, now);
+        remember_seal_locked(g, hash, link.chain_seq, true);
         g->max_time_since_seal = now;
         g->last_seal_covers_ns = covers;
         g->last_seal_jseq = seq;
@@ -834,7 +953,8 @@ static void persist(selgw_gateway *g)
             break; /* it stays in flight (and so do those after it) until it can go */
     if (ann_err != SELGW_OK)
         selgw_repeat_fail(&g->annotation_repeat, "removing journaled annotations from the queue",
-                          ann_err, "they stay in flight, not journaled again; retried every second");
+                          ann_err,
+                          "they stay in flight, not journaled again; retried every second");
     else if (ann_done)
         selgw_repeat_ok(&g->annotation_repeat, "removing journaled annotations from the queue");
 
@@ -848,9 +968,9 @@ static void persist(selgw_gateway *g)
         g->state_checkpoint_jseq = w.state_checkpoint_jseq;
         w.state_text = NULL;
     }
-    plots_back = left && put_back((void **)&g->plot_pending, &g->plot_pending_count,
-                                  &g->plot_pending_cap, w.plots + plots_done, left,
-                                  sizeof *w.plots);
+    plots_back =
+        left && put_back((void **)&g->plot_pending, &g->plot_pending_count, &g->plot_pending_cap,
+                         w.plots + plots_done, left, sizeof *w.plots);
     /* Only persist removes annotations, one persist at a time, and new ones are added at
      * the end: the first ann_done are those whose files are gone. */
     if (ann_done) {
@@ -1075,8 +1195,7 @@ static void sealer_thread(void *arg)
                                                 : "seal asked for (SIGUSR1), but signing is off");
         bool sealed = false;
         if (g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
-                                       (int64_t)g->cfg->signing.seal_interval_ms *
-                                           SELGW_NS_PER_MS))
+                                       (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS))
             sealed = seal_locked(g) == SELGW_OK;
         else if ((g->checkpoint_due ||
                   selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
@@ -1193,8 +1312,8 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     /* Plot chains outlive the journal: their heads come from the log where it is ahead
      * (the journal lost or no longer holds their last records). */
     plot_heads_ctx heads = {g->chains, 0, SELGW_OK};
-    if (g->plotlog && (err = selgw_plotlog_each(dir, NULL, take_plot_head, &heads, why,
-                                                sizeof why)) != SELGW_OK)
+    if (g->plotlog &&
+        (err = selgw_plotlog_each(dir, NULL, take_plot_head, &heads, why, sizeof why)) != SELGW_OK)
         selgw_log(SELGW_LOG_WARN, "plot chain log: %s", why[0] ? why : selgw_strerror(err));
     if (heads.err != SELGW_OK)
         return heads.err;
@@ -1207,8 +1326,10 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         uint64_t first, last;
         selgw_journal_range(g->journal, &first, &last);
         if (g->plot_copy_failed) {
-            selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory copying journal record "
-                      "%" PRIu64, g->plot_copy_failed);
+            selgw_log(SELGW_LOG_ERROR,
+                      "plot chain log: out of memory copying journal record "
+                      "%" PRIu64,
+                      g->plot_copy_failed);
             return SELGW_ERR_NOMEM;
         }
         if (selgw_plotlog_sync(g->plotlog, last) != SELGW_OK)
@@ -1219,8 +1340,10 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         selgw_journal_skip_to(g->journal, rec->state_checkpoint_jseq);
         char what[1000];
         describe_lost(rec, what, sizeof what);
-        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s; a GAP record says so and the chains "
-                  "continue after them", what);
+        selgw_log(SELGW_LOG_ERROR,
+                  "evidence chains: %s; a GAP record says so and the chains "
+                  "continue after them",
+                  what);
     }
     uint64_t seal_jseq;
     int64_t seal_time;
@@ -1239,7 +1362,8 @@ static bool record_unwritten_gap_locked(selgw_gateway *g, const selgw_journal_re
              "%" PRIu64 " records (journal records %" PRIu64 "..%" PRIu64 ", of %s to %s) "
              "were accepted but could not be written before the last stop: the disk was full",
              rec->unwritten_records, rec->unwritten_first, rec->unwritten_last,
-             selgw_format_utc(rec->unwritten_from_ns, a), selgw_format_utc(rec->unwritten_to_ns, b));
+             selgw_format_utc(rec->unwritten_from_ns, a),
+             selgw_format_utc(rec->unwritten_to_ns, b));
     selgw_record gap = {.type = SELGW_RECORD_GAP,
                         .text = str_of(text),
                         .gap_first_seq = rec->unwritten_first,
@@ -1441,6 +1565,7 @@ selgw_err selgw_gateway_new(selgw_config *cfg, const selgw_gateway_options *opt,
     selgw_journal_set_gap_hook(g->journal, &hook);
     if (!g->signer)
         selgw_log(SELGW_LOG_INFO, "signing is off: records are hash-chained but not sealed");
+    recall_last_seal(g);
     err = selgw_sinks_new(cfg, g->journal, &g->sinks);
     selgw_sinks_set_inbound(g->sinks, journal_witness, g);
     selgw_poller **pollers = NULL;
@@ -1492,8 +1617,8 @@ static bool farm_snapshot(const selgw_config *cfg, selgw_status *st, farm_view *
     size_t h = 0;
     for (size_t i = 0; i < cfg->plot_count; i++) {
         const selgw_plot *p = &cfg->plots[i];
-        v->plots[i] = (selgw_status_plot){p->id, cfg->bases[p->base].id, p->crop, p->area_mu,
-                                          p->contract_count, v->households + h};
+        v->plots[i] = (selgw_status_plot){p->id,      cfg->bases[p->base].id, p->crop,
+                                          p->area_mu, p->contract_count,      v->households + h};
         for (size_t c = 0; c < p->contract_count; c++, h++) {
             const selgw_contract *k = &p->contracts[c];
             v->households[h] =
@@ -1716,9 +1841,9 @@ static void start_http(selgw_gateway *g)
                   "reach this gateway)",
                   why[0] ? why : "cannot start");
     else
-        selgw_log(SELGW_LOG_INFO, "HTTP API on %s://%s/ (/metrics, /api/v1/status, /api/v1/plots)%s",
-                  h->tls_cert ? "https" : "http", h->listen,
-                  h->password_hash ? ", with a password" : "");
+        selgw_log(
+            SELGW_LOG_INFO, "HTTP API on %s://%s/ (/metrics, /api/v1/status, /api/v1/plots)%s",
+            h->tls_cert ? "https" : "http", h->listen, h->password_hash ? ", with a password" : "");
 }
 
 selgw_err selgw_gateway_start(selgw_gateway *g)
@@ -1862,6 +1987,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
          * (the journal takes these last records, and the close writes them). */
         selgw_journal_last_records(g->journal);
         pthread_mutex_lock(&g->lock);
+        g->stopping = true; /* no witness statement after the final seal */
         append_gateway_event_locked(g, SELGW_RECORD_STOP, why ? why : "stopped");
         seal_locked(g);
         pthread_mutex_unlock(&g->lock);

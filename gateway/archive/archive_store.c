@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -146,8 +147,8 @@ static void explain(char *why, size_t cap, const char *what, PGconn *conn)
 static bool run(selgw_archive_store *s, const char *sql, int n, const char *const *params,
                 ExecStatusType want, PGresult **res, char *why, size_t cap)
 {
-    PGresult *r = n ? PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0)
-                    : PQexec(s->conn, sql);
+    PGresult *r =
+        n ? PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(s->conn, sql);
     bool ok = r && PQresultStatus(r) == want;
     if (!ok)
         explain(why, cap, "PostgreSQL", s->conn);
@@ -175,15 +176,18 @@ static void to_hex(const uint8_t *p, size_t n, char *out)
     *out = '\0';
 }
 
+/* Exactly n bytes as 2n hex digits, as encode(x, 'hex') gives them (whatever the
+ * session's bytea_output). */
 static bool from_hex(const char *text, uint8_t *out, size_t n)
 {
-    if (strncmp(text, "\\x", 2) != 0 || strlen(text) != 2 + 2 * n)
+    if (!text || strlen(text) != 2 * n)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(text + 2 + 2 * i, "%2x", &v) != 1)
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = text[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
             return false;
-        out[i] = (uint8_t)v;
+        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] << 4) | v : v);
     }
     return true;
 }
@@ -254,7 +258,7 @@ void selgw_archive_store_free(selgw_archive_store *s)
 }
 
 static const char SQL_PRED[] =
-    "SELECT seq, hash FROM evidence_records WHERE gateway = $1 AND chain = $2"
+    "SELECT seq, encode(hash, 'hex') FROM evidence_records WHERE gateway = $1 AND chain = $2"
     " AND chain_seq = $3::bigint - 1 ORDER BY seq LIMIT 1";
 static const char SQL_SAME_POSITION[] =
     "SELECT seq FROM evidence_records WHERE gateway = $1 AND chain = $2 AND chain_seq = $3"
@@ -273,8 +277,9 @@ static const char SQL_SUCCESSOR[] =
     " link_problem = CASE WHEN prev = $4 THEN NULL"
     "  ELSE 'prev is not the hash of seq ' || $5 || ' (position ' || $3 || ')' END"
     " WHERE gateway = $1 AND chain = $2 AND chain_seq = $3::bigint + 1 AND link = 'pending'";
-static const char SQL_WITNESS_GET[] = "SELECT witnessed_ns, signature FROM evidence_witness"
-                                      " WHERE gateway = $1 AND seal_hash = $2 AND witness_key = $3";
+static const char SQL_WITNESS_GET[] =
+    "SELECT witnessed_ns, encode(signature, 'hex') FROM evidence_witness"
+    " WHERE gateway = $1 AND seal_hash = $2 AND witness_key = $3";
 static const char SQL_WITNESS_PUT[] =
     "INSERT INTO evidence_witness (gateway, seal_seq, seal_hash, witness_key, witnessed_ns,"
     " signature, seq, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -308,12 +313,22 @@ static bool witness_seal(selgw_archive_store *s, const char *gateway, const char
         return false;
     bool have = PQntuples(r) == 1;
     if (have) { /* a redelivery: the same statement as the first time */
-        w->witnessed_ns = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        have = from_hex(PQgetvalue(r, 0, 1), w->signature, SELGW_SIGNATURE_BYTES);
+        char *end = NULL;
+        const char *when = PQgetvalue(r, 0, 0);
+        errno = 0;
+        w->witnessed_ns = strtoll(when, &end, 10);
+        bool ok = !errno && end != when && !*end &&
+                  from_hex(PQgetvalue(r, 0, 1), w->signature, SELGW_SIGNATURE_BYTES);
+        PQclear(r);
+        if (!ok) /* not signed again: that would only hit the primary key, at every delivery */
+            snprintf(why, why_cap,
+                     "evidence_witness holds a statement of gateway %s's seal %" PRIu64
+                     " that cannot be read (witnessed_ns or signature altered?): fix or delete "
+                     "that row",
+                     gateway, w->seal_seq);
+        return ok;
     }
     PQclear(r);
-    if (have)
-        return true;
     w->witnessed_ns = selgw_utc_ns();
     selgw_witness_sign(w, s->witness);
     char seal_seq[24], when[24], sig_hex[3 + 2 * SELGW_SIGNATURE_BYTES];
@@ -343,7 +358,8 @@ selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway
         return SELGW_ERR_NOMEM;
     }
     char chain[65536 + 1];
-    snprintf(chain, sizeof chain, "%.*s", (int)rec->chain.len, rec->chain.ptr ? rec->chain.ptr : "");
+    snprintf(chain, sizeof chain, "%.*s", (int)rec->chain.len,
+             rec->chain.ptr ? rec->chain.ptr : "");
     char seq_text[24], chain_seq_text[24], type_text[8], time_text[24];
     snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
     snprintf(chain_seq_text, sizeof chain_seq_text, "%" PRIu64, rec->chain_seq);
@@ -384,9 +400,17 @@ selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway
                                      sizeof problem);
     bool inserted = false;
     if (ok) {
-        const char *params[] = {gateway,   seq_text,       s->hex,   hash_hex,
-                                type_text, chain,          chain_seq_text, prev_hex,
-                                time_text, s->archive_id,  selgw_archive_link_name(*link),
+        const char *params[] = {gateway,
+                                seq_text,
+                                s->hex,
+                                hash_hex,
+                                type_text,
+                                chain,
+                                chain_seq_text,
+                                prev_hex,
+                                time_text,
+                                s->archive_id,
+                                selgw_archive_link_name(*link),
                                 problem};
         PGresult *r = NULL;
         ok = run(s, SQL_INSERT, 12, params, PGRES_TUPLES_OK, &r, why, why_cap);
@@ -416,8 +440,9 @@ selgw_err selgw_archive_store_record(selgw_archive_store *s, const char *gateway
         ok = run(s, SQL_SUCCESSOR, 5, params, PGRES_COMMAND_OK, NULL, why, why_cap);
     }
     /* A seal of a chain, new or redelivered with the same bytes: countersigned. */
+    /* Only the gateway chain's seals: a SEAL elsewhere is no seal of the gateway's. */
     bool witness = ok && s->witness && statement && rec->type == SELGW_RECORD_SEAL &&
-                   rec->chained && *outcome != SELGW_ARCHIVE_CONFLICT;
+                   rec->chained && !strcmp(chain, "gateway") && *outcome != SELGW_ARCHIVE_CONFLICT;
     if (witness)
         ok = witness_seal(s, gateway, seq_text, rec, hash, statement, why, why_cap);
     if (ok)

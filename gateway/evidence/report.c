@@ -285,8 +285,8 @@ selgw_err selgw_report_set_plot_location(selgw_report *r, size_t section, double
     return SELGW_OK;
 }
 
-selgw_err selgw_report_set_plot_boundary(selgw_report *r, size_t section,
-                                         const double (*points)[2], size_t count)
+selgw_err selgw_report_set_plot_boundary(selgw_report *r, size_t section, const double (*points)[2],
+                                         size_t count)
 {
     selgw_report_section *s = selgw_report_section_at(r, section);
     if (!s || (!points && count))
@@ -364,37 +364,43 @@ typedef struct labels {
     const char *h_place, *base, *place, *coordinates, *plot_location, *boundary, *not_recorded;
     const char *gi, *gi_none, *gi_inside, *gi_outside, *gi_undetermined, *product, *verdict_col,
         *reason;
-    const char *h_plot, *plot, *gateway, *period, *crop, *area, *sealed, *sealed_text,
-        *seal_open, *seal_close, *from_start;
+    const char *h_plot, *plot, *gateway, *period, *crop, *area, *sealed, *sealed_text, *seal_open,
+        *seal_close, *from_start;
     const char *contracts, *household, *contract, *from, *to, *open_ended, *none;
     const char *households_seen;
     const char *h_lot, *lot_id, *lot_plots, *season_from, *harvest, *quantity, *lot_households,
         *processing, *refs, *url, *qr_caption, *bundle_hash, *no_hash, *lot_unreadable;
     const char *h_notes, *time, *text, *ref;
-    const char *h_fields, *device, *field, *unit, *n, *min, *mean, *max, *out_of_range,
-        *daily, *date, *legend, *days_left_out, *no_values;
-    const char *h_coverage, *polls, *ok, *failed, *coverage, *median, *first, *last,
-        *other_plot, *outside;
-    const char *gaps, *failed_one, *failed_run, *gap, *start, *crash, *stop, *clock,
-        *clock_step, *tags, *alert, *raised, *cleared, *seconds, *minutes, *hours;
+    const char *h_fields, *device, *field, *unit, *n, *min, *mean, *max, *out_of_range, *daily,
+        *date, *legend, *days_left_out, *no_values;
+    const char *h_coverage, *polls, *ok, *failed, *coverage, *median, *first, *last, *other_plot,
+        *outside;
+    const char *gaps, *failed_one, *failed_run, *gap, *start, *crash, *stop, *clock, *clock_step,
+        *tags, *alert, *raised, *cleared, *seconds, *minutes, *hours;
     const char *witness, *witnessed, *witness_trusted, *witness_untrusted, *witness_unchecked,
-        *witness_outside, *witness_ahead;
+        *witness_claimed, *witness_outside, *witness_other, *witness_ahead;
     const char *h_events, *kind, *what;
 } labels;
 
 static const labels zh = {
     .html_lang = "zh-CN",
     .title = "产地证据报告",
-    .intro = "本报告由 selgw verify 根据签名的证据包离线生成，不依赖任何服务器。时间均为网关本地时间（UTC%s）。",
+    .intro = "本报告由 selgw verify "
+             "根据签名的证据包离线生成，不依赖任何服务器。时间均为网关本地时间（UTC%s）。",
     .bundle_title = "地块 %s 的证据",
     .lot_title = "批次 %s 的证据",
-    .lot_verified_expl = "批次的每个地块各有一节证据，且各自通过验证（见下）；每个地块的链中都有这份批次记录，内容一致；每节覆盖该地块自生长季开始至采收结束（或批次登记时）；每个地块的标签列出该产品，且地块位于其保护范围内。",
+    .lot_verified_expl = "批次的每个地块各有一节证据，且各自通过验证（见下）；每个地块的链中都有这"
+                         "份批次记录，内容一致；每节覆盖该地块自生长季开始至采收结束（或批次登记时"
+                         "）；每个地块的标签列出该产品，且地块位于其保护范围内。",
     .could_not_read = "无法读取证据包",
     .verified = "已验证",
     .not_verified = "未通过验证",
     .untrusted = "未验证：密钥不受信任",
-    .verified_expl = "所有检查均通过：封印签名有效；每条记录完整、位置正确，无缺失、增添或调序；地块链从第一条记录起完整；地块标签列出的每台设备都在；时段内有该地块的读数；封印覆盖整个时段；网关时间顺序正确。未检查：两次封印之间不同链记录的先后顺序。",
-    .untrusted_expl = "所有检查均通过，但密钥只是证据包自己的声明，任何人都可以用自己的密钥签署伪造的证据。请将下面的指纹与企业登记的密钥核对，再用 --pubkey 或 --keys 验证。",
+    .verified_expl = "所有检查均通过：封印签名有效；每条记录完整、位置正确，无缺失、增添或调序；地"
+                     "块链从第一条记录起完整；地块标签列出的每台设备都在；时段内有该地块的读数；封"
+                     "印覆盖整个时段；网关时间顺序正确。未检查：两次封印之间不同链记录的先后顺序。",
+    .untrusted_expl = "所有检查均通过，但密钥只是证据包自己的声明，任何人都可以用自己的密钥签署伪造"
+                      "的证据。请将下面的指纹与企业登记的密钥核对，再用 --pubkey 或 --keys 验证。",
     .problems = "发现的问题（共 %" PRIu64 " 个）",
     .more_problems = "……另有 %" PRIu64 " 个问题",
     .fingerprint = "密钥指纹",
@@ -493,9 +499,11 @@ static const labels zh = {
     .witness = "见证",
     .witnessed = "%s 的签封不晚于 %s 已存在，见证者密钥指纹 %s",
     .witness_trusted = "（受信任的见证者）",
-    .witness_untrusted = "（不是受信任的见证者，不计入）",
-    .witness_unchecked = "（未判断：未给出 --witness-key）",
-    .witness_outside = "（签封在本证据包之前）",
+    .witness_untrusted = "（未判断：密钥不受信任，不计入）",
+    .witness_unchecked = "（未判断：未给出 --witness-key，不计入）",
+    .witness_claimed = "密钥 %s 声称已有 %s 的签封（于 %s）",
+    .witness_outside = "密钥 %s 于 %s 已有一个不在本证据包中的签封",
+    .witness_other = "密钥 %s 声称于 %s 在同一位置有另一个签封（未判断，不计入）",
     .witness_ahead = "警告：网关时钟比见证者快 %s",
     .tags = "地块标签",
     .alert = "告警",
@@ -512,16 +520,29 @@ static const labels zh = {
 static const labels en = {
     .html_lang = "en",
     .title = "Evidence of origin",
-    .intro = "Written by selgw verify offline from the signed evidence bundle, with no server. Times are the gateway's local time (UTC%s).",
+    .intro = "Written by selgw verify offline from the signed evidence bundle, with no server. "
+             "Times are the gateway's local time (UTC%s).",
     .bundle_title = "Evidence for plot %s",
     .lot_title = "Evidence for lot %s",
-    .lot_verified_expl = "Every plot of the lot has its section, each VERIFIED on its own (below); each plot's chain holds the lot's record, the same text in all; each section covers its plot from the start of the season to the end of the harvest (or the lot's record); each plot's tags list the product and place the plot inside its area.",
+    .lot_verified_expl =
+        "Every plot of the lot has its section, each VERIFIED on its own (below); each plot's "
+        "chain holds the lot's record, the same text in all; each section covers its plot from the "
+        "start of the season to the end of the harvest (or the lot's record); each plot's tags "
+        "list the product and place the plot inside its area.",
     .could_not_read = "The bundle could not be read",
     .verified = "VERIFIED",
     .not_verified = "NOT VERIFIED",
     .untrusted = "NOT VERIFIED: the key is not trusted",
-    .verified_expl = "Every check passed: the closing seal's signature; every record intact and in its place in its chain, none missing, added or reordered; the plot's chain whole from its first record; a chain for every device the plot's tags name; readings of the plot in the period; seals covering the period; the gateway's times in order. Not checked: the order of records of different chains between two seals.",
-    .untrusted_expl = "Every check passed, but the key is only the bundle's own claim, and anyone can sign a forgery with a key of their own: compare the fingerprint below with the key the enterprise registered, then verify with --pubkey or --keys.",
+    .verified_expl =
+        "Every check passed: the closing seal's signature; every record intact and in its place in "
+        "its chain, none missing, added or reordered; the plot's chain whole from its first "
+        "record; a chain for every device the plot's tags name; readings of the plot in the "
+        "period; seals covering the period; the gateway's times in order. Not checked: the order "
+        "of records of different chains between two seals.",
+    .untrusted_expl =
+        "Every check passed, but the key is only the bundle's own claim, and anyone can sign a "
+        "forgery with a key of their own: compare the fingerprint below with the key the "
+        "enterprise registered, then verify with --pubkey or --keys.",
     .problems = "Problems (%" PRIu64 ")",
     .more_problems = "... and %" PRIu64 " more",
     .fingerprint = "Key fingerprint",
@@ -530,7 +551,8 @@ static const labels en = {
     .key_given = "the key given with --pubkey",
     .key_registered = "registered",
     .key_bundle = "only the bundle's own claim: nobody vouched for it",
-    .clock_never = "The gateway's clock was never synchronised: the dates and times in this report are only the gateway's own claim.",
+    .clock_never = "The gateway's clock was never synchronised: the dates and times in this report "
+                   "are only the gateway's own claim.",
     .clock_ok = "The gateway's clock was synchronised (see the clock records).",
     .h_place = "Place and geographical indication",
     .base = "Base",
@@ -606,7 +628,9 @@ static const labels en = {
     .median = "Median interval",
     .first = "First",
     .last = "Last",
-    .other_plot = "%" PRIu64 " more readings tagged with another plot (the device was moved; checked, not counted)",
+    .other_plot =
+        "%" PRIu64
+        " more readings tagged with another plot (the device was moved; checked, not counted)",
     .outside = "%" PRIu64 " more readings outside the period (checked, not counted)",
     .gaps = "Gaps and their causes, in time order",
     .failed_one = "device %s: failed poll: %s",
@@ -620,9 +644,12 @@ static const labels en = {
     .witness = "witness",
     .witnessed = "the seal of %s was sealed no later than %s, witnessed by key %s",
     .witness_trusted = " (a trusted witness)",
-    .witness_untrusted = " (NOT a trusted witness: not counted)",
-    .witness_unchecked = " (not judged: no --witness-key given)",
-    .witness_outside = " (a seal before this bundle)",
+    .witness_untrusted = " (not judged: key not trusted; not counted)",
+    .witness_unchecked = " (not judged: no --witness-key given; not counted)",
+    .witness_claimed = "key %s claims it had the seal of %s at %s",
+    .witness_outside = "key %s had a seal that is not in this bundle at %s",
+    .witness_other = "key %s claims it had another seal at that place at %s (not judged; not "
+                     "counted)",
     .witness_ahead = "WARNING: the gateway's clock is ahead of its witness by %s",
     .tags = "plot tags",
     .alert = "alert",
@@ -834,10 +861,10 @@ static void put_problem_list(render *rd, char *const *problems, size_t listed, u
 static void put_lot_verdict(render *rd, const selgw_report *r)
 {
     const labels *t = rd->t;
-    const char *cls = r->lot_verdict == SELGW_REPORT_VERIFIED       ? "verified"
+    const char *cls = r->lot_verdict == SELGW_REPORT_VERIFIED        ? "verified"
                       : r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED ? "untrusted"
                                                                      : "not-verified";
-    const char *word = r->lot_verdict == SELGW_REPORT_VERIFIED       ? t->verified
+    const char *word = r->lot_verdict == SELGW_REPORT_VERIFIED        ? t->verified
                        : r->lot_verdict == SELGW_REPORT_KEY_UNTRUSTED ? t->untrusted
                                                                       : t->not_verified;
     char *lot = html_dup(r->lot);
@@ -859,7 +886,7 @@ static void put_lot_verdict(render *rd, const selgw_report *r)
     hb_put(&rd->b, "<ul class=\"lot-sections\">");
     for (size_t i = 0; i < r->count; i++) {
         const selgw_report_section *s = &r->sections[i];
-        const char *v = s->verdict == SELGW_REPORT_VERIFIED       ? t->verified
+        const char *v = s->verdict == SELGW_REPORT_VERIFIED        ? t->verified
                         : s->verdict == SELGW_REPORT_KEY_UNTRUSTED ? t->untrusted
                                                                    : t->not_verified;
         hb_put(&rd->b, "<li>");
@@ -877,10 +904,10 @@ static void put_lot_verdict(render *rd, const selgw_report *r)
 static void put_verdict(render *rd, const selgw_report_section *s, size_t index)
 {
     const labels *t = rd->t;
-    const char *cls = s->verdict == SELGW_REPORT_VERIFIED       ? "verified"
+    const char *cls = s->verdict == SELGW_REPORT_VERIFIED        ? "verified"
                       : s->verdict == SELGW_REPORT_KEY_UNTRUSTED ? "untrusted"
                                                                  : "not-verified";
-    const char *word = s->verdict == SELGW_REPORT_VERIFIED       ? t->verified
+    const char *word = s->verdict == SELGW_REPORT_VERIFIED        ? t->verified
                        : s->verdict == SELGW_REPORT_KEY_UNTRUSTED ? t->untrusted
                                                                   : t->not_verified;
     hb_printf(&rd->b, "<div class=\"verdict %s\" id=\"verdict-%zu\"><p class=\"word\">%s</p>", cls,
@@ -938,7 +965,8 @@ static void row_start(render *rd, const char *head)
 static void put_place(render *rd, const selgw_report_section *s)
 {
     const labels *t = rd->t;
-    hb_printf(&rd->b, "<h3>%s</h3><div class=\"part sec-place\"><table class=\"facts\">", t->h_place);
+    hb_printf(&rd->b, "<h3>%s</h3><div class=\"part sec-place\"><table class=\"facts\">",
+              t->h_place);
     row_start(rd, t->base);
     if (s->base_id) {
         hb_esc(&rd->b, s->base_id);
@@ -976,8 +1004,7 @@ static void put_place(render *rd, const selgw_report_section *s)
         hb_label(&rd->b, t->boundary, s->boundary_count);
         hb_put(&rd->b, ": ");
         for (size_t i = 0; i < s->boundary_count; i++)
-            hb_printf(&rd->b, "%s(%.6f, %.6f)", i ? " " : "", s->boundary[i][0],
-                      s->boundary[i][1]);
+            hb_printf(&rd->b, "%s(%.6f, %.6f)", i ? " " : "", s->boundary[i][0], s->boundary[i][1]);
     }
     if (!s->has_plot_location && !s->boundary_count)
         hb_put(&rd->b, t->not_recorded);
@@ -986,8 +1013,7 @@ static void put_place(render *rd, const selgw_report_section *s)
     if (!s->gi_count) {
         hb_printf(&rd->b, "<p class=\"gi-none\">%s</p>", t->gi_none);
     } else {
-        hb_printf(&rd->b,
-                  "<table class=\"list gi\"><tr><th>%s</th><th>%s</th><th>%s</th></tr>",
+        hb_printf(&rd->b, "<table class=\"list gi\"><tr><th>%s</th><th>%s</th><th>%s</th></tr>",
                   t->product, t->verdict_col, t->reason);
         for (size_t i = 0; i < s->gi_count; i++) {
             const selgw_report_gi *g = &s->gi[i];
@@ -1292,11 +1318,12 @@ static void put_chart(render *rd, const selgw_report_section *s, const selgw_rep
     double y0 = floor(lo / step) * step, y1 = ceil(hi / step) * step;
     const double pw = CHART_W - CHART_L - CHART_R, ph = CHART_H - CHART_T - CHART_B;
     double slot = pw / ndays;
-#define X(d) (CHART_L + ((double)((d) - first) + 0.5) * slot)
+#define X(d) (CHART_L + ((double)((d)-first) + 0.5) * slot)
 #define Y(v) (CHART_T + (y1 - (v)) / (y1 - y0) * ph)
     hbuf *b = &rd->b;
-    hb_printf(b, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
-                 "role=\"img\" aria-label=\"",
+    hb_printf(b,
+              "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+              "role=\"img\" aria-label=\"",
               CHART_W, CHART_H);
     hb_esc(b, title);
     hb_put(b, "\"><title>");
@@ -1308,7 +1335,8 @@ static void put_chart(render *rd, const selgw_report_section *s, const selgw_rep
         hb_printf(b,
                   "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
                   "<text x=\"%d\" y=\"%.1f\" class=\"ylabel\">%g</text>",
-                  CHART_L, CHART_W - CHART_R, y, y, CHART_L - 6, y + 4, fabs(v) < step / 1e6 ? 0 : v);
+                  CHART_L, CHART_W - CHART_R, y, y, CHART_L - 6, y + 4,
+                  fabs(v) < step / 1e6 ? 0 : v);
     }
     hb_printf(b, "<text x=\"%d\" y=\"%d\" class=\"unit\">", CHART_L, CHART_T - 10);
     hb_esc(b, unit && *unit ? unit : "");
@@ -1422,8 +1450,9 @@ static void put_fields(render *rd, const selgw_report_section *s)
                 for (size_t j = 0; j < f->day_count; j++) {
                     const selgw_report_day *day = &f->days[j];
                     char dt[16];
-                    hb_printf(&rd->b, "<tr><td>%s</td><td>%" PRIu64 "</td><td>%g</td><td>%g</td>"
-                                      "<td>%g</td></tr>",
+                    hb_printf(&rd->b,
+                              "<tr><td>%s</td><td>%" PRIu64 "</td><td>%g</td><td>%g</td>"
+                              "<td>%g</td></tr>",
                               day_text(day->day, dt), day->count, day->min,
                               day->sum / (double)day->count, day->max);
                 }
@@ -1521,12 +1550,20 @@ static void put_event_text(render *rd, const selgw_report_event *e)
         }
         case SELGW_REPORT_WITNESS: {
             char b[32];
-            hb_label(&rd->b, t->witnessed, local_time(rd, e->until_ns, a),
-                     local_time(rd, e->time_ns, b), text);
-            hb_put(&rd->b, !strcmp(status, "trusted")     ? t->witness_trusted
-                           : !strcmp(status, "untrusted") ? t->witness_untrusted
-                           : !strcmp(status, "outside")   ? t->witness_outside
-                                                          : t->witness_unchecked);
+            if (!strcmp(status, "outside") || !strcmp(status, "other")) {
+                /* about no seal of the bundle: the witnessed time only */
+                hb_label(&rd->b, !strcmp(status, "outside") ? t->witness_outside : t->witness_other,
+                         text, local_time(rd, e->time_ns, b));
+            } else if (!strcmp(status, "trusted")) {
+                hb_label(&rd->b, t->witnessed, local_time(rd, e->until_ns, a),
+                         local_time(rd, e->time_ns, b), text);
+                hb_put(&rd->b, t->witness_trusted);
+            } else {
+                hb_label(&rd->b, t->witness_claimed, text, local_time(rd, e->until_ns, a),
+                         local_time(rd, e->time_ns, b));
+                hb_put(&rd->b,
+                       !strcmp(status, "untrusted") ? t->witness_untrusted : t->witness_unchecked);
+            }
             if (e->clock_step && e->detail) {
                 hb_put(&rd->b, "<br><strong class=\"crash\">");
                 hb_label(&rd->b, t->witness_ahead, e->detail);
@@ -1580,8 +1617,8 @@ static const char *event_kind_label(const labels *t, const selgw_report_event *e
 
 static const char *event_class(const selgw_report_event *e)
 {
-    static const char *const names[] = {"failed-polls", "gap",  "start", "stop",   "clock",
-                                        "annotation",   "tags", "alert", "lot", "witness"};
+    static const char *const names[] = {"failed-polls", "gap",  "start", "stop", "clock",
+                                        "annotation",   "tags", "alert", "lot",  "witness"};
     return e->kind <= SELGW_REPORT_WITNESS ? names[e->kind] : "other";
 }
 
@@ -1597,8 +1634,7 @@ static void put_event_rows(render *rd, const selgw_report_section *s, bool gaps)
         if (gaps ? !is_gap : !is_event)
             continue;
         if (!n++)
-            hb_printf(&rd->b,
-                      "<table class=\"list %s\"><tr><th>%s</th><th>%s</th><th>%s</th></tr>",
+            hb_printf(&rd->b, "<table class=\"list %s\"><tr><th>%s</th><th>%s</th><th>%s</th></tr>",
                       gaps ? "gaps" : "events", rd->t->time, rd->t->kind, rd->t->what);
         hb_printf(&rd->b, "<tr class=\"%s%s\"><td>", event_class(e),
                   e->kind == SELGW_REPORT_START && e->crash ? " crash" : "");
@@ -1696,12 +1732,15 @@ static const char style[] =
     ".intro{color:#555}"
     ".verdict{border-radius:6px;padding:12px 16px;margin:8px 0;border:3px solid}"
     ".verdict .word{font-size:26px;font-weight:700;margin:0 0 4px}"
-    ".verdict.verified{border-color:#1b7f3b;background:#e8f5ec}.verdict.verified .word{color:#1b7f3b}"
+    ".verdict.verified{border-color:#1b7f3b;background:#e8f5ec}.verdict.verified "
+    ".word{color:#1b7f3b}"
     ".verdict.not-verified{border-color:#c0161d;background:#fdecec}"
     ".verdict.not-verified .word{color:#c0161d}"
-    ".verdict.untrusted{border-color:#b36b00;background:#fff4e0}.verdict.untrusted .word{color:#b36b00}"
+    ".verdict.untrusted{border-color:#b36b00;background:#fff4e0}.verdict.untrusted "
+    ".word{color:#b36b00}"
     ".problems li{color:#8a0f14;word-break:break-word}"
-    ".banner{border:2px solid #b36b00;background:#fff4e0;color:#7a4700;font-weight:700;padding:8px 12px;"
+    ".banner{border:2px solid #b36b00;background:#fff4e0;color:#7a4700;font-weight:700;padding:8px "
+    "12px;"
     "border-radius:6px;margin:8px 0}"
     ".clock-ok{color:#1b7f3b}"
     "table{border-collapse:collapse;margin:4px 0 8px}th,td{padding:3px 8px;text-align:left;"
@@ -1835,8 +1874,7 @@ static bool find_chromium(char *out, size_t cap)
     return !access(out, X_OK);
 }
 
-selgw_err selgw_report_print_pdf(const char *html_path, const char *pdf_path, char *why,
-                                 size_t cap)
+selgw_err selgw_report_print_pdf(const char *html_path, const char *pdf_path, char *why, size_t cap)
 {
     char chromium[4200];
     if (!find_chromium(chromium, sizeof chromium)) {

@@ -101,27 +101,28 @@ typedef enum selgw_report_event_kind {
     SELGW_REPORT_LOT,     /* a harvest lot recorded in the plot's chain: what it says */
     SELGW_REPORT_WITNESS, /* a witness countersigned a seal: time_ns when it had it, until_ns
                            * the seal's own time, text the witness key's fingerprint, status
-                           * "trusted", "untrusted", "unchecked" or "outside" (a seal before
-                           * the bundle), clock_step with detail: the gateway's clock was
-                           * ahead of the witness by detail */
+                           * "trusted", "untrusted" or "unchecked" (not judged: a claim),
+                           * "outside" (a seal not in the bundle) or "other" (another seal
+                           * at that place, not judged; both: until_ns unused), clock_step with
+                           * detail: the gateway's clock was ahead of the witness by detail */
 } selgw_report_event_kind;
 
 typedef struct selgw_report_event {
     selgw_report_event_kind kind;
     int64_t time_ns;
-    char *text;   /* GAP: why; START, STOP, CLOCK, ANNOTATION: the record's text; TAGS, LOT:
-                   * what they say; ALERT: the rule */
-    char *detail; /* ANNOTATION: its ref; START: which seal it continues from; ALERT: the
-                   * field */
-    char *device; /* FAILED_POLLS, ALERT */
-    char *status; /* FAILED_POLLS: the status (e.g. "timeout"); ALERT: "raised" / "cleared" */
-    char *condition;     /* ALERT: below, above, stale, stuck */
-    uint64_t polls;      /* FAILED_POLLS */
-    int64_t until_ns;    /* FAILED_POLLS: the last failed poll */
+    char *text;       /* GAP: why; START, STOP, CLOCK, ANNOTATION: the record's text; TAGS, LOT:
+                       * what they say; ALERT: the rule */
+    char *detail;     /* ANNOTATION: its ref; START: which seal it continues from; ALERT: the
+                       * field */
+    char *device;     /* FAILED_POLLS, ALERT */
+    char *status;     /* FAILED_POLLS: the status (e.g. "timeout"); ALERT: "raised" / "cleared" */
+    char *condition;  /* ALERT: below, above, stale, stuck */
+    uint64_t polls;   /* FAILED_POLLS */
+    int64_t until_ns; /* FAILED_POLLS: the last failed poll */
     uint64_t gap_first, gap_last; /* GAP: journal records */
-    bool crash;          /* START: the run before it has no STOP */
+    bool crash;                   /* START: the run before it has no STOP */
     int64_t crash_after_ns;
-    bool clock_step;        /* CLOCK: the clock stepped */
+    bool clock_step;         /* CLOCK: the clock stepped */
     double value, threshold; /* ALERT, NAN when none */
 } selgw_report_event;
 
@@ -210,8 +211,8 @@ selgw_err selgw_report_set_lot_json(selgw_report *r, size_t section, const char 
 selgw_err selgw_report_set_bundle_hash(selgw_report *r, size_t section, const char *hash);
 selgw_err selgw_report_set_plot_location(selgw_report *r, size_t section, double latitude,
                                          double longitude);
-selgw_err selgw_report_set_plot_boundary(selgw_report *r, size_t section,
-                                         const double (*points)[2], size_t count);
+selgw_err selgw_report_set_plot_boundary(selgw_report *r, size_t section, const double (*points)[2],
+                                         size_t count);
 selgw_err selgw_report_add_gi(selgw_report *r, size_t section, const char *product,
                               selgw_report_gi_verdict verdict, const char *reason);
 

@@ -169,7 +169,7 @@ typedef struct vseal {
     uint64_t chain_seq, jseq;
     uint8_t hash[HASH];
     int64_t time_ns;
-    bool witnessed; /* by a trusted witness (or by any, when none is given) */
+    bool witnessed; /* by a trusted witness */
 } vseal;
 
 typedef struct verify_state {
@@ -241,7 +241,7 @@ typedef struct verify_state {
 
     /* with a report: local days of the period for daily statistics */
     bool report;
-    bool report_zh; /* the report is in Chinese: the TAGS facts are too */
+    bool report_zh;          /* the report is in Chinese: the TAGS facts are too */
     int tags_offset_minutes; /* the latest tags' utc_offset, or the default */
     bool days_fixed, days_kept;
     int utc_offset_minutes;
@@ -256,7 +256,8 @@ typedef struct verify_state {
     /* witnessed seals (docs/EVIDENCE.md, "Witnessed seals") */
     vseal *vseals;
     size_t vseal_count, vseal_cap;
-    uint64_t statements, untrusted_statements;
+    uint64_t statements, untrusted_statements, unjudged_statements;
+    uint64_t gateway_first_seq;  /* the bundle's first position in the gateway chain */
     int64_t latest_witnessed_ns; /* the latest seal witnessed by a trusted witness */
     char latest_witness[SELGW_KEY_FINGERPRINT_SIZE];
     int64_t latest_witnessed_seal_ns;
@@ -741,8 +742,8 @@ static void fix_days(verify_state *vs)
     vs->days_fixed = true;
     vs->utc_offset_minutes = vs->tags_offset_minutes;
     vs->first_day = selgw_local_day(vs->from_ns, vs->utc_offset_minutes);
-    int64_t count = (int64_t)selgw_local_day(vs->to_ns - 1, vs->utc_offset_minutes) -
-                    vs->first_day + 1;
+    int64_t count =
+        (int64_t)selgw_local_day(vs->to_ns - 1, vs->utc_offset_minutes) - vs->first_day + 1;
     vs->days_kept = count >= 1 && count <= MAX_REPORT_DAYS;
     vs->day_count = vs->days_kept ? (int32_t)count : 0;
 }
@@ -782,9 +783,9 @@ static void count_reading(verify_state *vs, const selgw_record *rec)
     vs->period_readings++;
     if (vs->report && !vs->days_fixed)
         fix_days(vs);
-    int64_t day = vs->days_kept
-                      ? (int64_t)selgw_local_day(rec->time_ns, vs->utc_offset_minutes) - vs->first_day
-                      : -1;
+    int64_t day = vs->days_kept ? (int64_t)selgw_local_day(rec->time_ns, vs->utc_offset_minutes) -
+                                      vs->first_day
+                                : -1;
     note_households(vs, rec);
     if (d->readings) {
         if (d->interval_count == d->interval_cap) {
@@ -848,14 +849,14 @@ static void count_reading(verify_state *vs, const selgw_record *rec)
 /* A TAGS record as people read it: "crop tea; households ...; devices ...", or in Chinese
  * for a zh report ("作物 tea；农户 ...；设备 ..."). */
 typedef struct tags_words {
-    const char *crop, *households, *none, *list_sep, *open, *contract_sep, *since, *close,
-        *devices, *on, *unit, *part_sep;
+    const char *crop, *households, *none, *list_sep, *open, *contract_sep, *since, *close, *devices,
+        *on, *unit, *part_sep;
 } tags_words;
 
-static const tags_words tags_en = {"crop ", "; households ", "(none)", ", ", " (", ", ", "..",
-                                   ")", "; devices ", " on ", " unit ", "; "};
-static const tags_words tags_zh = {"作物 ", "；农户 ", "（无）", "、", "（合同 ", "，", " 起至 ",
-                                   "）", "；设备 ", "，总线 ", "，地址 ", "；"};
+static const tags_words tags_en = {"crop ", "; households ", "(none)", ", ",     " (", ", ", "..",
+                                   ")",     "; devices ",    " on ",   " unit ", "; "};
+static const tags_words tags_zh = {"作物 ",  "；农户 ", "（无）",  "、",      "（合同 ", "，",
+                                   " 起至 ", "）",      "；设备 ", "，总线 ", "，地址 ", "；"};
 
 static char *describe_tags(const selgw_tags *t, bool zh)
 {
@@ -1043,7 +1044,8 @@ static void note_lot(verify_state *vs, uint64_t jseq, const selgw_record *rec, c
     }
     if (vs->want_lot && !strcmp(lot->lot, vs->want_lot)) {
         if (vs->lot_text)
-            record_problem(vs, jseq, rec, "a second LOT record of lot %s (the first is record %" PRIu64 ")",
+            record_problem(vs, jseq, rec,
+                           "a second LOT record of lot %s (the first is record %" PRIu64 ")",
                            lot->lot, vs->lot_jseq);
         else if (!(vs->lot_text = strndup(rec->text.ptr, rec->text.len)))
             vs->nomem = true;
@@ -1117,8 +1119,7 @@ static void note_event(verify_state *vs, uint64_t jseq, const selgw_record *rec,
         } else {
             snprintf(detail, sizeof detail, "continues from seal %s", seal);
             fact.detail = fact_text(vs, detail);
-            event_add(vs, &fact, "%s  START: %s (continues from seal %s%s)", t, text, seal,
-                      crash);
+            event_add(vs, &fact, "%s  START: %s (continues from seal %s%s)", t, text, seal, crash);
         }
         vs->run_state = 1;
         break;
@@ -1437,9 +1438,27 @@ static void print_seconds(char *buf, size_t cap, int64_t ns)
     snprintf(buf, cap, "%.3f s", (double)ns / 1e9);
 }
 
-/* A WITNESS record: the witness's statement about one of the gateway's seals. Checked
- * against the seal it names (in this bundle), its signature checked, its key judged
- * against the witnesses the auditor trusts, and the two clocks compared. */
+/* A statement that is not judged (no --witness-key, or a key not trusted), or about no
+ * seal of this bundle: listed, never counted. */
+static void witness_claim(verify_state *vs, const selgw_witness *w, const char *fp,
+                          const char *key_text, const char *what, const char *status,
+                          const char *why)
+{
+    char t_w[SELGW_UTC_TEXT_SIZE];
+    selgw_format_utc(w->witnessed_ns, t_w);
+    selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
+                               .time_ns = w->witnessed_ns,
+                               .text = fact_text(vs, fp),
+                               .status = fact_text(vs, status)};
+    event_add(vs, &fact,
+              "%s  WITNESS: statement by key %s (%s) claims it had seal %" PRIu64 " %s at %s; %s",
+              t_w, key_text, fp, w->seal_seq, what, t_w, why);
+}
+
+/* A WITNESS record: the witness's statement about one of the gateway's seals. Its
+ * signature checked, its key judged against the witnesses the auditor trusts (only those
+ * count, docs/EVIDENCE.md "Witnessed seals"), checked against the seal it names (in this
+ * bundle), and the two clocks compared. */
 static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *rec)
 {
     vs->statements++;
@@ -1470,55 +1489,88 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
         record_problem(vs, jseq, rec, "the witness statement is about another gateway's seal");
         return;
     }
-    vseal *seal = seal_at(vs, w.seal_seq);
-    if (seal && memcmp(seal->hash, w.seal_hash, HASH) != 0) {
+    if (!memcmp(w.key, vs->pk, sizeof w.key)) {
         record_problem(vs, jseq, rec,
-                       "the witness statement names seal %" PRIu64 " with another hash than the "
-                       "bundle's seal at that place: forged or altered",
+                       "the witness statement of seal %" PRIu64 " is signed by the gateway's own "
+                       "key: not a witness",
                        w.seal_seq);
         return;
     }
-    char t_seal[SELGW_UTC_TEXT_SIZE], t_w[SELGW_UTC_TEXT_SIZE];
-    selgw_format_utc(w.witnessed_ns, t_w);
-    if (!seal) {
-        /* a seal before the bundle's opening seal: true, but about nothing in it */
-        selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
-                                   .time_ns = rec->time_ns,
-                                   .text = fact_text(vs, fp),
-                                   .status = fact_text(vs, "outside")};
-        event_add(vs, &fact,
-                  "%s  WITNESS: seal %" PRIu64 " (before this bundle) witnessed by %s at %s", t_w,
-                  w.seal_seq, fp, t_w);
+    if (!selgw_witness_time_plausible(w.witnessed_ns)) {
+        record_problem(vs, jseq, rec,
+                       "the witness statement of seal %" PRIu64 " (witness %s) gives a time "
+                       "before 2000 or after 2200 (%" PRId64 " ns)",
+                       w.seal_seq, fp, w.witnessed_ns);
         return;
     }
     bool checked;
     char label[128];
     bool trusted = trusted_witness(vs, w.key, &checked, label, sizeof label);
+    const char *not_judged =
+        !checked ? "not judged: no --witness-key given" : "not judged: key not trusted";
+    vseal *seal = seal_at(vs, w.seal_seq);
+    if (!seal || memcmp(seal->hash, w.seal_hash, HASH) != 0) {
+        const char *which = seal                                 ? "another seal at that place"
+                            : w.seal_seq < vs->gateway_first_seq ? "a seal before this bundle"
+                                                                 : "no seal of this bundle";
+        if (trusted && seal) /* a fork: the witness saw another seal at that place */
+            record_problem(vs, jseq, rec,
+                           "the witness statement of seal %" PRIu64 " (trusted witness %s) names "
+                           "another seal than the bundle's at that place: forked, forged or "
+                           "altered",
+                           w.seal_seq, fp);
+        else if (trusted && w.seal_seq >= vs->gateway_first_seq)
+            record_problem(vs, jseq, rec,
+                           "the witness statement of seal %" PRIu64 " (trusted witness %s) names "
+                           "no seal of this bundle",
+                           w.seal_seq, fp);
+        else if (trusted)
+            witness_claim(vs, &w, fp, key_text, "(a seal before this bundle)", "outside",
+                          "true, but about nothing in it");
+        else {
+            char what[60];
+            snprintf(what, sizeof what, "(%s)", which);
+            witness_claim(vs, &w, fp, key_text, what, seal ? "other" : "outside", not_judged);
+        }
+        return;
+    }
+    char t_seal[SELGW_UTC_TEXT_SIZE], t_w[SELGW_UTC_TEXT_SIZE];
+    selgw_format_utc(w.witnessed_ns, t_w);
     selgw_format_utc(seal->time_ns, t_seal);
+    if (!trusted) {
+        if (checked)
+            vs->untrusted_statements++;
+        else
+            vs->unjudged_statements++;
+        selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
+                                   .time_ns = w.witnessed_ns,
+                                   .until_ns = seal->time_ns,
+                                   .text = fact_text(vs, fp),
+                                   .status = fact_text(vs, checked ? "untrusted" : "unchecked")};
+        event_add(vs, &fact,
+                  "%s  WITNESS: statement by key %s (%s) claims it had the seal of %s (record "
+                  "%" PRIu64 ") at %s; %s",
+                  t_w, key_text, fp, t_seal, seal->jseq, t_w, not_judged);
+        return;
+    }
     char trust[300];
-    if (!checked)
-        snprintf(trust, sizeof trust, "not judged: give --witness-key to say whom you trust");
-    else if (trusted) {
-        char *shown_label = shown_text(label); /* the keys file's text, escaped */
-        snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "",
-                 shown_label ? shown_label : "", label[0] ? "\"" : "");
-        free(shown_label);
-    } else
-        snprintf(trust, sizeof trust, "NOT a trusted witness: not counted");
-    if (checked && !trusted)
-        vs->untrusted_statements++;
-    const char *status = !checked ? "unchecked" : trusted ? "trusted" : "untrusted";
+    char *shown_label = shown_text(label); /* the keys file's text, escaped */
+    snprintf(trust, sizeof trust, "a trusted witness%s%s%s", label[0] ? " \"" : "",
+             shown_label ? shown_label : "", label[0] ? "\"" : "");
+    free(shown_label);
     selgw_report_event fact = {.kind = SELGW_REPORT_WITNESS,
                                .time_ns = w.witnessed_ns,
                                .until_ns = seal->time_ns,
                                .text = fact_text(vs, fp),
-                               .status = fact_text(vs, status)};
+                               .status = fact_text(vs, "trusted")};
     int64_t tolerance = vs->opt && vs->opt->witness_tolerance_set
                             ? vs->opt->witness_tolerance_ns
                             : SELGW_VERIFY_WITNESS_TOLERANCE_NS;
-    int64_t ahead = seal->time_ns - w.witnessed_ns; /* > 0: sealed "after" it was seen */
+    int64_t ahead; /* > 0: sealed "after" it was seen; both times are in range, but checked */
     char d[40], tol[40], clock_note[300] = "";
-    if (ahead > tolerance && (!checked || trusted)) {
+    if (__builtin_sub_overflow(seal->time_ns, w.witnessed_ns, &ahead))
+        ahead = seal->time_ns > w.witnessed_ns ? INT64_MAX : INT64_MIN + 1;
+    if (ahead > tolerance) {
         print_seconds(d, sizeof d, ahead);
         print_seconds(tol, sizeof tol, tolerance);
         snprintf(clock_note, sizeof clock_note,
@@ -1532,7 +1584,7 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
                       w.seal_seq, seal->jseq, t_seal, fp, t_w, d, tol);
         fact.detail = fact_text(vs, d);
         fact.clock_step = true;
-    } else if (-ahead > tolerance) {
+    } else if (ahead < 0 && -ahead > tolerance) {
         print_seconds(d, sizeof d, -ahead);
         snprintf(clock_note, sizeof clock_note,
                  "; witnessed %s after its time: a delivery delay, or the gateway's clock behind",
@@ -1542,13 +1594,11 @@ static void note_witness(verify_state *vs, uint64_t jseq, const selgw_record *re
               "%s  WITNESS: the seal of %s (record %" PRIu64 ") was sealed no later than %s, "
               "witnessed by %s (%s), %s%s",
               t_w, t_seal, seal->jseq, t_w, key_text, fp, trust, clock_note);
-    if (!checked || trusted) {
-        seal->witnessed = true;
-        if (seal->time_ns >= vs->latest_witnessed_seal_ns || !vs->latest_witness[0]) {
-            vs->latest_witnessed_seal_ns = seal->time_ns;
-            vs->latest_witnessed_ns = w.witnessed_ns;
-            memcpy(vs->latest_witness, fp, sizeof fp);
-        }
+    seal->witnessed = true;
+    if (seal->time_ns >= vs->latest_witnessed_seal_ns || !vs->latest_witness[0]) {
+        vs->latest_witnessed_seal_ns = seal->time_ns;
+        vs->latest_witnessed_ns = w.witnessed_ns;
+        memcpy(vs->latest_witness, fp, sizeof fp);
     }
 }
 
@@ -1579,6 +1629,8 @@ static void verify_record(verify_state *vs, uint64_t jseq, const uint8_t *payloa
      * seal; only plot chain records from the chain's start may come before it. */
     bool gateway = str_is(rec->chain, "gateway");
     bool is_opening_seal = !vs->gateway_seen && gateway && rec->type == SELGW_RECORD_SEAL;
+    if (gateway && !vs->gateway_seen)
+        vs->gateway_first_seq = rec->chain_seq;
     if (gateway)
         vs->gateway_seen = true;
     if (is_opening_seal) {
@@ -1817,8 +1869,9 @@ static void check_lot(verify_state *vs)
     }
     int p = find_product(tags, lot->product);
     if (tags && p < 0) {
-        problem(vs, "the plot's tags do not list product %s, the lot's: its crop is not one "
-                    "the product covers, or the product was not configured",
+        problem(vs,
+                "the plot's tags do not list product %s, the lot's: its crop is not one "
+                "the product covers, or the product was not configured",
                 product ? product : "?");
     } else if (tags) {
         /* a lot claims its product: a place that cannot be checked proves nothing */
@@ -2020,21 +2073,29 @@ static void print_summary(verify_state *vs, const char *key_text)
     fprintf(out, "; %" PRIu64 " records in %zu chains, %" PRIu64 " seals\n", vs->records,
             vs->chain_count, vs->seals);
     if (vs->statements) {
+        /* A seal's statement is journaled after it: the closing seal's is never inside. */
+        size_t before = vs->vseal_count - (vs->last_was_seal && vs->vseal_count ? 1 : 0);
         size_t witnessed = 0;
-        for (size_t i = 0; i < vs->vseal_count; i++)
+        for (size_t i = 0; i < before; i++)
             witnessed += vs->vseals[i].witnessed;
         bool judged = vs->opt && vs->opt->witness_key_count > 0;
-        fprintf(out, "  witnessed:  %zu of %zu seals by %s", witnessed, vs->vseal_count,
-                judged ? "a trusted witness" : "a witness (not judged: no --witness-key)");
+        fprintf(out, "  witnessed:  %zu of %zu seals%s by a trusted witness%s", witnessed, before,
+                vs->last_was_seal ? " before the closing seal" : "",
+                judged ? "" : " (no --witness-key given)");
         if (vs->latest_witness[0]) {
             char w[SELGW_UTC_TEXT_SIZE], t[SELGW_UTC_TEXT_SIZE];
-            fprintf(out, "; the seal of %s sealed no later than %s, witnessed by %s",
+            fprintf(out,
+                    "; the seal of %s sealed no later than %s, witnessed by %s: the records "
+                    "it covers existed by then, the later ones are not witnessed in this bundle",
                     selgw_format_utc(vs->latest_witnessed_seal_ns, t),
                     selgw_format_utc(vs->latest_witnessed_ns, w), vs->latest_witness);
         }
         if (vs->untrusted_statements)
             fprintf(out, "; %" PRIu64 " statement%s by an untrusted key", vs->untrusted_statements,
                     vs->untrusted_statements == 1 ? "" : "s");
+        if (vs->unjudged_statements)
+            fprintf(out, "; %" PRIu64 " statement%s not judged", vs->unjudged_statements,
+                    vs->unjudged_statements == 1 ? "" : "s");
         fprintf(out, "\n");
     }
 
@@ -2217,16 +2278,16 @@ static void report_devices(verify_state *vs, selgw_report_section *sec)
             for (int32_t day = 0; day < vs->day_count; day++) {
                 const day_stats *ds = &f->days[day];
                 if (ds->count)
-                    rf->days[rf->day_count++] = (selgw_report_day){
-                        vs->first_day + day, ds->count, ds->min, ds->max, ds->sum};
+                    rf->days[rf->day_count++] = (selgw_report_day){vs->first_day + day, ds->count,
+                                                                   ds->min, ds->max, ds->sum};
             }
         }
     }
 }
 
 /* The plot's own location and the GI checks, as print_location_and_gi prints them. */
-static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
-                                   const selgw_tags *t, bool zh)
+static void report_location_and_gi(verify_state *vs, selgw_report_section *sec, const selgw_tags *t,
+                                   bool zh)
 {
     if (t->has_location) {
         sec->has_plot_location = true;
@@ -2252,7 +2313,8 @@ static void report_location_and_gi(verify_state *vs, selgw_report_section *sec,
         /* and the area it was checked against: the enterprise's own declaration */
         size_t used = strlen(why);
         if (used + 8 < sizeof why) {
-            snprintf(why + used, sizeof why - used, "%s", zh ? "。保护范围（标签所载）：" : ". The area (as the tags declare it): ");
+            snprintf(why + used, sizeof why - used, "%s",
+                     zh ? "。保护范围（标签所载）：" : ". The area (as the tags declare it): ");
             used = strlen(why);
             selgw_gi_area_text(&t->products[i], zh, why + used, sizeof why - used);
         }
@@ -2904,6 +2966,26 @@ static selgw_err verify_stream(FILE *f, FILE *source, bool whole, const char *na
         free(k);
         return SELGW_ERR_INVALID;
     }
+    for (size_t i = 0; opt && i < opt->witness_key_count; i++) {
+        const char *k = opt->witness_keys[i];
+        char why[700] = "";
+        bool found;
+        memset(given, 0, sizeof given);
+        if (!strncmp(k, "ed25519:", 8)
+                ? !selgw_public_key_parse(k, given)
+                : selgw_registered_key(k, given, &found, NULL, 0, why, sizeof why) != SELGW_OK) {
+            char *shown_k = shown_text(k), *shown_why = shown_text(why), text[1000];
+            snprintf(text, sizeof text, "--witness-key %s: %s", shown_k ? shown_k : "",
+                     !strncmp(k, "ed25519:", 8) ? "not ed25519:<64 hex digits>"
+                     : shown_why                ? shown_why
+                                                : "");
+            fprintf(out, "NOT VERIFIED: %s\n", text);
+            report_failure(opt, name, text);
+            free(shown_k);
+            free(shown_why);
+            return SELGW_ERR_INVALID;
+        }
+    }
     verify_state vs;
     memset(&vs, 0, sizeof vs);
     vs.out = out;
@@ -3222,8 +3304,7 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
         size_t plot_len = space ? (size_t)(space - line - 8) : 0;
         if (!space || plot_len == 0 || plot_len >= sizeof plot ||
             !selgw_parse_u64(space + 1, &rest, &len) || *rest) {
-            lot_problem(&lc,
-                        "line %" PRIu64 ": expected \"section <plot> <bytes>\" or \"end <n>\"",
+            lot_problem(&lc, "line %" PRIu64 ": expected \"section <plot> <bytes>\" or \"end <n>\"",
                         line_no);
             break; /* the rest cannot be found */
         }
@@ -3275,7 +3356,8 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
         else if (r != SELGW_OK && worst_other == SELGW_OK)
             worst_other = r;
         if (r == SELGW_ERR_CORRUPT)
-            lot_problem(&lc, "section %zu (plot %s): NOT VERIFIED (its problems are listed with it)",
+            lot_problem(&lc,
+                        "section %zu (plot %s): NOT VERIFIED (its problems are listed with it)",
                         sections, shown_plot ? shown_plot : "?");
         if (text && strcmp(text, header_text))
             lot_problem(&lc,
@@ -3284,10 +3366,10 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
                         sections, shown_plot ? shown_plot : "?");
         if (index != SIZE_MAX && !seen[index]) {
             seen[index] = true;
-            verdicts[index] = strdup(r == SELGW_OK                         ? "VERIFIED"
-                                     : r == SELGW_ERR_AUTH                 ? "checked, key not trusted"
-                                     : r == SELGW_ERR_CORRUPT              ? "NOT VERIFIED"
-                                                                           : "not read");
+            verdicts[index] = strdup(r == SELGW_OK            ? "VERIFIED"
+                                     : r == SELGW_ERR_AUTH    ? "checked, key not trusted"
+                                     : r == SELGW_ERR_CORRUPT ? "NOT VERIFIED"
+                                                              : "not read");
         }
         free(text);
         free(shown_plot);
@@ -3322,9 +3404,8 @@ static selgw_err verify_lot_bundle(FILE *f, const char *name, const selgw_verify
     } else if (ended && selgw_bundle_read_hash(f, hash)) {
         selgw_bundle_hash_text(hash, hash_text);
     }
-    for (size_t i = first_section; hash_text[0] && opt && opt->report &&
-                                   i < selgw_report_section_count(opt->report);
-         i++)
+    for (size_t i = first_section;
+         hash_text[0] && opt && opt->report && i < selgw_report_section_count(opt->report); i++)
         selgw_report_set_bundle_hash(opt->report, i, hash_text);
     if (lot && verdicts) {
         fprintf(out, "\nLot %s, %zu section%s:\n", lot->lot, sections, sections == 1 ? "" : "s");

@@ -141,21 +141,7 @@ bool selgw_witness_signature_ok(const selgw_witness *w)
     return n > 0 && n <= sizeof msg && selgw_signature_ok(w->key, msg, n, w->signature);
 }
 
-bool selgw_witness_check(const selgw_witness *w, const char *gateway, size_t gateway_len,
-                         uint64_t seal_seq, const uint8_t seal_hash[SELGW_HASH_BYTES],
-                         const char **why)
+bool selgw_witness_time_plausible(int64_t witnessed_ns)
 {
-    const char *problem = NULL;
-    if (strnlen(w->gateway, sizeof w->gateway) != gateway_len ||
-        memcmp(w->gateway, gateway, gateway_len) != 0)
-        problem = "the statement names another gateway";
-    else if (w->seal_seq != seal_seq)
-        problem = "the statement names another seal position";
-    else if (memcmp(w->seal_hash, seal_hash, SELGW_HASH_BYTES) != 0)
-        problem = "the statement names another seal hash";
-    else if (!selgw_witness_signature_ok(w))
-        problem = "the witness's signature does not verify";
-    if (why)
-        *why = problem;
-    return problem == NULL;
+    return witnessed_ns >= SELGW_WITNESS_EARLIEST_NS && witnessed_ns <= SELGW_WITNESS_LATEST_NS;
 }

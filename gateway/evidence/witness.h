@@ -55,11 +55,10 @@ void selgw_witness_sign(selgw_witness *w, const selgw_signer *signer);
 /* Whether the signature is the key's over the statement. */
 bool selgw_witness_signature_ok(const selgw_witness *w);
 
-/* Whether w is a good statement about the seal whose record hashes to seal_hash, of
- * gateway (len bytes), at position seal_seq: same gateway, seq, hash, and a good signature.
- * *why (static text) says what is wrong when false. */
-bool selgw_witness_check(const selgw_witness *w, const char *gateway, size_t gateway_len,
-                         uint64_t seal_seq, const uint8_t seal_hash[SELGW_HASH_BYTES],
-                         const char **why);
+/* Whether a witnessed time (from the statement, so from whoever signed it) is one verify
+ * can reckon with: from 2000-01-01 to 2200-01-01 UTC, bounds included. */
+#define SELGW_WITNESS_EARLIEST_NS (946684800LL * 1000000000LL)
+#define SELGW_WITNESS_LATEST_NS (7258118400LL * 1000000000LL)
+bool selgw_witness_time_plausible(int64_t witnessed_ns);
 
 #endif

@@ -13,6 +13,7 @@ witness's key could have signed it. A second gateway whose clock runs 10 minutes
 flagged by verify as ahead of its witness."""
 import os
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -22,6 +23,7 @@ import bundle as bd  # noqa: E402
 import harness as h  # noqa: E402
 import servers  # noqa: E402
 
+from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 PREFIX = "itest"
@@ -57,6 +59,56 @@ def seed_of(key_path):
         header, hexkey = f.read().split("\n")[:2]
     assert header == "selgw-ed25519-secret-key 1"
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hexkey)[:32])
+
+
+def raw_public(key):
+    return key.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw)
+
+
+def statement_message(gateway, seal_seq, seal_hash, pk, when):
+    """What a witness signs (gateway/evidence/witness.h)."""
+    gw = gateway.encode()
+    return (b"selgw-witness 1\0" + struct.pack("<H", len(gw)) + gw +
+            struct.pack("<Q", seal_seq) + seal_hash + pk + struct.pack("<q", when))
+
+
+def statement_fields(rec):
+    """seal_seq, seal_hash, witnessed time of a WITNESS record."""
+    at = rec.body_at
+    return (struct.unpack("<Q", bytes(rec.payload[at:at + 8]))[0],
+            bytes(rec.payload[at + 8:at + 40]),
+            struct.unpack("<q", bytes(rec.payload[-72:-64]))[0])
+
+
+def set_statement(rec, gateway, key, seal_seq, seal_hash, when):
+    """Makes a WITNESS record a statement signed by key (an Ed25519PrivateKey)."""
+    pk = raw_public(key)
+    sig = key.sign(statement_message(gateway, seal_seq, seal_hash, pk, when))
+    rec.payload = rec.payload[:rec.body_at] + struct.pack("<Q", seal_seq) + seal_hash + pk + \
+        struct.pack("<q", when) + sig
+
+
+def relink(bundle, gateway, gw_key, witness_key, change=None):
+    """Links the chains anew and signs the seals with gw_key, as Bundle.rechain; every
+    statement is signed anew by witness_key about its seal as resealed, but the first,
+    which change(rec, seals) rewrites (seals: position -> new hash) when given."""
+    heads, seals, first = {}, {}, True
+    for rec in bundle.records:
+        if rec.chain in heads:
+            rec.set_prev(heads[rec.chain][1])
+        if rec.type == WITNESS:
+            seq, _, when = statement_fields(rec)
+            if first and change:
+                change(rec, seals)
+            elif seq in seals:
+                set_statement(rec, gateway, witness_key, seq, seals[seq], when)
+            first = False
+        if rec.type == bd.SEAL:
+            rec.reseal([(name, pos, heads[name][1] if name in heads and heads[name][0] == pos
+                         else head) for name, pos, head in rec.heads], gw_key)
+            seals[rec.chain_seq] = rec.hash
+        heads[rec.chain] = (rec.chain_seq, rec.hash)
 
 
 class WitnessTest(unittest.TestCase):
@@ -117,20 +169,30 @@ class WitnessTest(unittest.TestCase):
         return int(self.pg.psql("SELECT count(*) FROM evidence_records WHERE "
                                 f"gateway = '{gateway}' AND type = {WITNESS}")[0][0])
 
-    def run_until_witnessed(self, gateway, key, seals, env=None, witness_keys=None):
+    def run_until_witnessed(self, gateway, key, seals, env=None, witness_keys=None, records=2):
         """Runs the gateway until the archive holds `seals` witness statements of it and
         the first WITNESS records came back to it; stops it; returns its config and
         journal."""
         cfg_path, gw = self.gateway(gateway, key, env, witness_keys)
         self.procs.append(gw)
         ok = h.wait_until(lambda: len(self.witnessed_rows(gateway)) >= seals and
-                          self.archived_witness_records(gateway) >= 2, h.scaled(60),
+                          self.archived_witness_records(gateway) >= records, h.scaled(60),
                           interval=0.3)
         self.assertTrue(ok, f"{gateway}: seals not witnessed\n" + gw.describe() + "\n" +
                         "\n".join(p.describe() for p in self.procs if p is not gw))
         self.assertEqual(gw.stop(), 0, gw.describe())
         self.procs.remove(gw)
         return cfg_path, servers.journal_records(cfg_path)
+
+    def assert_final_seals_last(self, records):
+        """Nothing after a stop's final seal (statements arriving then are dropped; the
+        retained one comes back at the next start)."""
+        chain = [r for r in records if r.get("chain") == "gateway"]
+        for i, r in enumerate(chain):
+            if r["type"] == "stop":
+                self.assertEqual(chain[i + 1]["type"], "seal", chain[i + 1])
+                self.assertIn([x["type"] for x in chain[i + 2:i + 3]], ([], ["start"]))
+        self.assertEqual(chain[-1]["type"], "seal")
 
     def export(self, cfg_path, records, name):
         readings = [r for r in records if r["type"] == "reading"]
@@ -149,8 +211,8 @@ class WitnessTest(unittest.TestCase):
         archive_pub = self.keys["archive"][1]
         archive_hex = archive_pub.split(":", 1)[1]
         # the gateway journals statements by the archive's key only (uplink.witness_keys)
-        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 4,
-                                                     witness_keys=[archive_pub])
+        cfg_path, records = self.run_until_witnessed("itest-w-gw", "gw", 6,
+                                                     witness_keys=[archive_pub], records=5)
 
         # the journal: WITNESS records in the gateway chain, one per seal, each naming a
         # seal the journal holds by its hash, the archive's key and the archive's time
@@ -168,6 +230,7 @@ class WitnessTest(unittest.TestCase):
             seen.add(w["seal_hash"])
             self.assertIn((w["seal_hash"], archive_hex), pg)
             self.assertGreater(w["seq"], seals[w["seal_hash"]]["seq"])
+        self.assert_final_seals_last(records)
         h.say(f"{len(seals)} seals journaled, {len(witnesses)} WITNESS records journaled, "
               f"{len(pg)} statements in evidence_witness")
 
@@ -176,11 +239,21 @@ class WitnessTest(unittest.TestCase):
         text = bd.read_text(path)
         self.assertIn(b"record ", text)
         carried = [r for r in bd.Bundle(path).records if r.type == WITNESS]
-        self.assertTrue(carried, "the bundle carries no WITNESS record")
+        self.assertGreaterEqual(len(carried), 2, "the bundle carries too few WITNESS records")
         res = self.verify(path, "gw", "--witness-key", archive_pub)
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertRegex(res.stdout, r"  witnessed:  [1-9]\d* of \d+ seals by a trusted witness; "
-                                     r"the seal of \S+ sealed no later than \S+, witnessed by ")
+        # the count is out of the seals before the closing seal (whose statement comes after
+        # it, outside the bundle): those a statement in the bundle names
+        in_bundle = bd.Bundle(path).records
+        self.assertEqual(in_bundle[-1].type, bd.SEAL)
+        before_closing = [r for r in in_bundle[:-1] if r.type == bd.SEAL]
+        named = {statement_fields(r)[1] for r in carried}
+        k = sum(r.hash in named for r in before_closing)
+        self.assertGreaterEqual(k, 1)
+        self.assertIn(f"  witnessed:  {k} of {len(before_closing)} seals before the closing seal "
+                      f"by a trusted witness; the seal of ", res.stdout)
+        self.assertRegex(res.stdout, r"sealed no later than \S+, witnessed by [0-9a-f-]+: the "
+                                     r"records it covers existed by then")
         self.assertRegex(res.stdout, r"WITNESS: the seal of \S+ \(record \d+\) was sealed no later "
                                      r"than \S+, witnessed by " + archive_pub +
                                      r" \([0-9a-f-]+\), a trusted witness")
@@ -210,12 +283,36 @@ class WitnessTest(unittest.TestCase):
         # another key: reported as not trusted, not counted
         res = self.verify(path, "gw", "--witness-key", self.keys["other"][1])
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("witnessed:  0 of", res.stdout)
-        self.assertIn("NOT a trusted witness: not counted", res.stdout)
-        # no witness key: the statements are reported, not judged
+        self.assertIn(f"witnessed:  0 of {len(before_closing)} seals before the closing seal by "
+                      f"a trusted witness; {len(carried)} statements by an untrusted key",
+                      res.stdout)
+        self.assertIn("not judged: key not trusted", res.stdout)
+        self.assertNotIn("sealed no later than", res.stdout)
+        # no witness key: any key could have signed (the gateway's owner's own, to backdate):
+        # the statements are claims, listed and not counted
         res = self.verify(path, "gw")
         self.assertEqual(res.returncode, 0, res.describe())
-        self.assertIn("not judged", res.stdout)
+        self.assertIn(f"witnessed:  0 of {len(before_closing)} seals before the closing seal by "
+                      f"a trusted witness (no --witness-key given); {len(carried)} statements "
+                      f"not judged", res.stdout)
+        self.assertRegex(res.stdout, r"WITNESS: statement by key " + archive_pub +
+                         r" \([0-9a-f-]+\) claims it had the seal of \S+ \(record \d+\) at "
+                         r"\S+; not judged: no --witness-key given")
+        self.assertNotIn("sealed no later than", res.stdout)
+        for lang, want in (("zh", "未判断：未给出 --witness-key"),
+                           ("en", "not judged: no --witness-key given")):
+            html = os.path.join(self.dir, f"unjudged-{lang}.html")
+            res = self.verify(path, "gw", "--report", html, "--lang", lang)
+            self.assertEqual(res.returncode, 0, res.describe())
+            with open(html, encoding="utf-8") as f:
+                page = f.read()
+            self.assertIn(want, page)
+            self.assertNotIn("不晚于" if lang == "zh" else "sealed no later than", page)
+        # witness keys that are no keys: a usage error, as a bad --pubkey
+        for bad in ("ed25519:zz", os.path.join(self.dir, "no-such-keys-file")):
+            res = self.verify(path, "gw", "--witness-key", bad)
+            self.assertEqual(res.returncode, 2, res.describe())
+            self.assertIn(f"NOT VERIFIED: --witness-key {bad}: ", res.stdout)
         h.say(f"plot-tea {t1} .. {t2}: {len(carried)} WITNESS records in the bundle, VERIFIED, "
               f"witnessed by the archive's key")
 
@@ -246,11 +343,79 @@ class WitnessTest(unittest.TestCase):
         self.assertRegex(res.stdout, r"\nNOT VERIFIED: \d+ problems?\n")
         # and the seals signed again are other seals than the ones the archive witnessed
         later = [r for r in forged.records if r.type == WITNESS and r.jseq > w.jseq]
-        if later:
-            self.assertIn("with another hash than the bundle's seal at that place: forged or "
-                          "altered", res.stdout)
+        self.assertTrue(later, "the backdated statement is the bundle's last")
+        self.assertIn("names another seal than the bundle's at that place: forked, forged or "
+                      "altered", res.stdout)
         h.say(f"a backdated WITNESS record, resealed with the gateway's key: NOT VERIFIED "
               f"({len(later)} later statements no longer match the resealed seals)")
+
+        # statements verify does not count, or that are problems, signed anew by whoever
+        # could: chains relinked and seals signed again with the gateway's key, every other
+        # statement signed anew by the archive about its seal as resealed
+        gateway = "itest-w-gw"
+        gw_key, archive_key = seed_of(self.keys["gw"][0]), seed_of(self.keys["archive"][0])
+        other_key = seed_of(self.keys["other"][0])
+
+        def variant(name, change):
+            b = bd.Bundle(path)
+            relink(b, gateway, gw_key, archive_key, change)
+            out = os.path.join(self.dir, name)
+            b.save(out)
+            return out
+
+        def restated(key, seq=None, seal_hash=None, when=None):
+            def change(rec, seals):
+                s, _, w = statement_fields(rec)
+                s = s if seq is None else seq
+                h = seals.get(s, bytes(32)) if seal_hash is None else seal_hash
+                set_statement(rec, gateway, key, s, h, w if when is None else when)
+            return change
+
+        def other_chain(rec, seals):  # moved to a chain "witness" (a name as long)
+            at = 2 + 2  # format, type, the name's u16 length
+            self.assertEqual(bytes(rec.payload[at:at + 7]), b"gateway")
+            rec.payload[at:at + 7] = b"witness"
+            rec.chain = "witness"
+
+        cases = [
+            # (name, change, trusted keys, exit status, text)
+            ("other-chain", other_chain, [archive_pub], 1,
+             "a record of this type does not belong in this chain"),
+            ("relinked", restated(archive_key), [archive_pub], 0,
+             f"witnessed:  {k} of {len(before_closing)} seals before the closing seal"),
+            ("own-key", restated(gw_key), [archive_pub], 1,
+             "is signed by the gateway's own key: not a witness"),
+            ("year-1970", restated(archive_key, when=0), [archive_pub], 1,
+             "gives a time before 2000 or after 2200 (0 ns)"),
+            ("far-future", restated(archive_key, when=2**63 - 1), [archive_pub], 1,
+             "gives a time before 2000 or after 2200"),
+            ("fork-trusted", restated(archive_key, seal_hash=b"\x01" * 32), [archive_pub], 1,
+             "names another seal than the bundle's at that place: forked, forged or altered"),
+            ("fork-untrusted", restated(other_key, seal_hash=b"\x01" * 32), [archive_pub], 0,
+             "(another seal at that place) at "),
+            ("no-seal-trusted", restated(archive_key, seq=10**6), [archive_pub], 1,
+             "names no seal of this bundle"),
+            ("no-seal-untrusted", restated(other_key, seq=10**6), [archive_pub], 0,
+             "(no seal of this bundle) at "),
+        ]
+        for name, change, trusted, status, want in cases:
+            forged_path = variant(name + ".evidence", change)
+            args = [a for key in trusted for a in ("--witness-key", key)]
+            res = self.verify(forged_path, "gw", *args)
+            self.assertEqual(res.returncode, status, name + "\n" + res.describe())
+            self.assertIn(want, res.stdout, name)
+            if name.endswith("untrusted"):
+                self.assertIn("not judged: key not trusted", res.stdout, name)
+                # the report: its own text, at the witnessed time (not a seal's, of 1970)
+                html = os.path.join(self.dir, name + ".html")
+                res = self.verify(forged_path, "gw", *args, "--report", html, "--lang", "en")
+                with open(html, encoding="utf-8") as f:
+                    page = f.read()
+                self.assertIn("had a seal that is not in this bundle at" if "no-seal" in name
+                              else "claims it had another seal at that place at", page, name)
+                self.assertNotIn("1970", page, name)
+        h.say(f"{len(cases)} statements signed anew (own key, 1970, 2262, another seal, no "
+              f"seal; trusted and not): judged as they should be")
 
         # the archive's statements did not change meanwhile (a redelivery reuses them)
         now = {(r[1], r[2]): int(r[3]) for r in self.witnessed_rows("itest-w-gw")}
@@ -282,24 +447,166 @@ class WitnessTest(unittest.TestCase):
             lambda: len([row for row in self.witnessed_rows("itest-w-away")
                          if row[1] in first_run]) >= 2, h.scaled(20), interval=0.3),
             "the queued seals were not witnessed")
-        rows = self.witnessed_rows("itest-w-away")
-        witnessed = [row[1] for row in rows if row[1] in first_run]
-        # back: the retained statement names a seal of the first run that was witnessed
-        # while the gateway was away
+        last = max(first_run.values(), key=lambda r: r["seq"])
+        # back: the gateway journals the statement of the last seal of its first run (the
+        # one it remembers from its chains), whether the retained statement names it or it
+        # reaches the archive only now; a statement of an older seal of the first run (the
+        # retained one, when the final seal had not left before the stop) is not journaled
         _, gw = self.gateway("itest-w-away", "gw")
         self.procs.append(gw)
 
         def journaled():
             return [r for r in servers.journal_records(cfg_path)
-                    if r["type"] == "witness" and r["seal_hash"] in witnessed]
+                    if r["type"] == "witness" and r["seal_hash"] in first_run]
         self.assertTrue(h.wait_until(lambda: journaled(), h.scaled(20), interval=0.5),
-                        "no statement of a seal witnessed while away came\n" + gw.describe())
+                        "no statement of the first run's last seal came\n" + gw.describe())
+        # a restart: the retained statement comes again, and is not journaled again
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        _, gw = self.gateway("itest-w-away", "gw")
+        self.procs.append(gw)
+        self.assertTrue(h.wait_until(
+            lambda: sum(r["type"] == "seal" for r in servers.journal_records(cfg_path))
+            >= len(first_run) + 4, h.scaled(20), interval=0.5), gw.describe())
         self.assertEqual(gw.stop(), 0, gw.describe())
         self.procs.remove(gw)
         got = journaled()
-        h.say(f"{len(witnessed)} seals of the first run witnessed while the gateway was away; "
-              f"{len(got)} statement(s) journaled at its return (record "
-              f"{', '.join(str(r['seq']) for r in got)})")
+        self.assert_final_seals_last(servers.journal_records(cfg_path))
+        self.assertEqual([r["seal_hash"] for r in got], [last["hash"]], got)
+        self.assertEqual(got[0]["seal_seq"], last["chain_seq"])
+        rows = self.witnessed_rows("itest-w-away")
+        witnessed = [row[1] for row in rows if row[1] in first_run]
+        h.say(f"{len(witnessed)} seals of the first run witnessed; the statement of its last "
+              f"seal journaled once at its return (record {got[0]['seq']}), none of an older one, "
+              f"none again after another restart")
+
+    def publish(self, gateway, payload, content_type="application/vnd.selgw.witness",
+                topic="witness", extra=()):
+        path = os.path.join(self.dir, "statement.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        res = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
+                              "-q", "1", "-V", "5", "-D", "publish", "content-type", content_type,
+                              *extra, "-t", f"{PREFIX}/{gateway}/{topic}", "-f", path],
+                             capture_output=True, text=True, timeout=h.scaled(20))
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_bad_statements_are_not_journaled(self):
+        """Anyone who can publish to the witness topic: statements about another gateway,
+        with a bad signature, by a key not in uplink.witness_keys, by the trusted key but
+        naming a seal this gateway never made (or a real one at another position), or with
+        another content type: none is journaled; a good one sent after them is, once."""
+        gateway = "itest-w-bad"
+        # the archive reads bytea back whatever the session's output format (checked at the
+        # end, when the gateway sends its records again)
+        self.pg.psql("ALTER DATABASE selgw SET bytea_output = 'escape'")
+        archive = self.start_archive()
+        archive_pub = self.keys["archive"][1]
+        cfg_path, gw = self.gateway(gateway, "gw", witness_keys=[archive_pub])
+        self.procs.append(gw)
+        self.assertTrue(h.wait_until(
+            lambda: any(r["type"] == "witness" for r in servers.journal_records(cfg_path)),
+            h.scaled(30), interval=0.3), gw.describe())
+        # the archive goes: the seals from now on have no statement
+        self.assertEqual(archive.stop(), 0, archive.describe())
+        self.procs.remove(archive)
+        after = max(r["seq"] for r in servers.journal_records(cfg_path))
+
+        def new_seals():
+            return [r for r in servers.journal_records(cfg_path)
+                    if r["type"] == "seal" and r["seq"] > after]
+        self.assertTrue(h.wait_until(lambda: len(new_seals()) >= 2, h.scaled(20), interval=0.3),
+                        gw.describe())
+        seal = new_seals()[-1]
+        seq, hsh = seal["chain_seq"], bytes.fromhex(seal["hash"])
+        archive_key, fresh = seed_of(self.keys["archive"][0]), Ed25519PrivateKey.generate()
+        now = time.time_ns() // 10**9 * 10**9
+        sec = 10**9
+
+        def signed(key, gw=gateway, seal_seq=seq, seal_hash=hsh, when=now):
+            pk = raw_public(key)
+            sig = key.sign(statement_message(gw, seal_seq, seal_hash, pk, when))
+            g = gw.encode()
+            return (b"\x01" + struct.pack("<H", len(g)) + g + struct.pack("<Q", seal_seq) +
+                    seal_hash + pk + struct.pack("<q", when) + sig)
+
+        good = signed(archive_key, when=now + 7 * sec)
+        bad_sig = bytearray(signed(archive_key, when=now + 1 * sec))
+        bad_sig[-1] ^= 1
+        bad = [
+            ("another gateway's id", signed(archive_key, gw="itest-w-other", when=now + 2 * sec)),
+            ("a bad signature", bytes(bad_sig)),
+            ("a key not in uplink.witness_keys", signed(fresh, when=now + 3 * sec)),
+            ("the trusted key, a seal never made", signed(archive_key, seal_hash=bytes(32),
+                                                          when=now + 4 * sec)),
+            ("the trusted key, another position", signed(archive_key, seal_seq=seq + 1,
+                                                         when=now + 5 * sec)),
+            ("a fresh key, a real position, a wrong hash", signed(fresh, seal_hash=bytes(32),
+                                                                  when=now + 6 * sec)),
+        ]
+        for _, payload in bad:
+            self.publish(gateway, payload)
+        self.publish(gateway, good, content_type="text/plain")  # another content type
+        self.publish(gateway, good)
+
+        def statements():  # about that seal (one of the archive's may still have come late)
+            return [r for r in servers.journal_records(cfg_path)
+                    if r["type"] == "witness" and r["seal_hash"] == seal["hash"]]
+        self.assertTrue(h.wait_until(lambda: statements(), h.scaled(20), interval=0.3),
+                        "the good statement was not journaled\n" + gw.describe())
+        self.publish(gateway, good)  # again: journaled once
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        got = statements()
+        self.assertEqual([(r["seal_hash"], r["seal_seq"], r["witness_key"]) for r in got],
+                         [(seal["hash"], seq, archive_pub.split(":", 1)[1])], got)
+        self.assertEqual(got[0]["witnessed"], utc(now + 7 * sec))
+        self.assertIn("names no recent seal of this gateway", gw.describe())
+        h.say(f"{len(bad) + 1} bad statements published to the witness topic: none journaled; "
+              f"the good one after them journaled once")
+
+        # the gateway sends everything again (its uplink cursor rewound): the archive takes
+        # the seals it has witnessed already with the statements it stored (bytea_output is
+        # 'escape'), and goes on to the new seals
+        stored = {row[1]: row for row in self.witnessed_rows(gateway)}
+        self.assertTrue(stored)
+        archive = self.start_archive()
+        with open(os.path.join(self.dir, f"journal-{gateway}", "cursor.uplink"), "w") as f:
+            f.write("0\n")
+        last = max(r["seq"] for r in servers.journal_records(cfg_path))
+        _, gw = self.gateway(gateway, "gw", witness_keys=[archive_pub])
+        self.procs.append(gw)
+        newer = lambda: int(self.pg.psql(  # noqa: E731
+            f"SELECT count(*) FROM evidence_witness WHERE gateway = '{gateway}' AND seq > {last}"
+        )[0][0])
+        self.assertTrue(h.wait_until(lambda: newer() >= 2, h.scaled(30), interval=0.3),
+                        archive.describe() + "\n" + gw.describe())
+        self.assertIsNone(archive.popen.poll(), archive.describe())
+        again = {row[1]: row for row in self.witnessed_rows(gateway)}
+        self.assertLessEqual(stored.items(), again.items())
+        links = self.pg.psql(f"SELECT link, count(*) FROM evidence_records WHERE gateway = "
+                             f"'{gateway}' AND seq <= {last} GROUP BY link")
+        self.assertEqual([row[0] for row in links], ["ok"], links)
+        self.assertEqual(gw.stop(), 0, gw.describe())
+        self.procs.remove(gw)
+        h.say(f"the uplink rewound: {len(stored)} witnessed seals sent again, their statements "
+              f"read back (bytea_output escape), {newer()} newer seals witnessed")
+
+        # a SEAL record in another chain than the gateway chain: stored, not witnessed
+        g, chain, seq = gateway.encode(), b"plot/plot-tea", 10**9
+        payload = (struct.pack("<BB", 3, bd.SEAL) + struct.pack("<H", len(chain)) + chain +
+                   struct.pack("<Q", 10**6) + bytes(32) + struct.pack("<q", now) +
+                   struct.pack("<H", len(g)) + g + struct.pack("<q", now) +
+                   struct.pack("<I", 0) + bytes(64))
+        self.publish(gateway, payload, "application/vnd.selgw.record", "evidence",
+                     ("-D", "publish", "user-property", "selgw-seq", str(seq)))
+        stored_seal = lambda: self.pg.psql(  # noqa: E731
+            f"SELECT type FROM evidence_records WHERE gateway = '{gateway}' AND seq = {seq}")
+        self.assertTrue(h.wait_until(stored_seal, h.scaled(20), interval=0.3),
+                        archive.describe())
+        self.assertEqual(stored_seal(), [[str(bd.SEAL)]])
+        self.assertEqual(self.pg.psql(f"SELECT count(*) FROM evidence_witness WHERE "
+                                      f"gateway = '{gateway}' AND seq = {seq}"), [["0"]])
 
     def test_gateway_clock_ahead_is_flagged(self):
         self.start_archive()
