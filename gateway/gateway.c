@@ -35,6 +35,9 @@
  * steps past 128 ms; slewing moves far less than this in a second). */
 #define STEP_BACK_NS (50 * SELGW_NS_PER_MS)
 #define STEP_FORWARD_NS SELGW_NS_PER_S
+/* How often the sealer asks the kernel whether the clock is synchronised (adjtimex, a
+ * system call) when nothing suggests it changed: a step, and a seal, look at once. */
+#define CLOCK_SYNC_CHECK_NS (60 * SELGW_NS_PER_S)
 /* The chain state is saved at least this often (and at every seal): a start reads the
  * journal from there, and retention keeps what follows it. */
 #define CHECKPOINT_INTERVAL_NS (60 * SELGW_NS_PER_S)
@@ -83,11 +86,12 @@ struct selgw_gateway {
     selgw_chains *chains;
     char *chains_state; /* path of the chain state file in the journal directory */
     uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
-    selgw_signer *signer; /* NULL when signing is off: chained, not sealed */
-    int64_t last_seal_ns; /* monotonic */
-    atomic_bool seal_requested; /* selgw_gateway_request_seal: seal at the next round */
-    int clock_synced;     /* last recorded clock state: -1 none yet */
-    int64_t clock_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
+    selgw_signer *signer;          /* NULL when signing is off: chained, not sealed */
+    int64_t last_seal_ns;          /* monotonic */
+    atomic_bool seal_requested;    /* selgw_gateway_request_seal: seal at the next round */
+    int clock_synced;              /* last recorded clock state: -1 none yet */
+    int64_t clock_sync_checked_ns; /* monotonic: the last look at the synchronisation state */
+    int64_t clock_offset_ns;       /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
     bool clock_offset_known;
     uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
     int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
@@ -104,17 +108,17 @@ struct selgw_gateway {
     size_t plot_pending_count, plot_pending_cap;
     taken_annotation *annotations;
     size_t annotation_count, annotation_cap;
-    selgw_plotlog *plotlog; /* NULL when it cannot be opened (logged) */
+    selgw_plotlog *plotlog;    /* NULL when it cannot be opened (logged) */
     uint64_t plot_copy_failed; /* at start: a plot record that could not be copied */
     uint64_t plotlog_last_jseq, journal_last_at_load; /* the log ahead of the journal? */
-    selgw_chains_recovery recovery; /* what loading the chains found, for the START */
+    selgw_chains_recovery recovery;          /* what loading the chains found, for the START */
     selgw_journal_recovery journal_recovery; /* what opening the journal found */
     selgw_repeat persist_repeat;             /* writing the plot chain log or chain state */
     selgw_repeat seal_repeat;
     selgw_repeat annotation_repeat; /* removing queue files of journaled annotations */
-    uint64_t refusal_gap_jseq; /* the last GAP of refusals; its note goes once it is in */
-    bool refusal_noted;        /* the journal holds a note of refusals */
-    pthread_mutex_t persist_lock; /* one persist at a time, in the order of their snapshots */
+    uint64_t refusal_gap_jseq;      /* the last GAP of refusals; its note goes once it is in */
+    bool refusal_noted;             /* the journal holds a note of refusals */
+    pthread_mutex_t persist_lock;   /* one persist at a time, in the order of their snapshots */
 
     /* The sealer thread: seals on time, journals annotations and clock changes. */
     selgw_worker *sealer;
@@ -182,8 +186,7 @@ static selgw_str str_of(const char *s)
 /* A record is in the journal (not yet committed): its chain moves on, and what must
  * outlive the journal or be shown is taken note of. Under lock. */
 static void note_appended_locked(selgw_gateway *g, const char *chain, uint64_t chain_seq,
-                                 const uint8_t *payload, size_t len, uint64_t seq,
-                                 int64_t time_ns)
+                                 const uint8_t *payload, size_t len, uint64_t seq, int64_t time_ns)
 {
     uint8_t hash[SELGW_RECORD_HASH_BYTES];
     selgw_record_hash(payload, len, hash);
@@ -208,8 +211,9 @@ static void note_appended_locked(selgw_gateway *g, const char *chain, uint64_t c
             g->plot_pending[g->plot_pending_count++] = (plot_record){seq, len, copy};
         } else {
             free(copy);
-            selgw_log(SELGW_LOG_ERROR, "%s: out of memory: record %" PRIu64 " is not copied "
-                                       "to the plot chain log (the next start copies it)",
+            selgw_log(SELGW_LOG_ERROR,
+                      "%s: out of memory: record %" PRIu64 " is not copied "
+                      "to the plot chain log (the next start copies it)",
                       chain, seq);
         }
     }
@@ -292,9 +296,8 @@ static void check_clock_locked(selgw_gateway *g, const char *chain, int64_t time
     char a[SELGW_UTC_TEXT_SIZE], b[SELGW_UTC_TEXT_SIZE];
     const selgw_chain_info *h = selgw_chains_find(g->chains, chain);
     if (h && h->chain_seq && time_ns < h->last_time_ns && g->last_step_jseq <= h->last_jseq) {
-        record_step_back_locked(g, "stepped back: chain %s was at %s, the clock now says %s",
-                                chain, selgw_format_utc(h->last_time_ns, a),
-                                selgw_format_utc(time_ns, b));
+        record_step_back_locked(g, "stepped back: chain %s was at %s, the clock now says %s", chain,
+                                selgw_format_utc(h->last_time_ns, a), selgw_format_utc(time_ns, b));
         return;
     }
     uint64_t seal_jseq;
@@ -622,9 +625,8 @@ static selgw_err seal_locked(selgw_gateway *g)
         if (selgw_chains_next(g->chains, "gateway", &again) == SELGW_OK &&
             again.chain_seq != link.chain_seq) {
             link = again;
-            err = selgw_chains_encode_seal(g->chains, g->signer, now, covers,
-                                           g->cfg->gateway_id, g->payload, sizeof g->payload,
-                                           &len);
+            err = selgw_chains_encode_seal(g->chains, g->signer, now, covers, g->cfg->gateway_id,
+                                           g->payload, sizeof g->payload, &len);
         }
     }
     if (err == SELGW_OK)
@@ -750,7 +752,8 @@ static void persist(selgw_gateway *g)
             break; /* it stays in flight (and so do those after it) until it can go */
     if (ann_err != SELGW_OK)
         selgw_repeat_fail(&g->annotation_repeat, "removing journaled annotations from the queue",
-                          ann_err, "they stay in flight, not journaled again; retried every second");
+                          ann_err,
+                          "they stay in flight, not journaled again; retried every second");
     else if (ann_done)
         selgw_repeat_ok(&g->annotation_repeat, "removing journaled annotations from the queue");
 
@@ -764,9 +767,9 @@ static void persist(selgw_gateway *g)
         g->state_checkpoint_jseq = w.state_checkpoint_jseq;
         w.state_text = NULL;
     }
-    plots_back = left && put_back((void **)&g->plot_pending, &g->plot_pending_count,
-                                  &g->plot_pending_cap, w.plots + plots_done, left,
-                                  sizeof *w.plots);
+    plots_back =
+        left && put_back((void **)&g->plot_pending, &g->plot_pending_count, &g->plot_pending_cap,
+                         w.plots + plots_done, left, sizeof *w.plots);
     /* Only persist removes annotations, one persist at a time, and new ones are added at
      * the end: the first ann_done are those whose files are gone. */
     if (ann_done) {
@@ -812,13 +815,19 @@ static void record_tags_locked(selgw_gateway *g)
 }
 
 /* The clock's synchronisation state when it changes, and steps of CLOCK_REALTIME against
- * CLOCK_MONOTONIC (an operator setting the date, NTP stepping at its first sync). */
-static void record_clock_locked(selgw_gateway *g)
+ * CLOCK_MONOTONIC (an operator setting the date, NTP stepping at its first sync). Steps are
+ * looked for every call (two clock reads); the state, a system call, at the first call,
+ * after a step (a first sync steps), when `sync_now` (before a seal) and otherwise once a
+ * minute, so a change in it is journaled up to a minute late. */
+static void record_clock_locked(selgw_gateway *g, bool sync_now)
 {
-    int64_t offset = selgw_utc_ns() - selgw_mono_ns();
+    int64_t mono = selgw_mono_ns();
+    int64_t offset = selgw_utc_ns() - mono;
     if (g->clock_offset_known) {
         int64_t step = offset - g->clock_offset_ns;
         char a[SELGW_UTC_TEXT_SIZE];
+        if (step < -STEP_BACK_NS || step > STEP_FORWARD_NS)
+            sync_now = true;
         if (step < -STEP_BACK_NS)
             record_step_back_locked(g, "stepped back by %.3f s (to %s)", (double)-step / 1e9,
                                     selgw_format_utc(selgw_utc_ns(), a));
@@ -835,6 +844,9 @@ static void record_clock_locked(selgw_gateway *g)
     g->clock_offset_ns = offset;
     g->clock_offset_known = true;
 
+    if (!sync_now && g->clock_synced >= 0 && mono - g->clock_sync_checked_ns < CLOCK_SYNC_CHECK_NS)
+        return;
+    g->clock_sync_checked_ns = mono;
     char text[160];
     int synced = selgw_clock_synchronised(text, sizeof text) ? 1 : 0;
     if (synced == g->clock_synced)
@@ -984,14 +996,15 @@ static void sealer_thread(void *arg)
     while (selgw_worker_wait_ms(g->sealer, 1000)) {
         journal_annotations(g);
         pthread_mutex_lock(&g->lock);
-        record_clock_locked(g);
         bool asked = atomic_exchange(&g->seal_requested, false);
         if (asked)
             selgw_log(SELGW_LOG_INFO, g->signer ? "seal asked for (SIGUSR1): sealing now"
                                                 : "seal asked for (SIGUSR1), but signing is off");
-        if (g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
-                                       (int64_t)g->cfg->signing.seal_interval_ms *
-                                           SELGW_NS_PER_MS))
+        bool seal =
+            g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
+                                       (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS);
+        record_clock_locked(g, seal); /* a seal comes after the clock state it was made in */
+        if (seal)
             seal_locked(g);
         else if ((g->checkpoint_due ||
                   selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
@@ -1103,8 +1116,8 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
     /* Plot chains outlive the journal: their heads come from the log where it is ahead
      * (the journal lost or no longer holds their last records). */
     plot_heads_ctx heads = {g->chains, 0, SELGW_OK};
-    if (g->plotlog && (err = selgw_plotlog_each(dir, NULL, take_plot_head, &heads, why,
-                                                sizeof why)) != SELGW_OK)
+    if (g->plotlog &&
+        (err = selgw_plotlog_each(dir, NULL, take_plot_head, &heads, why, sizeof why)) != SELGW_OK)
         selgw_log(SELGW_LOG_WARN, "plot chain log: %s", why[0] ? why : selgw_strerror(err));
     if (heads.err != SELGW_OK)
         return heads.err;
@@ -1117,8 +1130,10 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         uint64_t first, last;
         selgw_journal_range(g->journal, &first, &last);
         if (g->plot_copy_failed) {
-            selgw_log(SELGW_LOG_ERROR, "plot chain log: out of memory copying journal record "
-                      "%" PRIu64, g->plot_copy_failed);
+            selgw_log(SELGW_LOG_ERROR,
+                      "plot chain log: out of memory copying journal record "
+                      "%" PRIu64,
+                      g->plot_copy_failed);
             return SELGW_ERR_NOMEM;
         }
         if (selgw_plotlog_sync(g->plotlog, last) != SELGW_OK)
@@ -1129,8 +1144,10 @@ static selgw_err load_chains(selgw_gateway *g, selgw_chains_recovery *rec)
         selgw_journal_skip_to(g->journal, rec->state_checkpoint_jseq);
         char what[1000];
         describe_lost(rec, what, sizeof what);
-        selgw_log(SELGW_LOG_ERROR, "evidence chains: %s; a GAP record says so and the chains "
-                  "continue after them", what);
+        selgw_log(SELGW_LOG_ERROR,
+                  "evidence chains: %s; a GAP record says so and the chains "
+                  "continue after them",
+                  what);
     }
     uint64_t seal_jseq;
     int64_t seal_time;
@@ -1149,7 +1166,8 @@ static bool record_unwritten_gap_locked(selgw_gateway *g, const selgw_journal_re
              "%" PRIu64 " records (journal records %" PRIu64 "..%" PRIu64 ", of %s to %s) "
              "were accepted but could not be written before the last stop: the disk was full",
              rec->unwritten_records, rec->unwritten_first, rec->unwritten_last,
-             selgw_format_utc(rec->unwritten_from_ns, a), selgw_format_utc(rec->unwritten_to_ns, b));
+             selgw_format_utc(rec->unwritten_from_ns, a),
+             selgw_format_utc(rec->unwritten_to_ns, b));
     selgw_record gap = {.type = SELGW_RECORD_GAP,
                         .text = str_of(text),
                         .gap_first_seq = rec->unwritten_first,
@@ -1401,8 +1419,8 @@ static bool farm_snapshot(const selgw_config *cfg, selgw_status *st, farm_view *
     size_t h = 0;
     for (size_t i = 0; i < cfg->plot_count; i++) {
         const selgw_plot *p = &cfg->plots[i];
-        v->plots[i] = (selgw_status_plot){p->id, cfg->bases[p->base].id, p->crop, p->area_mu,
-                                          p->contract_count, v->households + h};
+        v->plots[i] = (selgw_status_plot){p->id,      cfg->bases[p->base].id, p->crop,
+                                          p->area_mu, p->contract_count,      v->households + h};
         for (size_t c = 0; c < p->contract_count; c++, h++) {
             const selgw_contract *k = &p->contracts[c];
             v->households[h] =
@@ -1625,9 +1643,9 @@ static void start_http(selgw_gateway *g)
                   "reach this gateway)",
                   why[0] ? why : "cannot start");
     else
-        selgw_log(SELGW_LOG_INFO, "HTTP API on %s://%s/ (/metrics, /api/v1/status, /api/v1/plots)%s",
-                  h->tls_cert ? "https" : "http", h->listen,
-                  h->password_hash ? ", with a password" : "");
+        selgw_log(
+            SELGW_LOG_INFO, "HTTP API on %s://%s/ (/metrics, /api/v1/status, /api/v1/plots)%s",
+            h->tls_cert ? "https" : "http", h->listen, h->password_hash ? ", with a password" : "");
 }
 
 selgw_err selgw_gateway_start(selgw_gateway *g)
@@ -1641,7 +1659,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     noted = record_noted_refusals_locked(g, &g->journal_recovery) || noted;
     record_recovery_gap_locked(g, &g->recovery);
     record_plotlog_ahead_gap_locked(g);
-    record_clock_locked(g);
+    record_clock_locked(g, true);
     record_tags_locked(g);
     /* restored alerts that today's rules no longer hold are cleared, on record */
     selgw_alert_engine_settle(g->alerts, g->cfg, journal_alert_locked, g);
