@@ -271,31 +271,16 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int wait_ms)
  * errno (ETIMEDOUT; ECONNRESET when the peer closed the connection, as libmodbus says). */
 static ssize_t receive_some(modbus_link *link, int fd, uint8_t *buf, size_t len, int wait_ms)
 {
-    if (link->receive_timeout_ms > 0) { /* a blocking socket: recv waits, SO_RCVTIMEO ends it */
-        int want = wait_ms > 0 ? wait_ms : 1;
-        if (want != link->receive_timeout_ms) {
-            if (set_socket_timeout(fd, false, want) != 0)
-                return -1;
-            link->receive_timeout_ms = want;
-        }
-        for (;;) {
-            ssize_t n = recv(fd, buf, len, 0);
-            if (n > 0)
-                return n;
-            if (n == 0) {
-                errno = ECONNRESET;
-                return -1;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-            if (errno != EINTR) /* pollers block signals; an EINTR waits the timeout anew */
-                return -1;
-        }
+    /* A blocking socket (link_open): recv itself waits, and SO_RCVTIMEO ends the wait. */
+    bool blocking = link->receive_timeout_ms > 0;
+    int want = wait_ms > 0 ? wait_ms : 1;
+    if (blocking && want != link->receive_timeout_ms) {
+        if (set_socket_timeout(fd, false, want) != 0)
+            return -1;
+        link->receive_timeout_ms = want;
     }
     for (;;) {
-        if (wait_fd(fd, POLLIN, wait_ms) == -1)
+        if (!blocking && wait_fd(fd, POLLIN, wait_ms) == -1)
             return -1;
         ssize_t n = recv(fd, buf, len, 0);
         if (n > 0)
@@ -304,6 +289,11 @@ static ssize_t receive_some(modbus_link *link, int fd, uint8_t *buf, size_t len,
             errno = ECONNRESET;
             return -1;
         }
+        if (blocking && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        /* pollers block signals; on a blocking socket an EINTR waits the timeout anew */
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
     }
