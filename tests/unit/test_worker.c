@@ -112,6 +112,27 @@ static void test_stop_wakes_a_waiting_worker_promptly(void **state)
     selgw_worker_free(w);
 }
 
+/* Asking only sets the flag and ends the wait; the thread returns on its own and the
+ * owner joins it afterwards (the MQTT delivery wakes its poll() in between). */
+static void test_ask_stop_ends_the_wait_without_joining(void **state)
+{
+    (void)state;
+    selgw_worker *w = new_worker();
+    waiter t;
+    waiter_init(&t, w, 60000);
+    assert_int_equal(selgw_worker_start(w, waiter_run, &t), SELGW_OK);
+    await_flag(&t, &t.waiting);
+    selgw_worker_ask_stop(w);
+    assert_true(selgw_worker_stopping(w));
+    await_flag(&t, &t.returned);
+    assert_false(t.go_on);
+    assert_true(selgw_worker_running(w)); /* not joined yet */
+    selgw_worker_stop(w);
+    assert_false(selgw_worker_running(w));
+    selgw_worker_ask_stop(NULL);
+    selgw_worker_free(w);
+}
+
 static void test_a_timed_wait_times_out(void **state)
 {
     (void)state;
@@ -255,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_second_start_is_refused),
         cmocka_unit_test(test_stop_wakes_a_waiting_worker_promptly),
+        cmocka_unit_test(test_ask_stop_ends_the_wait_without_joining),
         cmocka_unit_test(test_a_timed_wait_times_out),
         cmocka_unit_test(test_a_nudge_ends_a_wait_without_stopping),
         cmocka_unit_test(test_a_nudge_before_the_wait_is_kept),
