@@ -36,6 +36,9 @@
  * steps past 128 ms; slewing moves far less than this in a second). */
 #define STEP_BACK_NS (50 * SELGW_NS_PER_MS)
 #define STEP_FORWARD_NS SELGW_NS_PER_S
+/* How often the sealer asks the kernel whether the clock is synchronised (adjtimex, a
+ * system call) when nothing suggests it changed: a step, and a seal, look at once. */
+#define CLOCK_SYNC_CHECK_NS (60 * SELGW_NS_PER_S)
 /* The chain state is saved at least this often (and at every seal): a start reads the
  * journal from there, and retention keeps what follows it. */
 #define CHECKPOINT_INTERVAL_NS (60 * SELGW_NS_PER_S)
@@ -95,11 +98,12 @@ struct selgw_gateway {
     selgw_chains *chains;
     char *chains_state; /* path of the chain state file in the journal directory */
     uint8_t payload[SELGW_RECORD_MAX_PAYLOAD];
-    selgw_signer *signer;       /* NULL when signing is off: chained, not sealed */
-    int64_t last_seal_ns;       /* monotonic */
-    atomic_bool seal_requested; /* selgw_gateway_request_seal: seal at the next round */
-    int clock_synced;           /* last recorded clock state: -1 none yet */
-    int64_t clock_offset_ns;    /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
+    selgw_signer *signer;          /* NULL when signing is off: chained, not sealed */
+    int64_t last_seal_ns;          /* monotonic */
+    atomic_bool seal_requested;    /* selgw_gateway_request_seal: seal at the next round */
+    int clock_synced;              /* last recorded clock state: -1 none yet */
+    int64_t clock_sync_checked_ns; /* monotonic: the last look at the synchronisation state */
+    int64_t clock_offset_ns;       /* CLOCK_REALTIME - CLOCK_MONOTONIC at the last look */
     bool clock_offset_known;
     uint64_t last_step_jseq;     /* the last CLOCK record saying the clock stepped back */
     int64_t max_time_since_seal; /* latest time of a record appended since the last seal */
@@ -1016,13 +1020,19 @@ static void record_tags_locked(selgw_gateway *g)
 }
 
 /* The clock's synchronisation state when it changes, and steps of CLOCK_REALTIME against
- * CLOCK_MONOTONIC (an operator setting the date, NTP stepping at its first sync). */
-static void record_clock_locked(selgw_gateway *g)
+ * CLOCK_MONOTONIC (an operator setting the date, NTP stepping at its first sync). Steps are
+ * looked for every call (two clock reads); the state, a system call, at the first call,
+ * after a step (a first sync steps), when `sync_now` (before a seal) and otherwise once a
+ * minute, so a change in it is journaled up to a minute late. */
+static void record_clock_locked(selgw_gateway *g, bool sync_now)
 {
-    int64_t offset = selgw_utc_ns() - selgw_mono_ns();
+    int64_t mono = selgw_mono_ns();
+    int64_t offset = selgw_utc_ns() - mono;
     if (g->clock_offset_known) {
         int64_t step = offset - g->clock_offset_ns;
         char a[SELGW_UTC_TEXT_SIZE];
+        if (step < -STEP_BACK_NS || step > STEP_FORWARD_NS)
+            sync_now = true;
         if (step < -STEP_BACK_NS)
             record_step_back_locked(g, "stepped back by %.3f s (to %s)", (double)-step / 1e9,
                                     selgw_format_utc(selgw_utc_ns(), a));
@@ -1039,6 +1049,9 @@ static void record_clock_locked(selgw_gateway *g)
     g->clock_offset_ns = offset;
     g->clock_offset_known = true;
 
+    if (!sync_now && g->clock_synced >= 0 && mono - g->clock_sync_checked_ns < CLOCK_SYNC_CHECK_NS)
+        return;
+    g->clock_sync_checked_ns = mono;
     char text[160];
     int synced = selgw_clock_synchronised(text, sizeof text) ? 1 : 0;
     if (synced == g->clock_synced)
@@ -1188,14 +1201,16 @@ static void sealer_thread(void *arg)
     while (selgw_worker_wait_ms(g->sealer, 1000)) {
         journal_annotations(g);
         pthread_mutex_lock(&g->lock);
-        record_clock_locked(g);
         bool asked = atomic_exchange(&g->seal_requested, false);
         if (asked)
             selgw_log(SELGW_LOG_INFO, g->signer ? "seal asked for (SIGUSR1): sealing now"
                                                 : "seal asked for (SIGUSR1), but signing is off");
+        bool seal =
+            g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
+                                       (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS);
+        record_clock_locked(g, seal); /* a seal comes after the clock state it was made in */
         bool sealed = false;
-        if (g->signer && (asked || selgw_mono_ns() - g->last_seal_ns >=
-                                       (int64_t)g->cfg->signing.seal_interval_ms * SELGW_NS_PER_MS))
+        if (seal)
             sealed = seal_locked(g) == SELGW_OK;
         else if ((g->checkpoint_due ||
                   selgw_mono_ns() - g->last_checkpoint_ns >= CHECKPOINT_INTERVAL_NS) &&
@@ -1857,7 +1872,7 @@ selgw_err selgw_gateway_start(selgw_gateway *g)
     noted = record_noted_refusals_locked(g, &g->journal_recovery) || noted;
     record_recovery_gap_locked(g, &g->recovery);
     record_plotlog_ahead_gap_locked(g);
-    record_clock_locked(g);
+    record_clock_locked(g, true);
     record_tags_locked(g);
     /* restored alerts that today's rules no longer hold are cleared, on record */
     selgw_alert_engine_settle(g->alerts, g->cfg, journal_alert_locked, g);

@@ -94,9 +94,27 @@ static inline void selgw_text_format(char *buf, size_t cap, size_t *len, const c
 static inline void selgw_json_string_n(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    selgw_text_char(buf, cap, len, '"');
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
+    if (*len + n + 3 <= cap) {
+        /* Room for the whole string unescaped, both quotes and the NUL: the usual case
+         * (names, units, times) is copied byte by byte as it is scanned, without a second
+         * pass or a memcpy call, up to the first byte that needs more than a copy. */
+        char *out = buf + *len;
+        *out++ = '"';
+        while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+            *out++ = (char)p[i++];
+        if (i == n) {
+            *out++ = '"';
+            *out = '\0';
+            *len += n + 2;
+            return;
+        }
+        *out = '\0';
+        *len += i + 1;
+    } else {
+        selgw_text_char(buf, cap, len, '"');
+    }
     while (i < n) {
         /* A run of printable ASCII that needs no escape goes in one copy. */
         size_t run = i;

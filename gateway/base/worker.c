@@ -104,16 +104,26 @@ selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
     return SELGW_OK;
 }
 
-void selgw_worker_stop(selgw_worker *w)
+/* Sets the stop flag and wakes a wait; whether the thread runs. */
+static bool ask_stop(selgw_worker *w)
 {
-    if (!w)
-        return;
     pthread_mutex_lock(&w->lock);
     bool running = w->running;
     atomic_store(&w->stop, true);
     sem_post(&w->wake);
     pthread_mutex_unlock(&w->lock);
-    if (!running)
+    return running;
+}
+
+void selgw_worker_ask_stop(selgw_worker *w)
+{
+    if (w)
+        ask_stop(w);
+}
+
+void selgw_worker_stop(selgw_worker *w)
+{
+    if (!w || !ask_stop(w))
         return;
     pthread_join(w->thread, NULL);
     pthread_mutex_lock(&w->lock);

@@ -30,6 +30,10 @@ selgw_err selgw_worker_start(selgw_worker *w, void (*run)(void *ctx), void *ctx)
  * the worker's owner calls it, from one thread at a time and never from the worker's own
  * thread (a thread cannot join itself). */
 void selgw_worker_stop(selgw_worker *w);
+/* Only asks: sets what selgw_worker_stopping reads and wakes a wait, without joining. For
+ * an owner whose thread waits elsewhere too (in poll()), to wake that wait after this and
+ * before selgw_worker_stop. */
+void selgw_worker_ask_stop(selgw_worker *w);
 bool selgw_worker_running(selgw_worker *w);
 /* How long the thread has been working since its last wait ended (ns); 0 while it waits,
  * after its run returned, or when it does not run. A loop that waits between rounds and

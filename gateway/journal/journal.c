@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -35,6 +36,8 @@
 #define FRAME_HEADER_SIZE 16u
 /* The file a running writer holds an exclusive flock on. */
 #define LOCK_FILE "lock"
+/* At most this many watching threads (selgw_journal_watch): one per MQTT-driven sink. */
+#define JOURNAL_WATCH_MAX 8
 /* Largest payload the journal stores; a length above it in a frame header is damage. */
 #define MAX_PAYLOAD (1u << 20)
 /* The writer commits at once when this much is pending, without waiting for the interval. */
@@ -194,6 +197,8 @@ struct selgw_journal {
     size_t seg_count, seg_cap;
     sink_cursor *sinks;
     size_t sink_count;
+    int watch_fds[JOURNAL_WATCH_MAX]; /* eventfds told when committed moves (selgw_journal_watch) */
+    size_t watch_count;
     dropped_segment *drops;
     size_t drop_count, drop_cap;
 
@@ -424,6 +429,15 @@ static void remove_segment_at(selgw_journal *j, size_t i)
     j->seg_count--;
 }
 
+/* The committed sequence moved, or the journal failed or closes: waiters on committed_cv
+ * wake, and so do the threads that wait in poll() on a watched eventfd. Under lock. */
+static void committed_moved_locked(selgw_journal *j)
+{
+    pthread_cond_broadcast(&j->committed_cv);
+    for (size_t i = 0; i < j->watch_count; i++)
+        (void)eventfd_write(j->watch_fds[i], 1); /* non-blocking; a full counter is awake */
+}
+
 /* Called with the lock held: the journal cannot go on. */
 static void fail_locked(selgw_journal *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -440,7 +454,7 @@ static void fail_locked(selgw_journal *j, const char *fmt, ...)
               "journal %s: %s; it takes no more records (%" PRIu64
               " appended records were not written)",
               j->dir, j->failure, pending_records(j));
-    pthread_cond_broadcast(&j->committed_cv);
+    committed_moved_locked(j);
     pthread_cond_broadcast(&j->space_cv);
 }
 
@@ -823,7 +837,7 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
         j->committed = last_seq;
         j->writing_off = chunk_end;
         recount_backlog(j);
-        pthread_cond_broadcast(&j->committed_cv);
+        committed_moved_locked(j);
         pthread_mutex_unlock(&j->lock);
     }
     return 0;
@@ -1102,7 +1116,7 @@ static void *writer_main(void *arg)
             selgw_repeat_fail(&j->space_repeat, "journal", SELGW_ERR_NO_SPACE, detail);
             j->no_space = true;
             j->retry_at_ns = selgw_mono_ns() + (int64_t)selgw_journal_retry_ms * SELGW_NS_PER_MS;
-            pthread_cond_broadcast(&j->committed_cv);
+            committed_moved_locked(j);
             pthread_cond_broadcast(&j->space_cv);
             if (j->stopping) {
                 /* Nothing that was accepted is dropped at a stop: wait a while for space,
@@ -1627,7 +1641,7 @@ void selgw_journal_close(selgw_journal *j)
     pthread_mutex_lock(&j->lock);
     j->stopping = true;
     pthread_cond_broadcast(&j->work_cv);
-    pthread_cond_broadcast(&j->committed_cv);
+    committed_moved_locked(j);
     pthread_cond_broadcast(&j->space_cv);
     pthread_mutex_unlock(&j->lock);
     if (j->writer_started) {
@@ -1991,6 +2005,27 @@ struct selgw_journal_reader {
     bool corrupt_logged;
     ring_entry ring[READER_RING];
 };
+
+bool selgw_journal_watch(selgw_journal *j, int fd)
+{
+    pthread_mutex_lock(&j->lock);
+    bool ok = fd >= 0 && j->watch_count < JOURNAL_WATCH_MAX;
+    if (ok)
+        j->watch_fds[j->watch_count++] = fd;
+    pthread_mutex_unlock(&j->lock);
+    return ok;
+}
+
+void selgw_journal_unwatch(selgw_journal *j, int fd)
+{
+    pthread_mutex_lock(&j->lock);
+    for (size_t i = 0; i < j->watch_count; i++)
+        if (j->watch_fds[i] == fd) {
+            j->watch_fds[i] = j->watch_fds[--j->watch_count];
+            break;
+        }
+    pthread_mutex_unlock(&j->lock);
+}
 
 selgw_err selgw_journal_reader_new(selgw_journal *j, uint64_t after_seq, selgw_journal_reader **out)
 {

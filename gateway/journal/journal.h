@@ -194,6 +194,13 @@ const char *selgw_journal_failure(selgw_journal *j);
  * shows here (the service watchdog looks). 0 when no writer runs, or once it failed. */
 int64_t selgw_journal_writer_silence_ns(selgw_journal *j);
 
+/* For a sink thread that waits in poll() beside its own sockets instead of on the journal:
+ * from now on every move of the committed sequence (and a failure, and the close) adds 1
+ * to the eventfd `fd`, which the thread reads to clear. false when fd < 0 or too many
+ * watch (then wait with a timeout). The caller owns fd and unwatches it before closing. */
+bool selgw_journal_watch(selgw_journal *j, int fd);
+void selgw_journal_unwatch(selgw_journal *j, int fd);
+
 /* A reader of committed records after a sequence number. One per sink thread. */
 selgw_err selgw_journal_reader_new(selgw_journal *j, uint64_t after_seq,
                                    selgw_journal_reader **out);

@@ -3,12 +3,14 @@
  * a Modbus exception (the device said no) is not a timeout (nobody answered). Every reply
  * is checked against its request by modbus_reply.h, which says why a corrupt one is. */
 #include <errno.h>
+#include <fcntl.h>
 #include <modbus.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "base/clock.h"
 #include "sensors/modbus_reply.h"
@@ -21,7 +23,8 @@ typedef struct modbus_link {
     uint16_t transaction_id;
     int response_timeout_ms;
     int byte_timeout_ms;
-    selgw_frame_fn trace; /* NULL, or who sees every frame (selgw read --raw) */
+    int receive_timeout_ms; /* SO_RCVTIMEO of the open TCP socket (blocking); 0 when not set */
+    selgw_frame_fn trace;   /* NULL, or who sees every frame (selgw read --raw) */
     void *trace_ctx;
 } modbus_link;
 
@@ -130,6 +133,15 @@ static void link_destroy(void *state)
     free(link);
 }
 
+/* SO_RCVTIMEO (or SO_SNDTIMEO with `send`) of ms, at least 1 (0 would mean forever). */
+static int set_socket_timeout(int fd, bool send, int ms)
+{
+    if (ms < 1)
+        ms = 1;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, send ? SO_SNDTIMEO : SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 static selgw_err link_open(void *state)
 {
     modbus_link *link = state;
@@ -151,6 +163,21 @@ static selgw_err link_open(void *state)
         modbus_close(link->ctx);
         errno = e;
         return SELGW_ERR_CONNECT;
+    }
+    /* TCP: the socket libmodbus opened non-blocking is made blocking, with the response
+     * timeout as SO_RCVTIMEO, so that waiting for a reply is one recv() instead of a poll()
+     * and a recv() (receive_some). libmodbus's own reads (writes, the flush with
+     * MSG_DONTWAIT) select() before they recv(), and work on either. Should it fail, the
+     * socket stays as it was and replies are waited for with poll(). */
+    link->receive_timeout_ms = 0;
+    if (link->bus->kind == SELGW_BUS_TCP) {
+        int fd = modbus_get_socket(link->ctx);
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0 && set_socket_timeout(fd, false, link->response_timeout_ms) == 0 &&
+            set_socket_timeout(fd, true, link->response_timeout_ms) == 0 &&
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0)
+            link->receive_timeout_ms =
+                link->response_timeout_ms > 0 ? link->response_timeout_ms : 1;
     }
     return SELGW_OK;
 }
@@ -221,12 +248,13 @@ static int wait_fd(int fd, short events, int wait_ms)
     }
 }
 
-/* Sends all of buf; errno on failure. The socket is non-blocking (libmodbus opens it so). */
+/* Sends all of buf; errno on failure. Each send is non-blocking (the socket is too unless
+ * link_open made it blocking for the receives); a full send buffer is waited out with poll(). */
 static int send_all(int fd, const uint8_t *buf, size_t len, int wait_ms)
 {
     size_t sent = 0;
     while (sent < len) {
-        ssize_t n = send(fd, buf + sent, len - sent, MSG_NOSIGNAL);
+        ssize_t n = send(fd, buf + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             sent += (size_t)n;
             continue;
@@ -241,10 +269,18 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int wait_ms)
 
 /* Receives up to len bytes, waiting at most wait_ms for the first; the count, or -1 with
  * errno (ETIMEDOUT; ECONNRESET when the peer closed the connection, as libmodbus says). */
-static ssize_t receive_some(int fd, uint8_t *buf, size_t len, int wait_ms)
+static ssize_t receive_some(modbus_link *link, int fd, uint8_t *buf, size_t len, int wait_ms)
 {
+    /* A blocking socket (link_open): recv itself waits, and SO_RCVTIMEO ends the wait. */
+    bool blocking = link->receive_timeout_ms > 0;
+    int want = wait_ms > 0 ? wait_ms : 1;
+    if (blocking && want != link->receive_timeout_ms) {
+        if (set_socket_timeout(fd, false, want) != 0)
+            return -1;
+        link->receive_timeout_ms = want;
+    }
     for (;;) {
-        if (wait_fd(fd, POLLIN, wait_ms) == -1)
+        if (!blocking && wait_fd(fd, POLLIN, wait_ms) == -1)
             return -1;
         ssize_t n = recv(fd, buf, len, 0);
         if (n > 0)
@@ -253,6 +289,11 @@ static ssize_t receive_some(int fd, uint8_t *buf, size_t len, int wait_ms)
             errno = ECONNRESET;
             return -1;
         }
+        if (blocking && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        /* pollers block signals; on a blocking socket an EINTR waits the timeout anew */
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
     }
@@ -291,7 +332,7 @@ static selgw_err tcp_read(void *state, int unit_id, const selgw_read_request *rq
             framed = wanted;
             continue;
         }
-        ssize_t n = receive_some(fd, reply + received, sizeof reply - received, wait_ms);
+        ssize_t n = receive_some(link, fd, reply + received, sizeof reply - received, wait_ms);
         if (n < 0)
             return translate_errno(errno, exception_code);
         received += (size_t)n;

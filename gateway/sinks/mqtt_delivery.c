@@ -13,13 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/worker.h"
 
 enum {
-    LOOP_WAIT_MS = 50,       /* longest one client_loop() waits: latency of new records */
+    LOOP_WAIT_MS = 50,       /* a client_loop() wait in the loops that wait for an answer */
+    IDLE_WAIT_MS = 1000,     /* longest the main loop waits when the journal wakes it */
     STOP_DRAIN_MS = 2000,    /* at stop, how long to wait for the window's acknowledgements */
     JOURNAL_RETRY_MS = 1000, /* pause after the journal failed to give a record */
     CONNECT_TIMEOUT_MIN_MS = 30000, /* a connection attempt without CONNACK is abandoned */
@@ -67,6 +70,12 @@ struct selgw_mqtt_delivery {
 
     /* shared with other threads */
     selgw_worker *worker;
+    /* eventfd the journal adds to at each commit and the stop at a stop, beside the MQTT
+     * socket in client_loop's poll: the loop sleeps until there is something to publish,
+     * an answer, or a stop, not 20 times a second. -1 if it cannot be made: then it looks
+     * every LOOP_WAIT_MS, as before. */
+    int wake_fd;
+    bool watching;        /* the journal adds to wake_fd */
     pthread_mutex_t lock; /* guards stats */
     selgw_sink_stats stats;
 
@@ -576,18 +585,23 @@ static int client_loop(selgw_mqtt_delivery *d, int wait_ms)
     int fd = mosquitto_socket(d->mosq);
     if (fd < 0)
         return MOSQ_ERR_NO_CONN;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = d->wake_fd, .events = POLLIN}};
+    struct pollfd *pfd = &fds[0];
     if (mosquitto_want_write(d->mosq))
-        pfd.events |= POLLOUT;
-    int n = poll(&pfd, 1, wait_ms);
+        pfd->events |= POLLOUT;
+    int n = poll(fds, d->watching ? 2 : 1, wait_ms);
     if (n < 0)
         return errno == EINTR ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ERRNO;
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+    if (d->watching && (fds[1].revents & POLLIN)) {
+        eventfd_t ignored;
+        (void)eventfd_read(d->wake_fd, &ignored); /* cleared before the records are read */
+    }
+    if (pfd->revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
         int rc = mosquitto_loop_read(d->mosq, 1);
         if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(d->mosq) < 0)
             return rc;
     }
-    if ((pfd.revents & POLLOUT) && mosquitto_want_write(d->mosq)) {
+    if ((pfd->revents & POLLOUT) && mosquitto_want_write(d->mosq)) {
         int rc = mosquitto_loop_write(d->mosq, 1);
         if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(d->mosq) < 0)
             return rc;
@@ -684,13 +698,16 @@ static void window_resend_due(selgw_mqtt_delivery *d)
     window_restart(d);
 }
 
-static void window_feed(selgw_mqtt_delivery *d)
+/* Hands the library what the journal has, while the window has room. Returns true when it
+ * stopped because the journal had nothing more: only then may the loop sleep until the
+ * journal's next commit (a pending resend is looked at again within the loop's 50 ms). */
+static bool window_feed(selgw_mqtt_delivery *d)
 {
     if (d->link != LINK_UP || !d->reader || selgw_mono_ns() < d->journal_retry_ns)
-        return;
+        return false;
     window_resend_due(d);
     if (d->resend_at_ns != 0)
-        return;
+        return false;
     for (int n = 0; n < d->max_inflight; n++) {
         if (d->window_count >= (size_t)d->max_inflight)
             break;
@@ -703,7 +720,7 @@ static void window_feed(selgw_mqtt_delivery *d)
         size_t len;
         selgw_err err = selgw_journal_read(d->reader, &seq, &payload, &len);
         if (err == SELGW_ERR_AGAIN)
-            break;
+            return true;
         if (err != SELGW_OK) {
             char detail[96];
             snprintf(detail, sizeof detail, "after seq %llu",
@@ -726,6 +743,7 @@ static void window_feed(selgw_mqtt_delivery *d)
         if (result == SELGW_MQTT_QUEUED)
             break;
     }
+    return false;
 }
 
 /* ---- the thread ---------------------------------------------------------------------------- */
@@ -812,9 +830,18 @@ static void link_shutdown(selgw_mqtt_delivery *d)
     d->reader = NULL;
 }
 
+/* The main loop's longest wait when the journal wakes it: a second, and short enough for
+ * libmosquitto's keepalive (a PINGREQ is due keepalive_s after the last packet sent). */
+static int idle_wait_ms(const selgw_mqtt_delivery *d)
+{
+    int64_t quarter = (int64_t)d->keepalive_s * 250;
+    return quarter < IDLE_WAIT_MS ? (int)quarter : IDLE_WAIT_MS;
+}
+
 static void delivery_thread(void *arg)
 {
     selgw_mqtt_delivery *d = arg;
+    d->watching = selgw_journal_watch(d->journal, d->wake_fd);
     d->acked_seq = selgw_journal_cursor(d->journal, d->cursor_name);
     d->persisted_seq = d->acked_seq;
     d->acks_unpersisted = 0;
@@ -846,8 +873,8 @@ static void delivery_thread(void *arg)
             link_connect(d);
             continue;
         }
-        window_feed(d);
-        int rc = client_loop(d, LOOP_WAIT_MS);
+        bool drained = window_feed(d);
+        int rc = client_loop(d, d->watching && drained ? idle_wait_ms(d) : LOOP_WAIT_MS);
         int saved_errno = errno;
         if (rc != MOSQ_ERR_SUCCESS)
             link_failed(d, rc, saved_errno);
@@ -861,6 +888,9 @@ static void delivery_thread(void *arg)
             refusal_report(d);
     }
     link_shutdown(d);
+    if (d->watching)
+        selgw_journal_unwatch(d->journal, d->wake_fd);
+    d->watching = false;
 }
 
 /* ---- public ---------------------------------------------------------------------------- */
@@ -909,6 +939,7 @@ selgw_err selgw_mqtt_delivery_new(const selgw_mqtt_delivery_options *opts, selgw
     if (!d)
         return SELGW_ERR_NOMEM;
     pthread_mutex_init(&d->lock, NULL);
+    d->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     bool failed = selgw_worker_new(&d->worker) != SELGW_OK;
     d->host = copy_string(cfg->host, &failed);
     d->port = cfg->port;
@@ -974,15 +1005,22 @@ selgw_err selgw_mqtt_delivery_start(selgw_mqtt_delivery *d)
 
 void selgw_mqtt_delivery_stop(selgw_mqtt_delivery *d)
 {
-    if (d)
-        selgw_worker_stop(d->worker);
+    if (!d)
+        return;
+    selgw_worker_ask_stop(d->worker);
+    if (d->wake_fd >= 0)
+        (void)eventfd_write(d->wake_fd, 1); /* after the flag: the woken loop sees it */
+    selgw_worker_stop(d->worker);
 }
 
 void selgw_mqtt_delivery_free(selgw_mqtt_delivery *d)
 {
     if (!d)
         return;
-    selgw_worker_free(d->worker); /* stops the thread first */
+    selgw_mqtt_delivery_stop(d);
+    selgw_worker_free(d->worker);
+    if (d->wake_fd >= 0)
+        close(d->wake_fd);
     client_destroy(d);
     pthread_mutex_destroy(&d->lock);
     free(d->host);

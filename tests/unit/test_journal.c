@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -563,6 +565,49 @@ static void test_wait_is_woken_by_commit(void **state)
     selgw_journal_close(j);
     pthread_join(t, NULL);
     assert_int_equal(w.got, 3);
+}
+
+/* A watched eventfd counts commits (and the close), for a sink waiting in poll(); once
+ * unwatched it hears nothing more, and a full table of watchers refuses one more. */
+static void test_watched_eventfd_is_told_of_commits(void **state)
+{
+    fixture *f = *state;
+    selgw_journal *j = open_ok(f, NULL, 0, NULL);
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_false(selgw_journal_watch(j, -1));
+    assert_true(selgw_journal_watch(j, fd));
+    eventfd_t count = 0;
+    assert_int_equal(eventfd_read(fd, &count), -1); /* nothing committed yet */
+    assert_int_equal(errno, EAGAIN);
+    append_numbered(j, 1, 3);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    assert_int_equal(eventfd_read(fd, &count), 0);
+    assert_true(count >= 1);
+    selgw_journal_unwatch(j, fd);
+    append_numbered(j, 4, 3);
+    assert_int_equal(selgw_journal_flush(j), SELGW_OK);
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+
+    int many[9];
+    size_t watched = 0;
+    for (size_t i = 0; i < sizeof many / sizeof *many; i++) {
+        many[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (selgw_journal_watch(j, many[i]))
+            watched++;
+    }
+    assert_int_equal(watched, 8);
+    /* the close tells every watcher too (a sink stopping after the journal failed) */
+    selgw_journal_close(j);
+    for (size_t i = 0; i < watched; i++) {
+        pfd.fd = many[i];
+        assert_int_equal(poll(&pfd, 1, 0), 1);
+    }
+    for (size_t i = 0; i < sizeof many / sizeof *many; i++)
+        close(many[i]);
+    close(fd);
 }
 
 static void test_reader_seek(void **state)
@@ -1664,6 +1709,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_is_woken_by_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watched_eventfd_is_told_of_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_seek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_cuts_torn_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_cuts_garbage_and_zero_tails, setup, teardown),

@@ -73,6 +73,16 @@ static selgw_worker *new_worker(void)
     return w;
 }
 
+/* A worker started on one long wait (a minute), once its thread is about to wait. */
+static selgw_worker *start_long_waiter(waiter *t)
+{
+    selgw_worker *w = new_worker();
+    waiter_init(t, w, 60000);
+    assert_int_equal(selgw_worker_start(w, waiter_run, t), SELGW_OK);
+    await_flag(t, &t->waiting);
+    return w;
+}
+
 static void test_a_second_start_is_refused(void **state)
 {
     (void)state;
@@ -96,11 +106,8 @@ static void test_a_second_start_is_refused(void **state)
 static void test_stop_wakes_a_waiting_worker_promptly(void **state)
 {
     (void)state;
-    selgw_worker *w = new_worker();
     waiter t;
-    waiter_init(&t, w, 60000);
-    assert_int_equal(selgw_worker_start(w, waiter_run, &t), SELGW_OK);
-    await_flag(&t, &t.waiting);
+    selgw_worker *w = start_long_waiter(&t);
     selgw_sleep_until(selgw_mono_ns() + 20 * SELGW_NS_PER_MS); /* inside its wait by now */
     int64_t asked = selgw_mono_ns();
     selgw_worker_stop(w);
@@ -109,6 +116,24 @@ static void test_stop_wakes_a_waiting_worker_promptly(void **state)
     assert_false(t.go_on);
     assert_true(joined - asked < 2 * SELGW_NS_PER_S);
     assert_true(selgw_worker_stopping(w));
+    selgw_worker_free(w);
+}
+
+/* Asking only sets the flag and ends the wait; the thread returns on its own and the
+ * owner joins it afterwards (the MQTT delivery wakes its poll() in between). */
+static void test_ask_stop_ends_the_wait_without_joining(void **state)
+{
+    (void)state;
+    waiter t;
+    selgw_worker *w = start_long_waiter(&t);
+    selgw_worker_ask_stop(w);
+    assert_true(selgw_worker_stopping(w));
+    await_flag(&t, &t.returned);
+    assert_false(t.go_on);
+    assert_true(selgw_worker_running(w)); /* not joined yet */
+    selgw_worker_stop(w);
+    assert_false(selgw_worker_running(w));
+    selgw_worker_ask_stop(NULL);
     selgw_worker_free(w);
 }
 
@@ -131,11 +156,8 @@ static void test_a_timed_wait_times_out(void **state)
 static void test_a_nudge_ends_a_wait_without_stopping(void **state)
 {
     (void)state;
-    selgw_worker *w = new_worker();
     waiter t;
-    waiter_init(&t, w, 60000);
-    assert_int_equal(selgw_worker_start(w, waiter_run, &t), SELGW_OK);
-    await_flag(&t, &t.waiting);
+    selgw_worker *w = start_long_waiter(&t);
     selgw_sleep_until(selgw_mono_ns() + 20 * SELGW_NS_PER_MS);
     int64_t nudged = selgw_mono_ns();
     selgw_worker_nudge(w);
@@ -255,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_second_start_is_refused),
         cmocka_unit_test(test_stop_wakes_a_waiting_worker_promptly),
+        cmocka_unit_test(test_ask_stop_ends_the_wait_without_joining),
         cmocka_unit_test(test_a_timed_wait_times_out),
         cmocka_unit_test(test_a_nudge_ends_a_wait_without_stopping),
         cmocka_unit_test(test_a_nudge_before_the_wait_is_kept),
