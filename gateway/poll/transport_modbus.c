@@ -223,11 +223,14 @@ static selgw_err request_of(int unit_id, const selgw_read_request *rq, selgw_mod
  *    the MBAP length, and take a protocol id with one zero byte), so a byte count larger
  *    than the data makes it wait for bytes that never come: a timeout where the device did
  *    answer, wrongly.
- * So the 12-byte ADU is built here with our own transaction id, and the reply is read with
- * poll() under the same timeouts libmodbus applied (the response timeout until the first
- * bytes, then the byte timeout between chunks), framed and checked by modbus_reply.h: a
- * reply that is already wrong is judged at once, without waiting for more. What is left of
- * it in the stream goes with the connection, which is reopened after a bad frame. */
+ * So the 12-byte ADU is built here with our own transaction id, and the reply is received
+ * under the same timeouts libmodbus applied (the response timeout until the first bytes,
+ * then the byte timeout between chunks: on a blocking socket through SO_RCVTIMEO, link_open),
+ * and within one deadline for the whole reply (the response timeout plus one byte timeout),
+ * so that a device trickling a byte at a time cannot hold the bus; it is framed and checked
+ * by modbus_reply.h: a reply that is already wrong is judged at once, without waiting for
+ * more. What is left of it in the stream goes with the connection, which is reopened after a
+ * bad frame. */
 
 /* Waits until fd is ready for `events` or the wait (ms) is over: ETIMEDOUT then. */
 static int wait_fd(int fd, short events, int wait_ms)
@@ -327,11 +330,19 @@ static selgw_err tcp_read(void *state, int unit_id, const selgw_read_request *rq
     uint8_t reply[SELGW_MODBUS_TCP_MAX_ADU];
     size_t framed = 0, received = 0, wanted;
     int wait_ms = link->response_timeout_ms;
+    int64_t deadline =
+        selgw_mono_ns() +
+        ((int64_t)link->response_timeout_ms + link->byte_timeout_ms) * SELGW_NS_PER_MS;
     while ((wanted = selgw_modbus_tcp_reply_wanted(reply, framed, &sent)) > framed) {
         if (wanted <= received) {
             framed = wanted;
             continue;
         }
+        int64_t left_ms = (deadline - selgw_mono_ns()) / SELGW_NS_PER_MS;
+        if (left_ms <= 0)
+            return translate_errno(ETIMEDOUT, exception_code);
+        if (wait_ms > left_ms)
+            wait_ms = (int)left_ms;
         ssize_t n = receive_some(link, fd, reply + received, sizeof reply - received, wait_ms);
         if (n < 0)
             return translate_errno(errno, exception_code);

@@ -221,6 +221,52 @@ class FaultsTcp(FaultScenario, unittest.TestCase):
         self.assertEqual(self.gw.stop(), 0, self.gw.describe())
 
 
+class TricklingTcpDevice(unittest.TestCase):
+    def test_a_reply_trickling_in_times_out(self):
+        """A device that sends a correct reply a byte every 0.25 s (each byte well within the
+        byte timeout) is a timeout: the whole reply has one deadline, the response timeout
+        plus one byte timeout, so such a device cannot hold its bus for seconds a poll."""
+        import socket
+        import struct
+        import threading
+        h.check_binaries()
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        sent = []
+
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                request = b""
+                while len(request) < 12:
+                    chunk = conn.recv(12 - len(request))
+                    if not chunk:
+                        return
+                    request += chunk
+                tid, _, _, unit, fc, _, count = struct.unpack(">HHHBBHH", request)
+                reply = struct.pack(">HHHBBB", tid, 0, 3 + 2 * count, unit, fc, 2 * count)
+                reply += b"\x00\x01" * count
+                try:
+                    for b in reply:
+                        conn.sendall(bytes([b]))
+                        sent.append(b)
+                        time.sleep(0.25)
+                except OSError:
+                    pass  # the gateway gave up and closed: as it should
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        res = h.selgw("read", "--tcp", f"127.0.0.1:{port}", "--unit", "1",
+                      "--profile", "cwt-soil-thc-s", "--timeout", "700")
+        t.join(timeout=15)
+        server.close()
+        self.assertEqual(res.returncode, 1, res.describe())
+        self.assertIn("no answer within 700 ms", res.stderr, res.describe())
+        h.say(f"a reply trickled a byte every 0.25 s: timeout after {len(sent)} bytes")
+
+
 class FaultsRtu(FaultScenario, unittest.TestCase):
     exception_code = 6  # server device busy
     # An RTU answer carries no transaction id: a late answer that arrives while the master
