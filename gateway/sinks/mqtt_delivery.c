@@ -194,12 +194,24 @@ static void window_advance(selgw_mqtt_delivery *d)
     }
 }
 
+/* needs_subscriber: a PUBACK that says the broker did not pass the message on, for now:
+ * no subscriber (0x10), or a refusal that may pass (unspecified 0x80, implementation
+ * specific 0x83, quota exceeded 0x97). Evidence waits for it rather than be skipped; a
+ * refusal that will not pass (not authorised, a bad topic) is skipped and counted, as the
+ * MQTT sink does with every refusal. */
+static bool not_taken(int reason_code)
+{
+    return reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS || reason_code == 0x80 ||
+           reason_code == 0x83 || reason_code == 0x97;
+}
+
 /* Forgets what is in flight (the client that held it is gone) and reads it again from the
  * journal, starting after the cursor. */
 static void window_restart(selgw_mqtt_delivery *d)
 {
     d->window_head = 0;
     d->window_count = 0;
+    d->resend_at_ns = 0; /* the window goes out now, from the cursor */
     if (d->reader) {
         selgw_err err = selgw_journal_reader_seek(d->reader, d->acked_seq);
         if (err != SELGW_OK) {
@@ -336,17 +348,24 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     if (!entry)
         return; /* e.g. a message outside the window, or a client that was replaced */
     d->last_progress_ns = selgw_mono_ns();
-    if (d->needs_subscriber && reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS) {
+    if (d->needs_subscriber && not_taken(reason_code)) {
         /* Acknowledged and dropped: not delivered. The entry stays, so the cursor does not
          * pass it; the window goes out again after a pause. */
         if (d->unheard_since_ns == 0) {
             d->unheard_since_ns = d->last_progress_ns;
             d->resend_backoff_ms = d->reconnect_min_ms;
-            selgw_log(SELGW_LOG_WARN,
-                      "%s: record seq %llu reached no subscriber (the broker dropped it: %s); "
-                      "publishing again from there until one takes it",
-                      d->what, (unsigned long long)entry->seq,
-                      mosquitto_reason_string(reason_code));
+            if (reason_code == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+                selgw_log(SELGW_LOG_WARN,
+                          "%s: record seq %llu reached no subscriber (the broker dropped it: "
+                          "%s); publishing again from there until one takes it",
+                          d->what, (unsigned long long)entry->seq,
+                          mosquitto_reason_string(reason_code));
+            else
+                selgw_log(SELGW_LOG_WARN,
+                          "%s: record seq %llu was not taken (the broker says: %s, 0x%02x); "
+                          "publishing again from there until it is",
+                          d->what, (unsigned long long)entry->seq,
+                          mosquitto_reason_string(reason_code), (unsigned)reason_code);
         }
         d->unheard++;
         if (d->resend_at_ns == 0)
@@ -355,6 +374,9 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     }
     entry->done = true;
     if (d->unheard_since_ns != 0 && reason_code < 0x80) {
+        /* someone takes them again: what waits for the pause goes out at once */
+        if (d->resend_at_ns != 0)
+            d->resend_at_ns = d->last_progress_ns;
         selgw_log(SELGW_LOG_INFO,
                   "%s: a subscriber takes the records again, after %lu publishes that reached "
                   "none in %lld s",
@@ -706,7 +728,7 @@ static bool window_feed(selgw_mqtt_delivery *d)
     if (d->link != LINK_UP || !d->reader || selgw_mono_ns() < d->journal_retry_ns)
         return false;
     window_resend_due(d);
-    if (d->resend_at_ns != 0)
+    if (d->resend_at_ns != 0 || !d->reader) /* (a failed rewind: the thread makes a reader) */
         return false;
     for (int n = 0; n < d->max_inflight; n++) {
         if (d->window_count >= (size_t)d->max_inflight)
@@ -759,9 +781,10 @@ static void link_check_timeouts(selgw_mqtt_delivery *d)
             link_failed(d, MOSQ_ERR_TIMEOUT, 0);
         return;
     }
-    if (d->link == LINK_UP && d->window_count > 0) {
+    if (d->link == LINK_UP && d->window_count > 0 && d->resend_at_ns == 0) {
         /* The broker answers pings but acknowledges nothing: start over with a new client
-         * rather than wait forever on messages the library may have lost. */
+         * rather than wait forever on messages the library may have lost. (Not while a
+         * window that reached no subscriber waits for its pause: it was answered.) */
         int64_t limit_ms = (int64_t)d->keepalive_s * 3000;
         if (limit_ms < STALL_MIN_MS)
             limit_ms = STALL_MIN_MS;
@@ -798,7 +821,9 @@ static void link_shutdown(selgw_mqtt_delivery *d)
 {
     if (d->mosq && d->link == LINK_UP) {
         int64_t deadline = selgw_mono_ns() + STOP_DRAIN_MS * SELGW_NS_PER_MS;
-        while (d->window_count > 0 && d->link == LINK_UP && selgw_mono_ns() < deadline) {
+        /* (a window that reached no subscriber stays in the journal: no use waiting) */
+        while (d->window_count > 0 && d->link == LINK_UP && d->resend_at_ns == 0 &&
+               selgw_mono_ns() < deadline) {
             int rc = client_loop(d, LOOP_WAIT_MS);
             if (rc != MOSQ_ERR_SUCCESS || d->dropped)
                 d->link = LINK_IDLE;
