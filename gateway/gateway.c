@@ -1051,14 +1051,18 @@ static void record_clock_locked(selgw_gateway *g, bool sync_now)
 
     if (!sync_now && g->clock_synced >= 0 && mono - g->clock_sync_checked_ns < CLOCK_SYNC_CHECK_NS)
         return;
-    g->clock_sync_checked_ns = mono;
     char text[160];
     int synced = selgw_clock_synchronised(text, sizeof text) ? 1 : 0;
-    if (synced == g->clock_synced)
+    if (synced == g->clock_synced) {
+        g->clock_sync_checked_ns = mono;
         return;
+    }
+    /* a change the journal did not take is looked at again next second, not next minute */
     selgw_record event = {.type = SELGW_RECORD_CLOCK, .text = str_of(text)};
-    if (append_event_locked(g, &event, "gateway", KIND_EVENT, NULL) == SELGW_OK)
+    if (append_event_locked(g, &event, "gateway", KIND_EVENT, NULL) == SELGW_OK) {
         g->clock_synced = synced;
+        g->clock_sync_checked_ns = mono;
+    }
 }
 
 static const selgw_plot *find_plot(const selgw_config *cfg, const char *id)
@@ -2003,6 +2007,7 @@ void selgw_gateway_stop(selgw_gateway *g, const char *why)
         selgw_journal_last_records(g->journal);
         pthread_mutex_lock(&g->lock);
         g->stopping = true; /* no witness statement after the final seal */
+        record_clock_locked(g, true); /* the final seal too follows the clock state it is in */
         append_gateway_event_locked(g, SELGW_RECORD_STOP, why ? why : "stopped");
         seal_locked(g);
         pthread_mutex_unlock(&g->lock);
