@@ -49,9 +49,12 @@ def cpu_seconds(pid):
 
 
 def dir_bytes(path):
+    """Bytes of the files under path, without the journal's 4 MiB space.reserve."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
+            if name == "space.reserve":
+                continue
             try:
                 total += os.path.getsize(os.path.join(root, name))
             except OSError:
