@@ -19,7 +19,7 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
   /usr/bin/python3 ../tests/bench/bench_soak_rss.py --seconds 3600)
 (cd build && SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
   SELGW_SLOWSYNC_LIB=$PWD/tests/libselgw_slowsync.so \
-  /usr/bin/python3 ../tests/bench/bench_slow_storage.py --seconds 20)
+  /usr/bin/python3 ../tests/bench/bench_slow_storage.py --seconds 10)
 ./build/tests/bench_journal
 ./build/tests/bench_history
 /usr/bin/python3 tests/bench/bench_drain.py

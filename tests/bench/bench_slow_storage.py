@@ -41,7 +41,8 @@ def run(bench, args, env=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=20, help="length of each run")
+    ap.add_argument("--seconds", type=float, default=10,
+                    help="length of each run (the undelayed one writes some GB)")
     ap.add_argument("--delay", default="20-50", help="fdatasync delay, MIN-MAX milliseconds")
     ap.add_argument("--payload", type=int, default=300,
                     help="bytes per record (a reading of a few fields is about 300)")
