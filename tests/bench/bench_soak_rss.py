@@ -21,15 +21,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import bench_vs_collectd as vs  # noqa: E402  (its config, /proc and /metrics readers)
 import harness as h  # noqa: E402
 import servers  # noqa: E402
-
-BENCH_PROFILES = os.path.join(HERE, "profiles")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def status_kib(pid):
@@ -40,12 +37,6 @@ def status_kib(pid):
             if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
                 out[key] = int(rest.split()[0])
     return out
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def dir_bytes(path):
@@ -62,19 +53,6 @@ def dir_bytes(path):
     return total
 
 
-def metric_sum(listen, name):
-    try:
-        with urllib.request.urlopen("http://%s/metrics" % listen, timeout=10) as r:
-            text = r.read().decode()
-    except OSError:
-        return float("nan")
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def slope_per_hour(points):
     """Least-squares slope of (seconds, KiB) points, in KiB per hour."""
     n = len(points)
@@ -86,20 +64,6 @@ def slope_per_hour(points):
     if sxx == 0:
         return float("nan")
     return sum((t - mx) * (v - my) for t, v in points) / sxx * 3600
-
-
-def gateway_config(tmp, buses, per_bus, profile, interval):
-    bus_list, devices = [], []
-    for b in range(buses):
-        bus_list.append({"id": "tcp%02d" % b, "type": "tcp", "host": "127.0.0.1",
-                         "port": 20000 + b, "response_timeout": "1s"})  # sim: --tcp
-        for u in range(1, per_bus + 1):
-            devices.append({"id": "dev%04d" % len(devices), "bus": "tcp%02d" % b,
-                            "unit_id": u, "profile": profile, "plot": "plot-tea",
-                            "interval": "%gs" % interval})
-    cfg = h.make_config("soak-gw", bus_list, devices, profiles_dir=BENCH_PROFILES)
-    cfg["journal"] = {"dir": os.path.join(tmp, "journal")}
-    return cfg
 
 
 def main():
@@ -121,12 +85,9 @@ def main():
     tmp = args.keep or h.tempdir("bench_soak_rss")
     os.makedirs(tmp, exist_ok=True)
     broker = servers.Mosquitto(tmp)
-    cfg = gateway_config(tmp, args.buses, args.devices // args.buses, args.profile,
-                         args.interval)
-    sim = h.Simulator(h.write_config(os.path.join(tmp, "sim.yaml"), dict(cfg)),
-                      *["--tcp=%s=127.0.0.1:0" % b["id"] for b in cfg["buses"]])
-    for bus in cfg["buses"]:
-        bus["port"] = sim.tcp_port(bus["id"])
+    cfg = vs.gateway_config(tmp, args.buses, args.devices // args.buses, args.profile,
+                            args.interval)
+    sim = h.Simulator(h.write_config(os.path.join(tmp, "sim.yaml"), dict(cfg)))
     cfg["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "qos": 1,
                    "topic_prefix": "soak-selgw"}
     key = os.path.join(tmp, "gw.key")
@@ -150,8 +111,8 @@ def main():
     others = {"sim": sim.pid, "mosquitto": broker.proc.pid}
     try:
         t0 = time.monotonic()
-        last_t, last_cpu = t0, {"gw": cpu_seconds(gw.pid)}
-        last_cpu.update({k: cpu_seconds(p) for k, p in others.items()})
+        last_t, last_cpu = t0, {"gw": sum(vs.cpu_ticks(gw.pid))}
+        last_cpu.update({k: sum(vs.cpu_ticks(p)) for k, p in others.items()})
         next_at = t0
         while True:
             next_at += args.sample
@@ -161,12 +122,13 @@ def main():
                 raise AssertionError("selgw exited during the run\n" + gw.describe())
             now = time.monotonic()
             st = status_kib(gw.pid)
-            cpu = {"gw": cpu_seconds(gw.pid)}
-            cpu.update({k: cpu_seconds(p) for k, p in others.items()})
+            cpu = {"gw": sum(vs.cpu_ticks(gw.pid))}
+            cpu.update({k: sum(vs.cpu_ticks(p)) for k, p in others.items()})
             share = {k: 100 * (cpu[k] - last_cpu[k]) / (now - last_t) for k in cpu}
             last_t, last_cpu = now, cpu
-            polls = metric_sum(listen, "selgw_bus_polls_total")
-            delivered = metric_sum(listen, 'selgw_sink_delivered_total{sink="mqtt"}')
+            text = vs.scrape_metrics(listen)
+            polls = vs.metric_sum(text, "selgw_bus_polls_total")
+            delivered = vs.metric_sum(text, 'selgw_sink_delivered_total{sink="mqtt"}')
             jbytes = dir_bytes(journal)
             samples.append((now - t0, st, polls, jbytes))
             print("  %6.0f %8d %8d %8d %8d %4d %6.1f %6.1f %6.1f %9.0f %9.0f %9.1f" % (
@@ -175,7 +137,7 @@ def main():
                 delivered, jbytes / 1e6), flush=True)
             if now >= end - 0.01:
                 break
-        skipped = metric_sum(listen, "selgw_bus_skipped_polls_total")
+        skipped = vs.metric_sum(vs.scrape_metrics(listen), "selgw_bus_skipped_polls_total")
     finally:
         code = gw.stop()
         if code != 0:

@@ -70,7 +70,8 @@ static void slow_down(void)
     static _Thread_local unsigned seed;
     if (!seed)
         seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
-    long us = min_ms * 1000 + (max_ms > min_ms ? rand_r(&seed) % ((max_ms - min_ms) * 1000 + 1) : 0);
+    long us =
+        min_ms * 1000 + (max_ms > min_ms ? rand_r(&seed) % ((max_ms - min_ms) * 1000 + 1) : 0);
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -78,20 +79,22 @@ static void slow_down(void)
     atomic_fetch_add(&delay_us_total, (uint_fast64_t)us);
 }
 
-int fdatasync(int fd)
+/* The delay, then the real call (looked up by then), with the caller's errno kept. */
+static int slowed(sync_fn *real, int fd)
 {
     int saved = errno;
     slow_down();
     report();
     errno = saved;
-    return real_fdatasync ? real_fdatasync(fd) : (errno = ENOSYS, -1);
+    return *real ? (*real)(fd) : (errno = ENOSYS, -1);
+}
+
+int fdatasync(int fd)
+{
+    return slowed(&real_fdatasync, fd);
 }
 
 int fsync(int fd)
 {
-    int saved = errno;
-    slow_down();
-    report();
-    errno = saved;
-    return real_fsync ? real_fsync(fd) : (errno = ENOSYS, -1);
+    return slowed(&real_fsync, fd);
 }
