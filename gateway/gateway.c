@@ -93,6 +93,7 @@ struct selgw_gateway {
     bool print_failed;
 
     uint64_t polls, failed_polls, late_polls; /* of pollers already freed (reloads) */
+    selgw_lateness lateness;                  /* idem */
 
     /* Evidence (under lock): chain heads, the payload being built, the signing key. */
     selgw_chains *chains;
@@ -1464,6 +1465,7 @@ static void free_pollers(selgw_gateway *g, selgw_poller **pollers, size_t count)
         g->polls += st.polls;
         g->failed_polls += st.failed_polls;
         g->late_polls += st.late_polls;
+        selgw_lateness_merge(&g->lateness, &st.lateness);
         selgw_poller_free(pollers[i]);
     }
     free(pollers);
@@ -2057,18 +2059,27 @@ void selgw_gateway_log_totals(selgw_gateway *g)
 {
     /* Pollers freed by reloads or a stop have added theirs already; live ones add now. */
     uint64_t polls = g->polls, failed = g->failed_polls, late = g->late_polls;
+    selgw_lateness lateness = g->lateness;
     for (size_t i = 0; g->pollers && i < g->poller_count; i++) {
         selgw_poller_stats st;
         selgw_poller_get_stats(g->pollers[i], &st);
         polls += st.polls;
         failed += st.failed_polls;
         late += st.late_polls;
+        selgw_lateness_merge(&lateness, &st.lateness);
     }
+    char late_text[96] = "";
+    if (lateness.count)
+        snprintf(late_text, sizeof late_text, "; polls began late by p50 %.1f ms, p99 %.1f ms",
+                 1e3 * selgw_buckets_quantile(selgw_lateness_bounds_s, SELGW_LATENESS_BOUNDS,
+                                              lateness.buckets, 0.5),
+                 1e3 * selgw_buckets_quantile(selgw_lateness_bounds_s, SELGW_LATENESS_BOUNDS,
+                                              lateness.buckets, 0.99));
     selgw_log(SELGW_LOG_INFO,
-              "stopped: %llu polls, %llu failed, %llu skipped (bus busy); %llu records "
+              "stopped: %llu polls, %llu failed, %llu skipped (bus busy)%s; %llu records "
               "journaled, %llu readings refused by the journal",
               (unsigned long long)polls, (unsigned long long)failed, (unsigned long long)late,
-              (unsigned long long)g->accepted, (unsigned long long)g->refused_total);
+              late_text, (unsigned long long)g->accepted, (unsigned long long)g->refused_total);
     selgw_sinks_log_totals(g->sinks);
 }
 

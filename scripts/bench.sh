@@ -13,6 +13,13 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 /usr/bin/python3 tests/bench/bench_vs_collectd.py --seconds 300 "$@"
 /usr/bin/python3 tests/bench/bench_vs_collectd.py --seconds 300 --devices 1000 --buses 20 \
   --interval 10 --profile bench-hr20 --warmup 15 "$@"
+# issue 13: an hour of 1,000 devices at 1 s (memory over uptime), and the journal's
+# throughput when every fdatasync takes 20-50 ms (docs/BENCHMARKS.md)
+(cd build && SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
+  /usr/bin/python3 ../tests/bench/bench_soak_rss.py --seconds 3600)
+(cd build && SELGW_BIN=$PWD/selgw SELGW_SIM_BIN=$PWD/selgw-sim \
+  SELGW_SLOWSYNC_LIB=$PWD/tests/libselgw_slowsync.so \
+  /usr/bin/python3 ../tests/bench/bench_slow_storage.py --seconds 10)
 ./build/tests/bench_journal
 ./build/tests/bench_history
 /usr/bin/python3 tests/bench/bench_drain.py

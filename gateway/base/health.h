@@ -25,13 +25,35 @@ typedef struct selgw_histogram {
 
 void selgw_histogram_add(selgw_histogram *h, int64_t ns);
 
+/* How late polls began against their plan: the same kind of histogram with bounds from
+ * 1 ms to 10 s (a bus that is behind runs seconds late before it skips polls). */
+#define SELGW_LATENESS_BOUNDS 13
+extern const double selgw_lateness_bounds_s[SELGW_LATENESS_BOUNDS];
+
+typedef struct selgw_lateness {
+    uint64_t buckets[SELGW_LATENESS_BOUNDS + 1];
+    uint64_t count;
+    double sum_s;
+} selgw_lateness;
+
+void selgw_lateness_add(selgw_lateness *h, int64_t ns);
+void selgw_lateness_merge(selgw_lateness *into, const selgw_lateness *from);
+
+/* The q-quantile (0..1) of what a histogram counted, estimated as Prometheus's
+ * histogram_quantile does: linearly within the bucket that holds rank q x count (the first
+ * bucket from 0); in the last, unbounded bucket, its lower bound. NAN when it is empty.
+ * bounds has bound_count entries, buckets one more. */
+double selgw_buckets_quantile(const double *bounds, int bound_count, const uint64_t *buckets,
+                              double q);
+
 /* One bus's poller. */
 typedef struct selgw_poller_stats {
-    uint64_t polls;        /* completed polls */
-    uint64_t failed_polls; /* of which some field could not be read */
-    uint64_t requests;     /* Modbus requests sent (including retries) */
-    uint64_t retries;      /* attempts after the first */
-    uint64_t late_polls;   /* polls skipped because the bus could not keep up */
+    uint64_t polls;          /* completed polls */
+    uint64_t failed_polls;   /* of which some field could not be read */
+    uint64_t requests;       /* Modbus requests sent (including retries) */
+    uint64_t retries;        /* attempts after the first */
+    uint64_t late_polls;     /* polls skipped because the bus could not keep up */
+    selgw_lateness lateness; /* first attempt of each regular poll minus when it was due */
 } selgw_poller_stats;
 
 /* One device, as its poller saw it since the poller was made (a reload makes new ones). */
@@ -63,8 +85,10 @@ typedef struct selgw_journal_stats {
     uint64_t appended_records, appended_bytes; /* payload bytes taken by append */
     uint64_t first_seq, committed_seq;         /* 0 and 0 when empty */
     uint64_t backlog_bytes;                    /* committed and not yet delivered by every sink */
-    uint64_t max_backlog_bytes; /* the disk budget for it (journal.max_backlog); 0: none */
-    selgw_histogram fsync;      /* fdatasync of the segment written to */
+    uint64_t max_backlog_bytes;  /* the disk budget for it (journal.max_backlog); 0: none */
+    selgw_histogram fsync;       /* fdatasync of the segment written to */
+    uint64_t commits;            /* group commits: records made durable (and readable) at once */
+    uint64_t commit_records_max; /* the most records one commit made durable */
 } selgw_journal_stats;
 
 #endif

@@ -144,19 +144,20 @@ void selgw_expo_sample(selgw_expo *e, const char *name, const selgw_expo_label *
     puts_(e, "\n");
 }
 
-void selgw_expo_histogram(selgw_expo *e, const char *name, const selgw_expo_label *labels,
-                          size_t label_count, const selgw_histogram *h)
+void selgw_expo_buckets(selgw_expo *e, const char *name, const selgw_expo_label *labels,
+                        size_t label_count, const double *bounds, int bound_count,
+                        const uint64_t *buckets, uint64_t count, double sum_s)
 {
     char series[128];
     uint64_t cumulative = 0;
     snprintf(series, sizeof series, "%s_bucket", name);
-    for (int i = 0; i <= SELGW_HISTOGRAM_BOUNDS; i++) {
+    for (int i = 0; i <= bound_count; i++) {
         char le[32];
-        if (i < SELGW_HISTOGRAM_BOUNDS)
-            snprintf(le, sizeof le, "%g", selgw_histogram_bounds_s[i]);
+        if (i < bound_count)
+            snprintf(le, sizeof le, "%g", bounds[i]);
         else
             snprintf(le, sizeof le, "+Inf");
-        cumulative += h->buckets[i];
+        cumulative += buckets[i];
         puts_(e, series);
         labels_(e, labels, label_count, le);
         puts_(e, " ");
@@ -164,7 +165,14 @@ void selgw_expo_histogram(selgw_expo *e, const char *name, const selgw_expo_labe
         puts_(e, "\n");
     }
     snprintf(series, sizeof series, "%s_sum", name);
-    selgw_expo_sample(e, series, labels, label_count, h->sum_s);
+    selgw_expo_sample(e, series, labels, label_count, sum_s);
     snprintf(series, sizeof series, "%s_count", name);
-    selgw_expo_sample(e, series, labels, label_count, (double)h->count);
+    selgw_expo_sample(e, series, labels, label_count, (double)count);
+}
+
+void selgw_expo_histogram(selgw_expo *e, const char *name, const selgw_expo_label *labels,
+                          size_t label_count, const selgw_histogram *h)
+{
+    selgw_expo_buckets(e, name, labels, label_count, selgw_histogram_bounds_s,
+                       SELGW_HISTOGRAM_BOUNDS, h->buckets, h->count, h->sum_s);
 }

@@ -39,6 +39,10 @@ void selgw_expo_sample(selgw_expo *e, const char *name, const selgw_expo_label *
 /* name_bucket{labels,le="..."} (cumulative, ending with le="+Inf"), name_sum, name_count. */
 void selgw_expo_histogram(selgw_expo *e, const char *name, const selgw_expo_label *labels,
                           size_t label_count, const selgw_histogram *h);
+/* The same for any bucket bounds (bound_count of them; buckets has one more, not cumulative). */
+void selgw_expo_buckets(selgw_expo *e, const char *name, const selgw_expo_label *labels,
+                        size_t label_count, const double *bounds, int bound_count,
+                        const uint64_t *buckets, uint64_t count, double sum_s);
 
 /* Appends value escaped as a label value (without the quotes). */
 void selgw_expo_escape_label(selgw_expo *e, const char *value);

@@ -73,6 +73,14 @@ static void bus_metrics(selgw_expo *e, const selgw_status *st)
             selgw_expo_sample(e, counters[c].name, l, 2, (double)v);
         }
     }
+    selgw_expo_family(e, "selgw_poll_lateness_seconds", "histogram",
+                      "How late each regular poll began against its plan (first attempt).");
+    for (size_t i = 0; i < st->bus_count; i++) {
+        selgw_expo_label l[] = {{"bus", st->buses[i].id}, {"type", st->buses[i].type}};
+        const selgw_lateness *h = &st->buses[i].stats.lateness;
+        selgw_expo_buckets(e, "selgw_poll_lateness_seconds", l, 2, selgw_lateness_bounds_s,
+                           SELGW_LATENESS_BOUNDS, h->buckets, h->count, h->sum_s);
+    }
 }
 
 static size_t device_labels(const selgw_status_device *d, selgw_expo_label *l)
@@ -178,6 +186,12 @@ static void journal_metrics(selgw_expo *e, const selgw_status *st)
                    ? 0
                    : (double)(j->max_backlog_bytes - j->backlog_bytes));
     }
+    scalar(e, "selgw_journal_commits_total", "counter",
+           "Group commits: batches of records made durable (and readable by sinks) at once.",
+           (double)j->commits);
+    scalar(e, "selgw_journal_commit_records_max", "gauge",
+           "The most records one group commit made durable since the gateway started.",
+           (double)j->commit_records_max);
     selgw_expo_family(e, "selgw_journal_fsync_seconds", "histogram",
                       "Duration of the fdatasync that makes a batch of records durable.");
     selgw_expo_histogram(e, "selgw_journal_fsync_seconds", NULL, 0, &j->fsync);

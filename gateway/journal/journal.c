@@ -228,6 +228,7 @@ struct selgw_journal {
     selgw_repeat space_repeat;
     uint64_t appended_records, appended_bytes; /* since opening, for the status API */
     selgw_histogram fsync_latency;             /* the writer's fdatasyncs of segments */
+    uint64_t commits, commit_records_max;      /* commits of a batch's part, its largest */
     pthread_t writer;
     bool writer_started;
     int64_t writer_beat_ns; /* monotonic: the writer's last turn of its loop */
@@ -694,6 +695,8 @@ void selgw_journal_get_stats(selgw_journal *j, selgw_journal_stats *out)
     out->backlog_bytes = j->backlog_disk + pending_bytes(j);
     out->max_backlog_bytes = j->max_backlog;
     out->fsync = j->fsync_latency;
+    out->commits = j->commits;
+    out->commit_records_max = j->commit_records_max;
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -835,6 +838,9 @@ static int write_batch(selgw_journal *j, const char **what, bool *fatal)
         if (max_time > last->max_time_ns)
             last->max_time_ns = max_time;
         j->committed = last_seq;
+        j->commits++;
+        if (last_seq - first + 1 > j->commit_records_max)
+            j->commit_records_max = last_seq - first + 1;
         j->writing_off = chunk_end;
         recount_backlog(j);
         committed_moved_locked(j);

@@ -29,11 +29,12 @@ typedef struct device_state {
     request_slot *requests;
     selgw_reading *reading; /* its tags and field names filled once; values each poll */
     int64_t interval_ns;
-    int64_t next_due_ns;  /* monotonic: when the next regular poll is due */
-    int64_t retry_due_ns; /* monotonic: when the pending retry is due; 0 when none */
-    int64_t poll_utc_ns;  /* when the poll in progress began */
+    int64_t next_due_ns;   /* monotonic: when the next regular poll is due */
+    int64_t retry_due_ns;  /* monotonic: when the pending retry is due; 0 when none */
+    int64_t poll_utc_ns;   /* when the poll in progress began */
     int64_t began_mark_ns; /* a time taken just before poll_utc_ns (see oldest_poll_ns) */
-    unsigned attempts;    /* attempts of the poll in progress */
+    int64_t late_ns;       /* its first attempt's start minus next_due_ns; -1: not planned */
+    unsigned attempts;     /* attempts of the poll in progress */
     unsigned consecutive_failures;
     unsigned tightened; /* plan tightenings so far after refused reads (at most 2) */
     selgw_repeat failures;
@@ -139,6 +140,7 @@ static selgw_err device_state_init(device_state *d, const selgw_config *cfg,
         d->last_fields[i].quality = SELGW_QUALITY_READ_FAILED; /* nothing read yet */
     }
     d->health.backoff = 1;
+    d->late_ns = -1;
     d->interval_ns = (int64_t)dev->interval_ms * SELGW_NS_PER_MS;
     snprintf(d->what, sizeof d->what, "device %s (unit %d on bus %s)", dev->id, dev->unit_id,
              cfg->buses[dev->bus].id);
@@ -400,6 +402,8 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
     p->stats.polls++;
     if (status != SELGW_OK)
         p->stats.failed_polls++;
+    if (d->late_ns >= 0)
+        selgw_lateness_add(&p->stats.lateness, d->late_ns);
     selgw_device_health *h = &d->health;
     h->polls++;
     if ((unsigned)status < SELGW_ERR_COUNT_ && status != SELGW_OK)
@@ -417,6 +421,7 @@ static selgw_err finish_poll(selgw_poller *p, device_state *d)
         tighten_plan_if_refused(d);
     d->attempts = 0;
     d->retry_due_ns = 0;
+    d->late_ns = -1;
     update_oldest_poll(p);
     return status;
 }
@@ -465,6 +470,8 @@ static void poller_thread(void *arg)
                 next = &p->devices[i];
         if (!selgw_worker_wait_until(p->worker, due_of(next)))
             break;
+        if (!next->retry_due_ns) /* a regular poll begins: how late against its plan */
+            next->late_ns = selgw_mono_ns() - next->next_due_ns;
         selgw_err err = attempt(p, next);
         int64_t now = selgw_mono_ns();
         if (poll_complete(p, next, err)) {

@@ -48,6 +48,27 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+def preload_env(lib, binary=None):
+    """The environment that LD_PRELOADs the test shim lib into binary (default selgw). In a
+    sanitized build the ASan runtime must be the first library loaded: when binary links
+    it dynamically (GCC), it goes first in LD_PRELOAD, before the shim; when it is linked
+    in statically (clang) the order cannot be wrong, and ASan is told not to check it."""
+    env = {"LD_PRELOAD": lib}
+    if SANITIZE:
+        runtime = None
+        try:
+            out = subprocess.run(["ldd", binary or SELGW_BIN], capture_output=True, text=True,
+                                 check=False).stdout
+            m = re.search(r"^\s*libasan\.so\S*\s+=>\s+(\S+)", out, re.M)
+            runtime = m.group(1) if m else None
+        except OSError:
+            pass
+        if runtime:
+            env["LD_PRELOAD"] = runtime + ":" + lib
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
 def say(message):
     """What a test checks, on stdout (ctest --output-on-failure and -V show it)."""
     print(f"  * {message}", flush=True)

@@ -134,6 +134,15 @@ class HttpApi(unittest.TestCase):
         bus_polls = m.get("selgw_bus_polls_total", bus="tcp0", type="tcp")
         self.assertLessEqual(bus_polls, sum(polls.values()))
         self.assertGreaterEqual(bus_polls, sum(polls.values()) - 3)
+        # every poll of the schedule counts its lateness once (retries of the silent device
+        # not again), in the same snapshot as the bus's polls; buckets are cumulative
+        late = dict(bus="tcp0", type="tcp")
+        self.assertEqual(m.get("selgw_poll_lateness_seconds_count", **late), bus_polls)
+        cumulative = [m.get("selgw_poll_lateness_seconds_bucket", le=le, **late)
+                      for le in ("0.001", "0.01", "0.1", "1", "10", "+Inf")]
+        self.assertEqual(cumulative, sorted(cumulative))
+        self.assertEqual(cumulative[-1], bus_polls)
+        self.assertGreaterEqual(m.get("selgw_poll_lateness_seconds_sum", **late), 0)
         return polls, silent_timeouts
 
     def test_http_api(self):
@@ -142,6 +151,7 @@ class HttpApi(unittest.TestCase):
                               lambda m: m.get("selgw_device_polls_total", device=SILENT,
                                               bus="tcp0") >= 2, h.scaled(15))
         self.assertEqual(m1.types["selgw_device_response_seconds"], "histogram")
+        self.assertEqual(m1.types["selgw_poll_lateness_seconds"], "histogram")
         self.assertEqual(m1.types["selgw_device_polls"], "counter")
         polls1, timeouts1 = self.check_devices(m1)
         time.sleep(h.scaled(1.5))
@@ -153,6 +163,11 @@ class HttpApi(unittest.TestCase):
         self.assertGreater(m2.get("selgw_device_backoff_factor", device=SILENT, bus="tcp0"), 1)
         self.assertEqual(m2.get("selgw_config_generation"), 1)
         self.assertGreater(m2.get("selgw_journal_fsync_seconds_count"), 0)
+        # a commit makes at least one record durable, and each is counted in one commit
+        commits = m2.get("selgw_journal_commits_total")
+        self.assertGreater(commits, 0)
+        self.assertLessEqual(commits, m2.get("selgw_journal_committed_seq"))
+        self.assertGreaterEqual(m2.get("selgw_journal_commit_records_max"), 1)
         h.say(f"silent device: {timeouts1:.0f} -> {timeouts2:.0f} timeouts; healthy polls "
               f"{polls1} -> {polls2}")
 

@@ -1,9 +1,10 @@
 /* The HTTP API's encoders, pure functions of a status snapshot: the Prometheus text
  * exposition (exact text: escaping of label values and HELP, cumulative histogram buckets
- * ending in +Inf, number formatting), the JSON of /api/v1/status and /api/v1/latest (read
- * back with jansson), the listen address parser, and the `selgw status` table; the
- * dashboard's JSON (plots, a plot's history with its points without value, notes, read
- * back with jansson and, for escaping, as exact text) and the periods of its requests. */
+ * ending in +Inf, number formatting; the poll lateness buckets and their quantile estimate), the
+ * JSON of /api/v1/status and /api/v1/latest (read back with jansson), the listen address parser,
+ * and the `selgw status` table; the dashboard's JSON (plots, a plot's history with its points
+ * without value, notes, read back with jansson and, for escaping, as exact text) and the periods of
+ * its requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,72 @@ static void test_histogram_is_cumulative(void **state)
     selgw_expo_free(&e);
 }
 
+/* Poll lateness: its buckets reach 10 s; the quantile estimate interpolates within the
+ * bucket that holds the rank, as Prometheus's histogram_quantile does. */
+static void test_lateness_buckets_and_quantiles(void **state)
+{
+    (void)state;
+    const double *b = selgw_lateness_bounds_s;
+    const int n = SELGW_LATENESS_BOUNDS;
+    assert_true(b[0] == 0.001 && b[n - 1] == 10.0);
+    selgw_lateness h = {0};
+    assert_true(isnan(selgw_buckets_quantile(b, n, h.buckets, 0.5))); /* nothing counted */
+    for (int i = 0; i < 50; i++)
+        selgw_lateness_add(&h, 2000000); /* 2 ms: (0.001, 0.0025] */
+    for (int i = 0; i < 49; i++)
+        selgw_lateness_add(&h, 20000000); /* 20 ms: (0.01, 0.025] */
+    selgw_lateness_add(&h, 7000000000);   /* 7 s: (5, 10] */
+    assert_int_equal(h.count, 100);
+    assert_int_equal(h.buckets[1], 50);
+    assert_int_equal(h.buckets[4], 49);
+    assert_int_equal(h.buckets[12], 1);
+    assert_int_equal(h.buckets[13], 0);
+    assert_true(fabs(h.sum_s - (50 * 0.002 + 49 * 0.02 + 7)) < 1e-9);
+    assert_true(fabs(selgw_buckets_quantile(b, n, h.buckets, 0.5) - 0.0025) < 1e-12);
+    assert_true(fabs(selgw_buckets_quantile(b, n, h.buckets, 0.25) - 0.00175) < 1e-12);
+    assert_true(fabs(selgw_buckets_quantile(b, n, h.buckets, 0.99) - 0.025) < 1e-12);
+    assert_true(fabs(selgw_buckets_quantile(b, n, h.buckets, 0.995) - 7.5) < 1e-12);
+    assert_true(fabs(selgw_buckets_quantile(b, n, h.buckets, 1.0) - 10.0) < 1e-12);
+    /* beyond the last bound: that bound is the most the estimate can say */
+    selgw_lateness over = {0};
+    selgw_lateness_add(&over, 30 * INT64_C(1000000000));
+    assert_int_equal(over.buckets[n], 1);
+    assert_true(selgw_buckets_quantile(b, n, over.buckets, 0.5) == 10.0);
+    /* merging adds bucket by bucket */
+    selgw_lateness_merge(&h, &over);
+    assert_int_equal(h.count, 101);
+    assert_int_equal(h.buckets[n], 1);
+    assert_true(fabs(h.sum_s - (50 * 0.002 + 49 * 0.02 + 37)) < 1e-9);
+
+    /* On a spread of values the estimate of every percentile lies in the bucket that holds
+     * the exact percentile of the values themselves. */
+    selgw_lateness r = {0};
+    int64_t v[2000];
+    unsigned seed = 12345;
+    for (int i = 0; i < 2000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (int64_t)((seed >> 8) % 3000000) * (i % 7 == 0 ? 4000 : 3); /* 0..12 s, 0..9 ms */
+        selgw_lateness_add(&r, v[i]);
+    }
+    for (int i = 1; i < 2000; i++) /* insertion sort: exact percentiles */
+        for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            int64_t t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    for (int pct = 1; pct < 100; pct++) {
+        double exact = (double)v[(2000 * pct + 99) / 100 - 1] / 1e9;
+        double est = selgw_buckets_quantile(b, n, r.buckets, pct / 100.0);
+        int bucket = 0;
+        while (bucket < n && exact > b[bucket])
+            bucket++;
+        double lo = bucket ? b[bucket - 1] : 0, hi = bucket < n ? b[bucket] : b[n - 1];
+        if (est < lo - 1e-12 || est > hi + 1e-12)
+            fail_msg("p%d: estimate %g outside the bucket (%g, %g] of the exact %g", pct, est, lo,
+                     hi, exact);
+    }
+}
+
 /* ---- a snapshot: two devices (one never answered), one sink ---- */
 
 static selgw_reading_field fields[2] = {
@@ -114,6 +181,8 @@ static void snapshot(selgw_status *st, selgw_status_bus *bus, selgw_status_devic
     bus->type = "tcp";
     bus->stats.polls = 12;
     bus->stats.failed_polls = 5;
+    selgw_lateness_add(&bus->stats.lateness, 3000000);    /* 3 ms */
+    selgw_lateness_add(&bus->stats.lateness, 6000000000); /* 6 s */
     memset(dev, 0, 2 * sizeof *dev);
     dev[0] = (selgw_status_device){.id = "soil-01",
                                    .bus = "tcp0",
@@ -165,6 +234,8 @@ static void snapshot(selgw_status *st, selgw_status_bus *bus, selgw_status_devic
     st->journal.first_seq = 1;
     st->journal.max_backlog_bytes = 1000;
     st->journal.backlog_bytes = 400;
+    st->journal.commits = 9;
+    st->journal.commit_records_max = 30;
 }
 
 static void test_metrics_text(void **state)
@@ -187,6 +258,13 @@ static void test_metrics_text(void **state)
         "\nselgw_config_generation 2\n",
         "\nselgw_bus_polls_total{bus=\"tcp0\",type=\"tcp\"} 12\n",
         "\nselgw_bus_failed_polls_total{bus=\"tcp0\",type=\"tcp\"} 5\n",
+        "# TYPE selgw_poll_lateness_seconds histogram\n",
+        "\nselgw_poll_lateness_seconds_bucket{bus=\"tcp0\",type=\"tcp\",le=\"0.0025\"} 0\n",
+        "\nselgw_poll_lateness_seconds_bucket{bus=\"tcp0\",type=\"tcp\",le=\"0.005\"} 1\n",
+        "\nselgw_poll_lateness_seconds_bucket{bus=\"tcp0\",type=\"tcp\",le=\"5\"} 1\n",
+        "\nselgw_poll_lateness_seconds_bucket{bus=\"tcp0\",type=\"tcp\",le=\"10\"} 2\n",
+        "\nselgw_poll_lateness_seconds_bucket{bus=\"tcp0\",type=\"tcp\",le=\"+Inf\"} 2\n",
+        "\nselgw_poll_lateness_seconds_count{bus=\"tcp0\",type=\"tcp\"} 2\n",
         "\nselgw_device_polls_total{device=\"soil-01\",bus=\"tcp0\"} 7\n",
         "\nselgw_device_poll_failures_total{device=\"silent\\\"one\",bus=\"tcp0\",kind=\"timeout\"} 5\n",
         "\nselgw_device_poll_failures_total{device=\"soil-01\",bus=\"tcp0\",kind=\"timeout\"} 0\n",
@@ -197,6 +275,8 @@ static void test_metrics_text(void **state)
         "\nselgw_journal_committed_seq 47\n",
         "\nselgw_journal_budget_free_bytes 600\n",
         "\nselgw_journal_fsync_seconds_count 0\n",
+        "\nselgw_journal_commits_total 9\n",
+        "\nselgw_journal_commit_records_max 30\n",
         "\nselgw_sink_backlog_records{sink=\"mqtt\"} 7\n",
         "\nselgw_sink_up{sink=\"mqtt\"} 0\n",
         "\nselgw_sink_errors_total{sink=\"mqtt\",kind=\"connect_failed\"} 3\n",
@@ -612,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_help_escapes_backslash_and_newline_only),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_histogram_is_cumulative),
+        cmocka_unit_test(test_lateness_buckets_and_quantiles),
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_latest_json),
