@@ -151,6 +151,26 @@ class Subscriber(h.Process):
         return [obj["seq"] for _, obj in self.messages() if "seq" in obj]
 
 
+def uplink_gateway_config(gateway, sim_port, broker, prefix, key, journal, devices):
+    """A gateway polling `devices` ((id, profile, plot) on one TCP bus of the simulator at
+    sim_port, every 200 ms) with the evidence uplink to broker under `prefix`, quick to
+    reconnect; signing with 1 s seals when key is given; its journal at `journal` if
+    given."""
+    cfg = h.make_config(
+        gateway,
+        [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port,
+          "response_timeout": "500ms"}],
+        [{"id": d, "bus": "tcp0", "unit_id": i + 1, "profile": p, "plot": plot,
+          "interval": "200ms"} for i, (d, p, plot) in enumerate(devices)])
+    cfg["uplink"] = {"host": "127.0.0.1", "port": broker.port, "topic_prefix": prefix,
+                     "reconnect": {"min": "200ms", "max": "1s"}}
+    if key:
+        cfg["signing"] = {"secret_key": key, "seal_interval": "1s"}
+    if journal:
+        cfg["journal"] = {"dir": journal}
+    return cfg
+
+
 def journal_records(config_path):
     """Every record of the journal, from `selgw journal --dump` (read-only)."""
     res = h.selgw("journal", "-c", config_path, "--dump")

@@ -22,19 +22,8 @@ DEVICES = [("soil-1", "cwt-soil-thc-s", "plot-tea"), ("soil-2", "sn-3002-tr-ecth
 
 
 def config(sim_port, broker, key, journal, devices=True):
-    cfg = h.make_config(
-        GATEWAY,
-        [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port,
-          "response_timeout": "500ms"}],
-        [{"id": d, "bus": "tcp0", "unit_id": i + 1, "profile": p, "plot": plot,
-          "interval": "200ms"} for i, (d, p, plot) in enumerate(DEVICES)] if devices else [])
-    cfg["uplink"] = {"host": "127.0.0.1", "port": broker.port, "topic_prefix": PREFIX,
-                     "reconnect": {"min": "200ms", "max": "1s"}}
-    if key:
-        cfg["signing"] = {"secret_key": key, "seal_interval": "1s"}
-    if journal:
-        cfg["journal"] = {"dir": journal}
-    return cfg
+    return servers.uplink_gateway_config(GATEWAY, sim_port, broker, PREFIX, key, journal,
+                                         DEVICES if devices else [])
 
 
 def check_received(test, records, messages):

@@ -31,19 +31,9 @@ WITNESS = 11
 
 
 def gateway_config(gateway, sim_port, broker, key, journal, devices=True):
-    cfg = h.make_config(
-        gateway,
-        [{"id": "tcp0", "type": "tcp", "host": "127.0.0.1", "port": sim_port,
-          "response_timeout": "500ms"}],
-        [{"id": "soil-1", "bus": "tcp0", "unit_id": 1, "profile": "cwt-soil-thc-s",
-          "plot": "plot-tea", "interval": "200ms"}] if devices else [])
-    cfg["uplink"] = {"host": "127.0.0.1", "port": broker.port, "topic_prefix": PREFIX,
-                     "reconnect": {"min": "200ms", "max": "1s"}}
-    if key:
-        cfg["signing"] = {"secret_key": key, "seal_interval": "1s"}
-    if journal:
-        cfg["journal"] = {"dir": journal}
-    return cfg
+    return servers.uplink_gateway_config(
+        gateway, sim_port, broker, PREFIX, key, journal,
+        [("soil-1", "cwt-soil-thc-s", "plot-tea")] if devices else [])
 
 
 def utc(ns):
