@@ -148,7 +148,10 @@ class WitnessTest(unittest.TestCase):
                 f.write("".join(f"{k} archive\n" for k in witness_keys))
             cfg["uplink"]["witness_keys"] = path
         cfg_path = h.write_config(os.path.join(self.dir, f"{gateway}.yaml"), cfg)
-        return cfg_path, h.Gateway(cfg_path, "--no-print", env=env)
+        gw = h.Gateway(cfg_path, "--no-print", env=env)
+        # up (its journal made) before a test reads the journal: slow to start under ASan
+        gw.wait_for(r"evidence uplink 127\.0\.0\.1:\d+: connected", h.scaled(10), stream="err")
+        return cfg_path, gw
 
     def witnessed_rows(self, gateway):
         return self.pg.psql("SELECT seal_seq, encode(seal_hash, 'hex'), "
