@@ -286,15 +286,19 @@ class Archive(h.Process):
         super().__init__(name, [h.SELGW_BIN, "archive", "-c", config_path])
 
 
-def write_archive_config(path, broker, pg, client_id, prefix, application_name):
+def write_archive_config(path, broker, pg, client_id, prefix, application_name,
+                         witness_key=None):
     """An archive's config (docs/ARCHIVE.md) towards the broker and PostgreSQL; its
-    connections named application_name in pg_stat_activity."""
+    connections named application_name in pg_stat_activity; a witness of seals with the
+    secret key file witness_key, when given."""
     with open(path, "w") as f:
         f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n"
                 f"  client_id: {client_id}\n  topic_prefix: {prefix}\n"
                 f"  session_expiry: 1h\n"
                 f"postgresql:\n  conninfo: \"{pg.conninfo} "
                 f"application_name={application_name}\"\n")
+        if witness_key:
+            f.write(f"witness:\n  key: {witness_key}\n")
     return path
 
 

@@ -118,13 +118,9 @@ class WitnessTest(unittest.TestCase):
         sim_cfg = gateway_config("sim", self.sim_port, self.broker, None, None)
         self.sim = h.Simulator(h.write_config(os.path.join(self.dir, "sim.yaml"), sim_cfg))
         self.procs.append(self.sim)
-        path = os.path.join(self.dir, "archive.yaml")
-        with open(path, "w") as f:
-            f.write(f"mqtt:\n  host: 127.0.0.1\n  port: {self.broker.port}\n"
-                    f"  client_id: selgw-archive-w\n  topic_prefix: {PREFIX}\n"
-                    f"postgresql:\n  conninfo: \"{self.pg.conninfo}\"\n"
-                    f"witness:\n  key: {self.keys['archive'][0]}\n")
-        self.archive_cfg = path
+        self.archive_cfg = servers.write_archive_config(
+            os.path.join(self.dir, "archive.yaml"), self.broker, self.pg, "selgw-archive-w",
+            PREFIX, "selgw-archive-w", witness_key=self.keys["archive"][0])
 
     def tearDown(self):
         for p in self.procs:
