@@ -1380,37 +1380,13 @@ static vseal *seal_at(verify_state *vs, uint64_t chain_seq)
     return NULL;
 }
 
-/* Whether pk is one of the witnesses the auditor trusts (*label: its label, if a file
- * gave one); *checked false when none was given. A file that cannot be read is a failure
- * of verification (said once, in vs->failure). */
-static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
-                            size_t label_cap);
-
-static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
-                            bool *checked, char *label, size_t label_cap)
-{
-    const selgw_verify_options *opt = vs->opt;
-    *checked = opt && opt->witness_key_count > 0;
-    label[0] = '\0';
-    if (!*checked)
-        return false;
-    if (!vs->judged || memcmp(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES) != 0) {
-        vs->judged_trusted = look_up_witness(vs, pk, vs->judged_label, sizeof vs->judged_label);
-        memcpy(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES);
-        vs->judged = true;
-    }
-    snprintf(label, label_cap, "%s", vs->judged_label);
-    return vs->judged_trusted;
-}
-
 /* The lookup itself: the keys given, then the files. */
 static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES], char *label,
                             size_t label_cap)
 {
     const selgw_verify_options *opt = vs->opt;
-    bool checked = true;
     label[0] = '\0';
-    for (size_t i = 0; checked && i < opt->witness_key_count; i++) {
+    for (size_t i = 0; i < opt->witness_key_count; i++) {
         const char *k = opt->witness_keys[i];
         uint8_t given[SELGW_PUBLIC_KEY_BYTES];
         if (!strncmp(k, "ed25519:", 8)) {
@@ -1431,6 +1407,26 @@ static bool look_up_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_
     }
     label[0] = '\0';
     return false;
+}
+
+/* Whether pk is one of the witnesses the auditor trusts (*label: its label, if a file
+ * gave one); *checked false when none was given. A file that cannot be read is a failure
+ * of verification (said once, in vs->failure). */
+static bool trusted_witness(verify_state *vs, const uint8_t pk[SELGW_PUBLIC_KEY_BYTES],
+                            bool *checked, char *label, size_t label_cap)
+{
+    const selgw_verify_options *opt = vs->opt;
+    *checked = opt && opt->witness_key_count > 0;
+    label[0] = '\0';
+    if (!*checked)
+        return false;
+    if (!vs->judged || memcmp(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES) != 0) {
+        vs->judged_trusted = look_up_witness(vs, pk, vs->judged_label, sizeof vs->judged_label);
+        memcpy(vs->judged_key, pk, SELGW_PUBLIC_KEY_BYTES);
+        vs->judged = true;
+    }
+    snprintf(label, label_cap, "%s", vs->judged_label);
+    return vs->judged_trusted;
 }
 
 static void print_seconds(char *buf, size_t cap, int64_t ns)
